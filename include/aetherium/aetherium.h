@@ -1,0 +1,13 @@
+/*
+ * aetherium/aetherium.h - the umbrella header: includes every public
+ * module. Programs may include this or the module headers they use.
+ */
+#ifndef AETHERIUM_H
+#define AETHERIUM_H
+
+#include "common.h"
+#include "error.h"
+#include "log.h"
+#include "version.h"
+
+#endif

@@ -1,0 +1,91 @@
+/*
+ * lib/common/internal.h - helpers shared by every module of the library.
+ * Not installed; names use the aeth__ prefix.
+ */
+#ifndef AETH_INTERNAL_H
+#define AETH_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "aetherium/error.h"
+#include "aetherium/log.h"
+
+#if defined(__GNUC__)
+#define AETH__PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define AETH__UNUSED __attribute__((unused))
+#else
+#define AETH__PRINTF(f, a)
+#define AETH__UNUSED
+#endif
+
+#define AETH__ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/*
+ * Record the failure for aeth_error_last() on this thread and return
+ * `code`, so that callers can write `return aeth__error_set(...)`.
+ */
+int aeth__error_set(int code, const char *fmt, ...) AETH__PRINTF(2, 3);
+
+/* As aeth__error_set, appending ": <strerror(errno)>" (errno read first). */
+int aeth__error_errno(int code, const char *fmt, ...) AETH__PRINTF(2, 3);
+
+/* Prefix the current message with more context: "<context>: <old>". */
+int aeth__error_wrap(int code, const char *fmt, ...) AETH__PRINTF(2, 3);
+
+/* Out of memory: sets the message and returns AETH_ENOMEM. */
+int aeth__error_oom(void);
+
+void aeth__log(aeth_log_level level, const char *fmt, ...) AETH__PRINTF(2, 3);
+bool aeth__log_enabled(aeth_log_level level);
+
+#define aeth__debug(...) aeth__log(AETH_LOG_DEBUG, __VA_ARGS__)
+#define aeth__info(...) aeth__log(AETH_LOG_INFO, __VA_ARGS__)
+#define aeth__warn(...) aeth__log(AETH_LOG_WARN, __VA_ARGS__)
+
+/* Milliseconds on the monotonic clock, and since the Unix epoch. */
+int64_t aeth__now_ms(void);
+int64_t aeth__wall_ms(void);
+
+/* A new random UUID in its 36-character text form (37 bytes with NUL). */
+void aeth__uuid_new(char out[37]);
+
+/* True when `s` is a UUID in text form. */
+bool aeth__uuid_valid(const char *s);
+
+/* strdup that records AETH_ENOMEM; NULL in gives NULL out without error. */
+char *aeth__strdup(const char *s);
+
+/* printf into a new malloc'd string; NULL (and AETH_ENOMEM set) on failure. */
+char *aeth__sprintf(const char *fmt, ...) AETH__PRINTF(1, 2);
+
+/* mkdir -p with `mode` for the directories it makes. */
+int aeth__mkdir_p(const char *path, unsigned int mode);
+
+/* rm -rf of a directory tree we own (no symlink following). */
+int aeth__rm_rf(const char *path);
+
+/*
+ * A growable byte buffer. `limit` (0 = none) caps its size: appends past
+ * it keep the first `limit` bytes and set `truncated`. `data` is always
+ * NUL-terminated when non-NULL.
+ */
+typedef struct {
+	char *data;
+	size_t len;
+	size_t cap;
+	size_t limit;
+	bool truncated;
+} aeth__buf;
+
+#define AETH__BUF_INIT {NULL, 0, 0, 0, false}
+
+int aeth__buf_append(aeth__buf *b, const void *data, size_t len);
+int aeth__buf_printf(aeth__buf *b, const char *fmt, ...) AETH__PRINTF(2, 3);
+/* Hand the data to the caller (malloc'd, NUL-terminated) and reset. */
+char *aeth__buf_detach(aeth__buf *b, size_t *len);
+void aeth__buf_free(aeth__buf *b);
+
+#endif
