@@ -9,5 +9,6 @@
 #include "error.h"
 #include "log.h"
 #include "version.h"
+#include "vm.h"
 
 #endif
