@@ -1,0 +1,95 @@
+/*
+ * lib/worker/payload.h - the task types of the seed (vm:create, vm:execute,
+ * vm:delete): parse and validate their JSON payloads, and build their
+ * result JSON exactly as the seed shows it. Internal; no I/O.
+ */
+#ifndef AETH_WORKER_PAYLOAD_H
+#define AETH_WORKER_PAYLOAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define AETH__TASK_CREATE "vm:create"
+#define AETH__TASK_EXECUTE "vm:execute"
+#define AETH__TASK_DELETE "vm:delete"
+
+/* Limits that match the seed's columns (VARCHAR(255), VARCHAR(500)) or keep
+ * hostile input bounded. */
+#define AETH__NAME_MAX 255
+#define AETH__COMMAND_MAX 500
+#define AETH__ARGS_MAX 4096
+#define AETH__ENV_MAX 1024
+#define AETH__PAYLOAD_MAX (4 * 1024 * 1024)
+#define AETH__VCPUS_MAX 64
+#define AETH__MEMORY_MIN 64
+#define AETH__MEMORY_MAX (1024 * 1024)
+#define AETH__EXEC_TIMEOUT_MAX (24u * 3600u * 1000u)
+
+/* {"name", "vcpus", "memory_mb"}; 0 means "the configured default". */
+typedef struct {
+	char *name;
+	unsigned int vcpus;
+	unsigned int memory_mb;
+} aeth__create_payload;
+
+/* {"vm_id", "command", "args"[], and optional "env"{}, "cwd", "timeout_ms",
+ * "stdin"}. argv = command followed by args, NULL-terminated; env entries
+ * are "KEY=VALUE", NULL-terminated (NULL when absent). */
+typedef struct {
+	char *vm_id;
+	char *command;
+	char **argv;
+	size_t argc;
+	char **env;
+	char *cwd;
+	unsigned int timeout_ms; /* 0 = none */
+	char *stdin_data;
+	size_t stdin_len;
+} aeth__execute_payload;
+
+/* {"vm_id"} */
+typedef struct {
+	char *vm_id;
+} aeth__delete_payload;
+
+/* Each returns 0 or AETH_EINVALID / AETH_ETOOBIG / AETH_ENOMEM with a
+ * message naming the field and what is wrong. On failure *out is zeroed. */
+int aeth__create_payload_parse(const char *json, size_t len,
+			       aeth__create_payload *out);
+int aeth__execute_payload_parse(const char *json, size_t len,
+				aeth__execute_payload *out);
+int aeth__delete_payload_parse(const char *json, size_t len,
+			       aeth__delete_payload *out);
+void aeth__create_payload_clear(aeth__create_payload *p);
+void aeth__execute_payload_clear(aeth__execute_payload *p);
+void aeth__delete_payload_clear(aeth__delete_payload *p);
+
+/* Validate the payload of any known type; AETH_EINVALID for an unknown type. */
+int aeth__payload_validate(const char *type, const char *json, size_t len);
+
+/* true for the three built-in types. */
+bool aeth__task_type_builtin(const char *type);
+
+/* The vm_id a payload targets (NULL for vm:create or when absent/invalid);
+ * a malloc'd string. */
+char *aeth__payload_vm_id(const char *json, size_t len);
+
+/* Results, as malloc'd JSON text (NULL on OOM). Output bytes that are not
+ * valid UTF-8 (or NUL) become U+FFFD so PostgreSQL's JSONB accepts them. */
+char *aeth__create_result(const char *vm_id, const char *name);
+char *aeth__execute_result(const char *vm_id, int exit_code,
+			   const char *out, size_t out_len,
+			   const char *err, size_t err_len);
+char *aeth__delete_result(const char *vm_id);
+
+/* Payload builders used by the submit client. argv excludes the command. */
+char *aeth__create_payload_json(const char *name, unsigned int vcpus,
+				unsigned int memory_mb);
+char *aeth__execute_payload_json(const char *vm_id, const char *command,
+				 const char *const *args);
+char *aeth__delete_payload_json(const char *vm_id);
+
+/* Copy `s` (len bytes) replacing invalid UTF-8 and NUL with U+FFFD. */
+char *aeth__utf8_sanitize(const char *s, size_t len);
+
+#endif
