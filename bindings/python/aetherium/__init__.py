@@ -1,0 +1,13 @@
+"""Aetherium: run commands in throw-away microVMs, locally or through the
+distributed queue.  A thin cffi (ABI mode) binding over libaetherium.so:
+no logic of its own.  See docs/python.md.
+"""
+from ._ffi import LIBRARY_PATH
+from ._core import _ensure_init, set_log_level, version, version_info
+from .errors import (AetheriumError, AlreadyExists, Busy, Cancelled,
+                     InvalidArgument, InvalidState, IOFailure, NotFound,
+                     OutOfMemory, ProtocolError, Timeout, TooBig, Unavailable)
+
+_ensure_init()
+
+__version__ = version()

@@ -1,0 +1,97 @@
+"""The cffi handle on libaetherium.so (ABI mode: no compiler needed).
+
+The C declarations come from _cdef.py, which _headers.py generates from
+include/aetherium/*.h (never edited by hand).  The library is found, in
+order, at:
+
+1. ``$AETH_LIBRARY`` (a path to libaetherium.so.0),
+2. the build tree next to this package (``<repo>/build/lib/libaetherium.so.0``,
+   when the package is imported from ``<repo>/bindings/python``),
+3. the libdir the package was installed with (``_install.py``, written by
+   ``meson install``),
+4. the system's ``libaetherium.so.0`` (ld.so's search path).
+"""
+import os
+import pathlib
+
+import cffi
+
+from . import _cdef
+
+ffi = cffi.FFI()
+ffi.cdef(_cdef.CDEF)
+
+SONAME = "libaetherium.so.0"
+_HERE = pathlib.Path(__file__).resolve().parent
+
+
+def _candidates():
+    env = os.environ.get("AETH_LIBRARY")
+    if env:
+        # An explicit choice is final: do not silently fall back to another copy.
+        return [("AETH_LIBRARY", env)]
+    out = []
+    repo = _HERE.parents[2]
+    if (repo / "meson.build").is_file():
+        out.append(("build tree", str(repo / "build" / "lib" / SONAME)))
+    try:
+        from . import _install  # written by meson install
+        out.append(("install libdir", os.path.join(_install.LIBDIR, SONAME)))
+    except ImportError:
+        pass
+    out.append(("system", SONAME))
+    return out
+
+
+def _load():
+    tried = []
+    for where, path in _candidates():
+        if where != "system" and not os.path.exists(path):
+            tried.append("%s %s (missing)" % (where, path))
+            continue
+        try:
+            return ffi.dlopen(path), path
+        except OSError as e:
+            tried.append("%s %s (%s)" % (where, path, e))
+    raise ImportError(
+        "aetherium: cannot load libaetherium.so; tried: %s. Build it "
+        "(meson setup build && meson compile -C build) and set "
+        "AETH_LIBRARY=/path/to/libaetherium.so.0, or install it."
+        % "; ".join(tried))
+
+
+lib, LIBRARY_PATH = _load()
+
+
+def constant(name):
+    """A #define constant of the headers (int or str), by name."""
+    if name in _cdef.INT_CONSTANTS:
+        return _cdef.INT_CONSTANTS[name]
+    return _cdef.STR_CONSTANTS[name]
+
+
+def new_options(ctype, init_name):
+    """A zeroed ``ctype *`` filled from the header's ``*_INIT`` initialiser
+    (version field and defaults), so Python follows the C defaults.
+    Returns (cdata, keepalive list) - strings set later must be kept
+    alive by the caller as long as the struct is used."""
+    obj = ffi.new(ctype + " *")
+    keep = []
+    _apply_init(obj, _cdef.INITIALIZERS[init_name], keep)
+    return obj, keep
+
+
+def _apply_init(obj, entries, keep):
+    fields = [f[0] for f in ffi.typeof(obj).item.fields]
+    for key, val in entries:
+        name = fields[key] if isinstance(key, int) else key
+        if val is None:
+            continue  # already zero / NULL
+        if isinstance(val, list):
+            _apply_init(ffi.addressof(obj[0], name), val, keep)
+        elif isinstance(val, str):
+            s = ffi.new("char[]", val.encode())
+            keep.append(s)
+            setattr(obj, name, s)
+        else:
+            setattr(obj, name, val)
