@@ -1,0 +1,227 @@
+/*
+ * agent/system.c - what the agent does for the guest: PID 1 duties
+ * (mounts, kernel modules, network, power off) and facts for hello.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "agent.h"
+
+static void mount_one(const char *src, const char *dst, const char *type,
+		      unsigned long flags, const char *data)
+{
+	mkdir(dst, 0755);
+	if (mount(src, dst, type, flags, data) < 0 && errno != EBUSY)
+		agent_log("mount %s on %s: %s", type, dst, strerror(errno));
+}
+
+void agent_pid1_setup(void)
+{
+	int fd;
+
+	mount_one("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		  NULL);
+	mount_one("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		  NULL);
+	mount_one("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
+	mount_one("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+		  "mode=0620,ptmxmode=0666");
+	mount_one("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV,
+		  "mode=1777");
+	mount_one("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+	mount_one("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
+	/* The kernel may start us without fds 0-2 when /dev was empty. */
+	fd = open("/dev/console", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (fd >= 0) {
+		for (int i = 0; i < 3; i++)
+			if (fcntl(i, F_GETFD) < 0)
+				dup2(fd, i);
+		close(fd);
+	}
+	setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:"
+		       "/sbin:/bin", 1);
+	setenv("HOME", "/root", 0);
+	setenv("TERM", "linux", 0);
+	sethostname("aetherium", 9);
+}
+
+/* Load each module listed in `list_path` (absolute .ko paths), in order. */
+void agent_load_modules(const char *list_path)
+{
+	FILE *fp = fopen(list_path, "re");
+	char line[512];
+
+	if (!fp)
+		return;
+	while (fgets(line, sizeof(line), fp)) {
+		int fd;
+
+		line[strcspn(line, "\r\n")] = 0;
+		if (!line[0] || line[0] == '#')
+			continue;
+		fd = open(line, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			agent_log("module %s: %s", line, strerror(errno));
+			continue;
+		}
+		if (syscall(SYS_finit_module, fd, "", 0) < 0 && errno != EEXIST)
+			agent_log("loading module %s: %s", line,
+				  strerror(errno));
+		close(fd);
+	}
+	fclose(fp);
+}
+
+char *agent_read_cmdline(void)
+{
+	char buf[4096];
+	int fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return strdup("");
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	buf[strcspn(buf, "\n")] = 0;
+	return strdup(buf);
+}
+
+/* The value of `key=` on the kernel command line (malloc'd) or NULL. */
+char *agent_cmdline_get(const char *cmdline, const char *key)
+{
+	size_t klen = strlen(key);
+	const char *p = cmdline;
+
+	while (p && *p) {
+		size_t n;
+
+		p += strspn(p, " ");
+		n = strcspn(p, " ");
+		if (n > klen && strncmp(p, key, klen) == 0 && p[klen] == '=')
+			return strndup(p + klen + 1, n - klen - 1);
+		p += n;
+	}
+	return NULL;
+}
+
+static int run_quiet(const char *const argv[])
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) < 0)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+void agent_network_setup(const char *cmdline)
+{
+	char *ip = agent_cmdline_get(cmdline, "aeth.ip");
+	char *gw = agent_cmdline_get(cmdline, "aeth.gw");
+	char *dns = agent_cmdline_get(cmdline, "aeth.dns");
+	const char *lo[] = {"ip", "link", "set", "lo", "up", NULL};
+
+	run_quiet(lo);
+	if (ip) {
+		const char *addr[] = {"ip", "addr", "add", ip, "dev", "eth0",
+				      NULL};
+		const char *up[] = {"ip", "link", "set", "eth0", "up", NULL};
+
+		if (run_quiet(addr) != 0 || run_quiet(up) != 0)
+			agent_log("network: cannot configure eth0 with %s", ip);
+	}
+	if (ip && gw) {
+		const char *route[] = {"ip", "route", "add", "default", "via",
+				       gw, NULL};
+
+		if (run_quiet(route) != 0)
+			agent_log("network: cannot add a route via %s", gw);
+	}
+	if (dns) {
+		FILE *fp = fopen("/etc/resolv.conf", "we");
+
+		if (fp) {
+			fprintf(fp, "nameserver %s\n", dns);
+			fclose(fp);
+		}
+	}
+	free(ip);
+	free(gw);
+	free(dns);
+}
+
+static void json_str(char *out, size_t cap, const char *s)
+{
+	size_t o = 0;
+
+	for (; *s && o + 8 < cap; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			o += (size_t)snprintf(out + o, cap - o, "\\%c", c);
+		else if (c < 0x20)
+			o += (size_t)snprintf(out + o, cap - o, "\\u%04x", c);
+		else
+			out[o++] = (char)c;
+	}
+	out[o] = 0;
+}
+
+char *agent_info_json(const struct agent *a)
+{
+	struct utsname u;
+	char rel[256] = "", mach[128] = "", *s = NULL;
+	double up = 0;
+	FILE *fp = fopen("/proc/uptime", "re");
+
+	if (fp) {
+		if (fscanf(fp, "%lf", &up) != 1)
+			up = 0;
+		fclose(fp);
+	}
+	if (uname(&u) == 0) {
+		json_str(rel, sizeof(rel), u.release);
+		json_str(mach, sizeof(mach), u.machine);
+	}
+	if (asprintf(&s, "{\"agent_version\":\"%s\",\"protocol\":%d,"
+		     "\"kernel\":\"%s\",\"machine\":\"%s\","
+		     "\"uptime_ms\":%lld,\"agent_uptime_ms\":%lld,"
+		     "\"pid1\":%s,\"pid\":%d}",
+		     AGENT_VERSION, AETH__PROTO_VERSION, rel, mach,
+		     (long long)(up * 1000), (long long)(agent_now_ms() - a->boot_ms),
+		     a->pid1 ? "true" : "false", (int)getpid()) < 0)
+		return NULL;
+	return s;
+}
+
+/* PID 1 or service: stop everything, flush disks, power the VM off. */
+void agent_poweroff(struct agent *a)
+{
+	agent_exec_kill_all(a, true);
+	if (a->pid1) {
+		kill(-1, SIGTERM);
+		usleep(200 * 1000);
+		kill(-1, SIGKILL);
+		while (waitpid(-1, NULL, WNOHANG) > 0)
+			;
+	}
+	sync();
+	reboot(RB_POWER_OFF);
+	agent_log("power off failed: %s", strerror(errno));
+}
