@@ -1,0 +1,22 @@
+/*
+ * lib/vm/qmp.h - a minimal QEMU Machine Protocol client over a Unix socket,
+ * with deadlines (absolute, aeth__now_ms clock). One command at a time.
+ */
+#ifndef AETH_VM_QMP_H
+#define AETH_VM_QMP_H
+
+#include <stdint.h>
+
+/* Connect, read the greeting, negotiate capabilities. Returns an fd
+ * (caller closes) or a negative code; retries connect until deadline. */
+int aeth__qmp_open(const char *path, int64_t deadline_ms);
+
+/*
+ * Run `execute` (e.g. "query-status"); events are skipped. On success
+ * *reply_out (if not NULL) gets the "return" value as JSON text
+ * (malloc'd). A QMP "error" reply gives AETH_ERROR with its desc.
+ */
+int aeth__qmp_execute(int fd, const char *execute, int64_t deadline_ms,
+		      char **reply_out);
+
+#endif

@@ -1,0 +1,455 @@
+/*
+ * lib/vm/vm.c - one VM's lifecycle over a backend: create, start (with the
+ * agent-hello readiness loop), stop, delete, get, accessors, and the agent
+ * connection the exec API borrows.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "vm/vm_priv.h"
+
+#if defined(__has_include)
+#if __has_include("agent/client.h")
+#include "agent/client.h"
+#define AETH_VM_HAVE_CLIENT_H 1
+#endif
+#endif
+#ifndef AETH_VM_HAVE_CLIENT_H
+/* The contract of lib/agent/client.h (CONTRACTS.md), until it lands. */
+int aeth__agent_open(aeth__agent **out, int fd, const char *peer_name);
+int aeth__agent_hello(aeth__agent *a, unsigned int timeout_ms,
+		      char **info_json);
+bool aeth__agent_alive(aeth__agent *a);
+int aeth__agent_shutdown(aeth__agent *a, unsigned int timeout_ms);
+void aeth__agent_free(aeth__agent *a);
+#endif
+/* Weak, so the vm module links (and reports it) without the agent client. */
+#pragma weak aeth__agent_open
+#pragma weak aeth__agent_hello
+#pragma weak aeth__agent_alive
+#pragma weak aeth__agent_shutdown
+#pragma weak aeth__agent_free
+
+#define CMDLINE_BASE                                                           \
+	"console=ttyS0 panic=-1 quiet aeth.channel=virtio-serial aeth.port=1024"
+/* TCG boots sometimes hang calibrating the TSC (machine.md); giving the
+ * frequency avoids the calibration. See docs/vm.md. */
+#define CMDLINE_TCG " tsc_early_khz=2000000"
+#define CMDLINE_NET " aeth.ip=10.0.2.15/24 aeth.gw=10.0.2.2 aeth.dns=10.0.2.3"
+#define SERIAL_TAIL_BYTES 1500
+#define RECONNECT_TIMEOUT_MS 5000
+#define DEFAULT_STOP_TIMEOUT_MS 5000
+
+static bool have_client(void)
+{
+	return aeth__agent_open && aeth__agent_hello && aeth__agent_alive &&
+	       aeth__agent_free;
+}
+
+int aeth__vm_wrap(aeth_vm **out, aeth_vmm *vmm, aeth__vm_record *rec)
+{
+	aeth_vm *vm = calloc(1, sizeof(*vm));
+
+	*out = NULL;
+	if (!vm)
+		return aeth__error_oom();
+	vm->vmm = vmm;
+	vm->backend = aeth__vm_backend_find(rec->backend);
+	if (!vm->backend) {
+		int rc = aeth__error_set(AETH_EINVALID,
+					 "VM %s uses backend '%s', which this "
+					 "build does not have", rec->id,
+					 rec->backend ? rec->backend : "(none)");
+		free(vm);
+		return rc;
+	}
+	pthread_mutex_init(&vm->lock, NULL);
+	vm->rec = *rec;
+	memset(rec, 0, sizeof(*rec));
+	*out = vm;
+	return 0;
+}
+
+static void set_error(aeth_vm *vm, aeth_vm_state state)
+{
+	free(vm->rec.error);
+	vm->rec.error = state == AETH_VM_FAILED ? strdup(aeth_error_last()) : NULL;
+	vm->rec.state = state;
+}
+
+int aeth_vm_create(aeth_vm **out, aeth_vmm *vmm, const aeth_vm_options *opts)
+{
+	aeth_vm_options defaults = AETH_VM_OPTIONS_INIT;
+	aeth__vm_record r;
+	struct stat st;
+	int rc;
+
+	*out = NULL;
+	if (!opts)
+		opts = &defaults;
+	if (opts->version < 1)
+		return aeth__error_set(AETH_EINVALID,
+				       "aeth_vm_options.version is 0: start from "
+				       "AETH_VM_OPTIONS_INIT");
+	if (opts->id && !aeth__uuid_valid(opts->id))
+		return aeth__error_set(AETH_EINVALID,
+				       "VM id '%s' is not a UUID", opts->id);
+	if (opts->net > AETH_NET_TAP)
+		return aeth__error_set(AETH_EINVALID, "unknown net mode %d",
+				       (int)opts->net);
+	if (opts->net == AETH_NET_TAP && (!opts->tap_name || !*opts->tap_name))
+		return aeth__error_set(AETH_EINVALID,
+				       "net mode tap needs tap_name (a tap device "
+				       "the host has set up)");
+	memset(&r, 0, sizeof(r));
+	if (opts->id)
+		memcpy(r.id, opts->id, 37);
+	else
+		aeth__uuid_new(r.id);
+	r.name = aeth__strdup(opts->name ? opts->name : r.id);
+	r.backend = aeth__strdup(vmm->backend->name);
+	r.accel = vmm->accel;
+	r.vcpus = opts->vcpus ? opts->vcpus : 1;
+	r.memory_mb = opts->memory_mb ? opts->memory_mb : 256;
+	r.vmm_binary = aeth__strdup(vmm->backend == &aeth__vm_backend_qemu ?
+				    vmm->qemu_binary : vmm->firecracker_binary);
+	r.kernel_path = aeth__strdup(vmm->kernel_path);
+	r.initrd_path = aeth__strdup(vmm->initrd_path);
+	r.rootfs_path = aeth__strdup(opts->rootfs_path ? opts->rootfs_path :
+				     vmm->rootfs_path);
+	r.net = opts->net;
+	r.tap_name = aeth__strdup(opts->tap_name);
+	r.cmdline = aeth__sprintf("%s%s%s", CMDLINE_BASE,
+				  r.accel == AETH_ACCEL_TCG ? CMDLINE_TCG : "",
+				  r.net != AETH_NET_NONE ? CMDLINE_NET : "");
+	r.boot_timeout_ms = opts->boot_timeout_ms ? opts->boot_timeout_ms :
+		vmm->boot_timeout_ms;
+	r.state_dir = aeth__vmm_vm_dir(vmm, r.id);
+	r.created_ms = aeth__wall_ms();
+	r.state = AETH_VM_CREATING;
+	if (!r.name || !r.backend || !r.vmm_binary || !r.kernel_path ||
+	    !r.initrd_path || !r.cmdline || !r.state_dir ||
+	    (opts->tap_name && !r.tap_name)) {
+		rc = aeth__error_oom();
+		goto fail;
+	}
+	if (stat(r.state_dir, &st) == 0) {
+		rc = aeth__error_set(AETH_EEXISTS, "a VM with id %s already "
+				     "exists (%s)", r.id, r.state_dir);
+		goto fail;
+	}
+	if ((rc = aeth__mkdir_p(r.state_dir, 0700)) != 0)
+		goto fail;
+	if ((rc = aeth__vm_record_save(&r)) != 0) {
+		aeth__rm_rf(r.state_dir);
+		goto fail;
+	}
+	return aeth__vm_wrap(out, vmm, &r);
+fail:
+	aeth__vm_record_clear(&r);
+	return rc;
+}
+
+static int check_file(const char *what, const char *path)
+{
+	if (!path || access(path, R_OK) == 0)
+		return 0;
+	return aeth__error_errno(AETH_ENOTFOUND,
+				 "guest %s not found at %s: build the image with "
+				 "scripts/build-image.sh (or set AETH_IMAGE_DIR)",
+				 what, path);
+}
+
+static void agent_drop(aeth_vm *vm)
+{
+	aeth__agent **g;
+
+	if (!vm->agent)
+		return;
+	g = realloc(vm->graveyard, (vm->graveyard_len + 1) * sizeof(*g));
+	if (g) {
+		vm->graveyard = g;
+		g[vm->graveyard_len++] = vm->agent;
+	} else {
+		aeth__agent_free(vm->agent); /* better than leaking the fd */
+	}
+	vm->agent = NULL;
+}
+
+/*
+ * Connect the agent channel and say hello, until `deadline_ms`. The hello
+ * is sent once with all the time left: QEMU keeps our bytes in the socket
+ * until the guest opens its port. A connection that drops (VMM restarting
+ * its chardev, agent reopening) is retried while time is left.
+ */
+static int agent_connect_hello(aeth_vm *vm, int64_t deadline_ms)
+{
+	int rc;
+
+	if (!have_client())
+		return aeth__error_set(AETH_EUNAVAILABLE,
+				       "this build has no agent client "
+				       "(lib/agent/client.c): cannot talk to VM %s",
+				       vm->rec.id);
+	for (;;) {
+		aeth__agent *a = NULL;
+		int fd;
+		int64_t left;
+
+		rc = vm->backend->agent_connect(&vm->rec, deadline_ms, &fd);
+		if (rc)
+			return rc;
+		if ((rc = aeth__agent_open(&a, fd, vm->rec.id)) != 0)
+			return rc;
+		left = deadline_ms - aeth__now_ms();
+		rc = aeth__agent_hello(a, left > 0 ? (unsigned int)left : 1, NULL);
+		if (rc == 0) {
+			vm->agent = a;
+			return 0;
+		}
+		aeth__agent_free(a);
+		if (rc == AETH_ETIMEOUT || aeth__now_ms() >= deadline_ms ||
+		    !vm->backend->alive(&vm->rec))
+			return rc;
+	}
+}
+
+static void kill_and_clean(aeth_vm *vm)
+{
+	vm->backend->kill(&vm->rec);
+	vm->backend->cleanup(&vm->rec);
+	vm->rec.pid = 0;
+	vm->rec.pid_starttime = 0;
+}
+
+static int boot_once(aeth_vm *vm)
+{
+	int64_t t0 = aeth__now_ms();
+	int64_t deadline = t0 + vm->rec.boot_timeout_ms;
+	int rc;
+
+	rc = vm->backend->start(&vm->rec, deadline);
+	if (rc == 0)
+		rc = agent_connect_hello(vm, deadline);
+	if (rc == 0) {
+		aeth__debug("VM %s ready in %lld ms", vm->rec.id,
+			    (long long)(aeth__now_ms() - t0));
+		return 0;
+	}
+	{
+		char *tail = aeth__vm_serial_tail(&vm->rec, SERIAL_TAIL_BYTES);
+
+		rc = aeth__error_wrap(rc, "VM %s (%s, %s) did not become ready "
+				      "within %u ms; serial log %s ends with:\n%s\n"
+				      "--- cause", vm->rec.id, vm->backend->name,
+				      aeth_accel_name(vm->rec.accel),
+				      vm->rec.boot_timeout_ms,
+				      vm->rec.serial_log ? vm->rec.serial_log : "-",
+				      tail && *tail ? tail : "(empty)");
+		free(tail);
+	}
+	kill_and_clean(vm);
+	return rc;
+}
+
+int aeth_vm_start(aeth_vm *vm)
+{
+	int rc;
+
+	if (aeth_vm_status(vm) == AETH_VM_RUNNING)
+		return aeth__error_set(AETH_ESTATE, "VM %s is already running",
+				       vm->rec.id);
+	if (vm->rec.state == AETH_VM_DELETED)
+		return aeth__error_set(AETH_ESTATE, "VM %s was deleted",
+				       vm->rec.id);
+	if ((rc = check_file("kernel", vm->rec.kernel_path)) != 0 ||
+	    (rc = check_file("initramfs", vm->rec.initrd_path)) != 0 ||
+	    (rc = check_file("root filesystem", vm->rec.rootfs_path)) != 0)
+		goto fail;
+	pthread_mutex_lock(&vm->lock);
+	agent_drop(vm);
+	pthread_mutex_unlock(&vm->lock);
+	vm->rec.state = AETH_VM_CREATING;
+	rc = boot_once(vm);
+	/* A defence against rare hung TCG boots (machine.md): one retry when
+	 * the guest stayed silent; a VMM that exited is not retried. */
+	if (rc == AETH_ETIMEOUT && vm->rec.accel == AETH_ACCEL_TCG) {
+		aeth__warn("%s; retrying the boot once", aeth_error_last());
+		rc = boot_once(vm);
+	}
+	if (rc)
+		goto fail;
+	set_error(vm, AETH_VM_RUNNING);
+	return aeth__vm_record_save(&vm->rec);
+fail:
+	set_error(vm, AETH_VM_FAILED);
+	{
+		/* Keep the boot failure as the message, not a save error. */
+		char *msg = aeth__strdup(aeth_error_last());
+
+		aeth__vm_record_save(&vm->rec);
+		if (msg)
+			aeth__error_set(rc, "%s", msg);
+		free(msg);
+	}
+	return rc;
+}
+
+static int stop_locked(aeth_vm *vm, unsigned int timeout_ms)
+{
+	int64_t deadline = aeth__now_ms() +
+		(timeout_ms ? timeout_ms : DEFAULT_STOP_TIMEOUT_MS);
+	aeth__vm_record *r = &vm->rec;
+
+	if (vm->backend->alive(r)) {
+		/* Graceful: the agent powers the guest off; QEMU runs with
+		 * -no-reboot so it exits. Only if the channel is up already. */
+		pthread_mutex_lock(&vm->lock);
+		if (vm->agent && aeth__agent_shutdown && aeth__agent_alive(vm->agent)) {
+			int64_t soft = aeth__now_ms() + 2000;
+
+			if (soft > deadline)
+				soft = deadline;
+			if (aeth__agent_shutdown(vm->agent, 1000) == 0)
+				aeth__vm_pid_wait_gone(r->pid, r->id,
+						       r->pid_starttime, soft);
+		}
+		agent_drop(vm);
+		pthread_mutex_unlock(&vm->lock);
+		if (vm->backend->alive(r) &&
+		    vm->backend->powerdown(r, deadline) != 0)
+			aeth__warn("VM %s: %s; killing it", r->id,
+				   aeth_error_last());
+	}
+	kill_and_clean(vm);
+	set_error(vm, AETH_VM_STOPPED);
+	return 0;
+}
+
+int aeth_vm_stop(aeth_vm *vm, unsigned int timeout_ms)
+{
+	if (vm->rec.state == AETH_VM_DELETED)
+		return aeth__error_set(AETH_ESTATE, "VM %s was deleted",
+				       vm->rec.id);
+	stop_locked(vm, timeout_ms);
+	return aeth__vm_record_save(&vm->rec);
+}
+
+int aeth_vm_delete(aeth_vm *vm)
+{
+	int rc;
+
+	if (vm->rec.state == AETH_VM_DELETED)
+		return 0;
+	stop_locked(vm, 0);
+	rc = aeth__rm_rf(vm->rec.state_dir);
+	if (rc == 0)
+		vm->rec.state = AETH_VM_DELETED;
+	return rc;
+}
+
+void aeth_vm_free(aeth_vm *vm)
+{
+	if (!vm)
+		return;
+	if (vm->agent)
+		aeth__agent_free(vm->agent);
+	for (size_t i = 0; i < vm->graveyard_len; i++)
+		aeth__agent_free(vm->graveyard[i]);
+	free(vm->graveyard);
+	pthread_mutex_destroy(&vm->lock);
+	aeth__vm_record_clear(&vm->rec);
+	free(vm);
+}
+
+int aeth_vm_get(aeth_vm **out, aeth_vmm *vmm, const char *id)
+{
+	aeth__vm_record r;
+	char *dir;
+	int rc;
+
+	*out = NULL;
+	if (!(dir = aeth__vmm_vm_dir(vmm, id)))
+		return aeth_error_last_code();
+	rc = aeth__vm_record_load(&r, dir);
+	if (rc == AETH_ENOTFOUND)
+		rc = aeth__error_set(AETH_ENOTFOUND,
+				     "no VM with id %s in %s (aeth_vm_list shows "
+				     "the VMs this state dir knows)", id,
+				     vmm->vms_dir);
+	free(dir);
+	if (rc)
+		return rc;
+	if ((rc = aeth__vm_wrap(out, vmm, &r)) != 0) {
+		aeth__vm_record_clear(&r);
+		return rc;
+	}
+	aeth_vm_status(*out); /* notice a VMM that died meanwhile */
+	return 0;
+}
+
+aeth_vm_state aeth_vm_status(aeth_vm *vm)
+{
+	if (vm->rec.state == AETH_VM_RUNNING && !vm->backend->alive(&vm->rec)) {
+		aeth__error_set(AETH_EUNAVAILABLE,
+				"the VMM (pid %d) of VM %s died", (int)vm->rec.pid,
+				vm->rec.id);
+		set_error(vm, AETH_VM_FAILED);
+		aeth__vm_record_save(&vm->rec);
+	}
+	return vm->rec.state;
+}
+
+int aeth__vm_agent(aeth_vm *vm, aeth__agent **out)
+{
+	int rc = 0;
+
+	*out = NULL;
+	pthread_mutex_lock(&vm->lock);
+	if (vm->agent && aeth__agent_alive(vm->agent)) {
+		*out = vm->agent;
+		pthread_mutex_unlock(&vm->lock);
+		return 0;
+	}
+	if (vm->rec.state != AETH_VM_RUNNING || !vm->backend->alive(&vm->rec)) {
+		rc = aeth__error_set(AETH_ESTATE,
+				     "VM %s is %s, not running: start it first",
+				     vm->rec.id,
+				     vm->rec.state == AETH_VM_RUNNING ? "dead" :
+				     aeth_vm_state_name(vm->rec.state));
+	} else {
+		agent_drop(vm);
+		rc = agent_connect_hello(vm, aeth__now_ms() + RECONNECT_TIMEOUT_MS);
+		if (rc == 0)
+			*out = vm->agent;
+		else
+			aeth__error_wrap(rc, "reconnecting to the agent of VM %s",
+					 vm->rec.id);
+	}
+	pthread_mutex_unlock(&vm->lock);
+	return rc;
+}
+
+const struct aeth__vm_record *aeth__vm_record_of(const aeth_vm *vm)
+{
+	return &vm->rec;
+}
+
+const char *aeth_vm_id(const aeth_vm *vm) { return vm->rec.id; }
+const char *aeth_vm_name(const aeth_vm *vm) { return vm->rec.name; }
+const char *aeth_vm_backend(const aeth_vm *vm) { return vm->backend->name; }
+aeth_accel aeth_vm_accel(const aeth_vm *vm) { return vm->rec.accel; }
+int aeth_vm_pid(const aeth_vm *vm) { return (int)vm->rec.pid; }
+unsigned int aeth_vm_vcpus(const aeth_vm *vm) { return vm->rec.vcpus; }
+unsigned int aeth_vm_memory_mb(const aeth_vm *vm) { return vm->rec.memory_mb; }
+const char *aeth_vm_kernel_path(const aeth_vm *vm) { return vm->rec.kernel_path; }
+const char *aeth_vm_rootfs_path(const aeth_vm *vm) { return vm->rec.rootfs_path; }
+const char *aeth_vm_api_socket(const aeth_vm *vm) { return vm->rec.api_sock; }
+const char *aeth_vm_agent_socket(const aeth_vm *vm) { return vm->rec.agent_sock; }
+const char *aeth_vm_serial_log(const aeth_vm *vm) { return vm->rec.serial_log; }
+const char *aeth_vm_state_dir(const aeth_vm *vm) { return vm->rec.state_dir; }
