@@ -8,6 +8,7 @@
 #include "common.h"
 #include "error.h"
 #include "log.h"
+#include "queue.h"
 #include "task.h"
 #include "version.h"
 #include "vm.h"

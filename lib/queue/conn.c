@@ -1,0 +1,278 @@
+/*
+ * lib/queue/conn.c - the handle's one Redis connection: connect with
+ * AUTH/SELECT, run commands with one transparent reconnect when the
+ * connection broke (Redis restarted), EVALSHA with a NOSCRIPT fallback.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "queue_internal.h"
+#include "queue_lua.h"
+
+static const char *const lua_src[AETH__LUA_COUNT] = {
+	aeth__lua_enqueue, aeth__lua_dequeue, aeth__lua_heartbeat,
+	aeth__lua_ack, aeth__lua_nack, aeth__lua_cancel,
+};
+
+static const char *const lua_name[AETH__LUA_COUNT] = {
+	"enqueue", "dequeue", "heartbeat", "ack", "nack", "cancel",
+};
+
+static struct timeval tv_ms(unsigned int ms)
+{
+	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+	return tv;
+}
+
+void aeth__q_disconnect(aeth_queue *q)
+{
+	if (q->ctx)
+		redisFree(q->ctx);
+	q->ctx = NULL;
+	q->cur_timeout_ms = 0;
+}
+
+/* "Connection refused" -> "connection refused" for the message. */
+static void lower_first(char *s)
+{
+	if (s[0] && isupper((unsigned char)s[0]) && !isupper((unsigned char)s[1]))
+		s[0] = (char)tolower((unsigned char)s[0]);
+}
+
+static int unavailable(aeth_queue *q, const char *detail)
+{
+	char d[256];
+
+	snprintf(d, sizeof(d), "%s", detail && *detail ? detail : "connection lost");
+	lower_first(d);
+	return aeth__error_set(AETH_EUNAVAILABLE,
+		"redis at %s: %s: is redis-server running? (scripts/services.sh start)",
+		q->url.display, d);
+}
+
+int aeth__q_bad_reply(aeth_queue *q, const char *what, const redisReply *r)
+{
+	if (r && r->type == REDIS_REPLY_ERROR) {
+		if (strncmp(r->str, "NOAUTH", 6) == 0 || strncmp(r->str, "WRONGPASS", 9) == 0)
+			return aeth__error_set(AETH_EINVALID,
+				"redis at %s: %s: %s (put the password in the URL: "
+				"redis://:PASSWORD@host:port)", q->url.display, what, r->str);
+		if (strncmp(r->str, "LOADING", 7) == 0 || strncmp(r->str, "BUSY", 4) == 0)
+			return aeth__error_set(AETH_EBUSY, "redis at %s: %s: %s",
+					       q->url.display, what, r->str);
+		return aeth__error_set(AETH_ERROR, "redis at %s: %s: %s",
+				       q->url.display, what, r->str);
+	}
+	return aeth__error_set(AETH_EPROTO, "redis at %s: %s: unexpected reply (type %d)",
+			       q->url.display, what, r ? r->type : -1);
+}
+
+/* AUTH and SELECT on a fresh connection. */
+static int handshake(aeth_queue *q)
+{
+	redisReply *r = NULL;
+	int rc = 0;
+
+	if (q->url.password) {
+		if (q->url.user)
+			r = redisCommand(q->ctx, "AUTH %s %s", q->url.user, q->url.password);
+		else
+			r = redisCommand(q->ctx, "AUTH %s", q->url.password);
+		if (!r)
+			return unavailable(q, q->ctx->errstr);
+		if (r->type == REDIS_REPLY_ERROR)
+			rc = aeth__error_set(AETH_EINVALID,
+				"redis at %s refused the password: %s", q->url.display, r->str);
+		freeReplyObject(r);
+		if (rc)
+			return rc;
+	}
+	if (q->url.db) {
+		r = redisCommand(q->ctx, "SELECT %d", q->url.db);
+		if (!r)
+			return unavailable(q, q->ctx->errstr);
+		if (r->type == REDIS_REPLY_ERROR)
+			rc = aeth__error_set(AETH_EINVALID,
+				"redis at %s: SELECT %d: %s", q->url.display, q->url.db, r->str);
+		freeReplyObject(r);
+	}
+	return rc;
+}
+
+int aeth__q_connect(aeth_queue *q)
+{
+	struct timeval tv = tv_ms(q->o.connect_timeout_ms);
+	int rc;
+
+	aeth__q_disconnect(q);
+	if (q->url.path)
+		q->ctx = redisConnectUnixWithTimeout(q->url.path, tv);
+	else
+		q->ctx = redisConnectWithTimeout(q->url.host, q->url.port, tv);
+	if (!q->ctx)
+		return aeth__error_oom();
+	if (q->ctx->err) {
+		rc = unavailable(q, q->ctx->errstr);
+		aeth__q_disconnect(q);
+		return rc;
+	}
+	if (!q->url.path)
+		redisEnableKeepAlive(q->ctx);
+	tv = tv_ms(q->o.command_timeout_ms);
+	redisSetTimeout(q->ctx, tv);
+	q->cur_timeout_ms = q->o.command_timeout_ms;
+	rc = handshake(q);
+	if (rc)
+		aeth__q_disconnect(q);
+	return rc;
+}
+
+static void set_timeout(aeth_queue *q, unsigned int block_ms)
+{
+	unsigned int want = q->o.command_timeout_ms;
+
+	if (block_ms)
+		want = block_ms + q->o.command_timeout_ms;
+	if (want != q->cur_timeout_ms && redisSetTimeout(q->ctx, tv_ms(want)) == REDIS_OK)
+		q->cur_timeout_ms = want;
+}
+
+/* One attempt; -1 when the connection broke (reconnect may help). */
+static int pipeline_once(aeth_queue *q, size_t n, const int *argcs,
+			 const char *const *const *argvs,
+			 const size_t *const *lens, unsigned int block_ms,
+			 redisReply **replies)
+{
+	size_t i;
+
+	if (!q->ctx) {
+		int rc = aeth__q_connect(q);
+		if (rc)
+			return rc;
+	}
+	set_timeout(q, block_ms);
+	for (i = 0; i < n; i++)
+		if (redisAppendCommandArgv(q->ctx, argcs[i], (const char **)argvs[i],
+					   lens[i]) != REDIS_OK)
+			goto broken;
+	for (i = 0; i < n; i++) {
+		void *r = NULL;
+
+		if (redisGetReply(q->ctx, &r) != REDIS_OK || !r) {
+			while (i > 0)
+				freeReplyObject(replies[--i]);
+			goto broken;
+		}
+		replies[i] = r;
+	}
+	return 0;
+broken:
+	return -1;
+}
+
+static int run(aeth_queue *q, size_t n, const int *argcs,
+	       const char *const *const *argvs, const size_t *const *lens,
+	       unsigned int block_ms, redisReply **replies)
+{
+	char err[128];
+	int rc;
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		bool had_ctx = q->ctx != NULL;
+
+		rc = pipeline_once(q, n, argcs, argvs, lens, block_ms, replies);
+		if (rc != -1)
+			return rc;
+		snprintf(err, sizeof(err), "%s", q->ctx->errstr);
+		aeth__debug("redis at %s: %s; reconnecting", q->url.display, err);
+		aeth__q_disconnect(q);
+		if (!had_ctx)
+			break;
+	}
+	return unavailable(q, err);
+}
+
+int aeth__q_pipeline(aeth_queue *q, size_t n, const int *argcs,
+		     const char *const *const *argvs,
+		     const size_t *const *lens, redisReply **replies)
+{
+	return run(q, n, argcs, argvs, lens, 0, replies);
+}
+
+int aeth__q_command(aeth_queue *q, int argc, const char **argv,
+		    const size_t *lens, unsigned int block_ms,
+		    redisReply **reply)
+{
+	const char *const *argvs[1] = {argv};
+	const size_t *lenss[1] = {lens};
+
+	return run(q, 1, &argc, argvs, lenss, block_ms, reply);
+}
+
+static int load_script(aeth_queue *q, int script)
+{
+	const char *argv[3] = {"SCRIPT", "LOAD", lua_src[script]};
+	size_t lens[3] = {6, 4, strlen(lua_src[script])};
+	redisReply *r;
+	int rc;
+
+	rc = aeth__q_command(q, 3, argv, lens, 0, &r);
+	if (rc)
+		return rc;
+	if (r->type != REDIS_REPLY_STRING || r->len != 40) {
+		rc = aeth__q_bad_reply(q, "SCRIPT LOAD", r);
+	} else {
+		memcpy(q->sha[script], r->str, 40);
+		q->sha[script][40] = '\0';
+	}
+	freeReplyObject(r);
+	return rc;
+}
+
+int aeth__q_script(aeth_queue *q, int script, int nkeys, int argc,
+		   const char **argv, const size_t *lens, redisReply **reply)
+{
+	const char *av[64];
+	size_t al[64];
+	char nk[16];
+	redisReply *r = NULL;
+	int rc;
+
+	if (argc + 3 > (int)AETH__ARRAY_LEN(av))
+		return aeth__error_set(AETH_EINVALID, "too many script arguments");
+	snprintf(nk, sizeof(nk), "%d", nkeys);
+	for (int i = 0; i < argc; i++) {
+		av[i + 3] = argv[i];
+		al[i + 3] = lens ? lens[i] : strlen(argv[i]);
+	}
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (!q->sha[script][0] && (rc = load_script(q, script)))
+			return rc;
+		av[0] = "EVALSHA"; al[0] = 7;
+		av[1] = q->sha[script]; al[1] = 40;
+		av[2] = nk; al[2] = strlen(nk);
+		rc = aeth__q_command(q, argc + 3, av, al, 0, &r);
+		if (rc)
+			return rc;
+		if (r->type != REDIS_REPLY_ERROR || strncmp(r->str, "NOSCRIPT", 8) != 0)
+			break;
+		/* The server lost its script cache (restart, SCRIPT FLUSH). */
+		freeReplyObject(r);
+		r = NULL;
+		q->sha[script][0] = '\0';
+	}
+	if (!r || r->type == REDIS_REPLY_ERROR) {
+		char what[64];
+
+		snprintf(what, sizeof(what), "queue script %s", lua_name[script]);
+		rc = aeth__q_bad_reply(q, what, r);
+		if (r)
+			freeReplyObject(r);
+		return rc;
+	}
+	*reply = r;
+	return 0;
+}

@@ -1,0 +1,214 @@
+/*
+ * lib/queue/dequeue.c - take a task from several weighted queues.
+ *
+ * Each queue is tried with one atomic script (promote due tasks, recover
+ * expired leases, pop to active with a lease). When all are empty the
+ * handle blocks in BRPOP on the queues' "notify" lists, where every
+ * enqueue pushes a wake-up token, for at most the time until the next
+ * scheduled/retry/lease deadline: no polling, and a task enqueued while
+ * we wait wakes us at once.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "queue_internal.h"
+
+#define MAX_SOURCES 32
+
+/* 1: got a task; 0: empty (*next_ms: ms to the next due event, or -1). */
+static int dequeue_one(aeth_queue *q, const char *queue, bool nopop,
+		       aeth_queue_task **out, int64_t *next_ms,
+		       unsigned int *recovered)
+{
+	static const char *const sfx[7] = {"pending", "lease", "scheduled", "retry",
+					   "completed", "notify", "dead"};
+	char keys[7][AETH__Q_KEY_MAX], tpfx[AETH__Q_KEY_MAX], upfx[AETH__Q_KEY_MAX],
+	     sms[16], sdmax[16], token[24];
+	const char *argv[14];
+	redisReply *r;
+	int rc;
+
+	for (int i = 0; i < 7; i++) {
+		if ((rc = aeth__q_key(q, keys[i], sizeof(keys[i]), queue, sfx[i])))
+			return rc;
+		argv[i] = keys[i];
+	}
+	if ((rc = aeth__q_key(q, tpfx, sizeof(tpfx), queue, "t:")) ||
+	    (rc = aeth__q_key(q, upfx, sizeof(upfx), queue, "u:")))
+		return rc;
+	snprintf(sms, sizeof(sms), "%u", q->o.lease_ms);
+	snprintf(sdmax, sizeof(sdmax), "%u", q->o.dead_max);
+	snprintf(token, sizeof(token), "%016llx", (unsigned long long)aeth__q_rand(q));
+	argv[7] = tpfx; argv[8] = sms; argv[9] = q->worker_id; argv[10] = token;
+	argv[11] = sdmax; argv[12] = upfx; argv[13] = nopop ? "1" : "0";
+	rc = aeth__q_script(q, AETH__LUA_DEQUEUE, 7, 14, argv, NULL, &r);
+	if (rc)
+		return rc;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
+	    r->element[0]->type != REDIS_REPLY_INTEGER) {
+		rc = aeth__q_bad_reply(q, "dequeue", r);
+	} else if (r->element[0]->integer == 1) {
+		rc = aeth__q_task_from_hash(r, 1, out);
+		if (rc == AETH_EPROTO)
+			rc = aeth__error_set(AETH_EPROTO,
+				"redis at %s: queue %s: unreadable task message", q->url.display, queue);
+		else if (rc == 0)
+			rc = 1;
+	} else if (r->element[0]->integer == 2 && r->elements == 3 &&
+		   r->element[1]->type == REDIS_REPLY_STRING &&
+		   r->element[2]->type == REDIS_REPLY_STRING) {
+		rc = aeth__error_set(AETH_EPROTO,
+			"task %.40s of queue %s was malformed (%s): moved to dead",
+			r->element[1]->str, queue, r->element[2]->str);
+	} else if (r->element[0]->integer == 0 && r->elements == 3 &&
+		   r->element[1]->type == REDIS_REPLY_INTEGER &&
+		   r->element[2]->type == REDIS_REPLY_INTEGER) {
+		*next_ms = r->element[1]->integer;
+		if (recovered)
+			*recovered = (unsigned int)r->element[2]->integer;
+		rc = 0;
+	} else {
+		rc = aeth__q_bad_reply(q, "dequeue", r);
+	}
+	freeReplyObject(r);
+	return rc;
+}
+
+/* Strict sources first in the given order, then a weighted random order
+ * (sampling without replacement): with all queues busy, the first queue
+ * tried is queue i with probability weight_i / sum(weights). `first`
+ * (or -1) is moved to the front: its notify list just woke us. */
+static void order_sources(aeth_queue *q, const aeth_queue_source *s, size_t n,
+			  int first, size_t *order)
+{
+	unsigned int w[MAX_SOURCES];
+	size_t k = 0, rest[MAX_SOURCES], nrest = 0;
+	uint64_t total = 0;
+
+	if (first >= 0)
+		order[k++] = (size_t)first;
+	for (size_t i = 0; i < n; i++) {
+		if ((int)i == first)
+			continue;
+		if (s[i].strict)
+			order[k++] = i;
+		else {
+			rest[nrest] = i;
+			w[nrest] = s[i].weight ? s[i].weight : 1;
+			total += w[nrest++];
+		}
+	}
+	while (nrest > 0) {
+		uint64_t pick = aeth__q_rand(q) % total;
+		size_t j = 0;
+
+		while (pick >= w[j])
+			pick -= w[j++];
+		order[k++] = rest[j];
+		total -= w[j];
+		rest[j] = rest[nrest - 1];
+		w[j] = w[nrest - 1];
+		nrest--;
+	}
+}
+
+static int check_sources(const aeth_queue_source *s, size_t n)
+{
+	int rc;
+
+	if (!s || n == 0 || n > MAX_SOURCES)
+		return aeth__error_set(AETH_EINVALID,
+			"dequeue needs 1..%d queues", MAX_SOURCES);
+	for (size_t i = 0; i < n; i++)
+		if ((rc = aeth__q_check_name(s[i].name)))
+			return rc;
+	return 0;
+}
+
+/* Block on the notify lists; *woke = index of the source woken, or -1. */
+static int wait_notify(aeth_queue *q, const aeth_queue_source *s, size_t n,
+		       int64_t wait_ms, int *woke)
+{
+	char keys[MAX_SOURCES][AETH__Q_KEY_MAX], stmo[32];
+	const char *argv[MAX_SOURCES + 2];
+	redisReply *r;
+	int rc;
+
+	argv[0] = "BRPOP";
+	for (size_t i = 0; i < n; i++) {
+		if ((rc = aeth__q_key(q, keys[i], sizeof(keys[i]), s[i].name, "notify")))
+			return rc;
+		argv[i + 1] = keys[i];
+	}
+	snprintf(stmo, sizeof(stmo), "%.3f", (double)wait_ms / 1000.0);
+	argv[n + 1] = stmo;
+	rc = aeth__q_command(q, (int)n + 2, argv, NULL, (unsigned int)wait_ms, &r);
+	if (rc)
+		return rc;
+	*woke = -1;
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+	    r->element[0]->type == REDIS_REPLY_STRING) {
+		for (size_t i = 0; i < n; i++)
+			if (!strcmp(keys[i], r->element[0]->str))
+				*woke = (int)i;
+	} else if (r->type != REDIS_REPLY_NIL) {
+		rc = aeth__q_bad_reply(q, "BRPOP", r);
+	}
+	freeReplyObject(r);
+	return rc;
+}
+
+int aeth_queue_dequeue(aeth_queue *q, const aeth_queue_source *s, size_t n,
+		       unsigned int timeout_ms, aeth_queue_task **out)
+{
+	int64_t deadline = aeth__now_ms() + timeout_ms;
+	size_t order[MAX_SOURCES];
+	int rc, woke = -1;
+
+	*out = NULL;
+	if ((rc = check_sources(s, n)))
+		return rc;
+	for (;;) {
+		int64_t next = -1, wait;
+
+		order_sources(q, s, n, woke, order);
+		for (size_t i = 0; i < n; i++) {
+			int64_t nx = -1;
+
+			rc = dequeue_one(q, s[order[i]].name, false, out, &nx, NULL);
+			if (rc == 1)
+				return 0;
+			if (rc < 0)
+				return rc;
+			if (nx >= 0 && (next < 0 || nx < next))
+				next = nx;
+		}
+		wait = deadline - aeth__now_ms();
+		if (timeout_ms == 0 || wait <= 0)
+			return aeth__error_set(AETH_ETIMEOUT,
+				"no task arrived in %u ms", timeout_ms);
+		if (next >= 0 && next + 1 < wait)
+			wait = next + 1;
+		if (wait > AETH__Q_BLOCK_MAX_MS)
+			wait = AETH__Q_BLOCK_MAX_MS;
+		if ((rc = wait_notify(q, s, n, wait, &woke)))
+			return rc;
+	}
+}
+
+int aeth_queue_recover(aeth_queue *q, const char *queue, unsigned int *recovered)
+{
+	unsigned int n = 0;
+	int64_t next;
+	int rc;
+
+	if ((rc = aeth__q_check_name(queue)))
+		return rc;
+	rc = dequeue_one(q, queue, true, NULL, &next, &n);
+	if (rc < 0)
+		return rc;
+	if (recovered)
+		*recovered = n;
+	return 0;
+}

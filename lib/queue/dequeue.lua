@@ -1,0 +1,108 @@
+-- Promote due scheduled/retry tasks, recover expired leases, then move
+-- the oldest pending task to active with a lease.
+-- KEYS: 1 pending, 2 lease zset, 3 scheduled, 4 retry, 5 completed,
+--       6 notify, 7 dead
+-- ARGV: 1 task key prefix ("{ns:q}:t:"), 2 lease ms, 3 worker,
+--       4 lease token, 5 dead_max, 6 unique key prefix ("{ns:q}:u:"),
+--       7 '1' to only promote and recover (no pop)
+-- Task keys are built from ARGV[1]: they carry the same hash tag as KEYS,
+-- so they live in the same cluster slot.
+-- Returns {1, hgetall...} for a task, {0, ms until the next due event or
+-- -1, recovered count}, {2, id, reason} for a malformed task moved to dead.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local pfx = ARGV[1]
+local recovered = 0
+
+local function to_dead(id, k, reason)
+  redis.call('HSET', k, 'id', id, 'state', 'dead', 'error', reason,
+    'finished_ms', now)
+  redis.call('HDEL', k, 'lease')
+  redis.call('ZADD', KEYS[7], now, id)
+  local uk = redis.call('HGET', k, 'unique_key')
+  if uk and uk ~= '' and redis.call('GET', ARGV[6] .. uk) == id then
+    redis.call('DEL', ARGV[6] .. uk)
+  end
+  local n = redis.call('ZCARD', KEYS[7]) - tonumber(ARGV[5])
+  if n > 0 then
+    for _, old in ipairs(redis.call('ZRANGE', KEYS[7], 0, n - 1)) do
+      redis.call('DEL', pfx .. old)
+    end
+    redis.call('ZREMRANGEBYRANK', KEYS[7], 0, n - 1)
+  end
+end
+
+for _, z in ipairs({KEYS[3], KEYS[4]}) do
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', z, '-inf', now, 'LIMIT', 0, 100)) do
+    redis.call('ZREM', z, id)
+    redis.call('LPUSH', KEYS[1], id)
+    redis.call('LPUSH', KEYS[6], '1')
+    redis.call('HSET', pfx .. id, 'state', 'pending')
+  end
+end
+
+-- A lease that expired means its worker died or hung: count it as a
+-- retry so that a task that kills its worker cannot loop for ever.
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 100)) do
+  redis.call('ZREM', KEYS[2], id)
+  local k = pfx .. id
+  local f = redis.call('HMGET', k, 'retried', 'max_retries', 'worker')
+  local retried = tonumber(f[1])
+  local maxr = tonumber(f[2])
+  local why = 'lease expired: worker ' .. (f[3] or '?') .. ' stopped heartbeating'
+  if not retried or not maxr then
+    to_dead(id, k, 'malformed message: missing retried/max_retries')
+  elseif retried >= maxr then
+    redis.call('HSET', k, 'retried', retried + 1)
+    to_dead(id, k, why)
+  else
+    redis.call('HSET', k, 'retried', retried + 1, 'state', 'pending', 'error', why)
+    redis.call('HDEL', k, 'lease')
+    redis.call('RPUSH', KEYS[1], id)
+    redis.call('LPUSH', KEYS[6], '1')
+  end
+  recovered = recovered + 1
+end
+
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
+
+local id = false
+if ARGV[7] ~= '1' then id = redis.call('RPOP', KEYS[1]) end
+if not id then
+  if ARGV[7] == '1' then return {0, -1, recovered} end
+  redis.call('DEL', KEYS[6])
+  local nxt = -1
+  for _, z in ipairs({KEYS[2], KEYS[3], KEYS[4]}) do
+    local first = redis.call('ZRANGE', z, 0, 0, 'WITHSCORES')
+    if first[2] then
+      local d = tonumber(first[2]) - now
+      if d < 0 then d = 0 end
+      if nxt < 0 or d < nxt then nxt = d end
+    end
+  end
+  return {0, nxt, recovered}
+end
+-- Keep at most one wake-up token per pending task.
+local left = redis.call('LLEN', KEYS[1])
+if left == 0 then
+  redis.call('DEL', KEYS[6])
+else
+  redis.call('LTRIM', KEYS[6], 0, left - 1)
+end
+
+local k = pfx .. id
+local f = redis.call('HMGET', k, 'type', 'payload', 'retried', 'max_retries',
+  'id', 'queue')
+if not f[1] or not f[2] or not tonumber(f[3]) or not tonumber(f[4])
+   or f[5] ~= id or not f[6] then
+  local reason = 'malformed message: missing or bad id/queue/type/payload/retried/max_retries'
+  to_dead(id, k, reason)
+  return {2, id, reason}
+end
+local deadline = now + tonumber(ARGV[2])
+redis.call('HSET', k, 'state', 'active', 'started_ms', now, 'lease', ARGV[4],
+  'worker', ARGV[3], 'deadline_ms', deadline)
+redis.call('ZADD', KEYS[2], deadline, id)
+local r = redis.call('HGETALL', k)
+table.insert(r, 1, 1)
+return r

@@ -1,0 +1,98 @@
+/*
+ * lib/queue/queue_internal.h - the queue module's internals: the handle,
+ * the Redis connection with reconnect-once, scripts, key names.
+ */
+#ifndef AETH_QUEUE_INTERNAL_H
+#define AETH_QUEUE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <hiredis/hiredis.h>
+
+#include "aetherium/queue.h"
+#include "internal.h"
+
+/* A parsed Redis URL. */
+typedef struct {
+	char *host;     /* TCP host, or NULL for a Unix socket */
+	int port;
+	char *path;     /* Unix socket path, or NULL */
+	char *user;     /* ACL user, or NULL */
+	char *password; /* or NULL */
+	int db;
+	char *display;  /* the URL without its password, for messages */
+} aeth__redis_url;
+
+int aeth__redis_url_parse(const char *url, aeth__redis_url *out);
+void aeth__redis_url_clear(aeth__redis_url *u);
+
+enum {
+	AETH__LUA_ENQUEUE,
+	AETH__LUA_DEQUEUE,
+	AETH__LUA_HEARTBEAT,
+	AETH__LUA_ACK,
+	AETH__LUA_NACK,
+	AETH__LUA_CANCEL,
+	AETH__LUA_COUNT
+};
+
+#define AETH__Q_SEEN 16    /* queue names remembered as registered */
+#define AETH__Q_KEY_MAX 512 /* longest key we build (names are bounded) */
+#define AETH__Q_NAME_MAX 128
+#define AETH__Q_TYPE_MAX 128
+#define AETH__Q_UNIQUE_MAX 256
+#define AETH__Q_ERROR_MAX 4096
+#define AETH__Q_BLOCK_MAX_MS 30000 /* longest single blocking wait */
+
+struct aeth_queue {
+	aeth__redis_url url;
+	redisContext *ctx;
+	unsigned int cur_timeout_ms; /* socket timeout now set on ctx */
+	char *ns;
+	char *worker_id;
+	aeth_queue_options o; /* with defaults filled in; strings not kept */
+	char sha[AETH__LUA_COUNT][41];
+	uint64_t rng;
+	char *seen[AETH__Q_SEEN];
+	unsigned int seen_next;
+};
+
+/* Redis connection (conn.c). */
+int aeth__q_connect(aeth_queue *q);
+void aeth__q_disconnect(aeth_queue *q);
+/*
+ * Run one command. A broken connection is re-opened and the command sent
+ * once more. block_ms > 0 marks a command that blocks in Redis for up to
+ * that long (the socket timeout grows to match). *reply is the caller's
+ * (freeReplyObject); Redis error replies come back as replies.
+ */
+int aeth__q_command(aeth_queue *q, int argc, const char **argv,
+		    const size_t *lens, unsigned int block_ms,
+		    redisReply **reply);
+/* Several commands in one round trip (same retry rule); replies[n]. */
+int aeth__q_pipeline(aeth_queue *q, size_t n, const int *argcs,
+		     const char *const *const *argvs,
+		     const size_t *const *lens, redisReply **replies);
+/* EVALSHA of one of our scripts (loading it when needed). argv holds
+ * nkeys keys then the arguments. Error replies become AETH_ERROR. */
+int aeth__q_script(aeth_queue *q, int script, int nkeys, int argc,
+		   const char **argv, const size_t *lens, redisReply **reply);
+/* Message for an unexpected reply: "redis at URL: <what>: <detail>". */
+int aeth__q_bad_reply(aeth_queue *q, const char *what, const redisReply *r);
+
+/* Keys (keys.c): "{ns:queue}:suffix". Returns AETH_EINVALID if too long. */
+int aeth__q_key(const aeth_queue *q, char *buf, size_t n, const char *queue,
+		const char *suffix);
+int aeth__q_check_name(const char *queue);
+/* Queue of a task by id via the index; *queue is malloc'd. */
+int aeth__q_lookup_queue(aeth_queue *q, const char *id, char **queue);
+
+/* Tasks (task.c). */
+int aeth__q_task_from_hash(const redisReply *r, size_t first,
+			   aeth_queue_task **out);
+int aeth__q_state_parse(const char *s);
+uint64_t aeth__q_rand(aeth_queue *q);
+
+#endif

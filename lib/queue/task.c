@@ -1,0 +1,142 @@
+/*
+ * lib/queue/task.c - a task's message as read from its Redis hash.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "queue_internal.h"
+
+static const char *const state_names[AETH_QUEUE_NSTATES] = {
+	"pending", "active", "scheduled", "retry", "dead", "completed",
+};
+
+const char *aeth_queue_state_name(aeth_queue_state state)
+{
+	if ((int)state < 0 || state >= AETH_QUEUE_NSTATES)
+		return "unknown";
+	return state_names[state];
+}
+
+int aeth__q_state_parse(const char *s)
+{
+	for (int i = 0; i < AETH_QUEUE_NSTATES; i++)
+		if (s && strcmp(s, state_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+void aeth_queue_task_free(aeth_queue_task *t)
+{
+	if (!t)
+		return;
+	free(t->queue);
+	free(t->type);
+	free(t->payload);
+	free(t->result);
+	free(t->error);
+	free(t->unique_key);
+	free(t->worker);
+	free(t->lease);
+	free(t);
+}
+
+static int64_t num(const redisReply *v)
+{
+	char *end;
+	long long n = strtoll(v->str, &end, 10);
+
+	return *end ? 0 : (int64_t)n;
+}
+
+static unsigned int unum(const redisReply *v)
+{
+	int64_t n = num(v);
+
+	return n < 0 ? 0 : n > 0xffffffffLL ? 0xffffffffu : (unsigned int)n;
+}
+
+static int set_str(char **dst, const redisReply *v)
+{
+	free(*dst);
+	*dst = strndup(v->str, v->len);
+	return *dst ? 0 : aeth__error_oom();
+}
+
+static int set_field(aeth_queue_task *t, const char *name, const redisReply *v)
+{
+	if (!strcmp(name, "id")) {
+		if (v->len != 36)
+			return AETH_EPROTO;
+		memcpy(t->id, v->str, 36);
+		t->id[36] = '\0';
+	} else if (!strcmp(name, "state")) {
+		int s = aeth__q_state_parse(v->str);
+		if (s < 0)
+			return AETH_EPROTO;
+		t->state = (aeth_queue_state)s;
+	}
+	else if (!strcmp(name, "queue")) return set_str(&t->queue, v);
+	else if (!strcmp(name, "type")) return set_str(&t->type, v);
+	else if (!strcmp(name, "payload")) return set_str(&t->payload, v);
+	else if (!strcmp(name, "result")) return set_str(&t->result, v);
+	else if (!strcmp(name, "error")) return set_str(&t->error, v);
+	else if (!strcmp(name, "unique_key")) return v->len ? set_str(&t->unique_key, v) : 0;
+	else if (!strcmp(name, "worker")) return set_str(&t->worker, v);
+	else if (!strcmp(name, "lease")) return set_str(&t->lease, v);
+	else if (!strcmp(name, "retried")) t->retried = unum(v);
+	else if (!strcmp(name, "max_retries")) t->max_retries = unum(v);
+	else if (!strcmp(name, "timeout_ms")) t->timeout_ms = unum(v);
+	else if (!strcmp(name, "created_ms")) t->created_ms = num(v);
+	else if (!strcmp(name, "process_at_ms")) t->process_at_ms = num(v);
+	else if (!strcmp(name, "started_ms")) t->started_ms = num(v);
+	else if (!strcmp(name, "finished_ms")) t->finished_ms = num(v);
+	else if (!strcmp(name, "deadline_ms")) t->lease_deadline_ms = num(v);
+	return 0;
+}
+
+/* Flat HGETALL reply from element `first` on. Missing id/state/type is
+ * AETH_EPROTO (message set by the caller, which knows the task). */
+int aeth__q_task_from_hash(const redisReply *r, size_t first,
+			   aeth_queue_task **out)
+{
+	aeth_queue_task *t;
+	int rc = 0;
+	bool have_state = false;
+
+	if (r->type != REDIS_REPLY_ARRAY || (r->elements - first) % 2)
+		return AETH_EPROTO;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return aeth__error_oom();
+	for (size_t i = first; i + 1 < r->elements && rc == 0; i += 2) {
+		const redisReply *k = r->element[i], *v = r->element[i + 1];
+
+		if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+			rc = AETH_EPROTO;
+		else {
+			rc = set_field(t, k->str, v);
+			have_state |= !strcmp(k->str, "state");
+		}
+	}
+	if (rc == 0 && (!t->id[0] || !have_state || !t->type || !t->queue))
+		rc = AETH_EPROTO;
+	if (rc) {
+		aeth_queue_task_free(t);
+		return rc;
+	}
+	*out = t;
+	return 0;
+}
+
+/* xorshift64*: weighted queue order and backoff jitter need speed, not
+ * cryptographic strength. */
+uint64_t aeth__q_rand(aeth_queue *q)
+{
+	uint64_t x = q->rng;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	q->rng = x;
+	return x * 0x2545F4914F6CDD1DULL;
+}
