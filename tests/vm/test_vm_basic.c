@@ -1,0 +1,242 @@
+/*
+ * Unit tests of the vm module that need no guest: records, defaults,
+ * list/get/delete, unknown ids, missing image files, reap of dead VMs,
+ * pid checks against reuse, the accelerator probe.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <sys/wait.h>
+
+#include "vmtest.h"
+#include "vm/vm_internal.h"
+
+static aeth_vmm *open_vmm(const char *image_dir)
+{
+	aeth_vmm_options o = AETH_VMM_OPTIONS_INIT;
+	aeth_vmm *m = NULL;
+
+	o.state_dir = vmtest_state_dir;
+	o.image_dir = image_dir;
+	o.accel = AETH_ACCEL_TCG;
+	assert_int_equal(aeth_vmm_open(&m, &o), 0);
+	return m;
+}
+
+static void test_create_get_list_delete(void **st)
+{
+	aeth_vmm *m = open_vmm("/nonexistent-image");
+	aeth_vm_options vo = AETH_VM_OPTIONS_INIT;
+	aeth_vm *vm = NULL, *again = NULL;
+	char **ids = NULL;
+	char dir[512];
+	struct stat sb;
+
+	(void)st;
+	vo.name = "unit";
+	vo.memory_mb = 128;
+	vo.net = AETH_NET_USER;
+	assert_int_equal(aeth_vm_create(&vm, m, &vo), 0);
+	assert_true(aeth__uuid_valid(aeth_vm_id(vm)));
+	assert_string_equal(aeth_vm_name(vm), "unit");
+	assert_int_equal(aeth_vm_status(vm), AETH_VM_CREATING);
+	assert_string_equal(aeth_vm_state_name(AETH_VM_CREATING), "creating");
+	assert_int_equal(aeth_vm_memory_mb(vm), 128);
+	assert_int_equal(aeth_vm_vcpus(vm), 1);
+	assert_int_equal(aeth_vm_accel(vm), AETH_ACCEL_TCG);
+	assert_string_equal(aeth_vm_backend(vm), "qemu");
+	assert_string_equal(aeth_vm_kernel_path(vm), "/nonexistent-image/vmlinux");
+	assert_non_null(strstr(aeth__vm_record_of(vm)->cmdline,
+			       "aeth.ip=10.0.2.15/24 aeth.gw=10.0.2.2"));
+
+	assert_int_equal(aeth_vm_get(&again, m, aeth_vm_id(vm)), 0);
+	assert_string_equal(aeth_vm_name(again), "unit");
+	assert_int_equal(aeth_vm_memory_mb(again), 128);
+	assert_int_equal(aeth__vm_record_of(again)->net, AETH_NET_USER);
+	aeth_vm_free(again);
+
+	assert_int_equal(aeth_vm_list(&ids, m), 0);
+	assert_non_null(ids[0]);
+	assert_string_equal(ids[0], aeth_vm_id(vm));
+	assert_null(ids[1]);
+	aeth_strarray_free(ids);
+
+	/* Starting without an image names the build script. */
+	assert_int_equal(aeth_vm_start(vm), AETH_ENOTFOUND);
+	assert_non_null(strstr(aeth_error_last(), "scripts/build-image.sh"));
+	assert_non_null(strstr(aeth_error_last(), "/nonexistent-image/vmlinux"));
+	assert_int_equal(aeth_vm_status(vm), AETH_VM_FAILED);
+
+	snprintf(dir, sizeof(dir), "%s", aeth_vm_state_dir(vm));
+	assert_int_equal(aeth_vm_delete(vm), 0);
+	assert_int_equal(aeth_vm_status(vm), AETH_VM_DELETED);
+	assert_int_not_equal(stat(dir, &sb), 0);
+	aeth_vm_free(vm);
+	assert_int_equal(aeth_vm_list(&ids, m), 0);
+	assert_null(ids[0]);
+	aeth_strarray_free(ids);
+	aeth_vmm_free(m);
+}
+
+static void test_unknown_id(void **st)
+{
+	aeth_vmm *m = open_vmm(NULL);
+	aeth_vm *vm = (aeth_vm *)1;
+
+	(void)st;
+	assert_int_equal(aeth_vm_get(&vm, m, "0b7f3c1e-8d0a-4b5e-9f00-123456789abc"),
+			 AETH_ENOTFOUND);
+	assert_null(vm);
+	assert_non_null(strstr(aeth_error_last(), "no VM with id"));
+	assert_int_equal(aeth_vm_get(&vm, m, "../../etc"), AETH_ENOTFOUND);
+	assert_int_equal(aeth_vm_get(&vm, m, NULL), AETH_ENOTFOUND);
+	aeth_vmm_free(m);
+}
+
+static void test_bad_options(void **st)
+{
+	aeth_vmm_options o = AETH_VMM_OPTIONS_INIT;
+	aeth_vm_options vo = AETH_VM_OPTIONS_INIT;
+	aeth_vmm *m = NULL;
+	aeth_vm *vm = NULL;
+
+	(void)st;
+	o.backend = "bhyve";
+	o.state_dir = vmtest_state_dir;
+	assert_int_equal(aeth_vmm_open(&m, &o), AETH_EINVALID);
+	assert_non_null(strstr(aeth_error_last(), "bhyve"));
+	m = open_vmm(NULL);
+	vo.id = "not-a-uuid";
+	assert_int_equal(aeth_vm_create(&vm, m, &vo), AETH_EINVALID);
+	vo.id = NULL;
+	vo.net = AETH_NET_TAP;
+	assert_int_equal(aeth_vm_create(&vm, m, &vo), AETH_EINVALID);
+	vo.net = AETH_NET_NONE;
+	vo.id = "0b7f3c1e-8d0a-4b5e-9f00-123456789abd";
+	assert_int_equal(aeth_vm_create(&vm, m, &vo), 0);
+	aeth_vm_free(vm);
+	assert_int_equal(aeth_vm_create(&vm, m, &vo), AETH_EEXISTS);
+	assert_int_equal(aeth_vmm_reap(m, 1, NULL), 0);
+	aeth_vmm_free(m);
+}
+
+static void test_record_roundtrip(void **st)
+{
+	aeth__vm_record r, l;
+	char dir[256];
+
+	(void)st;
+	memset(&r, 0, sizeof(r));
+	snprintf(dir, sizeof(dir), "%s/rec", vmtest_state_dir);
+	assert_int_equal(aeth__mkdir_p(dir, 0700), 0);
+	aeth__uuid_new(r.id);
+	r.name = strdup("n \"quoted\"");
+	r.backend = strdup("qemu");
+	r.accel = AETH_ACCEL_KVM;
+	r.vcpus = 2;
+	r.memory_mb = 512;
+	r.kernel_path = strdup("/k");
+	r.state_dir = strdup(dir);
+	r.state = AETH_VM_RUNNING;
+	r.pid = 4242;
+	r.pid_starttime = 123456789012ULL;
+	r.net = AETH_NET_TAP;
+	r.tap_name = strdup("tap0");
+	assert_int_equal(aeth__vm_record_save(&r), 0);
+	assert_int_equal(aeth__vm_record_load(&l, dir), 0);
+	assert_string_equal(l.id, r.id);
+	assert_string_equal(l.name, r.name);
+	assert_int_equal(l.accel, AETH_ACCEL_KVM);
+	assert_int_equal(l.vcpus, 2);
+	assert_int_equal(l.memory_mb, 512);
+	assert_int_equal(l.state, AETH_VM_RUNNING);
+	assert_int_equal(l.pid, 4242);
+	assert_true(l.pid_starttime == 123456789012ULL);
+	assert_int_equal(l.net, AETH_NET_TAP);
+	assert_string_equal(l.tap_name, "tap0");
+	assert_null(l.initrd_path);
+	aeth__vm_record_clear(&l);
+	aeth__vm_record_clear(&r);
+	assert_int_equal(aeth__vm_record_load(&l, "/nonexistent"), AETH_ENOTFOUND);
+	aeth__rm_rf(dir);
+}
+
+/* A dead VMM is reaped; a live process whose cmdline lacks the id is
+ * never taken for the VMM (pid reuse). */
+static void test_reap_dead_and_pid_reuse(void **st)
+{
+	aeth_vmm *m = open_vmm(NULL);
+	aeth_vm *vm = NULL;
+	aeth__vm_record *r;
+	char **reaped = NULL;
+	pid_t child;
+	int status;
+	char id[40];
+
+	(void)st;
+	assert_int_equal(aeth_vm_create(&vm, m, NULL), 0);
+	/* Pretend it ran as a process that has exited since. */
+	child = fork();
+	if (child == 0)
+		_exit(0);
+	waitpid(child, &status, 0);
+	r = (aeth__vm_record *)aeth__vm_record_of(vm);
+	r->state = AETH_VM_RUNNING;
+	r->pid = child;
+	assert_int_equal(aeth__vm_record_save(r), 0);
+	assert_false(aeth__vm_pid_alive(getpid(), r->id, 0));
+	assert_true(aeth__vm_pid_alive(getpid(), "test_vm_basic", 0));
+	assert_false(aeth__vm_pid_alive(getpid(), "test_vm_basic", 1));
+	snprintf(id, sizeof(id), "%s", r->id);
+	aeth_vm_free(vm);
+
+	/* get notices the dead VMM */
+	assert_int_equal(aeth_vm_get(&vm, m, id), 0);
+	assert_int_equal(aeth_vm_status(vm), AETH_VM_FAILED);
+	assert_int_equal(aeth_vm_pid(vm), child);
+	aeth_vm_free(vm);
+	assert_int_equal(aeth_vmm_reap(m, 0, &reaped), 0);
+	assert_non_null(reaped[0]);
+	assert_null(reaped[1]);
+	aeth_strarray_free(reaped);
+	aeth_vmm_free(m);
+}
+
+static void test_accel_probe(void **st)
+{
+	aeth_accel_info info;
+	struct stat sb;
+
+	(void)st;
+	info.version = 0;
+	assert_int_equal(aeth_accel_probe(&info, NULL), AETH_EINVALID);
+	info.version = AETH_ACCEL_INFO_VERSION;
+	assert_int_equal(aeth_accel_probe(&info, NULL), 0);
+	assert_true(info.recommended == AETH_ACCEL_KVM ||
+		    info.recommended == AETH_ACCEL_TCG);
+	assert_true(info.detail[0] != '\0');
+	if (stat("/sys/module/kvm_pvm", &sb) == 0) {
+		/* This project's machines: PVM must never be picked. */
+		assert_true(info.kvm_pvm);
+		assert_int_equal(info.recommended, AETH_ACCEL_TCG);
+	}
+	assert_string_equal(aeth_accel_name(AETH_ACCEL_TCG), "tcg");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_create_get_list_delete),
+		cmocka_unit_test(test_unknown_id),
+		cmocka_unit_test(test_bad_options),
+		cmocka_unit_test(test_record_roundtrip),
+		cmocka_unit_test(test_reap_dead_and_pid_reuse),
+		cmocka_unit_test(test_accel_probe),
+	};
+
+	vmtest_setup();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
