@@ -22,8 +22,8 @@ static char vmtest_state_dir[64];
 /* Kill every VMM recorded under the state dir, then remove it. */
 static inline void vmtest_cleanup(void)
 {
-	aeth_vmm_options o = AETH_VMM_OPTIONS_INIT;
-	aeth_vmm *m = NULL;
+	static aeth_vmm_options o = AETH_VMM_OPTIONS_INIT;
+	static aeth_vmm *m;
 
 	if (!vmtest_state_dir[0])
 		return;
@@ -32,6 +32,7 @@ static inline void vmtest_cleanup(void)
 	if (aeth_vmm_open(&m, &o) == 0) {
 		aeth_vmm_reap(m, 1, NULL);
 		aeth_vmm_free(m);
+		m = NULL;
 	}
 	aeth__rm_rf(vmtest_state_dir);
 	vmtest_state_dir[0] = '\0';
