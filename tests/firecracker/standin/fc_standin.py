@@ -42,6 +42,8 @@ import socket
 import socketserver
 import subprocess
 import sys
+import ctypes
+import queue
 import threading
 import time
 
@@ -58,7 +60,8 @@ PRE_BOOT = ("/boot-source", "/machine-config", "/drives/", "/vsock",
 # What this stand-in emulates beyond validation; the rest is refused honestly.
 EMULATED = {("PUT", "/machine-config"), ("PUT", "/boot-source"),
             ("PUT", "/drives/{drive_id}"), ("PUT", "/vsock"),
-            ("PUT", "/actions"), ("GET", "/"), ("GET", "/version"),
+            ("PUT", "/actions"), ("PUT", "/network-interfaces/{iface_id}"),
+            ("GET", "/"), ("GET", "/version"),
             ("GET", "/machine-config"), ("GET", "/vm/config")}
 
 
@@ -157,6 +160,7 @@ class Machine:
         self.boot_source = None
         self.machine = {"vcpu_count": 1, "mem_size_mib": 128, "smt": False}
         self.drives = {}
+        self.nets = {}
         self.vsock = None
         self.listener = None
         self.children = []
@@ -209,6 +213,12 @@ class Machine:
                     if k != body["drive_id"]):
                 raise Fault("A root block device already exists!")
             self.drives[body["drive_id"]] = body
+        elif tmpl == "/network-interfaces/{iface_id}":
+            if params["iface_id"] != body["iface_id"]:
+                raise Fault("The id from the path does not match the id "
+                            "from the body!")
+            # A real Firecracker opens the tap here; nothing to emulate.
+            self.nets[body["iface_id"]] = body
         elif tmpl == "/vsock":
             self.set_vsock(body)
         elif tmpl == "/actions":
@@ -313,20 +323,40 @@ class Machine:
         conn.settimeout(None)
         conn.sendall(b"OK %d\n" % port)
         cmd = os.environ.get("AETH_FC_STANDIN_GUEST") or "%s/agent/aeth-agent --stdio" % os.environ.get("AETH_BUILD_ROOT", "build")
-        try:
-            child = subprocess.Popen(shlex.split(cmd), stdin=conn.fileno(),
-                                     stdout=conn.fileno(), close_fds=True)
-        except OSError as e:
-            log("cannot start the guest %r: %s" % (cmd, e))
-            conn.close()
-            return
+        result = queue.Queue()
+        SPAWN_QUEUE.put((shlex.split(cmd), conn.fileno(), result))
+        child = result.get()
         conn.close()
+        if isinstance(child, OSError):
+            log("cannot start the guest %r: %s" % (cmd, child))
+            return
         with self.lock:
             self.children.append(child)
 
 
 MACHINE = None
 LOG_LOCK = threading.Lock()
+SPAWN_QUEUE = queue.Queue()
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent():
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG,
+                                            signal.SIGKILL, 0, 0, 0)
+
+
+def spawner():
+    """Starts the guests. PR_SET_PDEATHSIG fires when the *thread* that
+    forked ends, so one thread that lives as long as the process does it:
+    a SIGKILLed stand-in then takes its guests with it, like a VMM."""
+    while True:
+        argv, fd, result = SPAWN_QUEUE.get()
+        try:
+            result.put(subprocess.Popen(argv, stdin=fd, stdout=fd,
+                                        close_fds=True,
+                                        preexec_fn=die_with_parent))
+        except OSError as e:
+            result.put(e)
 
 
 def record(entry):
@@ -476,6 +506,7 @@ def main():
         while True:
             time.sleep(3600)
     Handler.spec = Spec(SPEC_PATH)
+    threading.Thread(target=spawner, daemon=True).start()
     MACHINE = Machine(opts["id"])
     if os.path.exists(opts["api_sock"]):
         sys.stderr.write("Failed to open the API socket at: %s. Check that it"

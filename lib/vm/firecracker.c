@@ -1,0 +1,445 @@
+/*
+ * lib/vm/firecracker.c - the Firecracker backend.
+ *
+ * `firecracker --api-sock <state>/api.sock --id <vm id>` is spawned
+ * detached (the --id puts the VM id in /proc/PID/cmdline, which is how a
+ * later process tells our VMM from a reused pid). Once its API socket
+ * answers, the VM is configured over the REST API (firecracker_api.c):
+ * PUT /machine-config, /boot-source, /drives/rootfs (if a root disk is
+ * used), /network-interfaces/eth0 (tap only), /vsock, then PUT /actions
+ * InstanceStart. The agent is reached through Firecracker's hybrid vsock
+ * (firecracker_vsock.c) on <state>/vsock.sock. Stop is SendCtrlAltDel
+ * (the guest reboots; with reboot=k that ends the Firecracker process),
+ * then SIGKILL after the deadline (vm.c does the kill).
+ *
+ * The root disk is copied per VM (reflink or sparse copy,
+ * firecracker_disk.c): Firecracker has no snapshot=on like QEMU, and VMs
+ * must never share a writable disk.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "vm/backend.h"
+#include "vm/firecracker_api.h"
+#include "vm/firecracker_disk.h"
+#include "vm/firecracker_vsock.h"
+
+#define FC_DEFAULT_BINARY "firecracker"
+#define FC_DEFAULT_PORT 1024u
+#define FC_CID_FILE "guest_cid"
+/* Firecracker's usual guest flags: reboot=k makes a guest reboot (and
+ * SendCtrlAltDel) end the VMM; pci=off and the i8042 ones skip probes that
+ * only cost boot time on a machine with neither PCI nor a real keyboard. */
+static const char *const fc_boot_flags[] = {
+	"reboot=k", "pci=off", "i8042.noaux", "i8042.nomux", "i8042.dumbkbd",
+};
+
+static const char *fc_binary(const aeth__vm_record *r)
+{
+	return r->vmm_binary && *r->vmm_binary ? r->vmm_binary : FC_DEFAULT_BINARY;
+}
+
+static void sleep_ms(int64_t ms)
+{
+	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+static bool fc_alive(const aeth__vm_record *r)
+{
+	return r->pid > 0 && aeth__vm_pid_alive(r->pid, r->id, r->pid_starttime);
+}
+
+static bool alive_cb(void *userdata)
+{
+	return fc_alive(userdata);
+}
+
+static int set_path(aeth__vm_record *r, char **field, const char *name)
+{
+	char *p = aeth__vm_path(r, name);
+
+	if (!p)
+		return aeth_error_last_code() ? aeth_error_last_code() : AETH_ENOMEM;
+	free(*field);
+	*field = p;
+	return 0;
+}
+
+/* The last KiB of what firecracker printed (its own errors come first). */
+static char *vmm_log_tail(const aeth__vm_record *r)
+{
+	aeth__vm_record tmp = *r;
+
+	tmp.serial_log = r->vmm_log;
+	return aeth__vm_serial_tail(&tmp, 1024);
+}
+
+static bool has_word(const char *cmdline, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	for (const char *p = cmdline; p && *p;) {
+		p += strspn(p, " ");
+		if (strncmp(p, prefix, n) == 0)
+			return true;
+		p += strcspn(p, " ");
+	}
+	return false;
+}
+
+/* The vsock port the agent listens on: aeth.port= of the command line. */
+static unsigned int agent_port(const aeth__vm_record *r)
+{
+	const char *p = r->cmdline ? strstr(r->cmdline, "aeth.port=") : NULL;
+	unsigned long v;
+
+	if (!p || (p != r->cmdline && p[-1] != ' '))
+		return FC_DEFAULT_PORT;
+	v = strtoul(p + strlen("aeth.port="), NULL, 10);
+	return v > 0 && v <= 0xffffffffUL ? (unsigned int)v : FC_DEFAULT_PORT;
+}
+
+/*
+ * The kernel command line of the contract with the agent on vsock:
+ * aeth.channel=vsock (replacing any other channel vm.c may have put),
+ * aeth.port=1024 unless given, plus Firecracker's usual flags. Written
+ * back to rec->cmdline so vm.json shows what the guest got. Idempotent.
+ */
+static int fc_boot_args(aeth__vm_record *r)
+{
+	aeth__buf b = AETH__BUF_INIT;
+	const char *p = r->cmdline ? r->cmdline : "console=ttyS0 panic=-1 quiet";
+	int rc = 0;
+
+	while (*p && rc == 0) {
+		size_t n;
+
+		p += strspn(p, " ");
+		n = strcspn(p, " ");
+		if (n && strncmp(p, "aeth.channel=", 13) != 0)
+			rc = aeth__buf_printf(&b, "%s%.*s", b.len ? " " : "", (int)n, p);
+		p += n;
+	}
+	if (rc == 0)
+		rc = aeth__buf_printf(&b, "%saeth.channel=vsock", b.len ? " " : "");
+	if (rc == 0 && !has_word(b.data, "aeth.port="))
+		rc = aeth__buf_printf(&b, " aeth.port=%u", FC_DEFAULT_PORT);
+	for (size_t i = 0; rc == 0 && i < AETH__ARRAY_LEN(fc_boot_flags); i++) {
+		char key[32];
+
+		snprintf(key, sizeof(key), "%.*s", (int)strcspn(fc_boot_flags[i], "=") + 1,
+			 fc_boot_flags[i]);
+		if (!has_word(b.data, key) && !has_word(b.data, fc_boot_flags[i]))
+			rc = aeth__buf_printf(&b, " %s", fc_boot_flags[i]);
+	}
+	if (rc != 0) {
+		aeth__buf_free(&b);
+		return rc;
+	}
+	free(r->cmdline);
+	r->cmdline = aeth__buf_detach(&b, NULL);
+	return 0;
+}
+
+static unsigned long read_cid(const char *dir)
+{
+	char path[4096], buf[32] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, FC_CID_FILE);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = '\0';
+	fclose(f);
+	return strtoul(buf, NULL, 10);
+}
+
+/* Is `cid` recorded by another VM under the same vms dir? */
+static bool cid_taken(const char *vms_dir, const char *self, unsigned long cid)
+{
+	DIR *d = opendir(vms_dir);
+	struct dirent *e;
+	bool taken = false;
+
+	if (!d)
+		return false;
+	while (!taken && (e = readdir(d)) != NULL) {
+		char sub[4096];
+
+		if (e->d_name[0] == '.' || strcmp(e->d_name, self) == 0)
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", vms_dir, e->d_name);
+		taken = read_cid(sub) == cid;
+	}
+	closedir(d);
+	return taken;
+}
+
+/*
+ * A guest CID for this VM, >= 3 and unique among the VMs of the state
+ * dir: derived from the VM id (stable across restarts), bumped past any
+ * sibling's. Kept in <state>/guest_cid. With hybrid vsock CIDs never meet
+ * on the host (each VMM emulates its own device), so a race between two
+ * concurrent starts is harmless; uniqueness keeps logs unambiguous and
+ * matters if the backend ever moves to vhost-vsock.
+ */
+static int fc_guest_cid(const aeth__vm_record *r, unsigned int *cid_out)
+{
+	char *vms_dir = aeth__strdup(r->state_dir), *slash, *path;
+	const char *self;
+	unsigned long cid = read_cid(r->state_dir);
+	uint32_t h = 2166136261u;
+	FILE *f;
+
+	if (!vms_dir)
+		return AETH_ENOMEM;
+	if (cid < 3 || cid > 0xfffffffeUL) {
+		for (const char *p = r->id; *p; p++)
+			h = (h ^ (unsigned char)*p) * 16777619u;
+		cid = 3 + h % 0x7ffffff0u;
+	}
+	slash = strrchr(vms_dir, '/');
+	self = slash ? slash + 1 : vms_dir;
+	if (slash)
+		*slash = '\0';
+	for (int i = 0; i < 1000 && cid_taken(vms_dir, self, cid); i++)
+		cid = cid >= 0x7ffffff2u ? 3 : cid + 1;
+	free(vms_dir);
+	path = aeth__vm_path(r, FC_CID_FILE);
+	if (!path)
+		return aeth_error_last_code();
+	f = fopen(path, "we");
+	if (!f || fprintf(f, "%lu\n", cid) < 0 || fclose(f) != 0) {
+		int rc = aeth__error_errno(AETH_EIO, "cannot write %s", path);
+
+		free(path);
+		return rc;
+	}
+	free(path);
+	*cid_out = (unsigned int)cid;
+	return 0;
+}
+
+/* Per-VM writable root disk: reused across stop/start, made once. */
+static int fc_prepare_disk(aeth__vm_record *r)
+{
+	bool reflinked = false;
+	int rc;
+
+	if (!r->rootfs_path)
+		return 0;
+	if ((rc = set_path(r, &r->overlay_path, "rootfs.img")) != 0)
+		return rc;
+	if (access(r->overlay_path, F_OK) == 0)
+		return 0;
+	if ((rc = aeth__vm_record_save(r)) != 0)
+		return rc;
+	rc = aeth__fc_disk_clone(r->rootfs_path, r->overlay_path, &reflinked);
+	if (rc == 0)
+		aeth__debug("VM %s: root disk %s %s to %s", r->id, r->rootfs_path,
+			    reflinked ? "reflinked" : "sparse-copied", r->overlay_path);
+	return rc;
+}
+
+/* Until the API socket accepts a connection, the VMM dies, or the deadline. */
+static int wait_api_socket(const aeth__vm_record *r, int64_t deadline_ms)
+{
+	int64_t step = 2, start = aeth__now_ms();
+
+	for (;;) {
+		int fd = aeth__vm_unix_connect(r->api_sock);
+
+		if (fd >= 0) {
+			close(fd);
+			return 0;
+		}
+		if (!fc_alive(r)) {
+			char *log = vmm_log_tail(r);
+			int rc = aeth__error_set(AETH_EUNAVAILABLE,
+						 "%s (pid %d) of VM %s exited before creating its API socket %s: %s",
+						 fc_binary(r), (int)r->pid, r->id, r->api_sock,
+						 log && *log ? log : "(no output in its log)");
+			free(log);
+			return rc;
+		}
+		if (aeth__now_ms() >= deadline_ms)
+			return aeth__error_set(AETH_ETIMEOUT,
+					       "%s (pid %d) of VM %s did not create its API socket %s within %lld ms (last connect: %s): is %s really firecracker (it must take --api-sock PATH)? see %s",
+					       fc_binary(r), (int)r->pid, r->id, r->api_sock,
+					       (long long)(aeth__now_ms() - start), strerror(-fd),
+					       fc_binary(r), r->vmm_log);
+		sleep_ms(step);
+		if (step < 32)
+			step *= 2;
+	}
+}
+
+static unsigned int api_timeout(int64_t deadline_ms)
+{
+	int64_t left = deadline_ms - aeth__now_ms();
+
+	return left < 100 ? 100 : left > 10000 ? 10000 : (unsigned int)left;
+}
+
+/* The pre-boot configuration and InstanceStart, in Firecracker's order. */
+static int fc_configure(aeth__vm_record *r, unsigned int cid, int64_t deadline_ms)
+{
+	aeth__fc_api *api = NULL;
+	int rc;
+
+	if ((rc = aeth__fc_api_open(&api, r->api_sock, api_timeout(deadline_ms))) != 0)
+		return rc;
+	rc = aeth__fc_put_machine_config(api, r->vcpus ? r->vcpus : 1,
+					 r->memory_mb ? r->memory_mb : 256);
+	if (rc == 0)
+		rc = aeth__fc_put_boot_source(api, r->kernel_path, r->initrd_path, r->cmdline);
+	if (rc == 0 && r->overlay_path)
+		rc = aeth__fc_put_drive(api, "rootfs", r->overlay_path, true, false);
+	if (rc == 0 && r->net == AETH_NET_TAP)
+		rc = aeth__fc_put_network(api, "eth0", r->tap_name);
+	if (rc == 0)
+		rc = aeth__fc_put_vsock(api, cid, r->agent_sock);
+	if (rc == 0)
+		rc = aeth__fc_put_action(api, "InstanceStart");
+	aeth__fc_api_free(api);
+	return rc;
+}
+
+static void fc_kill(aeth__vm_record *r)
+{
+	if (r->pid > 0)
+		aeth__vm_pid_kill(r->pid, r->id, r->pid_starttime);
+}
+
+static void unlink_if(const char *path)
+{
+	if (path)
+		unlink(path);
+}
+
+static void fc_cleanup(aeth__vm_record *r)
+{
+	char *cid_file = r->state_dir ? aeth__vm_path(r, FC_CID_FILE) : NULL;
+
+	/* Firecracker leaves both sockets behind when it ends. */
+	unlink_if(r->api_sock);
+	unlink_if(r->agent_sock);
+	unlink_if(r->overlay_path);
+	unlink_if(cid_file);
+	free(cid_file);
+}
+
+static int fc_check_spec(const aeth__vm_record *r)
+{
+	if (r->net == AETH_NET_USER)
+		return aeth__error_set(AETH_EINVALID,
+				       "VM %s: the firecracker backend has no user-mode networking: use net=tap with a host tap device, or net=none",
+				       r->id);
+	if (r->net == AETH_NET_TAP && (!r->tap_name || !*r->tap_name))
+		return aeth__error_set(AETH_EINVALID, "VM %s: net mode tap needs tap_name",
+				       r->id);
+	if (!r->kernel_path)
+		return aeth__error_set(AETH_EINVALID, "VM %s: no kernel image", r->id);
+	return 0;
+}
+
+static int fc_start(aeth__vm_record *r, int64_t deadline_ms)
+{
+	char *argv[6];
+	unsigned int cid = 0;
+	int rc;
+
+	if ((rc = fc_check_spec(r)) != 0 ||
+	    (rc = set_path(r, &r->api_sock, "api.sock")) != 0 ||
+	    (rc = set_path(r, &r->agent_sock, "vsock.sock")) != 0 ||
+	    (rc = set_path(r, &r->vmm_log, "firecracker.log")) != 0 ||
+	    (rc = set_path(r, &r->serial_log, "firecracker.log")) != 0 ||
+	    (rc = fc_boot_args(r)) != 0 || (rc = fc_guest_cid(r, &cid)) != 0 ||
+	    (rc = fc_prepare_disk(r)) != 0)
+		goto fail;
+	/* Firecracker refuses to start on an existing API socket. */
+	unlink(r->api_sock);
+	unlink(r->agent_sock);
+	unlink(r->vmm_log);
+	argv[0] = (char *)fc_binary(r);
+	argv[1] = (char *)"--api-sock";
+	argv[2] = r->api_sock;
+	argv[3] = (char *)"--id";
+	argv[4] = r->id;
+	argv[5] = NULL;
+	r->pid = 0;
+	rc = aeth__vm_spawn(argv, r->vmm_log, &r->pid);
+	if (rc != 0) {
+		aeth__error_wrap(rc, "firecracker backend: cannot start \"%s\" (set the firecracker_binary option, or put firecracker on PATH)",
+				 fc_binary(r));
+		goto fail;
+	}
+	r->pid_starttime = aeth__vm_pid_starttime(r->pid);
+	if ((rc = aeth__vm_record_save(r)) != 0 || (rc = wait_api_socket(r, deadline_ms)) != 0)
+		goto fail;
+	if ((rc = fc_configure(r, cid, deadline_ms)) != 0) {
+		aeth__error_wrap(rc, "configuring VM %s through %s", r->id, fc_binary(r));
+		goto fail;
+	}
+	aeth__debug("VM %s: %s pid %d started, guest cid %u, vsock %s", r->id, fc_binary(r),
+		    (int)r->pid, cid, r->agent_sock);
+	return 0;
+fail:
+	fc_kill(r);
+	r->pid = 0;
+	r->pid_starttime = 0;
+	fc_cleanup(r);
+	return rc;
+}
+
+static int fc_agent_connect(aeth__vm_record *r, int64_t deadline_ms, int *fd_out)
+{
+	int rc = aeth__fc_vsock_connect(r->agent_sock, agent_port(r), deadline_ms, alive_cb,
+					r, fd_out);
+
+	if (rc == AETH_EUNAVAILABLE) {
+		char *log = vmm_log_tail(r);
+
+		aeth__error_wrap(rc, "VM %s (%s log: %s)", r->id, fc_binary(r),
+				 log && *log ? log : "empty");
+		free(log);
+	}
+	return rc;
+}
+
+static int fc_powerdown(aeth__vm_record *r, int64_t deadline_ms)
+{
+	aeth__fc_api *api = NULL;
+	int rc;
+
+	if (!fc_alive(r))
+		return 0;
+	rc = aeth__fc_api_open(&api, r->api_sock, api_timeout(deadline_ms));
+	if (rc == 0)
+		rc = aeth__fc_put_action(api, "SendCtrlAltDel");
+	aeth__fc_api_free(api);
+	if (rc != 0)
+		return rc;
+	return aeth__vm_pid_wait_gone(r->pid, r->id, r->pid_starttime, deadline_ms);
+}
+
+const aeth__vm_backend aeth__vm_backend_firecracker = {
+	.name = "firecracker",
+	.start = fc_start,
+	.agent_connect = fc_agent_connect,
+	.powerdown = fc_powerdown,
+	.kill = fc_kill,
+	.cleanup = fc_cleanup,
+	.alive = fc_alive,
+};
