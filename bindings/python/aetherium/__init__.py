@@ -7,6 +7,8 @@ from ._core import _ensure_init, set_log_level, version, version_info
 from .errors import (AetheriumError, AlreadyExists, Busy, Cancelled,
                      InvalidArgument, InvalidState, IOFailure, NotFound,
                      OutOfMemory, ProtocolError, Timeout, TooBig, Unavailable)
+from ._exec import CommandFailed, ExecResult, Process
+from .vm import VM, VMM, default_vmm
 
 _ensure_init()
 

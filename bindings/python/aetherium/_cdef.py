@@ -11,6 +11,31 @@ int aeth_init(void);
 
  void aeth_free(void *ptr);
 
+typedef struct aeth_config aeth_config;
+ int aeth_config_load(aeth_config **out, const char *path);
+
+ int aeth_config_get_string(const aeth_config *cfg, const char *key,
+        const char **out);
+
+ int aeth_config_get_int(const aeth_config *cfg, const char *key,
+     int64_t *out);
+
+ int aeth_config_get_bool(const aeth_config *cfg, const char *key,
+
+     _Bool
+          *out);
+ int aeth_config_set(aeth_config *cfg, const char *key,
+        const char *value);
+
+ size_t aeth_config_queue_count(const aeth_config *cfg);
+
+ int aeth_config_queue_get(const aeth_config *cfg, size_t index,
+       const char **name, int *weight);
+
+ const char *aeth_config_path(const aeth_config *cfg);
+
+ void aeth_config_free(aeth_config *cfg);
+
 typedef enum {
  AETH_OK = 0,
  AETH_ERROR = -1,
@@ -36,6 +61,86 @@ typedef enum {
 
  const char *aeth_strerror(int code);
 
+typedef struct aeth_vm aeth_vm;
+
+typedef struct aeth_exec aeth_exec;
+
+typedef enum {
+ AETH_STREAM_STDOUT = 1,
+ AETH_STREAM_STDERR = 2
+} aeth_exec_stream;
+
+typedef struct {
+ unsigned int version;
+
+ const char *const *argv;
+
+ const char *const *env;
+ const char *cwd;
+ const void *stdin_data;
+ size_t stdin_len;
+
+ unsigned int timeout_ms;
+
+ size_t output_limit;
+
+ int shell;
+
+ int keep_stdin_open;
+} aeth_exec_options;
+
+typedef struct {
+ int exit_code;
+ int term_signal;
+ int timed_out;
+ int stdout_truncated;
+ int stderr_truncated;
+
+ char *stdout_data;
+ size_t stdout_len;
+ char *stderr_data;
+ size_t stderr_len;
+ int64_t duration_ms;
+
+ int exec_errno;
+} aeth_exec_result;
+
+typedef int (*aeth_exec_output_cb)(aeth_exec_stream stream, const void *data,
+       size_t len, void *userdata);
+ int aeth_vm_exec(aeth_exec_result **out, aeth_vm *vm,
+     const aeth_exec_options *opts);
+
+ int aeth_vm_exec_stream(aeth_exec_result **out, aeth_vm *vm,
+     const aeth_exec_options *opts,
+     aeth_exec_output_cb cb, void *userdata);
+
+ int aeth_exec_start(aeth_exec **out, aeth_vm *vm,
+        const aeth_exec_options *opts);
+
+ int aeth_exec_write_stdin(aeth_exec *e, const void *data,
+       size_t len, unsigned int timeout_ms);
+
+ int aeth_exec_close_stdin(aeth_exec *e);
+ int aeth_exec_next(aeth_exec *e, aeth_exec_stream *stream,
+       const void **data, size_t *len,
+       unsigned int timeout_ms);
+
+ int aeth_exec_kill(aeth_exec *e, int signo);
+
+ int aeth_exec_wait(aeth_exec_result **out, aeth_exec *e);
+
+ void aeth_exec_free(aeth_exec *e);
+
+ void aeth_exec_result_free(aeth_exec_result *r);
+
+ int aeth_vm_file_put(aeth_vm *vm, const char *guest_path,
+         const void *data, size_t len, unsigned int mode);
+
+ int aeth_vm_file_get(void **data, size_t *len, aeth_vm *vm,
+         const char *guest_path, size_t max_len);
+
+ int aeth_vm_ping(aeth_vm *vm, unsigned int timeout_ms);
+
 typedef enum {
  AETH_LOG_DEBUG = 0,
  AETH_LOG_INFO = 1,
@@ -54,6 +159,132 @@ typedef void (*aeth_log_cb)(aeth_log_level level, const char *message,
          void *userdata);
 
  int aeth_log_level_parse(const char *name);
+
+typedef struct aeth_queue aeth_queue;
+
+typedef enum {
+ AETH_QUEUE_PENDING = 0,
+ AETH_QUEUE_ACTIVE = 1,
+ AETH_QUEUE_SCHEDULED = 2,
+ AETH_QUEUE_RETRY = 3,
+ AETH_QUEUE_DEAD = 4,
+ AETH_QUEUE_COMPLETED = 5
+} aeth_queue_state;
+
+typedef struct {
+ unsigned int version;
+
+ const char *url;
+
+ const char *ns;
+
+ const char *worker_id;
+ unsigned int connect_timeout_ms;
+ unsigned int command_timeout_ms;
+ unsigned int lease_ms;
+ unsigned int retention_s;
+ unsigned int max_payload;
+ unsigned int retry_base_ms;
+ unsigned int retry_max_ms;
+
+ unsigned int retry_jitter_pct;
+ unsigned int dead_max;
+} aeth_queue_options;
+
+typedef struct {
+ unsigned int version;
+ const char *queue;
+ unsigned int max_retries;
+ unsigned int timeout_ms;
+
+ const char *unique_key;
+ unsigned int unique_ttl_ms;
+
+ int64_t process_at_ms;
+
+ const char *id;
+} aeth_queue_enqueue_options;
+
+typedef struct {
+ const char *name;
+ unsigned int weight;
+
+ int strict;
+} aeth_queue_source;
+
+typedef struct {
+ char id[37];
+ char *queue;
+ char *type;
+ char *payload;
+ char *result;
+ char *error;
+ char *unique_key;
+ char *worker;
+ aeth_queue_state state;
+ unsigned int retried;
+ unsigned int max_retries;
+ unsigned int timeout_ms;
+ int64_t created_ms;
+ int64_t process_at_ms;
+ int64_t started_ms;
+ int64_t finished_ms;
+ int64_t lease_deadline_ms;
+ char *lease;
+} aeth_queue_task;
+
+typedef struct {
+ uint64_t n[6];
+} aeth_queue_counts;
+
+ int aeth_queue_open(aeth_queue **out, const aeth_queue_options *opts);
+
+ void aeth_queue_free(aeth_queue *q);
+
+ int aeth_queue_ping(aeth_queue *q);
+ int aeth_queue_enqueue(aeth_queue *q, const char *type,
+    const char *payload,
+    const aeth_queue_enqueue_options *opts,
+    char id_out[37]);
+ int aeth_queue_dequeue(aeth_queue *q, const aeth_queue_source *sources,
+    size_t n, unsigned int timeout_ms,
+    aeth_queue_task **out);
+
+ int aeth_queue_heartbeat(aeth_queue *q, aeth_queue_task *task);
+
+ int aeth_queue_ack(aeth_queue *q, aeth_queue_task *task,
+       const char *result_json);
+
+ int aeth_queue_nack(aeth_queue *q, aeth_queue_task *task,
+        const char *error, unsigned int flags);
+
+ int aeth_queue_recover(aeth_queue *q, const char *queue,
+    unsigned int *recovered);
+
+ int aeth_queue_get(aeth_queue *q, const char *queue, const char *id,
+       aeth_queue_task **out);
+
+ int aeth_queue_wait_result(aeth_queue *q, const char *queue,
+        const char *id, unsigned int timeout_ms,
+        aeth_queue_task **out);
+
+ int aeth_queue_count(aeth_queue *q, const char *queue,
+         aeth_queue_counts *out);
+
+ int aeth_queue_list(aeth_queue *q, const char *queue,
+        aeth_queue_state state, size_t offset,
+        size_t limit, char ***ids);
+
+ int aeth_queue_queues(aeth_queue *q, char ***names);
+
+ int aeth_queue_cancel(aeth_queue *q, const char *queue,
+          const char *id);
+
+ void aeth_queue_task_free(aeth_queue_task *task);
+
+ const char *aeth_queue_state_name(aeth_queue_state state);
+
+ int aeth_queue_name_valid(const char *name);
 
  int aeth_args_split(const char *line, char ***argv_out,
         size_t *argc_out);
@@ -175,18 +406,117 @@ typedef struct {
 } aeth_accel_info;
 
  int aeth_accel_probe(aeth_accel_info *info, const char *qemu_binary);
+
+typedef struct aeth_worker aeth_worker;
+
+typedef struct aeth_task aeth_task;
+typedef int (*aeth_task_handler)(aeth_task *task, void *userdata);
+
+typedef void (*aeth_worker_event_cb)(const char *task_id, const char *line,
+         void *userdata);
+
+typedef struct {
+ unsigned int version;
+ const char *id;
+ const char *database_url;
+ const char *redis_url;
+ const char *redis_ns;
+ unsigned int concurrency;
+
+ const char *queues;
+ unsigned int lease_ms;
+ unsigned int grace_ms;
+ const char *backend;
+ const char *accel;
+ const char *image_dir;
+ const char *state_dir;
+ unsigned int vcpus;
+ unsigned int memory_mb;
+ aeth_worker_event_cb on_event;
+ void *userdata;
+ int migrate;
+} aeth_worker_options;
+
+ int aeth_worker_new(aeth_worker **out, const aeth_worker_options *opts);
+
+ int aeth_worker_handle(aeth_worker *w, const char *type,
+    aeth_task_handler fn, void *userdata);
+
+ int aeth_worker_handle_builtin(aeth_worker *w);
+
+ const char *aeth_worker_id(const aeth_worker *w);
+
+ const char *aeth_worker_types(aeth_worker *w);
+ int aeth_worker_run(aeth_worker *w);
+
+ void aeth_worker_stop(aeth_worker *w);
+
+ void aeth_worker_free(aeth_worker *w);
+
+ const char *aeth_task_id(const aeth_task *task);
+ const char *aeth_task_type(const aeth_task *task);
+ const char *aeth_task_payload(const aeth_task *task);
+
+ unsigned int aeth_task_retry_count(const aeth_task *task);
+
+ aeth_worker *aeth_task_worker(aeth_task *task);
+
+ int aeth_task_set_result(aeth_task *task, const char *json);
+
+ int aeth_task_fail(aeth_task *task, int retryable, const char *message);
+
+ int aeth_task_cancelled(const aeth_task *task);
+
+ void aeth_task_say(aeth_task *task, const char *line);
 '''
 
 INT_CONSTANTS = {'AETH_ACCEL_INFO_VERSION': 1,
+ 'AETH_EXEC_OPTIONS_VERSION': 1,
+ 'AETH_QUEUE_ENQUEUE_OPTIONS_VERSION': 1,
+ 'AETH_QUEUE_NACK_NO_RETRY': 1,
+ 'AETH_QUEUE_NSTATES': 6,
+ 'AETH_QUEUE_OPTIONS_VERSION': 1,
  'AETH_VERSION_MAJOR': 0,
  'AETH_VERSION_MINOR': 1,
  'AETH_VERSION_PATCH': 0,
  'AETH_VMM_OPTIONS_VERSION': 1,
- 'AETH_VM_OPTIONS_VERSION': 1}
+ 'AETH_VM_OPTIONS_VERSION': 1,
+ 'AETH_WORKER_OPTIONS_VERSION': 1}
 
 STR_CONSTANTS = {'AETH_VERSION_STRING': '0.1.0'}
 
-INITIALIZERS = {'AETH_VMM_OPTIONS_INIT': [(0, 1),
+INITIALIZERS = {'AETH_EXEC_OPTIONS_INIT': [(0, 1),
+                            (1, None),
+                            (2, None),
+                            (3, None),
+                            (4, None),
+                            (5, 0),
+                            (6, 0),
+                            (7, 0),
+                            (8, 0),
+                            (9, 0)],
+ 'AETH_QUEUE_ENQUEUE_OPTIONS_INIT': [(0, 1),
+                                     (1, None),
+                                     (2, 3),
+                                     (3, 1800000),
+                                     (4, None),
+                                     (5, 0),
+                                     (6, 0),
+                                     (7, None)],
+ 'AETH_QUEUE_OPTIONS_INIT': [(0, 1),
+                             (1, None),
+                             (2, None),
+                             (3, None),
+                             (4, 0),
+                             (5, 0),
+                             (6, 0),
+                             (7, 0),
+                             (8, 0),
+                             (9, 0),
+                             (10, 0),
+                             (11, 0),
+                             (12, 0)],
+ 'AETH_VMM_OPTIONS_INIT': [(0, 1),
                            (1, None),
                            (2, 0),
                            (3, None),
@@ -205,4 +535,22 @@ INITIALIZERS = {'AETH_VMM_OPTIONS_INIT': [(0, 1),
                           (5, 0),
                           (6, None),
                           (7, None),
-                          (8, 0)]}
+                          (8, 0)],
+ 'AETH_WORKER_OPTIONS_INIT': [(0, 1),
+                              (1, None),
+                              (2, None),
+                              (3, None),
+                              (4, None),
+                              (5, 0),
+                              (6, None),
+                              (7, 0),
+                              (8, 0),
+                              (9, None),
+                              (10, None),
+                              (11, None),
+                              (12, None),
+                              (13, 0),
+                              (14, 0),
+                              (15, None),
+                              (16, None),
+                              (17, 1)]}

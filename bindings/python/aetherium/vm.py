@@ -1,0 +1,342 @@
+"""Local microVMs (include/aetherium/vm.h): no Redis or PostgreSQL needed.
+
+    with aetherium.VM(vcpus=1, memory_mb=256) as vm:
+        r = vm.exec(["echo", "hi"])
+
+A VMM is the VM manager (backend, accelerator, state dir, guest image);
+VM objects made without an explicit manager share a default one, opened on
+first use from the environment (AETH_STATE_DIR, AETH_IMAGE_DIR, ...).
+"""
+import threading
+
+from . import _core
+from . import _exec
+from ._ffi import ffi, lib, new_options
+from ._handle import Handle, cstr, ms, strarray
+from .errors import check
+
+_ACCELS = {"auto": lib.AETH_ACCEL_AUTO, "kvm": lib.AETH_ACCEL_KVM,
+           "tcg": lib.AETH_ACCEL_TCG}
+_NETS = {None: lib.AETH_NET_NONE, False: lib.AETH_NET_NONE,
+         "none": lib.AETH_NET_NONE, True: lib.AETH_NET_USER,
+         "user": lib.AETH_NET_USER, "tap": lib.AETH_NET_TAP}
+
+
+def _set_str(opts, keep, field, value):
+    if value is None:
+        return
+    s = ffi.new("char[]", str(value).encode())
+    keep.append(s)
+    setattr(opts, field, s)
+
+
+def accel_name(code):
+    return cstr(lib.aeth_accel_name(code))
+
+
+def _free_vmm(ptr):
+    lib.aeth_vmm_free(ptr)
+
+
+class VMM(Handle):
+    """A VM manager (aeth_vmm).  Thread-safe: may be shared by threads.
+
+    Every argument is optional (None = the library's default):
+    backend ("qemu" or "firecracker"), accel ("auto", "kvm", "tcg"),
+    state_dir, image_dir, kernel_path, initrd_path, rootfs_path,
+    qemu_binary, firecracker_binary, boot_timeout (seconds).
+    """
+
+    _what = "VM manager"
+
+    def __init__(self, backend=None, accel=None, state_dir=None,
+                 image_dir=None, kernel_path=None, initrd_path=None,
+                 rootfs_path=None, qemu_binary=None, firecracker_binary=None,
+                 boot_timeout=None):
+        _core._ensure_init()
+        opts, keep = new_options("aeth_vmm_options", "AETH_VMM_OPTIONS_INIT")
+        if accel is not None:
+            if accel not in _ACCELS:
+                raise ValueError("accel must be one of %s" % ", ".join(_ACCELS))
+            opts.accel = _ACCELS[accel]
+        for field, value in (("backend", backend), ("state_dir", state_dir),
+                             ("image_dir", image_dir), ("kernel_path", kernel_path),
+                             ("initrd_path", initrd_path), ("rootfs_path", rootfs_path),
+                             ("qemu_binary", qemu_binary),
+                             ("firecracker_binary", firecracker_binary)):
+            _set_str(opts, keep, field, value)
+        opts.boot_timeout_ms = ms(boot_timeout, "boot_timeout")
+        out = ffi.new("aeth_vmm **")
+        check(lib.aeth_vmm_open(out, opts))  # copies the strings
+        self._own(out[0], _free_vmm)
+
+    def close(self):
+        """Close every VM object made from this manager (owned VMs are
+        deleted, attached ones only released), then free the manager."""
+        super().close()
+
+    @property
+    def state_dir(self):
+        return cstr(lib.aeth_vmm_state_dir(self._handle()))
+
+    @property
+    def backend(self):
+        return cstr(lib.aeth_vmm_backend(self._handle()))
+
+    @property
+    def accel(self):
+        """The accelerator in use: "kvm" or "tcg" (never "auto")."""
+        return accel_name(lib.aeth_vmm_accel(self._handle()))
+
+    def list(self):
+        """Ids of every VM recorded in the state dir."""
+        out = ffi.new("char ***")
+        check(lib.aeth_vm_list(out, self._handle()))
+        try:
+            return strarray(out[0])
+        finally:
+            lib.aeth_strarray_free(out[0])
+
+    def get(self, vm_id, owned=False):
+        """A handle on an existing VM (e.g. started by another process).
+        Closing it only releases the handle unless owned=True.
+        Raises NotFound for an unknown id."""
+        out = ffi.new("aeth_vm **")
+        check(lib.aeth_vm_get(out, self._handle(), str(vm_id).encode()))
+        return VM._wrap(out[0], self, owned)
+
+    def create(self, **kwargs):
+        """Same as VM(vmm=self, **kwargs)."""
+        return VM(vmm=self, **kwargs)
+
+    def reap(self, all=False):
+        """Remove VMs whose VMM process is gone (all=True: every VM).
+        Returns the ids removed."""
+        out = ffi.new("char ***")
+        rc = lib.aeth_vmm_reap(self._handle(), 1 if all else 0, out)
+        try:
+            ids = strarray(out[0])
+        finally:
+            lib.aeth_strarray_free(out[0])
+        check(rc)
+        return ids
+
+
+_default_lock = threading.Lock()
+_default_vmm = None
+
+
+def default_vmm():
+    """The manager VM() uses when none is given (opened on first use)."""
+    global _default_vmm
+    with _default_lock:
+        if _default_vmm is None or _default_vmm.closed:
+            _default_vmm = VMM()
+        return _default_vmm
+
+
+def _release_vm(ptr, state, vmm):
+    """Free a VM handle; delete the VM first when state["delete"].
+    `vmm` is passed only to keep the manager alive until now."""
+    if state["delete"]:
+        lib.aeth_vm_delete(ptr)  # errors here have nobody to go to
+    lib.aeth_vm_free(ptr)
+
+
+class VM(Handle):
+    """A microVM.  VM(...) defines and boots a new VM and owns it: close(),
+    leaving the with-block, garbage collection or interpreter exit delete
+    it.  Pass keep=True to leave it running when the object goes (close()
+    then only releases the handle; find it again with VMM.get(id)).
+
+    Arguments: name, vcpus (1), memory_mb (256), network (False/"none",
+    True/"user" for user-mode NAT with the host at 10.0.2.2, "tap" with
+    tap_name), rootfs_path, boot_timeout (seconds), id (a UUID), vmm (a
+    VMM; default: default_vmm()), start (True: boot now).
+
+    Threading: exec/spawn/put_file/get_file may run from several threads
+    at once on one VM; start/stop/delete/close must not race them.
+    """
+
+    _what = "VM"
+
+    def __init__(self, name=None, vcpus=None, memory_mb=None, network=None,
+                 tap_name=None, rootfs_path=None, boot_timeout=None, id=None,
+                 vmm=None, keep=False, start=True):
+        vmm = vmm or default_vmm()
+        opts, strs = new_options("aeth_vm_options", "AETH_VM_OPTIONS_INIT")
+        _set_str(opts, strs, "name", name)
+        _set_str(opts, strs, "id", id)
+        _set_str(opts, strs, "tap_name", tap_name)
+        _set_str(opts, strs, "rootfs_path", rootfs_path)
+        if vcpus is not None:
+            opts.vcpus = vcpus
+        if memory_mb is not None:
+            opts.memory_mb = memory_mb
+        if network not in _NETS:
+            raise ValueError("network must be None, False, True, 'user' or 'tap'")
+        opts.net = _NETS[network]
+        opts.boot_timeout_ms = ms(boot_timeout, "boot_timeout")
+        out = ffi.new("aeth_vm **")
+        check(lib.aeth_vm_create(out, vmm._handle(), opts))
+        self._init(out[0], vmm, delete=not keep)
+        if start:
+            try:
+                self.start()
+            except BaseException:
+                self._state["delete"] = True
+                self.close()  # remove what create made
+                raise
+
+    @classmethod
+    def _wrap(cls, ptr, vmm, owned):
+        self = cls.__new__(cls)
+        self._init(ptr, vmm, delete=owned)
+        return self
+
+    def _init(self, ptr, vmm, delete):
+        self._vmm = vmm
+        self._state = {"delete": delete}
+        self._own(ptr, _release_vm, self._state, vmm)
+        vmm._adopt(self)
+
+    def close(self):
+        """Delete the VM (unless keep=True / attached with VMM.get) and
+        release the handle.  Idempotent."""
+        super().close()
+
+    def detach(self):
+        """Release the handle but leave the VM as it is (running VMs keep
+        running).  Returns the VM's id."""
+        with self._lock:
+            vm_id = self.id
+            self._state["delete"] = False
+            self.close()
+            return vm_id
+
+    # Lifecycle
+    def start(self):
+        """Boot; returns once the guest agent answered."""
+        check(lib.aeth_vm_start(self._handle()))
+
+    def stop(self, timeout=None):
+        """Power off (killing the VMM after `timeout` seconds, default 5)."""
+        check(lib.aeth_vm_stop(self._handle(), ms(timeout)))
+
+    def delete(self):
+        """Stop the VM and remove all its resources; the object is closed."""
+        with self._lock:
+            for child in list(self._children):
+                child.close()
+            check(lib.aeth_vm_delete(self._handle()))
+            self.detach()
+
+    def ping(self, timeout=5):
+        """Round trip to the guest agent (raises Timeout / Unavailable)."""
+        check(lib.aeth_vm_ping(self._handle(), ms(timeout)))
+
+    # Commands and files (include/aetherium/exec.h)
+    def exec(self, argv, *, stdin=None, env=None, cwd=None, timeout=None,
+             output_limit=None, shell=False, check=False, on_output=None):
+        """Run a command to its end: an ExecResult.
+
+        argv: a list of str/bytes (no shell), or one str run with
+        /bin/sh -c.  stdin: bytes or str fed to the command.  env: dict of
+        variables to set (value None removes one).  cwd: working dir.
+        timeout: seconds, then the command's process group is killed
+        (result.timed_out).  output_limit: bytes kept per stream (1 MiB).
+        check=True raises CommandFailed for a non-zero exit.
+        on_output(stream, chunk): called with "stdout"/"stderr" and bytes
+        as output arrives (the result then holds no output); return True
+        to kill the command.
+        """
+        return _exec.run(self, argv, stdin=stdin, env=env, cwd=cwd,
+                         timeout=timeout, output_limit=output_limit,
+                         shell=shell, check=check, on_output=on_output)
+
+    def exec_stream(self, argv, **kwargs):
+        """Start a command and iterate its output as (stream, chunk) pairs,
+        stream "stdout" or "stderr", chunk bytes.  Returns a Process; after
+        the loop, .wait() (or .result) gives the ExecResult.
+        Same arguments as exec() (no on_output/check)."""
+        return _exec.Process(self, argv, keep_stdin_open=False, **kwargs)
+
+    def spawn(self, argv, **kwargs):
+        """Start a command with stdin left open: a Process with write(),
+        close_stdin(), kill(), iteration over output and wait()."""
+        return _exec.Process(self, argv, keep_stdin_open=True, **kwargs)
+
+    def put_file(self, path, data, mode=0o644):
+        """Write bytes (or str, as UTF-8) to `path` in the guest, atomically."""
+        if isinstance(data, str):
+            data = data.encode()
+        data = bytes(data)
+        check(lib.aeth_vm_file_put(self._handle(), _exec.b(path), data,
+                                   len(data), mode))
+
+    def get_file(self, path, max_size=None):
+        """The bytes of `path` in the guest (NotFound, TooBig past max_size
+        bytes, default 256 MiB)."""
+        data = ffi.new("void **")
+        size = ffi.new("size_t *")
+        check(lib.aeth_vm_file_get(data, size, self._handle(), _exec.b(path),
+                                   max_size or 0))
+        try:
+            return ffi.buffer(data[0], size[0])[:]
+        finally:
+            lib.aeth_free(data[0])
+
+    # Accessors
+    @property
+    def id(self):
+        return cstr(lib.aeth_vm_id(self._handle()))
+
+    @property
+    def name(self):
+        return cstr(lib.aeth_vm_name(self._handle()))
+
+    @property
+    def status(self):
+        """"creating", "running", "stopped", "failed" or "deleted"."""
+        return cstr(lib.aeth_vm_state_name(lib.aeth_vm_status(self._handle())))
+
+    @property
+    def backend(self):
+        return cstr(lib.aeth_vm_backend(self._handle()))
+
+    @property
+    def accel(self):
+        return accel_name(lib.aeth_vm_accel(self._handle()))
+
+    @property
+    def pid(self):
+        return lib.aeth_vm_pid(self._handle())
+
+    @property
+    def vcpus(self):
+        return lib.aeth_vm_vcpus(self._handle())
+
+    @property
+    def memory_mb(self):
+        return lib.aeth_vm_memory_mb(self._handle())
+
+    @property
+    def serial_log(self):
+        return cstr(lib.aeth_vm_serial_log(self._handle()))
+
+    @property
+    def state_dir(self):
+        return cstr(lib.aeth_vm_state_dir(self._handle()))
+
+    @property
+    def kernel_path(self):
+        return cstr(lib.aeth_vm_kernel_path(self._handle()))
+
+    @property
+    def rootfs_path(self):
+        return cstr(lib.aeth_vm_rootfs_path(self._handle()))
+
+    def __repr__(self):
+        if self.closed:
+            return "<aetherium.VM closed>"
+        return "<aetherium.VM %s %s>" % (self.id, self.status)
