@@ -12,5 +12,6 @@
 #include "task.h"
 #include "version.h"
 #include "vm.h"
+#include "worker.h"
 
 #endif

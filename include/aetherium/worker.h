@@ -1,0 +1,164 @@
+/*
+ * aetherium/worker.h - the worker run loop: take tasks from the Redis
+ * queue, run the handler registered for their type, record every state
+ * change in PostgreSQL and hand the result back through the queue.
+ *
+ * A worker runs `concurrency` slots, each a thread with its own queue and
+ * store connection (those handles are single-threaded). Each slot takes
+ * tasks first from the worker's own queue "worker:<id>" (where the tasks
+ * for VMs this worker owns are routed), then from the shared queues by
+ * weight. While a task runs its lease is extended (heartbeat) so no other
+ * worker takes it; if this process dies the lease expires and another
+ * worker runs the task again (at-least-once).
+ *
+ * Built-in handlers (aeth_worker_handle_builtin()) implement the seed's
+ * vm:create, vm:execute and vm:delete (see task.h and docs/worker.md).
+ *
+ * Threading: aeth_worker_new/handle/run/free are called from one thread.
+ * aeth_worker_stop() may be called from any thread and from a signal
+ * handler. Handlers run on the slot threads, several at once.
+ */
+#ifndef AETHERIUM_WORKER_H
+#define AETHERIUM_WORKER_H
+
+#include "common.h"
+
+AETH_BEGIN_DECLS
+
+typedef struct aeth_worker aeth_worker;
+
+/** One task being run, handed to a handler. Valid during the call only. */
+typedef struct aeth_task aeth_task;
+
+/**
+ * Runs one task. Return 0 on success (after aeth_task_set_result(), or
+ * the result is JSON null) or a negative AETH_E* code on failure. A
+ * failure is retried (with backoff, up to the task's max_retries) unless
+ * the handler called aeth_task_fail() with retryable 0 or the code is
+ * AETH_EINVALID, AETH_ENOTFOUND or AETH_ESTATE, which retrying cannot
+ * fix. The error text is aeth_task_fail()'s message, else
+ * aeth_error_last() of the slot thread.
+ */
+typedef int (*aeth_task_handler)(aeth_task *task, void *userdata);
+
+/** A line of progress for humans ("Creating VM: ...", "Task ... completed
+ *  in 3.2s"). `task_id` is NULL for worker-wide lines. Called from any
+ *  slot thread, so it must be thread-safe. */
+typedef void (*aeth_worker_event_cb)(const char *task_id, const char *line,
+				     void *userdata);
+
+/** Options of aeth_worker_new(). NULL / 0 fields take the default given,
+ *  which comes from the environment (AETH_DATABASE_URL, AETH_REDIS_URL,
+ *  AETH_WORKER_ID) when it is named. Strings are copied. */
+typedef struct {
+	unsigned int version;      /**< AETH_WORKER_OPTIONS_VERSION */
+	const char *id;            /**< default $AETH_WORKER_ID, else hostname-pid-random */
+	const char *database_url;  /**< default $AETH_DATABASE_URL */
+	const char *redis_url;     /**< default $AETH_REDIS_URL */
+	const char *redis_ns;      /**< queue key namespace; default "aeth" */
+	unsigned int concurrency;  /**< slots; 0 = 2 */
+	/** Shared queues and weights, "critical=6,high=5,default=3,low=1"
+	 *  (a name without "=N" weighs 1); default "default". */
+	const char *queues;
+	unsigned int lease_ms;     /**< queue lease; 0 = 30000; heartbeat every third */
+	unsigned int grace_ms;     /**< shutdown grace for running tasks; 0 = 30000 */
+	const char *backend;       /**< VM backend, "qemu" (default) or "firecracker" */
+	const char *accel;         /**< "auto" (default), "kvm", "tcg" */
+	const char *image_dir;     /**< guest image; NULL = vm.h's default */
+	const char *state_dir;     /**< VM state; NULL = vm.h's default */
+	unsigned int vcpus;        /**< vm:create default; 0 = 1 */
+	unsigned int memory_mb;    /**< vm:create default; 0 = 256 */
+	aeth_worker_event_cb on_event; /**< progress lines; may be NULL */
+	void *userdata;            /**< passed to on_event */
+	int migrate;               /**< non-zero: migrate the database in aeth_worker_run() */
+} aeth_worker_options;
+
+#define AETH_WORKER_OPTIONS_VERSION 1
+#define AETH_WORKER_OPTIONS_INIT                                              \
+	{ AETH_WORKER_OPTIONS_VERSION, NULL, NULL, NULL, NULL, 0, NULL, 0, 0,   \
+	  NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, 1 }
+
+/**
+ * Make a worker (nothing connects yet). *out belongs to the caller
+ * (aeth_worker_free()). Returns 0, AETH_EINVALID (bad option: the message
+ * names it) or AETH_ENOMEM.
+ */
+AETH_API int aeth_worker_new(aeth_worker **out, const aeth_worker_options *opts);
+
+/**
+ * Run `fn` for tasks of `type` (1..128 printable characters). A later
+ * registration for the same type replaces the earlier one. Call before
+ * aeth_worker_run(). Returns 0, AETH_EINVALID or AETH_ENOMEM.
+ */
+AETH_API int aeth_worker_handle(aeth_worker *w, const char *type,
+				aeth_task_handler fn, void *userdata);
+
+/** Register the built-in vm:create, vm:execute and vm:delete handlers. */
+AETH_API int aeth_worker_handle_builtin(aeth_worker *w);
+
+/** The worker's id (recorded in tasks.worker_id and vms.owner_worker).
+ *  Borrowed from `w`. */
+AETH_API const char *aeth_worker_id(const aeth_worker *w);
+
+/** The registered task types, comma-separated in registration order
+ *  ("vm:create, vm:execute, vm:delete"). Borrowed until the next
+ *  aeth_worker_handle(). */
+AETH_API const char *aeth_worker_types(aeth_worker *w);
+
+/**
+ * Connect, migrate the database (when options.migrate), reconcile the VMs
+ * this worker id owned before (reattach the live ones, mark the others
+ * failed and clean them up), then take and run tasks until
+ * aeth_worker_stop(). On stop it takes no new tasks, lets running ones
+ * finish within grace_ms, then gives the rest back to the queue (they run
+ * again elsewhere) and returns. Lost Redis or PostgreSQL connections are
+ * retried with backoff; they do not end the run.
+ * Returns 0 after a stop, or a negative code when it could not start
+ * (services unreachable, migration failed, no handlers).
+ */
+AETH_API int aeth_worker_run(aeth_worker *w);
+
+/**
+ * Ask a running aeth_worker_run() to stop. Async-signal-safe (it writes
+ * one byte to a pipe): call it from a SIGTERM/SIGINT handler. Calling it
+ * before run() makes run() return at once.
+ */
+AETH_API void aeth_worker_stop(aeth_worker *w);
+
+/** Free the worker (after aeth_worker_run() returned). NULL is accepted.
+ *  VMs it owns keep running; a later worker with the same id reattaches. */
+AETH_API void aeth_worker_free(aeth_worker *w);
+
+/* ---- for handlers ---- */
+
+/** The task's id (UUID), type and payload JSON. Borrowed from `task`. */
+AETH_API const char *aeth_task_id(const aeth_task *task);
+AETH_API const char *aeth_task_type(const aeth_task *task);
+AETH_API const char *aeth_task_payload(const aeth_task *task);
+
+/** How many times this task was tried before (0 on the first run). */
+AETH_API unsigned int aeth_task_retry_count(const aeth_task *task);
+
+/** The worker running the task. Borrowed. */
+AETH_API aeth_worker *aeth_task_worker(aeth_task *task);
+
+/** Set the result (JSON text, copied). Returns 0, AETH_EINVALID (not
+ *  JSON) or AETH_ENOMEM. */
+AETH_API int aeth_task_set_result(aeth_task *task, const char *json);
+
+/**
+ * Record why the task failed and whether retrying could help. Returns
+ * AETH_ERROR so a handler can `return aeth_task_fail(t, 0, "...")`.
+ */
+AETH_API int aeth_task_fail(aeth_task *task, int retryable, const char *message);
+
+/** Non-zero when the handler should give up: the shutdown grace is
+ *  over, the lease was lost or the task ran past its timeout. */
+AETH_API int aeth_task_cancelled(const aeth_task *task);
+
+/** Report a progress line for this task (see aeth_worker_event_cb). */
+AETH_API void aeth_task_say(aeth_task *task, const char *line);
+
+AETH_END_DECLS
+
+#endif

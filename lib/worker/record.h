@@ -1,0 +1,95 @@
+/*
+ * lib/worker/record.h - the rows the worker and the submit client write
+ * in PostgreSQL (tasks, vms, executions), over one store connection.
+ * A thin layer on the store module so the worker code reads as "what is
+ * recorded when", not as SQL. One aeth__rec per thread (not thread-safe).
+ */
+#ifndef AETH_WORKER_RECORD_H
+#define AETH_WORKER_RECORD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct aeth__rec aeth__rec;
+
+int aeth__rec_open(aeth__rec **out, const char *database_url);
+void aeth__rec_free(aeth__rec *r);
+int aeth__rec_migrate(aeth__rec *r);
+/* Is the connection still usable (reconnect attempted if not)? */
+int aeth__rec_ping(aeth__rec *r);
+
+/* A task row as the submitter writes it. vm_id may be NULL. status is
+ * "pending", or "failed" (with error) for a task rejected at submit. */
+typedef struct {
+	const char *id;
+	const char *type;
+	const char *payload;
+	const char *queue;
+	const char *vm_id;
+	const char *status;
+	const char *error;
+	int priority;
+	unsigned int max_retries;
+	unsigned int timeout_ms;
+} aeth__task_row;
+
+int aeth__rec_task_insert(aeth__rec *r, const aeth__task_row *t);
+/* running: worker_id, retry_count, started_at = now. Inserts the row
+ * first when the task was enqueued without one. */
+int aeth__rec_task_running(aeth__rec *r, const aeth__task_row *t,
+			   const char *worker_id, unsigned int retry_count);
+/* completed (result) | failed | retrying | dead (error); completed_at. */
+int aeth__rec_task_finish(aeth__rec *r, const char *id, const char *status,
+			  const char *result_json, const char *error,
+			  unsigned int retry_count);
+/* The task as JSON {id,type,status,payload,result,error,worker_id,
+ * retry_count,vm_id,created_at,started_at,completed_at}; AETH_ENOTFOUND. */
+int aeth__rec_task_json(aeth__rec *r, const char *id, char **json_out);
+/* The newest `limit` tasks as a JSON array of the objects above. */
+int aeth__rec_tasks_json(aeth__rec *r, unsigned int limit, char **json_out);
+
+typedef struct {
+	const char *id;
+	const char *name;
+	const char *orchestrator;
+	unsigned int vcpus;
+	unsigned int memory_mb;
+	const char *kernel_path;
+	const char *rootfs_path;
+	const char *socket_path;
+	const char *owner_worker;
+} aeth__vm_row;
+
+/* status "creating", owner_worker, created_at. */
+int aeth__rec_vm_insert(aeth__rec *r, const aeth__vm_row *vm);
+/* running (started_at, paths) | stopped | failed (error) | deleted (stopped_at) */
+int aeth__rec_vm_status(aeth__rec *r, const char *id, const char *status,
+			const char *error);
+int aeth__rec_vm_paths(aeth__rec *r, const aeth__vm_row *vm);
+
+/* The VM's status and owner; AETH_ENOTFOUND when there is no such row. */
+int aeth__rec_vm_lookup(aeth__rec *r, const char *id, char status[32],
+			char owner[256]);
+/* Ids of the VMs `owner` has in status creating or running. */
+int aeth__rec_vms_owned(aeth__rec *r, const char *owner, char ***ids_out);
+/* Every VM as a JSON array of {id,name,status,orchestrator,vcpu_count,
+ * memory_mb,owner_worker,created_at,started_at,stopped_at,error}. */
+int aeth__rec_vms_json(aeth__rec *r, char **json_out);
+
+typedef struct {
+	const char *vm_id;
+	const char *command;
+	const char *args_json;
+	const char *env_json;
+	int exit_code;
+	const char *out;
+	const char *err;
+	const char *error;
+	int64_t started_ms;   /* wall clock */
+	int64_t completed_ms;
+	int64_t duration_ms;
+} aeth__exec_row;
+
+int aeth__rec_exec_insert(aeth__rec *r, const aeth__exec_row *e);
+
+#endif

@@ -1,0 +1,242 @@
+/*
+ * lib/worker/run.c - aeth_worker_run(): connect, migrate, reconcile, start
+ * the slots and the heartbeat, wait for a stop, then shut down gracefully:
+ * no new tasks, running ones get grace_ms, the rest go back to the queue.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "worker/worker_internal.h"
+
+void aeth__worker_nap(struct aeth_worker *w, unsigned int ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&w->mu);
+	if (!atomic_load(&w->stopping))
+		pthread_cond_timedwait(&w->cond, &w->mu, &ts);
+	pthread_mutex_unlock(&w->mu);
+}
+
+static int open_vmm(aeth_worker *w)
+{
+	aeth_vmm_options o = AETH_VMM_OPTIONS_INIT;
+
+	o.backend = w->backend;
+	o.accel = !strcmp(w->accel, "kvm") ? AETH_ACCEL_KVM :
+		  !strcmp(w->accel, "tcg") ? AETH_ACCEL_TCG : AETH_ACCEL_AUTO;
+	o.image_dir = w->image_dir;
+	o.state_dir = w->state_dir;
+	return aeth_vmm_open(&w->vmm, &o);
+}
+
+static int open_slot(aeth_worker *w, aeth__slot *s, int index)
+{
+	aeth_queue_options qo = AETH_QUEUE_OPTIONS_INIT;
+	int rc;
+
+	s->w = w;
+	s->index = index;
+	pthread_mutex_init(&s->mu, NULL);
+	atomic_init(&s->cancel, 0);
+	qo.url = w->redis_url;
+	qo.ns = w->redis_ns;
+	qo.worker_id = w->id;
+	qo.lease_ms = w->lease_ms;
+	if ((rc = aeth_queue_open(&s->q, &qo)) != 0)
+		return rc;
+	return aeth__rec_open(&s->rec, w->database_url);
+}
+
+static void close_slot(aeth__slot *s)
+{
+	aeth_queue_free(s->q);
+	aeth__rec_free(s->rec);
+	s->q = NULL;
+	s->rec = NULL;
+	pthread_mutex_destroy(&s->mu);
+}
+
+/* Block until aeth_worker_stop() wrote to the pipe. */
+static void wait_for_stop(aeth_worker *w)
+{
+	struct pollfd p = {w->stop_pipe[0], POLLIN, 0};
+	char buf[16];
+
+	while (poll(&p, 1, -1) < 0 && errno == EINTR)
+		;
+	while (read(w->stop_pipe[0], buf, sizeof(buf)) > 0)
+		;
+}
+
+static bool all_exited(aeth_worker *w)
+{
+	for (unsigned int i = 0; i < w->concurrency; i++)
+		if (w->slots[i].started && !w->slots[i].exited)
+			return false;
+	return true;
+}
+
+/* Wait until every slot thread ended or `ms` passed; true if all ended. */
+static bool wait_exited(aeth_worker *w, unsigned int ms)
+{
+	int64_t deadline = aeth__now_ms() + ms;
+	bool done;
+
+	pthread_mutex_lock(&w->mu);
+	while (!(done = all_exited(w)) && aeth__now_ms() < deadline) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&w->cond, &w->mu, &ts);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return done;
+}
+
+/* After the grace period: give the tasks still running back to the queue
+ * so another worker runs them now, not after their lease expires. */
+static void requeue_running(aeth_worker *w, aeth__rec *rec)
+{
+	aeth_queue_options qo = AETH_QUEUE_OPTIONS_INIT;
+	aeth_queue *q = NULL;
+
+	qo.url = w->redis_url;
+	qo.ns = w->redis_ns;
+	qo.worker_id = w->id;
+	if (aeth_queue_open(&q, &qo) != 0) {
+		aeth__warn("shutdown: cannot requeue running tasks (%s); their "
+			   "leases will expire and another worker takes them",
+			   aeth_error_last());
+		q = NULL;
+	}
+	for (unsigned int i = 0; i < w->concurrency; i++) {
+		aeth__slot *s = &w->slots[i];
+
+		atomic_store(&s->cancel, 1);
+		pthread_mutex_lock(&s->mu);
+		if (s->busy && !s->requeued && q) {
+			const char *why = "worker shut down before the task finished";
+
+			if (aeth_queue_nack(q, &s->hb, why, 0) == 0) {
+				s->requeued = true;
+				aeth__rec_task_finish(rec, s->hb.id, "retrying", NULL, why,
+						      s->hb.retried);
+				aeth__worker_say(w, s->hb.id, "Task %s given back to the "
+						 "queue (shutdown)", s->hb.id);
+			}
+		}
+		pthread_mutex_unlock(&s->mu);
+	}
+	aeth_queue_free(q);
+}
+
+static void stop_heartbeat(aeth_worker *w)
+{
+	if (!w->hb_started)
+		return;
+	pthread_mutex_lock(&w->mu);
+	w->hb_stop = true;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->hb_thread, NULL);
+	w->hb_started = false;
+}
+
+static int start_threads(aeth_worker *w)
+{
+	for (unsigned int i = 0; i < w->concurrency; i++) {
+		if (pthread_create(&w->slots[i].thread, NULL, aeth__slot_main,
+				   &w->slots[i]) != 0)
+			return aeth__error_errno(AETH_ERROR, "cannot start a worker thread");
+		w->slots[i].started = true;
+	}
+	if (pthread_create(&w->hb_thread, NULL, aeth__heartbeat_main, w) != 0)
+		return aeth__error_errno(AETH_ERROR, "cannot start the heartbeat thread");
+	w->hb_started = true;
+	return 0;
+}
+
+static void shut_down(aeth_worker *w, aeth__rec *rec)
+{
+	pthread_mutex_lock(&w->mu);
+	atomic_store(&w->stopping, 1);
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->mu);
+	if (!wait_exited(w, w->grace_ms)) {
+		requeue_running(w, rec);
+		/* handlers see aeth_task_cancelled(); give them a moment */
+		if (!wait_exited(w, 5000)) {
+			aeth__warn("worker %s: a handler did not return after the "
+				   "grace period", w->id);
+			w->threads_stuck = true;
+		}
+	}
+	stop_heartbeat(w);
+	for (unsigned int i = 0; i < w->concurrency; i++)
+		if (w->slots[i].started && w->slots[i].exited)
+			pthread_join(w->slots[i].thread, NULL);
+}
+
+static int prepare(aeth_worker *w, aeth__rec **rec)
+{
+	int rc;
+
+	if (w->nhandlers == 0)
+		return aeth__error_set(AETH_EINVALID, "worker %s has no handlers: "
+				       "call aeth_worker_handle() or "
+				       "aeth_worker_handle_builtin()", w->id);
+	if ((rc = aeth__rec_open(rec, w->database_url)) != 0)
+		return rc;
+	if (w->migrate && (rc = aeth__rec_migrate(*rec)) != 0)
+		return rc;
+	if ((rc = open_vmm(w)) != 0)
+		return rc;
+	if ((rc = aeth__worker_reconcile(w, *rec)) != 0)
+		aeth__warn("worker %s: reconciling its VMs: %s", w->id,
+			   aeth_error_last());
+	if (!(w->slots = calloc(w->concurrency, sizeof(*w->slots))))
+		return aeth__error_oom();
+	for (unsigned int i = 0; i < w->concurrency; i++)
+		if ((rc = open_slot(w, &w->slots[i], (int)i)) != 0)
+			return rc;
+	return 0;
+}
+
+int aeth_worker_run(aeth_worker *w)
+{
+	aeth__rec *rec = NULL;
+	int rc;
+
+	if (!w)
+		return aeth__error_set(AETH_EINVALID, "aeth_worker_run: NULL worker");
+	if ((rc = prepare(w, &rec)) == 0) {
+		aeth__worker_say(w, NULL, "Listening for tasks on Redis queue...");
+		rc = start_threads(w);
+		if (rc == 0)
+			wait_for_stop(w);
+		shut_down(w, rec);
+	}
+	if (!w->threads_stuck && w->slots)
+		for (unsigned int i = 0; i < w->concurrency; i++)
+			if (w->slots[i].w)
+				close_slot(&w->slots[i]);
+	aeth__rec_free(rec);
+	return rc;
+}

@@ -1,0 +1,313 @@
+/*
+ * lib/worker/worker.c - worker options, handler registration, stop, free.
+ * The run loop itself is in run.c, the slots in slot.c.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "worker/payload.h"
+#include "worker/worker_internal.h"
+
+void aeth__worker_say(struct aeth_worker *w, const char *task_id,
+		      const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	aeth__info("%s%s%s", task_id ? task_id : "", task_id ? ": " : "", line);
+	if (w->on_event)
+		w->on_event(task_id, line, w->userdata);
+}
+
+/* hostname-pid-random: unique per process, readable in `ps` and the DB. */
+static char *default_id(void)
+{
+	char host[256] = "host";
+	char rnd[37];
+
+	gethostname(host, sizeof(host) - 1);
+	host[sizeof(host) - 1] = '\0';
+	aeth__uuid_new(rnd);
+	rnd[8] = '\0';
+	return aeth__sprintf("%s-%d-%s", host, (int)getpid(), rnd);
+}
+
+static bool id_valid(const char *id)
+{
+	size_t n = strlen(id);
+
+	if (n == 0 || n > 200)
+		return false;
+	for (const char *p = id; *p; p++)
+		if (!(*p >= 'a' && *p <= 'z') && !(*p >= 'A' && *p <= 'Z') &&
+		    !(*p >= '0' && *p <= '9') && !strchr("_.-:", *p))
+			return false;
+	return true;
+}
+
+static char *env_or(const char *v, const char *env)
+{
+	if (!v)
+		v = getenv(env);
+	return v && *v ? strdup(v) : NULL;
+}
+
+static int copy_options(aeth_worker *w, const aeth_worker_options *o)
+{
+	w->id = o->id ? strdup(o->id) : env_or(NULL, "AETH_WORKER_ID");
+	if (!w->id)
+		w->id = default_id();
+	if (!w->id)
+		return aeth__error_oom();
+	if (!id_valid(w->id))
+		return aeth__error_set(AETH_EINVALID, "worker id \"%s\" is not valid: "
+				       "use 1..200 of [A-Za-z0-9_.:-]", w->id);
+	w->own_queue = aeth__sprintf("worker:%s", w->id);
+	w->database_url = env_or(o->database_url, "AETH_DATABASE_URL");
+	w->redis_url = env_or(o->redis_url, "AETH_REDIS_URL");
+	w->redis_ns = o->redis_ns ? strdup(o->redis_ns) : NULL;
+	w->backend = strdup(o->backend ? o->backend : "qemu");
+	w->accel = strdup(o->accel ? o->accel : "auto");
+	w->image_dir = o->image_dir ? strdup(o->image_dir) : NULL;
+	w->state_dir = o->state_dir ? strdup(o->state_dir) : NULL;
+	if (!w->own_queue || !w->backend || !w->accel)
+		return aeth__error_oom();
+	if (strcmp(w->accel, "auto") && strcmp(w->accel, "kvm") &&
+	    strcmp(w->accel, "tcg"))
+		return aeth__error_set(AETH_EINVALID, "accelerator \"%s\" is not one "
+				       "of auto, kvm, tcg", w->accel);
+	w->concurrency = o->concurrency ? o->concurrency : 2;
+	if (w->concurrency > 256)
+		return aeth__error_set(AETH_EINVALID, "concurrency %u is more than 256",
+				       w->concurrency);
+	w->lease_ms = o->lease_ms ? o->lease_ms : 30000;
+	if (w->lease_ms < 300)
+		return aeth__error_set(AETH_EINVALID, "lease %u ms is too short "
+				       "(at least 300)", w->lease_ms);
+	w->grace_ms = o->grace_ms ? o->grace_ms : 30000;
+	w->vcpus = o->vcpus ? o->vcpus : 1;
+	w->memory_mb = o->memory_mb ? o->memory_mb : 256;
+	w->on_event = o->on_event;
+	w->userdata = o->userdata;
+	w->migrate = o->migrate;
+	return aeth__parse_queues(w, o->queues ? o->queues : "default");
+}
+
+int aeth_worker_new(aeth_worker **out, const aeth_worker_options *opts)
+{
+	aeth_worker_options defaults = AETH_WORKER_OPTIONS_INIT;
+	aeth_worker *w;
+	int rc;
+
+	if (!out)
+		return aeth__error_set(AETH_EINVALID, "aeth_worker_new: out is NULL");
+	*out = NULL;
+	if (!opts)
+		opts = &defaults;
+	if (opts->version != AETH_WORKER_OPTIONS_VERSION)
+		return aeth__error_set(AETH_EINVALID, "aeth_worker_options.version %u "
+				       "is not %d", opts->version,
+				       AETH_WORKER_OPTIONS_VERSION);
+	if (!(w = calloc(1, sizeof(*w))))
+		return aeth__error_oom();
+	w->stop_pipe[0] = w->stop_pipe[1] = -1;
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	pthread_mutex_init(&w->vm_mu, NULL);
+	if (pipe2(w->stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+		rc = aeth__error_errno(AETH_EIO, "cannot make the worker's stop pipe");
+		aeth_worker_free(w);
+		return rc;
+	}
+	if ((rc = copy_options(w, opts)) != 0) {
+		aeth_worker_free(w);
+		return rc;
+	}
+	*out = w;
+	return 0;
+}
+
+static int rebuild_types(aeth_worker *w)
+{
+	aeth__buf b = AETH__BUF_INIT;
+
+	for (size_t i = 0; i < w->nhandlers; i++)
+		if (aeth__buf_printf(&b, "%s%s", i ? ", " : "",
+				     w->handlers[i].type) != 0) {
+			aeth__buf_free(&b);
+			return AETH_ENOMEM;
+		}
+	free(w->types);
+	w->types = aeth__buf_detach(&b, NULL);
+	return w->types ? 0 : aeth__error_oom();
+}
+
+int aeth_worker_handle(aeth_worker *w, const char *type, aeth_task_handler fn,
+		       void *userdata)
+{
+	aeth__handler *h;
+	size_t n;
+
+	if (!w || !type || !fn)
+		return aeth__error_set(AETH_EINVALID, "aeth_worker_handle: NULL argument");
+	n = strlen(type);
+	if (n == 0 || n > 128)
+		return aeth__error_set(AETH_EINVALID, "task type \"%s\" must have "
+				       "1..128 characters", type);
+	for (const char *p = type; *p; p++)
+		if (*p <= ' ' || *p == 0x7f)
+			return aeth__error_set(AETH_EINVALID, "task type \"%s\" has a "
+					       "blank or control character", type);
+	for (size_t i = 0; i < w->nhandlers; i++)
+		if (!strcmp(w->handlers[i].type, type)) {
+			w->handlers[i].fn = fn;
+			w->handlers[i].userdata = userdata;
+			return 0;
+		}
+	h = realloc(w->handlers, (w->nhandlers + 1) * sizeof(*h));
+	if (!h)
+		return aeth__error_oom();
+	w->handlers = h;
+	h += w->nhandlers;
+	if (!(h->type = strdup(type)))
+		return aeth__error_oom();
+	h->fn = fn;
+	h->userdata = userdata;
+	w->nhandlers++;
+	return rebuild_types(w);
+}
+
+int aeth_worker_handle_builtin(aeth_worker *w)
+{
+	int rc = aeth_worker_handle(w, AETH__TASK_CREATE, aeth__handle_create, NULL);
+
+	if (rc == 0)
+		rc = aeth_worker_handle(w, AETH__TASK_EXECUTE, aeth__handle_execute, NULL);
+	if (rc == 0)
+		rc = aeth_worker_handle(w, AETH__TASK_DELETE, aeth__handle_delete, NULL);
+	return rc;
+}
+
+const char *aeth_worker_id(const aeth_worker *w)
+{
+	return w ? w->id : NULL;
+}
+
+const char *aeth_worker_types(aeth_worker *w)
+{
+	return w && w->types ? w->types : "";
+}
+
+void aeth_worker_stop(aeth_worker *w)
+{
+	int saved = errno; /* a signal handler must not change errno */
+
+	if (w && w->stop_pipe[1] >= 0) {
+		ssize_t r = write(w->stop_pipe[1], "x", 1);
+
+		(void)r; /* full pipe: a stop is already pending */
+	}
+	errno = saved;
+}
+
+void aeth_worker_free(aeth_worker *w)
+{
+	if (!w)
+		return;
+	if (w->threads_stuck) {
+		/* A handler never returned; its thread still uses this state.
+		 * Leaking is the only safe choice; the process ends soon. */
+		return;
+	}
+	aeth__vm_table_free(w);
+	aeth_vmm_free(w->vmm);
+	for (size_t i = 0; i < w->nhandlers; i++)
+		free(w->handlers[i].type);
+	free(w->handlers);
+	free(w->types);
+	aeth_strarray_free(w->source_names);
+	free(w->sources);
+	free(w->slots);
+	free(w->id);
+	free(w->own_queue);
+	free(w->database_url);
+	free(w->redis_url);
+	free(w->redis_ns);
+	free(w->backend);
+	free(w->accel);
+	free(w->image_dir);
+	free(w->state_dir);
+	if (w->stop_pipe[0] >= 0)
+		close(w->stop_pipe[0]);
+	if (w->stop_pipe[1] >= 0)
+		close(w->stop_pipe[1]);
+	pthread_mutex_destroy(&w->mu);
+	pthread_cond_destroy(&w->cond);
+	pthread_mutex_destroy(&w->vm_mu);
+	free(w);
+}
+
+/* "critical=6,high=5,default" -> sources: worker:<id> (strict) first. */
+int aeth__parse_queues(struct aeth_worker *w, const char *spec)
+{
+	char *copy = strdup(spec), *save = NULL, *tok;
+	size_t cap = 2;
+	int rc = 0;
+
+	if (!copy)
+		return aeth__error_oom();
+	for (const char *p = spec; *p; p++)
+		cap += *p == ',';
+	w->sources = calloc(cap, sizeof(*w->sources));
+	w->source_names = calloc(cap + 1, sizeof(char *));
+	if (!w->sources || !w->source_names) {
+		free(copy);
+		return aeth__error_oom();
+	}
+	w->source_names[0] = strdup(w->own_queue);
+	w->sources[0].name = w->source_names[0];
+	w->sources[0].strict = 1;
+	w->nsources = 1;
+	for (tok = strtok_r(copy, ",", &save); tok && rc == 0;
+	     tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '='), *end = NULL;
+		long weight = 1;
+
+		while (*tok == ' ')
+			tok++;
+		if (eq) {
+			*eq = '\0';
+			errno = 0;
+			weight = strtol(eq + 1, &end, 10);
+			if (errno || end == eq + 1 || *end || weight < 1 || weight > 1000)
+				rc = aeth__error_set(AETH_EINVALID, "queue weight \"%s\" "
+						     "for \"%s\" is not a number "
+						     "from 1 to 1000", eq + 1, tok);
+		}
+		if (rc == 0 && !aeth_queue_name_valid(tok))
+			rc = aeth__error_set(AETH_EINVALID, "queue name \"%s\" is not "
+					     "valid: use [A-Za-z0-9_:.-] (queues look "
+					     "like critical=6,high=5,default=3)", tok);
+		if (rc == 0) {
+			size_t i = w->nsources++;
+
+			w->source_names[i] = strdup(tok);
+			w->sources[i].name = w->source_names[i];
+			w->sources[i].weight = (unsigned int)weight;
+			if (!w->source_names[i])
+				rc = aeth__error_oom();
+		}
+	}
+	free(copy);
+	if (rc == 0 && w->nsources == 1)
+		rc = aeth__error_set(AETH_EINVALID, "no queues given: use e.g. "
+				     "-queues default");
+	return rc;
+}

@@ -1,0 +1,136 @@
+/*
+ * lib/worker/worker_internal.h - the worker's parts: slots (threads that
+ * take and run tasks), the heartbeat thread, the table of VMs this worker
+ * has open, and the built-in handlers.
+ */
+#ifndef AETH_WORKER_INTERNAL_H
+#define AETH_WORKER_INTERNAL_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "internal.h"
+#include "aetherium/queue.h"
+#include "aetherium/vm.h"
+#include "aetherium/worker.h"
+#include "worker/record.h"
+
+typedef struct {
+	char *type;
+	aeth_task_handler fn;
+	void *userdata;
+} aeth__handler;
+
+/* A VM this worker has a handle on. Execs hold `lock` shared, lifecycle
+ * calls (delete) hold it exclusive: vm.h forbids racing them. */
+typedef struct aeth__vmref {
+	char id[37];
+	aeth_vm *vm;
+	pthread_rwlock_t lock;
+	int refs;
+	bool deleted;
+	struct aeth__vmref *next;
+} aeth__vmref;
+
+typedef struct aeth__slot {
+	struct aeth_worker *w;
+	int index;
+	pthread_t thread;
+	bool started;
+	aeth_queue *q;
+	aeth__rec *rec;
+	/* `mu` guards hb/busy: the heartbeat thread and the shutdown path
+	 * read the lease of the running task through `hb`, a shallow copy
+	 * whose strings belong to the slot's task. */
+	pthread_mutex_t mu;
+	aeth_queue_task hb;
+	bool busy;
+	bool requeued;
+	atomic_int cancel;
+	bool exited;
+} aeth__slot;
+
+struct aeth_task {
+	aeth__slot *slot;
+	aeth_queue_task *qt;
+	char *result;
+	char *error;
+	int retryable; /* -1: decide from the return code */
+};
+
+struct aeth_worker {
+	char *id;
+	char *own_queue;
+	char *database_url;
+	char *redis_url;
+	char *redis_ns;
+	char *backend;
+	char *accel;
+	char *image_dir;
+	char *state_dir;
+	unsigned int concurrency;
+	unsigned int lease_ms;
+	unsigned int grace_ms;
+	unsigned int vcpus;
+	unsigned int memory_mb;
+	int migrate;
+	aeth_worker_event_cb on_event;
+	void *userdata;
+
+	aeth_queue_source *sources;
+	size_t nsources;
+	char **source_names;
+
+	aeth__handler *handlers;
+	size_t nhandlers;
+	char *types;
+
+	int stop_pipe[2];
+	atomic_int stopping;
+	pthread_mutex_t mu;   /* guards the condition below and slot exits */
+	pthread_cond_t cond;
+	bool hb_stop;
+	pthread_t hb_thread;
+	bool hb_started;
+	bool threads_stuck;   /* a slot did not end: keep shared state alive */
+
+	aeth_vmm *vmm;
+	pthread_mutex_t vm_mu;
+	aeth__vmref *vms;
+
+	aeth__slot *slots;
+};
+
+/* Progress line to the event callback (printf-style). */
+void aeth__worker_say(struct aeth_worker *w, const char *task_id,
+		      const char *fmt, ...) AETH__PRINTF(3, 4);
+
+/* Sleep up to ms, waking early when the worker stops. */
+void aeth__worker_nap(struct aeth_worker *w, unsigned int ms);
+
+/* Slot threads and the heartbeat thread (slot.c). */
+void *aeth__slot_main(void *arg);
+void *aeth__heartbeat_main(void *arg);
+
+/* VM table (vmtable.c): find-or-attach a VM this worker owns, with a
+ * reference; put it back when done. `exclusive` for lifecycle calls. */
+int aeth__vm_acquire(struct aeth_worker *w, const char *id, bool exclusive,
+		     aeth__vmref **out);
+void aeth__vm_release(struct aeth_worker *w, aeth__vmref *ref, bool exclusive);
+int aeth__vm_adopt(struct aeth_worker *w, aeth_vm *vm);
+void aeth__vm_table_free(struct aeth_worker *w);
+
+/* Reattach or clean up the VMs this worker id owned (reconcile.c). */
+int aeth__worker_reconcile(struct aeth_worker *w, aeth__rec *rec);
+
+/* The built-in handlers (builtin.c). */
+int aeth__handle_create(aeth_task *t, void *userdata);
+int aeth__handle_execute(aeth_task *t, void *userdata);
+int aeth__handle_delete(aeth_task *t, void *userdata);
+
+/* Parse "critical=6,high=5,low" into sources after the worker's own queue. */
+int aeth__parse_queues(struct aeth_worker *w, const char *spec);
+
+#endif
