@@ -94,7 +94,7 @@ static int set_field(aeth_queue_task *t, const char *name, const redisReply *v)
 	return 0;
 }
 
-/* Flat HGETALL reply from element `first` on. Missing id/state/type is
+/* Flat HGETALL reply from element `first` on. Missing id/state is
  * AETH_EPROTO (message set by the caller, which knows the task). */
 int aeth__q_task_from_hash(const redisReply *r, size_t first,
 			   aeth_queue_task **out)
@@ -118,8 +118,12 @@ int aeth__q_task_from_hash(const redisReply *r, size_t first,
 			have_state |= !strcmp(k->str, "state");
 		}
 	}
-	if (rc == 0 && (!t->id[0] || !have_state || !t->type || !t->queue))
+	/* A dead malformed task may lack its type or queue; id and state are
+	 * always written by our scripts. */
+	if (rc == 0 && (!t->id[0] || !have_state))
 		rc = AETH_EPROTO;
+	if (rc == 0 && !t->type && !(t->type = strdup("")))
+		rc = aeth__error_oom();
 	if (rc) {
 		aeth_queue_task_free(t);
 		return rc;

@@ -1,0 +1,320 @@
+/* Queue basics against a real redis-server: enqueue/dequeue/ack,
+ * inspection, unique and scheduled tasks, retries with backoff, dead
+ * tasks, leases (expiry, heartbeat, timeout), malformed messages. */
+#include "qtest.h"
+
+static const aeth_queue_source DEF[] = {{"default", 1, 0}};
+
+static aeth_queue_task *take(aeth_queue *q, unsigned int timeout_ms)
+{
+	aeth_queue_task *t = NULL;
+
+	QOK(aeth_queue_dequeue(q, DEF, 1, timeout_ms, &t));
+	return t;
+}
+
+static void test_enqueue_dequeue_ack(void **state)
+{
+	qtest *s = *state;
+	char id[37];
+	aeth_queue_task *t, *g;
+	aeth_queue_counts c;
+	char **ids;
+
+	QOK(aeth_queue_enqueue(s->q, "vm:create", "{\"name\":\"demo\"}", NULL, id));
+	QOK(aeth_queue_get(s->q, NULL, id, &g)); /* via the id index */
+	assert_int_equal(g->state, AETH_QUEUE_PENDING);
+	assert_string_equal(g->queue, "default");
+	aeth_queue_task_free(g);
+	QOK(aeth_queue_list(s->q, "default", AETH_QUEUE_PENDING, 0, 10, &ids));
+	assert_string_equal(ids[0], id);
+	assert_null(ids[1]);
+	aeth_strarray_free(ids);
+
+	t = take(s->q, 0);
+	assert_string_equal(t->id, id);
+	assert_string_equal(t->type, "vm:create");
+	assert_string_equal(t->payload, "{\"name\":\"demo\"}");
+	assert_int_equal(t->state, AETH_QUEUE_ACTIVE);
+	assert_int_equal(t->max_retries, 3);
+	assert_string_equal(t->worker, "test");
+	QOK(aeth_queue_count(s->q, "default", &c));
+	assert_int_equal(c.n[AETH_QUEUE_ACTIVE], 1);
+	assert_int_equal(c.n[AETH_QUEUE_PENDING], 0);
+	assert_int_equal(aeth_queue_cancel(s->q, "default", id), AETH_ESTATE);
+
+	QOK(aeth_queue_ack(s->q, t, "{\"vm_id\":\"x\"}"));
+	assert_int_equal(aeth_queue_ack(s->q, t, NULL), 0); /* idempotent re-send */
+	QOK(aeth_queue_get(s->q, "default", id, &g));
+	assert_int_equal(g->state, AETH_QUEUE_COMPLETED);
+	assert_string_equal(g->result, "{\"vm_id\":\"x\"}");
+	assert_true(g->finished_ms >= g->started_ms);
+	aeth_queue_task_free(g);
+	QOK(aeth_queue_count(s->q, "default", &c));
+	assert_int_equal(c.n[AETH_QUEUE_COMPLETED], 1);
+	assert_int_equal(c.n[AETH_QUEUE_ACTIVE], 0);
+	assert_int_equal(aeth_queue_dequeue(s->q, DEF, 1, 0, &t), AETH_ETIMEOUT);
+	assert_null(t);
+	QOK(aeth_queue_queues(s->q, &ids));
+	assert_string_equal(ids[0], "default");
+	aeth_strarray_free(ids);
+	aeth_queue_task_free(t);
+}
+
+static void test_fifo_and_cancel(void **state)
+{
+	qtest *s = *state;
+	char a[37], b[37], c[37];
+	aeth_queue_task *t;
+
+	QOK(aeth_queue_enqueue(s->q, "x", NULL, NULL, a));
+	QOK(aeth_queue_enqueue(s->q, "x", NULL, NULL, b));
+	QOK(aeth_queue_enqueue(s->q, "x", NULL, NULL, c));
+	QOK(aeth_queue_cancel(s->q, NULL, b));
+	assert_int_equal(aeth_queue_cancel(s->q, "default", b), AETH_ENOTFOUND);
+	assert_int_equal(aeth_queue_get(s->q, "default", b, &t), AETH_ENOTFOUND);
+	t = take(s->q, 0);
+	assert_string_equal(t->id, a);
+	aeth_queue_task_free(t);
+	t = take(s->q, 0);
+	assert_string_equal(t->id, c);
+	aeth_queue_task_free(t);
+}
+
+static void test_unique(void **state)
+{
+	qtest *s = *state;
+	aeth_queue_enqueue_options o = AETH_QUEUE_ENQUEUE_OPTIONS_INIT;
+	char id[37], id2[37];
+	aeth_queue_task *t;
+
+	o.unique_key = "vm-create:demo";
+	QOK(aeth_queue_enqueue(s->q, "vm:create", "{}", &o, id));
+	assert_int_equal(aeth_queue_enqueue(s->q, "vm:create", "{}", &o, id2), AETH_EEXISTS);
+	assert_non_null(strstr(aeth_error_last(), id));
+	t = take(s->q, 0);
+	QOK(aeth_queue_ack(s->q, t, NULL));
+	aeth_queue_task_free(t);
+	QOK(aeth_queue_enqueue(s->q, "vm:create", "{}", &o, id2)); /* released */
+	/* A caller-chosen id cannot be enqueued twice. */
+	o.unique_key = NULL;
+	o.id = id2;
+	assert_int_equal(aeth_queue_enqueue(s->q, "vm:create", "{}", &o, NULL), AETH_EEXISTS);
+}
+
+static void test_scheduled(void **state)
+{
+	qtest *s = *state;
+	aeth_queue_enqueue_options o = AETH_QUEUE_ENQUEUE_OPTIONS_INIT;
+	aeth_queue_task *t = NULL;
+	char id[37];
+	int64_t t0 = qtest_now_ms();
+
+	o.process_at_ms = qtest_wall_ms() + 300;
+	QOK(aeth_queue_enqueue(s->q, "later", NULL, &o, id));
+	QOK(aeth_queue_get(s->q, "default", id, &t));
+	assert_int_equal(t->state, AETH_QUEUE_SCHEDULED);
+	aeth_queue_task_free(t);
+	assert_int_equal(aeth_queue_dequeue(s->q, DEF, 1, 0, &t), AETH_ETIMEOUT);
+	t = take(s->q, 3000); /* blocks until it is due, no polling */
+	int64_t dt = qtest_now_ms() - t0;
+	print_message("scheduled task started after %lld ms (due at 300)\n", (long long)dt);
+	assert_true(dt >= 280 && dt < 1000);
+	assert_string_equal(t->id, id);
+	aeth_queue_task_free(t);
+}
+
+static void test_retries_backoff_then_dead(void **state)
+{
+	qtest *s = *state;
+	aeth_queue_enqueue_options o = AETH_QUEUE_ENQUEUE_OPTIONS_INIT;
+	aeth_queue_task *t;
+	aeth_queue_counts c;
+	char id[37];
+	int64_t prev = 0;
+
+	o.max_retries = 3;
+	QOK(aeth_queue_enqueue(s->q, "flaky", NULL, &o, id));
+	for (unsigned int i = 0; i < 3; i++) {
+		t = take(s->q, 5000);
+		assert_string_equal(t->id, id);
+		assert_int_equal(t->retried, i);
+		int64_t before = qtest_wall_ms();
+		QOK(aeth_queue_nack(s->q, t, "boom", 0));
+		assert_int_equal(t->state, AETH_QUEUE_RETRY);
+		int64_t delay = t->process_at_ms - before;
+		double nominal = 50.0 * (1 << i);
+		print_message("retry %u after %lld ms (nominal %.0f +-25%%)\n", i + 1,
+			      (long long)delay, nominal);
+		assert_true(delay >= nominal * 0.75 - 5 && delay <= nominal * 1.25 + 5);
+		if (i > 0)
+			assert_true(delay > prev * 0.75 * 1.2); /* grows */
+		prev = delay;
+		aeth_queue_task_free(t);
+	}
+	t = take(s->q, 5000);
+	assert_int_equal(t->retried, 3);
+	assert_string_equal(t->error, "boom");
+	QOK(aeth_queue_nack(s->q, t, "final boom", 0));
+	assert_int_equal(t->state, AETH_QUEUE_DEAD);
+	aeth_queue_task_free(t);
+	QOK(aeth_queue_get(s->q, "default", id, &t));
+	assert_int_equal(t->state, AETH_QUEUE_DEAD);
+	assert_string_equal(t->error, "final boom");
+	aeth_queue_task_free(t);
+	QOK(aeth_queue_count(s->q, "default", &c));
+	assert_int_equal(c.n[AETH_QUEUE_DEAD], 1);
+	assert_int_equal(c.n[AETH_QUEUE_RETRY], 0);
+	/* No retry wanted: straight to dead. */
+	QOK(aeth_queue_enqueue(s->q, "fatal", NULL, NULL, id));
+	t = take(s->q, 0);
+	QOK(aeth_queue_nack(s->q, t, "bad payload", AETH_QUEUE_NACK_NO_RETRY));
+	assert_int_equal(t->state, AETH_QUEUE_DEAD);
+	aeth_queue_task_free(t);
+}
+
+static void test_lease_expiry_recovered(void **state)
+{
+	qtest *s = *state;
+	aeth_queue *a = qtest_open(s, 200), *b = qtest_open(s, 5000);
+	aeth_queue_task *ta, *tb;
+	char id[37];
+	int64_t t0;
+
+	QOK(aeth_queue_enqueue(a, "slow", NULL, NULL, id));
+	QOK(aeth_queue_dequeue(a, DEF, 1, 0, &ta));
+	t0 = qtest_now_ms();
+	/* b blocks until a's lease deadline, then recovers the task. */
+	QOK(aeth_queue_dequeue(b, DEF, 1, 3000, &tb));
+	print_message("recovered %lld ms after the dequeue (lease 200 ms)\n",
+		      (long long)(qtest_now_ms() - t0));
+	assert_string_equal(tb->id, id);
+	assert_int_equal(tb->retried, 1);
+	assert_non_null(strstr(tb->error, "lease expired"));
+	assert_int_equal(aeth_queue_heartbeat(a, ta), AETH_ESTATE);
+	assert_int_equal(aeth_queue_ack(a, ta, NULL), AETH_ESTATE);
+	QOK(aeth_queue_ack(b, tb, NULL));
+	aeth_queue_task_free(ta);
+	aeth_queue_task_free(tb);
+	aeth_queue_free(a);
+	aeth_queue_free(b);
+}
+
+static void test_heartbeat_keeps_lease(void **state)
+{
+	qtest *s = *state;
+	aeth_queue *a = qtest_open(s, 300);
+	aeth_queue_task *ta, *tb = NULL;
+	unsigned int n;
+
+	QOK(aeth_queue_enqueue(a, "long", NULL, NULL, NULL));
+	QOK(aeth_queue_dequeue(a, DEF, 1, 0, &ta));
+	int64_t first = ta->lease_deadline_ms;
+	for (int i = 0; i < 9; i++) {
+		usleep(100000);
+		QOK(aeth_queue_heartbeat(a, ta));
+		assert_int_equal(aeth_queue_dequeue(s->q, DEF, 1, 0, &tb), AETH_ETIMEOUT);
+		QOK(aeth_queue_recover(s->q, "default", &n));
+		assert_int_equal(n, 0);
+	}
+	assert_true(ta->lease_deadline_ms >= first + 800);
+	QOK(aeth_queue_ack(a, ta, NULL));
+	aeth_queue_task_free(ta);
+	aeth_queue_free(a);
+}
+
+static void test_heartbeat_after_timeout(void **state)
+{
+	qtest *s = *state;
+	aeth_queue_enqueue_options o = AETH_QUEUE_ENQUEUE_OPTIONS_INIT;
+	aeth_queue_task *t;
+
+	o.timeout_ms = 100;
+	QOK(aeth_queue_enqueue(s->q, "short", NULL, &o, NULL));
+	t = take(s->q, 0);
+	QOK(aeth_queue_heartbeat(s->q, t));
+	usleep(200000);
+	assert_int_equal(aeth_queue_heartbeat(s->q, t), AETH_ETIMEOUT);
+	QOK(aeth_queue_nack(s->q, t, "timed out", 0));
+	aeth_queue_task_free(t);
+}
+
+static void test_malformed_message_goes_dead(void **state)
+{
+	qtest *s = *state;
+	const char *bad = "11111111-2222-4333-8444-555555555555";
+	const char *gone = "11111111-2222-4333-8444-666666666666";
+	aeth_queue_task *t = NULL;
+	aeth_queue_counts c;
+	char *r;
+
+	/* A message hash without type/payload, and an id without a hash. */
+	r = aeth_test_redis_cmd(s->url, "HSET {%s:default}:t:%s id %s queue default state pending",
+				s->ns, bad, bad);
+	free(r);
+	free(aeth_test_redis_cmd(s->url, "LPUSH {%s:default}:pending %s %s", s->ns, gone, bad));
+	assert_int_equal(aeth_queue_dequeue(s->q, DEF, 1, 0, &t), AETH_EPROTO);
+	assert_non_null(strstr(aeth_error_last(), "malformed"));
+	assert_int_equal(aeth_queue_dequeue(s->q, DEF, 1, 0, &t), AETH_EPROTO);
+	assert_int_equal(aeth_queue_dequeue(s->q, DEF, 1, 0, &t), AETH_ETIMEOUT);
+	QOK(aeth_queue_get(s->q, "default", bad, &t));
+	assert_int_equal(t->state, AETH_QUEUE_DEAD);
+	assert_non_null(strstr(t->error, "malformed"));
+	aeth_queue_task_free(t);
+	QOK(aeth_queue_count(s->q, "default", &c));
+	assert_int_equal(c.n[AETH_QUEUE_DEAD], 2);
+	/* A hash with garbage state is reported, not crashed on. */
+	free(aeth_test_redis_cmd(s->url, "HSET {%s:default}:t:%s state bogus", s->ns, bad));
+	assert_int_equal(aeth_queue_get(s->q, "default", bad, &t), AETH_EPROTO);
+}
+
+static void test_bad_inputs(void **state)
+{
+	qtest *s = *state;
+	aeth_queue_enqueue_options o = AETH_QUEUE_ENQUEUE_OPTIONS_INIT;
+	aeth_queue_source src = {"bad name", 1, 0};
+	aeth_queue_task *t;
+	char *big;
+
+	assert_int_equal(aeth_queue_enqueue(s->q, "x", "{", NULL, NULL), AETH_EINVALID);
+	assert_non_null(strstr(aeth_error_last(), "not valid JSON"));
+	assert_int_equal(aeth_queue_enqueue(s->q, "", "{}", NULL, NULL), AETH_EINVALID);
+	assert_int_equal(aeth_queue_enqueue(s->q, "a b", "{}", NULL, NULL), AETH_EINVALID);
+	o.queue = "{evil}";
+	assert_int_equal(aeth_queue_enqueue(s->q, "x", "{}", &o, NULL), AETH_EINVALID);
+	assert_non_null(strstr(aeth_error_last(), "bad queue name"));
+	o.queue = NULL;
+	o.id = "not-a-uuid";
+	assert_int_equal(aeth_queue_enqueue(s->q, "x", "{}", &o, NULL), AETH_EINVALID);
+	big = malloc(2 << 20);
+	memset(big, ' ', 2 << 20);
+	big[0] = '1';
+	big[(2 << 20) - 1] = '\0';
+	assert_int_equal(aeth_queue_enqueue(s->q, "x", big, NULL, NULL), AETH_ETOOBIG);
+	free(big);
+	assert_int_equal(aeth_queue_dequeue(s->q, &src, 1, 0, &t), AETH_EINVALID);
+	assert_int_equal(aeth_queue_get(s->q, NULL, "nope", &t), AETH_EINVALID);
+	assert_int_equal(aeth_queue_get(s->q, NULL, "11111111-2222-4333-8444-555555555555", &t),
+			 AETH_ENOTFOUND);
+	assert_false(aeth_queue_name_valid("worker:a b"));
+	assert_true(aeth_queue_name_valid("worker:w-1.x_2"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(f) cmocka_unit_test_setup_teardown(f, qtest_setup, qtest_teardown)
+		T(test_enqueue_dequeue_ack),
+		T(test_fifo_and_cancel),
+		T(test_unique),
+		T(test_scheduled),
+		T(test_retries_backoff_then_dead),
+		T(test_lease_expiry_recovered),
+		T(test_heartbeat_keeps_lease),
+		T(test_heartbeat_after_timeout),
+		T(test_malformed_message_goes_dead),
+		T(test_bad_inputs),
+	};
+
+	return cmocka_run_group_tests_name("queue_basic", tests, NULL, NULL);
+}

@@ -1,0 +1,327 @@
+/*
+ * tests/support/redis.c - private redis-server for tests; key namespaces.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+
+#include "redis.h"
+
+struct aeth_test_redis {
+	char dir[64];
+	char sock[128];
+	char url[160];
+	pid_t pid;
+	pid_t owner; /* the process that started it (forked children don't stop it) */
+	int watchdog_fd;
+};
+
+static void rm_dir(const char *dir)
+{
+	char path[256];
+	const char *names[] = {"redis.sock", "redis.log", "redis.pid", "dump.rdb"};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		unlink(path);
+	}
+	rmdir(dir);
+}
+
+/* A child that waits for the test process to go away (its pipe reaches
+ * EOF), then kills the server by its pid file and removes the dir. */
+static int start_watchdog(aeth_test_redis *r)
+{
+	int p[2];
+	pid_t w;
+
+	if (pipe2(p, O_CLOEXEC))
+		return -1;
+	w = fork();
+	if (w < 0)
+		return -1;
+	if (w == 0) {
+		char c, path[256];
+		FILE *f;
+		int pid = 0;
+
+		close(p[1]);
+		setsid();
+		while (read(p[0], &c, 1) != 0 && errno == EINTR)
+			;
+		snprintf(path, sizeof(path), "%s/redis.pid", r->dir);
+		if ((f = fopen(path, "r"))) {
+			if (fscanf(f, "%d", &pid) == 1 && pid > 1)
+				kill(pid, SIGKILL);
+			fclose(f);
+		}
+		usleep(100000);
+		rm_dir(r->dir);
+		_exit(0);
+	}
+	close(p[0]);
+	r->watchdog_fd = p[1];
+	return 0;
+}
+
+static int ping(const char *sock)
+{
+	struct timeval tv = {1, 0};
+	redisContext *c = redisConnectUnixWithTimeout(sock, tv);
+	redisReply *rep;
+	int ok = 0;
+
+	if (c && !c->err && (rep = redisCommand(c, "PING"))) {
+		ok = rep->type == REDIS_REPLY_STATUS;
+		freeReplyObject(rep);
+	}
+	if (c)
+		redisFree(c);
+	return ok;
+}
+
+static int spawn(aeth_test_redis *r)
+{
+	char pidfile[128], logfile[128];
+	pid_t pid;
+
+	snprintf(pidfile, sizeof(pidfile), "%s/redis.pid", r->dir);
+	snprintf(logfile, sizeof(logfile), "%s/redis.log", r->dir);
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		execlp("redis-server", "redis-server", "--port", "0",
+		       "--unixsocket", r->sock, "--unixsocketperm", "700",
+		       "--save", "", "--appendonly", "no", "--dir", r->dir,
+		       "--pidfile", pidfile, "--logfile", logfile,
+		       "--daemonize", "no", (char *)NULL);
+		fprintf(stderr, "cannot run redis-server: %s (apt-get install redis-server)\n",
+			strerror(errno));
+		_exit(127);
+	}
+	r->pid = pid;
+	for (int i = 0; i < 500; i++) { /* up to 5 s */
+		int st;
+
+		if (ping(r->sock))
+			return 0;
+		if (waitpid(pid, &st, WNOHANG) == pid) {
+			fprintf(stderr, "redis-server exited at start; see %s\n", logfile);
+			r->pid = 0;
+			return -1;
+		}
+		usleep(10000);
+	}
+	fprintf(stderr, "redis-server did not answer on %s within 5 s\n", r->sock);
+	return -1;
+}
+
+int aeth_test_redis_start(aeth_test_redis **out)
+{
+	aeth_test_redis *r = calloc(1, sizeof(*r));
+
+	*out = NULL;
+	if (!r)
+		return -1;
+	snprintf(r->dir, sizeof(r->dir), "/tmp/aeth-redis-XXXXXX");
+	if (!mkdtemp(r->dir)) {
+		perror("mkdtemp");
+		free(r);
+		return -1;
+	}
+	snprintf(r->sock, sizeof(r->sock), "%s/redis.sock", r->dir);
+	snprintf(r->url, sizeof(r->url), "unix://%s", r->sock);
+	r->owner = getpid();
+	r->watchdog_fd = -1;
+	if (start_watchdog(r) || spawn(r)) {
+		aeth_test_redis_free(r);
+		return -1;
+	}
+	*out = r;
+	return 0;
+}
+
+const char *aeth_test_redis_server_url(const aeth_test_redis *r)
+{
+	return r->url;
+}
+
+int aeth_test_redis_stop(aeth_test_redis *r)
+{
+	int st;
+
+	if (!r->pid || getpid() != r->owner)
+		return 0;
+	kill(r->pid, SIGTERM);
+	for (int i = 0; i < 500; i++) {
+		if (waitpid(r->pid, &st, WNOHANG) == r->pid) {
+			r->pid = 0;
+			return 0;
+		}
+		usleep(10000);
+	}
+	kill(r->pid, SIGKILL);
+	waitpid(r->pid, &st, 0);
+	r->pid = 0;
+	return 0;
+}
+
+int aeth_test_redis_restart(aeth_test_redis *r)
+{
+	aeth_test_redis_stop(r);
+	return spawn(r);
+}
+
+void aeth_test_redis_free(aeth_test_redis *r)
+{
+	if (!r)
+		return;
+	if (getpid() == r->owner) {
+		aeth_test_redis_stop(r);
+		rm_dir(r->dir);
+		if (r->watchdog_fd >= 0)
+			close(r->watchdog_fd);
+	}
+	free(r);
+}
+
+static aeth_test_redis *shared;
+
+static void stop_shared(void)
+{
+	aeth_test_redis_free(shared);
+	shared = NULL;
+}
+
+const char *aeth_test_redis_url(void)
+{
+	const char *env = getenv("AETH_TEST_REDIS_URL");
+
+	if (env && *env)
+		return env;
+	if (!shared) {
+		if (aeth_test_redis_start(&shared))
+			return NULL;
+		atexit(stop_shared);
+	}
+	return shared->url;
+}
+
+char *aeth_test_redis_prefix(void)
+{
+	unsigned int rnd = 0;
+	char *p = malloc(48);
+
+	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+		rnd = (unsigned int)time(NULL);
+	if (p)
+		snprintf(p, 48, "aetht%ldx%08x", (long)getpid(), rnd);
+	return p;
+}
+
+/* Connect to a test URL: unix:///path[?db=N] or redis://host:port[/db]
+ * (no password: test servers have none). */
+static redisContext *connect_url(const char *url)
+{
+	struct timeval tv = {2, 0};
+	redisContext *c = NULL;
+	char host[256];
+	int port = 6379, db = 0;
+	const char *q;
+
+	if (strncmp(url, "unix://", 7) == 0) {
+		char path[256];
+		size_t n = strcspn(url + 7, "?");
+
+		snprintf(path, sizeof(path), "%.*s", (int)n, url + 7);
+		if ((q = strstr(url, "db=")))
+			db = atoi(q + 3);
+		c = redisConnectUnixWithTimeout(path, tv);
+	} else if (sscanf(url, "redis://%255[^:/]:%d/%d", host, &port, &db) >= 1) {
+		c = redisConnectWithTimeout(host, port, tv);
+	}
+	if (c && !c->err && db) {
+		redisReply *r = redisCommand(c, "SELECT %d", db);
+		if (r)
+			freeReplyObject(r);
+	}
+	if (c && c->err) {
+		redisFree(c);
+		c = NULL;
+	}
+	return c;
+}
+
+static void delete_matching(redisContext *c, const char *pattern)
+{
+	char cursor[32] = "0";
+
+	do {
+		redisReply *r = redisCommand(c, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
+
+		if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+			if (r)
+				freeReplyObject(r);
+			return;
+		}
+		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+		for (size_t i = 0; i < r->element[1]->elements; i++) {
+			redisReply *d = redisCommand(c, "DEL %s", r->element[1]->element[i]->str);
+			if (d)
+				freeReplyObject(d);
+		}
+		freeReplyObject(r);
+	} while (strcmp(cursor, "0") != 0);
+}
+
+void aeth_test_redis_cleanup(const char *url, const char *prefix)
+{
+	redisContext *c;
+	char pat[128];
+
+	if (!url || !prefix || !(c = connect_url(url)))
+		return;
+	snprintf(pat, sizeof(pat), "{%s:*", prefix);
+	delete_matching(c, pat);
+	snprintf(pat, sizeof(pat), "%s:*", prefix);
+	delete_matching(c, pat);
+	redisFree(c);
+}
+
+char *aeth_test_redis_cmd(const char *url, const char *fmt, ...)
+{
+	redisContext *c = connect_url(url);
+	redisReply *r;
+	char *out = NULL;
+	va_list ap;
+
+	if (!c)
+		return NULL;
+	va_start(ap, fmt);
+	r = redisvCommand(c, fmt, ap);
+	va_end(ap);
+	if (r) {
+		if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS)
+			out = strndup(r->str, r->len);
+		else if (r->type == REDIS_REPLY_INTEGER && (out = malloc(24)))
+			snprintf(out, 24, "%lld", r->integer);
+		freeReplyObject(r);
+	}
+	redisFree(c);
+	return out;
+}
