@@ -6,7 +6,9 @@
 #define AETHERIUM_H
 
 #include "common.h"
+#include "config.h"
 #include "error.h"
+#include "exec.h"
 #include "log.h"
 #include "queue.h"
 #include "task.h"

@@ -1,0 +1,191 @@
+/*
+ * aetherium/exec.h - run commands and move files in a running VM.
+ *
+ * Every call talks to the VM's guest agent over its one channel
+ * (docs/protocol.md). Several threads may run commands on the same
+ * aeth_vm at once; each aeth_exec handle is used by one thread at a time
+ * (it may be handed between threads). If the channel dies, every pending
+ * call fails with AETH_EUNAVAILABLE and a message; the next call on the
+ * VM reconnects.
+ *
+ * Commands run with argv directly (execvp, PATH lookup, no shell) unless
+ * `shell` is set; each in its own process group, so a timeout or
+ * aeth_exec_kill() reaches its children too. A command that cannot be
+ * started ends with exit_code 127, `exec_errno` set and a line
+ * "aeth-agent: cannot run 'x': No such file or directory" on stderr.
+ */
+#ifndef AETHERIUM_EXEC_H
+#define AETHERIUM_EXEC_H
+
+#include "common.h"
+
+AETH_BEGIN_DECLS
+
+/* Also declared by vm.h; an identical typedef may be repeated. */
+typedef struct aeth_vm aeth_vm;
+/** A running command (see aeth_exec_start()). */
+typedef struct aeth_exec aeth_exec;
+
+/** Which output stream a chunk came from. */
+typedef enum {
+	AETH_STREAM_STDOUT = 1,
+	AETH_STREAM_STDERR = 2
+} aeth_exec_stream;
+
+#define AETH_EXEC_OPTIONS_VERSION 1
+
+/**
+ * What to run. Every pointer is borrowed for the duration of the call
+ * that takes the options (aeth_exec_start() copies what it keeps).
+ */
+typedef struct {
+	unsigned int version;        /**< AETH_EXEC_OPTIONS_VERSION */
+	/** NULL-terminated argv; argv[0] is looked up in PATH. Required. */
+	const char *const *argv;
+	/**
+	 * NULL-terminated "NAME=value" entries added to (or replacing in)
+	 * the agent's environment (PATH, HOME=/root, TERM); a bare "NAME"
+	 * removes NAME. NULL: the agent's environment as is.
+	 */
+	const char *const *env;
+	const char *cwd;             /**< working directory; NULL: "/" */
+	const void *stdin_data;      /**< bytes fed to stdin, may be NULL */
+	size_t stdin_len;
+	/** Kill the command's process group after this long: SIGTERM,
+	 *  then SIGKILL 2 s later. 0 = no timeout. */
+	unsigned int timeout_ms;
+	/** Keep at most this many bytes per stream; the rest is read and
+	 *  dropped, and the *_truncated flag set. 0 = 1 MiB. */
+	size_t output_limit;
+	/** Run `/bin/sh -c argv[0]` (argv[1...] become $0, $1, ...). */
+	int shell;
+	/** Leave stdin open after stdin_data, for aeth_exec_write_stdin();
+	 *  otherwise stdin reaches EOF after stdin_data. */
+	int keep_stdin_open;
+} aeth_exec_options;
+
+#define AETH_EXEC_OPTIONS_INIT \
+	{AETH_EXEC_OPTIONS_VERSION, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0}
+
+/** How a command ended, and what it printed. Free with
+ *  aeth_exec_result_free(). */
+typedef struct {
+	int exit_code;        /**< exit status, or -1 if killed by a signal */
+	int term_signal;      /**< the signal that killed it, or 0 */
+	int timed_out;        /**< 1 if timeout_ms killed it */
+	int stdout_truncated; /**< 1 if output past output_limit was dropped */
+	int stderr_truncated;
+	/** Output, NUL-terminated (the NUL is not counted in the length);
+	 *  never NULL from aeth_vm_exec(), NULL from aeth_vm_exec_stream()
+	 *  and for output already taken with aeth_exec_next(). Owned by
+	 *  the result. */
+	char *stdout_data;
+	size_t stdout_len;
+	char *stderr_data;
+	size_t stderr_len;
+	int64_t duration_ms;  /**< from start to exit, measured in the guest */
+	/** errno of a command that could not be started (exit_code 127),
+	 *  else 0. */
+	int exec_errno;
+} aeth_exec_result;
+
+/**
+ * Called for each chunk of output, in order per stream, on the thread
+ * that called aeth_vm_exec_stream(). `data` is borrowed for the call.
+ * Return 0 to go on, non-zero to kill the command (SIGKILL).
+ */
+typedef int (*aeth_exec_output_cb)(aeth_exec_stream stream, const void *data,
+				   size_t len, void *userdata);
+
+/**
+ * Run a command to its end and collect its output. On success (0) *out
+ * is the caller's (aeth_exec_result_free()), whatever the command's exit
+ * status. Fails with AETH_EINVALID (no argv), AETH_ESTATE (VM not
+ * running), AETH_EUNAVAILABLE (the agent's channel died), AETH_ETIMEOUT
+ * (no word from the agent well past timeout_ms). Thread-safe.
+ */
+AETH_API int aeth_vm_exec(aeth_exec_result **out, aeth_vm *vm,
+			  const aeth_exec_options *opts);
+
+/**
+ * As aeth_vm_exec(), but hand each output chunk to `cb` as it arrives
+ * instead of collecting it; the result's data fields are NULL. `out`
+ * may be NULL if the caller does not want the result.
+ */
+AETH_API int aeth_vm_exec_stream(aeth_exec_result **out, aeth_vm *vm,
+				 const aeth_exec_options *opts,
+				 aeth_exec_output_cb cb, void *userdata);
+
+/**
+ * Start a command and return at once (after the agent confirmed the
+ * start). *out is the caller's: finish with aeth_exec_wait() and/or
+ * aeth_exec_free(). stdin_data, if any, is copied and fed as the
+ * command reads it.
+ */
+AETH_API int aeth_exec_start(aeth_exec **out, aeth_vm *vm,
+			     const aeth_exec_options *opts);
+
+/**
+ * Feed stdin (needs keep_stdin_open). Blocks until the agent accepted
+ * all of `data` (it grants a window of 256 KiB) or `timeout_ms` passed
+ * (0 = no limit): AETH_ETIMEOUT. If the command echoes its input, read
+ * its output (aeth_exec_next()) in between or from another thread.
+ */
+AETH_API int aeth_exec_write_stdin(aeth_exec *e, const void *data,
+				   size_t len, unsigned int timeout_ms);
+
+/** Signal end of input on the command's stdin. */
+AETH_API int aeth_exec_close_stdin(aeth_exec *e);
+
+/**
+ * Pull the next chunk of output. Returns 1 with *stream, *data, *len set
+ * (data borrowed until the next call on `e`), 0 once the command has
+ * exited and all output was taken (then call aeth_exec_wait()),
+ * AETH_ETIMEOUT if nothing came within `timeout_ms` (0 = wait forever),
+ * or a negative error. Not reading output stalls the command once its
+ * window (256 KiB) is full: the agent stops reading its pipes.
+ */
+AETH_API int aeth_exec_next(aeth_exec *e, aeth_exec_stream *stream,
+			    const void **data, size_t *len,
+			    unsigned int timeout_ms);
+
+/** Send `signo` to the command's process group. */
+AETH_API int aeth_exec_kill(aeth_exec *e, int signo);
+
+/**
+ * Wait for the command to exit and return its result (the caller's).
+ * Output not taken with aeth_exec_next() is collected into it. Waits at
+ * most timeout_ms + a grace period when the command has a timeout,
+ * otherwise until it exits or the channel dies.
+ */
+AETH_API int aeth_exec_wait(aeth_exec_result **out, aeth_exec *e);
+
+/** Free `e`; a command still running is killed (SIGKILL). NULL ok. */
+AETH_API void aeth_exec_free(aeth_exec *e);
+
+/** Free a result. NULL ok. */
+AETH_API void aeth_exec_result_free(aeth_exec_result *r);
+
+/**
+ * Write `len` bytes to `guest_path` (created or replaced atomically,
+ * permission bits `mode`, e.g. 0644). The directory must exist. At most
+ * 256 MiB: AETH_ETOOBIG. AETH_ENOTFOUND if the directory is missing.
+ */
+AETH_API int aeth_vm_file_put(aeth_vm *vm, const char *guest_path,
+			      const void *data, size_t len, unsigned int mode);
+
+/**
+ * Read `guest_path` into *data (malloc'd, the caller's, free with
+ * aeth_free(); NUL-terminated, the NUL not counted in *len).
+ * AETH_ETOOBIG if the file is larger than `max_len` (0 = 256 MiB),
+ * AETH_ENOTFOUND if it does not exist.
+ */
+AETH_API int aeth_vm_file_get(void **data, size_t *len, aeth_vm *vm,
+			      const char *guest_path, size_t max_len);
+
+/** Round trip to the agent: 0, AETH_ETIMEOUT or AETH_EUNAVAILABLE. */
+AETH_API int aeth_vm_ping(aeth_vm *vm, unsigned int timeout_ms);
+
+AETH_END_DECLS
+
+#endif

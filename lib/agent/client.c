@@ -1,0 +1,601 @@
+/*
+ * lib/agent/client.c - connection to a guest agent: the reader thread
+ * that demultiplexes frames to requests, sending, hello, ping, shutdown
+ * and file transfers. Commands are in client_exec.c.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client_priv.h"
+
+/* ---- requests ---- */
+
+static struct aeth__req *find_req(aeth__agent *a, uint32_t id)
+{
+	for (struct aeth__req *r = a->reqs; r; r = r->next)
+		if (r->id == id)
+			return r;
+	return NULL;
+}
+
+struct aeth__req *aeth__req_new(aeth__agent *a)
+{
+	struct aeth__req *r = calloc(1, sizeof(*r));
+
+	if (!r) {
+		aeth__error_oom();
+		return NULL;
+	}
+	pthread_mutex_lock(&a->mu);
+	do
+		r->id = ++a->next_id;
+	while (r->id == 0 || find_req(a, r->id));
+	r->next = a->reqs;
+	a->reqs = r;
+	pthread_mutex_unlock(&a->mu);
+	return r;
+}
+
+void aeth__req_free(aeth__agent *a, struct aeth__req *r)
+{
+	struct aeth__req **p;
+
+	if (!r)
+		return;
+	pthread_mutex_lock(&a->mu);
+	for (p = &a->reqs; *p; p = &(*p)->next)
+		if (*p == r) {
+			*p = r->next;
+			break;
+		}
+	pthread_mutex_unlock(&a->mu);
+	while (r->head) {
+		struct aeth__chunk *c = r->head;
+
+		r->head = c->next;
+		free(c);
+	}
+	free(r->msg);
+	free(r->info);
+	aeth__buf_free(&r->data);
+	free(r);
+}
+
+/* ---- connection state ---- */
+
+static void set_dead_locked(aeth__agent *a, const char *why)
+{
+	if (!a->dead) {
+		a->dead = true;
+		a->why = strdup(why);
+		aeth__debug("agent of %s: connection lost: %s", a->peer, why);
+	}
+	pthread_cond_broadcast(&a->cond);
+}
+
+static void set_dead(aeth__agent *a, const char *why)
+{
+	pthread_mutex_lock(&a->mu);
+	set_dead_locked(a, why);
+	pthread_mutex_unlock(&a->mu);
+}
+
+int aeth__agent_dead_error(aeth__agent *a)
+{
+	return aeth__error_set(AETH_EUNAVAILABLE,
+			       "connection to the agent of %s lost: %s "
+			       "(the VM may have stopped; the next call "
+			       "reconnects)", a->peer,
+			       a->why ? a->why : "closed");
+}
+
+int aeth__req_error(aeth__agent *a, struct aeth__req *r, const char *what)
+{
+	return aeth__error_set(r->rc, "%s in %s: %s", what, a->peer,
+			       r->msg ? r->msg : aeth_strerror(r->rc));
+}
+
+bool aeth__agent_alive(aeth__agent *a)
+{
+	bool alive;
+
+	pthread_mutex_lock(&a->mu);
+	alive = !a->dead;
+	pthread_mutex_unlock(&a->mu);
+	return alive;
+}
+
+int aeth__agent_wait_locked(aeth__agent *a, int64_t deadline_ms)
+{
+	struct timespec ts;
+	int64_t left;
+
+	if (deadline_ms <= 0) {
+		pthread_cond_wait(&a->cond, &a->mu);
+		return 0;
+	}
+	left = deadline_ms - aeth__now_ms();
+	if (left <= 0)
+		return AETH_ETIMEOUT;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += left / 1000;
+	ts.tv_nsec += (left % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_cond_timedwait(&a->cond, &a->mu, &ts);
+	return 0;
+}
+
+/* ---- sending ---- */
+
+static int write_all(aeth__agent *a, const uint8_t *p, size_t n,
+		     int64_t deadline)
+{
+	while (n > 0) {
+		struct pollfd pfd = {a->fd, POLLOUT, 0};
+		ssize_t w = send(a->fd, p, n, MSG_NOSIGNAL);
+
+		if (w < 0 && errno == ENOTSOCK)
+			w = write(a->fd, p, n);
+		if (w > 0) {
+			p += w;
+			n -= (size_t)w;
+			continue;
+		}
+		if (w < 0 && errno != EAGAIN && errno != EINTR)
+			return -errno;
+		if (aeth__now_ms() >= deadline)
+			return -ETIMEDOUT;
+		poll(&pfd, 1, 100);
+	}
+	return 0;
+}
+
+int aeth__agent_send(aeth__agent *a, aeth__proto_msg *m)
+{
+	int rc = aeth__proto_msg_finish(m);
+	char why[128];
+
+	if (rc)
+		return aeth__error_set(rc, "a request for the agent of %s is "
+				       "too large (frames carry at most 1 MiB)",
+				       a->peer);
+	pthread_mutex_lock(&a->wmu);
+	if (!aeth__agent_alive(a)) {
+		pthread_mutex_unlock(&a->wmu);
+		pthread_mutex_lock(&a->mu);
+		rc = aeth__agent_dead_error(a);
+		pthread_mutex_unlock(&a->mu);
+		return rc;
+	}
+	rc = write_all(a, m->data, m->len, aeth__now_ms() + AETH__AGENT_SEND_MS);
+	pthread_mutex_unlock(&a->wmu);
+	if (rc == 0)
+		return 0;
+	/* A frame half written leaves the stream unusable. */
+	snprintf(why, sizeof(why), "writing: %s", strerror(-rc));
+	set_dead(a, why);
+	shutdown(a->fd, SHUT_RDWR);
+	pthread_mutex_lock(&a->mu);
+	rc = aeth__agent_dead_error(a);
+	pthread_mutex_unlock(&a->mu);
+	return rc;
+}
+
+/* ---- the reader thread ---- */
+
+static int agent_code(int64_t code)
+{
+	return code < 0 && code >= AETH_ESTATE ? (int)code : AETH_EPROTO;
+}
+
+static void finish_req(struct aeth__req *r, int rc, const char *msg)
+{
+	r->done = true;
+	r->rc = rc;
+	if (msg && !r->msg)
+		r->msg = strdup(msg);
+}
+
+static void on_output(aeth__agent *a, struct aeth__req *r,
+		      const aeth__proto_fields *f)
+{
+	struct aeth__chunk *c;
+
+	if (f->stream < 1 || f->stream > 2 || !r->started || r->done)
+		return;
+	/* The agent may send at most its window; more is a broken peer. */
+	if (r->queued + f->data_len > 4 * AETH__PROTO_OUTPUT_WINDOW) {
+		set_dead_locked(a, "the agent sent output beyond its window");
+		return;
+	}
+	c = malloc(sizeof(*c) + f->data_len);
+	if (!c) {
+		finish_req(r, AETH_ENOMEM, "out of memory for command output");
+		return;
+	}
+	c->next = NULL;
+	c->stream = (int)f->stream;
+	c->len = f->data_len;
+	memcpy(c->data, f->data, f->data_len);
+	if (r->tail)
+		r->tail->next = c;
+	else
+		r->head = c;
+	r->tail = c;
+	r->queued += c->len;
+}
+
+static void on_frame(aeth__agent *a, const aeth__proto_header *h,
+		     const aeth__proto_fields *f)
+{
+	struct aeth__req *r = find_req(a, h->id);
+
+	if (!r) {
+		if (h->id == 0 && h->type == AETH__MSG_ERROR)
+			set_dead_locked(a, f->message ? f->message
+						      : "agent error");
+		return; /* late frame of a request already freed */
+	}
+	switch (h->type) {
+	case AETH__MSG_HELLO_OK:
+		r->info = f->info ? strdup(f->info) : NULL;
+		finish_req(r, 0, NULL);
+		break;
+	case AETH__MSG_PONG:
+		finish_req(r, 0, NULL);
+		break;
+	case AETH__MSG_OK:
+		r->size = f->size;
+		finish_req(r, 0, NULL);
+		break;
+	case AETH__MSG_ERROR:
+		finish_req(r, agent_code(f->code), f->message);
+		break;
+	case AETH__MSG_STARTED:
+		r->started = true;
+		r->stdin_credit = f->window;
+		break;
+	case AETH__MSG_OUTPUT:
+		on_output(a, r, f);
+		break;
+	case AETH__MSG_STDIN_ACK:
+		r->stdin_credit += f->window;
+		break;
+	case AETH__MSG_EXIT:
+		r->exit = *f;
+		r->exit.args = r->exit.envs = NULL;
+		finish_req(r, 0, NULL);
+		break;
+	case AETH__MSG_GET_DATA:
+		if (r->data.len + f->data_len > r->data.limit)
+			finish_req(r, AETH_EPROTO, "the agent sent more "
+				   "file data than allowed");
+		else if (aeth__buf_append(&r->data, f->data, f->data_len))
+			finish_req(r, AETH_ENOMEM, "out of memory");
+		break;
+	default:
+		break; /* a newer agent's frame we do not know: ignore */
+	}
+}
+
+static int dispatch(aeth__agent *a, aeth__proto_rx *rx)
+{
+	aeth__proto_header h;
+	const uint8_t *payload;
+	int rc;
+
+	while ((rc = aeth__proto_rx_next(rx, &h, &payload)) == 1) {
+		aeth__proto_fields f;
+		const char *why = "malformed payload";
+
+		pthread_mutex_lock(&a->mu);
+		if (aeth__proto_parse(&f, payload, h.len, &why) == 0)
+			on_frame(a, &h, &f);
+		else
+			aeth__warn("agent of %s: bad %s frame: %s", a->peer,
+				   aeth__proto_type_name(h.type), why);
+		pthread_cond_broadcast(&a->cond);
+		pthread_mutex_unlock(&a->mu);
+		aeth__proto_fields_free(&f);
+	}
+	return rc;
+}
+
+static void *reader_main(void *arg)
+{
+	aeth__agent *a = arg;
+	aeth__proto_rx rx = AETH__PROTO_RX_INIT;
+	const char *why = "closed by the guest";
+
+	for (;;) {
+		struct pollfd p[2] = {{a->fd, POLLIN, 0}, {a->wake[0], POLLIN, 0}};
+		uint8_t *buf;
+		ssize_t n;
+
+		if (poll(p, 2, -1) < 0 && errno != EINTR) {
+			why = "poll failed";
+			break;
+		}
+		if (p[1].revents) {
+			why = "closed by the library";
+			break;
+		}
+		if (!p[0].revents)
+			continue;
+		if (aeth__proto_rx_space(&rx, AETH__PROTO_CHUNK, &buf)) {
+			why = "out of memory";
+			break;
+		}
+		n = read(a->fd, buf, AETH__PROTO_CHUNK);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n <= 0) {
+			why = n < 0 ? "read error" : "closed by the guest";
+			break;
+		}
+		aeth__proto_rx_commit(&rx, (size_t)n);
+		if (dispatch(a, &rx) < 0) {
+			why = "the agent sent a bad frame header";
+			break;
+		}
+	}
+	aeth__proto_rx_free(&rx);
+	set_dead(a, why);
+	return NULL;
+}
+
+/* ---- open / free ---- */
+
+int aeth__agent_open(aeth__agent **out, int fd, const char *peer_name)
+{
+	aeth__agent *a = calloc(1, sizeof(*a));
+	pthread_condattr_t ca;
+	int fl = fcntl(fd, F_GETFL);
+
+	*out = NULL;
+	if (!a) {
+		close(fd);
+		return aeth__error_oom();
+	}
+	a->fd = fd;
+	a->peer = strdup(peer_name ? peer_name : "guest");
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	pthread_mutex_init(&a->mu, NULL);
+	pthread_mutex_init(&a->wmu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&a->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	if (!a->peer || pipe2(a->wake, O_CLOEXEC) < 0) {
+		a->wake[0] = a->wake[1] = -1;
+		aeth__agent_free(a);
+		return aeth__error_errno(AETH_EIO, "agent client for %s",
+					 peer_name ? peer_name : "guest");
+	}
+	if (pthread_create(&a->reader, NULL, reader_main, a) != 0) {
+		aeth__agent_free(a);
+		return aeth__error_set(AETH_EIO, "cannot start the agent "
+				       "reader thread");
+	}
+	a->reader_running = true;
+	*out = a;
+	return 0;
+}
+
+void aeth__agent_free(aeth__agent *a)
+{
+	if (!a)
+		return;
+	if (a->reader_running) {
+		if (write(a->wake[1], "x", 1) < 0) {
+			/* the reader also ends on EOF below */
+		}
+		shutdown(a->fd, SHUT_RDWR);
+		pthread_join(a->reader, NULL);
+	}
+	while (a->reqs)
+		aeth__req_free(a, a->reqs);
+	close(a->fd);
+	if (a->wake[0] >= 0) {
+		close(a->wake[0]);
+		close(a->wake[1]);
+	}
+	pthread_mutex_destroy(&a->mu);
+	pthread_mutex_destroy(&a->wmu);
+	pthread_cond_destroy(&a->cond);
+	free(a->peer);
+	free(a->why);
+	free(a);
+}
+
+/* ---- simple requests ---- */
+
+/*
+ * Send `m` for `r` and wait for its final reply. On success the reply's
+ * data stays in `r`. `what` names the request in messages.
+ */
+static int roundtrip(aeth__agent *a, struct aeth__req *r, aeth__proto_msg *m,
+		     unsigned int timeout_ms, const char *what)
+{
+	int64_t deadline = aeth__now_ms() + (timeout_ms ? timeout_ms : 1);
+	int rc = aeth__agent_send(a, m);
+
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&a->mu);
+	while (!r->done && !a->dead && rc == 0)
+		rc = aeth__agent_wait_locked(a, deadline);
+	if (r->done)
+		rc = r->rc ? aeth__req_error(a, r, what) : 0;
+	else if (a->dead)
+		rc = aeth__agent_dead_error(a);
+	else
+		rc = aeth__error_set(AETH_ETIMEOUT, "%s: no reply from the "
+				     "agent of %s within %u ms", what, a->peer,
+				     timeout_ms);
+	pthread_mutex_unlock(&a->mu);
+	return rc;
+}
+
+int aeth__agent_hello(aeth__agent *a, unsigned int timeout_ms,
+		      char **info_json)
+{
+	aeth__proto_msg m = AETH__PROTO_MSG_INIT;
+	struct aeth__req *r = aeth__req_new(a);
+	int rc;
+
+	if (!r)
+		return AETH_ENOMEM;
+	aeth__proto_msg_begin(&m, AETH__MSG_HELLO, r->id);
+	aeth__proto_add_u64(&m, AETH__F_VERSION, AETH__PROTO_VERSION);
+	rc = roundtrip(a, r, &m, timeout_ms, "hello");
+	if (rc == 0 && info_json) {
+		*info_json = r->info;
+		r->info = NULL;
+	}
+	aeth__proto_msg_free(&m);
+	aeth__req_free(a, r);
+	return rc;
+}
+
+int aeth__agent_ping(aeth__agent *a, unsigned int timeout_ms)
+{
+	aeth__proto_msg m = AETH__PROTO_MSG_INIT;
+	struct aeth__req *r = aeth__req_new(a);
+	int rc;
+
+	if (!r)
+		return AETH_ENOMEM;
+	aeth__proto_msg_begin(&m, AETH__MSG_PING, r->id);
+	rc = roundtrip(a, r, &m, timeout_ms, "ping");
+	aeth__proto_msg_free(&m);
+	aeth__req_free(a, r);
+	return rc;
+}
+
+int aeth__agent_shutdown(aeth__agent *a, unsigned int timeout_ms)
+{
+	aeth__proto_msg m = AETH__PROTO_MSG_INIT;
+	struct aeth__req *r = aeth__req_new(a);
+	int rc;
+
+	if (!r)
+		return AETH_ENOMEM;
+	aeth__proto_msg_begin(&m, AETH__MSG_SHUTDOWN, r->id);
+	rc = roundtrip(a, r, &m, timeout_ms, "shutdown");
+	/* Powering off may close the channel before the reply. */
+	if (rc == AETH_EUNAVAILABLE) {
+		aeth_error_clear();
+		rc = 0;
+	}
+	aeth__proto_msg_free(&m);
+	aeth__req_free(a, r);
+	return rc;
+}
+
+/* ---- files ---- */
+
+static bool req_done(aeth__agent *a, struct aeth__req *r)
+{
+	bool done;
+
+	pthread_mutex_lock(&a->mu);
+	done = r->done || a->dead;
+	pthread_mutex_unlock(&a->mu);
+	return done;
+}
+
+int aeth__agent_file_put(aeth__agent *a, const char *guest_path,
+			 const void *data, size_t len, unsigned int mode)
+{
+	aeth__proto_msg m = AETH__PROTO_MSG_INIT;
+	struct aeth__req *r;
+	int rc;
+
+	if (!guest_path || !*guest_path || (!data && len))
+		return aeth__error_set(AETH_EINVALID, "file put needs a guest "
+				       "path and data");
+	if ((uint64_t)len > AETH__PROTO_FILE_MAX)
+		return aeth__error_set(AETH_ETOOBIG, "file put of %zu bytes to "
+				       "%s: over the limit of %llu bytes", len,
+				       guest_path,
+				       (unsigned long long)AETH__PROTO_FILE_MAX);
+	r = aeth__req_new(a);
+	if (!r)
+		return AETH_ENOMEM;
+	aeth__proto_msg_begin(&m, AETH__MSG_PUT_OPEN, r->id);
+	aeth__proto_add_str(&m, AETH__F_PATH, guest_path);
+	aeth__proto_add_u64(&m, AETH__F_MODE, mode);
+	aeth__proto_add_u64(&m, AETH__F_SIZE, len);
+	rc = aeth__agent_send(a, &m);
+	for (size_t off = 0; rc == 0 && off < len && !req_done(a, r);) {
+		size_t n = len - off < AETH__PROTO_CHUNK ? len - off
+							 : AETH__PROTO_CHUNK;
+
+		aeth__proto_msg_begin(&m, AETH__MSG_PUT_DATA, r->id);
+		aeth__proto_add_bytes(&m, AETH__F_DATA, (const char *)data + off,
+				      n);
+		rc = aeth__agent_send(a, &m);
+		off += n;
+	}
+	if (rc == 0) {
+		aeth__proto_msg_begin(&m, AETH__MSG_PUT_CLOSE, r->id);
+		rc = roundtrip(a, r, &m, AETH__AGENT_REPLY_MS, "file put");
+	}
+	if (rc)
+		aeth__error_wrap(rc, "writing %s", guest_path);
+	aeth__proto_msg_free(&m);
+	aeth__req_free(a, r);
+	return rc;
+}
+
+int aeth__agent_file_get(void **data, size_t *len, aeth__agent *a,
+			 const char *guest_path, size_t max_len)
+{
+	aeth__proto_msg m = AETH__PROTO_MSG_INIT;
+	struct aeth__req *r;
+	int rc;
+
+	*data = NULL;
+	*len = 0;
+	if (!guest_path || !*guest_path)
+		return aeth__error_set(AETH_EINVALID, "file get needs a path");
+	if (max_len == 0 || (uint64_t)max_len > AETH__PROTO_FILE_MAX)
+		max_len = (size_t)AETH__PROTO_FILE_MAX;
+	r = aeth__req_new(a);
+	if (!r)
+		return AETH_ENOMEM;
+	r->data.limit = max_len;
+	aeth__proto_msg_begin(&m, AETH__MSG_GET, r->id);
+	aeth__proto_add_str(&m, AETH__F_PATH, guest_path);
+	aeth__proto_add_u64(&m, AETH__F_MAX_LEN, max_len);
+	rc = roundtrip(a, r, &m, AETH__AGENT_REPLY_MS, "file get");
+	if (rc == 0 && r->size != r->data.len)
+		rc = aeth__error_set(AETH_EPROTO, "file get of %s: the agent "
+				     "announced %llu bytes and sent %zu",
+				     guest_path, (unsigned long long)r->size,
+				     r->data.len);
+	if (rc == 0) {
+		*data = aeth__buf_detach(&r->data, len);
+		if (!*data) /* an empty file */
+			*data = calloc(1, 1);
+		if (!*data)
+			rc = aeth__error_oom();
+	} else {
+		aeth__error_wrap(rc, "reading %s", guest_path);
+	}
+	aeth__proto_msg_free(&m);
+	aeth__req_free(a, r);
+	return rc;
+}
