@@ -1,0 +1,172 @@
+/* Blocking: a blocked consumer wakes within milliseconds of an enqueue,
+ * an idle blocked consumer sends no commands (INFO commandstats), and
+ * wait_result wakes when the task completes. Uses its own private
+ * redis-server so that other tests' traffic cannot disturb the counts. */
+#include <pthread.h>
+
+#include "qtest.h"
+
+static aeth_test_redis *srv;
+
+typedef struct {
+	qtest *s;
+	unsigned int timeout_ms;
+	int rc;
+	int64_t woke_ms;
+	aeth_queue_task *task;
+	const char *result; /* ack with this after 100 ms (consumer mode) */
+} consumer;
+
+static const aeth_queue_source SRC[] = {{"worker:w1", 1, 1}, {"default", 3, 0},
+					 {"low", 1, 0}};
+
+static void *consume(void *arg)
+{
+	consumer *c = arg;
+	aeth_queue *q = qtest_open(c->s, 0);
+
+	c->rc = aeth_queue_dequeue(q, SRC, 3, c->timeout_ms, &c->task);
+	c->woke_ms = qtest_now_ms();
+	if (c->rc == 0 && c->result) {
+		usleep(100000);
+		c->rc = aeth_queue_ack(q, c->task, c->result);
+	}
+	aeth_queue_free(q);
+	return NULL;
+}
+
+static long long stat_calls(const char *url, const char *cmd)
+{
+	char *info = aeth_test_redis_cmd(url, "INFO commandstats"), *p;
+	char needle[64];
+	long long n = 0;
+
+	assert_non_null(info);
+	snprintf(needle, sizeof(needle), "cmdstat_%s:calls=", cmd);
+	if ((p = strstr(info, needle)))
+		n = atoll(p + strlen(needle));
+	free(info);
+	return n;
+}
+
+static int setup(void **state)
+{
+	qtest *t = calloc(1, sizeof(*t));
+
+	if (!srv && aeth_test_redis_start(&srv))
+		fail_msg("cannot start a private redis-server (apt-get install redis-server)");
+	t->url = aeth_test_redis_server_url(srv);
+	t->ns = aeth_test_redis_prefix();
+	t->q = qtest_open(t, 0);
+	*state = t;
+	return 0;
+}
+
+static void test_wakeup_latency_and_no_polling(void **state)
+{
+	qtest *s = *state;
+	consumer c = {s, 10000, -1, 0, NULL, NULL};
+	aeth_queue_enqueue_options o = AETH_QUEUE_ENQUEUE_OPTIONS_INIT;
+	pthread_t th;
+	long long ev0, br0, ev1, br1;
+	int64_t t0;
+
+	assert_int_equal(pthread_create(&th, NULL, consume, &c), 0);
+	usleep(300000); /* it scanned its queues and blocks now */
+	ev0 = stat_calls(s->url, "evalsha");
+	br0 = stat_calls(s->url, "brpop");
+	usleep(1000000);
+	ev1 = stat_calls(s->url, "evalsha");
+	br1 = stat_calls(s->url, "brpop");
+	print_message("while idle for 1 s: evalsha %lld -> %lld, brpop %lld -> %lld\n",
+		      ev0, ev1, br0, br1);
+	assert_int_equal(ev0, ev1);
+	assert_int_equal(br0, br1);
+
+	o.queue = "low";
+	t0 = qtest_now_ms();
+	QOK(aeth_queue_enqueue(s->q, "noop", "{}", &o, NULL));
+	pthread_join(th, NULL);
+	assert_int_equal(c.rc, 0);
+	print_message("enqueue-to-start latency of a blocked consumer: %lld ms\n",
+		      (long long)(c.woke_ms - t0));
+	assert_true(c.woke_ms - t0 <= 20);
+	assert_string_equal(c.task->queue, "low");
+	aeth_queue_task_free(c.task);
+}
+
+static void test_dequeue_times_out(void **state)
+{
+	qtest *s = *state;
+	aeth_queue_task *t;
+	int64_t t0 = qtest_now_ms();
+
+	assert_int_equal(aeth_queue_dequeue(s->q, SRC, 3, 300, &t), AETH_ETIMEOUT);
+	int64_t dt = qtest_now_ms() - t0;
+	print_message("empty dequeue with 300 ms timeout returned after %lld ms\n",
+		      (long long)dt);
+	assert_true(dt >= 290 && dt < 1500);
+}
+
+static void test_wait_result(void **state)
+{
+	qtest *s = *state;
+	consumer c = {s, 5000, -1, 0, NULL, "{\"exit_code\":0}"};
+	aeth_queue_task *t;
+	pthread_t th;
+	char id[37];
+
+	QOK(aeth_queue_enqueue(s->q, "vm:execute", "{}", NULL, id));
+	assert_int_equal(aeth_queue_wait_result(s->q, NULL, id, 200, &t), AETH_ETIMEOUT);
+	assert_int_equal(pthread_create(&th, NULL, consume, &c), 0);
+	QOK(aeth_queue_wait_result(s->q, NULL, id, 5000, &t));
+	int64_t got = qtest_now_ms();
+	pthread_join(th, NULL);
+	assert_int_equal(c.rc, 0);
+	assert_int_equal(t->state, AETH_QUEUE_COMPLETED);
+	assert_string_equal(t->result, "{\"exit_code\":0}");
+	print_message("wait_result returned %lld ms after the consumer woke (+100 ms work)\n",
+		      (long long)(got - c.woke_ms));
+	aeth_queue_task_free(t);
+	aeth_queue_task_free(c.task);
+	/* A second waiter returns at once. */
+	QOK(aeth_queue_wait_result(s->q, "default", id, 1000, &t));
+	aeth_queue_task_free(t);
+}
+
+static void test_wait_result_dead(void **state)
+{
+	qtest *s = *state;
+	aeth_queue_enqueue_options o = AETH_QUEUE_ENQUEUE_OPTIONS_INIT;
+	aeth_queue_task *t, *w;
+	char id[37];
+
+	o.max_retries = 0;
+	QOK(aeth_queue_enqueue(s->q, "vm:execute", "{}", &o, id));
+	QOK(aeth_queue_dequeue(s->q, SRC, 3, 0, &t));
+	QOK(aeth_queue_nack(s->q, t, "vm not found", 0));
+	QOK(aeth_queue_wait_result(s->q, NULL, id, 1000, &w));
+	assert_int_equal(w->state, AETH_QUEUE_DEAD);
+	assert_string_equal(w->error, "vm not found");
+	aeth_queue_task_free(t);
+	aeth_queue_task_free(w);
+}
+
+static int group_teardown(void **state)
+{
+	aeth_test_redis_free(srv);
+	srv = NULL;
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_wakeup_latency_and_no_polling, setup, qtest_teardown),
+		cmocka_unit_test_setup_teardown(test_dequeue_times_out, setup, qtest_teardown),
+		cmocka_unit_test_setup_teardown(test_wait_result, setup, qtest_teardown),
+		cmocka_unit_test_setup_teardown(test_wait_result_dead, setup, qtest_teardown),
+	};
+
+	return cmocka_run_group_tests_name("queue_block", tests, NULL, group_teardown);
+}
