@@ -7,6 +7,7 @@
 
 #include "common.h"
 #include "config.h"
+#include "config.h"
 #include "error.h"
 #include "exec.h"
 #include "log.h"

@@ -1,0 +1,319 @@
+/* Unit tests of lib/config: defaults, file, environment, flags, errors. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "aetherium/aetherium.h"
+
+extern char **environ;
+
+static char tmpdir[] = "/tmp/aeth-config-test.XXXXXX";
+static char source_root[1024]; /* saved before the AETH_* variables go */
+
+/* Tests must not see the developer's AETH_* settings. */
+static void clear_aeth_env(void)
+{
+	for (;;) {
+		char name[256];
+		char **e;
+
+		for (e = environ; *e; e++)
+			if (strncmp(*e, "AETH_", 5) == 0)
+				break;
+		if (!*e)
+			return;
+		snprintf(name, sizeof(name), "%.*s",
+			 (int)(strchr(*e, '=') - *e), *e);
+		unsetenv(name);
+	}
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	clear_aeth_env();
+	setenv("HOME", "/home/tester", 1);
+	return 0;
+}
+
+static char *write_file(const char *name, const char *text)
+{
+	static char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+static const char *str(const aeth_config *cfg, const char *key)
+{
+	const char *v = NULL;
+
+	assert_int_equal(aeth_config_get_string(cfg, key, &v), 0);
+	return v;
+}
+
+static int64_t num(const aeth_config *cfg, const char *key)
+{
+	int64_t v = -1;
+
+	assert_int_equal(aeth_config_get_int(cfg, key, &v), 0);
+	return v;
+}
+
+static void test_defaults(void **state)
+{
+	aeth_config *cfg;
+	const char *name;
+	int w;
+	bool b = false;
+
+	(void)state;
+	assert_int_equal(aeth_config_load(&cfg, NULL), 0);
+	assert_null(aeth_config_path(cfg));
+	assert_string_equal(str(cfg, "database.url"),
+			    "postgresql://aetherium@127.0.0.1:5432/aetherium");
+	assert_string_equal(str(cfg, "redis.url"), "redis://127.0.0.1:6379/0");
+	assert_int_equal(num(cfg, "queue.concurrency"), 10);
+	assert_string_equal(str(cfg, "vmm.backend"), "qemu");
+	assert_string_equal(str(cfg, "vmm.accel"), "auto");
+	assert_int_equal(num(cfg, "vmm.vcpus"), 1);
+	assert_int_equal(num(cfg, "vmm.memory_mb"), 256);
+	assert_string_equal(str(cfg, "vmm.image_dir"),
+			    "/home/tester/.cache/aetherium/image");
+	assert_string_equal(str(cfg, "vmm.kernel"),
+			    "/home/tester/.cache/aetherium/image/vmlinux");
+	assert_string_equal(str(cfg, "vmm.initrd"),
+			    "/home/tester/.cache/aetherium/image/initrd.cpio");
+	assert_int_equal(num(cfg, "vmm.boot_timeout_ms"), 60000);
+	assert_int_equal(aeth_config_get_bool(cfg, "vmm.network", &b), 0);
+	assert_true(b);
+	assert_string_equal(str(cfg, "worker.id"), "");
+	assert_string_equal(str(cfg, "logging.level"), "info");
+	assert_string_equal(str(cfg, "logging.format"), "text");
+
+	assert_int_equal(aeth_config_queue_count(cfg), 4);
+	static const char *const names[] = {"critical", "high", "default", "low"};
+	static const int weights[] = {6, 5, 3, 1};
+	for (size_t i = 0; i < 4; i++) {
+		assert_int_equal(aeth_config_queue_get(cfg, i, &name, &w), 0);
+		assert_string_equal(name, names[i]);
+		assert_int_equal(w, weights[i]);
+	}
+	assert_int_equal(aeth_config_queue_get(cfg, 4, &name, &w), AETH_EINVALID);
+	aeth_config_free(cfg);
+	aeth_config_free(NULL);
+}
+
+static void test_example_file_matches_defaults(void **state)
+{
+	char path[1100];
+	aeth_config *def, *ex;
+	(void)state;
+	assert_true(source_root[0] != '\0');
+	snprintf(path, sizeof(path), "%s/config/example.yaml", source_root);
+	assert_int_equal(aeth_config_load(&def, NULL), 0);
+	if (aeth_config_load(&ex, path) != 0)
+		fail_msg("example.yaml: %s", aeth_error_last());
+	assert_string_equal(aeth_config_path(ex), path);
+	static const char *const keys[] = {
+		"database.url", "redis.url", "queue.concurrency", "vmm.backend",
+		"vmm.accel", "vmm.vcpus", "vmm.memory_mb", "vmm.kernel",
+		"vmm.initrd", "vmm.rootfs", "vmm.state_dir", "vmm.boot_timeout_ms",
+		"vmm.network", "worker.id", "worker.shutdown_timeout_ms",
+		"logging.level", "logging.format"};
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		assert_string_equal(str(def, keys[i]), str(ex, keys[i]));
+	assert_int_equal(aeth_config_queue_count(ex), 4);
+	aeth_config_free(def);
+	aeth_config_free(ex);
+}
+
+static void test_file_values(void **state)
+{
+	aeth_config *cfg;
+	const char *name;
+	int w;
+	bool b = true;
+	const char *path = write_file("ok.yaml",
+		"database:\n  url: postgresql:///x?host=/tmp/s\n"
+		"queue:\n  concurrency: 3\n  weights:\n    fast: 9\n    slow: 2\n"
+		"vmm:\n  backend: firecracker\n  accel: tcg\n  memory_mb: 512\n"
+		"  kernel: /k/vmlinux\n  network: no\n"
+		"worker:\n  id: w-1\n"
+		"logging:\n  level: debug\n  format: json\n");
+
+	(void)state;
+	assert_int_equal(aeth_config_load(&cfg, path), 0);
+	assert_string_equal(str(cfg, "database.url"), "postgresql:///x?host=/tmp/s");
+	assert_int_equal(num(cfg, "queue.concurrency"), 3);
+	assert_string_equal(str(cfg, "vmm.backend"), "firecracker");
+	assert_string_equal(str(cfg, "vmm.accel"), "tcg");
+	assert_int_equal(num(cfg, "vmm.memory_mb"), 512);
+	assert_string_equal(str(cfg, "vmm.kernel"), "/k/vmlinux");
+	assert_int_equal(aeth_config_get_bool(cfg, "vmm.network", &b), 0);
+	assert_false(b);
+	assert_string_equal(str(cfg, "worker.id"), "w-1");
+	assert_string_equal(str(cfg, "logging.level"), "debug");
+	/* The file's map replaces the default one. */
+	assert_int_equal(aeth_config_queue_count(cfg), 2);
+	assert_int_equal(aeth_config_queue_get(cfg, 0, &name, &w), 0);
+	assert_string_equal(name, "fast");
+	assert_int_equal(w, 9);
+	/* Untouched keys keep their defaults. */
+	assert_string_equal(str(cfg, "redis.url"), "redis://127.0.0.1:6379/0");
+	aeth_config_free(cfg);
+
+	/* An empty file is all defaults. */
+	assert_int_equal(aeth_config_load(&cfg, write_file("empty.yaml", "")), 0);
+	assert_int_equal(num(cfg, "vmm.memory_mb"), 256);
+	aeth_config_free(cfg);
+}
+
+static void test_precedence(void **state)
+{
+	aeth_config *cfg;
+	const char *path = write_file("p.yaml",
+		"database:\n  url: postgresql:///fromfile\n"
+		"vmm:\n  memory_mb: 512\n  vcpus: 2\n");
+
+	(void)state;
+	setenv("AETH_DATABASE_URL", "postgresql:///fromenv", 1);
+	setenv("AETH_REDIS_URL", "unix:///tmp/r.sock", 1);
+	setenv("AETH_VMM_MEMORY_MB", "1024", 1);
+	setenv("AETH_QUEUE_WEIGHTS", "a=2, b=1", 1);
+	setenv("AETH_IMAGE_DIR", "/img", 1);
+	assert_int_equal(aeth_config_load(&cfg, path), 0);
+	assert_string_equal(str(cfg, "database.url"), "postgresql:///fromenv");
+	assert_string_equal(str(cfg, "redis.url"), "unix:///tmp/r.sock");
+	assert_int_equal(num(cfg, "vmm.memory_mb"), 1024); /* env over file */
+	assert_int_equal(num(cfg, "vmm.vcpus"), 2);          /* file over default */
+	assert_int_equal(aeth_config_queue_count(cfg), 2);
+	assert_string_equal(str(cfg, "vmm.kernel"), "/img/vmlinux");
+
+	/* Program flags win over everything. */
+	assert_int_equal(aeth_config_set(cfg, "vmm.memory_mb", "2048"), 0);
+	assert_int_equal(num(cfg, "vmm.memory_mb"), 2048);
+	assert_int_equal(aeth_config_set(cfg, "vmm.image_dir", "/other"), 0);
+	assert_string_equal(str(cfg, "vmm.rootfs"), "/other/rootfs.ext4");
+	assert_int_equal(aeth_config_set(cfg, "queue.weights.c", "7"), 0);
+	assert_int_equal(aeth_config_queue_count(cfg), 3);
+	assert_int_equal(aeth_config_set(cfg, "queue.weights", "only=4"), 0);
+	assert_int_equal(aeth_config_queue_count(cfg), 1);
+	assert_int_equal(aeth_config_set(cfg, "vmm.memory_mb", "lots"), AETH_EINVALID);
+	assert_non_null(strstr(aeth_error_last(), "vmm.memory_mb"));
+	assert_int_equal(num(cfg, "vmm.memory_mb"), 2048); /* unchanged */
+	assert_int_equal(aeth_config_set(cfg, "vmm.nope", "1"), AETH_ENOTFOUND);
+	aeth_config_free(cfg);
+	clear_aeth_env();
+}
+
+static void test_bad_env(void **state)
+{
+	aeth_config *cfg = (aeth_config *)1;
+
+	(void)state;
+	setenv("AETH_VMM_ACCEL", "warp", 1);
+	assert_int_equal(aeth_config_load(&cfg, NULL), AETH_EINVALID);
+	assert_null(cfg);
+	assert_non_null(strstr(aeth_error_last(), "AETH_VMM_ACCEL"));
+	assert_non_null(strstr(aeth_error_last(), "auto|kvm|tcg"));
+	clear_aeth_env();
+}
+
+/* Load `text` and expect failure with every piece of `want` in the message. */
+static void expect_bad(const char *text, const char *const *want)
+{
+	aeth_config *cfg = NULL;
+	const char *path = write_file("bad.yaml", text);
+
+	assert_int_equal(aeth_config_load(&cfg, path), AETH_EINVALID);
+	assert_null(cfg);
+	for (; *want; want++)
+		if (!strstr(aeth_error_last(), *want))
+			fail_msg("'%s' not in message: %s", *want, aeth_error_last());
+}
+
+static void test_bad_files(void **state)
+{
+	(void)state;
+	expect_bad("# c\ndatabase:\n  url: x\nvmm:\n  memory_mb: lots\n",
+		   (const char *const[]){"bad.yaml:5:", "vmm.memory_mb",
+					 "expected an integer", "lots", NULL});
+	expect_bad("vmm:\n  vcpus: 1\n  accel: warp\n",
+		   (const char *const[]){"bad.yaml:3:", "vmm.accel",
+					 "auto|kvm|tcg", NULL});
+	expect_bad("vmm:\n  memry_mb: 1\n",
+		   (const char *const[]){"bad.yaml:2:", "unknown key 'vmm.memry_mb'",
+					 "memory_mb", NULL});
+	expect_bad("database:\n  url: [a, b]\n",
+		   (const char *const[]){"bad.yaml:2:", "database.url", "list", NULL});
+	expect_bad("vmm:\n  network: maybe\n",
+		   (const char *const[]){"vmm.network", "true or false", NULL});
+	expect_bad("queue:\n  weights:\n    x: 0\n",
+		   (const char *const[]){"bad.yaml:3:", "queue.weights.x", NULL});
+	expect_bad("a: b\n", (const char *const[]){"unknown key 'a'", NULL});
+	expect_bad("vmm: 3\n", (const char *const[]){"'vmm'", "mapping", NULL});
+	expect_bad("- 1\n- 2\n", (const char *const[]){"bad.yaml:1:", NULL});
+	expect_bad("x\nvmm:\n  vcpus: [\n",
+		   (const char *const[]){"bad.yaml:", "YAML syntax error", NULL});
+	expect_bad("database:\n  url: a\n vmm: 1\n",
+		   (const char *const[]){"bad.yaml:3:", "YAML syntax error", NULL});
+}
+
+static void test_missing_file_and_getters(void **state)
+{
+	aeth_config *cfg;
+	int64_t v;
+	bool b;
+	const char *s;
+
+	(void)state;
+	assert_int_equal(aeth_config_load(&cfg, "/nonexistent/a.yaml"), AETH_ENOTFOUND);
+	assert_non_null(strstr(aeth_error_last(), "/nonexistent/a.yaml"));
+	assert_int_equal(aeth_config_load(&cfg, NULL), 0);
+	assert_int_equal(aeth_config_get_int(cfg, "database.url", &v), AETH_EINVALID);
+	assert_int_equal(aeth_config_get_bool(cfg, "vmm.vcpus", &b), AETH_EINVALID);
+	assert_int_equal(aeth_config_get_string(cfg, "no.such", &s), AETH_ENOTFOUND);
+	assert_non_null(strstr(aeth_error_last(), "no.such"));
+	aeth_config_free(cfg);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_defaults, setup),
+		cmocka_unit_test_setup(test_example_file_matches_defaults, setup),
+		cmocka_unit_test_setup(test_file_values, setup),
+		cmocka_unit_test_setup(test_precedence, setup),
+		cmocka_unit_test_setup(test_bad_env, setup),
+		cmocka_unit_test_setup(test_bad_files, setup),
+		cmocka_unit_test_setup(test_missing_file_and_getters, setup),
+	};
+	char cmd[128];
+	int rc;
+
+	if (getenv("AETH_SOURCE_ROOT"))
+		snprintf(source_root, sizeof(source_root), "%s",
+			 getenv("AETH_SOURCE_ROOT"));
+	if (!mkdtemp(tmpdir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", tmpdir);
+	return rc;
+}
