@@ -136,6 +136,8 @@ char *aeth__vm_path(const aeth__vm_record *rec, const char *name);
 /* The last `max_bytes` of the serial log as text (malloc'd, never NULL
  * unless out of memory; "" when there is no log). */
 char *aeth__vm_serial_tail(const aeth__vm_record *rec, size_t max_bytes);
+/* The same for any file (e.g. rec->vmm_log). */
+char *aeth__vm_file_tail(const char *path, size_t max_bytes);
 
 /*
  * True when `pid` is alive, not a zombie, and its /proc/PID/cmdline

@@ -180,10 +180,7 @@ out:
 /* The VMM's own words (e.g. "could not load kernel"), last ~1 KiB. */
 static char *vmm_log_tail(const aeth__vm_record *r)
 {
-	aeth__vm_record tmp = *r;
-
-	tmp.serial_log = r->vmm_log; /* reuse the tail reader */
-	return aeth__vm_serial_tail(&tmp, 1024);
+	return aeth__vm_file_tail(r->vmm_log, 1024);
 }
 
 static void sleep_ms(int ms)

@@ -319,9 +319,14 @@ char *aeth__vm_path(const aeth__vm_record *r, const char *name)
 
 char *aeth__vm_serial_tail(const aeth__vm_record *r, size_t max_bytes)
 {
+	return aeth__vm_file_tail(r->serial_log, max_bytes);
+}
+
+char *aeth__vm_file_tail(const char *path, size_t max_bytes)
+{
 	aeth__buf b = AETH__BUF_INIT;
 	char buf[4096];
-	int fd = r->serial_log ? open(r->serial_log, O_RDONLY | O_CLOEXEC) : -1;
+	int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
 	off_t size;
 	ssize_t n;
 

@@ -13,27 +13,7 @@
 #include "internal.h"
 #include "vm/vm_priv.h"
 
-#if defined(__has_include)
-#if __has_include("agent/client.h")
 #include "agent/client.h"
-#define AETH_VM_HAVE_CLIENT_H 1
-#endif
-#endif
-#ifndef AETH_VM_HAVE_CLIENT_H
-/* The contract of lib/agent/client.h (CONTRACTS.md), until it lands. */
-int aeth__agent_open(aeth__agent **out, int fd, const char *peer_name);
-int aeth__agent_hello(aeth__agent *a, unsigned int timeout_ms,
-		      char **info_json);
-bool aeth__agent_alive(aeth__agent *a);
-int aeth__agent_shutdown(aeth__agent *a, unsigned int timeout_ms);
-void aeth__agent_free(aeth__agent *a);
-#endif
-/* Weak, so the vm module links (and reports it) without the agent client. */
-#pragma weak aeth__agent_open
-#pragma weak aeth__agent_hello
-#pragma weak aeth__agent_alive
-#pragma weak aeth__agent_shutdown
-#pragma weak aeth__agent_free
 
 #define CMDLINE_BASE                                                           \
 	"console=ttyS0 panic=-1 quiet aeth.channel=virtio-serial aeth.port=1024"
@@ -44,12 +24,6 @@ void aeth__agent_free(aeth__agent *a);
 #define SERIAL_TAIL_BYTES 1500
 #define RECONNECT_TIMEOUT_MS 5000
 #define DEFAULT_STOP_TIMEOUT_MS 5000
-
-static bool have_client(void)
-{
-	return aeth__agent_open && aeth__agent_hello && aeth__agent_alive &&
-	       aeth__agent_free;
-}
 
 int aeth__vm_wrap(aeth_vm **out, aeth_vmm *vmm, aeth__vm_record *rec)
 {
@@ -191,11 +165,6 @@ static int agent_connect_hello(aeth_vm *vm, int64_t deadline_ms)
 {
 	int rc;
 
-	if (!have_client())
-		return aeth__error_set(AETH_EUNAVAILABLE,
-				       "this build has no agent client "
-				       "(lib/agent/client.c): cannot talk to VM %s",
-				       vm->rec.id);
 	for (;;) {
 		aeth__agent *a = NULL;
 		int fd;
@@ -242,16 +211,23 @@ static int boot_once(aeth_vm *vm)
 		return 0;
 	}
 	{
+		bool died = vm->rec.pid && !vm->backend->alive(&vm->rec);
 		char *tail = aeth__vm_serial_tail(&vm->rec, SERIAL_TAIL_BYTES);
+		char *vmm = died ? aeth__vm_file_tail(vm->rec.vmm_log, 1024) : NULL;
 
 		rc = aeth__error_wrap(rc, "VM %s (%s, %s) did not become ready "
-				      "within %u ms; serial log %s ends with:\n%s\n"
-				      "--- cause", vm->rec.id, vm->backend->name,
+				      "within %u ms%s%s%s; serial log %s ends "
+				      "with:\n%s\n--- cause", vm->rec.id,
+				      vm->backend->name,
 				      aeth_accel_name(vm->rec.accel),
 				      vm->rec.boot_timeout_ms,
+				      died ? ": the VMM exited, saying: " : "",
+				      vmm && *vmm ? vmm : "",
+				      died && !(vmm && *vmm) ? "(nothing)" : "",
 				      vm->rec.serial_log ? vm->rec.serial_log : "-",
 				      tail && *tail ? tail : "(empty)");
 		free(tail);
+		free(vmm);
 	}
 	kill_and_clean(vm);
 	return rc;
@@ -310,7 +286,7 @@ static int stop_locked(aeth_vm *vm, unsigned int timeout_ms)
 		/* Graceful: the agent powers the guest off; QEMU runs with
 		 * -no-reboot so it exits. Only if the channel is up already. */
 		pthread_mutex_lock(&vm->lock);
-		if (vm->agent && aeth__agent_shutdown && aeth__agent_alive(vm->agent)) {
+		if (vm->agent && aeth__agent_alive(vm->agent)) {
 			int64_t soft = aeth__now_ms() + 2000;
 
 			if (soft > deadline)

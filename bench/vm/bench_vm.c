@@ -1,0 +1,102 @@
+/*
+ * bench/vm/bench_vm.c - library boot to agent-ready, and the round trip of
+ * running `true`, on the image in AETH_IMAGE_DIR (or the default).
+ * Prints JSON: {"boot_ms":[...], "boot_median_ms":..., "exec_true_ms":[...],
+ * "exec_true_median_ms":..., "accel":"tcg"}. bench/vm/compare.py runs it
+ * next to bench/boot/bootrun.py (bare QEMU) and prints the ratios.
+ *
+ *   bench_vm [-n BOOTS] [-e EXECS]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "aetherium/aetherium.h"
+#include "aetherium/exec.h"
+#include "internal.h"
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(int64_t *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_i64);
+	return n % 2 ? (double)v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
+}
+
+static void print_list(const char *key, const int64_t *v, int n)
+{
+	printf("  \"%s\": [", key);
+	for (int i = 0; i < n; i++)
+		printf("%s%lld", i ? ", " : "", (long long)v[i]);
+	printf("],\n");
+}
+
+int main(int argc, char **argv)
+{
+	aeth_vmm_options o = AETH_VMM_OPTIONS_INIT;
+	aeth_vmm *m = NULL;
+	int boots = 5, execs = 20, c, ne = 0;
+	int64_t boot_ms[64], exec_ms[1024];
+	char state[] = "/tmp/aeth-bench-XXXXXX";
+
+	while ((c = getopt(argc, argv, "n:e:")) != -1) {
+		if (c == 'n')
+			boots = atoi(optarg);
+		else if (c == 'e')
+			execs = atoi(optarg);
+		else
+			return 2;
+	}
+	if (boots < 1 || boots > 64 || execs < 1 || execs > 1024)
+		return 2;
+	if (!mkdtemp(state))
+		return 1;
+	o.state_dir = state;
+	if (aeth_vmm_open(&m, &o) != 0) {
+		fprintf(stderr, "bench_vm: %s\n", aeth_error_last());
+		return 1;
+	}
+	for (int i = 0; i < boots; i++) {
+		aeth_vm *vm = NULL;
+		int64_t t0 = aeth__now_ms();
+
+		if (aeth_vm_create(&vm, m, NULL) != 0 || aeth_vm_start(vm) != 0) {
+			fprintf(stderr, "bench_vm: boot %d: %s\n", i,
+				aeth_error_last());
+			aeth_vmm_reap(m, 1, NULL);
+			aeth__rm_rf(state);
+			return 1;
+		}
+		boot_ms[i] = aeth__now_ms() - t0;
+		fprintf(stderr, "boot %d: %lld ms\n", i, (long long)boot_ms[i]);
+		/* exec round trips on the first VM only (same every time). */
+		for (int j = 0; i == 0 && j < execs; j++) {
+			const char *tru[] = {"true", NULL};
+			aeth_exec_options eo = AETH_EXEC_OPTIONS_INIT;
+			aeth_exec_result *r = NULL;
+			int64_t t1 = aeth__now_ms();
+
+			eo.argv = tru;
+			if (aeth_vm_exec(&r, vm, &eo) == 0)
+				exec_ms[ne++] = aeth__now_ms() - t1;
+			aeth_exec_result_free(r);
+		}
+		aeth_vm_delete(vm);
+		aeth_vm_free(vm);
+	}
+	printf("{\n  \"accel\": \"%s\",\n", aeth_accel_name(aeth_vmm_accel(m)));
+	print_list("boot_ms", boot_ms, boots);
+	print_list("exec_true_ms", exec_ms, ne);
+	printf("  \"boot_median_ms\": %.1f,\n", median(boot_ms, boots));
+	printf("  \"exec_true_median_ms\": %.1f\n}\n",
+	       ne ? median(exec_ms, ne) : -1.0);
+	aeth_vmm_free(m);
+	aeth__rm_rf(state);
+	return 0;
+}

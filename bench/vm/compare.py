@@ -1,0 +1,80 @@
+#!/usr/bin/python3
+"""Library boot-to-agent-ready vs bare QEMU boot-to-init of the same image.
+
+Runs bench/boot/bootrun.py (bare QEMU, same kernel, initramfs, machine and
+kernel command line; its stand-in init writes a marker on the agent port)
+and build/bench/vm/bench_vm (aeth_vm_create + aeth_vm_start until the agent
+answered hello; then `true` exec round trips) alternately in rounds, so
+machine load hits both alike. Prints a table and writes JSON.
+
+Usage: compare.py [--build DIR] [-n BOOTS] [-e EXECS] [--json OUT]
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# What the library adds to the kernel command line for a TCG guest
+# (lib/vm/vm.c CMDLINE_BASE + CMDLINE_TCG), minus BASE_APPEND of bootrun.py.
+LIB_APPEND = "aeth.channel=virtio-serial aeth.port=1024 tsc_early_khz=2000000"
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--build", default=os.path.join(ROOT, "build"))
+    p.add_argument("-n", type=int, default=5)
+    p.add_argument("-e", type=int, default=20)
+    p.add_argument("--json", default=None)
+    a = p.parse_args()
+    img = os.environ.get("AETH_IMAGE_DIR") or os.path.expanduser("~/.cache/aetherium/image")
+    bare, lib, execs = [], [], []
+    for i in range(a.n):
+        out = subprocess.run(
+            ["/usr/bin/python3", os.path.join(ROOT, "bench/boot/bootrun.py"),
+             "--kernel", os.path.join(img, "vmlinux"),
+             "--initrd", os.path.join(img, "initrd.cpio"),
+             "-n", "1", "--json", "--append", LIB_APPEND],
+            check=True, capture_output=True, text=True).stdout
+        b = json.loads(out)["summary"]["median_s"]
+        if b is None:
+            sys.exit("bare boot failed: " + out)
+        bare.append(b * 1000.0)
+        out = subprocess.run(
+            [os.path.join(a.build, "bench/vm/bench_vm"), "-n", "1",
+             "-e", str(a.e if i == 0 else 1)],
+            check=True, capture_output=True, text=True).stdout
+        r = json.loads(out)
+        lib.extend(r["boot_ms"])
+        if i == 0:
+            execs = r["exec_true_ms"]
+            accel = r["accel"]
+        print("round %d: bare %.0f ms, library %.0f ms" % (i, bare[-1], lib[-1]),
+              file=sys.stderr)
+    res = {
+        "accel": accel,
+        "boots": a.n,
+        "bare_qemu_boot_ms": bare,
+        "library_boot_ms": lib,
+        "bare_qemu_boot_median_ms": statistics.median(bare),
+        "library_boot_median_ms": statistics.median(lib),
+        "boot_ratio": statistics.median(lib) / statistics.median(bare),
+        "exec_true_ms": execs,
+        "exec_true_median_ms": statistics.median(execs) if execs else None,
+    }
+    print("%-34s %10s %10s" % ("measure", "median", "ratio"))
+    print("%-34s %8.0f ms %10s" % ("bare QEMU boot to init", res["bare_qemu_boot_median_ms"], "1.00"))
+    print("%-34s %8.0f ms %10.3f" % ("library boot to agent ready", res["library_boot_median_ms"], res["boot_ratio"]))
+    if execs:
+        print("%-34s %8.1f ms" % ("exec `true` round trip", res["exec_true_median_ms"]))
+    text = json.dumps(res, indent=2)
+    if a.json:
+        with open(a.json, "w") as f:
+            f.write(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
