@@ -13,4 +13,7 @@ else
 	meson configure "$builddir" -Dwerror=$werror
 fi
 meson compile -C "$builddir"
+# The vm tests boot real guests: build the image from the agent just built
+# (skipped quickly when its inputs are unchanged). vm/H5
+./scripts/build-image.sh --agent "$builddir/agent/aeth-agent"
 meson test -C "$builddir" --print-errorlogs "$@"
