@@ -58,9 +58,22 @@ static bool fc_alive(const aeth__vm_record *r)
 	return r->pid > 0 && aeth__vm_pid_alive(r->pid, r->id, r->pid_starttime);
 }
 
+/*
+ * Dead for sure: /proc/PID/cmdline reads empty for a moment while a
+ * process execs (a wrapper script exec'ing the real binary), so one
+ * failed check is confirmed by a second a little later.
+ */
+static bool fc_dead(const aeth__vm_record *r)
+{
+	if (fc_alive(r))
+		return false;
+	sleep_ms(20);
+	return !fc_alive(r);
+}
+
 static bool alive_cb(void *userdata)
 {
-	return fc_alive(userdata);
+	return !fc_dead(userdata);
 }
 
 static int set_path(aeth__vm_record *r, char **field, const char *name)
@@ -264,7 +277,7 @@ static int wait_api_socket(const aeth__vm_record *r, int64_t deadline_ms)
 			close(fd);
 			return 0;
 		}
-		if (!fc_alive(r)) {
+		if (fc_dead(r)) {
 			char *log = vmm_log_tail(r);
 			int rc = aeth__error_set(AETH_EUNAVAILABLE,
 						 "%s (pid %d) of VM %s exited before creating its API socket %s: %s",

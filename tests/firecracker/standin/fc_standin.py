@@ -17,7 +17,9 @@ Firecracker's hybrid vsock: the host writes `CONNECT <port>\\n` and gets
 `OK <host port>\\n` when the "guest" listens on that port, or the connection
 closed without a reply when it does not (yet). The guest is a local process
 (the aeth-agent serving on its stdin/stdout) started per connection with the
-connection as its stdin and stdout.
+connection as its stdin and stdout. When that agent exits by itself
+(exit code 0) while the host still holds the connection, the guest was shut
+down, and the stand-in exits like Firecracker does when its guest reboots.
 
 Knobs (environment, read at start):
   AETH_FC_STANDIN_GUEST        guest command (shell words); default
@@ -36,6 +38,7 @@ import http.server
 import json
 import os
 import re
+import select
 import shlex
 import signal
 import socket
@@ -326,12 +329,29 @@ class Machine:
         result = queue.Queue()
         SPAWN_QUEUE.put((shlex.split(cmd), conn.fileno(), result))
         child = result.get()
-        conn.close()
         if isinstance(child, OSError):
             log("cannot start the guest %r: %s" % (cmd, child))
+            conn.close()
             return
         with self.lock:
             self.children.append(child)
+        code = child.wait()
+        # The agent ended while the host still holds the connection: it
+        # was asked to shut the guest down. A guest reboot/power-off ends
+        # the VMM (with the agent's reboot and boot arg reboot=k).
+        host_open = not host_closed(conn)
+        conn.close()
+        record({"guest": "exited", "code": code, "host_open": host_open})
+        if code == 0 and host_open:
+            log("the guest agent shut the guest down: exiting like a VMM "
+                "whose guest rebooted")
+            shutdown(0)
+
+
+def host_closed(conn):
+    p = select.poll()
+    p.register(conn, select.POLLRDHUP | select.POLLHUP)
+    return bool(p.poll(0))
 
 
 MACHINE = None

@@ -1,0 +1,461 @@
+/*
+ * The firecracker backend through the public VM and exec API: lifecycle,
+ * errors and cleanup.
+ *
+ * Runs against the real `firecracker` when it is on PATH, /dev/kvm works
+ * and AETH_FC_TEST_REAL is not 0 (it then needs the guest image of
+ * scripts/build-image.sh in AETH_IMAGE_DIR); otherwise against the strict
+ * stand-in of tests/firecracker/standin/, with the aeth-agent running as a
+ * local process behind its hybrid vsock. It prints which one it uses.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "aetherium/aetherium.h"
+#include "internal.h"
+#include "vm/backend.h"
+#include "vm/vm_internal.h"
+
+static char state_dir[64];
+static char files_dir[64];
+static char binary[512];
+static char kernel[128], initrd[128], calls_log[128];
+static bool real_fc;
+
+/* Kill every VMM recorded under the state dir, then remove the dirs. */
+static void cleanup_all(void)
+{
+	aeth_vmm_options o = AETH_VMM_OPTIONS_INIT;
+	aeth_vmm *m = NULL;
+
+	if (!state_dir[0])
+		return;
+	o.backend = "firecracker";
+	o.state_dir = state_dir;
+	o.firecracker_binary = binary;
+	if (aeth_vmm_open(&m, &o) == 0) {
+		aeth_vmm_reap(m, 1, NULL);
+		aeth_vmm_free(m);
+	}
+	aeth__rm_rf(state_dir);
+	aeth__rm_rf(files_dir);
+	state_dir[0] = '\0';
+}
+
+static void on_signal(int sig)
+{
+	cleanup_all();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static bool on_path(const char *name)
+{
+	const char *path = getenv("PATH");
+	char buf[4096];
+
+	while (path && *path) {
+		size_t n = strcspn(path, ":");
+
+		snprintf(buf, sizeof(buf), "%.*s/%s", (int)n, path, name);
+		if (access(buf, X_OK) == 0)
+			return true;
+		path += n + (path[n] == ':');
+	}
+	return false;
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	aeth__buf b = AETH__BUF_INIT;
+	char chunk[4096];
+	size_t n;
+
+	if (!f)
+		return strdup("");
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		aeth__buf_append(&b, chunk, n);
+	fclose(f);
+	return b.data ? aeth__buf_detach(&b, NULL) : strdup("");
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "we");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static int count_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+static int group_setup(void **state)
+{
+	const char *root = getenv("AETH_SOURCE_ROOT");
+	const char *build = getenv("AETH_BUILD_ROOT");
+	const char *want_real = getenv("AETH_FC_TEST_REAL");
+	char guest[600];
+
+	(void)state;
+	if (!root || !build) {
+		fprintf(stderr, "AETH_SOURCE_ROOT/AETH_BUILD_ROOT not set: run through meson test\n");
+		return -1;
+	}
+	strcpy(state_dir, "/tmp/aeth-fcv-XXXXXX");
+	strcpy(files_dir, "/tmp/aeth-fcf-XXXXXX");
+	if (!mkdtemp(state_dir) || !mkdtemp(files_dir))
+		return -1;
+	atexit(cleanup_all);
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
+	real_fc = on_path("firecracker") && access("/dev/kvm", R_OK | W_OK) == 0 &&
+		  !(want_real && strcmp(want_real, "0") == 0);
+	if (real_fc) {
+		const char *img = getenv("AETH_IMAGE_DIR");
+
+		snprintf(binary, sizeof(binary), "firecracker");
+		snprintf(kernel, sizeof(kernel), "%s/vmlinux", img ? img : ".");
+		snprintf(initrd, sizeof(initrd), "%s/initrd.cpio", img ? img : ".");
+		fprintf(stderr, "\n*** test_fc_vm: using the REAL firecracker from PATH "
+				"(image %s) ***\n\n", kernel);
+		return 0;
+	}
+	snprintf(binary, sizeof(binary), "%s/tests/firecracker/standin/firecracker", root);
+	snprintf(kernel, sizeof(kernel), "%s/vmlinux", files_dir);
+	snprintf(initrd, sizeof(initrd), "%s/initrd.cpio", files_dir);
+	snprintf(calls_log, sizeof(calls_log), "%s/calls.jsonl", files_dir);
+	write_file(kernel, "stand-in kernel\n");
+	write_file(initrd, "stand-in initrd\n");
+	snprintf(guest, sizeof(guest), "%s/agent/aeth-agent --stdio", build);
+	setenv("AETH_FC_STANDIN_GUEST", guest, 1);
+	setenv("AETH_FC_STANDIN_LOG", calls_log, 1);
+	fprintf(stderr, "\n*** test_fc_vm: no usable firecracker here (not on PATH or no "
+			"/dev/kvm): using the STAND-IN %s with the agent %s ***\n\n",
+		binary, guest);
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	cleanup_all();
+	return 0;
+}
+
+/* Every test starts from a clean call log and default stand-in knobs. */
+static int setup(void **state)
+{
+	(void)state;
+	if (calls_log[0])
+		unlink(calls_log);
+	unsetenv("AETH_FC_STANDIN_NEVER_LISTEN");
+	unsetenv("AETH_FC_STANDIN_NO_SOCKET");
+	return 0;
+}
+
+static aeth_vmm *open_vmm(unsigned int boot_timeout_ms)
+{
+	aeth_vmm_options o = AETH_VMM_OPTIONS_INIT;
+	aeth_vmm *m = NULL;
+
+	o.backend = "firecracker";
+	o.state_dir = state_dir;
+	o.firecracker_binary = binary;
+	o.kernel_path = kernel;
+	o.initrd_path = initrd;
+	o.boot_timeout_ms = boot_timeout_ms;
+	if (aeth_vmm_open(&m, &o) != 0)
+		fail_msg("aeth_vmm_open: %s", aeth_error_last());
+	assert_string_equal(aeth_vmm_backend(m), "firecracker");
+	return m;
+}
+
+static void assert_no_leftovers(const char *vm_state_dir, pid_t pid, const char *id)
+{
+	struct stat st;
+
+	if (pid > 0)
+		assert_false(aeth__vm_pid_alive(pid, id, 0));
+	assert_int_equal(stat(vm_state_dir, &st), -1);
+	assert_int_equal(count_entries(state_dir) <= 1, 1); /* at most "vms" */
+}
+
+static void test_lifecycle(void **state)
+{
+	aeth_vmm *m = open_vmm(20000);
+	aeth_vm *vm = NULL;
+	aeth_exec_options eo = AETH_EXEC_OPTIONS_INIT;
+	const char *argv[] = {"echo", "hello from firecracker", NULL};
+	aeth_exec_result *res = NULL;
+	char *dir, *id, *log, *cmdline;
+	const aeth__vm_record *rec;
+	struct stat st;
+	pid_t pid;
+	int rc;
+
+	(void)state;
+	assert_int_equal(aeth_vm_create(&vm, m, NULL), 0);
+	assert_string_equal(aeth_vm_backend(vm), "firecracker");
+	rc = aeth_vm_start(vm);
+	if (rc != 0)
+		fail_msg("aeth_vm_start: %s", aeth_error_last());
+	assert_int_equal(aeth_vm_status(vm), AETH_VM_RUNNING);
+	pid = aeth_vm_pid(vm);
+	assert_true(pid > 0);
+	id = strdup(aeth_vm_id(vm));
+	dir = strdup(aeth_vm_state_dir(vm));
+	/* The VMM was started with --id <vm id> so a later process can tell it. */
+	assert_true(aeth__vm_pid_alive(pid, id, 0));
+	assert_int_equal(stat(aeth_vm_api_socket(vm), &st), 0);
+	assert_true(S_ISSOCK(st.st_mode));
+	rec = aeth__vm_record_of(vm);
+	cmdline = rec->cmdline;
+	assert_non_null(strstr(cmdline, "aeth.channel=vsock"));
+	assert_non_null(strstr(cmdline, "aeth.port=1024"));
+	assert_null(strstr(cmdline, "virtio-serial"));
+
+	eo.argv = argv;
+	rc = aeth_vm_exec(&res, vm, &eo);
+	if (rc != 0)
+		fail_msg("aeth_vm_exec: %s", aeth_error_last());
+	assert_int_equal(res->exit_code, 0);
+	assert_string_equal(res->stdout_data, "hello from firecracker\n");
+	aeth_exec_result_free(res);
+
+	assert_int_equal(aeth_vm_stop(vm, 5000), 0);
+	assert_int_equal(aeth_vm_status(vm), AETH_VM_STOPPED);
+	assert_false(aeth__vm_pid_alive(pid, id, 0));
+	assert_int_equal(aeth_vm_delete(vm), 0);
+	assert_no_leftovers(dir, pid, id);
+
+	if (!real_fc) {
+		const char *p;
+
+		log = slurp(calls_log);
+		p = strstr(log, "\"path\": \"/machine-config\", \"body\": {\"vcpu_count\": 1, \"mem_size_mib\": 256}, \"status\": 204");
+		assert_non_null(p);
+		p = strstr(p, "\"path\": \"/boot-source\", \"body\": {\"kernel_image_path\"");
+		assert_non_null(p);
+		p = strstr(p, "\"path\": \"/vsock\", \"body\": {\"guest_cid\": ");
+		assert_non_null(p);
+		p = strstr(p, "{\"action_type\": \"InstanceStart\"}, \"status\": 204");
+		assert_non_null(p);
+		assert_non_null(strstr(p, "\"result\": \"OK\""));
+		assert_null(strstr(log, "\"status\": 400"));
+		assert_null(strstr(log, "/drives/")); /* no rootfs asked for */
+		free(log);
+	}
+	free(id);
+	free(dir);
+	aeth_vm_free(vm);
+	aeth_vmm_free(m);
+}
+
+static void test_rootfs_copy_per_vm(void **state)
+{
+	aeth_vmm *m = open_vmm(20000);
+	aeth_vm_options vo = AETH_VM_OPTIONS_INIT;
+	aeth_vm *a = NULL, *b = NULL;
+	char rootfs[160], *ca, *cb;
+	const aeth__vm_record *ra, *rb;
+	int fd;
+
+	(void)state;
+	if (real_fc)
+		skip(); /* needs a rootfs image; the stand-in only opens the file */
+	snprintf(rootfs, sizeof(rootfs), "%s/rootfs.ext4", files_dir);
+	fd = open(rootfs, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "ext4", 4, 32L << 20), 4);
+	close(fd);
+	vo.rootfs_path = rootfs;
+	assert_int_equal(aeth_vm_create(&a, m, &vo), 0);
+	assert_int_equal(aeth_vm_create(&b, m, &vo), 0);
+	if (aeth_vm_start(a) != 0 || aeth_vm_start(b) != 0)
+		fail_msg("start: %s", aeth_error_last());
+	ra = aeth__vm_record_of(a);
+	rb = aeth__vm_record_of(b);
+	/* Each VM writes its own copy, never the image itself. */
+	assert_non_null(ra->overlay_path);
+	assert_non_null(rb->overlay_path);
+	assert_string_not_equal(ra->overlay_path, rb->overlay_path);
+	assert_ptr_equal(strstr(ra->overlay_path, ra->state_dir), ra->overlay_path);
+	assert_int_equal(access(ra->overlay_path, R_OK | W_OK), 0);
+	{
+		char *log = slurp(calls_log), want[512];
+
+		snprintf(want, sizeof(want), "\"path\": \"/drives/rootfs\", \"body\": {\"drive_id\": \"rootfs\", \"path_on_host\": \"%s\", \"is_root_device\": true, \"is_read_only\": false}, \"status\": 204",
+			 ra->overlay_path);
+		assert_non_null(strstr(log, want));
+		free(log);
+	}
+	/* Distinct guest CIDs (>= 3). */
+	{
+		char pa[256], pb[256];
+		unsigned long cida, cidb;
+
+		snprintf(pa, sizeof(pa), "%s/guest_cid", ra->state_dir);
+		snprintf(pb, sizeof(pb), "%s/guest_cid", rb->state_dir);
+		ca = slurp(pa);
+		cb = slurp(pb);
+		cida = strtoul(ca, NULL, 10);
+		cidb = strtoul(cb, NULL, 10);
+		assert_true(cida >= 3 && cidb >= 3);
+		assert_true(cida != cidb);
+		free(ca);
+		free(cb);
+	}
+	assert_int_equal(aeth_vm_delete(a), 0);
+	assert_int_equal(aeth_vm_delete(b), 0);
+	assert_int_equal(access(rootfs, R_OK), 0); /* the image stays */
+	aeth_vm_free(a);
+	aeth_vm_free(b);
+	aeth_vmm_free(m);
+}
+
+/* A failed start: error text, and nothing left running or on disk. */
+static void expect_start_failure(aeth_vmm *m, int want_rc, const char *const *needles)
+{
+	aeth_vm *vm = NULL;
+	const aeth__vm_record *rec;
+	char *msg, *dir;
+	int rc;
+
+	assert_int_equal(aeth_vm_create(&vm, m, NULL), 0);
+	rc = aeth_vm_start(vm);
+	msg = strdup(aeth_error_last());
+	print_message("expected failure: %s\n", msg);
+	assert_int_equal(rc, want_rc);
+	for (; *needles; needles++)
+		if (!strstr(msg, *needles))
+			fail_msg("error lacks \"%s\": %s", *needles, msg);
+	rec = aeth__vm_record_of(vm);
+	assert_int_equal(rec->pid, 0);
+	assert_true(rec->api_sock == NULL || access(rec->api_sock, F_OK) != 0);
+	assert_true(rec->agent_sock == NULL || access(rec->agent_sock, F_OK) != 0);
+	dir = strdup(aeth_vm_state_dir(vm));
+	assert_int_equal(aeth_vm_delete(vm), 0);
+	assert_no_leftovers(dir, 0, NULL);
+	free(dir);
+	free(msg);
+	aeth_vm_free(vm);
+}
+
+static void test_fault_message_surfaces(void **state)
+{
+	aeth_vmm_options o = AETH_VMM_OPTIONS_INIT;
+	aeth_vmm *m = NULL;
+	/* A directory passes access(R_OK) but Firecracker cannot load it. */
+	const char *const needles[] = {"PUT /boot-source: 400: The kernel file cannot be opened",
+				       NULL};
+
+	(void)state;
+	if (real_fc)
+		skip();
+	o.backend = "firecracker";
+	o.state_dir = state_dir;
+	o.firecracker_binary = binary;
+	o.kernel_path = files_dir;
+	o.initrd_path = initrd;
+	o.boot_timeout_ms = 10000;
+	assert_int_equal(aeth_vmm_open(&m, &o), 0);
+	expect_start_failure(m, AETH_EINVALID, needles);
+	aeth_vmm_free(m);
+}
+
+static void test_api_socket_never_appears(void **state)
+{
+	aeth_vmm *m;
+	const char *const needles[] = {"did not create its API socket", "api.sock", binary, NULL};
+	int64_t t0 = aeth__now_ms();
+
+	(void)state;
+	if (real_fc)
+		skip();
+	setenv("AETH_FC_STANDIN_NO_SOCKET", "1", 1);
+	m = open_vmm(1500);
+	expect_start_failure(m, AETH_ETIMEOUT, needles);
+	assert_true(aeth__now_ms() - t0 < 8000);
+	aeth_vmm_free(m);
+}
+
+static void test_handshake_timeout(void **state)
+{
+	aeth_vmm *m;
+	const char *const needles[] = {"did not accept on vsock port 1024", "vsock.sock", NULL};
+
+	(void)state;
+	if (real_fc)
+		skip();
+	setenv("AETH_FC_STANDIN_NEVER_LISTEN", "1", 1);
+	/* Enough for a slow stand-in start (python) on a busy machine. */
+	m = open_vmm(4000);
+	expect_start_failure(m, AETH_ETIMEOUT, needles);
+	aeth_vmm_free(m);
+}
+
+static void test_binary_missing(void **state)
+{
+	aeth_vmm_options o = AETH_VMM_OPTIONS_INIT;
+	aeth_vmm *m = NULL;
+	const char *const needles[] = {"/nonexistent/firecracker", NULL};
+	aeth_vm *vm = NULL;
+
+	(void)state;
+	o.backend = "firecracker";
+	o.state_dir = state_dir;
+	o.firecracker_binary = "/nonexistent/firecracker";
+	o.kernel_path = kernel;
+	o.initrd_path = initrd;
+	o.boot_timeout_ms = 3000;
+	assert_int_equal(aeth_vmm_open(&m, &o), 0);
+	assert_int_equal(aeth_vm_create(&vm, m, NULL), 0);
+	assert_true(aeth_vm_start(vm) < 0);
+	if (!strstr(aeth_error_last(), needles[0]))
+		fail_msg("error lacks the binary: %s", aeth_error_last());
+	assert_int_equal(aeth_vm_delete(vm), 0);
+	aeth_vm_free(vm);
+	aeth_vmm_free(m);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_lifecycle, setup),
+		cmocka_unit_test_setup(test_rootfs_copy_per_vm, setup),
+		cmocka_unit_test_setup(test_fault_message_surfaces, setup),
+		cmocka_unit_test_setup(test_api_socket_never_appears, setup),
+		cmocka_unit_test_setup(test_handshake_timeout, setup),
+		cmocka_unit_test_setup(test_binary_missing, setup),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
