@@ -292,6 +292,66 @@ typedef struct {
  int aeth_task_payload_validate(const char *type, const char *json,
      size_t len);
 
+typedef struct aeth_client aeth_client;
+
+typedef struct {
+ unsigned int version;
+ const char *database_url;
+ const char *redis_url;
+ const char *redis_ns;
+} aeth_client_options;
+
+ int aeth_client_open(aeth_client **out, const aeth_client_options *opts);
+
+ int aeth_client_open_config(aeth_client **out, const aeth_config *cfg);
+
+ void aeth_client_free(aeth_client *c);
+
+typedef struct {
+ unsigned int version;
+
+ const char *queue;
+ unsigned int max_retries;
+ unsigned int timeout_ms;
+ int priority;
+} aeth_submit_options;
+
+ int aeth_client_submit(aeth_client *c, const char *type,
+    const char *payload_json,
+    const aeth_submit_options *opts,
+    char task_id_out[37], char **queue_out);
+
+ int aeth_client_submit_create(aeth_client *c, const char *name,
+           unsigned int vcpus, unsigned int memory_mb,
+           const aeth_submit_options *opts,
+           char task_id_out[37]);
+ int aeth_client_submit_execute(aeth_client *c, const char *vm_id,
+     const char *command,
+     const char *const *args,
+     const aeth_submit_options *opts,
+     char task_id_out[37]);
+ int aeth_client_submit_delete(aeth_client *c, const char *vm_id,
+           const aeth_submit_options *opts,
+           char task_id_out[37]);
+
+typedef void (*aeth_wait_progress_cb)(const char *task_id, const char *state,
+          unsigned int waited_ms, void *userdata);
+ int aeth_client_wait(aeth_client *c, const char *task_id,
+         unsigned int timeout_ms,
+         aeth_wait_progress_cb progress, void *userdata,
+         char **task_json_out);
+
+ int aeth_client_task(aeth_client *c, const char *task_id,
+         char **task_json_out);
+
+ int aeth_client_list(aeth_client *c, const char *what,
+         unsigned int limit, char **json_out);
+
+ int aeth_client_render(const char *json, const char *what,
+    char **text_out);
+
+ int aeth_task_exit_status(const char *task_json);
+
  const char *aeth_version(void);
 
  void aeth_version_numbers(int *major, int *minor, int *patch);
@@ -438,6 +498,9 @@ typedef struct {
 } aeth_worker_options;
 
  int aeth_worker_new(aeth_worker **out, const aeth_worker_options *opts);
+ int aeth_worker_new_from_config(aeth_worker **out,
+      const aeth_config *cfg,
+      const aeth_worker_options *overrides);
 
  int aeth_worker_handle(aeth_worker *w, const char *type,
     aeth_task_handler fn, void *userdata);
@@ -471,11 +534,13 @@ typedef struct {
 '''
 
 INT_CONSTANTS = {'AETH_ACCEL_INFO_VERSION': 1,
+ 'AETH_CLIENT_OPTIONS_VERSION': 1,
  'AETH_EXEC_OPTIONS_VERSION': 1,
  'AETH_QUEUE_ENQUEUE_OPTIONS_VERSION': 1,
  'AETH_QUEUE_NACK_NO_RETRY': 1,
  'AETH_QUEUE_NSTATES': 6,
  'AETH_QUEUE_OPTIONS_VERSION': 1,
+ 'AETH_SUBMIT_OPTIONS_VERSION': 1,
  'AETH_VERSION_MAJOR': 0,
  'AETH_VERSION_MINOR': 1,
  'AETH_VERSION_PATCH': 0,
@@ -485,7 +550,8 @@ INT_CONSTANTS = {'AETH_ACCEL_INFO_VERSION': 1,
 
 STR_CONSTANTS = {'AETH_VERSION_STRING': '0.1.0'}
 
-INITIALIZERS = {'AETH_EXEC_OPTIONS_INIT': [(0, 1),
+INITIALIZERS = {'AETH_CLIENT_OPTIONS_INIT': [(0, 1), (1, None), (2, None), (3, None)],
+ 'AETH_EXEC_OPTIONS_INIT': [(0, 1),
                             (1, None),
                             (2, None),
                             (3, None),
@@ -516,6 +582,11 @@ INITIALIZERS = {'AETH_EXEC_OPTIONS_INIT': [(0, 1),
                              (10, 0),
                              (11, 0),
                              (12, 0)],
+ 'AETH_SUBMIT_OPTIONS_INIT': [(0, 1),
+                              (1, None),
+                              (2, 3),
+                              (3, 1800000),
+                              (4, 0)],
  'AETH_VMM_OPTIONS_INIT': [(0, 1),
                            (1, None),
                            (2, 0),
