@@ -20,6 +20,7 @@
 #include <stddef.h>
 
 #include "common.h"
+#include "config.h"
 
 AETH_BEGIN_DECLS
 
@@ -50,6 +51,122 @@ AETH_API int aeth_args_split(const char *line, char ***argv_out,
  */
 AETH_API int aeth_task_payload_validate(const char *type, const char *json,
 					size_t len);
+
+/* ---- submitting tasks and waiting for them (aeth-submit, Python) ---- */
+
+/** A connection to the queue (Redis) and the database (PostgreSQL) for
+ *  submitting tasks. One thread at a time; open one per thread. */
+typedef struct aeth_client aeth_client;
+
+/** Options of aeth_client_open(). NULL / 0 mean the defaults given. */
+typedef struct {
+	unsigned int version;     /**< AETH_CLIENT_OPTIONS_VERSION */
+	const char *database_url; /**< default $AETH_DATABASE_URL */
+	const char *redis_url;    /**< default $AETH_REDIS_URL */
+	const char *redis_ns;     /**< queue key namespace; default "aeth" */
+} aeth_client_options;
+
+#define AETH_CLIENT_OPTIONS_VERSION 1
+#define AETH_CLIENT_OPTIONS_INIT { AETH_CLIENT_OPTIONS_VERSION, NULL, NULL, NULL }
+
+/** Connect to both servers. *out is the caller's (aeth_client_free()).
+ *  AETH_EUNAVAILABLE names the server that did not answer and the fix. */
+AETH_API int aeth_client_open(aeth_client **out, const aeth_client_options *opts);
+
+/** As aeth_client_open() with database.url and redis.url from `cfg`
+ *  (NULL: aeth_config_load(NULL), i.e. defaults and environment). */
+AETH_API int aeth_client_open_config(aeth_client **out, const aeth_config *cfg);
+
+/** Close the connections. NULL is accepted. */
+AETH_API void aeth_client_free(aeth_client *c);
+
+/** Options of aeth_client_submit(). */
+typedef struct {
+	unsigned int version;     /**< AETH_SUBMIT_OPTIONS_VERSION */
+	/** Queue for vm:create and custom types; NULL = "default". vm:execute
+	 *  and vm:delete always go to the queue of the worker owning the VM. */
+	const char *queue;
+	unsigned int max_retries; /**< retries after the first try (INIT: 3) */
+	unsigned int timeout_ms;  /**< task run-time limit, 0 = none (INIT: 1800000) */
+	int priority;             /**< recorded in tasks.priority */
+} aeth_submit_options;
+
+#define AETH_SUBMIT_OPTIONS_VERSION 1
+#define AETH_SUBMIT_OPTIONS_INIT { AETH_SUBMIT_OPTIONS_VERSION, NULL, 3, 1800000, 0 }
+
+/**
+ * Record a task (tasks row "pending") and enqueue it. The payload is
+ * checked first (aeth_task_payload_validate() for the built-in types);
+ * vm:execute / vm:delete are routed to queue "worker:<owner>" of the
+ * VM's owner (vms.owner_worker). A task that cannot run - bad payload,
+ * unknown type, unknown or deleted VM - is recorded as "failed" with the
+ * reason and not enqueued: the call returns AETH_EINVALID, AETH_ENOTFOUND
+ * or AETH_ESTATE (message in aeth_error_last()) and still sets
+ * task_id_out. `opts` may be NULL. `queue_out` (may be NULL) receives the
+ * queue used (the caller's; aeth_free()).
+ */
+AETH_API int aeth_client_submit(aeth_client *c, const char *type,
+				const char *payload_json,
+				const aeth_submit_options *opts,
+				char task_id_out[37], char **queue_out);
+
+/** Build and submit the seed's payloads. `args` is NULL-terminated (may
+ *  be NULL); vcpus / memory_mb 0 leave the worker's default. */
+AETH_API int aeth_client_submit_create(aeth_client *c, const char *name,
+				       unsigned int vcpus, unsigned int memory_mb,
+				       const aeth_submit_options *opts,
+				       char task_id_out[37]);
+AETH_API int aeth_client_submit_execute(aeth_client *c, const char *vm_id,
+					const char *command,
+					const char *const *args,
+					const aeth_submit_options *opts,
+					char task_id_out[37]);
+AETH_API int aeth_client_submit_delete(aeth_client *c, const char *vm_id,
+				       const aeth_submit_options *opts,
+				       char task_id_out[37]);
+
+/** Called about every 5 s while aeth_client_wait() waits: the task's
+ *  queue state ("pending", "active", "retry", ...) and the time waited. */
+typedef void (*aeth_wait_progress_cb)(const char *task_id, const char *state,
+				      unsigned int waited_ms, void *userdata);
+
+/**
+ * Wait until the task completed or failed for good, blocking in Redis
+ * (no polling of PostgreSQL), then return its tasks row as JSON
+ * {id, type, status, result, error, worker_id, retry_count, ...} in
+ * *task_json_out (the caller's; aeth_free()). timeout_ms 0 waits
+ * forever. AETH_ETIMEOUT when it did not finish in time; AETH_ENOTFOUND
+ * for an unknown task. `progress` may be NULL.
+ */
+AETH_API int aeth_client_wait(aeth_client *c, const char *task_id,
+			      unsigned int timeout_ms,
+			      aeth_wait_progress_cb progress, void *userdata,
+			      char **task_json_out);
+
+/** The tasks row of `task_id` as JSON (as aeth_client_wait()). */
+AETH_API int aeth_client_task(aeth_client *c, const char *task_id,
+			      char **task_json_out);
+
+/** "vms": every VM; "tasks": the newest `limit` tasks (0 = 20); as a
+ *  JSON array in *json_out (the caller's; aeth_free()). */
+AETH_API int aeth_client_list(aeth_client *c, const char *what,
+			      unsigned int limit, char **json_out);
+
+/**
+ * Text for humans from the JSON above: `what` "vms" or "tasks" gives a
+ * table, "task" a summary of one task (for vm:execute its stdout and
+ * stderr as printed by the command). *text_out is the caller's
+ * (aeth_free()). AETH_EINVALID for JSON of another shape.
+ */
+AETH_API int aeth_client_render(const char *json, const char *what,
+				char **text_out);
+
+/**
+ * The exit status a CLI should end with for a finished task's JSON: the
+ * command's exit code for a completed vm:execute, 0 for other completed
+ * tasks, 1 for a failed one.
+ */
+AETH_API int aeth_task_exit_status(const char *task_json);
 
 AETH_END_DECLS
 

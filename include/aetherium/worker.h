@@ -22,6 +22,7 @@
 #define AETHERIUM_WORKER_H
 
 #include "common.h"
+#include "config.h"
 
 AETH_BEGIN_DECLS
 
@@ -86,6 +87,18 @@ typedef struct {
 AETH_API int aeth_worker_new(aeth_worker **out, const aeth_worker_options *opts);
 
 /**
+ * As aeth_worker_new(), with the defaults taken from `cfg` (database.url,
+ * redis.url, worker.id, queue.concurrency, queue.weights, vmm.backend,
+ * vmm.accel, vmm.image_dir, vmm.state_dir, vmm.vcpus, vmm.memory_mb,
+ * worker.shutdown_timeout_ms); the non-NULL / non-zero fields of
+ * `overrides` (may be NULL) win over the file. `cfg` may be NULL
+ * (aeth_config_load(NULL): defaults and environment).
+ */
+AETH_API int aeth_worker_new_from_config(aeth_worker **out,
+					 const aeth_config *cfg,
+					 const aeth_worker_options *overrides);
+
+/**
  * Run `fn` for tasks of `type` (1..128 printable characters). A later
  * registration for the same type replaces the earlier one. Call before
  * aeth_worker_run(). Returns 0, AETH_EINVALID or AETH_ENOMEM.
@@ -128,6 +141,26 @@ AETH_API void aeth_worker_stop(aeth_worker *w);
 /** Free the worker (after aeth_worker_run() returned). NULL is accepted.
  *  VMs it owns keep running; a later worker with the same id reattaches. */
 AETH_API void aeth_worker_free(aeth_worker *w);
+
+/**
+ * One finding of aeth_worker_check(): `status` 0 ok, 1 warning (works,
+ * but not as well as it could), 2 failure (something needed is missing);
+ * `fix` says what to do (may be empty). Strings are borrowed for the call.
+ */
+typedef void (*aeth_check_cb)(const char *what, int status,
+			      const char *detail, const char *fix,
+			      void *userdata);
+
+/**
+ * Diagnose this host for running a worker with `cfg` (NULL: defaults and
+ * environment): VMM binaries (qemu-system-x86_64, firecracker), which
+ * accelerator really works (KVM, PVM, TCG), the guest image and its
+ * manifest, Redis and PostgreSQL reachable, the database migrated.
+ * Calls `cb` once per finding. Returns 0 when nothing needed is missing,
+ * AETH_ERROR otherwise.
+ */
+AETH_API int aeth_worker_check(const aeth_config *cfg, aeth_check_cb cb,
+			       void *userdata);
 
 /* ---- for handlers ---- */
 

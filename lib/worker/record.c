@@ -387,5 +387,5 @@ int aeth__rec_exec_insert(aeth__rec *r, const aeth__exec_row *e)
 int aeth__rec_migrate(aeth__rec *r)
 {
 	(void)r;
-	return 0; /* replaced by the store module's migration when it lands */
+	return 0; /* the store module's aeth_store_migrate() once it lands */
 }

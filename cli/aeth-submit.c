@@ -1,0 +1,224 @@
+/*
+ * aeth-submit - submit vm:create / vm:execute / vm:delete tasks, wait for
+ * their results, list VMs and tasks. A thin shell around aeth_client_*
+ * (include/aetherium/task.h).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aetherium/aetherium.h"
+#include "flags.h"
+
+static const char usage[] =
+	"Usage: aeth-submit -type TYPE [flags]      submit a task\n"
+	"       aeth-submit -list vms|tasks          list VMs or recent tasks\n"
+	"       aeth-submit -status TASK_ID          show one task\n"
+	"\n"
+	"Task types and their flags:\n"
+	"  vm:create   -name NAME [-vcpus N] [-memory MB]\n"
+	"  vm:execute  -vm-id ID -cmd COMMAND [-args \"WORDS\"]\n"
+	"  vm:delete   -vm-id ID\n"
+	"  any type    -payload JSON (the task's payload as is)\n"
+	"\n"
+	"Flags (-flag value, -flag=value or --flag):\n"
+	"  -wait          wait for the result and print it; for vm:execute the\n"
+	"                 command's exit code becomes aeth-submit's exit status\n"
+	"  -timeout DUR   give up waiting after DUR (e.g. 90s, 5m, 500ms; default none)\n"
+	"  -json          print JSON instead of text\n"
+	"  -queue NAME    queue for vm:create (default \"default\"); executes and\n"
+	"                 deletes always go to the queue of the worker owning the VM\n"
+	"  -config FILE   YAML configuration; AETH_DATABASE_URL / AETH_REDIS_URL override\n"
+	"  -h, --help     this help\n"
+	"\n"
+	"-args is ONE string split into words like a shell splits them, without\n"
+	"expanding anything: blanks separate words; '...' keeps its text as is;\n"
+	"\"...\" too, except \\\" \\\\ \\$ \\`; a backslash outside quotes keeps the next\n"
+	"character; $HOME, * and ~ stay as they are. An unterminated quote is an error.\n"
+	"\n"
+	"Examples:\n"
+	"  aeth-submit -type vm:create -name demo-vm\n"
+	"  aeth-submit -type vm:execute -vm-id ID -cmd echo -args \"Hello from VM\"\n"
+	"  aeth-submit -type vm:execute -vm-id ID -cmd ls -args \"-la\" -wait\n"
+	"  aeth-submit -type vm:execute -vm-id ID -cmd sh -args \"-c 'echo $((6*7))'\" -wait\n"
+	"  aeth-submit -type vm:delete -vm-id ID\n"
+	"  aeth-submit -list vms\n"
+	"  aeth-submit -status TASK_ID -json\n";
+
+static int fail(const char *what)
+{
+	fprintf(stderr, "aeth-submit: %s: %s\n", what, aeth_error_last());
+	return 1;
+}
+
+/* "90s", "5m", "500ms", "2h" or plain seconds -> ms */
+static int duration_ms(const char *s, unsigned int *ms)
+{
+	char *end = NULL;
+	double v = strtod(s, &end);
+	double unit = 1000;
+
+	if (end == s || v < 0)
+		return -1;
+	if (!strcmp(end, "ms"))
+		unit = 1;
+	else if (!strcmp(end, "m"))
+		unit = 60000;
+	else if (!strcmp(end, "h"))
+		unit = 3600000;
+	else if (*end && strcmp(end, "s"))
+		return -1;
+	if (v * unit > 2e9)
+		return -1;
+	*ms = (unsigned int)(v * unit);
+	return 0;
+}
+
+static void progress(const char *id, const char *state, unsigned int waited,
+		     void *userdata)
+{
+	(void)userdata;
+	fprintf(stderr, "  ... task %s is %s (%us)\n", id, state, waited / 1000);
+}
+
+/* Print a JSON document as JSON or rendered as `what`. */
+static int show(const char *json, const char *what, bool as_json)
+{
+	char *text = NULL;
+
+	if (as_json) {
+		printf("%s\n", json);
+		return 0;
+	}
+	if (aeth_client_render(json, what, &text) != 0)
+		return fail("render");
+	fputs(text, stdout);
+	aeth_free(text);
+	return 0;
+}
+
+static void submitted(const char *type, const char *id, const char *name,
+		      unsigned int vcpus, unsigned int mem, const char *backend,
+		      bool as_json)
+{
+	if (as_json) {
+		printf("{\"task_id\":\"%s\",\"type\":\"%s\"}\n", id, type);
+	} else if (!strcmp(type, "vm:create")) {
+		printf("✓ VM creation task submitted: %s\n  Name: %s\n"
+		       "  Task will create a %s VM with %u vCPU and %uMB RAM\n", id,
+		       name, backend, vcpus, mem);
+	} else {
+		printf("✓ %s task submitted: %s\n", type, id);
+	}
+	fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+	const char *type = NULL, *name = NULL, *vm_id = NULL, *cmd = NULL;
+	const char *args = NULL, *vcpus_s = NULL, *mem_s = NULL, *payload = NULL;
+	const char *timeout_s = NULL, *queue = NULL, *config = NULL;
+	const char *list = NULL, *status = NULL, *backend = NULL;
+	bool wait = false, as_json = false, help = false;
+	cli_flag flags[] = {
+		{"type", false, &type, NULL}, {"name", false, &name, NULL},
+		{"vm-id", false, &vm_id, NULL}, {"cmd", false, &cmd, NULL},
+		{"args", false, &args, NULL}, {"vcpus", false, &vcpus_s, NULL},
+		{"memory", false, &mem_s, NULL}, {"payload", false, &payload, NULL},
+		{"timeout", false, &timeout_s, NULL}, {"queue", false, &queue, NULL},
+		{"config", false, &config, NULL}, {"list", false, &list, NULL},
+		{"status", false, &status, NULL}, {"wait", true, NULL, &wait},
+		{"json", true, NULL, &as_json}, {NULL, false, NULL, NULL},
+	};
+	aeth_submit_options so = AETH_SUBMIT_OPTIONS_INIT;
+	unsigned int vcpus = 0, mem = 0, timeout = 0;
+	int64_t dv = 0, dm = 0;
+	aeth_config *cfg = NULL;
+	aeth_client *c = NULL;
+	char id[37] = "", *json = NULL, **words = NULL;
+	int rc;
+
+	if ((rc = cli_parse(argc, argv, flags, &help)) != 0)
+		return rc;
+	if (help || (!type && !list && !status)) {
+		fputs(usage, help ? stdout : stderr);
+		return help ? 0 : 2;
+	}
+	if ((vcpus_s && cli_uint("vcpus", vcpus_s, &vcpus)) ||
+	    (mem_s && cli_uint("memory", mem_s, &mem)))
+		return 2;
+	if (timeout_s && duration_ms(timeout_s, &timeout) != 0) {
+		fprintf(stderr, "error: -timeout \"%s\" is not a duration like 90s, "
+			"5m or 500ms\n", timeout_s);
+		return 2;
+	}
+	if (type && !payload && !strcmp(type, "vm:create") && !name) {
+		fprintf(stderr, "error: vm:create needs -name NAME\n");
+		return 2;
+	}
+	if (type && !payload && (!strcmp(type, "vm:execute") ||
+				 !strcmp(type, "vm:delete")) && !vm_id) {
+		fprintf(stderr, "error: %s needs -vm-id ID (aeth-submit -list vms "
+			"shows them)\n", type);
+		return 2;
+	}
+	if (type && !payload && !strcmp(type, "vm:execute") && !cmd) {
+		fprintf(stderr, "error: vm:execute needs -cmd COMMAND, e.g. -cmd echo "
+			"-args \"Hello from VM\"\n");
+		return 2;
+	}
+	if (args && aeth_args_split(args, &words, NULL) != 0) {
+		fprintf(stderr, "error: %s\n", aeth_error_last());
+		return 2;
+	}
+	if (aeth_init() != 0 || aeth_config_load(&cfg, config) != 0)
+		return fail(config ? config : "configuration");
+	aeth_config_get_string(cfg, "vmm.backend", &backend);
+	aeth_config_get_int(cfg, "vmm.vcpus", &dv);
+	aeth_config_get_int(cfg, "vmm.memory_mb", &dm);
+	if (aeth_client_open_config(&c, cfg) != 0) {
+		rc = fail("connect");
+		goto out;
+	}
+	if (list || status) {
+		rc = list ? aeth_client_list(c, list, 20, &json) :
+			    aeth_client_task(c, status, &json);
+		rc = rc != 0 ? fail(list ? "list" : "status") :
+			       show(json, list ? list : "task", as_json);
+		goto out;
+	}
+	so.queue = queue;
+	if (payload)
+		rc = aeth_client_submit(c, type, payload, &so, id, NULL);
+	else if (!strcmp(type, "vm:create"))
+		rc = aeth_client_submit_create(c, name, vcpus, mem, &so, id);
+	else if (!strcmp(type, "vm:execute"))
+		rc = aeth_client_submit_execute(c, vm_id, cmd,
+						(const char *const *)words, &so, id);
+	else if (!strcmp(type, "vm:delete"))
+		rc = aeth_client_submit_delete(c, vm_id, &so, id);
+	else
+		rc = aeth_client_submit(c, type, "{}", &so, id, NULL);
+	if (rc != 0) {
+		rc = fail("submit");
+		goto out;
+	}
+	submitted(type, id, name, vcpus ? vcpus : (unsigned int)dv,
+		  mem ? mem : (unsigned int)dm, backend && !strcmp(backend,
+		  "firecracker") ? "Firecracker" : "QEMU", as_json && !wait);
+	if (wait) {
+		if (aeth_client_wait(c, id, timeout, progress, NULL, &json) != 0) {
+			rc = fail("wait");
+			goto out;
+		}
+		show(json, "task", as_json);
+		rc = aeth_task_exit_status(json);
+	}
+out:
+	aeth_free(json);
+	aeth_strarray_free(words);
+	aeth_client_free(c);
+	aeth_config_free(cfg);
+	aeth_shutdown();
+	return rc;
+}

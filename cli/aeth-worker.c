@@ -1,0 +1,146 @@
+/*
+ * aeth-worker - take tasks from the Redis queue and run them in microVMs.
+ * A thin shell around aeth_worker_* (include/aetherium/worker.h).
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "aetherium/aetherium.h"
+#include "flags.h"
+
+static const char usage[] =
+	"Usage: aeth-worker [flags]\n"
+	"\n"
+	"Take tasks (vm:create, vm:execute, vm:delete) from the Redis queue, run\n"
+	"them in microVMs and record them in PostgreSQL. Stops on SIGTERM/SIGINT:\n"
+	"running tasks get worker.shutdown_timeout_ms to finish, then go back to\n"
+	"the queue.\n"
+	"\n"
+	"Flags (-flag value, -flag=value or --flag):\n"
+	"  -config FILE       YAML configuration (config/example.yaml lists every key);\n"
+	"                     AETH_* environment variables override it\n"
+	"  -concurrency N     tasks run at once (queue.concurrency)\n"
+	"  -queues SPEC       queues and weights, e.g. critical=6,high=5,default=3,low=1\n"
+	"  -id ID             worker id (worker.id; default hostname-pid-random); VMs\n"
+	"                     it creates belong to it and their tasks go to its queue\n"
+	"  -log-level LEVEL   debug, info, warn, error (logging.level)\n"
+	"  -check             diagnose this host (VMM binaries, accelerator, guest\n"
+	"                     image, Redis, PostgreSQL) and exit non-zero if something\n"
+	"                     needed is missing\n"
+	"  -h, --help         this help\n"
+	"\n"
+	"Examples:\n"
+	"  eval \"$(scripts/services.sh env)\"   # private Redis + PostgreSQL URLs\n"
+	"  aeth-worker -check\n"
+	"  aeth-worker -concurrency 2\n"
+	"  aeth-worker -config config/example.yaml -id host1-w1 -queues critical=6,default=3\n";
+
+static aeth_worker *g_worker;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	aeth_worker_stop(g_worker); /* async-signal-safe: writes to a pipe */
+}
+
+static void on_event(const char *task_id, const char *line, void *userdata)
+{
+	(void)task_id;
+	(void)userdata;
+	printf("%s\n", line);
+	fflush(stdout);
+}
+
+static void on_check(const char *what, int status, const char *detail,
+		     const char *fix, void *userdata)
+{
+	static const char *const mark[] = {"✓", "!", "✗"};
+
+	(void)userdata;
+	printf("%s %s: %s\n", mark[status < 0 || status > 2 ? 2 : status], what,
+	       detail);
+	if (status != 0 && fix && *fix)
+		printf("    fix: %s\n", fix);
+}
+
+static int fail(const char *what)
+{
+	fprintf(stderr, "aeth-worker: %s: %s\n", what, aeth_error_last());
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	const char *config = NULL, *conc = NULL, *queues = NULL, *id = NULL;
+	const char *level = NULL;
+	bool check = false, help = false;
+	cli_flag flags[] = {
+		{"config", false, &config, NULL},
+		{"concurrency", false, &conc, NULL},
+		{"queues", false, &queues, NULL},
+		{"id", false, &id, NULL},
+		{"log-level", false, &level, NULL},
+		{"check", true, NULL, &check},
+		{NULL, false, NULL, NULL},
+	};
+	aeth_worker_options o = AETH_WORKER_OPTIONS_INIT;
+	aeth_config *cfg = NULL;
+	struct sigaction sa;
+	const char *cfg_level = NULL;
+	int rc;
+
+	if ((rc = cli_parse(argc, argv, flags, &help)) != 0)
+		return rc;
+	if (help) {
+		fputs(usage, stdout);
+		return 0;
+	}
+	if (conc && cli_uint("concurrency", conc, &o.concurrency) != 0)
+		return 2;
+	if (aeth_init() != 0)
+		return fail("init");
+	if (aeth_config_load(&cfg, config) != 0)
+		return fail(config ? config : "configuration");
+	if (!level && aeth_config_get_string(cfg, "logging.level", &cfg_level) == 0)
+		level = cfg_level;
+	aeth_log_set(aeth_log_stderr, level && aeth_log_level_parse(level) >= 0 ?
+		     (aeth_log_level)aeth_log_level_parse(level) : AETH_LOG_WARN, NULL);
+	if (check) {
+		rc = aeth_worker_check(cfg, on_check, NULL);
+		printf(rc == 0 ? "All checks passed.\n" :
+		       "Some checks failed; see the fixes above.\n");
+		aeth_config_free(cfg);
+		return rc == 0 ? 0 : 1;
+	}
+	printf("Worker starting...\n");
+	fflush(stdout);
+	o.id = id;
+	o.queues = queues;
+	o.on_event = on_event;
+	o.migrate = 1;
+	if (aeth_worker_new_from_config(&g_worker, cfg, &o) != 0 ||
+	    aeth_worker_handle_builtin(g_worker) != 0) {
+		aeth_config_free(cfg);
+		return fail("worker");
+	}
+	printf("Worker id: %s\n", aeth_worker_id(g_worker));
+	printf("Registered handlers for: %s\n", aeth_worker_types(g_worker));
+	fflush(stdout);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	rc = aeth_worker_run(g_worker);
+	if (rc != 0)
+		fail("worker stopped");
+	else
+		printf("Worker stopped.\n");
+	aeth_worker_free(g_worker);
+	aeth_config_free(cfg);
+	aeth_shutdown();
+	return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,69 @@
+/* cli/flags.c - see flags.h. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "flags.h"
+
+static cli_flag *find(cli_flag *flags, const char *name, size_t len)
+{
+	for (cli_flag *f = flags; f->name; f++)
+		if (strlen(f->name) == len && !strncmp(f->name, name, len))
+			return f;
+	return NULL;
+}
+
+int cli_parse(int argc, char **argv, cli_flag *flags, bool *help)
+{
+	*help = false;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *eq;
+		cli_flag *f;
+		size_t len;
+
+		if (a[0] != '-' || a[1] == '\0') {
+			fprintf(stderr, "error: unexpected argument \"%s\" (flags start "
+				"with -; see --help)\n", a);
+			return 2;
+		}
+		a += a[1] == '-' ? 2 : 1;
+		eq = strchr(a, '=');
+		len = eq ? (size_t)(eq - a) : strlen(a);
+		if ((len == 1 && a[0] == 'h') || (len == 4 && !strncmp(a, "help", 4))) {
+			*help = true;
+			continue;
+		}
+		if (!(f = find(flags, a, len))) {
+			fprintf(stderr, "error: unknown flag \"%s\" (see --help)\n", argv[i]);
+			return 2;
+		}
+		if (f->is_bool) {
+			*f->set = !eq || strcmp(eq + 1, "false") != 0;
+		} else if (eq) {
+			*f->value = eq + 1;
+		} else if (i + 1 < argc) {
+			*f->value = argv[++i];
+		} else {
+			fprintf(stderr, "error: flag -%s needs a value (see --help)\n",
+				f->name);
+			return 2;
+		}
+	}
+	return 0;
+}
+
+int cli_uint(const char *flag, const char *text, unsigned int *out)
+{
+	char *end = NULL;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(text, &end, 10);
+	if (errno || !end || end == text || *end || text[0] == '-' || v > 0x7fffffff) {
+		fprintf(stderr, "error: -%s \"%s\" is not a whole number\n", flag, text);
+		return 2;
+	}
+	*out = (unsigned int)v;
+	return 0;
+}

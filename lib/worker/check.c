@@ -1,0 +1,205 @@
+/*
+ * lib/worker/check.c - aeth_worker_check(): the seed's troubleshooting
+ * steps done by the program: VMM binaries, a working accelerator, the
+ * guest image, Redis, PostgreSQL and its schema; each failure with a fix.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "aetherium/config.h"
+#include "aetherium/queue.h"
+#include "aetherium/vm.h"
+#include "aetherium/worker.h"
+#include "internal.h"
+#include "worker/record.h"
+
+typedef struct {
+	aeth_check_cb cb;
+	void *ud;
+	int failures;
+} checker;
+
+static void report(checker *c, const char *what, int status, const char *fix,
+		   const char *fmt, ...) AETH__PRINTF(5, 6);
+
+static void report(checker *c, const char *what, int status, const char *fix,
+		   const char *fmt, ...)
+{
+	char detail[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	if (status == 2)
+		c->failures++;
+	if (c->cb)
+		c->cb(what, status, detail, fix ? fix : "", c->ud);
+}
+
+/* Full path of `prog` on PATH into out, or false. */
+static bool which(const char *prog, char *out, size_t n)
+{
+	const char *path = getenv("PATH");
+	char *copy = strdup(path ? path : "/usr/bin:/bin"), *save = NULL;
+	bool found = false;
+
+	for (char *d = copy ? strtok_r(copy, ":", &save) : NULL; d && !found;
+	     d = strtok_r(NULL, ":", &save)) {
+		snprintf(out, n, "%s/%s", d, prog);
+		found = access(out, X_OK) == 0;
+	}
+	free(copy);
+	return found;
+}
+
+static const char *cfg_str(const aeth_config *cfg, const char *key)
+{
+	const char *v = NULL;
+
+	return aeth_config_get_string(cfg, key, &v) == 0 && v && *v ? v : NULL;
+}
+
+static void check_binaries(checker *c, const char *backend)
+{
+	char path[4096];
+	bool fc = backend && !strcmp(backend, "firecracker");
+
+	if (which("qemu-system-x86_64", path, sizeof(path)))
+		report(c, "qemu", 0, NULL, "%s", path);
+	else
+		report(c, "qemu", fc ? 1 : 2, "scripts/setup.sh (apt-get install "
+		       "qemu-system-x86)", "qemu-system-x86_64 is not on PATH");
+	if (which("firecracker", path, sizeof(path)))
+		report(c, "firecracker", 0, NULL, "%s", path);
+	else
+		report(c, "firecracker", fc ? 2 : 1, "install a firecracker binary on "
+		       "PATH, or use vmm.backend: qemu", "firecracker is not on PATH%s",
+		       fc ? "" : " (only needed with vmm.backend: firecracker)");
+}
+
+static void check_accel(checker *c)
+{
+	aeth_accel_info info;
+
+	memset(&info, 0, sizeof(info));
+	info.version = AETH_ACCEL_INFO_VERSION;
+	if (aeth_accel_probe(&info, NULL) != 0) {
+		report(c, "accelerator", 2, NULL, "probe failed: %s", aeth_error_last());
+		return;
+	}
+	if (info.kvm_usable)
+		report(c, "accelerator", 0, NULL, "hardware KVM works (boots in ~100 ms)");
+	else if (info.tcg_available)
+		report(c, "accelerator", 1, "run on a host with hardware "
+		       "virtualisation for ~100 ms boots", "TCG (software emulation, "
+		       "boots take seconds)%s%s", info.kvm_pvm ? "; /dev/kvm is PVM "
+		       "(kvm_pvm), which only runs PVM guest kernels" : "",
+		       info.kvm_device ? "" : "; /dev/kvm does not work");
+	else
+		report(c, "accelerator", 2, "scripts/setup.sh (qemu-system-x86)",
+		       "neither a usable KVM nor QEMU for TCG");
+}
+
+static void check_image(checker *c, const aeth_config *cfg)
+{
+	const char *dir = cfg_str(cfg, "vmm.image_dir");
+	char def[4096], path[4200];
+	static const char *const files[] = {"vmlinux", "initrd.cpio"};
+	struct stat st, agent;
+	const char *agent_bin = getenv("AETH_AGENT_BIN");
+	bool ok = true;
+
+	if (!dir) {
+		const char *home = getenv("HOME");
+
+		dir = getenv("AETH_IMAGE_DIR");
+		if (!dir) {
+			snprintf(def, sizeof(def), "%s/.cache/aetherium/image",
+				 home ? home : "/root");
+			dir = def;
+		}
+	}
+	for (size_t i = 0; i < AETH__ARRAY_LEN(files); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+		if (stat(path, &st) != 0) {
+			report(c, "guest image", 2, "scripts/build-image.sh",
+			       "%s is missing", path);
+			ok = false;
+		}
+	}
+	snprintf(path, sizeof(path), "%s/manifest.json", dir);
+	if (ok && stat(path, &st) != 0) {
+		report(c, "guest image", 2, "scripts/build-image.sh",
+		       "%s is missing", path);
+		ok = false;
+	}
+	if (ok && agent_bin && stat(agent_bin, &agent) == 0 &&
+	    agent.st_mtime > st.st_mtime) {
+		report(c, "guest image", 1, "scripts/build-image.sh", "the agent %s "
+		       "is newer than the image in %s", agent_bin, dir);
+		ok = false;
+	}
+	if (ok)
+		report(c, "guest image", 0, NULL, "%s (vmlinux, initrd.cpio, "
+		       "manifest.json)", dir);
+}
+
+static void check_redis(checker *c, const aeth_config *cfg)
+{
+	aeth_queue_options o = AETH_QUEUE_OPTIONS_INIT;
+	aeth_queue *q = NULL;
+
+	o.url = cfg_str(cfg, "redis.url");
+	if (aeth_queue_open(&q, &o) == 0 && aeth_queue_ping(q) == 0)
+		report(c, "redis", 0, NULL, "%s answers", o.url ? o.url : "redis");
+	else
+		report(c, "redis", 2, "scripts/services.sh start; eval \"$(scripts/"
+		       "services.sh env)\"", "%s", aeth_error_last());
+	aeth_queue_free(q);
+}
+
+static void check_postgres(checker *c, const aeth_config *cfg)
+{
+	aeth__rec *r = NULL;
+	char *json = NULL;
+
+	if (aeth__rec_open(&r, cfg_str(cfg, "database.url")) != 0) {
+		report(c, "postgresql", 2, "scripts/services.sh start; eval \"$(scripts/"
+		       "services.sh env)\"", "%s", aeth_error_last());
+		return;
+	}
+	report(c, "postgresql", 0, NULL, "reachable");
+	if (aeth__rec_vms_json(r, &json) == 0 && aeth__rec_tasks_json(r, 1, &json) == 0)
+		report(c, "database schema", 0, NULL, "vms, tasks, executions present");
+	else
+		report(c, "database schema", 1, "start aeth-worker once (it migrates "
+		       "on start)", "not migrated yet: %s", aeth_error_last());
+	free(json);
+	aeth__rec_free(r);
+}
+
+int aeth_worker_check(const aeth_config *cfg, aeth_check_cb cb, void *userdata)
+{
+	checker c = {cb, userdata, 0};
+	aeth_config *own = NULL;
+
+	if (!cfg) {
+		if (aeth_config_load(&own, NULL) != 0)
+			return AETH_ERROR;
+		cfg = own;
+	}
+	check_binaries(&c, cfg_str(cfg, "vmm.backend"));
+	check_accel(&c);
+	check_image(&c, cfg);
+	check_redis(&c, cfg);
+	check_postgres(&c, cfg);
+	aeth_config_free(own);
+	return c.failures ? aeth__error_set(AETH_ERROR, "%d check(s) failed",
+					   c.failures) : 0;
+}

@@ -1,0 +1,279 @@
+/*
+ * lib/worker/client.c - submit tasks (record the tasks row, route, enqueue)
+ * and wait for their results through the queue.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "aetherium/queue.h"
+#include "aetherium/task.h"
+#include "internal.h"
+#include "worker/payload.h"
+#include "worker/record.h"
+
+struct aeth_client {
+	aeth_queue *q;
+	aeth__rec *rec;
+};
+
+int aeth_client_open(aeth_client **out, const aeth_client_options *opts)
+{
+	aeth_client_options d = AETH_CLIENT_OPTIONS_INIT;
+	aeth_queue_options qo = AETH_QUEUE_OPTIONS_INIT;
+	const char *db;
+	aeth_client *c;
+	int rc;
+
+	if (!out)
+		return aeth__error_set(AETH_EINVALID, "aeth_client_open: out is NULL");
+	*out = NULL;
+	if (!opts)
+		opts = &d;
+	if (opts->version != AETH_CLIENT_OPTIONS_VERSION)
+		return aeth__error_set(AETH_EINVALID, "aeth_client_options.version "
+				       "%u is not %d", opts->version,
+				       AETH_CLIENT_OPTIONS_VERSION);
+	if (!(c = calloc(1, sizeof(*c))))
+		return aeth__error_oom();
+	qo.url = opts->redis_url;
+	qo.ns = opts->redis_ns;
+	db = opts->database_url ? opts->database_url : getenv("AETH_DATABASE_URL");
+	if ((rc = aeth_queue_open(&c->q, &qo)) != 0 ||
+	    (rc = aeth__rec_open(&c->rec, db)) != 0) {
+		aeth_client_free(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+void aeth_client_free(aeth_client *c)
+{
+	if (!c)
+		return;
+	aeth_queue_free(c->q);
+	aeth__rec_free(c->rec);
+	free(c);
+}
+
+/* Where a task for `vm_id` must go; fails (recorded by the caller) when
+ * the VM does not exist, was deleted or is not running. */
+static int route(aeth_client *c, const char *vm_id, char **queue)
+{
+	char status[32], owner[256];
+	int rc = aeth__rec_vm_lookup(c->rec, vm_id, status, owner);
+
+	if (rc == AETH_ENOTFOUND)
+		return aeth__error_set(AETH_ENOTFOUND, "VM %s does not exist "
+				       "(aeth-submit -list vms shows the VMs)", vm_id);
+	if (rc != 0)
+		return rc;
+	if (!strcmp(status, "deleted"))
+		return aeth__error_set(AETH_ESTATE, "VM %s was deleted", vm_id);
+	if (strcmp(status, "running") != 0)
+		return aeth__error_set(AETH_ESTATE, "VM %s is %s, not running",
+				       vm_id, status);
+	if (!owner[0])
+		return aeth__error_set(AETH_ESTATE, "VM %s has no owning worker",
+				       vm_id);
+	*queue = aeth__sprintf("worker:%s", owner);
+	return *queue ? 0 : AETH_ENOMEM;
+}
+
+/* Record a task that cannot run as failed, keeping the error message. */
+static int reject(aeth_client *c, aeth__task_row *row, int rc)
+{
+	char *why = strdup(aeth_error_last());
+	char *payload = NULL;
+	cJSON *j = cJSON_Parse(row->payload ? row->payload : "");
+
+	if (!j) {
+		/* keep an unparsable payload, as a JSON string */
+		cJSON *s = cJSON_CreateString(row->payload ? row->payload : "");
+
+		payload = s ? cJSON_PrintUnformatted(s) : NULL;
+		cJSON_Delete(s);
+		row->payload = payload ? payload : "null";
+	}
+	cJSON_Delete(j);
+	row->status = "failed";
+	row->error = why ? why : "rejected";
+	row->vm_id = NULL;
+	if (aeth__rec_task_insert(c->rec, row) != 0)
+		aeth__warn("cannot record rejected task %s: %s", row->id,
+			   aeth_error_last());
+	aeth__error_set(rc, "task %s failed: %s", row->id, why ? why : "rejected");
+	free(why);
+	free(payload);
+	return rc;
+}
+
+int aeth_client_submit(aeth_client *c, const char *type, const char *payload,
+		       const aeth_submit_options *opts, char task_id_out[37],
+		       char **queue_out)
+{
+	aeth_submit_options d = AETH_SUBMIT_OPTIONS_INIT;
+	aeth_queue_enqueue_options eo = AETH_QUEUE_ENQUEUE_OPTIONS_INIT;
+	aeth__task_row row = {0};
+	char id[37], *queue = NULL, *vm_id = NULL;
+	int rc;
+
+	if (!c || !type)
+		return aeth__error_set(AETH_EINVALID, "aeth_client_submit: NULL argument");
+	if (!opts)
+		opts = &d;
+	aeth__uuid_new(id);
+	if (task_id_out)
+		memcpy(task_id_out, id, 37);
+	if (queue_out)
+		*queue_out = NULL;
+	row.id = id;
+	row.type = type;
+	row.payload = payload ? payload : "{}";
+	row.priority = opts->priority;
+	row.max_retries = opts->max_retries;
+	row.timeout_ms = opts->timeout_ms;
+	row.queue = opts->queue ? opts->queue : "default";
+	if ((rc = aeth__payload_validate(type, row.payload, strlen(row.payload))) != 0)
+		return reject(c, &row, rc);
+	if (strcmp(type, AETH__TASK_CREATE) != 0) {
+		vm_id = aeth__payload_vm_id(row.payload, strlen(row.payload));
+		if ((rc = route(c, vm_id, &queue)) != 0) {
+			free(vm_id);
+			return reject(c, &row, rc);
+		}
+		row.queue = queue;
+		row.vm_id = vm_id;
+	} else if (!aeth_queue_name_valid(row.queue)) {
+		return aeth__error_set(AETH_EINVALID, "queue name \"%s\" is not valid",
+				       row.queue);
+	}
+	row.status = "pending";
+	rc = aeth__rec_task_insert(c->rec, &row);
+	if (rc == 0) {
+		eo.queue = row.queue;
+		eo.id = id;
+		eo.max_retries = opts->max_retries;
+		eo.timeout_ms = opts->timeout_ms;
+		rc = aeth_queue_enqueue(c->q, type, row.payload, &eo, NULL);
+		if (rc != 0)
+			aeth__rec_task_finish(c->rec, id, "failed", NULL,
+					      aeth_error_last(), 0);
+	}
+	if (rc == 0 && queue_out)
+		*queue_out = strdup(row.queue);
+	free(queue);
+	free(vm_id);
+	return rc;
+}
+
+static int submit_built(aeth_client *c, const char *type, char *payload,
+			const aeth_submit_options *opts, char id[37])
+{
+	int rc;
+
+	if (!payload)
+		return AETH_ENOMEM;
+	rc = aeth_client_submit(c, type, payload, opts, id, NULL);
+	free(payload);
+	return rc;
+}
+
+int aeth_client_submit_create(aeth_client *c, const char *name,
+			      unsigned int vcpus, unsigned int memory_mb,
+			      const aeth_submit_options *opts, char id[37])
+{
+	cJSON *o = cJSON_CreateObject();
+	char *p;
+
+	/* absent fields leave the worker's defaults */
+	cJSON_AddStringToObject(o, "name", name ? name : "");
+	if (vcpus)
+		cJSON_AddNumberToObject(o, "vcpus", vcpus);
+	if (memory_mb)
+		cJSON_AddNumberToObject(o, "memory_mb", memory_mb);
+	p = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	return submit_built(c, AETH__TASK_CREATE, p, opts, id);
+}
+
+int aeth_client_submit_execute(aeth_client *c, const char *vm_id,
+			       const char *command, const char *const *args,
+			       const aeth_submit_options *opts, char id[37])
+{
+	return submit_built(c, AETH__TASK_EXECUTE,
+			    aeth__execute_payload_json(vm_id ? vm_id : "",
+						       command ? command : "", args),
+			    opts, id);
+}
+
+int aeth_client_submit_delete(aeth_client *c, const char *vm_id,
+			      const aeth_submit_options *opts, char id[37])
+{
+	return submit_built(c, AETH__TASK_DELETE,
+			    aeth__delete_payload_json(vm_id ? vm_id : ""), opts, id);
+}
+
+int aeth_client_wait(aeth_client *c, const char *task_id, unsigned int timeout_ms,
+		     aeth_wait_progress_cb progress, void *userdata, char **json_out)
+{
+	int64_t start = aeth__now_ms();
+	aeth_queue_task *t = NULL;
+	int rc;
+
+	*json_out = NULL;
+	for (;;) {
+		unsigned int waited = (unsigned int)(aeth__now_ms() - start);
+		unsigned int slice = 5000;
+
+		if (timeout_ms && waited >= timeout_ms)
+			return aeth__error_set(AETH_ETIMEOUT, "task %s did not finish "
+					       "within %u ms (aeth-submit -status %s "
+					       "shows it later)", task_id, timeout_ms,
+					       task_id);
+		if (timeout_ms && timeout_ms - waited < slice)
+			slice = timeout_ms - waited;
+		rc = aeth_queue_wait_result(c->q, NULL, task_id, slice, &t);
+		if (rc == 0)
+			break;
+		if (rc == AETH_ENOTFOUND)
+			break; /* rejected at submit or expired: the row says */
+		if (rc != AETH_ETIMEOUT)
+			return rc;
+		if (progress) {
+			aeth_queue_task *now = NULL;
+			const char *state = "unknown";
+
+			if (aeth_queue_get(c->q, NULL, task_id, &now) == 0)
+				state = aeth_queue_state_name(now->state);
+			progress(task_id, state, (unsigned int)(aeth__now_ms() - start),
+				 userdata);
+			aeth_queue_task_free(now);
+		}
+	}
+	aeth_queue_task_free(t);
+	return aeth__rec_task_json(c->rec, task_id, json_out);
+}
+
+int aeth_client_task(aeth_client *c, const char *task_id, char **json_out)
+{
+	*json_out = NULL;
+	if (!aeth__uuid_valid(task_id))
+		return aeth__error_set(AETH_EINVALID, "\"%s\" is not a task id (a "
+				       "UUID)", task_id ? task_id : "");
+	return aeth__rec_task_json(c->rec, task_id, json_out);
+}
+
+int aeth_client_list(aeth_client *c, const char *what, unsigned int limit,
+		     char **json_out)
+{
+	*json_out = NULL;
+	if (what && !strcmp(what, "vms"))
+		return aeth__rec_vms_json(c->rec, json_out);
+	if (what && !strcmp(what, "tasks"))
+		return aeth__rec_tasks_json(c->rec, limit, json_out);
+	return aeth__error_set(AETH_EINVALID, "cannot list \"%s\": use vms or tasks",
+			       what ? what : "");
+}

@@ -1,0 +1,105 @@
+/*
+ * lib/worker/fromconfig.c - worker and client settings from the config
+ * module (file, then environment), with program overrides on top.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aetherium/config.h"
+#include "aetherium/task.h"
+#include "aetherium/worker.h"
+#include "internal.h"
+
+static const char *cfg_str(const aeth_config *cfg, const char *key)
+{
+	const char *v = NULL;
+
+	if (aeth_config_get_string(cfg, key, &v) != 0 || !v || !*v)
+		return NULL;
+	return v;
+}
+
+static unsigned int cfg_uint(const aeth_config *cfg, const char *key)
+{
+	int64_t v = 0;
+
+	if (aeth_config_get_int(cfg, key, &v) != 0 || v < 0 || v > 0x7fffffff)
+		return 0;
+	return (unsigned int)v;
+}
+
+/* queue.weights as "name=weight,..." (malloc'd). */
+static char *cfg_queues(const aeth_config *cfg)
+{
+	aeth__buf b = AETH__BUF_INIT;
+	size_t n = aeth_config_queue_count(cfg);
+
+	for (size_t i = 0; i < n; i++) {
+		const char *name = NULL;
+		int weight = 1;
+
+		if (aeth_config_queue_get(cfg, i, &name, &weight) == 0 && name)
+			aeth__buf_printf(&b, "%s%s=%d", b.len ? "," : "", name, weight);
+	}
+	return b.len ? aeth__buf_detach(&b, NULL) : (aeth__buf_free(&b), NULL);
+}
+
+#define PICK(f, v) o.f = overrides && overrides->f ? overrides->f : (v)
+
+int aeth_worker_new_from_config(aeth_worker **out, const aeth_config *cfg,
+				const aeth_worker_options *overrides)
+{
+	aeth_worker_options o = AETH_WORKER_OPTIONS_INIT;
+	aeth_config *own = NULL;
+	char *queues;
+	int rc;
+
+	if (!cfg) {
+		if ((rc = aeth_config_load(&own, NULL)) != 0)
+			return rc;
+		cfg = own;
+	}
+	queues = cfg_queues(cfg);
+	PICK(id, cfg_str(cfg, "worker.id"));
+	PICK(database_url, cfg_str(cfg, "database.url"));
+	PICK(redis_url, cfg_str(cfg, "redis.url"));
+	PICK(redis_ns, NULL);
+	PICK(concurrency, cfg_uint(cfg, "queue.concurrency"));
+	PICK(queues, queues);
+	PICK(lease_ms, 0);
+	PICK(grace_ms, cfg_uint(cfg, "worker.shutdown_timeout_ms"));
+	PICK(backend, cfg_str(cfg, "vmm.backend"));
+	PICK(accel, cfg_str(cfg, "vmm.accel"));
+	PICK(image_dir, cfg_str(cfg, "vmm.image_dir"));
+	PICK(state_dir, cfg_str(cfg, "vmm.state_dir"));
+	PICK(vcpus, cfg_uint(cfg, "vmm.vcpus"));
+	PICK(memory_mb, cfg_uint(cfg, "vmm.memory_mb"));
+	if (overrides) {
+		o.on_event = overrides->on_event;
+		o.userdata = overrides->userdata;
+		o.migrate = overrides->migrate;
+	}
+	rc = aeth_worker_new(out, &o);
+	free(queues);
+	aeth_config_free(own);
+	return rc;
+}
+
+int aeth_client_open_config(aeth_client **out, const aeth_config *cfg)
+{
+	aeth_client_options o = AETH_CLIENT_OPTIONS_INIT;
+	aeth_config *own = NULL;
+	int rc;
+
+	if (!cfg) {
+		if ((rc = aeth_config_load(&own, NULL)) != 0)
+			return rc;
+		cfg = own;
+	}
+	o.database_url = cfg_str(cfg, "database.url");
+	o.redis_url = cfg_str(cfg, "redis.url");
+	rc = aeth_client_open(out, &o);
+	aeth_config_free(own);
+	return rc;
+}
