@@ -220,10 +220,14 @@ static void test_lifecycle(void **state)
 	pid_t pid;
 	int rc;
 
+	int64_t t0, t1, t2, t3;
+
 	(void)state;
 	assert_int_equal(aeth_vm_create(&vm, m, NULL), 0);
 	assert_string_equal(aeth_vm_backend(vm), "firecracker");
+	t0 = aeth__now_ms();
 	rc = aeth_vm_start(vm);
+	t1 = aeth__now_ms();
 	if (rc != 0)
 		fail_msg("aeth_vm_start: %s", aeth_error_last());
 	assert_int_equal(aeth_vm_status(vm), AETH_VM_RUNNING);
@@ -242,14 +246,23 @@ static void test_lifecycle(void **state)
 	assert_null(strstr(cmdline, "virtio-serial"));
 
 	eo.argv = argv;
+	t2 = aeth__now_ms();
 	rc = aeth_vm_exec(&res, vm, &eo);
+	t3 = aeth__now_ms();
 	if (rc != 0)
 		fail_msg("aeth_vm_exec: %s", aeth_error_last());
 	assert_int_equal(res->exit_code, 0);
 	assert_string_equal(res->stdout_data, "hello from firecracker\n");
 	aeth_exec_result_free(res);
 
-	assert_int_equal(aeth_vm_stop(vm, 5000), 0);
+	{
+		int64_t s0 = aeth__now_ms();
+
+		assert_int_equal(aeth_vm_stop(vm, 5000), 0);
+		print_message("timings (%s): start %lld ms, exec echo %lld ms, stop %lld ms\n",
+			      real_fc ? "real firecracker" : "stand-in", (long long)(t1 - t0),
+			      (long long)(t3 - t2), (long long)(aeth__now_ms() - s0));
+	}
 	assert_int_equal(aeth_vm_status(vm), AETH_VM_STOPPED);
 	assert_false(aeth__vm_pid_alive(pid, id, 0));
 	assert_int_equal(aeth_vm_delete(vm), 0);
@@ -338,6 +351,43 @@ static void test_rootfs_copy_per_vm(void **state)
 	aeth_vm_free(a);
 	aeth_vm_free(b);
 	aeth_vmm_free(m);
+}
+
+/* A second manager (as after a worker restart) finds the running VM by
+ * its record, checks the pid is still this VM's firecracker (--id) and
+ * reconnects to the agent through the hybrid vsock. */
+static void test_reattach(void **state)
+{
+	aeth_vmm *m = open_vmm(20000), *m2;
+	aeth_vm *vm = NULL, *again = NULL;
+	aeth_exec_options eo = AETH_EXEC_OPTIONS_INIT;
+	const char *argv[] = {"echo", "still here", NULL};
+	aeth_exec_result *res = NULL;
+	char id[37];
+	int pid;
+
+	(void)state;
+	assert_int_equal(aeth_vm_create(&vm, m, NULL), 0);
+	if (aeth_vm_start(vm) != 0)
+		fail_msg("aeth_vm_start: %s", aeth_error_last());
+	strcpy(id, aeth_vm_id(vm));
+	pid = aeth_vm_pid(vm);
+	aeth_vm_free(vm); /* the VMM keeps running */
+	aeth_vmm_free(m);
+
+	m2 = open_vmm(20000);
+	assert_int_equal(aeth_vm_get(&again, m2, id), 0);
+	assert_int_equal(aeth_vm_status(again), AETH_VM_RUNNING);
+	assert_int_equal(aeth_vm_pid(again), pid);
+	eo.argv = argv;
+	if (aeth_vm_exec(&res, again, &eo) != 0)
+		fail_msg("exec after reattach: %s", aeth_error_last());
+	assert_string_equal(res->stdout_data, "still here\n");
+	aeth_exec_result_free(res);
+	assert_int_equal(aeth_vm_delete(again), 0);
+	assert_false(aeth__vm_pid_alive(pid, id, 0));
+	aeth_vm_free(again);
+	aeth_vmm_free(m2);
 }
 
 /* A failed start: error text, and nothing left running or on disk. */
@@ -449,6 +499,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_lifecycle, setup),
+		cmocka_unit_test_setup(test_reattach, setup),
 		cmocka_unit_test_setup(test_rootfs_copy_per_vm, setup),
 		cmocka_unit_test_setup(test_fault_message_surfaces, setup),
 		cmocka_unit_test_setup(test_api_socket_never_appears, setup),
