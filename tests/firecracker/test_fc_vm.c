@@ -177,6 +177,7 @@ static int setup(void **state)
 		unlink(calls_log);
 	unsetenv("AETH_FC_STANDIN_NEVER_LISTEN");
 	unsetenv("AETH_FC_STANDIN_NO_SOCKET");
+	unsetenv("AETH_FC_STANDIN_IGNORE_CAD");
 	return 0;
 }
 
@@ -390,6 +391,50 @@ static void test_reattach(void **state)
 	aeth_vmm_free(m2);
 }
 
+/* The backend's own power-down (vm.c's fallback when the agent cannot
+ * shut the guest down): SendCtrlAltDel ends the VMM; a guest that ignores
+ * it leaves AETH_ETIMEOUT at the deadline, and kill() ends it. */
+static void test_powerdown_fallback(void **state)
+{
+	const aeth__vm_backend *be = &aeth__vm_backend_firecracker;
+	aeth_vmm *m = open_vmm(20000);
+	aeth_vm *vm = NULL;
+	aeth__vm_record *rec;
+	char *log;
+	pid_t pid;
+
+	(void)state;
+	if (real_fc)
+		skip(); /* a real guest answers Ctrl-Alt-Del by itself */
+	for (int ignore = 0; ignore < 2; ignore++) {
+		if (ignore)
+			setenv("AETH_FC_STANDIN_IGNORE_CAD", "1", 1);
+		assert_int_equal(aeth_vm_create(&vm, m, NULL), 0);
+		if (aeth_vm_start(vm) != 0)
+			fail_msg("aeth_vm_start: %s", aeth_error_last());
+		rec = (aeth__vm_record *)aeth__vm_record_of(vm);
+		pid = rec->pid;
+		if (!ignore) {
+			assert_int_equal(be->powerdown(rec, aeth__now_ms() + 5000), 0);
+			assert_false(be->alive(rec));
+		} else {
+			assert_int_equal(be->powerdown(rec, aeth__now_ms() + 500), AETH_ETIMEOUT);
+			assert_true(be->alive(rec));
+			be->kill(rec);
+			assert_false(be->alive(rec));
+		}
+		assert_false(aeth__vm_pid_alive(pid, rec->id, 0));
+		assert_int_equal(aeth_vm_delete(vm), 0);
+		aeth_vm_free(vm);
+		vm = NULL;
+	}
+	unsetenv("AETH_FC_STANDIN_IGNORE_CAD");
+	log = slurp(calls_log);
+	assert_non_null(strstr(log, "{\"action_type\": \"SendCtrlAltDel\"}, \"status\": 204"));
+	free(log);
+	aeth_vmm_free(m);
+}
+
 /* A failed start: error text, and nothing left running or on disk. */
 static void expect_start_failure(aeth_vmm *m, int want_rc, const char *const *needles)
 {
@@ -500,6 +545,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_lifecycle, setup),
 		cmocka_unit_test_setup(test_reattach, setup),
+		cmocka_unit_test_setup(test_powerdown_fallback, setup),
 		cmocka_unit_test_setup(test_rootfs_copy_per_vm, setup),
 		cmocka_unit_test_setup(test_fault_message_surfaces, setup),
 		cmocka_unit_test_setup(test_api_socket_never_appears, setup),
