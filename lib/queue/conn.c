@@ -5,6 +5,8 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
@@ -173,7 +175,44 @@ broken:
 	return -1;
 }
 
-static int run(aeth_queue *q, size_t n, const int *argcs,
+/*
+ * hiredis writes with write(): a server that went away would kill the
+ * process with SIGPIPE. Block it on this thread around our I/O and
+ * swallow one raised by us (the libcurl/OpenSSL way), leaving the
+ * program's own SIGPIPE handling alone.
+ */
+typedef struct {
+	sigset_t old;
+	bool pending_before;
+} sigpipe_guard;
+
+static void sigpipe_block(sigpipe_guard *g)
+{
+	sigset_t set, pend;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	sigpending(&pend);
+	g->pending_before = sigismember(&pend, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &set, &g->old);
+}
+
+static void sigpipe_restore(sigpipe_guard *g)
+{
+	sigset_t set, pend;
+	struct timespec zero = {0, 0};
+
+	sigpending(&pend);
+	if (!g->pending_before && sigismember(&pend, SIGPIPE)) {
+		sigemptyset(&set);
+		sigaddset(&set, SIGPIPE);
+		while (sigtimedwait(&set, NULL, &zero) < 0 && errno == EINTR)
+			;
+	}
+	pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+}
+
+static int run_guarded(aeth_queue *q, size_t n, const int *argcs,
 	       const char *const *const *argvs, const size_t *const *lens,
 	       unsigned int block_ms, redisReply **replies)
 {
@@ -195,6 +234,19 @@ static int run(aeth_queue *q, size_t n, const int *argcs,
 	return unavailable(q, err);
 }
 
+static int run(aeth_queue *q, size_t n, const int *argcs,
+	       const char *const *const *argvs, const size_t *const *lens,
+	       unsigned int block_ms, redisReply **replies)
+{
+	sigpipe_guard g;
+	int rc;
+
+	sigpipe_block(&g);
+	rc = run_guarded(q, n, argcs, argvs, lens, block_ms, replies);
+	sigpipe_restore(&g);
+	return rc;
+}
+
 int aeth__q_pipeline(aeth_queue *q, size_t n, const int *argcs,
 		     const char *const *const *argvs,
 		     const size_t *const *lens, redisReply **replies)
@@ -212,7 +264,7 @@ int aeth__q_command(aeth_queue *q, int argc, const char **argv,
 	return run(q, 1, &argc, argvs, lenss, block_ms, reply);
 }
 
-static int load_script(aeth_queue *q, int script)
+int aeth__q_script_load(aeth_queue *q, int script)
 {
 	const char *argv[3] = {"SCRIPT", "LOAD", lua_src[script]};
 	size_t lens[3] = {6, 4, strlen(lua_src[script])};
@@ -249,7 +301,7 @@ int aeth__q_script(aeth_queue *q, int script, int nkeys, int argc,
 		al[i + 3] = lens ? lens[i] : strlen(argv[i]);
 	}
 	for (int attempt = 0; attempt < 2; attempt++) {
-		if (!q->sha[script][0] && (rc = load_script(q, script)))
+		if (!q->sha[script][0] && (rc = aeth__q_script_load(q, script)))
 			return rc;
 		av[0] = "EVALSHA"; al[0] = 7;
 		av[1] = q->sha[script]; al[1] = 40;

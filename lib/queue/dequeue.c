@@ -17,7 +17,7 @@
 #define MAX_SOURCES 32
 
 /* 1: got a task; 0: empty (*next_ms: ms to the next due event, or -1). */
-static int dequeue_one(aeth_queue *q, const char *queue, bool nopop,
+static int dequeue_one(aeth_queue *q, const char *queue, char mode,
 		       aeth_queue_task **out, int64_t *next_ms,
 		       unsigned int *recovered)
 {
@@ -41,7 +41,7 @@ static int dequeue_one(aeth_queue *q, const char *queue, bool nopop,
 	snprintf(sdmax, sizeof(sdmax), "%u", q->o.dead_max);
 	snprintf(token, sizeof(token), "%016llx", (unsigned long long)aeth__q_rand(q));
 	argv[7] = tpfx; argv[8] = sms; argv[9] = q->worker_id; argv[10] = token;
-	argv[11] = sdmax; argv[12] = upfx; argv[13] = nopop ? "1" : "0";
+	argv[11] = sdmax; argv[12] = upfx; argv[13] = mode == '1' ? "1" : mode == '2' ? "2" : "0";
 	rc = aeth__q_script(q, AETH__LUA_DEQUEUE, 7, 14, argv, NULL, &r);
 	if (rc)
 		return rc;
@@ -169,14 +169,17 @@ int aeth_queue_dequeue(aeth_queue *q, const aeth_queue_source *s, size_t n,
 	*out = NULL;
 	if ((rc = check_sources(s, n)))
 		return rc;
-	for (;;) {
-		int64_t next = -1, wait;
+	for (bool force = false;;) {
+		int64_t next = -1, wait, now = aeth__now_ms();
+		bool maint = force || now - q->last_maint_ms >= AETH__Q_MAINT_MS;
 
 		order_sources(q, s, n, woke, order);
+		if (maint)
+			q->last_maint_ms = now;
 		for (size_t i = 0; i < n; i++) {
 			int64_t nx = -1;
 
-			rc = dequeue_one(q, s[order[i]].name, false, out, &nx, NULL);
+			rc = dequeue_one(q, s[order[i]].name, maint ? '2' : '0', out, &nx, NULL);
 			if (rc == 1)
 				return 0;
 			if (rc < 0)
@@ -184,6 +187,13 @@ int aeth_queue_dequeue(aeth_queue *q, const aeth_queue_source *s, size_t n,
 			if (nx >= 0 && (next < 0 || nx < next))
 				next = nx;
 		}
+		if (!maint) {
+			/* Before blocking, promote/recover and learn the next
+			 * due time. */
+			force = true;
+			continue;
+		}
+		force = false;
 		wait = deadline - aeth__now_ms();
 		if (timeout_ms == 0 || wait <= 0)
 			return aeth__error_set(AETH_ETIMEOUT,
@@ -205,7 +215,7 @@ int aeth_queue_recover(aeth_queue *q, const char *queue, unsigned int *recovered
 
 	if ((rc = aeth__q_check_name(queue)))
 		return rc;
-	rc = dequeue_one(q, queue, true, NULL, &next, &n);
+	rc = dequeue_one(q, queue, '1', NULL, &next, &n);
 	if (rc < 0)
 		return rc;
 	if (recovered)

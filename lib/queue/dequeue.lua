@@ -4,7 +4,10 @@
 --       6 notify, 7 dead
 -- ARGV: 1 task key prefix ("{ns:q}:t:"), 2 lease ms, 3 worker,
 --       4 lease token, 5 dead_max, 6 unique key prefix ("{ns:q}:u:"),
---       7 '1' to only promote and recover (no pop)
+--       7 mode: '0' pop only, '1' maintenance only (promote, recover, trim),
+--       '2' maintenance then pop. Maintenance costs several calls, so the
+--       client runs it about every 100 ms and before it blocks, not on
+--       every dequeue.
 -- Task keys are built from ARGV[1]: they carry the same hash tag as KEYS,
 -- so they live in the same cluster slot.
 -- Returns {1, hgetall...} for a task, {0, ms until the next due event or
@@ -32,6 +35,8 @@ local function to_dead(id, k, reason)
   end
 end
 
+local mode = ARGV[7]
+if mode ~= '0' then
 for _, z in ipairs({KEYS[3], KEYS[4]}) do
   for _, id in ipairs(redis.call('ZRANGEBYSCORE', z, '-inf', now, 'LIMIT', 0, 100)) do
     redis.call('ZREM', z, id)
@@ -65,11 +70,12 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0
 end
 
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
+end
 
 local id = false
-if ARGV[7] ~= '1' then id = redis.call('RPOP', KEYS[1]) end
+if mode ~= '1' then id = redis.call('RPOP', KEYS[1]) end
 if not id then
-  if ARGV[7] == '1' then return {0, -1, recovered} end
+  if mode ~= '2' then return {0, -1, recovered} end
   redis.call('DEL', KEYS[6])
   local nxt = -1
   for _, z in ipairs({KEYS[2], KEYS[3], KEYS[4]}) do

@@ -253,31 +253,49 @@ int aeth_queue_enqueue(aeth_queue *q, const char *type, const char *payload,
 
 	memcpy(av2, argv, (size_t)nkeys * sizeof(char *));
 	memcpy(av2 + nkeys, args_only, sizeof(args_only));
-	rc = aeth__q_script(q, AETH__LUA_ENQUEUE, nkeys, nkeys + 9, av2, NULL, &r);
-	if (rc)
-		return rc;
-	rc = enqueue_reply(q, r, id, &o, false);
-	freeReplyObject(r);
-	if (rc)
-		return rc;
 
-	/* Bookkeeping outside the queue's slot: the id -> queue index (7
-	 * days) and the set of queue names, in one round trip. */
+	/* One round trip: the script, then bookkeeping outside the queue's
+	 * slot: the id -> queue index (7 days; NX so that a duplicate id
+	 * cannot repoint it) and, once per handle, the set of queue names. */
 	snprintf(kidx, sizeof(kidx), "%s:id:%s", q->ns, id);
 	snprintf(kqueues, sizeof(kqueues), "%s:queues", q->ns);
 	snprintf(sret, sizeof(sret), "%d", 7 * 86400);
-	const char *c1[] = {"SET", kidx, o.queue, "EX", sret};
+	if (!q->sha[AETH__LUA_ENQUEUE][0] &&
+	    (rc = aeth__q_script_load(q, AETH__LUA_ENQUEUE)))
+		return rc;
+	char snk[4];
+	snprintf(snk, sizeof(snk), "%d", nkeys);
+	const char *c0[20] = {"EVALSHA", q->sha[AETH__LUA_ENQUEUE], snk};
+	memcpy(c0 + 3, av2, (size_t)(nkeys + 9) * sizeof(char *));
+	const char *c1[] = {"SET", kidx, o.queue, "EX", sret, "NX"};
 	const char *c2[] = {"SADD", kqueues, o.queue};
-	const char *const *cmds[2] = {c1, c2};
-	int argcs[2] = {5, 3};
-	const size_t *lens[2] = {NULL, NULL};
-	redisReply *rs[2];
-	size_t ncmd = seen(q, o.queue) ? 1 : 2;
+	const char *const *cmds[3] = {c0, c1, c2};
+	int argcs[3] = {nkeys + 12, 6, 3};
+	const size_t *lens[3] = {NULL, NULL, NULL};
+	redisReply *rs[3];
+	size_t ncmd = seen(q, o.queue) ? 2 : 3;
 
 	rc = aeth__q_pipeline(q, ncmd, argcs, cmds, lens, rs);
 	if (rc)
 		return rc;
-	for (size_t i = 0; i < ncmd; i++) {
+	r = rs[0];
+	if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+		/* Script cache flushed: the slow path reloads it. */
+		freeReplyObject(r);
+		q->sha[AETH__LUA_ENQUEUE][0] = '\0';
+		rc = aeth__q_script(q, AETH__LUA_ENQUEUE, nkeys, nkeys + 9, av2, NULL, &r);
+		if (rc)
+			r = NULL;
+	} else if (r->type == REDIS_REPLY_ERROR) {
+		rc = aeth__q_bad_reply(q, "queue script enqueue", r);
+		freeReplyObject(r);
+		r = NULL;
+	}
+	if (r) {
+		rc = enqueue_reply(q, r, id, &o, false);
+		freeReplyObject(r);
+	}
+	for (size_t i = 1; i < ncmd; i++) {
 		if (rs[i]->type == REDIS_REPLY_ERROR && rc == 0)
 			rc = aeth__q_bad_reply(q, "task index", rs[i]);
 		freeReplyObject(rs[i]);

@@ -45,6 +45,7 @@ enum {
 #define AETH__Q_UNIQUE_MAX 256
 #define AETH__Q_ERROR_MAX 4096
 #define AETH__Q_BLOCK_MAX_MS 30000 /* longest single blocking wait */
+#define AETH__Q_MAINT_MS 100 /* promote/recover at most this often when busy */
 
 struct aeth_queue {
 	aeth__redis_url url;
@@ -57,6 +58,7 @@ struct aeth_queue {
 	uint64_t rng;
 	char *seen[AETH__Q_SEEN];
 	unsigned int seen_next;
+	int64_t last_maint_ms; /* monotonic; last dequeue maintenance pass */
 };
 
 /* Redis connection (conn.c). */
@@ -79,6 +81,8 @@ int aeth__q_pipeline(aeth_queue *q, size_t n, const int *argcs,
  * nkeys keys then the arguments. Error replies become AETH_ERROR. */
 int aeth__q_script(aeth_queue *q, int script, int nkeys, int argc,
 		   const char **argv, const size_t *lens, redisReply **reply);
+/* SCRIPT LOAD one of our scripts into q->sha. */
+int aeth__q_script_load(aeth_queue *q, int script);
 /* Message for an unexpected reply: "redis at URL: <what>: <detail>". */
 int aeth__q_bad_reply(aeth_queue *q, const char *what, const redisReply *r);
 

@@ -91,6 +91,7 @@ static void test_unique(void **state)
 	o.unique_key = "vm-create:demo";
 	QOK(aeth_queue_enqueue(s->q, "vm:create", "{}", &o, id));
 	assert_int_equal(aeth_queue_enqueue(s->q, "vm:create", "{}", &o, id2), AETH_EEXISTS);
+	print_message("%s\n", aeth_error_last());
 	assert_non_null(strstr(aeth_error_last(), id));
 	t = take(s->q, 0);
 	QOK(aeth_queue_ack(s->q, t, NULL));
