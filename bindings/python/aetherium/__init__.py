@@ -9,6 +9,9 @@ from .errors import (AetheriumError, AlreadyExists, Busy, Cancelled,
                      OutOfMemory, ProtocolError, Timeout, TooBig, Unavailable)
 from ._exec import CommandFailed, ExecResult, Process
 from .vm import VM, VMM, default_vmm
+from .client import Client, Task, TaskFailed, TaskResult, render
+from .worker import Retry, Worker
+from .store import migrate
 
 _ensure_init()
 

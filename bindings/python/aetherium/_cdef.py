@@ -286,6 +286,163 @@ typedef struct {
 
  int aeth_queue_name_valid(const char *name);
 
+typedef struct aeth_store aeth_store;
+ int aeth_store_open(aeth_store **out, const char *url);
+
+ int aeth_store_migrate(aeth_store *store);
+
+ int aeth_store_schema_version(aeth_store *store, int *version);
+
+ void aeth_store_free(aeth_store *store);
+
+typedef struct {
+ char id[37];
+ char *name;
+ char *orchestrator;
+ char *status;
+ char *kernel_path;
+ char *rootfs_path;
+ char *socket_path;
+ int vcpu_count;
+ int memory_mb;
+ int64_t created_at_ms;
+ int64_t started_at_ms;
+ int64_t stopped_at_ms;
+ int64_t updated_at_ms;
+ char *metadata;
+ char *owner_worker;
+ char *error;
+} aeth_store_vm;
+
+typedef struct {
+ unsigned int version;
+ const char *status;
+ const char *type;
+ const char *worker;
+ const char *vm_id;
+ const char *task_id;
+ unsigned int limit;
+} aeth_store_filter;
+
+ int aeth_store_vm_insert(aeth_store *store, aeth_store_vm *vm);
+
+ int aeth_store_vm_get(aeth_store *store, const char *id,
+          aeth_store_vm **out);
+
+ int aeth_store_vm_set_status(aeth_store *store, const char *id,
+          const char *status, const char *error);
+
+ int aeth_store_vm_set_owner(aeth_store *store, const char *id,
+         const char *worker_id);
+
+ int aeth_store_vm_update(aeth_store *store, const aeth_store_vm *vm);
+
+ int aeth_store_vm_list(aeth_store *store,
+    const aeth_store_filter *filter,
+    aeth_store_vm ***out, size_t *count);
+
+ void aeth_store_vm_free(aeth_store_vm *vm);
+
+ void aeth_store_vm_list_free(aeth_store_vm **list);
+
+typedef struct {
+ char id[37];
+ char *type;
+ char *status;
+ int priority;
+ char *payload;
+ char *result;
+ char *error;
+ char vm_id[37];
+ char *worker_id;
+ int max_retries;
+ int retry_count;
+ int64_t created_at_ms;
+ int64_t scheduled_at_ms;
+ int64_t started_at_ms;
+ int64_t completed_at_ms;
+ int64_t updated_at_ms;
+ char *metadata;
+ char *queue;
+ int64_t timeout_ms;
+} aeth_store_task;
+
+ int aeth_store_task_insert(aeth_store *store, aeth_store_task *task);
+
+ int aeth_store_task_get(aeth_store *store, const char *id,
+     aeth_store_task **out);
+
+ int aeth_store_task_set_status(aeth_store *store, const char *id,
+     const char *status);
+
+ int aeth_store_task_start(aeth_store *store, const char *id,
+       const char *worker_id, int retry_count);
+
+ int aeth_store_task_finish(aeth_store *store, const char *id,
+        const char *status, const char *result_json,
+        const char *error);
+
+ int aeth_store_task_set_result(aeth_store *store, const char *id,
+     const char *result_json);
+
+ int aeth_store_task_set_error(aeth_store *store, const char *id,
+           const char *error);
+
+ int aeth_store_task_set_worker(aeth_store *store, const char *id,
+     const char *worker_id);
+
+ int aeth_store_task_set_retry_count(aeth_store *store, const char *id,
+          int retry_count);
+
+ int aeth_store_task_set_vm(aeth_store *store, const char *id,
+        const char *vm_id);
+
+ int aeth_store_task_list(aeth_store *store,
+      const aeth_store_filter *filter,
+      aeth_store_task ***out, size_t *count);
+
+ void aeth_store_task_free(aeth_store_task *task);
+ void aeth_store_task_list_free(aeth_store_task **list);
+
+typedef struct {
+ char id[37];
+ char job_id[37];
+ char vm_id[37];
+ char task_id[37];
+ char *command;
+ char *args;
+ char *env;
+ int has_exit_code;
+ int exit_code;
+ char *stdout_data;
+ char *stderr_data;
+ char *error;
+ int64_t started_at_ms;
+ int64_t completed_at_ms;
+ int duration_ms;
+ char *metadata;
+} aeth_store_execution;
+
+ int aeth_store_execution_insert(aeth_store *store,
+      aeth_store_execution *exec);
+
+ int aeth_store_execution_finish(aeth_store *store, const char *id,
+      int has_exit_code, int exit_code,
+      const char *stdout_data,
+      const char *stderr_data,
+      const char *error);
+
+ int aeth_store_execution_get(aeth_store *store, const char *id,
+          aeth_store_execution **out);
+
+ int aeth_store_execution_list(aeth_store *store,
+           const aeth_store_filter *filter,
+           aeth_store_execution ***out,
+           size_t *count);
+
+ void aeth_store_execution_free(aeth_store_execution *exec);
+ void aeth_store_execution_list_free(aeth_store_execution **list);
+
  int aeth_args_split(const char *line, char ***argv_out,
         size_t *argc_out);
 
@@ -484,6 +641,7 @@ typedef struct {
  unsigned int concurrency;
 
  const char *queues;
+
  unsigned int lease_ms;
  unsigned int grace_ms;
  const char *backend;
@@ -515,6 +673,12 @@ typedef struct {
  void aeth_worker_stop(aeth_worker *w);
 
  void aeth_worker_free(aeth_worker *w);
+
+typedef void (*aeth_check_cb)(const char *what, int status,
+         const char *detail, const char *fix,
+         void *userdata);
+ int aeth_worker_check(const aeth_config *cfg, aeth_check_cb cb,
+          void *userdata);
 
  const char *aeth_task_id(const aeth_task *task);
  const char *aeth_task_type(const aeth_task *task);
@@ -582,6 +746,13 @@ INITIALIZERS = {'AETH_CLIENT_OPTIONS_INIT': [(0, 1), (1, None), (2, None), (3, N
                              (10, 0),
                              (11, 0),
                              (12, 0)],
+ 'AETH_STORE_FILTER_INIT': [(0, 1),
+                            (1, None),
+                            (2, None),
+                            (3, None),
+                            (4, None),
+                            (5, None),
+                            (6, 0)],
  'AETH_SUBMIT_OPTIONS_INIT': [(0, 1),
                               (1, None),
                               (2, 3),

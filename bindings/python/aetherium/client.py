@@ -1,0 +1,242 @@
+"""The distributed system (include/aetherium/task.h, client part): submit
+vm:create / vm:execute / vm:delete tasks through Redis, wait for their
+results, list VMs and tasks from PostgreSQL.  Routing, validation and
+waiting are the C library's; this module only converts.
+
+    with aetherium.Client() as c:          # $AETH_DATABASE_URL, $AETH_REDIS_URL
+        vm_id = c.create_vm("demo", vcpus=1, memory_mb=256)
+        r = c.execute(vm_id, "echo", ["Hello from VM"])
+        print(r.exit_code, r.stdout)
+        c.delete_vm(vm_id)
+"""
+import json
+import threading
+
+from ._ffi import ffi, lib, new_options
+from ._handle import Handle, cstr, ms
+from .errors import AetheriumError, check, last_error
+
+
+class TaskFailed(AetheriumError):
+    """A task finished with status failed or dead.  .task is the Task."""
+
+    def __init__(self, task):
+        super().__init__("task %s (%s) %s: %s" % (
+            task.id, task.type, task.status, task.error or "no error text"))
+        self.task = task
+
+
+class Task:
+    """A tasks row: id, type, status ("pending", "running", "completed",
+    "failed", "retrying", "dead"), result (parsed JSON or None), error,
+    worker_id, retry_count, vm_id, and every column in .row (a dict)."""
+
+    def __init__(self, row):
+        self.row = row
+
+    def __getattr__(self, name):
+        if name == "row":
+            raise AttributeError(name)
+        try:
+            return self.row[name]
+        except KeyError:
+            if name in ("result", "error", "worker_id", "vm_id", "retry_count"):
+                return None
+            raise AttributeError(name) from None
+
+    @property
+    def done(self):
+        return self.status in ("completed", "failed", "dead")
+
+    @property
+    def ok(self):
+        return self.status == "completed"
+
+    def __repr__(self):
+        return "<Task %s %s %s>" % (self.id, self.type, self.status)
+
+
+class TaskResult:
+    """A completed vm:execute: exit_code, stdout, stderr (str, as recorded),
+    and the Task in .task."""
+
+    def __init__(self, task):
+        res = task.result or {}
+        self.task = task
+        self.vm_id = res.get("vm_id")
+        self.exit_code = res.get("exit_code")
+        self.stdout = res.get("stdout", "")
+        self.stderr = res.get("stderr", "")
+
+    @property
+    def ok(self):
+        return self.exit_code == 0
+
+    def __repr__(self):
+        return "TaskResult(exit_code=%r, stdout=%r, stderr=%r)" % (
+            self.exit_code, self.stdout[:60], self.stderr[:60])
+
+
+def _take_str(pp):
+    """A char * the library gave us to free, as str (freed here)."""
+    try:
+        return ffi.string(pp[0]).decode("utf-8", "replace")
+    finally:
+        lib.aeth_free(pp[0])
+
+
+@ffi.callback("void(const char *, const char *, unsigned int, void *)")
+def _progress_cb(task_id, state, waited_ms, userdata):
+    ctx = ffi.from_handle(userdata)
+    try:
+        ctx(cstr(task_id), cstr(state), waited_ms / 1000.0)
+    except Exception:  # noqa: BLE001 - cannot raise through C; ignored
+        pass
+
+
+def _free_client(ptr):
+    lib.aeth_client_free(ptr)
+
+
+class Client(Handle):
+    """A connection to Redis and PostgreSQL for submitting tasks
+    (aeth_client).  database_url / redis_url default to $AETH_DATABASE_URL /
+    $AETH_REDIS_URL, redis_ns (queue key namespace) to "aeth".
+
+    Thread safety: the C client is single-threaded; this object serialises
+    its calls with a lock, so threads may share it (open one per thread for
+    parallel waits)."""
+
+    _what = "client"
+
+    def __init__(self, database_url=None, redis_url=None, redis_ns=None):
+        from . import _core
+        _core._ensure_init()
+        opts, keep = new_options("aeth_client_options", "AETH_CLIENT_OPTIONS_INIT")
+        for field, value in (("database_url", database_url),
+                             ("redis_url", redis_url), ("redis_ns", redis_ns)):
+            if value is not None:
+                s = ffi.new("char[]", value.encode())
+                keep.append(s)
+                setattr(opts, field, s)
+        out = ffi.new("aeth_client **")
+        check(lib.aeth_client_open(out, opts))
+        self._own(out[0], _free_client)
+        self._call_lock = threading.Lock()
+
+    # -- low level: any task type --------------------------------------
+    def submit(self, type, payload, queue=None, max_retries=None,
+               timeout=None, priority=None):
+        """Record and enqueue a task; returns its id.  payload: dict or
+        JSON text.  vm:execute / vm:delete go to the VM owner's queue.
+        A task that cannot run raises (InvalidArgument, NotFound,
+        InvalidState) with the recorded task id in exc.task_id."""
+        if not isinstance(payload, (str, bytes)):
+            payload = json.dumps(payload)
+        if isinstance(payload, str):
+            payload = payload.encode()
+        opts, keep = new_options("aeth_submit_options", "AETH_SUBMIT_OPTIONS_INIT")
+        if queue is not None:
+            q = ffi.new("char[]", queue.encode())
+            keep.append(q)
+            opts.queue = q
+        if max_retries is not None:
+            opts.max_retries = max_retries
+        if timeout is not None:
+            opts.timeout_ms = ms(timeout)
+        if priority is not None:
+            opts.priority = priority
+        tid = ffi.new("char[37]")
+        with self._call_lock:
+            rc = lib.aeth_client_submit(self._handle(), type.encode(), payload,
+                                        opts, tid, ffi.NULL)
+            if rc < 0:
+                exc = last_error(rc)
+                exc.task_id = ffi.string(tid).decode() or None
+                raise exc
+        return ffi.string(tid).decode()
+
+    def wait(self, task_id, timeout=None, progress=None):
+        """Block (in Redis, not polling) until the task finished; returns
+        the Task.  timeout in seconds (None: forever) -> Timeout.
+        progress(task_id, state, waited_seconds) is called about every 5 s."""
+        out = ffi.new("char **")
+        h = ffi.new_handle(progress) if progress else ffi.NULL
+        with self._call_lock:
+            check(lib.aeth_client_wait(self._handle(), task_id.encode(),
+                                       ms(timeout), _progress_cb if progress
+                                       else ffi.NULL, h, out))
+            return Task(json.loads(_take_str(out)))
+
+    def task(self, task_id):
+        """The Task as recorded now (NotFound for an unknown id)."""
+        out = ffi.new("char **")
+        with self._call_lock:
+            check(lib.aeth_client_task(self._handle(), task_id.encode(), out))
+            return Task(json.loads(_take_str(out)))
+
+    def run(self, type, payload, timeout=None, **submit_opts):
+        """submit() then wait(); raises TaskFailed unless it completed."""
+        task = self.wait(self.submit(type, payload, **submit_opts), timeout)
+        if not task.ok:
+            raise TaskFailed(task)
+        return task
+
+    def list_vms(self):
+        """Every VM row (dicts)."""
+        return self._list("vms", 0)
+
+    def list_tasks(self, limit=20):
+        """The newest `limit` task rows (dicts)."""
+        return self._list("tasks", limit)
+
+    def _list(self, what, limit):
+        out = ffi.new("char **")
+        with self._call_lock:
+            check(lib.aeth_client_list(self._handle(), what.encode(), limit, out))
+            return json.loads(_take_str(out))
+
+    # -- the seed's three task types ------------------------------------
+    def create_vm(self, name, vcpus=None, memory_mb=None, timeout=None,
+                  **submit_opts):
+        """Submit vm:create and wait; returns the new VM's id."""
+        payload = {"name": name}
+        if vcpus:
+            payload["vcpus"] = vcpus
+        if memory_mb:
+            payload["memory_mb"] = memory_mb
+        return self.run("vm:create", payload, timeout, **submit_opts).result["vm_id"]
+
+    def execute(self, vm_id, command, args=(), env=None, cwd=None,
+                stdin=None, exec_timeout=None, timeout=None, **submit_opts):
+        """Submit vm:execute and wait: a TaskResult (exit_code, stdout,
+        stderr).  exec_timeout limits the command in the guest (seconds),
+        timeout the wait."""
+        payload = {"vm_id": vm_id, "command": command, "args": list(args)}
+        if env:
+            payload["env"] = dict(env)
+        if cwd:
+            payload["cwd"] = cwd
+        if stdin is not None:
+            payload["stdin"] = stdin if isinstance(stdin, str) else stdin.decode()
+        if exec_timeout:
+            payload["timeout_ms"] = ms(exec_timeout)
+        return TaskResult(self.run("vm:execute", payload, timeout, **submit_opts))
+
+    def delete_vm(self, vm_id, timeout=None, **submit_opts):
+        """Submit vm:delete and wait."""
+        return self.run("vm:delete", {"vm_id": vm_id}, timeout, **submit_opts)
+
+
+def render(rows_or_json, what):
+    """Text for humans, as aeth-submit prints it: what is "vms", "tasks"
+    (a table) or "task" (one task's summary)."""
+    if not isinstance(rows_or_json, (str, bytes)):
+        if isinstance(rows_or_json, Task):
+            rows_or_json = rows_or_json.row
+        rows_or_json = json.dumps(rows_or_json)
+    if isinstance(rows_or_json, str):
+        rows_or_json = rows_or_json.encode()
+    out = ffi.new("char **")
+    check(lib.aeth_client_render(rows_or_json, what.encode(), out))
+    return _take_str(out)

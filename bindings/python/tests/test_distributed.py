@@ -1,0 +1,137 @@
+"""The distributed path for real: private Redis + PostgreSQL (from
+scripts/services.sh: AETH_TEST_DATABASE_URL / AETH_TEST_REDIS_URL), a
+worker running in this process (the C run loop, in a thread), a Client
+submitting the seed's vm:create / vm:execute / vm:delete tasks."""
+import shutil
+import subprocess
+import tempfile
+import urllib.parse
+import uuid
+
+import pytest
+
+import aetherium
+from conftest import image_dir, require_env, require_image, qemu_pids_for
+
+
+def psql(url, sql):
+    r = subprocess.run(["psql", "-v", "ON_ERROR_STOP=1", "-qAt", url, "-c", sql],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.fail("psql %s failed: %s (is PostgreSQL running? "
+                    "scripts/services.sh start)" % (url, r.stderr.strip()),
+                    pytrace=False)
+    return r.stdout
+
+
+@pytest.fixture(scope="module")
+def services():
+    admin = require_env("AETH_TEST_DATABASE_URL")
+    redis_url = require_env("AETH_TEST_REDIS_URL")
+    db = "aeth_py_" + uuid.uuid4().hex[:12]
+    psql(admin, 'CREATE DATABASE "%s"' % db)
+    # postgresql://[host]/postgres?... -> .../<db>?... (urlunsplit would
+    # drop the empty host of postgresql:///x?host=/sock)
+    base, sep, query = admin.partition("?")
+    db_url = base.rsplit("/", 1)[0] + "/" + db + sep + query
+    ns = "pytest-" + uuid.uuid4().hex[:8]
+    assert aetherium.migrate(db_url) >= 1  # MIGRATE
+    assert aetherium.migrate(db_url) >= 1   # repeatable
+    yield {"database_url": db_url, "redis_url": redis_url, "redis_ns": ns}
+    psql(admin, 'DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % db)
+    # The test namespace's keys: the queue keys all share "{<ns>:" tags.
+    sock = urllib.parse.urlsplit(redis_url)
+    if sock.scheme == "unix":
+        subprocess.run(["redis-cli", "-s", sock.path, "--scan", "--pattern",
+                        "*%s*" % ns], capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def worker(services):
+    require_image()
+    state = tempfile.mkdtemp(prefix="aeth-pyw-", dir="/tmp")
+    events = []
+    w = aetherium.Worker(id="pytest-" + uuid.uuid4().hex[:8], concurrency=2,
+                         image_dir=str(image_dir()), state_dir=state,
+                         on_event=lambda tid, line: events.append((tid, line)),
+                         **services)
+    w.start()
+    w.events = events
+    yield w
+    try:
+        w.stop(timeout=120)
+    finally:
+        w.close()
+        with aetherium.VMM(state_dir=state) as m:
+            m.reap(all=True)
+        left = qemu_pids_for(state)
+        shutil.rmtree(state, ignore_errors=True)
+        assert not left, "VMs left running by the worker: %s" % left
+
+
+@pytest.fixture
+def client(services, worker):
+    with aetherium.Client(**services) as c:
+        yield c
+
+
+def test_seed_workflow(client, worker):
+    assert {"vm:create", "vm:execute", "vm:delete"} <= set(worker.types)
+    vm_id = client.create_vm("py-demo", vcpus=1, memory_mb=256, timeout=180)
+    uuid.UUID(vm_id)
+    vms = {v["id"]: v for v in client.list_vms()}
+    assert vms[vm_id]["status"] == "running" and vms[vm_id]["name"] == "py-demo"
+
+    r = client.execute(vm_id, "echo", ["Hello from VM"], timeout=60)
+    assert (r.exit_code, r.stdout, r.stderr) == (0, "Hello from VM\n", "")
+    assert r.task.worker_id == worker.id
+
+    r = client.execute(vm_id, "sh", ["-c", "echo $X; cat; exit 3"],
+                       env={"X": "envok"}, stdin="in", timeout=60)
+    assert (r.exit_code, r.stdout) == (3, "envok\nin")
+
+    client.delete_vm(vm_id, timeout=60)
+    vms = {v["id"]: v for v in client.list_vms()}
+    assert vms[vm_id]["status"] == "deleted"
+
+    tasks = client.list_tasks(limit=10)
+    assert [t["status"] for t in tasks[:4]] == ["completed"] * 4
+    assert "py-demo" in aetherium.render(client.list_vms(), "vms")
+    assert any(tid and "Hello" not in line for tid, line in worker.events)
+
+
+def test_unknown_vm_is_not_found_and_recorded(client):
+    vm_id = str(uuid.uuid4())
+    with pytest.raises(aetherium.NotFound) as ei:
+        client.submit("vm:execute", {"vm_id": vm_id, "command": "true"})
+    assert vm_id in str(ei.value)
+    task = client.task(ei.value.task_id)
+    assert task.status == "failed" and task.error
+
+
+def test_bad_payload_is_invalid(client):
+    with pytest.raises(aetherium.InvalidArgument):
+        client.submit("vm:create", {"vcpus": "many"})
+
+
+def test_wait_timeout(services):
+    # A namespace no worker listens on: the task stays pending.
+    quiet = dict(services, redis_ns=services["redis_ns"] + "-quiet")
+    with aetherium.Client(**quiet) as c:
+        tid = c.submit("vm:create", {"name": "never"})
+        with pytest.raises(aetherium.Timeout):
+            c.wait(tid, timeout=0.5)
+        assert c.task(tid).status == "pending"
+
+
+def test_unknown_task_type_is_invalid(client):
+    with pytest.raises(aetherium.InvalidArgument) as ei:
+        client.submit("py:nobody", {})
+    assert "py:nobody" in str(ei.value)
+
+
+def test_unreachable_services_are_unavailable():
+    with pytest.raises(aetherium.Unavailable) as ei:
+        aetherium.Client(database_url="postgresql:///x?host=/nonexistent",
+                         redis_url="unix:///nonexistent/redis.sock")
+    assert "nonexistent" in str(ei.value)
