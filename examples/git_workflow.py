@@ -13,6 +13,7 @@ Inside the guest the host is 10.0.2.2, so a repository served on the
 host's 127.0.0.1 (git daemon, git http-backend) is reachable there.
 """
 import argparse
+import os
 import sys
 import time
 
@@ -45,15 +46,14 @@ def main(argv=None):
     ap.add_argument("--memory-mb", type=int, default=512)
     args = ap.parse_args(argv)
 
-    vmm = aetherium.VMM()
     rootfs = args.rootfs
     if rootfs is None:
-        import os
         image_dir = os.environ.get("AETH_IMAGE_DIR") or os.path.expanduser(
             "~/.cache/aetherium/image")
         rootfs = os.path.join(image_dir, "rootfs.ext4")
     t0 = time.monotonic()
-    with aetherium.VM(name="git-demo", vcpus=1, memory_mb=args.memory_mb,
+    with aetherium.VMM() as vmm, \
+         aetherium.VM(name="git-demo", vcpus=1, memory_mb=args.memory_mb,
                       network=True, rootfs_path=rootfs, vmm=vmm) as vm:
         print("VM %s running (%s, %s) after %.1fs" % (
             vm.id, vm.backend, vm.accel, time.monotonic() - t0))
@@ -69,7 +69,6 @@ def main(argv=None):
         else:
             sys.stdout.write(data.decode("utf-8", "replace"))
     print("VM deleted; total %.1fs" % (time.monotonic() - t0))
-    vmm.close()
     return 0
 
 

@@ -16,3 +16,15 @@ from .store import migrate
 _ensure_init()
 
 __version__ = version()
+
+__all__ = [
+    "LIBRARY_PATH", "version", "version_info", "set_log_level",
+    # errors (aetherium/errors.py)
+    "AetheriumError", "AlreadyExists", "Busy", "Cancelled", "InvalidArgument",
+    "InvalidState", "IOFailure", "NotFound", "OutOfMemory", "ProtocolError",
+    "Timeout", "TooBig", "Unavailable", "CommandFailed", "TaskFailed", "Retry",
+    # local VMs
+    "VMM", "VM", "default_vmm", "ExecResult", "Process",
+    # distributed
+    "Client", "Task", "TaskResult", "render", "Worker", "migrate",
+]
