@@ -13,7 +13,7 @@
 static const char usage[] =
 	"Usage: aeth-submit -type TYPE [flags]      submit a task\n"
 	"       aeth-submit -list vms|tasks          list VMs or recent tasks\n"
-	"       aeth-submit -status TASK_ID          show one task\n"
+	"       aeth-submit -status TASK_ID [-wait]  show one task (-wait: once it ends)\n"
 	"\n"
 	"Task types and their flags:\n"
 	"  vm:create   -name NAME [-vcpus N] [-memory MB]\n"
@@ -180,6 +180,15 @@ int main(int argc, char **argv)
 		rc = fail("connect");
 		goto out;
 	}
+	if (status && wait) { /* wait for a task submitted earlier */
+		if (aeth_client_wait(c, status, timeout, progress, NULL, &json) != 0) {
+			rc = fail("wait");
+			goto out;
+		}
+		show(json, "task", as_json);
+		rc = aeth_task_exit_status(json);
+		goto out;
+	}
 	if (list || status) {
 		rc = list ? aeth_client_list(c, list, 20, &json) :
 			    aeth_client_task(c, status, &json);
@@ -203,9 +212,10 @@ int main(int argc, char **argv)
 		rc = fail("submit");
 		goto out;
 	}
-	submitted(type, id, name, vcpus ? vcpus : (unsigned int)dv,
+	if (!(as_json && wait)) /* -json -wait: only the final JSON */
+		submitted(type, id, name, vcpus ? vcpus : (unsigned int)dv,
 		  mem ? mem : (unsigned int)dm, backend && !strcmp(backend,
-		  "firecracker") ? "Firecracker" : "QEMU", as_json && !wait);
+		  "firecracker") ? "Firecracker" : "QEMU", as_json);
 	if (wait) {
 		if (aeth_client_wait(c, id, timeout, progress, NULL, &json) != 0) {
 			rc = fail("wait");

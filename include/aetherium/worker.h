@@ -61,7 +61,9 @@ typedef struct {
 	/** Shared queues and weights, "critical=6,high=5,default=3,low=1"
 	 *  (a name without "=N" weighs 1); default "default". */
 	const char *queues;
-	unsigned int lease_ms;     /**< queue lease; 0 = 30000; heartbeat every third */
+	/** queue lease; 0 = $AETH_WORKER_LEASE_MS or 30000; heartbeat every
+	 *  third of it. A dead worker's task runs elsewhere after this. */
+	unsigned int lease_ms;
 	unsigned int grace_ms;     /**< shutdown grace for running tasks; 0 = 30000 */
 	const char *backend;       /**< VM backend, "qemu" (default) or "firecracker" */
 	const char *accel;         /**< "auto" (default), "kvm", "tcg" */

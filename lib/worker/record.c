@@ -147,9 +147,9 @@ int aeth__rec_task_insert(aeth__rec *r, const aeth__task_row *t)
 	return exec_sql(r,
 		"INSERT INTO tasks (id, type, status, priority, payload, vm_id, "
 		"max_retries, retry_count, queue, timeout_ms, error, created_at, "
-		"scheduled_at, updated_at, completed_at) VALUES ($1, $2, $3, $4, "
+		"scheduled_at, updated_at, completed_at) VALUES ($1, $2, $3::text, $4, "
 		"$5::jsonb, $6, $7, 0, $8, $9, $10, now(), now(), now(), "
-		"CASE WHEN $3 = 'failed' THEN now() END)", 10, p, NULL);
+		"CASE WHEN $3::text = 'failed' THEN now() END)", 10, p, NULL);
 }
 
 /* `s` if it is JSON, else `s` as a JSON string (malloc'd either way). */
@@ -214,9 +214,9 @@ int aeth__rec_task_finish(aeth__rec *r, const char *id, const char *status,
 
 	snprintf(retry, sizeof(retry), "%u", retry_count);
 	return exec_sql(r,
-		"UPDATE tasks SET status = $2, result = $3::jsonb, error = $4, "
+		"UPDATE tasks SET status = $2::text, result = $3::jsonb, error = $4, "
 		"retry_count = $5, updated_at = now(), completed_at = CASE WHEN "
-		"$2 IN ('completed', 'failed', 'dead') THEN now() END "
+		"$2::text IN ('completed', 'failed', 'dead') THEN now() END "
 		"WHERE id = $1", 5, p, NULL);
 }
 
@@ -297,9 +297,9 @@ int aeth__rec_vm_status(aeth__rec *r, const char *id, const char *status,
 	const char *p[3] = {id, status, error};
 
 	return exec_sql(r,
-		"UPDATE vms SET status = $2, error = coalesce($3, error), "
-		"started_at = CASE WHEN $2 = 'running' THEN coalesce(started_at, "
-		"now()) ELSE started_at END, stopped_at = CASE WHEN $2 IN "
+		"UPDATE vms SET status = $2::text, error = coalesce($3, error), "
+		"started_at = CASE WHEN $2::text = 'running' THEN coalesce(started_at, "
+		"now()) ELSE started_at END, stopped_at = CASE WHEN $2::text IN "
 		"('stopped', 'failed', 'deleted') THEN now() ELSE stopped_at END "
 		"WHERE id = $1", 3, p, NULL);
 }

@@ -21,7 +21,8 @@ void aeth__worker_say(struct aeth_worker *w, const char *task_id,
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	aeth__info("%s%s%s", task_id ? task_id : "", task_id ? ": " : "", line);
+	/* debug: the event callback is the primary output of these lines */
+	aeth__debug("%s%s%s", task_id ? task_id : "", task_id ? ": " : "", line);
 	if (w->on_event)
 		w->on_event(task_id, line, w->userdata);
 }
@@ -87,7 +88,12 @@ static int copy_options(aeth_worker *w, const aeth_worker_options *o)
 	if (w->concurrency > 256)
 		return aeth__error_set(AETH_EINVALID, "concurrency %u is more than 256",
 				       w->concurrency);
-	w->lease_ms = o->lease_ms ? o->lease_ms : 30000;
+	w->lease_ms = o->lease_ms;
+	if (!w->lease_ms && getenv("AETH_WORKER_LEASE_MS"))
+		w->lease_ms = (unsigned int)strtoul(getenv("AETH_WORKER_LEASE_MS"),
+						    NULL, 10);
+	if (!w->lease_ms)
+		w->lease_ms = 30000;
 	if (w->lease_ms < 300)
 		return aeth__error_set(AETH_EINVALID, "lease %u ms is too short "
 				       "(at least 300)", w->lease_ms);

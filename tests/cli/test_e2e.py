@@ -1,0 +1,339 @@
+#!/usr/bin/python3
+"""End-to-end tests through the two CLIs, against real services and guests.
+
+- the seed's walkthrough with TWO workers: create -> execute echo -> execute
+  ls -> delete, checking what both CLIs print, that executes reach the worker
+  owning the VM, and the rows in vms, tasks and executions;
+- bad input: missing -cmd, unknown type, malformed payload, bad and unknown VM
+  ids, execute on a deleted VM: each a clear error and a failed task row;
+- graceful stop: SIGTERM ends a worker with status 0;
+- a worker killed with SIGKILL during vm:create: another worker completes the
+  task (recorded once), and the killed worker's id, restarted, reconciles and
+  cleans up the VM it left behind;
+- Redis restarted under a running worker: it reconnects and goes on.
+
+Needs: AETH_TEST_DATABASE_URL (scripts/services.sh start; eval "$(scripts/
+services.sh env)"), redis-server, qemu-system-x86_64, the guest image
+(scripts/build-image.sh). Each run uses a fresh database, a private
+redis-server and its own VM state dir; every process it starts is stopped at
+the end, also on failure.
+"""
+import atexit
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import uuid
+
+BUILD = os.environ.get("AETH_BUILD_ROOT", os.getcwd())
+WORKER = os.path.join(BUILD, "cli", "aeth-worker")
+SUBMIT = os.path.join(BUILD, "cli", "aeth-submit")
+UUID_RE = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+
+procs = []
+tmp = tempfile.mkdtemp(prefix="aeth-e2e-")
+state_dir = os.path.join(tmp, "s")  # short: socket paths must stay < 108 bytes
+admin_url = os.environ.get("AETH_TEST_DATABASE_URL")
+db_name = "aeth_e2e_%d_%s" % (os.getpid(), uuid.uuid4().hex[:6])
+db_created = False
+
+
+def die(msg):
+    print("FAIL: " + msg, file=sys.stderr)
+    sys.exit(1)
+
+
+def psql(url, sql):
+    r = subprocess.run(["psql", url, "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        die("psql: %s: %s" % (sql, r.stderr))
+    return r.stdout.strip()
+
+
+def db_url(name):
+    u = urllib.parse.urlsplit(admin_url)
+    return "%s://%s/%s%s" % (u.scheme, u.netloc, name, "?" + u.query if u.query else "")
+
+
+def kill_leftover_vmms():
+    """Stop VMM processes of this test's state dir only (a test that failed
+    half-way may leave a VM); matched by our unique temp path."""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                cmd = f.read().decode(errors="replace")
+        except OSError:
+            continue
+        if state_dir in cmd and int(pid) != os.getpid():
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def cleanup():
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    kill_leftover_vmms()
+    if db_created:
+        psql(admin_url, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % db_name)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+atexit.register(cleanup)
+signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
+
+
+class Redis:
+    def __init__(self):
+        self.dir = os.path.join(tmp, "r")
+        os.makedirs(self.dir, exist_ok=True)
+        self.sock = os.path.join(self.dir, "redis.sock")
+        self.proc = None
+
+    def start(self):
+        exe = shutil.which("redis-server")
+        if not exe:
+            die("redis-server not found: scripts/setup.sh installs it")
+        self.proc = subprocess.Popen([exe, "--port", "0", "--unixsocket", self.sock,
+                                      "--save", "", "--appendonly", "no",
+                                      "--dir", self.dir], stdout=subprocess.DEVNULL)
+        procs.append(self.proc)
+        for _ in range(100):
+            if os.path.exists(self.sock):
+                return
+            time.sleep(0.05)
+        die("redis-server did not start")
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
+        if os.path.exists(self.sock):
+            os.unlink(self.sock)
+
+    def url(self):
+        return "unix://" + self.sock
+
+
+class Worker:
+    def __init__(self, wid, env, lease_ms=None):
+        self.id = wid
+        self.log = os.path.join(tmp, wid + ".log")
+        e = dict(env)
+        if lease_ms:
+            e["AETH_WORKER_LEASE_MS"] = str(lease_ms)
+        self.proc = subprocess.Popen([WORKER, "-id", wid, "-concurrency", "1"],
+                                     stdout=open(self.log, "w"),
+                                     stderr=subprocess.STDOUT, env=e)
+        procs.append(self.proc)
+        self.wait_for("Listening for tasks on Redis queue...")
+
+    def text(self):
+        with open(self.log) as f:
+            return f.read()
+
+    def wait_for(self, pattern, timeout=60):
+        end = time.time() + timeout
+        while time.time() < end:
+            m = re.search(pattern, self.text())
+            if m:
+                return m
+            if self.proc.poll() is not None:
+                die("worker %s exited:\n%s" % (self.id, self.text()))
+            time.sleep(0.05)
+        die("worker %s did not print %r:\n%s" % (self.id, pattern, self.text()))
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(timeout=60)
+        if rc != 0:
+            die("worker %s ended with %d after SIGTERM:\n%s" % (self.id, rc, self.text()))
+
+
+def submit(env, *args, expect=0):
+    r = subprocess.run([SUBMIT] + list(args), capture_output=True, text=True, env=env,
+                       timeout=300)
+    if expect is not None and r.returncode != expect:
+        die("aeth-submit %s: exit %d, wanted %d\nstdout: %s\nstderr: %s" %
+            (" ".join(args), r.returncode, expect, r.stdout, r.stderr))
+    return r
+
+
+def check(cond, msg):
+    if not cond:
+        die(msg)
+    print("ok - " + msg)
+
+
+def task_row(url, tid):
+    return json.loads(psql(url, "SELECT row_to_json(t) FROM tasks t WHERE id = '%s'" % tid))
+
+
+def main():
+    global db_created
+    if not admin_url:
+        die("AETH_TEST_DATABASE_URL is not set: scripts/services.sh start; "
+            'eval "$(scripts/services.sh env)"')
+    image = os.environ.get("AETH_IMAGE_DIR",
+                           os.path.expanduser("~/.cache/aetherium/image"))
+    if not os.path.exists(os.path.join(image, "vmlinux")):
+        die("no guest image in %s: scripts/build-image.sh" % image)
+    for exe in (WORKER, SUBMIT):
+        if not os.access(exe, os.X_OK):
+            die(exe + " not built")
+    psql(admin_url, "CREATE DATABASE %s" % db_name)
+    db_created = True
+    url = db_url(db_name)
+    redis = Redis()
+    redis.start()
+    env = dict(os.environ, AETH_DATABASE_URL=url, AETH_REDIS_URL=redis.url(),
+               AETH_STATE_DIR=state_dir, AETH_IMAGE_DIR=image,
+               AETH_VMM_ACCEL=os.environ.get("AETH_VMM_ACCEL", "auto"))
+    env.pop("AETH_QUEUE_WEIGHTS", None)
+
+    # ---- the walkthrough, two workers ----
+    w1 = Worker("e2e-w1", env)
+    w2 = Worker("e2e-w2", env)
+    check("Registered handlers for: vm:create, vm:execute, vm:delete" in w1.text(),
+          "worker prints its handlers")
+    r = submit(env, "-type", "vm:create", "-name", "demo-vm")
+    m = re.search(r"✓ VM creation task submitted: (%s)\n  Name: demo-vm\n"
+                  r"  Task will create a QEMU VM with 1 vCPU and 256MB RAM" % UUID_RE,
+                  r.stdout)
+    check(m is not None, "aeth-submit prints the seed's lines for vm:create")
+    create_id = m.group(1)
+    r = submit(env, "-status", create_id, "-wait", "-timeout", "120s", "-json")
+    created = json.loads(r.stdout)
+    check(created["status"] == "completed", "vm:create completed")
+    vm_id = created["result"]["vm_id"]
+    check(created["result"] == {"vm_id": vm_id, "name": "demo-vm", "status": "running"},
+          "vm:create result is the seed's JSON")
+    owner = created["worker_id"]
+    wo = w1 if owner == w1.id else w2
+    wo.wait_for(r"Creating VM: demo-vm \(vcpu=1, mem=256MB\)\n✓ VM created: %s\n"
+                r"✓ VM started\nTask %s completed in \d+\.\ds" % (vm_id, create_id), 5)
+    check(True, "worker prints the seed's lines for vm:create")
+
+    r = submit(env, "-type", "vm:execute", "-vm-id", vm_id, "-cmd", "echo",
+               "-args", "Hello from VM", "-wait", "-json")
+    t = json.loads(r.stdout)
+    check(t["result"] == {"vm_id": vm_id, "exit_code": 0, "stdout": "Hello from VM\n",
+                          "stderr": ""}, "echo: the seed's result JSON")
+    check(t["worker_id"] == owner, "execute ran on the worker owning the VM (%s)" % owner)
+    r = submit(env, "-type", "vm:execute", "-vm-id", vm_id, "-cmd", "ls", "-args", "-la",
+               "-wait")
+    check("Exit code: 0" in r.stdout and " .." in r.stdout, "ls -la output shown")
+    r = submit(env, "-type", "vm:execute", "-vm-id", vm_id, "-cmd", "sh", "-args",
+               "-c 'echo \"a  b\" >&2; exit 3'", "-wait", "-json", expect=3)
+    t = json.loads(r.stdout)
+    check(t["result"]["stderr"] == "a  b\n" and t["result"]["exit_code"] == 3,
+          "exit code becomes aeth-submit's status; quotes kept by -args")
+    for _ in range(3):  # more executes: all must reach the owner
+        r = submit(env, "-type", "vm:execute", "-vm-id", vm_id, "-cmd", "true", "-wait",
+                   "-json")
+        check(json.loads(r.stdout)["worker_id"] == owner, "routing again to " + owner)
+
+    # ---- bad input ----
+    r = submit(env, "-type", "vm:execute", "-vm-id", vm_id, expect=2)
+    check("needs -cmd" in r.stderr, "missing -cmd is a usage error")
+    r = submit(env, "-type", "vm:execute", "-vm-id", vm_id, "-cmd", "echo", "-args",
+               "'oops", expect=2)
+    check("unterminated single quote" in r.stderr, "unterminated quote in -args")
+    r = submit(env, "-type", "vm:reboot", "-payload", "{}", expect=1)
+    check("unknown task type" in r.stderr, "unknown type: clear error")
+    tid = re.search(UUID_RE, r.stderr).group(0)
+    row = task_row(url, tid)
+    check(row["status"] == "failed" and "unknown task type" in row["error"],
+          "unknown type: task row failed with the reason")
+    r = submit(env, "-type", "vm:execute", "-payload", '{"vm_id": ', expect=1)
+    tid = re.search(UUID_RE, r.stderr).group(0)
+    check(task_row(url, tid)["status"] == "failed" and "not valid JSON" in r.stderr,
+          "malformed JSON payload: failed row, clear error")
+    r = submit(env, "-type", "vm:execute", "-vm-id", "nope", "-cmd", "ls", expect=1)
+    check("is not a VM id" in r.stderr, "bad VM id: clear error")
+    unknown = str(uuid.uuid4())
+    r = submit(env, "-type", "vm:execute", "-vm-id", unknown, "-cmd", "ls", expect=1)
+    tid = re.search(r"task (%s)" % UUID_RE, r.stderr).group(1)
+    row = task_row(url, tid)
+    check("does not exist" in r.stderr and row["status"] == "failed" and
+          unknown in row["error"], "unknown VM id: failed at once with the reason")
+
+    r = submit(env, "-type", "vm:delete", "-vm-id", vm_id, "-wait", "-json")
+    check(json.loads(r.stdout)["result"] == {"vm_id": vm_id, "status": "deleted"},
+          "vm:delete completed")
+    r = submit(env, "-type", "vm:execute", "-vm-id", vm_id, "-cmd", "ls", expect=1)
+    check("was deleted" in r.stderr, "execute on a deleted VM: clear error")
+
+    # ---- rows ----
+    vm = json.loads(psql(url, "SELECT row_to_json(v) FROM vms v WHERE id = '%s'" % vm_id))
+    check(vm["status"] == "deleted" and vm["owner_worker"] == owner and
+          vm["started_at"] and vm["stopped_at"] and vm["orchestrator"] == "qemu",
+          "vms row: deleted, owner, timestamps")
+    ex = json.loads(psql(url, "SELECT json_agg(e ORDER BY started_at) FROM executions e "
+                              "WHERE vm_id = '%s'" % vm_id))
+    check([e["command"] for e in ex] == ["echo", "ls", "sh", "true", "true", "true"],
+          "one executions row per command")
+    check(ex[0]["args"] == ["Hello", "from", "VM"] and ex[0]["stdout"] == "Hello from VM\n"
+          and ex[0]["exit_code"] == 0 and ex[0]["duration_ms"] is not None,
+          "executions row has args, stdout, exit code, duration")
+    n = psql(url, "SELECT count(*) FROM tasks WHERE status = 'completed' AND worker_id IS "
+                  "NOT NULL AND started_at IS NOT NULL AND completed_at IS NOT NULL")
+    check(n == "8", "8 completed task rows with worker and timestamps")
+
+    w1.stop()
+    w2.stop()
+    check(True, "SIGTERM stops idle workers with status 0")
+
+    # ---- SIGKILL mid-task ----
+    wa = Worker("e2e-wa", env, lease_ms=2000)
+    r = submit(env, "-type", "vm:create", "-name", "victim", "-json")
+    tid = json.loads(r.stdout)["task_id"]
+    wa.wait_for("Creating VM: victim")
+    wa.proc.kill()
+    wa.proc.wait()
+    wb = Worker("e2e-wb", env, lease_ms=2000)
+    r = submit(env, "-status", tid, "-wait", "-timeout", "180s", "-json")
+    t = json.loads(r.stdout)
+    check(t["status"] == "completed" and t["worker_id"] == "e2e-wb" and
+          t["retry_count"] >= 1, "killed worker's task completed by another worker")
+    check(psql(url, "SELECT count(*) FROM tasks WHERE id = '%s'" % tid) == "1",
+          "the task is recorded once")
+    vm_b = t["result"]["vm_id"]
+    left = psql(url, "SELECT count(*) FROM vms WHERE owner_worker = 'e2e-wa' AND "
+                     "status IN ('creating', 'running')")
+    wa2 = Worker("e2e-wa", env)
+    if left != "0":
+        wa2.wait_for(r"Reconciled VMs owned by e2e-wa: 0 reattached, 1 cleaned up", 30)
+    check(psql(url, "SELECT count(*) FROM vms WHERE owner_worker = 'e2e-wa' AND "
+                    "status IN ('creating', 'running')") == "0",
+          "restarted worker cleaned up the VM its killed run left")
+    wa2.stop()
+
+    # ---- Redis restart ----
+    redis.stop()
+    time.sleep(1.5)
+    redis.start()
+    r = submit(env, "-type", "vm:execute", "-vm-id", vm_b, "-cmd", "echo", "-args",
+               "after restart", "-wait", "-timeout", "60s", "-json")
+    check(json.loads(r.stdout)["result"]["stdout"] == "after restart\n",
+          "worker reconnected to the restarted Redis and went on")
+    submit(env, "-type", "vm:delete", "-vm-id", vm_b, "-wait", "-timeout", "60s")
+    wb.stop()
+    r = submit(env, "-list", "vms")
+    check("victim" in r.stdout and "deleted" in r.stdout, "-list vms shows the table")
+    print("all end-to-end checks passed")
+
+
+if __name__ == "__main__":
+    main()
