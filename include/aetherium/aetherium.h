@@ -7,11 +7,11 @@
 
 #include "common.h"
 #include "config.h"
-#include "config.h"
 #include "error.h"
 #include "exec.h"
 #include "log.h"
 #include "queue.h"
+#include "store.h"
 #include "task.h"
 #include "version.h"
 #include "vm.h"

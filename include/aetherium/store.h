@@ -1,0 +1,262 @@
+/*
+ * aetherium/store.h - PostgreSQL persistence of VMs, tasks and executions.
+ *
+ * Tables as in the original demo (every column kept) plus a few more; see
+ * docs/store.md and migrations/. Times are milliseconds since the Unix
+ * epoch (UTC), 0 for NULL. JSON columns are passed as JSON text and
+ * checked: invalid JSON gives AETH_EINVALID naming the column. Text longer
+ * than its column (name 255, command 500, ...) gives AETH_EINVALID naming
+ * the field and the limit.
+ *
+ * Ownership: records that the library returns (get, list) belong to the
+ * caller and are freed with the matching *_free function, which frees the
+ * strings inside too. Records the caller passes in (insert) are only read,
+ * except that insert fills in `id` (when empty) and `created_at_ms`.
+ *
+ * Thread safety: an aeth_store is one database connection and must be
+ * used by one thread at a time (open one per thread, or lock). Different
+ * handles may be used from different threads at once.
+ */
+#ifndef AETHERIUM_STORE_H
+#define AETHERIUM_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common.h"
+
+AETH_BEGIN_DECLS
+
+typedef struct aeth_store aeth_store;
+
+/**
+ * Connect to PostgreSQL. `url` is a libpq URL or "key=value" string; NULL
+ * means $AETH_DATABASE_URL, else postgresql://aetherium@127.0.0.1:5432/aetherium.
+ * On success *out belongs to the caller (aeth_store_free()). A server that
+ * cannot be reached gives AETH_EUNAVAILABLE with a message naming where it
+ * tried and how to start the development server.
+ */
+AETH_API int aeth_store_open(aeth_store **out, const char *url);
+
+/**
+ * Apply the migrations built into the library that the database lacks, in
+ * order, each in its own transaction, under a PostgreSQL advisory lock, and
+ * record them in schema_migrations. Safe to run again and from several
+ * processes at once.
+ */
+AETH_API int aeth_store_migrate(aeth_store *store);
+
+/** The highest applied migration (0 if none) into *version. */
+AETH_API int aeth_store_schema_version(aeth_store *store, int *version);
+
+/** Close the connection. NULL is accepted. */
+AETH_API void aeth_store_free(aeth_store *store);
+
+/* ---- VMs: status creating|running|stopped|failed|deleted ---------------- */
+
+typedef struct {
+	char id[37];         /**< UUID; insert makes one when empty */
+	char *name;          /**< required, <= 255 */
+	char *orchestrator;  /**< backend name, required, <= 50 */
+	char *status;        /**< NULL on insert: "creating" */
+	char *kernel_path;   /**< <= 500, may be NULL */
+	char *rootfs_path;   /**< <= 500, may be NULL */
+	char *socket_path;   /**< <= 500, may be NULL */
+	int vcpu_count;      /**< 0: NULL */
+	int memory_mb;       /**< 0: NULL */
+	int64_t created_at_ms;
+	int64_t started_at_ms; /**< set when status becomes running */
+	int64_t stopped_at_ms; /**< set when stopped, failed or deleted */
+	int64_t updated_at_ms;
+	char *metadata;      /**< JSON text or NULL */
+	char *owner_worker;  /**< worker id owning the VM, <= 255, may be NULL */
+	char *error;         /**< last failure, may be NULL */
+} aeth_store_vm;
+
+/**
+ * Filter for the list functions: NULL/0 fields do not filter. `worker`
+ * matches vms.owner_worker / tasks.worker_id; `vm_id` tasks.vm_id /
+ * executions.vm_id. Newest first; `limit` 0 means 1000 (at most 10000).
+ */
+typedef struct {
+	unsigned int version;
+	const char *status;
+	const char *type;    /**< tasks only */
+	const char *worker;
+	const char *vm_id;
+	const char *task_id; /**< executions only */
+	unsigned int limit;
+} aeth_store_filter;
+
+#define AETH_STORE_FILTER_INIT {1, NULL, NULL, NULL, NULL, NULL, 0}
+
+/** Insert a VM row. Fills vm->id when empty and vm->created_at_ms.
+ * Existing id: AETH_EEXISTS. */
+AETH_API int aeth_store_vm_insert(aeth_store *store, aeth_store_vm *vm);
+
+/** The VM with `id` into *out (caller's; aeth_store_vm_free()).
+ * Unknown: AETH_ENOTFOUND. */
+AETH_API int aeth_store_vm_get(aeth_store *store, const char *id,
+			       aeth_store_vm **out);
+
+/**
+ * Set the status (and updated_at); "running" sets started_at, "stopped"
+ * and "failed" set stopped_at, "deleted" sets it if not yet set. `error`
+ * replaces vms.error (NULL clears it). Unknown id: AETH_ENOTFOUND.
+ */
+AETH_API int aeth_store_vm_set_status(aeth_store *store, const char *id,
+				      const char *status, const char *error);
+
+/** Record which worker owns the VM (NULL: none). */
+AETH_API int aeth_store_vm_set_owner(aeth_store *store, const char *id,
+				     const char *worker_id);
+
+/**
+ * Rewrite the descriptive columns of vm->id from `vm`: name, orchestrator,
+ * kernel/rootfs/socket paths, vcpu_count, memory_mb, metadata,
+ * owner_worker (status, error and times are left alone).
+ */
+AETH_API int aeth_store_vm_update(aeth_store *store, const aeth_store_vm *vm);
+
+/**
+ * VMs matching `filter` (NULL: all, newest first) into *out, a
+ * NULL-terminated array (caller's; aeth_store_vm_list_free()), and their
+ * number into *count (may be NULL).
+ */
+AETH_API int aeth_store_vm_list(aeth_store *store,
+				const aeth_store_filter *filter,
+				aeth_store_vm ***out, size_t *count);
+
+/** Free one record (NULL accepted). */
+AETH_API void aeth_store_vm_free(aeth_store_vm *vm);
+
+/** Free a list and its records (NULL accepted). */
+AETH_API void aeth_store_vm_list_free(aeth_store_vm **list);
+
+/* ---- Tasks: status pending|running|completed|failed|retrying|dead ------- */
+
+typedef struct {
+	char id[37];        /**< UUID (the queue's task id); made when empty */
+	char *type;         /**< "vm:create", ...; required, <= 100 */
+	char *status;       /**< NULL on insert: "pending" */
+	int priority;
+	char *payload;      /**< JSON text, required */
+	char *result;       /**< JSON text or NULL */
+	char *error;
+	char vm_id[37];     /**< empty: NULL; must name an existing VM */
+	char *worker_id;    /**< <= 255 */
+	int max_retries;
+	int retry_count;
+	int64_t created_at_ms;
+	int64_t scheduled_at_ms; /**< 0 on insert: now */
+	int64_t started_at_ms;   /**< set when status becomes running */
+	int64_t completed_at_ms; /**< set when completed, failed or dead */
+	int64_t updated_at_ms;
+	char *metadata;     /**< JSON text or NULL */
+	char *queue;        /**< queue name, <= 100, may be NULL */
+	int64_t timeout_ms; /**< 0: NULL */
+} aeth_store_task;
+
+/** Insert a task row. Unknown vm_id: AETH_ENOTFOUND; existing id:
+ * AETH_EEXISTS; invalid payload JSON: AETH_EINVALID. */
+AETH_API int aeth_store_task_insert(aeth_store *store, aeth_store_task *task);
+
+/** The task with `id` into *out (caller's; aeth_store_task_free()). */
+AETH_API int aeth_store_task_get(aeth_store *store, const char *id,
+				 aeth_store_task **out);
+
+/**
+ * Set the status (and updated_at): "running" sets started_at,
+ * "completed", "failed" and "dead" set completed_at.
+ */
+AETH_API int aeth_store_task_set_status(aeth_store *store, const char *id,
+					const char *status);
+
+/** Status "running", started_at now, worker_id and retry_count, at once. */
+AETH_API int aeth_store_task_start(aeth_store *store, const char *id,
+				   const char *worker_id, int retry_count);
+
+/**
+ * The end of an attempt, at once: status (completed|failed|retrying|dead),
+ * result JSON (NULL: unchanged), error (NULL clears it) and completed_at
+ * for final states.
+ */
+AETH_API int aeth_store_task_finish(aeth_store *store, const char *id,
+				    const char *status, const char *result_json,
+				    const char *error);
+
+/** Set result JSON (NULL clears). */
+AETH_API int aeth_store_task_set_result(aeth_store *store, const char *id,
+					const char *result_json);
+/** Set the error text (NULL clears). */
+AETH_API int aeth_store_task_set_error(aeth_store *store, const char *id,
+				       const char *error);
+/** Set worker_id (NULL clears). */
+AETH_API int aeth_store_task_set_worker(aeth_store *store, const char *id,
+					const char *worker_id);
+/** Set retry_count. */
+AETH_API int aeth_store_task_set_retry_count(aeth_store *store, const char *id,
+					     int retry_count);
+/** Set vm_id (NULL clears), e.g. once vm:create made the VM. */
+AETH_API int aeth_store_task_set_vm(aeth_store *store, const char *id,
+				    const char *vm_id);
+
+/** Tasks matching `filter`; as aeth_store_vm_list(). */
+AETH_API int aeth_store_task_list(aeth_store *store,
+				  const aeth_store_filter *filter,
+				  aeth_store_task ***out, size_t *count);
+
+AETH_API void aeth_store_task_free(aeth_store_task *task);
+AETH_API void aeth_store_task_list_free(aeth_store_task **list);
+
+/* ---- Executions: one command run in a VM ------------------------------- */
+
+typedef struct {
+	char id[37];        /**< made when empty */
+	char job_id[37];    /**< empty: NULL */
+	char vm_id[37];     /**< empty: NULL; must name an existing VM */
+	char task_id[37];   /**< empty: NULL; must name an existing task */
+	char *command;      /**< required, <= 500 */
+	char *args;         /**< JSON text (array) or NULL */
+	char *env;          /**< JSON text (object) or NULL */
+	int has_exit_code;  /**< 0: exit_code is NULL (still running, or error) */
+	int exit_code;
+	char *stdout_data;  /**< the stdout column */
+	char *stderr_data;  /**< the stderr column */
+	char *error;
+	int64_t started_at_ms;   /**< 0 on insert: now */
+	int64_t completed_at_ms;
+	int duration_ms;
+	char *metadata;     /**< JSON text or NULL */
+} aeth_store_execution;
+
+/** Insert an execution (typically when the command starts; fields given
+ * here such as exit_code are stored as they are). */
+AETH_API int aeth_store_execution_insert(aeth_store *store,
+					 aeth_store_execution *exec);
+
+/**
+ * Record the end of an execution: exit code (has_exit_code 0: NULL),
+ * output, error, completed_at now and duration_ms from started_at.
+ */
+AETH_API int aeth_store_execution_finish(aeth_store *store, const char *id,
+					 int has_exit_code, int exit_code,
+					 const char *stdout_data,
+					 const char *stderr_data,
+					 const char *error);
+
+AETH_API int aeth_store_execution_get(aeth_store *store, const char *id,
+				      aeth_store_execution **out);
+
+/** Executions matching `filter` (vm_id, task_id, limit; oldest first). */
+AETH_API int aeth_store_execution_list(aeth_store *store,
+				       const aeth_store_filter *filter,
+				       aeth_store_execution ***out,
+				       size_t *count);
+
+AETH_API void aeth_store_execution_free(aeth_store_execution *exec);
+AETH_API void aeth_store_execution_list_free(aeth_store_execution **list);
+
+AETH_END_DECLS
+
+#endif

@@ -1,0 +1,131 @@
+/*
+ * lib/store/migrate.c - apply the embedded migrations once each, in order,
+ * under an advisory lock so that concurrent workers starting together do
+ * not race; each migration and its schema_migrations row commit together.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "store/store_internal.h"
+
+/* Any constant will do; it only has to be the same in every process. */
+#define LOCK_KEY "7245531900"
+
+static int applied(aeth_store *s, bool *done, size_t n)
+{
+	PGresult *r;
+	int rc;
+
+	rc = aeth__store_exec(s, "reading schema_migrations",
+			      "SELECT version FROM schema_migrations", 0, NULL, &r);
+	if (rc != 0)
+		return rc;
+	for (int i = 0; i < PQntuples(r); i++) {
+		int v = aeth__row_int(r, i, 0);
+
+		if (v >= 1 && (size_t)v <= n)
+			done[v - 1] = true;
+		else
+			aeth__warn("store: database has migration %d, newer than "
+				   "this library (%zu)", v, n);
+	}
+	PQclear(r);
+	return 0;
+}
+
+static int apply_one(aeth_store *s, const aeth__migration *m)
+{
+	char what[128], version[16];
+	const char *params[2] = {version, m->name};
+	int rc;
+
+	snprintf(what, sizeof(what), "applying migration %04d_%s", m->version,
+		 m->name);
+	snprintf(version, sizeof(version), "%d", m->version);
+	aeth__info("store: %s", what);
+	if ((rc = aeth__store_exec_plain(s, what, "BEGIN")) != 0)
+		return rc;
+	rc = aeth__store_exec_plain(s, what, m->sql);
+	if (rc == 0)
+		rc = aeth__store_exec(s, what,
+				      "INSERT INTO schema_migrations (version, name) "
+				      "VALUES ($1, $2)", 2, params, NULL);
+	if (rc == 0)
+		rc = aeth__store_exec_plain(s, what, "COMMIT");
+	if (rc != 0 && PQstatus(s->conn) == CONNECTION_OK) {
+		PGresult *r = PQexec(s->conn, "ROLLBACK");
+
+		PQclear(r);
+	}
+	return rc;
+}
+
+int aeth_store_migrate(aeth_store *s)
+{
+	bool *done;
+	int rc;
+
+	if (!s)
+		return aeth__error_set(AETH_EINVALID, "aeth_store_migrate: store is NULL");
+	done = calloc(aeth__migrations_count + 1, sizeof(bool));
+	if (!done)
+		return aeth__error_oom();
+	/* Waiting for another process's migration is fine; forever is not. */
+	rc = aeth__store_exec_plain(s, "setting the lock timeout",
+				    "SET lock_timeout = '300s'");
+	if (rc == 0)
+		rc = aeth__store_exec_plain(s, "waiting for the migration lock",
+					    "SELECT pg_advisory_lock(" LOCK_KEY ")");
+	if (rc != 0) {
+		free(done);
+		return rc;
+	}
+	rc = aeth__store_exec_plain(s, "creating schema_migrations",
+		"CREATE TABLE IF NOT EXISTS schema_migrations ("
+		" version INTEGER PRIMARY KEY,"
+		" name TEXT NOT NULL,"
+		" applied_at TIMESTAMP NOT NULL DEFAULT (now() AT TIME ZONE 'UTC'))");
+	if (rc == 0)
+		rc = applied(s, done, aeth__migrations_count);
+	for (size_t i = 0; rc == 0 && i < aeth__migrations_count; i++)
+		if (!done[i])
+			rc = apply_one(s, &aeth__migrations[i]);
+	free(done);
+	if (PQstatus(s->conn) == CONNECTION_OK) {
+		PGresult *r = PQexec(s->conn, "SELECT pg_advisory_unlock(" LOCK_KEY
+					      "); RESET lock_timeout");
+
+		PQclear(r);
+	}
+	return rc;
+}
+
+int aeth_store_schema_version(aeth_store *s, int *version)
+{
+	PGresult *r;
+	bool exists;
+	int rc;
+
+	if (!version)
+		return aeth__error_set(AETH_EINVALID, "version is NULL");
+	*version = 0;
+	rc = aeth__store_exec(s, "reading the schema version",
+			      "SELECT to_regclass('schema_migrations') IS NOT NULL",
+			      0, NULL, &r);
+	if (rc != 0)
+		return rc;
+	exists = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+	PQclear(r);
+	if (!exists)
+		return 0;
+	rc = aeth__store_exec(s, "reading the schema version",
+			      "SELECT coalesce(max(version), 0) FROM schema_migrations",
+			      0, NULL, &r);
+	if (rc != 0)
+		return rc;
+	*version = aeth__row_int(r, 0, 0);
+	PQclear(r);
+	return 0;
+}

@@ -1,0 +1,267 @@
+/*
+ * lib/store/store.c - the connection and the query helpers that turn
+ * PostgreSQL's errors into AETH_E* codes and messages that say what to do.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "store/store_internal.h"
+
+#define DEFAULT_URL "postgresql://aetherium@127.0.0.1:5432/aetherium"
+#define START_HINT                                                          \
+	"is the server running? For the private development server run "     \
+	"scripts/services.sh start and eval \"$(scripts/services.sh env)\", " \
+	"or set AETH_DATABASE_URL"
+
+/* Where a connection string points, without its password. */
+static char *describe(const char *url)
+{
+	PQconninfoOption *opts = PQconninfoParse(url, NULL);
+	const char *host = NULL, *port = NULL, *db = NULL, *user = NULL;
+	char *where;
+
+	if (!opts)
+		return aeth__strdup("an invalid connection string");
+	for (PQconninfoOption *o = opts; o->keyword; o++) {
+		if (!o->val || !*o->val)
+			continue;
+		if (strcmp(o->keyword, "host") == 0)
+			host = o->val;
+		else if (strcmp(o->keyword, "hostaddr") == 0 && !host)
+			host = o->val;
+		else if (strcmp(o->keyword, "port") == 0)
+			port = o->val;
+		else if (strcmp(o->keyword, "dbname") == 0)
+			db = o->val;
+		else if (strcmp(o->keyword, "user") == 0)
+			user = o->val;
+	}
+	if (!host)
+		host = "/var/run/postgresql"; /* libpq's compiled-in default */
+	if (!port)
+		port = "5432";
+	if (host[0] == '/')
+		where = aeth__sprintf("unix socket %s/.s.PGSQL.%s (database %s, user %s)",
+				      host, port, db ? db : "(default)",
+				      user ? user : "(default)");
+	else
+		where = aeth__sprintf("%s:%s (database %s, user %s)", host, port,
+				      db ? db : "(default)",
+				      user ? user : "(default)");
+	PQconninfoFree(opts);
+	return where;
+}
+
+/* First line of libpq's message, without "connection to server ... failed:". */
+static void first_line(const char *msg, char *out, size_t size)
+{
+	const char *p = strstr(msg, "failed: ");
+	size_t n;
+
+	if (p)
+		msg = p + 8;
+	n = strcspn(msg, "\n");
+	if (n >= size)
+		n = size - 1;
+	memcpy(out, msg, n);
+	out[n] = '\0';
+}
+
+/* libpq prints server notices to stderr by default; a library must not. */
+static void on_notice(void *arg, const char *message)
+{
+	(void)arg;
+	aeth__debug("store: postgres: %.*s", (int)strcspn(message, "\n"), message);
+}
+
+int aeth_store_open(aeth_store **out, const char *url)
+{
+	const char *keys[] = {"application_name", "connect_timeout", "dbname", NULL};
+	const char *vals[] = {"aetherium", "10", NULL, NULL};
+	aeth_store *s;
+	char why[512];
+	char *err = NULL;
+	PQconninfoOption *check;
+
+	if (!out)
+		return aeth__error_set(AETH_EINVALID, "aeth_store_open: out is NULL");
+	*out = NULL;
+	if (!url)
+		url = getenv("AETH_DATABASE_URL");
+	if (!url || !*url)
+		url = DEFAULT_URL;
+	check = PQconninfoParse(url, &err);
+	if (!check) {
+		first_line(err ? err : "cannot parse", why, sizeof(why));
+		PQfreemem(err);
+		return aeth__error_set(AETH_EINVALID,
+				       "invalid database URL: %s (expected "
+				       "postgresql://user@host:port/db or "
+				       "\"host=... dbname=...\")", why);
+	}
+	PQconninfoFree(check);
+	if (!(s = calloc(1, sizeof(*s))))
+		return aeth__error_oom();
+	if (!(s->where = describe(url))) {
+		free(s);
+		return AETH_ENOMEM;
+	}
+	vals[2] = url;
+	s->conn = PQconnectdbParams(keys, vals, 1);
+	if (!s->conn || PQstatus(s->conn) != CONNECTION_OK) {
+		first_line(s->conn ? PQerrorMessage(s->conn) : "out of memory",
+			   why, sizeof(why));
+		aeth__error_set(AETH_EUNAVAILABLE,
+				"cannot connect to PostgreSQL at %s: %s; " START_HINT,
+				s->where, why);
+		aeth_store_free(s);
+		return AETH_EUNAVAILABLE;
+	}
+	PQsetNoticeProcessor(s->conn, on_notice, NULL);
+	/* Timestamps are stored as UTC wall time in TIMESTAMP columns. */
+	if (aeth__store_exec_plain(s, "setting the time zone",
+				   "SET TIME ZONE 'UTC'") != 0) {
+		aeth_store_free(s);
+		return aeth_error_last_code();
+	}
+	aeth__debug("store: connected to %s", s->where);
+	*out = s;
+	return 0;
+}
+
+void aeth_store_free(aeth_store *s)
+{
+	if (!s)
+		return;
+	if (s->conn)
+		PQfinish(s->conn);
+	free(s->where);
+	free(s);
+}
+
+static int map_error(aeth_store *s, const char *what, PGresult *r)
+{
+	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	const char *msg = r ? PQresultErrorMessage(r) : PQerrorMessage(s->conn);
+	char line[512];
+	int code = AETH_ERROR;
+
+	first_line(msg && *msg ? msg : "no answer", line, sizeof(line));
+	if (PQstatus(s->conn) == CONNECTION_BAD)
+		return aeth__error_set(AETH_EUNAVAILABLE,
+				       "%s: lost the connection to PostgreSQL at "
+				       "%s: %s; " START_HINT, what, s->where, line);
+	if (state) {
+		if (strcmp(state, "23505") == 0)
+			code = AETH_EEXISTS;
+		else if (strcmp(state, "23503") == 0)
+			code = AETH_ENOTFOUND;
+		else if (strncmp(state, "22", 2) == 0 || strcmp(state, "23514") == 0 ||
+			 strcmp(state, "23502") == 0)
+			code = AETH_EINVALID;
+		else if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0)
+			code = AETH_EUNAVAILABLE;
+		else if (strcmp(state, "42P01") == 0)
+			return aeth__error_set(AETH_ESTATE,
+					       "%s: %s: the database at %s has no "
+					       "schema yet; run aeth_store_migrate() "
+					       "(aeth-worker does on start)",
+					       what, line, s->where);
+		else if (strcmp(state, "55P03") == 0 || strcmp(state, "57014") == 0)
+			code = AETH_ETIMEOUT;
+	}
+	return aeth__error_set(code, "%s: %s", what, line);
+}
+
+/* A connection that broke since the last call gets one reset before use:
+ * nothing was sent yet, so the statement runs at most once. */
+static int ensure_connected(aeth_store *s, const char *what)
+{
+	char why[512];
+
+	if (PQstatus(s->conn) == CONNECTION_OK)
+		return 0;
+	PQreset(s->conn);
+	if (PQstatus(s->conn) == CONNECTION_OK &&
+	    aeth__store_exec_plain(s, "setting the time zone",
+				   "SET TIME ZONE 'UTC'") == 0)
+		return 0;
+	first_line(PQerrorMessage(s->conn), why, sizeof(why));
+	return aeth__error_set(AETH_EUNAVAILABLE,
+			       "%s: cannot reconnect to PostgreSQL at %s: %s; "
+			       START_HINT, what, s->where, why);
+}
+
+int aeth__store_exec(aeth_store *s, const char *what, const char *sql,
+		     int nparams, const char *const *params, PGresult **res)
+{
+	PGresult *r;
+	ExecStatusType st;
+	int rc;
+
+	if (res)
+		*res = NULL;
+	if (!s)
+		return aeth__error_set(AETH_EINVALID, "%s: store is NULL", what);
+	if ((rc = ensure_connected(s, what)) != 0)
+		return rc;
+	r = PQexecParams(s->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		rc = map_error(s, what, r);
+		PQclear(r);
+		return rc;
+	}
+	if (res)
+		*res = r;
+	else
+		PQclear(r);
+	return 0;
+}
+
+int aeth__store_exec_plain(aeth_store *s, const char *what, const char *sql)
+{
+	PGresult *r;
+	ExecStatusType st;
+	int rc;
+
+	/* PQexec, not PQexecParams: migrations hold several statements. */
+	r = PQexec(s->conn, sql);
+	st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		rc = map_error(s, what, r);
+		PQclear(r);
+		return rc;
+	}
+	PQclear(r);
+	return 0;
+}
+
+int aeth__store_update_one(aeth_store *s, const char *kind, const char *id,
+			   const char *sql, int nparams,
+			   const char *const *params)
+{
+	PGresult *r;
+	char what[96];
+	int rc;
+
+	if ((rc = aeth__store_check_id(kind, id)) != 0)
+		return rc;
+	snprintf(what, sizeof(what), "updating %s %s", kind, id);
+	if ((rc = aeth__store_exec(s, what, sql, nparams, params, &r)) != 0)
+		return rc;
+	rc = strcmp(PQcmdTuples(r), "0") == 0
+		? aeth__error_set(AETH_ENOTFOUND, "%s %s not found", kind, id)
+		: 0;
+	PQclear(r);
+	return rc;
+}
+
+unsigned int aeth__store_limit(const aeth_store_filter *f)
+{
+	if (!f || f->limit == 0)
+		return AETH__STORE_LIST_DEFAULT;
+	return f->limit > AETH__STORE_LIST_MAX ? AETH__STORE_LIST_MAX : f->limit;
+}
