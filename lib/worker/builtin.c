@@ -176,13 +176,14 @@ static char *json_env(char *const *env)
 	return s;
 }
 
-static void record_exec(aeth__slot *s, const aeth__execute_payload *p,
+static void record_exec(aeth__slot *s, const char *task_id,
+			const aeth__execute_payload *p,
 			const aeth__exec_out *r, int64_t started, int64_t ended)
 {
 	char *args = json_array(p->argv + 1), *env = json_env(p->env);
 	char *out = aeth__utf8_sanitize(r->out, r->out_len);
 	char *err = aeth__utf8_sanitize(r->err, r->err_len);
-	aeth__exec_row e = {p->vm_id, p->command, args, env, r->exit_code,
+	aeth__exec_row e = {p->vm_id, task_id, p->command, args, env, r->exit_code,
 			    out, err, r->error, started, ended, ended - started};
 
 	if (aeth__rec_exec_insert(s->rec, &e) != 0)
@@ -218,11 +219,11 @@ int aeth__handle_execute(aeth_task *t, void *userdata)
 	aeth__vm_release(s->w, ref, false);
 	if (rc != 0) {
 		r.error = aeth_error_last();
-		record_exec(s, &p, &r, started, ended);
+		record_exec(s, t->qt->id, &p, &r, started, ended);
 		rc = fail_last(t, rc, "command failed to run");
 		goto out;
 	}
-	record_exec(s, &p, &r, started, ended);
+	record_exec(s, t->qt->id, &p, &r, started, ended);
 	aeth__worker_say(s->w, t->qt->id, "✓ Command exited with status %d "
 			 "(%lld ms)", r.exit_code, (long long)(ended - started));
 	result = aeth__execute_result(p.vm_id, r.exit_code, r.out, r.out_len,

@@ -12,6 +12,7 @@
 #include <cjson/cJSON.h>
 #include <libpq-fe.h>
 
+#include "aetherium/store.h"
 #include "internal.h"
 #include "worker/record.h"
 
@@ -366,7 +367,7 @@ int aeth__rec_vms_json(aeth__rec *r, char **json_out)
 int aeth__rec_exec_insert(aeth__rec *r, const aeth__exec_row *e)
 {
 	char id[37], code[16], start[32], end[32], dur[32];
-	const char *p[11];
+	const char *p[12];
 
 	aeth__uuid_new(id);
 	snprintf(code, sizeof(code), "%d", e->exit_code);
@@ -376,16 +377,22 @@ int aeth__rec_exec_insert(aeth__rec *r, const aeth__exec_row *e)
 	p[0] = id; p[1] = e->vm_id; p[2] = e->command; p[3] = e->args_json;
 	p[4] = e->env_json; p[5] = e->error ? NULL : code; p[6] = e->out;
 	p[7] = e->err; p[8] = e->error; p[9] = start; p[10] = end;
+	p[11] = e->task_id;
 	return exec_sql(r,
 		"INSERT INTO executions (id, vm_id, command, args, env, exit_code, "
-		"stdout, stderr, error, started_at, completed_at, duration_ms) "
+		"stdout, stderr, error, started_at, completed_at, duration_ms, task_id) "
 		"VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7, $8, $9, "
 		"to_timestamp($10::bigint / 1000.0), to_timestamp($11::bigint / "
-		"1000.0), $11::bigint - $10::bigint)", 11, p, NULL);
+		"1000.0), $11::bigint - $10::bigint, $12)", 12, p, NULL);
 }
 
 int aeth__rec_migrate(aeth__rec *r)
 {
-	(void)r;
-	return 0; /* the store module's aeth_store_migrate() once it lands */
+	aeth_store *s = NULL;
+	int rc = aeth_store_open(&s, r->url);
+
+	if (rc == 0)
+		rc = aeth_store_migrate(s);
+	aeth_store_free(s);
+	return rc;
 }

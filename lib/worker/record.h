@@ -78,6 +78,7 @@ int aeth__rec_vms_json(aeth__rec *r, char **json_out);
 
 typedef struct {
 	const char *vm_id;
+	const char *task_id;
 	const char *command;
 	const char *args_json;
 	const char *env_json;
