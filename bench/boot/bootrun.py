@@ -10,6 +10,8 @@ taken on the host: QEMU start -> first byte of the marker on the port.
 Usage: bootrun.py --kernel vmlinux --initrd initrd.cpio [-n 10] [--deadline 30]
        [--append 'extra kernel args'] [--machine 'extra,-M,opts'] [--cpu max]
        [--mem 256] [--max-ports 2] [--logdir DIR] [--json] [--no-probe]
+       [--no-tsc-khz]
+tsc_early_khz=<host TSC kHz> is added unless --no-tsc-khz (see docs/image.md).
 Prints one line per boot, then a summary table, or JSON with --json.
 """
 import argparse
@@ -26,6 +28,20 @@ import time
 BASE_APPEND = "console=ttyS0 panic=-1 quiet"
 
 
+def host_tsc_khz():
+    """The host's TSC rate in kHz: under TCG the guest's rdtsc runs at it, and
+    telling the guest (tsc_early_khz=) avoids its PIT calibration, which fails
+    under load and then hangs the boot (docs/image.md)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("cpu MHz"):
+                    return int(round(float(line.split(":")[1]) * 1000))
+    except (OSError, ValueError):
+        pass
+    return 2000000
+
+
 def qemu_cmd(a, sock, serial_log):
     machine = "microvm,x-option-roms=off,isa-serial=on"
     if a.machine:
@@ -33,6 +49,8 @@ def qemu_cmd(a, sock, serial_log):
     append = BASE_APPEND
     if not a.no_probe:
         append += " rdinit=/sbin/aeth-boot-probe"
+    if not a.no_tsc_khz:
+        append += " tsc_early_khz=%d" % host_tsc_khz()
     if a.append:
         append += " " + a.append
     cmd = [a.qemu, "-M", machine, "-accel", "tcg,thread=multi", "-cpu", a.cpu,
@@ -137,6 +155,8 @@ def main():
     p.add_argument("--label", default="")
     p.add_argument("--no-probe", action="store_true",
                    help="do not add rdinit=/sbin/aeth-boot-probe (image's /init must write the marker)")
+    p.add_argument("--no-tsc-khz", action="store_true",
+                   help="do not add tsc_early_khz=<host TSC kHz> (reproduces the TCG boot hang)")
     p.add_argument("--json", action="store_true")
     a = p.parse_args()
     if a.logdir:
