@@ -82,3 +82,10 @@ def test_vm_options_defaults_come_from_the_header():
     from aetherium._ffi import new_options, constant
     opts, _ = new_options("aeth_vm_options", "AETH_VM_OPTIONS_INIT")
     assert opts.version == constant("AETH_VM_OPTIONS_VERSION")
+
+
+def test_owned_vm_is_deleted_when_garbage_collected(bare_vmm):
+    import gc
+    aetherium.VM(vmm=bare_vmm, start=False)   # dropped at once
+    gc.collect()
+    assert bare_vmm.list() == []
