@@ -90,6 +90,17 @@ typedef struct {
 #define AETH_QUEUE_ENQUEUE_OPTIONS_INIT {AETH_QUEUE_ENQUEUE_OPTIONS_VERSION, \
 	NULL, 3, 1800000, NULL, 0, 0, NULL}
 
+/** One task of aeth_queue_enqueue_batch(): inputs, then per-task results. */
+typedef struct {
+	const char *type;    /**< as for aeth_queue_enqueue() */
+	const char *payload; /**< JSON; NULL means "{}" */
+	/** NULL means defaults. Tasks may name different queues; consecutive
+	 *  tasks of one queue go to Redis in one script call. */
+	const aeth_queue_enqueue_options *opts;
+	char id[37]; /**< out: the task id (when rc is 0) */
+	int rc;      /**< out: 0 or this task's AETH_E* code */
+} aeth_queue_batch_task;
+
 /** A queue to dequeue from and its weight (for aeth_queue_dequeue()). */
 typedef struct {
 	const char *name;    /**< queue name */
@@ -161,6 +172,20 @@ AETH_API int aeth_queue_enqueue(aeth_queue *q, const char *type,
 				char id_out[37]);
 
 /**
+ * Enqueue `n` tasks (at most 100000) in one round trip to Redis: one
+ * script call per run of up to 256 consecutive tasks of the same queue,
+ * all pipelined. Each task is checked and enqueued on its own, with the
+ * same rules and errors as aeth_queue_enqueue(): tasks[i].rc and
+ * tasks[i].id tell what happened to it. Returns 0 when every task was
+ * enqueued, else the code of the first failure (aeth_error_last() says
+ * which task and why). When the connection fails, every task gets
+ * AETH_EUNAVAILABLE (some may have been enqueued: the call is at least as
+ * safe to retry as aeth_queue_enqueue() with ids set).
+ */
+AETH_API int aeth_queue_enqueue_batch(aeth_queue *q, aeth_queue_batch_task *tasks,
+				      size_t n);
+
+/**
  * Take one task from the `n` queues in `sources`: strict queues first in
  * order, then the others in a weighted random order. Blocks up to
  * timeout_ms (0: do not block) until a task arrives; the wait is a Redis
@@ -174,6 +199,25 @@ AETH_API int aeth_queue_enqueue(aeth_queue *q, const char *type,
 AETH_API int aeth_queue_dequeue(aeth_queue *q, const aeth_queue_source *sources,
 				size_t n, unsigned int timeout_ms,
 				aeth_queue_task **out);
+
+/**
+ * Like aeth_queue_dequeue(), but takes up to `max` tasks (1..1000) in as
+ * few round trips as possible: it waits (as aeth_queue_dequeue() does)
+ * until at least one task is there, then takes up to `max` from the first
+ * queue in the strict-then-weighted order with one script call, and fills
+ * up from the next queues. out[0..*got-1] receive the tasks (each the
+ * caller's, aeth_queue_task_free()); `out` must have room for `max`.
+ * Each task has its own lease, to be heartbeated and acked/nacked like a
+ * task from aeth_queue_dequeue() (aeth_queue_ack_batch() acks many in
+ * one round trip). Malformed messages met while some tasks were taken
+ * are moved to dead and skipped; AETH_EPROTO only when no task was taken.
+ * Returns 0 with *got >= 1, or the errors of aeth_queue_dequeue() with
+ * *got == 0.
+ */
+AETH_API int aeth_queue_dequeue_batch(aeth_queue *q, const aeth_queue_source *sources,
+				      size_t n, unsigned int timeout_ms,
+				      aeth_queue_task **out, size_t max,
+				      size_t *got);
 
 /**
  * Extend the lease of a dequeued task to now + lease_ms. AETH_ESTATE when
@@ -191,6 +235,18 @@ AETH_API int aeth_queue_heartbeat(aeth_queue *q, aeth_queue_task *task);
  */
 AETH_API int aeth_queue_ack(aeth_queue *q, aeth_queue_task *task,
 			    const char *result_json);
+
+/**
+ * Complete `n` dequeued tasks (at most 100000) in one round trip, as
+ * aeth_queue_ack() does for each: one script call per run of up to 256
+ * consecutive tasks of the same queue, pipelined. `results` may be NULL
+ * (no result for any task) or hold one JSON text or NULL per task. `rcs`
+ * may be NULL or receives 0 or the AETH_E* code of each task
+ * (AETH_ESTATE: its lease was lost). Returns 0 when every task was
+ * acked, else the code of the first failure.
+ */
+AETH_API int aeth_queue_ack_batch(aeth_queue *q, aeth_queue_task *const *tasks,
+				  const char *const *results, size_t n, int *rcs);
 
 /**
  * Fail a dequeued task with `error`. It is retried after

@@ -1,25 +1,42 @@
--- Complete a task. KEYS: 1 lease zset, 2 task hash, 3 completed zset,
--- 4 done list (wakes wait_result).
--- ARGV: 1 id, 2 lease token, 3 result JSON, 4 retention ms,
---       5 unique key prefix
--- Returns 1, or -1 when the lease is lost. The lease token stays in the
--- completed task so that an ack re-sent after a lost reply is idempotent.
+-- Complete one or more tasks of one queue. KEYS: 1 lease zset,
+-- 2 completed zset.
+-- ARGV: 1 task key prefix, 2 unique key prefix, 3 done list prefix,
+--       4 retention ms, then 3 per task: id, lease token, result JSON.
+-- Returns one integer per task: 1, or -1 when the lease is lost. The lease
+-- token stays in the completed task so that an ack re-sent after a lost
+-- reply is idempotent. The done list (wakes aeth_queue_wait_result) is
+-- written only when a waiter marked the task ('waited' field).
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local f = redis.call('HMGET', KEYS[2], 'lease', 'state')
-if f[1] ~= ARGV[2] then return -1 end
-if f[2] == 'completed' then return 1 end
-if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return -1 end
+local pfx, upfx, dpfx = ARGV[1], ARGV[2], ARGV[3]
 local ret = tonumber(ARGV[4])
-redis.call('HSET', KEYS[2], 'state', 'completed', 'result', ARGV[3],
-  'finished_ms', now)
-redis.call('HDEL', KEYS[2], 'deadline_ms')
-redis.call('PEXPIRE', KEYS[2], ret)
-redis.call('ZADD', KEYS[3], now + ret, ARGV[1])
-local uk = redis.call('HGET', KEYS[2], 'unique_key')
-if uk and uk ~= '' and redis.call('GET', ARGV[5] .. uk) == ARGV[1] then
-  redis.call('DEL', ARGV[5] .. uk)
+local out, comp = {}, {}
+for i = 5, #ARGV, 3 do
+  local id = ARGV[i]
+  local k = pfx .. id
+  local f = redis.call('HMGET', k, 'lease', 'state', 'unique_key', 'waited')
+  local r = -1
+  if f[1] == ARGV[i + 1] then
+    if f[2] == 'completed' then
+      r = 1
+    elseif redis.call('ZREM', KEYS[1], id) == 1 then
+      redis.call('HSET', k, 'state', 'completed', 'result', ARGV[i + 2],
+        'finished_ms', now, 'deadline_ms', 0)
+      redis.call('PEXPIRE', k, ret)
+      comp[#comp + 1] = now + ret
+      comp[#comp + 1] = id
+      local uk = f[3]
+      if uk and uk ~= '' and redis.call('GET', upfx .. uk) == id then
+        redis.call('DEL', upfx .. uk)
+      end
+      if f[4] then
+        redis.call('RPUSH', dpfx .. id, '1')
+        redis.call('PEXPIRE', dpfx .. id, ret)
+      end
+      r = 1
+    end
+  end
+  out[#out + 1] = r
 end
-redis.call('RPUSH', KEYS[4], '1')
-redis.call('PEXPIRE', KEYS[4], ret)
-return 1
+if #comp > 0 then redis.call('ZADD', KEYS[2], unpack(comp)) end
+return out

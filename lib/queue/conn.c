@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
@@ -16,11 +17,11 @@
 
 static const char *const lua_src[AETH__LUA_COUNT] = {
 	aeth__lua_enqueue, aeth__lua_dequeue, aeth__lua_heartbeat,
-	aeth__lua_ack, aeth__lua_nack, aeth__lua_cancel,
+	aeth__lua_ack, aeth__lua_nack, aeth__lua_cancel, aeth__lua_watch,
 };
 
 static const char *const lua_name[AETH__LUA_COUNT] = {
-	"enqueue", "dequeue", "heartbeat", "ack", "nack", "cancel",
+	"enqueue", "dequeue", "heartbeat", "ack", "nack", "cancel", "watch",
 };
 
 static struct timeval tv_ms(unsigned int ms)
@@ -327,4 +328,86 @@ int aeth__q_script(aeth_queue *q, int script, int nkeys, int argc,
 	}
 	*reply = r;
 	return 0;
+}
+
+/*
+ * Several commands, scripts among them, in one round trip. Each script
+ * command becomes EVALSHA sha nkeys argv...; a NOSCRIPT reply (the server
+ * lost its script cache) is redone alone through aeth__q_script(), which
+ * reloads the script.
+ */
+int aeth__q_run(aeth_queue *q, size_t n, const aeth__q_cmd *cmds,
+		redisReply **replies)
+{
+	size_t total = 0, at = 0;
+	const char **av;
+	size_t *al;
+	int *argcs, rc;
+	const char ***argvs;
+	const size_t **lens;
+	char (*nk)[12];
+
+	for (size_t i = 0; i < n; i++) {
+		total += (size_t)cmds[i].argc + 3;
+		if (cmds[i].script >= 0 && !q->sha[cmds[i].script][0] &&
+		    (rc = aeth__q_script_load(q, cmds[i].script)))
+			return rc;
+	}
+	if (n == 0)
+		return 0;
+	av = calloc(total, sizeof(*av));
+	al = calloc(total, sizeof(*al));
+	argcs = calloc(n, sizeof(*argcs));
+	argvs = calloc(n, sizeof(*argvs));
+	lens = calloc(n, sizeof(*lens));
+	nk = calloc(n, sizeof(*nk));
+	if (!av || !al || !argcs || !argvs || !lens || !nk) {
+		rc = aeth__error_oom();
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const aeth__q_cmd *c = &cmds[i];
+
+		argvs[i] = av + at;
+		lens[i] = al + at;
+		argcs[i] = c->argc;
+		if (c->script >= 0) {
+			snprintf(nk[i], sizeof(nk[i]), "%d", c->nkeys);
+			av[at] = "EVALSHA"; al[at++] = 7;
+			av[at] = q->sha[c->script]; al[at++] = 40;
+			av[at] = nk[i]; al[at++] = strlen(nk[i]);
+			argcs[i] += 3;
+		}
+		for (int j = 0; j < c->argc; j++) {
+			av[at] = c->argv[j];
+			al[at++] = c->lens ? c->lens[j] : strlen(c->argv[j]);
+		}
+	}
+	rc = run(q, n, argcs, (const char *const *const *)argvs,
+		 (const size_t *const *)lens, 0, replies);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		redisReply *r = replies[i];
+
+		if (cmds[i].script < 0 || r->type != REDIS_REPLY_ERROR ||
+		    strncmp(r->str, "NOSCRIPT", 8) != 0)
+			continue;
+		freeReplyObject(r);
+		replies[i] = NULL;
+		q->sha[cmds[i].script][0] = '\0';
+		rc = aeth__q_script(q, cmds[i].script, cmds[i].nkeys, cmds[i].argc,
+				    cmds[i].argv, cmds[i].lens, &replies[i]);
+		if (rc) {
+			for (size_t j = 0; j < n; j++)
+				if (j != i && replies[j])
+					freeReplyObject(replies[j]);
+		}
+	}
+out:
+	free(av);
+	free(al);
+	free(argcs);
+	free(argvs);
+	free(lens);
+	free(nk);
+	return rc;
 }

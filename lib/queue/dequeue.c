@@ -2,7 +2,7 @@
  * lib/queue/dequeue.c - take a task from several weighted queues.
  *
  * Each queue is tried with one atomic script (promote due tasks, recover
- * expired leases, pop to active with a lease). When all are empty the
+ * expired leases, pop up to N tasks to active with a lease each). When all are empty the
  * handle blocks in BRPOP on the queues' "notify" lists, where every
  * enqueue pushes a wake-up token, for at most the time until the next
  * scheduled/retry/lease deadline: no polling, and a task enqueued while
@@ -16,17 +16,19 @@
 
 #define MAX_SOURCES 32
 
-/* 1: got a task; 0: empty (*next_ms: ms to the next due event, or -1). */
-static int dequeue_one(aeth_queue *q, const char *queue, char mode,
+/* >0: got that many tasks into out[]; 0: empty (*next_ms: ms to the
+ * next due event, or -1). */
+static int dequeue_one(aeth_queue *q, const char *queue, char mode, size_t max,
 		       aeth_queue_task **out, int64_t *next_ms,
 		       unsigned int *recovered)
 {
 	static const char *const sfx[7] = {"pending", "lease", "scheduled", "retry",
 					   "completed", "notify", "dead"};
 	char keys[7][AETH__Q_KEY_MAX], tpfx[AETH__Q_KEY_MAX], upfx[AETH__Q_KEY_MAX],
-	     sms[16], sdmax[16], token[24];
-	const char *argv[14];
+	     dpfx[AETH__Q_KEY_MAX], sms[16], sdmax[16], token[24], smax[24], sret[24];
+	const char *argv[17];
 	redisReply *r;
+	size_t got = 0;
 	int rc;
 
 	for (int i = 0; i < 7; i++) {
@@ -35,26 +37,39 @@ static int dequeue_one(aeth_queue *q, const char *queue, char mode,
 		argv[i] = keys[i];
 	}
 	if ((rc = aeth__q_key(q, tpfx, sizeof(tpfx), queue, "t:")) ||
-	    (rc = aeth__q_key(q, upfx, sizeof(upfx), queue, "u:")))
+	    (rc = aeth__q_key(q, upfx, sizeof(upfx), queue, "u:")) ||
+	    (rc = aeth__q_key(q, dpfx, sizeof(dpfx), queue, "done:")))
 		return rc;
 	snprintf(sms, sizeof(sms), "%u", q->o.lease_ms);
 	snprintf(sdmax, sizeof(sdmax), "%u", q->o.dead_max);
 	snprintf(token, sizeof(token), "%016llx", (unsigned long long)aeth__q_rand(q));
+	snprintf(smax, sizeof(smax), "%zu", max ? max : 1);
+	snprintf(sret, sizeof(sret), "%llu", (unsigned long long)q->o.retention_s * 1000);
 	argv[7] = tpfx; argv[8] = sms; argv[9] = q->worker_id; argv[10] = token;
 	argv[11] = sdmax; argv[12] = upfx; argv[13] = mode == '1' ? "1" : mode == '2' ? "2" : "0";
-	rc = aeth__q_script(q, AETH__LUA_DEQUEUE, 7, 14, argv, NULL, &r);
+	argv[14] = smax; argv[15] = dpfx; argv[16] = sret;
+	rc = aeth__q_script(q, AETH__LUA_DEQUEUE, 7, 17, argv, NULL, &r);
 	if (rc)
 		return rc;
 	if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
 	    r->element[0]->type != REDIS_REPLY_INTEGER) {
 		rc = aeth__q_bad_reply(q, "dequeue", r);
-	} else if (r->element[0]->integer == 1) {
-		rc = aeth__q_task_from_hash(r, 1, out);
+	} else if (r->element[0]->integer == 1 && r->elements - 1 <= max) {
+		for (size_t i = 1; i < r->elements && rc == 0; i++) {
+			rc = aeth__q_task_from_hash(r->element[i], 0, &out[got]);
+			if (rc == 0)
+				got++;
+		}
 		if (rc == AETH_EPROTO)
 			rc = aeth__error_set(AETH_EPROTO,
 				"redis at %s: queue %s: unreadable task message", q->url.display, queue);
-		else if (rc == 0)
-			rc = 1;
+		if (rc) {
+			/* Leased tasks we cannot return come back by lease expiry. */
+			while (got > 0)
+				aeth_queue_task_free(out[--got]);
+		} else {
+			rc = (int)got;
+		}
 	} else if (r->element[0]->integer == 2 && r->elements == 3 &&
 		   r->element[1]->type == REDIS_REPLY_STRING &&
 		   r->element[2]->type == REDIS_REPLY_STRING) {
@@ -159,14 +174,16 @@ static int wait_notify(aeth_queue *q, const aeth_queue_source *s, size_t n,
 	return rc;
 }
 
-int aeth_queue_dequeue(aeth_queue *q, const aeth_queue_source *s, size_t n,
-		       unsigned int timeout_ms, aeth_queue_task **out)
+/* The scan-then-block loop of both dequeue functions. */
+static int dequeue_loop(aeth_queue *q, const aeth_queue_source *s, size_t n,
+			unsigned int timeout_ms, aeth_queue_task **out, size_t max,
+			size_t *got)
 {
 	int64_t deadline = aeth__now_ms() + timeout_ms;
 	size_t order[MAX_SOURCES];
 	int rc, woke = -1;
 
-	*out = NULL;
+	*got = 0;
 	if ((rc = check_sources(s, n)))
 		return rc;
 	for (bool force = false;;) {
@@ -176,17 +193,19 @@ int aeth_queue_dequeue(aeth_queue *q, const aeth_queue_source *s, size_t n,
 		order_sources(q, s, n, woke, order);
 		if (maint)
 			q->last_maint_ms = now;
-		for (size_t i = 0; i < n; i++) {
+		for (size_t i = 0; i < n && *got < max; i++) {
 			int64_t nx = -1;
 
-			rc = dequeue_one(q, s[order[i]].name, maint ? '2' : '0', out, &nx, NULL);
-			if (rc == 1)
-				return 0;
+			rc = dequeue_one(q, s[order[i]].name, maint ? '2' : '0', max - *got,
+					 out + *got, &nx, NULL);
 			if (rc < 0)
-				return rc;
+				return *got ? 0 : rc; /* malformed ones went to dead */
+			*got += (size_t)rc;
 			if (nx >= 0 && (next < 0 || nx < next))
 				next = nx;
 		}
+		if (*got)
+			return 0;
 		if (!maint) {
 			/* Before blocking, promote/recover and learn the next
 			 * due time. */
@@ -207,6 +226,26 @@ int aeth_queue_dequeue(aeth_queue *q, const aeth_queue_source *s, size_t n,
 	}
 }
 
+int aeth_queue_dequeue(aeth_queue *q, const aeth_queue_source *s, size_t n,
+		       unsigned int timeout_ms, aeth_queue_task **out)
+{
+	size_t got;
+
+	*out = NULL;
+	return dequeue_loop(q, s, n, timeout_ms, out, 1, &got);
+}
+
+int aeth_queue_dequeue_batch(aeth_queue *q, const aeth_queue_source *s, size_t n,
+			     unsigned int timeout_ms, aeth_queue_task **out,
+			     size_t max, size_t *got)
+{
+	*got = 0;
+	if (!out || max == 0 || max > 1000)
+		return aeth__error_set(AETH_EINVALID,
+			"dequeue batch takes 1..1000 tasks (max %zu)", max);
+	return dequeue_loop(q, s, n, timeout_ms, out, max, got);
+}
+
 int aeth_queue_recover(aeth_queue *q, const char *queue, unsigned int *recovered)
 {
 	unsigned int n = 0;
@@ -215,7 +254,7 @@ int aeth_queue_recover(aeth_queue *q, const char *queue, unsigned int *recovered
 
 	if ((rc = aeth__q_check_name(queue)))
 		return rc;
-	rc = dequeue_one(q, queue, '1', NULL, &next, &n);
+	rc = dequeue_one(q, queue, '1', 0, NULL, &next, &n);
 	if (rc < 0)
 		return rc;
 	if (recovered)

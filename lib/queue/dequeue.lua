@@ -1,17 +1,21 @@
 -- Promote due scheduled/retry tasks, recover expired leases, then move
--- the oldest pending task to active with a lease.
+-- up to ARGV[8] of the oldest pending tasks to active with a lease.
 -- KEYS: 1 pending, 2 lease zset, 3 scheduled, 4 retry, 5 completed,
 --       6 notify, 7 dead
 -- ARGV: 1 task key prefix ("{ns:q}:t:"), 2 lease ms, 3 worker,
---       4 lease token, 5 dead_max, 6 unique key prefix ("{ns:q}:u:"),
+--       4 lease token prefix, 5 dead_max, 6 unique key prefix ("{ns:q}:u:"),
 --       7 mode: '0' pop only, '1' maintenance only (promote, recover, trim),
 --       '2' maintenance then pop. Maintenance costs several calls, so the
 --       client runs it about every 100 ms and before it blocks, not on
 --       every dequeue.
+--       8 most tasks to take, 9 done list prefix ("{ns:q}:done:"),
+--       10 retention ms (of a done list)
 -- Task keys are built from ARGV[1]: they carry the same hash tag as KEYS,
 -- so they live in the same cluster slot.
--- Returns {1, hgetall...} for a task, {0, ms until the next due event or
--- -1, recovered count}, {2, id, reason} for a malformed task moved to dead.
+-- Returns {1, task, task...} (each task a flat HGETALL list, the new
+-- lease fields appended), {0, ms until the next due event or -1,
+-- recovered count}, or {2, id, reason} when the only tasks popped were
+-- malformed (moved to dead).
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local pfx = ARGV[1]
@@ -22,9 +26,14 @@ local function to_dead(id, k, reason)
     'finished_ms', now)
   redis.call('HDEL', k, 'lease')
   redis.call('ZADD', KEYS[7], now, id)
-  local uk = redis.call('HGET', k, 'unique_key')
+  local f = redis.call('HMGET', k, 'unique_key', 'waited')
+  local uk = f[1]
   if uk and uk ~= '' and redis.call('GET', ARGV[6] .. uk) == id then
     redis.call('DEL', ARGV[6] .. uk)
+  end
+  if f[2] then
+    redis.call('RPUSH', ARGV[9] .. id, '1')
+    redis.call('PEXPIRE', ARGV[9] .. id, tonumber(ARGV[10]))
   end
   local n = redis.call('ZCARD', KEYS[7]) - tonumber(ARGV[5])
   if n > 0 then
@@ -72,9 +81,9 @@ end
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
 end
 
-local id = false
-if mode ~= '1' then id = redis.call('RPOP', KEYS[1]) end
-if not id then
+local ids = false
+if mode ~= '1' then ids = redis.call('RPOP', KEYS[1], tonumber(ARGV[8])) end
+if not ids then
   if mode ~= '2' then return {0, -1, recovered} end
   redis.call('DEL', KEYS[6])
   local nxt = -1
@@ -96,19 +105,35 @@ else
   redis.call('LTRIM', KEYS[6], 0, left - 1)
 end
 
-local k = pfx .. id
-local f = redis.call('HMGET', k, 'type', 'payload', 'retried', 'max_retries',
-  'id', 'queue')
-if not f[1] or not f[2] or not tonumber(f[3]) or not tonumber(f[4])
-   or f[5] ~= id or not f[6] then
-  local reason = 'malformed message: missing or bad id/queue/type/payload/retried/max_retries'
-  to_dead(id, k, reason)
-  return {2, id, reason}
-end
+local out, leases = {1}, {}
 local deadline = now + tonumber(ARGV[2])
-redis.call('HSET', k, 'state', 'active', 'started_ms', now, 'lease', ARGV[4],
-  'worker', ARGV[3], 'deadline_ms', deadline)
-redis.call('ZADD', KEYS[2], deadline, id)
-local r = redis.call('HGETALL', k)
-table.insert(r, 1, 1)
-return r
+local bad_id, bad_reason
+for i, id in ipairs(ids) do
+  local k = pfx .. id
+  local h = redis.call('HGETALL', k)
+  local f = {}
+  for j = 1, #h, 2 do f[h[j]] = h[j + 1] end
+  if not f.type or not f.payload or not tonumber(f.retried)
+     or not tonumber(f.max_retries) or f.id ~= id or not f.queue then
+    bad_id = id
+    bad_reason = 'malformed message: missing or bad id/queue/type/payload/retried/max_retries'
+    to_dead(id, k, bad_reason)
+  else
+    local tok = ARGV[4] .. '.' .. i
+    redis.call('HSET', k, 'state', 'active', 'started_ms', now, 'lease', tok,
+      'worker', ARGV[3], 'deadline_ms', deadline)
+    leases[#leases + 1] = deadline
+    leases[#leases + 1] = id
+    -- Later fields override earlier ones when the client reads the list.
+    local n = #h
+    h[n + 1] = 'state'; h[n + 2] = 'active'
+    h[n + 3] = 'started_ms'; h[n + 4] = tostring(now)
+    h[n + 5] = 'lease'; h[n + 6] = tok
+    h[n + 7] = 'worker'; h[n + 8] = ARGV[3]
+    h[n + 9] = 'deadline_ms'; h[n + 10] = tostring(deadline)
+    out[#out + 1] = h
+  end
+end
+if #leases == 0 then return {2, bad_id, bad_reason} end
+redis.call('ZADD', KEYS[2], unpack(leases))
+return out

@@ -1,33 +1,52 @@
--- Enqueue one task (all keys share the queue's hash tag).
--- KEYS: 1 task hash, 2 pending list, 3 scheduled zset, 4 notify list,
---       5 unique lock (only when ARGV[8] ~= '')
--- ARGV: 1 id, 2 queue, 3 type, 4 payload, 5 max_retries, 6 timeout_ms,
---       7 process_at_ms (0 = now), 8 unique key, 9 unique ttl ms
--- Returns {1, state} on success, {0, ''} when the id exists,
--- {-1, owner id} when the unique key is taken.
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  return {0, ''}
-end
-if ARGV[8] ~= '' then
-  if not redis.call('SET', KEYS[5], ARGV[1], 'NX', 'PX', ARGV[9]) then
-    return {-1, redis.call('GET', KEYS[5]) or ''}
-  end
-end
+-- Enqueue one or more tasks of one queue (all keys share its hash tag).
+-- KEYS: 1 pending list, 2 scheduled zset, 3 notify list
+-- ARGV: 1 task key prefix ("{ns:q}:t:"), 2 unique key prefix ("{ns:q}:u:"),
+--       3 queue name, then 8 per task: id, type, payload, max_retries,
+--       timeout_ms, process_at_ms (0 = now), unique key ('' = none),
+--       unique ttl ms.
+-- Task and unique keys are built from the prefixes: they carry the same
+-- hash tag as KEYS, so they live in the same cluster slot.
+-- Returns two elements per task: {1, state} on success, {0, ''} when the
+-- id exists, {-1, owner id} when the unique key is taken.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local at = tonumber(ARGV[7])
-local state = 'pending'
-if at > now then state = 'scheduled' end
-redis.call('HSET', KEYS[1], 'id', ARGV[1], 'queue', ARGV[2], 'type', ARGV[3],
-  'payload', ARGV[4], 'state', state, 'retried', 0, 'max_retries', ARGV[5],
-  'timeout_ms', ARGV[6], 'created_ms', now, 'process_at_ms', math.max(at, now),
-  'unique_key', ARGV[8])
-if state == 'scheduled' then
-  redis.call('ZADD', KEYS[3], at, ARGV[1])
-else
-  redis.call('LPUSH', KEYS[2], ARGV[1])
+local pfx, upfx, queue = ARGV[1], ARGV[2], ARGV[3]
+local out, ready, sched = {}, {}, 0
+for i = 4, #ARGV, 8 do
+  local id, uk = ARGV[i], ARGV[i + 6]
+  local k = pfx .. id
+  if redis.call('EXISTS', k) == 1 then
+    out[#out + 1] = 0
+    out[#out + 1] = ''
+  elseif uk ~= '' and not redis.call('SET', upfx .. uk, id, 'NX', 'PX', ARGV[i + 7]) then
+    out[#out + 1] = -1
+    out[#out + 1] = redis.call('GET', upfx .. uk) or ''
+  else
+    local at = tonumber(ARGV[i + 5])
+    local state = 'pending'
+    if at > now then state = 'scheduled' end
+    redis.call('HSET', k, 'id', id, 'queue', queue, 'type', ARGV[i + 1],
+      'payload', ARGV[i + 2], 'state', state, 'retried', 0,
+      'max_retries', ARGV[i + 3], 'timeout_ms', ARGV[i + 4], 'created_ms', now,
+      'process_at_ms', math.max(at, now), 'unique_key', uk)
+    if state == 'scheduled' then
+      redis.call('ZADD', KEYS[2], at, id)
+      sched = sched + 1
+    else
+      ready[#ready + 1] = id
+    end
+    out[#out + 1] = 1
+    out[#out + 1] = state
+  end
 end
+-- One LPUSH for the whole batch keeps FIFO order (RPOP takes the first).
+if #ready > 0 then redis.call('LPUSH', KEYS[1], unpack(ready)) end
 -- One wake-up token per task (a scheduled one wakes a sleeper so that it
--- shortens its wait to the new due time).
-redis.call('LPUSH', KEYS[4], '1')
-return {1, state}
+-- shortens its wait to the new due time); dequeue trims them.
+local n = #ready + sched
+if n > 0 then
+  local tok = {}
+  for i = 1, n do tok[i] = '1' end
+  redis.call('LPUSH', KEYS[3], unpack(tok))
+end
+return out

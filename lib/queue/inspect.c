@@ -29,7 +29,9 @@ static int resolve(aeth_queue *q, const char *queue, const char *id,
 	return 0;
 }
 
-static int get_in(aeth_queue *q, const char *queue, const char *id,
+/* HGETALL of the task; with `watch`, the watch script, which also marks an
+ * unfinished task so that finishing it writes its done list. */
+static int get_in(aeth_queue *q, const char *queue, const char *id, bool watch,
 		  aeth_queue_task **out)
 {
 	char key[AETH__Q_KEY_MAX], ts[40];
@@ -40,7 +42,11 @@ static int get_in(aeth_queue *q, const char *queue, const char *id,
 	snprintf(ts, sizeof(ts), "t:%s", id);
 	if ((rc = aeth__q_key(q, key, sizeof(key), queue, ts)))
 		return rc;
-	if ((rc = aeth__q_command(q, 2, argv, NULL, 0, &r)))
+	if (watch)
+		rc = aeth__q_script(q, AETH__LUA_WATCH, 1, 1, argv + 1, NULL, &r);
+	else
+		rc = aeth__q_command(q, 2, argv, NULL, 0, &r);
+	if (rc)
 		return rc;
 	if (r->type == REDIS_REPLY_ARRAY && r->elements == 0)
 		rc = aeth__error_set(AETH_ENOTFOUND,
@@ -70,7 +76,7 @@ int aeth_queue_get(aeth_queue *q, const char *queue, const char *id,
 	*out = NULL;
 	if ((rc = resolve(q, queue, id, &queue, &owned)))
 		return rc;
-	rc = get_in(q, queue, id, out);
+	rc = get_in(q, queue, id, false, out);
 	free(owned);
 	return rc;
 }
@@ -114,7 +120,7 @@ int aeth_queue_wait_result(aeth_queue *q, const char *queue, const char *id,
 		int64_t wait;
 		bool woke;
 
-		if ((rc = get_in(q, queue, id, &t)))
+		if ((rc = get_in(q, queue, id, true, &t)))
 			break;
 		if (t->state == AETH_QUEUE_COMPLETED || t->state == AETH_QUEUE_DEAD) {
 			*out = t;

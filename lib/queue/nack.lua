@@ -10,12 +10,13 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local id = ARGV[1]
 local k = KEYS[2]
-if redis.call('HGET', k, 'lease') ~= ARGV[2]
-   or redis.call('ZREM', KEYS[1], id) == 0 then
+local f = redis.call('HMGET', k, 'lease', 'retried', 'max_retries', 'unique_key',
+  'waited')
+if f[1] ~= ARGV[2] or redis.call('ZREM', KEYS[1], id) == 0 then
   return {-1, 0}
 end
-local retried = tonumber(redis.call('HGET', k, 'retried')) or 0
-local maxr = tonumber(redis.call('HGET', k, 'max_retries')) or 0
+local retried = tonumber(f[2]) or 0
+local maxr = tonumber(f[3]) or 0
 redis.call('HDEL', k, 'lease', 'deadline_ms')
 if ARGV[8] ~= '1' and retried < maxr then
   retried = retried + 1
@@ -31,7 +32,7 @@ if ARGV[8] ~= '1' and retried < maxr then
 end
 redis.call('HSET', k, 'state', 'dead', 'error', ARGV[3], 'finished_ms', now)
 redis.call('ZADD', KEYS[4], now, id)
-local uk = redis.call('HGET', k, 'unique_key')
+local uk = f[4]
 if uk and uk ~= '' and redis.call('GET', ARGV[11] .. uk) == id then
   redis.call('DEL', ARGV[11] .. uk)
 end
@@ -42,6 +43,8 @@ if n > 0 then
   end
   redis.call('ZREMRANGEBYRANK', KEYS[4], 0, n - 1)
 end
-redis.call('RPUSH', KEYS[5], '1')
-redis.call('PEXPIRE', KEYS[5], tonumber(ARGV[10]))
+if f[5] then
+  redis.call('RPUSH', KEYS[5], '1')
+  redis.call('PEXPIRE', KEYS[5], tonumber(ARGV[10]))
+end
 return {2, 0}

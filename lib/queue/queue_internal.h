@@ -35,6 +35,7 @@ enum {
 	AETH__LUA_ACK,
 	AETH__LUA_NACK,
 	AETH__LUA_CANCEL,
+	AETH__LUA_WATCH,
 	AETH__LUA_COUNT
 };
 
@@ -46,6 +47,8 @@ enum {
 #define AETH__Q_ERROR_MAX 4096
 #define AETH__Q_BLOCK_MAX_MS 30000 /* longest single blocking wait */
 #define AETH__Q_MAINT_MS 100 /* promote/recover at most this often when busy */
+#define AETH__Q_CHUNK 256   /* tasks per script call in the batch functions */
+#define AETH__Q_BATCH_MAX 100000 /* tasks per batch call */
 
 struct aeth_queue {
 	aeth__redis_url url;
@@ -81,6 +84,22 @@ int aeth__q_pipeline(aeth_queue *q, size_t n, const int *argcs,
  * nkeys keys then the arguments. Error replies become AETH_ERROR. */
 int aeth__q_script(aeth_queue *q, int script, int nkeys, int argc,
 		   const char **argv, const size_t *lens, redisReply **reply);
+/* One command of aeth__q_run(): a script (AETH__LUA_*; argv = nkeys keys
+ * then the arguments, without EVALSHA/sha/nkeys) or, with script -1, a
+ * plain command (argv[0] is its name). lens NULL means strlen. */
+typedef struct {
+	int script;
+	int nkeys;
+	int argc;
+	const char **argv;
+	const size_t *lens;
+} aeth__q_cmd;
+/* Run n commands in one round trip (same reconnect rule). replies[n] are
+ * the caller's; error replies come back as replies, except NOSCRIPT,
+ * which is handled by reloading the script and redoing that one call. On
+ * a non-zero return no reply is left to free. */
+int aeth__q_run(aeth_queue *q, size_t n, const aeth__q_cmd *cmds,
+		redisReply **replies);
 /* SCRIPT LOAD one of our scripts into q->sha. */
 int aeth__q_script_load(aeth_queue *q, int script);
 /* Message for an unexpected reply: "redis at URL: <what>: <detail>". */

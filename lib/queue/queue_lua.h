@@ -11,5 +11,6 @@ extern const char aeth__lua_heartbeat[];
 extern const char aeth__lua_ack[];
 extern const char aeth__lua_nack[];
 extern const char aeth__lua_cancel[];
+extern const char aeth__lua_watch[];
 
 #endif
