@@ -114,8 +114,11 @@ void agent_files_reset(struct agent *a);
 
 /* system.c: PID 1 duties and guest facts */
 void agent_pid1_setup(void);
-void agent_load_modules(const char *list_path);
+void agent_pid1_env(void);
+void agent_load_modules(const char *list_path, const char *cmdline);
 void agent_network_setup(const char *cmdline);
+void agent_write_resolv(const char *cmdline);
+void agent_switch_root(const char *cmdline, char **argv);
 char *agent_cmdline_get(const char *cmdline, const char *key);
 char *agent_read_cmdline(void);
 char *agent_info_json(const struct agent *a);

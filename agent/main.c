@@ -307,13 +307,17 @@ static int parse_args(struct agent *a, int argc, char **argv)
 }
 
 /* PID 1 must never exit: without a channel, retry instead. */
-static void open_guest_channel(struct agent *a)
+static void open_guest_channel(struct agent *a, char **argv)
 {
 	char *cmdline = agent_read_cmdline();
 
-	if (a->pid1) {
-		agent_load_modules("/etc/aeth/modules");
+	if (a->pid1 && !getenv("AETH_ROOTED")) {
+		agent_load_modules("/etc/aeth/modules", cmdline ? cmdline : "");
+		/* busybox `ip` lives in the initramfs: before the switch */
 		agent_network_setup(cmdline ? cmdline : "");
+		agent_switch_root(cmdline ? cmdline : "", argv); /* may exec */
+	} else if (a->pid1) {
+		agent_write_resolv(cmdline ? cmdline : "");
 	}
 	while (agent_channel_open(a, cmdline ? cmdline : "") < 0) {
 		if (!a->pid1)
@@ -334,15 +338,17 @@ int main(int argc, char **argv)
 	rc = parse_args(&a, argc, argv);
 	if (rc)
 		return rc;
-	if (a.pid1)
+	if (a.pid1 && !getenv("AETH_ROOTED"))
 		agent_pid1_setup();
+	else if (a.pid1 || a.serve)
+		agent_pid1_env();
 	if (setup_signals(&a) < 0) {
 		agent_log("signalfd: %s", strerror(errno));
 		if (!a.pid1)
 			return 1;
 	}
 	if ((a.pid1 || a.serve) && a.in_fd < 0 && a.listen_fd < 0)
-		open_guest_channel(&a);
+		open_guest_channel(&a, argv);
 	if (a.in_fd >= 0) {
 		agent_set_nonblock(a.in_fd);
 		agent_set_nonblock(a.out_fd);

@@ -49,15 +49,62 @@ void agent_pid1_setup(void)
 				dup2(fd, i);
 		close(fd);
 	}
-	setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:"
-		       "/sbin:/bin", 1);
-	setenv("HOME", "/root", 0);
-	setenv("TERM", "linux", 0);
+	agent_pid1_env();
 	sethostname("aetherium", 9);
 }
 
+/* The kernel starts init with HOME=/ and TERM=linux; commands want more. */
+void agent_pid1_env(void)
+{
+	setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:"
+		       "/sbin:/bin", 1);
+	setenv("HOME", "/root", 1);
+	setenv("TERM", "linux", 0);
+	if (chdir("/") < 0)
+		agent_log("chdir /: %s", strerror(errno));
+}
+
+/*
+ * Module parameters from the kernel command line: the kernel applies
+ * `<module>.<param>=<value>` only to built-in code, and modprobe (which
+ * we do not have) passes them for modules. Firecracker describes its
+ * virtio-mmio devices this way (virtio_mmio.device=...).
+ */
+static char *module_params(const char *cmdline, const char *ko_path)
+{
+	const char *base = strrchr(ko_path, '/');
+	char name[512], *out = calloc(1, strlen(cmdline) + 1);
+	size_t n, o = 0;
+
+	base = base ? base + 1 : ko_path;
+	snprintf(name, sizeof(name), "%s", base);
+	name[strcspn(name, ".")] = 0;
+	for (char *c = name; *c; c++)
+		if (*c == '-')
+			*c = '_';
+	n = strlen(name);
+	for (const char *p = cmdline; out && *p;) {
+		size_t w;
+		bool match = true;
+
+		p += strspn(p, " ");
+		w = strcspn(p, " ");
+		for (size_t i = 0; i < n && match; i++)
+			match = i < w && (p[i] == name[i] ||
+					  (p[i] == '-' && name[i] == '_'));
+		if (match && w > n + 1 && p[n] == '.') {
+			if (o)
+				out[o++] = ' ';
+			memcpy(out + o, p + n + 1, w - n - 1);
+			o += w - n - 1;
+		}
+		p += w;
+	}
+	return out;
+}
+
 /* Load each module listed in `list_path` (absolute .ko paths), in order. */
-void agent_load_modules(const char *list_path)
+void agent_load_modules(const char *list_path, const char *cmdline)
 {
 	FILE *fp = fopen(list_path, "re");
 	char line[512];
@@ -65,6 +112,7 @@ void agent_load_modules(const char *list_path)
 	if (!fp)
 		return;
 	while (fgets(line, sizeof(line), fp)) {
+		char *params;
 		int fd;
 
 		line[strcspn(line, "\r\n")] = 0;
@@ -75,9 +123,12 @@ void agent_load_modules(const char *list_path)
 			agent_log("module %s: %s", line, strerror(errno));
 			continue;
 		}
-		if (syscall(SYS_finit_module, fd, "", 0) < 0 && errno != EEXIST)
+		params = module_params(cmdline, line);
+		if (syscall(SYS_finit_module, fd, params ? params : "", 0) < 0 &&
+		    errno != EEXIST)
 			agent_log("loading module %s: %s", line,
 				  strerror(errno));
+		free(params);
 		close(fd);
 	}
 	fclose(fp);
@@ -153,17 +204,92 @@ void agent_network_setup(const char *cmdline)
 		if (run_quiet(route) != 0)
 			agent_log("network: cannot add a route via %s", gw);
 	}
-	if (dns) {
-		FILE *fp = fopen("/etc/resolv.conf", "we");
-
-		if (fp) {
-			fprintf(fp, "nameserver %s\n", dns);
-			fclose(fp);
-		}
-	}
+	agent_write_resolv(cmdline);
 	free(ip);
 	free(gw);
 	free(dns);
+}
+
+void agent_write_resolv(const char *cmdline)
+{
+	char *dns = agent_cmdline_get(cmdline, "aeth.dns");
+	FILE *fp;
+
+	if (!dns)
+		return;
+	unlink("/etc/resolv.conf"); /* may be a symlink to elsewhere */
+	fp = fopen("/etc/resolv.conf", "we");
+	if (fp) {
+		fprintf(fp, "nameserver %s\n", dns);
+		fclose(fp);
+	}
+	free(dns);
+}
+
+static bool cmdline_has(const char *cmdline, const char *word)
+{
+	size_t n = strlen(word);
+
+	for (const char *p = cmdline; *p;) {
+		size_t w;
+
+		p += strspn(p, " ");
+		w = strcspn(p, " ");
+		if (w == n && strncmp(p, word, n) == 0)
+			return true;
+		p += w;
+	}
+	return false;
+}
+
+/*
+ * aeth.root=/dev/vda: mount the root disk, move /dev /proc /sys /run /tmp
+ * onto it, make it / and exec its agent as the same PID 1 (with
+ * AETH_ROOTED=1). On any failure, log and stay in the initramfs.
+ */
+void agent_switch_root(const char *cmdline, char **argv)
+{
+	static const char *const moves[] = {"/dev", "/proc", "/sys", "/run",
+					    "/tmp"};
+	static const char agent[] = "/usr/sbin/aeth-agent";
+	char *root = agent_cmdline_get(cmdline, "aeth.root");
+	char *fstype = agent_cmdline_get(cmdline, "aeth.rootfstype");
+	unsigned long flags = cmdline_has(cmdline, "aeth.rootro") ? MS_RDONLY : 0;
+	char path[256];
+	int i;
+
+	if (!root)
+		goto out;
+	for (i = 0; i < 250 && access(root, F_OK) < 0; i++)
+		usleep(20 * 1000);
+	mkdir("/newroot", 0755);
+	if (mount(root, "/newroot", fstype ? fstype : "ext4", flags, NULL) < 0) {
+		agent_log("mounting the root disk %s: %s; staying in the "
+			  "initramfs", root, strerror(errno));
+		goto out;
+	}
+	if (access("/newroot/usr/sbin/aeth-agent", X_OK) < 0) {
+		agent_log("%s has no %s; staying in the initramfs", root, agent);
+		umount("/newroot");
+		goto out;
+	}
+	for (i = 0; i < (int)(sizeof(moves) / sizeof(moves[0])); i++) {
+		snprintf(path, sizeof(path), "/newroot%s", moves[i]);
+		mkdir(path, 0755);
+		if (mount(moves[i], path, NULL, MS_MOVE, NULL) < 0)
+			agent_log("moving %s: %s", moves[i], strerror(errno));
+	}
+	if (chdir("/newroot") < 0 || mount(".", "/", NULL, MS_MOVE, NULL) < 0 ||
+	    chroot(".") < 0 || chdir("/") < 0) {
+		agent_log("switching to the root disk: %s", strerror(errno));
+		goto out;
+	}
+	setenv("AETH_ROOTED", "1", 1);
+	execv(agent, argv);
+	agent_log("exec %s: %s", agent, strerror(errno));
+out:
+	free(root);
+	free(fstype);
 }
 
 static void json_str(char *out, size_t cap, const char *s)
