@@ -79,6 +79,8 @@ lock() {
 start_redis() {
 	if redis_running; then say "redis already running ($redis_sock)"; return; fi
 	command -v redis-server >/dev/null || die "redis-server not found: run scripts/setup.sh"
+	[ ${#redis_sock} -le 107 ] ||
+		die "socket path $redis_sock is longer than 107 bytes: set AETH_SERVICES_DIR to a shorter dir"
 	mkdir -p "$redis_dir"
 	chmod 700 "$redis_dir"
 	rm -f "$redis_sock" "$redis_pid"
