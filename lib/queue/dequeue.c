@@ -16,6 +16,11 @@
 
 #define MAX_SOURCES 32
 
+/* The fields dequeue.lua returns, in its order, then the lease token. */
+static const char *const fields[] = {"id", "queue", "type", "payload", "retried",
+	"max_retries", "timeout_ms", "created_ms", "process_at_ms", "unique_key",
+	"error", "lease"};
+
 /* >0: got that many tasks into out[]; 0: empty (*next_ms: ms to the
  * next due event, or -1). */
 static int dequeue_one(aeth_queue *q, const char *queue, char mode, size_t max,
@@ -54,11 +59,21 @@ static int dequeue_one(aeth_queue *q, const char *queue, char mode, size_t max,
 	if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
 	    r->element[0]->type != REDIS_REPLY_INTEGER) {
 		rc = aeth__q_bad_reply(q, "dequeue", r);
-	} else if (r->element[0]->integer == 1 && r->elements - 1 <= max) {
-		for (size_t i = 1; i < r->elements && rc == 0; i++) {
-			rc = aeth__q_task_from_hash(r->element[i], 0, &out[got]);
+	} else if (r->element[0]->integer == 1 && r->elements >= 4 &&
+		   r->elements - 3 <= max && r->element[1]->type == REDIS_REPLY_INTEGER &&
+		   r->element[2]->type == REDIS_REPLY_INTEGER) {
+		for (size_t i = 3; i < r->elements && rc == 0; i++) {
+			rc = aeth__q_task_from_values(fields, AETH__ARRAY_LEN(fields),
+						      r->element[i], &out[got]);
 			if (rc == 0)
 				got++;
+			if (rc == 0 && !(out[got - 1]->worker = aeth__strdup(q->worker_id)))
+				rc = AETH_ENOMEM;
+			if (rc == 0) {
+				out[got - 1]->state = AETH_QUEUE_ACTIVE;
+				out[got - 1]->started_ms = r->element[1]->integer;
+				out[got - 1]->lease_deadline_ms = r->element[2]->integer;
+			}
 		}
 		if (rc == AETH_EPROTO)
 			rc = aeth__error_set(AETH_EPROTO,

@@ -25,10 +25,17 @@ for i = 4, #ARGV, 8 do
     local at = tonumber(ARGV[i + 5])
     local state = 'pending'
     if at > now then state = 'scheduled' end
-    redis.call('HSET', k, 'id', id, 'queue', queue, 'type', ARGV[i + 1],
-      'payload', ARGV[i + 2], 'state', state, 'retried', 0,
-      'max_retries', ARGV[i + 3], 'timeout_ms', ARGV[i + 4], 'created_ms', now,
-      'process_at_ms', math.max(at, now), 'unique_key', uk)
+    if uk ~= '' then
+      redis.call('HSET', k, 'id', id, 'queue', queue, 'type', ARGV[i + 1],
+        'payload', ARGV[i + 2], 'state', state, 'retried', 0,
+        'max_retries', ARGV[i + 3], 'timeout_ms', ARGV[i + 4], 'created_ms', now,
+        'process_at_ms', math.max(at, now), 'unique_key', uk)
+    else
+      redis.call('HSET', k, 'id', id, 'queue', queue, 'type', ARGV[i + 1],
+        'payload', ARGV[i + 2], 'state', state, 'retried', 0,
+        'max_retries', ARGV[i + 3], 'timeout_ms', ARGV[i + 4], 'created_ms', now,
+        'process_at_ms', math.max(at, now))
+    end
     if state == 'scheduled' then
       redis.call('ZADD', KEYS[2], at, id)
       sched = sched + 1

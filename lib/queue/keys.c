@@ -31,13 +31,21 @@ int aeth__q_check_name(const char *queue)
 		queue ? queue : "(null)", AETH__Q_NAME_MAX);
 }
 
+/* memcpy, not snprintf: several keys are built for every call. */
 int aeth__q_key(const aeth_queue *q, char *buf, size_t n, const char *queue,
 		const char *suffix)
 {
-	int len = snprintf(buf, n, "{%s:%s}:%s", q->ns, queue, suffix);
+	size_t ln = strlen(q->ns), lq = strlen(queue), ls = strlen(suffix);
+	size_t len = 1 + ln + 1 + lq + 2 + ls;
 
-	if (len < 0 || (size_t)len >= n)
+	if (len >= n)
 		return aeth__error_set(AETH_EINVALID, "queue key too long");
+	buf[0] = '{';
+	memcpy(buf + 1, q->ns, ln);
+	buf[1 + ln] = ':';
+	memcpy(buf + 2 + ln, queue, lq);
+	memcpy(buf + 2 + ln + lq, "}:", 2);
+	memcpy(buf + 4 + ln + lq, suffix, ls + 1);
 	return 0;
 }
 

@@ -87,21 +87,30 @@ typedef struct {
 
 /* One script per run of up to AETH__Q_CHUNK valid tasks of one queue. */
 static int ack_groups(aeth_queue *q, aeth_queue_task *const *tasks, const size_t *ok,
-		      size_t nok, ack_group *gs, size_t *ng)
+		      size_t nok, ack_group **gs, size_t *ng)
 {
+	size_t cap = 0;
 	int rc;
 
 	*ng = 0;
 	for (size_t v = 0; v < nok; v++) {
 		const aeth_queue_task *t = tasks[ok[v]];
-		ack_group *g = *ng ? &gs[*ng - 1] : NULL;
+		ack_group *g = *ng ? &(*gs)[*ng - 1] : NULL;
 
 		if (g && g->count < AETH__Q_CHUNK &&
 		    !strcmp(tasks[ok[g->first]]->queue, t->queue)) {
 			g->count++;
 			continue;
 		}
-		g = &gs[(*ng)++];
+		if (*ng == cap) {
+			/* A group is large and there is usually one: grow. */
+			ack_group *n2 = realloc(*gs, (cap = cap ? 2 * cap : 1) * sizeof(**gs));
+
+			if (!n2)
+				return aeth__error_oom();
+			*gs = n2;
+		}
+		g = &(*gs)[(*ng)++];
 		g->first = v;
 		g->count = 1;
 		if ((rc = aeth__q_key(q, g->klease, sizeof(g->klease), t->queue, "lease")) ||
@@ -194,8 +203,7 @@ int aeth_queue_ack_batch(aeth_queue *q, aeth_queue_task *const *tasks,
 			"ack batch needs 1..%d tasks", AETH__Q_BATCH_MAX);
 	rcs = calloc(n, sizeof(*rcs));
 	ok = calloc(n, sizeof(*ok));
-	gs = calloc(n, sizeof(*gs));
-	if (!rcs || !ok || !gs) {
+	if (!rcs || !ok) {
 		rc = aeth__error_oom();
 		goto out;
 	}
@@ -205,7 +213,7 @@ int aeth_queue_ack_batch(aeth_queue *q, aeth_queue_task *const *tasks,
 		if (!rcs[i])
 			ok[nok++] = i;
 	}
-	if (nok && ((rc = ack_groups(q, tasks, ok, nok, gs, &ng)) ||
+	if (nok && ((rc = ack_groups(q, tasks, ok, nok, &gs, &ng)) ||
 		    (rc = ack_send(q, tasks, results, ok, gs, ng, rcs))))
 		for (size_t v = 0; v < nok; v++)
 			rcs[ok[v]] = rc;

@@ -132,6 +132,35 @@ int aeth__q_task_from_hash(const redisReply *r, size_t first,
 	return 0;
 }
 
+int aeth__q_task_from_values(const char *const *names, size_t n,
+			     const redisReply *r, aeth_queue_task **out)
+{
+	aeth_queue_task *t;
+	int rc = 0;
+
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != n)
+		return AETH_EPROTO;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return aeth__error_oom();
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const redisReply *v = r->element[i];
+
+		if (v->type == REDIS_REPLY_STRING)
+			rc = set_field(t, names[i], v);
+		else if (v->type != REDIS_REPLY_NIL)
+			rc = AETH_EPROTO;
+	}
+	if (rc == 0 && (!t->id[0] || !t->queue || !t->type || !t->payload || !t->lease))
+		rc = AETH_EPROTO;
+	if (rc) {
+		aeth_queue_task_free(t);
+		return rc;
+	}
+	*out = t;
+	return 0;
+}
+
 /* xorshift64*: weighted queue order and backoff jitter need speed, not
  * cryptographic strength. */
 uint64_t aeth__q_rand(aeth_queue *q)
