@@ -535,8 +535,10 @@ int agent_exec_timers(struct agent *a, int64_t now)
 			continue;
 		t[0] = !e->exited && !e->timed_out ? e->deadline_ms : 0;
 		t[1] = !e->exited ? e->kill_at_ms : 0;
-		/* No lingering timer while output waits for a window. */
-		t[2] = e->exited && e->credit > 0 ? e->linger_ms : 0;
+		/* No lingering timer while output waits for a window or
+		 * the host: a frame or POLLOUT wakes the loop then. */
+		t[2] = e->exited && e->credit > 0 && !agent_out_full(a)
+			       ? e->linger_ms : 0;
 		for (int k = 0; k < 3; k++)
 			if (t[k] && (next < 0 || t[k] < next))
 				next = t[k];
