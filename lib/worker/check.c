@@ -167,7 +167,7 @@ static void check_redis(checker *c, const aeth_config *cfg)
 static void check_postgres(checker *c, const aeth_config *cfg)
 {
 	aeth__rec *r = NULL;
-	char *json = NULL;
+	int version = 0, rc;
 
 	if (aeth__rec_open(&r, cfg_str(cfg, "database.url")) != 0) {
 		report(c, "postgresql", 2, "scripts/services.sh start; eval \"$(scripts/"
@@ -175,12 +175,14 @@ static void check_postgres(checker *c, const aeth_config *cfg)
 		return;
 	}
 	report(c, "postgresql", 0, NULL, "reachable");
-	if (aeth__rec_vms_json(r, &json) == 0 && aeth__rec_tasks_json(r, 1, &json) == 0)
-		report(c, "database schema", 0, NULL, "vms, tasks, executions present");
+	rc = aeth__rec_schema_version(r, &version);
+	if (rc == 0 && version > 0)
+		report(c, "database schema", 0, NULL, "migration %d applied (vms, "
+		       "tasks, executions)", version);
 	else
 		report(c, "database schema", 1, "start aeth-worker once (it migrates "
-		       "on start)", "not migrated yet: %s", aeth_error_last());
-	free(json);
+		       "on start)", "not migrated yet%s%s", rc ? ": " : "",
+		       rc ? aeth_error_last() : "");
 	aeth__rec_free(r);
 }
 

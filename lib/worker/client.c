@@ -160,7 +160,7 @@ int aeth_client_submit(aeth_client *c, const char *type, const char *payload,
 		rc = aeth_queue_enqueue(c->q, type, row.payload, &eo, NULL);
 		if (rc != 0)
 			aeth__rec_task_finish(c->rec, id, "failed", NULL,
-					      aeth_error_last(), 0);
+					      aeth_error_last());
 	}
 	if (rc == 0 && queue_out)
 		*queue_out = strdup(row.queue);

@@ -1,72 +1,42 @@
 /*
  * lib/worker/record.c - the tasks / vms / executions rows the worker and
- * the submit client write, as parameterised SQL over libpq. The schema
- * (the seed's tables plus vms.owner_worker, vms.error, tasks.queue,
- * tasks.timeout_ms, tasks.updated_at) and its migrations belong to the
- * store module; this file only reads and writes rows.
+ * the submit client write. Every row goes through the store module
+ * (include/aetherium/store.h): one piece of SQL per operation, UTC times,
+ * the store's field checks and error messages. This file only maps "what
+ * the worker records when" onto store calls and renders rows as the JSON
+ * the client hands out.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
-#include <libpq-fe.h>
 
 #include "aetherium/store.h"
 #include "internal.h"
 #include "worker/record.h"
 
 struct aeth__rec {
-	PGconn *conn;
-	char *url;
+	aeth_store *store;
 };
-
-/* Hide the password in messages. */
-static void safe_url(const char *url, char *out, size_t n)
-{
-	const char *at = strchr(url, '@'), *colon = strstr(url, "://");
-
-	if (at && colon && at > colon) {
-		const char *pw = memchr(colon + 3, ':', (size_t)(at - colon - 3));
-
-		if (pw) {
-			snprintf(out, n, "%.*s:***%s", (int)(pw - url), url, at);
-			return;
-		}
-	}
-	snprintf(out, n, "%s", url);
-}
 
 int aeth__rec_open(aeth__rec **out, const char *url)
 {
-	char shown[512];
 	aeth__rec *r;
+	int rc;
 
 	*out = NULL;
 	if (!url || !*url)
 		return aeth__error_set(AETH_EINVALID, "no PostgreSQL URL: set "
 				       "AETH_DATABASE_URL or database.url in the config "
 				       "(scripts/services.sh env prints one)");
-	if (!(r = calloc(1, sizeof(*r))) || !(r->url = strdup(url))) {
-		free(r);
+	if (!(r = calloc(1, sizeof(*r))))
 		return aeth__error_oom();
+	if ((rc = aeth_store_open(&r->store, url)) != 0) {
+		free(r);
+		return rc;
 	}
-	r->conn = PQconnectdb(url);
-	if (PQstatus(r->conn) != CONNECTION_OK) {
-		char *msg = strdup(PQerrorMessage(r->conn));
-		size_t n = msg ? strlen(msg) : 0;
-
-		while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
-			msg[--n] = '\0';
-		safe_url(url, shown, sizeof(shown));
-		aeth__error_set(AETH_EUNAVAILABLE, "PostgreSQL at %s: %s: is it "
-				"running? scripts/services.sh start", shown,
-				msg ? msg : "connection failed");
-		free(msg);
-		aeth__rec_free(r);
-		return AETH_EUNAVAILABLE;
-	}
-	PQsetNoticeProcessor(r->conn, NULL, NULL);
 	*out = r;
 	return 0;
 }
@@ -75,82 +45,24 @@ void aeth__rec_free(aeth__rec *r)
 {
 	if (!r)
 		return;
-	PQfinish(r->conn);
-	free(r->url);
+	aeth_store_free(r->store);
 	free(r);
 }
 
-int aeth__rec_ping(aeth__rec *r)
+int aeth__rec_migrate(aeth__rec *r)
 {
-	if (PQstatus(r->conn) != CONNECTION_OK)
-		PQreset(r->conn);
-	if (PQstatus(r->conn) != CONNECTION_OK)
-		return aeth__error_set(AETH_EUNAVAILABLE, "PostgreSQL connection "
-				       "lost: %s", PQerrorMessage(r->conn));
-	return 0;
+	return aeth_store_migrate(r->store);
 }
 
-/* Run `sql` with text params; *res (may be NULL) gets the result. One
- * reconnect and retry when the connection broke (a restarted server). */
-static int exec_sql(aeth__rec *r, const char *sql, int n,
-		    const char *const *params, PGresult **res)
+int aeth__rec_schema_version(aeth__rec *r, int *version)
 {
-	PGresult *pr = NULL;
-
-	for (int attempt = 0; attempt < 2; attempt++) {
-		ExecStatusType st;
-
-		pr = PQexecParams(r->conn, sql, n, NULL, params, NULL, NULL, 0);
-		st = PQresultStatus(pr);
-		if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
-			if (res)
-				*res = pr;
-			else
-				PQclear(pr);
-			return 0;
-		}
-		if (PQstatus(r->conn) == CONNECTION_OK || attempt == 1)
-			break;
-		PQclear(pr);
-		pr = NULL;
-		PQreset(r->conn);
-	}
-	aeth__error_set(PQstatus(r->conn) == CONNECTION_OK ? AETH_ERROR :
-			AETH_EUNAVAILABLE, "PostgreSQL: %s",
-			pr ? PQresultErrorMessage(pr) : PQerrorMessage(r->conn));
-	PQclear(pr);
-	return aeth_error_last_code();
+	return aeth_store_schema_version(r->store, version);
 }
 
-static int exec_sql_affected(aeth__rec *r, const char *sql, int n,
-			     const char *const *params, int *affected)
+/* Copy a possibly NULL id into a store record's char[37]. */
+static void set_id(char dst[37], const char *id)
 {
-	PGresult *res = NULL;
-	int rc = exec_sql(r, sql, n, params, &res);
-
-	if (rc == 0)
-		*affected = atoi(PQcmdTuples(res));
-	PQclear(res);
-	return rc;
-}
-
-int aeth__rec_task_insert(aeth__rec *r, const aeth__task_row *t)
-{
-	char prio[16], retries[16], timeout[16];
-	const char *p[10];
-
-	snprintf(prio, sizeof(prio), "%d", t->priority);
-	snprintf(retries, sizeof(retries), "%u", t->max_retries);
-	snprintf(timeout, sizeof(timeout), "%u", t->timeout_ms);
-	p[0] = t->id; p[1] = t->type; p[2] = t->status ? t->status : "pending";
-	p[3] = prio; p[4] = t->payload; p[5] = t->vm_id; p[6] = retries;
-	p[7] = t->queue; p[8] = timeout; p[9] = t->error;
-	return exec_sql(r,
-		"INSERT INTO tasks (id, type, status, priority, payload, vm_id, "
-		"max_retries, retry_count, queue, timeout_ms, error, created_at, "
-		"scheduled_at, updated_at, completed_at) VALUES ($1, $2, $3::text, $4, "
-		"$5::jsonb, $6, $7, 0, $8, $9, $10, now(), now(), now(), "
-		"CASE WHEN $3::text = 'failed' THEN now() END)", 10, p, NULL);
+	snprintf(dst, 37, "%s", id ? id : "");
 }
 
 /* `s` if it is JSON, else `s` as a JSON string (malloc'd either way). */
@@ -169,230 +81,326 @@ static char *json_or_string(const char *s)
 	return out;
 }
 
+static void task_record(aeth_store_task *st, const aeth__task_row *t,
+			const char *status, char *payload)
+{
+	set_id(st->id, t->id);
+	set_id(st->vm_id, t->vm_id);
+	st->type = (char *)(t->type ? t->type : "");
+	st->status = (char *)status;
+	st->priority = t->priority;
+	st->payload = payload;
+	st->error = (char *)t->error;
+	st->max_retries = (int)t->max_retries;
+	st->queue = (char *)t->queue;
+	st->timeout_ms = t->timeout_ms;
+}
+
+int aeth__rec_task_insert(aeth__rec *r, const aeth__task_row *t)
+{
+	aeth_store_task st = {0};
+	char *payload = json_or_string(t->payload);
+	int rc;
+
+	if (!payload)
+		return aeth__error_oom();
+	task_record(&st, t, t->status ? t->status : "pending", payload);
+	rc = aeth_store_task_insert(r->store, &st);
+	free(payload);
+	return rc;
+}
+
 int aeth__rec_task_running(aeth__rec *r, const aeth__task_row *t,
 			   const char *worker_id, unsigned int retry_count)
 {
-	char retry[16], retries[16], timeout[16];
-	const char *p[8];
+	aeth_store_task st = {0};
 	char *payload;
-	int n = 0, rc;
+	int rc = aeth_store_task_start(r->store, t->id, worker_id, (int)retry_count);
 
-	snprintf(retry, sizeof(retry), "%u", retry_count);
-	snprintf(retries, sizeof(retries), "%u", t->max_retries);
-	snprintf(timeout, sizeof(timeout), "%u", t->timeout_ms);
-	p[0] = t->id; p[1] = worker_id; p[2] = retry;
-	rc = exec_sql_affected(r,
-		"UPDATE tasks SET status = 'running', worker_id = $2, "
-		"retry_count = $3, started_at = now(), updated_at = now(), "
-		"error = NULL WHERE id = $1", 3, p, &n);
-	if (rc != 0 || n > 0)
+	if (rc != AETH_ENOTFOUND)
 		return rc;
-	/* enqueued straight into Redis, without a row: make one. A payload
+	/* Enqueued straight into Redis, without a row: make one. A payload
 	 * that is not JSON is kept as a JSON string so the row still exists
 	 * to say why the task failed. */
-	payload = json_or_string(t->payload);
-	p[0] = t->id; p[1] = t->type ? t->type : ""; p[2] = payload;
-	p[3] = worker_id; p[4] = retry; p[5] = retries; p[6] = t->queue;
-	p[7] = timeout;
-	rc = exec_sql(r,
-		"INSERT INTO tasks (id, type, status, priority, payload, worker_id, "
-		"retry_count, max_retries, queue, timeout_ms, created_at, "
-		"scheduled_at, started_at, updated_at) VALUES ($1, $2, 'running', "
-		"0, $3::jsonb, $4, $5, $6, $7, $8, now(), now(), now(), "
-		"now()) ON CONFLICT (id) DO UPDATE SET status = 'running', "
-		"worker_id = $4, retry_count = $5, started_at = now(), "
-		"updated_at = now()", 8, p, NULL);
+	if (!(payload = json_or_string(t->payload)))
+		return aeth__error_oom();
+	task_record(&st, t, "running", payload);
+	st.worker_id = (char *)worker_id;
+	st.retry_count = (int)retry_count;
+	rc = aeth_store_task_insert(r->store, &st);
+	if (rc == AETH_EEXISTS) /* a submitter wrote it meanwhile */
+		rc = aeth_store_task_start(r->store, t->id, worker_id, (int)retry_count);
 	free(payload);
 	return rc;
 }
 
 int aeth__rec_task_finish(aeth__rec *r, const char *id, const char *status,
-			  const char *result_json, const char *error,
-			  unsigned int retry_count)
+			  const char *result_json, const char *error)
 {
-	char retry[16];
-	const char *p[5] = {id, status, result_json, error, retry};
-
-	snprintf(retry, sizeof(retry), "%u", retry_count);
-	return exec_sql(r,
-		"UPDATE tasks SET status = $2::text, result = $3::jsonb, error = $4, "
-		"retry_count = $5, updated_at = now(), completed_at = CASE WHEN "
-		"$2::text IN ('completed', 'failed', 'dead') THEN now() END "
-		"WHERE id = $1", 5, p, NULL);
+	return aeth_store_task_finish(r->store, id, status, result_json, error);
 }
 
-#define TASK_JSON                                                            \
-	"json_build_object('id', id, 'type', type, 'status', status, "       \
-	"'queue', queue, 'payload', payload, 'result', result, 'error', "    \
-	"error, 'vm_id', vm_id, 'worker_id', worker_id, 'retry_count', "     \
-	"retry_count, 'max_retries', max_retries, 'created_at', created_at, " \
-	"'started_at', started_at, 'completed_at', completed_at)"
+/* ---- JSON for the client ------------------------------------------------ */
 
-/* The single text value of a one-row, one-column result. */
-static int one_text(aeth__rec *r, const char *sql, int n,
-		    const char *const *p, char **out)
+/* ms since the epoch as "2026-11-26T18:57:00.123Z", or null for 0. */
+static void add_time(cJSON *o, const char *key, int64_t ms)
 {
-	PGresult *res = NULL;
-	int rc = exec_sql(r, sql, n, p, &res);
+	char buf[96]; /* room for any int year: no truncation warning */
+	struct tm tm;
+	time_t secs = (time_t)(ms / 1000);
 
-	*out = NULL;
-	if (rc == 0 && (PQntuples(res) == 0 || PQgetisnull(res, 0, 0)))
-		rc = AETH_ENOTFOUND;
-	else if (rc == 0 && !(*out = strdup(PQgetvalue(res, 0, 0))))
-		rc = aeth__error_oom();
-	PQclear(res);
-	return rc;
+	if (ms <= 0 || !gmtime_r(&secs, &tm)) {
+		cJSON_AddNullToObject(o, key);
+		return;
+	}
+	snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+		 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		 tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+	cJSON_AddStringToObject(o, key, buf);
+}
+
+static void add_str(cJSON *o, const char *key, const char *v)
+{
+	if (v && *v)
+		cJSON_AddStringToObject(o, key, v);
+	else
+		cJSON_AddNullToObject(o, key);
+}
+
+/* A JSON column: parsed, or kept as a string if it somehow is not JSON. */
+static void add_json(cJSON *o, const char *key, const char *v)
+{
+	cJSON *j = v ? cJSON_Parse(v) : NULL;
+
+	if (j)
+		cJSON_AddItemToObject(o, key, j);
+	else
+		add_str(o, key, v);
+}
+
+static cJSON *task_object(const aeth_store_task *t)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	if (!o)
+		return NULL;
+	add_str(o, "id", t->id);
+	add_str(o, "type", t->type);
+	add_str(o, "status", t->status);
+	add_str(o, "queue", t->queue);
+	add_json(o, "payload", t->payload);
+	add_json(o, "result", t->result);
+	add_str(o, "error", t->error);
+	add_str(o, "vm_id", t->vm_id);
+	add_str(o, "worker_id", t->worker_id);
+	cJSON_AddNumberToObject(o, "retry_count", t->retry_count);
+	cJSON_AddNumberToObject(o, "max_retries", t->max_retries);
+	add_time(o, "created_at", t->created_at_ms);
+	add_time(o, "started_at", t->started_at_ms);
+	add_time(o, "completed_at", t->completed_at_ms);
+	return o;
+}
+
+static cJSON *vm_object(const aeth_store_vm *v)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	if (!o)
+		return NULL;
+	add_str(o, "id", v->id);
+	add_str(o, "name", v->name);
+	add_str(o, "status", v->status);
+	add_str(o, "orchestrator", v->orchestrator);
+	cJSON_AddNumberToObject(o, "vcpu_count", v->vcpu_count);
+	cJSON_AddNumberToObject(o, "memory_mb", v->memory_mb);
+	add_str(o, "owner_worker", v->owner_worker);
+	add_time(o, "created_at", v->created_at_ms);
+	add_time(o, "started_at", v->started_at_ms);
+	add_time(o, "stopped_at", v->stopped_at_ms);
+	add_str(o, "error", v->error);
+	return o;
+}
+
+/* Print and free `j`; *out is the caller's. */
+static int print_json(cJSON *j, char **out)
+{
+	*out = j ? cJSON_PrintUnformatted(j) : NULL;
+	cJSON_Delete(j);
+	return *out ? 0 : aeth__error_oom();
 }
 
 int aeth__rec_task_json(aeth__rec *r, const char *id, char **json_out)
 {
-	const char *p[1] = {id};
-	int rc = one_text(r, "SELECT " TASK_JSON " FROM tasks WHERE id::text = $1",
-			  1, p, json_out);
+	aeth_store_task *t = NULL;
+	int rc = aeth_store_task_get(r->store, id, &t);
 
+	*json_out = NULL;
 	if (rc == AETH_ENOTFOUND)
 		return aeth__error_set(rc, "no task %s in the database", id);
+	if (rc == 0)
+		rc = print_json(task_object(t), json_out);
+	aeth_store_task_free(t);
 	return rc;
 }
 
 int aeth__rec_tasks_json(aeth__rec *r, unsigned int limit, char **json_out)
 {
-	char lim[16];
-	const char *p[1] = {lim};
+	aeth_store_filter f = AETH_STORE_FILTER_INIT;
+	aeth_store_task **list = NULL;
+	cJSON *a;
+	int rc;
 
-	snprintf(lim, sizeof(lim), "%u", limit ? limit : 20);
-	return one_text(r, "SELECT coalesce(json_agg(t), '[]') FROM (SELECT "
-			TASK_JSON " AS t FROM tasks ORDER BY created_at DESC, id "
-			"LIMIT $1) s", 1, p, json_out);
+	*json_out = NULL;
+	f.limit = limit ? limit : 20;
+	if ((rc = aeth_store_task_list(r->store, &f, &list, NULL)) != 0)
+		return rc;
+	a = cJSON_CreateArray();
+	for (size_t i = 0; a && list[i]; i++)
+		cJSON_AddItemToArray(a, task_object(list[i]));
+	aeth_store_task_list_free(list);
+	return print_json(a, json_out);
+}
+
+/* ---- VMs ---------------------------------------------------------------- */
+
+static void vm_record(aeth_store_vm *v, const aeth__vm_row *vm)
+{
+	set_id(v->id, vm->id);
+	v->name = (char *)vm->name;
+	v->orchestrator = (char *)vm->orchestrator;
+	v->kernel_path = (char *)vm->kernel_path;
+	v->rootfs_path = (char *)vm->rootfs_path;
+	v->socket_path = (char *)vm->socket_path;
+	v->vcpu_count = (int)vm->vcpus;
+	v->memory_mb = (int)vm->memory_mb;
+	v->owner_worker = (char *)vm->owner_worker;
 }
 
 int aeth__rec_vm_insert(aeth__rec *r, const aeth__vm_row *vm)
 {
-	char vcpus[16], mem[16];
-	const char *p[9];
+	aeth_store_vm v = {0};
 
-	snprintf(vcpus, sizeof(vcpus), "%u", vm->vcpus);
-	snprintf(mem, sizeof(mem), "%u", vm->memory_mb);
-	p[0] = vm->id; p[1] = vm->name; p[2] = vm->orchestrator;
-	p[3] = vm->kernel_path; p[4] = vm->rootfs_path; p[5] = vm->socket_path;
-	p[6] = vcpus; p[7] = mem; p[8] = vm->owner_worker;
-	return exec_sql(r,
-		"INSERT INTO vms (id, name, orchestrator, status, kernel_path, "
-		"rootfs_path, socket_path, vcpu_count, memory_mb, owner_worker, "
-		"created_at) VALUES ($1, $2, $3, 'creating', $4, $5, $6, $7, $8, "
-		"$9, now())", 9, p, NULL);
+	vm_record(&v, vm);
+	return aeth_store_vm_insert(r->store, &v);
 }
 
 int aeth__rec_vm_paths(aeth__rec *r, const aeth__vm_row *vm)
 {
-	const char *p[4] = {vm->id, vm->kernel_path, vm->rootfs_path,
-			    vm->socket_path};
+	aeth_store_vm v = {0};
 
-	return exec_sql(r, "UPDATE vms SET kernel_path = $2, rootfs_path = $3, "
-			"socket_path = $4 WHERE id = $1", 4, p, NULL);
+	vm_record(&v, vm);
+	return aeth_store_vm_update(r->store, &v);
 }
 
 int aeth__rec_vm_status(aeth__rec *r, const char *id, const char *status,
 			const char *error)
 {
-	const char *p[3] = {id, status, error};
-
-	return exec_sql(r,
-		"UPDATE vms SET status = $2::text, error = coalesce($3, error), "
-		"started_at = CASE WHEN $2::text = 'running' THEN coalesce(started_at, "
-		"now()) ELSE started_at END, stopped_at = CASE WHEN $2::text IN "
-		"('stopped', 'failed', 'deleted') THEN now() ELSE stopped_at END "
-		"WHERE id = $1", 3, p, NULL);
+	return aeth_store_vm_set_status(r->store, id, status, error);
 }
 
 int aeth__rec_vm_lookup(aeth__rec *r, const char *id, char status[32],
 			char owner[256])
 {
-	const char *p[1] = {id};
-	PGresult *res = NULL;
-	int rc = exec_sql(r, "SELECT status, coalesce(owner_worker, '') FROM vms "
-			  "WHERE id::text = $1", 1, p, &res);
+	aeth_store_vm *v = NULL;
+	int rc = aeth_store_vm_get(r->store, id, &v);
 
-	if (rc == 0 && PQntuples(res) == 0)
+	if (rc == AETH_ENOTFOUND)
 		rc = aeth__error_set(AETH_ENOTFOUND, "VM %s does not exist", id);
 	if (rc == 0) {
-		snprintf(status, 32, "%s", PQgetvalue(res, 0, 0));
-		snprintf(owner, 256, "%s", PQgetvalue(res, 0, 1));
+		snprintf(status, 32, "%s", v->status ? v->status : "");
+		snprintf(owner, 256, "%s", v->owner_worker ? v->owner_worker : "");
 	}
-	PQclear(res);
+	aeth_store_vm_free(v);
+	return rc;
+}
+
+/* Append the ids of `owner`'s VMs in `status` to ids[*n...]. */
+static int owned_in(aeth__rec *r, const char *owner, const char *status,
+		    char ***ids, size_t *n)
+{
+	aeth_store_filter f = AETH_STORE_FILTER_INIT;
+	aeth_store_vm **list = NULL;
+	size_t count = 0;
+	char **grown;
+	int rc;
+
+	f.worker = owner;
+	f.status = status;
+	f.limit = 10000;
+	if ((rc = aeth_store_vm_list(r->store, &f, &list, &count)) != 0)
+		return rc;
+	if (!(grown = realloc(*ids, (*n + count + 1) * sizeof(char *)))) {
+		aeth_store_vm_list_free(list);
+		return aeth__error_oom();
+	}
+	*ids = grown;
+	for (size_t i = 0; i < count; i++) {
+		if (!(grown[*n] = strdup(list[i]->id))) {
+			rc = aeth__error_oom();
+			break;
+		}
+		grown[++*n] = NULL;
+	}
+	grown[*n] = NULL;
+	aeth_store_vm_list_free(list);
 	return rc;
 }
 
 int aeth__rec_vms_owned(aeth__rec *r, const char *owner, char ***ids_out)
 {
-	const char *p[1] = {owner};
-	PGresult *res = NULL;
-	int rc = exec_sql(r, "SELECT id FROM vms WHERE owner_worker = $1 AND "
-			  "status IN ('creating', 'running')", 1, p, &res);
-	char **ids;
-	int n;
+	char **ids = calloc(1, sizeof(char *));
+	size_t n = 0;
+	int rc;
 
 	*ids_out = NULL;
-	if (rc != 0)
-		return rc;
-	n = PQntuples(res);
-	if (!(ids = calloc((size_t)n + 1, sizeof(char *)))) {
-		PQclear(res);
+	if (!ids)
 		return aeth__error_oom();
-	}
-	for (int i = 0; i < n; i++)
-		if (!(ids[i] = strdup(PQgetvalue(res, i, 0)))) {
-			rc = aeth__error_oom();
-			break;
-		}
-	PQclear(res);
-	if (rc != 0)
+	if ((rc = owned_in(r, owner, "creating", &ids, &n)) != 0 ||
+	    (rc = owned_in(r, owner, "running", &ids, &n)) != 0) {
 		aeth_strarray_free(ids);
-	else
-		*ids_out = ids;
-	return rc;
+		return rc;
+	}
+	*ids_out = ids;
+	return 0;
 }
 
 int aeth__rec_vms_json(aeth__rec *r, char **json_out)
 {
-	return one_text(r, "SELECT coalesce(json_agg(json_build_object('id', id, "
-			"'name', name, 'status', status, 'orchestrator', orchestrator, "
-			"'vcpu_count', vcpu_count, 'memory_mb', memory_mb, "
-			"'owner_worker', owner_worker, 'created_at', created_at, "
-			"'started_at', started_at, 'stopped_at', stopped_at, 'error', "
-			"error) ORDER BY created_at, id), '[]') FROM vms", 0, NULL,
-			json_out);
+	aeth_store_vm **list = NULL;
+	size_t count = 0;
+	cJSON *a;
+	int rc;
+
+	*json_out = NULL;
+	if ((rc = aeth_store_vm_list(r->store, NULL, &list, &count)) != 0)
+		return rc;
+	a = cJSON_CreateArray();
+	/* oldest first, as a table reads top to bottom in creation order */
+	for (size_t i = count; a && i-- > 0;)
+		cJSON_AddItemToArray(a, vm_object(list[i]));
+	aeth_store_vm_list_free(list);
+	return print_json(a, json_out);
 }
+
+/* ---- Executions --------------------------------------------------------- */
 
 int aeth__rec_exec_insert(aeth__rec *r, const aeth__exec_row *e)
 {
-	char id[37], code[16], start[32], end[32], dur[32];
-	const char *p[12];
+	aeth_store_execution x = {0};
+	int64_t dur = e->duration_ms;
 
-	aeth__uuid_new(id);
-	snprintf(code, sizeof(code), "%d", e->exit_code);
-	snprintf(start, sizeof(start), "%lld", (long long)e->started_ms);
-	snprintf(end, sizeof(end), "%lld", (long long)e->completed_ms);
-	snprintf(dur, sizeof(dur), "%lld", (long long)e->duration_ms);
-	p[0] = id; p[1] = e->vm_id; p[2] = e->command; p[3] = e->args_json;
-	p[4] = e->env_json; p[5] = e->error ? NULL : code; p[6] = e->out;
-	p[7] = e->err; p[8] = e->error; p[9] = start; p[10] = end;
-	p[11] = e->task_id;
-	return exec_sql(r,
-		"INSERT INTO executions (id, vm_id, command, args, env, exit_code, "
-		"stdout, stderr, error, started_at, completed_at, duration_ms, task_id) "
-		"VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7, $8, $9, "
-		"to_timestamp($10::bigint / 1000.0), to_timestamp($11::bigint / "
-		"1000.0), $11::bigint - $10::bigint, $12)", 12, p, NULL);
-}
-
-int aeth__rec_migrate(aeth__rec *r)
-{
-	aeth_store *s = NULL;
-	int rc = aeth_store_open(&s, r->url);
-
-	if (rc == 0)
-		rc = aeth_store_migrate(s);
-	aeth_store_free(s);
-	return rc;
+	set_id(x.vm_id, e->vm_id);
+	set_id(x.task_id, e->task_id);
+	x.command = (char *)e->command;
+	x.args = (char *)e->args_json;
+	x.env = (char *)e->env_json;
+	x.has_exit_code = e->error == NULL;
+	x.exit_code = e->exit_code;
+	x.stdout_data = (char *)e->out;
+	x.stderr_data = (char *)e->err;
+	x.error = (char *)e->error;
+	x.started_at_ms = e->started_ms;
+	x.completed_at_ms = e->completed_ms;
+	x.duration_ms = dur < 0 ? 0 : dur > INT32_MAX ? INT32_MAX : (int)dur;
+	return aeth_store_execution_insert(r->store, &x);
 }

@@ -1,8 +1,9 @@
 /*
  * lib/worker/record.h - the rows the worker and the submit client write
  * in PostgreSQL (tasks, vms, executions), over one store connection.
- * A thin layer on the store module so the worker code reads as "what is
- * recorded when", not as SQL. One aeth__rec per thread (not thread-safe).
+ * A thin layer on the store module (all SQL is in lib/store) so the worker
+ * code reads as "what is recorded when". One aeth__rec per thread (not
+ * thread-safe).
  */
 #ifndef AETH_WORKER_RECORD_H
 #define AETH_WORKER_RECORD_H
@@ -15,8 +16,8 @@ typedef struct aeth__rec aeth__rec;
 int aeth__rec_open(aeth__rec **out, const char *database_url);
 void aeth__rec_free(aeth__rec *r);
 int aeth__rec_migrate(aeth__rec *r);
-/* Is the connection still usable (reconnect attempted if not)? */
-int aeth__rec_ping(aeth__rec *r);
+/* The highest applied migration (0: not migrated). */
+int aeth__rec_schema_version(aeth__rec *r, int *version);
 
 /* A task row as the submitter writes it. vm_id may be NULL. status is
  * "pending", or "failed" (with error) for a task rejected at submit. */
@@ -38,10 +39,10 @@ int aeth__rec_task_insert(aeth__rec *r, const aeth__task_row *t);
  * first when the task was enqueued without one. */
 int aeth__rec_task_running(aeth__rec *r, const aeth__task_row *t,
 			   const char *worker_id, unsigned int retry_count);
-/* completed (result) | failed | retrying | dead (error); completed_at. */
+/* completed (result) | failed | retrying | dead (error); completed_at.
+ * (retry_count was written when the attempt started.) */
 int aeth__rec_task_finish(aeth__rec *r, const char *id, const char *status,
-			  const char *result_json, const char *error,
-			  unsigned int retry_count);
+			  const char *result_json, const char *error);
 /* The task as JSON {id,type,status,payload,result,error,worker_id,
  * retry_count,vm_id,created_at,started_at,completed_at}; AETH_ENOTFOUND. */
 int aeth__rec_task_json(aeth__rec *r, const char *id, char **json_out);

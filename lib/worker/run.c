@@ -136,8 +136,8 @@ static void requeue_running(aeth_worker *w, aeth__rec *rec)
 
 			if (aeth_queue_nack(q, &s->hb, why, 0) == 0) {
 				s->requeued = true;
-				aeth__rec_task_finish(rec, s->hb.id, "retrying", NULL, why,
-						      s->hb.retried);
+				aeth__rec_task_finish(rec, s->hb.id, "retrying", NULL,
+						      why);
 				aeth__worker_say(w, s->hb.id, "Task %s given back to the "
 						 "queue (shutdown)", s->hb.id);
 			}

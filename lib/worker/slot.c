@@ -100,8 +100,8 @@ static void finish_ok(aeth__slot *s, aeth_task *t, double secs)
 	aeth_worker *w = s->w;
 	int rc;
 
-	if (aeth__rec_task_finish(s->rec, t->qt->id, "completed", result, NULL,
-				  t->qt->retried) != 0)
+	if (aeth__rec_task_finish(s->rec, t->qt->id, "completed", result,
+				  NULL) != 0)
 		aeth__warn("task %s: cannot record its result: %s", t->qt->id,
 			   aeth_error_last());
 	rc = aeth_queue_ack(s->q, t->qt, result);
@@ -122,7 +122,7 @@ static void finish_failed(aeth__slot *s, aeth_task *t, int rc, double secs)
 	bool final = !retryable || qt->retried >= qt->max_retries;
 
 	if (aeth__rec_task_finish(s->rec, qt->id, final ? "failed" : "retrying",
-				  NULL, err ? err : "failed", qt->retried) != 0)
+				  NULL, err ? err : "failed") != 0)
 		aeth__warn("task %s: cannot record its failure: %s", qt->id,
 			   aeth_error_last());
 	if (aeth_queue_nack(s->q, qt, err ? err : "failed",
