@@ -70,7 +70,22 @@ policy() {
 	apt-cache policy "$@" 2>/dev/null | awk '/^[^ ]+:$/ {p=substr($1,1,length($1)-1)}
 		/Candidate:/ && $2 != "(none)" {print p, $2}'
 }
-if [ -z "$KPKG" ]; then
+# apt's candidates only change with its package lists: while they are the ones
+# the manifest saw, reuse its versions (apt-cache costs seconds on a busy box).
+APT_STAMP=$({ stat -c '%n %s %Y' /var/lib/apt/lists/*Packages* /etc/apt/sources.list \
+	/etc/apt/sources.list.d/* /etc/apt/preferences.d/* 2>/dev/null || true; } | sha256sum | cut -d' ' -f1)
+MANIFEST="$OUT/manifest.json"
+if [ -z "$KPKG" ] && [ "$FORCE" = 0 ] && [ -f "$MANIFEST" ] &&
+	[ "$("$PY" "$TOOL" get "$MANIFEST" apt_stamp)" = "$APT_STAMP" ]; then
+	KPKG=$("$PY" "$TOOL" get "$MANIFEST" kernel_package)
+	KVER_DEB=$("$PY" "$TOOL" get "$MANIFEST" kernel_deb_version)
+	BBVER_DEB=$("$PY" "$TOOL" get "$MANIFEST" busybox_deb_version)
+	APT_CACHED=1
+	[ -n "$KPKG" ] && [ -n "$KVER_DEB" ] && [ -n "$BBVER_DEB" ] || { APT_CACHED=0; KPKG=""; }
+fi
+if [ "${APT_CACHED:-0}" = 1 ]; then
+	:
+elif [ -z "$KPKG" ]; then
 	# Newest 6.1 cloud kernel apt knows about (highest ABI number with a candidate).
 	mapfile -t KCANDS < <(apt-cache pkgnames linux-image-6.1.0- 2>/dev/null |
 		grep -E '^linux-image-6\.1\.0-[0-9]+-cloud-amd64$' || true)
@@ -78,18 +93,19 @@ if [ -z "$KPKG" ]; then
 else
 	KCANDS=("$KPKG")
 fi
-VERS=$(policy busybox-static "${KCANDS[@]}")
-BBVER_DEB=$(awk '$1 == "busybox-static" {print $2}' <<<"$VERS")
-[ -n "$BBVER_DEB" ] || die "no installable busybox-static: run 'apt-get update' (as root) and retry"
-read -r KPKG KVER_DEB < <(grep '^linux-image' <<<"$VERS" | sort -t- -k4,4nr | head -1) || true
-[ -n "${KVER_DEB:-}" ] || die "no installable ${KCANDS[*]}: run 'apt-get update' (as root) and retry"
+if [ "${APT_CACHED:-0}" != 1 ]; then
+	VERS=$(policy busybox-static "${KCANDS[@]}")
+	BBVER_DEB=$(awk '$1 == "busybox-static" {print $2}' <<<"$VERS")
+	[ -n "$BBVER_DEB" ] || die "no installable busybox-static: run 'apt-get update' (as root) and retry"
+	read -r KPKG KVER_DEB < <(grep '^linux-image' <<<"$VERS" | sort -t- -k4,4nr | head -1) || true
+	[ -n "${KVER_DEB:-}" ] || die "no installable ${KCANDS[*]}: run 'apt-get update' (as root) and retry"
+fi
 KREL=${KPKG#linux-image-}
 
 AGENT_SHA=$("$PY" "$TOOL" sha256 "$AGENT")
 SCRIPT_SHA=$(cat "$0" "$TOOL" "$HERE/boot-probe.sh" | sha256sum | cut -d' ' -f1)
 INPUTS_HASH=$(printf 'kernel=%s %s\nbusybox=%s\nagent=%s\nscript=%s\nmodules=%s\n' \
 	"$KPKG" "$KVER_DEB" "$BBVER_DEB" "$AGENT_SHA" "$SCRIPT_SHA" "$MODULES" | sha256sum | cut -d' ' -f1)
-MANIFEST="$OUT/manifest.json"
 
 say "kernel $KPKG $KVER_DEB, busybox-static $BBVER_DEB, agent $AGENT (${AGENT_SHA:0:12})"
 
@@ -174,7 +190,7 @@ write_manifest() {
 		"kernel_version=$KREL" "busybox_deb_version=$BBVER_DEB" \
 		"agent_path=$AGENT" "agent_sha256=$AGENT_SHA" \
 		"modules_json=$MODS_JSON" "rootfs_json=$rootfs_json" \
-		"built_at=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+		"built_at=$(date -u +%Y-%m-%dT%H:%M:%SZ)" "apt_stamp=$APT_STAMP" \
 		"cmdline=console=ttyS0 panic=-1 quiet" \
 		"files=$files"
 }

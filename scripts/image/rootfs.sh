@@ -6,6 +6,7 @@
 # Needs root (debootstrap chroots) and the packages debootstrap + e2fsprogs.
 
 ROOTFS_INCLUDE=git,ca-certificates
+ROOTFS_RECIPE=1
 
 build_rootfs() {
 	local tree="$WORK/rootfs-tree" stamp tree_hash t_start used size_mb img tmp
@@ -14,9 +15,16 @@ build_rootfs() {
 	command -v mkfs.ext4 >/dev/null || die "mkfs.ext4 not found: apt-get install e2fsprogs"
 	[ "$(id -u)" = 0 ] || die "--rootfs needs root (debootstrap chroots into the tree)"
 	t_start=$(date +%s)
-	tree_hash=$(printf 'suite=%s\nmirror=%s\ninclude=%s\nscript=%s\n' "$SUITE" "$MIRROR" \
-		"$ROOTFS_INCLUDE" "$(sha256sum "$HERE/rootfs.sh" | cut -d' ' -f1)" | sha256sum | cut -d' ' -f1)
+	# Bump ROOTFS_RECIPE when the debootstrap/cleanup steps change (not for
+	# other edits of this file: a new tree costs minutes).
+	tree_hash=$(printf 'suite=%s\nmirror=%s\ninclude=%s\nrecipe=%s\n' "$SUITE" "$MIRROR" \
+		"$ROOTFS_INCLUDE" "$ROOTFS_RECIPE" | sha256sum | cut -d' ' -f1)
 	stamp="$tree/.aeth-tree-hash"
+	if [ "$FORCE" = 0 ] && [ -f "$OUT/rootfs.ext4" ] && [ "$ROOTFS_JSON" != null ] &&
+		[ "$("$PY" "$TOOL" get "$MANIFEST" rootfs.tree_hash)" = "$tree_hash" ]; then
+		say "rootfs.ext4 up to date (agent ${AGENT_SHA:0:12}, tree ${tree_hash:0:12})"
+		return
+	fi
 	if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$tree_hash" ]; then
 		say "rootfs: debootstrap tree up to date (${tree_hash:0:12})"
 	else
