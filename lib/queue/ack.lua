@@ -9,7 +9,8 @@
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local pfx, upfx, dpfx = ARGV[1], ARGV[2], ARGV[3]
-local ret = tonumber(ARGV[4])
+local ret = ARGV[4]
+local snow, sexp = tostring(now), tostring(now + tonumber(ret))
 local out, comp = {}, {}
 for i = 5, #ARGV, 3 do
   local id = ARGV[i]
@@ -21,9 +22,9 @@ for i = 5, #ARGV, 3 do
       r = 1
     elseif redis.call('ZREM', KEYS[1], id) == 1 then
       redis.call('HSET', k, 'state', 'completed', 'result', ARGV[i + 2],
-        'finished_ms', now, 'deadline_ms', 0)
+        'finished_ms', snow, 'deadline_ms', '0')
       redis.call('PEXPIRE', k, ret)
-      comp[#comp + 1] = now + ret
+      comp[#comp + 1] = sexp
       comp[#comp + 1] = id
       local uk = f[3]
       if uk and uk ~= '' and redis.call('GET', upfx .. uk) == id then

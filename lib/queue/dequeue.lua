@@ -110,6 +110,7 @@ end
 local fields = {'id', 'queue', 'type', 'payload', 'retried', 'max_retries',
   'timeout_ms', 'created_ms', 'process_at_ms', 'unique_key', 'error'}
 local deadline = now + tonumber(ARGV[2])
+local snow, sdl = tostring(now), tostring(deadline)
 local out, leases = {1, now, deadline}, {}
 local bad_id, bad_reason
 for i, id in ipairs(ids) do
@@ -122,9 +123,9 @@ for i, id in ipairs(ids) do
     to_dead(id, k, bad_reason)
   else
     local tok = ARGV[4] .. '.' .. i
-    redis.call('HSET', k, 'state', 'active', 'started_ms', now, 'lease', tok,
-      'worker', ARGV[3], 'deadline_ms', deadline)
-    leases[#leases + 1] = deadline
+    redis.call('HSET', k, 'state', 'active', 'started_ms', snow, 'lease', tok,
+      'worker', ARGV[3], 'deadline_ms', sdl)
+    leases[#leases + 1] = sdl
     leases[#leases + 1] = id
     f[#fields + 1] = tok
     out[#out + 1] = f

@@ -4,17 +4,22 @@
 --       3 queue name, then 8 per task: id, type, payload, max_retries,
 --       timeout_ms, process_at_ms (0 = now), unique key ('' = none),
 --       unique ttl ms.
+-- Numbers go to redis.call as strings made once: Redis formats Lua
+-- numbers with printf for every argument.
 -- Task and unique keys are built from the prefixes: they carry the same
 -- hash tag as KEYS, so they live in the same cluster slot.
 -- Returns two elements per task: {1, state} on success, {0, ''} when the
 -- id exists, {-1, owner id} when the unique key is taken.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local snow = tostring(now)
 local pfx, upfx, queue = ARGV[1], ARGV[2], ARGV[3]
 local out, ready, sched = {}, {}, 0
 for i = 4, #ARGV, 8 do
   local id, uk = ARGV[i], ARGV[i + 6]
   local k = pfx .. id
+  -- Also for our random ids: a call re-sent after a lost reply must not
+  -- push an id twice.
   if redis.call('EXISTS', k) == 1 then
     out[#out + 1] = 0
     out[#out + 1] = ''
@@ -23,21 +28,21 @@ for i = 4, #ARGV, 8 do
     out[#out + 1] = redis.call('GET', upfx .. uk) or ''
   else
     local at = tonumber(ARGV[i + 5])
-    local state = 'pending'
-    if at > now then state = 'scheduled' end
+    local state, sat = 'pending', snow
+    if at > now then state, sat = 'scheduled', ARGV[i + 5] end
     if uk ~= '' then
       redis.call('HSET', k, 'id', id, 'queue', queue, 'type', ARGV[i + 1],
-        'payload', ARGV[i + 2], 'state', state, 'retried', 0,
-        'max_retries', ARGV[i + 3], 'timeout_ms', ARGV[i + 4], 'created_ms', now,
-        'process_at_ms', math.max(at, now), 'unique_key', uk)
+        'payload', ARGV[i + 2], 'state', state, 'retried', '0',
+        'max_retries', ARGV[i + 3], 'timeout_ms', ARGV[i + 4], 'created_ms', snow,
+        'process_at_ms', sat, 'unique_key', uk)
     else
       redis.call('HSET', k, 'id', id, 'queue', queue, 'type', ARGV[i + 1],
-        'payload', ARGV[i + 2], 'state', state, 'retried', 0,
-        'max_retries', ARGV[i + 3], 'timeout_ms', ARGV[i + 4], 'created_ms', now,
-        'process_at_ms', math.max(at, now))
+        'payload', ARGV[i + 2], 'state', state, 'retried', '0',
+        'max_retries', ARGV[i + 3], 'timeout_ms', ARGV[i + 4], 'created_ms', snow,
+        'process_at_ms', sat)
     end
     if state == 'scheduled' then
-      redis.call('ZADD', KEYS[2], at, id)
+      redis.call('ZADD', KEYS[2], sat, id)
       sched = sched + 1
     else
       ready[#ready + 1] = id
