@@ -206,6 +206,15 @@ typedef struct {
 } aeth_queue_enqueue_options;
 
 typedef struct {
+ const char *type;
+ const char *payload;
+
+ const aeth_queue_enqueue_options *opts;
+ char id[37];
+ int rc;
+} aeth_queue_batch_task;
+
+typedef struct {
  const char *name;
  unsigned int weight;
 
@@ -246,14 +255,22 @@ typedef struct {
     const char *payload,
     const aeth_queue_enqueue_options *opts,
     char id_out[37]);
+ int aeth_queue_enqueue_batch(aeth_queue *q, aeth_queue_batch_task *tasks,
+          size_t n);
  int aeth_queue_dequeue(aeth_queue *q, const aeth_queue_source *sources,
     size_t n, unsigned int timeout_ms,
     aeth_queue_task **out);
+ int aeth_queue_dequeue_batch(aeth_queue *q, const aeth_queue_source *sources,
+          size_t n, unsigned int timeout_ms,
+          aeth_queue_task **out, size_t max,
+          size_t *got);
 
  int aeth_queue_heartbeat(aeth_queue *q, aeth_queue_task *task);
 
  int aeth_queue_ack(aeth_queue *q, aeth_queue_task *task,
        const char *result_json);
+ int aeth_queue_ack_batch(aeth_queue *q, aeth_queue_task *const *tasks,
+      const char *const *results, size_t n, int *rcs);
 
  int aeth_queue_nack(aeth_queue *q, aeth_queue_task *task,
         const char *error, unsigned int flags);
