@@ -41,8 +41,8 @@ static int apply_one(aeth_store *s, const aeth__migration *m)
 	const char *params[2] = {version, m->name};
 	int rc;
 
-	snprintf(what, sizeof(what), "applying migration %04d_%s", m->version,
-		 m->name);
+	/* m->name is the file name without .sql: it has the number already */
+	snprintf(what, sizeof(what), "applying migration %s", m->name);
 	snprintf(version, sizeof(version), "%d", m->version);
 	aeth__info("store: %s", what);
 	if ((rc = aeth__store_exec_plain(s, what, "BEGIN")) != 0)
