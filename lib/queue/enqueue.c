@@ -172,21 +172,22 @@ static void prepare(aeth_queue *q, aeth_queue_batch_task *tasks, size_t n, prep 
 			continue;
 		if (p->o.id)
 			memcpy(t->id, p->o.id, 37);
-		snprintf(p->smax, sizeof(p->smax), "%u", p->o.max_retries);
-		snprintf(p->stmo, sizeof(p->stmo), "%u", p->o.timeout_ms);
-		snprintf(p->sat, sizeof(p->sat), "%lld",
-			 (long long)(p->o.process_at_ms > 0 ? p->o.process_at_ms : 0));
-		snprintf(p->sttl, sizeof(p->sttl), "%u",
-			 p->o.unique_ttl_ms ? p->o.unique_ttl_ms : 86400000u);
+		aeth__q_u64(p->smax, p->o.max_retries);
+		aeth__q_u64(p->stmo, p->o.timeout_ms);
+		aeth__q_u64(p->sat, p->o.process_at_ms > 0 ? (uint64_t)p->o.process_at_ms : 0);
+		aeth__q_u64(p->sttl, p->o.unique_ttl_ms ? p->o.unique_ttl_ms : 86400000u);
 		if (p->o.unique_key && strlen(p->o.unique_key) + 40 +
 		    strlen(q->ns) + strlen(p->o.queue) >= AETH__Q_KEY_MAX)
 			t->rc = aeth__error_set(AETH_EINVALID, "queue key too long");
 		note(f, n, i, t->rc);
 	}
 	new_ids(q, tasks, n);
-	for (size_t i = 0; i < n; i++)
-		if (!tasks[i].rc)
-			snprintf(ps[i].kidx, sizeof(ps[i].kidx), "%s:id:%s", q->ns, tasks[i].id);
+	for (size_t i = 0, ln = strlen(q->ns); i < n; i++)
+		if (!tasks[i].rc) { /* "<ns>:id:<id>"; ns is at most 64 */
+			memcpy(ps[i].kidx, q->ns, ln);
+			memcpy(ps[i].kidx + ln, ":id:", 4);
+			memcpy(ps[i].kidx + ln + 4, tasks[i].id, 37);
+		}
 }
 
 /* Runs of valid tasks of one queue, at most AETH__Q_CHUNK long, into

@@ -75,3 +75,17 @@ int aeth__q_lookup_queue(aeth_queue *q, const char *id, char **queue)
 	freeReplyObject(r);
 	return rc;
 }
+
+size_t aeth__q_u64(char *buf, uint64_t v)
+{
+	char t[24];
+	size_t n = 0, k = 0;
+
+	do
+		t[n++] = (char)('0' + v % 10);
+	while ((v /= 10) > 0);
+	while (n > 0)
+		buf[k++] = t[--n];
+	buf[k] = '\0';
+	return k;
+}

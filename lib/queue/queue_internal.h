@@ -109,6 +109,9 @@ int aeth__q_bad_reply(aeth_queue *q, const char *what, const redisReply *r);
 int aeth__q_key(const aeth_queue *q, char *buf, size_t n, const char *queue,
 		const char *suffix);
 int aeth__q_check_name(const char *queue);
+/* Decimal text of v into buf (room for 21 bytes); returns its length.
+ * snprintf costs more than the rest of preparing a task. */
+size_t aeth__q_u64(char *buf, uint64_t v);
 /* Queue of a task by id via the index; *queue is malloc'd. */
 int aeth__q_lookup_queue(aeth_queue *q, const char *id, char **queue);
 
