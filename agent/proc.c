@@ -267,6 +267,11 @@ void agent_exec_frame(struct agent *a, const aeth__proto_header *h,
 {
 	struct agent_exec *e = find_exec(a, h->id);
 
+	if (e && e->exited && h->type == AETH__MSG_WINDOW) {
+		/* Output still in the pipes after the exit needs window. */
+		e->credit += f->window < MAX_CREDIT ? f->window : MAX_CREDIT;
+		return;
+	}
 	if (!e || e->exited) {
 		/* Racing with the exit: not an error worth a reply unless
 		 * it is a signal the caller waits on. */
