@@ -369,6 +369,32 @@ static void test_pull_stdin_and_kill(void **state)
 	aeth__exec_free(e);
 }
 
+/* The command exits while output waits in its pipe for window. */
+static void test_output_after_exit(void **state)
+{
+	struct fixture *fx = *state;
+	const char *argv[] = {"head", "-c", "300000", "/dev/zero", NULL};
+	aeth_exec_options o = AETH_EXEC_OPTIONS_INIT;
+	aeth_exec_result *r = NULL;
+	aeth_exec_stream s;
+	const void *d;
+	size_t n, total = 0;
+	aeth_exec *e;
+	int rc;
+
+	o.argv = argv;
+	assert_int_equal(aeth__agent_exec_start(&e, fx->a, &o), 0);
+	usleep(300 * 1000); /* not reading: the window (256 KiB) fills */
+	while ((rc = aeth__exec_next(e, &s, &d, &n, 5000)) == 1)
+		total += n;
+	assert_int_equal(rc, 0);
+	assert_int_equal(total, 300000);
+	assert_int_equal(aeth__exec_wait(&r, e), 0);
+	assert_int_equal(r->exit_code, 0);
+	aeth__exec_result_free(r);
+	aeth__exec_free(e);
+}
+
 static int stop_early(aeth_exec_stream s, const void *d, size_t n, void *ud)
 {
 	size_t *total = ud;
@@ -621,6 +647,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_binary, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pull_stdin_and_kill, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_output_after_exit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stream_callback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connection_death, setup, teardown),
