@@ -316,6 +316,7 @@ static void *reader_main(void *arg)
 	aeth__agent *a = arg;
 	aeth__proto_rx rx = AETH__PROTO_RX_INIT;
 	const char *why = "closed by the guest";
+	char err[128];
 
 	for (;;) {
 		struct pollfd p[2] = {{a->fd, POLLIN, 0}, {a->wake[0], POLLIN, 0}};
@@ -340,7 +341,10 @@ static void *reader_main(void *arg)
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			continue;
 		if (n <= 0) {
-			why = n < 0 ? "read error" : "closed by the guest";
+			if (n < 0)
+				snprintf(err, sizeof(err), "reading: %s",
+					 strerror(errno));
+			why = n < 0 ? err : "closed by the guest";
 			break;
 		}
 		aeth__proto_rx_commit(&rx, (size_t)n);
