@@ -78,9 +78,9 @@ def vmm(state_dir):
         assert not left, "VMM processes left behind: %s" % left
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def vm(vmm):
-    """One booted VM shared by a module's exec tests (TCG boots are slow)."""
+    """One booted VM shared by the exec and leak tests (TCG boots are slow)."""
     import aetherium
     with aetherium.VM(name="pytest", vmm=vmm) as v:
         yield v
