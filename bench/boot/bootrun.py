@@ -42,6 +42,18 @@ def host_tsc_khz():
     return 2000000
 
 
+def proc_cpu_s(pid):
+    """CPU time (user+sys) QEMU used so far: unlike wall time, it hardly
+    depends on what else the machine runs, so options compare fairly on a
+    busy box."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 2)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def qemu_cmd(a, sock, serial_log):
     machine = "microvm,x-option-roms=off,isa-serial=on"
     if a.machine:
@@ -76,6 +88,7 @@ def one_boot(a, idx, logdir):
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     res = {"boot": idx, "ok": False, "time_to_init_s": None, "guest_uptime_s": None,
+           "qemu_cpu_s": None,
            "exit_s": None, "serial_log": serial_log if logdir else None}
     conn = None
     try:
@@ -99,6 +112,7 @@ def one_boot(a, idx, logdir):
                 break
             if not buf:
                 res["time_to_init_s"] = round(time.monotonic() - t0, 3)
+                res["qemu_cpu_s"] = proc_cpu_s(proc.pid)
             buf += chunk
         line = buf.decode(errors="replace").strip()
         if line.startswith("AETH-BOOT-OK"):
@@ -109,6 +123,7 @@ def one_boot(a, idx, logdir):
                 pass
         else:
             res["time_to_init_s"] = None
+            res["qemu_cpu_s"] = None
         try:
             proc.wait(timeout=max(0.1, deadline - time.monotonic()) if res["ok"] else 0.01)
             res["exit_s"] = round(time.monotonic() - t0, 3)
@@ -166,28 +181,31 @@ def main():
         r = one_boot(a, i, a.logdir)
         results.append(r)
         if not a.json:
-            print("boot %2d: %s" % (i, ("init %.3f s (guest uptime %.2f s)" % (
-                r["time_to_init_s"], r["guest_uptime_s"] or 0)) if r["ok"]
+            print("boot %2d: %s" % (i, ("init %.3f s (guest uptime %.2f s, QEMU cpu %.2f s)" % (
+                r["time_to_init_s"], r["guest_uptime_s"] or 0, r["qemu_cpu_s"] or 0)) if r["ok"]
                 else "HUNG/FAILED after %.0f s; serial ends: %s" % (
                     a.deadline, " | ".join(r.get("serial_tail", [])))), flush=True)
     ok = [r["time_to_init_s"] for r in results if r["ok"]]
     up = [r["guest_uptime_s"] for r in results if r["ok"] and r["guest_uptime_s"] is not None]
+    cpu = [r["qemu_cpu_s"] for r in results if r["ok"] and r["qemu_cpu_s"] is not None]
     summary = {
         "label": a.label, "boots": a.n, "ok": len(ok), "failed": a.n - len(ok),
         "median_s": round(statistics.median(ok), 3) if ok else None,
         "min_s": min(ok) if ok else None, "max_s": max(ok) if ok else None,
         "mean_s": round(statistics.mean(ok), 3) if ok else None,
         "median_guest_uptime_s": round(statistics.median(up), 3) if up else None,
+        "median_qemu_cpu_s": round(statistics.median(cpu), 3) if cpu else None,
+        "loadavg_1m": os.getloadavg()[0],
         "qemu": qemu_cmd(a, "SOCK", "SERIAL_LOG"),
     }
     if a.json:
         print(json.dumps({"summary": summary, "boots": results}, indent=2))
     else:
-        print("%-24s %5s %6s %8s %8s %8s %12s" % ("label", "boots", "ok", "median", "min", "max", "guest-uptime"))
+        print("%-24s %5s %6s %8s %8s %8s %12s %8s" % ("label", "boots", "ok", "median", "min", "max", "guest-uptime", "cpu"))
         f = lambda v: "-" if v is None else "%.3f" % v
-        print("%-24s %5d %6d %8s %8s %8s %12s" % (
+        print("%-24s %5d %6d %8s %8s %8s %12s %8s" % (
             a.label or "bare-qemu", a.n, len(ok), f(summary["median_s"]), f(summary["min_s"]),
-            f(summary["max_s"]), f(summary["median_guest_uptime_s"])))
+            f(summary["max_s"]), f(summary["median_guest_uptime_s"]), f(summary["median_qemu_cpu_s"])))
     return 0 if len(ok) == a.n else 1
 
 
