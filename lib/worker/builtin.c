@@ -102,9 +102,29 @@ out:
 	return rc;
 }
 
+/* A task for a VM another worker owns goes to that worker's queue, once
+ * (forward.c does it after the handler returns). Returns 1: forwarded. */
+static int forward(aeth_task *t, const char *vm_id, const char *owner)
+{
+	aeth_worker *w = t->slot->w;
+
+	if (aeth__forward_hops(aeth_task_payload(t)) > 0)
+		return fail_now(t, "VM %s belongs to worker %s, not %s, and this "
+				"task was already forwarded once: not forwarding "
+				"it again", vm_id, owner, w->id);
+	free(t->forward_to);
+	if (!(t->forward_to = aeth__sprintf("worker:%s", owner)))
+		return AETH_ENOMEM;
+	aeth__worker_say(w, t->qt->id, "VM %s belongs to worker %s: forwarding "
+			 "task %s to queue %s", vm_id, owner, t->qt->id,
+			 t->forward_to);
+	return 1;
+}
+
 /*
  * Check in the database that the VM exists, is running and is ours, then
- * take it from the table (attaching it if needed).
+ * take it from the table (attaching it if needed). 1: forwarded to the
+ * owner (the handler returns 0 and records nothing).
  */
 static int take_vm(aeth_task *t, const char *vm_id, bool exclusive,
 		   aeth__vmref **ref)
@@ -123,9 +143,7 @@ static int take_vm(aeth_task *t, const char *vm_id, bool exclusive,
 	if (strcmp(status, "running") != 0)
 		return fail_now(t, "VM %s is %s, not running", vm_id, status);
 	if (strcmp(owner, w->id) != 0)
-		return fail_now(t, "VM %s belongs to worker %s, not %s: submit with "
-				"aeth-submit, which routes it to queue worker:%s",
-				vm_id, owner, w->id, owner);
+		return forward(t, vm_id, owner);
 	rc = aeth__vm_acquire(w, vm_id, exclusive, ref);
 	if (rc == AETH_ENOTFOUND) {
 		aeth__rec_vm_status(s->rec, vm_id, "failed", aeth_error_last());
@@ -209,8 +227,10 @@ int aeth__handle_execute(aeth_task *t, void *userdata)
 	(void)userdata;
 	if (aeth__execute_payload_parse(payload, strlen(payload), &p) != 0)
 		return aeth_task_fail(t, 0, aeth_error_last());
-	if ((rc = take_vm(t, p.vm_id, false, &ref)) != 0)
+	if ((rc = take_vm(t, p.vm_id, false, &ref)) != 0) {
+		rc = rc > 0 ? 0 : rc;
 		goto out;
+	}
 	aeth__worker_say(s->w, t->qt->id, "Executing in VM %s: %s%s", p.vm_id,
 			 p.command, p.argc > 1 ? " ..." : "");
 	started = aeth__wall_ms();
@@ -248,8 +268,10 @@ int aeth__handle_delete(aeth_task *t, void *userdata)
 	(void)userdata;
 	if (aeth__delete_payload_parse(payload, strlen(payload), &p) != 0)
 		return aeth_task_fail(t, 0, aeth_error_last());
-	if ((rc = take_vm(t, p.vm_id, true, &ref)) != 0)
+	if ((rc = take_vm(t, p.vm_id, true, &ref)) != 0) {
+		rc = rc > 0 ? 0 : rc;
 		goto out;
+	}
 	aeth__worker_say(s->w, t->qt->id, "Deleting VM: %s", p.vm_id);
 	rc = aeth_vm_delete(ref->vm);
 	if (rc == 0)

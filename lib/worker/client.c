@@ -216,14 +216,31 @@ int aeth_client_submit_delete(aeth_client *c, const char *vm_id,
 			    aeth__delete_payload_json(vm_id ? vm_id : ""), opts, id);
 }
 
+/* Is the task row's status final (completed, failed, dead)? */
+static bool row_final(const char *json)
+{
+	cJSON *j = cJSON_Parse(json);
+	cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "status");
+	bool final = !cJSON_IsString(st) ||
+		!(strcmp(st->valuestring, "pending") == 0 ||
+		  strcmp(st->valuestring, "running") == 0 ||
+		  strcmp(st->valuestring, "retrying") == 0);
+
+	cJSON_Delete(j);
+	return final;
+}
+
 int aeth_client_wait(aeth_client *c, const char *task_id, unsigned int timeout_ms,
 		     aeth_wait_progress_cb progress, void *userdata, char **json_out)
 {
 	int64_t start = aeth__now_ms();
 	aeth_queue_task *t = NULL;
+	bool forwarded;
 	int rc;
 
 	*json_out = NULL;
+again:
+	t = NULL;
 	for (;;) {
 		unsigned int waited = (unsigned int)(aeth__now_ms() - start);
 		unsigned int slice = 5000;
@@ -253,8 +270,18 @@ int aeth_client_wait(aeth_client *c, const char *task_id, unsigned int timeout_m
 			aeth_queue_task_free(now);
 		}
 	}
+	/* a copy acked by a worker that forwarded it to the VM's owner */
+	forwarded = t && t->result && strstr(t->result, "\"forwarded_to\"");
 	aeth_queue_task_free(t);
-	return aeth__rec_task_json(c->rec, task_id, json_out);
+	rc = aeth__rec_task_json(c->rec, task_id, json_out);
+	if (rc == 0 && forwarded && !row_final(*json_out) &&
+	    (!timeout_ms || aeth__now_ms() - start < timeout_ms)) {
+		/* forwarded to the VM owner's queue (forward.c): wait there */
+		free(*json_out);
+		*json_out = NULL;
+		goto again;
+	}
+	return rc;
 }
 
 int aeth_client_task(aeth_client *c, const char *task_id, char **json_out)

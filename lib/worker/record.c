@@ -134,6 +134,11 @@ int aeth__rec_task_running(aeth__rec *r, const aeth__task_row *t,
 	return rc;
 }
 
+int aeth__rec_task_pending(aeth__rec *r, const char *id)
+{
+	return aeth_store_task_set_status(r->store, id, "pending");
+}
+
 int aeth__rec_task_finish(aeth__rec *r, const char *id, const char *status,
 			  const char *result_json, const char *error)
 {

@@ -39,6 +39,8 @@ int aeth__rec_task_insert(aeth__rec *r, const aeth__task_row *t);
  * first when the task was enqueued without one. */
 int aeth__rec_task_running(aeth__rec *r, const aeth__task_row *t,
 			   const char *worker_id, unsigned int retry_count);
+/* back to pending (forwarded to the owner's queue) */
+int aeth__rec_task_pending(aeth__rec *r, const char *id);
 /* completed (result) | failed | retrying | dead (error); completed_at.
  * (retry_count was written when the attempt started.) */
 int aeth__rec_task_finish(aeth__rec *r, const char *id, const char *status,

@@ -136,7 +136,7 @@ static void finish_failed(aeth__slot *s, aeth_task *t, int rc, double secs)
 static void run_one(aeth__slot *s, aeth_queue_task *qt)
 {
 	aeth_worker *w = s->w;
-	aeth_task t = {s, qt, NULL, NULL, -1};
+	aeth_task t = {s, qt, NULL, NULL, -1, NULL};
 	const aeth__handler *h = find_handler(w, qt->type);
 	aeth__task_row row = {0};
 	int64_t t0 = aeth__now_ms();
@@ -172,6 +172,17 @@ static void run_one(aeth__slot *s, aeth_queue_task *qt)
 	if (retract_lease(s)) {
 		aeth__info("task %s: already given back to the queue at shutdown",
 			   qt->id);
+	} else if (rc == 0 && t.forward_to) {
+		if ((rc = aeth__forward(s, &t)) != 0) {
+			free(t.error);
+			t.error = aeth__sprintf("cannot forward the task to %s: %s",
+						t.forward_to, aeth_error_last());
+			t.retryable = 1;
+			finish_failed(s, &t, rc, (double)(aeth__now_ms() - t0) / 1000.0);
+		} else {
+			aeth__worker_say(w, qt->id, "Task %s forwarded to %s", qt->id,
+					 t.forward_to);
+		}
 	} else if (rc == 0) {
 		finish_ok(s, &t, (double)(aeth__now_ms() - t0) / 1000.0);
 	} else {
@@ -179,6 +190,7 @@ static void run_one(aeth__slot *s, aeth_queue_task *qt)
 	}
 	free(t.result);
 	free(t.error);
+	free(t.forward_to);
 }
 
 void *aeth__slot_main(void *arg)

@@ -58,6 +58,7 @@ struct aeth_task {
 	char *result;
 	char *error;
 	int retryable; /* -1: decide from the return code */
+	char *forward_to; /* set by a handler: forward to this queue (forward.c) */
 };
 
 struct aeth_worker {
@@ -124,6 +125,11 @@ void aeth__vm_table_free(struct aeth_worker *w);
 
 /* Reattach or clean up the VMs this worker id owned (reconcile.c). */
 int aeth__worker_reconcile(struct aeth_worker *w, aeth__rec *rec);
+
+/* Forwarding to the VM owner's queue, once (forward.c): the hop count in
+ * a payload, and the forward of t (t->forward_to set) from slot s. */
+unsigned int aeth__forward_hops(const char *payload);
+int aeth__forward(aeth__slot *s, aeth_task *t);
 
 /* The built-in handlers (builtin.c). */
 int aeth__handle_create(aeth_task *t, void *userdata);
