@@ -10,7 +10,13 @@
 - a worker killed with SIGKILL during vm:create: another worker completes the
   task (recorded once), and the killed worker's id, restarted, reconciles and
   cleans up the VM it left behind;
-- Redis restarted under a running worker: it reconnects and goes on.
+- Redis restarted under a running worker: it reconnects and goes on;
+- tasks put straight into the queue (tests/cli/enqueue.c, the queue API):
+  malformed JSON, missing fields, unknown type, unknown VM: the worker
+  fails each at once with the reason (dead in the queue, no retry) and
+  keeps running; a vm:execute for a VM another worker owns is forwarded
+  once to worker:<owner> and runs there; a task already forwarded once
+  that lands on a non-owner again fails instead of bouncing.
 
 Needs: AETH_TEST_DATABASE_URL (scripts/services.sh start; eval "$(scripts/
 services.sh env)"), redis-server, qemu-system-x86_64, the guest image
@@ -34,6 +40,7 @@ import uuid
 BUILD = os.environ.get("AETH_BUILD_ROOT", os.getcwd())
 WORKER = os.path.join(BUILD, "cli", "aeth-worker")
 SUBMIT = os.path.join(BUILD, "cli", "aeth-submit")
+ENQUEUE = os.path.join(BUILD, "tests", "cli", "enqueue")
 UUID_RE = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 procs = []
@@ -87,7 +94,13 @@ def cleanup():
             p.wait()
     kill_leftover_vmms()
     if db_created:
-        psql(admin_url, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % db_name)
+        # never die() here: the database must be dropped even after a failure
+        r = subprocess.run(["psql", admin_url, "-XAtq", "-c",
+                            "DROP DATABASE IF EXISTS %s WITH (FORCE)" % db_name],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            print("warning: could not drop database %s: %s" % (db_name, r.stderr),
+                  file=sys.stderr)
     shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -127,13 +140,14 @@ class Redis:
 
 
 class Worker:
-    def __init__(self, wid, env, lease_ms=None):
+    def __init__(self, wid, env, lease_ms=None, queues=None):
         self.id = wid
         self.log = os.path.join(tmp, wid + ".log")
         e = dict(env)
         if lease_ms:
             e["AETH_WORKER_LEASE_MS"] = str(lease_ms)
-        self.proc = subprocess.Popen([WORKER, "-id", wid, "-concurrency", "1"],
+        extra = ["-queues", queues] if queues else []
+        self.proc = subprocess.Popen([WORKER, "-id", wid, "-concurrency", "1"] + extra,
                                      stdout=open(self.log, "w"),
                                      stderr=subprocess.STDOUT, env=e)
         procs.append(self.proc)
@@ -168,6 +182,23 @@ def submit(env, *args, expect=0):
         die("aeth-submit %s: exit %d, wanted %d\nstdout: %s\nstderr: %s" %
             (" ".join(args), r.returncode, expect, r.stdout, r.stderr))
     return r
+
+
+def enqueue(env, queue, type_, payload, delay_ms=0):
+    """A task straight into Redis with the queue API (no row, no routing)."""
+    r = subprocess.run([ENQUEUE, queue, type_, payload, str(delay_ms)],
+                       capture_output=True, text=True, env=env, timeout=30)
+    if r.returncode != 0:
+        die("enqueue %s %s: %s" % (type_, payload, r.stderr))
+    return r.stdout.strip()
+
+
+def redis_cli(sock, *args):
+    r = subprocess.run(["redis-cli", "-s", sock] + list(args), capture_output=True,
+                       text=True, timeout=30)
+    if r.returncode != 0:
+        die("redis-cli %s: %s" % (" ".join(args), r.stderr))
+    return r.stdout.strip()
 
 
 def check(cond, msg):
@@ -244,6 +275,49 @@ def main():
                    "-json")
         check(json.loads(r.stdout)["worker_id"] == owner, "routing again to " + owner)
 
+    # ---- tasks put straight into the queue, taken by a worker that does
+    # not own the VM (w3 listens to queue "raw" only, besides its own) ----
+    w3 = Worker("e2e-w3", env, queues="raw=1")
+    tid = enqueue(env, "raw", "vm:execute", json.dumps(
+        {"vm_id": vm_id, "command": "echo", "args": ["forwarded"]}))
+    r = submit(env, "-status", tid, "-wait", "-timeout", "60s", "-json")
+    t = json.loads(r.stdout)
+    check(t["status"] == "completed" and t["worker_id"] == owner and
+          t["result"]["stdout"] == "forwarded\n",
+          "execute on the shared queue reached a non-owner, was forwarded to "
+          "worker:%s and ran there" % owner)
+    w3.wait_for(r"forwarding task %s to queue worker:%s" % (tid, owner), 5)
+    check(json.loads(redis_cli(redis.sock, "HGET", "{aeth:raw}:t:" + tid, "result")) ==
+          {"forwarded_to": "worker:" + owner}, "the non-owner's copy is acked as forwarded")
+    tid = enqueue(env, "raw", "vm:execute", json.dumps(
+        {"vm_id": vm_id, "command": "echo", "forward_hops": 1}))
+    r = submit(env, "-status", tid, "-wait", "-timeout", "60s", "-json", expect=1)
+    t = json.loads(r.stdout)
+    check(t["status"] == "failed" and "already forwarded once" in t["error"],
+          "a task forwarded once is not forwarded again (no loop)")
+
+    def bad(type_, payload, reason, what, corrupt=None):
+        tid = enqueue(env, "raw", type_, payload, 2000 if corrupt else 0)
+        if corrupt:  # a message the queue API refuses to write: edit it in Redis
+            redis_cli(redis.sock, "HSET", "{aeth:raw}:t:" + tid, "payload", corrupt)
+        r = submit(env, "-status", tid, "-wait", "-timeout", "60s", "-json", expect=1)
+        t = json.loads(r.stdout)
+        h = redis_cli(redis.sock, "HMGET", "{aeth:raw}:t:" + tid, "state", "retried")
+        check(t["status"] == "failed" and reason in (t["error"] or "") and
+              h.split() == ["dead", "0"] and w3.proc.poll() is None,
+              "raw %s: failed at once (%s), dead in the queue without retry, "
+              "worker alive" % (what, t["error"]))
+    bad("vm:execute", "{}", "not valid JSON", "malformed JSON", corrupt='{"vm_id": ')
+    bad("vm:execute", json.dumps({"vm_id": vm_id}), '"command" is missing',
+        "missing command")
+    bad("vm:create", json.dumps({"vcpus": 1}), '"name" is missing', "missing name")
+    bad("vm:reboot", "{}", "unknown task type", "unknown type")
+    bad("vm:delete", json.dumps({"vm_id": str(uuid.uuid4())}), "does not exist",
+        "unknown VM")
+    bad("vm:execute", json.dumps({"vm_id": vm_id, "command": 5}), "command",
+        "wrong field type")
+    w3.stop()
+
     # ---- bad input ----
     r = submit(env, "-type", "vm:execute", "-vm-id", vm_id, expect=2)
     check("needs -cmd" in r.stderr, "missing -cmd is a usage error")
@@ -282,14 +356,15 @@ def main():
           "vms row: deleted, owner, timestamps")
     ex = json.loads(psql(url, "SELECT json_agg(e ORDER BY started_at) FROM executions e "
                               "WHERE vm_id = '%s'" % vm_id))
-    check([e["command"] for e in ex] == ["echo", "ls", "sh", "true", "true", "true"],
+    check([e["command"] for e in ex] == ["echo", "ls", "sh", "true", "true", "true",
+                                        "echo"],
           "one executions row per command")
     check(ex[0]["args"] == ["Hello", "from", "VM"] and ex[0]["stdout"] == "Hello from VM\n"
           and ex[0]["exit_code"] == 0 and ex[0]["duration_ms"] is not None,
           "executions row has args, stdout, exit code, duration")
     n = psql(url, "SELECT count(*) FROM tasks WHERE status = 'completed' AND worker_id IS "
                   "NOT NULL AND started_at IS NOT NULL AND completed_at IS NOT NULL")
-    check(n == "8", "8 completed task rows with worker and timestamps")
+    check(n == "9", "9 completed task rows with worker and timestamps")
 
     w1.stop()
     w2.stop()
