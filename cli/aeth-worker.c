@@ -58,8 +58,9 @@ static void on_check(const char *what, int status, const char *detail,
 		     const char *fix, void *userdata)
 {
 	static const char *const mark[] = {"✓", "!", "✗"};
+	int *counts = userdata; /* [ok, warnings, failures] */
 
-	(void)userdata;
+	counts[status < 0 || status > 2 ? 2 : status]++;
 	printf("%s %s: %s\n", mark[status < 0 || status > 2 ? 2 : status], what,
 	       detail);
 	if (status != 0 && fix && *fix)
@@ -109,9 +110,19 @@ int main(int argc, char **argv)
 	aeth_log_set(aeth_log_stderr, level && aeth_log_level_parse(level) >= 0 ?
 		     (aeth_log_level)aeth_log_level_parse(level) : AETH_LOG_WARN, NULL);
 	if (check) {
-		rc = aeth_worker_check(cfg, on_check, NULL);
-		printf(rc == 0 ? "All checks passed.\n" :
-		       "Some checks failed; see the fixes above.\n");
+		int counts[3] = {0, 0, 0};
+
+		rc = aeth_worker_check(cfg, on_check, counts);
+		if (rc == 0 && counts[1] == 0)
+			printf("All %d checks passed.\n", counts[0]);
+		else if (rc == 0)
+			printf("This host can run a worker: %d checks passed, %d "
+			       "warning(s) (optional, or slower) with their fixes above.\n",
+			       counts[0], counts[1]);
+		else
+			printf("This host cannot run a worker yet: %d check(s) failed; "
+			       "apply the fixes above and run aeth-worker -check again.\n",
+			       counts[2]);
 		aeth_config_free(cfg);
 		return rc == 0 ? 0 : 1;
 	}

@@ -110,7 +110,9 @@ static void check_image(checker *c, const aeth_config *cfg)
 {
 	const char *dir = cfg_str(cfg, "vmm.image_dir");
 	char def[4096], path[4200];
-	static const char *const files[] = {"vmlinux", "initrd.cpio"};
+	static const char *const files[] = {"vmlinux", "initrd.cpio",
+					    "manifest.json"};
+	char fix[4300], missing[64];
 	struct stat st, agent;
 	const char *agent_bin = getenv("AETH_AGENT_BIN");
 	bool ok = true;
@@ -125,24 +127,28 @@ static void check_image(checker *c, const aeth_config *cfg)
 			dir = def;
 		}
 	}
+	/* the fix names the directory the worker reads (AETH_IMAGE_DIR or
+	 * vmm.image_dir), which build-image.sh writes with --out */
+	snprintf(fix, sizeof(fix), "scripts/build-image.sh --out %s", dir);
+	missing[0] = '\0';
 	for (size_t i = 0; i < AETH__ARRAY_LEN(files); i++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
 		if (stat(path, &st) != 0) {
-			report(c, "guest image", 2, "scripts/build-image.sh",
-			       "%s is missing", path);
+			size_t n = strlen(missing);
+
+			snprintf(missing + n, sizeof(missing) - n, "%s%s",
+				 n ? ", " : "", files[i]);
 			ok = false;
 		}
 	}
-	snprintf(path, sizeof(path), "%s/manifest.json", dir);
-	if (ok && stat(path, &st) != 0) {
-		report(c, "guest image", 2, "scripts/build-image.sh",
-		       "%s is missing", path);
-		ok = false;
+	if (!ok) {
+		report(c, "guest image", 2, fix, "no guest image in %s (missing: %s)",
+		       dir, missing);
 	}
 	if (ok && agent_bin && stat(agent_bin, &agent) == 0 &&
 	    agent.st_mtime > st.st_mtime) {
-		report(c, "guest image", 1, "scripts/build-image.sh", "the agent %s "
-		       "is newer than the image in %s", agent_bin, dir);
+		report(c, "guest image", 1, fix, "the agent %s is newer than the "
+		       "image in %s", agent_bin, dir);
 		ok = false;
 	}
 	if (ok)
