@@ -14,8 +14,10 @@ else
 fi
 meson compile -C "$builddir"
 # The vm tests boot real guests: build the image from the agent just built
-# (skipped quickly when its inputs are unchanged). vm/H5
-./scripts/build-image.sh --agent "$builddir/agent/aeth-agent"
+# (skipped quickly when its inputs are unchanged). --rootfs adds the Debian
+# root disk with git that the git-clone workflow tests use (minutes on the
+# first build, cached afterwards).
+./scripts/build-image.sh --rootfs --agent "$builddir/agent/aeth-agent"
 # Private PostgreSQL and Redis for the integration tests (store/H1). They
 # live in the build dir unless AETH_SERVICES_DIR says otherwise, so that two
 # builds tested at once neither share nor stop each other's servers. If they

@@ -21,6 +21,9 @@
  * frequency avoids the calibration. See docs/vm.md. */
 #define CMDLINE_TCG " tsc_early_khz=2000000"
 #define CMDLINE_NET " aeth.ip=10.0.2.15/24 aeth.gw=10.0.2.2 aeth.dns=10.0.2.3"
+/* The agent, PID 1 of the initramfs, switches to the root disk (the
+ * backends attach it as the first virtio-blk device). */
+#define CMDLINE_ROOT " aeth.root=/dev/vda aeth.rootfstype=ext4"
 #define SERIAL_TAIL_BYTES 1500
 #define RECONNECT_TIMEOUT_MS 5000
 #define DEFAULT_STOP_TIMEOUT_MS 5000
@@ -98,9 +101,10 @@ int aeth_vm_create(aeth_vm **out, aeth_vmm *vmm, const aeth_vm_options *opts)
 				     vmm->rootfs_path);
 	r.net = opts->net;
 	r.tap_name = aeth__strdup(opts->tap_name);
-	r.cmdline = aeth__sprintf("%s%s%s", CMDLINE_BASE,
+	r.cmdline = aeth__sprintf("%s%s%s%s", CMDLINE_BASE,
 				  r.accel == AETH_ACCEL_TCG ? CMDLINE_TCG : "",
-				  r.net != AETH_NET_NONE ? CMDLINE_NET : "");
+				  r.net != AETH_NET_NONE ? CMDLINE_NET : "",
+				  r.rootfs_path ? CMDLINE_ROOT : "");
 	r.boot_timeout_ms = opts->boot_timeout_ms ? opts->boot_timeout_ms :
 		vmm->boot_timeout_ms;
 	r.state_dir = aeth__vmm_vm_dir(vmm, r.id);
