@@ -336,7 +336,12 @@ char *agent_info_json(const struct agent *a)
 	return s;
 }
 
-/* PID 1 or service: stop everything, flush disks, power the VM off. */
+/*
+ * PID 1 or service: stop everything, flush disks, end the VM. A reset
+ * rather than a power-off: both backends run the VMM so that a guest reset
+ * ends it (QEMU -no-reboot, Firecracker reboot=k), while Firecracker keeps
+ * its process alive after a guest power-off, halting the vCPUs.
+ */
 void agent_poweroff(struct agent *a)
 {
 	agent_exec_kill_all(a, true);
@@ -348,6 +353,6 @@ void agent_poweroff(struct agent *a)
 			;
 	}
 	sync();
-	reboot(RB_POWER_OFF);
-	agent_log("power off failed: %s", strerror(errno));
+	reboot(RB_AUTOBOOT);
+	agent_log("reboot failed: %s", strerror(errno));
 }
