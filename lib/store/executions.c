@@ -1,4 +1,5 @@
 /* lib/store/executions.c - rows of the executions table. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,18 +7,39 @@
 #include "internal.h"
 #include "store/store_internal.h"
 
-#define EXEC_COLS                                                          \
-	"id, job_id, vm_id, task_id, command, args, env, exit_code, stdout, " \
-	"stderr, error, " AETH__MS("started_at") ", "                         \
-	AETH__MS("completed_at") ", duration_ms, metadata"
+#define COL(sql, kind, field) \
+	{sql, AETH__COL_##kind, offsetof(aeth_store_execution, field)}
 
-static int check_ref(const char *kind, const char *id)
-{
-	if (id[0] && !aeth__uuid_valid(id))
-		return aeth__error_set(AETH_ENOTFOUND, "%s %.36s not found (not a UUID)",
-				       kind, id);
-	return 0;
-}
+static const aeth__col exec_cols[] = {
+	COL("id", ID, id),
+	COL("job_id", ID, job_id),
+	COL("vm_id", ID, vm_id),
+	COL("task_id", ID, task_id),
+	COL("command", STR, command),
+	COL("args", STR, args),
+	COL("env", STR, env),
+	COL("exit_code IS NOT NULL", BOOL, has_exit_code),
+	COL("exit_code", INT, exit_code),
+	COL("stdout", STR, stdout_data),
+	COL("stderr", STR, stderr_data),
+	COL("error", STR, error),
+	COL(AETH__MS("started_at"), I64, started_at_ms),
+	COL(AETH__MS("completed_at"), I64, completed_at_ms),
+	COL("duration_ms", INT, duration_ms),
+	COL("metadata", STR, metadata),
+};
+
+static const aeth__filter_col exec_filters[] = {
+	AETH__FILTER(vm_id, "vm_id", NULL, "vm"),
+	AETH__FILTER(task_id, "task_id", NULL, "task"),
+};
+
+static const aeth__table exec_table = {
+	"executions", "execution", sizeof(aeth_store_execution),
+	exec_cols, AETH__ARRAY_LEN(exec_cols),
+	exec_filters, AETH__ARRAY_LEN(exec_filters),
+	"started_at, id",
+};
 
 static int check_exec(const aeth_store_execution *e)
 {
@@ -25,7 +47,8 @@ static int check_exec(const aeth_store_execution *e)
 
 	if ((rc = aeth__store_check_uuid("execution id", e->id)) ||
 	    (rc = aeth__store_check_uuid("execution job_id", e->job_id)) ||
-	    (rc = check_ref("vm", e->vm_id)) || (rc = check_ref("task", e->task_id)) ||
+	    (rc = aeth__store_check_ref("vm", e->vm_id)) ||
+	    (rc = aeth__store_check_ref("task", e->task_id)) ||
 	    (rc = aeth__store_check_text("execution command", e->command, 500,
 					 true)) ||
 	    (rc = aeth__store_check_json("execution args", e->args, false)) ||
@@ -105,123 +128,24 @@ int aeth_store_execution_finish(aeth_store *s, const char *id, int has_exit_code
 		AETH__NOW "))) * 1000, 2147483647)::int WHERE id = $1", 5, p);
 }
 
-static int exec_from_row(const PGresult *r, int row, aeth_store_execution **out)
-{
-	aeth_store_execution *e = calloc(1, sizeof(*e));
-
-	*out = NULL;
-	if (!e)
-		return aeth__error_oom();
-	aeth__row_id(r, row, 0, e->id);
-	aeth__row_id(r, row, 1, e->job_id);
-	aeth__row_id(r, row, 2, e->vm_id);
-	aeth__row_id(r, row, 3, e->task_id);
-	e->has_exit_code = !aeth__row_null(r, row, 7);
-	e->exit_code = aeth__row_int(r, row, 7);
-	e->started_at_ms = aeth__row_i64(r, row, 11);
-	e->completed_at_ms = aeth__row_i64(r, row, 12);
-	e->duration_ms = aeth__row_int(r, row, 13);
-	if (aeth__row_str(r, row, 4, &e->command) ||
-	    aeth__row_str(r, row, 5, &e->args) ||
-	    aeth__row_str(r, row, 6, &e->env) ||
-	    aeth__row_str(r, row, 8, &e->stdout_data) ||
-	    aeth__row_str(r, row, 9, &e->stderr_data) ||
-	    aeth__row_str(r, row, 10, &e->error) ||
-	    aeth__row_str(r, row, 14, &e->metadata)) {
-		aeth_store_execution_free(e);
-		return AETH_ENOMEM;
-	}
-	*out = e;
-	return 0;
-}
-
 int aeth_store_execution_get(aeth_store *s, const char *id,
 			     aeth_store_execution **out)
 {
-	const char *p[] = {id};
-	PGresult *r;
-	int rc;
-
-	if (!out)
-		return aeth__error_set(AETH_EINVALID,
-				       "aeth_store_execution_get: out is NULL");
-	*out = NULL;
-	if ((rc = aeth__store_check_id("execution", id)) ||
-	    (rc = aeth__store_exec(s, "reading an execution",
-				   "SELECT " EXEC_COLS " FROM executions WHERE id = $1",
-				   1, p, &r)))
-		return rc;
-	rc = PQntuples(r) == 1
-		? exec_from_row(r, 0, out)
-		: aeth__error_set(AETH_ENOTFOUND, "execution %s not found", id);
-	PQclear(r);
-	return rc;
+	return aeth__store_get(s, &exec_table, id, (void **)out);
 }
 
 int aeth_store_execution_list(aeth_store *s, const aeth_store_filter *f,
 			      aeth_store_execution ***out, size_t *count)
 {
-	char limit[16];
-	aeth_store_execution **list;
-	PGresult *r;
-	int rc, n;
-
-	if (!out)
-		return aeth__error_set(AETH_EINVALID,
-				       "aeth_store_execution_list: out is NULL");
-	*out = NULL;
-	if (count)
-		*count = 0;
-	if (f && ((f->vm_id && (rc = check_ref("vm", f->vm_id))) ||
-		  (f->task_id && (rc = check_ref("task", f->task_id)))))
-		return rc;
-	snprintf(limit, sizeof(limit), "%u", aeth__store_limit(f));
-	const char *p[] = {f ? aeth__store_nz(f->vm_id) : NULL,
-			   f ? aeth__store_nz(f->task_id) : NULL, limit};
-	rc = aeth__store_exec(s, "listing executions",
-		"SELECT " EXEC_COLS " FROM executions"
-		" WHERE ($1::uuid IS NULL OR vm_id = $1::uuid)"
-		" AND ($2::uuid IS NULL OR task_id = $2::uuid)"
-		" ORDER BY started_at, id LIMIT $3::int", 3, p, &r);
-	if (rc != 0)
-		return rc;
-	n = PQntuples(r);
-	if (!(list = calloc((size_t)n + 1, sizeof(*list)))) {
-		PQclear(r);
-		return aeth__error_oom();
-	}
-	for (int i = 0; i < n; i++)
-		if ((rc = exec_from_row(r, i, &list[i])) != 0) {
-			aeth_store_execution_list_free(list);
-			PQclear(r);
-			return rc;
-		}
-	PQclear(r);
-	*out = list;
-	if (count)
-		*count = (size_t)n;
-	return 0;
+	return aeth__store_list(s, &exec_table, f, (void ***)out, count);
 }
 
 void aeth_store_execution_free(aeth_store_execution *e)
 {
-	if (!e)
-		return;
-	free(e->command);
-	free(e->args);
-	free(e->env);
-	free(e->stdout_data);
-	free(e->stderr_data);
-	free(e->error);
-	free(e->metadata);
-	free(e);
+	aeth__record_free(&exec_table, e);
 }
 
 void aeth_store_execution_list_free(aeth_store_execution **list)
 {
-	if (!list)
-		return;
-	for (aeth_store_execution **e = list; *e; e++)
-		aeth_store_execution_free(*e);
-	free(list);
+	aeth__record_list_free(&exec_table, (void **)list);
 }

@@ -1,4 +1,5 @@
 /* lib/store/tasks.c - rows of the tasks table. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,12 +7,44 @@
 #include "internal.h"
 #include "store/store_internal.h"
 
-#define TASK_COLS                                                          \
-	"id, type, status, priority, payload, result, error, vm_id, "      \
-	"worker_id, max_retries, retry_count, " AETH__MS("created_at") ", " \
-	AETH__MS("scheduled_at") ", " AETH__MS("started_at") ", "          \
-	AETH__MS("completed_at") ", " AETH__MS("updated_at") ", "          \
-	"metadata, queue, timeout_ms"
+#define COL(sql, kind, field) \
+	{sql, AETH__COL_##kind, offsetof(aeth_store_task, field)}
+
+static const aeth__col task_cols[] = {
+	COL("id", ID, id),
+	COL("type", STR, type),
+	COL("status", STR, status),
+	COL("priority", INT, priority),
+	COL("payload", STR, payload),
+	COL("result", STR, result),
+	COL("error", STR, error),
+	COL("vm_id", ID, vm_id),
+	COL("worker_id", STR, worker_id),
+	COL("max_retries", INT, max_retries),
+	COL("retry_count", INT, retry_count),
+	COL(AETH__MS("created_at"), I64, created_at_ms),
+	COL(AETH__MS("scheduled_at"), I64, scheduled_at_ms),
+	COL(AETH__MS("started_at"), I64, started_at_ms),
+	COL(AETH__MS("completed_at"), I64, completed_at_ms),
+	COL(AETH__MS("updated_at"), I64, updated_at_ms),
+	COL("metadata", STR, metadata),
+	COL("queue", STR, queue),
+	COL("timeout_ms", I64, timeout_ms),
+};
+
+static const aeth__filter_col task_filters[] = {
+	AETH__FILTER(status, "status", aeth__task_statuses, NULL),
+	AETH__FILTER(type, "type", NULL, NULL),
+	AETH__FILTER(worker, "worker_id", NULL, NULL),
+	AETH__FILTER(vm_id, "vm_id", NULL, "vm"),
+};
+
+static const aeth__table task_table = {
+	"tasks", "task", sizeof(aeth_store_task),
+	task_cols, AETH__ARRAY_LEN(task_cols),
+	task_filters, AETH__ARRAY_LEN(task_filters),
+	"created_at DESC, id",
+};
 
 /* SQL for "status $n changes the timestamps" shared by the updates. */
 #define STARTED(n)                                                       \
@@ -34,11 +67,9 @@ static int check_task(const aeth_store_task *t, const char *status)
 	    (rc = aeth__store_check_text("task worker_id", t->worker_id, 255,
 					 false)) ||
 	    (rc = aeth__store_check_json("task metadata", t->metadata, false)) ||
-	    (rc = aeth__store_check_text("task queue", t->queue, 100, false)))
+	    (rc = aeth__store_check_text("task queue", t->queue, 100, false)) ||
+	    (rc = aeth__store_check_ref("vm", t->vm_id)))
 		return rc;
-	if (t->vm_id[0] && !aeth__uuid_valid(t->vm_id))
-		return aeth__error_set(AETH_ENOTFOUND, "vm %.36s not found (not a UUID)",
-				       t->vm_id);
 	if (t->timeout_ms < 0 || t->retry_count < 0 || t->max_retries < 0)
 		return aeth__error_set(AETH_EINVALID,
 				       "task timeout_ms, retry_count and "
@@ -93,57 +124,9 @@ int aeth_store_task_insert(aeth_store *s, aeth_store_task *t)
 	return 0;
 }
 
-static int task_from_row(const PGresult *r, int row, aeth_store_task **out)
-{
-	aeth_store_task *t = calloc(1, sizeof(*t));
-
-	*out = NULL;
-	if (!t)
-		return aeth__error_oom();
-	aeth__row_id(r, row, 0, t->id);
-	t->priority = aeth__row_int(r, row, 3);
-	aeth__row_id(r, row, 7, t->vm_id);
-	t->max_retries = aeth__row_int(r, row, 9);
-	t->retry_count = aeth__row_int(r, row, 10);
-	t->created_at_ms = aeth__row_i64(r, row, 11);
-	t->scheduled_at_ms = aeth__row_i64(r, row, 12);
-	t->started_at_ms = aeth__row_i64(r, row, 13);
-	t->completed_at_ms = aeth__row_i64(r, row, 14);
-	t->updated_at_ms = aeth__row_i64(r, row, 15);
-	t->timeout_ms = aeth__row_i64(r, row, 18);
-	if (aeth__row_str(r, row, 1, &t->type) ||
-	    aeth__row_str(r, row, 2, &t->status) ||
-	    aeth__row_str(r, row, 4, &t->payload) ||
-	    aeth__row_str(r, row, 5, &t->result) ||
-	    aeth__row_str(r, row, 6, &t->error) ||
-	    aeth__row_str(r, row, 8, &t->worker_id) ||
-	    aeth__row_str(r, row, 16, &t->metadata) ||
-	    aeth__row_str(r, row, 17, &t->queue)) {
-		aeth_store_task_free(t);
-		return AETH_ENOMEM;
-	}
-	*out = t;
-	return 0;
-}
-
 int aeth_store_task_get(aeth_store *s, const char *id, aeth_store_task **out)
 {
-	const char *p[] = {id};
-	PGresult *r;
-	int rc;
-
-	if (!out)
-		return aeth__error_set(AETH_EINVALID, "aeth_store_task_get: out is NULL");
-	*out = NULL;
-	if ((rc = aeth__store_check_id("task", id)) ||
-	    (rc = aeth__store_exec(s, "reading a task",
-				   "SELECT " TASK_COLS " FROM tasks WHERE id = $1",
-				   1, p, &r)))
-		return rc;
-	rc = PQntuples(r) == 1 ? task_from_row(r, 0, out)
-			       : aeth__error_set(AETH_ENOTFOUND, "task %s not found", id);
-	PQclear(r);
-	return rc;
+	return aeth__store_get(s, &task_table, id, (void **)out);
 }
 
 int aeth_store_task_set_status(aeth_store *s, const char *id, const char *status)
@@ -237,11 +220,10 @@ int aeth_store_task_set_retry_count(aeth_store *s, const char *id, int n)
 
 int aeth_store_task_set_vm(aeth_store *s, const char *id, const char *vm_id)
 {
-	int rc;
+	int rc = aeth__store_check_ref("vm", vm_id);
 
-	if (vm_id && *vm_id && !aeth__uuid_valid(vm_id))
-		return aeth__error_set(AETH_ENOTFOUND, "vm %.40s not found (not a UUID)",
-				       vm_id);
+	if (rc != 0)
+		return rc;
 	rc = set_column(s, id, "UPDATE tasks SET vm_id = $2, updated_at = "
 			AETH__NOW " WHERE id = $1", aeth__store_nz(vm_id));
 	if (rc == AETH_ENOTFOUND && vm_id && strstr(aeth_error_last(), "foreign"))
@@ -252,72 +234,15 @@ int aeth_store_task_set_vm(aeth_store *s, const char *id, const char *vm_id)
 int aeth_store_task_list(aeth_store *s, const aeth_store_filter *f,
 			 aeth_store_task ***out, size_t *count)
 {
-	char limit[16];
-	aeth_store_task **list;
-	PGresult *r;
-	int rc, n;
-
-	if (!out)
-		return aeth__error_set(AETH_EINVALID, "aeth_store_task_list: out is NULL");
-	*out = NULL;
-	if (count)
-		*count = 0;
-	if (f && f->status &&
-	    (rc = aeth__store_check_status("task", f->status, aeth__task_statuses)))
-		return rc;
-	if (f && f->vm_id && *f->vm_id && !aeth__uuid_valid(f->vm_id))
-		return aeth__error_set(AETH_ENOTFOUND, "vm %.40s not found (not a UUID)",
-				       f->vm_id);
-	snprintf(limit, sizeof(limit), "%u", aeth__store_limit(f));
-	const char *p[] = {f ? f->status : NULL, f ? f->type : NULL,
-			   f ? f->worker : NULL, f ? aeth__store_nz(f->vm_id) : NULL,
-			   limit};
-	rc = aeth__store_exec(s, "listing tasks",
-		"SELECT " TASK_COLS " FROM tasks WHERE ($1::text IS NULL OR status = $1)"
-		" AND ($2::text IS NULL OR type = $2)"
-		" AND ($3::text IS NULL OR worker_id = $3)"
-		" AND ($4::uuid IS NULL OR vm_id = $4::uuid)"
-		" ORDER BY created_at DESC, id LIMIT $5::int", 5, p, &r);
-	if (rc != 0)
-		return rc;
-	n = PQntuples(r);
-	if (!(list = calloc((size_t)n + 1, sizeof(*list)))) {
-		PQclear(r);
-		return aeth__error_oom();
-	}
-	for (int i = 0; i < n; i++)
-		if ((rc = task_from_row(r, i, &list[i])) != 0) {
-			aeth_store_task_list_free(list);
-			PQclear(r);
-			return rc;
-		}
-	PQclear(r);
-	*out = list;
-	if (count)
-		*count = (size_t)n;
-	return 0;
+	return aeth__store_list(s, &task_table, f, (void ***)out, count);
 }
 
 void aeth_store_task_free(aeth_store_task *t)
 {
-	if (!t)
-		return;
-	free(t->type);
-	free(t->status);
-	free(t->payload);
-	free(t->result);
-	free(t->error);
-	free(t->worker_id);
-	free(t->metadata);
-	free(t->queue);
-	free(t);
+	aeth__record_free(&task_table, t);
 }
 
 void aeth_store_task_list_free(aeth_store_task **list)
 {
-	if (!list)
-		return;
-	for (aeth_store_task **t = list; *t; t++)
-		aeth_store_task_free(*t);
-	free(list);
+	aeth__record_list_free(&task_table, (void **)list);
 }

@@ -81,6 +81,14 @@ int aeth__store_check_uuid(const char *field, const char *v)
 	return 0;
 }
 
+int aeth__store_check_ref(const char *kind, const char *id)
+{
+	if (id && *id && !aeth__uuid_valid(id))
+		return aeth__error_set(AETH_ENOTFOUND,
+				       "%s %.40s not found (not a UUID)", kind, id);
+	return 0;
+}
+
 int aeth__store_check_id(const char *kind, const char *id)
 {
 	if (!id || !*id)

@@ -1,4 +1,5 @@
 /* lib/store/vms.c - rows of the vms table. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,11 +7,39 @@
 #include "internal.h"
 #include "store/store_internal.h"
 
-#define VM_COLS                                                              \
-	"id, name, orchestrator, status, kernel_path, rootfs_path, "         \
-	"socket_path, vcpu_count, memory_mb, " AETH__MS("created_at") ", "   \
-	AETH__MS("started_at") ", " AETH__MS("stopped_at") ", "              \
-	AETH__MS("updated_at") ", metadata, owner_worker, error"
+#define COL(sql, kind, field) \
+	{sql, AETH__COL_##kind, offsetof(aeth_store_vm, field)}
+
+static const aeth__col vm_cols[] = {
+	COL("id", ID, id),
+	COL("name", STR, name),
+	COL("orchestrator", STR, orchestrator),
+	COL("status", STR, status),
+	COL("kernel_path", STR, kernel_path),
+	COL("rootfs_path", STR, rootfs_path),
+	COL("socket_path", STR, socket_path),
+	COL("vcpu_count", INT, vcpu_count),
+	COL("memory_mb", INT, memory_mb),
+	COL(AETH__MS("created_at"), I64, created_at_ms),
+	COL(AETH__MS("started_at"), I64, started_at_ms),
+	COL(AETH__MS("stopped_at"), I64, stopped_at_ms),
+	COL(AETH__MS("updated_at"), I64, updated_at_ms),
+	COL("metadata", STR, metadata),
+	COL("owner_worker", STR, owner_worker),
+	COL("error", STR, error),
+};
+
+static const aeth__filter_col vm_filters[] = {
+	AETH__FILTER(status, "status", aeth__vm_statuses, NULL),
+	AETH__FILTER(worker, "owner_worker", NULL, NULL),
+};
+
+static const aeth__table vm_table = {
+	"vms", "vm", sizeof(aeth_store_vm),
+	vm_cols, AETH__ARRAY_LEN(vm_cols),
+	vm_filters, AETH__ARRAY_LEN(vm_filters),
+	"created_at DESC, id",
+};
 
 static int check_vm(const aeth_store_vm *vm)
 {
@@ -84,54 +113,9 @@ int aeth_store_vm_insert(aeth_store *s, aeth_store_vm *vm)
 	return 0;
 }
 
-static int vm_from_row(const PGresult *r, int row, aeth_store_vm **out)
-{
-	aeth_store_vm *vm = calloc(1, sizeof(*vm));
-
-	*out = NULL;
-	if (!vm)
-		return aeth__error_oom();
-	aeth__row_id(r, row, 0, vm->id);
-	vm->vcpu_count = aeth__row_int(r, row, 7);
-	vm->memory_mb = aeth__row_int(r, row, 8);
-	vm->created_at_ms = aeth__row_i64(r, row, 9);
-	vm->started_at_ms = aeth__row_i64(r, row, 10);
-	vm->stopped_at_ms = aeth__row_i64(r, row, 11);
-	vm->updated_at_ms = aeth__row_i64(r, row, 12);
-	if (aeth__row_str(r, row, 1, &vm->name) ||
-	    aeth__row_str(r, row, 2, &vm->orchestrator) ||
-	    aeth__row_str(r, row, 3, &vm->status) ||
-	    aeth__row_str(r, row, 4, &vm->kernel_path) ||
-	    aeth__row_str(r, row, 5, &vm->rootfs_path) ||
-	    aeth__row_str(r, row, 6, &vm->socket_path) ||
-	    aeth__row_str(r, row, 13, &vm->metadata) ||
-	    aeth__row_str(r, row, 14, &vm->owner_worker) ||
-	    aeth__row_str(r, row, 15, &vm->error)) {
-		aeth_store_vm_free(vm);
-		return AETH_ENOMEM;
-	}
-	*out = vm;
-	return 0;
-}
-
 int aeth_store_vm_get(aeth_store *s, const char *id, aeth_store_vm **out)
 {
-	const char *p[] = {id};
-	PGresult *r;
-	int rc;
-
-	if (!out)
-		return aeth__error_set(AETH_EINVALID, "aeth_store_vm_get: out is NULL");
-	*out = NULL;
-	if ((rc = aeth__store_check_id("vm", id)) ||
-	    (rc = aeth__store_exec(s, "reading a vm",
-				   "SELECT " VM_COLS " FROM vms WHERE id = $1",
-				   1, p, &r)))
-		return rc;
-	rc = PQntuples(r) == 1 ? vm_from_row(r, 0, out)
-			       : aeth__error_set(AETH_ENOTFOUND, "vm %s not found", id);
-	PQclear(r);
-	return rc;
+	return aeth__store_get(s, &vm_table, id, (void **)out);
 }
 
 int aeth_store_vm_set_status(aeth_store *s, const char *id, const char *status,
@@ -189,66 +173,15 @@ int aeth_store_vm_update(aeth_store *s, const aeth_store_vm *vm)
 int aeth_store_vm_list(aeth_store *s, const aeth_store_filter *f,
 		       aeth_store_vm ***out, size_t *count)
 {
-	char limit[16];
-	aeth_store_vm **list;
-	PGresult *r;
-	int rc, n;
-
-	if (!out)
-		return aeth__error_set(AETH_EINVALID, "aeth_store_vm_list: out is NULL");
-	*out = NULL;
-	if (count)
-		*count = 0;
-	if (f && f->status &&
-	    (rc = aeth__store_check_status("vm", f->status, aeth__vm_statuses)))
-		return rc;
-	snprintf(limit, sizeof(limit), "%u", aeth__store_limit(f));
-	const char *p[] = {f ? f->status : NULL, f ? f->worker : NULL, limit};
-	rc = aeth__store_exec(s, "listing vms",
-		"SELECT " VM_COLS " FROM vms WHERE ($1::text IS NULL OR status = $1)"
-		" AND ($2::text IS NULL OR owner_worker = $2)"
-		" ORDER BY created_at DESC, id LIMIT $3::int", 3, p, &r);
-	if (rc != 0)
-		return rc;
-	n = PQntuples(r);
-	if (!(list = calloc((size_t)n + 1, sizeof(*list)))) {
-		PQclear(r);
-		return aeth__error_oom();
-	}
-	for (int i = 0; i < n; i++)
-		if ((rc = vm_from_row(r, i, &list[i])) != 0) {
-			aeth_store_vm_list_free(list);
-			PQclear(r);
-			return rc;
-		}
-	PQclear(r);
-	*out = list;
-	if (count)
-		*count = (size_t)n;
-	return 0;
+	return aeth__store_list(s, &vm_table, f, (void ***)out, count);
 }
 
 void aeth_store_vm_free(aeth_store_vm *vm)
 {
-	if (!vm)
-		return;
-	free(vm->name);
-	free(vm->orchestrator);
-	free(vm->status);
-	free(vm->kernel_path);
-	free(vm->rootfs_path);
-	free(vm->socket_path);
-	free(vm->metadata);
-	free(vm->owner_worker);
-	free(vm->error);
-	free(vm);
+	aeth__record_free(&vm_table, vm);
 }
 
 void aeth_store_vm_list_free(aeth_store_vm **list)
 {
-	if (!list)
-		return;
-	for (aeth_store_vm **v = list; *v; v++)
-		aeth_store_vm_free(*v);
-	free(list);
+	aeth__record_list_free(&vm_table, (void **)list);
 }

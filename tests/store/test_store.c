@@ -483,6 +483,66 @@ static void test_task_list(void **state)
 	aeth_store_task_list_free(list);
 }
 
+/* Several filter fields at once are ANDed; values that cannot match are
+ * refused before the query, naming the field. */
+static void test_list_filters_combined(void **state)
+{
+	fixture *f = *state;
+	aeth_store_filter flt = AETH_STORE_FILTER_INIT;
+	aeth_store_task t[3], **list = NULL;
+	aeth_store_execution **elist = NULL;
+	aeth_store_vm vm;
+	size_t n = 99;
+
+	insert_vm(f->store, &vm, "v", "w1");
+	make_task(&t[0], "vm:execute", vm.id);
+	make_task(&t[1], "vm:execute", vm.id);
+	make_task(&t[2], "vm:delete", vm.id);
+	for (int i = 0; i < 3; i++)
+		OK(aeth_store_task_insert(f->store, &t[i]));
+	OK(aeth_store_task_start(f->store, t[1].id, "w9", 0));
+
+	flt.type = "vm:execute";
+	flt.vm_id = vm.id;
+	flt.status = "pending";
+	OK(aeth_store_task_list(f->store, &flt, &list, &n));
+	assert_int_equal(n, 1);
+	assert_string_equal(list[0]->id, t[0].id);
+	aeth_store_task_list_free(list);
+	flt.status = "running";
+	flt.worker = "w9";
+	OK(aeth_store_task_list(f->store, &flt, &list, &n));
+	assert_int_equal(n, 1);
+	assert_string_equal(list[0]->id, t[1].id);
+	aeth_store_task_list_free(list);
+	flt.vm_id = "";  /* empty: no filter */
+	flt.worker = "nobody";
+	OK(aeth_store_task_list(f->store, &flt, &list, &n));
+	assert_int_equal(n, 0);
+	assert_null(list[0]);
+	aeth_store_task_list_free(list);
+
+	flt.vm_id = "not-a-uuid";
+	assert_int_equal(aeth_store_task_list(f->store, &flt, &list, &n),
+			 AETH_ENOTFOUND);
+	assert_null(list);
+	assert_int_equal(n, 0);
+	expect_msg("vm not-a-uuid not found");
+	flt.vm_id = NULL;
+	flt.status = "done";
+	assert_int_equal(aeth_store_task_list(f->store, &flt, &list, &n),
+			 AETH_EINVALID);
+	expect_msg("pending|running|completed|failed|retrying|dead");
+	flt = (aeth_store_filter)AETH_STORE_FILTER_INIT;
+	flt.task_id = "1234";
+	assert_int_equal(aeth_store_execution_list(f->store, &flt, &elist, NULL),
+			 AETH_ENOTFOUND);
+	expect_msg("task 1234 not found");
+	assert_int_equal(aeth_store_task_list(f->store, NULL, NULL, NULL),
+			 AETH_EINVALID);
+	expect_msg("aeth_store_task_list: out is NULL");
+}
+
 static void test_execution_round_trip(void **state)
 {
 	fixture *f = *state;
@@ -668,6 +728,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_task_round_trip, setup_migrated, teardown),
 		cmocka_unit_test_setup_teardown(test_task_status_times, setup_migrated, teardown),
 		cmocka_unit_test_setup_teardown(test_task_list, setup_migrated, teardown),
+		cmocka_unit_test_setup_teardown(test_list_filters_combined, setup_migrated, teardown),
 		cmocka_unit_test_setup_teardown(test_execution_round_trip, setup_migrated, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_input, setup_migrated, teardown),
 		cmocka_unit_test(test_unreachable),
