@@ -3,9 +3,11 @@
  * their results, list VMs and tasks. A thin shell around aeth_client_*
  * (include/aetherium/task.h).
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "aetherium/aetherium.h"
 #include "flags.h"
@@ -16,7 +18,8 @@ static const char usage[] =
 	"       aeth-submit -status TASK_ID [-wait]  show one task (-wait: once it ends)\n"
 	"\n"
 	"Task types and their flags:\n"
-	"  vm:create   -name NAME [-vcpus N] [-memory MB]\n"
+	"  vm:create   -name NAME [-vcpus N] [-memory MB] [-net none|user]\n"
+	"              [-rootfs default|none|PATH]\n"
 	"  vm:execute  -vm-id ID -cmd COMMAND [-args \"WORDS\"]\n"
 	"  vm:delete   -vm-id ID\n"
 	"  any type    -payload JSON (the task's payload as is)\n"
@@ -28,6 +31,14 @@ static const char usage[] =
 	"  -json          print JSON instead of text\n"
 	"  -queue NAME    queue for vm:create (default \"default\"); executes and\n"
 	"                 deletes always go to the queue of the worker owning the VM\n"
+	"  -net MODE      vm:create: guest network, none (default) or user (QEMU\n"
+	"                 user-mode NAT: the guest is 10.0.2.15, the worker host\n"
+	"                 10.0.2.2, outbound TCP/UDP through the host)\n"
+	"  -rootfs DISK   vm:create: boot with a root disk (Debian with git):\n"
+	"                 default = the worker's vmm.rootfs (<image dir>/rootfs.ext4,\n"
+	"                 scripts/build-image.sh --rootfs); PATH = that ext4 file on\n"
+	"                 the worker host; none = initramfs only (busybox). Without\n"
+	"                 -rootfs the worker's vmm.use_rootfs decides (default none)\n"
 	"  -config FILE   YAML configuration; AETH_DATABASE_URL / AETH_REDIS_URL override\n"
 	"  -h, --help     this help\n"
 	"\n"
@@ -47,6 +58,14 @@ static const char usage[] =
 	"  aeth-submit -type vm:execute -vm-id ID -cmd ls -args \"-la\" -wait\n"
 	"  aeth-submit -type vm:execute -vm-id ID -cmd sh -args \"-c 'echo $((6*7))'\" -wait\n"
 	"  aeth-submit -type vm:delete -vm-id ID\n"
+	"\n"
+	"  # git clone workflow (docs/cli.md): a VM with git and a network\n"
+	"  aeth-submit -type vm:create -name git-demo -net user -rootfs default -wait\n"
+	"  aeth-submit -type vm:execute -vm-id ID -cmd git \\\n"
+	"      -args \"clone git://10.0.2.2:9418/repo.git\" -wait\n"
+	"  aeth-submit -type vm:execute -vm-id ID -cmd ls -args \"-la repo\" -wait\n"
+	"  aeth-submit -type vm:delete -vm-id ID -wait\n"
+	"\n"
 	"  aeth-submit -list vms\n"
 	"  aeth-submit -status TASK_ID -json\n";
 
@@ -77,6 +96,76 @@ static int duration_ms(const char *s, unsigned int *ms)
 		return -1;
 	*ms = (unsigned int)(v * unit);
 	return 0;
+}
+
+/* Append `s` to b as a JSON string literal. */
+static void json_str(char *b, size_t cap, const char *s)
+{
+	size_t n = strlen(b);
+
+	if (n + 1 < cap)
+		b[n++] = '"';
+	for (; *s && n + 7 < cap; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			n += (size_t)snprintf(b + n, cap - n, "\\%c", ch);
+		else if (ch < 0x20)
+			n += (size_t)snprintf(b + n, cap - n, "\\u%04x", ch);
+		else
+			b[n++] = (char)ch;
+	}
+	if (n + 1 < cap)
+		b[n++] = '"';
+	b[n < cap ? n : cap - 1] = '\0';
+}
+
+/*
+ * The vm:create payload with -net / -rootfs (the seed's three fields plus
+ * "network" and "rootfs"). The worker checks the mode and that the disk
+ * exists on its host; a relative PATH is made absolute here (it means the
+ * same file only when the worker runs on this host). NULL: bad -rootfs.
+ */
+static char *create_payload(const char *name, unsigned int vcpus,
+			    unsigned int mem, const char *net, const char *rootfs)
+{
+	/* every string at most 6 bytes per byte escaped, plus the keys */
+	size_t cap = 256 + 6 * (strlen(name) + (net ? strlen(net) : 0) +
+				(rootfs ? strlen(rootfs) : 0) + PATH_MAX);
+	char *b = calloc(1, cap), cwd[PATH_MAX], *abs = NULL;
+
+	if (!b)
+		return NULL;
+	strcpy(b, "{\"name\":");
+	json_str(b, cap, name);
+	if (vcpus)
+		snprintf(b + strlen(b), cap - strlen(b), ",\"vcpus\":%u", vcpus);
+	if (mem)
+		snprintf(b + strlen(b), cap - strlen(b), ",\"memory_mb\":%u", mem);
+	if (net) {
+		strcat(b, ",\"network\":");
+		json_str(b, cap, net);
+	}
+	if (rootfs && (!strcmp(rootfs, "default") || !strcmp(rootfs, "true"))) {
+		strcat(b, ",\"rootfs\":true");
+	} else if (rootfs && (!strcmp(rootfs, "none") || !strcmp(rootfs, "false"))) {
+		strcat(b, ",\"rootfs\":false");
+	} else if (rootfs) {
+		if (!*rootfs || strlen(rootfs) >= PATH_MAX ||
+		    (rootfs[0] != '/' && !getcwd(cwd, sizeof(cwd)))) {
+			free(b);
+			return NULL;
+		}
+		if (rootfs[0] != '/' && asprintf(&abs, "%s/%s", cwd, rootfs) < 0) {
+			free(b);
+			return NULL;
+		}
+		strcat(b, ",\"rootfs\":");
+		json_str(b, cap, abs ? abs : rootfs);
+		free(abs);
+	}
+	strcat(b, "}");
+	return b;
 }
 
 static void progress(const char *id, const char *state, unsigned int waited,
@@ -124,6 +213,7 @@ int main(int argc, char **argv)
 	const char *args = NULL, *vcpus_s = NULL, *mem_s = NULL, *payload = NULL;
 	const char *timeout_s = NULL, *queue = NULL, *config = NULL;
 	const char *list = NULL, *status = NULL, *backend = NULL;
+	const char *net = NULL, *rootfs = NULL;
 	bool wait = false, as_json = false, help = false;
 	cli_flag flags[] = {
 		{"type", false, &type, NULL}, {"name", false, &name, NULL},
@@ -133,14 +223,15 @@ int main(int argc, char **argv)
 		{"timeout", false, &timeout_s, NULL}, {"queue", false, &queue, NULL},
 		{"config", false, &config, NULL}, {"list", false, &list, NULL},
 		{"status", false, &status, NULL}, {"wait", true, NULL, &wait},
-		{"json", true, NULL, &as_json}, {NULL, false, NULL, NULL},
+		{"json", true, NULL, &as_json}, {"net", false, &net, NULL},
+		{"rootfs", false, &rootfs, NULL}, {NULL, false, NULL, NULL},
 	};
 	aeth_submit_options so = AETH_SUBMIT_OPTIONS_INIT;
 	unsigned int vcpus = 0, mem = 0, timeout = 0;
 	int64_t dv = 0, dm = 0;
 	aeth_config *cfg = NULL;
 	aeth_client *c = NULL;
-	char id[37] = "", *json = NULL, **words = NULL;
+	char id[37] = "", *json = NULL, **words = NULL, *cpayload = NULL;
 	int rc;
 
 	if ((rc = cli_parse(argc, argv, flags, &help)) != 0)
@@ -170,6 +261,17 @@ int main(int argc, char **argv)
 	if (type && !payload && !strcmp(type, "vm:execute") && !cmd) {
 		fprintf(stderr, "error: vm:execute needs -cmd COMMAND, e.g. -cmd echo "
 			"-args \"Hello from VM\"\n");
+		return 2;
+	}
+	if ((net || rootfs) && (!type || strcmp(type, "vm:create") || payload)) {
+		fprintf(stderr, "error: -net and -rootfs go with -type vm:create "
+			"(without -payload)\n");
+		return 2;
+	}
+	if (type && !payload && !strcmp(type, "vm:create") && (net || rootfs) &&
+	    !(cpayload = create_payload(name, vcpus, mem, net, rootfs))) {
+		fprintf(stderr, "error: -rootfs \"%s\" is not a usable path: give "
+			"default, none or the path of an ext4 image\n", rootfs);
 		return 2;
 	}
 	if (args && aeth_args_split(args, &words, NULL) != 0) {
@@ -204,6 +306,8 @@ int main(int argc, char **argv)
 	so.queue = queue;
 	if (payload)
 		rc = aeth_client_submit(c, type, payload, &so, id, NULL);
+	else if (cpayload)
+		rc = aeth_client_submit(c, type, cpayload, &so, id, NULL);
 	else if (!strcmp(type, "vm:create"))
 		rc = aeth_client_submit_create(c, name, vcpus, mem, &so, id);
 	else if (!strcmp(type, "vm:execute"))
@@ -230,6 +334,7 @@ int main(int argc, char **argv)
 		rc = aeth_task_exit_status(json);
 	}
 out:
+	free(cpayload);
 	aeth_free(json);
 	aeth_strarray_free(words);
 	aeth_client_free(c);

@@ -74,12 +74,22 @@ typedef struct {
 	aeth_worker_event_cb on_event; /**< progress lines; may be NULL */
 	void *userdata;            /**< passed to on_event */
 	int migrate;               /**< non-zero: migrate the database in aeth_worker_run() */
+	/** The root disk a vm:create with "rootfs": true boots with (config
+	 *  vmm.rootfs); NULL = <image_dir>/rootfs.ext4 (scripts/build-image.sh
+	 *  --rootfs). Attached copy-on-write: the file is never modified. */
+	const char *rootfs_path;
+	/** non-zero: a vm:create without "rootfs" gets rootfs_path too
+	 *  (config vmm.use_rootfs); 0: initramfs only. */
+	int use_rootfs;
+	/** non-zero: refuse vm:create "network" other than "none" (config
+	 *  vmm.network false). */
+	int deny_network;
 } aeth_worker_options;
 
 #define AETH_WORKER_OPTIONS_VERSION 1
 #define AETH_WORKER_OPTIONS_INIT                                              \
 	{ AETH_WORKER_OPTIONS_VERSION, NULL, NULL, NULL, NULL, 0, NULL, 0, 0,   \
-	  NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, 1 }
+	  NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, 1, NULL, 0, 0 }
 
 /**
  * Make a worker (nothing connects yet). *out belongs to the caller

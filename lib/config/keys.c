@@ -19,6 +19,7 @@ const aeth__cfg_key aeth__cfg_keys[] = {
 	{"vmm.kernel", AETH__CFG_STRING, "", 0, 0, NULL},
 	{"vmm.initrd", AETH__CFG_STRING, "", 0, 0, NULL},
 	{"vmm.rootfs", AETH__CFG_STRING, "", 0, 0, NULL},
+	{"vmm.use_rootfs", AETH__CFG_BOOL, "false", 0, 0, NULL},
 	{"vmm.state_dir", AETH__CFG_STRING, NULL, 0, 0, NULL},
 	{"vmm.boot_timeout_ms", AETH__CFG_INT, "60000", 100, 3600000, NULL},
 	{"vmm.network", AETH__CFG_BOOL, "true", 0, 0, NULL},

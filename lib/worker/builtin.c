@@ -4,9 +4,11 @@
  * retrying cannot fix (bad payload, unknown or deleted VM, a VM owned by
  * another worker) fail the task at once, not after a retry storm.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -38,6 +40,93 @@ static int fail_last(aeth_task *t, int rc, const char *what)
 	return aeth_task_fail(t, retry, msg);
 }
 
+/* The root disk of the worker: vmm.rootfs, else <image dir>/rootfs.ext4
+ * with the image dir resolved as vm.h does. malloc'd. */
+static char *worker_rootfs(const aeth_worker *w)
+{
+	const char *dir = w->image_dir, *home = getenv("HOME");
+
+	if (w->rootfs_path)
+		return strdup(w->rootfs_path);
+	if (!dir || !*dir)
+		dir = getenv("AETH_IMAGE_DIR");
+	if (dir && *dir)
+		return aeth__sprintf("%s/rootfs.ext4", dir);
+	return aeth__sprintf("%s/.cache/aetherium/image/rootfs.ext4",
+			     home && *home ? home : "/root");
+}
+
+/*
+ * Turn the payload's "network" / "rootfs" into VM options (rootfs_out is
+ * malloc'd or NULL), checking here what the worker host must have: a
+ * root disk that exists and is readable. 0, or aeth_task_fail()'s code.
+ */
+static int vm_extras(aeth_task *t, const aeth__create_payload *p,
+		     aeth_vm_options *o, char **rootfs_out)
+{
+	aeth_worker *w = t->slot->w;
+	aeth__rootfs_field rf = p->rootfs;
+	char *path = NULL;
+
+	*rootfs_out = NULL;
+	if (p->network == AETH__NET_USER || p->network == AETH__NET_TAP) {
+		if (w->deny_network) {
+			return fail_now(t, "vm:create: \"network\": \"%s\" is "
+					"refused by worker %s (config vmm.network is "
+					"false); use \"network\": \"none\" or enable "
+					"vmm.network", aeth__net_field_name(p->network),
+					w->id);
+		}
+		o->net = p->network == AETH__NET_USER ? AETH_NET_USER : AETH_NET_TAP;
+		o->tap_name = p->tap;
+	}
+	if (rf == AETH__ROOTFS_UNSET)
+		rf = w->use_rootfs ? AETH__ROOTFS_DEFAULT : AETH__ROOTFS_OFF;
+	if (rf == AETH__ROOTFS_OFF)
+		return 0;
+	path = rf == AETH__ROOTFS_PATH ? strdup(p->rootfs_path) : worker_rootfs(w);
+	if (!path)
+		return aeth_task_fail(t, 1, "out of memory");
+	if (access(path, R_OK) != 0) {
+		int e = errno, rc;
+		char eb[128];
+		const char *why = e == ENOENT ? "does not exist" :
+				  strerror_r(e, eb, sizeof(eb));
+
+		if (rf == AETH__ROOTFS_DEFAULT)
+			rc = fail_now(t, "vm:create: root filesystem %s %s on worker %s: "
+				 "build it with scripts/build-image.sh --rootfs (or set "
+				 "vmm.rootfs to an existing image)", path,
+				 why, w->id);
+		else
+			rc = fail_now(t, "vm:create: root filesystem %s %s on worker %s: "
+				 "give the path of an ext4 image on the worker host, "
+				 "or \"rootfs\": true for the one scripts/build-image.sh "
+				 "--rootfs builds", path,
+				 why, w->id);
+		free(path);
+		return rc;
+	}
+	*rootfs_out = path;
+	o->rootfs_path = path;
+	return 0;
+}
+
+/* vms.metadata: {"network": "user"[, "tap": "tap0"]} */
+static char *vm_metadata(const aeth_vm_options *o)
+{
+	cJSON *m = cJSON_CreateObject();
+	char *s;
+
+	cJSON_AddStringToObject(m, "network", o->net == AETH_NET_USER ? "user" :
+				o->net == AETH_NET_TAP ? "tap" : "none");
+	if (o->net == AETH_NET_TAP && o->tap_name)
+		cJSON_AddStringToObject(m, "tap", o->tap_name);
+	s = m ? cJSON_PrintUnformatted(m) : NULL;
+	cJSON_Delete(m);
+	return s;
+}
+
 int aeth__handle_create(aeth_task *t, void *userdata)
 {
 	aeth__slot *s = t->slot;
@@ -47,7 +136,7 @@ int aeth__handle_create(aeth_task *t, void *userdata)
 	aeth__create_payload p;
 	aeth__vm_row row = {0};
 	aeth_vm *vm = NULL;
-	char *result;
+	char *result, *rootfs = NULL, *meta = NULL;
 	int rc;
 
 	(void)userdata;
@@ -56,8 +145,19 @@ int aeth__handle_create(aeth_task *t, void *userdata)
 	o.name = p.name;
 	o.vcpus = p.vcpus ? p.vcpus : w->vcpus;
 	o.memory_mb = p.memory_mb ? p.memory_mb : w->memory_mb;
+	if ((rc = vm_extras(t, &p, &o, &rootfs)) != 0)
+		goto out;
+	if (!(meta = vm_metadata(&o))) {
+		rc = AETH_ENOMEM;
+		goto out;
+	}
 	aeth__worker_say(w, t->qt->id, "Creating VM: %s (vcpu=%u, mem=%uMB)",
 			 p.name, o.vcpus, o.memory_mb);
+	if (o.net != AETH_NET_NONE || o.rootfs_path)
+		aeth__worker_say(w, t->qt->id, "  network: %s, root disk: %s",
+				 o.net == AETH_NET_USER ? "user (NAT, host 10.0.2.2)" :
+				 o.net == AETH_NET_TAP ? "tap" : "none",
+				 o.rootfs_path ? o.rootfs_path : "none (initramfs)");
 	if ((rc = aeth_vm_create(&vm, w->vmm, &o)) != 0) {
 		rc = fail_last(t, rc, "cannot create the VM");
 		goto out;
@@ -71,6 +171,7 @@ int aeth__handle_create(aeth_task *t, void *userdata)
 	row.rootfs_path = aeth_vm_rootfs_path(vm);
 	row.socket_path = aeth_vm_agent_socket(vm);
 	row.owner_worker = w->id;
+	row.metadata = meta;
 	if ((rc = aeth__rec_vm_insert(s->rec, &row)) != 0) {
 		rc = fail_last(t, AETH_EUNAVAILABLE, "cannot record the VM");
 		aeth_vm_delete(vm);
@@ -98,6 +199,8 @@ int aeth__handle_create(aeth_task *t, void *userdata)
 		vm = NULL;
 out:
 	aeth_vm_free(vm);
+	free(rootfs);
+	free(meta);
 	aeth__create_payload_clear(&p);
 	return rc;
 }

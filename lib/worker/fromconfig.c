@@ -29,6 +29,15 @@ static unsigned int cfg_uint(const aeth_config *cfg, const char *key)
 	return (unsigned int)v;
 }
 
+static bool cfg_bool(const aeth_config *cfg, const char *key, bool dflt)
+{
+	bool v = dflt;
+
+	if (aeth_config_get_bool(cfg, key, &v) != 0)
+		return dflt;
+	return v;
+}
+
 /* queue.weights as "name=weight,..." (malloc'd). */
 static char *cfg_queues(const aeth_config *cfg)
 {
@@ -75,6 +84,9 @@ int aeth_worker_new_from_config(aeth_worker **out, const aeth_config *cfg,
 	PICK(state_dir, cfg_str(cfg, "vmm.state_dir"));
 	PICK(vcpus, cfg_uint(cfg, "vmm.vcpus"));
 	PICK(memory_mb, cfg_uint(cfg, "vmm.memory_mb"));
+	PICK(rootfs_path, cfg_str(cfg, "vmm.rootfs"));
+	PICK(use_rootfs, cfg_bool(cfg, "vmm.use_rootfs", false));
+	PICK(deny_network, !cfg_bool(cfg, "vmm.network", true));
 	if (overrides) {
 		o.on_event = overrides->on_event;
 		o.userdata = overrides->userdata;

@@ -118,6 +118,100 @@ static int get_vm_id(const char *type, cJSON *obj, char **out)
 	return rc;
 }
 
+const char *aeth__net_field_name(aeth__net_field n)
+{
+	return n == AETH__NET_USER ? "user" : n == AETH__NET_TAP ? "tap" : "none";
+}
+
+static bool tap_name_ok(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '-' || *s == '_' || *s == '.'))
+			return false;
+	return true;
+}
+
+/* "network": "none" | "user" | "tap" (+ "tap": device name). */
+static int get_network(const char *t, cJSON *root, aeth__create_payload *p)
+{
+	char *net = NULL;
+	int rc = get_string(t, root, "network", false, 16, &net);
+
+	if (rc == AETH_ETOOBIG)
+		rc = aeth__error_set(AETH_EINVALID, "%s payload: \"network\" must be "
+				     "\"none\", \"user\" or \"tap\"", t);
+	if (rc != 0)
+		return rc;
+	if (!net)
+		p->network = AETH__NET_UNSET;
+	else if (!strcmp(net, "none"))
+		p->network = AETH__NET_NONE;
+	else if (!strcmp(net, "user"))
+		p->network = AETH__NET_USER;
+	else if (!strcmp(net, "tap"))
+		p->network = AETH__NET_TAP;
+	else
+		rc = aeth__error_set(AETH_EINVALID, "%s payload: unknown \"network\" "
+				     "mode \"%s\": use \"none\" (default), \"user\" "
+				     "(QEMU user-mode NAT, host at 10.0.2.2) or \"tap\" "
+				     "(with \"tap\": an existing tap device)", t, net);
+	free(net);
+	if (rc != 0)
+		return rc;
+	if ((rc = get_string(t, root, "tap", false, AETH__TAP_MAX, &p->tap)) != 0)
+		return rc;
+	if (p->network == AETH__NET_TAP && !p->tap)
+		return aeth__error_set(AETH_EINVALID, "%s payload: \"network\": \"tap\" "
+				       "needs \"tap\": the name of a tap device set "
+				       "up on the worker host", t);
+	if (p->tap && p->network != AETH__NET_TAP)
+		return aeth__error_set(AETH_EINVALID, "%s payload: \"tap\" is only "
+				       "used with \"network\": \"tap\"", t);
+	if (p->tap && !tap_name_ok(p->tap))
+		return aeth__error_set(AETH_EINVALID, "%s payload: \"tap\" \"%s\" is "
+				       "not a network device name (letters, digits, "
+				       "'-', '_', '.')", t, p->tap);
+	return 0;
+}
+
+/* "rootfs": false | true | "/absolute/path" (null = absent). */
+static int get_rootfs(const char *t, cJSON *root, aeth__create_payload *p)
+{
+	cJSON *it = cJSON_GetObjectItemCaseSensitive(root, "rootfs");
+	const char *s;
+
+	if (!it || cJSON_IsNull(it))
+		return 0;
+	if (cJSON_IsBool(it)) {
+		p->rootfs = cJSON_IsTrue(it) ? AETH__ROOTFS_DEFAULT : AETH__ROOTFS_OFF;
+		return 0;
+	}
+	if (!cJSON_IsString(it) || !it->valuestring)
+		return aeth__error_set(AETH_EINVALID, "%s payload: \"rootfs\" must be "
+				       "true (the worker's rootfs.ext4), false or an "
+				       "absolute path", t);
+	s = it->valuestring;
+	if (s[0] != '/')
+		return aeth__error_set(AETH_EINVALID, "%s payload: \"rootfs\" must be "
+				       "an absolute path on the worker host, not \"%s\"",
+				       t, s);
+	if (strlen(s) > AETH__PATH_MAX)
+		return aeth__error_set(AETH_ETOOBIG, "%s payload: \"rootfs\" is longer "
+				       "than %d bytes", t, AETH__PATH_MAX);
+	/* QEMU's -drive takes the path in a comma-separated list */
+	if (strpbrk(s, ",\n\r"))
+		return aeth__error_set(AETH_EINVALID, "%s payload: \"rootfs\" \"%s\" "
+				       "contains a comma or newline; rename the file",
+				       t, s);
+	if (!(p->rootfs_path = strdup(s)))
+		return aeth__error_oom();
+	p->rootfs = AETH__ROOTFS_PATH;
+	return 0;
+}
+
 int aeth__create_payload_parse(const char *json, size_t len,
 			       aeth__create_payload *out)
 {
@@ -134,6 +228,10 @@ int aeth__create_payload_parse(const char *json, size_t len,
 	if (rc == 0)
 		rc = get_uint(t, root, "memory_mb", AETH__MEMORY_MIN,
 			      AETH__MEMORY_MAX, &out->memory_mb);
+	if (rc == 0)
+		rc = get_network(t, root, out);
+	if (rc == 0)
+		rc = get_rootfs(t, root, out);
 	cJSON_Delete(root);
 	if (rc != 0)
 		aeth__create_payload_clear(out);
@@ -262,6 +360,8 @@ int aeth__delete_payload_parse(const char *json, size_t len,
 void aeth__create_payload_clear(aeth__create_payload *p)
 {
 	free(p->name);
+	free(p->tap);
+	free(p->rootfs_path);
 	memset(p, 0, sizeof(*p));
 }
 

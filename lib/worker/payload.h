@@ -25,12 +25,39 @@
 #define AETH__MEMORY_MAX (1024 * 1024)
 #define AETH__EXEC_TIMEOUT_MAX (24u * 3600u * 1000u)
 
-/* {"name", "vcpus", "memory_mb"}; 0 means "the configured default". */
+/* vm:create's optional "network": "none" | "user" | "tap" (with "tap"). */
+typedef enum {
+	AETH__NET_UNSET = 0, /* field absent: "none" */
+	AETH__NET_NONE,
+	AETH__NET_USER,
+	AETH__NET_TAP
+} aeth__net_field;
+
+/* vm:create's optional "rootfs": false | true | "/abs/path". */
+typedef enum {
+	AETH__ROOTFS_UNSET = 0, /* absent or null: the worker's default */
+	AETH__ROOTFS_OFF,       /* false: initramfs only */
+	AETH__ROOTFS_DEFAULT,   /* true: the worker's rootfs (vmm.rootfs) */
+	AETH__ROOTFS_PATH       /* a path on the worker host */
+} aeth__rootfs_field;
+
+#define AETH__TAP_MAX 15   /* IFNAMSIZ - 1 */
+#define AETH__PATH_MAX 500 /* vms.rootfs_path is VARCHAR(500) */
+
+/* {"name", "vcpus", "memory_mb"} and optionally "network", "tap", "rootfs";
+ * 0 / UNSET means "the configured default". */
 typedef struct {
 	char *name;
 	unsigned int vcpus;
 	unsigned int memory_mb;
+	aeth__net_field network;
+	char *tap;           /* with AETH__NET_TAP only */
+	aeth__rootfs_field rootfs;
+	char *rootfs_path;   /* with AETH__ROOTFS_PATH only; absolute */
 } aeth__create_payload;
+
+/* "none", "user", "tap" ("none" for UNSET). Static text. */
+const char *aeth__net_field_name(aeth__net_field n);
 
 /* {"vm_id", "command", "args"[], and optional "env"{}, "cwd", "timeout_ms",
  * "stdin"}. argv = command followed by args, NULL-terminated; env entries

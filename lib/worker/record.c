@@ -279,6 +279,7 @@ static void vm_record(aeth_store_vm *v, const aeth__vm_row *vm)
 	v->vcpu_count = (int)vm->vcpus;
 	v->memory_mb = (int)vm->memory_mb;
 	v->owner_worker = (char *)vm->owner_worker;
+	v->metadata = (char *)vm->metadata;
 }
 
 int aeth__rec_vm_insert(aeth__rec *r, const aeth__vm_row *vm)

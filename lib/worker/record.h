@@ -61,6 +61,7 @@ typedef struct {
 	const char *rootfs_path;
 	const char *socket_path;
 	const char *owner_worker;
+	const char *metadata;  /* JSON object text or NULL */
 } aeth__vm_row;
 
 /* status "creating", owner_worker, created_at. */

@@ -78,7 +78,12 @@ static int copy_options(aeth_worker *w, const aeth_worker_options *o)
 	w->accel = strdup(o->accel ? o->accel : "auto");
 	w->image_dir = o->image_dir ? strdup(o->image_dir) : NULL;
 	w->state_dir = o->state_dir ? strdup(o->state_dir) : NULL;
-	if (!w->own_queue || !w->backend || !w->accel)
+	w->rootfs_path = o->rootfs_path && *o->rootfs_path ?
+			 strdup(o->rootfs_path) : NULL;
+	w->use_rootfs = o->use_rootfs != 0;
+	w->deny_network = o->deny_network != 0;
+	if (!w->own_queue || !w->backend || !w->accel ||
+	    (o->rootfs_path && *o->rootfs_path && !w->rootfs_path))
 		return aeth__error_oom();
 	if (strcmp(w->accel, "auto") && strcmp(w->accel, "kvm") &&
 	    strcmp(w->accel, "tcg"))
@@ -250,6 +255,7 @@ void aeth_worker_free(aeth_worker *w)
 	free(w->accel);
 	free(w->image_dir);
 	free(w->state_dir);
+	free(w->rootfs_path);
 	if (w->stop_pipe[0] >= 0)
 		close(w->stop_pipe[0]);
 	if (w->stop_pipe[1] >= 0)

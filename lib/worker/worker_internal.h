@@ -77,6 +77,9 @@ struct aeth_worker {
 	unsigned int vcpus;
 	unsigned int memory_mb;
 	int migrate;
+	char *rootfs_path;    /* "rootfs": true; NULL = <image dir>/rootfs.ext4 */
+	bool use_rootfs;      /* vm:create without "rootfs" gets rootfs_path */
+	bool deny_network;    /* refuse "network": "user" / "tap" */
 	aeth_worker_event_cb on_event;
 	void *userdata;
 
