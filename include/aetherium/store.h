@@ -194,6 +194,12 @@ AETH_API int aeth_store_task_set_error(aeth_store *store, const char *id,
 /** Set worker_id (NULL clears). */
 AETH_API int aeth_store_task_set_worker(aeth_store *store, const char *id,
 					const char *worker_id);
+/**
+ * Set the queue the task is on (<= 100 characters; NULL clears), e.g. when
+ * a worker forwards it to the owner's queue worker:<owner>.
+ */
+AETH_API int aeth_store_task_set_queue(aeth_store *store, const char *id,
+				       const char *queue);
 /** Set retry_count. */
 AETH_API int aeth_store_task_set_retry_count(aeth_store *store, const char *id,
 					     int retry_count);

@@ -206,6 +206,14 @@ int aeth_store_task_set_worker(aeth_store *s, const char *id, const char *worker
 				    "updated_at = " AETH__NOW " WHERE id = $1", worker);
 }
 
+int aeth_store_task_set_queue(aeth_store *s, const char *id, const char *queue)
+{
+	int rc = aeth__store_check_text("task queue", queue, 100, false);
+
+	return rc ? rc : set_column(s, id, "UPDATE tasks SET queue = $2, "
+				    "updated_at = " AETH__NOW " WHERE id = $1", queue);
+}
+
 int aeth_store_task_set_retry_count(aeth_store *s, const char *id, int n)
 {
 	char v[16];

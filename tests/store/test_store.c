@@ -483,6 +483,44 @@ static void test_task_list(void **state)
 	aeth_store_task_list_free(list);
 }
 
+static void test_task_set_queue(void **state)
+{
+	fixture *f = *state;
+	const char *unknown = "7d0c1a52-9a0e-4c1e-9d1f-0123456789ab";
+	aeth_store_task t, *out;
+	char big[102];
+	int64_t before;
+
+	make_task(&t, "vm:execute", NULL);
+	OK(aeth_store_task_insert(f->store, &t));
+	OK(aeth_store_task_get(f->store, t.id, &out));
+	before = out->updated_at_ms;
+	aeth_store_task_free(out);
+
+	OK(aeth_store_task_set_queue(f->store, t.id, "worker:host-2:7"));
+	OK(aeth_store_task_get(f->store, t.id, &out));
+	assert_string_equal(out->queue, "worker:host-2:7");
+	assert_string_equal(out->status, "pending"); /* nothing else changes */
+	assert_string_equal(out->type, "vm:execute");
+	assert_true(out->updated_at_ms >= before);
+	aeth_store_task_free(out);
+	OK(aeth_store_task_set_queue(f->store, t.id, NULL));
+	OK(aeth_store_task_get(f->store, t.id, &out));
+	assert_null(out->queue);
+	aeth_store_task_free(out);
+
+	memset(big, 'q', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(aeth_store_task_set_queue(f->store, t.id, big),
+			 AETH_EINVALID);
+	expect_msg("task queue is 101 characters long, more than the limit of 100");
+	assert_int_equal(aeth_store_task_set_queue(f->store, unknown, "q"),
+			 AETH_ENOTFOUND);
+	expect_msg("task 7d0c1a52-9a0e-4c1e-9d1f-0123456789ab not found");
+	assert_int_equal(aeth_store_task_set_queue(f->store, "nope", "q"),
+			 AETH_ENOTFOUND);
+}
+
 /* Several filter fields at once are ANDed; values that cannot match are
  * refused before the query, naming the field. */
 static void test_list_filters_combined(void **state)
@@ -729,6 +767,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_task_status_times, setup_migrated, teardown),
 		cmocka_unit_test_setup_teardown(test_task_list, setup_migrated, teardown),
 		cmocka_unit_test_setup_teardown(test_list_filters_combined, setup_migrated, teardown),
+		cmocka_unit_test_setup_teardown(test_task_set_queue, setup_migrated, teardown),
 		cmocka_unit_test_setup_teardown(test_execution_round_trip, setup_migrated, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_input, setup_migrated, teardown),
 		cmocka_unit_test(test_unreachable),

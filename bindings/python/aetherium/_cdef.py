@@ -408,6 +408,9 @@ typedef struct {
  int aeth_store_task_set_worker(aeth_store *store, const char *id,
      const char *worker_id);
 
+ int aeth_store_task_set_queue(aeth_store *store, const char *id,
+           const char *queue);
+
  int aeth_store_task_set_retry_count(aeth_store *store, const char *id,
           int retry_count);
 
@@ -670,6 +673,12 @@ typedef struct {
  aeth_worker_event_cb on_event;
  void *userdata;
  int migrate;
+
+ const char *rootfs_path;
+
+ int use_rootfs;
+
+ int deny_network;
 } aeth_worker_options;
 
  int aeth_worker_new(aeth_worker **out, const aeth_worker_options *opts);
@@ -812,4 +821,7 @@ INITIALIZERS = {'AETH_CLIENT_OPTIONS_INIT': [(0, 1), (1, None), (2, None), (3, N
                               (14, 0),
                               (15, None),
                               (16, None),
-                              (17, 1)]}
+                              (17, 1),
+                              (18, None),
+                              (19, 0),
+                              (20, 0)]}
