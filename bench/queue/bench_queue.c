@@ -27,7 +27,9 @@
 
 #include "aetherium/aetherium.h"
 
-#define BATCH 100
+#ifndef BATCH
+#define BATCH 100 /* tasks per batch call */
+#endif
 
 static const aeth_queue_source SRC[] = {{"bench", 1, 0}};
 static const char *url;
