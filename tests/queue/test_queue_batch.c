@@ -243,6 +243,36 @@ static void test_done_list_only_when_waited(void **state)
 	aeth_queue_task_free(t);
 }
 
+static void test_batch_after_script_flush(void **state)
+{
+	qtest *s = *state;
+	aeth_queue_batch_task ts[3];
+	aeth_queue_task *out[3];
+	size_t got;
+
+	for (int i = 0; i < 3; i++)
+		ts[i] = (aeth_queue_batch_task){"noop", NULL, NULL, "", 0};
+	QOK(aeth_queue_enqueue_batch(s->q, ts, 3));
+	/* The server forgets our scripts (as after a restart): every batch
+	 * call reloads them and goes on. */
+	free(aeth_test_redis_cmd(s->url, "SCRIPT FLUSH"));
+	QOK(aeth_queue_enqueue_batch(s->q, ts, 3));
+	free(aeth_test_redis_cmd(s->url, "SCRIPT FLUSH"));
+	QOK(aeth_queue_dequeue_batch(s->q, (aeth_queue_source[]){{"default", 1, 0}}, 1, 0,
+				     out, 3, &got));
+	assert_int_equal(got, 3);
+	QOK(aeth_queue_ack_batch(s->q, out, NULL, 3, NULL));
+	for (int i = 0; i < 3; i++)
+		aeth_queue_task_free(out[i]);
+	QOK(aeth_queue_dequeue_batch(s->q, (aeth_queue_source[]){{"default", 1, 0}}, 1, 0,
+				     out, 3, &got));
+	assert_int_equal(got, 3);
+	free(aeth_test_redis_cmd(s->url, "SCRIPT FLUSH"));
+	QOK(aeth_queue_ack_batch(s->q, out, NULL, 3, NULL));
+	for (int i = 0; i < 3; i++)
+		aeth_queue_task_free(out[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -252,6 +282,7 @@ int main(void)
 		T(test_batch_leases_expire_and_recover),
 		T(test_batch_skips_malformed),
 		T(test_done_list_only_when_waited),
+		T(test_batch_after_script_flush),
 	};
 
 	return cmocka_run_group_tests_name("queue_batch", tests, NULL, NULL);
