@@ -86,7 +86,9 @@ typedef struct {
 	int deny_network;
 } aeth_worker_options;
 
-#define AETH_WORKER_OPTIONS_VERSION 1
+/* 2: rootfs_path, use_rootfs, deny_network appended (version 1 callers,
+ * built with the shorter struct, are still accepted) */
+#define AETH_WORKER_OPTIONS_VERSION 2
 #define AETH_WORKER_OPTIONS_INIT                                              \
 	{ AETH_WORKER_OPTIONS_VERSION, NULL, NULL, NULL, NULL, 0, NULL, 0, 0,   \
 	  NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, 1, NULL, 0, 0 }

@@ -84,9 +84,14 @@ int aeth_worker_new_from_config(aeth_worker **out, const aeth_config *cfg,
 	PICK(state_dir, cfg_str(cfg, "vmm.state_dir"));
 	PICK(vcpus, cfg_uint(cfg, "vmm.vcpus"));
 	PICK(memory_mb, cfg_uint(cfg, "vmm.memory_mb"));
-	PICK(rootfs_path, cfg_str(cfg, "vmm.rootfs"));
-	PICK(use_rootfs, cfg_bool(cfg, "vmm.use_rootfs", false));
-	PICK(deny_network, !cfg_bool(cfg, "vmm.network", true));
+	o.rootfs_path = cfg_str(cfg, "vmm.rootfs");
+	o.use_rootfs = cfg_bool(cfg, "vmm.use_rootfs", false);
+	o.deny_network = !cfg_bool(cfg, "vmm.network", true);
+	if (overrides && overrides->version >= 2) { /* fields of version 2 */
+		PICK(rootfs_path, o.rootfs_path);
+		PICK(use_rootfs, o.use_rootfs);
+		PICK(deny_network, o.deny_network);
+	}
 	if (overrides) {
 		o.on_event = overrides->on_event;
 		o.userdata = overrides->userdata;

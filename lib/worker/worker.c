@@ -78,12 +78,15 @@ static int copy_options(aeth_worker *w, const aeth_worker_options *o)
 	w->accel = strdup(o->accel ? o->accel : "auto");
 	w->image_dir = o->image_dir ? strdup(o->image_dir) : NULL;
 	w->state_dir = o->state_dir ? strdup(o->state_dir) : NULL;
-	w->rootfs_path = o->rootfs_path && *o->rootfs_path ?
-			 strdup(o->rootfs_path) : NULL;
-	w->use_rootfs = o->use_rootfs != 0;
-	w->deny_network = o->deny_network != 0;
-	if (!w->own_queue || !w->backend || !w->accel ||
-	    (o->rootfs_path && *o->rootfs_path && !w->rootfs_path))
+	if (o->version >= 2) { /* fields a version 1 struct does not have */
+		w->rootfs_path = o->rootfs_path && *o->rootfs_path ?
+				 strdup(o->rootfs_path) : NULL;
+		w->use_rootfs = o->use_rootfs != 0;
+		w->deny_network = o->deny_network != 0;
+		if (o->rootfs_path && *o->rootfs_path && !w->rootfs_path)
+			return aeth__error_oom();
+	}
+	if (!w->own_queue || !w->backend || !w->accel)
 		return aeth__error_oom();
 	if (strcmp(w->accel, "auto") && strcmp(w->accel, "kvm") &&
 	    strcmp(w->accel, "tcg"))
@@ -122,9 +125,9 @@ int aeth_worker_new(aeth_worker **out, const aeth_worker_options *opts)
 	*out = NULL;
 	if (!opts)
 		opts = &defaults;
-	if (opts->version != AETH_WORKER_OPTIONS_VERSION)
+	if (opts->version < 1 || opts->version > AETH_WORKER_OPTIONS_VERSION)
 		return aeth__error_set(AETH_EINVALID, "aeth_worker_options.version %u "
-				       "is not %d", opts->version,
+				       "is not 1..%d", opts->version,
 				       AETH_WORKER_OPTIONS_VERSION);
 	if (!(w = calloc(1, sizeof(*w))))
 		return aeth__error_oom();

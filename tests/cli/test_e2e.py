@@ -24,214 +24,26 @@ services.sh env)"), redis-server, qemu-system-x86_64, the guest image
 redis-server and its own VM state dir; every process it starts is stopped at
 the end, also on failure.
 """
-import atexit
 import json
 import os
 import re
-import shutil
-import signal
-import subprocess
-import sys
-import tempfile
 import time
-import urllib.parse
 import uuid
 
-BUILD = os.environ.get("AETH_BUILD_ROOT", os.getcwd())
-WORKER = os.path.join(BUILD, "cli", "aeth-worker")
-SUBMIT = os.path.join(BUILD, "cli", "aeth-submit")
-ENQUEUE = os.path.join(BUILD, "tests", "cli", "enqueue")
-UUID_RE = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-
-procs = []
-tmp = tempfile.mkdtemp(prefix="aeth-e2e-")
-state_dir = os.path.join(tmp, "s")  # short: socket paths must stay < 108 bytes
-admin_url = os.environ.get("AETH_TEST_DATABASE_URL")
-db_name = "aeth_e2e_%d_%s" % (os.getpid(), uuid.uuid4().hex[:6])
-db_created = False
-
-
-def die(msg):
-    print("FAIL: " + msg, file=sys.stderr)
-    sys.exit(1)
-
-
-def psql(url, sql):
-    r = subprocess.run(["psql", url, "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        die("psql: %s: %s" % (sql, r.stderr))
-    return r.stdout.strip()
-
-
-def db_url(name):
-    u = urllib.parse.urlsplit(admin_url)
-    return "%s://%s/%s%s" % (u.scheme, u.netloc, name, "?" + u.query if u.query else "")
-
-
-def kill_leftover_vmms():
-    """Stop VMM processes of this test's state dir only (a test that failed
-    half-way may leave a VM); matched by our unique temp path."""
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open("/proc/%s/cmdline" % pid, "rb") as f:
-                cmd = f.read().decode(errors="replace")
-        except OSError:
-            continue
-        if state_dir in cmd and int(pid) != os.getpid():
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except OSError:
-                pass
-
-
-def cleanup():
-    for p in procs:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    kill_leftover_vmms()
-    if db_created:
-        # never die() here: the database must be dropped even after a failure
-        r = subprocess.run(["psql", admin_url, "-XAtq", "-c",
-                            "DROP DATABASE IF EXISTS %s WITH (FORCE)" % db_name],
-                           capture_output=True, text=True)
-        if r.returncode != 0:
-            print("warning: could not drop database %s: %s" % (db_name, r.stderr),
-                  file=sys.stderr)
-    shutil.rmtree(tmp, ignore_errors=True)
-
-
-atexit.register(cleanup)
-signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
-
-
-class Redis:
-    def __init__(self):
-        self.dir = os.path.join(tmp, "r")
-        os.makedirs(self.dir, exist_ok=True)
-        self.sock = os.path.join(self.dir, "redis.sock")
-        self.proc = None
-
-    def start(self):
-        exe = shutil.which("redis-server")
-        if not exe:
-            die("redis-server not found: scripts/setup.sh installs it")
-        self.proc = subprocess.Popen([exe, "--port", "0", "--unixsocket", self.sock,
-                                      "--save", "", "--appendonly", "no",
-                                      "--dir", self.dir], stdout=subprocess.DEVNULL)
-        procs.append(self.proc)
-        for _ in range(100):
-            if os.path.exists(self.sock):
-                return
-            time.sleep(0.05)
-        die("redis-server did not start")
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait()
-        if os.path.exists(self.sock):
-            os.unlink(self.sock)
-
-    def url(self):
-        return "unix://" + self.sock
-
-
-class Worker:
-    def __init__(self, wid, env, lease_ms=None, queues=None):
-        self.id = wid
-        self.log = os.path.join(tmp, wid + ".log")
-        e = dict(env)
-        if lease_ms:
-            e["AETH_WORKER_LEASE_MS"] = str(lease_ms)
-        extra = ["-queues", queues] if queues else []
-        self.proc = subprocess.Popen([WORKER, "-id", wid, "-concurrency", "1"] + extra,
-                                     stdout=open(self.log, "w"),
-                                     stderr=subprocess.STDOUT, env=e)
-        procs.append(self.proc)
-        self.wait_for("Listening for tasks on Redis queue...")
-
-    def text(self):
-        with open(self.log) as f:
-            return f.read()
-
-    def wait_for(self, pattern, timeout=60):
-        end = time.time() + timeout
-        while time.time() < end:
-            m = re.search(pattern, self.text())
-            if m:
-                return m
-            if self.proc.poll() is not None:
-                die("worker %s exited:\n%s" % (self.id, self.text()))
-            time.sleep(0.05)
-        die("worker %s did not print %r:\n%s" % (self.id, pattern, self.text()))
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        rc = self.proc.wait(timeout=60)
-        if rc != 0:
-            die("worker %s ended with %d after SIGTERM:\n%s" % (self.id, rc, self.text()))
-
-
-def submit(env, *args, expect=0):
-    r = subprocess.run([SUBMIT] + list(args), capture_output=True, text=True, env=env,
-                       timeout=300)
-    if expect is not None and r.returncode != expect:
-        die("aeth-submit %s: exit %d, wanted %d\nstdout: %s\nstderr: %s" %
-            (" ".join(args), r.returncode, expect, r.stdout, r.stderr))
-    return r
-
-
-def enqueue(env, queue, type_, payload, delay_ms=0):
-    """A task straight into Redis with the queue API (no row, no routing)."""
-    r = subprocess.run([ENQUEUE, queue, type_, payload, str(delay_ms)],
-                       capture_output=True, text=True, env=env, timeout=30)
-    if r.returncode != 0:
-        die("enqueue %s %s: %s" % (type_, payload, r.stderr))
-    return r.stdout.strip()
-
-
-def redis_cli(sock, *args):
-    r = subprocess.run(["redis-cli", "-s", sock] + list(args), capture_output=True,
-                       text=True, timeout=30)
-    if r.returncode != 0:
-        die("redis-cli %s: %s" % (" ".join(args), r.stderr))
-    return r.stdout.strip()
-
-
-def check(cond, msg):
-    if not cond:
-        die(msg)
-    print("ok - " + msg)
-
-
-def task_row(url, tid):
-    return json.loads(psql(url, "SELECT row_to_json(t) FROM tasks t WHERE id = '%s'" % tid))
+from e2e_support import (UUID_RE, Redis, Worker, check, create_db, die,
+                         enqueue, image_dir, psql, redis_cli,
+                         require_binaries, services_env, submit, task_row)
 
 
 def main():
-    global db_created
-    if not admin_url:
-        die("AETH_TEST_DATABASE_URL is not set: scripts/services.sh start; "
-            'eval "$(scripts/services.sh env)"')
-    image = os.environ.get("AETH_IMAGE_DIR",
-                           os.path.expanduser("~/.cache/aetherium/image"))
+    image = image_dir()
     if not os.path.exists(os.path.join(image, "vmlinux")):
         die("no guest image in %s: scripts/build-image.sh" % image)
-    for exe in (WORKER, SUBMIT):
-        if not os.access(exe, os.X_OK):
-            die(exe + " not built")
-    psql(admin_url, "CREATE DATABASE %s" % db_name)
-    db_created = True
-    url = db_url(db_name)
+    require_binaries()
+    url = create_db()
     redis = Redis()
     redis.start()
-    env = dict(os.environ, AETH_DATABASE_URL=url, AETH_REDIS_URL=redis.url(),
-               AETH_STATE_DIR=state_dir, AETH_IMAGE_DIR=image,
-               AETH_VMM_ACCEL=os.environ.get("AETH_VMM_ACCEL", "auto"))
-    env.pop("AETH_QUEUE_WEIGHTS", None)
+    env = services_env(url, redis)
 
     # ---- the walkthrough, two workers ----
     w1 = Worker("e2e-w1", env)

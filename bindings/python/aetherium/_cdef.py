@@ -736,7 +736,7 @@ INT_CONSTANTS = {'AETH_ACCEL_INFO_VERSION': 1,
  'AETH_VERSION_PATCH': 0,
  'AETH_VMM_OPTIONS_VERSION': 1,
  'AETH_VM_OPTIONS_VERSION': 1,
- 'AETH_WORKER_OPTIONS_VERSION': 1}
+ 'AETH_WORKER_OPTIONS_VERSION': 2}
 
 STR_CONSTANTS = {'AETH_VERSION_STRING': '0.1.0'}
 
@@ -804,7 +804,7 @@ INITIALIZERS = {'AETH_CLIENT_OPTIONS_INIT': [(0, 1), (1, None), (2, None), (3, N
                           (6, None),
                           (7, None),
                           (8, 0)],
- 'AETH_WORKER_OPTIONS_INIT': [(0, 1),
+ 'AETH_WORKER_OPTIONS_INIT': [(0, 2),
                               (1, None),
                               (2, None),
                               (3, None),
