@@ -95,15 +95,23 @@ typedef struct {
 #define AETH_SUBMIT_OPTIONS_INIT { AETH_SUBMIT_OPTIONS_VERSION, NULL, 3, 1800000, 0 }
 
 /**
- * Record a task (tasks row "pending") and enqueue it. The payload is
- * checked first (aeth_task_payload_validate() for the built-in types);
- * vm:execute / vm:delete are routed to queue "worker:<owner>" of the
- * VM's owner (vms.owner_worker). A task that cannot run - bad payload,
- * unknown type, unknown or deleted VM - is recorded as "failed" with the
- * reason and not enqueued: the call returns AETH_EINVALID, AETH_ENOTFOUND
+ * Record a task (tasks row "pending") and enqueue it. `type` is any task
+ * type name: 1 to 100 characters of A-Z a-z 0-9 _ : . - (the built-in
+ * "vm:create", "vm:execute", "vm:delete", or one a worker registered with
+ * aeth_worker_handle()); another name gives AETH_EINVALID and records
+ * nothing. The payload (NULL: "{}") is checked first: field by field for
+ * the built-in types (aeth_task_payload_validate()), for other types only
+ * that it is JSON. vm:execute / vm:delete are routed to
+ * queue "worker:<owner>" of the VM's owner (vms.owner_worker); other types
+ * go to opts->queue ("default"). A task that cannot run - bad payload,
+ * unknown or deleted VM - is recorded as "failed" with the reason and not
+ * enqueued: the call returns AETH_EINVALID, AETH_ETOOBIG, AETH_ENOTFOUND
  * or AETH_ESTATE (message in aeth_error_last()) and still sets
- * task_id_out. `opts` may be NULL. `queue_out` (may be NULL) receives the
- * queue used (the caller's; aeth_free()).
+ * task_id_out. A type no worker on that queue handles is not an error
+ * here: the worker that takes it marks it "failed" ("unknown task type
+ * ...: this worker handles ...") without retrying. `opts` may be NULL.
+ * `queue_out` (may be NULL) receives the queue used (the caller's;
+ * aeth_free()).
  */
 AETH_API int aeth_client_submit(aeth_client *c, const char *type,
 				const char *payload_json,

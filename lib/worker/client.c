@@ -2,6 +2,7 @@
  * lib/worker/client.c - submit tasks (record the tasks row, route, enqueue)
  * and wait for their results through the queue.
  */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,6 +111,50 @@ static int reject(aeth_client *c, aeth__task_row *row, int rc)
 	return rc;
 }
 
+/* tasks.type is VARCHAR(100); the queue takes up to 128 characters. */
+#define TYPE_MAX 100
+#define TYPE_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" \
+	"0123456789_:.-"
+
+/* Any name a handler can be registered under: 1..TYPE_MAX of TYPE_CHARS. */
+static int check_type(const char *type)
+{
+	size_t n = strspn(type, TYPE_CHARS);
+
+	if (n == 0 || type[n] != '\0' || n > TYPE_MAX)
+		return aeth__error_set(AETH_EINVALID, "task type \"%.*s\" is not "
+				       "valid: 1 to %d characters of A-Z a-z 0-9 "
+				       "_ : . - (e.g. \"vm:create\", \"app:build\")",
+				       TYPE_MAX, type, TYPE_MAX);
+	return 0;
+}
+
+static bool builtin_type(const char *type)
+{
+	return !strcmp(type, AETH__TASK_CREATE) ||
+	       !strcmp(type, AETH__TASK_EXECUTE) || !strcmp(type, AETH__TASK_DELETE);
+}
+
+/* The built-in types' payloads are checked field by field; another type's
+ * payload is its handler's business, but must be JSON (tasks.payload). */
+static int check_payload(const char *type, const char *payload)
+{
+	size_t len = strlen(payload);
+	cJSON *j;
+
+	if (builtin_type(type))
+		return aeth__payload_validate(type, payload, len);
+	if (len > AETH__PAYLOAD_MAX)
+		return aeth__error_set(AETH_ETOOBIG, "%s payload is %zu bytes, more "
+				       "than the limit of %d", type, len,
+				       AETH__PAYLOAD_MAX);
+	if (!(j = cJSON_ParseWithLength(payload, len)))
+		return aeth__error_set(AETH_EINVALID, "%s payload is not valid JSON",
+				       type);
+	cJSON_Delete(j);
+	return 0;
+}
+
 int aeth_client_submit(aeth_client *c, const char *type, const char *payload,
 		       const aeth_submit_options *opts, char task_id_out[37],
 		       char **queue_out)
@@ -122,6 +167,8 @@ int aeth_client_submit(aeth_client *c, const char *type, const char *payload,
 
 	if (!c || !type)
 		return aeth__error_set(AETH_EINVALID, "aeth_client_submit: NULL argument");
+	if ((rc = check_type(type)) != 0)
+		return rc;
 	if (!opts)
 		opts = &d;
 	aeth__uuid_new(id);
@@ -136,9 +183,9 @@ int aeth_client_submit(aeth_client *c, const char *type, const char *payload,
 	row.max_retries = opts->max_retries;
 	row.timeout_ms = opts->timeout_ms;
 	row.queue = opts->queue ? opts->queue : "default";
-	if ((rc = aeth__payload_validate(type, row.payload, strlen(row.payload))) != 0)
+	if ((rc = check_payload(type, row.payload)) != 0)
 		return reject(c, &row, rc);
-	if (strcmp(type, AETH__TASK_CREATE) != 0) {
+	if (!strcmp(type, AETH__TASK_EXECUTE) || !strcmp(type, AETH__TASK_DELETE)) {
 		vm_id = aeth__payload_vm_id(row.payload, strlen(row.payload));
 		if ((rc = route(c, vm_id, &queue)) != 0) {
 			free(vm_id);

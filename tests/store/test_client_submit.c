@@ -1,0 +1,222 @@
+/*
+ * aeth_client_submit()'s checks of the task type and payload, against a
+ * real PostgreSQL (fresh database, tests/support/pg.h) and Redis (own key
+ * namespace, tests/support/redis.h): any valid type name reaches the
+ * queue, the built-in types' payloads are still checked field by field,
+ * and what is refused is recorded (or not) as task.h says. Needs
+ * AETH_TEST_DATABASE_URL (scripts/services.sh env); fails without it.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aetherium/aetherium.h"
+#include "pg.h"
+#include "redis.h"
+
+typedef struct {
+	char *db_url;
+	char *ns;
+	aeth_store *store;
+	aeth_client *client;
+	aeth_queue *queue;
+} fixture;
+
+static int teardown(void **state)
+{
+	fixture *f = *state;
+
+	if (!f)
+		return 0;
+	aeth_client_free(f->client);
+	aeth_queue_free(f->queue);
+	aeth_store_free(f->store);
+	if (f->ns)
+		aeth_test_redis_cleanup(aeth_test_redis_url(), f->ns);
+	if (f->db_url)
+		aeth_test_pg_drop(f->db_url);
+	free(f->db_url);
+	free(f->ns);
+	free(f);
+	return 0;
+}
+
+static int setup(void **state)
+{
+	aeth_client_options co = AETH_CLIENT_OPTIONS_INIT;
+	aeth_queue_options qo = AETH_QUEUE_OPTIONS_INIT;
+	fixture *f = calloc(1, sizeof(*f));
+
+	*state = f;
+	if (!f || aeth_test_pg_fresh(&f->db_url) != 0) {
+		print_error("%s\n", aeth_test_pg_error());
+		return -1;
+	}
+	if (!aeth_test_redis_url() || !(f->ns = aeth_test_redis_prefix())) {
+		print_error("no Redis to test against: scripts/services.sh start\n");
+		return -1;
+	}
+	co.database_url = f->db_url;
+	co.redis_url = qo.url = aeth_test_redis_url();
+	co.redis_ns = qo.ns = f->ns;
+	if (aeth_store_open(&f->store, f->db_url) != 0 ||
+	    aeth_store_migrate(f->store) != 0 ||
+	    aeth_client_open(&f->client, &co) != 0 ||
+	    aeth_queue_open(&f->queue, &qo) != 0) {
+		print_error("%s\n", aeth_error_last());
+		return -1;
+	}
+	return 0;
+}
+
+#define OK(call)                                                            \
+	do {                                                                \
+		int rc_ = (call);                                           \
+		if (rc_ != 0)                                               \
+			fail_msg("%s: %d %s", #call, rc_, aeth_error_last()); \
+	} while (0)
+
+static void expect_msg(const char *part)
+{
+	if (!strstr(aeth_error_last(), part))
+		fail_msg("'%s' not in message: %s", part, aeth_error_last());
+}
+
+static size_t task_rows(fixture *f)
+{
+	aeth_store_task **list;
+	size_t n;
+
+	OK(aeth_store_task_list(f->store, NULL, &list, &n));
+	aeth_store_task_list_free(list);
+	return n;
+}
+
+/* A custom type goes to the queue asked for, as given, and is recorded. */
+static void test_custom_type_enqueued(void **state)
+{
+	fixture *f = *state;
+	aeth_submit_options so = AETH_SUBMIT_OPTIONS_INIT;
+	aeth_store_task *row;
+	aeth_queue_task *qt;
+	char id[37], *queue = NULL;
+
+	so.queue = "builds";
+	OK(aeth_client_submit(f->client, "app:build.v2_x-y", "{\"ref\": \"main\"}",
+			      &so, id, &queue));
+	assert_string_equal(queue, "builds");
+	aeth_free(queue);
+	OK(aeth_store_task_get(f->store, id, &row));
+	assert_string_equal(row->type, "app:build.v2_x-y");
+	assert_string_equal(row->status, "pending");
+	assert_string_equal(row->queue, "builds");
+	assert_string_equal(row->vm_id, "");
+	aeth_store_task_free(row);
+	OK(aeth_queue_get(f->queue, "builds", id, &qt));
+	assert_string_equal(qt->type, "app:build.v2_x-y");
+	assert_non_null(strstr(qt->payload, "main"));
+	assert_int_equal(qt->state, AETH_QUEUE_PENDING);
+	aeth_queue_task_free(qt);
+
+	/* NULL payload: "{}"; no queue: "default"; a vm_id field is not
+	 * routed for types other than vm:execute / vm:delete. */
+	OK(aeth_client_submit(f->client, "py:add", NULL, NULL, id, &queue));
+	assert_string_equal(queue, "default");
+	aeth_free(queue);
+	OK(aeth_client_submit(f->client, "app:vm-report",
+			      "{\"vm_id\": \"7d0c1a52-9a0e-4c1e-9d1f-0123456789ab\"}",
+			      NULL, id, &queue));
+	assert_string_equal(queue, "default");
+	aeth_free(queue);
+	OK(aeth_client_submit(f->client, "x", "[1, 2]", NULL, id, NULL));
+}
+
+/* Names a handler cannot have are refused before anything is written. */
+static void test_bad_type_names(void **state)
+{
+	fixture *f = *state;
+	const char *bad[] = {"", "app build", "a/b", "vm:create\n", "ä:b", "a;b"};
+	char longest[101], over[102], id[37];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(aeth_client_submit(f->client, bad[i], "{}", NULL, id,
+						    NULL), AETH_EINVALID);
+		expect_msg("is not valid: 1 to 100 characters of A-Z a-z 0-9 _ : . -");
+	}
+	memset(longest, 'a', sizeof(longest));
+	longest[100] = '\0';
+	OK(aeth_client_submit(f->client, longest, "{}", NULL, id, NULL));
+	memset(over, 'c', sizeof(over));
+	over[101] = '\0';
+	assert_int_equal(aeth_client_submit(f->client, over, "{}", NULL, id, NULL),
+			 AETH_EINVALID);
+	expect_msg("is not valid");
+	assert_int_equal(aeth_client_submit(f->client, NULL, "{}", NULL, id, NULL),
+			 AETH_EINVALID);
+	assert_int_equal(task_rows(f), 1); /* the 100 characters one */
+}
+
+/* A custom type's payload must be JSON; a refused one is recorded failed. */
+static void test_custom_payload_not_json(void **state)
+{
+	fixture *f = *state;
+	aeth_store_task *row;
+	char id[37];
+
+	assert_int_equal(aeth_client_submit(f->client, "app:build", "{\"ref\": ",
+					    NULL, id, NULL), AETH_EINVALID);
+	expect_msg("app:build payload is not valid JSON");
+	OK(aeth_store_task_get(f->store, id, &row));
+	assert_string_equal(row->status, "failed");
+	assert_non_null(strstr(row->error, "not valid JSON"));
+	aeth_store_task_free(row);
+}
+
+/* The built-in types are checked as before. */
+static void test_builtin_still_checked(void **state)
+{
+	fixture *f = *state;
+	aeth_store_task *row;
+	char id[37];
+
+	assert_int_equal(aeth_client_submit(f->client, "vm:create", "{\"vcpus\": 1}",
+					    NULL, id, NULL), AETH_EINVALID);
+	expect_msg("\"name\" is missing");
+	OK(aeth_store_task_get(f->store, id, &row));
+	assert_string_equal(row->status, "failed");
+	aeth_store_task_free(row);
+	assert_int_equal(aeth_client_submit(f->client, "vm:execute",
+					    "{\"vm_id\": \"7d0c1a52-9a0e-4c1e-9d1f-"
+					    "0123456789ab\", \"command\": \"ls\"}",
+					    NULL, id, NULL), AETH_ENOTFOUND);
+	expect_msg("does not exist");
+	assert_int_equal(aeth_client_submit(f->client, "vm:delete", "{}", NULL, id,
+					    NULL), AETH_EINVALID);
+	OK(aeth_client_submit(f->client, "vm:create", "{\"name\": \"v\"}", NULL, id,
+			      NULL));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_custom_type_enqueued, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_type_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_custom_payload_not_json, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_builtin_still_checked, setup, teardown),
+	};
+	char *probe = NULL;
+
+	if (aeth_test_pg_fresh(&probe) != 0) {
+		fprintf(stderr, "FAIL: %s\n", aeth_test_pg_error());
+		return 1;
+	}
+	aeth_test_pg_drop(probe);
+	free(probe);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
