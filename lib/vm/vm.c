@@ -17,9 +17,14 @@
 
 #define CMDLINE_BASE                                                           \
 	"console=ttyS0 panic=-1 quiet aeth.channel=virtio-serial aeth.port=1024"
-/* TCG boots sometimes hang calibrating the TSC (machine.md); giving the
- * frequency avoids the calibration. See docs/vm.md. */
-#define CMDLINE_TCG " tsc_early_khz=2000000"
+/*
+ * TCG boots hung calibrating the TSC against timers microvm lacks (PIT,
+ * HPET): the guest's TSC runs at the host's rate under TCG, so that rate is
+ * given instead of measured. tsc=reliable keeps the clocksource watchdog,
+ * which compares against jiffies that lose ticks under load, from dropping
+ * the TSC later. Evidence in docs/image.md ("TCG boot hang").
+ */
+#define TSC_KHZ_FALLBACK 2000000L
 #define CMDLINE_NET " aeth.ip=10.0.2.15/24 aeth.gw=10.0.2.2 aeth.dns=10.0.2.3"
 /* The agent, PID 1 of the initramfs, switches to the root disk (the
  * backends attach it as the first virtio-blk device). */
@@ -27,6 +32,36 @@
 #define SERIAL_TAIL_BYTES 1500
 #define RECONNECT_TIMEOUT_MS 5000
 #define DEFAULT_STOP_TIMEOUT_MS 5000
+
+/* The host's TSC rate in kHz, from /proc/cpuinfo's first "cpu MHz". */
+static long host_tsc_khz(void)
+{
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	char line[256];
+	double mhz = 0;
+
+	if (!f)
+		return TSC_KHZ_FALLBACK;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "cpu MHz : %lf", &mhz) == 1)
+			break;
+	fclose(f);
+	return mhz >= 100 && mhz <= 100000 ? (long)(mhz * 1000 + 0.5)
+					    : TSC_KHZ_FALLBACK;
+}
+
+/* The kernel command line the agent reads (CONTRACTS in docs/vm.md). */
+static char *build_cmdline(const aeth__vm_record *r)
+{
+	char tcg[64] = "";
+
+	if (r->accel == AETH_ACCEL_TCG)
+		snprintf(tcg, sizeof(tcg), " tsc_early_khz=%ld tsc=reliable",
+			 host_tsc_khz());
+	return aeth__sprintf("%s%s%s%s", CMDLINE_BASE, tcg,
+			     r->net != AETH_NET_NONE ? CMDLINE_NET : "",
+			     r->rootfs_path ? CMDLINE_ROOT : "");
+}
 
 int aeth__vm_wrap(aeth_vm **out, aeth_vmm *vmm, aeth__vm_record *rec)
 {
@@ -101,10 +136,7 @@ int aeth_vm_create(aeth_vm **out, aeth_vmm *vmm, const aeth_vm_options *opts)
 				     vmm->rootfs_path);
 	r.net = opts->net;
 	r.tap_name = aeth__strdup(opts->tap_name);
-	r.cmdline = aeth__sprintf("%s%s%s%s", CMDLINE_BASE,
-				  r.accel == AETH_ACCEL_TCG ? CMDLINE_TCG : "",
-				  r.net != AETH_NET_NONE ? CMDLINE_NET : "",
-				  r.rootfs_path ? CMDLINE_ROOT : "");
+	r.cmdline = build_cmdline(&r);
 	r.boot_timeout_ms = opts->boot_timeout_ms ? opts->boot_timeout_ms :
 		vmm->boot_timeout_ms;
 	r.state_dir = aeth__vmm_vm_dir(vmm, r.id);
