@@ -149,6 +149,17 @@ def main():
           "scripts/build-image.sh --rootfs" in t["error"] and t["retry_count"] == 0,
           "-rootfs path missing on the worker host: failed at once, the error "
           "names the path and the fix (%s)" % t["error"])
+    for payload, reason in (
+            ('{"name": "x", "network": "tap"}', '"network": "tap" needs "tap"'),
+            ('{"name": "x", "rootfs": "rel.ext4"}', '"rootfs" must be an absolute path'),
+            ('{"name": "x", "rootfs": 5}', '"rootfs" must be true'),
+            ('{"name": "x", "rootfs": "/a,b.ext4"}', "contains a comma")):
+        r = submit(env, "-type", "vm:create", "-payload", payload, expect=1)
+        check(reason in r.stderr, "payload %s rejected at submit: %s" % (payload, reason))
+    r = submit(env, "-type", "vm:execute", "-vm-id", "x", "-cmd", "ls", "-net", "user",
+               expect=2)
+    check("-net and -rootfs go with -type vm:create" in r.stderr,
+          "-net on vm:execute is a usage error")
     check(psql(url, "SELECT count(*) FROM vms") == "0", "nothing booted for them")
 
     # ---- the walkthrough ----
