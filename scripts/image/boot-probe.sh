@@ -15,15 +15,23 @@ if [ -r /etc/aeth/modules ]; then
 		[ -n "$m" ] && insmod "$m" 2>/dev/console
 	done </etc/aeth/modules
 fi
+# The port shows up asynchronously after virtio_console binds: poll for it
+# (up to 5 s) like the agent does.
+port=""
+i=0
+while [ -z "$port" ] && [ $i -lt 500 ]; do
+	for n in /sys/class/virtio-ports/*/name; do
+		[ -r "$n" ] && [ "$(cat "$n")" = agent ] && { d=${n%/name}; port=/dev/${d##*/}; }
+	done
+	[ -n "$port" ] && [ -c "$port" ] && break
+	port=""
+	i=$((i + 1))
+	usleep 10000
+done
 up=$(cut -d' ' -f1 /proc/uptime)
 msg="AETH-BOOT-OK $up"
-for n in /sys/class/virtio-ports/*/name; do
-	[ -r "$n" ] || continue
-	if [ "$(cat "$n")" = agent ]; then
-		d=${n%/name}
-		echo "$msg" >"/dev/${d##*/}"
-	fi
-done
+[ -n "$port" ] && echo "$msg" >"$port"
+[ -n "$port" ] || echo "aeth-boot-probe: no virtio-serial port named agent" >/dev/console
 echo "$msg" >/dev/console
 case " $(cat /proc/cmdline) " in
 *" aeth.probe=hold "*) exec sh </dev/console >/dev/console 2>&1 ;;
