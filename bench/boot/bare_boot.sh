@@ -45,7 +45,7 @@ for b in d["boots"]:
     print("boot %2d: %s" % (b["boot"], ("%.3f s to init (guest uptime %.2f s)" % (b["time_to_init_s"], b["guest_uptime_s"] or 0)) if b["ok"] else "FAILED: " + " | ".join(b.get("serial_tail", []))))
 print("%-12s %5s %4s %8s %8s %8s %13s" % ("what", "boots", "ok", "median", "min", "max", "guest-uptime"))
 print("%-12s %5d %4d %8s %8s %8s %13s" % ("bare-qemu", s["boots"], s["ok"], f(s["median_s"]), f(s["min_s"]), f(s["max_s"]), f(s["median_guest_uptime_s"])))
-print(json.dumps({k: s[k] for k in ("label", "boots", "ok", "failed", "median_s", "min_s", "max_s", "median_guest_uptime_s")}))
+print(json.dumps({k: s[k] for k in ("label", "boots", "ok", "failed", "median_s", "min_s", "max_s", "median_guest_uptime_s", "median_qemu_cpu_s", "loadavg_1m")}))
 PY
 fi
 exit $rc
