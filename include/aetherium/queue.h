@@ -317,6 +317,48 @@ AETH_API const char *aeth_queue_state_name(aeth_queue_state state);
 /** True (1) when `name` is a valid queue name ([A-Za-z0-9_:.-], 1..128). */
 AETH_API int aeth_queue_name_valid(const char *name);
 
+/* ---- worker registry: which workers run, and what they handle ---- */
+
+/**
+ * Record or refresh worker `id` (1..256 characters) in this namespace's
+ * registry (the hash "<ns>:workers", field id). `info_json` (NULL: "{}")
+ * is a JSON object describing the worker, kept as given (at most 64 KiB;
+ * aeth_worker_run() puts host, pid, types, queues, concurrency,
+ * started_at there); the registry sets "id", "interval_ms" and
+ * "last_seen_ms" (the Redis server's clock). Call it again every
+ * `interval_ms` (> 0): an entry not refreshed for 3 intervals counts as
+ * dead. A later call after aeth_queue_worker_unregister() makes the entry
+ * alive again. Stopped and dead entries are removed a day after they were
+ * last seen. Returns 0, AETH_EINVALID, AETH_ETOOBIG or the connection's
+ * errors.
+ */
+AETH_API int aeth_queue_worker_register(aeth_queue *q, const char *id,
+					const char *info_json,
+					unsigned int interval_ms);
+
+/**
+ * Mark worker `id` as stopped (a graceful stop): the entry stays, with
+ * "stopped_ms", so that readers can tell a stopped worker from one that
+ * never registered (e.g. after Redis lost its data). 0 also when there
+ * was no entry.
+ */
+AETH_API int aeth_queue_worker_unregister(aeth_queue *q, const char *id);
+
+/**
+ * The registry as a JSON array sorted by id, in *json_out (the caller's;
+ * aeth_free()). Each entry is the registered object plus "last_seen"
+ * (UTC text), "age_ms" (since the last refresh, by the Redis clock),
+ * "state" ("alive", "dead": not refreshed for 3 intervals, "stopped")
+ * and "alive" (true/false).
+ */
+AETH_API int aeth_queue_worker_list(aeth_queue *q, char **json_out);
+
+/** One entry of the registry, as in aeth_queue_worker_list(), in
+ *  *json_out (the caller's; aeth_free()). AETH_ENOTFOUND when `id` is
+ *  not registered. */
+AETH_API int aeth_queue_worker_get(aeth_queue *q, const char *id,
+				   char **json_out);
+
 AETH_END_DECLS
 
 #endif

@@ -302,6 +302,15 @@ typedef struct {
  const char *aeth_queue_state_name(aeth_queue_state state);
 
  int aeth_queue_name_valid(const char *name);
+ int aeth_queue_worker_register(aeth_queue *q, const char *id,
+     const char *info_json,
+     unsigned int interval_ms);
+
+ int aeth_queue_worker_unregister(aeth_queue *q, const char *id);
+ int aeth_queue_worker_list(aeth_queue *q, char **json_out);
+
+ int aeth_queue_worker_get(aeth_queue *q, const char *id,
+       char **json_out);
 
 typedef struct aeth_store aeth_store;
  int aeth_store_open(aeth_store **out, const char *url);
