@@ -11,6 +11,7 @@
 #   manifest.json  what went in; the build is skipped while inputs_hash matches
 # Downloads (apt-get download, no root-owned system changes) are cached in
 # OUT/debs. See docs/image.md.
+# shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -27,8 +28,12 @@ KPKG=""
 # ext4 is built into Debian's cloud kernel (then it is skipped); listed so a
 # kernel with modular ext4 still gets crc16/mbcache/jbd2/ext4.
 MODULES="virtio virtio_ring virtio_mmio virtio_console virtio_blk failover net_failover virtio_net vsock vmw_vsock_virtio_transport_common vmw_vsock_virtio_transport ext4"
+# Used by image/rootfs.sh (sourced for --rootfs).
+# shellcheck disable=SC2034
 SUITE=bookworm
+# shellcheck disable=SC2034
 MIRROR=http://deb.debian.org/debian
+# shellcheck disable=SC2034
 ROOTFS_SIZE_MB=0   # 0 = content size + headroom
 
 usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
@@ -48,8 +53,11 @@ while [ $# -gt 0 ]; do
 	esac
 done
 
-T0=$(date +%s.%N)
-say() { printf 'build-image: [%5.1fs] %s\n' "$(echo "$(date +%s.%N) - $T0" | bc 2>/dev/null || echo 0)" "$*"; }
+T0=$(date +%s%N)
+say() {
+	local ds=$((($(date +%s%N) - T0) / 100000000))
+	printf 'build-image: [%3d.%ds] %s\n' $((ds / 10)) $((ds % 10)) "$*"
+}
 die() { echo "build-image: error: $*" >&2; exit 1; }
 
 for t in apt-get apt-cache dpkg dpkg-deb lz4 "$PY"; do
@@ -81,7 +89,9 @@ if [ -z "$KPKG" ] && [ "$FORCE" = 0 ] && [ -f "$MANIFEST" ] &&
 	KVER_DEB=$("$PY" "$TOOL" get "$MANIFEST" kernel_deb_version)
 	BBVER_DEB=$("$PY" "$TOOL" get "$MANIFEST" busybox_deb_version)
 	APT_CACHED=1
-	[ -n "$KPKG" ] && [ -n "$KVER_DEB" ] && [ -n "$BBVER_DEB" ] || { APT_CACHED=0; KPKG=""; }
+	if [ -z "$KPKG" ] || [ -z "$KVER_DEB" ] || [ -z "$BBVER_DEB" ]; then
+		APT_CACHED=0; KPKG=""
+	fi
 fi
 if [ "${APT_CACHED:-0}" = 1 ]; then
 	:
@@ -139,6 +149,7 @@ build_base() {
 	"$PY" "$TOOL" vmlinux "$kx/boot/vmlinuz-$KREL" "$OUT/vmlinux"
 
 	say "resolving modules: $MODULES"
+	# shellcheck disable=SC2086 # one word per module
 	mapfile -t KOS < <("$PY" "$TOOL" modules "$kx/lib/modules/$KREL" $MODULES)
 
 	stage="$WORK/stage"; rm -rf "$stage"; mkdir -p "$stage"
@@ -177,7 +188,7 @@ build_base() {
 	} >"$spec"
 	say "writing initrd.cpio (${#KOS[@]} modules)"
 	"$PY" "$TOOL" cpio "$spec" "$OUT/initrd.cpio"
-	rm -rf "$kx/usr" "$bbx"   # keep lib/modules for inspection, drop the rest
+	rm -rf "${kx:?}/usr" "${bbx:?}"   # keep lib/modules for inspection, drop the rest
 	MODS_JSON=$(printf '%s\n' "${KOS[@]}" | xargs -n1 basename | sed 's/\.ko.*//' |
 		"$PY" -c 'import json,sys; print(json.dumps([l.strip() for l in sys.stdin if l.strip()]))')
 }

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by scripts/build-image.sh for --rootfs. Builds OUT/rootfs.ext4:
 # Debian minbase + git + ca-certificates (debootstrap into a cached tree under
 # OUT/work), the agent as /usr/sbin/aeth-agent, then `mkfs.ext4 -d` (the image
