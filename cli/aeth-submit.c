@@ -14,7 +14,7 @@
 
 static const char usage[] =
 	"Usage: aeth-submit -type TYPE [flags]      submit a task\n"
-	"       aeth-submit -list vms|tasks          list VMs or recent tasks\n"
+	"       aeth-submit -list vms|tasks|workers  list VMs, recent tasks or workers\n"
 	"       aeth-submit -status TASK_ID [-wait]  show one task (-wait: once it ends)\n"
 	"\n"
 	"Task types and their flags:\n"
@@ -22,7 +22,9 @@ static const char usage[] =
 	"              [-rootfs default|none|PATH]\n"
 	"  vm:execute  -vm-id ID -cmd COMMAND [-args \"WORDS\"]\n"
 	"  vm:delete   -vm-id ID\n"
-	"  any type    -payload JSON (the task's payload as is)\n"
+	"  any type    -payload JSON (the task's payload as is); a type other than\n"
+	"              the three above must be handled by a live worker taking\n"
+	"              tasks from -queue (aeth-submit -list workers shows them)\n"
 	"\n"
 	"Flags (-flag value, -flag=value or --flag):\n"
 	"  -wait          wait for the result and print it; for vm:execute the\n"
@@ -48,7 +50,8 @@ static const char usage[] =
 	"character; $HOME, * and ~ stay as they are. An unterminated quote is an error.\n"
 	"\n"
 	"Exit status: 0 ok; 1 a failure (server unreachable; task rejected, e.g.\n"
-	"unknown VM, and recorded as failed; task failed or -timeout passed);\n"
+	"unknown VM, VM owner not running, or a type no live worker handles, and\n"
+	"recorded as failed; task failed or -timeout passed);\n"
 	"2 a usage error; with -wait on vm:execute, the command's own exit code.\n"
 	"Servers: AETH_REDIS_URL and AETH_DATABASE_URL (eval \"$(scripts/services.sh env)\").\n"
 	"\n"
@@ -67,6 +70,7 @@ static const char usage[] =
 	"  aeth-submit -type vm:delete -vm-id ID -wait\n"
 	"\n"
 	"  aeth-submit -list vms\n"
+	"  aeth-submit -list workers\n"
 	"  aeth-submit -status TASK_ID -json\n";
 
 static int fail(const char *what)

@@ -101,15 +101,19 @@ typedef struct {
  * aeth_worker_handle()); another name gives AETH_EINVALID and records
  * nothing. The payload (NULL: "{}") is checked first: field by field for
  * the built-in types (aeth_task_payload_validate()), for other types only
- * that it is JSON. vm:execute / vm:delete are routed to
- * queue "worker:<owner>" of the VM's owner (vms.owner_worker); other types
- * go to opts->queue ("default"). A task that cannot run - bad payload,
- * unknown or deleted VM - is recorded as "failed" with the reason and not
+ * that it is JSON, and that a live worker in the worker registry
+ * (aeth_queue_worker_list()) handles the type and takes tasks from that
+ * queue. vm:execute / vm:delete are routed to queue "worker:<owner>" of
+ * the VM's owner (vms.owner_worker), which must not be stopped or dead in
+ * the registry (an owner the registry does not know, e.g. after Redis
+ * lost its data, is let through); other types go to opts->queue
+ * ("default"). A task that cannot run - bad payload, unknown or deleted
+ * VM, owner not running, a type no live worker handles ("unknown task
+ * type 'x': no live worker handles it (built-in types: ...; live workers
+ * handle: ...)") - is recorded as "failed" with the reason and not
  * enqueued: the call returns AETH_EINVALID, AETH_ETOOBIG, AETH_ENOTFOUND
  * or AETH_ESTATE (message in aeth_error_last()) and still sets
- * task_id_out. A type no worker on that queue handles is not an error
- * here: the worker that takes it marks it "failed" ("unknown task type
- * ...: this worker handles ...") without retrying. `opts` may be NULL.
+ * task_id_out. `opts` may be NULL.
  * `queue_out` (may be NULL) receives the queue used (the caller's;
  * aeth_free()).
  */
@@ -155,14 +159,16 @@ AETH_API int aeth_client_wait(aeth_client *c, const char *task_id,
 AETH_API int aeth_client_task(aeth_client *c, const char *task_id,
 			      char **task_json_out);
 
-/** "vms": every VM; "tasks": the newest `limit` tasks (0 = 20); as a
+/** "vms": every VM; "tasks": the newest `limit` tasks (0 = 20);
+ *  "workers": the worker registry (aeth_queue_worker_list(): id, host,
+ *  pid, types, queues, last_seen, age_ms, state alive|dead|stopped); as a
  *  JSON array in *json_out (the caller's; aeth_free()). */
 AETH_API int aeth_client_list(aeth_client *c, const char *what,
 			      unsigned int limit, char **json_out);
 
 /**
- * Text for humans from the JSON above: `what` "vms" or "tasks" gives a
- * table, "task" a summary of one task (for vm:execute its stdout and
+ * Text for humans from the JSON above: `what` "vms", "tasks" or
+ * "workers" gives a table, "task" a summary of one task (for vm:execute its stdout and
  * stderr as printed by the command). *text_out is the caller's
  * (aeth_free()). AETH_EINVALID for JSON of another shape.
  */

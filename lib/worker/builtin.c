@@ -215,6 +215,8 @@ static int forward(aeth_task *t, const char *vm_id, const char *owner)
 		return fail_now(t, "VM %s belongs to worker %s, not %s, and this "
 				"task was already forwarded once: not forwarding "
 				"it again", vm_id, owner, w->id);
+	if (aeth__forward_owner_alive(t, vm_id, owner) != 0)
+		return AETH_ESTATE; /* no worker serves the owner's queue */
 	free(t->forward_to);
 	if (!(t->forward_to = aeth__sprintf("worker:%s", owner)))
 		return AETH_ENOMEM;

@@ -106,6 +106,30 @@ static void check_accel(checker *c)
 		       "neither a usable KVM nor QEMU for TCG");
 }
 
+/* The root disk (vm:create "rootfs"): optional unless vmm.use_rootfs. */
+static void check_rootfs(checker *c, const aeth_config *cfg, const char *dir)
+{
+	const char *disk = cfg_str(cfg, "vmm.rootfs");
+	char def[4200], fix[4300];
+	bool use = false;
+	struct stat st;
+
+	if (!disk) {
+		snprintf(def, sizeof(def), "%s/rootfs.ext4", dir);
+		disk = def;
+	}
+	aeth_config_get_bool(cfg, "vmm.use_rootfs", &use);
+	snprintf(fix, sizeof(fix), "scripts/build-image.sh --rootfs --out %s", dir);
+	if (stat(disk, &st) == 0)
+		report(c, "root disk", 0, NULL, "%s (vm:create \"rootfs\": true, "
+		       "-rootfs default)", disk);
+	else
+		report(c, "root disk", use ? 2 : 1, fix, "no root disk %s: vm:create "
+		       "with \"rootfs\": true (aeth-submit -rootfs default) fails%s",
+		       disk, use ? ", and so does every vm:create (vmm.use_rootfs "
+		       "is true)" : "; initramfs-only guests work");
+}
+
 static void check_image(checker *c, const aeth_config *cfg)
 {
 	const char *dir = cfg_str(cfg, "vmm.image_dir");
@@ -154,6 +178,7 @@ static void check_image(checker *c, const aeth_config *cfg)
 	if (ok)
 		report(c, "guest image", 0, NULL, "%s (vmlinux, initrd.cpio, "
 		       "manifest.json)", dir);
+	check_rootfs(c, cfg, dir);
 }
 
 static void check_redis(checker *c, const aeth_config *cfg)

@@ -13,6 +13,7 @@
 #include "internal.h"
 #include "worker/payload.h"
 #include "worker/record.h"
+#include "worker/registry.h"
 
 struct aeth_client {
 	aeth_queue *q;
@@ -79,6 +80,8 @@ static int route(aeth_client *c, const char *vm_id, char **queue)
 	if (!owner[0])
 		return aeth__error_set(AETH_ESTATE, "VM %s has no owning worker",
 				       vm_id);
+	if ((rc = aeth__owner_check(c->q, vm_id, owner)) != 0)
+		return rc;
 	*queue = aeth__sprintf("worker:%s", owner);
 	return *queue ? 0 : AETH_ENOMEM;
 }
@@ -196,6 +199,9 @@ int aeth_client_submit(aeth_client *c, const char *type, const char *payload,
 	} else if (!aeth_queue_name_valid(row.queue)) {
 		return aeth__error_set(AETH_EINVALID, "queue name \"%s\" is not valid",
 				       row.queue);
+	} else if (!builtin_type(type) &&
+		   (rc = aeth__type_check(c->q, type, row.queue)) != 0) {
+		return reject(c, &row, rc);
 	}
 	row.status = "pending";
 	rc = aeth__rec_task_insert(c->rec, &row);
@@ -348,6 +354,8 @@ int aeth_client_list(aeth_client *c, const char *what, unsigned int limit,
 		return aeth__rec_vms_json(c->rec, json_out);
 	if (what && !strcmp(what, "tasks"))
 		return aeth__rec_tasks_json(c->rec, limit, json_out);
-	return aeth__error_set(AETH_EINVALID, "cannot list \"%s\": use vms or tasks",
-			       what ? what : "");
+	if (what && !strcmp(what, "workers"))
+		return aeth_queue_worker_list(c->q, json_out);
+	return aeth__error_set(AETH_EINVALID, "cannot list \"%s\": use vms, tasks "
+			       "or workers", what ? what : "");
 }

@@ -11,14 +11,32 @@
  * enqueued on the owner's queue (the id index now points there), and only
  * then is this worker's copy acked with {"forwarded_to": queue}. A waiter
  * woken by that ack finds the row not final and waits again (client.c),
- * now on the owner's queue.
+ * now on the owner's queue. tasks.queue is set to the owner's queue too.
+ *
+ * The owner must be running (the worker registry, registry.c): a task for
+ * a VM whose owner stopped or stopped heartbeating fails at once.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
 
+#include "worker/registry.h"
 #include "worker/worker_internal.h"
+
+int aeth__forward_owner_alive(aeth_task *t, const char *vm_id, const char *owner)
+{
+	char *msg;
+	int rc;
+
+	if (aeth__owner_check(t->slot->q, vm_id, owner) == 0)
+		return 0;
+	/* fail at once rather than leave it in a queue no one serves */
+	msg = strdup(aeth_error_last());
+	rc = aeth_task_fail(t, 0, msg ? msg : "the VM's owner is not running");
+	free(msg);
+	return rc;
+}
 
 unsigned int aeth__forward_hops(const char *payload)
 {
@@ -58,7 +76,8 @@ int aeth__forward(aeth__slot *s, aeth_task *t)
 	if (!payload)
 		return aeth__error_set(AETH_EINVALID, "task %s: cannot forward a "
 				       "payload that is not a JSON object", qt->id);
-	if ((rc = aeth__rec_task_pending(s->rec, qt->id)) != 0) {
+	if ((rc = aeth__rec_task_pending(s->rec, qt->id)) != 0 ||
+	    (rc = aeth__rec_task_queue(s->rec, qt->id, t->forward_to)) != 0) {
 		free(payload);
 		return rc;
 	}

@@ -139,6 +139,11 @@ int aeth__rec_task_pending(aeth__rec *r, const char *id)
 	return aeth_store_task_set_status(r->store, id, "pending");
 }
 
+int aeth__rec_task_queue(aeth__rec *r, const char *id, const char *queue)
+{
+	return aeth_store_task_set_queue(r->store, id, queue);
+}
+
 int aeth__rec_task_finish(aeth__rec *r, const char *id, const char *status,
 			  const char *result_json, const char *error)
 {

@@ -41,6 +41,8 @@ int aeth__rec_task_running(aeth__rec *r, const aeth__task_row *t,
 			   const char *worker_id, unsigned int retry_count);
 /* back to pending (forwarded to the owner's queue) */
 int aeth__rec_task_pending(aeth__rec *r, const char *id);
+/* the queue the task is on now (forwarded to worker:<owner>) */
+int aeth__rec_task_queue(aeth__rec *r, const char *id, const char *queue);
 /* completed (result) | failed | retrying | dead (error); completed_at.
  * (retry_count was written when the attempt started.) */
 int aeth__rec_task_finish(aeth__rec *r, const char *id, const char *status,

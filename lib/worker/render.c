@@ -28,7 +28,14 @@ static const column task_cols[] = {
 	{"error", "ERROR", 0},
 };
 
-/* A field as short text: strings as is, numbers, "-" for null. */
+static const column worker_cols[] = {
+	{"id", "ID", 24}, {"host", "HOST", 16}, {"pid", "PID", 7},
+	{"state", "STATE", 7}, {"seen_ago", "LAST HEARTBEAT", 14},
+	{"queues", "QUEUES", 24}, {"types", "TYPES", 0},
+};
+
+/* A field as short text: strings as is, numbers, arrays of strings joined
+ * with ",", "-" for null. */
 static void cell(cJSON *row, const char *key, char *out, size_t n)
 {
 	cJSON *v = cJSON_GetObjectItemCaseSensitive(row, key);
@@ -37,7 +44,16 @@ static void cell(cJSON *row, const char *key, char *out, size_t n)
 		snprintf(out, n, "%s", v->valuestring);
 	else if (cJSON_IsNumber(v))
 		snprintf(out, n, "%.0f", v->valuedouble);
-	else
+	else if (cJSON_IsArray(v)) {
+		const cJSON *e;
+		size_t k = 0;
+
+		out[0] = '\0';
+		cJSON_ArrayForEach(e, v)
+			if (cJSON_IsString(e) && k < n)
+				k += (size_t)snprintf(out + k, n - k, "%s%s", k ? "," : "",
+						      e->valuestring);
+	} else
 		snprintf(out, n, "-");
 	for (char *p = out; *p; p++)
 		if (*p == '\n' || *p == '\t')
@@ -125,6 +141,22 @@ static int task_text(cJSON *t, char **text)
 	return *text ? 0 : aeth__error_oom();
 }
 
+/* The registry (aeth_queue_worker_list()): the heartbeat's age as text. */
+static int workers_table(cJSON *rows, char **text)
+{
+	cJSON *row;
+
+	cJSON_ArrayForEach(row, rows) {
+		cJSON *age = cJSON_GetObjectItemCaseSensitive(row, "age_ms");
+		char ago[32];
+
+		snprintf(ago, sizeof(ago), "%.1fs ago", cJSON_IsNumber(age) ?
+			 age->valuedouble / 1000 : 0.0);
+		cJSON_AddStringToObject(row, "seen_ago", ago);
+	}
+	return table(rows, worker_cols, AETH__ARRAY_LEN(worker_cols), text);
+}
+
 int aeth_client_render(const char *json, const char *what, char **text_out)
 {
 	cJSON *j = json ? cJSON_Parse(json) : NULL;
@@ -137,6 +169,8 @@ int aeth_client_render(const char *json, const char *what, char **text_out)
 		rc = table(j, vm_cols, AETH__ARRAY_LEN(vm_cols), text_out);
 	else if (!strcmp(what, "tasks") && cJSON_IsArray(j))
 		rc = table(j, task_cols, AETH__ARRAY_LEN(task_cols), text_out);
+	else if (!strcmp(what, "workers") && cJSON_IsArray(j))
+		rc = workers_table(j, text_out);
 	else if (!strcmp(what, "task") && cJSON_IsObject(j))
 		rc = task_text(j, text_out);
 	else

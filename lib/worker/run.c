@@ -5,10 +5,13 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <cjson/cJSON.h>
 
 #include "worker/worker_internal.h"
 
@@ -219,6 +222,38 @@ static int prepare(aeth_worker *w, aeth__rec **rec)
 	return 0;
 }
 
+/* Enter the registry before the first task, through slot 0's connection
+ * (its thread has not started); the heartbeat thread refreshes it. */
+static void register_self(aeth_worker *w)
+{
+	char *json = NULL, me[256] = "";
+	cJSON *e;
+
+	w->started_wall_ms = aeth__wall_ms();
+	gethostname(me, sizeof(me) - 1);
+	if (aeth_queue_worker_get(w->slots[0].q, w->id, &json) == 0) {
+		const char *host;
+		double pid;
+
+		e = cJSON_Parse(json);
+		host = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "host"));
+		pid = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(e, "pid"));
+		/* not when that process is gone (killed and restarted at once) */
+		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "alive")) &&
+		    !(host && !strcmp(host, me) && pid > 0 &&
+		      kill((pid_t)pid, 0) != 0 && errno == ESRCH))
+			aeth__warn("worker id %s is registered as alive already (host %s, "
+				   "pid %.0f): two workers with one id share its VMs and "
+				   "queue; give each its own -id", w->id,
+				   host ? host : "?", pid);
+		cJSON_Delete(e);
+		aeth_free(json);
+	}
+	if (aeth__worker_register(w, w->slots[0].q) != 0)
+		aeth__warn("worker %s: cannot enter the worker registry: %s", w->id,
+			   aeth_error_last());
+}
+
 int aeth_worker_run(aeth_worker *w)
 {
 	aeth__rec *rec = NULL;
@@ -227,11 +262,17 @@ int aeth_worker_run(aeth_worker *w)
 	if (!w)
 		return aeth__error_set(AETH_EINVALID, "aeth_worker_run: NULL worker");
 	if ((rc = prepare(w, &rec)) == 0) {
+		register_self(w);
 		aeth__worker_say(w, NULL, "Listening for tasks on Redis queue...");
 		rc = start_threads(w);
 		if (rc == 0)
 			wait_for_stop(w);
 		shut_down(w, rec);
+		/* the slots ended: slot 0's connection is free again */
+		if (!w->threads_stuck &&
+		    aeth_queue_worker_unregister(w->slots[0].q, w->id) != 0)
+			aeth__warn("worker %s: cannot mark its registry entry stopped: "
+				   "%s", w->id, aeth_error_last());
 	}
 	if (!w->threads_stuck && w->slots)
 		for (unsigned int i = 0; i < w->concurrency; i++)

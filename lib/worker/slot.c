@@ -224,12 +224,15 @@ void *aeth__slot_main(void *arg)
 	return NULL;
 }
 
-/* Extend the lease of every running task every lease/3. */
+/* Every tick (lease/3, at most AETH__REG_INTERVAL_MS): refresh this
+ * worker's registry entry and extend the lease of every running task. */
 void *aeth__heartbeat_main(void *arg)
 {
 	aeth_worker *w = arg;
 	aeth_queue_options qo = AETH_QUEUE_OPTIONS_INIT;
 	aeth_queue *q = NULL;
+	unsigned int tick = aeth__worker_reg_interval(w);
+	bool reg_failing = false;
 
 	qo.url = w->redis_url;
 	qo.ns = w->redis_ns;
@@ -241,8 +244,8 @@ void *aeth__heartbeat_main(void *arg)
 			struct timespec ts;
 
 			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += (long)(w->lease_ms / 3 % 1000) * 1000000L;
-			ts.tv_sec += w->lease_ms / 3 / 1000 + ts.tv_nsec / 1000000000L;
+			ts.tv_nsec += (long)(tick % 1000) * 1000000L;
+			ts.tv_sec += tick / 1000 + ts.tv_nsec / 1000000000L;
 			ts.tv_nsec %= 1000000000L;
 			pthread_cond_timedwait(&w->cond, &w->mu, &ts);
 		}
@@ -254,6 +257,14 @@ void *aeth__heartbeat_main(void *arg)
 		if (!q && aeth_queue_open(&q, &qo) != 0) {
 			aeth__warn("heartbeat: %s", aeth_error_last());
 			continue;
+		}
+		if (aeth__worker_register(w, q) != 0) {
+			if (!reg_failing)
+				aeth__warn("worker %s: cannot refresh its registry entry: %s",
+					   w->id, aeth_error_last());
+			reg_failing = true;
+		} else {
+			reg_failing = false;
 		}
 		for (unsigned int i = 0; i < w->concurrency; i++) {
 			aeth__slot *s = &w->slots[i];

@@ -80,6 +80,7 @@ struct aeth_worker {
 	char *rootfs_path;    /* "rootfs": true; NULL = <image dir>/rootfs.ext4 */
 	bool use_rootfs;      /* vm:create without "rootfs" gets rootfs_path */
 	bool deny_network;    /* refuse "network": "user" / "tap" */
+	int64_t started_wall_ms; /* aeth_worker_run() began (registry) */
 	aeth_worker_event_cb on_event;
 	void *userdata;
 
@@ -133,6 +134,14 @@ int aeth__worker_reconcile(struct aeth_worker *w, aeth__rec *rec);
  * a payload, and the forward of t (t->forward_to set) from slot s. */
 unsigned int aeth__forward_hops(const char *payload);
 int aeth__forward(aeth__slot *s, aeth_task *t);
+/* 0 when the owner is alive (or unknown to the registry); otherwise the
+ * task is failed for good (aeth_task_fail) with the reason and the fix. */
+int aeth__forward_owner_alive(aeth_task *t, const char *vm_id, const char *owner);
+
+/* The worker registry (registry.c): the refresh interval (the heartbeat
+ * thread's tick) and this worker's entry, written through q. */
+unsigned int aeth__worker_reg_interval(const struct aeth_worker *w);
+int aeth__worker_register(struct aeth_worker *w, aeth_queue *q);
 
 /* The built-in handlers (builtin.c). */
 int aeth__handle_create(aeth_task *t, void *userdata);
