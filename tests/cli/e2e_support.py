@@ -20,6 +20,7 @@ BUILD = os.environ.get("AETH_BUILD_ROOT", os.getcwd())
 WORKER = os.path.join(BUILD, "cli", "aeth-worker")
 SUBMIT = os.path.join(BUILD, "cli", "aeth-submit")
 ENQUEUE = os.path.join(BUILD, "tests", "cli", "enqueue")
+CUSTOM_WORKER = os.path.join(BUILD, "tests", "cli", "custom_worker")
 UUID_RE = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 procs = []         # every process started, killed at exit if still running
@@ -156,15 +157,18 @@ def services_env(url, redis):
 
 
 class Worker:
-    def __init__(self, wid, env, lease_ms=None, queues=None):
+    def __init__(self, wid, env, lease_ms=None, queues=None, custom=False):
+        """aeth-worker -id wid, or with custom=True tests/cli/custom_worker
+        (one handler, demo:echo) on `queues`."""
         self.id = wid
         self.log = os.path.join(tmp, wid + ".log")
         e = dict(env)
         if lease_ms:
             e["AETH_WORKER_LEASE_MS"] = str(lease_ms)
         extra = ["-queues", queues] if queues else []
-        self.proc = subprocess.Popen([WORKER, "-id", wid, "-concurrency", "1"] + extra,
-                                     stdout=open(self.log, "w"),
+        argv = ([CUSTOM_WORKER, wid, queues or "default"] if custom else
+                [WORKER, "-id", wid, "-concurrency", "1"] + extra)
+        self.proc = subprocess.Popen(argv, stdout=open(self.log, "w"),
                                      stderr=subprocess.STDOUT, env=e)
         procs.append(self.proc)
         self.wait_for("Listening for tasks on Redis queue...")
@@ -221,6 +225,12 @@ def check(cond, msg):
     if not cond:
         die(msg)
     print("ok - " + msg)
+
+
+def workers(env):
+    """The worker registry (aeth-submit -list workers -json) by id."""
+    return {w["id"]: w for w in json.loads(submit(env, "-list", "workers",
+                                                  "-json").stdout)}
 
 
 def task_row(url, tid):

@@ -17,6 +17,11 @@
   keeps running; a vm:execute for a VM another worker owns is forwarded
   once to worker:<owner> and runs there; a task already forwarded once
   that lands on a non-owner again fails instead of bouncing.
+- the worker registry: aeth-submit -list workers; a custom type (a worker
+  with a demo:echo handler, tests/cli/custom_worker.c) is accepted while
+  that worker runs and refused ("no live worker handles it") otherwise;
+  an execute for a VM whose owner was stopped fails at submit and, put
+  straight into a queue, at the worker that would forward it.
 
 Needs: AETH_TEST_DATABASE_URL (scripts/services.sh start; eval "$(scripts/
 services.sh env)"), redis-server, qemu-system-x86_64, the guest image
@@ -32,7 +37,8 @@ import uuid
 
 from e2e_support import (UUID_RE, Redis, Worker, check, create_db, die,
                          enqueue, image_dir, psql, redis_cli,
-                         require_binaries, services_env, submit, task_row)
+                         require_binaries, services_env, submit, task_row,
+                         workers)
 
 
 def main():
@@ -99,6 +105,8 @@ def main():
           "execute on the shared queue reached a non-owner, was forwarded to "
           "worker:%s and ran there" % owner)
     w3.wait_for(r"forwarding task %s to queue worker:%s" % (tid, owner), 5)
+    check(task_row(url, tid)["queue"] == "worker:" + owner,
+          "tasks.queue of the forwarded task is the owner's queue")
     check(json.loads(redis_cli(redis.sock, "HGET", "{aeth:raw}:t:" + tid, "result")) ==
           {"forwarded_to": "worker:" + owner}, "the non-owner's copy is acked as forwarded")
     tid = enqueue(env, "raw", "vm:execute", json.dumps(
@@ -142,6 +150,9 @@ def main():
     row = task_row(url, tid)
     check(row["status"] == "failed" and "unknown task type" in row["error"],
           "unknown type: task row failed with the reason")
+    check("live workers handle: vm:create, vm:execute, vm:delete" in r.stderr and
+          "built-in types" in r.stderr, "unknown type: the message lists what runs")
+
     r = submit(env, "-type", "vm:execute", "-payload", '{"vm_id": ', expect=1)
     tid = re.search(UUID_RE, r.stderr).group(0)
     check(task_row(url, tid)["status"] == "failed" and "not valid JSON" in r.stderr,
@@ -178,9 +189,35 @@ def main():
                   "NOT NULL AND started_at IS NOT NULL AND completed_at IS NOT NULL")
     check(n == "9", "9 completed task rows with worker and timestamps")
 
+    # ---- the worker registry and a custom task type ----
+    reg = workers(env)
+    check(reg["e2e-w1"]["state"] == "alive" and reg["e2e-w2"]["alive"] and
+          reg["e2e-w1"]["types"] == ["vm:create", "vm:execute", "vm:delete"] and
+          reg["e2e-w3"]["state"] == "stopped", "-list workers: w1, w2 alive, w3 stopped")
+    r = submit(env, "-list", "workers")
+    check(re.search(r"e2e-w1 +\S+ +\d+ +alive +\d+\.\ds ago", r.stdout) and
+          "LAST HEARTBEAT" in r.stdout, "-list workers table")
     w1.stop()
     w2.stop()
     check(True, "SIGTERM stops idle workers with status 0")
+
+    r = submit(env, "-type", "demo:echo", "-payload", '{"x":1}', expect=1)
+    check("unknown task type 'demo:echo': no live worker handles it" in r.stderr,
+          "custom type without a worker for it: refused at submit")
+    # a worker with only demo:echo, alone on "default" (workers sharing a
+    # queue should handle the same types: docs/worker.md)
+    wd = Worker("e2e-demo", env, custom=True)
+    r = submit(env, "-type", "demo:echo", "-payload", '{"x":1}', "-wait", "-json")
+    t = json.loads(r.stdout)
+    check(t["status"] == "completed" and t["result"] == {"echo": {"x": 1}} and
+          t["worker_id"] == "e2e-demo", "custom type demo:echo ran on the worker "
+          "with its handler")
+    r = submit(env, "-type", "demo:echo", "-queue", "other", "-payload", "{}", expect=1)
+    check("only on queue(s) default, not on 'other'" in r.stderr,
+          "custom type on a queue its worker does not serve: refused")
+    wd.stop()
+    check(workers(env)["e2e-demo"]["state"] == "stopped",
+          "a stopped worker is marked stopped in the registry")
 
     # ---- SIGKILL mid-task ----
     wa = Worker("e2e-wa", env, lease_ms=2000)
@@ -215,6 +252,29 @@ def main():
                "after restart", "-wait", "-timeout", "60s", "-json")
     check(json.loads(r.stdout)["result"]["stdout"] == "after restart\n",
           "worker reconnected to the restarted Redis and went on")
+
+    # ---- the owner of a VM is not running ----
+    for _ in range(100):  # Redis restarted: wait until wb refreshed its entry
+        if "e2e-wb" in workers(env):
+            break
+        time.sleep(0.1)
+    wb.stop()
+    r = submit(env, "-type", "vm:execute", "-vm-id", vm_b, "-cmd", "true", expect=1)
+    tid = re.search(r"task (%s)" % UUID_RE, r.stderr).group(1)
+    check("owned by worker e2e-wb, which is not running (stopped" in r.stderr and
+          "start it again with -id e2e-wb" in r.stderr and
+          task_row(url, tid)["status"] == "failed",
+          "execute for a stopped owner's VM: refused at submit, failed row")
+    wc = Worker("e2e-wc", env, queues="raw=1")
+    tid = enqueue(env, "raw", "vm:execute", json.dumps({"vm_id": vm_b, "command": "true"}))
+    r = submit(env, "-status", tid, "-wait", "-timeout", "60s", "-json", expect=1)
+    t = json.loads(r.stdout)
+    check(t["status"] == "failed" and "which is not running" in t["error"] and
+          redis_cli(redis.sock, "HGET", "{aeth:raw}:t:" + tid, "state") == "dead",
+          "a raw execute for a stopped owner's VM fails at once, not forwarded")
+    wc.stop()
+    wb = Worker("e2e-wb", env, lease_ms=2000)
+    wb.wait_for(r"Reconciled VMs owned by e2e-wb: 1 reattached", 30)
     submit(env, "-type", "vm:delete", "-vm-id", vm_b, "-wait", "-timeout", "60s")
     wb.stop()
     r = submit(env, "-list", "vms")
