@@ -8,6 +8,8 @@
  *   bench_vm [-n BOOTS] [-e EXECS]
  */
 #include <stdio.h>
+
+
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -15,6 +17,8 @@
 #include "aetherium/aetherium.h"
 #include "aetherium/exec.h"
 #include "internal.h"
+
+#include <cJSON.h>
 
 static int cmp_i64(const void *a, const void *b)
 {
@@ -37,6 +41,40 @@ static void print_list(const char *key, const int64_t *v, int n)
 	printf("],\n");
 }
 
+/* The kernel command line the library gave the guest (its vm.json), so
+ * that compare.py boots bare QEMU with exactly the same one. */
+static char *read_cmdline(const char *state_dir)
+{
+	char *path = aeth__sprintf("%s/vm.json", state_dir), *text = NULL;
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = path ? fopen(path, "r") : NULL;
+	cJSON *o, *c;
+
+	free(path);
+	if (!f)
+		return NULL;
+	if (getdelim(&text, &len, '\0', f) > 0 && (o = cJSON_Parse(text))) {
+		c = cJSON_GetObjectItemCaseSensitive(o, "cmdline");
+		if (cJSON_IsString(c))
+			out = strdup(c->valuestring);
+		cJSON_Delete(o);
+	}
+	free(text);
+	fclose(f);
+	return out;
+}
+
+static void print_json_string(const char *key, const char *value)
+{
+	cJSON *s = cJSON_CreateString(value);
+	char *t = s ? cJSON_PrintUnformatted(s) : NULL;
+
+	printf("  \"%s\": %s\n}\n", key, t ? t : "\"\"");
+	free(t);
+	cJSON_Delete(s);
+}
+
 int main(int argc, char **argv)
 {
 	aeth_vmm_options o = AETH_VMM_OPTIONS_INIT;
@@ -44,6 +82,7 @@ int main(int argc, char **argv)
 	int boots = 5, execs = 20, c, ne = 0;
 	int64_t boot_ms[64], exec_ms[1024];
 	char state[] = "/tmp/aeth-bench-XXXXXX";
+	char *cmdline = NULL;
 
 	while ((c = getopt(argc, argv, "n:e:")) != -1) {
 		if (c == 'n')
@@ -74,6 +113,8 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		boot_ms[i] = aeth__now_ms() - t0;
+		if (!cmdline)
+			cmdline = read_cmdline(aeth_vm_state_dir(vm));
 		fprintf(stderr, "boot %d: %lld ms\n", i, (long long)boot_ms[i]);
 		/* exec round trips on the first VM only (same every time). */
 		for (int j = 0; i == 0 && j < execs; j++) {
@@ -94,8 +135,10 @@ int main(int argc, char **argv)
 	print_list("boot_ms", boot_ms, boots);
 	print_list("exec_true_ms", exec_ms, ne);
 	printf("  \"boot_median_ms\": %.1f,\n", median(boot_ms, boots));
-	printf("  \"exec_true_median_ms\": %.1f\n}\n",
+	printf("  \"exec_true_median_ms\": %.1f,\n",
 	       ne ? median(exec_ms, ne) : -1.0);
+	print_json_string("cmdline", cmdline ? cmdline : "");
+	free(cmdline);
 	aeth_vmm_free(m);
 	aeth__rm_rf(state);
 	return 0;
