@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cJSON.h>
 #include <libpq-fe.h>
 
 #include "aetherium/aetherium.h"
@@ -55,17 +56,16 @@ static double pct(double *v, int n, double p)
 	return v[(int)((n - 1) * p + 0.5)];
 }
 
-static char *field(const char *json, const char *key)
+/* result.<key> of a task's JSON as a new string, or NULL. */
+static char *result_field(const char *json, const char *key)
 {
-	const char *p = strstr(json, "\"result\"");
-	char *end;
+	cJSON *task = cJSON_Parse(json);
+	cJSON *result = cJSON_GetObjectItemCaseSensitive(task, "result");
+	cJSON *v = cJSON_GetObjectItemCaseSensitive(result, key);
+	char *out = cJSON_IsString(v) ? strdup(v->valuestring) : NULL;
 
-	p = p ? strstr(p, key) : NULL;
-	if (!p)
-		return NULL;
-	p += strlen(key);
-	end = strchr(p, '"');
-	return end ? strndup(p, (size_t)(end - p)) : NULL;
+	cJSON_Delete(task);
+	return out;
 }
 
 static double exec_ms(PGconn *pg, const char *task_id)
@@ -114,7 +114,7 @@ int main(int argc, char **argv)
 		usleep(50000);
 	if (aeth_client_submit_create(c, "bench", 0, 0, NULL, id) != 0 ||
 	    aeth_client_wait(c, id, 180000, NULL, NULL, &json) != 0 ||
-	    !(vm_id = field(json, "\"vm_id\": \""))) {
+	    !(vm_id = result_field(json, "vm_id"))) {
 		fprintf(stderr, "bench_e2e: create: %s %s\n", aeth_error_last(),
 			json ? json : "");
 		aeth_worker_stop(w);

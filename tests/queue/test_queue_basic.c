@@ -53,6 +53,7 @@ static void test_enqueue_dequeue_ack(void **state)
 	QOK(aeth_queue_count(s->q, "default", &c));
 	assert_int_equal(c.n[AETH_QUEUE_COMPLETED], 1);
 	assert_int_equal(c.n[AETH_QUEUE_ACTIVE], 0);
+	aeth_queue_task_free(t);
 	assert_int_equal(aeth_queue_dequeue(s->q, DEF, 1, 0, &t), AETH_ETIMEOUT);
 	assert_null(t);
 	QOK(aeth_queue_queues(s->q, &ids));

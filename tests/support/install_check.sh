@@ -53,6 +53,7 @@ out=$(env -u AETH_QUEUE_WEIGHTS LD_LIBRARY_PATH="$dest$libdir" "$dest/prog") ||
 echo "$out"
 case $out in "aetherium "*", 4 queues") ;; *) fail "unexpected output: $out" ;; esac
 # The program must have used the installed copy, not one from the build.
-LD_LIBRARY_PATH="$dest$libdir" ldd "$dest/prog" | grep -q "$dest$libdir/libaetherium.so" ||
+resolved=$(LD_LIBRARY_PATH="$dest$libdir" ldd "$dest/prog")
+case $resolved in *"$dest$libdir/libaetherium.so"*) ;; *) false ;; esac ||
 	fail "program did not resolve libaetherium.so from the install dir"
 echo "install_check: ok"
