@@ -1,8 +1,8 @@
 /*
  * aeth_client_submit()'s checks of the task type and payload, against a
  * real PostgreSQL (fresh database, tests/support/pg.h) and Redis (own key
- * namespace, tests/support/redis.h): any valid type name reaches the
- * queue, the built-in types' payloads are still checked field by field,
+ * namespace, tests/support/redis.h): any valid type name a live worker
+ * registered (the worker registry) reaches the queue, the built-in types' payloads are still checked field by field,
  * and what is refused is recorded (or not) as task.h says. Needs
  * AETH_TEST_DATABASE_URL (scripts/services.sh env); fails without it.
  */
@@ -108,6 +108,13 @@ static void test_custom_type_enqueued(void **state)
 	char id[37], *queue = NULL;
 
 	so.queue = "builds";
+	/* no live worker handles it yet: refused (worker registry) */
+	assert_int_equal(aeth_client_submit(f->client, "app:build.v2_x-y", "{}", &so,
+					    id, NULL), AETH_EINVALID);
+	expect_msg("no live worker handles it");
+	OK(aeth_queue_worker_register(f->queue, "w", "{\"types\": [\"app:build.v2_x-y\", "
+				      "\"py:add\", \"app:vm-report\", \"x\"], \"queues\": "
+				      "[\"builds\", \"default\"]}", 60000));
 	OK(aeth_client_submit(f->client, "app:build.v2_x-y", "{\"ref\": \"main\"}",
 			      &so, id, &queue));
 	assert_string_equal(queue, "builds");
@@ -151,6 +158,13 @@ static void test_bad_type_names(void **state)
 	}
 	memset(longest, 'a', sizeof(longest));
 	longest[100] = '\0';
+	{ /* a live worker handles it (worker registry) */
+		char info[256];
+
+		snprintf(info, sizeof(info), "{\"types\": [\"%s\"], \"queues\": "
+			 "[\"default\"]}", longest);
+		OK(aeth_queue_worker_register(f->queue, "w", info, 60000));
+	}
 	OK(aeth_client_submit(f->client, longest, "{}", NULL, id, NULL));
 	memset(over, 'c', sizeof(over));
 	over[101] = '\0';
