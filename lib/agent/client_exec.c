@@ -12,6 +12,8 @@
 /* Beyond the command's own timeout (and kill grace), how long to wait
  * for the agent's exit report before calling it lost. */
 #define EXIT_SLACK_MS 15000
+/* output_limit 0 means this (include/aetherium/exec.h, the agent's default). */
+#define AETH__EXEC_OUTPUT_LIMIT (1u << 20)
 
 struct aeth_exec {
 	aeth__agent *a;
@@ -97,6 +99,11 @@ static int setup(aeth_exec *e, const aeth_exec_options *o)
 		memcpy(e->pending, o->stdin_data, o->stdin_len);
 		e->pending_len = o->stdin_len;
 	}
+	/* The agent drops output past the limit, but the guest runs
+	 * untrusted code as root and may not: keep the cap here too, so a
+	 * collecting wait() never holds more than output_limit per stream. */
+	e->out[0].limit = e->out[1].limit =
+		o->output_limit ? o->output_limit : AETH__EXEC_OUTPUT_LIMIT;
 	e->close_after = !o->keep_stdin_open;
 	e->stdin_closed = !o->keep_stdin_open && !o->stdin_len;
 	if (o->timeout_ms)
@@ -321,8 +328,8 @@ static aeth_exec_result *make_result(aeth_exec *e, bool collect)
 	res->exit_code = (int)x->exit_code;
 	res->term_signal = (int)x->signal;
 	res->timed_out = x->timed_out != 0;
-	res->stdout_truncated = x->stdout_trunc != 0;
-	res->stderr_truncated = x->stderr_trunc != 0;
+	res->stdout_truncated = x->stdout_trunc != 0 || e->out[0].truncated;
+	res->stderr_truncated = x->stderr_trunc != 0 || e->out[1].truncated;
 	res->duration_ms = (int64_t)x->duration_ms;
 	res->exec_errno = (int)x->exec_errno;
 	if (collect) {
