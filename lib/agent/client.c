@@ -177,7 +177,7 @@ int aeth__agent_send(aeth__agent *a, aeth__proto_msg *m)
 		pthread_mutex_unlock(&a->mu);
 		return rc;
 	}
-	rc = write_all(a, m->data, m->len, aeth__now_ms() + AETH__AGENT_SEND_MS);
+	rc = write_all(a, m->data, m->len, aeth__now_ms() + a->send_ms);
 	pthread_mutex_unlock(&a->wmu);
 	if (rc == 0)
 		return 0;
@@ -246,6 +246,11 @@ static void on_frame(aeth__agent *a, const aeth__proto_header *h,
 						      : "agent error");
 		return; /* late frame of a request already freed */
 	}
+	/* After the final reply the waiting thread owns the request's data
+	 * without the lock (file get detaches it, wait reads the exit):
+	 * anything more the guest sends for it is dropped, not applied. */
+	if (r->done)
+		return;
 	switch (h->type) {
 	case AETH__MSG_HELLO_OK:
 		r->info = f->info ? strdup(f->info) : NULL;
@@ -372,6 +377,7 @@ int aeth__agent_open(aeth__agent **out, int fd, const char *peer_name)
 		return aeth__error_oom();
 	}
 	a->fd = fd;
+	a->send_ms = AETH__AGENT_SEND_MS;
 	a->peer = strdup(peer_name ? peer_name : "guest");
 	if (fl >= 0)
 		fcntl(fd, F_SETFL, fl | O_NONBLOCK);

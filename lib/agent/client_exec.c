@@ -217,6 +217,7 @@ int aeth__exec_next(aeth_exec *e, aeth_exec_stream *stream,
 	int64_t deadline = timeout_ms ? aeth__now_ms() + timeout_ms : 0;
 	aeth__agent *a = e->a;
 	struct aeth__chunk *c = NULL;
+	bool done = false;
 	int rc = 0;
 
 	free(e->cur);
@@ -230,6 +231,7 @@ int aeth__exec_next(aeth_exec *e, aeth_exec_stream *stream,
 			if (!e->r->head)
 				e->r->tail = NULL;
 			e->r->queued -= c->len;
+			done = e->r->done;
 		} else if (e->r->done) {
 			rc = e->r->rc ? aeth__req_error(a, e->r, "the command")
 				      : 0;
@@ -253,7 +255,7 @@ int aeth__exec_next(aeth_exec *e, aeth_exec_stream *stream,
 	*data = c->data;
 	*len = c->len;
 	/* Taken by the caller: the agent may send that much more. */
-	if (!e->r->done)
+	if (!done)
 		send_simple(e, AETH__MSG_WINDOW, AETH__F_WINDOW, c->len);
 	return 1;
 }
