@@ -274,7 +274,11 @@ static void on_frame(aeth__agent *a, const aeth__proto_header *h,
 		on_output(a, r, f);
 		break;
 	case AETH__MSG_STDIN_ACK:
-		r->stdin_credit += f->window;
+		/* Saturate: a guest's huge grant must not wrap to a small
+		 * credit (which would stall our stdin writes). */
+		r->stdin_credit = f->window > UINT64_MAX - r->stdin_credit
+					  ? UINT64_MAX
+					  : r->stdin_credit + f->window;
 		break;
 	case AETH__MSG_EXIT:
 		r->exit = *f;
