@@ -297,6 +297,22 @@ static void on_frame(aeth__agent *a, const aeth__proto_header *h,
 	}
 }
 
+/* The guest decides how many bad frames it sends: log a few, not all. */
+#define BAD_FRAMES_LOGGED 5
+
+static void bad_frame(aeth__agent *a, const aeth__proto_header *h,
+		      const char *why)
+{
+	unsigned int n = ++a->bad_frames;
+
+	if (n <= BAD_FRAMES_LOGGED)
+		aeth__warn("agent of %s: bad %s frame (id %u): %s%s", a->peer,
+			   aeth__proto_type_name(h->type), (unsigned int)h->id,
+			   why, n == BAD_FRAMES_LOGGED ?
+			   "; further bad frames on this connection are "
+			   "not logged" : "");
+}
+
 static int dispatch(aeth__agent *a, aeth__proto_rx *rx)
 {
 	aeth__proto_header h;
@@ -311,8 +327,7 @@ static int dispatch(aeth__agent *a, aeth__proto_rx *rx)
 		if (aeth__proto_parse(&f, payload, h.len, &why) == 0)
 			on_frame(a, &h, &f);
 		else
-			aeth__warn("agent of %s: bad %s frame: %s", a->peer,
-				   aeth__proto_type_name(h.type), why);
+			bad_frame(a, &h, why);
 		pthread_cond_broadcast(&a->cond);
 		pthread_mutex_unlock(&a->mu);
 		aeth__proto_fields_free(&f);

@@ -62,6 +62,8 @@ struct aeth__agent {
 	char *why;        /* why the connection died */
 	uint32_t next_id;
 	struct aeth__req *reqs;
+	unsigned int bad_frames; /* malformed payloads seen (reader only) */
+	unsigned int send_ms; /* deadline of one frame's write (tests lower it) */
 };
 
 /* Requests: new (registered, with a fresh id) and done with. */
