@@ -198,12 +198,33 @@ static int agent_code(int64_t code)
 	return code < 0 && code >= AETH_ESTATE ? (int)code : AETH_EPROTO;
 }
 
+/* Longest guest-sent message we keep (error, stream error). */
+#define GUEST_TEXT_MAX 512
+
+/*
+ * A copy of text the guest sent, fit for messages, logs and database
+ * rows: at most GUEST_TEXT_MAX bytes, control bytes (escape sequences,
+ * newlines, bells) turned into spaces. NULL if out of memory.
+ */
+static char *guest_text(const char *s)
+{
+	size_t n = strnlen(s, GUEST_TEXT_MAX);
+	char *t = malloc(n + 1);
+
+	if (!t)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		t[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? ' ' : s[i];
+	t[n] = '\0';
+	return t;
+}
+
 static void finish_req(struct aeth__req *r, int rc, const char *msg)
 {
 	r->done = true;
 	r->rc = rc;
 	if (msg && !r->msg)
-		r->msg = strdup(msg);
+		r->msg = guest_text(msg);
 }
 
 static void on_output(aeth__agent *a, struct aeth__req *r,
@@ -241,9 +262,12 @@ static void on_frame(aeth__agent *a, const aeth__proto_header *h,
 	struct aeth__req *r = find_req(a, h->id);
 
 	if (!r) {
-		if (h->id == 0 && h->type == AETH__MSG_ERROR)
-			set_dead_locked(a, f->message ? f->message
-						      : "agent error");
+		if (h->id == 0 && h->type == AETH__MSG_ERROR) {
+			char *why = f->message ? guest_text(f->message) : NULL;
+
+			set_dead_locked(a, why ? why : "agent error");
+			free(why);
+		}
 		return; /* late frame of a request already freed */
 	}
 	/* After the final reply the waiting thread owns the request's data
