@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -127,6 +128,24 @@ void aeth__vm_pid_kill(pid_t pid, const char *id, uint64_t starttime)
 			   id);
 }
 
+/* Close every fd from 3 up except `keep` (async-signal-safe). */
+static void close_other_fds(int keep)
+{
+	struct rlimit rl;
+	long max = 65536;
+
+	if ((keep <= 3 || close_range(3, (unsigned int)keep - 1, 0) == 0) &&
+	    close_range((unsigned int)keep + 1, ~0u, 0) == 0)
+		return;
+	/* No close_range (kernel < 5.9): up to the fd limit. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < (rlim_t)max)
+		max = (long)rl.rlim_cur;
+	for (long i = 3; i < max; i++)
+		if (i != keep)
+			close((int)i);
+}
+
 /* In the grandchild: set up fds and exec; report errno through `errfd`. */
 static void spawn_exec(char *const argv[], const char *log_path, int errfd)
 {
@@ -146,10 +165,8 @@ static void spawn_exec(char *const argv[], const char *log_path, int errfd)
 			close(fd);
 	}
 	/* Everything else we inherited (agent sockets, DB connections...)
-	 * must not stay open in a long-lived VMM. */
-	for (int i = 3; i < 1024; i++)
-		if (i != errfd)
-			close(i);
+	 * must not stay open in a long-lived VMM, also fds above 1023. */
+	close_other_fds(errfd);
 	signal(SIGPIPE, SIG_DFL);
 	{
 		sigset_t none;

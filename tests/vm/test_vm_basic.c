@@ -13,6 +13,7 @@
 
 #include "vmtest.h"
 #include "vm/vm_internal.h"
+#include "vm/backend.h"
 
 static aeth_vmm *open_vmm(const char *image_dir)
 {
@@ -226,6 +227,42 @@ static void test_accel_probe(void **st)
 	assert_string_equal(aeth_accel_name(AETH_ACCEL_TCG), "tcg");
 }
 
+/*
+ * A VMM lives long: it must not keep fds of ours, also those above 1023
+ * (a worker with many VMs and DB connections has them).
+ */
+static void test_spawn_closes_high_fds(void **st)
+{
+	char log[512], buf[4096] = "";
+	char *argv[] = {"/bin/sh", "-c", "ls /proc/self/fd; echo end", NULL};
+	pid_t pid = 0;
+	int high = dup2(2, 1500), low = dup2(2, 900);
+	ssize_t n = 0;
+	FILE *f;
+
+	(void)st;
+	assert_int_equal(high, 1500);
+	assert_int_equal(low, 900);
+	snprintf(log, sizeof(log), "%s/spawn-fds.log", vmtest_state_dir);
+	unlink(log);
+	assert_int_equal(aeth__vm_spawn(argv, log, &pid), 0);
+	for (int i = 0; i < 500 && !strstr(buf, "end"); i++) {
+		usleep(10000);
+		f = fopen(log, "r");
+		if (f) {
+			n = (ssize_t)fread(buf, 1, sizeof(buf) - 1, f);
+			buf[n > 0 ? n : 0] = '\0';
+			fclose(f);
+		}
+	}
+	close(high);
+	close(low);
+	assert_non_null(strstr(buf, "end"));
+	if (strstr(buf, "\n900\n") || strstr(buf, "\n1500\n"))
+		fail_msg("the spawned VMM inherited our fds:\n%s", buf);
+	unlink(log);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -235,6 +272,7 @@ int main(void)
 		cmocka_unit_test(test_record_roundtrip),
 		cmocka_unit_test(test_reap_dead_and_pid_reuse),
 		cmocka_unit_test(test_accel_probe),
+		cmocka_unit_test(test_spawn_closes_high_fds),
 	};
 
 	vmtest_setup();
