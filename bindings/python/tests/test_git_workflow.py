@@ -5,8 +5,10 @@ host is 10.0.2.2 there), one file copied back out.
 NEEDS the guest root filesystem with git: scripts/build-image.sh --rootfs
 (image/H3). Without it this test fails and says so."""
 import importlib.util
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -54,9 +56,20 @@ def served_repo(tmp_path):
         d.wait(10)
 
 
-def test_example_clones_over_user_networking(served_repo, tmp_path, state_dir,
+@pytest.fixture
+def own_state_dir():
+    # Not the session's state dir: the shared exec VM lives there, and this
+    # test checks that the example left no VMM of its own behind. Short
+    # path: Unix socket paths inside must stay under 108 bytes.
+    d = tempfile.mkdtemp(prefix="aeth-gw-", dir="/tmp")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_example_clones_over_user_networking(served_repo, tmp_path, own_state_dir,
                                               monkeypatch, capsys):
     img = require_image(rootfs=True)
+    state_dir = own_state_dir
     monkeypatch.setenv("AETH_STATE_DIR", state_dir)
     spec = importlib.util.spec_from_file_location(
         "git_workflow", REPO / "examples" / "git_workflow.py")
