@@ -190,6 +190,11 @@ class Client(Handle):
         """The newest `limit` task rows (dicts)."""
         return self._list("tasks", limit)
 
+    def list_workers(self):
+        """The worker registry (dicts: id, host, pid, types, queues,
+        last_seen, age_ms, state "alive" | "dead" | "stopped")."""
+        return self._list("workers", 0)
+
     def _list(self, what, limit):
         out = ffi.new("char **")
         with self._call_lock:

@@ -97,6 +97,9 @@ def test_seed_workflow(client, worker):
     tasks = client.list_tasks(limit=10)
     assert [t["status"] for t in tasks[:4]] == ["completed"] * 4
     assert "py-demo" in aetherium.render(client.list_vms(), "vms")
+    workers = {w["id"]: w for w in client.list_workers()}
+    assert workers[worker.id]["state"] == "alive"
+    assert "vm:execute" in workers[worker.id]["types"]
     assert any(tid and "Hello" not in line for tid, line in worker.events)
 
 
