@@ -207,6 +207,14 @@ AETH_API const char *aeth_vm_rootfs_path(const aeth_vm *vm);
 AETH_API const char *aeth_vm_api_socket(const aeth_vm *vm);
 /** The Unix socket the agent channel is reached through. */
 AETH_API const char *aeth_vm_agent_socket(const aeth_vm *vm);
+/**
+ * The guest console's log file. QEMU: the console up to the moment the
+ * agent answered hello (kernel and agent boot messages, what boot-failure
+ * errors quote); after that QEMU keeps the console only in a 64 KiB ring
+ * buffer (QMP `ringbuf-read` device "ser0" on aeth_vm_api_socket()), so a
+ * guest writing to /dev/ttyS0 cannot fill the host's disk. Firecracker:
+ * its log file, with the whole console, unbounded (docs/firecracker.md).
+ */
 AETH_API const char *aeth_vm_serial_log(const aeth_vm *vm);
 AETH_API const char *aeth_vm_state_dir(const aeth_vm *vm);
 

@@ -62,7 +62,8 @@ typedef struct aeth__vm_record {
 	uint64_t pid_starttime; /* /proc/PID/stat field 22, against pid reuse */
 	char *api_sock;         /* QMP socket / Firecracker API socket */
 	char *agent_sock;       /* QEMU: chardev socket; FC: vsock uds_path */
-	char *serial_log;       /* guest console output */
+	char *serial_log;       /* guest console output (QEMU: until the
+				   agent is ready, see backend ready()) */
 	char *vmm_log;          /* VMM's own stdout/stderr */
 	char *overlay_path;     /* per-VM copy-on-write disk, NULL if none */
 	char *error;            /* last failure, for the store's vms.error */
@@ -87,6 +88,15 @@ typedef struct aeth__vm_backend {
 	 */
 	int (*agent_connect)(aeth__vm_record *rec, int64_t deadline_ms,
 			     int *fd_out);
+
+	/*
+	 * Optional (NULL = nothing to do): called once per boot, right after
+	 * the agent answered hello and before the VM counts as running, i.e.
+	 * before any command of a user runs in the guest. QEMU moves the
+	 * guest console from serial.log to a bounded ring buffer here. A
+	 * failure fails the boot.
+	 */
+	int (*ready)(aeth__vm_record *rec, int64_t deadline_ms);
 
 	/*
 	 * Ask the VMM to power the guest off (QMP system_powerdown,

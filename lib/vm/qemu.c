@@ -24,6 +24,17 @@
 #include "vm/qmp.h"
 
 #define ARGV_MAX 64
+/*
+ * The guest console. serial.log gets it while the guest boots (the tail
+ * goes into boot-failure errors); once the agent answered, ready() swaps
+ * the chardev's backend for a ring buffer of SERIAL_RING_BYTES (QMP
+ * chardev-change; hw/char/serial supports it), because the guest runs
+ * untrusted commands as root and could otherwise write to /dev/ttyS0
+ * until the host's disk is full. The ring (the console's last 64 KiB)
+ * stays readable with QMP `ringbuf-read` on qmp.sock while the VM lives.
+ */
+#define SERIAL_CHARDEV "ser0"
+#define SERIAL_RING_BYTES "65536" /* a power of two, as QEMU requires */
 
 typedef struct {
 	char *v[ARGV_MAX + 1];
@@ -94,8 +105,12 @@ static int build_argv(argv_t *a, const aeth__vm_record *r)
 	}
 	arg(a, "-append");
 	arg(a, r->cmdline);
+	/* A named chardev (not -serial file:) so that ready() can swap its
+	 * backend for a ring buffer once the guest has booted. */
+	arg(a, "-chardev");
+	argf(a, "file,id=" SERIAL_CHARDEV ",path=%s", r->serial_log);
 	arg(a, "-serial");
-	argf(a, "file:%s", r->serial_log);
+	arg(a, "chardev:" SERIAL_CHARDEV);
 	arg(a, "-qmp");
 	argf(a, "unix:%s,server=on,wait=off", r->api_sock);
 	/* max_ports=2: the default 31 ports cost boot time (machine.md). */
@@ -228,6 +243,26 @@ static int qemu_agent_connect(aeth__vm_record *r, int64_t deadline_ms,
 	}
 }
 
+static int qemu_ready(aeth__vm_record *r, int64_t deadline_ms)
+{
+	int fd, rc;
+
+	fd = aeth__qmp_open(r->api_sock, deadline_ms);
+	if (fd < 0)
+		return fd;
+	rc = aeth__qmp_execute_args(fd, "chardev-change",
+				    "{\"id\":\"" SERIAL_CHARDEV "\",\"backend\":"
+				    "{\"type\":\"ringbuf\",\"data\":{\"size\":"
+				    SERIAL_RING_BYTES "}}}",
+				    deadline_ms, NULL);
+	close(fd);
+	if (rc)
+		return aeth__error_wrap(rc, "VM %s: cannot move the guest console "
+					"from %s to a bounded ring buffer",
+					r->id, r->serial_log);
+	return 0;
+}
+
 static int qemu_powerdown(aeth__vm_record *r, int64_t deadline_ms)
 {
 	int fd, rc;
@@ -274,6 +309,7 @@ const aeth__vm_backend aeth__vm_backend_qemu = {
 	.name = "qemu",
 	.start = qemu_start,
 	.agent_connect = qemu_agent_connect,
+	.ready = qemu_ready,
 	.powerdown = qemu_powerdown,
 	.kill = qemu_kill,
 	.cleanup = qemu_cleanup,

@@ -93,13 +93,26 @@ static int write_all(int fd, const char *s)
 int aeth__qmp_execute(int fd, const char *execute, int64_t deadline_ms,
 		      char **reply_out)
 {
-	char cmd[256];
+	return aeth__qmp_execute_args(fd, execute, NULL, deadline_ms, reply_out);
+}
+
+int aeth__qmp_execute_args(int fd, const char *execute, const char *args_json,
+			   int64_t deadline_ms, char **reply_out)
+{
+	char *cmd;
 	int rc;
 
 	if (reply_out)
 		*reply_out = NULL;
-	snprintf(cmd, sizeof(cmd), "{\"execute\":\"%s\"}\n", execute);
-	if ((rc = write_all(fd, cmd)) != 0)
+	cmd = args_json ?
+		aeth__sprintf("{\"execute\":\"%s\",\"arguments\":%s}\n",
+			      execute, args_json) :
+		aeth__sprintf("{\"execute\":\"%s\"}\n", execute);
+	if (!cmd)
+		return aeth__error_oom();
+	rc = write_all(fd, cmd);
+	free(cmd);
+	if (rc != 0)
 		return rc;
 	for (;;) {
 		cJSON *m, *v;

@@ -18,5 +18,9 @@ int aeth__qmp_open(const char *path, int64_t deadline_ms);
  */
 int aeth__qmp_execute(int fd, const char *execute, int64_t deadline_ms,
 		      char **reply_out);
+/* The same with an "arguments" object (JSON text the caller built from
+ * trusted values), e.g. "{\"id\":\"ser0\"}"; NULL = none. */
+int aeth__qmp_execute_args(int fd, const char *execute, const char *args_json,
+			   int64_t deadline_ms, char **reply_out);
 
 #endif

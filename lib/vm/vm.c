@@ -248,6 +248,8 @@ static int boot_once(aeth_vm *vm)
 	rc = vm->backend->start(&vm->rec, deadline);
 	if (rc == 0)
 		rc = agent_connect_hello(vm, deadline);
+	if (rc == 0 && vm->backend->ready)
+		rc = vm->backend->ready(&vm->rec, deadline);
 	if (rc == 0) {
 		aeth__debug("VM %s ready in %lld ms", vm->rec.id,
 			    (long long)(aeth__now_ms() - t0));
