@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -39,6 +40,8 @@
 #define SERIAL_TAIL_BYTES 1500
 #define RECONNECT_TIMEOUT_MS 5000
 #define DEFAULT_STOP_TIMEOUT_MS 5000
+#define HELLO_BACKOFF_MIN_MS 2
+#define HELLO_BACKOFF_MAX_MS 50
 
 /* The host's TSC rate in kHz, from /proc/cpuinfo's first "cpu MHz". */
 static long host_tsc_khz(void)
@@ -198,15 +201,29 @@ static void agent_drop(aeth_vm *vm)
 	vm->agent = NULL;
 }
 
+/* Sleep `ms` (not past deadline_ms), then double it up to the cap. */
+static void backoff(int *ms, int64_t deadline_ms)
+{
+	int64_t left = deadline_ms - aeth__now_ms();
+	int t = left < *ms ? (int)(left > 0 ? left : 0) : *ms;
+	struct timespec ts = {t / 1000, (long)(t % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+	*ms = *ms * 2 > HELLO_BACKOFF_MAX_MS ? HELLO_BACKOFF_MAX_MS : *ms * 2;
+}
+
 /*
  * Connect the agent channel and say hello, until `deadline_ms`. The hello
  * is sent once with all the time left: QEMU keeps our bytes in the socket
- * until the guest opens its port. A connection that drops (VMM restarting
- * its chardev, agent reopening) is retried while time is left.
+ * until the guest opens its port, so the normal case needs no retry and
+ * no sleep. A connection that drops (VMM restarting its chardev, agent
+ * reopening, a guest that hangs up at once) is retried while time is
+ * left, after a pause growing from 2 to 50 ms so a guest that keeps
+ * closing does not make us spin until the deadline.
  */
 static int agent_connect_hello(aeth_vm *vm, int64_t deadline_ms)
 {
-	int rc;
+	int rc, pause_ms = HELLO_BACKOFF_MIN_MS;
 
 	for (;;) {
 		aeth__agent *a = NULL;
@@ -228,6 +245,7 @@ static int agent_connect_hello(aeth_vm *vm, int64_t deadline_ms)
 		if (rc == AETH_ETIMEOUT || aeth__now_ms() >= deadline_ms ||
 		    !vm->backend->alive(&vm->rec))
 			return rc;
+		backoff(&pause_ms, deadline_ms);
 	}
 }
 

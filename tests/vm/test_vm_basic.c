@@ -1,7 +1,8 @@
 /*
  * Unit tests of the vm module that need no guest: records, defaults,
  * list/get/delete, unknown ids, missing image files, reap of dead VMs,
- * pid checks against reuse, the accelerator probe.
+ * pid checks against reuse, the accelerator probe, the backoff of the
+ * agent readiness loop.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,11 +10,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include "vmtest.h"
 #include "vm/vm_internal.h"
 #include "vm/backend.h"
+#include "vm/vm_priv.h"
 
 static aeth_vmm *open_vmm(const char *image_dir)
 {
@@ -263,6 +266,85 @@ static void test_spawn_closes_high_fds(void **st)
 	unlink(log);
 }
 
+/*
+ * A fake backend whose guest closes every agent connection at once: the
+ * readiness loop must back off between attempts instead of spinning
+ * until the boot deadline.
+ */
+static int fake_connects;
+
+static int fake_start(aeth__vm_record *r, int64_t deadline_ms)
+{
+	(void)r;
+	(void)deadline_ms;
+	return 0;
+}
+
+static int fake_connect(aeth__vm_record *r, int64_t deadline_ms, int *fd_out)
+{
+	int sv[2];
+
+	(void)r;
+	(void)deadline_ms;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+		return aeth__error_errno(AETH_ERROR, "socketpair");
+	close(sv[1]); /* the "guest" hangs up at once */
+	fake_connects++;
+	*fd_out = sv[0];
+	return 0;
+}
+
+static int fake_powerdown(aeth__vm_record *r, int64_t deadline_ms)
+{
+	(void)r;
+	(void)deadline_ms;
+	return 0;
+}
+
+static void fake_nop(aeth__vm_record *r) { (void)r; }
+static bool fake_alive(const aeth__vm_record *r) { (void)r; return true; }
+
+static const aeth__vm_backend fake_backend = {
+	.name = "qemu", .start = fake_start, .agent_connect = fake_connect,
+	.powerdown = fake_powerdown, .kill = fake_nop, .cleanup = fake_nop,
+	.alive = fake_alive,
+};
+
+static void test_hello_retry_backs_off(void **st)
+{
+	char img[128], path[160];
+	aeth_vmm *m;
+	aeth_vm *vm = NULL;
+	int64_t t0;
+
+	(void)st;
+	snprintf(img, sizeof(img), "%s/fake-image", vmtest_state_dir);
+	assert_int_equal(aeth__mkdir_p(img, 0700), 0);
+	snprintf(path, sizeof(path), "%s/vmlinux", img);
+	fclose(fopen(path, "w"));
+	snprintf(path, sizeof(path), "%s/initrd.cpio", img);
+	fclose(fopen(path, "w"));
+	m = open_vmm(img);
+	assert_int_equal(aeth_vm_create(&vm, m, NULL), 0);
+	vm->backend = &fake_backend;
+	vm->rec.accel = AETH_ACCEL_KVM; /* no TCG boot retry */
+	vm->rec.boot_timeout_ms = 500;
+	free(vm->rec.rootfs_path);
+	vm->rec.rootfs_path = NULL;
+	fake_connects = 0;
+	t0 = aeth__now_ms();
+	assert_int_not_equal(aeth_vm_start(vm), 0);
+	fprintf(stderr, "# %d connects in %lld ms: %s\n", fake_connects,
+		(long long)(aeth__now_ms() - t0), aeth_error_last());
+	/* Backoff 2 ms doubling to 50 ms: ~15 in 500 ms; a spin does
+	 * thousands. */
+	assert_true(fake_connects >= 2);
+	assert_true(fake_connects <= 40);
+	assert_int_equal(aeth_vm_delete(vm), 0);
+	aeth_vm_free(vm);
+	aeth_vmm_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -273,6 +355,7 @@ int main(void)
 		cmocka_unit_test(test_reap_dead_and_pid_reuse),
 		cmocka_unit_test(test_accel_probe),
 		cmocka_unit_test(test_spawn_closes_high_fds),
+		cmocka_unit_test(test_hello_retry_backs_off),
 	};
 
 	vmtest_setup();
