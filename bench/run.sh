@@ -2,7 +2,7 @@
 # bench/run.sh - build, start private services, run every benchmark, and
 # print each one's table and JSON, then the goals and whether they were met.
 #
-#   bench/run.sh [--boots N] [--execs N] [--e2e N] [--queue-runs N] [--quick]
+#   bench/run.sh [--boots N] [--execs N] [--e2e N] [--queue-runs N] [--worker N] [--quick]
 #
 # Builds a release tree in build-bench (no tests), a guest image from that
 # tree's agent in ${AETH_IMAGE_DIR:-build-bench/image} (kernel + initramfs,
@@ -11,6 +11,9 @@
 # and runs, one after the other:
 #   queue  bench/queue/run.sh (its own redis-server): no-op tasks/s and
 #          enqueue-to-start latency, next to redis-benchmark
+#   worker build-bench/bench/worker/bench_worker: no-op tasks/s and
+#          enqueue-to-start latency through a real worker (PostgreSQL
+#          rows included), and the Redis / PostgreSQL parts alone
 #   vm     bench/vm/compare.py: library boot-to-agent-ready vs bare QEMU
 #          boot of the same image (alternating rounds), exec round trip
 #   boot   bench/boot/bare_boot.sh: bare QEMU boot to init alone
@@ -24,15 +27,16 @@
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-boots=5 execs=20 e2e_n=30 qruns=3 qn=20000 qlat=2000
+boots=5 execs=20 e2e_n=30 qruns=3 qn=20000 qlat=2000 wn=20000 wlat=1000
 while [ $# -gt 0 ]; do
 	case $1 in
 	--boots) boots=$2; shift 2 ;;
 	--execs) execs=$2; shift 2 ;;
 	--e2e) e2e_n=$2; shift 2 ;;
 	--queue-runs) qruns=$2; shift 2 ;;
-	--quick) boots=2 execs=10 e2e_n=10 qruns=1 qn=5000 qlat=500; shift ;;
-	-h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--worker) wn=$2; shift 2 ;;
+	--quick) boots=2 execs=10 e2e_n=10 qruns=1 qn=5000 qlat=500 wn=5000 wlat=300; shift ;;
+	-h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench/run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -99,6 +103,7 @@ run() { # name command... : output to $out/name.txt and the terminal
 	[ "$rc" = 0 ] || { echo "bench: $name FAILED (exit $rc)"; failed+=("$name"); }
 }
 run queue bench/queue/run.sh "$build" "$qn" "$qlat" "$qruns"
+run worker "$build/bench/worker/bench_worker" -n "$wn" -lat "$wlat" -json
 run vm /usr/bin/python3 bench/vm/compare.py --build "$build" -n "$boots" -e "$execs" \
 	--json "$out/vm.json"
 run boot bench/boot/bare_boot.sh -n "$boots" --image-dir "$AETH_IMAGE_DIR"
@@ -153,6 +158,9 @@ except (OSError, ValueError):
 b = last_json(text("boot"))
 if b:
     res["boot"] = b
+w = last_json(text("worker"))
+if w:
+    res["worker"] = w
 e = last_json(text("e2e"), first=True)
 if e:
     res["e2e"] = e
@@ -173,11 +181,15 @@ def goal(name, target, value, fmt, ok):
 fmts = [
     goal("boot ratio (library / bare QEMU, median)", "<= 1.05",
          get("vm", "boot_ratio"), "%.3f", lambda v: v <= 1.05),
-    goal("no-op tasks/s (batch calls, median)", ">= 20000",
+    goal("no-op tasks/s (worker: queue + PG rows)", ">= 20000",
+         get("worker", "worker_tasks_per_s"), "%.0f", lambda v: v >= 20000),
+    goal("enqueue-to-start p50 ms (worker, idle)", "<= 1",
+         get("worker", "latency_p50_ms"), "%.3f", lambda v: v <= 1.0),
+    goal("no-op tasks/s (queue client alone, batch)", ">= 20000",
          get("queue", "median", "ours", "batch_noop_tasks_per_s"), "%.0f", lambda v: v >= 20000),
-    goal("no-op tasks/s (one-task calls, median)", "(info)",
+    goal("no-op tasks/s (queue client alone, 1-task)", "(info)",
          get("queue", "median", "ours", "noop_tasks_per_s"), "%.0f", None),
-    goal("enqueue-to-start p50 ms", "<= 1",
+    goal("enqueue-to-start p50 ms (queue client alone)", "<= 1",
          get("queue", "median", "ours", "latency_p50_ms"), "%.3f", lambda v: v <= 1.0),
     goal("submit->result overhead p50 ms", "(info)",
          get("e2e", "overhead_ms", "p50"), "%.2f", None),
@@ -195,13 +207,13 @@ for path in (os.path.join(out, "results.json"), latest):
         f.write(text_out + "\n")
 print("results: %s (and %s)" % (latest, os.path.join(out, "results.json")))
 print("machine: %s cpus, load average %s before, %s after" % (res["cpus"], load0, load1))
-print("%-42s %10s %12s %8s" % ("goal", "target", "measured", "met"))
+print("%-46s %10s %12s %8s" % ("goal", "target", "measured", "met"))
 for g, f in zip(goals, fmts):
     v = "-" if g["value"] is None else f % g["value"]
     met = {True: "yes", False: "NO", None: ""}[g["met"]]
     if g["value"] is None:
         met = "n/a"
-    print("%-42s %10s %12s %8s" % (g["goal"], g["target"], v, met))
+    print("%-46s %10s %12s %8s" % (g["goal"], g["target"], v, met))
 if res["failed"]:
     print("benchmarks that failed to run: " + " ".join(res["failed"]))
 PY

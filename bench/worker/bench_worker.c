@@ -1,0 +1,407 @@
+/*
+ * bench/worker - no-op task throughput and enqueue-to-start latency of a
+ * real aeth_worker (not the queue client alone): N tasks of the custom
+ * type "bench:noop" with a pending tasks row each (as aeth_client_submit
+ * writes it) are enqueued with aeth_queue_enqueue_batch, then one
+ * in-process worker (concurrency from -c, default the config's
+ * queue.concurrency) runs them with a no-op handler; every task goes
+ * through the worker's whole path: dequeue, PostgreSQL row running, the
+ * handler, row completed, ack.
+ *
+ * Where the time goes, measured apart with the same number of threads:
+ *   redis  - only the queue calls a worker makes per task (one-task
+ *            dequeue + ack), no PostgreSQL
+ *   pg     - only the two row writes the worker makes per task
+ *            (aeth_store_task_start + aeth_store_task_finish), no Redis
+ * The worker's own cost is what is left of its time per task.
+ *
+ * Latency: -lat M single tasks into the idle worker, from the
+ * aeth_queue_enqueue() call to the handler starting (it includes the
+ * worker's "running" row write, which precedes the handler).
+ *
+ * Uses its own queue namespace (benchw<pid>) and deletes its rows at the
+ * end. Needs AETH_DATABASE_URL and AETH_REDIS_URL
+ * (eval "$(scripts/services.sh env)").
+ * Usage: bench_worker [-n N] [-c CONCURRENCY] [-lat M] [-json]
+ */
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include "aetherium/aetherium.h"
+
+#define QUEUE "bench"
+#define TYPE "bench:noop"
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void die(const char *what)
+{
+	fprintf(stderr, "bench_worker: %s: %s\n", what, aeth_error_last());
+	exit(1);
+}
+
+static char ns[64];
+static const char *db_url, *redis_url;
+
+/* ---- ids and rows ---- */
+
+static void uuid4(char out[37])
+{
+	static int fd = -1;
+	unsigned char b[16];
+
+	if (fd < 0)
+		fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || read(fd, b, sizeof(b)) != (ssize_t)sizeof(b))
+		die("reading /dev/urandom");
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+		 "%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4], b[5],
+		 b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+static PGconn *pg;
+
+static void pg_exec(const char *sql, int n, const char *const *params)
+{
+	PGresult *r = PQexecParams(pg, sql, n, NULL, params, NULL, NULL, 0);
+
+	if (PQresultStatus(r) != PGRES_COMMAND_OK &&
+	    PQresultStatus(r) != PGRES_TUPLES_OK) {
+		fprintf(stderr, "bench_worker: %s: %s", sql, PQerrorMessage(pg));
+		exit(1);
+	}
+	PQclear(r);
+}
+
+/* Pending rows for ids[0..n-1], one statement (setup, not timed). */
+static void insert_rows(char (*ids)[37], int n)
+{
+	size_t cap = (size_t)n * 38 + 3;
+	char *arr = malloc(cap), *p = arr;
+	const char *params[1] = {arr};
+
+	*p++ = '{';
+	for (int i = 0; i < n; i++)
+		p += sprintf(p, "%s%s", i ? "," : "", ids[i]);
+	strcpy(p, "}");
+	pg_exec("INSERT INTO tasks (id, type, status, payload, queue, "
+		"max_retries, retry_count, created_at, updated_at) SELECT x::uuid, "
+		"'" TYPE "', 'pending', '{}', '" QUEUE "', 3, 0, now() AT TIME ZONE "
+		"'UTC', now() AT TIME ZONE 'UTC' FROM unnest($1::text[]) x", 1, params);
+	free(arr);
+}
+
+static aeth_queue *open_queue(void)
+{
+	aeth_queue_options o = AETH_QUEUE_OPTIONS_INIT;
+	aeth_queue *q;
+
+	o.url = redis_url;
+	o.ns = ns;
+	o.worker_id = "bench";
+	if (aeth_queue_open(&q, &o) != 0)
+		die("opening the queue");
+	return q;
+}
+
+/* Enqueue ids[0..n-1] with the batch call, 1000 per call. */
+static void enqueue_all(aeth_queue *q, char (*ids)[37], int n)
+{
+	aeth_queue_enqueue_options eo = AETH_QUEUE_ENQUEUE_OPTIONS_INIT;
+	aeth_queue_enqueue_options *opts = calloc((size_t)n, sizeof(*opts));
+	aeth_queue_batch_task *b = calloc((size_t)n, sizeof(*b));
+
+	eo.queue = QUEUE;
+	for (int i = 0; i < n; i++) {
+		opts[i] = eo;
+		opts[i].id = ids[i];
+		b[i].type = TYPE;
+		b[i].opts = &opts[i];
+	}
+	for (int i = 0; i < n; i += 1000)
+		if (aeth_queue_enqueue_batch(q, b + i, (size_t)(n - i < 1000 ? n - i : 1000)) != 0)
+			die("enqueue_batch");
+	free(b);
+	free(opts);
+}
+
+/* ---- the worker ---- */
+
+static atomic_int done_count;
+static atomic_int listening;
+static _Atomic double started_at; /* handler start, for latency */
+
+static void on_event(const char *task_id, const char *line, void *userdata)
+{
+	(void)task_id;
+	(void)userdata;
+	if (!strncmp(line, "Listening", 9))
+		atomic_store(&listening, 1);
+	else if (strstr(line, " completed in "))
+		atomic_fetch_add(&done_count, 1);
+}
+
+static int noop(aeth_task *t, void *userdata)
+{
+	(void)t;
+	(void)userdata;
+	atomic_store(&started_at, now_ms());
+	return 0;
+}
+
+static void *run_worker(void *w)
+{
+	if (aeth_worker_run(w) != 0)
+		die("aeth_worker_run");
+	return NULL;
+}
+
+static aeth_worker *start_worker(unsigned int conc, pthread_t *th)
+{
+	aeth_worker_options o = AETH_WORKER_OPTIONS_INIT;
+	aeth_worker *w;
+
+	o.redis_ns = ns;
+	o.queues = QUEUE;
+	o.concurrency = conc;
+	o.on_event = on_event;
+	o.database_url = db_url;
+	o.redis_url = redis_url;
+	if (aeth_worker_new_from_config(&w, NULL, &o) != 0 ||
+	    aeth_worker_handle(w, TYPE, noop, NULL) != 0)
+		die("making the worker");
+	atomic_store(&listening, 0);
+	pthread_create(th, NULL, run_worker, w);
+	while (!atomic_load(&listening))
+		usleep(1000);
+	return w;
+}
+
+static void wait_done(int n)
+{
+	while (atomic_load(&done_count) < n)
+		usleep(200);
+}
+
+/* ---- the parts alone ---- */
+
+typedef struct {
+	char (*ids)[37];
+	int from, to;
+	double t1;
+} part_arg;
+
+static void *redis_part(void *arg)
+{
+	part_arg *a = arg;
+	aeth_queue *q = open_queue();
+	aeth_queue_source src = {QUEUE, 1, 0};
+
+	for (int i = a->from; i < a->to; i++) {
+		aeth_queue_task *t = NULL;
+
+		if (aeth_queue_dequeue(q, &src, 1, 1000, &t) != 0 ||
+		    aeth_queue_ack(q, t, NULL) != 0)
+			die("redis part: dequeue/ack");
+		aeth_queue_task_free(t);
+	}
+	aeth_queue_free(q);
+	return NULL;
+}
+
+static void *pg_part(void *arg)
+{
+	part_arg *a = arg;
+	aeth_store *s;
+
+	if (aeth_store_open(&s, db_url) != 0)
+		die("pg part: store open");
+	for (int i = a->from; i < a->to; i++)
+		if (aeth_store_task_start(s, a->ids[i], "bench", 0) != 0 ||
+		    aeth_store_task_finish(s, a->ids[i], "completed", "null", NULL) != 0)
+			die("pg part: row writes");
+	aeth_store_free(s);
+	return NULL;
+}
+
+/* Run fn over ids split across conc threads; seconds. */
+static double run_part(void *(*fn)(void *), char (*ids)[37], int n,
+		       unsigned int conc)
+{
+	pthread_t th[256];
+	part_arg a[256];
+	double t0 = now_ms();
+
+	for (unsigned int i = 0; i < conc; i++) {
+		a[i].ids = ids;
+		a[i].from = (int)((long)n * i / conc);
+		a[i].to = (int)((long)n * (i + 1) / conc);
+		pthread_create(&th[i], NULL, fn, &a[i]);
+	}
+	for (unsigned int i = 0; i < conc; i++)
+		pthread_join(th[i], NULL);
+	return (now_ms() - t0) / 1000.0;
+}
+
+static int cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double pct(double *v, int n, double p)
+{
+	return v[(int)((n - 1) * p + 0.5)];
+}
+
+int main(int argc, char **argv)
+{
+	int n = 20000, lat = 500, json = 0;
+	unsigned int conc = 0;
+	char (*ids)[37];
+	double *lats, secs, redis_s, pg_s, t0;
+	aeth_worker *w;
+	aeth_queue *q;
+	pthread_t th;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-n") && i + 1 < argc)
+			n = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "-c") && i + 1 < argc)
+			conc = (unsigned int)atoi(argv[++i]);
+		else if (!strcmp(argv[i], "-lat") && i + 1 < argc)
+			lat = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "-json"))
+			json = 1;
+		else {
+			fprintf(stderr, "usage: bench_worker [-n N] [-c CONCURRENCY] "
+				"[-lat M] [-json]\n");
+			return 2;
+		}
+	}
+	if (n < 1 || lat < 1 || conc > 256) {
+		fprintf(stderr, "bench_worker: -n and -lat must be >= 1, -c <= 256\n");
+		return 2;
+	}
+	db_url = getenv("AETH_DATABASE_URL");
+	redis_url = getenv("AETH_REDIS_URL");
+	if (!db_url || !redis_url) {
+		fprintf(stderr, "bench_worker: set AETH_DATABASE_URL and AETH_REDIS_URL: "
+			"eval \"$(scripts/services.sh env)\"\n");
+		return 2;
+	}
+	if (!conc) {
+		aeth_config *cfg = NULL;
+		int64_t v = 0;
+
+		if (aeth_config_load(&cfg, NULL) != 0 ||
+		    aeth_config_get_int(cfg, "queue.concurrency", &v) != 0)
+			die("reading queue.concurrency");
+		conc = v > 0 && v <= 256 ? (unsigned int)v : 2;
+		aeth_config_free(cfg);
+	}
+	snprintf(ns, sizeof(ns), "benchw%d", (int)getpid());
+	pg = PQconnectdb(db_url);
+	if (PQstatus(pg) != CONNECTION_OK) {
+		fprintf(stderr, "bench_worker: %s", PQerrorMessage(pg));
+		return 1;
+	}
+	ids = calloc((size_t)(n + lat), 37);
+	lats = calloc((size_t)lat, sizeof(double));
+	for (int i = 0; i < n + lat; i++)
+		uuid4(ids[i]);
+	q = open_queue();
+
+	/* 1. the worker, end to end (migrates the database first) */
+	w = start_worker(conc, &th);
+	insert_rows(ids, n + lat);
+	t0 = now_ms();
+	enqueue_all(q, ids, n);
+	wait_done(n);
+	secs = (now_ms() - t0) / 1000.0;
+
+	/* 2. enqueue-to-start latency into the idle worker */
+	for (int i = 0; i < lat; i++) {
+		aeth_queue_enqueue_options eo = AETH_QUEUE_ENQUEUE_OPTIONS_INIT;
+		double s;
+
+		eo.queue = QUEUE;
+		eo.id = ids[n + i];
+		atomic_store(&started_at, 0.0);
+		s = now_ms();
+		if (aeth_queue_enqueue(q, TYPE, NULL, &eo, NULL) != 0)
+			die("enqueue");
+		wait_done(n + i + 1);
+		lats[i] = atomic_load(&started_at) - s;
+	}
+	aeth_worker_stop(w);
+	pthread_join(th, NULL);
+	aeth_worker_free(w);
+	qsort(lats, (size_t)lat, sizeof(double), cmp);
+
+	/* 3. the parts alone, same thread count: new ids for the queue (the
+	 * old ones are kept as completed), the same rows again */
+	{
+		char (*fresh)[37] = calloc((size_t)n, 37);
+
+		for (int i = 0; i < n; i++)
+			uuid4(fresh[i]);
+		enqueue_all(q, fresh, n);
+		redis_s = run_part(redis_part, fresh, n, conc);
+		free(fresh);
+	}
+	pg_s = run_part(pg_part, ids, n, conc);
+
+	{
+		const char *params[1] = {QUEUE};
+
+		pg_exec("DELETE FROM tasks WHERE type = '" TYPE "' AND queue = $1",
+			1, params);
+	}
+	aeth_queue_free(q);
+	PQfinish(pg);
+
+	double us = secs * 1e6 / n, rus = redis_s * 1e6 / n, pus = pg_s * 1e6 / n;
+
+	printf("worker no-op tasks (%d tasks, concurrency %u, one worker)\n", n, conc);
+	printf("  %-44s %10.0f tasks/s  %8.1f us/task\n", "worker end to end (Redis + PostgreSQL rows)",
+	       n / secs, us);
+	printf("  %-44s %10.0f tasks/s  %8.1f us/task\n", "redis alone (dequeue + ack per task)",
+	       n / redis_s, rus);
+	printf("  %-44s %10.0f tasks/s  %8.1f us/task\n", "pg alone (running + completed rows)",
+	       n / pg_s, pus);
+	printf("  %-44s %10s          %8.1f us/task\n", "worker overhead (end to end - redis - pg)",
+	       "", us - rus - pus);
+	printf("  enqueue-to-start into the idle worker (%d samples): p50 %.3f ms, "
+	       "p99 %.3f ms, max %.3f ms\n", lat, pct(lats, lat, 0.5),
+	       pct(lats, lat, 0.99), lats[lat - 1]);
+	if (json)
+		printf("{\"tasks\": %d, \"concurrency\": %u, \"worker_tasks_per_s\": %.1f, "
+		       "\"redis_alone_tasks_per_s\": %.1f, \"pg_alone_tasks_per_s\": %.1f, "
+		       "\"us_per_task\": {\"worker\": %.2f, \"redis\": %.2f, \"pg\": %.2f, "
+		       "\"overhead\": %.2f}, \"latency_samples\": %d, "
+		       "\"latency_p50_ms\": %.3f, \"latency_p99_ms\": %.3f, "
+		       "\"latency_max_ms\": %.3f}\n", n, conc, n / secs, n / redis_s,
+		       n / pg_s, us, rus, pus, us - rus - pus, lat, pct(lats, lat, 0.5),
+		       pct(lats, lat, 0.99), lats[lat - 1]);
+	free(ids);
+	free(lats);
+	return 0;
+}
