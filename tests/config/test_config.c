@@ -272,6 +272,111 @@ static void test_bad_files(void **state)
 		   (const char *const[]){"bad.yaml:3:", "YAML syntax error", NULL});
 }
 
+/* YAML corner cases: each is refused with FILE:LINE and what was wrong. */
+static void test_yaml_edge_cases(void **state)
+{
+	(void)state;
+	/* a NUL inside a quoted scalar must not silently cut the value */
+	expect_bad("database:\n  url: \"abc\\0def\"\n",
+		   (const char *const[]){"bad.yaml:2:", "database.url", "NUL", NULL});
+	/* a second document is not ignored */
+	expect_bad("vmm:\n  vcpus: 2\n---\nvmm:\n  vcpus: 3\n",
+		   (const char *const[]){"bad.yaml:3:", "document", NULL});
+	expect_bad("vmm:\n  vcpus: 2\n---\n[\n",
+		   (const char *const[]){"bad.yaml:", "YAML syntax error", NULL});
+	/* duplicate keys, sections and queues */
+	expect_bad("vmm:\n  vcpus: 2\n  vcpus: 3\n",
+		   (const char *const[]){"bad.yaml:3:", "vmm.vcpus", "duplicate", NULL});
+	expect_bad("vmm:\n  vcpus: 2\nvmm:\n  memory_mb: 64\n",
+		   (const char *const[]){"bad.yaml:3:", "'vmm'", "duplicate", NULL});
+	expect_bad("queue:\n  weights:\n    a: 1\n    a: 2\n",
+		   (const char *const[]){"bad.yaml:4:", "queue.weights.a",
+					 "duplicate", NULL});
+	/* what was given instead of what was expected */
+	expect_bad("vmm:\n  vcpus:\n    a: 1\n",
+		   (const char *const[]){"bad.yaml:3:", "key 'vmm.vcpus'",
+					 "expected a single value, got a mapping", NULL});
+	expect_bad("database:\n  - url\n",
+		   (const char *const[]){"bad.yaml:2:", "key 'database'",
+					 "expected a mapping", "got a list", NULL});
+	expect_bad("- 1\n- 2\n",
+		   (const char *const[]){"bad.yaml:1:", "got a list", NULL});
+	/* invalid UTF-8 on line 3: the line is right */
+	expect_bad("database:\n  url: x\nredis:\n  url: \xff\xfe\n",
+		   (const char *const[]){"bad.yaml:4", "UTF-8", NULL});
+	/* numbers */
+	expect_bad("queue:\n  concurrency: 0\n",
+		   (const char *const[]){"bad.yaml:2:", "queue.concurrency",
+					 "from 1 to", "got '0'", NULL});
+	expect_bad("vmm:\n  memory_mb: 1000000000000\n",
+		   (const char *const[]){"bad.yaml:2:", "vmm.memory_mb", NULL});
+	expect_bad("vmm:\n  vcpus: 99999999999999999999999\n",
+		   (const char *const[]){"bad.yaml:2:", "vmm.vcpus", NULL});
+	expect_bad("worker:\n  shutdown_timeout_ms: 9223372036854775807\n",
+		   (const char *const[]){"bad.yaml:2:", "worker.shutdown_timeout_ms",
+					 NULL});
+}
+
+/* An empty section ("logging:" with its keys commented out) is no error. */
+static void test_empty_section(void **state)
+{
+	aeth_config *cfg = NULL;
+	const char *path = write_file("empty.yaml", "logging:\n#  level: info\n"
+				      "vmm:\n  vcpus: 2\n");
+
+	(void)state;
+	assert_int_equal(aeth_config_load(&cfg, path), 0);
+	aeth_config_free(cfg);
+}
+
+/* Deeply nested flow collections are refused quickly: libyaml's scanner
+ * is quadratic in the nesting depth (100k levels: minutes). */
+static void test_deep_nesting(void **state)
+{
+	enum { DEPTH = 100000 };
+	char *text = malloc(2 * DEPTH + 16), path[512];
+	aeth_config *cfg = NULL;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(text);
+	memcpy(text, "vmm: ", 5);
+	memset(text + 5, '[', DEPTH);
+	memset(text + 5 + DEPTH, ']', DEPTH);
+	text[5 + 2 * DEPTH] = '\0';
+	snprintf(path, sizeof(path), "%s/deep.yaml", tmpdir);
+	assert_non_null(f = fopen(path, "w"));
+	fputs(text, f);
+	fclose(f);
+	free(text);
+	assert_int_equal(aeth_config_load(&cfg, path), AETH_EINVALID);
+	assert_non_null(strstr(aeth_error_last(), "deep.yaml:1:"));
+	assert_non_null(strstr(aeth_error_last(), "nest"));
+}
+
+/* A failed aeth_config_set() leaves the configuration as it was. */
+static void test_failed_set_changes_nothing(void **state)
+{
+	aeth_config *cfg = NULL;
+	const char *name;
+	int w;
+
+	(void)state;
+	assert_int_equal(aeth_config_load(&cfg, NULL), 0);
+	assert_int_equal(aeth_config_queue_count(cfg), 4);
+	assert_int_equal(aeth_config_set(cfg, "queue.weights", "a=2,b=x"),
+			 AETH_EINVALID);
+	assert_int_equal(aeth_config_queue_count(cfg), 4);
+	assert_int_equal(aeth_config_set(cfg, "queue.weights", ""), AETH_EINVALID);
+	assert_int_equal(aeth_config_queue_count(cfg), 4);
+	assert_int_equal(aeth_config_queue_get(cfg, 0, &name, &w), 0);
+	assert_string_equal(name, "critical");
+	assert_int_equal(w, 6);
+	assert_int_equal(aeth_config_set(cfg, "queue.weights", "a=2,b=1"), 0);
+	assert_int_equal(aeth_config_queue_count(cfg), 2);
+	aeth_config_free(cfg);
+}
+
 static void test_missing_file_and_getters(void **state)
 {
 	aeth_config *cfg;
@@ -300,6 +405,10 @@ int main(void)
 		cmocka_unit_test_setup(test_bad_env, setup),
 		cmocka_unit_test_setup(test_bad_files, setup),
 		cmocka_unit_test_setup(test_missing_file_and_getters, setup),
+		cmocka_unit_test_setup(test_yaml_edge_cases, setup),
+		cmocka_unit_test_setup(test_empty_section, setup),
+		cmocka_unit_test_setup(test_deep_nesting, setup),
+		cmocka_unit_test_setup(test_failed_set_changes_nothing, setup),
 	};
 	char cmd[128];
 	int rc;
