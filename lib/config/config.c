@@ -180,15 +180,18 @@ int aeth__cfg_set_weight(aeth_config *cfg, const char *name, const char *value)
 	return 0;
 }
 
-/* "critical=6,high=5" replaces the whole map. */
+/* "critical=6,high=5" replaces the whole map; on error the map is kept. */
 static int set_weights_list(aeth_config *cfg, const char *list)
 {
 	char *copy = aeth__strdup(list), *save = NULL, *item;
+	aeth__cfg_queue old[AETH__CFG_MAX_QUEUES];
+	size_t nold = cfg->nqueues;
 	int rc = 0;
 
 	if (!copy)
 		return AETH_ENOMEM;
-	aeth__cfg_clear_queues(cfg);
+	memcpy(old, cfg->queues, sizeof(old));
+	cfg->nqueues = 0; /* the names now belong to old[] */
 	for (item = strtok_r(copy, ",", &save); item && rc == 0;
 	     item = strtok_r(NULL, ",", &save)) {
 		char *eq = strchr(item, '=');
@@ -209,7 +212,15 @@ static int set_weights_list(aeth_config *cfg, const char *list)
 	if (rc == 0 && cfg->nqueues == 0)
 		rc = aeth__error_set(AETH_EINVALID,
 				     "key 'queue.weights': at least one queue needed");
-	return rc;
+	if (rc != 0) { /* put the old map back */
+		aeth__cfg_clear_queues(cfg);
+		memcpy(cfg->queues, old, sizeof(old));
+		cfg->nqueues = nold;
+		return rc;
+	}
+	for (size_t i = 0; i < nold; i++)
+		free(old[i].name);
+	return 0;
 }
 
 int aeth_config_set(aeth_config *cfg, const char *key, const char *value)
