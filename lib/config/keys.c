@@ -4,8 +4,6 @@
  */
 #include "config_internal.h"
 
-#define I64_MAX INT64_MAX
-
 const aeth__cfg_key aeth__cfg_keys[] = {
 	{"database.url", AETH__CFG_STRING,
 	 "postgresql://aetherium@127.0.0.1:5432/aetherium", 0, 0, NULL},
@@ -24,7 +22,7 @@ const aeth__cfg_key aeth__cfg_keys[] = {
 	{"vmm.boot_timeout_ms", AETH__CFG_INT, "60000", 100, 3600000, NULL},
 	{"vmm.network", AETH__CFG_BOOL, "true", 0, 0, NULL},
 	{"worker.id", AETH__CFG_STRING, "", 0, 0, NULL},
-	{"worker.shutdown_timeout_ms", AETH__CFG_INT, "30000", 0, I64_MAX, NULL},
+	{"worker.shutdown_timeout_ms", AETH__CFG_INT, "30000", 0, 86400000, NULL},
 	{"logging.level", AETH__CFG_ENUM, "info", 0, 0,
 	 "debug|info|warn|error|off"},
 	{"logging.format", AETH__CFG_ENUM, "text", 0, 0, "text|json"},
