@@ -3,11 +3,9 @@
  * their results, list VMs and tasks. A thin shell around aeth_client_*
  * (include/aetherium/task.h).
  */
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "aetherium/aetherium.h"
 #include "flags.h"
@@ -79,7 +77,8 @@ static int fail(const char *what)
 	return 1;
 }
 
-/* "90s", "5m", "500ms", "2h" or plain seconds -> ms */
+/* "90s", "5m", "500ms", "2h" or plain seconds -> ms; at least 1 ms (no
+ * -timeout at all is how to wait without a limit). */
 static int duration_ms(const char *s, unsigned int *ms)
 {
 	char *end = NULL;
@@ -96,80 +95,10 @@ static int duration_ms(const char *s, unsigned int *ms)
 		unit = 3600000;
 	else if (*end && strcmp(end, "s"))
 		return -1;
-	if (v * unit > 2e9)
+	if (v * unit > 2e9 || v * unit < 1)
 		return -1;
 	*ms = (unsigned int)(v * unit);
 	return 0;
-}
-
-/* Append `s` to b as a JSON string literal. */
-static void json_str(char *b, size_t cap, const char *s)
-{
-	size_t n = strlen(b);
-
-	if (n + 1 < cap)
-		b[n++] = '"';
-	for (; *s && n + 7 < cap; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			n += (size_t)snprintf(b + n, cap - n, "\\%c", ch);
-		else if (ch < 0x20)
-			n += (size_t)snprintf(b + n, cap - n, "\\u%04x", ch);
-		else
-			b[n++] = (char)ch;
-	}
-	if (n + 1 < cap)
-		b[n++] = '"';
-	b[n < cap ? n : cap - 1] = '\0';
-}
-
-/*
- * The vm:create payload with -net / -rootfs (the seed's three fields plus
- * "network" and "rootfs"). The worker checks the mode and that the disk
- * exists on its host; a relative PATH is made absolute here (it means the
- * same file only when the worker runs on this host). NULL: bad -rootfs.
- */
-static char *create_payload(const char *name, unsigned int vcpus,
-			    unsigned int mem, const char *net, const char *rootfs)
-{
-	/* every string at most 6 bytes per byte escaped, plus the keys */
-	size_t cap = 256 + 6 * (strlen(name) + (net ? strlen(net) : 0) +
-				(rootfs ? strlen(rootfs) : 0) + PATH_MAX);
-	char *b = calloc(1, cap), cwd[PATH_MAX], *abs = NULL;
-
-	if (!b)
-		return NULL;
-	strcpy(b, "{\"name\":");
-	json_str(b, cap, name);
-	if (vcpus)
-		snprintf(b + strlen(b), cap - strlen(b), ",\"vcpus\":%u", vcpus);
-	if (mem)
-		snprintf(b + strlen(b), cap - strlen(b), ",\"memory_mb\":%u", mem);
-	if (net) {
-		strcat(b, ",\"network\":");
-		json_str(b, cap, net);
-	}
-	if (rootfs && (!strcmp(rootfs, "default") || !strcmp(rootfs, "true"))) {
-		strcat(b, ",\"rootfs\":true");
-	} else if (rootfs && (!strcmp(rootfs, "none") || !strcmp(rootfs, "false"))) {
-		strcat(b, ",\"rootfs\":false");
-	} else if (rootfs) {
-		if (!*rootfs || strlen(rootfs) >= PATH_MAX ||
-		    (rootfs[0] != '/' && !getcwd(cwd, sizeof(cwd)))) {
-			free(b);
-			return NULL;
-		}
-		if (rootfs[0] != '/' && asprintf(&abs, "%s/%s", cwd, rootfs) < 0) {
-			free(b);
-			return NULL;
-		}
-		strcat(b, ",\"rootfs\":");
-		json_str(b, cap, abs ? abs : rootfs);
-		free(abs);
-	}
-	strcat(b, "}");
-	return b;
 }
 
 static void progress(const char *id, const char *state, unsigned int waited,
@@ -231,11 +160,12 @@ int main(int argc, char **argv)
 		{"rootfs", false, &rootfs, NULL}, {NULL, false, NULL, NULL},
 	};
 	aeth_submit_options so = AETH_SUBMIT_OPTIONS_INIT;
+	aeth_create_options vm = AETH_CREATE_OPTIONS_INIT;
 	unsigned int vcpus = 0, mem = 0, timeout = 0;
 	int64_t dv = 0, dm = 0;
 	aeth_config *cfg = NULL;
 	aeth_client *c = NULL;
-	char id[37] = "", *json = NULL, **words = NULL, *cpayload = NULL;
+	char id[37] = "", *json = NULL, **words = NULL;
 	int rc;
 
 	if ((rc = cli_parse(argc, argv, flags, &help)) != 0)
@@ -248,8 +178,9 @@ int main(int argc, char **argv)
 	    (mem_s && cli_uint("memory", mem_s, &mem)))
 		return 2;
 	if (timeout_s && duration_ms(timeout_s, &timeout) != 0) {
-		fprintf(stderr, "error: -timeout \"%s\" is not a duration like 90s, "
-			"5m or 500ms\n", timeout_s);
+		fprintf(stderr, "error: -timeout \"%s\" is not a duration of at "
+			"least 1ms like 90s, 5m or 500ms (leave -timeout out to "
+			"wait without a limit)\n", timeout_s);
 		return 2;
 	}
 	if (type && !payload && !strcmp(type, "vm:create") && !name) {
@@ -270,12 +201,6 @@ int main(int argc, char **argv)
 	if ((net || rootfs) && (!type || strcmp(type, "vm:create") || payload)) {
 		fprintf(stderr, "error: -net and -rootfs go with -type vm:create "
 			"(without -payload)\n");
-		return 2;
-	}
-	if (type && !payload && !strcmp(type, "vm:create") && (net || rootfs) &&
-	    !(cpayload = create_payload(name, vcpus, mem, net, rootfs))) {
-		fprintf(stderr, "error: -rootfs \"%s\" is not a usable path: give "
-			"default, none or the path of an ext4 image\n", rootfs);
 		return 2;
 	}
 	if (args && aeth_args_split(args, &words, NULL) != 0) {
@@ -308,12 +233,15 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	so.queue = queue;
+	vm.name = name;
+	vm.vcpus = vcpus;
+	vm.memory_mb = mem;
+	vm.network = net;
+	vm.rootfs = rootfs;
 	if (payload)
 		rc = aeth_client_submit(c, type, payload, &so, id, NULL);
-	else if (cpayload)
-		rc = aeth_client_submit(c, type, cpayload, &so, id, NULL);
 	else if (!strcmp(type, "vm:create"))
-		rc = aeth_client_submit_create(c, name, vcpus, mem, &so, id);
+		rc = aeth_client_submit_create_ex(c, &vm, &so, id);
 	else if (!strcmp(type, "vm:execute"))
 		rc = aeth_client_submit_execute(c, vm_id, cmd,
 						(const char *const *)words, &so, id);
@@ -338,7 +266,6 @@ int main(int argc, char **argv)
 		rc = aeth_task_exit_status(json);
 	}
 out:
-	free(cpayload);
 	aeth_free(json);
 	aeth_strarray_free(words);
 	aeth_client_free(c);

@@ -108,6 +108,11 @@ int main(int argc, char **argv)
 	}
 	if (conc && cli_uint("concurrency", conc, &o.concurrency) != 0)
 		return 2;
+	if (level && aeth_log_level_parse(level) < 0) {
+		fprintf(stderr, "error: -log-level \"%s\": expected debug, info, "
+			"warn, error or off\n", level);
+		return 2;
+	}
 	if (aeth_init() != 0)
 		return fail("init");
 	if (aeth_config_load(&cfg, config) != 0)

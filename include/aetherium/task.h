@@ -122,6 +122,36 @@ AETH_API int aeth_client_submit(aeth_client *c, const char *type,
 				const aeth_submit_options *opts,
 				char task_id_out[37], char **queue_out);
 
+/** What a vm:create task asks for beyond the seed's name, vcpus and
+ *  memory_mb (docs/worker.md, "vm:create"). */
+typedef struct {
+	unsigned int version;
+	const char *name;        /**< required */
+	unsigned int vcpus;      /**< 0: the worker's vmm.vcpus */
+	unsigned int memory_mb;  /**< 0: the worker's vmm.memory_mb */
+	const char *network;     /**< NULL: the worker's default ("none");
+				      "none", "user" or "tap" */
+	const char *tap;         /**< the tap device, with network "tap" */
+	const char *rootfs;      /**< NULL: the worker's vmm.use_rootfs decides;
+				      "default": the worker's vmm.rootfs; "none":
+				      initramfs only; else the path of an ext4
+				      image on the worker host (a relative path
+				      is made absolute against the current
+				      directory) */
+} aeth_create_options;
+
+#define AETH_CREATE_OPTIONS_VERSION 1
+#define AETH_CREATE_OPTIONS_INIT \
+	{ AETH_CREATE_OPTIONS_VERSION, NULL, 0, 0, NULL, NULL, NULL }
+
+/** Build and submit a vm:create task from `vm` (see aeth_client_submit()
+ *  for what is checked and recorded). AETH_EINVALID for a missing name or
+ *  a relative rootfs path that cannot be resolved. */
+AETH_API int aeth_client_submit_create_ex(aeth_client *c,
+					  const aeth_create_options *vm,
+					  const aeth_submit_options *opts,
+					  char task_id_out[37]);
+
 /** Build and submit the seed's payloads. `args` is NULL-terminated (may
  *  be NULL); vcpus / memory_mb 0 leave the worker's default. */
 AETH_API int aeth_client_submit_create(aeth_client *c, const char *name,

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -234,22 +235,80 @@ static int submit_built(aeth_client *c, const char *type, char *payload,
 	return rc;
 }
 
+/* "rootfs": true, false or an absolute path (relative to the cwd here). */
+static int add_rootfs(cJSON *o, const char *rootfs)
+{
+	char *abs = NULL;
+
+	if (!strcmp(rootfs, "default") || !strcmp(rootfs, "true"))
+		return cJSON_AddBoolToObject(o, "rootfs", 1) ? 0 : aeth__error_oom();
+	if (!strcmp(rootfs, "none") || !strcmp(rootfs, "false"))
+		return cJSON_AddBoolToObject(o, "rootfs", 0) ? 0 : aeth__error_oom();
+	if (!*rootfs)
+		return aeth__error_set(AETH_EINVALID, "rootfs is empty: give "
+				       "default, none or the path of an ext4 image");
+	if (rootfs[0] != '/') {
+		char *cwd = getcwd(NULL, 0);
+
+		if (!cwd)
+			return aeth__error_errno(AETH_EINVALID, "rootfs '%s' is "
+						 "relative and the current "
+						 "directory is unknown", rootfs);
+		abs = aeth__sprintf("%s/%s", cwd, rootfs);
+		free(cwd);
+		if (!abs)
+			return AETH_ENOMEM;
+	}
+	if (!cJSON_AddStringToObject(o, "rootfs", abs ? abs : rootfs)) {
+		free(abs);
+		return aeth__error_oom();
+	}
+	free(abs);
+	return 0;
+}
+
+int aeth_client_submit_create_ex(aeth_client *c, const aeth_create_options *vm,
+				 const aeth_submit_options *opts, char id[37])
+{
+	cJSON *o;
+	char *p;
+	int rc = 0;
+
+	if (!vm || vm->version < 1 || !vm->name)
+		return aeth__error_set(AETH_EINVALID, "vm:create needs a name "
+				       "(aeth_create_options from "
+				       "AETH_CREATE_OPTIONS_INIT)");
+	if (!(o = cJSON_CreateObject()))
+		return aeth__error_oom();
+	/* absent fields leave the worker's defaults */
+	cJSON_AddStringToObject(o, "name", vm->name);
+	if (vm->vcpus)
+		cJSON_AddNumberToObject(o, "vcpus", vm->vcpus);
+	if (vm->memory_mb)
+		cJSON_AddNumberToObject(o, "memory_mb", vm->memory_mb);
+	if (vm->network)
+		cJSON_AddStringToObject(o, "network", vm->network);
+	if (vm->tap)
+		cJSON_AddStringToObject(o, "tap", vm->tap);
+	if (vm->rootfs)
+		rc = add_rootfs(o, vm->rootfs);
+	p = rc == 0 ? cJSON_PrintUnformatted(o) : NULL;
+	cJSON_Delete(o);
+	if (rc != 0)
+		return rc;
+	return submit_built(c, AETH__TASK_CREATE, p, opts, id);
+}
+
 int aeth_client_submit_create(aeth_client *c, const char *name,
 			      unsigned int vcpus, unsigned int memory_mb,
 			      const aeth_submit_options *opts, char id[37])
 {
-	cJSON *o = cJSON_CreateObject();
-	char *p;
+	aeth_create_options vm = AETH_CREATE_OPTIONS_INIT;
 
-	/* absent fields leave the worker's defaults */
-	cJSON_AddStringToObject(o, "name", name ? name : "");
-	if (vcpus)
-		cJSON_AddNumberToObject(o, "vcpus", vcpus);
-	if (memory_mb)
-		cJSON_AddNumberToObject(o, "memory_mb", memory_mb);
-	p = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
-	return submit_built(c, AETH__TASK_CREATE, p, opts, id);
+	vm.name = name ? name : "";
+	vm.vcpus = vcpus;
+	vm.memory_mb = memory_mb;
+	return aeth_client_submit_create_ex(c, &vm, opts, id);
 }
 
 int aeth_client_submit_execute(aeth_client *c, const char *vm_id,

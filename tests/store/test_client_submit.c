@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "aetherium/aetherium.h"
 #include "pg.h"
@@ -216,6 +217,44 @@ static void test_builtin_still_checked(void **state)
 			      NULL));
 }
 
+/* aeth_client_submit_create_ex(): the payload carries network and rootfs,
+ * a relative rootfs path made absolute against the current directory. */
+static void test_create_ex_payload(void **state)
+{
+	fixture *f = *state;
+	aeth_create_options vm = AETH_CREATE_OPTIONS_INIT;
+	aeth_store_task *row;
+	char id[37], *cwd = getcwd(NULL, 0), *want;
+
+	assert_non_null(cwd);
+	vm.name = "g";
+	vm.network = "user";
+	vm.rootfs = "disk.ext4";
+	OK(aeth_client_submit_create_ex(f->client, &vm, NULL, id));
+	OK(aeth_store_task_get(f->store, id, &row));
+	assert_true(asprintf(&want, "\"rootfs\": \"%s/disk.ext4\"", cwd) > 0);
+	assert_non_null(strstr(row->payload, "\"network\": \"user\""));
+	assert_non_null(strstr(row->payload, want));
+	aeth_store_task_free(row);
+	free(want);
+	free(cwd);
+
+	vm.rootfs = "default";
+	OK(aeth_client_submit_create_ex(f->client, &vm, NULL, id));
+	OK(aeth_store_task_get(f->store, id, &row));
+	assert_non_null(strstr(row->payload, "\"rootfs\": true"));
+	aeth_store_task_free(row);
+
+	vm.rootfs = "";
+	assert_int_equal(aeth_client_submit_create_ex(f->client, &vm, NULL, id),
+			 AETH_EINVALID);
+	expect_msg("rootfs is empty");
+	vm.name = NULL;
+	assert_int_equal(aeth_client_submit_create_ex(f->client, &vm, NULL, id),
+			 AETH_EINVALID);
+	expect_msg("needs a name");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -223,6 +262,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_type_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_custom_payload_not_json, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_builtin_still_checked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_create_ex_payload, setup, teardown),
 	};
 	char *probe = NULL;
 

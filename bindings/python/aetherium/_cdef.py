@@ -507,6 +507,23 @@ typedef struct {
     const aeth_submit_options *opts,
     char task_id_out[37], char **queue_out);
 
+typedef struct {
+ unsigned int version;
+ const char *name;
+ unsigned int vcpus;
+ unsigned int memory_mb;
+ const char *network;
+
+ const char *tap;
+ const char *rootfs;
+
+} aeth_create_options;
+
+ int aeth_client_submit_create_ex(aeth_client *c,
+       const aeth_create_options *vm,
+       const aeth_submit_options *opts,
+       char task_id_out[37]);
+
  int aeth_client_submit_create(aeth_client *c, const char *name,
            unsigned int vcpus, unsigned int memory_mb,
            const aeth_submit_options *opts,
@@ -734,6 +751,7 @@ typedef void (*aeth_check_cb)(const char *what, int status,
 
 INT_CONSTANTS = {'AETH_ACCEL_INFO_VERSION': 1,
  'AETH_CLIENT_OPTIONS_VERSION': 1,
+ 'AETH_CREATE_OPTIONS_VERSION': 1,
  'AETH_EXEC_OPTIONS_VERSION': 1,
  'AETH_QUEUE_ENQUEUE_OPTIONS_VERSION': 1,
  'AETH_QUEUE_NACK_NO_RETRY': 1,
@@ -750,6 +768,13 @@ INT_CONSTANTS = {'AETH_ACCEL_INFO_VERSION': 1,
 STR_CONSTANTS = {'AETH_VERSION_STRING': '0.1.0'}
 
 INITIALIZERS = {'AETH_CLIENT_OPTIONS_INIT': [(0, 1), (1, None), (2, None), (3, None)],
+ 'AETH_CREATE_OPTIONS_INIT': [(0, 1),
+                              (1, None),
+                              (2, 0),
+                              (3, 0),
+                              (4, None),
+                              (5, None),
+                              (6, None)],
  'AETH_EXEC_OPTIONS_INIT': [(0, 1),
                             (1, None),
                             (2, None),
