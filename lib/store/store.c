@@ -2,6 +2,7 @@
  * lib/store/store.c - the connection and the query helpers that turn
  * PostgreSQL's errors into AETH_E* codes and messages that say what to do.
  */
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +77,8 @@ static void on_notice(void *arg, const char *message)
 	aeth__debug("store: postgres: %.*s", (int)strcspn(message, "\n"), message);
 }
 
+static int run_plain(aeth_store *s, const char *what, const char *sql);
+
 int aeth_store_open(aeth_store **out, const char *url)
 {
 	const char *keys[] = {"application_name", "connect_timeout", "dbname", NULL};
@@ -121,8 +124,7 @@ int aeth_store_open(aeth_store **out, const char *url)
 	}
 	PQsetNoticeProcessor(s->conn, on_notice, NULL);
 	/* Timestamps are stored as UTC wall time in TIMESTAMP columns. */
-	if (aeth__store_exec_plain(s, "setting the time zone",
-				   "SET TIME ZONE 'UTC'") != 0) {
+	if (run_plain(s, "setting the time zone", "SET TIME ZONE 'UTC'") != 0) {
 		aeth_store_free(s);
 		return aeth_error_last_code();
 	}
@@ -152,7 +154,10 @@ static int map_error(aeth_store *s, const char *what, PGresult *r)
 	if (PQstatus(s->conn) == CONNECTION_BAD)
 		return aeth__error_set(AETH_EUNAVAILABLE,
 				       "%s: lost the connection to PostgreSQL at "
-				       "%s: %s; " START_HINT, what, s->where, line);
+				       "%s while the statement ran: %s (the server "
+				       "stopped or restarted; whether a write took "
+				       "effect is unknown; the next call reconnects); "
+				       START_HINT, what, s->where, line);
 	if (state) {
 		if (strcmp(state, "23505") == 0)
 			code = AETH_EEXISTS;
@@ -175,23 +180,54 @@ static int map_error(aeth_store *s, const char *what, PGresult *r)
 	return aeth__error_set(code, "%s: %s", what, line);
 }
 
+/*
+ * Is the connection gone although we sent nothing since the last answer?
+ * A server restart (or pg_terminate_backend, an idle timeout) closes idle
+ * sessions: libpq only notices when it next reads, so read now (without
+ * blocking: libpq's socket is non-blocking). Only outside a transaction: a
+ * transaction cut short must fail, never continue on a new session.
+ */
+static bool broken_while_idle(aeth_store *s)
+{
+	if (PQstatus(s->conn) != CONNECTION_OK)
+		return true;
+	if (PQtransactionStatus(s->conn) != PQTRANS_IDLE)
+		return false;
+	/* A closing server sends FATAL then EOF: libpq reads the message in
+	 * one call and sees the EOF in the next, so read while readable. */
+	for (int i = 0; i < 4; i++) {
+		struct pollfd p = {PQsocket(s->conn), POLLIN, 0};
+
+		if (p.fd < 0 || poll(&p, 1, 0) <= 0)
+			break;
+		if (!PQconsumeInput(s->conn))
+			break;
+	}
+	return PQstatus(s->conn) != CONNECTION_OK;
+}
+
 /* A connection that broke since the last call gets one reset before use:
  * nothing was sent yet, so the statement runs at most once. */
 static int ensure_connected(aeth_store *s, const char *what)
 {
 	char why[512];
 
-	if (PQstatus(s->conn) == CONNECTION_OK)
+	if (!broken_while_idle(s))
 		return 0;
 	PQreset(s->conn);
-	if (PQstatus(s->conn) == CONNECTION_OK &&
-	    aeth__store_exec_plain(s, "setting the time zone",
-				   "SET TIME ZONE 'UTC'") == 0)
-		return 0;
+	if (PQstatus(s->conn) == CONNECTION_OK) {
+		int rc = run_plain(s, "setting the time zone after reconnecting",
+				   "SET TIME ZONE 'UTC'");
+
+		if (rc == 0)
+			aeth__info("store: reconnected to PostgreSQL at %s", s->where);
+		return rc;
+	}
 	first_line(PQerrorMessage(s->conn), why, sizeof(why));
 	return aeth__error_set(AETH_EUNAVAILABLE,
-			       "%s: cannot reconnect to PostgreSQL at %s: %s; "
-			       START_HINT, what, s->where, why);
+			       "%s: lost the connection to PostgreSQL at %s and "
+			       "cannot reconnect: %s; " START_HINT, what, s->where,
+			       why);
 }
 
 int aeth__store_exec(aeth_store *s, const char *what, const char *sql,
@@ -222,6 +258,18 @@ int aeth__store_exec(aeth_store *s, const char *what, const char *sql,
 }
 
 int aeth__store_exec_plain(aeth_store *s, const char *what, const char *sql)
+{
+	int rc;
+
+	if (!s)
+		return aeth__error_set(AETH_EINVALID, "%s: store is NULL", what);
+	if ((rc = ensure_connected(s, what)) != 0)
+		return rc;
+	return run_plain(s, what, sql);
+}
+
+/* aeth__store_exec_plain() without the reconnect (used by it). */
+static int run_plain(aeth_store *s, const char *what, const char *sql)
 {
 	PGresult *r;
 	ExecStatusType st;

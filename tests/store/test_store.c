@@ -723,6 +723,50 @@ static void test_bad_input(void **state)
 	assert_int_equal(query_long(f->url, "SELECT count(*) FROM tasks"), 1);
 }
 
+/* A migration this library does not know: a newer aetherium ran. */
+static void test_newer_migration(void **state)
+{
+	fixture *f = *state;
+	PGconn *c = PQconnectdb(f->url);
+	PGresult *r;
+
+	r = PQexec(c, "INSERT INTO schema_migrations (version, name) "
+		      "VALUES (999, '0999_from_the_future')");
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		fail_msg("%s", PQerrorMessage(c));
+	PQclear(r);
+	PQfinish(c);
+	assert_int_equal(aeth_store_migrate(f->store), AETH_ESTATE);
+	expect_msg("migration 999 (0999_from_the_future)");
+	expect_msg("newer than this library");
+	expect_msg("upgrade");
+	/* the lock was given back: another session can take it at once */
+	assert_int_equal(query_long(f->url, "SELECT pg_try_advisory_lock(7245531900)::int"), 1);
+}
+
+/* The server closes our idle session (as a restart does): the next call
+ * reconnects and works, since nothing had been sent. */
+static void test_idle_session_killed(void **state)
+{
+	fixture *f = *state;
+	aeth_store_vm vm, *out = NULL;
+	char sql[160];
+
+	insert_vm(f->store, &vm, "before", "w1");
+	snprintf(sql, sizeof(sql), "SELECT count(pg_terminate_backend(pid)) FROM "
+		 "pg_stat_activity WHERE application_name = 'aetherium' AND "
+		 "datname = current_database()");
+	assert_int_equal(query_long(f->url, sql), 1);
+	usleep(100 * 1000);
+	OK(aeth_store_vm_get(f->store, vm.id, &out));
+	assert_string_equal(out->name, "before");
+	aeth_store_vm_free(out);
+	/* the same for the plain statements of aeth_store_migrate() */
+	assert_int_equal(query_long(f->url, sql), 1);
+	usleep(100 * 1000);
+	OK(aeth_store_migrate(f->store));
+}
+
 static void test_unreachable(void **state)
 {
 	char dir[] = "/tmp/aeth-nopg.XXXXXX", url[128];
@@ -770,6 +814,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_task_set_queue, setup_migrated, teardown),
 		cmocka_unit_test_setup_teardown(test_execution_round_trip, setup_migrated, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_input, setup_migrated, teardown),
+		cmocka_unit_test_setup_teardown(test_newer_migration, setup_migrated, teardown),
+		cmocka_unit_test_setup_teardown(test_idle_session_killed, setup_migrated, teardown),
 		cmocka_unit_test(test_unreachable),
 		cmocka_unit_test_setup_teardown(test_not_migrated, setup_fresh, teardown),
 	};
