@@ -42,7 +42,8 @@ AETH_API int aeth_store_open(aeth_store **out, const char *url);
  * Apply the migrations built into the library that the database lacks, in
  * order, each in its own transaction, under a PostgreSQL advisory lock, and
  * record them in schema_migrations. Safe to run again and from several
- * processes at once.
+ * processes at once. A database with a migration newer than this library
+ * knows gives AETH_ESTATE (a newer aetherium migrated it).
  */
 AETH_API int aeth_store_migrate(aeth_store *store);
 

@@ -13,26 +13,46 @@
 /* Any constant will do; it only has to be the same in every process. */
 #define LOCK_KEY "7245531900"
 
+/*
+ * Mark the applied migrations in done[]. A version this library does not
+ * have means a newer aetherium migrated the database: going on would run
+ * old code against a schema it does not know, so refuse and say so.
+ */
 static int applied(aeth_store *s, bool *done, size_t n)
 {
 	PGresult *r;
-	int rc;
+	int rc, newest = 0;
+	char *name = NULL;
 
 	rc = aeth__store_exec(s, "reading schema_migrations",
-			      "SELECT version FROM schema_migrations", 0, NULL, &r);
+			      "SELECT version, name FROM schema_migrations "
+			      "ORDER BY version", 0, NULL, &r);
 	if (rc != 0)
 		return rc;
 	for (int i = 0; i < PQntuples(r); i++) {
 		int v = aeth__row_int(r, i, 0);
 
-		if (v >= 1 && (size_t)v <= n)
+		if (v >= 1 && (size_t)v <= n) {
 			done[v - 1] = true;
-		else
-			aeth__warn("store: database has migration %d, newer than "
-				   "this library (%zu)", v, n);
+		} else if (v > newest) {
+			newest = v;
+			free(name);
+			aeth__row_str(r, i, 1, &name);
+		}
 	}
 	PQclear(r);
-	return 0;
+	if (newest == 0)
+		return 0;
+	rc = aeth__error_set(AETH_ESTATE,
+			     "the database at %s has schema migration %d (%s), "
+			     "newer than this library, which knows migrations 1 "
+			     "to %zu (up to %s): a newer aetherium migrated it; "
+			     "run that version of the program (upgrade this one), "
+			     "or point it at another database", s->where, newest,
+			     name ? name : "?", n,
+			     n ? aeth__migrations[n - 1].name : "none");
+	free(name);
+	return rc;
 }
 
 static int apply_one(aeth_store *s, const aeth__migration *m)
@@ -75,9 +95,11 @@ int aeth_store_migrate(aeth_store *s)
 	/* Waiting for another process's migration is fine; forever is not. */
 	rc = aeth__store_exec_plain(s, "setting the lock timeout",
 				    "SET lock_timeout = '300s'");
-	if (rc == 0)
-		rc = aeth__store_exec_plain(s, "waiting for the migration lock",
-					    "SELECT pg_advisory_lock(" LOCK_KEY ")");
+	if (rc == 0 &&
+	    (rc = aeth__store_exec_plain(s, "waiting for the migration lock",
+					 "SELECT pg_advisory_lock(" LOCK_KEY ")")) != 0 &&
+	    PQstatus(s->conn) == CONNECTION_OK)
+		PQclear(PQexec(s->conn, "RESET lock_timeout"));
 	if (rc != 0) {
 		free(done);
 		return rc;
