@@ -10,10 +10,11 @@ in PostgreSQL.
 """
 import json
 import threading
+import time
 
 from ._ffi import ffi, lib, new_options
 from ._handle import Handle, cstr, ms
-from .errors import AetheriumError, check
+from .errors import AetheriumError, Timeout, check
 
 _STR_FIELDS = ("id", "database_url", "redis_url", "redis_ns", "queues",
                "backend", "accel", "image_dir", "state_dir")
@@ -122,10 +123,19 @@ class Worker(Handle):
         opts.migrate = 1 if migrate else 0
         # Python objects the C worker points at live as long as it does.
         self._keep = {}
-        if on_event is not None:
-            self._keep["event"] = ffi.new_handle(on_event)
-            opts.on_event = _event_cb
-            opts.userdata = self._keep["event"]
+        # The run loop says "Listening ..." once it has migrated and entered
+        # the worker registry: start() waits for that line.
+        self._listening = threading.Event()
+
+        def events(task_id, line):
+            if task_id is None and line.startswith("Listening"):
+                self._listening.set()
+            if on_event is not None:
+                on_event(task_id, line)
+
+        self._keep["event"] = ffi.new_handle(events)
+        opts.on_event = _event_cb
+        opts.userdata = self._keep["event"]
         out = ffi.new("aeth_worker **")
         check(lib.aeth_worker_new(out, opts))
         self._own(out[0], _free_worker, self._keep)
@@ -156,8 +166,11 @@ class Worker(Handle):
         """Run until stop() (blocking; the GIL is released meanwhile)."""
         check(lib.aeth_worker_run(self._handle()))
 
-    def start(self):
-        """run() in a background thread."""
+    def start(self, timeout=60):
+        """run() in a background thread; returns once the worker takes
+        tasks (migrated, in the worker registry, so that a Client can
+        submit its custom types at once), re-raising run()'s error if it
+        ended first. timeout (seconds, None = no limit) bounds that wait."""
         if self._thread is not None:
             raise AetheriumError("worker already started")
 
@@ -170,6 +183,14 @@ class Worker(Handle):
         self._thread = threading.Thread(target=target, name="aeth-worker",
                                         daemon=True)
         self._thread.start()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._listening.wait(0.05):
+            if not self._thread.is_alive():
+                self.join()  # re-raises run()'s error
+                raise AetheriumError("worker stopped before taking tasks")
+            if deadline is not None and time.monotonic() > deadline:
+                raise Timeout("worker did not start taking tasks within %s s"
+                              % timeout)
 
     def stop(self, join=True, timeout=None):
         """Ask the run loop to stop (safe from any thread); with join, wait

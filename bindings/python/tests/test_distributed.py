@@ -138,3 +138,19 @@ def test_unreachable_services_are_unavailable():
         aetherium.Client(database_url="postgresql:///x?host=/nonexistent",
                          redis_url="unix:///nonexistent/redis.sock")
     assert "nonexistent" in str(ei.value)
+
+
+def test_custom_type_right_after_start(services):
+    """start() returns once the worker is in the registry: a custom type
+    submitted at once reaches its Python handler."""
+    w = aetherium.Worker(id="pytest-py-" + uuid.uuid4().hex[:8], concurrency=1,
+                         queues="pyq=1", builtin=False, **services)
+    try:
+        w.handle("py:add", lambda task: {"sum": task.payload["a"] + task.payload["b"]})
+        w.start(timeout=60)
+        with aetherium.Client(**services) as c:
+            tid = c.submit("py:add", {"a": 2, "b": 3}, queue="pyq")
+            t = c.wait(tid, timeout=30)
+        assert t.status == "completed" and t.result == {"sum": 5}
+    finally:
+        w.close()
