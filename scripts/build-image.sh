@@ -36,7 +36,7 @@ MIRROR=http://deb.debian.org/debian
 # shellcheck disable=SC2034
 ROOTFS_SIZE_MB=0   # 0 = content size + headroom
 
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--out) OUT=$2; shift 2 ;;

@@ -8,8 +8,8 @@
 #   bench/boot/bare_boot.sh [-n N] [--image-dir DIR] [--json] [bootrun.py options]
 #
 # Same QEMU flags as the library's qemu backend under TCG (microvm, -cpu max,
-# 256 MiB, virtio-serial max_ports=2, tsc_early_khz=<host TSC kHz>), so vm/H5's
-# bench can put the library's boot-to-agent-ready time next to it.
+# 256 MiB, virtio-serial max_ports=2, tsc_early_khz=<host TSC kHz>);
+# bench/vm/compare.py boots it with the library's exact kernel command line.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 DIR="${AETH_IMAGE_DIR:-$HOME/.cache/aetherium/image}"
@@ -21,7 +21,7 @@ while [ $# -gt 0 ]; do
 	-n) N=$2; shift 2 ;;
 	--image-dir) DIR=$2; shift 2 ;;
 	--json) JSON=1; shift ;;
-	-h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) ARGS+=("$1"); shift ;;
 	esac
 done
