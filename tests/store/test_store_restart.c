@@ -1,0 +1,254 @@
+/*
+ * lib/store across PostgreSQL restarts. The shared test server must not be
+ * restarted under other tests, so this test makes its own short-lived
+ * cluster (initdb in a temp dir, as the `postgres` user when run as root,
+ * like scripts/services.sh), restarts and stops it, and checks that the
+ * store reconnects by itself, says AETH_EUNAVAILABLE clearly while the
+ * server is down or when it goes away mid-statement, and that nothing
+ * written before is lost. The cluster is stopped and deleted at exit.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <glob.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <libpq-fe.h>
+
+#include "aetherium/aetherium.h"
+
+static char base[] = "/tmp/aeth-pgr.XXXXXX";
+static char bindir[512], url[256];
+static int started;
+
+#define OK(call)                                                            \
+	do {                                                                \
+		int rc_ = (call);                                           \
+		if (rc_ != 0)                                               \
+			fail_msg("%s: %d %s", #call, rc_, aeth_error_last()); \
+	} while (0)
+
+static void expect_msg(const char *part)
+{
+	if (!strstr(aeth_error_last(), part))
+		fail_msg("'%s' not in message: %s", part, aeth_error_last());
+}
+
+/* Run a PostgreSQL program as the cluster's owner, from "/". */
+static int pg(const char *args)
+{
+	char cmd[2048];
+
+	snprintf(cmd, sizeof(cmd), "cd / && %s%s/%s >>%s/cmd.log 2>&1",
+		 getuid() == 0 ? "runuser -u postgres -- " : "", bindir, args,
+		 base);
+	return system(cmd);
+}
+
+static void cleanup(void)
+{
+	char cmd[600];
+
+	if (started) {
+		char args[600];
+
+		snprintf(args, sizeof(args), "pg_ctl stop -D %s/data -m immediate -w", base);
+		pg(args);
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", base);
+}
+
+static int find_bindir(void)
+{
+	glob_t g;
+
+	if (glob("/usr/lib/postgresql/*/bin/initdb", 0, NULL, &g) != 0) {
+		fprintf(stderr, "FAIL: PostgreSQL's initdb not found under "
+			"/usr/lib/postgresql/*/bin: run scripts/setup.sh\n");
+		return -1;
+	}
+	/* the newest version: glob sorts, so the last one */
+	snprintf(bindir, sizeof(bindir), "%.*s",
+		 (int)(strlen(g.gl_pathv[g.gl_pathc - 1]) - strlen("/initdb")),
+		 g.gl_pathv[g.gl_pathc - 1]);
+	globfree(&g);
+	return 0;
+}
+
+static int make_cluster(void)
+{
+	char args[1024];
+	FILE *f;
+
+	if (find_bindir() != 0 || !mkdtemp(base))
+		return -1;
+	atexit(cleanup);
+	if (getuid() == 0) {
+		struct passwd *pw = getpwnam("postgres");
+
+		if (!pw || chown(base, pw->pw_uid, pw->pw_gid) != 0) {
+			fprintf(stderr, "FAIL: running as root needs the user "
+				"'postgres' (PostgreSQL refuses root)\n");
+			return -1;
+		}
+	}
+	snprintf(args, sizeof(args), "initdb -D %s/data -U postgres --auth=trust "
+		 "-E UTF8 --locale=C.UTF-8", base);
+	if (pg(args) != 0) {
+		fprintf(stderr, "FAIL: initdb failed; see %s/cmd.log\n", base);
+		return -1;
+	}
+	snprintf(args, sizeof(args), "%s/data/postgresql.conf", base);
+	if (!(f = fopen(args, "a")))
+		return -1;
+	fprintf(f, "listen_addresses = ''\nunix_socket_directories = '%s'\n"
+		"fsync = off\nmax_connections = 20\n", base);
+	fclose(f);
+	snprintf(url, sizeof(url), "host=%s user=postgres dbname=postgres", base);
+	return 0;
+}
+
+static void server(const char *verb)
+{
+	char args[1024];
+
+	snprintf(args, sizeof(args), "pg_ctl %s -D %s/data -l %s/server.log -m fast -w -t 60",
+		 verb, base, base);
+	if (pg(args) != 0)
+		fail_msg("pg_ctl %s failed; see %s/cmd.log and %s/server.log", verb,
+			 base, base);
+	started = strcmp(verb, "stop") != 0;
+}
+
+static void insert_vm(aeth_store *s, aeth_store_vm *vm, const char *name)
+{
+	memset(vm, 0, sizeof(*vm));
+	vm->name = (char *)name;
+	vm->orchestrator = (char *)"qemu";
+	OK(aeth_store_vm_insert(s, vm));
+}
+
+static size_t count_vms(aeth_store *s)
+{
+	aeth_store_vm **list = NULL;
+	size_t n = 0;
+
+	OK(aeth_store_vm_list(s, NULL, &list, &n));
+	aeth_store_vm_list_free(list);
+	return n;
+}
+
+static void test_restart_and_stop(void **state)
+{
+	aeth_store *s = NULL;
+	aeth_store_vm a, b, *out = NULL;
+
+	(void)state;
+	server("start");
+	OK(aeth_store_open(&s, url));
+	OK(aeth_store_migrate(s));
+	insert_vm(s, &a, "before-restart");
+
+	/* restart: the next call reconnects by itself and sees the row */
+	server("restart");
+	OK(aeth_store_vm_get(s, a.id, &out));
+	assert_string_equal(out->name, "before-restart");
+	aeth_store_vm_free(out);
+	insert_vm(s, &b, "after-restart");
+	OK(aeth_store_migrate(s)); /* plain statements reconnect too */
+
+	/* down: a clear AETH_EUNAVAILABLE, every time, no crash */
+	server("stop");
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(aeth_store_vm_get(s, a.id, &out), AETH_EUNAVAILABLE);
+		assert_null(out);
+		expect_msg("PostgreSQL at unix socket ");
+		expect_msg(base);
+		expect_msg("cannot reconnect");
+		expect_msg("is the server running?");
+	}
+	assert_int_equal(aeth_store_migrate(s), AETH_EUNAVAILABLE);
+
+	/* back: it works again and nothing was lost */
+	server("start");
+	assert_int_equal(count_vms(s), 2);
+	OK(aeth_store_vm_get(s, b.id, &out));
+	assert_string_equal(out->name, "after-restart");
+	aeth_store_vm_free(out);
+	aeth_store_free(s);
+}
+
+typedef struct {
+	aeth_store *s;
+	int rc;
+	char msg[1024];
+} migrator;
+
+static void *migrate_blocked(void *arg)
+{
+	migrator *m = arg;
+
+	m->rc = aeth_store_migrate(m->s);
+	snprintf(m->msg, sizeof(m->msg), "%s", aeth_error_last());
+	return NULL;
+}
+
+/* The server restarts while a statement runs (aeth_store_migrate waiting
+ * for the advisory lock another session holds). */
+static void test_restart_mid_statement(void **state)
+{
+	aeth_store *s = NULL;
+	aeth_store_vm a, *out = NULL;
+	migrator m = {0};
+	pthread_t t;
+	PGconn *holder;
+	PGresult *r;
+
+	(void)state;
+	if (!started)
+		server("start");
+	OK(aeth_store_open(&s, url));
+	OK(aeth_store_migrate(s));
+	insert_vm(s, &a, "kept");
+	holder = PQconnectdb(url);
+	r = PQexec(holder, "SELECT pg_advisory_lock(7245531900)");
+	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+	PQclear(r);
+	m.s = s;
+	assert_int_equal(pthread_create(&t, NULL, migrate_blocked, &m), 0);
+	sleep(1); /* let it block on the lock */
+	server("restart");
+	pthread_join(t, NULL);
+	PQfinish(holder);
+	assert_int_equal(m.rc, AETH_EUNAVAILABLE);
+	if (!strstr(m.msg, "while the statement ran") ||
+	    !strstr(m.msg, "the next call reconnects"))
+		fail_msg("unexpected message: %s", m.msg);
+	/* the next calls work, the row is there */
+	OK(aeth_store_vm_get(s, a.id, &out));
+	assert_string_equal(out->name, "kept");
+	aeth_store_vm_free(out);
+	OK(aeth_store_migrate(s));
+	aeth_store_free(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_restart_and_stop),
+		cmocka_unit_test(test_restart_mid_statement),
+	};
+
+	if (make_cluster() != 0)
+		return 1;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
