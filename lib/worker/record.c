@@ -4,17 +4,20 @@
  * (include/aetherium/store.h): one piece of SQL per operation, UTC times,
  * the store's field checks and error messages. This file only maps "what
  * the worker records when" onto store calls and renders rows as the JSON
- * the client hands out.
+ * the client hands out; the exception are the two batch UPDATEs at the
+ * end (the store's task start/finish for many rows at once).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <cjson/cJSON.h>
 
 #include "aetherium/store.h"
 #include "internal.h"
+#include "store/store_internal.h"
 #include "worker/record.h"
 
 struct aeth__rec {
@@ -414,4 +417,120 @@ int aeth__rec_exec_insert(aeth__rec *r, const aeth__exec_row *e)
 	x.completed_at_ms = e->completed_ms;
 	x.duration_ms = dur < 0 ? 0 : dur > INT32_MAX ? INT32_MAX : (int)dur;
 	return aeth_store_execution_insert(r->store, &x);
+}
+
+/* ---- Batches (several short tasks of one slot) -------------------------- */
+
+/*
+ * The two task-row writes of aeth__rec_task_running / _finish for several
+ * tasks in one statement each: a worker that takes many short tasks at
+ * once pays one PostgreSQL round trip per batch instead of two per task.
+ * These are the only statements of the worker outside lib/store: they are
+ * the same UPDATEs as aeth_store_task_start / aeth_store_task_finish
+ * (status, worker_id, retry_count, result, error, started_at, completed_at,
+ * updated_at), applied to the rows listed in a JSON parameter, and run
+ * through the store's own executor (error mapping, reconnect).
+ */
+/* Mark in done[] the ids[] the statement's RETURNING id rows name. */
+static void mark_returned(PGresult *res, const char *const *ids, size_t n,
+			  bool *done)
+{
+	for (int row = 0; row < PQntuples(res); row++) {
+		const char *id = PQgetvalue(res, row, 0);
+
+		for (size_t i = 0; i < n; i++)
+			if (!done[i] && !strcasecmp(ids[i], id)) {
+				done[i] = true;
+				break;
+			}
+	}
+}
+
+/* Run `sql` with the JSON array `rows` as $1 and `p2` as $2. */
+static int batch_exec(aeth__rec *r, const char *what, const char *sql,
+		      cJSON *rows, const char *p2, const char *const *ids,
+		      size_t n, bool *done)
+{
+	char *json = rows ? cJSON_PrintUnformatted(rows) : NULL;
+	const char *params[2] = {json, p2};
+	PGresult *res = NULL;
+	int rc;
+
+	cJSON_Delete(rows);
+	if (!json)
+		return aeth__error_oom();
+	rc = aeth__store_exec(r->store, what, sql, p2 ? 2 : 1, params, &res);
+	free(json);
+	if (rc == 0)
+		mark_returned(res, ids, n, done);
+	PQclear(res);
+	return rc;
+}
+
+int aeth__rec_tasks_running(aeth__rec *r, const char *const *ids,
+			    const unsigned int *retry_counts, size_t n,
+			    const char *worker_id, bool *recorded)
+{
+	cJSON *rows = cJSON_CreateArray();
+	int rc;
+
+	for (size_t i = 0; i < n; i++)
+		recorded[i] = false;
+	if ((rc = aeth__store_check_text("task worker_id", worker_id, 255, false))) {
+		cJSON_Delete(rows);
+		return rc;
+	}
+	for (size_t i = 0; rows && i < n; i++) {
+		cJSON *o = cJSON_CreateObject();
+
+		cJSON_AddItemToArray(rows, o);
+		if (!cJSON_AddStringToObject(o, "id", ids[i]) ||
+		    !cJSON_AddNumberToObject(o, "rc", retry_counts[i])) {
+			cJSON_Delete(rows);
+			rows = NULL;
+		}
+	}
+	return batch_exec(r, "recording tasks running",
+		"UPDATE tasks t SET status = 'running', worker_id = $2, "
+		"retry_count = u.rc, started_at = " AETH__NOW ", updated_at = "
+		AETH__NOW " FROM jsonb_to_recordset($1::jsonb) AS u(id uuid, rc int) "
+		"WHERE t.id = u.id RETURNING t.id::text", rows, worker_id, ids, n,
+		recorded);
+}
+
+int aeth__rec_tasks_completed(aeth__rec *r, const char *const *ids,
+			      const char *const *results, size_t n,
+			      bool *recorded)
+{
+	cJSON *rows = cJSON_CreateArray();
+	int rc = 0;
+
+	for (size_t i = 0; i < n; i++)
+		recorded[i] = false;
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = aeth__store_check_json("task result", results[i], false);
+	if (rc != 0) {
+		cJSON_Delete(rows);
+		return rc;
+	}
+	for (size_t i = 0; rows && i < n; i++) {
+		cJSON *o = cJSON_CreateObject();
+
+		cJSON_AddItemToArray(rows, o);
+		/* the result as JSON text in a string: "null" stays JSON null
+		 * (r::jsonb), as aeth_store_task_finish writes it */
+		if (!cJSON_AddStringToObject(o, "id", ids[i]) ||
+		    !(results[i] ? cJSON_AddStringToObject(o, "r", results[i]) :
+				   cJSON_AddNullToObject(o, "r"))) {
+			cJSON_Delete(rows);
+			rows = NULL;
+		}
+	}
+	return batch_exec(r, "recording tasks completed",
+		"UPDATE tasks t SET status = 'completed', "
+		"result = coalesce(u.r::jsonb, t.result), error = NULL, "
+		"updated_at = " AETH__NOW ", completed_at = " AETH__NOW
+		" FROM jsonb_to_recordset($1::jsonb) AS u(id uuid, r text) "
+		"WHERE t.id = u.id RETURNING t.id::text", rows, NULL, ids, n,
+		recorded);
 }

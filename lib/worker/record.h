@@ -39,6 +39,17 @@ int aeth__rec_task_insert(aeth__rec *r, const aeth__task_row *t);
  * first when the task was enqueued without one. */
 int aeth__rec_task_running(aeth__rec *r, const aeth__task_row *t,
 			   const char *worker_id, unsigned int retry_count);
+/* The same two writes for n tasks in one statement each (several short
+ * tasks a slot took at once). recorded[i] says whether task i's row was
+ * updated; a task without a row (enqueued without one) is left to the
+ * one-task calls above. Returns 0 or the statement's error (then nothing
+ * was recorded). */
+int aeth__rec_tasks_running(aeth__rec *r, const char *const *ids,
+			    const unsigned int *retry_counts, size_t n,
+			    const char *worker_id, bool *recorded);
+int aeth__rec_tasks_completed(aeth__rec *r, const char *const *ids,
+			      const char *const *results, size_t n,
+			      bool *recorded);
 /* back to pending (forwarded to the owner's queue) */
 int aeth__rec_task_pending(aeth__rec *r, const char *id);
 /* the queue the task is on now (forwarded to worker:<owner>) */

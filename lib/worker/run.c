@@ -134,15 +134,25 @@ static void requeue_running(aeth_worker *w, aeth__rec *rec)
 
 		atomic_store(&s->cancel, 1);
 		pthread_mutex_lock(&s->mu);
-		if (s->busy && !s->requeued && q) {
-			const char *why = "worker shut down before the task finished";
+		for (size_t j = 0; q && j < s->nheld; j++) {
+			aeth__held_state st = s->held[j];
+			const char *why = st == AETH__HELD_WAITING ?
+				"worker shut down before starting the task" :
+				"worker shut down before the task finished";
 
-			if (aeth_queue_nack(q, &s->hb, why, 0) == 0) {
-				s->requeued = true;
-				aeth__rec_task_finish(rec, s->hb.id, "retrying", NULL,
+			/* the running task, and those of its batch not started */
+			if (!(st == AETH__HELD_RUNNING && !s->requeued) &&
+			    st != AETH__HELD_WAITING)
+				continue;
+			if (aeth_queue_nack(q, &s->hb[j], why, 0) == 0) {
+				if (st == AETH__HELD_RUNNING)
+					s->requeued = true;
+				else
+					s->held[j] = AETH__HELD_GONE;
+				aeth__rec_task_finish(rec, s->hb[j].id, "retrying", NULL,
 						      why);
-				aeth__worker_say(w, s->hb.id, "Task %s given back to the "
-						 "queue (shutdown)", s->hb.id);
+				aeth__worker_say(w, s->hb[j].id, "Task %s given back to "
+						 "the queue (shutdown)", s->hb[j].id);
 			}
 		}
 		pthread_mutex_unlock(&s->mu);

@@ -5,6 +5,10 @@
  * (nack: retried with backoff, or dead when retrying cannot help).
  * The database row is written BEFORE the queue is told, so a result the
  * submitter sees is always in PostgreSQL too.
+ * When the queue is deep and the slot's recent tasks were short, it takes
+ * several with one dequeue (batch_size()) and writes their running rows,
+ * completed rows and acks a few at a time (one statement / round trip for
+ * several); every task it holds has its lease extended by the heartbeat.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -72,45 +76,152 @@ static const aeth__handler *find_handler(aeth_worker *w, const char *type)
 	return NULL;
 }
 
-static void publish_lease(aeth__slot *s, aeth_queue_task *qt)
+/* Tasks of a batch whose handler succeeded, waiting for their completed
+ * rows and acks, written together (one statement and one round trip for
+ * several short tasks). */
+typedef struct {
+	aeth_queue_task *t[AETH__SLOT_BATCH_MAX];
+	char *result[AETH__SLOT_BATCH_MAX];
+	double secs[AETH__SLOT_BATCH_MAX];
+	size_t idx[AETH__SLOT_BATCH_MAX];
+	size_t n;
+	int64_t first_ms;
+} pending_acks;
+
+/* Acks are held back at most this long (or until the batch ends). */
+#define ACK_DELAY_MS 5
+
+static void set_held(aeth__slot *s, size_t i, aeth__held_state st)
 {
 	pthread_mutex_lock(&s->mu);
-	s->hb = *qt;
-	s->busy = qt != NULL;
-	s->requeued = false;
-	atomic_store(&s->cancel, 0);
+	s->held[i] = st;
 	pthread_mutex_unlock(&s->mu);
 }
 
-/* Ends the lease sharing; true when shutdown already gave the task back. */
-static bool retract_lease(aeth__slot *s)
+/* Share the leases of a batch with the heartbeat and shutdown paths. */
+static void hold_batch(aeth__slot *s, aeth_queue_task **tasks, size_t n)
+{
+	pthread_mutex_lock(&s->mu);
+	for (size_t i = 0; i < n; i++) {
+		s->hb[i] = *tasks[i];
+		s->held[i] = AETH__HELD_WAITING;
+	}
+	s->nheld = n;
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void release_batch(aeth__slot *s)
+{
+	pthread_mutex_lock(&s->mu);
+	for (size_t i = 0; i < s->nheld; i++)
+		s->held[i] = AETH__HELD_NONE;
+	s->nheld = 0;
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* WAITING -> RUNNING; false when the task is no longer ours to start
+ * (given back at shutdown, or its lease was lost while it waited). */
+static bool publish_lease(aeth__slot *s, size_t i)
+{
+	bool ours;
+
+	pthread_mutex_lock(&s->mu);
+	ours = s->held[i] == AETH__HELD_WAITING;
+	if (ours) {
+		s->held[i] = AETH__HELD_RUNNING;
+		s->requeued = false;
+		atomic_store(&s->cancel, 0);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return ours;
+}
+
+/* Ends the handler's run; true when shutdown already gave the task back. */
+static bool retract_lease(aeth__slot *s, size_t i)
 {
 	bool requeued;
 
 	pthread_mutex_lock(&s->mu);
-	s->busy = false;
 	requeued = s->requeued;
+	s->held[i] = requeued ? AETH__HELD_GONE : AETH__HELD_NONE;
 	pthread_mutex_unlock(&s->mu);
 	return requeued;
 }
 
-static void finish_ok(aeth__slot *s, aeth_task *t, double secs)
+/* The completed rows of the pending tasks: one statement for several. */
+static void record_completed(aeth__slot *s, pending_acks *p)
 {
-	const char *result = t->result ? t->result : "null";
-	aeth_worker *w = s->w;
-	int rc;
+	const char *ids[AETH__SLOT_BATCH_MAX];
+	bool done[AETH__SLOT_BATCH_MAX] = {false};
 
-	if (aeth__rec_task_finish(s->rec, t->qt->id, "completed", result,
-				  NULL) != 0)
-		aeth__warn("task %s: cannot record its result: %s", t->qt->id,
-			   aeth_error_last());
-	rc = aeth_queue_ack(s->q, t->qt, result);
-	if (rc == AETH_ESTATE)
-		aeth__warn("task %s finished after its lease was lost; another "
-			   "worker may run it again", t->qt->id);
-	else if (rc != 0)
-		aeth__warn("task %s: ack failed: %s", t->qt->id, aeth_error_last());
-	aeth__worker_say(w, t->qt->id, "Task %s completed in %.1fs", t->qt->id, secs);
+	for (size_t i = 0; i < p->n; i++)
+		ids[i] = p->t[i]->id;
+	if (p->n > 1 && aeth__rec_tasks_completed(s->rec, ids,
+			(const char *const *)p->result, p->n, done) != 0)
+		aeth__debug("worker %s slot %d: batch row write failed (%s); "
+			    "writing the rows one by one", s->w->id, s->index,
+			    aeth_error_last());
+	for (size_t i = 0; i < p->n; i++)
+		if (!done[i] && aeth__rec_task_finish(s->rec, ids[i], "completed",
+						      p->result[i], NULL) != 0)
+			aeth__warn("task %s: cannot record its result: %s", ids[i],
+				   aeth_error_last());
+}
+
+/* Rows first (the result a submitter sees is always in PostgreSQL), then
+ * the acks, one round trip each for the whole list. */
+static void flush_acks(aeth__slot *s, pending_acks *p)
+{
+	int rcs[AETH__SLOT_BATCH_MAX];
+
+	if (p->n == 0)
+		return;
+	record_completed(s, p);
+	for (size_t i = 0; i < p->n; i++)
+		rcs[i] = AETH_EUNAVAILABLE;
+	aeth_queue_ack_batch(s->q, p->t, (const char *const *)p->result, p->n, rcs);
+	for (size_t i = 0; i < p->n; i++) {
+		const char *id = p->t[i]->id;
+
+		if (rcs[i] == AETH_ESTATE)
+			aeth__warn("task %s finished after its lease was lost; another "
+				   "worker may run it again", id);
+		else if (rcs[i] != 0)
+			aeth__warn("task %s: ack failed: %s", id, aeth_error_last());
+		set_held(s, p->idx[i], AETH__HELD_NONE);
+		aeth__worker_say(s->w, id, "Task %s completed in %.1fs", id,
+				 p->secs[i]);
+		free(p->result[i]);
+	}
+	p->n = 0;
+}
+
+/* Queue the row write and the ack with the next ones of the batch
+ * (flush_acks: row, then ack). */
+static void finish_ok(aeth__slot *s, size_t i, aeth_task *t, double secs,
+		      pending_acks *p)
+{
+	if (!t->result && !(t->result = strdup("null"))) {
+		/* no memory for the pending entry: record and ack now */
+		flush_acks(s, p);
+		if (aeth__rec_task_finish(s->rec, t->qt->id, "completed", "null",
+					  NULL) != 0)
+			aeth__warn("task %s: cannot record its result: %s",
+				   t->qt->id, aeth_error_last());
+		if (aeth_queue_ack(s->q, t->qt, "null") != 0)
+			aeth__warn("task %s: ack failed: %s", t->qt->id,
+				   aeth_error_last());
+		return;
+	}
+	set_held(s, i, AETH__HELD_DONE);
+	if (p->n == 0)
+		p->first_ms = aeth__now_ms();
+	p->t[p->n] = t->qt;
+	p->result[p->n] = t->result;
+	p->secs[p->n] = secs;
+	p->idx[p->n] = i;
+	p->n++;
+	t->result = NULL;
 }
 
 static void finish_failed(aeth__slot *s, aeth_task *t, int rc, double secs)
@@ -133,7 +244,9 @@ static void finish_failed(aeth__slot *s, aeth_task *t, int rc, double secs)
 	free(err);
 }
 
-static void run_one(aeth__slot *s, aeth_queue_task *qt)
+/* Returns false when the task was not started (not ours any more). */
+static bool run_one(aeth__slot *s, size_t i, aeth_queue_task *qt,
+		    pending_acks *p, bool recorded)
 {
 	aeth_worker *w = s->w;
 	aeth_task t = {s, qt, NULL, NULL, -1, NULL};
@@ -142,22 +255,25 @@ static void run_one(aeth__slot *s, aeth_queue_task *qt)
 	int64_t t0 = aeth__now_ms();
 	int rc;
 
+	if (!publish_lease(s, i))
+		return false;
 	row.id = qt->id;
 	row.type = qt->type;
 	row.payload = qt->payload ? qt->payload : "{}";
 	row.queue = qt->queue;
 	row.max_retries = qt->max_retries;
 	row.timeout_ms = qt->timeout_ms;
-	if (aeth__rec_task_running(s->rec, &row, w->id, qt->retried) != 0) {
+	if (!recorded &&
+	    aeth__rec_task_running(s->rec, &row, w->id, qt->retried) != 0) {
 		/* Without the database nothing can be recorded: give the task
 		 * back (it is retried later) rather than run it unrecorded. */
 		aeth__warn("task %s: cannot record it running: %s", qt->id,
 			   aeth_error_last());
-		aeth_queue_nack(s->q, qt, aeth_error_last(), 0);
+		if (!retract_lease(s, i))
+			aeth_queue_nack(s->q, qt, aeth_error_last(), 0);
 		aeth__worker_nap(w, 1000);
-		return;
+		return true;
 	}
-	publish_lease(s, qt);
 	if (!h) {
 		char *msg = aeth__sprintf("unknown task type \"%s\": this worker "
 					  "handles %s", qt->type ? qt->type : "",
@@ -169,7 +285,7 @@ static void run_one(aeth__slot *s, aeth_queue_task *qt)
 		aeth_error_clear();
 		rc = h->fn(&t, h->userdata);
 	}
-	if (retract_lease(s)) {
+	if (retract_lease(s, i)) {
 		aeth__info("task %s: already given back to the queue at shutdown",
 			   qt->id);
 	} else if (rc == 0 && t.forward_to) {
@@ -184,13 +300,96 @@ static void run_one(aeth__slot *s, aeth_queue_task *qt)
 					 t.forward_to);
 		}
 	} else if (rc == 0) {
-		finish_ok(s, &t, (double)(aeth__now_ms() - t0) / 1000.0);
+		finish_ok(s, i, &t, (double)(aeth__now_ms() - t0) / 1000.0, p);
 	} else {
 		finish_failed(s, &t, rc, (double)(aeth__now_ms() - t0) / 1000.0);
 	}
 	free(t.result);
 	free(t.error);
 	free(t.forward_to);
+	return true;
+}
+
+/* The running rows of a batch in one statement; recorded[i] false for a
+ * task left to the one-task write in run_one() (no row yet, or the batch
+ * write failed). */
+static void record_running(aeth__slot *s, aeth_queue_task **tasks, size_t n,
+			   bool *recorded)
+{
+	const char *ids[AETH__SLOT_BATCH_MAX];
+	unsigned int retried[AETH__SLOT_BATCH_MAX];
+
+	for (size_t i = 0; i < n; i++) {
+		ids[i] = tasks[i]->id;
+		retried[i] = tasks[i]->retried;
+		recorded[i] = false;
+	}
+	if (n > 1 && aeth__rec_tasks_running(s->rec, ids, retried, n, s->w->id,
+					     recorded) != 0)
+		aeth__debug("worker %s slot %d: batch row write failed (%s); "
+			    "writing the rows one by one", s->w->id, s->index,
+			    aeth_error_last());
+}
+
+/* How many tasks to take at once: as many as are expected to run within
+ * a small budget (min(lease/10, 50 ms)), judged by the slot's recent task
+ * times, so that held tasks wait little, their leases (extended by the
+ * heartbeat anyway) are never at risk, and a stop finds little un-started
+ * work. A slot that has not run a task yet, or whose tasks are slow
+ * (VMs), takes one. */
+static size_t batch_size(const aeth__slot *s)
+{
+	double budget = s->w->lease_ms / 10.0 < 50.0 ? s->w->lease_ms / 10.0 : 50.0;
+	double k;
+
+	if (s->avg_ms <= 0)
+		return 1;
+	k = budget / s->avg_ms;
+	return k < 1 ? 1 : k > AETH__SLOT_BATCH_MAX ? AETH__SLOT_BATCH_MAX : (size_t)k;
+}
+
+static void note_time(aeth__slot *s, int64_t ms)
+{
+	double d = ms < 0 ? 0 : (double)ms;
+
+	/* rise at once on a slow task, decay over a few fast ones */
+	s->avg_ms = d >= s->avg_ms ? (d > 0.05 ? d : 0.05)
+				   : 0.8 * s->avg_ms + 0.2 * d;
+}
+
+/* A stop came while tasks of the batch had not started: give them back
+ * to the queue now, so another worker runs them. The queue has no "give
+ * back without counting a try", so a nack counts one retry (as for a
+ * task given back after the grace period); a task with no retry left
+ * would go to dead, so that one is run here instead (the batch was sized
+ * to be short). Returns true when task i was given back. */
+static bool give_back(aeth__slot *s, size_t i, aeth_queue_task *qt)
+{
+	const char *why = "worker shut down before starting the task";
+	bool ours;
+	int rc;
+
+	if (qt->retried >= qt->max_retries)
+		return false;
+	pthread_mutex_lock(&s->mu);
+	ours = s->held[i] == AETH__HELD_WAITING;
+	if (ours)
+		s->held[i] = AETH__HELD_GONE;
+	pthread_mutex_unlock(&s->mu);
+	if (!ours)
+		return true;
+	if (aeth_queue_nack(s->q, qt, why, 0) != 0) {
+		aeth__warn("task %s: cannot give it back: %s; its lease expires "
+			   "and another worker takes it", qt->id, aeth_error_last());
+		return true;
+	}
+	rc = aeth__rec_task_finish(s->rec, qt->id, "retrying", NULL, why);
+	if (rc != 0 && rc != AETH_ENOTFOUND)
+		aeth__warn("task %s: cannot record it given back: %s", qt->id,
+			   aeth_error_last());
+	aeth__worker_say(s->w, qt->id, "Task %s given back to the queue "
+			 "(shutdown)", qt->id);
+	return true;
 }
 
 void *aeth__slot_main(void *arg)
@@ -198,11 +397,15 @@ void *aeth__slot_main(void *arg)
 	aeth__slot *s = arg;
 	aeth_worker *w = s->w;
 	unsigned int backoff = 200;
+	pending_acks *p = calloc(1, sizeof(*p));
 
-	while (!atomic_load(&w->stopping)) {
-		aeth_queue_task *qt = NULL;
+	while (p && !atomic_load(&w->stopping)) {
+		aeth_queue_task *tasks[AETH__SLOT_BATCH_MAX];
+		bool recorded[AETH__SLOT_BATCH_MAX];
+		size_t got = 0;
 		/* a short block so a stop is noticed within a second */
-		int rc = aeth_queue_dequeue(s->q, w->sources, w->nsources, 1000, &qt);
+		int rc = aeth_queue_dequeue_batch(s->q, w->sources, w->nsources,
+						  1000, tasks, batch_size(s), &got);
 
 		if (rc == AETH_ETIMEOUT || rc == AETH_EPROTO)
 			continue;
@@ -214,14 +417,63 @@ void *aeth__slot_main(void *arg)
 			continue;
 		}
 		backoff = 200;
-		run_one(s, qt);
-		aeth_queue_task_free(qt);
+		hold_batch(s, tasks, got);
+		record_running(s, tasks, got, recorded);
+		for (size_t i = 0; i < got; i++) {
+			int64_t t0 = aeth__now_ms();
+
+			if (i > 0 && atomic_load(&w->stopping) &&
+			    give_back(s, i, tasks[i]))
+				continue;
+			if (p->n && (got == 1 || t0 - p->first_ms >= ACK_DELAY_MS))
+				flush_acks(s, p);
+			if (run_one(s, i, tasks[i], p, recorded[i]))
+				note_time(s, aeth__now_ms() - t0);
+		}
+		flush_acks(s, p);
+		release_batch(s);
+		for (size_t i = 0; i < got; i++)
+			aeth_queue_task_free(tasks[i]);
 	}
+	if (!p)
+		aeth__warn("worker %s slot %d: out of memory", w->id, s->index);
+	free(p);
 	pthread_mutex_lock(&w->mu);
 	s->exited = true;
 	pthread_cond_broadcast(&w->cond);
 	pthread_mutex_unlock(&w->mu);
 	return NULL;
+}
+
+/* Extend the lease of every task slot s holds: the one running, those of
+ * its batch waiting to start, those done but not acked yet. */
+static void heartbeat_slot(aeth__slot *s, aeth_queue *q)
+{
+	pthread_mutex_lock(&s->mu);
+	for (size_t i = 0; i < s->nheld; i++) {
+		aeth__held_state st = s->held[i];
+		int rc;
+
+		if (st == AETH__HELD_NONE || st == AETH__HELD_GONE ||
+		    (st == AETH__HELD_RUNNING && s->requeued))
+			continue;
+		rc = aeth_queue_heartbeat(q, &s->hb[i]);
+		if ((rc == AETH_ESTATE || rc == AETH_ETIMEOUT) &&
+		    st == AETH__HELD_RUNNING) {
+			aeth__warn("task %s: %s; asking its handler to stop",
+				   s->hb[i].id, rc == AETH_ESTATE ? "lease lost" :
+				   "ran past its timeout");
+			atomic_store(&s->cancel, 1);
+		} else if (rc == AETH_ESTATE && st == AETH__HELD_WAITING) {
+			aeth__warn("task %s: lease lost before it started; not "
+				   "starting it", s->hb[i].id);
+			s->held[i] = AETH__HELD_GONE;
+		} else if (rc != 0 && rc != AETH_ETIMEOUT) {
+			aeth__warn("task %s: heartbeat failed: %s", s->hb[i].id,
+				   aeth_error_last());
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
 }
 
 /* Every tick (lease/3, at most AETH__REG_INTERVAL_MS): refresh this
@@ -266,24 +518,8 @@ void *aeth__heartbeat_main(void *arg)
 		} else {
 			reg_failing = false;
 		}
-		for (unsigned int i = 0; i < w->concurrency; i++) {
-			aeth__slot *s = &w->slots[i];
-			int rc = 0;
-
-			pthread_mutex_lock(&s->mu);
-			if (s->busy && !s->requeued)
-				rc = aeth_queue_heartbeat(q, &s->hb);
-			if (rc == AETH_ESTATE || rc == AETH_ETIMEOUT) {
-				aeth__warn("task %s: %s; asking its handler to stop",
-					   s->hb.id, rc == AETH_ESTATE ? "lease lost" :
-					   "ran past its timeout");
-				atomic_store(&s->cancel, 1);
-			} else if (rc != 0) {
-				aeth__warn("task %s: heartbeat failed: %s", s->hb.id,
-					   aeth_error_last());
-			}
-			pthread_mutex_unlock(&s->mu);
-		}
+		for (unsigned int i = 0; i < w->concurrency; i++)
+			heartbeat_slot(&w->slots[i], q);
 	}
 	aeth_queue_free(q);
 	return NULL;

@@ -34,6 +34,19 @@ typedef struct aeth__vmref {
 	struct aeth__vmref *next;
 } aeth__vmref;
 
+/* Most tasks one slot takes with one dequeue (when the queue is deep and
+ * its recent tasks were short: see slot.c's batch_size()). */
+#define AETH__SLOT_BATCH_MAX 32
+
+/* A task a slot holds (its lease is the slot's to extend). */
+typedef enum {
+	AETH__HELD_NONE = 0,
+	AETH__HELD_WAITING,  /* dequeued in a batch, not started yet */
+	AETH__HELD_RUNNING,  /* its handler runs */
+	AETH__HELD_DONE,     /* row completed, ack not sent yet */
+	AETH__HELD_GONE      /* given back at shutdown, or its lease was lost */
+} aeth__held_state;
+
 typedef struct aeth__slot {
 	struct aeth_worker *w;
 	int index;
@@ -41,15 +54,17 @@ typedef struct aeth__slot {
 	bool started;
 	aeth_queue *q;
 	aeth__rec *rec;
-	/* `mu` guards hb/busy: the heartbeat thread and the shutdown path
-	 * read the lease of the running task through `hb`, a shallow copy
-	 * whose strings belong to the slot's task. */
+	/* `mu` guards hb/held/nheld/requeued: the heartbeat thread and the
+	 * shutdown path read the leases of the tasks the slot holds through
+	 * `hb`, shallow copies whose strings belong to the slot's tasks. */
 	pthread_mutex_t mu;
-	aeth_queue_task hb;
-	bool busy;
-	bool requeued;
+	aeth_queue_task hb[AETH__SLOT_BATCH_MAX];
+	aeth__held_state held[AETH__SLOT_BATCH_MAX];
+	size_t nheld;
+	bool requeued;       /* the RUNNING one was given back at shutdown */
 	atomic_int cancel;
 	bool exited;
+	double avg_ms;       /* recent task time (rises at once, decays slowly) */
 } aeth__slot;
 
 struct aeth_task {
