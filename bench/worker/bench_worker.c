@@ -8,12 +8,17 @@
  * through the worker's whole path: dequeue, PostgreSQL row running, the
  * handler, row completed, ack.
  *
- * Where the time goes, measured apart with the same number of threads:
- *   redis  - only the queue calls a worker makes per task (one-task
- *            dequeue + ack), no PostgreSQL
- *   pg     - only the two row writes the worker makes per task
- *            (aeth_store_task_start + aeth_store_task_finish), no Redis
- * The worker's own cost is what is left of its time per task.
+ * Where the time goes, as CPU time per task during the worker's run (on
+ * a small shared machine CPU, not waiting, is what bounds throughput):
+ * this process (the worker's slots; the bench's own thread only polls a
+ * counter), redis-server (INFO cpu) and the PostgreSQL backends of the
+ * database (/proc/<pid>/stat of pg_stat_activity's pids: same host).
+ * And, for comparison, with the same number of threads:
+ *   redis  - the one-task queue calls (dequeue + ack), no PostgreSQL
+ *   pg     - the two one-task row writes (aeth_store_task_start +
+ *            aeth_store_task_finish), no Redis
+ * which is what a worker paid per task before it took short tasks in
+ * batches (and still pays for a task taken alone).
  *
  * Latency: -lat M single tasks into the idle worker, from the
  * aeth_queue_enqueue() call to the handler starting (it includes the
@@ -33,7 +38,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <hiredis/hiredis.h>
 #include <libpq-fe.h>
+#include <sys/resource.h>
 
 #include "aetherium/aetherium.h"
 
@@ -141,6 +148,80 @@ static void enqueue_all(aeth_queue *q, char (*ids)[37], int n)
 	free(opts);
 }
 
+/* ---- CPU time of this process, redis-server, the PG backends ---- */
+
+static double self_cpu_us(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
+	       ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
+}
+
+static double redis_cpu_us(void)
+{
+	redisContext *c;
+	redisReply *r;
+	double u = 0, sy = 0;
+	const char *p;
+
+	if (!strncmp(redis_url, "unix://", 7)) {
+		char path[4096];
+
+		snprintf(path, sizeof(path), "%s", redis_url + 7);
+		path[strcspn(path, "?")] = '\0';
+		c = redisConnectUnix(path);
+	} else {
+		char host[256] = "127.0.0.1";
+		int port = 6379;
+
+		sscanf(redis_url, "redis://%255[^:/]:%d", host, &port);
+		c = redisConnect(host, port);
+	}
+	if (!c || c->err) {
+		redisFree(c);
+		return -1;
+	}
+	r = redisCommand(c, "INFO cpu");
+	if (r && r->type == REDIS_REPLY_STRING) {
+		if ((p = strstr(r->str, "used_cpu_sys:")))
+			sy = atof(p + 13);
+		if ((p = strstr(r->str, "used_cpu_user:")))
+			u = atof(p + 14);
+	}
+	freeReplyObject(r);
+	redisFree(c);
+	return (u + sy) * 1e6;
+}
+
+/* utime + stime of the backends on this database (the worker's slots). */
+static double pg_cpu_us(void)
+{
+	PGresult *r = PQexec(pg, "SELECT pid FROM pg_stat_activity WHERE "
+			     "datname = current_database()");
+	long hz = sysconf(_SC_CLK_TCK);
+	double sum = 0;
+
+	for (int i = 0; PQresultStatus(r) == PGRES_TUPLES_OK && i < PQntuples(r); i++) {
+		char path[64], buf[1024];
+		unsigned long ut = 0, st = 0;
+		FILE *f;
+		char *p;
+
+		snprintf(path, sizeof(path), "/proc/%s/stat", PQgetvalue(r, i, 0));
+		if (!(f = fopen(path, "r")))
+			continue;
+		if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')) &&
+		    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+			   &ut, &st) == 2)
+			sum += (double)(ut + st) * 1e6 / (double)hz;
+		fclose(f);
+	}
+	PQclear(r);
+	return sum;
+}
+
 /* ---- the worker ---- */
 
 static atomic_int done_count;
@@ -196,7 +277,7 @@ static aeth_worker *start_worker(unsigned int conc, pthread_t *th)
 static void wait_done(int n)
 {
 	while (atomic_load(&done_count) < n)
-		usleep(200);
+		usleep(500);
 }
 
 /* ---- the parts alone ---- */
@@ -276,7 +357,7 @@ int main(int argc, char **argv)
 	int n = 20000, lat = 500, json = 0;
 	unsigned int conc = 0;
 	char (*ids)[37];
-	double *lats, secs, redis_s, pg_s, t0;
+	double *lats, secs, redis_s, pg_s, t0, cpu_self, cpu_redis, cpu_pg;
 	aeth_worker *w;
 	aeth_queue *q;
 	pthread_t th;
@@ -332,10 +413,16 @@ int main(int argc, char **argv)
 	/* 1. the worker, end to end (migrates the database first) */
 	w = start_worker(conc, &th);
 	insert_rows(ids, n + lat);
+	cpu_self = self_cpu_us();
+	cpu_redis = redis_cpu_us();
+	cpu_pg = pg_cpu_us();
 	t0 = now_ms();
 	enqueue_all(q, ids, n);
 	wait_done(n);
 	secs = (now_ms() - t0) / 1000.0;
+	cpu_self = (self_cpu_us() - cpu_self) / n;
+	cpu_redis = (redis_cpu_us() - cpu_redis) / n;
+	cpu_pg = (pg_cpu_us() - cpu_pg) / n;
 
 	/* 2. enqueue-to-start latency into the idle worker */
 	for (int i = 0; i < lat; i++) {
@@ -383,23 +470,26 @@ int main(int argc, char **argv)
 	printf("worker no-op tasks (%d tasks, concurrency %u, one worker)\n", n, conc);
 	printf("  %-44s %10.0f tasks/s  %8.1f us/task\n", "worker end to end (Redis + PostgreSQL rows)",
 	       n / secs, us);
-	printf("  %-44s %10.0f tasks/s  %8.1f us/task\n", "redis alone (dequeue + ack per task)",
+	printf("  CPU per task during it: worker process %.1f us, redis-server %.1f us "
+	       "(incl. enqueue), PostgreSQL backends %.1f us; total %.1f us\n",
+	       cpu_self, cpu_redis, cpu_pg, cpu_self + cpu_redis + cpu_pg);
+	printf("  %-44s %10.0f tasks/s  %8.1f us/task\n", "redis alone, one-task dequeue + ack",
 	       n / redis_s, rus);
-	printf("  %-44s %10.0f tasks/s  %8.1f us/task\n", "pg alone (running + completed rows)",
+	printf("  %-44s %10.0f tasks/s  %8.1f us/task\n", "pg alone, one-task running + completed",
 	       n / pg_s, pus);
-	printf("  %-44s %10s          %8.1f us/task\n", "worker overhead (end to end - redis - pg)",
-	       "", us - rus - pus);
 	printf("  enqueue-to-start into the idle worker (%d samples): p50 %.3f ms, "
 	       "p99 %.3f ms, max %.3f ms\n", lat, pct(lats, lat, 0.5),
 	       pct(lats, lat, 0.99), lats[lat - 1]);
 	if (json)
 		printf("{\"tasks\": %d, \"concurrency\": %u, \"worker_tasks_per_s\": %.1f, "
 		       "\"redis_alone_tasks_per_s\": %.1f, \"pg_alone_tasks_per_s\": %.1f, "
-		       "\"us_per_task\": {\"worker\": %.2f, \"redis\": %.2f, \"pg\": %.2f, "
-		       "\"overhead\": %.2f}, \"latency_samples\": %d, "
+		       "\"us_per_task\": {\"worker\": %.2f, \"redis_alone\": %.2f, "
+		       "\"pg_alone\": %.2f}, \"cpu_us_per_task\": {\"worker_process\": %.2f, "
+		       "\"redis_server\": %.2f, \"postgres\": %.2f}, \"latency_samples\": %d, "
 		       "\"latency_p50_ms\": %.3f, \"latency_p99_ms\": %.3f, "
 		       "\"latency_max_ms\": %.3f}\n", n, conc, n / secs, n / redis_s,
-		       n / pg_s, us, rus, pus, us - rus - pus, lat, pct(lats, lat, 0.5),
+		       n / pg_s, us, rus, pus, cpu_self, cpu_redis, cpu_pg, lat,
+		       pct(lats, lat, 0.5),
 		       pct(lats, lat, 0.99), lats[lat - 1]);
 	free(ids);
 	free(lats);
