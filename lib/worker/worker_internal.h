@@ -36,7 +36,7 @@ typedef struct aeth__vmref {
 
 /* Most tasks one slot takes with one dequeue (when the queue is deep and
  * its recent tasks were short: see slot.c's batch_size()). */
-#define AETH__SLOT_BATCH_MAX 32
+#define AETH__SLOT_BATCH_MAX 100
 
 /* A task a slot holds (its lease is the slot's to extend). */
 typedef enum {
