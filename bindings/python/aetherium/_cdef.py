@@ -4,749 +4,559 @@ Do not edit: run /usr/bin/python3 bindings/python/aetherium/_headers.py
 
 CDEF = r'''
 int aeth_init(void);
-
- void aeth_shutdown(void);
-
- void aeth_strarray_free(char **array);
-
- void aeth_free(void *ptr);
-
+void aeth_shutdown(void);
+void aeth_strarray_free(char **array);
+void aeth_free(void *ptr);
 typedef struct aeth_config aeth_config;
- int aeth_config_load(aeth_config **out, const char *path);
-
- int aeth_config_get_string(const aeth_config *cfg, const char *key,
-        const char **out);
-
- int aeth_config_get_int(const aeth_config *cfg, const char *key,
-     int64_t *out);
-
- int aeth_config_get_bool(const aeth_config *cfg, const char *key,
-
-     _Bool
-          *out);
- int aeth_config_set(aeth_config *cfg, const char *key,
-        const char *value);
-
- size_t aeth_config_queue_count(const aeth_config *cfg);
-
- int aeth_config_queue_get(const aeth_config *cfg, size_t index,
-       const char **name, int *weight);
-
- const char *aeth_config_path(const aeth_config *cfg);
-
- void aeth_config_free(aeth_config *cfg);
-
+int aeth_config_load(aeth_config **out, const char *path);
+int aeth_config_get_string(const aeth_config *cfg, const char *key,
+const char **out);
+int aeth_config_get_int(const aeth_config *cfg, const char *key,
+int64_t *out);
+int aeth_config_get_bool(const aeth_config *cfg, const char *key,
+_Bool
+*out);
+int aeth_config_set(aeth_config *cfg, const char *key,
+const char *value);
+size_t aeth_config_queue_count(const aeth_config *cfg);
+int aeth_config_queue_get(const aeth_config *cfg, size_t index,
+const char **name, int *weight);
+const char *aeth_config_path(const aeth_config *cfg);
+void aeth_config_free(aeth_config *cfg);
 typedef enum {
- AETH_OK = 0,
- AETH_ERROR = -1,
- AETH_ENOTFOUND = -2,
- AETH_ETIMEOUT = -3,
- AETH_EBUSY = -4,
- AETH_EINVALID = -5,
- AETH_EUNAVAILABLE = -6,
- AETH_ENOMEM = -7,
- AETH_EPROTO = -8,
- AETH_EEXISTS = -9,
- AETH_ECANCELLED = -10,
- AETH_ETOOBIG = -11,
- AETH_EIO = -12,
- AETH_ESTATE = -13
+AETH_OK = 0,
+AETH_ERROR = -1,
+AETH_ENOTFOUND = -2,
+AETH_ETIMEOUT = -3,
+AETH_EBUSY = -4,
+AETH_EINVALID = -5,
+AETH_EUNAVAILABLE = -6,
+AETH_ENOMEM = -7,
+AETH_EPROTO = -8,
+AETH_EEXISTS = -9,
+AETH_ECANCELLED = -10,
+AETH_ETOOBIG = -11,
+AETH_EIO = -12,
+AETH_ESTATE = -13
 } aeth_error_code;
-
- const char *aeth_error_last(void);
-
- int aeth_error_last_code(void);
-
- void aeth_error_clear(void);
-
- const char *aeth_strerror(int code);
-
+const char *aeth_error_last(void);
+int aeth_error_last_code(void);
+void aeth_error_clear(void);
+const char *aeth_strerror(int code);
 typedef struct aeth_vm aeth_vm;
-
 typedef struct aeth_exec aeth_exec;
-
 typedef enum {
- AETH_STREAM_STDOUT = 1,
- AETH_STREAM_STDERR = 2
+AETH_STREAM_STDOUT = 1,
+AETH_STREAM_STDERR = 2
 } aeth_exec_stream;
-
 typedef struct {
- unsigned int version;
-
- const char *const *argv;
-
- const char *const *env;
- const char *cwd;
- const void *stdin_data;
- size_t stdin_len;
-
- unsigned int timeout_ms;
-
- size_t output_limit;
-
- int shell;
-
- int keep_stdin_open;
+unsigned int version;
+const char *const *argv;
+const char *const *env;
+const char *cwd;
+const void *stdin_data;
+size_t stdin_len;
+unsigned int timeout_ms;
+size_t output_limit;
+int shell;
+int keep_stdin_open;
 } aeth_exec_options;
-
 typedef struct {
- int exit_code;
- int term_signal;
- int timed_out;
- int stdout_truncated;
- int stderr_truncated;
-
- char *stdout_data;
- size_t stdout_len;
- char *stderr_data;
- size_t stderr_len;
- int64_t duration_ms;
-
- int exec_errno;
+int exit_code;
+int term_signal;
+int timed_out;
+int stdout_truncated;
+int stderr_truncated;
+char *stdout_data;
+size_t stdout_len;
+char *stderr_data;
+size_t stderr_len;
+int64_t duration_ms;
+int exec_errno;
 } aeth_exec_result;
-
 typedef int (*aeth_exec_output_cb)(aeth_exec_stream stream, const void *data,
-       size_t len, void *userdata);
- int aeth_vm_exec(aeth_exec_result **out, aeth_vm *vm,
-     const aeth_exec_options *opts);
-
- int aeth_vm_exec_stream(aeth_exec_result **out, aeth_vm *vm,
-     const aeth_exec_options *opts,
-     aeth_exec_output_cb cb, void *userdata);
-
- int aeth_exec_start(aeth_exec **out, aeth_vm *vm,
-        const aeth_exec_options *opts);
-
- int aeth_exec_write_stdin(aeth_exec *e, const void *data,
-       size_t len, unsigned int timeout_ms);
-
- int aeth_exec_close_stdin(aeth_exec *e);
- int aeth_exec_next(aeth_exec *e, aeth_exec_stream *stream,
-       const void **data, size_t *len,
-       unsigned int timeout_ms);
-
- int aeth_exec_kill(aeth_exec *e, int signo);
-
- int aeth_exec_wait(aeth_exec_result **out, aeth_exec *e);
-
- void aeth_exec_free(aeth_exec *e);
-
- void aeth_exec_result_free(aeth_exec_result *r);
-
- int aeth_vm_file_put(aeth_vm *vm, const char *guest_path,
-         const void *data, size_t len, unsigned int mode);
-
- int aeth_vm_file_get(void **data, size_t *len, aeth_vm *vm,
-         const char *guest_path, size_t max_len);
-
- int aeth_vm_ping(aeth_vm *vm, unsigned int timeout_ms);
-
+size_t len, void *userdata);
+int aeth_vm_exec(aeth_exec_result **out, aeth_vm *vm,
+const aeth_exec_options *opts);
+int aeth_vm_exec_stream(aeth_exec_result **out, aeth_vm *vm,
+const aeth_exec_options *opts,
+aeth_exec_output_cb cb, void *userdata);
+int aeth_exec_start(aeth_exec **out, aeth_vm *vm,
+const aeth_exec_options *opts);
+int aeth_exec_write_stdin(aeth_exec *e, const void *data,
+size_t len, unsigned int timeout_ms);
+int aeth_exec_close_stdin(aeth_exec *e);
+int aeth_exec_next(aeth_exec *e, aeth_exec_stream *stream,
+const void **data, size_t *len,
+unsigned int timeout_ms);
+int aeth_exec_kill(aeth_exec *e, int signo);
+int aeth_exec_wait(aeth_exec_result **out, aeth_exec *e);
+void aeth_exec_free(aeth_exec *e);
+void aeth_exec_result_free(aeth_exec_result *r);
+int aeth_vm_file_put(aeth_vm *vm, const char *guest_path,
+const void *data, size_t len, unsigned int mode);
+int aeth_vm_file_get(void **data, size_t *len, aeth_vm *vm,
+const char *guest_path, size_t max_len);
+int aeth_vm_ping(aeth_vm *vm, unsigned int timeout_ms);
 typedef enum {
- AETH_LOG_DEBUG = 0,
- AETH_LOG_INFO = 1,
- AETH_LOG_WARN = 2,
- AETH_LOG_ERROR = 3,
- AETH_LOG_OFF = 4
+AETH_LOG_DEBUG = 0,
+AETH_LOG_INFO = 1,
+AETH_LOG_WARN = 2,
+AETH_LOG_ERROR = 3,
+AETH_LOG_OFF = 4
 } aeth_log_level;
-
 typedef void (*aeth_log_cb)(aeth_log_level level, const char *message,
-       void *userdata);
-
- void aeth_log_set(aeth_log_cb cb, aeth_log_level min_level,
-      void *userdata);
-
- void aeth_log_stderr(aeth_log_level level, const char *message,
-         void *userdata);
-
- int aeth_log_level_parse(const char *name);
-
+void *userdata);
+void aeth_log_set(aeth_log_cb cb, aeth_log_level min_level,
+void *userdata);
+void aeth_log_stderr(aeth_log_level level, const char *message,
+void *userdata);
+int aeth_log_level_parse(const char *name);
 typedef struct aeth_queue aeth_queue;
-
 typedef enum {
- AETH_QUEUE_PENDING = 0,
- AETH_QUEUE_ACTIVE = 1,
- AETH_QUEUE_SCHEDULED = 2,
- AETH_QUEUE_RETRY = 3,
- AETH_QUEUE_DEAD = 4,
- AETH_QUEUE_COMPLETED = 5
+AETH_QUEUE_PENDING = 0,
+AETH_QUEUE_ACTIVE = 1,
+AETH_QUEUE_SCHEDULED = 2,
+AETH_QUEUE_RETRY = 3,
+AETH_QUEUE_DEAD = 4,
+AETH_QUEUE_COMPLETED = 5
 } aeth_queue_state;
-
 typedef struct {
- unsigned int version;
-
- const char *url;
-
- const char *ns;
-
- const char *worker_id;
- unsigned int connect_timeout_ms;
- unsigned int command_timeout_ms;
- unsigned int lease_ms;
- unsigned int retention_s;
- unsigned int max_payload;
- unsigned int retry_base_ms;
- unsigned int retry_max_ms;
-
- unsigned int retry_jitter_pct;
- unsigned int dead_max;
+unsigned int version;
+const char *url;
+const char *ns;
+const char *worker_id;
+unsigned int connect_timeout_ms;
+unsigned int command_timeout_ms;
+unsigned int lease_ms;
+unsigned int retention_s;
+unsigned int max_payload;
+unsigned int retry_base_ms;
+unsigned int retry_max_ms;
+unsigned int retry_jitter_pct;
+unsigned int dead_max;
 } aeth_queue_options;
-
 typedef struct {
- unsigned int version;
- const char *queue;
- unsigned int max_retries;
- unsigned int timeout_ms;
-
- const char *unique_key;
- unsigned int unique_ttl_ms;
-
- int64_t process_at_ms;
-
- const char *id;
+unsigned int version;
+const char *queue;
+unsigned int max_retries;
+unsigned int timeout_ms;
+const char *unique_key;
+unsigned int unique_ttl_ms;
+int64_t process_at_ms;
+const char *id;
 } aeth_queue_enqueue_options;
-
 typedef struct {
- const char *type;
- const char *payload;
-
- const aeth_queue_enqueue_options *opts;
- char id[37];
- int rc;
+const char *type;
+const char *payload;
+const aeth_queue_enqueue_options *opts;
+char id[37];
+int rc;
 } aeth_queue_batch_task;
-
 typedef struct {
- const char *name;
- unsigned int weight;
-
- int strict;
+const char *name;
+unsigned int weight;
+int strict;
 } aeth_queue_source;
-
 typedef struct {
- char id[37];
- char *queue;
- char *type;
- char *payload;
- char *result;
- char *error;
- char *unique_key;
- char *worker;
- aeth_queue_state state;
- unsigned int retried;
- unsigned int max_retries;
- unsigned int timeout_ms;
- int64_t created_ms;
- int64_t process_at_ms;
- int64_t started_ms;
- int64_t finished_ms;
- int64_t lease_deadline_ms;
- char *lease;
+char id[37];
+char *queue;
+char *type;
+char *payload;
+char *result;
+char *error;
+char *unique_key;
+char *worker;
+aeth_queue_state state;
+unsigned int retried;
+unsigned int max_retries;
+unsigned int timeout_ms;
+int64_t created_ms;
+int64_t process_at_ms;
+int64_t started_ms;
+int64_t finished_ms;
+int64_t lease_deadline_ms;
+char *lease;
 } aeth_queue_task;
-
 typedef struct {
- uint64_t n[6];
+uint64_t n[6];
 } aeth_queue_counts;
-
- int aeth_queue_open(aeth_queue **out, const aeth_queue_options *opts);
-
- void aeth_queue_free(aeth_queue *q);
-
- int aeth_queue_ping(aeth_queue *q);
- int aeth_queue_enqueue(aeth_queue *q, const char *type,
-    const char *payload,
-    const aeth_queue_enqueue_options *opts,
-    char id_out[37]);
- int aeth_queue_enqueue_batch(aeth_queue *q, aeth_queue_batch_task *tasks,
-          size_t n);
- int aeth_queue_dequeue(aeth_queue *q, const aeth_queue_source *sources,
-    size_t n, unsigned int timeout_ms,
-    aeth_queue_task **out);
- int aeth_queue_dequeue_batch(aeth_queue *q, const aeth_queue_source *sources,
-          size_t n, unsigned int timeout_ms,
-          aeth_queue_task **out, size_t max,
-          size_t *got);
-
- int aeth_queue_heartbeat(aeth_queue *q, aeth_queue_task *task);
-
- int aeth_queue_ack(aeth_queue *q, aeth_queue_task *task,
-       const char *result_json);
- int aeth_queue_ack_batch(aeth_queue *q, aeth_queue_task *const *tasks,
-      const char *const *results, size_t n, int *rcs);
-
- int aeth_queue_nack(aeth_queue *q, aeth_queue_task *task,
-        const char *error, unsigned int flags);
-
- int aeth_queue_recover(aeth_queue *q, const char *queue,
-    unsigned int *recovered);
-
- int aeth_queue_get(aeth_queue *q, const char *queue, const char *id,
-       aeth_queue_task **out);
-
- int aeth_queue_wait_result(aeth_queue *q, const char *queue,
-        const char *id, unsigned int timeout_ms,
-        aeth_queue_task **out);
-
- int aeth_queue_count(aeth_queue *q, const char *queue,
-         aeth_queue_counts *out);
-
- int aeth_queue_list(aeth_queue *q, const char *queue,
-        aeth_queue_state state, size_t offset,
-        size_t limit, char ***ids);
-
- int aeth_queue_queues(aeth_queue *q, char ***names);
-
- int aeth_queue_cancel(aeth_queue *q, const char *queue,
-          const char *id);
-
- void aeth_queue_task_free(aeth_queue_task *task);
-
- const char *aeth_queue_state_name(aeth_queue_state state);
-
- int aeth_queue_name_valid(const char *name);
- int aeth_queue_worker_register(aeth_queue *q, const char *id,
-     const char *info_json,
-     unsigned int interval_ms);
-
- int aeth_queue_worker_unregister(aeth_queue *q, const char *id);
- int aeth_queue_worker_list(aeth_queue *q, char **json_out);
-
- int aeth_queue_worker_get(aeth_queue *q, const char *id,
-       char **json_out);
-
+int aeth_queue_open(aeth_queue **out, const aeth_queue_options *opts);
+void aeth_queue_free(aeth_queue *q);
+int aeth_queue_ping(aeth_queue *q);
+int aeth_queue_enqueue(aeth_queue *q, const char *type,
+const char *payload,
+const aeth_queue_enqueue_options *opts,
+char id_out[37]);
+int aeth_queue_enqueue_batch(aeth_queue *q, aeth_queue_batch_task *tasks,
+size_t n);
+int aeth_queue_dequeue(aeth_queue *q, const aeth_queue_source *sources,
+size_t n, unsigned int timeout_ms,
+aeth_queue_task **out);
+int aeth_queue_dequeue_batch(aeth_queue *q, const aeth_queue_source *sources,
+size_t n, unsigned int timeout_ms,
+aeth_queue_task **out, size_t max,
+size_t *got);
+int aeth_queue_heartbeat(aeth_queue *q, aeth_queue_task *task);
+int aeth_queue_ack(aeth_queue *q, aeth_queue_task *task,
+const char *result_json);
+int aeth_queue_ack_batch(aeth_queue *q, aeth_queue_task *const *tasks,
+const char *const *results, size_t n, int *rcs);
+int aeth_queue_nack(aeth_queue *q, aeth_queue_task *task,
+const char *error, unsigned int flags);
+int aeth_queue_recover(aeth_queue *q, const char *queue,
+unsigned int *recovered);
+int aeth_queue_get(aeth_queue *q, const char *queue, const char *id,
+aeth_queue_task **out);
+int aeth_queue_wait_result(aeth_queue *q, const char *queue,
+const char *id, unsigned int timeout_ms,
+aeth_queue_task **out);
+int aeth_queue_count(aeth_queue *q, const char *queue,
+aeth_queue_counts *out);
+int aeth_queue_list(aeth_queue *q, const char *queue,
+aeth_queue_state state, size_t offset,
+size_t limit, char ***ids);
+int aeth_queue_queues(aeth_queue *q, char ***names);
+int aeth_queue_cancel(aeth_queue *q, const char *queue,
+const char *id);
+void aeth_queue_task_free(aeth_queue_task *task);
+const char *aeth_queue_state_name(aeth_queue_state state);
+int aeth_queue_name_valid(const char *name);
+int aeth_queue_worker_register(aeth_queue *q, const char *id,
+const char *info_json,
+unsigned int interval_ms);
+int aeth_queue_worker_unregister(aeth_queue *q, const char *id);
+int aeth_queue_worker_list(aeth_queue *q, char **json_out);
+int aeth_queue_worker_get(aeth_queue *q, const char *id,
+char **json_out);
 typedef struct aeth_store aeth_store;
- int aeth_store_open(aeth_store **out, const char *url);
-
- int aeth_store_migrate(aeth_store *store);
-
- int aeth_store_schema_version(aeth_store *store, int *version);
-
- void aeth_store_free(aeth_store *store);
-
+int aeth_store_open(aeth_store **out, const char *url);
+int aeth_store_migrate(aeth_store *store);
+int aeth_store_schema_version(aeth_store *store, int *version);
+void aeth_store_free(aeth_store *store);
 typedef struct {
- char id[37];
- char *name;
- char *orchestrator;
- char *status;
- char *kernel_path;
- char *rootfs_path;
- char *socket_path;
- int vcpu_count;
- int memory_mb;
- int64_t created_at_ms;
- int64_t started_at_ms;
- int64_t stopped_at_ms;
- int64_t updated_at_ms;
- char *metadata;
- char *owner_worker;
- char *error;
+char id[37];
+char *name;
+char *orchestrator;
+char *status;
+char *kernel_path;
+char *rootfs_path;
+char *socket_path;
+int vcpu_count;
+int memory_mb;
+int64_t created_at_ms;
+int64_t started_at_ms;
+int64_t stopped_at_ms;
+int64_t updated_at_ms;
+char *metadata;
+char *owner_worker;
+char *error;
 } aeth_store_vm;
-
 typedef struct {
- unsigned int version;
- const char *status;
- const char *type;
- const char *worker;
- const char *vm_id;
- const char *task_id;
- unsigned int limit;
+unsigned int version;
+const char *status;
+const char *type;
+const char *worker;
+const char *vm_id;
+const char *task_id;
+unsigned int limit;
 } aeth_store_filter;
-
- int aeth_store_vm_insert(aeth_store *store, aeth_store_vm *vm);
-
- int aeth_store_vm_get(aeth_store *store, const char *id,
-          aeth_store_vm **out);
-
- int aeth_store_vm_set_status(aeth_store *store, const char *id,
-          const char *status, const char *error);
-
- int aeth_store_vm_set_owner(aeth_store *store, const char *id,
-         const char *worker_id);
-
- int aeth_store_vm_update(aeth_store *store, const aeth_store_vm *vm);
-
- int aeth_store_vm_list(aeth_store *store,
-    const aeth_store_filter *filter,
-    aeth_store_vm ***out, size_t *count);
-
- void aeth_store_vm_free(aeth_store_vm *vm);
-
- void aeth_store_vm_list_free(aeth_store_vm **list);
-
+int aeth_store_vm_insert(aeth_store *store, aeth_store_vm *vm);
+int aeth_store_vm_get(aeth_store *store, const char *id,
+aeth_store_vm **out);
+int aeth_store_vm_set_status(aeth_store *store, const char *id,
+const char *status, const char *error);
+int aeth_store_vm_set_owner(aeth_store *store, const char *id,
+const char *worker_id);
+int aeth_store_vm_update(aeth_store *store, const aeth_store_vm *vm);
+int aeth_store_vm_list(aeth_store *store,
+const aeth_store_filter *filter,
+aeth_store_vm ***out, size_t *count);
+void aeth_store_vm_free(aeth_store_vm *vm);
+void aeth_store_vm_list_free(aeth_store_vm **list);
 typedef struct {
- char id[37];
- char *type;
- char *status;
- int priority;
- char *payload;
- char *result;
- char *error;
- char vm_id[37];
- char *worker_id;
- int max_retries;
- int retry_count;
- int64_t created_at_ms;
- int64_t scheduled_at_ms;
- int64_t started_at_ms;
- int64_t completed_at_ms;
- int64_t updated_at_ms;
- char *metadata;
- char *queue;
- int64_t timeout_ms;
+char id[37];
+char *type;
+char *status;
+int priority;
+char *payload;
+char *result;
+char *error;
+char vm_id[37];
+char *worker_id;
+int max_retries;
+int retry_count;
+int64_t created_at_ms;
+int64_t scheduled_at_ms;
+int64_t started_at_ms;
+int64_t completed_at_ms;
+int64_t updated_at_ms;
+char *metadata;
+char *queue;
+int64_t timeout_ms;
 } aeth_store_task;
-
- int aeth_store_task_insert(aeth_store *store, aeth_store_task *task);
-
- int aeth_store_task_get(aeth_store *store, const char *id,
-     aeth_store_task **out);
-
- int aeth_store_task_set_status(aeth_store *store, const char *id,
-     const char *status);
-
- int aeth_store_task_start(aeth_store *store, const char *id,
-       const char *worker_id, int retry_count);
-
- int aeth_store_task_finish(aeth_store *store, const char *id,
-        const char *status, const char *result_json,
-        const char *error);
-
- int aeth_store_task_set_result(aeth_store *store, const char *id,
-     const char *result_json);
-
- int aeth_store_task_set_error(aeth_store *store, const char *id,
-           const char *error);
-
- int aeth_store_task_set_worker(aeth_store *store, const char *id,
-     const char *worker_id);
-
- int aeth_store_task_set_queue(aeth_store *store, const char *id,
-           const char *queue);
-
- int aeth_store_task_set_retry_count(aeth_store *store, const char *id,
-          int retry_count);
-
- int aeth_store_task_set_vm(aeth_store *store, const char *id,
-        const char *vm_id);
-
- int aeth_store_task_list(aeth_store *store,
-      const aeth_store_filter *filter,
-      aeth_store_task ***out, size_t *count);
-
- void aeth_store_task_free(aeth_store_task *task);
- void aeth_store_task_list_free(aeth_store_task **list);
-
+int aeth_store_task_insert(aeth_store *store, aeth_store_task *task);
+int aeth_store_task_get(aeth_store *store, const char *id,
+aeth_store_task **out);
+int aeth_store_task_set_status(aeth_store *store, const char *id,
+const char *status);
+int aeth_store_task_start(aeth_store *store, const char *id,
+const char *worker_id, int retry_count);
+int aeth_store_task_finish(aeth_store *store, const char *id,
+const char *status, const char *result_json,
+const char *error);
+int aeth_store_task_set_result(aeth_store *store, const char *id,
+const char *result_json);
+int aeth_store_task_set_error(aeth_store *store, const char *id,
+const char *error);
+int aeth_store_task_set_worker(aeth_store *store, const char *id,
+const char *worker_id);
+int aeth_store_task_set_queue(aeth_store *store, const char *id,
+const char *queue);
+int aeth_store_task_set_retry_count(aeth_store *store, const char *id,
+int retry_count);
+int aeth_store_task_set_vm(aeth_store *store, const char *id,
+const char *vm_id);
+int aeth_store_task_list(aeth_store *store,
+const aeth_store_filter *filter,
+aeth_store_task ***out, size_t *count);
+void aeth_store_task_free(aeth_store_task *task);
+void aeth_store_task_list_free(aeth_store_task **list);
 typedef struct {
- char id[37];
- char job_id[37];
- char vm_id[37];
- char task_id[37];
- char *command;
- char *args;
- char *env;
- int has_exit_code;
- int exit_code;
- char *stdout_data;
- char *stderr_data;
- char *error;
- int64_t started_at_ms;
- int64_t completed_at_ms;
- int duration_ms;
- char *metadata;
+char id[37];
+char job_id[37];
+char vm_id[37];
+char task_id[37];
+char *command;
+char *args;
+char *env;
+int has_exit_code;
+int exit_code;
+char *stdout_data;
+char *stderr_data;
+char *error;
+int64_t started_at_ms;
+int64_t completed_at_ms;
+int duration_ms;
+char *metadata;
 } aeth_store_execution;
-
- int aeth_store_execution_insert(aeth_store *store,
-      aeth_store_execution *exec);
-
- int aeth_store_execution_finish(aeth_store *store, const char *id,
-      int has_exit_code, int exit_code,
-      const char *stdout_data,
-      const char *stderr_data,
-      const char *error);
-
- int aeth_store_execution_get(aeth_store *store, const char *id,
-          aeth_store_execution **out);
-
- int aeth_store_execution_list(aeth_store *store,
-           const aeth_store_filter *filter,
-           aeth_store_execution ***out,
-           size_t *count);
-
- void aeth_store_execution_free(aeth_store_execution *exec);
- void aeth_store_execution_list_free(aeth_store_execution **list);
-
- int aeth_args_split(const char *line, char ***argv_out,
-        size_t *argc_out);
-
- int aeth_task_payload_validate(const char *type, const char *json,
-     size_t len);
-
+int aeth_store_execution_insert(aeth_store *store,
+aeth_store_execution *exec);
+int aeth_store_execution_finish(aeth_store *store, const char *id,
+int has_exit_code, int exit_code,
+const char *stdout_data,
+const char *stderr_data,
+const char *error);
+int aeth_store_execution_get(aeth_store *store, const char *id,
+aeth_store_execution **out);
+int aeth_store_execution_list(aeth_store *store,
+const aeth_store_filter *filter,
+aeth_store_execution ***out,
+size_t *count);
+void aeth_store_execution_free(aeth_store_execution *exec);
+void aeth_store_execution_list_free(aeth_store_execution **list);
+int aeth_args_split(const char *line, char ***argv_out,
+size_t *argc_out);
+int aeth_task_payload_validate(const char *type, const char *json,
+size_t len);
 typedef struct aeth_client aeth_client;
-
 typedef struct {
- unsigned int version;
- const char *database_url;
- const char *redis_url;
- const char *redis_ns;
+unsigned int version;
+const char *database_url;
+const char *redis_url;
+const char *redis_ns;
 } aeth_client_options;
-
- int aeth_client_open(aeth_client **out, const aeth_client_options *opts);
-
- int aeth_client_open_config(aeth_client **out, const aeth_config *cfg);
-
- void aeth_client_free(aeth_client *c);
-
+int aeth_client_open(aeth_client **out, const aeth_client_options *opts);
+int aeth_client_open_config(aeth_client **out, const aeth_config *cfg);
+void aeth_client_free(aeth_client *c);
 typedef struct {
- unsigned int version;
-
- const char *queue;
- unsigned int max_retries;
- unsigned int timeout_ms;
- int priority;
+unsigned int version;
+const char *queue;
+unsigned int max_retries;
+unsigned int timeout_ms;
+int priority;
 } aeth_submit_options;
-
- int aeth_client_submit(aeth_client *c, const char *type,
-    const char *payload_json,
-    const aeth_submit_options *opts,
-    char task_id_out[37], char **queue_out);
-
+int aeth_client_submit(aeth_client *c, const char *type,
+const char *payload_json,
+const aeth_submit_options *opts,
+char task_id_out[37], char **queue_out);
 typedef struct {
- unsigned int version;
- const char *name;
- unsigned int vcpus;
- unsigned int memory_mb;
- const char *network;
-
- const char *tap;
- const char *rootfs;
-
+unsigned int version;
+const char *name;
+unsigned int vcpus;
+unsigned int memory_mb;
+const char *network;
+const char *tap;
+const char *rootfs;
 } aeth_create_options;
-
- int aeth_client_submit_create_ex(aeth_client *c,
-       const aeth_create_options *vm,
-       const aeth_submit_options *opts,
-       char task_id_out[37]);
-
- int aeth_client_submit_create(aeth_client *c, const char *name,
-           unsigned int vcpus, unsigned int memory_mb,
-           const aeth_submit_options *opts,
-           char task_id_out[37]);
- int aeth_client_submit_execute(aeth_client *c, const char *vm_id,
-     const char *command,
-     const char *const *args,
-     const aeth_submit_options *opts,
-     char task_id_out[37]);
- int aeth_client_submit_delete(aeth_client *c, const char *vm_id,
-           const aeth_submit_options *opts,
-           char task_id_out[37]);
-
+int aeth_client_submit_create_ex(aeth_client *c,
+const aeth_create_options *vm,
+const aeth_submit_options *opts,
+char task_id_out[37]);
+int aeth_client_submit_create(aeth_client *c, const char *name,
+unsigned int vcpus, unsigned int memory_mb,
+const aeth_submit_options *opts,
+char task_id_out[37]);
+int aeth_client_submit_execute(aeth_client *c, const char *vm_id,
+const char *command,
+const char *const *args,
+const aeth_submit_options *opts,
+char task_id_out[37]);
+int aeth_client_submit_delete(aeth_client *c, const char *vm_id,
+const aeth_submit_options *opts,
+char task_id_out[37]);
 typedef void (*aeth_wait_progress_cb)(const char *task_id, const char *state,
-          unsigned int waited_ms, void *userdata);
- int aeth_client_wait(aeth_client *c, const char *task_id,
-         unsigned int timeout_ms,
-         aeth_wait_progress_cb progress, void *userdata,
-         char **task_json_out);
-
- int aeth_client_task(aeth_client *c, const char *task_id,
-         char **task_json_out);
-
- int aeth_client_list(aeth_client *c, const char *what,
-         unsigned int limit, char **json_out);
-
- int aeth_client_render(const char *json, const char *what,
-    char **text_out);
-
- int aeth_task_exit_status(const char *task_json);
-
- const char *aeth_version(void);
-
- void aeth_version_numbers(int *major, int *minor, int *patch);
-
+unsigned int waited_ms, void *userdata);
+int aeth_client_wait(aeth_client *c, const char *task_id,
+unsigned int timeout_ms,
+aeth_wait_progress_cb progress, void *userdata,
+char **task_json_out);
+int aeth_client_task(aeth_client *c, const char *task_id,
+char **task_json_out);
+int aeth_client_list(aeth_client *c, const char *what,
+unsigned int limit, char **json_out);
+int aeth_client_render(const char *json, const char *what,
+char **text_out);
+int aeth_task_exit_status(const char *task_json);
+const char *aeth_version(void);
+void aeth_version_numbers(int *major, int *minor, int *patch);
 typedef struct aeth_vmm aeth_vmm;
 typedef struct aeth_vm aeth_vm;
-
 typedef enum {
- AETH_ACCEL_AUTO = 0,
- AETH_ACCEL_KVM = 1,
- AETH_ACCEL_TCG = 2
+AETH_ACCEL_AUTO = 0,
+AETH_ACCEL_KVM = 1,
+AETH_ACCEL_TCG = 2
 } aeth_accel;
-
 typedef enum {
- AETH_NET_NONE = 0,
- AETH_NET_USER = 1,
- AETH_NET_TAP = 2
+AETH_NET_NONE = 0,
+AETH_NET_USER = 1,
+AETH_NET_TAP = 2
 } aeth_net_mode;
-
 typedef enum {
- AETH_VM_CREATING = 0,
- AETH_VM_RUNNING = 1,
- AETH_VM_STOPPED = 2,
- AETH_VM_FAILED = 3,
- AETH_VM_DELETED = 4
+AETH_VM_CREATING = 0,
+AETH_VM_RUNNING = 1,
+AETH_VM_STOPPED = 2,
+AETH_VM_FAILED = 3,
+AETH_VM_DELETED = 4
 } aeth_vm_state;
-
 typedef struct {
- unsigned int version;
- const char *backend;
- aeth_accel accel;
-
- const char *state_dir;
-
- const char *image_dir;
- const char *kernel_path;
- const char *initrd_path;
- const char *rootfs_path;
- const char *qemu_binary;
- const char *firecracker_binary;
- unsigned int boot_timeout_ms;
+unsigned int version;
+const char *backend;
+aeth_accel accel;
+const char *state_dir;
+const char *image_dir;
+const char *kernel_path;
+const char *initrd_path;
+const char *rootfs_path;
+const char *qemu_binary;
+const char *firecracker_binary;
+unsigned int boot_timeout_ms;
 } aeth_vmm_options;
-
- int aeth_vmm_open(aeth_vmm **out, const aeth_vmm_options *opts);
-
- void aeth_vmm_free(aeth_vmm *vmm);
-
- const char *aeth_vmm_state_dir(const aeth_vmm *vmm);
-
- const char *aeth_vmm_backend(const aeth_vmm *vmm);
-
- aeth_accel aeth_vmm_accel(const aeth_vmm *vmm);
- int aeth_vmm_reap(aeth_vmm *vmm, int all, char ***reaped_out);
-
+int aeth_vmm_open(aeth_vmm **out, const aeth_vmm_options *opts);
+void aeth_vmm_free(aeth_vmm *vmm);
+const char *aeth_vmm_state_dir(const aeth_vmm *vmm);
+const char *aeth_vmm_backend(const aeth_vmm *vmm);
+aeth_accel aeth_vmm_accel(const aeth_vmm *vmm);
+int aeth_vmm_reap(aeth_vmm *vmm, int all, char ***reaped_out);
 typedef struct {
- unsigned int version;
- const char *name;
- const char *id;
- unsigned int vcpus;
- unsigned int memory_mb;
- aeth_net_mode net;
- const char *tap_name;
- const char *rootfs_path;
- unsigned int boot_timeout_ms;
+unsigned int version;
+const char *name;
+const char *id;
+unsigned int vcpus;
+unsigned int memory_mb;
+aeth_net_mode net;
+const char *tap_name;
+const char *rootfs_path;
+unsigned int boot_timeout_ms;
 } aeth_vm_options;
-
- int aeth_vm_create(aeth_vm **out, aeth_vmm *vmm,
-       const aeth_vm_options *opts);
- int aeth_vm_start(aeth_vm *vm);
-
- int aeth_vm_stop(aeth_vm *vm, unsigned int timeout_ms);
-
- int aeth_vm_delete(aeth_vm *vm);
-
- void aeth_vm_free(aeth_vm *vm);
- int aeth_vm_get(aeth_vm **out, aeth_vmm *vmm, const char *id);
-
- int aeth_vm_list(char ***ids_out, aeth_vmm *vmm);
-
- const char *aeth_vm_id(const aeth_vm *vm);
- const char *aeth_vm_name(const aeth_vm *vm);
-
- aeth_vm_state aeth_vm_status(aeth_vm *vm);
-
- const char *aeth_vm_state_name(aeth_vm_state state);
- const char *aeth_vm_backend(const aeth_vm *vm);
-
- aeth_accel aeth_vm_accel(const aeth_vm *vm);
-
- const char *aeth_accel_name(aeth_accel accel);
-
- int aeth_vm_pid(const aeth_vm *vm);
- unsigned int aeth_vm_vcpus(const aeth_vm *vm);
- unsigned int aeth_vm_memory_mb(const aeth_vm *vm);
- const char *aeth_vm_kernel_path(const aeth_vm *vm);
- const char *aeth_vm_rootfs_path(const aeth_vm *vm);
-
- const char *aeth_vm_api_socket(const aeth_vm *vm);
-
- const char *aeth_vm_agent_socket(const aeth_vm *vm);
- const char *aeth_vm_serial_log(const aeth_vm *vm);
- const char *aeth_vm_state_dir(const aeth_vm *vm);
-
+int aeth_vm_create(aeth_vm **out, aeth_vmm *vmm,
+const aeth_vm_options *opts);
+int aeth_vm_start(aeth_vm *vm);
+int aeth_vm_stop(aeth_vm *vm, unsigned int timeout_ms);
+int aeth_vm_delete(aeth_vm *vm);
+void aeth_vm_free(aeth_vm *vm);
+int aeth_vm_get(aeth_vm **out, aeth_vmm *vmm, const char *id);
+int aeth_vm_list(char ***ids_out, aeth_vmm *vmm);
+const char *aeth_vm_id(const aeth_vm *vm);
+const char *aeth_vm_name(const aeth_vm *vm);
+aeth_vm_state aeth_vm_status(aeth_vm *vm);
+const char *aeth_vm_state_name(aeth_vm_state state);
+const char *aeth_vm_backend(const aeth_vm *vm);
+aeth_accel aeth_vm_accel(const aeth_vm *vm);
+const char *aeth_accel_name(aeth_accel accel);
+int aeth_vm_pid(const aeth_vm *vm);
+unsigned int aeth_vm_vcpus(const aeth_vm *vm);
+unsigned int aeth_vm_memory_mb(const aeth_vm *vm);
+const char *aeth_vm_kernel_path(const aeth_vm *vm);
+const char *aeth_vm_rootfs_path(const aeth_vm *vm);
+const char *aeth_vm_api_socket(const aeth_vm *vm);
+const char *aeth_vm_agent_socket(const aeth_vm *vm);
+const char *aeth_vm_serial_log(const aeth_vm *vm);
+const char *aeth_vm_state_dir(const aeth_vm *vm);
 typedef struct {
- unsigned int version;
- int kvm_device;
- int kvm_pvm;
- int kvm_usable;
- int tcg_available;
- aeth_accel recommended;
- char detail[512];
+unsigned int version;
+int kvm_device;
+int kvm_pvm;
+int kvm_usable;
+int tcg_available;
+aeth_accel recommended;
+char detail[512];
 } aeth_accel_info;
-
- int aeth_accel_probe(aeth_accel_info *info, const char *qemu_binary);
-
+int aeth_accel_probe(aeth_accel_info *info, const char *qemu_binary);
 typedef struct aeth_worker aeth_worker;
-
 typedef struct aeth_task aeth_task;
 typedef int (*aeth_task_handler)(aeth_task *task, void *userdata);
-
 typedef void (*aeth_worker_event_cb)(const char *task_id, const char *line,
-         void *userdata);
-
+void *userdata);
 typedef struct {
- unsigned int version;
- const char *id;
- const char *database_url;
- const char *redis_url;
- const char *redis_ns;
- unsigned int concurrency;
-
- const char *queues;
-
- unsigned int lease_ms;
- unsigned int grace_ms;
- const char *backend;
- const char *accel;
- const char *image_dir;
- const char *state_dir;
- unsigned int vcpus;
- unsigned int memory_mb;
- aeth_worker_event_cb on_event;
- void *userdata;
- int migrate;
-
- const char *rootfs_path;
-
- int use_rootfs;
-
- int deny_network;
+unsigned int version;
+const char *id;
+const char *database_url;
+const char *redis_url;
+const char *redis_ns;
+unsigned int concurrency;
+const char *queues;
+unsigned int lease_ms;
+unsigned int grace_ms;
+const char *backend;
+const char *accel;
+const char *image_dir;
+const char *state_dir;
+unsigned int vcpus;
+unsigned int memory_mb;
+aeth_worker_event_cb on_event;
+void *userdata;
+int migrate;
+const char *rootfs_path;
+int use_rootfs;
+int deny_network;
 } aeth_worker_options;
-
- int aeth_worker_new(aeth_worker **out, const aeth_worker_options *opts);
- int aeth_worker_new_from_config(aeth_worker **out,
-      const aeth_config *cfg,
-      const aeth_worker_options *overrides);
-
- int aeth_worker_handle(aeth_worker *w, const char *type,
-    aeth_task_handler fn, void *userdata);
-
- int aeth_worker_handle_builtin(aeth_worker *w);
-
- const char *aeth_worker_id(const aeth_worker *w);
-
- const char *aeth_worker_types(aeth_worker *w);
- int aeth_worker_run(aeth_worker *w);
-
- void aeth_worker_stop(aeth_worker *w);
-
- void aeth_worker_free(aeth_worker *w);
-
+int aeth_worker_new(aeth_worker **out, const aeth_worker_options *opts);
+int aeth_worker_new_from_config(aeth_worker **out,
+const aeth_config *cfg,
+const aeth_worker_options *overrides);
+int aeth_worker_handle(aeth_worker *w, const char *type,
+aeth_task_handler fn, void *userdata);
+int aeth_worker_handle_builtin(aeth_worker *w);
+const char *aeth_worker_id(const aeth_worker *w);
+const char *aeth_worker_types(aeth_worker *w);
+int aeth_worker_run(aeth_worker *w);
+void aeth_worker_stop(aeth_worker *w);
+void aeth_worker_free(aeth_worker *w);
 typedef void (*aeth_check_cb)(const char *what, int status,
-         const char *detail, const char *fix,
-         void *userdata);
- int aeth_worker_check(const aeth_config *cfg, aeth_check_cb cb,
-          void *userdata);
-
- const char *aeth_task_id(const aeth_task *task);
- const char *aeth_task_type(const aeth_task *task);
- const char *aeth_task_payload(const aeth_task *task);
-
- unsigned int aeth_task_retry_count(const aeth_task *task);
-
- aeth_worker *aeth_task_worker(aeth_task *task);
-
- int aeth_task_set_result(aeth_task *task, const char *json);
-
- int aeth_task_fail(aeth_task *task, int retryable, const char *message);
-
- int aeth_task_cancelled(const aeth_task *task);
-
- void aeth_task_say(aeth_task *task, const char *line);
+const char *detail, const char *fix,
+void *userdata);
+int aeth_worker_check(const aeth_config *cfg, aeth_check_cb cb,
+void *userdata);
+const char *aeth_task_id(const aeth_task *task);
+const char *aeth_task_type(const aeth_task *task);
+const char *aeth_task_payload(const aeth_task *task);
+unsigned int aeth_task_retry_count(const aeth_task *task);
+aeth_worker *aeth_task_worker(aeth_task *task);
+int aeth_task_set_result(aeth_task *task, const char *json);
+int aeth_task_fail(aeth_task *task, int retryable, const char *message);
+int aeth_task_cancelled(const aeth_task *task);
+void aeth_task_say(aeth_task *task, const char *line);
 '''
 
 INT_CONSTANTS = {'AETH_ACCEL_INFO_VERSION': 1,
