@@ -10,6 +10,7 @@
  * completed rows and acks a few at a time (one statement / round trip for
  * several); every task it holds has its lease extended by the heartbeat.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,7 +89,8 @@ typedef struct {
 	int64_t first_ms;
 } pending_acks;
 
-/* Acks are held back at most this long (or until the batch ends). */
+/* Acks are held back at most this long (or until the batch ends), and
+ * not while a task that may be slow runs (expected_short()). */
 #define ACK_DELAY_MS 5
 
 static void set_held(aeth__slot *s, size_t i, aeth__held_state st)
@@ -348,13 +350,45 @@ static size_t batch_size(const aeth__slot *s)
 	return k < 1 ? 1 : k > AETH__SLOT_BATCH_MAX ? AETH__SLOT_BATCH_MAX : (size_t)k;
 }
 
-static void note_time(aeth__slot *s, int64_t ms)
+/* rise at once on a slow task, decay over a few fast ones */
+static double blend(double avg, double d)
+{
+	return d >= avg ? (d > 0.05 ? d : 0.05) : 0.8 * avg + 0.2 * d;
+}
+
+/* The slot's entry for `type` (NULL if not among the last few seen). */
+static double *type_avg(aeth__slot *s, const char *type)
+{
+	for (size_t i = 0; type && i < AETH__ARRAY_LEN(s->types); i++)
+		if (s->types[i].type[0] && !strcmp(s->types[i].type, type))
+			return &s->types[i].avg_ms;
+	return NULL;
+}
+
+static void note_time(aeth__slot *s, const char *type, int64_t ms)
 {
 	double d = ms < 0 ? 0 : (double)ms;
+	double *avg = type_avg(s, type);
 
-	/* rise at once on a slow task, decay over a few fast ones */
-	s->avg_ms = d >= s->avg_ms ? (d > 0.05 ? d : 0.05)
-				   : 0.8 * s->avg_ms + 0.2 * d;
+	s->avg_ms = blend(s->avg_ms, d);
+	if (!avg && type && strlen(type) < sizeof(s->types[0].type)) {
+		unsigned int i = s->types_next++ % AETH__ARRAY_LEN(s->types);
+
+		snprintf(s->types[i].type, sizeof(s->types[i].type), "%s", type);
+		s->types[i].avg_ms = 0;
+		avg = &s->types[i].avg_ms;
+	}
+	if (avg)
+		*avg = blend(*avg, d);
+}
+
+/* Whether a task of `type` is expected to end within ~1 ms: only then may
+ * completions of the batch wait for it before being written and acked. */
+static bool expected_short(aeth__slot *s, const char *type)
+{
+	double *avg = type_avg(s, type);
+
+	return avg && *avg > 0 && *avg <= 1.0;
 }
 
 /* A stop came while tasks of the batch had not started: give them back
@@ -425,10 +459,15 @@ void *aeth__slot_main(void *arg)
 			if (i > 0 && atomic_load(&w->stopping) &&
 			    give_back(s, i, tasks[i]))
 				continue;
-			if (p->n && (got == 1 || t0 - p->first_ms >= ACK_DELAY_MS))
+			/* results wait at most ACK_DELAY_MS, and never for a
+			 * task that may be slow */
+			if (p->n && (t0 - p->first_ms >= ACK_DELAY_MS ||
+				     !expected_short(s, tasks[i]->type))) {
 				flush_acks(s, p);
+				t0 = aeth__now_ms(); /* the task's own time only */
+			}
 			if (run_one(s, i, tasks[i], p, recorded[i]))
-				note_time(s, aeth__now_ms() - t0);
+				note_time(s, tasks[i]->type, aeth__now_ms() - t0);
 		}
 		flush_acks(s, p);
 		release_batch(s);

@@ -65,6 +65,12 @@ typedef struct aeth__slot {
 	atomic_int cancel;
 	bool exited;
 	double avg_ms;       /* recent task time (rises at once, decays slowly) */
+	/* the same per task type, for the few types seen last (slot.c) */
+	struct {
+		char type[64];
+		double avg_ms;
+	} types[8];
+	unsigned int types_next;
 } aeth__slot;
 
 struct aeth_task {
