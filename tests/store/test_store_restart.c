@@ -16,6 +16,7 @@
 #include <glob.h>
 #include <pthread.h>
 #include <pwd.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,6 +203,25 @@ static void *migrate_blocked(void *arg)
 	return NULL;
 }
 
+/* Until another session waits on an advisory lock (no fixed sleep: the
+ * migrating thread may take long to get there on a loaded machine). */
+static void wait_for_lock_waiter(PGconn *c)
+{
+	for (int i = 0; i < 3000; i++) {
+		PGresult *r = PQexec(c, "SELECT count(*) FROM pg_stat_activity "
+				     "WHERE wait_event_type = 'Lock' AND "
+				     "wait_event = 'advisory'");
+		bool waiting = PQresultStatus(r) == PGRES_TUPLES_OK &&
+			       strcmp(PQgetvalue(r, 0, 0), "0") != 0;
+
+		PQclear(r);
+		if (waiting)
+			return;
+		usleep(10000);
+	}
+	fail_msg("no session started waiting for the advisory lock in 30 s");
+}
+
 /* The server restarts while a statement runs (aeth_store_migrate waiting
  * for the advisory lock another session holds). */
 static void test_restart_mid_statement(void **state)
@@ -225,7 +245,7 @@ static void test_restart_mid_statement(void **state)
 	PQclear(r);
 	m.s = s;
 	assert_int_equal(pthread_create(&t, NULL, migrate_blocked, &m), 0);
-	sleep(1); /* let it block on the lock */
+	wait_for_lock_waiter(holder);
 	server("restart");
 	pthread_join(t, NULL);
 	PQfinish(holder);
