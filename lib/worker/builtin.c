@@ -349,8 +349,11 @@ int aeth__handle_execute(aeth_task *t, void *userdata)
 		goto out;
 	}
 	record_exec(s, t->qt->id, &p, &r, started, ended);
-	aeth__worker_say(s->w, t->qt->id, "✓ Command exited with status %d "
-			 "(%lld ms)", r.exit_code, (long long)(ended - started));
+	/* The task succeeds either way (the command ran); the mark says
+	 * whether the command did. */
+	aeth__worker_say(s->w, t->qt->id, "%s Command exited with status %d "
+			 "(%lld ms)", r.exit_code == 0 ? "✓" : "✗", r.exit_code,
+			 (long long)(ended - started));
 	result = aeth__execute_result(p.vm_id, r.exit_code, r.out, r.out_len,
 				      r.err, r.err_len);
 	rc = result ? aeth_task_set_result(t, result) : AETH_ENOMEM;
