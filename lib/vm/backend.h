@@ -142,6 +142,9 @@ void aeth__vm_record_clear(aeth__vm_record *rec);
 /* "<rec->state_dir>/<name>" into a new string; AETH_ETOOBIG if it would
  * not fit a sockaddr_un (so it is safe for sockets). */
 char *aeth__vm_path(const aeth__vm_record *rec, const char *name);
+/* aeth__vm_path(rec, name) into *field (a string of rec), free()ing the
+ * old value; on failure *field is left as it was. */
+int aeth__vm_path_set(aeth__vm_record *rec, char **field, const char *name);
 
 /* The last `max_bytes` of the serial log as text (malloc'd, never NULL
  * unless out of memory; "" when there is no log). */

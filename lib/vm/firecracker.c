@@ -76,17 +76,6 @@ static bool alive_cb(void *userdata)
 	return !fc_dead(userdata);
 }
 
-static int set_path(aeth__vm_record *r, char **field, const char *name)
-{
-	char *p = aeth__vm_path(r, name);
-
-	if (!p)
-		return aeth_error_last_code() ? aeth_error_last_code() : AETH_ENOMEM;
-	free(*field);
-	*field = p;
-	return 0;
-}
-
 /* The last KiB of what firecracker printed (its own errors come first). */
 static char *vmm_log_tail(const aeth__vm_record *r)
 {
@@ -252,7 +241,7 @@ static int fc_prepare_disk(aeth__vm_record *r)
 
 	if (!r->rootfs_path)
 		return 0;
-	if ((rc = set_path(r, &r->overlay_path, "rootfs.img")) != 0)
+	if ((rc = aeth__vm_path_set(r, &r->overlay_path, "rootfs.img")) != 0)
 		return rc;
 	if (access(r->overlay_path, F_OK) == 0)
 		return 0;
@@ -374,10 +363,10 @@ static int fc_start(aeth__vm_record *r, int64_t deadline_ms)
 	int rc;
 
 	if ((rc = fc_check_spec(r)) != 0 ||
-	    (rc = set_path(r, &r->api_sock, "api.sock")) != 0 ||
-	    (rc = set_path(r, &r->agent_sock, "vsock.sock")) != 0 ||
-	    (rc = set_path(r, &r->vmm_log, "firecracker.log")) != 0 ||
-	    (rc = set_path(r, &r->serial_log, "firecracker.log")) != 0 ||
+	    (rc = aeth__vm_path_set(r, &r->api_sock, "api.sock")) != 0 ||
+	    (rc = aeth__vm_path_set(r, &r->agent_sock, "vsock.sock")) != 0 ||
+	    (rc = aeth__vm_path_set(r, &r->vmm_log, "firecracker.log")) != 0 ||
+	    (rc = aeth__vm_path_set(r, &r->serial_log, "firecracker.log")) != 0 ||
 	    (rc = fc_boot_args(r)) != 0 || (rc = fc_guest_cid(r, &cid)) != 0 ||
 	    (rc = fc_prepare_disk(r)) != 0)
 		goto fail;

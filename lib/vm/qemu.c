@@ -145,17 +145,6 @@ static int build_argv(argv_t *a, const aeth__vm_record *r)
 	return 0;
 }
 
-static int set_path(aeth__vm_record *r, char **field, const char *name)
-{
-	char *p = aeth__vm_path(r, name);
-
-	if (!p)
-		return aeth_error_last_code() ? aeth_error_last_code() : AETH_ENOMEM;
-	free(*field);
-	*field = p;
-	return 0;
-}
-
 static void unlink_sockets(const aeth__vm_record *r)
 {
 	if (r->api_sock)
@@ -170,10 +159,10 @@ static int qemu_start(aeth__vm_record *r, int64_t deadline_ms)
 	int rc;
 
 	(void)deadline_ms;
-	if ((rc = set_path(r, &r->api_sock, "qmp.sock")) != 0 ||
-	    (rc = set_path(r, &r->agent_sock, "agent.sock")) != 0 ||
-	    (rc = set_path(r, &r->serial_log, "serial.log")) != 0 ||
-	    (rc = set_path(r, &r->vmm_log, "qemu.log")) != 0)
+	if ((rc = aeth__vm_path_set(r, &r->api_sock, "qmp.sock")) != 0 ||
+	    (rc = aeth__vm_path_set(r, &r->agent_sock, "agent.sock")) != 0 ||
+	    (rc = aeth__vm_path_set(r, &r->serial_log, "serial.log")) != 0 ||
+	    (rc = aeth__vm_path_set(r, &r->vmm_log, "qemu.log")) != 0)
 		return rc;
 	if (r->net == AETH_NET_TAP && (!r->tap_name || !*r->tap_name))
 		return aeth__error_set(AETH_EINVALID,

@@ -317,6 +317,17 @@ char *aeth__vm_path(const aeth__vm_record *r, const char *name)
 	return p;
 }
 
+int aeth__vm_path_set(aeth__vm_record *r, char **field, const char *name)
+{
+	char *p = aeth__vm_path(r, name);
+
+	if (!p)
+		return aeth_error_last_code() ? aeth_error_last_code() : AETH_ENOMEM;
+	free(*field);
+	*field = p;
+	return 0;
+}
+
 char *aeth__vm_serial_tail(const aeth__vm_record *r, size_t max_bytes)
 {
 	return aeth__vm_file_tail(r->serial_log, max_bytes);
