@@ -20,21 +20,14 @@
 #define DEFAULT_VSOCK_PORT 1024
 #define FIND_PORT_MS 10000
 
-int agent_listen_unix(struct agent *a, const char *path)
+/* Make `a` listen on a new socket bound to `sa`; `what` names it in logs. */
+static int listen_on(struct agent *a, int family, const struct sockaddr *sa,
+		     socklen_t len, const char *what)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int fd;
+	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		agent_log("socket path too long: %s", path);
-		return -1;
-	}
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	unlink(path);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    listen(fd, 4) < 0) {
-		agent_log("listening on %s: %s", path, strerror(errno));
+	if (fd < 0 || bind(fd, sa, len) < 0 || listen(fd, 4) < 0) {
+		agent_log("listening on %s: %s", what, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return -1;
@@ -44,23 +37,28 @@ int agent_listen_unix(struct agent *a, const char *path)
 	return 0;
 }
 
+int agent_listen_unix(struct agent *a, const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		agent_log("socket path too long: %s", path);
+		return -1;
+	}
+	strcpy(sa.sun_path, path);
+	unlink(path);
+	return listen_on(a, AF_UNIX, (struct sockaddr *)&sa, sizeof(sa), path);
+}
+
 static int listen_vsock(struct agent *a, unsigned int port)
 {
 	struct sockaddr_vm sa = {.svm_family = AF_VSOCK,
 				 .svm_cid = VMADDR_CID_ANY,
 				 .svm_port = port};
-	int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	char what[32];
 
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    listen(fd, 4) < 0) {
-		agent_log("vsock port %u: %s", port, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	a->kind = CHAN_LISTEN;
-	a->listen_fd = fd;
-	return 0;
+	snprintf(what, sizeof(what), "vsock port %u", port);
+	return listen_on(a, AF_VSOCK, (struct sockaddr *)&sa, sizeof(sa), what);
 }
 
 /* /sys/class/virtio-ports/vportNpM/name == "agent" -> /dev/vportNpM */
