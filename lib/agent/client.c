@@ -522,7 +522,9 @@ int aeth__agent_hello(aeth__agent *a, unsigned int timeout_ms,
 	return rc;
 }
 
-int aeth__agent_ping(aeth__agent *a, unsigned int timeout_ms)
+/* A request with no fields whose reply carries nothing we keep. */
+static int bare_request(aeth__agent *a, uint8_t type, unsigned int timeout_ms,
+			const char *what)
 {
 	aeth__proto_msg m = AETH__PROTO_MSG_INIT;
 	struct aeth__req *r = aeth__req_new(a);
@@ -530,30 +532,27 @@ int aeth__agent_ping(aeth__agent *a, unsigned int timeout_ms)
 
 	if (!r)
 		return AETH_ENOMEM;
-	aeth__proto_msg_begin(&m, AETH__MSG_PING, r->id);
-	rc = roundtrip(a, r, &m, timeout_ms, "ping");
+	aeth__proto_msg_begin(&m, type, r->id);
+	rc = roundtrip(a, r, &m, timeout_ms, what);
 	aeth__proto_msg_free(&m);
 	aeth__req_free(a, r);
 	return rc;
 }
 
+int aeth__agent_ping(aeth__agent *a, unsigned int timeout_ms)
+{
+	return bare_request(a, AETH__MSG_PING, timeout_ms, "ping");
+}
+
 int aeth__agent_shutdown(aeth__agent *a, unsigned int timeout_ms)
 {
-	aeth__proto_msg m = AETH__PROTO_MSG_INIT;
-	struct aeth__req *r = aeth__req_new(a);
-	int rc;
+	int rc = bare_request(a, AETH__MSG_SHUTDOWN, timeout_ms, "shutdown");
 
-	if (!r)
-		return AETH_ENOMEM;
-	aeth__proto_msg_begin(&m, AETH__MSG_SHUTDOWN, r->id);
-	rc = roundtrip(a, r, &m, timeout_ms, "shutdown");
 	/* Powering off may close the channel before the reply. */
 	if (rc == AETH_EUNAVAILABLE) {
 		aeth_error_clear();
 		rc = 0;
 	}
-	aeth__proto_msg_free(&m);
-	aeth__req_free(a, r);
 	return rc;
 }
 
