@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "aetherium/aetherium.h"
+#include "expect.h"
 #include "pg.h"
 #include "redis.h"
 
@@ -74,19 +75,6 @@ static int setup(void **state)
 		return -1;
 	}
 	return 0;
-}
-
-#define OK(call)                                                            \
-	do {                                                                \
-		int rc_ = (call);                                           \
-		if (rc_ != 0)                                               \
-			fail_msg("%s: %d %s", #call, rc_, aeth_error_last()); \
-	} while (0)
-
-static void expect_msg(const char *part)
-{
-	if (!strstr(aeth_error_last(), part))
-		fail_msg("'%s' not in message: %s", part, aeth_error_last());
 }
 
 static size_t task_rows(fixture *f)

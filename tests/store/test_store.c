@@ -19,6 +19,7 @@
 #include <libpq-fe.h>
 
 #include "aetherium/aetherium.h"
+#include "expect.h"
 #include "pg.h"
 
 typedef struct {
@@ -79,19 +80,6 @@ static long query_long(const char *url, const char *sql)
 	PQclear(r);
 	PQfinish(c);
 	return v;
-}
-
-#define OK(call)                                                            \
-	do {                                                                \
-		int rc_ = (call);                                           \
-		if (rc_ != 0)                                               \
-			fail_msg("%s: %d %s", #call, rc_, aeth_error_last()); \
-	} while (0)
-
-static void expect_msg(const char *part)
-{
-	if (!strstr(aeth_error_last(), part))
-		fail_msg("'%s' not in message: %s", part, aeth_error_last());
 }
 
 static void test_migrate_idempotent(void **state)

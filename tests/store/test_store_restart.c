@@ -24,23 +24,11 @@
 #include <libpq-fe.h>
 
 #include "aetherium/aetherium.h"
+#include "expect.h"
 
 static char base[] = "/tmp/aeth-pgr.XXXXXX";
 static char bindir[512], url[256];
 static int started;
-
-#define OK(call)                                                            \
-	do {                                                                \
-		int rc_ = (call);                                           \
-		if (rc_ != 0)                                               \
-			fail_msg("%s: %d %s", #call, rc_, aeth_error_last()); \
-	} while (0)
-
-static void expect_msg(const char *part)
-{
-	if (!strstr(aeth_error_last(), part))
-		fail_msg("'%s' not in message: %s", part, aeth_error_last());
-}
 
 /* Run a PostgreSQL program as the cluster's owner, from "/". */
 static int pg(const char *args)
