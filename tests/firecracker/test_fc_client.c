@@ -26,6 +26,7 @@
 #include "vm/firecracker_api.h"
 #include "vm/firecracker_disk.h"
 #include "vm/firecracker_vsock.h"
+#include "fc_files.h"
 
 typedef struct {
 	char dir[64];
@@ -33,30 +34,6 @@ typedef struct {
 	pid_t pid;
 	aeth__fc_api *client;
 } fixture;
-
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "re");
-	aeth__buf b = AETH__BUF_INIT;
-	char chunk[4096];
-	size_t n;
-
-	if (!f)
-		return strdup("");
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		aeth__buf_append(&b, chunk, n);
-	fclose(f);
-	return b.data ? aeth__buf_detach(&b, NULL) : strdup("");
-}
-
-static void touch(const char *path)
-{
-	FILE *f = fopen(path, "we");
-
-	assert_non_null(f);
-	fputs("not really a kernel\n", f);
-	fclose(f);
-}
 
 /* Start the stand-in with the given extra environment ("K=V" or NULL). */
 static void start_standin(fixture *fx, const char *env1)
@@ -104,7 +81,7 @@ static int setup(void **state)
 	snprintf(fx->vsock, sizeof(fx->vsock), "%s/v.sock", fx->dir);
 	snprintf(fx->log, sizeof(fx->log), "%s/calls.jsonl", fx->dir);
 	snprintf(fx->kernel, sizeof(fx->kernel), "%s/vmlinux", fx->dir);
-	touch(fx->kernel);
+	fc_write_file(fx->kernel, "not really a kernel\n");
 	*state = fx;
 	return 0;
 }
@@ -158,7 +135,7 @@ static void test_config_sequence_and_vsock_echo(void **state)
 	close(fd);
 
 	/* The stand-in logs every call: order, bodies and answers. */
-	log = slurp(fx->log);
+	log = fc_slurp(fx->log);
 	p = strstr(log, "\"path\": \"/machine-config\", \"body\": {\"vcpu_count\": 2, \"mem_size_mib\": 256}, \"status\": 204");
 	assert_non_null(p);
 	p = strstr(p, "\"path\": \"/boot-source\"");

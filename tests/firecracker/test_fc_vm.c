@@ -28,6 +28,7 @@
 #include "internal.h"
 #include "vm/backend.h"
 #include "vm/vm_internal.h"
+#include "fc_files.h"
 
 static char state_dir[64];
 static char files_dir[64];
@@ -76,30 +77,6 @@ static bool on_path(const char *name)
 		path += n + (path[n] == ':');
 	}
 	return false;
-}
-
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "re");
-	aeth__buf b = AETH__BUF_INIT;
-	char chunk[4096];
-	size_t n;
-
-	if (!f)
-		return strdup("");
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		aeth__buf_append(&b, chunk, n);
-	fclose(f);
-	return b.data ? aeth__buf_detach(&b, NULL) : strdup("");
-}
-
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "we");
-
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
 }
 
 static int count_entries(const char *dir)
@@ -159,8 +136,8 @@ static int group_setup(void **state)
 	snprintf(kernel, sizeof(kernel), "%s/vmlinux", files_dir);
 	snprintf(initrd, sizeof(initrd), "%s/initrd.cpio", files_dir);
 	snprintf(calls_log, sizeof(calls_log), "%s/calls.jsonl", files_dir);
-	write_file(kernel, "stand-in kernel\n");
-	write_file(initrd, "stand-in initrd\n");
+	fc_write_file(kernel, "stand-in kernel\n");
+	fc_write_file(initrd, "stand-in initrd\n");
 	snprintf(guest, sizeof(guest), "%s/agent/aeth-agent --stdio", build);
 	setenv("AETH_FC_STANDIN_GUEST", guest, 1);
 	setenv("AETH_FC_STANDIN_LOG", calls_log, 1);
@@ -280,7 +257,7 @@ static void test_lifecycle(void **state)
 	if (!real_fc) {
 		const char *p;
 
-		log = slurp(calls_log);
+		log = fc_slurp(calls_log);
 		p = strstr(log, "\"path\": \"/machine-config\", \"body\": {\"vcpu_count\": 1, \"mem_size_mib\": 256}, \"status\": 204");
 		assert_non_null(p);
 		p = strstr(p, "\"path\": \"/boot-source\", \"body\": {\"kernel_image_path\"");
@@ -331,7 +308,7 @@ static void test_rootfs_copy_per_vm(void **state)
 	assert_ptr_equal(strstr(ra->overlay_path, ra->state_dir), ra->overlay_path);
 	assert_int_equal(access(ra->overlay_path, R_OK | W_OK), 0);
 	{
-		char *log = slurp(calls_log), want[512];
+		char *log = fc_slurp(calls_log), want[512];
 
 		snprintf(want, sizeof(want), "\"path\": \"/drives/rootfs\", \"body\": {\"drive_id\": \"rootfs\", \"path_on_host\": \"%s\", \"is_root_device\": true, \"is_read_only\": false}, \"status\": 204",
 			 ra->overlay_path);
@@ -345,8 +322,8 @@ static void test_rootfs_copy_per_vm(void **state)
 
 		snprintf(pa, sizeof(pa), "%s/guest_cid", ra->state_dir);
 		snprintf(pb, sizeof(pb), "%s/guest_cid", rb->state_dir);
-		ca = slurp(pa);
-		cb = slurp(pb);
+		ca = fc_slurp(pa);
+		cb = fc_slurp(pb);
 		cida = strtoul(ca, NULL, 10);
 		cidb = strtoul(cb, NULL, 10);
 		assert_true(cida >= 3 && cidb >= 3);
@@ -437,7 +414,7 @@ static void test_powerdown_fallback(void **state)
 		vm = NULL;
 	}
 	unsetenv("AETH_FC_STANDIN_IGNORE_CAD");
-	log = slurp(calls_log);
+	log = fc_slurp(calls_log);
 	assert_non_null(strstr(log, "{\"action_type\": \"SendCtrlAltDel\"}, \"status\": 204"));
 	free(log);
 	aeth_vmm_free(m);
