@@ -58,6 +58,47 @@ static inline int qtest_setup(void **state)
 	return 0;
 }
 
+/*
+ * A private redis-server for the test files that must not share one (they
+ * count commands, or stop and restart it): started on first use, freed by
+ * qtest_private_free() as the group teardown.
+ */
+static inline aeth_test_redis **qtest_private_slot(void)
+{
+	static aeth_test_redis *srv;
+
+	return &srv;
+}
+
+static inline aeth_test_redis *qtest_private(void)
+{
+	aeth_test_redis **srv = qtest_private_slot();
+
+	if (!*srv && aeth_test_redis_start(srv))
+		fail_msg("cannot start a private redis-server (apt-get install redis-server)");
+	return *srv;
+}
+
+static inline int qtest_private_free(void **state)
+{
+	aeth_test_redis_free(*qtest_private_slot());
+	*qtest_private_slot() = NULL;
+	return 0;
+}
+
+/* qtest_setup() on the private server. */
+static inline int qtest_private_setup(void **state)
+{
+	qtest *t = calloc(1, sizeof(*t));
+
+	assert_non_null(t);
+	t->url = aeth_test_redis_server_url(qtest_private());
+	t->ns = aeth_test_redis_prefix();
+	t->q = qtest_open(t, 0);
+	*state = t;
+	return 0;
+}
+
 static inline int qtest_teardown(void **state)
 {
 	qtest *t = *state;

@@ -6,8 +6,6 @@
 
 #include "qtest.h"
 
-static aeth_test_redis *srv;
-
 typedef struct {
 	qtest *s;
 	unsigned int timeout_ms;
@@ -47,19 +45,6 @@ static long long stat_calls(const char *url, const char *cmd)
 		n = atoll(p + strlen(needle));
 	free(info);
 	return n;
-}
-
-static int setup(void **state)
-{
-	qtest *t = calloc(1, sizeof(*t));
-
-	if (!srv && aeth_test_redis_start(&srv))
-		fail_msg("cannot start a private redis-server (apt-get install redis-server)");
-	t->url = aeth_test_redis_server_url(srv);
-	t->ns = aeth_test_redis_prefix();
-	t->q = qtest_open(t, 0);
-	*state = t;
-	return 0;
 }
 
 static void test_wakeup_latency_and_no_polling(void **state)
@@ -152,21 +137,14 @@ static void test_wait_result_dead(void **state)
 	aeth_queue_task_free(w);
 }
 
-static int group_teardown(void **state)
-{
-	aeth_test_redis_free(srv);
-	srv = NULL;
-	return 0;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_wakeup_latency_and_no_polling, setup, qtest_teardown),
-		cmocka_unit_test_setup_teardown(test_dequeue_times_out, setup, qtest_teardown),
-		cmocka_unit_test_setup_teardown(test_wait_result, setup, qtest_teardown),
-		cmocka_unit_test_setup_teardown(test_wait_result_dead, setup, qtest_teardown),
+		cmocka_unit_test_setup_teardown(test_wakeup_latency_and_no_polling, qtest_private_setup, qtest_teardown),
+		cmocka_unit_test_setup_teardown(test_dequeue_times_out, qtest_private_setup, qtest_teardown),
+		cmocka_unit_test_setup_teardown(test_wait_result, qtest_private_setup, qtest_teardown),
+		cmocka_unit_test_setup_teardown(test_wait_result_dead, qtest_private_setup, qtest_teardown),
 	};
 
-	return cmocka_run_group_tests_name("queue_block", tests, NULL, group_teardown);
+	return cmocka_run_group_tests_name("queue_block", tests, NULL, qtest_private_free);
 }

@@ -9,21 +9,7 @@
 
 #include "qtest.h"
 
-static aeth_test_redis *srv;
 static const aeth_queue_source DEF[] = {{"default", 1, 0}};
-
-static int setup(void **state)
-{
-	qtest *t = calloc(1, sizeof(*t));
-
-	if (!srv && aeth_test_redis_start(&srv))
-		fail_msg("cannot start a private redis-server (apt-get install redis-server)");
-	t->url = aeth_test_redis_server_url(srv);
-	t->ns = aeth_test_redis_prefix();
-	t->q = qtest_open(t, 0);
-	*state = t;
-	return 0;
-}
 
 static void test_sigkill_mid_task_recovered_once(void **state)
 {
@@ -81,7 +67,7 @@ static void test_redis_restart_reconnects(void **state)
 	QOK(aeth_queue_ack(s->q, t, NULL));
 	aeth_queue_task_free(t);
 
-	assert_int_equal(aeth_test_redis_restart(srv), 0); /* empty again: no persistence */
+	assert_int_equal(aeth_test_redis_restart(qtest_private()), 0); /* empty again: no persistence */
 	/* The next calls reconnect by themselves (and reload the scripts). */
 	QOK(aeth_queue_enqueue(s->q, "after", NULL, NULL, id));
 	QOK(aeth_queue_dequeue(s->q, DEF, 1, 0, &t));
@@ -118,7 +104,7 @@ static void test_blocked_consumer_sees_dead_server(void **state)
 
 	assert_int_equal(pthread_create(&th, NULL, block_dequeue, &b), 0);
 	usleep(300000);
-	assert_int_equal(aeth_test_redis_stop(srv), 0);
+	assert_int_equal(aeth_test_redis_stop(qtest_private()), 0);
 	pthread_join(th, NULL);
 	print_message("blocked dequeue returned %d after %lld ms: %s\n", b.rc,
 		      (long long)b.ms, aeth_error_last());
@@ -126,7 +112,7 @@ static void test_blocked_consumer_sees_dead_server(void **state)
 	assert_true(b.ms < 5000);
 	assert_int_equal(aeth_queue_ping(s->q), AETH_EUNAVAILABLE);
 	assert_non_null(strstr(aeth_error_last(), "is redis-server running?"));
-	assert_int_equal(aeth_test_redis_restart(srv), 0);
+	assert_int_equal(aeth_test_redis_restart(qtest_private()), 0);
 	QOK(aeth_queue_ping(s->q));
 }
 
@@ -150,7 +136,7 @@ static void test_unreachable_and_bad_urls(void **state)
 		assert_int_equal(aeth_queue_open(&q, &o), AETH_EINVALID);
 		assert_null(strstr(aeth_error_last(), "secret"));
 	}
-	o.url = aeth_test_redis_server_url(srv);
+	o.url = aeth_test_redis_server_url(qtest_private());
 	o.ns = "bad{ns}";
 	assert_int_equal(aeth_queue_open(&q, &o), AETH_EINVALID);
 	o.ns = NULL;
@@ -158,21 +144,14 @@ static void test_unreachable_and_bad_urls(void **state)
 	assert_int_equal(aeth_queue_open(&q, &o), AETH_EINVALID);
 }
 
-static int group_teardown(void **state)
-{
-	aeth_test_redis_free(srv);
-	srv = NULL;
-	return 0;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_sigkill_mid_task_recovered_once, setup, qtest_teardown),
-		cmocka_unit_test_setup_teardown(test_redis_restart_reconnects, setup, qtest_teardown),
-		cmocka_unit_test_setup_teardown(test_blocked_consumer_sees_dead_server, setup, qtest_teardown),
-		cmocka_unit_test_setup_teardown(test_unreachable_and_bad_urls, setup, qtest_teardown),
+		cmocka_unit_test_setup_teardown(test_sigkill_mid_task_recovered_once, qtest_private_setup, qtest_teardown),
+		cmocka_unit_test_setup_teardown(test_redis_restart_reconnects, qtest_private_setup, qtest_teardown),
+		cmocka_unit_test_setup_teardown(test_blocked_consumer_sees_dead_server, qtest_private_setup, qtest_teardown),
+		cmocka_unit_test_setup_teardown(test_unreachable_and_bad_urls, qtest_private_setup, qtest_teardown),
 	};
 
-	return cmocka_run_group_tests_name("queue_crash", tests, NULL, group_teardown);
+	return cmocka_run_group_tests_name("queue_crash", tests, NULL, qtest_private_free);
 }
