@@ -143,6 +143,13 @@ void aeth_store_free(aeth_store *s)
 	free(s);
 }
 
+static bool session_ended(const PGresult *r)
+{
+	const char *sev = r ? PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED) : NULL;
+
+	return sev && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0);
+}
+
 static int map_error(aeth_store *s, const char *what, PGresult *r)
 {
 	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
@@ -151,7 +158,12 @@ static int map_error(aeth_store *s, const char *what, PGresult *r)
 	int code = AETH_ERROR;
 
 	first_line(msg && *msg ? msg : "no answer", line, sizeof(line));
-	if (PQstatus(s->conn) == CONNECTION_BAD)
+	/* A FATAL error ends the session: the server closes the connection
+	 * right after sending it, but libpq may not have read the EOF yet
+	 * (its status still says OK). Same case as a connection seen broken. */
+	if (session_ended(r))
+		s->ended = true;
+	if (PQstatus(s->conn) == CONNECTION_BAD || s->ended)
 		return aeth__error_set(AETH_EUNAVAILABLE,
 				       "%s: lost the connection to PostgreSQL at "
 				       "%s while the statement ran: %s (the server "
@@ -189,7 +201,7 @@ static int map_error(aeth_store *s, const char *what, PGresult *r)
  */
 static bool broken_while_idle(aeth_store *s)
 {
-	if (PQstatus(s->conn) != CONNECTION_OK)
+	if (PQstatus(s->conn) != CONNECTION_OK || s->ended)
 		return true;
 	if (PQtransactionStatus(s->conn) != PQTRANS_IDLE)
 		return false;
@@ -215,6 +227,7 @@ static int ensure_connected(aeth_store *s, const char *what)
 	if (!broken_while_idle(s))
 		return 0;
 	PQreset(s->conn);
+	s->ended = false;
 	if (PQstatus(s->conn) == CONNECTION_OK) {
 		int rc = run_plain(s, "setting the time zone after reconnecting",
 				   "SET TIME ZONE 'UTC'");

@@ -26,6 +26,7 @@ extern const size_t aeth__migrations_count;
 struct aeth_store {
 	PGconn *conn;
 	char *where; /* "unix socket /x/.s.PGSQL.5432 (database d, user u)" */
+	bool ended;  /* the server ended the session (FATAL): reset before use */
 };
 
 /* Largest JSON or TEXT value we write (the worker truncates output). */
