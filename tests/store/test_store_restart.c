@@ -218,55 +218,35 @@ static void wait_for_lock_waiter(PGconn *c)
 	fail_msg("no session started waiting for the advisory lock in 30 s");
 }
 
-/* The server restarts (crashes) while a statement runs (aeth_store_migrate
- * waiting for the advisory lock another session holds); the committed row
- * survives the recovery. */
-static void test_restart_mid_statement(void **state)
+/* Ways to interrupt the blocked statement; HOLDER holds the lock. */
+static void interrupt_by_crash(PGconn *holder)
 {
-	aeth_store *s = NULL;
-	aeth_store_vm a, *out = NULL;
-	migrator m = {0};
-	pthread_t t;
-	PGconn *holder;
-	PGresult *r;
-
-	(void)state;
-	if (!started)
-		server("start");
-	OK(aeth_store_open(&s, url));
-	OK(aeth_store_migrate(s));
-	insert_vm(s, &a, "kept");
-	holder = PQconnectdb(url);
-	r = PQexec(holder, "SELECT pg_advisory_lock(7245531900)");
-	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
-	PQclear(r);
-	m.s = s;
-	assert_int_equal(pthread_create(&t, NULL, migrate_blocked, &m), 0);
-	wait_for_lock_waiter(holder);
+	(void)holder;
 	/* Immediate, not fast: in a fast shutdown the holder's session may
 	 * end first and release the lock, and the waiting statement then
 	 * finishes before its own session is told to end (seen in CI: rc 0).
 	 * Killed at once, no backend releases anything. */
 	server_mode("restart", "immediate");
-	pthread_join(t, NULL);
-	PQfinish(holder);
-	assert_int_equal(m.rc, AETH_EUNAVAILABLE);
-	if (!strstr(m.msg, "while the statement ran") ||
-	    !strstr(m.msg, "the next call reconnects"))
-		fail_msg("unexpected message: %s", m.msg);
-	/* the next calls work, the row is there */
-	OK(aeth_store_vm_get(s, a.id, &out));
-	assert_string_equal(out->name, "kept");
-	aeth_store_vm_free(out);
-	OK(aeth_store_migrate(s));
-	aeth_store_free(s);
 }
 
-/* An administrator ends the session while a statement runs
- * (pg_terminate_backend: the server sends a FATAL error, then closes the
- * connection). The call fails as a lost connection and the next call
- * reconnects by itself, although libpq may not yet have seen the close. */
-static void test_session_terminated(void **state)
+static void interrupt_by_terminate(PGconn *holder)
+{
+	PGresult *r = PQexec(holder, "SELECT pg_terminate_backend(pid) FROM "
+				     "pg_stat_activity WHERE wait_event_type = "
+				     "'Lock' AND wait_event = 'advisory'");
+
+	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+	assert_int_equal(PQntuples(r), 1);
+	PQclear(r);
+}
+
+/*
+ * A statement (aeth_store_migrate waiting for the advisory lock another
+ * session holds) is cut short by INTERRUPT: the call fails as a lost
+ * connection, the next call reconnects by itself (without waiting on the
+ * lock, which a surviving holder still has) and the committed row is there.
+ */
+static void check_mid_statement(void (*interrupt)(PGconn *), const char *name)
 {
 	aeth_store *s = NULL;
 	aeth_store_vm a, *out = NULL;
@@ -275,12 +255,11 @@ static void test_session_terminated(void **state)
 	PGconn *holder;
 	PGresult *r;
 
-	(void)state;
 	if (!started)
 		server("start");
 	OK(aeth_store_open(&s, url));
 	OK(aeth_store_migrate(s));
-	insert_vm(s, &a, "kept-too");
+	insert_vm(s, &a, name);
 	holder = PQconnectdb(url);
 	r = PQexec(holder, "SELECT pg_advisory_lock(7245531900)");
 	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
@@ -288,24 +267,35 @@ static void test_session_terminated(void **state)
 	m.s = s;
 	assert_int_equal(pthread_create(&t, NULL, migrate_blocked, &m), 0);
 	wait_for_lock_waiter(holder);
-	r = PQexec(holder, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-			   "WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'");
-	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
-	assert_int_equal(PQntuples(r), 1);
-	PQclear(r);
+	interrupt(holder);
 	pthread_join(t, NULL);
 	assert_int_equal(m.rc, AETH_EUNAVAILABLE);
 	if (!strstr(m.msg, "while the statement ran") ||
 	    !strstr(m.msg, "the next call reconnects"))
 		fail_msg("unexpected message: %s", m.msg);
-	/* the lock is still held: the next call must not wait on it, and it
-	 * runs on a new session */
 	OK(aeth_store_vm_get(s, a.id, &out));
-	assert_string_equal(out->name, "kept-too");
+	assert_string_equal(out->name, name);
 	aeth_store_vm_free(out);
 	PQfinish(holder);
 	OK(aeth_store_migrate(s));
 	aeth_store_free(s);
+}
+
+/* The server crashes and restarts while a statement runs; the committed
+ * row survives the recovery. */
+static void test_restart_mid_statement(void **state)
+{
+	(void)state;
+	check_mid_statement(interrupt_by_crash, "kept");
+}
+
+/* An administrator ends the session while a statement runs
+ * (pg_terminate_backend: the server sends a FATAL error, then closes the
+ * connection), the server stays up. */
+static void test_session_terminated(void **state)
+{
+	(void)state;
+	check_mid_statement(interrupt_by_terminate, "kept-too");
 }
 
 int main(void)
