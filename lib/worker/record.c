@@ -499,8 +499,10 @@ int aeth__rec_tasks_running(aeth__rec *r, const char *const *ids,
 }
 
 int aeth__rec_tasks_completed(aeth__rec *r, const char *const *ids,
-			      const char *const *results, size_t n,
-			      bool *recorded)
+			      const char *const *results,
+			      const int64_t *started_ms,
+			      const unsigned int *retry_counts,
+			      const char *worker_id, size_t n, bool *recorded)
 {
 	cJSON *rows = cJSON_CreateArray();
 	int rc = 0;
@@ -509,28 +511,38 @@ int aeth__rec_tasks_completed(aeth__rec *r, const char *const *ids,
 		recorded[i] = false;
 	for (size_t i = 0; rc == 0 && i < n; i++)
 		rc = aeth__store_check_json("task result", results[i], false);
+	if (rc == 0)
+		rc = aeth__store_check_text("task worker_id", worker_id, 255, false);
 	if (rc != 0) {
 		cJSON_Delete(rows);
 		return rc;
 	}
 	for (size_t i = 0; rows && i < n; i++) {
 		cJSON *o = cJSON_CreateObject();
+		bool deferred = started_ms && started_ms[i] > 0;
 
 		cJSON_AddItemToArray(rows, o);
 		/* the result as JSON text in a string: "null" stays JSON null
 		 * (r::jsonb), as aeth_store_task_finish writes it */
 		if (!cJSON_AddStringToObject(o, "id", ids[i]) ||
 		    !(results[i] ? cJSON_AddStringToObject(o, "r", results[i]) :
-				   cJSON_AddNullToObject(o, "r"))) {
+				   cJSON_AddNullToObject(o, "r")) ||
+		    (deferred &&
+		     (!cJSON_AddNumberToObject(o, "s", (double)started_ms[i]) ||
+		      !cJSON_AddNumberToObject(o, "rc", retry_counts[i])))) {
 			cJSON_Delete(rows);
 			rows = NULL;
 		}
 	}
+	/* a row without "s" keeps what its running write set */
 	return batch_exec(r, "recording tasks completed",
 		"UPDATE tasks t SET status = 'completed', "
 		"result = coalesce(u.r::jsonb, t.result), error = NULL, "
-		"updated_at = " AETH__NOW ", completed_at = " AETH__NOW
-		" FROM jsonb_to_recordset($1::jsonb) AS u(id uuid, r text) "
-		"WHERE t.id = u.id RETURNING t.id::text", rows, NULL, ids, n,
-		recorded);
+		"worker_id = CASE WHEN u.s IS NULL THEN t.worker_id ELSE $2 END, "
+		"retry_count = coalesce(u.rc, t.retry_count), "
+		"started_at = coalesce(to_timestamp(u.s / 1000.0) AT TIME ZONE 'UTC', "
+		"t.started_at), updated_at = " AETH__NOW ", completed_at = " AETH__NOW
+		" FROM jsonb_to_recordset($1::jsonb) AS u(id uuid, r text, s bigint, "
+		"rc int) WHERE t.id = u.id RETURNING t.id::text", rows, worker_id,
+		ids, n, recorded);
 }

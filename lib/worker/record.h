@@ -47,9 +47,15 @@ int aeth__rec_task_running(aeth__rec *r, const aeth__task_row *t,
 int aeth__rec_tasks_running(aeth__rec *r, const char *const *ids,
 			    const unsigned int *retry_counts, size_t n,
 			    const char *worker_id, bool *recorded);
+/* completed for n tasks. A task whose running row was never written (a
+ * deferred start, see slot.c) has started_ms[i] > 0 (wall ms): its
+ * started_at, worker_id and retry_count are written with the result;
+ * started_ms may be NULL (every task recorded running before). */
 int aeth__rec_tasks_completed(aeth__rec *r, const char *const *ids,
-			      const char *const *results, size_t n,
-			      bool *recorded);
+			      const char *const *results,
+			      const int64_t *started_ms,
+			      const unsigned int *retry_counts,
+			      const char *worker_id, size_t n, bool *recorded);
 /* back to pending (forwarded to the owner's queue) */
 int aeth__rec_task_pending(aeth__rec *r, const char *id);
 /* the queue the task is on now (forwarded to worker:<owner>) */

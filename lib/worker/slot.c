@@ -9,6 +9,15 @@
  * several with one dequeue (batch_size()) and writes their running rows,
  * completed rows and acks a few at a time (one statement / round trip for
  * several); every task it holds has its lease extended by the heartbeat.
+ *
+ * Deferred starts: a task of a type whose recent runs took under a
+ * millisecond (expected_short()) gets no "running" write before its
+ * handler; its completed row carries its real start time, worker and retry
+ * count, so such a task costs one row write instead of two. Should it run
+ * long after all (or fail, or be forwarded), the running row is written
+ * then: by the heartbeat thread after one tick, or before the failure.
+ * A deferred task's row reads "pending" while it runs, for at most one
+ * heartbeat tick.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,6 +92,7 @@ static const aeth__handler *find_handler(aeth_worker *w, const char *type)
 typedef struct {
 	aeth_queue_task *t[AETH__SLOT_BATCH_MAX];
 	char *result[AETH__SLOT_BATCH_MAX];
+	int64_t started[AETH__SLOT_BATCH_MAX]; /* wall ms if start deferred, 0 */
 	double secs[AETH__SLOT_BATCH_MAX];
 	size_t idx[AETH__SLOT_BATCH_MAX];
 	size_t n;
@@ -122,8 +132,10 @@ static void release_batch(aeth__slot *s)
 }
 
 /* WAITING -> RUNNING; false when the task is no longer ours to start
- * (given back at shutdown, or its lease was lost while it waited). */
-static bool publish_lease(aeth__slot *s, size_t i)
+ * (given back at shutdown, or its lease was lost while it waited).
+ * `deferred`: its running row is not written yet (the heartbeat writes it
+ * if the task runs for a tick). */
+static bool publish_lease(aeth__slot *s, size_t i, bool deferred)
 {
 	bool ours;
 
@@ -132,42 +144,83 @@ static bool publish_lease(aeth__slot *s, size_t i)
 	if (ours) {
 		s->held[i] = AETH__HELD_RUNNING;
 		s->requeued = false;
+		s->row_deferred = deferred;
+		s->running_since = aeth__now_ms();
 		atomic_store(&s->cancel, 0);
 	}
 	pthread_mutex_unlock(&s->mu);
 	return ours;
 }
 
-/* Ends the handler's run; true when shutdown already gave the task back. */
-static bool retract_lease(aeth__slot *s, size_t i)
+/* Ends the handler's run; true when shutdown already gave the task back.
+ * *deferred: its running row is still unwritten. */
+static bool retract_lease(aeth__slot *s, size_t i, bool *deferred)
 {
 	bool requeued;
 
 	pthread_mutex_lock(&s->mu);
 	requeued = s->requeued;
 	s->held[i] = requeued ? AETH__HELD_GONE : AETH__HELD_NONE;
+	*deferred = s->row_deferred;
+	s->row_deferred = false;
 	pthread_mutex_unlock(&s->mu);
 	return requeued;
 }
 
-/* The completed rows of the pending tasks: one statement for several. */
+static void task_row(const aeth_queue_task *qt, aeth__task_row *row)
+{
+	memset(row, 0, sizeof(*row));
+	row->id = qt->id;
+	row->type = qt->type;
+	row->payload = qt->payload ? qt->payload : "{}";
+	row->queue = qt->queue;
+	row->max_retries = qt->max_retries;
+	row->timeout_ms = qt->timeout_ms;
+}
+
+/* The running row of a task (worker, retry count, start time). */
+static int record_running_one(aeth__rec *rec, const char *worker_id,
+			      const aeth_queue_task *qt)
+{
+	aeth__task_row row;
+
+	task_row(qt, &row);
+	return aeth__rec_task_running(rec, &row, worker_id, qt->retried);
+}
+
+/* The completed rows of the pending tasks: one statement for several
+ * (or for one whose start was deferred: it has one write, not two). A row
+ * the statement did not find (a task enqueued without one) or a failed
+ * statement falls back to the one-task writes. */
 static void record_completed(aeth__slot *s, pending_acks *p)
 {
 	const char *ids[AETH__SLOT_BATCH_MAX];
+	unsigned int retried[AETH__SLOT_BATCH_MAX];
 	bool done[AETH__SLOT_BATCH_MAX] = {false};
+	bool deferred = false;
 
-	for (size_t i = 0; i < p->n; i++)
+	for (size_t i = 0; i < p->n; i++) {
 		ids[i] = p->t[i]->id;
-	if (p->n > 1 && aeth__rec_tasks_completed(s->rec, ids,
-			(const char *const *)p->result, p->n, done) != 0)
+		retried[i] = p->t[i]->retried;
+		deferred = deferred || p->started[i] > 0;
+	}
+	if ((p->n > 1 || deferred) &&
+	    aeth__rec_tasks_completed(s->rec, ids, (const char *const *)p->result,
+				      p->started, retried, s->w->id, p->n,
+				      done) != 0)
 		aeth__debug("worker %s slot %d: batch row write failed (%s); "
 			    "writing the rows one by one", s->w->id, s->index,
 			    aeth_error_last());
-	for (size_t i = 0; i < p->n; i++)
-		if (!done[i] && aeth__rec_task_finish(s->rec, ids[i], "completed",
-						      p->result[i], NULL) != 0)
+	for (size_t i = 0; i < p->n; i++) {
+		if (done[i])
+			continue;
+		if ((p->started[i] > 0 &&
+		     record_running_one(s->rec, s->w->id, p->t[i]) != 0) ||
+		    aeth__rec_task_finish(s->rec, ids[i], "completed",
+					  p->result[i], NULL) != 0)
 			aeth__warn("task %s: cannot record its result: %s", ids[i],
 				   aeth_error_last());
+	}
 }
 
 /* Rows first (the result a submitter sees is always in PostgreSQL), then
@@ -201,12 +254,14 @@ static void flush_acks(aeth__slot *s, pending_acks *p)
 /* Queue the row write and the ack with the next ones of the batch
  * (flush_acks: row, then ack). */
 static void finish_ok(aeth__slot *s, size_t i, aeth_task *t, double secs,
-		      pending_acks *p)
+		      int64_t started, pending_acks *p)
 {
 	if (!t->result && !(t->result = strdup("null"))) {
 		/* no memory for the pending entry: record and ack now */
 		flush_acks(s, p);
-		if (aeth__rec_task_finish(s->rec, t->qt->id, "completed", "null",
+		if ((started > 0 &&
+		     record_running_one(s->rec, s->w->id, t->qt) != 0) ||
+		    aeth__rec_task_finish(s->rec, t->qt->id, "completed", "null",
 					  NULL) != 0)
 			aeth__warn("task %s: cannot record its result: %s",
 				   t->qt->id, aeth_error_last());
@@ -220,6 +275,7 @@ static void finish_ok(aeth__slot *s, size_t i, aeth_task *t, double secs,
 		p->first_ms = aeth__now_ms();
 	p->t[p->n] = t->qt;
 	p->result[p->n] = t->result;
+	p->started[p->n] = started;
 	p->secs[p->n] = secs;
 	p->idx[p->n] = i;
 	p->n++;
@@ -246,32 +302,34 @@ static void finish_failed(aeth__slot *s, aeth_task *t, int rc, double secs)
 	free(err);
 }
 
-/* Returns false when the task was not started (not ours any more). */
+/*
+ * Run task i of the batch. `row`: its running row is written (ROW_WRITTEN),
+ * to write now (ROW_NOW), or deferred to its completion (ROW_DEFERRED; see
+ * the top of this file). Returns false when the task was not started (not
+ * ours any more).
+ */
+typedef enum { ROW_WRITTEN, ROW_NOW, ROW_DEFERRED } row_plan;
+
 static bool run_one(aeth__slot *s, size_t i, aeth_queue_task *qt,
-		    pending_acks *p, bool recorded)
+		    pending_acks *p, row_plan plan)
 {
 	aeth_worker *w = s->w;
 	aeth_task t = {s, qt, NULL, NULL, -1, NULL};
 	const aeth__handler *h = find_handler(w, qt->type);
-	aeth__task_row row = {0};
-	int64_t t0 = aeth__now_ms();
+	int64_t t0 = aeth__now_ms(), started = 0;
+	bool deferred = plan == ROW_DEFERRED && h;
 	int rc;
 
-	if (!publish_lease(s, i))
+	if (!publish_lease(s, i, deferred))
 		return false;
-	row.id = qt->id;
-	row.type = qt->type;
-	row.payload = qt->payload ? qt->payload : "{}";
-	row.queue = qt->queue;
-	row.max_retries = qt->max_retries;
-	row.timeout_ms = qt->timeout_ms;
-	if (!recorded &&
-	    aeth__rec_task_running(s->rec, &row, w->id, qt->retried) != 0) {
+	if (deferred) {
+		started = aeth__wall_ms();
+	} else if (plan != ROW_WRITTEN && record_running_one(s->rec, w->id, qt) != 0) {
 		/* Without the database nothing can be recorded: give the task
 		 * back (it is retried later) rather than run it unrecorded. */
 		aeth__warn("task %s: cannot record it running: %s", qt->id,
 			   aeth_error_last());
-		if (!retract_lease(s, i))
+		if (!retract_lease(s, i, &deferred))
 			aeth_queue_nack(s->q, qt, aeth_error_last(), 0);
 		aeth__worker_nap(w, 1000);
 		return true;
@@ -287,10 +345,21 @@ static bool run_one(aeth__slot *s, size_t i, aeth_queue_task *qt,
 		aeth_error_clear();
 		rc = h->fn(&t, h->userdata);
 	}
-	if (retract_lease(s, i)) {
+	if (retract_lease(s, i, &deferred)) {
 		aeth__info("task %s: already given back to the queue at shutdown",
 			   qt->id);
-	} else if (rc == 0 && t.forward_to) {
+		goto out;
+	}
+	if (!deferred) {
+		started = 0; /* the heartbeat wrote the running row meanwhile */
+	} else if (rc != 0 || t.forward_to) {
+		/* the failure and forward paths update a running row */
+		if (record_running_one(s->rec, w->id, qt) != 0)
+			aeth__warn("task %s: cannot record it running: %s", qt->id,
+				   aeth_error_last());
+		started = 0;
+	}
+	if (rc == 0 && t.forward_to) {
 		if ((rc = aeth__forward(s, &t)) != 0) {
 			free(t.error);
 			t.error = aeth__sprintf("cannot forward the task to %s: %s",
@@ -302,35 +371,16 @@ static bool run_one(aeth__slot *s, size_t i, aeth_queue_task *qt,
 					 t.forward_to);
 		}
 	} else if (rc == 0) {
-		finish_ok(s, i, &t, (double)(aeth__now_ms() - t0) / 1000.0, p);
+		finish_ok(s, i, &t, (double)(aeth__now_ms() - t0) / 1000.0,
+			  started, p);
 	} else {
 		finish_failed(s, &t, rc, (double)(aeth__now_ms() - t0) / 1000.0);
 	}
+out:
 	free(t.result);
 	free(t.error);
 	free(t.forward_to);
 	return true;
-}
-
-/* The running rows of a batch in one statement; recorded[i] false for a
- * task left to the one-task write in run_one() (no row yet, or the batch
- * write failed). */
-static void record_running(aeth__slot *s, aeth_queue_task **tasks, size_t n,
-			   bool *recorded)
-{
-	const char *ids[AETH__SLOT_BATCH_MAX];
-	unsigned int retried[AETH__SLOT_BATCH_MAX];
-
-	for (size_t i = 0; i < n; i++) {
-		ids[i] = tasks[i]->id;
-		retried[i] = tasks[i]->retried;
-		recorded[i] = false;
-	}
-	if (n > 1 && aeth__rec_tasks_running(s->rec, ids, retried, n, s->w->id,
-					     recorded) != 0)
-		aeth__debug("worker %s slot %d: batch row write failed (%s); "
-			    "writing the rows one by one", s->w->id, s->index,
-			    aeth_error_last());
 }
 
 /* How many tasks to take at once: as many as are expected to run within
@@ -391,6 +441,38 @@ static bool expected_short(aeth__slot *s, const char *type)
 	return avg && *avg > 0 && *avg <= 1.0;
 }
 
+/* Plan the running rows of a batch: deferred for tasks expected to be
+ * short, else one statement for the others (ROW_WRITTEN), or the one-task
+ * write in run_one() (ROW_NOW: alone, no row yet, or the batch write
+ * failed). */
+static void plan_rows(aeth__slot *s, aeth_queue_task **tasks, size_t n,
+		      row_plan *plan)
+{
+	const char *ids[AETH__SLOT_BATCH_MAX];
+	unsigned int retried[AETH__SLOT_BATCH_MAX];
+	size_t at[AETH__SLOT_BATCH_MAX], k = 0;
+	bool recorded[AETH__SLOT_BATCH_MAX];
+
+	for (size_t i = 0; i < n; i++) {
+		plan[i] = expected_short(s, tasks[i]->type) ? ROW_DEFERRED : ROW_NOW;
+		if (plan[i] == ROW_NOW) {
+			ids[k] = tasks[i]->id;
+			retried[k] = tasks[i]->retried;
+			at[k++] = i;
+		}
+	}
+	if (k < 2)
+		return;
+	if (aeth__rec_tasks_running(s->rec, ids, retried, k, s->w->id,
+				    recorded) != 0)
+		aeth__debug("worker %s slot %d: batch row write failed (%s); "
+			    "writing the rows one by one", s->w->id, s->index,
+			    aeth_error_last());
+	for (size_t j = 0; j < k; j++)
+		if (recorded[j])
+			plan[at[j]] = ROW_WRITTEN;
+}
+
 /* A stop came while tasks of the batch had not started: give them back
  * to the queue now, so another worker runs them. The queue has no "give
  * back without counting a try", so a nack counts one retry (as for a
@@ -435,7 +517,7 @@ void *aeth__slot_main(void *arg)
 
 	while (p && !atomic_load(&w->stopping)) {
 		aeth_queue_task *tasks[AETH__SLOT_BATCH_MAX];
-		bool recorded[AETH__SLOT_BATCH_MAX];
+		row_plan plan[AETH__SLOT_BATCH_MAX];
 		size_t got = 0;
 		/* a short block so a stop is noticed within a second */
 		int rc = aeth_queue_dequeue_batch(s->q, w->sources, w->nsources,
@@ -452,7 +534,7 @@ void *aeth__slot_main(void *arg)
 		}
 		backoff = 200;
 		hold_batch(s, tasks, got);
-		record_running(s, tasks, got, recorded);
+		plan_rows(s, tasks, got, plan);
 		for (size_t i = 0; i < got; i++) {
 			int64_t t0 = aeth__now_ms();
 
@@ -466,7 +548,7 @@ void *aeth__slot_main(void *arg)
 				flush_acks(s, p);
 				t0 = aeth__now_ms(); /* the task's own time only */
 			}
-			if (run_one(s, i, tasks[i], p, recorded[i]))
+			if (run_one(s, i, tasks[i], p, plan[i]))
 				note_time(s, tasks[i]->type, aeth__now_ms() - t0);
 		}
 		flush_acks(s, p);
@@ -484,9 +566,30 @@ void *aeth__slot_main(void *arg)
 	return NULL;
 }
 
+/* A deferred start (top of file) that runs longer than this gets its
+ * running row from the heartbeat thread. */
+#define DEFERRED_ROW_MS 100
+
+/* The running row of a deferred task that has run for a while. Under
+ * s->mu, so that it precedes the slot's completed write. `*rec` is the
+ * heartbeat thread's own connection, opened on first use. */
+static void write_deferred_row(aeth__slot *s, size_t i, aeth__rec **rec)
+{
+	if (!*rec && aeth__rec_open(rec, s->w->database_url) != 0) {
+		aeth__warn("task %s: cannot record it running: %s", s->hb[i].id,
+			   aeth_error_last());
+		return;
+	}
+	if (record_running_one(*rec, s->w->id, &s->hb[i]) != 0)
+		aeth__warn("task %s: cannot record it running: %s", s->hb[i].id,
+			   aeth_error_last());
+	else
+		s->row_deferred = false;
+}
+
 /* Extend the lease of every task slot s holds: the one running, those of
  * its batch waiting to start, those done but not acked yet. */
-static void heartbeat_slot(aeth__slot *s, aeth_queue *q)
+static void heartbeat_slot(aeth__slot *s, aeth_queue *q, aeth__rec **rec)
 {
 	pthread_mutex_lock(&s->mu);
 	for (size_t i = 0; i < s->nheld; i++) {
@@ -496,6 +599,9 @@ static void heartbeat_slot(aeth__slot *s, aeth_queue *q)
 		if (st == AETH__HELD_NONE || st == AETH__HELD_GONE ||
 		    (st == AETH__HELD_RUNNING && s->requeued))
 			continue;
+		if (st == AETH__HELD_RUNNING && s->row_deferred &&
+		    aeth__now_ms() - s->running_since >= DEFERRED_ROW_MS)
+			write_deferred_row(s, i, rec);
 		rc = aeth_queue_heartbeat(q, &s->hb[i]);
 		if ((rc == AETH_ESTATE || rc == AETH_ETIMEOUT) &&
 		    st == AETH__HELD_RUNNING) {
@@ -522,6 +628,7 @@ void *aeth__heartbeat_main(void *arg)
 	aeth_worker *w = arg;
 	aeth_queue_options qo = AETH_QUEUE_OPTIONS_INIT;
 	aeth_queue *q = NULL;
+	aeth__rec *rec = NULL;
 	unsigned int tick = aeth__worker_reg_interval(w);
 	bool reg_failing = false;
 
@@ -558,8 +665,9 @@ void *aeth__heartbeat_main(void *arg)
 			reg_failing = false;
 		}
 		for (unsigned int i = 0; i < w->concurrency; i++)
-			heartbeat_slot(&w->slots[i], q);
+			heartbeat_slot(&w->slots[i], q, &rec);
 	}
+	aeth__rec_free(rec);
 	aeth_queue_free(q);
 	return NULL;
 }

@@ -62,6 +62,8 @@ typedef struct aeth__slot {
 	aeth__held_state held[AETH__SLOT_BATCH_MAX];
 	size_t nheld;
 	bool requeued;       /* the RUNNING one was given back at shutdown */
+	bool row_deferred;   /* the RUNNING one has no running row yet */
+	int64_t running_since; /* aeth__now_ms() the RUNNING one started */
 	atomic_int cancel;
 	bool exited;
 	double avg_ms;       /* recent task time (rises at once, decays slowly) */

@@ -4,13 +4,19 @@
  * completed with its result, worker and times, tasks without a row get
  * one; and a stop while a batch still holds un-started tasks gives them
  * back to the queue at once (row retrying), except those with no retry
- * left, which run. Needs Redis and PostgreSQL (suite 'queue':
+ * left, which run. Deferred starts: a task of a type known to be short
+ * gets one row write (completed, with its start time, worker and retry
+ * count), not two; one that runs long after all gets its running row from
+ * the heartbeat while it runs; one that fails gets a running row and then
+ * its failure. Needs Redis and PostgreSQL (suite 'queue':
  * eval "$(scripts/services.sh env)").
  */
 #include "../queue/qtest.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
+
+#include <libpq-fe.h>
 
 #include "internal.h"
 #include "pg.h"
@@ -34,7 +40,11 @@ static void on_event(const char *task_id, const char *line, void *userdata)
 		atomic_fetch_add(&completed_lines, 1);
 }
 
-/* Payload {"i": k, "slow": 0|1}: counts the call, echoes k as the result. */
+/* Payload {"i": k, "slow": 0|1|2, "fail": 0|1}: counts the call, echoes k
+ * as the result; slow 1 runs 300 ms (or until cancelled), slow 2 runs
+ * until released (`release`), fail 1 fails without a retry. */
+static atomic_int release;
+
 static int handler(aeth_task *t, void *userdata)
 {
 	const char *p = aeth_task_payload(t);
@@ -49,7 +59,13 @@ static int handler(aeth_task *t, void *userdata)
 		atomic_store(&slow_started, 1);
 		for (int n = 0; n < 30 && !aeth_task_cancelled(t); n++)
 			usleep(10 * 1000);
+	} else if (strstr(p, "\"slow\":2")) {
+		atomic_store(&slow_started, 1);
+		for (int n = 0; n < 3000 && !atomic_load(&release); n++)
+			usleep(10 * 1000);
 	}
+	if (strstr(p, "\"fail\":1"))
+		return aeth_task_fail(t, 0, "told to fail");
 	snprintf(res, sizeof(res), "{\"i\":%d}", i);
 	return aeth_task_set_result(t, res);
 }
@@ -86,6 +102,7 @@ static int setup(void **state)
 		atomic_store(&calls[i], 0);
 	atomic_store(&completed_lines, 0);
 	atomic_store(&slow_started, 0);
+	atomic_store(&release, 0);
 	*state = f;
 	return 0;
 }
@@ -103,11 +120,13 @@ static int teardown(void **state)
 	return 0;
 }
 
-static void start_worker(fixture *f, unsigned int concurrency)
+static void start_worker_lease(fixture *f, unsigned int concurrency,
+			       unsigned int lease_ms)
 {
 	aeth_worker_options o = AETH_WORKER_OPTIONS_INIT;
 
 	o.id = "wbatch";
+	o.lease_ms = lease_ms;
 	o.database_url = f->db;
 	o.redis_url = f->q->url;
 	o.redis_ns = f->q->ns;
@@ -124,12 +143,32 @@ static void start_worker(fixture *f, unsigned int concurrency)
 	assert_int_equal(atomic_load(&listening), 1);
 }
 
+static void start_worker(fixture *f, unsigned int concurrency)
+{
+	start_worker_lease(f, concurrency, 0);
+}
+
 static void stop_worker(fixture *f)
 {
 	aeth_worker_stop(f->w);
 	pthread_join(f->th, NULL);
 	aeth_worker_free(f->w);
 	f->w = NULL;
+}
+
+/* The pending row aeth_client_submit would write. */
+static void insert_row(fixture *f, const char *id, const char *type,
+		       const char *payload, int max_retries)
+{
+	aeth_store_task st = {0};
+
+	memcpy(st.id, id, 37);
+	st.type = (char *)type;
+	st.status = "pending";
+	st.payload = (char *)payload;
+	st.queue = "tq";
+	st.max_retries = max_retries;
+	assert_int_equal(aeth_store_task_insert(f->store, &st), 0);
 }
 
 /* Enqueue tasks from..to-1 in one call (payload i, slow for `slow`;
@@ -158,17 +197,9 @@ static void enqueue(fixture *f, int from, int to, int slow, bool rows,
 		b[k].type = from + k == slow ? "t:other" : "t:job";
 		b[k].payload = payload[k];
 		b[k].opts = &eo[k];
-		if (rows) {
-			aeth_store_task st = {0};
-
-			memcpy(st.id, ids[from + k], 37);
-			st.type = (char *)b[k].type;
-			st.status = "pending";
-			st.payload = payload[k];
-			st.queue = "tq";
-			st.max_retries = (int)eo[k].max_retries;
-			assert_int_equal(aeth_store_task_insert(f->store, &st), 0);
-		}
+		if (rows)
+			insert_row(f, ids[from + k], b[k].type, payload[k],
+				   (int)eo[k].max_retries);
 	}
 	assert_int_equal(aeth_queue_enqueue_batch(f->q->q, b, (size_t)n), 0);
 	free(payload);
@@ -300,12 +331,164 @@ static void test_no_wait_for_slow(void **state)
 	stop_worker(f);
 }
 
+/* One t:job task i with `payload`, its row first. */
+static void enqueue_one(fixture *f, int i, const char *payload, char (*ids)[37])
+{
+	aeth_queue_enqueue_options eo = AETH_QUEUE_ENQUEUE_OPTIONS_INIT;
+
+	eo.queue = "tq";
+	aeth__uuid_new(ids[i]);
+	eo.id = ids[i];
+	insert_row(f, ids[i], "t:job", payload, 3);
+	assert_int_equal(aeth_queue_enqueue(f->q->q, "t:job", payload, &eo, NULL), 0);
+}
+
+/* A log of every UPDATE of a tasks row (id, new status), by trigger. */
+static PGconn *log_updates(fixture *f)
+{
+	PGconn *c = PQconnectdb(f->db);
+	PGresult *r;
+
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	r = PQexec(c, "CREATE TABLE upd (id uuid, status text);"
+		   "CREATE FUNCTION log_upd() RETURNS trigger AS $$ BEGIN "
+		   "INSERT INTO upd VALUES (NEW.id, NEW.status); RETURN NEW; END "
+		   "$$ LANGUAGE plpgsql;"
+		   "CREATE TRIGGER log_upd AFTER UPDATE ON tasks FOR EACH ROW "
+		   "EXECUTE FUNCTION log_upd()");
+	assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+	PQclear(r);
+	return c;
+}
+
+/* The statuses task id's row was updated to, in order, "a,b". */
+static char *updates_of(PGconn *c, const char *id)
+{
+	const char *p[] = {id};
+	PGresult *r = PQexecParams(c, "SELECT coalesce(string_agg(status, ',' "
+				   "ORDER BY ctid), '') FROM upd WHERE id = $1",
+				   1, NULL, p, NULL, NULL, 0);
+	char *out;
+
+	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+	out = strdup(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return out;
+}
+
+/* Wait up to 10 s for task id's row to have `status`; the row. */
+static aeth_store_task *wait_status(fixture *f, const char *id, const char *status)
+{
+	aeth_store_task *t = NULL;
+
+	for (int n = 0; n < 1000; n++) {
+		assert_int_equal(aeth_store_task_get(f->store, id, &t), 0);
+		if (!strcmp(t->status, status))
+			return t;
+		aeth_store_task_free(t);
+		t = NULL;
+		usleep(10 * 1000);
+	}
+	fail_msg("task %s: row not %s within 10 s", id, status);
+	return NULL;
+}
+
+/* Tasks of a type known to be short: one row write each (completed, with
+ * start time, worker and retry count), where the first ones, of a type
+ * not known yet, had two (running, completed). */
+static void test_deferred_one_write(void **state)
+{
+	fixture *f = *state;
+	static char ids[NTASK + NROWLESS][37];
+	PGconn *c = log_updates(f);
+	char *u;
+
+	start_worker(f, 1);
+	enqueue(f, 0, 100, -1, true, -1, ids);
+	wait_lines(100);
+	enqueue(f, 100, 150, -1, true, -1, ids);
+	wait_lines(150);
+	stop_worker(f);
+	u = updates_of(c, ids[0]);
+	assert_string_equal(u, "running,completed");
+	free(u);
+	for (int i = 100; i < 150; i++) {
+		aeth_store_task *t = NULL;
+
+		check_completed(f, ids[i], i);
+		u = updates_of(c, ids[i]);
+		assert_string_equal(u, "completed");
+		free(u);
+		assert_int_equal(aeth_store_task_get(f->store, ids[i], &t), 0);
+		assert_int_equal(t->retry_count, 0);
+		assert_true(t->started_at_ms <= t->completed_at_ms);
+		aeth_store_task_free(t);
+	}
+	PQfinish(c);
+}
+
+/* A task of a short type that runs long after all: while it runs, the
+ * heartbeat (a tick of lease/3 = 500 ms here) writes its running row. */
+static void test_deferred_runs_long(void **state)
+{
+	fixture *f = *state;
+	static char ids[NTASK + NROWLESS][37];
+	aeth_store_task *t;
+	int64_t t0;
+
+	start_worker_lease(f, 1, 1500);
+	enqueue(f, 0, 100, -1, true, -1, ids);
+	wait_lines(100);
+	t0 = aeth__wall_ms();
+	enqueue_one(f, 100, "{\"i\":100,\"slow\":2}", ids);
+	t = wait_status(f, ids[100], "running");
+	assert_int_equal(atomic_load(&slow_started), 1);
+	assert_int_equal(atomic_load(&completed_lines), 100); /* still running */
+	assert_string_equal(t->worker_id, "wbatch");
+	assert_true(t->started_at_ms >= t0 - 1000);
+	aeth_store_task_free(t);
+	atomic_store(&release, 1);
+	wait_lines(101);
+	stop_worker(f);
+	check_completed(f, ids[100], 100);
+}
+
+/* A task of a short type that fails: running row, then the failure, with
+ * worker and start time. */
+static void test_deferred_fails(void **state)
+{
+	fixture *f = *state;
+	static char ids[NTASK + NROWLESS][37];
+	PGconn *c = log_updates(f);
+	aeth_store_task *t;
+	char *u;
+
+	start_worker(f, 1);
+	enqueue(f, 0, 100, -1, true, -1, ids);
+	wait_lines(100);
+	enqueue_one(f, 100, "{\"i\":100,\"fail\":1}", ids);
+	t = wait_status(f, ids[100], "failed");
+	stop_worker(f);
+	assert_string_equal(t->worker_id, "wbatch");
+	assert_string_equal(t->error, "told to fail");
+	assert_true(t->started_at_ms > 0);
+	assert_true(t->completed_at_ms >= t->started_at_ms);
+	aeth_store_task_free(t);
+	u = updates_of(c, ids[100]);
+	assert_string_equal(u, "running,failed");
+	free(u);
+	PQfinish(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_deep_queue, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_gives_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_wait_for_slow, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deferred_one_write, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deferred_runs_long, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deferred_fails, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
