@@ -425,11 +425,12 @@ int aeth__rec_exec_insert(aeth__rec *r, const aeth__exec_row *e)
  * The two task-row writes of aeth__rec_task_running / _finish for several
  * tasks in one statement each: a worker that takes many short tasks at
  * once pays one PostgreSQL round trip per batch instead of two per task.
- * These are the only statements of the worker outside lib/store: they are
- * the same UPDATEs as aeth_store_task_start / aeth_store_task_finish
- * (status, worker_id, retry_count, result, error, started_at, completed_at,
- * updated_at), applied to the rows listed in a JSON parameter, and run
- * through the store's own executor (error mapping, reconnect).
+ * These are the only statements of the worker outside lib/store: calls of
+ * the SQL functions aeth_tasks_running / aeth_tasks_completed (migration
+ * 0002: the same UPDATEs as aeth_store_task_start / aeth_store_task_finish,
+ * applied to the rows listed in a JSON parameter, with the plan pinned to
+ * primary-key probes), run through the store's own executor (error
+ * mapping, reconnect).
  */
 /* Mark in done[] the ids[] the statement's RETURNING id rows name. */
 static void mark_returned(PGresult *res, const char *const *ids, size_t n,
@@ -491,11 +492,8 @@ int aeth__rec_tasks_running(aeth__rec *r, const char *const *ids,
 		}
 	}
 	return batch_exec(r, "recording tasks running",
-		"UPDATE tasks t SET status = 'running', worker_id = $2, "
-		"retry_count = u.rc, started_at = " AETH__NOW ", updated_at = "
-		AETH__NOW " FROM jsonb_to_recordset($1::jsonb) AS u(id uuid, rc int) "
-		"WHERE t.id = u.id RETURNING t.id::text", rows, worker_id, ids, n,
-		recorded);
+		"SELECT aeth_tasks_running($1::jsonb, $2)", rows, worker_id, ids,
+		n, recorded);
 }
 
 int aeth__rec_tasks_completed(aeth__rec *r, const char *const *ids,
@@ -536,13 +534,6 @@ int aeth__rec_tasks_completed(aeth__rec *r, const char *const *ids,
 	}
 	/* a row without "s" keeps what its running write set */
 	return batch_exec(r, "recording tasks completed",
-		"UPDATE tasks t SET status = 'completed', "
-		"result = coalesce(u.r::jsonb, t.result), error = NULL, "
-		"worker_id = CASE WHEN u.s IS NULL THEN t.worker_id ELSE $2 END, "
-		"retry_count = coalesce(u.rc, t.retry_count), "
-		"started_at = coalesce(to_timestamp(u.s / 1000.0) AT TIME ZONE 'UTC', "
-		"t.started_at), updated_at = " AETH__NOW ", completed_at = " AETH__NOW
-		" FROM jsonb_to_recordset($1::jsonb) AS u(id uuid, r text, s bigint, "
-		"rc int) WHERE t.id = u.id RETURNING t.id::text", rows, worker_id,
+		"SELECT aeth_tasks_completed($1::jsonb, $2)", rows, worker_id,
 		ids, n, recorded);
 }
