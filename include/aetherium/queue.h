@@ -142,6 +142,10 @@ typedef struct {
 
 /** Flags of aeth_queue_nack(). */
 #define AETH_QUEUE_NACK_NO_RETRY 1u /**< straight to dead */
+/** Give the task back un-started: pending again at the head of its queue,
+ * no retry counted, no backoff (a worker stopping before it began the
+ * task). Takes precedence over AETH_QUEUE_NACK_NO_RETRY. */
+#define AETH_QUEUE_NACK_RELEASE 2u
 
 /**
  * Connect to Redis (AUTH and SELECT as the URL says) and check that it
@@ -252,7 +256,9 @@ AETH_API int aeth_queue_ack_batch(aeth_queue *q, aeth_queue_task *const *tasks,
  * Fail a dequeued task with `error`. It is retried after
  * min(retry_max_ms, retry_base_ms * 2^retried) +- jitter, or goes to dead
  * when it has no retries left or flags has AETH_QUEUE_NACK_NO_RETRY.
- * AETH_ESTATE when the lease was lost.
+ * With AETH_QUEUE_NACK_RELEASE it is given back instead: pending, first
+ * to be taken, its retry count unchanged (task->state becomes
+ * AETH_QUEUE_PENDING). AETH_ESTATE when the lease was lost.
  */
 AETH_API int aeth_queue_nack(aeth_queue *q, aeth_queue_task *task,
 			     const char *error, unsigned int flags);

@@ -247,6 +247,7 @@ int aeth_queue_nack(aeth_queue *q, aeth_queue_task *t, const char *error,
 {
 	char klease[AETH__Q_KEY_MAX], ktask[AETH__Q_KEY_MAX], kretry[AETH__Q_KEY_MAX],
 	     kdead[AETH__Q_KEY_MAX], kdone[AETH__Q_KEY_MAX], knotify[AETH__Q_KEY_MAX],
+	     kpend[AETH__Q_KEY_MAX],
 	     upfx[AETH__Q_KEY_MAX], tpfx[AETH__Q_KEY_MAX], ts[48], ds[48],
 	     sbase[16], smax[16], sjit[16], srand[24], sdmax[16], sret[24];
 	char err[AETH__Q_ERROR_MAX + 1];
@@ -265,6 +266,7 @@ int aeth_queue_nack(aeth_queue *q, aeth_queue_task *t, const char *error,
 	QKEY(kdead, "dead");
 	QKEY(kdone, ds);
 	QKEY(knotify, "notify");
+	QKEY(kpend, "pending");
 	QKEY(upfx, "u:");
 	QKEY(tpfx, "t:");
 	snprintf(sbase, sizeof(sbase), "%u", q->o.retry_base_ms);
@@ -274,11 +276,12 @@ int aeth_queue_nack(aeth_queue *q, aeth_queue_task *t, const char *error,
 		 (double)(aeth__q_rand(q) >> 11) / 9007199254740992.0);
 	snprintf(sdmax, sizeof(sdmax), "%u", q->o.dead_max);
 	snprintf(sret, sizeof(sret), "%llu", (unsigned long long)q->o.retention_s * 1000);
-	const char *argv[] = {klease, ktask, kretry, kdead, kdone, knotify,
+	const char *argv[] = {klease, ktask, kretry, kdead, kdone, knotify, kpend,
 			      t->id, t->lease, err, sbase, smax, sjit, srand,
+			      (flags & AETH_QUEUE_NACK_RELEASE) ? "2" :
 			      (flags & AETH_QUEUE_NACK_NO_RETRY) ? "1" : "0",
 			      sdmax, sret, upfx, tpfx};
-	rc = aeth__q_script(q, AETH__LUA_NACK, 6, 18, argv, NULL, &r);
+	rc = aeth__q_script(q, AETH__LUA_NACK, 7, 19, argv, NULL, &r);
 	if (rc)
 		return rc;
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
@@ -291,7 +294,9 @@ int aeth_queue_nack(aeth_queue *q, aeth_queue_task *t, const char *error,
 		t->state = AETH_QUEUE_RETRY;
 		t->retried++;
 		t->process_at_ms = r->element[1]->integer;
-	} else
+	} else if (r->element[0]->integer == 3)
+		t->state = AETH_QUEUE_PENDING;
+	else
 		t->state = AETH_QUEUE_DEAD;
 	freeReplyObject(r);
 	return rc;

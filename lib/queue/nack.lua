@@ -1,11 +1,11 @@
--- Fail a task. KEYS: 1 lease zset, 2 task hash, 3 retry zset, 4 dead zset,
--- 5 done list, 6 notify list.
+-- Fail a task, or give it back un-started. KEYS: 1 lease zset, 2 task
+-- hash, 3 retry zset, 4 dead zset, 5 done list, 6 notify list, 7 pending.
 -- ARGV: 1 id, 2 lease token, 3 error, 4 base ms, 5 max ms, 6 jitter
--- fraction (0..1), 7 random in [0,1), 8 no-retry flag, 9 dead_max,
--- 10 retention ms (of the done list), 11 unique key prefix,
--- 12 task key prefix.
+-- fraction (0..1), 7 random in [0,1), 8 mode: '0' retry or dead, '1' dead
+-- (no retry), '2' release, 9 dead_max, 10 retention ms (of the done list),
+-- 11 unique key prefix, 12 task key prefix.
 -- Returns {1, retry_at} when it will be retried, {2, 0} when dead,
--- {-1, 0} when the lease is lost.
+-- {3, 0} when released, {-1, 0} when the lease is lost.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local id = ARGV[1]
@@ -18,6 +18,13 @@ end
 local retried = tonumber(f[2]) or 0
 local maxr = tonumber(f[3]) or 0
 redis.call('HDEL', k, 'lease', 'deadline_ms')
+if ARGV[8] == '2' then
+  -- back at the head of the queue (dequeue pops from the right)
+  redis.call('HSET', k, 'state', 'pending', 'error', ARGV[3])
+  redis.call('RPUSH', KEYS[7], id)
+  redis.call('LPUSH', KEYS[6], '1')
+  return {3, 0}
+end
 if ARGV[8] ~= '1' and retried < maxr then
   retried = retried + 1
   local d = tonumber(ARGV[4]) * (2 ^ (retried - 1))

@@ -474,19 +474,16 @@ static void plan_rows(aeth__slot *s, aeth_queue_task **tasks, size_t n,
 }
 
 /* A stop came while tasks of the batch had not started: give them back
- * to the queue now, so another worker runs them. The queue has no "give
- * back without counting a try", so a nack counts one retry (as for a
- * task given back after the grace period); a task with no retry left
- * would go to dead, so that one is run here instead (the batch was sized
- * to be short). Returns true when task i was given back. */
+ * to the queue now, un-started (AETH_QUEUE_NACK_RELEASE: pending at the
+ * head of the queue, no retry counted), so another worker runs them at
+ * once; the row goes back to pending. Returns true when task i is not
+ * ours to run any more. */
 static bool give_back(aeth__slot *s, size_t i, aeth_queue_task *qt)
 {
 	const char *why = "worker shut down before starting the task";
 	bool ours;
 	int rc;
 
-	if (qt->retried >= qt->max_retries)
-		return false;
 	pthread_mutex_lock(&s->mu);
 	ours = s->held[i] == AETH__HELD_WAITING;
 	if (ours)
@@ -494,17 +491,17 @@ static bool give_back(aeth__slot *s, size_t i, aeth_queue_task *qt)
 	pthread_mutex_unlock(&s->mu);
 	if (!ours)
 		return true;
-	if (aeth_queue_nack(s->q, qt, why, 0) != 0) {
+	if (aeth_queue_nack(s->q, qt, why, AETH_QUEUE_NACK_RELEASE) != 0) {
 		aeth__warn("task %s: cannot give it back: %s; its lease expires "
 			   "and another worker takes it", qt->id, aeth_error_last());
 		return true;
 	}
-	rc = aeth__rec_task_finish(s->rec, qt->id, "retrying", NULL, why);
+	rc = aeth__rec_task_pending(s->rec, qt->id);
 	if (rc != 0 && rc != AETH_ENOTFOUND)
 		aeth__warn("task %s: cannot record it given back: %s", qt->id,
 			   aeth_error_last());
 	aeth__worker_say(s->w, qt->id, "Task %s given back to the queue "
-			 "(shutdown)", qt->id);
+			 "(shutdown, not started)", qt->id);
 	return true;
 }
 

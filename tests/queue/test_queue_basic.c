@@ -175,6 +175,46 @@ static void test_retries_backoff_then_dead(void **state)
 	aeth_queue_task_free(t);
 }
 
+/* Given back un-started: pending at the head of the queue, no retry
+ * counted (even with none left), no backoff, lease gone. */
+static void test_release(void **state)
+{
+	qtest *s = *state;
+	aeth_queue_enqueue_options o = AETH_QUEUE_ENQUEUE_OPTIONS_INIT;
+	aeth_queue_task *t, *old;
+	aeth_queue_counts c;
+	char a[37], b[37];
+
+	o.max_retries = 0;
+	QOK(aeth_queue_enqueue(s->q, "x", NULL, &o, a));
+	QOK(aeth_queue_enqueue(s->q, "x", NULL, &o, b));
+	old = take(s->q, 0);
+	assert_string_equal(old->id, a);
+	QOK(aeth_queue_nack(s->q, old, "stopping",
+			    AETH_QUEUE_NACK_RELEASE | AETH_QUEUE_NACK_NO_RETRY));
+	assert_int_equal(old->state, AETH_QUEUE_PENDING);
+	assert_int_equal(old->retried, 0);
+	QOK(aeth_queue_count(s->q, "default", &c));
+	assert_int_equal(c.n[AETH_QUEUE_PENDING], 2);
+	assert_int_equal(c.n[AETH_QUEUE_ACTIVE], 0);
+	assert_int_equal(c.n[AETH_QUEUE_DEAD], 0);
+	/* first again, at once, as a first try */
+	t = take(s->q, 0);
+	assert_string_equal(t->id, a);
+	assert_int_equal(t->retried, 0);
+	/* the old lease is gone: the given-back copy cannot ack or nack */
+	assert_int_equal(aeth_queue_ack(s->q, old, NULL), AETH_ESTATE);
+	assert_int_equal(aeth_queue_nack(s->q, old, "x", AETH_QUEUE_NACK_RELEASE),
+			 AETH_ESTATE);
+	QOK(aeth_queue_ack(s->q, t, NULL));
+	aeth_queue_task_free(t);
+	aeth_queue_task_free(old);
+	t = take(s->q, 0);
+	assert_string_equal(t->id, b);
+	QOK(aeth_queue_ack(s->q, t, NULL));
+	aeth_queue_task_free(t);
+}
+
 static void test_lease_expiry_recovered(void **state)
 {
 	qtest *s = *state;
@@ -311,6 +351,7 @@ int main(void)
 		T(test_unique),
 		T(test_scheduled),
 		T(test_retries_backoff_then_dead),
+		T(test_release),
 		T(test_lease_expiry_recovered),
 		T(test_heartbeat_keeps_lease),
 		T(test_heartbeat_after_timeout),

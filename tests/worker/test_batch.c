@@ -3,13 +3,12 @@
  * (lib/worker/slot.c's batches): every task runs once, every row ends
  * completed with its result, worker and times, tasks without a row get
  * one; and a stop while a batch still holds un-started tasks gives them
- * back to the queue at once (row retrying), except those with no retry
- * left, which run. Deferred starts: a task of a type known to be short
- * gets one row write (completed, with its start time, worker and retry
- * count), not two; one that runs long after all gets its running row from
- * the heartbeat while it runs; one that fails gets a running row and then
- * its failure. Needs Redis and PostgreSQL (suite 'queue':
- * eval "$(scripts/services.sh env)").
+ * back to the queue at once, un-started (row pending, no retry counted).
+ * Deferred starts: a task of a type known to be short gets one row write
+ * (completed, with its start time, worker and retry count), not two; one
+ * that runs long after all gets its running row from the heartbeat while
+ * it runs; one that fails gets a running row and then its failure. Needs
+ * Redis and PostgreSQL (suite 'queue': eval "$(scripts/services.sh env)").
  */
 #include "../queue/qtest.h"
 
@@ -255,20 +254,23 @@ static void test_deep_queue(void **state)
 	assert_int_equal(c.n[AETH_QUEUE_PENDING], 0);
 }
 
-/* A stop while a batch holds tasks that have not started. */
+/* A stop while a batch holds tasks that have not started: they go back
+ * to the queue un-started (pending, no retry counted, also those with no
+ * retry left: none goes to dead), rows pending, and the next worker runs
+ * them as first tries. */
 static void test_stop_gives_back(void **state)
 {
 	fixture *f = *state;
 	static char ids[NTASK + NROWLESS][37];
 	aeth_queue_counts c;
-	int back = 0, ran = 0;
+	int back = 0, back_noretry = 0, ran = 0;
 
 	start_worker(f, 1);
 	/* warm up: the slot learns its tasks are short and takes batches */
 	enqueue(f, 0, 100, -1, true, -1, ids);
 	wait_lines(100);
 	/* one batch: a slow task first, then some with retries left and
-	 * some with none (those must not be sent to dead by the stop) */
+	 * some with none */
 	enqueue(f, 100, 100 + NHELD, 100, true, 100 + NHELD / 2, ids);
 	for (int n = 0; n < 10000 && !atomic_load(&slow_started); n++)
 		usleep(1000);
@@ -281,28 +283,44 @@ static void test_stop_gives_back(void **state)
 
 		assert_int_equal(aeth_queue_get(f->q->q, "tq", ids[i], &qt), 0);
 		assert_int_equal(aeth_store_task_get(f->store, ids[i], &t), 0);
-		if (i < 100 + NHELD / 2 && qt->state != AETH_QUEUE_COMPLETED) {
-			/* given back: not run, retried elsewhere, row says so */
+		if (qt->state != AETH_QUEUE_COMPLETED) {
+			/* given back: not run, not counted as a try */
 			assert_int_equal(atomic_load(&calls[i]), 0);
-			assert_int_equal(qt->state, AETH_QUEUE_RETRY);
-			assert_string_equal(t->status, "retrying");
+			assert_int_equal(qt->state, AETH_QUEUE_PENDING);
+			assert_int_equal(qt->retried, 0);
+			assert_string_equal(t->status, "pending");
 			back++;
+			back_noretry += i >= 100 + NHELD / 2;
 		} else {
-			/* no retry left (or taken before the stop): it ran */
+			/* taken before the stop: it ran */
 			assert_int_equal(atomic_load(&calls[i]), 1);
-			assert_int_equal(qt->state, AETH_QUEUE_COMPLETED);
 			check_completed(f, ids[i], i);
 			ran++;
 		}
 		aeth_queue_task_free(qt);
 		aeth_store_task_free(t);
 	}
-	/* the batch held the tasks with retries left: they went back */
-	assert_true(back > 0);
-	assert_true(ran >= NHELD / 2 - 1);
+	/* the batch held tasks of both kinds: they went back */
+	assert_true(back > 0 && back_noretry > 0);
+	assert_int_equal(back + ran, NHELD - 1);
 	assert_int_equal(aeth_queue_count(f->q->q, "tq", &c), 0);
 	assert_int_equal(c.n[AETH_QUEUE_ACTIVE], 0);
 	assert_int_equal(c.n[AETH_QUEUE_DEAD], 0);
+	assert_int_equal(c.n[AETH_QUEUE_RETRY], 0);
+	assert_int_equal(c.n[AETH_QUEUE_PENDING], back);
+	/* the next worker runs them, as first tries */
+	start_worker(f, 1);
+	wait_lines(100 + 1 + ran + back);
+	stop_worker(f);
+	for (int i = 101; i < 100 + NHELD; i++) {
+		aeth_store_task *t = NULL;
+
+		assert_int_equal(atomic_load(&calls[i]), 1);
+		check_completed(f, ids[i], i);
+		assert_int_equal(aeth_store_task_get(f->store, ids[i], &t), 0);
+		assert_int_equal(t->retry_count, 0);
+		aeth_store_task_free(t);
+	}
 }
 
 /* Completions of a batch are written and acked before a task of a type
