@@ -76,10 +76,15 @@ static int table(cJSON *rows, const column *cols, size_t ncols, char **text)
 		for (size_t i = 0; i < ncols && rc == 0; i++) {
 			char v[256];
 
+			size_t w = cols[i].width ? (size_t)cols[i].width : sizeof(v) - 1;
+
 			cell(row, cols[i].key, v, sizeof(v));
-			rc = aeth__buf_printf(&b, "%-*.*s%s", cols[i].width,
-					      cols[i].width ? cols[i].width : 255, v,
-					      i + 1 < ncols ? "  " : "\n");
+			/* a value cut to its column ends in '~' (the whole of
+			 * it: -json) */
+			if (strlen(v) > w || (!cols[i].width && strlen(v) == w))
+				v[w - 1] = '~';
+			rc = aeth__buf_printf(&b, "%-*.*s%s", cols[i].width, (int)w,
+					      v, i + 1 < ncols ? "  " : "\n");
 		}
 	}
 	if (rc == 0 && cJSON_GetArraySize(rows) == 0)
