@@ -18,6 +18,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,11 +157,16 @@ static unsigned long read_cid(const char *dir)
 {
 	char path[4096], buf[32] = "";
 	FILE *f;
+	int fd;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, FC_CID_FILE);
-	f = fopen(path, "re");
-	if (!f)
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	f = fd >= 0 ? fdopen(fd, "r") : NULL;
+	if (!f) {
+		if (fd >= 0)
+			close(fd);
 		return 0;
+	}
 	if (!fgets(buf, sizeof(buf), f))
 		buf[0] = '\0';
 	fclose(f);
@@ -203,6 +209,7 @@ static int fc_guest_cid(const aeth__vm_record *r, unsigned int *cid_out)
 	unsigned long cid = read_cid(r->state_dir);
 	uint32_t h = 2166136261u;
 	FILE *f;
+	int fd;
 
 	if (!vms_dir)
 		return AETH_ENOMEM;
@@ -221,7 +228,10 @@ static int fc_guest_cid(const aeth__vm_record *r, unsigned int *cid_out)
 	path = aeth__vm_path(r, FC_CID_FILE);
 	if (!path)
 		return aeth_error_last_code();
-	f = fopen(path, "we");
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (!f && fd >= 0)
+		close(fd);
 	if (!f || fprintf(f, "%lu\n", cid) < 0 || fclose(f) != 0) {
 		int rc = aeth__error_errno(AETH_EIO, "cannot write %s", path);
 

@@ -157,7 +157,7 @@ static void spawn_exec(char *const argv[], const char *log_path, int errfd)
 		dup2(fd, 0);
 		close(fd);
 	}
-	fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+	fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0600);
 	if (fd >= 0) {
 		dup2(fd, 1);
 		dup2(fd, 2);

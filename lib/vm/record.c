@@ -95,7 +95,7 @@ int aeth__vm_record_save(const aeth__vm_record *r)
 	dst = aeth__sprintf("%s/vm.json", r->state_dir);
 	if (!tmp || !dst)
 		goto out;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
 		rc = aeth__error_errno(AETH_EIO, "cannot write VM record %s", tmp);
 		goto out;
@@ -168,7 +168,7 @@ static int name_index(const char *const *names, size_t n, const char *s)
 
 static char *slurp(const char *path, int *rc)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	struct stat st;
 	char *buf;
 	ssize_t n;
@@ -337,7 +337,7 @@ char *aeth__vm_file_tail(const char *path, size_t max_bytes)
 {
 	aeth__buf b = AETH__BUF_INIT;
 	char buf[4096];
-	int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+	int fd = path ? open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
 	off_t size;
 	ssize_t n;
 

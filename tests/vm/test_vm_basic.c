@@ -168,6 +168,44 @@ static void test_record_roundtrip(void **st)
 	aeth__rm_rf(dir);
 }
 
+/* The state dir's files are never followed through a symlink: a record
+ * whose temp file or record is a link (planted by another user with write
+ * access, or left by a mistake) fails instead of writing or reading the
+ * target. */
+static void test_record_no_symlinks(void **st)
+{
+	aeth__vm_record r, l;
+	char dir[256], link[300], target[300];
+	FILE *f;
+
+	(void)st;
+	memset(&r, 0, sizeof(r));
+	snprintf(dir, sizeof(dir), "%s/reclink", vmtest_state_dir);
+	snprintf(target, sizeof(target), "%s/reclink-target", vmtest_state_dir);
+	assert_int_equal(aeth__mkdir_p(dir, 0700), 0);
+	assert_non_null(f = fopen(target, "w"));
+	fputs("untouched", f);
+	fclose(f);
+	snprintf(link, sizeof(link), "%s/vm.json.tmp", dir);
+	assert_int_equal(symlink(target, link), 0);
+	aeth__uuid_new(r.id);
+	r.backend = strdup("qemu");
+	r.state_dir = strdup(dir);
+	assert_int_equal(aeth__vm_record_save(&r), AETH_EIO);
+	assert_non_null(strstr(aeth_error_last(), "vm.json.tmp"));
+	assert_non_null(f = fopen(target, "r"));
+	assert_non_null(fgets(link, sizeof(link), f));
+	fclose(f);
+	assert_string_equal(link, "untouched");
+	/* a record that is a link is not read */
+	snprintf(link, sizeof(link), "%s/vm.json", dir);
+	assert_int_equal(symlink(target, link), 0);
+	assert_int_not_equal(aeth__vm_record_load(&l, dir), 0);
+	aeth__vm_record_clear(&r);
+	aeth__rm_rf(dir);
+	unlink(target);
+}
+
 /* A dead VMM is reaped; a live process whose cmdline lacks the id is
  * never taken for the VMM (pid reuse). */
 static void test_reap_dead_and_pid_reuse(void **st)
@@ -352,6 +390,7 @@ int main(void)
 		cmocka_unit_test(test_unknown_id),
 		cmocka_unit_test(test_bad_options),
 		cmocka_unit_test(test_record_roundtrip),
+		cmocka_unit_test(test_record_no_symlinks),
 		cmocka_unit_test(test_reap_dead_and_pid_reuse),
 		cmocka_unit_test(test_accel_probe),
 		cmocka_unit_test(test_spawn_closes_high_fds),
