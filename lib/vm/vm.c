@@ -38,7 +38,12 @@
  * backends attach it as the first virtio-blk device). */
 #define CMDLINE_ROOT " aeth.root=/dev/vda aeth.rootfstype=ext4"
 #define SERIAL_TAIL_BYTES 1500
-#define RECONNECT_TIMEOUT_MS 5000
+/* Reconnecting to a running VM's agent: up to this long in all, each
+ * hello given up to RECONNECT_ATTEMPT_MS before a new connection is tried
+ * (a hello can be lost: the agent may see the previous host's hang-up
+ * after the new host's hello, and drop its reply with that session). */
+#define RECONNECT_TIMEOUT_MS 15000
+#define RECONNECT_ATTEMPT_MS 3000
 #define DEFAULT_STOP_TIMEOUT_MS 5000
 #define HELLO_BACKOFF_MIN_MS 2
 #define HELLO_BACKOFF_MAX_MS 50
@@ -221,7 +226,12 @@ static void backoff(int *ms, int64_t deadline_ms)
  * left, after a pause growing from 2 to 50 ms so a guest that keeps
  * closing does not make us spin until the deadline.
  */
-static int agent_connect_hello(aeth_vm *vm, int64_t deadline_ms)
+/* Connect and say hello until deadline_ms. attempt_ms 0: one hello may
+ * wait until the deadline (a booting guest answers when its agent is up);
+ * else a hello unanswered for attempt_ms is given up and a new connection
+ * tried (see RECONNECT_ATTEMPT_MS). */
+static int agent_connect_hello(aeth_vm *vm, int64_t deadline_ms,
+			       unsigned int attempt_ms)
 {
 	int rc, pause_ms = HELLO_BACKOFF_MIN_MS;
 
@@ -236,15 +246,20 @@ static int agent_connect_hello(aeth_vm *vm, int64_t deadline_ms)
 		if ((rc = aeth__agent_open(&a, fd, vm->rec.id)) != 0)
 			return rc;
 		left = deadline_ms - aeth__now_ms();
+		if (attempt_ms && left > attempt_ms)
+			left = attempt_ms;
 		rc = aeth__agent_hello(a, left > 0 ? (unsigned int)left : 1, NULL);
 		if (rc == 0) {
 			vm->agent = a;
 			return 0;
 		}
 		aeth__agent_free(a);
-		if (rc == AETH_ETIMEOUT || aeth__now_ms() >= deadline_ms ||
-		    !vm->backend->alive(&vm->rec))
+		if ((rc == AETH_ETIMEOUT && !attempt_ms) ||
+		    aeth__now_ms() >= deadline_ms || !vm->backend->alive(&vm->rec))
 			return rc;
+		if (rc == AETH_ETIMEOUT)
+			aeth__info("VM %s: no hello reply from its agent within %u ms; "
+				   "connecting again", vm->rec.id, attempt_ms);
 		backoff(&pause_ms, deadline_ms);
 	}
 }
@@ -265,7 +280,7 @@ static int boot_once(aeth_vm *vm)
 
 	rc = vm->backend->start(&vm->rec, deadline);
 	if (rc == 0)
-		rc = agent_connect_hello(vm, deadline);
+		rc = agent_connect_hello(vm, deadline, 0);
 	if (rc == 0 && vm->backend->ready)
 		rc = vm->backend->ready(&vm->rec, deadline);
 	if (rc == 0) {
@@ -463,7 +478,8 @@ int aeth__vm_agent(aeth_vm *vm, aeth__agent **out)
 				     aeth_vm_state_name(vm->rec.state));
 	} else {
 		agent_drop(vm);
-		rc = agent_connect_hello(vm, aeth__now_ms() + RECONNECT_TIMEOUT_MS);
+		rc = agent_connect_hello(vm, aeth__now_ms() + RECONNECT_TIMEOUT_MS,
+					 RECONNECT_ATTEMPT_MS);
 		if (rc == 0)
 			*out = vm->agent;
 		else

@@ -324,8 +324,10 @@ static void test_reattach_from_child(void **st)
 		_exit(ok ? 0 : 1); /* skip atexit: the VM is the parent's */
 	}
 	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	/* the handle back first, so that the tests after this one still
+	 * have their VM if the child failed */
 	assert_int_equal(aeth_vm_get(&vm, vmm, id), 0);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	assert_int_equal(aeth_vm_status(vm), AETH_VM_RUNNING);
 	assert_int_equal(aeth__vm_agent(vm, &a), 0);
 }
@@ -373,11 +375,19 @@ static void test_user_networking(void **st)
 		      "127.0.0.1", "-d", dir, port_s, (char *)NULL);
 		_exit(127);
 	}
+	assert_true(srv > 0);
 	snprintf(url, sizeof(url), "http://10.0.2.2:%d/hello.txt", port);
 	o.timeout_ms = 10000;
-	/* The server may need a moment to listen: retry a few times. */
+	o.argv = wget;
+	/* The server may need a moment to listen: retry a few times. No
+	 * assertion before the server is stopped: a test that failed here
+	 * would leave it running, holding the test's output open. */
 	for (tries = 0; tries < 20; tries++) {
-		r = run(wget, &o);
+		if (aeth_vm_exec(&r, vm, &o) != 0) {
+			fprintf(stderr, "# exec wget: %s\n", aeth_error_last());
+			r = NULL;
+			break;
+		}
 		if (r->exit_code == 0)
 			break;
 		aeth_exec_result_free(r);
@@ -428,9 +438,12 @@ static void test_delete_leaves_nothing(void **st)
 {
 	char dir[256], agent_sock[256];
 	struct stat sb;
-	int pid = aeth_vm_pid(vm);
+	int pid;
 
 	(void)st;
+	if (!vm)
+		fail_msg("no VM handle: an earlier test lost it");
+	pid = aeth_vm_pid(vm);
 	snprintf(dir, sizeof(dir), "%s", aeth_vm_state_dir(vm));
 	snprintf(agent_sock, sizeof(agent_sock), "%s", aeth_vm_agent_socket(vm));
 	assert_true(vmtest_pid_exists(pid));
