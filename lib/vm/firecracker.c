@@ -304,6 +304,31 @@ static unsigned int api_timeout(int64_t deadline_ms)
 	return left < 100 ? 100 : left > 10000 ? 10000 : (unsigned int)left;
 }
 
+/*
+ * The guest's serial console goes to serial.log, rate-limited: a guest
+ * that floods its console (a process writing to /dev/ttyS0) would
+ * otherwise fill the host's disk through Firecracker's stdout. The burst
+ * holds a boot's messages; beyond it Firecracker drops what exceeds the
+ * rate. A Firecracker whose API has no /serial (older releases) answers
+ * 400: the VM still starts, its console then goes unbounded to
+ * firecracker.log.
+ */
+#define FC_SERIAL_BYTES_PER_S 2048u
+#define FC_SERIAL_BURST (1024u * 1024u)
+
+static int put_serial(aeth__fc_api *api, aeth__vm_record *r)
+{
+	int rc = aeth__fc_put_serial(api, r->serial_log, FC_SERIAL_BYTES_PER_S,
+				     FC_SERIAL_BURST);
+
+	if (rc != 0 && aeth__fc_api_last_status(api) == 400) {
+		aeth__warn("VM %s: %s; its serial console is not rate-limited "
+			   "(it goes to %s)", r->id, aeth_error_last(), r->vmm_log);
+		return aeth__vm_path_set(r, &r->serial_log, "firecracker.log");
+	}
+	return rc;
+}
+
 /* The pre-boot configuration and InstanceStart, in Firecracker's order. */
 static int fc_configure(aeth__vm_record *r, unsigned int cid, int64_t deadline_ms)
 {
@@ -322,6 +347,8 @@ static int fc_configure(aeth__vm_record *r, unsigned int cid, int64_t deadline_m
 		rc = aeth__fc_put_network(api, "eth0", r->tap_name);
 	if (rc == 0)
 		rc = aeth__fc_put_vsock(api, cid, r->agent_sock);
+	if (rc == 0)
+		rc = put_serial(api, r);
 	if (rc == 0)
 		rc = aeth__fc_put_action(api, "InstanceStart");
 	aeth__fc_api_free(api);
@@ -376,7 +403,7 @@ static int fc_start(aeth__vm_record *r, int64_t deadline_ms)
 	    (rc = aeth__vm_path_set(r, &r->api_sock, "api.sock")) != 0 ||
 	    (rc = aeth__vm_path_set(r, &r->agent_sock, "vsock.sock")) != 0 ||
 	    (rc = aeth__vm_path_set(r, &r->vmm_log, "firecracker.log")) != 0 ||
-	    (rc = aeth__vm_path_set(r, &r->serial_log, "firecracker.log")) != 0 ||
+	    (rc = aeth__vm_path_set(r, &r->serial_log, "serial.log")) != 0 ||
 	    (rc = fc_boot_args(r)) != 0 || (rc = fc_guest_cid(r, &cid)) != 0 ||
 	    (rc = fc_prepare_disk(r)) != 0)
 		goto fail;
@@ -384,6 +411,7 @@ static int fc_start(aeth__vm_record *r, int64_t deadline_ms)
 	unlink(r->api_sock);
 	unlink(r->agent_sock);
 	unlink(r->vmm_log);
+	unlink(r->serial_log);
 	argv[0] = (char *)fc_binary(r);
 	argv[1] = (char *)"--api-sock";
 	argv[2] = r->api_sock;

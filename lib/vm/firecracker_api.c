@@ -313,6 +313,21 @@ int aeth__fc_put_vsock(aeth__fc_api *api, unsigned int guest_cid,
 					add_str(o, "uds_path", uds_path)));
 }
 
+int aeth__fc_put_serial(aeth__fc_api *api, const char *serial_out_path,
+			unsigned int bytes_per_s, unsigned int burst)
+{
+	cJSON *o = cJSON_CreateObject(), *rl = cJSON_CreateObject();
+	bool ok = o && rl && add_str(o, "serial_out_path", serial_out_path) &&
+		  add_num(rl, "size", bytes_per_s) && add_num(rl, "refill_time", 1000) &&
+		  add_num(rl, "one_time_burst", burst);
+
+	if (ok)
+		cJSON_AddItemToObject(o, "rate_limiter", rl);
+	else
+		cJSON_Delete(rl);
+	return put_json(api, "/serial", done(o, ok));
+}
+
 int aeth__fc_put_action(aeth__fc_api *api, const char *action)
 {
 	cJSON *o = cJSON_CreateObject();

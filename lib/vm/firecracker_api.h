@@ -53,6 +53,11 @@ int aeth__fc_put_network(aeth__fc_api *api, const char *iface_id,
  * deprecated, so it is not sent). */
 int aeth__fc_put_vsock(aeth__fc_api *api, unsigned int guest_cid,
 		       const char *uds_path);
+/* PUT /serial: the guest's serial console to the file serial_out_path,
+ * rate-limited to `bytes_per_s` after a first burst of `burst` bytes
+ * (guest writes beyond it are dropped by Firecracker). */
+int aeth__fc_put_serial(aeth__fc_api *api, const char *serial_out_path,
+			unsigned int bytes_per_s, unsigned int burst);
 /* action: "InstanceStart", "SendCtrlAltDel" or "FlushMetrics". */
 int aeth__fc_put_action(aeth__fc_api *api, const char *action);
 /* GET /: the instance id and state ("Not started", "Running", "Paused");

@@ -264,6 +264,12 @@ static void test_lifecycle(void **state)
 		assert_non_null(p);
 		p = strstr(p, "\"path\": \"/vsock\", \"body\": {\"guest_cid\": ");
 		assert_non_null(p);
+		/* the console to serial.log, rate-limited (2 KiB/s after 1 MiB) */
+		p = strstr(p, "\"path\": \"/serial\", \"body\": {\"serial_out_path\": ");
+		assert_non_null(p);
+		assert_non_null(strstr(p, "/serial.log\", \"rate_limiter\": {\"size\": 2048, "
+				    "\"refill_time\": 1000, \"one_time_burst\": 1048576}}, "
+				    "\"status\": 204"));
 		p = strstr(p, "{\"action_type\": \"InstanceStart\"}, \"status\": 204");
 		assert_non_null(p);
 		assert_non_null(strstr(p, "\"result\": \"OK\""));
@@ -470,6 +476,31 @@ static void test_fault_message_surfaces(void **state)
 	aeth_vmm_free(m);
 }
 
+/* A Firecracker without /serial (400): the VM starts anyway, its console
+ * left in firecracker.log. */
+static void test_serial_refused(void **state)
+{
+	aeth_vmm *m;
+	aeth_vm *vm = NULL;
+	int rc;
+
+	(void)state;
+	if (real_fc)
+		skip();
+	setenv("AETH_FC_STANDIN_FAULT", "/serial", 1);
+	m = open_vmm(20000);
+	assert_int_equal(aeth_vm_create(&vm, m, NULL), 0);
+	rc = aeth_vm_start(vm);
+	unsetenv("AETH_FC_STANDIN_FAULT");
+	if (rc != 0)
+		fail_msg("aeth_vm_start: %s", aeth_error_last());
+	assert_int_equal(aeth_vm_status(vm), AETH_VM_RUNNING);
+	assert_non_null(strstr(aeth_vm_serial_log(vm), "firecracker.log"));
+	assert_int_equal(aeth_vm_delete(vm), 0);
+	aeth_vm_free(vm);
+	aeth_vmm_free(m);
+}
+
 static void test_api_socket_never_appears(void **state)
 {
 	aeth_vmm *m;
@@ -533,6 +564,7 @@ int main(void)
 		cmocka_unit_test_setup(test_powerdown_fallback, setup),
 		cmocka_unit_test_setup(test_rootfs_copy_per_vm, setup),
 		cmocka_unit_test_setup(test_fault_message_surfaces, setup),
+		cmocka_unit_test_setup(test_serial_refused, setup),
 		cmocka_unit_test_setup(test_api_socket_never_appears, setup),
 		cmocka_unit_test_setup(test_handshake_timeout, setup),
 		cmocka_unit_test_setup(test_binary_missing, setup),

@@ -64,6 +64,7 @@ PRE_BOOT = ("/boot-source", "/machine-config", "/drives/", "/vsock",
 EMULATED = {("PUT", "/machine-config"), ("PUT", "/boot-source"),
             ("PUT", "/drives/{drive_id}"), ("PUT", "/vsock"),
             ("PUT", "/actions"), ("PUT", "/network-interfaces/{iface_id}"),
+            ("PUT", "/serial"),
             ("GET", "/"), ("GET", "/version"),
             ("GET", "/machine-config"), ("GET", "/vm/config")}
 
@@ -224,6 +225,17 @@ class Machine:
             self.nets[body["iface_id"]] = body
         elif tmpl == "/vsock":
             self.set_vsock(body)
+        elif tmpl == "/serial":
+            # Firecracker opens (creates) the file for appending here; the
+            # stand-in's guest writes nothing to its console.
+            if "serial_out_path" in body:
+                try:
+                    with open(body["serial_out_path"], "ab"):
+                        pass
+                except OSError as e:
+                    raise Fault("Unable to open the serial output file: %s "
+                                "(os error %d)" % (e.strerror, e.errno))
+            self.serial = body
         elif tmpl == "/actions":
             self.action(body["action_type"])
         else:
