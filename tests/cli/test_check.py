@@ -1,0 +1,84 @@
+#!/usr/bin/python3
+"""`aeth-worker -check` on this host, through the CLI, with a private Redis
+and a fresh PostgreSQL database: every line, its mark and its fix, and the
+exit status, for a database not migrated, one an older version migrated
+(migration 1 of the newer ones), a migrated one, and a Redis that is not
+there. Boots no VM (the check does not)."""
+import os
+import re
+import subprocess
+import sys
+
+from e2e_support import (WORKER, Redis, Worker, check, create_db, image_dir,
+                         psql, require_binaries, services_env)
+
+SRC = os.environ.get("AETH_SOURCE_ROOT",
+                     os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def run_check(env):
+    r = subprocess.run([WORKER, "-check"], capture_output=True, text=True,
+                       env=env, timeout=120)
+    print(r.stdout, end="")
+    return r
+
+
+def line(out, what):
+    m = re.search(r"^([✓!✗]) %s: (.*)$(\n    fix: (.*))?" % re.escape(what),
+                  out, re.M)
+    check(m is not None, "-check prints a line for %s" % what)
+    return m.group(1), m.group(2), m.group(4) or ""
+
+
+def main():
+    require_binaries()
+    url = create_db()
+    redis = Redis()
+    redis.start()
+    env = services_env(url, redis)
+
+    # a database no one migrated: a warning with the fix, not a failure
+    r = run_check(env)
+    mark, detail, fix = line(r.stdout, "database schema")
+    check(mark == "!" and "not migrated yet" in detail and
+          "start aeth-worker once" in fix, "unmigrated database: warning + fix")
+    mark, detail, _ = line(r.stdout, "redis")
+    check(mark == "✓", "redis reachable")
+    mark, detail, _ = line(r.stdout, "postgresql")
+    check(mark == "✓" and detail == "reachable", "postgresql reachable")
+    if os.path.exists(os.path.join(image_dir(), "vmlinux")):
+        check(r.returncode == 0 and "This host can run a worker" in r.stdout,
+              "warnings only: exit 0, summary says so")
+
+    # migrated by an older version (0001 only): the newer ones are missing
+    with open(os.path.join(SRC, "migrations", "0001_init.sql")) as f:
+        psql(url, f.read())
+    psql(url, "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER "
+         "PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMP DEFAULT now())")
+    psql(url, "INSERT INTO schema_migrations (version, name) VALUES (1, '0001_init')")
+    mark, detail, fix = line(run_check(env).stdout, "database schema")
+    check(mark == "!" and re.search(r"migration 1 of \d+ applied", detail) and
+          "start aeth-worker once" in fix, "older schema: warning names the versions")
+
+    # a worker migrates on start: then the schema line is fine
+    w = Worker("check-w1", env)
+    w.stop()
+    r = run_check(env)
+    mark, detail, _ = line(r.stdout, "database schema")
+    check(mark == "✓" and re.search(r"migration \d+ applied", detail),
+          "migrated by a worker: ok")
+
+    # Redis not there: a failure with the fix, exit status 1
+    bad = dict(env, AETH_REDIS_URL="unix://" + os.path.join(redis.dir, "nope.sock"))
+    r = run_check(bad)
+    mark, detail, fix = line(r.stdout, "redis")
+    check(mark == "✗" and "nope.sock" in detail and "services.sh" in fix,
+          "dead redis: failure names the socket and the fix")
+    check(r.returncode == 1 and "This host cannot run a worker yet" in r.stdout,
+          "a failed check: exit 1 and the summary says so")
+    print("cli_check: all checks passed")
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(0)
