@@ -568,16 +568,13 @@ void *aeth__slot_main(void *arg)
 #define DEFERRED_ROW_MS 100
 
 /* The running row of a deferred task that has run for a while. Under
- * s->mu, so that it precedes the slot's completed write. `*rec` is the
- * heartbeat thread's own connection, opened on first use. */
-static void write_deferred_row(aeth__slot *s, size_t i, aeth__rec **rec)
+ * s->mu, so that it precedes the slot's completed write. `rec` is the
+ * heartbeat thread's own connection (NULL: none yet, try next tick). */
+static void write_deferred_row(aeth__slot *s, size_t i, aeth__rec *rec)
 {
-	if (!*rec && aeth__rec_open(rec, s->w->database_url) != 0) {
-		aeth__warn("task %s: cannot record it running: %s", s->hb[i].id,
-			   aeth_error_last());
+	if (!rec)
 		return;
-	}
-	if (record_running_one(*rec, s->w->id, &s->hb[i]) != 0)
+	if (record_running_one(rec, s->w->id, &s->hb[i]) != 0)
 		aeth__warn("task %s: cannot record it running: %s", s->hb[i].id,
 			   aeth_error_last());
 	else
@@ -586,7 +583,7 @@ static void write_deferred_row(aeth__slot *s, size_t i, aeth__rec **rec)
 
 /* Extend the lease of every task slot s holds: the one running, those of
  * its batch waiting to start, those done but not acked yet. */
-static void heartbeat_slot(aeth__slot *s, aeth_queue *q, aeth__rec **rec)
+static void heartbeat_slot(aeth__slot *s, aeth_queue *q, aeth__rec *rec)
 {
 	pthread_mutex_lock(&s->mu);
 	for (size_t i = 0; i < s->nheld; i++) {
@@ -627,7 +624,7 @@ void *aeth__heartbeat_main(void *arg)
 	aeth_queue *q = NULL;
 	aeth__rec *rec = NULL;
 	unsigned int tick = aeth__worker_reg_interval(w);
-	bool reg_failing = false;
+	bool reg_failing = false, rec_failing = false;
 
 	qo.url = w->redis_url;
 	qo.ns = w->redis_ns;
@@ -653,6 +650,15 @@ void *aeth__heartbeat_main(void *arg)
 			aeth__warn("heartbeat: %s", aeth_error_last());
 			continue;
 		}
+		/* for deferred running rows; opened here, never under a
+		 * slot's lock (a connect can take long) */
+		if (!rec && aeth__rec_open(&rec, w->database_url) != 0 && !rec_failing) {
+			aeth__warn("heartbeat: %s (running rows of long deferred "
+				   "tasks wait for it)", aeth_error_last());
+			rec_failing = true;
+		} else if (rec) {
+			rec_failing = false;
+		}
 		if (aeth__worker_register(w, q) != 0) {
 			if (!reg_failing)
 				aeth__warn("worker %s: cannot refresh its registry entry: %s",
@@ -662,7 +668,7 @@ void *aeth__heartbeat_main(void *arg)
 			reg_failing = false;
 		}
 		for (unsigned int i = 0; i < w->concurrency; i++)
-			heartbeat_slot(&w->slots[i], q, &rec);
+			heartbeat_slot(&w->slots[i], q, rec);
 	}
 	aeth__rec_free(rec);
 	aeth_queue_free(q);
