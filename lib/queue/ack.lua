@@ -11,7 +11,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local pfx, upfx, dpfx = ARGV[1], ARGV[2], ARGV[3]
 local ret = ARGV[4]
 local snow, sexp = tostring(now), tostring(now + tonumber(ret))
-local out, comp = {}, {}
+local out, comp, rem = {}, {}, {}
 for i = 5, #ARGV, 3 do
   local id = ARGV[i]
   local k = pfx .. id
@@ -20,7 +20,11 @@ for i = 5, #ARGV, 3 do
   if f[1] == ARGV[i + 1] then
     if f[2] == 'completed' then
       r = 1
-    elseif redis.call('ZREM', KEYS[1], id) == 1 then
+    elseif f[2] == 'active' then
+      -- Every path that ends a lease (recovery, nack, dead) deletes the
+      -- hash's lease, so an active task with our token holds its lease
+      -- entry: one ZREM for the whole batch.
+      rem[#rem + 1] = id
       redis.call('HSET', k, 'state', 'completed', 'result', ARGV[i + 2],
         'finished_ms', snow, 'deadline_ms', '0')
       redis.call('PEXPIRE', k, ret)
@@ -39,5 +43,6 @@ for i = 5, #ARGV, 3 do
   end
   out[#out + 1] = r
 end
+if #rem > 0 then redis.call('ZREM', KEYS[1], unpack(rem)) end
 if #comp > 0 then redis.call('ZADD', KEYS[2], unpack(comp)) end
 return out

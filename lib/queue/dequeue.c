@@ -17,9 +17,8 @@
 #define MAX_SOURCES 32
 
 /* The fields dequeue.lua returns, in its order, then the lease token. */
-static const char *const fields[] = {"id", "queue", "type", "payload", "retried",
-	"max_retries", "timeout_ms", "created_ms", "process_at_ms", "unique_key",
-	"error", "lease"};
+static const char *const fields[] = {"m", "payload", "retried", "process_at_ms",
+	"error", "unique_key", "lease"};
 
 /* >0: got that many tasks into out[]; 0: empty (*next_ms: ms to the
  * next due event, or -1). */
@@ -63,7 +62,7 @@ static int dequeue_one(aeth_queue *q, const char *queue, char mode, size_t max,
 		   r->elements - 3 <= max && r->element[1]->type == REDIS_REPLY_INTEGER &&
 		   r->element[2]->type == REDIS_REPLY_INTEGER) {
 		for (size_t i = 3; i < r->elements && rc == 0; i++) {
-			rc = aeth__q_task_from_values(fields, AETH__ARRAY_LEN(fields),
+			rc = aeth__q_task_from_values(fields, AETH__ARRAY_LEN(fields), queue,
 						      r->element[i], &out[got]);
 			if (rc == 0)
 				got++;

@@ -13,7 +13,8 @@
 -- Task keys are built from ARGV[1]: they carry the same hash tag as KEYS,
 -- so they live in the same cluster slot.
 -- Returns {1, now, lease deadline, task, task...} (each task the values
--- of `fields` below, then its lease token), {0, ms until the next due event or -1,
+-- of m, payload, retried, process_at_ms, error, unique_key, then its lease
+-- token), {0, ms until the next due event or -1,
 -- recovered count}, or {2, id, reason} when the only tasks popped were
 -- malformed (moved to dead).
 local t = redis.call('TIME')
@@ -60,9 +61,10 @@ end
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 100)) do
   redis.call('ZREM', KEYS[2], id)
   local k = pfx .. id
-  local f = redis.call('HMGET', k, 'retried', 'max_retries', 'worker')
+  local f = redis.call('HMGET', k, 'retried', 'm', 'worker')
   local retried = tonumber(f[1])
-  local maxr = tonumber(f[2])
+  local maxr = f[2] and tonumber(string.match(f[2], '^%S+ (%d+) '))
+  if not f[2] then maxr = tonumber(redis.call('HGET', k, 'max_retries')) end
   local why = 'lease expired: worker ' .. (f[3] or '?') .. ' stopped heartbeating'
   if not retried or not maxr then
     to_dead(id, k, 'malformed message: missing retried/max_retries')
@@ -105,21 +107,38 @@ else
   redis.call('LTRIM', KEYS[6], 0, left - 1)
 end
 
+-- A hash written by an older version (one field per value, no "m"):
+-- build its m once, or nil when it is not a task message.
+local function old_layout(id, k)
+  local o = redis.call('HMGET', k, 'id', 'queue', 'type', 'max_retries',
+    'timeout_ms', 'created_ms')
+  if o[1] ~= id or not o[2] or not o[3] or not tonumber(o[4]) then return nil end
+  local m = id .. ' ' .. o[4] .. ' ' .. (tonumber(o[5]) or 0) .. ' ' ..
+    (tonumber(o[6]) or 0) .. ' ' .. o[3]
+  redis.call('HSET', k, 'm', m)
+  return m
+end
+
 -- Only the fields a consumer needs, by position (the client knows the
--- names): cheaper than HGETALL and a table per task.
-local fields = {'id', 'queue', 'type', 'payload', 'retried', 'max_retries',
-  'timeout_ms', 'created_ms', 'process_at_ms', 'unique_key', 'error'}
+-- names): cheaper than HGETALL and a table per task. m packs id,
+-- max_retries, timeout_ms, created_ms and type (docs/queue.md).
 local deadline = now + tonumber(ARGV[2])
 local snow, sdl = tostring(now), tostring(deadline)
 local out, leases = {1, now, deadline}, {}
 local bad_id, bad_reason
 for i, id in ipairs(ids) do
   local k = pfx .. id
-  local f = redis.call('HMGET', k, unpack(fields))
-  if f[1] ~= id or not f[2] or not f[3] or not f[4] or not tonumber(f[5])
-     or not tonumber(f[6]) then
+  local f = redis.call('HMGET', k, 'm', 'payload', 'retried', 'process_at_ms',
+    'error', 'unique_key')
+  local m = f[1]
+  if not m then
+    m = old_layout(id, k)
+    f[1] = m
+  end
+  if not m or #m < 38 or string.sub(m, 1, 37) ~= id .. ' ' or
+     not string.find(m, '^%d+ %d+ %d+ [^ ]', 38) or not f[2] or not tonumber(f[3]) then
     bad_id = id
-    bad_reason = 'malformed message: missing or bad id/queue/type/payload/retried/max_retries'
+    bad_reason = 'malformed message: missing or bad id/type/payload/retried/max_retries'
     to_dead(id, k, bad_reason)
   else
     local tok = ARGV[4] .. '.' .. i
@@ -127,7 +146,7 @@ for i, id in ipairs(ids) do
       'worker', ARGV[3], 'deadline_ms', sdl)
     leases[#leases + 1] = sdl
     leases[#leases + 1] = id
-    f[#fields + 1] = tok
+    f[7] = tok
     out[#out + 1] = f
   end
 end

@@ -10,13 +10,15 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local id = ARGV[1]
 local k = KEYS[2]
-local f = redis.call('HMGET', k, 'lease', 'retried', 'max_retries', 'unique_key',
+local f = redis.call('HMGET', k, 'lease', 'retried', 'm', 'unique_key',
   'waited')
 if f[1] ~= ARGV[2] or redis.call('ZREM', KEYS[1], id) == 0 then
   return {-1, 0}
 end
 local retried = tonumber(f[2]) or 0
-local maxr = tonumber(f[3]) or 0
+-- m = "<id> <max_retries> ..." (an older version's hash: max_retries)
+local maxr = f[3] and tonumber(string.match(f[3], '^%S+ (%d+) ')) or
+  tonumber(redis.call('HGET', k, 'max_retries')) or 0
 redis.call('HDEL', k, 'lease', 'deadline_ms')
 if ARGV[8] == '2' then
   -- back at the head of the queue (dequeue pops from the right)

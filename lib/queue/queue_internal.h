@@ -118,10 +118,12 @@ int aeth__q_lookup_queue(aeth_queue *q, const char *id, char **queue);
 /* Tasks (task.c). */
 int aeth__q_task_from_hash(const redisReply *r, size_t first,
 			   aeth_queue_task **out);
-/* A task from the values of fields `names` (nil: not set); id, queue,
- * type, payload and lease are required. */
+/* A task from the values of fields `names` (nil: not set); id, queue
+ * (from `queue` when no field gives it), type, payload and lease are
+ * required. Field "m" is the packed immutable fields (enqueue.lua). */
 int aeth__q_task_from_values(const char *const *names, size_t n,
-			     const redisReply *r, aeth_queue_task **out);
+			     const char *queue, const redisReply *r,
+			     aeth_queue_task **out);
 int aeth__q_state_parse(const char *s);
 uint64_t aeth__q_rand(aeth_queue *q);
 

@@ -62,8 +62,49 @@ static int set_str(char **dst, const redisReply *v)
 	return *dst ? 0 : aeth__error_oom();
 }
 
-static int set_field(aeth_queue_task *t, const char *name, const redisReply *v)
+/* Decimal digits of s[*i..] up to a space; false when there are none. */
+static bool m_num(const char *s, size_t len, size_t *i, int64_t *out)
 {
+	int64_t n = 0;
+	size_t start = *i;
+
+	for (; *i < len && s[*i] >= '0' && s[*i] <= '9' && *i - start < 18; (*i)++)
+		n = n * 10 + (s[*i] - '0');
+	if (*i == start || *i >= len || s[*i] != ' ')
+		return false;
+	(*i)++;
+	*out = n;
+	return true;
+}
+
+/* The packed immutable fields, "<id> <max_retries> <timeout_ms>
+ * <created_ms> <type>" (enqueue.lua). A broken one is skipped: the
+ * callers' checks for id and type then reject the message, unless the
+ * hash has them as fields (a malformed task moved to dead). */
+static int set_m(aeth_queue_task *t, const redisReply *v)
+{
+	int64_t maxr, tmo, created;
+	size_t i = 37;
+
+	if (v->len < 39 || v->str[36] != ' ' ||
+	    !m_num(v->str, v->len, &i, &maxr) || !m_num(v->str, v->len, &i, &tmo) ||
+	    !m_num(v->str, v->len, &i, &created) || i >= v->len)
+		return 0;
+	memcpy(t->id, v->str, 36);
+	t->id[36] = '\0';
+	t->max_retries = maxr > 0xffffffffLL ? 0xffffffffu : (unsigned int)maxr;
+	t->timeout_ms = tmo > 0xffffffffLL ? 0xffffffffu : (unsigned int)tmo;
+	t->created_ms = created;
+	free(t->type);
+	t->type = strndup(v->str + i, v->len - i);
+	return t->type ? 0 : aeth__error_oom();
+}
+
+static int set_field(aeth_queue_task *t, const char *name, const redisReply *v,
+		     bool *have_at)
+{
+	if (!strcmp(name, "m"))
+		return set_m(t, v);
 	if (!strcmp(name, "id")) {
 		if (v->len != 36)
 			return AETH_EPROTO;
@@ -87,7 +128,10 @@ static int set_field(aeth_queue_task *t, const char *name, const redisReply *v)
 	else if (!strcmp(name, "max_retries")) t->max_retries = unum(v);
 	else if (!strcmp(name, "timeout_ms")) t->timeout_ms = unum(v);
 	else if (!strcmp(name, "created_ms")) t->created_ms = num(v);
-	else if (!strcmp(name, "process_at_ms")) t->process_at_ms = num(v);
+	else if (!strcmp(name, "process_at_ms")) {
+		t->process_at_ms = num(v);
+		*have_at = true;
+	}
 	else if (!strcmp(name, "started_ms")) t->started_ms = num(v);
 	else if (!strcmp(name, "finished_ms")) t->finished_ms = num(v);
 	else if (!strcmp(name, "deadline_ms")) t->lease_deadline_ms = num(v);
@@ -101,7 +145,7 @@ int aeth__q_task_from_hash(const redisReply *r, size_t first,
 {
 	aeth_queue_task *t;
 	int rc = 0;
-	bool have_state = false;
+	bool have_state = false, have_at = false;
 
 	if (r->type != REDIS_REPLY_ARRAY || (r->elements - first) % 2)
 		return AETH_EPROTO;
@@ -114,10 +158,13 @@ int aeth__q_task_from_hash(const redisReply *r, size_t first,
 		if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
 			rc = AETH_EPROTO;
 		else {
-			rc = set_field(t, k->str, v);
+			rc = set_field(t, k->str, v, &have_at);
 			have_state |= !strcmp(k->str, "state");
 		}
 	}
+	/* Written only when it differs from the creation time. */
+	if (!have_at)
+		t->process_at_ms = t->created_ms;
 	/* A dead malformed task may lack its type or queue; id and state are
 	 * always written by our scripts. */
 	if (rc == 0 && (!t->id[0] || !have_state))
@@ -133,9 +180,11 @@ int aeth__q_task_from_hash(const redisReply *r, size_t first,
 }
 
 int aeth__q_task_from_values(const char *const *names, size_t n,
-			     const redisReply *r, aeth_queue_task **out)
+			     const char *queue, const redisReply *r,
+			     aeth_queue_task **out)
 {
 	aeth_queue_task *t;
+	bool have_at = false;
 	int rc = 0;
 
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != n)
@@ -147,10 +196,14 @@ int aeth__q_task_from_values(const char *const *names, size_t n,
 		const redisReply *v = r->element[i];
 
 		if (v->type == REDIS_REPLY_STRING)
-			rc = set_field(t, names[i], v);
+			rc = set_field(t, names[i], v, &have_at);
 		else if (v->type != REDIS_REPLY_NIL)
 			rc = AETH_EPROTO;
 	}
+	if (!have_at)
+		t->process_at_ms = t->created_ms;
+	if (rc == 0 && !t->queue && queue && !(t->queue = strdup(queue)))
+		rc = aeth__error_oom();
 	if (rc == 0 && (!t->id[0] || !t->queue || !t->type || !t->payload || !t->lease))
 		rc = AETH_EPROTO;
 	if (rc) {
