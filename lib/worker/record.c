@@ -427,7 +427,7 @@ int aeth__rec_exec_insert(aeth__rec *r, const aeth__exec_row *e)
  * once pays one PostgreSQL round trip per batch instead of two per task.
  * These are the only statements of the worker outside lib/store: calls of
  * the SQL functions aeth_tasks_running / aeth_tasks_completed (migration
- * 0002: the same UPDATEs as aeth_store_task_start / aeth_store_task_finish,
+ * 0003: the same UPDATEs as aeth_store_task_start / aeth_store_task_finish,
  * applied to the rows listed in a JSON parameter, with the plan pinned to
  * primary-key probes), run through the store's own executor (error
  * mapping, reconnect).

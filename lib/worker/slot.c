@@ -188,6 +188,23 @@ static int record_running_one(aeth__rec *rec, const char *worker_id,
 	return aeth__rec_task_running(rec, &row, worker_id, qt->retried);
 }
 
+/* A batch row write failed: the rows are written one by one instead
+ * (slower, same outcome). Said once per slot as a warning (a lasting
+ * cause, e.g. a database whose schema lacks migration 0003, costs every
+ * batch), then at debug level. */
+static void batch_write_failed(aeth__slot *s)
+{
+	if (!s->batch_warned)
+		aeth__warn("worker %s slot %d: batch row write failed (%s); "
+			   "writing the rows one by one", s->w->id, s->index,
+			   aeth_error_last());
+	else
+		aeth__debug("worker %s slot %d: batch row write failed (%s); "
+			    "writing the rows one by one", s->w->id, s->index,
+			    aeth_error_last());
+	s->batch_warned = true;
+}
+
 /* The completed rows of the pending tasks: one statement for several
  * (or for one whose start was deferred: it has one write, not two). A row
  * the statement did not find (a task enqueued without one) or a failed
@@ -208,9 +225,7 @@ static void record_completed(aeth__slot *s, pending_acks *p)
 	    aeth__rec_tasks_completed(s->rec, ids, (const char *const *)p->result,
 				      p->started, retried, s->w->id, p->n,
 				      done) != 0)
-		aeth__debug("worker %s slot %d: batch row write failed (%s); "
-			    "writing the rows one by one", s->w->id, s->index,
-			    aeth_error_last());
+		batch_write_failed(s);
 	for (size_t i = 0; i < p->n; i++) {
 		if (done[i])
 			continue;
@@ -465,9 +480,7 @@ static void plan_rows(aeth__slot *s, aeth_queue_task **tasks, size_t n,
 		return;
 	if (aeth__rec_tasks_running(s->rec, ids, retried, k, s->w->id,
 				    recorded) != 0)
-		aeth__debug("worker %s slot %d: batch row write failed (%s); "
-			    "writing the rows one by one", s->w->id, s->index,
-			    aeth_error_last());
+		batch_write_failed(s);
 	for (size_t j = 0; j < k; j++)
 		if (recorded[j])
 			plan[at[j]] = ROW_WRITTEN;

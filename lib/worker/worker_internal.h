@@ -63,6 +63,7 @@ typedef struct aeth__slot {
 	size_t nheld;
 	bool requeued;       /* the RUNNING one was given back at shutdown */
 	bool row_deferred;   /* the RUNNING one has no running row yet */
+	bool batch_warned;   /* a failed batch row write was reported */
 	int64_t running_since; /* aeth__now_ms() the RUNNING one started */
 	atomic_int cancel;
 	bool exited;
