@@ -2,7 +2,12 @@
  * lib/store/migrate.c - apply the embedded migrations once each, in order,
  * under an advisory lock so that concurrent workers starting together do
  * not race; each migration and its schema_migrations row commit together.
+ * Each row keeps a checksum of the migration's text: a migration changed
+ * after a database applied it (its change would never reach that
+ * database) is refused by name. Rows from before checksums get theirs on
+ * the next run.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +17,42 @@
 
 /* Any constant will do; it only has to be the same in every process. */
 #define LOCK_KEY "7245531900"
+
+/* FNV-1a 64 of the migration's text as 16 hex digits: it detects an edit
+ * (not an attack: whoever can edit the database can edit this too). */
+static void checksum(const char *sql, char out[17])
+{
+	uint64_t h = 14695981039346656037ULL;
+
+	for (const unsigned char *p = (const unsigned char *)sql; *p; p++)
+		h = (h ^ *p) * 1099511628211ULL;
+	snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
+/* The checksum row of applied migration m: filled in when it has none,
+ * else it must match. */
+static int check_sum(aeth_store *s, const aeth__migration *m, const char *stored)
+{
+	char sum[17], version[16];
+	const char *params[2] = {version, sum};
+
+	checksum(m->sql, sum);
+	if (stored && strcmp(stored, sum) == 0)
+		return 0;
+	if (stored && *stored)
+		return aeth__error_set(AETH_ESTATE,
+				       "migration %d (%s) was changed after the "
+				       "database at %s applied it (checksum %s there, "
+				       "%s in this library): its change never reached "
+				       "this database; restore the migration's text and "
+				       "put the change in a new migration file",
+				       m->version, m->name, s->where, stored, sum);
+	snprintf(version, sizeof(version), "%d", m->version);
+	return aeth__store_exec(s, "recording a migration's checksum",
+				"UPDATE schema_migrations SET checksum = $2 "
+				"WHERE version = $1::int AND checksum IS NULL",
+				2, params, NULL);
+}
 
 /*
  * Mark the applied migrations in done[]. A version this library does not
@@ -25,15 +66,17 @@ static int applied(aeth_store *s, bool *done, size_t n)
 	char *name = NULL;
 
 	rc = aeth__store_exec(s, "reading schema_migrations",
-			      "SELECT version, name FROM schema_migrations "
+			      "SELECT version, name, checksum FROM schema_migrations "
 			      "ORDER BY version", 0, NULL, &r);
 	if (rc != 0)
 		return rc;
-	for (int i = 0; i < PQntuples(r); i++) {
+	for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
 		int v = aeth__row_int(r, i, 0);
 
 		if (v >= 1 && (size_t)v <= n) {
 			done[v - 1] = true;
+			rc = check_sum(s, &aeth__migrations[v - 1],
+				       PQgetisnull(r, i, 2) ? NULL : PQgetvalue(r, i, 2));
 		} else if (v > newest) {
 			newest = v;
 			free(name);
@@ -41,8 +84,10 @@ static int applied(aeth_store *s, bool *done, size_t n)
 		}
 	}
 	PQclear(r);
-	if (newest == 0)
-		return 0;
+	if (rc != 0 || newest == 0) {
+		free(name);
+		return rc;
+	}
 	rc = aeth__error_set(AETH_ESTATE,
 			     "the database at %s has schema migration %d (%s), "
 			     "newer than this library, which knows migrations 1 "
@@ -57,21 +102,22 @@ static int applied(aeth_store *s, bool *done, size_t n)
 
 static int apply_one(aeth_store *s, const aeth__migration *m)
 {
-	char what[128], version[16];
-	const char *params[2] = {version, m->name};
+	char what[128], version[16], sum[17];
+	const char *params[3] = {version, m->name, sum};
 	int rc;
 
 	/* m->name is the file name without .sql: it has the number already */
 	snprintf(what, sizeof(what), "applying migration %s", m->name);
 	snprintf(version, sizeof(version), "%d", m->version);
+	checksum(m->sql, sum);
 	aeth__info("store: %s", what);
 	if ((rc = aeth__store_exec_plain(s, what, "BEGIN")) != 0)
 		return rc;
 	rc = aeth__store_exec_plain(s, what, m->sql);
 	if (rc == 0)
 		rc = aeth__store_exec(s, what,
-				      "INSERT INTO schema_migrations (version, name) "
-				      "VALUES ($1, $2)", 2, params, NULL);
+				      "INSERT INTO schema_migrations (version, name, "
+				      "checksum) VALUES ($1, $2, $3)", 3, params, NULL);
 	if (rc == 0)
 		rc = aeth__store_exec_plain(s, what, "COMMIT");
 	if (rc != 0 && PQstatus(s->conn) == CONNECTION_OK) {
@@ -109,6 +155,10 @@ int aeth_store_migrate(aeth_store *s)
 		" version INTEGER PRIMARY KEY,"
 		" name TEXT NOT NULL,"
 		" applied_at TIMESTAMP NOT NULL DEFAULT (now() AT TIME ZONE 'UTC'))");
+	if (rc == 0)
+		rc = aeth__store_exec_plain(s, "adding schema_migrations.checksum",
+			"ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS "
+			"checksum TEXT");
 	if (rc == 0)
 		rc = applied(s, done, aeth__migrations_count);
 	for (size_t i = 0; rc == 0 && i < aeth__migrations_count; i++)

@@ -732,6 +732,42 @@ static void test_newer_migration(void **state)
 	assert_int_equal(query_long(f->url, "SELECT pg_try_advisory_lock(7245531900)::int"), 1);
 }
 
+/* One statement straight through libpq. */
+static void exec_sql(const char *url, const char *sql)
+{
+	PGconn *c = PQconnectdb(url);
+	PGresult *r = PQexec(c, sql);
+
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		fail_msg("%s: %s", sql, PQerrorMessage(c));
+	PQclear(r);
+	PQfinish(c);
+}
+
+/* Each applied migration keeps a checksum of its text: one changed after
+ * it was applied is refused by name; a row without one (applied before
+ * checksums) gets it. */
+static void test_migration_changed(void **state)
+{
+	fixture *f = *state;
+
+	assert_int_equal(query_long(f->url, "SELECT count(*) FROM schema_migrations "
+				    "WHERE checksum ~ '^[0-9a-f]{16}$'"),
+			 query_long(f->url, "SELECT count(*) FROM schema_migrations"));
+	exec_sql(f->url, "UPDATE schema_migrations SET checksum = NULL WHERE version = 1");
+	OK(aeth_store_migrate(f->store));
+	assert_int_equal(query_long(f->url, "SELECT count(*) FROM schema_migrations "
+				    "WHERE checksum IS NULL"), 0);
+	exec_sql(f->url, "UPDATE schema_migrations SET checksum = '0123456789abcdef' "
+		 "WHERE version = 1");
+	assert_int_equal(aeth_store_migrate(f->store), AETH_ESTATE);
+	expect_msg("migration 1 (0001_init) was changed after");
+	expect_msg("checksum 0123456789abcdef there");
+	expect_msg("new migration file");
+	/* the lock was given back */
+	assert_int_equal(query_long(f->url, "SELECT pg_try_advisory_lock(7245531900)::int"), 1);
+}
+
 /* The server closes our idle session (as a restart does): the next call
  * reconnects and works, since nothing had been sent. */
 static void test_idle_session_killed(void **state)
@@ -802,6 +838,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_task_set_queue, setup_migrated, teardown),
 		cmocka_unit_test_setup_teardown(test_execution_round_trip, setup_migrated, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_input, setup_migrated, teardown),
+		cmocka_unit_test_setup_teardown(test_migration_changed, setup_migrated,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_newer_migration, setup_migrated, teardown),
 		cmocka_unit_test_setup_teardown(test_idle_session_killed, setup_migrated, teardown),
 		cmocka_unit_test(test_unreachable),
