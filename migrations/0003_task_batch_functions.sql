@@ -8,7 +8,7 @@
 -- a hash join over a scan of the whole table, per batch (measured: 86 us
 -- of PostgreSQL CPU per task instead of 31 us on 20k rows). The settings
 -- below hold for the call only. Each returns the ids it updated.
-CREATE FUNCTION aeth_tasks_running(p_rows jsonb, p_worker text)
+CREATE OR REPLACE FUNCTION aeth_tasks_running(p_rows jsonb, p_worker text)
 RETURNS SETOF text LANGUAGE sql
 SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
 AS $$
@@ -23,7 +23,7 @@ $$;
 -- Row fields: id, r (result JSON as text, or null to keep), and for a task
 -- whose running row was never written (a deferred start, docs/worker.md)
 -- s (its start, ms since the epoch) and rc (its retry count).
-CREATE FUNCTION aeth_tasks_completed(p_rows jsonb, p_worker text)
+CREATE OR REPLACE FUNCTION aeth_tasks_completed(p_rows jsonb, p_worker text)
 RETURNS SETOF text LANGUAGE sql
 SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
 AS $$
