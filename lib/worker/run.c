@@ -26,9 +26,12 @@ void aeth__worker_nap(struct aeth_worker *w, unsigned int ms)
 		ts.tv_sec++;
 		ts.tv_nsec -= 1000000000L;
 	}
+	/* w->cond is broadcast for other reasons too (slot exits, the
+	 * heartbeat's wake-up): wait out the time unless stopping */
 	pthread_mutex_lock(&w->mu);
-	if (!atomic_load(&w->stopping))
-		pthread_cond_timedwait(&w->cond, &w->mu, &ts);
+	while (!atomic_load(&w->stopping) &&
+	       pthread_cond_timedwait(&w->cond, &w->mu, &ts) != ETIMEDOUT)
+		;
 	pthread_mutex_unlock(&w->mu);
 }
 

@@ -15,9 +15,10 @@
  * handler; its completed row carries its real start time, worker and retry
  * count, so such a task costs one row write instead of two. Should it run
  * long after all (or fail, or be forwarded), the running row is written
- * then: by the heartbeat thread after one tick, or before the failure.
- * A deferred task's row reads "pending" while it runs, for at most one
- * heartbeat tick.
+ * then: by the heartbeat thread after DEFERRED_ROW_MS (it looks every
+ * DEFERRED_SCAN_MS while slots run deferred tasks), or before the failure.
+ * A deferred task's row reads "pending" while it runs, for ~200 ms at
+ * most.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,6 +140,17 @@ static bool publish_lease(aeth__slot *s, size_t i, bool deferred)
 {
 	bool ours;
 
+	/* The heartbeat thread looks every DEFERRED_SCAN_MS while deferred
+	 * tasks run: wake it (once per tick, on the flag's 0 -> 1) so that
+	 * it shortens a wait already begun. */
+	if (deferred && !atomic_load_explicit(&s->w->deferred_seen,
+					      memory_order_relaxed) &&
+	    !atomic_exchange(&s->w->deferred_seen, 1)) {
+		pthread_mutex_lock(&s->w->mu);
+		pthread_cond_broadcast(&s->w->cond);
+		pthread_mutex_unlock(&s->w->mu);
+	}
+
 	pthread_mutex_lock(&s->mu);
 	ours = s->held[i] == AETH__HELD_WAITING;
 	if (ours) {
@@ -146,6 +158,7 @@ static bool publish_lease(aeth__slot *s, size_t i, bool deferred)
 		s->requeued = false;
 		s->row_deferred = deferred;
 		s->running_since = aeth__now_ms();
+
 		atomic_store(&s->cancel, 0);
 	}
 	pthread_mutex_unlock(&s->mu);
@@ -577,8 +590,10 @@ void *aeth__slot_main(void *arg)
 }
 
 /* A deferred start (top of file) that runs longer than this gets its
- * running row from the heartbeat thread. */
+ * running row from the heartbeat thread, which looks every
+ * DEFERRED_SCAN_MS while slots run deferred tasks (else once a tick). */
 #define DEFERRED_ROW_MS 100
+#define DEFERRED_SCAN_MS 100
 
 /* The running row of a deferred task that has run for a while. Under
  * s->mu, so that it precedes the slot's completed write. `rec` is the
@@ -592,6 +607,18 @@ static void write_deferred_row(aeth__slot *s, size_t i, aeth__rec *rec)
 			   aeth_error_last());
 	else
 		s->row_deferred = false;
+}
+
+/* Between heartbeats: only the running row of a long deferred task. */
+static void deferred_scan_slot(aeth__slot *s, aeth__rec *rec)
+{
+	pthread_mutex_lock(&s->mu);
+	for (size_t i = 0; i < s->nheld; i++)
+		if (s->held[i] == AETH__HELD_RUNNING && !s->requeued &&
+		    s->row_deferred &&
+		    aeth__now_ms() - s->running_since >= DEFERRED_ROW_MS)
+			write_deferred_row(s, i, rec);
+	pthread_mutex_unlock(&s->mu);
 }
 
 /* Extend the lease of every task slot s holds: the one running, those of
@@ -638,19 +665,28 @@ void *aeth__heartbeat_main(void *arg)
 	aeth__rec *rec = NULL;
 	unsigned int tick = aeth__worker_reg_interval(w);
 	bool reg_failing = false, rec_failing = false;
+	int64_t last_beat = aeth__now_ms();
 
 	qo.url = w->redis_url;
 	qo.ns = w->redis_ns;
 	qo.worker_id = w->id;
 	qo.lease_ms = w->lease_ms;
+	/* for deferred running rows (again at each tick while it fails) */
+	if (aeth__rec_open(&rec, w->database_url) != 0)
+		rec = NULL;
 	for (;;) {
+		int64_t left = last_beat + tick - aeth__now_ms();
+		unsigned int wait = left <= 0 ? 0 : (unsigned int)left;
+
+		if (atomic_load(&w->deferred_seen) && rec && wait > DEFERRED_SCAN_MS)
+			wait = DEFERRED_SCAN_MS;
 		pthread_mutex_lock(&w->mu);
-		if (!w->hb_stop) {
+		if (!w->hb_stop && wait > 0) {
 			struct timespec ts;
 
 			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += (long)(tick % 1000) * 1000000L;
-			ts.tv_sec += tick / 1000 + ts.tv_nsec / 1000000000L;
+			ts.tv_nsec += (long)(wait % 1000) * 1000000L;
+			ts.tv_sec += wait / 1000 + ts.tv_nsec / 1000000000L;
 			ts.tv_nsec %= 1000000000L;
 			pthread_cond_timedwait(&w->cond, &w->mu, &ts);
 		}
@@ -659,6 +695,14 @@ void *aeth__heartbeat_main(void *arg)
 			break;
 		}
 		pthread_mutex_unlock(&w->mu);
+		if (aeth__now_ms() - last_beat < tick) {
+			/* woken early: long deferred tasks only (or a slot ended) */
+			for (unsigned int i = 0; rec && i < w->concurrency; i++)
+				deferred_scan_slot(&w->slots[i], rec);
+			continue;
+		}
+		last_beat = aeth__now_ms();
+		atomic_store(&w->deferred_seen, 0);
 		if (!q && aeth_queue_open(&q, &qo) != 0) {
 			aeth__warn("heartbeat: %s", aeth_error_last());
 			continue;

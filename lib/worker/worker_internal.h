@@ -123,6 +123,7 @@ struct aeth_worker {
 	bool hb_stop;
 	pthread_t hb_thread;
 	bool hb_started;
+	atomic_int deferred_seen; /* a slot ran a deferred start (slot.c) */
 	bool threads_stuck;   /* a slot did not end: keep shared state alive */
 
 	aeth_vmm *vmm;
