@@ -229,6 +229,24 @@ static double pg_cpu_us(void)
 	return sum;
 }
 
+/* CPU time per task of this process, redis-server and the PG backends
+ * over one measured phase: cpu_begin() before, cpu_end(n tasks) after. */
+typedef struct {
+	double self, redis, pg;
+} cpu_use;
+
+static cpu_use cpu_begin(void)
+{
+	return (cpu_use){self_cpu_us(), redis_cpu_us(), pg_cpu_us()};
+}
+
+static void cpu_end(cpu_use *c, int n)
+{
+	c->self = (self_cpu_us() - c->self) / n;
+	c->redis = (redis_cpu_us() - c->redis) / n;
+	c->pg = (pg_cpu_us() - c->pg) / n;
+}
+
 /* ---- the worker ---- */
 
 static atomic_int done_count;
@@ -364,8 +382,8 @@ int main(int argc, char **argv)
 	int n = 20000, lat = 500, json = 0;
 	unsigned int conc = 0;
 	char (*ids)[37];
-	double *lats, secs, redis_s, pg_s, t0, cpu_self, cpu_redis, cpu_pg;
-	double dsecs, dcpu_self, dcpu_redis, dcpu_pg;
+	double *lats, secs, redis_s, pg_s, t0, dsecs;
+	cpu_use live, drain;
 	aeth_worker *w;
 	aeth_queue *q;
 	pthread_t th;
@@ -431,32 +449,24 @@ int main(int argc, char **argv)
 			uuid4(back[i]);
 		insert_rows(back, n);
 		enqueue_all(q, back, n);
-		dcpu_self = self_cpu_us();
-		dcpu_redis = redis_cpu_us();
-		dcpu_pg = pg_cpu_us();
+		drain = cpu_begin();
 		t0 = now_ms();
 		w = start_worker(conc, &th);
 		wait_done(n);
 		dsecs = (now_ms() - t0) / 1000.0;
-		dcpu_self = (self_cpu_us() - dcpu_self) / n;
-		dcpu_redis = (redis_cpu_us() - dcpu_redis) / n;
-		dcpu_pg = (pg_cpu_us() - dcpu_pg) / n;
+		cpu_end(&drain, n);
 		free(back);
 		atomic_store(&done_count, 0);
 	}
 
 	/* 1. live: the idle worker, N tasks enqueued while it runs */
 	insert_rows(ids, n + lat);
-	cpu_self = self_cpu_us();
-	cpu_redis = redis_cpu_us();
-	cpu_pg = pg_cpu_us();
+	live = cpu_begin();
 	t0 = now_ms();
 	enqueue_all(q, ids, n);
 	wait_done(n);
 	secs = (now_ms() - t0) / 1000.0;
-	cpu_self = (self_cpu_us() - cpu_self) / n;
-	cpu_redis = (redis_cpu_us() - cpu_redis) / n;
-	cpu_pg = (pg_cpu_us() - cpu_pg) / n;
+	cpu_end(&live, n);
 
 	/* 2. enqueue-to-start latency into the idle worker */
 	for (int i = 0; i < lat; i++) {
@@ -506,12 +516,12 @@ int main(int argc, char **argv)
 	       n / dsecs, dsecs * 1e6 / n);
 	printf("  CPU per task during it: worker process %.1f us, redis-server %.1f us, "
 	       "PostgreSQL backends %.1f us; total %.1f us\n",
-	       dcpu_self, dcpu_redis, dcpu_pg, dcpu_self + dcpu_redis + dcpu_pg);
+	       drain.self, drain.redis, drain.pg, drain.self + drain.redis + drain.pg);
 	printf("  %-44s %10.0f tasks/s  %8.1f us/task\n", "live: enqueued while it runs",
 	       n / secs, us);
 	printf("  CPU per task during it: worker + producer %.1f us, redis-server %.1f us "
 	       "(incl. enqueue), PostgreSQL backends %.1f us; total %.1f us\n",
-	       cpu_self, cpu_redis, cpu_pg, cpu_self + cpu_redis + cpu_pg);
+	       live.self, live.redis, live.pg, live.self + live.redis + live.pg);
 	printf("  %-44s %10.0f tasks/s  %8.1f us/task\n", "redis alone, one-task dequeue + ack",
 	       n / redis_s, rus);
 	printf("  %-44s %10.0f tasks/s  %8.1f us/task\n", "pg alone, one-task running + completed",
@@ -529,9 +539,9 @@ int main(int argc, char **argv)
 		       "\"pg_alone\": %.2f}, \"cpu_us_per_task\": {\"worker_process\": %.2f, "
 		       "\"redis_server\": %.2f, \"postgres\": %.2f}, \"latency_samples\": %d, "
 		       "\"latency_p50_ms\": %.3f, \"latency_p99_ms\": %.3f, "
-		       "\"latency_max_ms\": %.3f}\n", n, conc, n / dsecs, dcpu_self,
-		       dcpu_redis, dcpu_pg, n / secs, n / redis_s,
-		       n / pg_s, us, rus, pus, cpu_self, cpu_redis, cpu_pg, lat,
+		       "\"latency_max_ms\": %.3f}\n", n, conc, n / dsecs, drain.self,
+		       drain.redis, drain.pg, n / secs, n / redis_s,
+		       n / pg_s, us, rus, pus, live.self, live.redis, live.pg, lat,
 		       pct(lats, lat, 0.5),
 		       pct(lats, lat, 0.99), lats[lat - 1]);
 	free(ids);

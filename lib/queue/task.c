@@ -100,8 +100,15 @@ static int set_m(aeth_queue_task *t, const redisReply *v)
 	return t->type ? 0 : aeth__error_oom();
 }
 
-static int set_field(aeth_queue_task *t, const char *name, const redisReply *v,
-		     bool *have_at)
+/* process_at_ms is stored only when it differs from the creation time
+ * (enqueue.lua): absent (0), it is created_ms. */
+static void default_process_at(aeth_queue_task *t)
+{
+	if (!t->process_at_ms)
+		t->process_at_ms = t->created_ms;
+}
+
+static int set_field(aeth_queue_task *t, const char *name, const redisReply *v)
 {
 	if (!strcmp(name, "m"))
 		return set_m(t, v);
@@ -128,10 +135,7 @@ static int set_field(aeth_queue_task *t, const char *name, const redisReply *v,
 	else if (!strcmp(name, "max_retries")) t->max_retries = unum(v);
 	else if (!strcmp(name, "timeout_ms")) t->timeout_ms = unum(v);
 	else if (!strcmp(name, "created_ms")) t->created_ms = num(v);
-	else if (!strcmp(name, "process_at_ms")) {
-		t->process_at_ms = num(v);
-		*have_at = true;
-	}
+	else if (!strcmp(name, "process_at_ms")) t->process_at_ms = num(v);
 	else if (!strcmp(name, "started_ms")) t->started_ms = num(v);
 	else if (!strcmp(name, "finished_ms")) t->finished_ms = num(v);
 	else if (!strcmp(name, "deadline_ms")) t->lease_deadline_ms = num(v);
@@ -145,7 +149,7 @@ int aeth__q_task_from_hash(const redisReply *r, size_t first,
 {
 	aeth_queue_task *t;
 	int rc = 0;
-	bool have_state = false, have_at = false;
+	bool have_state = false;
 
 	if (r->type != REDIS_REPLY_ARRAY || (r->elements - first) % 2)
 		return AETH_EPROTO;
@@ -158,13 +162,11 @@ int aeth__q_task_from_hash(const redisReply *r, size_t first,
 		if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
 			rc = AETH_EPROTO;
 		else {
-			rc = set_field(t, k->str, v, &have_at);
+			rc = set_field(t, k->str, v);
 			have_state |= !strcmp(k->str, "state");
 		}
 	}
-	/* Written only when it differs from the creation time. */
-	if (!have_at)
-		t->process_at_ms = t->created_ms;
+	default_process_at(t);
 	/* A dead malformed task may lack its type or queue; id and state are
 	 * always written by our scripts. */
 	if (rc == 0 && (!t->id[0] || !have_state))
@@ -184,7 +186,6 @@ int aeth__q_task_from_values(const char *const *names, size_t n,
 			     aeth_queue_task **out)
 {
 	aeth_queue_task *t;
-	bool have_at = false;
 	int rc = 0;
 
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != n)
@@ -196,12 +197,11 @@ int aeth__q_task_from_values(const char *const *names, size_t n,
 		const redisReply *v = r->element[i];
 
 		if (v->type == REDIS_REPLY_STRING)
-			rc = set_field(t, names[i], v, &have_at);
+			rc = set_field(t, names[i], v);
 		else if (v->type != REDIS_REPLY_NIL)
 			rc = AETH_EPROTO;
 	}
-	if (!have_at)
-		t->process_at_ms = t->created_ms;
+	default_process_at(t);
 	if (rc == 0 && !t->queue && queue && !(t->queue = strdup(queue)))
 		rc = aeth__error_oom();
 	if (rc == 0 && (!t->id[0] || !t->queue || !t->type || !t->payload || !t->lease))

@@ -134,8 +134,8 @@ static void release_batch(aeth__slot *s)
 
 /* WAITING -> RUNNING; false when the task is no longer ours to start
  * (given back at shutdown, or its lease was lost while it waited).
- * `deferred`: its running row is not written yet (the heartbeat writes it
- * if the task runs for a tick). */
+ * `deferred`: its running row is not written yet (the heartbeat thread
+ * writes it if the task runs past DEFERRED_ROW_MS). */
 static bool publish_lease(aeth__slot *s, size_t i, bool deferred)
 {
 	bool ours;
@@ -158,7 +158,6 @@ static bool publish_lease(aeth__slot *s, size_t i, bool deferred)
 		s->requeued = false;
 		s->row_deferred = deferred;
 		s->running_since = aeth__now_ms();
-
 		atomic_store(&s->cancel, 0);
 	}
 	pthread_mutex_unlock(&s->mu);
@@ -502,9 +501,8 @@ static void plan_rows(aeth__slot *s, aeth_queue_task **tasks, size_t n,
 /* A stop came while tasks of the batch had not started: give them back
  * to the queue now, un-started (AETH_QUEUE_NACK_RELEASE: pending at the
  * head of the queue, no retry counted), so another worker runs them at
- * once; the row goes back to pending. Returns true when task i is not
- * ours to run any more. */
-static bool give_back(aeth__slot *s, size_t i, aeth_queue_task *qt)
+ * once; the row goes back to pending. */
+static void give_back(aeth__slot *s, size_t i, aeth_queue_task *qt)
 {
 	const char *why = "worker shut down before starting the task";
 	bool ours;
@@ -516,11 +514,11 @@ static bool give_back(aeth__slot *s, size_t i, aeth_queue_task *qt)
 		s->held[i] = AETH__HELD_GONE;
 	pthread_mutex_unlock(&s->mu);
 	if (!ours)
-		return true;
+		return;
 	if (aeth_queue_nack(s->q, qt, why, AETH_QUEUE_NACK_RELEASE) != 0) {
 		aeth__warn("task %s: cannot give it back: %s; its lease expires "
 			   "and another worker takes it", qt->id, aeth_error_last());
-		return true;
+		return;
 	}
 	rc = aeth__rec_task_pending(s->rec, qt->id);
 	if (rc != 0 && rc != AETH_ENOTFOUND)
@@ -528,7 +526,6 @@ static bool give_back(aeth__slot *s, size_t i, aeth_queue_task *qt)
 			   aeth_error_last());
 	aeth__worker_say(s->w, qt->id, "Task %s given back to the queue "
 			 "(shutdown, not started)", qt->id);
-	return true;
 }
 
 void *aeth__slot_main(void *arg)
@@ -561,9 +558,10 @@ void *aeth__slot_main(void *arg)
 		for (size_t i = 0; i < got; i++) {
 			int64_t t0 = aeth__now_ms();
 
-			if (i > 0 && atomic_load(&w->stopping) &&
-			    give_back(s, i, tasks[i]))
+			if (i > 0 && atomic_load(&w->stopping)) {
+				give_back(s, i, tasks[i]);
 				continue;
+			}
 			/* results wait at most ACK_DELAY_MS, and never for a
 			 * task that may be slow */
 			if (p->n && (t0 - p->first_ms >= ACK_DELAY_MS ||
@@ -595,35 +593,29 @@ void *aeth__slot_main(void *arg)
 #define DEFERRED_ROW_MS 100
 #define DEFERRED_SCAN_MS 100
 
-/* The running row of a deferred task that has run for a while. Under
- * s->mu, so that it precedes the slot's completed write. `rec` is the
- * heartbeat thread's own connection (NULL: none yet, try next tick). */
-static void write_deferred_row(aeth__slot *s, size_t i, aeth__rec *rec)
-{
-	if (!rec)
-		return;
-	if (record_running_one(rec, s->w->id, &s->hb[i]) != 0)
-		aeth__warn("task %s: cannot record it running: %s", s->hb[i].id,
-			   aeth_error_last());
-	else
-		s->row_deferred = false;
-}
-
-/* Between heartbeats: only the running row of a long deferred task. */
+/* The running row of slot s's deferred task if it has run for a while.
+ * Under s->mu, so that it precedes the slot's completed write. `rec` is
+ * the heartbeat thread's own connection. */
 static void deferred_scan_slot(aeth__slot *s, aeth__rec *rec)
 {
 	pthread_mutex_lock(&s->mu);
-	for (size_t i = 0; i < s->nheld; i++)
-		if (s->held[i] == AETH__HELD_RUNNING && !s->requeued &&
-		    s->row_deferred &&
-		    aeth__now_ms() - s->running_since >= DEFERRED_ROW_MS)
-			write_deferred_row(s, i, rec);
+	for (size_t i = 0; i < s->nheld; i++) {
+		if (s->held[i] != AETH__HELD_RUNNING || s->requeued ||
+		    !s->row_deferred ||
+		    aeth__now_ms() - s->running_since < DEFERRED_ROW_MS)
+			continue;
+		if (record_running_one(rec, s->w->id, &s->hb[i]) != 0)
+			aeth__warn("task %s: cannot record it running: %s",
+				   s->hb[i].id, aeth_error_last());
+		else
+			s->row_deferred = false;
+	}
 	pthread_mutex_unlock(&s->mu);
 }
 
 /* Extend the lease of every task slot s holds: the one running, those of
  * its batch waiting to start, those done but not acked yet. */
-static void heartbeat_slot(aeth__slot *s, aeth_queue *q, aeth__rec *rec)
+static void heartbeat_slot(aeth__slot *s, aeth_queue *q)
 {
 	pthread_mutex_lock(&s->mu);
 	for (size_t i = 0; i < s->nheld; i++) {
@@ -633,9 +625,6 @@ static void heartbeat_slot(aeth__slot *s, aeth_queue *q, aeth__rec *rec)
 		if (st == AETH__HELD_NONE || st == AETH__HELD_GONE ||
 		    (st == AETH__HELD_RUNNING && s->requeued))
 			continue;
-		if (st == AETH__HELD_RUNNING && s->row_deferred &&
-		    aeth__now_ms() - s->running_since >= DEFERRED_ROW_MS)
-			write_deferred_row(s, i, rec);
 		rc = aeth_queue_heartbeat(q, &s->hb[i]);
 		if ((rc == AETH_ESTATE || rc == AETH_ETIMEOUT) &&
 		    st == AETH__HELD_RUNNING) {
@@ -695,12 +684,10 @@ void *aeth__heartbeat_main(void *arg)
 			break;
 		}
 		pthread_mutex_unlock(&w->mu);
-		if (aeth__now_ms() - last_beat < tick) {
-			/* woken early: long deferred tasks only (or a slot ended) */
-			for (unsigned int i = 0; rec && i < w->concurrency; i++)
-				deferred_scan_slot(&w->slots[i], rec);
-			continue;
-		}
+		for (unsigned int i = 0; rec && i < w->concurrency; i++)
+			deferred_scan_slot(&w->slots[i], rec);
+		if (aeth__now_ms() - last_beat < tick)
+			continue; /* woken early: for long deferred tasks only */
 		last_beat = aeth__now_ms();
 		atomic_store(&w->deferred_seen, 0);
 		if (!q && aeth_queue_open(&q, &qo) != 0) {
@@ -725,7 +712,7 @@ void *aeth__heartbeat_main(void *arg)
 			reg_failing = false;
 		}
 		for (unsigned int i = 0; i < w->concurrency; i++)
-			heartbeat_slot(&w->slots[i], q, rec);
+			heartbeat_slot(&w->slots[i], q);
 	}
 	aeth__rec_free(rec);
 	aeth_queue_free(q);
