@@ -153,20 +153,28 @@ static int fc_boot_args(aeth__vm_record *r)
 	return 0;
 }
 
+/* fopen() of a state dir file, never through a symlink (the "e" of
+ * fopen's mode has no "no follow"); writing truncates or creates 0600. */
+static FILE *fopen_nofollow(const char *path, bool write)
+{
+	int fd = write ? open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
+			      O_NOFOLLOW, 0600) :
+			 open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	FILE *f = fd >= 0 ? fdopen(fd, write ? "w" : "r") : NULL;
+
+	if (!f && fd >= 0)
+		close(fd);
+	return f;
+}
+
 static unsigned long read_cid(const char *dir)
 {
 	char path[4096], buf[32] = "";
 	FILE *f;
-	int fd;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, FC_CID_FILE);
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	f = fd >= 0 ? fdopen(fd, "r") : NULL;
-	if (!f) {
-		if (fd >= 0)
-			close(fd);
+	if (!(f = fopen_nofollow(path, false)))
 		return 0;
-	}
 	if (!fgets(buf, sizeof(buf), f))
 		buf[0] = '\0';
 	fclose(f);
@@ -209,7 +217,6 @@ static int fc_guest_cid(const aeth__vm_record *r, unsigned int *cid_out)
 	unsigned long cid = read_cid(r->state_dir);
 	uint32_t h = 2166136261u;
 	FILE *f;
-	int fd;
 
 	if (!vms_dir)
 		return AETH_ENOMEM;
@@ -228,10 +235,7 @@ static int fc_guest_cid(const aeth__vm_record *r, unsigned int *cid_out)
 	path = aeth__vm_path(r, FC_CID_FILE);
 	if (!path)
 		return aeth_error_last_code();
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	f = fd >= 0 ? fdopen(fd, "w") : NULL;
-	if (!f && fd >= 0)
-		close(fd);
+	f = fopen_nofollow(path, true);
 	if (!f || fprintf(f, "%lu\n", cid) < 0 || fclose(f) != 0) {
 		int rc = aeth__error_errno(AETH_EIO, "cannot write %s", path);
 

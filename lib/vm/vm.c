@@ -218,18 +218,17 @@ static void backoff(int *ms, int64_t deadline_ms)
 }
 
 /*
- * Connect the agent channel and say hello, until `deadline_ms`. The hello
- * is sent once with all the time left: QEMU keeps our bytes in the socket
- * until the guest opens its port, so the normal case needs no retry and
- * no sleep. A connection that drops (VMM restarting its chardev, agent
- * reopening, a guest that hangs up at once) is retried while time is
- * left, after a pause growing from 2 to 50 ms so a guest that keeps
- * closing does not make us spin until the deadline.
+ * Connect the agent channel and say hello, until `deadline_ms`. With
+ * attempt_ms 0 (a boot) the hello is sent once with all the time left:
+ * QEMU keeps our bytes in the socket until the guest opens its port, so
+ * the normal case needs no retry and no sleep. With attempt_ms (a
+ * reconnect to a running guest) a hello unanswered that long is given up
+ * and a new connection tried (see RECONNECT_ATTEMPT_MS). A connection
+ * that drops (VMM restarting its chardev, agent reopening, a guest that
+ * hangs up at once) is retried while time is left, after a pause growing
+ * from 2 to 50 ms so a guest that keeps closing does not make us spin
+ * until the deadline.
  */
-/* Connect and say hello until deadline_ms. attempt_ms 0: one hello may
- * wait until the deadline (a booting guest answers when its agent is up);
- * else a hello unanswered for attempt_ms is given up and a new connection
- * tried (see RECONNECT_ATTEMPT_MS). */
 static int agent_connect_hello(aeth_vm *vm, int64_t deadline_ms,
 			       unsigned int attempt_ms)
 {
