@@ -154,11 +154,10 @@ int aeth_store_migrate(aeth_store *s)
 		"CREATE TABLE IF NOT EXISTS schema_migrations ("
 		" version INTEGER PRIMARY KEY,"
 		" name TEXT NOT NULL,"
-		" applied_at TIMESTAMP NOT NULL DEFAULT (now() AT TIME ZONE 'UTC'))");
-	if (rc == 0)
-		rc = aeth__store_exec_plain(s, "adding schema_migrations.checksum",
-			"ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS "
-			"checksum TEXT");
+		" applied_at TIMESTAMP NOT NULL DEFAULT (now() AT TIME ZONE 'UTC'),"
+		" checksum TEXT);"
+		/* a table made before checksums */
+		"ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS checksum TEXT");
 	if (rc == 0)
 		rc = applied(s, done, aeth__migrations_count);
 	for (size_t i = 0; rc == 0 && i < aeth__migrations_count; i++)

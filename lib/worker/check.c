@@ -15,7 +15,6 @@
 #include "aetherium/queue.h"
 #include "aetherium/vm.h"
 #include "aetherium/worker.h"
-#include "store/store_internal.h"
 #include "internal.h"
 #include "worker/record.h"
 
@@ -208,13 +207,13 @@ static void check_postgres(checker *c, const aeth_config *cfg)
 	}
 	report(c, "postgresql", 0, NULL, "reachable");
 	rc = aeth__rec_schema_version(r, &version);
-	if (rc == 0 && version >= (int)aeth__migrations_count)
+	if (rc == 0 && version >= (int)aeth__rec_schema_known())
 		report(c, "database schema", 0, NULL, "migration %d applied (vms, "
 		       "tasks, executions)", version);
 	else if (rc == 0 && version > 0)
 		report(c, "database schema", 1, "start aeth-worker once (it migrates "
 		       "on start)", "migration %d of %zu applied: this version "
-		       "has newer ones", version, aeth__migrations_count);
+		       "has newer ones", version, aeth__rec_schema_known());
 	else
 		report(c, "database schema", 1, "start aeth-worker once (it migrates "
 		       "on start)", "not migrated yet%s%s", rc ? ": " : "",

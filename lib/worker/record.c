@@ -62,6 +62,11 @@ int aeth__rec_schema_version(aeth__rec *r, int *version)
 	return aeth_store_schema_version(r->store, version);
 }
 
+size_t aeth__rec_schema_known(void)
+{
+	return aeth__migrations_count;
+}
+
 /* Copy a possibly NULL id into a store record's char[37]. */
 static void set_id(char dst[37], const char *id)
 {

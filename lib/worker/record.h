@@ -18,6 +18,8 @@ void aeth__rec_free(aeth__rec *r);
 int aeth__rec_migrate(aeth__rec *r);
 /* The highest applied migration (0: not migrated). */
 int aeth__rec_schema_version(aeth__rec *r, int *version);
+/* How many migrations this library has (the schema version it wants). */
+size_t aeth__rec_schema_known(void);
 
 /* A task row as the submitter writes it. vm_id may be NULL. status is
  * "pending", or "failed" (with error) for a task rejected at submit. */
