@@ -744,6 +744,29 @@ static void exec_sql(const char *url, const char *sql)
 	PQfinish(c);
 }
 
+/* The worker's batch write of completed rows (migration 0003's function)
+ * is all HOT updates when it covers every row of their pages in one
+ * transaction: the table leaves room for that (migration 0004). A non-HOT
+ * update inserts into every index of the table. */
+static void test_batch_update_hot(void **state)
+{
+	fixture *f = *state;
+
+	exec_sql(f->url, "INSERT INTO tasks (id, type, status, payload, queue, "
+		 "max_retries, retry_count, created_at, updated_at) SELECT "
+		 "gen_random_uuid(), 'noop', 'pending', '{}', 'default', 3, 0, "
+		 "now(), now() FROM generate_series(1, 300)");
+	/* one implicit transaction: the update, then its own counts */
+	assert_int_equal(query_long(f->url,
+		"SELECT count(*) FROM aeth_tasks_completed((SELECT jsonb_agg("
+		"jsonb_build_object('id', id, 'r', '{\"ok\": true}', 's', 1790000000000, "
+		"'rc', 0)) FROM tasks), 'host-12345-0123abcd');"
+		"SELECT pg_stat_get_xact_tuples_updated('tasks'::regclass) * 1000 + "
+		"pg_stat_get_xact_tuples_hot_updated('tasks'::regclass)"), 300300);
+	assert_int_equal(query_long(f->url, "SELECT count(*) FROM tasks WHERE "
+				    "status = 'completed' AND result = '{\"ok\": true}'"), 300);
+}
+
 /* Each applied migration keeps a checksum of its text: one changed after
  * it was applied is refused by name; a row without one (applied before
  * checksums) gets it. */
@@ -838,6 +861,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_task_set_queue, setup_migrated, teardown),
 		cmocka_unit_test_setup_teardown(test_execution_round_trip, setup_migrated, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_input, setup_migrated, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_update_hot, setup_migrated, teardown),
 		cmocka_unit_test_setup_teardown(test_migration_changed, setup_migrated,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_newer_migration, setup_migrated, teardown),
