@@ -166,12 +166,9 @@ static double self_cpu_us(void)
 	       ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
 }
 
-static double redis_cpu_us(void)
+static redisContext *redis_connect(void)
 {
 	redisContext *c;
-	redisReply *r;
-	double u = 0, sy = 0;
-	const char *p;
 
 	if (!strncmp(redis_url, "unix://", 7)) {
 		char path[4096];
@@ -188,8 +185,53 @@ static double redis_cpu_us(void)
 	}
 	if (!c || c->err) {
 		redisFree(c);
-		return -1;
+		return NULL;
 	}
+	return c;
+}
+
+/* Delete every key of this run's namespace (the completed tasks would
+ * otherwise stay for their retention, a day, and grow the keyspace that
+ * later runs look keys up in). */
+static void drop_keys(void)
+{
+	redisContext *c = redis_connect();
+	char cursor[32] = "0", pat[80];
+	redisReply *r;
+
+	if (!c)
+		return;
+	snprintf(pat, sizeof(pat), "*%s:*", ns);
+	do {
+		r = redisCommand(c, "SCAN %s MATCH %s COUNT 10000", cursor, pat);
+		if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+			fprintf(stderr, "bench_worker: could not delete the keys of %s\n", ns);
+			freeReplyObject(r);
+			break;
+		}
+		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+		for (size_t i = 0; i < r->element[1]->elements; i++)
+			redisAppendCommand(c, "UNLINK %s", r->element[1]->element[i]->str);
+		for (size_t i = 0; i < r->element[1]->elements; i++) {
+			redisReply *d = NULL;
+
+			if (redisGetReply(c, (void **)&d) == REDIS_OK)
+				freeReplyObject(d);
+		}
+		freeReplyObject(r);
+	} while (strcmp(cursor, "0"));
+	redisFree(c);
+}
+
+static double redis_cpu_us(void)
+{
+	redisContext *c = redis_connect();
+	redisReply *r;
+	double u = 0, sy = 0;
+	const char *p;
+
+	if (!c)
+		return -1;
 	r = redisCommand(c, "INFO cpu");
 	if (r && r->type == REDIS_REPLY_STRING) {
 		if ((p = strstr(r->str, "used_cpu_sys:")))
@@ -507,6 +549,7 @@ int main(int argc, char **argv)
 			1, params);
 	}
 	aeth_queue_free(q);
+	drop_keys();
 	PQfinish(pg);
 
 	double us = secs * 1e6 / n, rus = redis_s * 1e6 / n, pus = pg_s * 1e6 / n;

@@ -342,6 +342,70 @@ static void test_bad_inputs(void **state)
 	assert_true(aeth_queue_name_valid("worker:w-1.x_2"));
 }
 
+/* Completed tasks stay for the retention time, then dequeue's maintenance
+ * deletes their hashes with their completed entries (at most 1000 per run;
+ * the hashes have no TTL); one completed later stays. */
+static void test_retention(void **state)
+{
+	qtest *s = *state;
+	aeth_queue_options o = AETH_QUEUE_OPTIONS_INIT;
+	enum { N = 1100 };
+	aeth_queue_batch_task *ts = calloc(N, sizeof(*ts));
+	aeth_queue_task *out[100], *t, *g;
+	aeth_queue_counts c;
+	aeth_queue *q = NULL;
+	char young[37], *r;
+	size_t got, done = 0;
+
+	o.url = s->url;
+	o.ns = s->ns;
+	o.worker_id = "test";
+	o.retention_s = 1;
+	QOK(aeth_queue_open(&q, &o));
+	for (size_t i = 0; i < N; i++)
+		ts[i].type = "noop";
+	QOK(aeth_queue_enqueue_batch(q, ts, N));
+	while (done < N) {
+		QOK(aeth_queue_dequeue_batch(q, DEF, 1, 0, out, 100, &got));
+		QOK(aeth_queue_ack_batch(q, out, NULL, got, NULL));
+		for (size_t i = 0; i < got; i++)
+			aeth_queue_task_free(out[i]);
+		done += got;
+	}
+	r = aeth_test_redis_cmd(s->url, "PTTL {%s:default}:t:%s", s->ns, ts[0].id);
+	assert_string_equal(r, "-1");
+	free(r);
+	QOK(aeth_queue_count(q, "default", &c));
+	assert_int_equal(c.n[AETH_QUEUE_COMPLETED], N);
+
+	sleep(1);
+	usleep(200 * 1000);
+	/* an empty queue: a dequeue runs the maintenance before it gives up */
+	assert_int_equal(aeth_queue_dequeue(q, DEF, 1, 0, &t), AETH_ETIMEOUT);
+	r = aeth_test_redis_cmd(s->url, "ZCARD {%s:default}:completed", s->ns);
+	assert_string_equal(r, "100"); /* left for the next run */
+	free(r);
+	QOK(aeth_queue_enqueue(q, "noop", NULL, NULL, young));
+	QOK(aeth_queue_dequeue(q, DEF, 1, 0, &t));
+	QOK(aeth_queue_ack(q, t, "{\"young\":1}"));
+	aeth_queue_task_free(t);
+	assert_int_equal(aeth_queue_dequeue(q, DEF, 1, 0, &t), AETH_ETIMEOUT);
+	for (size_t i = 0; i < N; i++) {
+		r = aeth_test_redis_cmd(s->url, "EXISTS {%s:default}:t:%s", s->ns, ts[i].id);
+		assert_string_equal(r, "0");
+		free(r);
+	}
+	assert_int_equal(aeth_queue_get(q, "default", ts[0].id, &g), AETH_ENOTFOUND);
+	QOK(aeth_queue_get(q, "default", young, &g));
+	assert_int_equal(g->state, AETH_QUEUE_COMPLETED);
+	assert_string_equal(g->result, "{\"young\":1}");
+	aeth_queue_task_free(g);
+	QOK(aeth_queue_count(q, "default", &c));
+	assert_int_equal(c.n[AETH_QUEUE_COMPLETED], 1);
+	aeth_queue_free(q);
+	free(ts);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -357,6 +421,7 @@ int main(void)
 		T(test_heartbeat_after_timeout),
 		T(test_malformed_message_goes_dead),
 		T(test_bad_inputs),
+		T(test_retention),
 	};
 
 	return cmocka_run_group_tests_name("queue_basic", tests, NULL, NULL);
