@@ -431,11 +431,11 @@ int aeth__rec_exec_insert(aeth__rec *r, const aeth__exec_row *e)
  * tasks in one statement each: a worker that takes many short tasks at
  * once pays one PostgreSQL round trip per batch instead of two per task.
  * These are the only statements of the worker outside lib/store: calls of
- * the SQL functions aeth_tasks_running / aeth_tasks_completed (migration
- * 0003: the same UPDATEs as aeth_store_task_start / aeth_store_task_finish,
- * applied to the rows listed in a JSON parameter, with the plan pinned to
- * primary-key probes), run through the store's own executor (error
- * mapping, reconnect).
+ * the SQL functions aeth_task_rows_running / aeth_task_rows_completed
+ * (migration 0005: the same UPDATEs as aeth_store_task_start /
+ * aeth_store_task_finish, applied to the rows given as parallel arrays,
+ * with the plan pinned to primary-key probes), run through the store's own
+ * executor (error mapping, reconnect).
  */
 /* Mark in done[] the ids[] the statement's RETURNING id rows name. */
 static void mark_returned(PGresult *res, const char *const *ids, size_t n,
@@ -452,21 +452,60 @@ static void mark_returned(PGresult *res, const char *const *ids, size_t n,
 	}
 }
 
-/* Run `sql` with the JSON array `rows` as $1 and `p2` as $2. */
-static int batch_exec(aeth__rec *r, const char *what, const char *sql,
-		      cJSON *rows, const char *p2, const char *const *ids,
-		      size_t n, bool *done)
+/* One element of a PostgreSQL array literal ("{a,b}") being built in `b`:
+ * `s` double-quoted with its quotes and backslashes escaped, or NULL.
+ * Non-zero when out of memory (the literal is then incomplete). */
+static int arr_add(aeth__buf *b, const char *s)
 {
-	char *json = rows ? cJSON_PrintUnformatted(rows) : NULL;
-	const char *params[2] = {json, p2};
+	int rc = aeth__buf_append(b, b->len ? "," : "{", 1);
+
+	if (!s)
+		return rc | aeth__buf_append(b, "NULL", 4);
+	rc |= aeth__buf_append(b, "\"", 1);
+	while (*s) {
+		size_t k = strcspn(s, "\"\\");
+
+		rc |= aeth__buf_append(b, s, k);
+		s += k;
+		if (*s) {
+			const char esc[2] = {'\\', *s++};
+
+			rc |= aeth__buf_append(b, esc, 2);
+		}
+	}
+	return rc | aeth__buf_append(b, "\"", 1);
+}
+
+/* A number element, or NULL when !have. */
+static int arr_num(aeth__buf *b, bool have, long long v)
+{
+	char num[24];
+
+	snprintf(num, sizeof(num), "%lld", v);
+	return arr_add(b, have ? num : NULL);
+}
+
+/* Run `sql` with the array literals arrs[0..narr-1] (built with arr_add;
+ * `bad` if that ran out of memory) as $1.. and `worker_id` after them;
+ * frees the arrays. */
+static int batch_exec(aeth__rec *r, const char *what, const char *sql,
+		      aeth__buf *arrs, int narr, int bad, const char *worker_id,
+		      const char *const *ids, size_t n, bool *done)
+{
+	const char *params[5];
 	PGresult *res = NULL;
 	int rc;
 
-	cJSON_Delete(rows);
-	if (!json)
-		return aeth__error_oom();
-	rc = aeth__store_exec(r->store, what, sql, p2 ? 2 : 1, params, &res);
-	free(json);
+	for (int i = 0; i < narr; i++) {
+		bad |= aeth__buf_append(&arrs[i], arrs[i].len ? "}" : "{}",
+					arrs[i].len ? 1 : 2);
+		params[i] = arrs[i].data;
+	}
+	params[narr] = worker_id;
+	rc = bad ? aeth__error_oom() :
+		aeth__store_exec(r->store, what, sql, narr + 1, params, &res);
+	for (int i = 0; i < narr; i++)
+		aeth__buf_free(&arrs[i]);
 	if (rc == 0)
 		mark_returned(res, ids, n, done);
 	PQclear(res);
@@ -477,28 +516,18 @@ int aeth__rec_tasks_running(aeth__rec *r, const char *const *ids,
 			    const unsigned int *retry_counts, size_t n,
 			    const char *worker_id, bool *recorded)
 {
-	cJSON *rows = cJSON_CreateArray();
+	aeth__buf a[2] = {AETH__BUF_INIT, AETH__BUF_INIT};
 	int rc;
 
 	for (size_t i = 0; i < n; i++)
 		recorded[i] = false;
-	if ((rc = aeth__store_check_text("task worker_id", worker_id, 255, false))) {
-		cJSON_Delete(rows);
+	if ((rc = aeth__store_check_text("task worker_id", worker_id, 255, false)))
 		return rc;
-	}
-	for (size_t i = 0; rows && i < n; i++) {
-		cJSON *o = cJSON_CreateObject();
-
-		cJSON_AddItemToArray(rows, o);
-		if (!cJSON_AddStringToObject(o, "id", ids[i]) ||
-		    !cJSON_AddNumberToObject(o, "rc", retry_counts[i])) {
-			cJSON_Delete(rows);
-			rows = NULL;
-		}
-	}
+	for (size_t i = 0; i < n; i++)
+		rc |= arr_add(&a[0], ids[i]) | arr_num(&a[1], true, retry_counts[i]);
 	return batch_exec(r, "recording tasks running",
-		"SELECT aeth_tasks_running($1::jsonb, $2)", rows, worker_id, ids,
-		n, recorded);
+		"SELECT aeth_task_rows_running($1::uuid[], $2::int[], $3)",
+		a, 2, rc, worker_id, ids, n, recorded);
 }
 
 int aeth__rec_tasks_completed(aeth__rec *r, const char *const *ids,
@@ -507,7 +536,7 @@ int aeth__rec_tasks_completed(aeth__rec *r, const char *const *ids,
 			      const unsigned int *retry_counts,
 			      const char *worker_id, size_t n, bool *recorded)
 {
-	cJSON *rows = cJSON_CreateArray();
+	aeth__buf a[4] = {AETH__BUF_INIT, AETH__BUF_INIT, AETH__BUF_INIT, AETH__BUF_INIT};
 	int rc = 0;
 
 	for (size_t i = 0; i < n; i++)
@@ -516,29 +545,19 @@ int aeth__rec_tasks_completed(aeth__rec *r, const char *const *ids,
 		rc = aeth__store_check_json("task result", results[i], false);
 	if (rc == 0)
 		rc = aeth__store_check_text("task worker_id", worker_id, 255, false);
-	if (rc != 0) {
-		cJSON_Delete(rows);
+	if (rc != 0)
 		return rc;
-	}
-	for (size_t i = 0; rows && i < n; i++) {
-		cJSON *o = cJSON_CreateObject();
+	for (size_t i = 0; i < n; i++) {
 		bool deferred = started_ms && started_ms[i] > 0;
 
-		cJSON_AddItemToArray(rows, o);
-		/* the result as JSON text in a string: "null" stays JSON null
-		 * (r::jsonb), as aeth_store_task_finish writes it */
-		if (!cJSON_AddStringToObject(o, "id", ids[i]) ||
-		    !(results[i] ? cJSON_AddStringToObject(o, "r", results[i]) :
-				   cJSON_AddNullToObject(o, "r")) ||
-		    (deferred &&
-		     (!cJSON_AddNumberToObject(o, "s", (double)started_ms[i]) ||
-		      !cJSON_AddNumberToObject(o, "rc", retry_counts[i])))) {
-			cJSON_Delete(rows);
-			rows = NULL;
-		}
+		/* the result as JSON text: "null" stays JSON null (r::jsonb),
+		 * as aeth_store_task_finish writes it; NULL keeps the row's.
+		 * A row without a start keeps what its running write set. */
+		rc |= arr_add(&a[0], ids[i]) | arr_add(&a[1], results[i]) |
+		      arr_num(&a[2], deferred, deferred ? started_ms[i] : 0) |
+		      arr_num(&a[3], deferred, deferred ? retry_counts[i] : 0);
 	}
-	/* a row without "s" keeps what its running write set */
 	return batch_exec(r, "recording tasks completed",
-		"SELECT aeth_tasks_completed($1::jsonb, $2)", rows, worker_id,
-		ids, n, recorded);
+		"SELECT aeth_task_rows_completed($1::uuid[], $2::text[], "
+		"$3::bigint[], $4::int[], $5)", a, 4, rc, worker_id, ids, n, recorded);
 }

@@ -202,7 +202,7 @@ static int record_running_one(aeth__rec *rec, const char *worker_id,
 
 /* A batch row write failed: the rows are written one by one instead
  * (slower, same outcome). Said once per slot as a warning (a lasting
- * cause, e.g. a database whose schema lacks migration 0003, costs every
+ * cause, e.g. a database whose schema lacks migration 0005, costs every
  * batch), then at debug level. */
 static void batch_write_failed(aeth__slot *s)
 {

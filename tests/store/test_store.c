@@ -744,7 +744,7 @@ static void exec_sql(const char *url, const char *sql)
 	PQfinish(c);
 }
 
-/* The worker's batch write of completed rows (migration 0003's function)
+/* The worker's batch write of completed rows (migration 0005's function)
  * is all HOT updates when it covers every row of their pages in one
  * transaction: the table leaves room for that (migration 0004). A non-HOT
  * update inserts into every index of the table. */
@@ -758,9 +758,10 @@ static void test_batch_update_hot(void **state)
 		 "now(), now() FROM generate_series(1, 300)");
 	/* one implicit transaction: the update, then its own counts */
 	assert_int_equal(query_long(f->url,
-		"SELECT count(*) FROM aeth_tasks_completed((SELECT jsonb_agg("
-		"jsonb_build_object('id', id, 'r', '{\"ok\": true}', 's', 1790000000000, "
-		"'rc', 0)) FROM tasks), 'host-12345-0123abcd');"
+		"SELECT count(*) FROM aeth_task_rows_completed((SELECT array_agg(id) "
+		"FROM tasks), array_fill('{\"ok\": true}'::text, ARRAY[300]), "
+		"array_fill(1790000000000::bigint, ARRAY[300]), array_fill(0, ARRAY[300]), "
+		"'host-12345-0123abcd');"
 		"SELECT pg_stat_get_xact_tuples_updated('tasks'::regclass) * 1000 + "
 		"pg_stat_get_xact_tuples_hot_updated('tasks'::regclass)"), 300300);
 	assert_int_equal(query_long(f->url, "SELECT count(*) FROM tasks WHERE "

@@ -40,7 +40,8 @@ static void on_event(const char *task_id, const char *line, void *userdata)
 }
 
 /* Payload {"i": k, "slow": 0|1|2, "fail": 0|1}: counts the call, echoes k
- * as the result; slow 1 runs 300 ms (or until cancelled), slow 2 runs
+ * as the result (with a string that needs quoting in the worker's array
+ * literals: quotes, a backslash, braces, a comma, the word NULL); slow 1 runs 300 ms (or until cancelled), slow 2 runs
  * until released (`release`), fail 1 fails without a retry. */
 static atomic_int release;
 
@@ -49,7 +50,7 @@ static int handler(aeth_task *t, void *userdata)
 	const char *p = aeth_task_payload(t);
 	const char *ip = strstr(p, "\"i\":");
 	int i = ip ? atoi(ip + 4) : -1;
-	char res[64];
+	char res[96];
 
 	(void)userdata;
 	if (i >= 0 && i < NTASK + NROWLESS)
@@ -65,7 +66,7 @@ static int handler(aeth_task *t, void *userdata)
 	}
 	if (strstr(p, "\"fail\":1"))
 		return aeth_task_fail(t, 0, "told to fail");
-	snprintf(res, sizeof(res), "{\"i\":%d}", i);
+	snprintf(res, sizeof(res), "{\"i\":%d,\"s\":\"a\\\"b\\\\c {x,y} NULL\"}", i);
 	return aeth_task_set_result(t, res);
 }
 
@@ -216,7 +217,7 @@ static void wait_lines(int n)
 static void check_completed(fixture *f, const char *id, int i)
 {
 	aeth_store_task *t = NULL;
-	char want[64];
+	char want[96];
 
 	assert_int_equal(aeth_store_task_get(f->store, id, &t), 0);
 	assert_string_equal(t->status, "completed");
@@ -224,7 +225,7 @@ static void check_completed(fixture *f, const char *id, int i)
 	assert_string_equal(t->worker_id, "wbatch");
 	assert_true(t->started_at_ms > 0);
 	assert_true(t->completed_at_ms >= t->started_at_ms);
-	snprintf(want, sizeof(want), "{\"i\": %d}", i);
+	snprintf(want, sizeof(want), "{\"i\": %d, \"s\": \"a\\\"b\\\\c {x,y} NULL\"}", i);
 	assert_non_null(t->result);
 	assert_string_equal(t->result, want);
 	assert_null(t->error);
