@@ -1,6 +1,6 @@
 -- 0004: room on each page for the new version of every row on it.
 --
--- A worker writes the completed rows of up to 100 short tasks in one
+-- A worker writes the completed rows of up to 250 short tasks in one
 -- statement (lib/worker/record.c): often all the rows of a page, in one
 -- transaction, so none of the old versions can be pruned before the new
 -- ones go in. With the 30% left free by 0002 only ~43% of them found room

@@ -190,36 +190,39 @@ static redisContext *redis_connect(void)
 	return c;
 }
 
-/* Delete every key of this run's namespace (the completed tasks would
- * otherwise stay for their retention, a day, and grow the keyspace that
- * later runs look keys up in). */
+/* Delete every key of this run's namespace: "{<ns>:<queue>}..." and
+ * "<ns>:..." (the completed tasks would otherwise stay for their
+ * retention, a day, and grow the keyspace that later runs look keys up
+ * in). */
 static void drop_keys(void)
 {
 	redisContext *c = redis_connect();
-	char cursor[32] = "0", pat[80];
+	const char *const fmt[2] = {"{%s:*", "%s:*"};
+	char cursor[32], pat[80];
 	redisReply *r;
 
-	if (!c)
-		return;
-	snprintf(pat, sizeof(pat), "*%s:*", ns);
-	do {
-		r = redisCommand(c, "SCAN %s MATCH %s COUNT 10000", cursor, pat);
-		if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-			fprintf(stderr, "bench_worker: could not delete the keys of %s\n", ns);
-			freeReplyObject(r);
-			break;
-		}
-		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
-		for (size_t i = 0; i < r->element[1]->elements; i++)
-			redisAppendCommand(c, "UNLINK %s", r->element[1]->element[i]->str);
-		for (size_t i = 0; i < r->element[1]->elements; i++) {
-			redisReply *d = NULL;
+	for (int p = 0; c && p < 2; p++) {
+		snprintf(pat, sizeof(pat), fmt[p], ns);
+		strcpy(cursor, "0");
+		do {
+			r = redisCommand(c, "SCAN %s MATCH %s COUNT 10000", cursor, pat);
+			if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+				fprintf(stderr, "bench_worker: could not delete the keys of %s\n", ns);
+				freeReplyObject(r);
+				break;
+			}
+			snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+			for (size_t i = 0; i < r->element[1]->elements; i++)
+				redisAppendCommand(c, "UNLINK %s", r->element[1]->element[i]->str);
+			for (size_t i = 0; i < r->element[1]->elements; i++) {
+				redisReply *d = NULL;
 
-			if (redisGetReply(c, (void **)&d) == REDIS_OK)
-				freeReplyObject(d);
-		}
-		freeReplyObject(r);
-	} while (strcmp(cursor, "0"));
+				if (redisGetReply(c, (void **)&d) == REDIS_OK)
+					freeReplyObject(d);
+			}
+			freeReplyObject(r);
+		} while (strcmp(cursor, "0"));
+	}
 	redisFree(c);
 }
 

@@ -6,8 +6,6 @@
 -- token stays in the completed task so that an ack re-sent after a lost
 -- reply is idempotent. The done list (wakes aeth_queue_wait_result) is
 -- written only when a waiter marked the task ('waited' field).
--- The hash gets no TTL: the completed zset holds its end of retention, and
--- dequeue's maintenance deletes both together (one call per task less).
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local pfx, upfx, dpfx = ARGV[1], ARGV[2], ARGV[3]
@@ -29,6 +27,7 @@ for i = 5, #ARGV, 3 do
       rem[#rem + 1] = id
       redis.call('HSET', k, 'state', 'completed', 'result', ARGV[i + 2],
         'finished_ms', snow, 'deadline_ms', '0')
+      redis.call('PEXPIRE', k, ret)
       comp[#comp + 1] = sexp
       comp[#comp + 1] = id
       local uk = f[3]

@@ -80,15 +80,7 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0
   recovered = recovered + 1
 end
 
--- Completed tasks past their retention: the hash (it has no TTL, see
--- ack.lua) and the zset entry go together, a bounded number per run.
-local old = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now, 'LIMIT', 0, 1000)
-if #old > 0 then
-  local ks = {}
-  for i, id in ipairs(old) do ks[i] = pfx .. id end
-  redis.call('DEL', unpack(ks))
-  redis.call('ZREM', KEYS[5], unpack(old))
-end
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
 end
 
 local ids = false
