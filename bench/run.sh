@@ -12,10 +12,11 @@
 # and runs, one after the other:
 #   queue  bench/queue/run.sh (its own redis-server): no-op tasks/s and
 #          enqueue-to-start latency, next to redis-benchmark
-#   worker build-bench/bench/worker/bench_worker, --worker-runs times
-#          (medians): no-op tasks/s through a real worker (PostgreSQL rows
-#          included) draining a backlog and with the producer running,
-#          enqueue-to-start latency, the Redis / PostgreSQL parts alone
+#   worker build-bench/bench/worker/bench_worker -n 100000 (--worker N),
+#          --worker-runs times (medians): no-op tasks/s through a real
+#          worker (PostgreSQL rows included) draining a backlog and with
+#          the producer running, enqueue-to-start latency, the Redis /
+#          PostgreSQL parts alone
 #   vm     bench/vm/compare.py: library boot-to-agent-ready vs bare QEMU
 #          boot of the same image (alternating rounds), exec round trip
 #   boot   bench/boot/bare_boot.sh: bare QEMU boot to init alone
@@ -29,7 +30,7 @@
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-boots=5 execs=20 e2e_n=30 qruns=3 qn=20000 qlat=2000 wn=20000 wlat=1000 wruns=3
+boots=5 execs=20 e2e_n=30 qruns=3 qn=20000 qlat=2000 wn=100000 wlat=1000 wruns=3
 while [ $# -gt 0 ]; do
 	case $1 in
 	--boots) boots=$2; shift 2 ;;
@@ -39,7 +40,7 @@ while [ $# -gt 0 ]; do
 	--worker) wn=$2; shift 2 ;;
 	--worker-runs) wruns=$2; shift 2 ;;
 	--quick) boots=2 execs=10 e2e_n=10 qruns=1 qn=5000 qlat=500 wn=5000 wlat=300 wruns=1; shift ;;
-	-h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench/run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
 	esac
 done
