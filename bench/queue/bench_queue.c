@@ -26,6 +26,7 @@
 #include <hiredis/hiredis.h>
 
 #include "aetherium/aetherium.h"
+#include "bench_redis.h"
 
 #ifndef BATCH
 #define BATCH 100 /* tasks per batch call */
@@ -174,18 +175,9 @@ typedef struct {
 
 static redisContext *stats_conn(void)
 {
-	redisContext *c;
+	redisContext *c = bench_redis_connect(url);
 
-	if (!strncmp(url, "unix://", 7))
-		c = redisConnectUnix(url + 7);
-	else {
-		char host[256] = "127.0.0.1";
-		int port = 6379;
-
-		sscanf(url, "redis://%255[^:/]:%d", host, &port);
-		c = redisConnect(host, port);
-	}
-	if (!c || c->err) {
+	if (!c) {
 		fprintf(stderr, "bench_queue: cannot connect to %s for INFO\n", url);
 		exit(1);
 	}

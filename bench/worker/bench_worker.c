@@ -50,6 +50,7 @@
 #include <sys/resource.h>
 
 #include "aetherium/aetherium.h"
+#include "bench_redis.h"
 
 #define QUEUE "bench"
 #define TYPE "bench:noop"
@@ -166,37 +167,13 @@ static double self_cpu_us(void)
 	       ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
 }
 
-static redisContext *redis_connect(void)
-{
-	redisContext *c;
-
-	if (!strncmp(redis_url, "unix://", 7)) {
-		char path[4096];
-
-		snprintf(path, sizeof(path), "%s", redis_url + 7);
-		path[strcspn(path, "?")] = '\0';
-		c = redisConnectUnix(path);
-	} else {
-		char host[256] = "127.0.0.1";
-		int port = 6379;
-
-		sscanf(redis_url, "redis://%255[^:/]:%d", host, &port);
-		c = redisConnect(host, port);
-	}
-	if (!c || c->err) {
-		redisFree(c);
-		return NULL;
-	}
-	return c;
-}
-
 /* Delete every key of this run's namespace: "{<ns>:<queue>}..." and
  * "<ns>:..." (the completed tasks would otherwise stay for their
  * retention, a day, and grow the keyspace that later runs look keys up
  * in). */
 static void drop_keys(void)
 {
-	redisContext *c = redis_connect();
+	redisContext *c = bench_redis_connect(redis_url);
 	const char *const fmt[2] = {"{%s:*", "%s:*"};
 	char cursor[32], pat[80];
 	redisReply *r;
@@ -228,7 +205,7 @@ static void drop_keys(void)
 
 static double redis_cpu_us(void)
 {
-	redisContext *c = redis_connect();
+	redisContext *c = bench_redis_connect(redis_url);
 	redisReply *r;
 	double u = 0, sy = 0;
 	const char *p;

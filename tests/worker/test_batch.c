@@ -41,8 +41,9 @@ static void on_event(const char *task_id, const char *line, void *userdata)
 
 /* Payload {"i": k, "slow": 0|1|2, "fail": 0|1}: counts the call, echoes k
  * as the result (with a string that needs quoting in the worker's array
- * literals: quotes, a backslash, braces, a comma, the word NULL); slow 1 runs 300 ms (or until cancelled), slow 2 runs
- * until released (`release`), fail 1 fails without a retry. */
+ * literals: quotes, a backslash, braces, a comma, the word NULL); slow 1
+ * runs 300 ms (or until cancelled), slow 2 runs until released
+ * (`release`), fail 1 fails without a retry. */
 static atomic_int release;
 
 static int handler(aeth_task *t, void *userdata)
