@@ -92,13 +92,16 @@ static const aeth__handler *find_handler(aeth_worker *w, const char *type)
  * several short tasks). */
 typedef struct {
 	aeth_queue_task *t[AETH__SLOT_BATCH_MAX];
-	char *result[AETH__SLOT_BATCH_MAX];
+	char *result[AETH__SLOT_BATCH_MAX]; /* NULL: the handler set none */
 	int64_t started[AETH__SLOT_BATCH_MAX]; /* wall ms if start deferred, 0 */
 	double secs[AETH__SLOT_BATCH_MAX];
 	size_t idx[AETH__SLOT_BATCH_MAX];
 	size_t n;
 	int64_t first_ms;
 } pending_acks;
+
+/* Task i's result JSON ("null" when its handler set none). */
+#define RESULT(p, i) ((p)->result[i] ? (p)->result[i] : "null")
 
 /* Acks are held back at most this long (or until the batch ends), and
  * not while a task that may be slow runs (expected_short()). */
@@ -140,17 +143,6 @@ static bool publish_lease(aeth__slot *s, size_t i, bool deferred)
 {
 	bool ours;
 
-	/* The heartbeat thread looks every DEFERRED_SCAN_MS while deferred
-	 * tasks run: wake it (once per tick, on the flag's 0 -> 1) so that
-	 * it shortens a wait already begun. */
-	if (deferred && !atomic_load_explicit(&s->w->deferred_seen,
-					      memory_order_relaxed) &&
-	    !atomic_exchange(&s->w->deferred_seen, 1)) {
-		pthread_mutex_lock(&s->w->mu);
-		pthread_cond_broadcast(&s->w->cond);
-		pthread_mutex_unlock(&s->w->mu);
-	}
-
 	pthread_mutex_lock(&s->mu);
 	ours = s->held[i] == AETH__HELD_WAITING;
 	if (ours) {
@@ -161,6 +153,18 @@ static bool publish_lease(aeth__slot *s, size_t i, bool deferred)
 		atomic_store(&s->cancel, 0);
 	}
 	pthread_mutex_unlock(&s->mu);
+	/* The heartbeat thread looks every DEFERRED_SCAN_MS while deferred
+	 * tasks run: wake it (on the flag's 0 -> 1) so that it shortens a
+	 * wait already begun. Checked after the task shows RUNNING: the
+	 * heartbeat clears the flag, then scans the slots, so a task either
+	 * is seen by that scan or sets the flag again. */
+	if (ours && deferred &&
+	    !atomic_load_explicit(&s->w->deferred_seen, memory_order_relaxed) &&
+	    !atomic_exchange(&s->w->deferred_seen, 1)) {
+		pthread_mutex_lock(&s->w->mu);
+		pthread_cond_broadcast(&s->w->cond);
+		pthread_mutex_unlock(&s->w->mu);
+	}
 	return ours;
 }
 
@@ -220,62 +224,95 @@ static void batch_write_failed(aeth__slot *s)
 /* The completed rows of the pending tasks: one statement for several
  * (or for one whose start was deferred: it has one write, not two). A row
  * the statement did not find (a task enqueued without one) or a failed
- * statement falls back to the one-task writes. */
-static void record_completed(aeth__slot *s, pending_acks *p)
+ * statement falls back to the one-task writes. done[i]: task i's row is
+ * written (or it has none). */
+static void record_completed(aeth__slot *s, pending_acks *p, bool *done)
 {
-	const char *ids[AETH__SLOT_BATCH_MAX];
+	const char *ids[AETH__SLOT_BATCH_MAX], *res[AETH__SLOT_BATCH_MAX];
 	unsigned int retried[AETH__SLOT_BATCH_MAX];
-	bool done[AETH__SLOT_BATCH_MAX] = {false};
 	bool deferred = false;
 
 	for (size_t i = 0; i < p->n; i++) {
+		done[i] = false;
 		ids[i] = p->t[i]->id;
+		res[i] = RESULT(p, i);
 		retried[i] = p->t[i]->retried;
 		deferred = deferred || p->started[i] > 0;
 	}
 	if ((p->n > 1 || deferred) &&
-	    aeth__rec_tasks_completed(s->rec, ids, (const char *const *)p->result,
+	    aeth__rec_tasks_completed(s->rec, ids, res,
 				      p->started, retried, s->w->id, p->n,
 				      done) != 0)
 		batch_write_failed(s);
 	for (size_t i = 0; i < p->n; i++) {
 		if (done[i])
 			continue;
-		if ((p->started[i] > 0 &&
-		     record_running_one(s->rec, s->w->id, p->t[i]) != 0) ||
-		    aeth__rec_task_finish(s->rec, ids[i], "completed",
-					  p->result[i], NULL) != 0)
-			aeth__warn("task %s: cannot record its result: %s", ids[i],
-				   aeth_error_last());
+		done[i] = !((p->started[i] > 0 &&
+			     record_running_one(s->rec, s->w->id, p->t[i]) != 0) ||
+			    aeth__rec_task_finish(s->rec, ids[i], "completed",
+						  res[i], NULL) != 0);
 	}
 }
 
 /* Rows first (the result a submitter sees is always in PostgreSQL), then
- * the acks, one round trip each for the whole list. */
+ * the acks, one round trip each for the whole list. A task whose row
+ * cannot be written (the database is away) is not acked: it is given back
+ * to be retried after a backoff, as one whose running row cannot be
+ * written, so that the queue never says completed where PostgreSQL does
+ * not. */
 static void flush_acks(aeth__slot *s, pending_acks *p)
 {
+	bool recorded[AETH__SLOT_BATCH_MAX];
+	aeth_queue_task *ack[AETH__SLOT_BATCH_MAX];
+	const char *res[AETH__SLOT_BATCH_MAX];
 	int rcs[AETH__SLOT_BATCH_MAX];
+	size_t na = 0, a = 0;
+	char *why = NULL;
 
 	if (p->n == 0)
 		return;
-	record_completed(s, p);
-	for (size_t i = 0; i < p->n; i++)
-		rcs[i] = AETH_EUNAVAILABLE;
-	aeth_queue_ack_batch(s->q, p->t, (const char *const *)p->result, p->n, rcs);
+	record_completed(s, p, recorded);
+	for (size_t i = 0; i < p->n; i++) {
+		if (recorded[i]) {
+			ack[na] = p->t[i];
+			res[na] = RESULT(p, i);
+			rcs[na++] = AETH_EUNAVAILABLE;
+		} else if (!why) {
+			why = aeth__sprintf("cannot record its result: %s",
+					    aeth_error_last());
+		}
+	}
+	if (na)
+		aeth_queue_ack_batch(s->q, ack, res, na, rcs);
 	for (size_t i = 0; i < p->n; i++) {
 		const char *id = p->t[i]->id;
 
-		if (rcs[i] == AETH_ESTATE)
-			aeth__warn("task %s finished after its lease was lost; another "
-				   "worker may run it again", id);
-		else if (rcs[i] != 0)
-			aeth__warn("task %s: ack failed: %s", id, aeth_error_last());
+		if (!recorded[i]) {
+			aeth__warn("task %s: %s; given back, to be retried", id,
+				   why ? why : "cannot record its result");
+			if (aeth_queue_nack(s->q, p->t[i], why ? why :
+					    "cannot record its result", 0) != 0)
+				aeth__warn("task %s: nack failed: %s", id,
+					   aeth_error_last());
+		} else {
+			int rc = rcs[a++];
+
+			if (rc == AETH_ESTATE)
+				aeth__warn("task %s finished after its lease was lost; "
+					   "another worker may run it again", id);
+			else if (rc != 0)
+				aeth__warn("task %s: ack failed: %s", id,
+					   aeth_error_last());
+			aeth__worker_say(s->w, id, "Task %s completed in %.1fs", id,
+					 p->secs[i]);
+		}
 		set_held(s, p->idx[i], AETH__HELD_NONE);
-		aeth__worker_say(s->w, id, "Task %s completed in %.1fs", id,
-				 p->secs[i]);
 		free(p->result[i]);
 	}
 	p->n = 0;
+	if (why) /* the database is away: do not spin through the queue */
+		aeth__worker_nap(s->w, 1000);
+	free(why);
 }
 
 /* Queue the row write and the ack with the next ones of the batch
@@ -283,20 +320,6 @@ static void flush_acks(aeth__slot *s, pending_acks *p)
 static void finish_ok(aeth__slot *s, size_t i, aeth_task *t, double secs,
 		      int64_t started, pending_acks *p)
 {
-	if (!t->result && !(t->result = strdup("null"))) {
-		/* no memory for the pending entry: record and ack now */
-		flush_acks(s, p);
-		if ((started > 0 &&
-		     record_running_one(s->rec, s->w->id, t->qt) != 0) ||
-		    aeth__rec_task_finish(s->rec, t->qt->id, "completed", "null",
-					  NULL) != 0)
-			aeth__warn("task %s: cannot record its result: %s",
-				   t->qt->id, aeth_error_last());
-		if (aeth_queue_ack(s->q, t->qt, "null") != 0)
-			aeth__warn("task %s: ack failed: %s", t->qt->id,
-				   aeth_error_last());
-		return;
-	}
 	set_held(s, i, AETH__HELD_DONE);
 	if (p->n == 0)
 		p->first_ms = aeth__now_ms();
@@ -596,21 +619,29 @@ void *aeth__slot_main(void *arg)
 /* The running row of slot s's deferred task if it has run for a while.
  * Under s->mu, so that it precedes the slot's completed write. `rec` is
  * the heartbeat thread's own connection. */
-static void deferred_scan_slot(aeth__slot *s, aeth__rec *rec)
+/* Returns true while the slot runs a deferred task whose row is still
+ * unwritten (the heartbeat keeps looking every DEFERRED_SCAN_MS). */
+static bool deferred_scan_slot(aeth__slot *s, aeth__rec *rec)
 {
+	bool waiting = false;
+
 	pthread_mutex_lock(&s->mu);
 	for (size_t i = 0; i < s->nheld; i++) {
 		if (s->held[i] != AETH__HELD_RUNNING || s->requeued ||
-		    !s->row_deferred ||
-		    aeth__now_ms() - s->running_since < DEFERRED_ROW_MS)
+		    !s->row_deferred)
 			continue;
-		if (record_running_one(rec, s->w->id, &s->hb[i]) != 0)
+		if (aeth__now_ms() - s->running_since < DEFERRED_ROW_MS) {
+			waiting = true;
+		} else if (record_running_one(rec, s->w->id, &s->hb[i]) != 0) {
 			aeth__warn("task %s: cannot record it running: %s",
 				   s->hb[i].id, aeth_error_last());
-		else
+			waiting = true;
+		} else {
 			s->row_deferred = false;
+		}
 	}
 	pthread_mutex_unlock(&s->mu);
+	return waiting;
 }
 
 /* Extend the lease of every task slot s holds: the one running, those of
@@ -689,7 +720,12 @@ void *aeth__heartbeat_main(void *arg)
 		if (aeth__now_ms() - last_beat < tick)
 			continue; /* woken early: for long deferred tasks only */
 		last_beat = aeth__now_ms();
+		/* Clear the flag, then look again: a deferred task still
+		 * running keeps it set (publish_lease sets it for new ones). */
 		atomic_store(&w->deferred_seen, 0);
+		for (unsigned int i = 0; rec && i < w->concurrency; i++)
+			if (deferred_scan_slot(&w->slots[i], rec))
+				atomic_store(&w->deferred_seen, 1);
 		if (!q && aeth_queue_open(&q, &qo) != 0) {
 			aeth__warn("heartbeat: %s", aeth_error_last());
 			continue;

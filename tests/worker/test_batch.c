@@ -505,6 +505,60 @@ static void test_deferred_fails(void **state)
 	PQfinish(c);
 }
 
+/* A task whose completed row cannot be written (here a trigger refuses
+ * it; in life the database is away) is not acked: the queue never says
+ * completed where PostgreSQL does not. It is retried after a backoff and
+ * recorded then, with its retry counted. */
+static void test_row_write_fails(void **state)
+{
+	fixture *f = *state;
+	static char ids[NTASK + NROWLESS][37];
+	PGconn *c = PQconnectdb(f->db);
+	aeth_queue_counts qc = {0};
+	aeth_queue_task *qt = NULL;
+	aeth_store_task *t;
+	PGresult *r;
+	int n;
+
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	r = PQexec(c, "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN "
+		   "RAISE EXCEPTION 'refused'; END $$ LANGUAGE plpgsql;"
+		   "CREATE TRIGGER refuse BEFORE UPDATE ON tasks FOR EACH ROW "
+		   "WHEN (NEW.status = 'completed' AND NEW.payload->>'i' = '100') "
+		   "EXECUTE FUNCTION refuse()");
+	assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+	PQclear(r);
+	start_worker(f, 1);
+	enqueue(f, 0, 100, -1, true, -1, ids); /* its type becomes short */
+	wait_lines(100);
+	enqueue_one(f, 100, "{\"i\":100}", ids);
+	for (n = 0; n < 1000 && qc.n[AETH_QUEUE_RETRY] == 0; n++) {
+		usleep(10 * 1000);
+		assert_int_equal(aeth_queue_count(f->q->q, "tq", &qc), 0);
+	}
+	assert_int_equal(qc.n[AETH_QUEUE_RETRY], 1);
+	assert_int_equal(qc.n[AETH_QUEUE_COMPLETED], 100);
+	assert_int_equal(aeth_queue_get(f->q->q, "tq", ids[100], &qt), 0);
+	assert_non_null(strstr(qt->error, "cannot record its result"));
+	aeth_queue_task_free(qt);
+	assert_int_equal(atomic_load(&calls[100]), 1);
+	assert_int_equal(aeth_store_task_get(f->store, ids[100], &t), 0);
+	assert_string_not_equal(t->status, "completed");
+	aeth_store_task_free(t);
+
+	r = PQexec(c, "DROP TRIGGER refuse ON tasks");
+	assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+	PQclear(r);
+	t = wait_status(f, ids[100], "completed", 30000);
+	assert_int_equal(t->retry_count, 1);
+	aeth_store_task_free(t);
+	wait_lines(101);
+	stop_worker(f);
+	assert_int_equal(atomic_load(&calls[100]), 2);
+	check_completed(f, ids[100], 100);
+	PQfinish(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -514,6 +568,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_deferred_one_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deferred_runs_long, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deferred_fails, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_row_write_fails, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
