@@ -138,20 +138,15 @@ static void requeue_running(aeth_worker *w, aeth__rec *rec)
 		atomic_store(&s->cancel, 1);
 		pthread_mutex_lock(&s->mu);
 		for (size_t j = 0; q && j < s->nheld; j++) {
-			aeth__held_state st = s->held[j];
-			const char *why = st == AETH__HELD_WAITING ?
-				"worker shut down before starting the task" :
-				"worker shut down before the task finished";
+			const char *why = "worker shut down before the task finished";
 
-			/* the running task, and those of its batch not started */
-			if (!(st == AETH__HELD_RUNNING && !s->requeued) &&
-			    st != AETH__HELD_WAITING)
-				continue;
-			if (aeth_queue_nack(q, &s->hb[j], why, 0) == 0) {
-				if (st == AETH__HELD_RUNNING)
-					s->requeued = true;
-				else
-					s->held[j] = AETH__HELD_GONE;
+			if (s->held[j] == AETH__HELD_WAITING) {
+				/* of its batch, not started: as a stop in time */
+				s->held[j] = AETH__HELD_GONE;
+				aeth__slot_release(w, q, rec, &s->hb[j]);
+			} else if (s->held[j] == AETH__HELD_RUNNING && !s->requeued &&
+				   aeth_queue_nack(q, &s->hb[j], why, 0) == 0) {
+				s->requeued = true;
 				aeth__rec_task_finish(rec, s->hb[j].id, "retrying", NULL,
 						      why);
 				aeth__worker_say(w, s->hb[j].id, "Task %s given back to "

@@ -525,30 +525,36 @@ static void plan_rows(aeth__slot *s, aeth_queue_task **tasks, size_t n,
  * to the queue now, un-started (AETH_QUEUE_NACK_RELEASE: pending at the
  * head of the queue, no retry counted), so another worker runs them at
  * once; the row goes back to pending. */
+void aeth__slot_release(aeth_worker *w, aeth_queue *q, aeth__rec *rec,
+			aeth_queue_task *qt)
+{
+	int rc;
+
+	if (aeth_queue_nack(q, qt, "worker shut down before starting the task",
+			    AETH_QUEUE_NACK_RELEASE) != 0) {
+		aeth__warn("task %s: cannot give it back: %s; its lease expires "
+			   "and another worker takes it", qt->id, aeth_error_last());
+		return;
+	}
+	rc = aeth__rec_task_pending(rec, qt->id);
+	if (rc != 0 && rc != AETH_ENOTFOUND)
+		aeth__warn("task %s: cannot record it given back: %s", qt->id,
+			   aeth_error_last());
+	aeth__worker_say(w, qt->id, "Task %s given back to the queue "
+			 "(shutdown, not started)", qt->id);
+}
+
 static void give_back(aeth__slot *s, size_t i, aeth_queue_task *qt)
 {
-	const char *why = "worker shut down before starting the task";
 	bool ours;
-	int rc;
 
 	pthread_mutex_lock(&s->mu);
 	ours = s->held[i] == AETH__HELD_WAITING;
 	if (ours)
 		s->held[i] = AETH__HELD_GONE;
 	pthread_mutex_unlock(&s->mu);
-	if (!ours)
-		return;
-	if (aeth_queue_nack(s->q, qt, why, AETH_QUEUE_NACK_RELEASE) != 0) {
-		aeth__warn("task %s: cannot give it back: %s; its lease expires "
-			   "and another worker takes it", qt->id, aeth_error_last());
-		return;
-	}
-	rc = aeth__rec_task_pending(s->rec, qt->id);
-	if (rc != 0 && rc != AETH_ENOTFOUND)
-		aeth__warn("task %s: cannot record it given back: %s", qt->id,
-			   aeth_error_last());
-	aeth__worker_say(s->w, qt->id, "Task %s given back to the queue "
-			 "(shutdown, not started)", qt->id);
+	if (ours)
+		aeth__slot_release(s->w, s->q, s->rec, qt);
 }
 
 void *aeth__slot_main(void *arg)

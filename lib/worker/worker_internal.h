@@ -146,6 +146,10 @@ void aeth__worker_nap(struct aeth_worker *w, unsigned int ms);
 
 /* Slot threads and the heartbeat thread (slot.c). */
 void *aeth__slot_main(void *arg);
+/* Give back a task of a batch that was never started (a stop): pending
+ * again at the head of its queue, no retry counted, its row pending. */
+void aeth__slot_release(aeth_worker *w, aeth_queue *q, aeth__rec *rec,
+			aeth_queue_task *qt);
 void *aeth__heartbeat_main(void *arg);
 
 /* VM table (vmtable.c): find-or-attach a VM this worker owns, with a

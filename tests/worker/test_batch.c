@@ -121,13 +121,13 @@ static int teardown(void **state)
 	return 0;
 }
 
-static void start_worker_lease(fixture *f, unsigned int concurrency,
-			       unsigned int lease_ms)
+static void start_worker_grace(fixture *f, unsigned int concurrency,
+			       unsigned int grace_ms)
 {
 	aeth_worker_options o = AETH_WORKER_OPTIONS_INIT;
 
 	o.id = "wbatch";
-	o.lease_ms = lease_ms;
+	o.grace_ms = grace_ms;
 	o.database_url = f->db;
 	o.redis_url = f->q->url;
 	o.redis_ns = f->q->ns;
@@ -146,7 +146,7 @@ static void start_worker_lease(fixture *f, unsigned int concurrency,
 
 static void start_worker(fixture *f, unsigned int concurrency)
 {
-	start_worker_lease(f, concurrency, 0);
+	start_worker_grace(f, concurrency, 0);
 }
 
 static void stop_worker(fixture *f)
@@ -172,9 +172,12 @@ static void insert_row(fixture *f, const char *id, const char *type,
 	assert_int_equal(aeth_store_task_insert(f->store, &st), 0);
 }
 
+static int slow_kind = 1; /* the "slow" value enqueue() gives task `slow` */
+
 /* Enqueue tasks from..to-1 in one call (payload i, slow for `slow`;
  * max_retries 0 from `noretry` on), with a pending row each written first
  * when `rows`; ids into ids[]. */
+
 static void enqueue(fixture *f, int from, int to, int slow, bool rows,
 		    int noretry, char (*ids)[37])
 {
@@ -193,7 +196,7 @@ static void enqueue(fixture *f, int from, int to, int slow, bool rows,
 		aeth__uuid_new(ids[from + k]);
 		eo[k].id = ids[from + k];
 		snprintf(payload[k], 64, "{\"i\":%d,\"slow\":%d}", from + k,
-			 from + k == slow);
+			 from + k == slow ? slow_kind : 0);
 		/* the slow one is of a type the slot has not seen yet */
 		b[k].type = from + k == slow ? "t:other" : "t:job";
 		b[k].payload = payload[k];
@@ -559,6 +562,65 @@ static void test_row_write_fails(void **state)
 	PQfinish(c);
 }
 
+static void *release_later(void *arg)
+{
+	(void)arg;
+	usleep(1000 * 1000);
+	atomic_store(&release, 1);
+	return NULL;
+}
+
+/* A stop whose grace period runs out: the running task goes back as a
+ * retry; the tasks of its batch that never started go back as on a stop
+ * in time (pending, no retry counted, also those with no retry left). */
+static void test_stop_after_grace(void **state)
+{
+	fixture *f = *state;
+	static char ids[NTASK + NROWLESS][37];
+	aeth_queue_counts c;
+	aeth_queue_task *qt = NULL;
+	pthread_t rl;
+	int back = 0;
+
+	start_worker_grace(f, 1, 200);
+	enqueue(f, 0, 100, -1, true, -1, ids);
+	wait_lines(100);
+	/* one batch: a task that ignores cancellation first (slow 2), then
+	 * some with retries left and some with none */
+	slow_kind = 2;
+	enqueue(f, 100, 100 + NHELD, 100, true, 100 + NHELD / 2, ids);
+	slow_kind = 1;
+	for (int n = 0; n < 10000 && !atomic_load(&slow_started); n++)
+		usleep(1000);
+	assert_int_equal(atomic_load(&slow_started), 1);
+	assert_int_equal(pthread_create(&rl, NULL, release_later, NULL), 0);
+	stop_worker(f);
+	pthread_join(rl, NULL);
+	assert_int_equal(aeth_queue_get(f->q->q, "tq", ids[100], &qt), 0);
+	assert_int_equal(qt->state, AETH_QUEUE_RETRY);
+	assert_int_equal(qt->retried, 1);
+	aeth_queue_task_free(qt);
+	for (int i = 101; i < 100 + NHELD; i++) {
+		aeth_store_task *t = NULL;
+
+		assert_int_equal(aeth_queue_get(f->q->q, "tq", ids[i], &qt), 0);
+		if (qt->state != AETH_QUEUE_COMPLETED) {
+			assert_int_equal(atomic_load(&calls[i]), 0);
+			assert_int_equal(qt->state, AETH_QUEUE_PENDING);
+			assert_int_equal(qt->retried, 0);
+			assert_int_equal(aeth_store_task_get(f->store, ids[i], &t), 0);
+			assert_string_equal(t->status, "pending");
+			aeth_store_task_free(t);
+			back++;
+		}
+		aeth_queue_task_free(qt);
+	}
+	assert_true(back > 0);
+	assert_int_equal(aeth_queue_count(f->q->q, "tq", &c), 0);
+	assert_int_equal(c.n[AETH_QUEUE_DEAD], 0);
+	assert_int_equal(c.n[AETH_QUEUE_PENDING], back);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -569,6 +631,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_deferred_runs_long, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deferred_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_row_write_fails, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stop_after_grace, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
