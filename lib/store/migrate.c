@@ -150,6 +150,7 @@ int aeth_store_migrate(aeth_store *s)
 		free(done);
 		return rc;
 	}
+	s->pinned = true; /* the lock is the session's */
 	rc = aeth__store_exec_plain(s, "creating schema_migrations",
 		"CREATE TABLE IF NOT EXISTS schema_migrations ("
 		" version INTEGER PRIMARY KEY,"
@@ -164,6 +165,7 @@ int aeth_store_migrate(aeth_store *s)
 		if (!done[i])
 			rc = apply_one(s, &aeth__migrations[i]);
 	free(done);
+	s->pinned = false;
 	if (PQstatus(s->conn) == CONNECTION_OK) {
 		PGresult *r = PQexec(s->conn, "SELECT pg_advisory_unlock(" LOCK_KEY
 					      "); RESET lock_timeout");

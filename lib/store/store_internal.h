@@ -27,6 +27,7 @@ struct aeth_store {
 	PGconn *conn;
 	char *where; /* "unix socket /x/.s.PGSQL.5432 (database d, user u)" */
 	bool ended;  /* the server ended the session (FATAL): reset before use */
+	bool pinned; /* session state matters (a lock held): never reconnect */
 };
 
 /* Largest JSON or TEXT value we write (the worker truncates output). */

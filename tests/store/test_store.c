@@ -794,6 +794,19 @@ static void test_migration_changed(void **state)
 
 /* The server closes our idle session (as a restart does): the next call
  * reconnects and works, since nothing had been sent. */
+/* Until the terminated session has exited (and so sent its FATAL). */
+static void wait_session_gone(const char *url)
+{
+	for (int i = 0; i < 3000; i++) {
+		if (query_long(url, "SELECT count(*) FROM pg_stat_activity WHERE "
+			       "application_name = 'aetherium' AND "
+			       "datname = current_database()") == 0)
+			return;
+		usleep(10 * 1000);
+	}
+	fail_msg("the terminated session was still there after 30 s");
+}
+
 static void test_idle_session_killed(void **state)
 {
 	fixture *f = *state;
@@ -805,13 +818,13 @@ static void test_idle_session_killed(void **state)
 		 "pg_stat_activity WHERE application_name = 'aetherium' AND "
 		 "datname = current_database()");
 	assert_int_equal(query_long(f->url, sql), 1);
-	usleep(100 * 1000);
+	wait_session_gone(f->url);
 	OK(aeth_store_vm_get(f->store, vm.id, &out));
 	assert_string_equal(out->name, "before");
 	aeth_store_vm_free(out);
 	/* the same for the plain statements of aeth_store_migrate() */
 	assert_int_equal(query_long(f->url, sql), 1);
-	usleep(100 * 1000);
+	wait_session_gone(f->url);
 	OK(aeth_store_migrate(f->store));
 }
 
