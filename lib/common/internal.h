@@ -48,6 +48,8 @@ bool aeth__log_enabled(aeth_log_level level);
 /* Milliseconds on the monotonic clock, and since the Unix epoch. */
 int64_t aeth__now_ms(void);
 int64_t aeth__wall_ms(void);
+/* Sleep ms milliseconds (nothing for ms <= 0), through EINTR. */
+void aeth__sleep_ms(int64_t ms);
 
 /* A new random UUID in its 36-character text form (37 bytes with NUL). */
 void aeth__uuid_new(char out[37]);

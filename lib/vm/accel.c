@@ -18,7 +18,6 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -92,7 +91,6 @@ static bool kvm_probe_child(void)
 	deadline = aeth__now_ms() + 3000;
 	for (;;) {
 		pid_t r = waitpid(pid, &status, WNOHANG);
-		struct timespec ts = {0, 5 * 1000000L};
 
 		if (r == pid)
 			return WIFEXITED(status) && WEXITSTATUS(status) == 0;
@@ -103,7 +101,7 @@ static bool kvm_probe_child(void)
 			waitpid(pid, &status, 0);
 			return false;
 		}
-		nanosleep(&ts, NULL);
+		aeth__sleep_ms(5);
 	}
 }
 

@@ -47,13 +47,6 @@ static const char *fc_binary(const aeth__vm_record *r)
 	return r->vmm_binary && *r->vmm_binary ? r->vmm_binary : FC_DEFAULT_BINARY;
 }
 
-static void sleep_ms(int64_t ms)
-{
-	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
 static bool fc_alive(const aeth__vm_record *r)
 {
 	return r->pid > 0 && aeth__vm_pid_alive(r->pid, r->id, r->pid_starttime);
@@ -68,7 +61,7 @@ static bool fc_dead(const aeth__vm_record *r)
 {
 	if (fc_alive(r))
 		return false;
-	sleep_ms(20);
+	aeth__sleep_ms(20);
 	return !fc_alive(r);
 }
 
@@ -295,7 +288,7 @@ static int wait_api_socket(const aeth__vm_record *r, int64_t deadline_ms)
 					       fc_binary(r), (int)r->pid, r->id, r->api_sock,
 					       (long long)(aeth__now_ms() - start), strerror(-fd),
 					       fc_binary(r), r->vmm_log);
-		sleep_ms(step);
+		aeth__sleep_ms(step);
 		if (step < 32)
 			step *= 2;
 	}

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -25,14 +24,6 @@
 #define FC_NO_ATTEMPT "no attempt made"
 
 enum attempt { ATTEMPT_OK, ATTEMPT_RETRY, ATTEMPT_FAIL };
-
-static void sleep_ms(int64_t ms)
-{
-	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
 
 /* Read one '\n'-terminated line byte by byte (so that nothing after it,
  * the agent's first bytes, is consumed). Returns its length, 0 on EOF,
@@ -172,7 +163,7 @@ int aeth__fc_vsock_connect(const char *uds_path, unsigned int port,
 					       "hybrid vsock at %s: the guest did not accept on vsock port %u within %lld ms (%u attempts, last: %s): is the agent listening on AF_VSOCK (aeth.channel=vsock aeth.port=%u)? see the serial log",
 					       uds_path, port, (long long)(aeth__now_ms() - start),
 					       attempts, why, port);
-		sleep_ms(backoff < left ? backoff : left);
+		aeth__sleep_ms(backoff < left ? backoff : left);
 		if (backoff < 100)
 			backoff *= 2;
 	}

@@ -93,13 +93,6 @@ bool aeth__vm_pid_alive(pid_t pid, const char *id, uint64_t starttime)
 	return starttime == 0 || aeth__vm_pid_starttime(pid) == starttime;
 }
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
 int aeth__vm_pid_wait_gone(pid_t pid, const char *id, uint64_t starttime,
 			   int64_t deadline_ms)
 {
@@ -112,7 +105,7 @@ int aeth__vm_pid_wait_gone(pid_t pid, const char *id, uint64_t starttime,
 			return 0;
 		if (aeth__now_ms() >= deadline_ms)
 			return AETH_ETIMEOUT;
-		sleep_ms(step);
+		aeth__sleep_ms(step);
 		if (step < 20)
 			step *= 2;
 	}

@@ -187,13 +187,6 @@ static char *vmm_log_tail(const aeth__vm_record *r)
 	return aeth__vm_file_tail(r->vmm_log, 1024);
 }
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
 static bool qemu_alive(const aeth__vm_record *r)
 {
 	return aeth__vm_pid_alive(r->pid, r->id, r->pid_starttime);
@@ -226,7 +219,7 @@ static int qemu_agent_connect(aeth__vm_record *r, int64_t deadline_ms,
 					       "agent socket %s of VM %s: cannot "
 					       "connect: %s", r->agent_sock, r->id,
 					       strerror(-fd));
-		sleep_ms(step);
+		aeth__sleep_ms(step);
 		if (step < 16)
 			step *= 2;
 	}

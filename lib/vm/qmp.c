@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -151,11 +150,7 @@ int aeth__qmp_open(const char *path, int64_t deadline_ms)
 			return aeth__error_set(AETH_EUNAVAILABLE,
 					       "QMP socket %s: cannot connect: %s",
 					       path, strerror(-fd));
-		{
-			struct timespec ts = {0, 5 * 1000000L};
-
-			nanosleep(&ts, NULL);
-		}
+		aeth__sleep_ms(5);
 	}
 	if ((rc = read_msg(fd, deadline_ms, &greeting)) != 0)
 		goto fail;

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -210,10 +209,8 @@ static void agent_drop(aeth_vm *vm)
 static void backoff(int *ms, int64_t deadline_ms)
 {
 	int64_t left = deadline_ms - aeth__now_ms();
-	int t = left < *ms ? (int)(left > 0 ? left : 0) : *ms;
-	struct timespec ts = {t / 1000, (long)(t % 1000) * 1000000L};
 
-	nanosleep(&ts, NULL);
+	aeth__sleep_ms(left < *ms ? left : *ms);
 	*ms = *ms * 2 > HELLO_BACKOFF_MAX_MS ? HELLO_BACKOFF_MAX_MS : *ms * 2;
 }
 
