@@ -14,7 +14,6 @@
 
 #include "agent.h"
 
-#define DEFAULT_OUTPUT_LIMIT (1u << 20)
 #define MAX_CREDIT (1ull << 40)
 
 extern char **environ;
@@ -213,7 +212,7 @@ void agent_exec_start(struct agent *a, uint32_t id,
 		return;
 	}
 	e->id = id;
-	e->limit = f->output_limit ? f->output_limit : DEFAULT_OUTPUT_LIMIT;
+	e->limit = f->output_limit ? f->output_limit : AETH__PROTO_OUTPUT_LIMIT;
 	e->credit = AETH__PROTO_HAS(f, AETH__F_WINDOW) ? f->window
 						 : AETH__PROTO_OUTPUT_WINDOW;
 	e->start_ms = agent_now_ms();

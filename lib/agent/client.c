@@ -232,7 +232,7 @@ static void on_output(aeth__agent *a, struct aeth__req *r,
 {
 	struct aeth__chunk *c;
 
-	if (f->stream < 1 || f->stream > 2 || !r->started || r->done)
+	if (f->stream < 1 || f->stream > 2 || !r->started)
 		return;
 	/* The agent may send at most its window; more is a broken peer. */
 	if (r->queued + f->data_len > 4 * AETH__PROTO_OUTPUT_WINDOW) {

@@ -12,8 +12,6 @@
 /* Beyond the command's own timeout (and kill grace), how long to wait
  * for the agent's exit report before calling it lost. */
 #define EXIT_SLACK_MS 15000
-/* output_limit 0 means this (include/aetherium/exec.h, the agent's default). */
-#define AETH__EXEC_OUTPUT_LIMIT (1u << 20)
 
 struct aeth_exec {
 	aeth__agent *a;
@@ -103,7 +101,7 @@ static int setup(aeth_exec *e, const aeth_exec_options *o)
 	 * untrusted code as root and may not: keep the cap here too, so a
 	 * collecting wait() never holds more than output_limit per stream. */
 	e->out[0].limit = e->out[1].limit =
-		o->output_limit ? o->output_limit : AETH__EXEC_OUTPUT_LIMIT;
+		o->output_limit ? o->output_limit : AETH__PROTO_OUTPUT_LIMIT;
 	e->close_after = !o->keep_stdin_open;
 	e->stdin_closed = !o->keep_stdin_open && !o->stdin_len;
 	if (o->timeout_ms)

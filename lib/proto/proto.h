@@ -33,6 +33,9 @@
 #define AETH__PROTO_FILE_MAX (256ull << 20)
 /* Default flow-control windows (bytes in flight per exec). */
 #define AETH__PROTO_OUTPUT_WINDOW (256u * 1024)
+/* Output kept per stream of an exec when the request names no limit
+ * (AETH__F_OUTPUT_LIMIT 0): both sides apply it. */
+#define AETH__PROTO_OUTPUT_LIMIT (1u << 20)
 #define AETH__PROTO_STDIN_WINDOW (256u * 1024)
 
 /* Frame types. Requests go host -> agent, replies agent -> host. */

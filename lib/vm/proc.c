@@ -130,7 +130,7 @@ static void close_other_fds(int keep)
 	if ((keep <= 3 || close_range(3, (unsigned int)keep - 1, 0) == 0) &&
 	    close_range((unsigned int)keep + 1, ~0u, 0) == 0)
 		return;
-	/* No close_range (kernel < 5.9): up to the fd limit. */
+	/* No close_range (kernel < 5.9): up to the fd limit, at most 65536. */
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
 	    rl.rlim_cur < (rlim_t)max)
 		max = (long)rl.rlim_cur;
