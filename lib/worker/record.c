@@ -437,10 +437,16 @@ int aeth__rec_exec_insert(aeth__rec *r, const aeth__exec_row *e)
  * with the plan pinned to primary-key probes), run through the store's own
  * executor (error mapping, reconnect).
  */
-/* Mark in done[] the ids[] the statement's RETURNING id rows name. */
+/* Mark in done[] the ids[] the statement's RETURNING id rows name. The
+ * ids of a batch are distinct (one dequeue): n rows back means all. */
 static void mark_returned(PGresult *res, const char *const *ids, size_t n,
 			  bool *done)
 {
+	if ((size_t)PQntuples(res) == n) {
+		for (size_t i = 0; i < n; i++)
+			done[i] = true;
+		return;
+	}
 	for (int row = 0; row < PQntuples(res); row++) {
 		const char *id = PQgetvalue(res, row, 0);
 
@@ -541,8 +547,11 @@ int aeth__rec_tasks_completed(aeth__rec *r, const char *const *ids,
 
 	for (size_t i = 0; i < n; i++)
 		recorded[i] = false;
+	/* results are JSON (aeth_task_set_result parsed them; the ::jsonb
+	 * cast checks again): only their size here. A bad one fails the
+	 * statement, and the one-row fallback names it. */
 	for (size_t i = 0; rc == 0 && i < n; i++)
-		rc = aeth__store_check_json("task result", results[i], false);
+		rc = aeth__store_check_text("task result", results[i], 0, false);
 	if (rc == 0)
 		rc = aeth__store_check_text("task worker_id", worker_id, 255, false);
 	if (rc != 0)
