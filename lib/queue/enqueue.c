@@ -244,7 +244,7 @@ static size_t make_cmds(aeth_queue *q, aeth_queue_batch_task *tasks, const prep 
 		size_t k = 0;
 
 		a[k++] = gs[g].kpend; a[k++] = gs[g].ksched; a[k++] = gs[g].knotify;
-		a[k++] = gs[g].tpfx; a[k++] = gs[g].upfx; a[k++] = ps[gs[g].first].o.queue;
+		a[k++] = gs[g].tpfx; a[k++] = gs[g].upfx;
 		for (size_t i = gs[g].first; i < gs[g].first + gs[g].count; i++) {
 			const prep *p = &ps[i];
 
@@ -354,7 +354,7 @@ int aeth_queue_enqueue_batch(aeth_queue *q, aeth_queue_batch_task *tasks, size_t
 	if (ng == 0)
 		goto out;
 	cmds = calloc(2 * ng + n, sizeof(*cmds));
-	argv = calloc(6 * ng + ARGS_PER_TASK * n + 6 * n + 3 * ng, sizeof(*argv));
+	argv = calloc(5 * ng + ARGS_PER_TASK * n + 6 * n + 3 * ng, sizeof(*argv));
 	rs = calloc(2 * ng + n, sizeof(*rs));
 	if (!cmds || !argv || !rs) {
 		rc = aeth__error_oom();

@@ -1,7 +1,7 @@
 -- Enqueue one or more tasks of one queue (all keys share its hash tag).
 -- KEYS: 1 pending list, 2 scheduled zset, 3 notify list
 -- ARGV: 1 task key prefix ("{ns:q}:t:"), 2 unique key prefix ("{ns:q}:u:"),
---       3 queue name, then 8 per task: id, type, payload, max_retries,
+--       then 8 per task: id, type, payload, max_retries,
 --       timeout_ms, process_at_ms (0 = now), unique key ('' = none),
 --       unique ttl ms.
 -- Numbers go to redis.call as strings made once: Redis formats Lua
@@ -16,9 +16,9 @@
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local snow = tostring(now)
-local pfx, upfx, queue = ARGV[1], ARGV[2], ARGV[3]
+local pfx, upfx = ARGV[1], ARGV[2]
 local out, ready, sched = {}, {}, 0
-for i = 4, #ARGV, 8 do
+for i = 3, #ARGV, 8 do
   local id, uk = ARGV[i], ARGV[i + 6]
   local k = pfx .. id
   -- Also for our random ids: a call re-sent after a lost reply must not

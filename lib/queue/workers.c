@@ -91,24 +91,37 @@ static int hset(aeth_queue *q, const char *id, cJSON *e)
 	return rc;
 }
 
-/* The stored entry of `id` (NULL when there is none). */
-static int hget(aeth_queue *q, const char *id, cJSON **out)
+/* A stored entry (a string of at most AETH__REG_ENTRY_MAX bytes), parsed;
+ * NULL when it is not one. */
+static cJSON *parse_entry(const redisReply *v)
+{
+	return v->type == REDIS_REPLY_STRING && v->len <= AETH__REG_ENTRY_MAX ?
+		cJSON_ParseWithLength(v->str, v->len) : NULL;
+}
+
+/* TIME and HGETALL (or HGET of `id`) in one round trip. */
+static int fetch(aeth_queue *q, const char *id, int64_t *now, redisReply **out)
 {
 	char key[AETH__Q_KEY_MAX];
-	const char *argv[3] = {"HGET", key, id};
-	redisReply *r;
+	const char *t[1] = {"TIME"}, *h[3] = {id ? "HGET" : "HGETALL", key, id};
+	aeth__q_cmd cmds[2] = {{-1, 0, 1, t, NULL}, {-1, 0, id ? 3 : 2, h, NULL}};
+	redisReply *rs[2];
 	int rc;
 
-	*out = NULL;
 	reg_key(q, key, sizeof(key));
-	if ((rc = aeth__q_command(q, 3, argv, NULL, 0, &r)))
+	if ((rc = aeth__q_run(q, 2, cmds, rs)))
 		return rc;
-	if (r->type == REDIS_REPLY_STRING && r->len <= AETH__REG_ENTRY_MAX)
-		*out = cJSON_ParseWithLength(r->str, r->len);
-	else if (r->type != REDIS_REPLY_NIL)
-		rc = aeth__q_bad_reply(q, "HGET workers", r);
-	freeReplyObject(r);
-	return rc;
+	rc = reply_ms(q, rs[0], now);
+	freeReplyObject(rs[0]);
+	if (rc == 0 && rs[1]->type != (id ? REDIS_REPLY_STRING : REDIS_REPLY_ARRAY) &&
+	    !(id && rs[1]->type == REDIS_REPLY_NIL))
+		rc = aeth__q_bad_reply(q, id ? "HGET workers" : "HGETALL workers", rs[1]);
+	if (rc) {
+		freeReplyObject(rs[1]);
+		return rc;
+	}
+	*out = rs[1];
+	return 0;
 }
 
 /* Remove stopped or dead entries last seen more than a day ago. */
@@ -129,8 +142,7 @@ static void prune(aeth_queue *q, int64_t now)
 
 		if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
 			continue;
-		e = v->len <= AETH__REG_ENTRY_MAX ?
-			cJSON_ParseWithLength(v->str, v->len) : NULL;
+		e = parse_entry(v);
 		seen = num(e, "last_seen_ms");
 		if (!e || now - seen > AETH__REG_PRUNE_MS) {
 			const char *del[3] = {"HDEL", key, f->str};
@@ -185,14 +197,17 @@ int aeth_queue_worker_register(aeth_queue *q, const char *id,
 
 int aeth_queue_worker_unregister(aeth_queue *q, const char *id)
 {
+	redisReply *r;
 	cJSON *e;
 	int64_t now;
 	int rc;
 
 	if (!q || (rc = check_id(id)))
 		return q ? rc : aeth__error_set(AETH_EINVALID, "queue is NULL");
-	if ((rc = server_ms(q, &now)) || (rc = hget(q, id, &e)))
+	if ((rc = fetch(q, id, &now, &r)))
 		return rc;
+	e = parse_entry(r);
+	freeReplyObject(r);
 	if (!e)
 		return 0;
 	cJSON_DeleteItemFromObjectCaseSensitive(e, "stopped_ms");
@@ -241,31 +256,6 @@ static int cmp_id(const void *a, const void *b)
 		      cJSON_IsString(iy) ? iy->valuestring : "");
 }
 
-/* TIME and HGETALL (or HGET of `id`) in one round trip. */
-static int fetch(aeth_queue *q, const char *id, int64_t *now, redisReply **out)
-{
-	char key[AETH__Q_KEY_MAX];
-	const char *t[1] = {"TIME"}, *h[3] = {id ? "HGET" : "HGETALL", key, id};
-	aeth__q_cmd cmds[2] = {{-1, 0, 1, t, NULL}, {-1, 0, id ? 3 : 2, h, NULL}};
-	redisReply *rs[2];
-	int rc;
-
-	reg_key(q, key, sizeof(key));
-	if ((rc = aeth__q_run(q, 2, cmds, rs)))
-		return rc;
-	rc = reply_ms(q, rs[0], now);
-	freeReplyObject(rs[0]);
-	if (rc == 0 && rs[1]->type != (id ? REDIS_REPLY_STRING : REDIS_REPLY_ARRAY) &&
-	    !(id && rs[1]->type == REDIS_REPLY_NIL))
-		rc = aeth__q_bad_reply(q, id ? "HGET workers" : "HGETALL workers", rs[1]);
-	if (rc) {
-		freeReplyObject(rs[1]);
-		return rc;
-	}
-	*out = rs[1];
-	return 0;
-}
-
 static int print_out(cJSON *j, char **json_out)
 {
 	*json_out = cJSON_PrintUnformatted(j);
@@ -296,8 +286,7 @@ int aeth_queue_worker_list(aeth_queue *q, char **json_out)
 	}
 	for (size_t i = 0; i + 1 < r->elements; i += 2) {
 		const redisReply *v = r->element[i + 1];
-		cJSON *e = v->type == REDIS_REPLY_STRING && v->len <= AETH__REG_ENTRY_MAX ?
-			cJSON_ParseWithLength(v->str, v->len) : NULL;
+		cJSON *e = parse_entry(v);
 
 		if (!cJSON_IsObject(e)) { /* not ours: skip it */
 			cJSON_Delete(e);
@@ -331,8 +320,7 @@ int aeth_queue_worker_get(aeth_queue *q, const char *id, char **json_out)
 	*json_out = NULL;
 	if ((rc = check_id(id)) || (rc = fetch(q, id, &now, &r)))
 		return rc;
-	if (r->type == REDIS_REPLY_STRING && r->len <= AETH__REG_ENTRY_MAX)
-		e = cJSON_ParseWithLength(r->str, r->len);
+	e = parse_entry(r);
 	freeReplyObject(r);
 	if (!cJSON_IsObject(e)) {
 		cJSON_Delete(e);
