@@ -14,6 +14,7 @@
 
 #include "worker/exec_glue.h"
 #include "worker/payload.h"
+#include "worker/registry.h"
 #include "worker/worker_internal.h"
 
 static int fail_now(aeth_task *t, const char *fmt, ...) AETH__PRINTF(2, 3);
@@ -215,8 +216,11 @@ static int forward(aeth_task *t, const char *vm_id, const char *owner)
 		return fail_now(t, "VM %s belongs to worker %s, not %s, and this "
 				"task was already forwarded once: not forwarding "
 				"it again", vm_id, owner, w->id);
-	if (aeth__forward_owner_alive(t, vm_id, owner) != 0)
-		return AETH_ESTATE; /* no worker serves the owner's queue */
+	/* fail at once rather than leave it in a queue no one serves */
+	if (aeth__owner_check(t->slot->q, vm_id, owner) != 0) {
+		fail_now(t, "%s", aeth_error_last());
+		return AETH_ESTATE;
+	}
 	free(t->forward_to);
 	if (!(t->forward_to = aeth__sprintf("worker:%s", owner)))
 		return AETH_ENOMEM;

@@ -13,30 +13,16 @@
  * woken by that ack finds the row not final and waits again (client.c),
  * now on the owner's queue. tasks.queue is set to the owner's queue too.
  *
- * The owner must be running (the worker registry, registry.c): a task for
- * a VM whose owner stopped or stopped heartbeating fails at once.
+ * The owner must be running (builtin.c checks the worker registry before
+ * it forwards): a task for a VM whose owner stopped or stopped
+ * heartbeating fails at once.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
 
-#include "worker/registry.h"
 #include "worker/worker_internal.h"
-
-int aeth__forward_owner_alive(aeth_task *t, const char *vm_id, const char *owner)
-{
-	char *msg;
-	int rc;
-
-	if (aeth__owner_check(t->slot->q, vm_id, owner) == 0)
-		return 0;
-	/* fail at once rather than leave it in a queue no one serves */
-	msg = strdup(aeth_error_last());
-	rc = aeth_task_fail(t, 0, msg ? msg : "the VM's owner is not running");
-	free(msg);
-	return rc;
-}
 
 unsigned int aeth__forward_hops(const char *payload)
 {

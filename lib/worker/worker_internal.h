@@ -167,9 +167,6 @@ int aeth__worker_reconcile(struct aeth_worker *w, aeth__rec *rec);
  * a payload, and the forward of t (t->forward_to set) from slot s. */
 unsigned int aeth__forward_hops(const char *payload);
 int aeth__forward(aeth__slot *s, aeth_task *t);
-/* 0 when the owner is alive (or unknown to the registry); otherwise the
- * task is failed for good (aeth_task_fail) with the reason and the fix. */
-int aeth__forward_owner_alive(aeth_task *t, const char *vm_id, const char *owner);
 
 /* The worker registry (registry.c): the refresh interval (the heartbeat
  * thread's tick) and this worker's entry, written through q. */
