@@ -592,9 +592,9 @@ void *aeth__slot_main(void *arg)
 				continue;
 			}
 			/* results wait at most ACK_DELAY_MS, and never for a
-			 * task that may be slow */
+			 * task that may be slow (not planned as short) */
 			if (p->n && (t0 - p->first_ms >= ACK_DELAY_MS ||
-				     !expected_short(s, tasks[i]->type))) {
+				     plan[i] != ROW_DEFERRED)) {
 				flush_acks(s, p);
 				t0 = aeth__now_ms(); /* the task's own time only */
 			}
