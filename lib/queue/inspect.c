@@ -54,15 +54,10 @@ static int get_in(aeth_queue *q, const char *queue, const char *id, bool watch,
 			q->url.display);
 	else if (r->type != REDIS_REPLY_ARRAY)
 		rc = aeth__q_bad_reply(q, "HGETALL", r);
-	else if ((rc = aeth__q_task_from_hash(r, 0, out)) == AETH_EPROTO)
+	else if ((rc = aeth__q_task_from_hash(r, 0, queue, out)) == AETH_EPROTO)
 		rc = aeth__error_set(AETH_EPROTO,
 			"task %s of queue %s: malformed message in redis (missing id/state)",
 			id, queue);
-	else if (rc == 0 && !(*out)->queue && !((*out)->queue = strdup(queue))) {
-		aeth_queue_task_free(*out);
-		*out = NULL;
-		rc = aeth__error_oom();
-	}
 	freeReplyObject(r);
 	return rc;
 }

@@ -116,8 +116,10 @@ size_t aeth__q_u64(char *buf, uint64_t v);
 int aeth__q_lookup_queue(aeth_queue *q, const char *id, char **queue);
 
 /* Tasks (task.c). */
+/* A task from a flat HGETALL reply (from element `first`); queue from
+ * `queue` when no field gives it. */
 int aeth__q_task_from_hash(const redisReply *r, size_t first,
-			   aeth_queue_task **out);
+			   const char *queue, aeth_queue_task **out);
 /* A task from the values of fields `names` (nil: not set); id, queue
  * (from `queue` when no field gives it), type, payload and lease are
  * required. Field "m" is the packed immutable fields (enqueue.lua). */

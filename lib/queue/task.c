@@ -142,10 +142,11 @@ static int set_field(aeth_queue_task *t, const char *name, const redisReply *v)
 	return 0;
 }
 
-/* Flat HGETALL reply from element `first` on. Missing id/state is
- * AETH_EPROTO (message set by the caller, which knows the task). */
+/* Flat HGETALL reply from element `first` on; `queue` when no field gives
+ * it. Missing id/state is AETH_EPROTO (message set by the caller, which
+ * knows the task). */
 int aeth__q_task_from_hash(const redisReply *r, size_t first,
-			   aeth_queue_task **out)
+			   const char *queue, aeth_queue_task **out)
 {
 	aeth_queue_task *t;
 	int rc = 0;
@@ -172,6 +173,8 @@ int aeth__q_task_from_hash(const redisReply *r, size_t first,
 	if (rc == 0 && (!t->id[0] || !have_state))
 		rc = AETH_EPROTO;
 	if (rc == 0 && !t->type && !(t->type = strdup("")))
+		rc = aeth__error_oom();
+	if (rc == 0 && !t->queue && queue && !(t->queue = strdup(queue)))
 		rc = aeth__error_oom();
 	if (rc) {
 		aeth_queue_task_free(t);
