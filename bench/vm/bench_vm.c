@@ -8,8 +8,6 @@
  *   bench_vm [-n BOOTS] [-e EXECS]
  */
 #include <stdio.h>
-
-
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -17,6 +15,7 @@
 #include "aetherium/aetherium.h"
 #include "aetherium/exec.h"
 #include "internal.h"
+#include "vm/backend.h"
 
 #include <cJSON.h>
 
@@ -43,25 +42,15 @@ static void print_list(const char *key, const int64_t *v, int n)
 
 /* The kernel command line the library gave the guest (its vm.json), so
  * that compare.py boots bare QEMU with exactly the same one. */
+/* The QEMU command line the library used (its vm.json record). */
 static char *read_cmdline(const char *state_dir)
 {
-	char *path = aeth__sprintf("%s/vm.json", state_dir), *text = NULL;
+	aeth__vm_record rec = {0};
 	char *out = NULL;
-	size_t len = 0;
-	FILE *f = path ? fopen(path, "r") : NULL;
-	cJSON *o, *c;
 
-	free(path);
-	if (!f)
-		return NULL;
-	if (getdelim(&text, &len, '\0', f) > 0 && (o = cJSON_Parse(text))) {
-		c = cJSON_GetObjectItemCaseSensitive(o, "cmdline");
-		if (cJSON_IsString(c))
-			out = strdup(c->valuestring);
-		cJSON_Delete(o);
-	}
-	free(text);
-	fclose(f);
+	if (aeth__vm_record_load(&rec, state_dir) == 0 && rec.cmdline)
+		out = strdup(rec.cmdline);
+	aeth__vm_record_clear(&rec);
 	return out;
 }
 
