@@ -135,17 +135,16 @@ def text(name):
     except OSError:
         return []
 
-def last_json(lines, first=False):
-    found = None
+def all_json(lines):
+    """The lines that are one JSON object each, parsed."""
+    found = []
     for l in lines:
         l = l.strip()
         if l.startswith("{") and l.endswith("}"):
             try:
-                found = json.loads(l)
+                found.append(json.loads(l))
             except ValueError:
-                continue
-            if first:
-                return found
+                pass
     return found
 
 res = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "git": rev,
@@ -166,18 +165,11 @@ try:
     res["vm"] = json.load(open(os.path.join(out, "vm.json")))
 except (OSError, ValueError):
     pass
-b = last_json(text("boot"))
+b = all_json(text("boot"))
 if b:
-    res["boot"] = b
+    res["boot"] = b[-1]
 # worker: one JSON object per run; medians of the numbers over the runs.
-wr = []
-for l in text("worker"):
-    l = l.strip()
-    if l.startswith("{") and l.endswith("}"):
-        try:
-            wr.append(json.loads(l))
-        except ValueError:
-            pass
+wr = all_json(text("worker"))
 def median_of(objs):
     m = {}
     for k, v in objs[0].items():
@@ -188,9 +180,9 @@ def median_of(objs):
     return m
 if wr:
     res["worker"] = dict(median_of(wr), runs=wr)
-e = last_json(text("e2e"), first=True)
+e = all_json(text("e2e"))
 if e:
-    res["e2e"] = e
+    res["e2e"] = e[0]
 
 def get(*path):
     v = res
