@@ -124,7 +124,8 @@ static int fetch(aeth_queue *q, const char *id, int64_t *now, redisReply **out)
 	return 0;
 }
 
-/* Remove stopped or dead entries last seen more than a day ago. */
+/* Remove the entries last seen more than a day ago (stopped or dead
+ * workers; one heartbeating less often than that would be removed too). */
 static void prune(aeth_queue *q, int64_t now)
 {
 	char key[AETH__Q_KEY_MAX];
