@@ -28,16 +28,6 @@ static double now_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static volatile int listening;
-
-static void on_event(const char *task_id, const char *line, void *userdata)
-{
-	(void)task_id;
-	(void)userdata;
-	if (!strncmp(line, "Listening", 9))
-		listening = 1; /* migrated and taking tasks */
-}
-
 static void *run_worker(void *w)
 {
 	aeth_worker_run(w);
@@ -103,15 +93,21 @@ int main(int argc, char **argv)
 	wo.id = wid;
 	wo.concurrency = 1;
 	wo.migrate = 1;
-	wo.on_event = on_event;
 	if (aeth_init() != 0 || aeth_worker_new_from_config(&w, NULL, &wo) != 0 ||
 	    aeth_worker_handle_builtin(w) != 0 || aeth_client_open_config(&c, NULL) != 0) {
 		fprintf(stderr, "bench_e2e: %s\n", aeth_error_last());
 		return 1;
 	}
 	pthread_create(&th, NULL, run_worker, w);
-	for (int i = 0; i < 600 && !listening; i++)
-		usleep(50000);
+	if (aeth_worker_wait_ready(w, 30000) != 0) {
+		fprintf(stderr, "bench_e2e: the worker did not start: %s\n",
+			aeth_error_last());
+		aeth_worker_stop(w);
+		pthread_join(th, NULL);
+		aeth_worker_free(w);
+		aeth_client_free(c);
+		return 1;
+	}
 	if (aeth_client_submit_create(c, "bench", 0, 0, NULL, id) != 0 ||
 	    aeth_client_wait(c, id, 180000, NULL, NULL, &json) != 0 ||
 	    !(vm_id = result_field(json, "vm_id"))) {

@@ -272,16 +272,13 @@ static void cpu_end(cpu_use *c, int n)
 /* ---- the worker ---- */
 
 static atomic_int done_count;
-static atomic_int listening;
 static _Atomic double started_at; /* handler start, for latency */
 
 static void on_event(const char *task_id, const char *line, void *userdata)
 {
 	(void)task_id;
 	(void)userdata;
-	if (!strncmp(line, "Listening", 9))
-		atomic_store(&listening, 1);
-	else if (strstr(line, " completed in "))
+	if (strstr(line, " completed in "))
 		atomic_fetch_add(&done_count, 1);
 }
 
@@ -314,10 +311,9 @@ static aeth_worker *start_worker(unsigned int conc, pthread_t *th)
 	if (aeth_worker_new_from_config(&w, NULL, &o) != 0 ||
 	    aeth_worker_handle(w, TYPE, noop, NULL) != 0)
 		die("making the worker");
-	atomic_store(&listening, 0);
 	pthread_create(th, NULL, run_worker, w);
-	while (!atomic_load(&listening))
-		usleep(1000);
+	if (aeth_worker_wait_ready(w, 60000) != 0)
+		die("starting the worker");
 	return w;
 }
 

@@ -146,6 +146,15 @@ AETH_API const char *aeth_worker_types(aeth_worker *w);
 AETH_API int aeth_worker_run(aeth_worker *w);
 
 /**
+ * Wait until aeth_worker_run() (on another thread) takes tasks: it has
+ * connected, migrated and entered the worker registry (what aeth-worker
+ * prints as "Listening for tasks..."). Returns 0 then, AETH_ETIMEOUT after
+ * timeout_ms, or AETH_ESTATE when that run has ended (run()'s return value
+ * says why).
+ */
+AETH_API int aeth_worker_wait_ready(aeth_worker *w, unsigned int timeout_ms);
+
+/**
  * Ask a running aeth_worker_run() to stop. Async-signal-safe (it writes
  * one byte to a pipe): call it from a SIGTERM/SIGINT handler. Calling it
  * before run() makes run() return at once.

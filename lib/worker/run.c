@@ -15,7 +15,8 @@
 
 #include "worker/worker_internal.h"
 
-void aeth__worker_nap(struct aeth_worker *w, unsigned int ms)
+/* The CLOCK_REALTIME time ms from now, for pthread_cond_timedwait. */
+static struct timespec after_ms(unsigned int ms)
 {
 	struct timespec ts;
 
@@ -26,6 +27,13 @@ void aeth__worker_nap(struct aeth_worker *w, unsigned int ms)
 		ts.tv_sec++;
 		ts.tv_nsec -= 1000000000L;
 	}
+	return ts;
+}
+
+void aeth__worker_nap(struct aeth_worker *w, unsigned int ms)
+{
+	struct timespec ts = after_ms(ms);
+
 	/* w->cond is broadcast for other reasons too (slot exits, the
 	 * heartbeat's wake-up): wait out the time unless stopping */
 	pthread_mutex_lock(&w->mu);
@@ -262,6 +270,37 @@ static void register_self(aeth_worker *w)
 			   aeth_error_last());
 }
 
+static void set_run_state(aeth_worker *w, int state)
+{
+	pthread_mutex_lock(&w->mu);
+	w->run_state = state;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->mu);
+}
+
+int aeth_worker_wait_ready(aeth_worker *w, unsigned int timeout_ms)
+{
+	struct timespec ts = after_ms(timeout_ms);
+	int state;
+
+	if (!w)
+		return aeth__error_set(AETH_EINVALID, "aeth_worker_wait_ready: NULL "
+				       "worker");
+	pthread_mutex_lock(&w->mu);
+	while (w->run_state == AETH__RUN_NOT_READY &&
+	       pthread_cond_timedwait(&w->cond, &w->mu, &ts) != ETIMEDOUT)
+		;
+	state = w->run_state;
+	pthread_mutex_unlock(&w->mu);
+	if (state == AETH__RUN_READY)
+		return 0;
+	if (state == AETH__RUN_ENDED)
+		return aeth__error_set(AETH_ESTATE, "worker %s: its run has ended "
+				       "(aeth_worker_run's result says why)", w->id);
+	return aeth__error_set(AETH_ETIMEOUT, "worker %s is not taking tasks "
+			       "after %u ms", w->id, timeout_ms);
+}
+
 int aeth_worker_run(aeth_worker *w)
 {
 	aeth__rec *rec = NULL;
@@ -269,8 +308,10 @@ int aeth_worker_run(aeth_worker *w)
 
 	if (!w)
 		return aeth__error_set(AETH_EINVALID, "aeth_worker_run: NULL worker");
+	set_run_state(w, AETH__RUN_NOT_READY);
 	if ((rc = prepare(w, &rec)) == 0) {
 		register_self(w);
+		set_run_state(w, AETH__RUN_READY);
 		aeth__worker_say(w, NULL, "Listening for tasks on Redis queue...");
 		rc = start_threads(w);
 		if (rc == 0)
@@ -287,5 +328,6 @@ int aeth_worker_run(aeth_worker *w)
 			if (w->slots[i].w)
 				close_slot(&w->slots[i]);
 	aeth__rec_free(rec);
+	set_run_state(w, AETH__RUN_ENDED);
 	return rc;
 }

@@ -128,6 +128,7 @@ struct aeth_worker {
 	pthread_t hb_thread;
 	bool hb_started;
 	atomic_int deferred_seen; /* a slot ran a deferred start (slot.c) */
+	int run_state;        /* AETH__RUN_*, under mu (aeth_worker_wait_ready) */
 	bool threads_stuck;   /* a slot did not end: keep shared state alive */
 
 	aeth_vmm *vmm;
@@ -143,6 +144,7 @@ void aeth__worker_say(struct aeth_worker *w, const char *task_id,
 
 /* Sleep up to ms, waking early when the worker stops. */
 void aeth__worker_nap(struct aeth_worker *w, unsigned int ms);
+enum { AETH__RUN_NOT_READY, AETH__RUN_READY, AETH__RUN_ENDED };
 
 /* Slot threads and the heartbeat thread (slot.c). */
 void *aeth__slot_main(void *arg);

@@ -26,16 +26,13 @@
 
 static atomic_int calls[NTASK + NROWLESS];
 static atomic_int completed_lines;
-static atomic_int listening;
 static atomic_int slow_started;
 
 static void on_event(const char *task_id, const char *line, void *userdata)
 {
 	(void)task_id;
 	(void)userdata;
-	if (!strncmp(line, "Listening", 9))
-		atomic_store(&listening, 1);
-	else if (strstr(line, " completed in "))
+	if (strstr(line, " completed in "))
 		atomic_fetch_add(&completed_lines, 1);
 }
 
@@ -83,7 +80,6 @@ static void *run_worker(void *w)
 {
 	if (aeth_worker_run(w) != 0)
 		fprintf(stderr, "aeth_worker_run: %s\n", aeth_error_last());
-	atomic_store(&listening, -1);
 	return NULL;
 }
 
@@ -137,11 +133,9 @@ static void start_worker_grace(fixture *f, unsigned int concurrency,
 	assert_int_equal(aeth_worker_new(&f->w, &o), 0);
 	assert_int_equal(aeth_worker_handle(f->w, "t:job", handler, NULL), 0);
 	assert_int_equal(aeth_worker_handle(f->w, "t:other", handler, NULL), 0);
-	atomic_store(&listening, 0);
+	assert_int_equal(aeth_worker_wait_ready(f->w, 0), AETH_ETIMEOUT);
 	assert_int_equal(pthread_create(&f->th, NULL, run_worker, f->w), 0);
-	for (int n = 0; n < 10000 && !atomic_load(&listening); n++)
-		usleep(1000);
-	assert_int_equal(atomic_load(&listening), 1);
+	assert_int_equal(aeth_worker_wait_ready(f->w, 10000), 0);
 }
 
 static void start_worker(fixture *f, unsigned int concurrency)
@@ -153,6 +147,7 @@ static void stop_worker(fixture *f)
 {
 	aeth_worker_stop(f->w);
 	pthread_join(f->th, NULL);
+	assert_int_equal(aeth_worker_wait_ready(f->w, 0), AETH_ESTATE);
 	aeth_worker_free(f->w);
 	f->w = NULL;
 }
@@ -621,6 +616,30 @@ static void test_stop_after_grace(void **state)
 	assert_int_equal(c.n[AETH_QUEUE_PENDING], back);
 }
 
+/* aeth_worker_wait_ready: a run that cannot start (no database there)
+ * ends, and the wait says so at once instead of running out its time. */
+static void test_wait_ready_run_fails(void **state)
+{
+	fixture *f = *state;
+	aeth_worker_options o = AETH_WORKER_OPTIONS_INIT;
+	int64_t t0;
+
+	o.id = "wbatch";
+	o.database_url = "postgresql:///nodb?host=/nonexistent-aeth-dir";
+	o.redis_url = f->q->url;
+	o.redis_ns = f->q->ns;
+	o.queues = "tq";
+	assert_int_equal(aeth_worker_new(&f->w, &o), 0);
+	assert_int_equal(aeth_worker_handle(f->w, "t:job", handler, NULL), 0);
+	assert_int_equal(pthread_create(&f->th, NULL, run_worker, f->w), 0);
+	t0 = aeth__now_ms();
+	assert_int_equal(aeth_worker_wait_ready(f->w, 30000), AETH_ESTATE);
+	assert_true(aeth__now_ms() - t0 < 20000);
+	pthread_join(f->th, NULL);
+	aeth_worker_free(f->w);
+	f->w = NULL;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -632,6 +651,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_deferred_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_row_write_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_after_grace, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wait_ready_run_fails, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -541,6 +541,7 @@ int aeth_worker_handle_builtin(aeth_worker *w);
 const char *aeth_worker_id(const aeth_worker *w);
 const char *aeth_worker_types(aeth_worker *w);
 int aeth_worker_run(aeth_worker *w);
+int aeth_worker_wait_ready(aeth_worker *w, unsigned int timeout_ms);
 void aeth_worker_stop(aeth_worker *w);
 void aeth_worker_free(aeth_worker *w);
 typedef void (*aeth_check_cb)(const char *what, int status,

@@ -123,19 +123,11 @@ class Worker(Handle):
         opts.migrate = 1 if migrate else 0
         # Python objects the C worker points at live as long as it does.
         self._keep = {}
-        # The run loop says "Listening ..." once it has migrated and entered
-        # the worker registry: start() waits for that line.
-        self._listening = threading.Event()
-
-        def events(task_id, line):
-            if task_id is None and line.startswith("Listening"):
-                self._listening.set()
-            if on_event is not None:
-                on_event(task_id, line)
-
-        self._keep["event"] = ffi.new_handle(events)
-        opts.on_event = _event_cb
-        opts.userdata = self._keep["event"]
+        # Only when asked for: each line would take the GIL.
+        if on_event is not None:
+            self._keep["event"] = ffi.new_handle(on_event)
+            opts.on_event = _event_cb
+            opts.userdata = self._keep["event"]
         out = ffi.new("aeth_worker **")
         check(lib.aeth_worker_new(out, opts))
         self._own(out[0], _free_worker, self._keep)
@@ -184,11 +176,19 @@ class Worker(Handle):
                                         daemon=True)
         self._thread.start()
         deadline = None if timeout is None else time.monotonic() + timeout
-        while not self._listening.wait(0.05):
-            if not self._thread.is_alive():
+        # aeth_worker_wait_ready: migrated and in the worker registry (the
+        # GIL is released while it waits)
+        while True:
+            rc = lib.aeth_worker_wait_ready(self._handle(), 100)
+            if rc == 0:
+                return
+            if rc == lib.AETH_ESTATE:
                 self.join()  # re-raises run()'s error
                 raise AetheriumError("worker stopped before taking tasks")
+            if rc != lib.AETH_ETIMEOUT:
+                check(rc)
             if deadline is not None and time.monotonic() > deadline:
+                self.stop(join=False)  # asked to end, not left running
                 raise Timeout("worker did not start taking tasks within %s s"
                               % timeout)
 
