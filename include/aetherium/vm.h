@@ -38,9 +38,25 @@ typedef enum {
 /** Guest networking. */
 typedef enum {
 	AETH_NET_NONE = 0, /**< no network device (default) */
-	AETH_NET_USER = 1, /**< QEMU user-mode NAT: guest 10.0.2.15, host 10.0.2.2 */
+	AETH_NET_USER = 1, /**< QEMU user-mode networking, guest 10.0.2.15;
+			     reaches only aeth_vm_options.net_allow */
 	AETH_NET_TAP = 2   /**< an existing host tap device (tap_name), set up by the host */
 } aeth_net_mode;
+
+/**
+ * Whether VMMs run confined (docs/security.md). With the jail, a VMM runs
+ * under aeth-jailer: a uid of its own (when the caller is root), no
+ * capabilities, its own pid, mount, network, IPC and UTS namespaces, a
+ * root holding only /usr and a few device nodes, a cgroup with memory,
+ * CPU and pids limits; QEMU's seccomp filter is on in every mode.
+ */
+typedef enum {
+	AETH_JAIL_AUTO = 0, /**< on; for a caller that is not root, on where
+			      user namespaces work, else off with a warning */
+	AETH_JAIL_ON = 1,   /**< on, or aeth_vmm_open() fails saying why */
+	AETH_JAIL_OFF = 2   /**< VMMs run as the caller, unconfined: only for
+			      debugging; never with untrusted guests */
+} aeth_jail_mode;
 
 /** Lifecycle state of a VM (vms.status words in the store). */
 typedef enum {
@@ -56,8 +72,11 @@ typedef struct {
 	unsigned int version;     /**< AETH_VMM_OPTIONS_VERSION */
 	const char *backend;      /**< "qemu" (default) or "firecracker" */
 	aeth_accel accel;         /**< qemu only; AETH_ACCEL_AUTO by default */
-	/** VM state; default ${AETH_STATE_DIR:-${XDG_RUNTIME_DIR:-/tmp}/aetherium-$UID}.
-	 *  Keep it short: Unix socket paths inside it must stay < 108 bytes. */
+	/** VM state; default $AETH_STATE_DIR, else /run/aetherium for root,
+	 *  else $XDG_RUNTIME_DIR/aetherium, else /tmp/aetherium-$UID. It must
+	 *  be a directory only the caller can use (created 0700; an existing
+	 *  one owned by someone else, with group/other bits or a symlink is
+	 *  refused). Keep it short: Unix socket paths in it stay < 108 bytes. */
 	const char *state_dir;
 	/** Guest image; default ${AETH_IMAGE_DIR:-$HOME/.cache/aetherium/image}. */
 	const char *image_dir;
@@ -67,16 +86,40 @@ typedef struct {
 	const char *qemu_binary;  /**< default "qemu-system-x86_64" from PATH */
 	const char *firecracker_binary; /**< default "firecracker" from PATH */
 	unsigned int boot_timeout_ms;   /**< 0 = 30000 (TCG boots take ~2.5 s) */
+	/* version 2 */
+	aeth_jail_mode jail;            /**< AETH_JAIL_AUTO by default */
+	/** aeth-jailer; default $AETH_JAILER, else the one beside the
+	 *  library (a build tree), else the installed one. Run as root it
+	 *  must be owned by root and writable by nobody else. */
+	const char *jailer_binary;
+	/** Root only: VMMs get uids jail_uid_base .. + jail_uid_count - 1
+	 *  (gid = uid), one per VM; 0 = 1900000000 and 65536. No user
+	 *  account is needed for them. */
+	unsigned int jail_uid_base;
+	unsigned int jail_uid_count;
+	/** Per-VM cgroups go below this path of each controller's mount;
+	 *  NULL = "aetherium". */
+	const char *cgroup_parent;
+	/** non-zero: no per-VM cgroup (no memory, CPU, pids limits). */
+	int no_cgroups;
+	/** Where each VM's overlay directory (its disk's copy-on-write
+	 *  layer) lives; NULL = /var/tmp/aetherium (root) or
+	 *  /var/tmp/aetherium-$UID. Checked like the state dir. */
+	const char *overlay_dir;
 } aeth_vmm_options;
 
-#define AETH_VMM_OPTIONS_VERSION 1
+/* 2: jail, jailer_binary, jail_uid_base, jail_uid_count, cgroup_parent,
+ * no_cgroups, overlay_dir appended */
+#define AETH_VMM_OPTIONS_VERSION 2
 #define AETH_VMM_OPTIONS_INIT                                                  \
 	{ AETH_VMM_OPTIONS_VERSION, NULL, AETH_ACCEL_AUTO, NULL, NULL, NULL,   \
-	  NULL, NULL, NULL, NULL, 0 }
+	  NULL, NULL, NULL, NULL, 0, AETH_JAIL_AUTO, NULL, 0, 0, NULL, 0, NULL }
 
 /**
  * Open a VM manager. Resolves the defaults, creates the state dir and
- * picks the accelerator (auto: see aeth_accel_probe()). Missing guest
+ * picks the accelerator (auto: see aeth_accel_probe()) and whether VMMs
+ * run jailed (AETH_EINVALID, saying why, when the jail is required and
+ * cannot work here). Missing guest
  * image files are reported by aeth_vm_start(), not here, so that list,
  * get and reap work without an image. `opts` may be NULL (defaults); its
  * strings are copied. *out belongs to the caller (aeth_vmm_free()).
@@ -100,6 +143,12 @@ AETH_API const char *aeth_vmm_backend(const aeth_vmm *vmm);
 AETH_API aeth_accel aeth_vmm_accel(const aeth_vmm *vmm);
 
 /**
+ * Whether this manager's VMMs run jailed: 1, or 0 with the reason in
+ * *why (static or borrowed from vmm; may be NULL).
+ */
+AETH_API int aeth_vmm_jailed(const aeth_vmm *vmm, const char **why);
+
+/**
  * Stop and remove every VM in the state dir whose VMM process is gone
  * (crashed, killed, machine rebooted) or whose record is unreadable, so
  * that a restarted worker can reconcile. With `all` non-zero, also stop
@@ -120,12 +169,26 @@ typedef struct {
 	const char *tap_name;     /**< for AETH_NET_TAP */
 	const char *rootfs_path;  /**< default the manager's rootfs_path (may be none) */
 	unsigned int boot_timeout_ms; /**< 0 = the manager's */
+	/* version 2 */
+	const char *kernel_path;  /**< default the manager's */
+	const char *initrd_path;  /**< default the manager's */
+	/**
+	 * AETH_NET_USER: what the guest may reach, NULL-terminated, at most
+	 * 64 rules; NULL or empty = nothing (the guest has a network card
+	 * and no destination). Rules: "host:PORT" (this host's loopback, the
+	 * guest dials 10.0.2.2:PORT), "A.B.C.D[/N]:PORT", "*:PORT" (any
+	 * public address, never private, loopback, link-local or this
+	 * host's), "dns". Needs the jail; without it the guest reaches
+	 * nothing and rules are refused (AETH_EINVALID).
+	 */
+	const char *const *net_allow;
 } aeth_vm_options;
 
-#define AETH_VM_OPTIONS_VERSION 1
+/* 2: kernel_path, initrd_path, net_allow appended */
+#define AETH_VM_OPTIONS_VERSION 2
 #define AETH_VM_OPTIONS_INIT                                                   \
 	{ AETH_VM_OPTIONS_VERSION, NULL, NULL, 0, 0, AETH_NET_NONE, NULL,      \
-	  NULL, 0 }
+	  NULL, 0, NULL, NULL, NULL }
 
 /**
  * Define a VM: allocates its id, creates <state_dir>/vms/<id>/ and writes

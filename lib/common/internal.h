@@ -70,6 +70,20 @@ int aeth__mkdir_p(const char *path, unsigned int mode);
 int aeth__rm_rf(const char *path);
 
 /*
+ * A directory only this process's user may use: created (mode 0700, its
+ * parents 0755) when missing; an existing one must be a real directory
+ * (not a symlink), owned by our effective uid, with no group or other
+ * permission bits. Anything else is refused with AETH_EINVALID and a
+ * message naming the problem and the fix; `what` names the setting
+ * ("state dir (vmm.state_dir)").
+ */
+int aeth__private_dir(const char *path, const char *what);
+
+/* The absolute path of `prog` (a name searched in PATH, or a path with a
+ * '/' made absolute), malloc'd, or NULL when it is not an executable. */
+char *aeth__find_program(const char *prog);
+
+/*
  * A growable byte buffer. `limit` (0 = none) caps its size: appends past
  * it keep the first `limit` bytes and set `truncated`. `data` is always
  * NUL-terminated when non-NULL.

@@ -111,6 +111,81 @@ int aeth__mkdir_p(const char *path, unsigned int mode)
 	return 0;
 }
 
+int aeth__private_dir(const char *path, const char *what)
+{
+	struct stat st;
+	char *parent = aeth__strdup(path), *slash;
+	int rc = 0;
+
+	if (!parent)
+		return AETH_ENOMEM;
+	slash = strrchr(parent, '/');
+	if (slash && slash != parent) {
+		*slash = '\0';
+		rc = aeth__mkdir_p(parent, 0755);
+	}
+	free(parent);
+	if (rc)
+		return rc;
+	if (mkdir(path, 0700) != 0 && errno != EEXIST)
+		return aeth__error_errno(AETH_EIO, "cannot create the %s %s", what,
+					 path);
+	if (lstat(path, &st) != 0)
+		return aeth__error_errno(AETH_EIO, "cannot inspect the %s %s", what,
+					 path);
+	if (S_ISLNK(st.st_mode))
+		return aeth__error_set(AETH_EINVALID, "the %s %s is a symbolic link: "
+				       "refusing to follow it (remove it, or set the "
+				       "%s to a real directory)", what, path, what);
+	if (!S_ISDIR(st.st_mode))
+		return aeth__error_set(AETH_EINVALID, "the %s %s is not a directory",
+				       what, path);
+	if (st.st_uid != geteuid())
+		return aeth__error_set(AETH_EINVALID, "the %s %s belongs to uid %u, "
+				       "not to this process (uid %u): another user "
+				       "could read or replace what is in it; remove it "
+				       "or choose another %s", what, path,
+				       (unsigned int)st.st_uid,
+				       (unsigned int)geteuid(), what);
+	if (st.st_mode & 077)
+		return aeth__error_set(AETH_EINVALID, "the %s %s has mode %04o: other "
+				       "users may use it; chmod 700 it (or remove it "
+				       "and let it be created)", what, path,
+				       (unsigned int)(st.st_mode & 07777));
+	return 0;
+}
+
+char *aeth__find_program(const char *prog)
+{
+	const char *path = getenv("PATH");
+	char *copy, *save = NULL, *found = NULL;
+
+	if (!prog || !*prog)
+		return NULL;
+	if (strchr(prog, '/')) {
+		char *abs = realpath(prog, NULL);
+
+		if (abs && access(abs, X_OK) != 0) {
+			free(abs);
+			abs = NULL;
+		}
+		return abs;
+	}
+	copy = aeth__strdup(path && *path ? path : "/usr/bin:/bin");
+	for (char *d = copy ? strtok_r(copy, ":", &save) : NULL; d && !found;
+	     d = strtok_r(NULL, ":", &save)) {
+		char *cand = aeth__sprintf("%s/%s", d, prog);
+		struct stat st;
+
+		if (cand && stat(cand, &st) == 0 && S_ISREG(st.st_mode) &&
+		    access(cand, X_OK) == 0)
+			found = realpath(cand, NULL);
+		free(cand);
+	}
+	free(copy);
+	return found;
+}
+
 static int rm_rf_at(int parent, const char *name)
 {
 	struct stat st;

@@ -11,6 +11,7 @@
 
 #include "config_internal.h"
 #include "internal.h"
+#include "vm/vm_internal.h"
 
 static int refresh_derived(aeth_config *cfg);
 
@@ -287,15 +288,8 @@ static char *computed_default(const char *key)
 		return aeth__sprintf("%s/.cache/aetherium/image",
 				     home && *home ? home : "/root");
 	}
-	if (strcmp(key, "vmm.state_dir") == 0) {
-		const char *run = getenv("XDG_RUNTIME_DIR");
-
-		if ((e = getenv("AETH_STATE_DIR")) && *e)
-			return aeth__strdup(e);
-		return aeth__sprintf("%s/aetherium-%u",
-				     run && *run ? run : "/tmp",
-				     (unsigned int)getuid());
-	}
+	if (strcmp(key, "vmm.state_dir") == 0)
+		return aeth__vmm_default_state_dir();
 	return aeth__strdup("");
 }
 

@@ -34,6 +34,12 @@
 #include <sys/types.h>
 
 #include "aetherium/vm.h"
+#include "vm/cgroup.h"
+
+/* Egress rules of one VM (lib/jail/rules.h), at most. */
+#define AETH__NET_ALLOW_MAX 64
+
+struct aeth__jail_conf;
 
 /* The spec (what was asked for) and state (what is running) of one VM. */
 typedef struct aeth__vm_record {
@@ -50,11 +56,16 @@ typedef struct aeth__vm_record {
 	char *rootfs_path;      /* may be NULL: initramfs only */
 	aeth_net_mode net;
 	char *tap_name;         /* AETH_NET_TAP only */
+	char **net_allow;       /* AETH_NET_USER: egress rules, NULL-terminated
+				   (lib/jail/rules.h); NULL = nothing */
 	char *cmdline;          /* kernel command line (vm.c builds it, see
 				   aeth__vm_cmdline); backends may append */
 	unsigned int boot_timeout_ms;
 	char *state_dir;        /* <vmm state dir>/vms/<id> */
 	int64_t created_ms;     /* wall clock */
+	/* The manager's confinement settings: set by vm.c on every record
+	 * it hands a backend (not persisted; borrowed from the manager). */
+	const struct aeth__jail_conf *jail;
 
 	/* --- state: written by the backend, persisted --- */
 	aeth_vm_state state;
@@ -65,8 +76,15 @@ typedef struct aeth__vm_record {
 	char *serial_log;       /* guest console output (QEMU: until the
 				   agent is ready, see backend ready()) */
 	char *vmm_log;          /* VMM's own stdout/stderr */
-	char *overlay_path;     /* per-VM copy-on-write disk, NULL if none */
+	char *overlay_path;     /* the VM's overlay directory (QEMU's TMPDIR:
+				   its copy-on-write disk layer), NULL if none */
 	char *error;            /* last failure, for the store's vms.error */
+	/* confinement (lib/vm/jail.c) */
+	unsigned int jail_uid;  /* the VMM's own uid, 0 = none */
+	pid_t helper_pid;       /* aeth-jailer staying as the egress relay */
+	uint64_t helper_starttime;
+	char *cgroups[AETH__CGROUP_MAX_DIRS]; /* the VM's cgroup directories */
+	size_t ncgroups;
 } aeth__vm_record;
 
 typedef struct aeth__vm_backend {
@@ -168,12 +186,14 @@ int aeth__vm_pid_wait_gone(pid_t pid, const char *id, uint64_t starttime,
 
 /*
  * Spawn argv[0] (searched in PATH) detached: in a new session, not our
- * child (double fork, the middle process is reaped here), stdin from
- * /dev/null, stdout+stderr appended to `log_path`, every other fd closed.
- * *pid_out is the VMM's pid. Fails with the exec error (e.g. binary not
- * found) read back through a CLOEXEC pipe.
+ * child (double fork, the middle process is reaped here), umask 077,
+ * stdin from /dev/null, stdout+stderr appended to `log_path`, fds[i] as
+ * descriptor 3 + i, every other fd closed; `envp` (NULL: ours) as its
+ * environment. *pid_out is its pid. Fails with the exec error (e.g.
+ * binary not found) read back through a CLOEXEC pipe.
  */
-int aeth__vm_spawn(char *const argv[], const char *log_path, pid_t *pid_out);
+int aeth__vm_spawn(char *const argv[], char *const envp[], const char *log_path,
+		   const int *fds, size_t nfds, pid_t *pid_out);
 
 /* connect() a SOCK_STREAM Unix socket once; returns fd or -errno. */
 int aeth__vm_unix_connect(const char *path);

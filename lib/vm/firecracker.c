@@ -416,7 +416,7 @@ static int fc_start(aeth__vm_record *r, int64_t deadline_ms)
 	argv[4] = r->id;
 	argv[5] = NULL;
 	r->pid = 0;
-	rc = aeth__vm_spawn(argv, r->vmm_log, &r->pid);
+	rc = aeth__vm_spawn(argv, NULL, r->vmm_log, NULL, 0, &r->pid);
 	if (rc != 0) {
 		aeth__error_wrap(rc, "firecracker backend: cannot start \"%s\" (set the firecracker_binary option, or put firecracker on PATH)",
 				 fc_binary(r));

@@ -19,6 +19,9 @@
 #include "internal.h"
 #include "vm/backend.h"
 
+/* Descriptors one spawn may place (3 ...). */
+#define AETH__SPAWN_MAX_FDS 24
+
 /* Read a small /proc file whole; returns bytes read or -1. */
 static ssize_t read_small(const char *path, char *buf, size_t size)
 {
@@ -121,30 +124,57 @@ void aeth__vm_pid_kill(pid_t pid, const char *id, uint64_t starttime)
 			   id);
 }
 
-/* Close every fd from 3 up except `keep` (async-signal-safe). */
-static void close_other_fds(int keep)
+/* Close every fd from `from` up except `keep` (async-signal-safe). */
+static void close_from(int from, int keep)
 {
 	struct rlimit rl;
 	long max = 65536;
 
-	if ((keep <= 3 || close_range(3, (unsigned int)keep - 1, 0) == 0) &&
-	    close_range((unsigned int)keep + 1, ~0u, 0) == 0)
+	if ((keep <= from || close_range((unsigned int)from,
+					 (unsigned int)keep - 1, 0) == 0) &&
+	    close_range((unsigned int)(keep < from ? from : keep + 1), ~0u, 0) == 0)
 		return;
 	/* No close_range (kernel < 5.9): up to the fd limit, at most 65536. */
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
 	    rl.rlim_cur < (rlim_t)max)
 		max = (long)rl.rlim_cur;
-	for (long i = 3; i < max; i++)
+	for (long i = from; i < max; i++)
 		if (i != keep)
 			close((int)i);
 }
 
+/*
+ * In the grandchild: fds[i] to descriptor 3 + i (first all above the
+ * target range, so that no source is overwritten before it is moved),
+ * with the exec-error pipe kept above them. Returns the pipe's new fd,
+ * or -1. Async-signal-safe.
+ */
+static int place_fds(const int *fds, size_t nfds, int errfd)
+{
+	int high = 3 + (int)nfds + 1, tmp[AETH__SPAWN_MAX_FDS];
+
+	errfd = fcntl(errfd, F_DUPFD_CLOEXEC, high);
+	if (errfd < 0)
+		return -1;
+	for (size_t i = 0; i < nfds; i++)
+		if ((tmp[i] = fcntl(fds[i], F_DUPFD, errfd + 1)) < 0)
+			return -1;
+	for (size_t i = 0; i < nfds; i++)
+		if (dup2(tmp[i], 3 + (int)i) < 0)
+			return -1;
+	close_from(3 + (int)nfds, errfd);
+	return errfd;
+}
+
 /* In the grandchild: set up fds and exec; report errno through `errfd`. */
-static void spawn_exec(char *const argv[], const char *log_path, int errfd)
+static void spawn_exec(char *const argv[], char *const envp[],
+		       const char *log_path, const int *fds, size_t nfds,
+		       int errfd)
 {
 	int fd, e;
 
 	setsid();
+	umask(077);
 	fd = open("/dev/null", O_RDONLY);
 	if (fd >= 0 && fd != 0) {
 		dup2(fd, 0);
@@ -159,7 +189,8 @@ static void spawn_exec(char *const argv[], const char *log_path, int errfd)
 	}
 	/* Everything else we inherited (agent sockets, DB connections...)
 	 * must not stay open in a long-lived VMM, also fds above 1023. */
-	close_other_fds(errfd);
+	if ((errfd = place_fds(fds, nfds, errfd)) < 0)
+		_exit(127);
 	signal(SIGPIPE, SIG_DFL);
 	{
 		sigset_t none;
@@ -167,20 +198,28 @@ static void spawn_exec(char *const argv[], const char *log_path, int errfd)
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 	}
-	execvp(argv[0], argv);
+	if (envp)
+		execvpe(argv[0], argv, envp);
+	else
+		execvp(argv[0], argv);
 	e = errno;
 	if (write(errfd, &e, sizeof(e)) < 0)
 		_exit(127);
 	_exit(127);
 }
 
-int aeth__vm_spawn(char *const argv[], const char *log_path, pid_t *pid_out)
+int aeth__vm_spawn(char *const argv[], char *const envp[], const char *log_path,
+		   const int *fds, size_t nfds, pid_t *pid_out)
 {
 	int pfd[2], efd[2], status, e = 0;
 	pid_t mid, vmm = 0;
 	ssize_t n;
 
 	*pid_out = 0;
+	if (nfds > AETH__SPAWN_MAX_FDS)
+		return aeth__error_set(AETH_EINVALID, "spawning %s: %zu descriptors, "
+				       "at most %d", argv[0], nfds,
+				       AETH__SPAWN_MAX_FDS);
 	if (pipe2(pfd, O_CLOEXEC) != 0)
 		return aeth__error_errno(AETH_EIO, "pipe for spawning %s", argv[0]);
 	if (pipe2(efd, O_CLOEXEC) != 0) {
@@ -202,7 +241,7 @@ int aeth__vm_spawn(char *const argv[], const char *log_path, pid_t *pid_out)
 		pid_t g = fork();
 
 		if (g == 0)
-			spawn_exec(argv, log_path, efd[1]);
+			spawn_exec(argv, envp, log_path, fds, nfds, efd[1]);
 		if (write(pfd[1], &g, sizeof(g)) < 0)
 			_exit(1);
 		_exit(g < 0 ? 1 : 0);

@@ -7,20 +7,35 @@
  * and start time, and /proc/PID/cmdline must contain the VM id (it does:
  * `-name` and every socket path carry it) before we signal it.
  *
+ * Confinement (lib/vm/jail.c): QEMU gets every file and socket as an
+ * open descriptor and runs under aeth-jailer, so it needs no access to
+ * the host's files at all; -sandbox adds QEMU's own seccomp filter.
+ *
  * The root disk (if any) is opened with snapshot=on: QEMU writes to a
- * temporary overlay that it creates unlinked, so VMs never share a
- * writable disk and nothing is left behind when QEMU dies.
+ * temporary layer in its TMPDIR (the VM's overlay directory), so VMs
+ * never share a writable disk and the image is never written.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <linux/openat2.h>
+#include <net/if.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
+#include "jail/jail.h"
 #include "vm/backend.h"
+#include "vm/jail.h"
 #include "vm/qmp.h"
 
 #define ARGV_MAX 64
@@ -76,9 +91,32 @@ static void argv_free(argv_t *a)
 	a->n = 0;
 }
 
-static int build_argv(argv_t *a, const aeth__vm_record *r)
+/* The descriptors QEMU is given: aeth__jail_spawn() puts fd[i] at
+ * AETH__JAIL_FIRST_FD + i, and the command line names them by number. */
+typedef struct {
+	int fd[AETH__JAIL_MAX_FDS];
+	size_t n;
+	int kernel, initrd, rootfs, serial, qmp, agent, tap; /* their numbers */
+} vmm_fds;
+
+static int give(vmm_fds *f, int fd)
+{
+	f->fd[f->n] = fd;
+	return AETH__JAIL_FIRST_FD + (int)f->n++;
+}
+
+static void vmm_fds_close(vmm_fds *f)
+{
+	for (size_t i = 0; i < f->n; i++)
+		if (f->fd[i] >= 0)
+			close(f->fd[i]);
+	f->n = 0;
+}
+
+static int build_argv(argv_t *a, const aeth__vm_record *r, const vmm_fds *f)
 {
 	bool kvm = r->accel == AETH_ACCEL_KVM;
+	bool jailed = r->jail && r->jail->on;
 
 	arg(a, r->vmm_binary ? r->vmm_binary : "qemu-system-x86_64");
 	arg(a, "-name");
@@ -97,51 +135,186 @@ static int build_argv(argv_t *a, const aeth__vm_record *r)
 	arg(a, "-no-user-config");
 	arg(a, "-nographic");
 	arg(a, "-no-reboot");
+	/* QEMU's own seccomp filter, in every mode (docs/security.md). */
+	arg(a, "-sandbox");
+	arg(a, "on,obsolete=deny,elevateprivileges=deny,spawn=deny,"
+	       "resourcecontrol=deny");
+	/* Files come as descriptors the library opened and checked; QEMU
+	 * reopens them read-only through its own /proc. */
 	arg(a, "-kernel");
-	arg(a, r->kernel_path);
-	if (r->initrd_path) {
+	argf(a, "/proc/self/fd/%d", f->kernel);
+	if (f->initrd >= 0) {
 		arg(a, "-initrd");
-		arg(a, r->initrd_path);
+		argf(a, "/proc/self/fd/%d", f->initrd);
 	}
 	arg(a, "-append");
 	arg(a, r->cmdline);
 	/* A named chardev (not -serial file:) so that ready() can swap its
-	 * backend for a ring buffer once the guest has booted. */
+	 * backend for a ring buffer once the guest has booted; the log file
+	 * is ours, handed over as an fd set (QEMU may not open our files). */
+	arg(a, "-add-fd");
+	argf(a, "fd=%d,set=1", f->serial);
 	arg(a, "-chardev");
-	argf(a, "file,id=" SERIAL_CHARDEV ",path=%s", r->serial_log);
+	arg(a, "file,id=" SERIAL_CHARDEV ",path=/dev/fdset/1");
 	arg(a, "-serial");
 	arg(a, "chardev:" SERIAL_CHARDEV);
-	arg(a, "-qmp");
-	argf(a, "unix:%s,server=on,wait=off", r->api_sock);
+	arg(a, "-chardev");
+	argf(a, "socket,id=qmp,fd=%d,server=on,wait=off", f->qmp);
+	arg(a, "-mon");
+	arg(a, "chardev=qmp,mode=control");
 	/* max_ports=2: the default 31 ports cost boot time (machine.md). */
 	arg(a, "-device");
 	arg(a, "virtio-serial-device,max_ports=2");
 	arg(a, "-chardev");
-	argf(a, "socket,id=agent,path=%s,server=on,wait=off", r->agent_sock);
+	argf(a, "socket,id=agent,fd=%d,server=on,wait=off", f->agent);
 	arg(a, "-device");
 	arg(a, "virtserialport,chardev=agent,name=agent");
 	if (r->net == AETH_NET_USER) {
+		/* In the jail, slirp's connections start in the VMM's own
+		 * network namespace, where only the relay's listeners are
+		 * (lib/jail/netns.c). Without it, restrict=on: nothing. */
 		arg(a, "-netdev");
-		arg(a, "user,id=n0");
+		arg(a, jailed ? "user,id=n0,ipv6=off" : "user,id=n0,ipv6=off,restrict=on");
 		arg(a, "-device");
 		arg(a, "virtio-net-device,netdev=n0");
 	} else if (r->net == AETH_NET_TAP) {
 		arg(a, "-netdev");
-		argf(a, "tap,id=n0,ifname=%s,script=no,downscript=no",
-		     r->tap_name);
+		argf(a, "tap,id=n0,fd=%d", f->tap);
 		arg(a, "-device");
 		arg(a, "virtio-net-device,netdev=n0");
 	}
-	if (r->rootfs_path) {
+	if (f->rootfs >= 0) {
+		/* snapshot=on: writes go to a temporary layer in TMPDIR, the
+		 * VM's overlay directory; the image is never written. */
 		arg(a, "-drive");
-		argf(a, "id=rootfs,file=%s,format=raw,if=none,snapshot=on",
-		     r->rootfs_path);
+		argf(a, "id=rootfs,file=/proc/self/fd/%d,format=raw,if=none,"
+		     "snapshot=on", f->rootfs);
 		arg(a, "-device");
 		arg(a, "virtio-blk-device,drive=rootfs");
 	}
 	if (a->oom)
 		return aeth__error_oom();
 	a->v[a->n] = NULL;
+	return 0;
+}
+
+/*
+ * Open a guest image file for the VMM: read-only, no symbolic link
+ * anywhere in the path (RESOLVE_NO_SYMLINKS), and a regular file (no
+ * device, FIFO or directory). The fd, or a negative code.
+ */
+static int open_image(const aeth__vm_record *r, const char *what,
+		      const char *path)
+{
+	struct open_how how;
+	struct stat st;
+	int fd;
+
+	memset(&how, 0, sizeof(how));
+	how.flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY;
+	how.resolve = RESOLVE_NO_SYMLINKS;
+	fd = (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
+	if (fd < 0 && errno == ENOSYS) /* kernel < 5.6: the last part only */
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	if (fd < 0 && errno == ENOENT)
+		return aeth__error_set(AETH_ENOTFOUND, "VM %s: guest %s not found at "
+				       "%s: build the image with "
+				       "scripts/build-image.sh (or set "
+				       "AETH_IMAGE_DIR)", r->id, what, path);
+	if (fd < 0 && errno == ELOOP)
+		return aeth__error_set(AETH_EINVALID, "VM %s: guest %s %s: the path "
+				       "has a symbolic link, which is not followed; "
+				       "give the real path", r->id, what, path);
+	if (fd < 0)
+		return aeth__error_errno(AETH_EIO, "VM %s: cannot open guest %s %s",
+					 r->id, what, path);
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return aeth__error_set(AETH_EINVALID, "VM %s: guest %s %s is not a "
+				       "regular file (devices, FIFOs and directories "
+				       "are refused)", r->id, what, path);
+	}
+	return fd;
+}
+
+/* A listening Unix socket at `path` (replacing a stale one), for QEMU. */
+static int listen_at(const aeth__vm_record *r, const char *path)
+{
+	struct sockaddr_un sa;
+	int fd;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return aeth__error_set(AETH_ETOOBIG, "socket path %s is too long",
+				       path);
+	strcpy(sa.sun_path, path);
+	unlink(path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    listen(fd, 4) != 0) {
+		int rc = aeth__error_errno(AETH_EIO, "VM %s: cannot listen on %s",
+					   r->id, path);
+
+		if (fd >= 0)
+			close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+/* The tap device `name`, attached for QEMU (the host set it up). */
+static int open_tap(const aeth__vm_record *r)
+{
+	struct ifreq ifr;
+	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return aeth__error_errno(AETH_EUNAVAILABLE, "VM %s: cannot open "
+					 "/dev/net/tun for tap %s", r->id,
+					 r->tap_name);
+	memset(&ifr, 0, sizeof(ifr));
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", r->tap_name);
+	if (ioctl(fd, TUNSETIFF, &ifr) != 0) {
+		int rc = aeth__error_errno(AETH_EUNAVAILABLE, "VM %s: cannot attach "
+					   "to tap device %s", r->id, r->tap_name);
+
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+/* Every descriptor QEMU needs for r, numbered as build_argv() names them. */
+static int open_fds(aeth__vm_record *r, vmm_fds *f)
+{
+	int fd;
+
+	f->n = 0;
+	f->initrd = f->rootfs = f->tap = -1;
+#define TAKE(field, expr)                                                      \
+	do {                                                                   \
+		if ((fd = (expr)) < 0)                                         \
+			return fd;                                             \
+		f->field = give(f, fd);                                        \
+	} while (0)
+	TAKE(kernel, open_image(r, "kernel", r->kernel_path));
+	if (r->initrd_path)
+		TAKE(initrd, open_image(r, "initramfs", r->initrd_path));
+	if (r->rootfs_path)
+		TAKE(rootfs, open_image(r, "root filesystem", r->rootfs_path));
+	fd = open(r->serial_log, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+		  O_CLOEXEC, 0600);
+	if (fd < 0)
+		return aeth__error_errno(AETH_EIO, "VM %s: cannot create %s", r->id,
+					 r->serial_log);
+	f->serial = give(f, fd);
+	TAKE(qmp, listen_at(r, r->api_sock));
+	TAKE(agent, listen_at(r, r->agent_sock));
+	if (r->net == AETH_NET_TAP)
+		TAKE(tap, open_tap(r));
+#undef TAKE
 	return 0;
 }
 
@@ -156,9 +329,10 @@ static void unlink_sockets(const aeth__vm_record *r)
 static int qemu_start(aeth__vm_record *r, int64_t deadline_ms)
 {
 	argv_t a = {{NULL}, 0, false};
+	vmm_fds f;
 	int rc;
 
-	(void)deadline_ms;
+	f.n = 0;
 	if ((rc = aeth__vm_path_set(r, &r->api_sock, "qmp.sock")) != 0 ||
 	    (rc = aeth__vm_path_set(r, &r->agent_sock, "agent.sock")) != 0 ||
 	    (rc = aeth__vm_path_set(r, &r->serial_log, "serial.log")) != 0 ||
@@ -167,16 +341,17 @@ static int qemu_start(aeth__vm_record *r, int64_t deadline_ms)
 	if (r->net == AETH_NET_TAP && (!r->tap_name || !*r->tap_name))
 		return aeth__error_set(AETH_EINVALID,
 				       "VM %s: net mode tap needs tap_name", r->id);
-	unlink_sockets(r);
+	if (!r->jail)
+		return aeth__error_set(AETH_ESTATE, "VM %s: no manager settings",
+				       r->id);
 	unlink(r->vmm_log);
-	if ((rc = build_argv(&a, r)) != 0)
-		goto out;
-	rc = aeth__vm_spawn(a.v, r->vmm_log, &r->pid);
-	if (rc == 0) {
-		r->pid_starttime = aeth__vm_pid_starttime(r->pid);
+	if ((rc = open_fds(r, &f)) == 0 && (rc = build_argv(&a, r, &f)) == 0)
+		rc = aeth__jail_spawn(r, r->jail, a.v, f.fd, f.n, deadline_ms);
+	vmm_fds_close(&f);
+	if (rc == 0)
 		rc = aeth__vm_record_save(r);
-	}
-out:
+	else
+		unlink_sockets(r);
 	argv_free(&a);
 	return rc;
 }
@@ -283,8 +458,7 @@ static void qemu_kill(aeth__vm_record *r)
 static void qemu_cleanup(aeth__vm_record *r)
 {
 	unlink_sockets(r);
-	if (r->overlay_path)
-		unlink(r->overlay_path);
+	aeth__jail_cleanup(r);
 }
 
 const aeth__vm_backend aeth__vm_backend_qemu = {

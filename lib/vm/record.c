@@ -55,6 +55,17 @@ static int add_num(cJSON *o, const char *k, double v)
 	return cJSON_AddNumberToObject(o, k, v) ? 0 : -1;
 }
 
+/* An array of n strings (n = SIZE_MAX: up to a NULL). */
+static int add_strs(cJSON *o, const char *k, char *const *v, size_t n)
+{
+	cJSON *a = cJSON_AddArrayToObject(o, k);
+
+	for (size_t i = 0; a && v && i < n && v[i]; i++)
+		if (!cJSON_AddItemToArray(a, cJSON_CreateString(v[i])))
+			return -1;
+	return a ? 0 : -1;
+}
+
 int aeth__vm_record_save(const aeth__vm_record *r)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -76,6 +87,7 @@ int aeth__vm_record_save(const aeth__vm_record *r)
 	bad |= add_str(o, "rootfs", r->rootfs_path);
 	bad |= add_str(o, "net", net_names[r->net <= AETH_NET_TAP ? r->net : 0]);
 	bad |= add_str(o, "tap", r->tap_name);
+	bad |= add_strs(o, "net_allow", r->net_allow, SIZE_MAX);
 	bad |= add_str(o, "cmdline", r->cmdline);
 	bad |= add_num(o, "boot_timeout_ms", r->boot_timeout_ms);
 	bad |= add_str(o, "state_dir", r->state_dir);
@@ -89,6 +101,10 @@ int aeth__vm_record_save(const aeth__vm_record *r)
 	bad |= add_str(o, "vmm_log", r->vmm_log);
 	bad |= add_str(o, "overlay", r->overlay_path);
 	bad |= add_str(o, "error", r->error);
+	bad |= add_num(o, "jail_uid", r->jail_uid);
+	bad |= add_num(o, "helper_pid", r->helper_pid);
+	bad |= add_num(o, "helper_starttime", (double)r->helper_starttime);
+	bad |= add_strs(o, "cgroups", r->cgroups, r->ncgroups);
 	if (bad || !(text = cJSON_Print(o)))
 		goto out;
 	tmp = aeth__sprintf("%s/vm.json.tmp", r->state_dir);
@@ -149,6 +165,30 @@ static int get_str(const cJSON *o, const char *k, char **out)
 		return -1;
 	*out = strdup(v->valuestring);
 	return *out ? 0 : -1;
+}
+
+/* Strings of an array into out[0..max-1] (malloc'd); the count, or -1 for
+ * a wrong type. An absent key is an empty array. */
+static int get_strs(const cJSON *o, const char *k, char **out, size_t max)
+{
+	const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, k), *it;
+	size_t n = 0;
+
+	if (!a || cJSON_IsNull(a))
+		return 0;
+	if (!cJSON_IsArray(a) || (size_t)cJSON_GetArraySize(a) > max)
+		return -1;
+	cJSON_ArrayForEach(it, a) {
+		if (!cJSON_IsString(it) || !(out[n] = strdup(it->valuestring))) {
+			while (n > 0) {
+				free(out[--n]);
+				out[n] = NULL;
+			}
+			return -1;
+		}
+		n++;
+	}
+	return (int)n;
 }
 
 static double get_num(const cJSON *o, const char *k)
@@ -249,6 +289,18 @@ int aeth__vm_record_load(aeth__vm_record *r, const char *state_dir)
 	free(s);
 	s = NULL;
 	bad |= get_str(o, "tap", &r->tap_name);
+	{
+		char *rules[AETH__NET_ALLOW_MAX] = {NULL};
+		int n = get_strs(o, "net_allow", rules, AETH__NET_ALLOW_MAX);
+
+		if (n > 0 && (r->net_allow = calloc((size_t)n + 1, sizeof(char *))))
+			memcpy(r->net_allow, rules, (size_t)n * sizeof(char *));
+		else
+			for (int j = 0; j < n; j++)
+				free(rules[j]);
+		if (n < 0 || (n > 0 && !r->net_allow))
+			bad = 1;
+	}
 	bad |= get_str(o, "cmdline", &r->cmdline);
 	r->boot_timeout_ms = (unsigned int)get_num(o, "boot_timeout_ms");
 	bad |= get_str(o, "state_dir", &r->state_dir);
@@ -265,6 +317,14 @@ int aeth__vm_record_load(aeth__vm_record *r, const char *state_dir)
 	bad |= get_str(o, "vmm_log", &r->vmm_log);
 	bad |= get_str(o, "overlay", &r->overlay_path);
 	bad |= get_str(o, "error", &r->error);
+	r->jail_uid = (unsigned int)get_num(o, "jail_uid");
+	r->helper_pid = (pid_t)get_num(o, "helper_pid");
+	r->helper_starttime = (uint64_t)get_num(o, "helper_starttime");
+	i = get_strs(o, "cgroups", r->cgroups, AETH__CGROUP_MAX_DIRS);
+	if (i < 0)
+		bad = 1;
+	else
+		r->ncgroups = (size_t)i;
 	cJSON_Delete(o);
 	if (!bad && !r->state_dir)
 		bad = 1;
@@ -289,6 +349,7 @@ void aeth__vm_record_clear(aeth__vm_record *r)
 	free(r->initrd_path);
 	free(r->rootfs_path);
 	free(r->tap_name);
+	aeth_strarray_free(r->net_allow);
 	free(r->cmdline);
 	free(r->state_dir);
 	free(r->api_sock);
@@ -297,6 +358,8 @@ void aeth__vm_record_clear(aeth__vm_record *r)
 	free(r->vmm_log);
 	free(r->overlay_path);
 	free(r->error);
+	for (size_t i = 0; i < r->ncgroups && i < AETH__CGROUP_MAX_DIRS; i++)
+		free(r->cgroups[i]);
 	memset(r, 0, sizeof(*r));
 }
 

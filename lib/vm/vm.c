@@ -14,6 +14,7 @@
 #include "vm/vm_priv.h"
 
 #include "agent/client.h"
+#include "jail/rules.h"
 
 /*
  * cryptomgr.notests skips the kernel's crypto self-tests (~1 s of guest
@@ -96,6 +97,7 @@ int aeth__vm_wrap(aeth_vm **out, aeth_vmm *vmm, aeth__vm_record *rec)
 	}
 	pthread_mutex_init(&vm->lock, NULL);
 	vm->rec = *rec;
+	vm->rec.jail = &vmm->jail;
 	memset(rec, 0, sizeof(*rec));
 	*out = vm;
 	return 0;
@@ -108,6 +110,51 @@ static void set_error(aeth_vm *vm, aeth_vm_state state)
 	vm->rec.state = state;
 }
 
+/* net_allow: well-formed rules, with user networking and the jail. */
+static int check_net_allow(const aeth_vmm *vmm, const aeth_vm_options *o)
+{
+	size_t n = 0;
+
+	for (; o->net_allow && o->net_allow[n]; n++) {
+		aeth__net_rule rule;
+		const char *why;
+
+		if (aeth__net_rule_parse(o->net_allow[n], &rule, &why) != 0)
+			return aeth__error_set(AETH_EINVALID, "network rule '%.80s': %s",
+					       o->net_allow[n], why);
+	}
+	if (n == 0)
+		return 0;
+	if (n > AETH__NET_ALLOW_MAX)
+		return aeth__error_set(AETH_EINVALID, "%zu network rules: at most %d",
+				       n, AETH__NET_ALLOW_MAX);
+	if (o->net != AETH_NET_USER)
+		return aeth__error_set(AETH_EINVALID, "network rules need user "
+				       "networking (AETH_NET_USER)");
+	if (!vmm->jail.on)
+		return aeth__error_set(AETH_EINVALID, "network rules need the VMM "
+				       "jail (its network namespace and relay), which "
+				       "is off here: %s", vmm->jail.why_off ?
+				       vmm->jail.why_off : "off");
+	return 0;
+}
+
+static char **copy_strv(const char *const *v)
+{
+	size_t n = 0;
+	char **c;
+
+	while (v[n])
+		n++;
+	c = calloc(n + 1, sizeof(*c));
+	for (size_t i = 0; c && i < n; i++)
+		if (!(c[i] = strdup(v[i]))) {
+			aeth_strarray_free(c);
+			return NULL;
+		}
+	return c;
+}
+
 int aeth_vm_create(aeth_vm **out, aeth_vmm *vmm, const aeth_vm_options *opts)
 {
 	aeth_vm_options defaults = AETH_VM_OPTIONS_INIT;
@@ -118,10 +165,14 @@ int aeth_vm_create(aeth_vm **out, aeth_vmm *vmm, const aeth_vm_options *opts)
 	*out = NULL;
 	if (!opts)
 		opts = &defaults;
-	if (opts->version < 1)
+	if (opts->version < 1 || opts->version > AETH_VM_OPTIONS_VERSION)
 		return aeth__error_set(AETH_EINVALID,
-				       "aeth_vm_options.version is 0: start from "
-				       "AETH_VM_OPTIONS_INIT");
+				       "aeth_vm_options.version is %u; this "
+				       "library knows 1 to %d: start from "
+				       "AETH_VM_OPTIONS_INIT", opts->version,
+				       AETH_VM_OPTIONS_VERSION);
+	if (opts->version >= 2 && (rc = check_net_allow(vmm, opts)) != 0)
+		return rc;
 	if (opts->id && !aeth__uuid_valid(opts->id))
 		return aeth__error_set(AETH_EINVALID,
 				       "VM id '%s' is not a UUID", opts->id);
@@ -144,8 +195,15 @@ int aeth_vm_create(aeth_vm **out, aeth_vmm *vmm, const aeth_vm_options *opts)
 	r.memory_mb = opts->memory_mb ? opts->memory_mb : 256;
 	r.vmm_binary = aeth__strdup(vmm->backend == &aeth__vm_backend_qemu ?
 				    vmm->qemu_binary : vmm->firecracker_binary);
-	r.kernel_path = aeth__strdup(vmm->kernel_path);
-	r.initrd_path = aeth__strdup(vmm->initrd_path);
+	r.kernel_path = aeth__strdup(opts->version >= 2 && opts->kernel_path ?
+				     opts->kernel_path : vmm->kernel_path);
+	r.initrd_path = aeth__strdup(opts->version >= 2 && opts->initrd_path ?
+				     opts->initrd_path : vmm->initrd_path);
+	if (opts->version >= 2 && opts->net == AETH_NET_USER && opts->net_allow &&
+	    opts->net_allow[0] && !(r.net_allow = copy_strv(opts->net_allow))) {
+		rc = aeth__error_oom();
+		goto fail;
+	}
 	r.rootfs_path = aeth__strdup(opts->rootfs_path ? opts->rootfs_path :
 				     vmm->rootfs_path);
 	r.net = opts->net;

@@ -19,6 +19,10 @@ typedef struct aeth__agent aeth__agent;
  */
 int aeth__vm_agent(aeth_vm *vm, aeth__agent **out);
 
+/* The state dir a manager opened without one uses (vm.h), malloc'd; the
+ * config module shows the same default. */
+char *aeth__vmm_default_state_dir(void);
+
 /* The VM's record (spec + state), borrowed; for the worker and tests. */
 struct aeth__vm_record;
 const struct aeth__vm_record *aeth__vm_record_of(const aeth_vm *vm);

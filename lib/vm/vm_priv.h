@@ -8,6 +8,7 @@
 #include <pthread.h>
 
 #include "vm/backend.h"
+#include "vm/jail.h"
 #include "vm/vm_internal.h"
 
 struct aeth_vmm {
@@ -22,6 +23,7 @@ struct aeth_vmm {
 	char *qemu_binary;
 	char *firecracker_binary;
 	unsigned int boot_timeout_ms;
+	aeth__jail_conf jail;
 };
 
 struct aeth_vm {

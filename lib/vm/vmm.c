@@ -31,15 +31,19 @@ const aeth__vm_backend *aeth__vm_backend_find(const char *name)
 	return NULL;
 }
 
-static char *default_state_dir(void)
+char *aeth__vmm_default_state_dir(void)
 {
 	const char *e = getenv("AETH_STATE_DIR");
 	const char *run = getenv("XDG_RUNTIME_DIR");
 
 	if (e && *e)
 		return aeth__strdup(e);
-	return aeth__sprintf("%s/aetherium-%u", run && *run ? run : "/tmp",
-			     (unsigned int)getuid());
+	if (geteuid() == 0)
+		return aeth__strdup("/run/aetherium");
+	if (run && *run)
+		return aeth__sprintf("%s/aetherium", run);
+	/* predictable, so aeth__private_dir() refuses one made by others */
+	return aeth__sprintf("/tmp/aetherium-%u", (unsigned int)geteuid());
 }
 
 static char *default_image_dir(void)
@@ -67,10 +71,12 @@ int aeth_vmm_open(aeth_vmm **out, const aeth_vmm_options *opts)
 	*out = NULL;
 	if (!opts)
 		opts = &defaults;
-	if (opts->version < 1)
+	if (opts->version < 1 || opts->version > AETH_VMM_OPTIONS_VERSION)
 		return aeth__error_set(AETH_EINVALID,
-				       "aeth_vmm_options.version is 0: start from "
-				       "AETH_VMM_OPTIONS_INIT");
+				       "aeth_vmm_options.version is %u; this "
+				       "library knows 1 to %d: start from "
+				       "AETH_VMM_OPTIONS_INIT", opts->version,
+				       AETH_VMM_OPTIONS_VERSION);
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return aeth__error_oom();
@@ -85,7 +91,7 @@ int aeth_vmm_open(aeth_vmm **out, const aeth_vmm_options *opts)
 	}
 	rc = AETH_ENOMEM;
 	m->state_dir = opts->state_dir ? aeth__strdup(opts->state_dir) :
-		default_state_dir();
+		aeth__vmm_default_state_dir();
 	m->image_dir = opts->image_dir ? aeth__strdup(opts->image_dir) :
 		default_image_dir();
 	if (!m->state_dir || !m->image_dir)
@@ -106,8 +112,17 @@ int aeth_vmm_open(aeth_vmm **out, const aeth_vmm_options *opts)
 		goto fail;
 	m->boot_timeout_ms = opts->boot_timeout_ms ? opts->boot_timeout_ms :
 		DEFAULT_BOOT_TIMEOUT_MS;
-	if ((rc = aeth__mkdir_p(m->vms_dir, 0700)) != 0)
+	if ((rc = aeth__private_dir(m->state_dir, "state dir (vmm.state_dir)")) != 0 ||
+	    (rc = aeth__private_dir(m->vms_dir, "state dir (vmm.state_dir)")) != 0)
 		goto fail;
+	if (m->backend == &aeth__vm_backend_qemu &&
+	    (rc = aeth__jail_conf_init(&m->jail, opts, m->state_dir)) != 0)
+		goto fail;
+	if (m->backend == &aeth__vm_backend_qemu && !m->jail.on &&
+	    !(opts->version >= 2 && opts->jail == AETH_JAIL_OFF))
+		aeth__warn("VMMs run WITHOUT the jail: %s (QEMU's seccomp filter "
+			   "only; see docs/security.md)", m->jail.why_off ?
+			   m->jail.why_off : "unknown reason");
 	if (m->backend == &aeth__vm_backend_qemu) {
 		if (opts->accel > AETH_ACCEL_TCG) {
 			rc = aeth__error_set(AETH_EINVALID, "unknown accel %d",
@@ -137,6 +152,7 @@ void aeth_vmm_free(aeth_vmm *m)
 	free(m->rootfs_path);
 	free(m->qemu_binary);
 	free(m->firecracker_binary);
+	aeth__jail_conf_clear(&m->jail);
 	free(m);
 }
 
@@ -153,6 +169,17 @@ const char *aeth_vmm_backend(const aeth_vmm *m)
 aeth_accel aeth_vmm_accel(const aeth_vmm *m)
 {
 	return m->accel;
+}
+
+int aeth_vmm_jailed(const aeth_vmm *m, const char **why)
+{
+	if (why)
+		*why = m->jail.on ? NULL
+		       : m->backend != &aeth__vm_backend_qemu
+			   ? "the firecracker backend confines with Firecracker's "
+			     "own jailer (docs/firecracker.md)"
+			   : m->jail.why_off ? m->jail.why_off : "off";
+	return m->jail.on ? 1 : 0;
 }
 
 char *aeth__vmm_vm_dir(const aeth_vmm *m, const char *id)
@@ -239,6 +266,7 @@ static int reap_one(aeth_vmm *m, const char *id, int all, bool *reaped)
 		return rc;
 	}
 	b = aeth__vm_backend_find(r.backend);
+	r.jail = &m->jail;
 	if (reapable(b, &r, all)) {
 		aeth__info("reaping VM %s (state %s, pid %d)", id,
 			   aeth_vm_state_name(r.state), (int)r.pid);

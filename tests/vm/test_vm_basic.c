@@ -302,7 +302,7 @@ static void test_spawn_closes_high_fds(void **st)
 	assert_int_equal(low, 900);
 	snprintf(log, sizeof(log), "%s/spawn-fds.log", vmtest_state_dir);
 	unlink(log);
-	assert_int_equal(aeth__vm_spawn(argv, log, &pid), 0);
+	assert_int_equal(aeth__vm_spawn(argv, NULL, log, NULL, 0, &pid), 0);
 	for (int i = 0; i < 500 && !strstr(buf, "end"); i++) {
 		usleep(10000);
 		f = fopen(log, "r");

@@ -38,6 +38,27 @@ static aeth_vmm *open_vmm(void)
 	return m;
 }
 
+static int free_port(void)
+{
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&sa, &len) != 0)
+		fail_msg("no free port");
+	port = ntohs(sa.sin_port);
+	close(fd);
+	return port;
+}
+
+/* The host port the guest may reach (the VM's one network rule). */
+static int www_port;
+static char www_rule[32];
+
 static int group_setup(void **st)
 {
 	aeth_vm_options vo = AETH_VM_OPTIONS_INIT;
@@ -50,6 +71,9 @@ static int group_setup(void **st)
 	vmm = open_vmm();
 	vo.name = "vm-test";
 	vo.net = AETH_NET_USER;
+	www_port = free_port();
+	snprintf(www_rule, sizeof(www_rule), "host:%d", www_port);
+	vo.net_allow = (const char *const[]){www_rule, NULL};
 	if (aeth_vm_create(&vm, vmm, &vo) != 0) {
 		fprintf(stderr, "create: %s\n", aeth_error_last());
 		return -1;
@@ -332,24 +356,9 @@ static void test_reattach_from_child(void **st)
 	assert_int_equal(aeth__vm_agent(vm, &a), 0);
 }
 
-static int free_port(void)
-{
-	struct sockaddr_in sa;
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-	    getsockname(fd, (struct sockaddr *)&sa, &len) != 0)
-		fail_msg("no free port");
-	port = ntohs(sa.sin_port);
-	close(fd);
-	return port;
-}
-
-/* The guest reaches a server on the host's loopback via 10.0.2.2. */
+/* The guest reaches a server on the host's loopback via 10.0.2.2, on the
+ * port its network rule allows (tests/escape tries the others). */
 static void test_user_networking(void **st)
 {
 	char dir[128], path[192], port_s[16], url[128];
@@ -358,7 +367,7 @@ static void test_user_networking(void **st)
 	aeth_exec_result *r = NULL;
 	FILE *f;
 	pid_t srv;
-	int port = free_port(), status, tries;
+	int port = www_port, status, tries;
 
 	(void)st;
 	snprintf(dir, sizeof(dir), "%s/www", vmtest_state_dir);

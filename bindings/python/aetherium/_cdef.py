@@ -433,6 +433,11 @@ AETH_NET_USER = 1,
 AETH_NET_TAP = 2
 } aeth_net_mode;
 typedef enum {
+AETH_JAIL_AUTO = 0,
+AETH_JAIL_ON = 1,
+AETH_JAIL_OFF = 2
+} aeth_jail_mode;
+typedef enum {
 AETH_VM_CREATING = 0,
 AETH_VM_RUNNING = 1,
 AETH_VM_STOPPED = 2,
@@ -451,12 +456,20 @@ const char *rootfs_path;
 const char *qemu_binary;
 const char *firecracker_binary;
 unsigned int boot_timeout_ms;
+aeth_jail_mode jail;
+const char *jailer_binary;
+unsigned int jail_uid_base;
+unsigned int jail_uid_count;
+const char *cgroup_parent;
+int no_cgroups;
+const char *overlay_dir;
 } aeth_vmm_options;
 int aeth_vmm_open(aeth_vmm **out, const aeth_vmm_options *opts);
 void aeth_vmm_free(aeth_vmm *vmm);
 const char *aeth_vmm_state_dir(const aeth_vmm *vmm);
 const char *aeth_vmm_backend(const aeth_vmm *vmm);
 aeth_accel aeth_vmm_accel(const aeth_vmm *vmm);
+int aeth_vmm_jailed(const aeth_vmm *vmm, const char **why);
 int aeth_vmm_reap(aeth_vmm *vmm, int all, char ***reaped_out);
 typedef struct {
 unsigned int version;
@@ -468,6 +481,9 @@ aeth_net_mode net;
 const char *tap_name;
 const char *rootfs_path;
 unsigned int boot_timeout_ms;
+const char *kernel_path;
+const char *initrd_path;
+const char *const *net_allow;
 } aeth_vm_options;
 int aeth_vm_create(aeth_vm **out, aeth_vmm *vmm,
 const aeth_vm_options *opts);
@@ -573,8 +589,8 @@ INT_CONSTANTS = {'AETH_ACCEL_INFO_VERSION': 1,
  'AETH_VERSION_MAJOR': 0,
  'AETH_VERSION_MINOR': 1,
  'AETH_VERSION_PATCH': 0,
- 'AETH_VMM_OPTIONS_VERSION': 1,
- 'AETH_VM_OPTIONS_VERSION': 1,
+ 'AETH_VMM_OPTIONS_VERSION': 2,
+ 'AETH_VM_OPTIONS_VERSION': 2,
  'AETH_WORKER_OPTIONS_VERSION': 2}
 
 STR_CONSTANTS = {'AETH_VERSION_STRING': '0.1.0'}
@@ -630,7 +646,7 @@ INITIALIZERS = {'AETH_CLIENT_OPTIONS_INIT': [(0, 1), (1, None), (2, None), (3, N
                               (2, 3),
                               (3, 1800000),
                               (4, 0)],
- 'AETH_VMM_OPTIONS_INIT': [(0, 1),
+ 'AETH_VMM_OPTIONS_INIT': [(0, 2),
                            (1, None),
                            (2, 0),
                            (3, None),
@@ -640,8 +656,15 @@ INITIALIZERS = {'AETH_CLIENT_OPTIONS_INIT': [(0, 1), (1, None), (2, None), (3, N
                            (7, None),
                            (8, None),
                            (9, None),
-                           (10, 0)],
- 'AETH_VM_OPTIONS_INIT': [(0, 1),
+                           (10, 0),
+                           (11, 0),
+                           (12, None),
+                           (13, 0),
+                           (14, 0),
+                           (15, None),
+                           (16, 0),
+                           (17, None)],
+ 'AETH_VM_OPTIONS_INIT': [(0, 2),
                           (1, None),
                           (2, None),
                           (3, 0),
@@ -649,7 +672,10 @@ INITIALIZERS = {'AETH_CLIENT_OPTIONS_INIT': [(0, 1), (1, None), (2, None), (3, N
                           (5, 0),
                           (6, None),
                           (7, None),
-                          (8, 0)],
+                          (8, 0),
+                          (9, None),
+                          (10, None),
+                          (11, None)],
  'AETH_WORKER_OPTIONS_INIT': [(0, 2),
                               (1, None),
                               (2, None),

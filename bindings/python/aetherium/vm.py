@@ -30,6 +30,24 @@ def _set_str(opts, keep, field, value):
     setattr(opts, field, s)
 
 
+def _set_strv(opts, keep, field, values):
+    """A NULL-terminated ``const char *const *`` from a list of strings."""
+    if values is None:
+        return
+    if isinstance(values, (str, bytes)):
+        raise TypeError("%s must be a list of strings, not one string" % field)
+    items = [ffi.new("char[]", str(v).encode()) for v in values]
+    arr = ffi.new("char *[]", items + [ffi.NULL])
+    keep.extend(items)
+    keep.append(arr)
+    setattr(opts, field, arr)
+
+
+_JAILS = {None: lib.AETH_JAIL_AUTO, "auto": lib.AETH_JAIL_AUTO,
+          True: lib.AETH_JAIL_ON, "on": lib.AETH_JAIL_ON,
+          False: lib.AETH_JAIL_OFF, "off": lib.AETH_JAIL_OFF}
+
+
 def accel_name(code):
     return cstr(lib.aeth_accel_name(code))
 
@@ -52,9 +70,14 @@ class VMM(Handle):
     def __init__(self, backend=None, accel=None, state_dir=None,
                  image_dir=None, kernel_path=None, initrd_path=None,
                  rootfs_path=None, qemu_binary=None, firecracker_binary=None,
-                 boot_timeout=None):
+                 boot_timeout=None, jail=None, cgroups=True, overlay_dir=None):
         _core._ensure_init()
         opts, keep = new_options("aeth_vmm_options", "AETH_VMM_OPTIONS_INIT")
+        if jail not in _JAILS:
+            raise ValueError("jail must be None/'auto', True/'on' or False/'off'")
+        opts.jail = _JAILS[jail]
+        opts.no_cgroups = 0 if cgroups else 1
+        _set_str(opts, keep, "overlay_dir", overlay_dir)
         if accel is not None:
             if accel not in _ACCELS:
                 raise ValueError("accel must be one of %s" % ", ".join(_ACCELS))
@@ -150,9 +173,11 @@ class VM(Handle):
     then only releases the handle; find it again with VMM.get(id)).
 
     Arguments: name, vcpus (1), memory_mb (256), network (False/"none",
-    True/"user" for user-mode NAT with the host at 10.0.2.2, "tap" with
-    tap_name), rootfs_path, boot_timeout (seconds), id (a UUID), vmm (a
-    VMM; default: default_vmm()), start (True: boot now).
+    True/"user" for user-mode networking, "tap" with tap_name), allow
+    (with "user": the destinations the guest may reach, e.g.
+    ["host:9418", "*:443", "dns"]; nothing by default, see
+    docs/security.md), rootfs_path, boot_timeout (seconds), id (a UUID),
+    vmm (a VMM; default: default_vmm()), start (True: boot now).
 
     Threading: exec/spawn/put_file/get_file may run from several threads
     at once on one VM; start/stop/delete/close must not race them.
@@ -162,9 +187,10 @@ class VM(Handle):
 
     def __init__(self, name=None, vcpus=None, memory_mb=None, network=None,
                  tap_name=None, rootfs_path=None, boot_timeout=None, id=None,
-                 vmm=None, keep=False, start=True):
+                 vmm=None, keep=False, start=True, allow=None):
         vmm = vmm or default_vmm()
         opts, strs = new_options("aeth_vm_options", "AETH_VM_OPTIONS_INIT")
+        _set_strv(opts, strs, "net_allow", allow)
         _set_str(opts, strs, "name", name)
         _set_str(opts, strs, "id", id)
         _set_str(opts, strs, "tap_name", tap_name)

@@ -1,0 +1,537 @@
+/*
+ * lib/vm/jail.c - confinement of a VMM, the library's side (jail.h).
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "jail/jail.h"
+#include "vm/backend.h"
+#include "vm/jail.h"
+
+#ifndef AETH_LIBEXECDIR
+#define AETH_LIBEXECDIR "/usr/local/libexec"
+#endif
+
+#define DEFAULT_UID_BASE 1900000000u
+#define DEFAULT_UID_COUNT 65536u
+#define VMM_PIDS_MAX 256
+
+/* ---- the manager's settings ---- */
+
+/* A jailer we may run as root: a regular file owned by root (or us) that
+ * nobody else can write. */
+static bool jailer_trusted(const char *path, char *why, size_t n)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || access(path, X_OK) != 0) {
+		snprintf(why, n, "%s is not an executable file", path);
+		return false;
+	}
+	if ((st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & 022)) {
+		snprintf(why, n, "%s is owned by uid %u with mode %04o: only its "
+			 "owner (root) may be able to write it", path,
+			 (unsigned int)st.st_uid, (unsigned int)(st.st_mode & 07777));
+		return false;
+	}
+	return true;
+}
+
+/* Any object of this library, for dladdr() to say where the library is. */
+static const char jailer_anchor = 0;
+
+/* aeth-jailer: the option, $AETH_JAILER, beside this library (a build
+ * tree: <build>/lib/jail/aeth-jailer), or the installed one. */
+static char *find_jailer(const char *opt)
+{
+	const char *env = getenv("AETH_JAILER");
+	Dl_info info;
+
+	if (opt && *opt)
+		return aeth__find_program(opt);
+	if (env && *env)
+		return aeth__find_program(env);
+	if (dladdr(&jailer_anchor, &info) && info.dli_fname) {
+		char *lib = realpath(info.dli_fname, NULL), *slash, *p = NULL;
+
+		if (lib && (slash = strrchr(lib, '/'))) {
+			*slash = '\0';
+			p = aeth__sprintf("%s/jail/aeth-jailer", lib);
+			if (p && access(p, X_OK) != 0) {
+				free(p);
+				p = NULL;
+			}
+		}
+		free(lib);
+		if (p)
+			return p;
+	}
+	return aeth__find_program(AETH_LIBEXECDIR "/aetherium/aeth-jailer");
+}
+
+/* Can this (unprivileged) process make the namespaces the jailer needs? */
+static bool userns_works(void)
+{
+	pid_t pid = fork();
+	int st;
+
+	if (pid == 0)
+		_exit(unshare(CLONE_NEWUSER) == 0 &&
+		      unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID) == 0 ? 0 : 1);
+	if (pid < 0)
+		return false;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+static int jail_off(aeth__jail_conf *c, const char *fmt, ...) AETH__PRINTF(2, 3);
+static int jail_off(aeth__jail_conf *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	c->on = false;
+	free(c->why_off);
+	va_start(ap, fmt);
+	if (vasprintf(&c->why_off, fmt, ap) < 0)
+		c->why_off = NULL;
+	va_end(ap);
+	return 0;
+}
+
+int aeth__jail_conf_init(aeth__jail_conf *c, const aeth_vmm_options *o,
+			 const char *state_dir)
+{
+	aeth_jail_mode mode = o->version >= 2 ? o->jail : AETH_JAIL_AUTO;
+	char why[600];
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	c->as_root = geteuid() == 0;
+	c->uid_base = o->version >= 2 && o->jail_uid_base ? o->jail_uid_base
+							  : DEFAULT_UID_BASE;
+	c->uid_count = o->version >= 2 && o->jail_uid_count ? o->jail_uid_count
+							    : DEFAULT_UID_COUNT;
+	if (c->uid_base == 0 || c->uid_count > 0xfffffffeu - c->uid_base)
+		return aeth__error_set(AETH_EINVALID, "jail uid range %u + %u is "
+				       "not within 1 .. 4294967294",
+				       c->uid_base, c->uid_count);
+	c->cgroups = o->version < 2 || !o->no_cgroups;
+	c->cgroup_parent = aeth__strdup(o->version >= 2 && o->cgroup_parent &&
+					*o->cgroup_parent ? o->cgroup_parent
+							  : "aetherium");
+	c->uids_dir = aeth__sprintf("%s/uids", state_dir);
+	if (o->version >= 2 && o->overlay_dir && *o->overlay_dir)
+		c->overlay_base = aeth__strdup(o->overlay_dir);
+	else if (c->as_root)
+		c->overlay_base = aeth__strdup("/var/tmp/aetherium");
+	else
+		c->overlay_base = aeth__sprintf("/var/tmp/aetherium-%u",
+						(unsigned int)geteuid());
+	if (!c->cgroup_parent || !c->uids_dir || !c->overlay_base)
+		return AETH_ENOMEM;
+	if (strstr(c->cgroup_parent, "..") || c->cgroup_parent[0] == '/')
+		return aeth__error_set(AETH_EINVALID, "vmm.cgroup_parent '%s' must "
+				       "be a relative path below the cgroup "
+				       "mounts, without '..'", c->cgroup_parent);
+	if ((rc = aeth__private_dir(c->overlay_base,
+				    "overlay dir (vmm.overlay_dir)")) != 0)
+		return rc;
+	if (mode == AETH_JAIL_OFF)
+		return jail_off(c, "vmm.jail is off");
+	if (mode > AETH_JAIL_OFF)
+		return aeth__error_set(AETH_EINVALID, "unknown jail mode %d",
+				       (int)mode);
+	c->jailer = find_jailer(o->version >= 2 ? o->jailer_binary : NULL);
+	if (!c->jailer) {
+		if (mode == AETH_JAIL_AUTO && !c->as_root)
+			return jail_off(c, "aeth-jailer was not found");
+		return aeth__error_set(AETH_EINVALID, "aeth-jailer was not found "
+				       "(set $AETH_JAILER or vmm.jailer to its path; "
+				       "it is installed in %s/aetherium): VMMs are "
+				       "not started unconfined unless vmm.jail is off",
+				       AETH_LIBEXECDIR);
+	}
+	if (c->as_root && !jailer_trusted(c->jailer, why, sizeof(why)))
+		return aeth__error_set(AETH_EINVALID, "refusing to run aeth-jailer "
+				       "as root: %s", why);
+	if (!c->as_root && !userns_works()) {
+		if (mode == AETH_JAIL_ON)
+			return aeth__error_set(AETH_EINVALID, "vmm.jail is on, but "
+					       "this host does not let an "
+					       "unprivileged process create user "
+					       "namespaces: run the worker as root, "
+					       "or set vmm.jail: off");
+		return jail_off(c, "not root, and this host allows no user "
+				"namespaces");
+	}
+	c->on = true;
+	if (c->cgroups && c->as_root)
+		aeth__cgroup_probe(&c->cg);
+	return 0;
+}
+
+void aeth__jail_conf_clear(aeth__jail_conf *c)
+{
+	free(c->jailer);
+	free(c->uids_dir);
+	free(c->cgroup_parent);
+	free(c->overlay_base);
+	free(c->why_off);
+	memset(c, 0, sizeof(*c));
+}
+
+/* ---- one VM ---- */
+
+static char *uid_file(const aeth__jail_conf *c, unsigned int uid)
+{
+	return aeth__sprintf("%s/%u", c->uids_dir, uid);
+}
+
+/* The VM whose id is in a uid file is gone: its state dir is. */
+static bool uid_file_stale(const char *path, const aeth__vm_record *r)
+{
+	char id[40] = "", *dir;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	ssize_t n;
+	bool stale;
+
+	if (fd < 0)
+		return false;
+	n = read(fd, id, sizeof(id) - 1);
+	close(fd);
+	if (n < 36 || !aeth__uuid_valid((id[36] = '\0', id)))
+		return true;
+	/* <vms dir>/<id>: r->state_dir is <vms dir>/<our id> */
+	dir = aeth__sprintf("%.*s/%s", (int)(strlen(r->state_dir) - 37),
+			    r->state_dir, id);
+	stale = dir && access(dir, F_OK) != 0 && errno == ENOENT;
+	free(dir);
+	return stale;
+}
+
+/* A uid no other VM of this host uses: an O_EXCL file per uid, starting
+ * from a point that depends on the VM id so that VMs rarely probe the
+ * same files. */
+static int take_uid(aeth__vm_record *r, const aeth__jail_conf *c)
+{
+	unsigned int start = 0;
+	int rc;
+
+	if ((rc = aeth__private_dir(c->uids_dir, "uid directory")) != 0)
+		return rc;
+	for (const char *p = r->id; *p; p++)
+		start = start * 31 + (unsigned char)*p;
+	for (unsigned int i = 0; i < c->uid_count; i++) {
+		unsigned int uid = c->uid_base + (start + i) % c->uid_count;
+		char *path = uid_file(c, uid);
+		int fd;
+
+		if (!path)
+			return AETH_ENOMEM;
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+			  0600);
+		if (fd < 0 && errno == EEXIST && uid_file_stale(path, r)) {
+			unlink(path);
+			fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+					O_NOFOLLOW, 0600);
+		}
+		free(path);
+		if (fd < 0 && errno == EEXIST)
+			continue;
+		if (fd < 0)
+			return aeth__error_errno(AETH_EIO, "cannot reserve a uid in %s",
+						 c->uids_dir);
+		if (write(fd, r->id, 36) != 36) {
+			close(fd);
+			return aeth__error_errno(AETH_EIO, "cannot reserve uid %u", uid);
+		}
+		close(fd);
+		r->jail_uid = uid;
+		return 0;
+	}
+	return aeth__error_set(AETH_EBUSY, "all %u VMM uids from %u are in use "
+			       "(vmm.jail_uid_count)", c->uid_count, c->uid_base);
+}
+
+static int make_overlay_dir(aeth__vm_record *r, const aeth__jail_conf *c)
+{
+	char *dir = aeth__sprintf("%s/%s", c->overlay_base, r->id);
+
+	if (!dir)
+		return AETH_ENOMEM;
+	free(r->overlay_path);
+	r->overlay_path = dir;
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		return aeth__error_errno(AETH_EIO, "cannot create the VM's overlay "
+					 "directory %s", dir);
+	if (r->jail_uid && chown(dir, r->jail_uid, r->jail_uid) != 0)
+		return aeth__error_errno(AETH_EIO, "cannot give %s to uid %u", dir,
+					 r->jail_uid);
+	return 0;
+}
+
+static int make_cgroup(aeth__vm_record *r, const aeth__jail_conf *c)
+{
+	aeth__cgroup_limits lim;
+
+	lim.memory_bytes = ((unsigned long long)r->memory_mb + AETH__VMM_OVERHEAD_MB)
+			   << 20;
+	/* each vCPU a core, and half a core for QEMU's own threads */
+	lim.cpu_millicores = r->vcpus * 1000 + 500;
+	lim.pids = VMM_PIDS_MAX;
+	return aeth__cgroup_create(&c->cg, c->cgroup_parent, r->id, &lim,
+				   r->cgroups, &r->ncgroups);
+}
+
+/* "ok VMM RELAY" or "error ..." from the jailer, within the deadline. */
+static int read_status(aeth__vm_record *r, int fd, int64_t deadline_ms)
+{
+	char line[AETH__JAIL_STATUS_MAX + 1];
+	size_t got = 0;
+	int vmm = 0, relay = 0;
+
+	while (got < sizeof(line) - 1 && !memchr(line, '\n', got)) {
+		struct pollfd p = {fd, POLLIN, 0};
+		int64_t left = deadline_ms - aeth__now_ms();
+		ssize_t n;
+
+		if (left <= 0)
+			return aeth__error_set(AETH_ETIMEOUT, "aeth-jailer did not "
+					       "report on VM %s in time", r->id);
+		if (poll(&p, 1, (int)(left > 1000 ? 1000 : left)) <= 0)
+			continue;
+		n = read(fd, line + got, sizeof(line) - 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	line[got] = '\0';
+	line[strcspn(line, "\n")] = '\0';
+	if (sscanf(line, "ok %d %d", &vmm, &relay) == 2 && vmm > 0 && relay >= 0) {
+		r->pid = vmm;
+		r->pid_starttime = aeth__vm_pid_starttime(r->pid);
+		r->helper_pid = relay;
+		r->helper_starttime = relay ? aeth__vm_pid_starttime(relay) : 0;
+		return 0;
+	}
+	for (char *p = line; *p; p++) /* it is our program, but be tidy */
+		if ((unsigned char)*p < 0x20)
+			*p = ' ';
+	if (!strncmp(line, "error ", 6))
+		return aeth__error_set(AETH_EIO, "cannot start the VMM of VM %s in "
+				       "its jail: %s", r->id, line + 6);
+	return aeth__error_set(AETH_EIO, "aeth-jailer for VM %s ended without "
+			       "reporting (see %s)", r->id,
+			       r->vmm_log ? r->vmm_log : "its log");
+}
+
+/* aeth-jailer's command line for r, then the VMM's. */
+static char **jailer_argv(const aeth__vm_record *r, const aeth__jail_conf *c,
+			  char *const vmm_argv[], size_t nfds, const char *root,
+			  const char *exe)
+{
+	char **v;
+	size_t n = 0, nv = 0, max;
+	bool bad = false;
+	struct stat kvm;
+
+	while (vmm_argv[nv])
+		nv++;
+	max = 32 + 2 * AETH__CGROUP_MAX_DIRS + 2 * AETH__NET_ALLOW_MAX + nv;
+	v = calloc(max + 1, sizeof(*v));
+	if (!v)
+		return NULL;
+#define ADD(s) do { if (!(v[n++] = aeth__strdup(s))) bad = true; } while (0)
+#define ADDF(...) do { if (!(v[n++] = aeth__sprintf(__VA_ARGS__))) bad = true; } while (0)
+	ADD(c->jailer);
+	ADD("--id");
+	ADD(r->id);
+	ADD("--exec");
+	ADD(exe);
+	ADD("--root");
+	ADD(root);
+	ADD("--tmp");
+	ADD(r->overlay_path);
+	if (c->as_root) {
+		ADD("--uid");
+		ADDF("%u", r->jail_uid);
+		ADD("--gid");
+		ADDF("%u", r->jail_uid);
+	}
+	if (r->accel == AETH_ACCEL_KVM) {
+		ADD("--dev");
+		ADD("/dev/kvm");
+		if (c->as_root && stat("/dev/kvm", &kvm) == 0 && kvm.st_gid) {
+			ADD("--groups");
+			ADDF("%u", (unsigned int)kvm.st_gid);
+		}
+	}
+	for (size_t i = 0; i < r->ncgroups; i++) {
+		ADD("--cgroup");
+		ADD(r->cgroups[i]);
+	}
+	ADD("--fds");
+	ADDF("%zu", nfds);
+	for (size_t i = 0; r->net == AETH_NET_USER && r->net_allow &&
+			   r->net_allow[i]; i++) {
+		ADD("--allow");
+		ADD(r->net_allow[i]);
+	}
+	ADD("--");
+	for (size_t i = 0; i < nv; i++)
+		ADD(vmm_argv[i]);
+#undef ADD
+#undef ADDF
+	if (bad) {
+		aeth_strarray_free(v);
+		return NULL;
+	}
+	return v;
+}
+
+static int spawn_jailed(aeth__vm_record *r, const aeth__jail_conf *c,
+			char *const argv[], const int *fds, size_t nfds,
+			int64_t deadline_ms)
+{
+	int all[1 + AETH__JAIL_MAX_FDS], st[2] = {-1, -1}, rc;
+	char *root = aeth__sprintf("%s/root", r->state_dir);
+	char *exe = aeth__find_program(argv[0]);
+	char **jv = NULL;
+	pid_t jailer = 0;
+
+	if (!root)
+		return AETH_ENOMEM;
+	if (!exe) {
+		rc = aeth__error_set(AETH_ENOTFOUND, "cannot run '%s': not found on "
+				     "PATH (install it, e.g. apt-get install "
+				     "qemu-system-x86, or set its path)", argv[0]);
+		goto out;
+	}
+	if (mkdir(root, 0700) != 0 && errno != EEXIST) {
+		rc = aeth__error_errno(AETH_EIO, "cannot create %s", root);
+		goto out;
+	}
+	if ((c->as_root && (rc = take_uid(r, c)) != 0) ||
+	    (rc = make_overlay_dir(r, c)) != 0 ||
+	    (c->cgroups && c->as_root && (rc = make_cgroup(r, c)) != 0))
+		goto out;
+	if (!(jv = jailer_argv(r, c, argv, nfds, root, exe))) {
+		rc = AETH_ENOMEM;
+		goto out;
+	}
+	if (pipe2(st, O_CLOEXEC) != 0) {
+		rc = aeth__error_errno(AETH_EIO, "pipe for aeth-jailer");
+		goto out;
+	}
+	all[0] = st[1];
+	memcpy(all + 1, fds, nfds * sizeof(int));
+	rc = aeth__vm_spawn(jv, NULL, r->vmm_log, all, nfds + 1, &jailer);
+	close(st[1]);
+	st[1] = -1;
+	if (rc == 0)
+		rc = read_status(r, st[0], deadline_ms);
+	if (rc != 0 && jailer > 0)
+		kill(jailer, SIGKILL);
+out:
+	if (st[0] >= 0)
+		close(st[0]);
+	if (st[1] >= 0)
+		close(st[1]);
+	aeth_strarray_free(jv);
+	free(root);
+	free(exe);
+	if (rc)
+		aeth__jail_cleanup(r);
+	return rc;
+}
+
+int aeth__jail_spawn(aeth__vm_record *r, const aeth__jail_conf *c,
+		     char *const argv[], const int *fds, size_t nfds,
+		     int64_t deadline_ms)
+{
+	int all[1 + AETH__JAIL_MAX_FDS], devnull, rc;
+	char *env[3] = {NULL, NULL, NULL};
+
+	r->jail_uid = 0;
+	r->helper_pid = 0;
+	if (nfds > AETH__JAIL_MAX_FDS)
+		return aeth__error_set(AETH_EINVALID, "VM %s: %zu descriptors for the "
+				       "VMM, at most %d", r->id, nfds,
+				       AETH__JAIL_MAX_FDS);
+	if (c->on)
+		return spawn_jailed(r, c, argv, fds, nfds, deadline_ms);
+	/* No jail: QEMU's seccomp filter is all there is. Same descriptor
+	 * layout, so the same command line works (fd 3 is /dev/null). */
+	if ((rc = make_overlay_dir(r, c)) != 0)
+		return rc;
+	if ((devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
+		return aeth__error_errno(AETH_EIO, "/dev/null");
+	all[0] = devnull;
+	memcpy(all + 1, fds, nfds * sizeof(int));
+	env[0] = aeth__sprintf("TMPDIR=%s", r->overlay_path);
+	env[1] = aeth__strdup("PATH=/usr/bin:/bin");
+	rc = env[0] && env[1] ? aeth__vm_spawn(argv, env, r->vmm_log, all, nfds + 1,
+					       &r->pid)
+			      : AETH_ENOMEM;
+	close(devnull);
+	free(env[0]);
+	free(env[1]);
+	if (rc == 0)
+		r->pid_starttime = aeth__vm_pid_starttime(r->pid);
+	return rc;
+}
+
+void aeth__jail_cleanup(aeth__vm_record *r)
+{
+	/* Cleaning up after a failure must not replace its message. */
+	int code = aeth_error_last_code();
+	char *msg = code ? strdup(aeth_error_last()) : NULL;
+
+	if (r->helper_pid)
+		aeth__vm_pid_kill(r->helper_pid, r->id, r->helper_starttime);
+	r->helper_pid = 0;
+	r->helper_starttime = 0;
+	aeth__cgroup_remove(r->cgroups, r->ncgroups);
+	for (size_t i = 0; i < r->ncgroups; i++) {
+		free(r->cgroups[i]);
+		r->cgroups[i] = NULL;
+	}
+	r->ncgroups = 0;
+	if (r->overlay_path) {
+		aeth__rm_rf(r->overlay_path);
+		free(r->overlay_path);
+		r->overlay_path = NULL;
+	}
+	if (r->state_dir) {
+		char *root = aeth__sprintf("%s/root", r->state_dir);
+
+		if (root)
+			rmdir(root);
+		free(root);
+	}
+	if (r->jail_uid && r->jail && r->jail->uids_dir) {
+		char *path = uid_file(r->jail, r->jail_uid);
+
+		if (path)
+			unlink(path);
+		free(path);
+	}
+	r->jail_uid = 0;
+	if (msg)
+		aeth__error_set(code, "%s", msg);
+	free(msg);
+}
