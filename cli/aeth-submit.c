@@ -16,8 +16,8 @@ static const char usage[] =
 	"       aeth-submit -status TASK_ID [-wait]  show one task (-wait: once it ends)\n"
 	"\n"
 	"Task types and their flags:\n"
-	"  vm:create   -name NAME [-vcpus N] [-memory MB] [-net none|user]\n"
-	"              [-rootfs default|none|PATH]\n"
+	"  vm:create   -name NAME [-vcpus N] [-memory MB] [-image NAME]\n"
+	"              [-net none|PROFILE] [-rootfs default|none] [-ttl DUR]\n"
 	"  vm:execute  -vm-id ID -cmd COMMAND [-args \"WORDS\"]\n"
 	"  vm:delete   -vm-id ID\n"
 	"  any type    -payload JSON (the task's payload as is); a type other than\n"
@@ -31,14 +31,19 @@ static const char usage[] =
 	"  -json          print JSON instead of text\n"
 	"  -queue NAME    queue for vm:create (default \"default\"); executes and\n"
 	"                 deletes always go to the queue of the worker owning the VM\n"
-	"  -net MODE      vm:create: guest network, none (default) or user (QEMU\n"
-	"                 user-mode NAT: the guest is 10.0.2.15, the worker host\n"
-	"                 10.0.2.2, outbound TCP/UDP through the host)\n"
-	"  -rootfs DISK   vm:create: boot with a root disk (Debian with git):\n"
-	"                 default = the worker's vmm.rootfs (<image dir>/rootfs.ext4,\n"
-	"                 scripts/build-image.sh --rootfs); PATH = that ext4 file on\n"
-	"                 the worker host; none = initramfs only (busybox). Without\n"
-	"                 -rootfs the worker's vmm.use_rootfs decides (default none)\n"
+	"  -image NAME    vm:create: an image of the worker's catalogue (its\n"
+	"                 images: section; default: vmm.kernel/initrd/rootfs)\n"
+	"  -net PROFILE   vm:create: none (default: no network card) or a network\n"
+	"                 profile of the worker, which lists what the guest may\n"
+	"                 reach (\"user\": a card that reaches nothing unless the\n"
+	"                 worker configures it). The guest is 10.0.2.15 and reaches\n"
+	"                 the worker host's allowed ports at 10.0.2.2\n"
+	"  -rootfs DISK   vm:create: default = boot with the image's root disk\n"
+	"                 (Debian with git: scripts/build-image.sh --rootfs); none =\n"
+	"                 initramfs only (busybox). Without -rootfs the worker's\n"
+	"                 vmm.use_rootfs decides (default none)\n"
+	"  -ttl DUR       vm:create: the VM's lifetime (e.g. 10m, 2h; default the\n"
+	"                 worker's limits.ttl_s); past it the worker deletes the VM\n"
 	"  -config FILE   YAML configuration; AETH_DATABASE_URL / AETH_REDIS_URL override\n"
 	"  -h, --help     this help\n"
 	"\n"
@@ -61,7 +66,8 @@ static const char usage[] =
 	"  aeth-submit -type vm:delete -vm-id ID\n"
 	"\n"
 	"  # git clone workflow (docs/cli.md): a VM with git and a network\n"
-	"  aeth-submit -type vm:create -name git-demo -net user -rootfs default -wait\n"
+	"  # (the worker's profile \"git\" allows host:9418; docs/security.md)\n"
+	"  aeth-submit -type vm:create -name git-demo -net git -rootfs default -wait\n"
 	"  aeth-submit -type vm:execute -vm-id ID -cmd git \\\n"
 	"      -args \"clone git://10.0.2.2:9418/repo.git\" -wait\n"
 	"  aeth-submit -type vm:execute -vm-id ID -cmd ls -args \"-la repo\" -wait\n"
@@ -146,7 +152,7 @@ int main(int argc, char **argv)
 	const char *args = NULL, *vcpus_s = NULL, *mem_s = NULL, *payload = NULL;
 	const char *timeout_s = NULL, *queue = NULL, *config = NULL;
 	const char *list = NULL, *status = NULL, *backend = NULL;
-	const char *net = NULL, *rootfs = NULL;
+	const char *net = NULL, *rootfs = NULL, *image = NULL, *ttl_s = NULL;
 	bool wait = false, as_json = false, help = false;
 	cli_flag flags[] = {
 		{"type", false, &type, NULL}, {"name", false, &name, NULL},
@@ -157,11 +163,12 @@ int main(int argc, char **argv)
 		{"config", false, &config, NULL}, {"list", false, &list, NULL},
 		{"status", false, &status, NULL}, {"wait", true, NULL, &wait},
 		{"json", true, NULL, &as_json}, {"net", false, &net, NULL},
-		{"rootfs", false, &rootfs, NULL}, {NULL, false, NULL, NULL},
+		{"rootfs", false, &rootfs, NULL}, {"image", false, &image, NULL},
+		{"ttl", false, &ttl_s, NULL}, {NULL, false, NULL, NULL},
 	};
 	aeth_submit_options so = AETH_SUBMIT_OPTIONS_INIT;
 	aeth_create_options vm = AETH_CREATE_OPTIONS_INIT;
-	unsigned int vcpus = 0, mem = 0, timeout = 0;
+	unsigned int vcpus = 0, mem = 0, timeout = 0, ttl = 0;
 	int64_t dv = 0, dm = 0;
 	aeth_config *cfg = NULL;
 	aeth_client *c = NULL;
@@ -198,9 +205,15 @@ int main(int argc, char **argv)
 			"-args \"Hello from VM\"\n");
 		return 2;
 	}
-	if ((net || rootfs) && (!type || strcmp(type, "vm:create") || payload)) {
-		fprintf(stderr, "error: -net and -rootfs go with -type vm:create "
-			"(without -payload)\n");
+	if (ttl_s && (duration_ms(ttl_s, &ttl) != 0 || ttl < 1000)) {
+		fprintf(stderr, "error: -ttl \"%s\" is not a lifetime of at least "
+			"1s like 90s, 10m or 2h\n", ttl_s);
+		return 2;
+	}
+	if ((net || rootfs || image || ttl_s) &&
+	    (!type || strcmp(type, "vm:create") || payload)) {
+		fprintf(stderr, "error: -net, -rootfs, -image and -ttl go with "
+			"-type vm:create (without -payload)\n");
 		return 2;
 	}
 	if (args && aeth_args_split(args, &words, NULL) != 0) {
@@ -238,6 +251,8 @@ int main(int argc, char **argv)
 	vm.memory_mb = mem;
 	vm.network = net;
 	vm.rootfs = rootfs;
+	vm.image = image;
+	vm.ttl_s = ttl / 1000;
 	if (payload)
 		rc = aeth_client_submit(c, type, payload, &so, id, NULL);
 	else if (!strcmp(type, "vm:create"))

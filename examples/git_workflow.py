@@ -9,13 +9,18 @@ git (scripts/build-image.sh --rootfs).
     PYTHONPATH=bindings/python AETH_LIBRARY=build/lib/libaetherium.so.0 \\
         /usr/bin/python3 examples/git_workflow.py git://10.0.2.2:9418/demo.git
 
-Inside the guest the host is 10.0.2.2, so a repository served on the
-host's 127.0.0.1 (git daemon, git http-backend) is reachable there.
+A guest reaches only what its network rules allow (docs/security.md); the
+rule for REPO_URL is derived from it unless --allow says otherwise. Inside
+the guest the host is 10.0.2.2, so a repository served on the host's
+127.0.0.1 (git daemon, git http-backend) is reachable there through the
+rule "host:PORT".
 """
 import argparse
+import ipaddress
 import os
 import sys
 import time
+import urllib.parse
 
 import aetherium
 
@@ -32,6 +37,19 @@ def run(vm, argv, **kw):
     return r
 
 
+def rules_for(url):
+    """The egress rules a clone of `url` needs."""
+    u = urllib.parse.urlsplit(url)
+    port = u.port or {"git": 9418, "http": 80, "https": 443}.get(u.scheme, 22)
+    if u.hostname == "10.0.2.2":
+        return ["host:%d" % port]
+    try:
+        ipaddress.IPv4Address(u.hostname)
+        return ["%s:%d" % (u.hostname, port)]
+    except ValueError:  # a name: resolved in the guest, a public address
+        return ["*:%d" % port, "dns"]
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("repo_url", help="git URL the guest can reach, e.g. "
@@ -44,6 +62,9 @@ def main(argv=None):
                     help="guest root filesystem with git (default: "
                     "<image_dir>/rootfs.ext4)")
     ap.add_argument("--memory-mb", type=int, default=512)
+    ap.add_argument("--allow", action="append", default=None,
+                    help="an egress rule for the guest (repeatable; default: "
+                    "what REPO_URL needs, e.g. host:9418)")
     args = ap.parse_args(argv)
 
     rootfs = args.rootfs
@@ -54,7 +75,8 @@ def main(argv=None):
     t0 = time.monotonic()
     with aetherium.VMM() as vmm, \
          aetherium.VM(name="git-demo", vcpus=1, memory_mb=args.memory_mb,
-                      network=True, rootfs_path=rootfs, vmm=vmm) as vm:
+                      network=True, allow=args.allow or rules_for(args.repo_url),
+                      rootfs_path=rootfs, vmm=vmm) as vm:
         print("VM %s running (%s, %s) after %.1fs" % (
             vm.id, vm.backend, vm.accel, time.monotonic() - t0))
         run(vm, ["git", "--version"])

@@ -7,6 +7,14 @@
  * environment variable AETH_A_B (AETH_DATABASE_URL, AETH_VMM_MEMORY_MB...).
  * The queue weights are a map read with aeth_config_queue_count() and
  * aeth_config_queue_get(); AETH_QUEUE_WEIGHTS="critical=6,low=1" replaces it.
+ * List keys (network.taps) take a YAML list or "a,b" and read back as
+ * "a,b".
+ *
+ * Sections of named entries: "images" (images.NAME.kernel, .initrd,
+ * .rootfs: files below vmm.image_dir) and "network.profiles"
+ * (network.profiles.NAME.allow: egress rules). They come from the file
+ * or aeth_config_set(), not from the environment; aeth_config_names()
+ * lists an entry's names and aeth_config_get_string() reads a field.
  *
  * Thread safety: an aeth_config may be read from several threads at once
  * (the getters do not modify it) but not while aeth_config_set() or
@@ -78,6 +86,17 @@ AETH_API int aeth_config_queue_get(const aeth_config *cfg, size_t index,
  * aeth_config_load() or NULL when there was none. Borrowed from cfg.
  */
 AETH_API const char *aeth_config_path(const aeth_config *cfg);
+
+/**
+ * The names of the entries of `section` ("images", "network.profiles"),
+ * in file order, NULL-terminated, in *names_out (the caller's:
+ * aeth_strarray_free()). AETH_ENOTFOUND for an unknown section.
+ */
+AETH_API int aeth_config_names(const aeth_config *cfg, const char *section,
+			       char ***names_out);
+
+/** A deep copy of `cfg` in *out (the caller's: aeth_config_free()). */
+AETH_API int aeth_config_dup(aeth_config **out, const aeth_config *cfg);
 
 /** Free a configuration. NULL is accepted. */
 AETH_API void aeth_config_free(aeth_config *cfg);

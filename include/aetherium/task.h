@@ -130,23 +130,30 @@ typedef struct {
 	unsigned int vcpus;      /**< 0: the worker's vmm.vcpus */
 	unsigned int memory_mb;  /**< 0: the worker's vmm.memory_mb */
 	const char *network;     /**< NULL: the worker's default ("none");
-				      "none", "user" or "tap" */
+				      "none", "tap", or one of the worker's
+				      network profiles ("user" is built in and
+				      reaches nothing unless configured) */
 	const char *tap;         /**< the tap device, with network "tap" */
 	const char *rootfs;      /**< NULL: the worker's vmm.use_rootfs decides;
-				      "default": the worker's vmm.rootfs; "none":
-				      initramfs only; else the path of an ext4
-				      image on the worker host (a relative path
-				      is made absolute against the current
-				      directory) */
+				      "default" (or "true"): the image's root
+				      disk; "none" (or "false"): initramfs only.
+				      Paths are refused: disks come from the
+				      worker's image catalogue (`image`) */
+	/* version 2 */
+	const char *image;       /**< NULL: "default"; else an image of the
+				      worker's catalogue (images: section) */
+	unsigned int ttl_s;      /**< the VM's lifetime; 0: the worker's
+				      limits.ttl_s */
 } aeth_create_options;
 
-#define AETH_CREATE_OPTIONS_VERSION 1
+/* 2: image, ttl_s appended */
+#define AETH_CREATE_OPTIONS_VERSION 2
 #define AETH_CREATE_OPTIONS_INIT \
-	{ AETH_CREATE_OPTIONS_VERSION, NULL, 0, 0, NULL, NULL, NULL }
+	{ AETH_CREATE_OPTIONS_VERSION, NULL, 0, 0, NULL, NULL, NULL, NULL, 0 }
 
 /** Build and submit a vm:create task from `vm` (see aeth_client_submit()
  *  for what is checked and recorded). AETH_EINVALID for a missing name or
- *  a relative rootfs path that cannot be resolved. */
+ *  a rootfs that is not default/none. */
 AETH_API int aeth_client_submit_create_ex(aeth_client *c,
 					  const aeth_create_options *vm,
 					  const aeth_submit_options *opts,

@@ -10,7 +10,9 @@
  * aeth_vm_get() or clean it up with aeth_vmm_reap().
  *
  * A VM is "running" only once its guest agent has answered; the library
- * never waits with a fixed sleep.
+ * never waits with a fixed sleep. Every VMM process carries its VM's state
+ * dir as AETH_VM_DIR in its environment (/proc/PID/environ), and its
+ * command line names the VM id ("-name aeth-ID").
  *
  * Threading: an aeth_vmm may be shared by threads (its functions lock
  * internally). An aeth_vm handle may be used by several threads for execs
@@ -150,8 +152,9 @@ AETH_API int aeth_vmm_jailed(const aeth_vmm *vmm, const char **why);
 
 /**
  * Stop and remove every VM in the state dir whose VMM process is gone
- * (crashed, killed, machine rebooted) or whose record is unreadable, so
- * that a restarted worker can reconcile. With `all` non-zero, also stop
+ * (crashed, killed, machine rebooted), whose lifetime (ttl_s) has ended,
+ * or whose record is unreadable, so that a restarted worker can
+ * reconcile. With `all` non-zero, also stop
  * and remove running VMs. If `reaped_out` is not NULL it receives the ids
  * removed (NULL-terminated, the caller frees it with aeth_strarray_free()).
  * Returns 0 or a negative code (the first failure; it carries on).
@@ -182,13 +185,17 @@ typedef struct {
 	 * nothing and rules are refused (AETH_EINVALID).
 	 */
 	const char *const *net_allow;
+	/** The VM's lifetime in seconds from its creation; 0 = none. Past
+	 *  it, aeth_vmm_reap() removes the VM (a worker deletes its VMs
+	 *  itself, recording why). aeth_vm_expires_ms() tells when. */
+	unsigned int ttl_s;
 } aeth_vm_options;
 
-/* 2: kernel_path, initrd_path, net_allow appended */
+/* 2: kernel_path, initrd_path, net_allow, ttl_s appended */
 #define AETH_VM_OPTIONS_VERSION 2
 #define AETH_VM_OPTIONS_INIT                                                   \
 	{ AETH_VM_OPTIONS_VERSION, NULL, NULL, 0, 0, AETH_NET_NONE, NULL,      \
-	  NULL, 0, NULL, NULL, NULL }
+	  NULL, 0, NULL, NULL, NULL, 0 }
 
 /**
  * Define a VM: allocates its id, creates <state_dir>/vms/<id>/ and writes
@@ -264,6 +271,8 @@ AETH_API const char *aeth_accel_name(aeth_accel accel);
 AETH_API int aeth_vm_pid(const aeth_vm *vm);
 AETH_API unsigned int aeth_vm_vcpus(const aeth_vm *vm);
 AETH_API unsigned int aeth_vm_memory_mb(const aeth_vm *vm);
+/** When the VM's lifetime ends, in ms since the Unix epoch; 0 = never. */
+AETH_API int64_t aeth_vm_expires_ms(const aeth_vm *vm);
 AETH_API const char *aeth_vm_kernel_path(const aeth_vm *vm);
 AETH_API const char *aeth_vm_rootfs_path(const aeth_vm *vm);
 /** The VMM control socket (QMP for qemu, the API socket for firecracker). */

@@ -84,14 +84,23 @@ typedef struct {
 	/** non-zero: refuse vm:create "network" other than "none" (config
 	 *  vmm.network false). */
 	int deny_network;
+	/* version 3 */
+	/**
+	 * The configuration the worker follows (copied): its image
+	 * catalogue (images), network profiles and taps, limits, the VMM
+	 * jail (vmm.jail ...) and everything the fields above do not set;
+	 * the non-NULL / non-zero fields above win over it. NULL: defaults
+	 * and environment (aeth_config_load(NULL)). docs/security.md.
+	 */
+	const aeth_config *config;
 } aeth_worker_options;
 
-/* 2: rootfs_path, use_rootfs, deny_network appended (version 1 callers,
- * built with the shorter struct, are still accepted) */
-#define AETH_WORKER_OPTIONS_VERSION 2
+/* 2: rootfs_path, use_rootfs, deny_network appended; 3: config (callers
+ * built with an older, shorter struct are still accepted) */
+#define AETH_WORKER_OPTIONS_VERSION 3
 #define AETH_WORKER_OPTIONS_INIT                                              \
 	{ AETH_WORKER_OPTIONS_VERSION, NULL, NULL, NULL, NULL, 0, NULL, 0, 0,   \
-	  NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, 1, NULL, 0, 0 }
+	  NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, 1, NULL, 0, 0, NULL }
 
 /**
  * Make a worker (nothing connects yet). *out belongs to the caller

@@ -79,6 +79,17 @@ int aeth__rm_rf(const char *path);
  */
 int aeth__private_dir(const char *path, const char *what);
 
+/*
+ * Copy `in` to `out` (always NUL-terminated, cut to `size`) with what a
+ * terminal or a log reader would act on made visible: C0 controls, DEL,
+ * C1 controls (UTF-8 U+0080..U+009F) and bidirectional overrides as
+ * \n, \r, \t, \xNN, \uNNNN. With `newline_indent` a newline stays a
+ * line break followed by "  | ", so a message cannot start a line that
+ * looks like a log line of its own. For text from guests and submitters.
+ */
+void aeth__escape_text(char *out, size_t size, const char *in,
+		       bool newline_indent);
+
 /* The absolute path of `prog` (a name searched in PATH, or a path with a
  * '/' made absolute), malloc'd, or NULL when it is not an executable. */
 char *aeth__find_program(const char *prog);

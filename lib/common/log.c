@@ -56,7 +56,7 @@ bool aeth__log_enabled(aeth_log_level level)
 
 void aeth__log(aeth_log_level level, const char *fmt, ...)
 {
-	char msg[2048];
+	char msg[2048], shown[4096];
 	va_list ap;
 
 	if (!aeth__log_enabled(level))
@@ -64,5 +64,8 @@ void aeth__log(aeth_log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	log_cb(level, msg, log_userdata);
+	/* messages quote names, commands and guest output: no control
+	 * character of theirs reaches the log as is */
+	aeth__escape_text(shown, sizeof(shown), msg, true);
+	log_cb(level, shown, log_userdata);
 }

@@ -155,6 +155,63 @@ int aeth__private_dir(const char *path, const char *what)
 	return 0;
 }
 
+/* Bytes of a character to escape at `p` (0: none), and its code point. */
+static size_t escapable(const unsigned char *p, unsigned int *cp)
+{
+	if (*p < 0x20 || *p == 0x7f) {
+		*cp = *p;
+		return 1;
+	}
+	if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+		*cp = p[1];
+		return 2;
+	}
+	if (p[0] == 0xe2 && ((p[1] == 0x80 && p[2] >= 0xaa && p[2] <= 0xae) ||
+			     (p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9))) {
+		*cp = 0x2000u + ((p[1] & 0x3fu) << 6) + (p[2] & 0x3fu);
+		return 3;
+	}
+	return 0;
+}
+
+void aeth__escape_text(char *out, size_t size, const char *in,
+		       bool newline_indent)
+{
+	const unsigned char *p = (const unsigned char *)in;
+	size_t n = 0;
+
+	if (size == 0)
+		return;
+	while (*p) {
+		char esc[12];
+		unsigned int cp = 0;
+		size_t k = escapable(p, &cp), len;
+
+		if (k == 0) {
+			if (n + 1 >= size)
+				break;
+			out[n++] = (char)*p++;
+			continue;
+		}
+		if (cp == '\n' && newline_indent)
+			snprintf(esc, sizeof(esc), "\n  | ");
+		else if (cp == '\n' || cp == '\r' || cp == '\t')
+			snprintf(esc, sizeof(esc), "\\%c",
+				 cp == '\n' ? 'n' : cp == '\r' ? 'r' : 't');
+		else if (k == 1)
+			snprintf(esc, sizeof(esc), "\\x%02x", cp);
+		else
+			snprintf(esc, sizeof(esc), "\\u%04x", cp);
+		len = strlen(esc);
+		if (n + len >= size)
+			break;
+		memcpy(out + n, esc, len);
+		n += len;
+		p += k;
+	}
+	out[n] = '\0';
+}
+
 char *aeth__find_program(const char *prog)
 {
 	const char *path = getenv("PATH");

@@ -76,6 +76,36 @@ static int bad(const aeth__cfg_key *k, const char *what, const char *value)
 			       strlen(value) > 64 ? "..." : "");
 }
 
+/* "a, b,c" -> "a,b,c": items trimmed, none empty, no control bytes. */
+static int canon_list(const aeth__cfg_key *k, const char *value, char **canon)
+{
+	aeth__buf b = AETH__BUF_INIT;
+
+	for (const char *p = value; *p;) {
+		size_t n = strcspn(p, ",");
+		const char *e = p + n;
+
+		while (p < e && isspace((unsigned char)*p))
+			p++;
+		while (e > p && isspace((unsigned char)e[-1]))
+			e--;
+		for (const char *c = p; c < e; c++)
+			if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+				aeth__buf_free(&b);
+				return bad(k, "a list of names without control "
+					   "characters", value);
+			}
+		if (e == p) {
+			aeth__buf_free(&b);
+			return bad(k, "a list without empty items", value);
+		}
+		aeth__buf_printf(&b, "%s%.*s", b.len ? "," : "", (int)(e - p), p);
+		p += n + (p[n] == ',');
+	}
+	*canon = aeth__buf_detach(&b, NULL);
+	return *canon ? 0 : AETH_ENOMEM;
+}
+
 /* Check `value` against key `k`; returns the canonical text or NULL. */
 static int check(const aeth__cfg_key *k, const char *value, char **canon)
 {
@@ -115,6 +145,8 @@ static int check(const aeth__cfg_key *k, const char *value, char **canon)
 	case AETH__CFG_STRING:
 		*canon = aeth__strdup(value);
 		break;
+	case AETH__CFG_LIST:
+		return canon_list(k, value, canon);
 	}
 	return *canon ? 0 : AETH_ENOMEM;
 }
@@ -224,6 +256,155 @@ static int set_weights_list(aeth_config *cfg, const char *list)
 	return 0;
 }
 
+int aeth__cfg_find_section(const char *key, const char **rest)
+{
+	for (size_t i = 0; i < aeth__cfg_nsections; i++) {
+		size_t n = strlen(aeth__cfg_sections[i].prefix);
+
+		if (!strncmp(key, aeth__cfg_sections[i].prefix, n) && key[n] == '.') {
+			*rest = key + n + 1;
+			return (int)i;
+		}
+	}
+	return -1;
+}
+
+static bool entry_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > AETH__CFG_MAX_ENTRY_NAME)
+		return false;
+	for (const char *p = name; *p; p++)
+		if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-')
+			return false;
+	return true;
+}
+
+static aeth__cfg_entry *find_entry(const aeth_config *cfg, size_t sec,
+				   const char *name, size_t len)
+{
+	for (size_t i = 0; i < cfg->nentries; i++) {
+		const aeth__cfg_entry *e = &cfg->entries[i];
+
+		if (e->section == sec && strlen(e->name) == len &&
+		    !strncmp(e->name, name, len))
+			return (aeth__cfg_entry *)e;
+	}
+	return NULL;
+}
+
+static int field_index(const aeth__cfg_section *s, const char *field)
+{
+	for (size_t i = 0; i < s->nfields; i++)
+		if (!strcmp(s->fields[i].key, field))
+			return (int)i;
+	return -1;
+}
+
+int aeth__cfg_set_entry(aeth_config *cfg, size_t sec, const char *name,
+			const char *field, const char *value)
+{
+	const aeth__cfg_section *s = &aeth__cfg_sections[sec];
+	aeth__cfg_entry *e;
+	char *canon = NULL;
+	int f = field_index(s, field), rc;
+
+	if (!entry_name_ok(name))
+		return aeth__error_set(AETH_EINVALID, "%s name '%.80s': expected 1 to "
+				       "%d of letters, digits, '_' and '-'", s->what,
+				       name, AETH__CFG_MAX_ENTRY_NAME);
+	if (f < 0) {
+		char known[256] = "";
+
+		for (size_t i = 0; i < s->nfields; i++)
+			snprintf(known + strlen(known), sizeof(known) - strlen(known),
+				 "%s%s", i ? ", " : "", s->fields[i].key);
+		return aeth__error_set(AETH_ENOTFOUND, "unknown key '%s.%s.%.40s' "
+				       "(%s fields: %s)", s->prefix, name, field,
+				       s->what, known);
+	}
+	if ((rc = check(&s->fields[f], value, &canon)) != 0)
+		return aeth__error_wrap(rc, "%s '%s'", s->what, name);
+	if (s->check && (rc = s->check(field, canon)) != 0) {
+		free(canon);
+		return aeth__error_wrap(rc, "%s '%s'", s->what, name);
+	}
+	e = find_entry(cfg, sec, name, strlen(name));
+	if (!e) {
+		if (cfg->nentries == AETH__CFG_MAX_ENTRIES) {
+			free(canon);
+			return aeth__error_set(AETH_EINVALID, "more than %d images and "
+					       "network profiles", AETH__CFG_MAX_ENTRIES);
+		}
+		e = &cfg->entries[cfg->nentries];
+		e->section = sec;
+		e->name = aeth__strdup(name);
+		e->values = calloc(s->nfields, sizeof(char *));
+		for (size_t i = 0; e->values && i < s->nfields; i++)
+			if (!(e->values[i] = aeth__strdup(s->fields[i].def)))
+				break;
+		if (!e->name || !e->values || !e->values[s->nfields - 1]) {
+			free(canon);
+			free(e->name);
+			for (size_t i = 0; e->values && i < s->nfields; i++)
+				free(e->values[i]);
+			free(e->values);
+			memset(e, 0, sizeof(*e));
+			return aeth__error_oom();
+		}
+		cfg->nentries++;
+	}
+	free(e->values[f]);
+	e->values[f] = canon;
+	return 0;
+}
+
+/* "images.NAME.field" into section, name and field; -1 if not such. */
+static int split_entry_key(const char *key, size_t *sec, char *name,
+			   const char **field)
+{
+	const char *rest, *dot;
+	int i = aeth__cfg_find_section(key, &rest);
+
+	if (i < 0 || !(dot = strchr(rest, '.')) ||
+	    (size_t)(dot - rest) > AETH__CFG_MAX_ENTRY_NAME)
+		return -1;
+	*sec = (size_t)i;
+	memcpy(name, rest, (size_t)(dot - rest));
+	name[dot - rest] = '\0';
+	*field = dot + 1;
+	return 0;
+}
+
+int aeth_config_names(const aeth_config *cfg, const char *section,
+		      char ***names_out)
+{
+	size_t n = 0, sec;
+	char **v;
+
+	if (!cfg || !section || !names_out)
+		return aeth__error_set(AETH_EINVALID, "aeth_config_names: NULL "
+				       "argument");
+	*names_out = NULL;
+	for (sec = 0; sec < aeth__cfg_nsections; sec++)
+		if (!strcmp(aeth__cfg_sections[sec].prefix, section))
+			break;
+	if (sec == aeth__cfg_nsections)
+		return aeth__error_set(AETH_ENOTFOUND, "no section '%.80s' (sections: "
+				       "images, network.profiles)", section);
+	if (!(v = calloc(cfg->nentries + 1, sizeof(char *))))
+		return aeth__error_oom();
+	for (size_t i = 0; i < cfg->nentries; i++)
+		if (cfg->entries[i].section == sec &&
+		    !(v[n++] = aeth__strdup(cfg->entries[i].name))) {
+			aeth_strarray_free(v);
+			return AETH_ENOMEM;
+		}
+	*names_out = v;
+	return 0;
+}
+
 int aeth_config_set(aeth_config *cfg, const char *key, const char *value)
 {
 	int i = -1, rc;
@@ -235,6 +416,14 @@ int aeth_config_set(aeth_config *cfg, const char *key, const char *value)
 		return set_weights_list(cfg, value);
 	if (strncmp(key, "queue.weights.", 14) == 0)
 		return aeth__cfg_set_weight(cfg, key + 14, value);
+	{
+		char name[AETH__CFG_MAX_ENTRY_NAME + 1];
+		const char *field;
+		size_t sec;
+
+		if (split_entry_key(key, &sec, name, &field) == 0)
+			return aeth__cfg_set_entry(cfg, sec, name, field, value);
+	}
 	if ((i = aeth__cfg_find(key)) < 0)
 		return aeth__error_set(AETH_ENOTFOUND,
 				       "unknown configuration key '%.80s' "
@@ -392,9 +581,23 @@ static int refresh_derived(aeth_config *cfg)
 int aeth_config_get_string(const aeth_config *cfg, const char *key,
 			   const char **out)
 {
-	const char *v;
+	char name[AETH__CFG_MAX_ENTRY_NAME + 1];
+	const char *v, *field;
+	size_t sec;
 	int i = -1, rc;
 
+	if (cfg && key && split_entry_key(key, &sec, name, &field) == 0) {
+		const aeth__cfg_section *s = &aeth__cfg_sections[sec];
+		const aeth__cfg_entry *e = find_entry(cfg, sec, name, strlen(name));
+		int f = field_index(s, field);
+
+		if (!e || f < 0)
+			return aeth__error_set(AETH_ENOTFOUND, "no %s '%s' with a "
+					       "field '%.40s' in the configuration",
+					       s->what, name, field);
+		*out = e->values[f];
+		return 0;
+	}
 	if ((rc = lookup(cfg, key, &i)) != 0)
 		return rc;
 	v = cfg->values[i];
@@ -450,6 +653,48 @@ int aeth_config_queue_get(const aeth_config *cfg, size_t index,
 	return 0;
 }
 
+int aeth_config_dup(aeth_config **out, const aeth_config *cfg)
+{
+	aeth_config *c;
+	int rc = 0;
+
+	if (!out || !cfg)
+		return aeth__error_set(AETH_EINVALID, "aeth_config_dup: NULL argument");
+	*out = NULL;
+	if ((rc = aeth_config_load(&c, NULL)) != 0) /* defaults, then overwritten */
+		return rc;
+	for (size_t i = 0; i < aeth__cfg_nkeys && rc == 0; i++) {
+		free(c->values[i]);
+		if (!(c->values[i] = aeth__strdup(cfg->values[i])))
+			rc = AETH_ENOMEM;
+	}
+	aeth__cfg_clear_queues(c);
+	for (size_t i = 0; i < cfg->nqueues && rc == 0; i++) {
+		char w[16];
+
+		snprintf(w, sizeof(w), "%d", cfg->queues[i].weight);
+		rc = aeth__cfg_set_weight(c, cfg->queues[i].name, w);
+	}
+	for (size_t i = 0; i < cfg->nentries && rc == 0; i++) {
+		const aeth__cfg_entry *e = &cfg->entries[i];
+		const aeth__cfg_section *s = &aeth__cfg_sections[e->section];
+
+		for (size_t f = 0; f < s->nfields && rc == 0; f++)
+			rc = aeth__cfg_set_entry(c, e->section, e->name,
+						 s->fields[f].key, e->values[f]);
+	}
+	if (rc == 0 && cfg->path && !(c->path = aeth__strdup(cfg->path)))
+		rc = AETH_ENOMEM;
+	if (rc == 0)
+		rc = refresh_derived(c);
+	if (rc != 0) {
+		aeth_config_free(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
 const char *aeth_config_path(const aeth_config *cfg)
 {
 	return cfg ? cfg->path : NULL;
@@ -468,6 +713,13 @@ void aeth_config_free(aeth_config *cfg)
 	free(cfg->values);
 	free(cfg->derived);
 	aeth__cfg_clear_queues(cfg);
+	for (size_t i = 0; i < cfg->nentries; i++) {
+		for (size_t f = 0; f < aeth__cfg_sections[cfg->entries[i].section].nfields;
+		     f++)
+			free(cfg->entries[i].values[f]);
+		free(cfg->entries[i].values);
+		free(cfg->entries[i].name);
+	}
 	free(cfg->path);
 	free(cfg);
 }

@@ -14,7 +14,8 @@ typedef enum {
 	AETH__CFG_STRING,
 	AETH__CFG_INT,
 	AETH__CFG_BOOL,
-	AETH__CFG_ENUM
+	AETH__CFG_ENUM,
+	AETH__CFG_LIST   /* items joined with ',' (a YAML list, or "a,b") */
 } aeth__cfg_type;
 
 typedef struct {
@@ -27,6 +28,32 @@ typedef struct {
 
 extern const aeth__cfg_key aeth__cfg_keys[];
 extern const size_t aeth__cfg_nkeys;
+
+/*
+ * A section of named entries, each with the same fields: "images.NAME.
+ * kernel", "network.profiles.NAME.allow". Entries come from the file or
+ * aeth_config_set() (not from the environment: a name is not a variable).
+ */
+typedef struct {
+	const char *prefix;              /* "images" */
+	const char *what;                /* "image", for messages */
+	const aeth__cfg_key *fields;     /* key = the field name */
+	size_t nfields;
+	/* check a field's canonical value; 0 or AETH_EINVALID saying why */
+	int (*check)(const char *field, const char *value);
+} aeth__cfg_section;
+
+extern const aeth__cfg_section aeth__cfg_sections[];
+extern const size_t aeth__cfg_nsections;
+
+#define AETH__CFG_MAX_ENTRIES 64
+#define AETH__CFG_MAX_ENTRY_NAME 64
+
+typedef struct {
+	size_t section;  /* index in aeth__cfg_sections */
+	char *name;
+	char **values;   /* one per field; "" when unset */
+} aeth__cfg_entry;
 
 #define AETH__CFG_MAX_VALUE 4096
 #define AETH__CFG_MAX_QUEUES 64
@@ -43,8 +70,19 @@ struct aeth_config {
 	char **derived; /* cache for values computed from others */
 	aeth__cfg_queue queues[AETH__CFG_MAX_QUEUES];
 	size_t nqueues;
+	aeth__cfg_entry entries[AETH__CFG_MAX_ENTRIES];
+	size_t nentries;
 	char *path;
 };
+
+/* The section whose prefix `key` starts with ("images.x.kernel" ->
+ * images), with *rest pointing after "prefix."; -1 if none. */
+int aeth__cfg_find_section(const char *key, const char **rest);
+
+/* Set field `field` of entry `name` of section `sec` (the entry is made
+ * when new), checked. */
+int aeth__cfg_set_entry(aeth_config *cfg, size_t sec, const char *name,
+			const char *field, const char *value);
 
 /* Index of `key` in the table, or -1. */
 int aeth__cfg_find(const char *key);

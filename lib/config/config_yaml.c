@@ -119,6 +119,10 @@ static bool is_section(const char *prefix)
 
 	if (strcmp(prefix, "queue.weights") == 0)
 		return true;
+	for (size_t i = 0; i < aeth__cfg_nsections; i++)
+		if (!strncmp(aeth__cfg_sections[i].prefix, prefix, plen) &&
+		    aeth__cfg_sections[i].prefix[plen] == '.')
+			return true;
 	for (size_t i = 0; i < aeth__cfg_nkeys; i++)
 		if (strncmp(aeth__cfg_keys[i].key, prefix, plen) == 0 &&
 		    aeth__cfg_keys[i].key[plen] == '.')
@@ -180,6 +184,108 @@ static int read_weights(walker *w, const yaml_node_t *map)
 	return 0;
 }
 
+/*
+ * The text of a value: a scalar as it is; for a list key a sequence of
+ * scalars joined with ','. malloc'd into *out, or an error naming key.
+ */
+static int value_text(walker *w, const yaml_node_t *v, const char *key,
+		      bool list, char **out)
+{
+	aeth__buf b = AETH__BUF_INIT;
+
+	*out = NULL;
+	if (v->type == YAML_SCALAR_NODE) {
+		if (has_nul(v))
+			return nul_error(w, v, key);
+		*out = aeth__strdup(scalar(v));
+		return *out ? 0 : AETH_ENOMEM;
+	}
+	if (!list || v->type != YAML_SEQUENCE_NODE)
+		return aeth__error_set(AETH_EINVALID, "%s:%lu: key '%s': expected "
+				       "%s, got %s", w->path, line_of(v), key,
+				       list ? "a list of values" : "a single value",
+				       kind_of(v));
+	for (yaml_node_item_t *i = v->data.sequence.items.start;
+	     i < v->data.sequence.items.top; i++) {
+		yaml_node_t *it = yaml_document_get_node(w->doc, *i);
+
+		if (!it || it->type != YAML_SCALAR_NODE || has_nul(it) ||
+		    strchr(scalar(it), ',')) {
+			aeth__buf_free(&b);
+			return aeth__error_set(AETH_EINVALID, "%s:%lu: key '%s': "
+					       "expected a list of single values "
+					       "without commas", w->path,
+					       line_of(it ? it : v), key);
+		}
+		aeth__buf_printf(&b, "%s%s", b.len ? "," : "", scalar(it));
+	}
+	*out = aeth__buf_detach(&b, NULL);
+	return *out ? 0 : AETH_ENOMEM;
+}
+
+/* "images:" / "network.profiles:": NAME: {field: value, ...} */
+static int read_entries(walker *w, const yaml_node_t *map, size_t sec,
+			const char *key)
+{
+	const aeth__cfg_section *s = &aeth__cfg_sections[sec];
+	int rc;
+
+	if (is_empty(map))
+		return 0;
+	if (map->type != YAML_MAPPING_NODE)
+		return aeth__error_set(AETH_EINVALID, "%s:%lu: key '%s': expected a "
+				       "mapping of %s names to their settings",
+				       w->path, line_of(map), key, s->what);
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start;
+	     p < map->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(w->doc, p->key);
+		yaml_node_t *v = yaml_document_get_node(w->doc, p->value);
+		char name[2 * MAX_KEY];
+
+		if (!k || !v || k->type != YAML_SCALAR_NODE || has_nul(k))
+			return aeth__error_set(AETH_EINVALID, "%s:%lu: key '%s': "
+					       "expected %s names", w->path,
+					       line_of(k ? k : map), key, s->what);
+		snprintf(name, sizeof(name), "%.*s.%.*s", MAX_KEY / 2, key,
+			 AETH__CFG_MAX_ENTRY_NAME + 8, scalar(k));
+		if (duplicate(w, map, p))
+			return duplicate_error(w, k, name);
+		if (v->type != YAML_MAPPING_NODE)
+			return aeth__error_set(AETH_EINVALID, "%s:%lu: key '%s': "
+					       "expected a mapping of its settings, "
+					       "got %s", w->path, line_of(v), name,
+					       kind_of(v));
+		for (yaml_node_pair_t *q = v->data.mapping.pairs.start;
+		     q < v->data.mapping.pairs.top; q++) {
+			yaml_node_t *fk = yaml_document_get_node(w->doc, q->key);
+			yaml_node_t *fv = yaml_document_get_node(w->doc, q->value);
+			char full[MAX_KEY * 3];
+			bool list = false;
+			char *text;
+
+			if (!fk || !fv || fk->type != YAML_SCALAR_NODE || has_nul(fk))
+				return aeth__error_set(AETH_EINVALID, "%s:%lu: key "
+						       "'%s': expected plain keys",
+						       w->path, line_of(v), name);
+			snprintf(full, sizeof(full), "%s.%s", name, scalar(fk));
+			if (duplicate(w, v, q))
+				return duplicate_error(w, fk, full);
+			for (size_t f = 0; f < s->nfields; f++)
+				if (!strcmp(s->fields[f].key, scalar(fk)))
+					list = s->fields[f].type == AETH__CFG_LIST;
+			if ((rc = value_text(w, fv, full, list, &text)) != 0)
+				return rc;
+			rc = aeth__cfg_set_entry(w->cfg, sec, scalar(k), scalar(fk),
+						 text);
+			free(text);
+			if (rc != 0)
+				return aeth__error_wrap(rc, "%s:%lu", w->path,
+							line_of(fk));
+		}
+	}
+	return 0;
+}
+
 static int walk(walker *w, const yaml_node_t *map, const char *prefix)
 {
 	int rc;
@@ -209,6 +315,12 @@ static int walk(walker *w, const yaml_node_t *map, const char *prefix)
 				return rc;
 			continue;
 		}
+		for (size_t sec = 0; sec < aeth__cfg_nsections; sec++)
+			if (!strcmp(key, aeth__cfg_sections[sec].prefix)) {
+				if ((rc = read_entries(w, v, sec, key)) != 0)
+					return rc;
+				goto next;
+			}
 		i = aeth__cfg_find(key);
 		if (i < 0 && is_section(key)) {
 			if (is_empty(v)) /* "logging:" with its keys commented out */
@@ -225,15 +337,19 @@ static int walk(walker *w, const yaml_node_t *map, const char *prefix)
 		}
 		if (i < 0)
 			return unknown_key(w, k, key);
-		if (v->type != YAML_SCALAR_NODE)
-			return aeth__error_set(AETH_EINVALID,
-					       "%s:%lu: key '%s': expected a single "
-					       "value, got %s", w->path,
-					       line_of(v), key, kind_of(v));
-		if (has_nul(v))
-			return nul_error(w, v, key);
-		if ((rc = aeth__cfg_set_index(w->cfg, i, scalar(v))) != 0)
-			return aeth__error_wrap(rc, "%s:%lu", w->path, line_of(v));
+		{
+			char *text;
+
+			if ((rc = value_text(w, v, key, aeth__cfg_keys[i].type ==
+					     AETH__CFG_LIST, &text)) != 0)
+				return rc;
+			rc = aeth__cfg_set_index(w->cfg, i, text);
+			free(text);
+			if (rc != 0)
+				return aeth__error_wrap(rc, "%s:%lu", w->path,
+							line_of(v));
+		}
+next:;
 	}
 	return 0;
 }

@@ -1,8 +1,13 @@
 /*
- * lib/config/keys.c - every configuration key with its type and default.
- * Adding a key is one line here plus a line in docs/config.md.
+ * lib/config/keys.c - every configuration key with its type and default,
+ * and the sections of named entries (images, network profiles). Adding a
+ * key is one line here plus a line in docs/config.md.
  */
+#include <string.h>
+
 #include "config_internal.h"
+#include "internal.h"
+#include "jail/rules.h"
 
 const aeth__cfg_key aeth__cfg_keys[] = {
 	{"database.url", AETH__CFG_STRING,
@@ -21,6 +26,24 @@ const aeth__cfg_key aeth__cfg_keys[] = {
 	{"vmm.state_dir", AETH__CFG_STRING, NULL, 0, 0, NULL},
 	{"vmm.boot_timeout_ms", AETH__CFG_INT, "60000", 100, 3600000, NULL},
 	{"vmm.network", AETH__CFG_BOOL, "true", 0, 0, NULL},
+	{"vmm.jail", AETH__CFG_ENUM, "auto", 0, 0, "auto|on|off"},
+	{"vmm.jailer", AETH__CFG_STRING, "", 0, 0, NULL},
+	{"vmm.jail_uid_base", AETH__CFG_INT, "1900000000", 1, 4000000000LL, NULL},
+	{"vmm.jail_uid_count", AETH__CFG_INT, "65536", 1, 16777216, NULL},
+	{"vmm.cgroups", AETH__CFG_BOOL, "true", 0, 0, NULL},
+	{"vmm.cgroup_parent", AETH__CFG_STRING, "aetherium", 0, 0, NULL},
+	{"vmm.overlay_dir", AETH__CFG_STRING, "", 0, 0, NULL},
+	{"network.taps", AETH__CFG_LIST, "", 0, 0, NULL},
+	{"limits.vm_vcpus", AETH__CFG_INT, "8", 1, 64, NULL},
+	{"limits.vm_memory_mb", AETH__CFG_INT, "8192", 32, 1048576, NULL},
+	{"limits.vms", AETH__CFG_INT, "32", 1, 100000, NULL},
+	{"limits.memory_mb", AETH__CFG_INT, "0", 0, 1073741824LL, NULL},
+	{"limits.overlay_mb", AETH__CFG_INT, "0", 0, 1073741824LL, NULL},
+	{"limits.ttl_s", AETH__CFG_INT, "3600", 0, 31536000, NULL},
+	{"limits.ttl_max_s", AETH__CFG_INT, "86400", 1, 31536000, NULL},
+	{"limits.exec_timeout_ms", AETH__CFG_INT, "600000", 100, 86400000, NULL},
+	{"limits.exec_timeout_max_ms", AETH__CFG_INT, "86400000", 100, 86400000,
+	 NULL},
 	{"worker.id", AETH__CFG_STRING, "", 0, 0, NULL},
 	{"worker.shutdown_timeout_ms", AETH__CFG_INT, "30000", 0, 86400000, NULL},
 	{"logging.level", AETH__CFG_ENUM, "info", 0, 0,
@@ -29,3 +52,70 @@ const aeth__cfg_key aeth__cfg_keys[] = {
 };
 
 const size_t aeth__cfg_nkeys = sizeof(aeth__cfg_keys) / sizeof(aeth__cfg_keys[0]);
+
+/* An image file: a name below vmm.image_dir, never a way out of it. */
+static int check_image_file(const char *field, const char *v)
+{
+	if (!*v)
+		return 0;
+	if (v[0] == '/')
+		return aeth__error_set(AETH_EINVALID, "field '%s': '%.80s' must be a "
+				       "file name relative to vmm.image_dir, not an "
+				       "absolute path", field, v);
+	for (const char *p = v;;) {
+		size_t n = strcspn(p, "/");
+
+		if (n == 0 || (n == 1 && p[0] == '.') ||
+		    (n == 2 && p[0] == '.' && p[1] == '.'))
+			return aeth__error_set(AETH_EINVALID, "field '%s': '%.80s' "
+					       "must stay inside vmm.image_dir (no "
+					       "'..', '.' or empty parts)", field, v);
+		if (!p[n])
+			return 0;
+		p += n + 1;
+	}
+}
+
+/* A profile's rules: each one as lib/jail/rules.h reads it. */
+static int check_profile(const char *field, const char *v)
+{
+	char item[AETH__NET_RULE_LEN + 1];
+
+	(void)field;
+	for (const char *p = v; *p;) {
+		size_t n = strcspn(p, ",");
+		aeth__net_rule r;
+		const char *why;
+
+		if (n >= sizeof(item))
+			return aeth__error_set(AETH_EINVALID, "rule '%.*s...' is too "
+					       "long", 40, p);
+		memcpy(item, p, n);
+		item[n] = '\0';
+		if (aeth__net_rule_parse(item, &r, &why) != 0)
+			return aeth__error_set(AETH_EINVALID, "rule '%s': %s", item,
+					       why);
+		p += n + (p[n] == ',');
+	}
+	return 0;
+}
+
+static const aeth__cfg_key image_fields[] = {
+	{"kernel", AETH__CFG_STRING, "vmlinux", 0, 0, NULL},
+	{"initrd", AETH__CFG_STRING, "initrd.cpio", 0, 0, NULL},
+	{"rootfs", AETH__CFG_STRING, "", 0, 0, NULL},
+};
+
+static const aeth__cfg_key profile_fields[] = {
+	{"allow", AETH__CFG_LIST, "", 0, 0, NULL},
+};
+
+const aeth__cfg_section aeth__cfg_sections[] = {
+	{"images", "image", image_fields, AETH__ARRAY_LEN(image_fields),
+	 check_image_file},
+	{"network.profiles", "network profile", profile_fields,
+	 AETH__ARRAY_LEN(profile_fields), check_profile},
+};
+
+const size_t aeth__cfg_nsections =
+	sizeof(aeth__cfg_sections) / sizeof(aeth__cfg_sections[0]);

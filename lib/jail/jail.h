@@ -26,7 +26,10 @@
  *                   mounted there (in the VMM's own mount namespace); the
  *                   relay chroots into it (in the host's, where it stays
  *                   empty)
- *   --tmp DIR       mounted at /tmp for the VMM (its disk overlays)
+ *   --tmp DIR       mounted at /var/tmp for the VMM (its disk overlays;
+ *                   TMPDIR=/var/tmp)
+ *   --vm-dir DIR    the VM's state dir, as AETH_VM_DIR in the VMM's
+ *                   environment (which VM a process is: nothing else)
  *   --uid N --gid N the VMM's (and relay's) credentials; only when the
  *                   jailer runs as root. Not root: a user namespace maps
  *                   the caller's own uid instead.

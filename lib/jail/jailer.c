@@ -156,6 +156,11 @@ static void parse_args(jail_spec *s, int argc, char **argv)
 			s->root = v;
 		else if (!strcmp(o, "--tmp"))
 			s->tmp = v;
+		else if (!strcmp(o, "--vm-dir")) {
+			if (snprintf(s->vm_dir_env, sizeof(s->vm_dir_env), "AETH_VM_DIR=%s",
+				     v) >= (int)sizeof(s->vm_dir_env))
+				fail("--vm-dir: too long");
+		}
 		else if (!strcmp(o, "--uid"))
 			s->uid = (uid_t)number(o, v, 0xfffffffe), have_uid = true;
 		else if (!strcmp(o, "--gid"))
@@ -330,8 +335,9 @@ static void child(const jail_spec *s, int err, int sock)
 	    jail_drop_privileges(s, s->as_root, &what) != 0)
 		jail_die(err, what);
 	vmm_fds(s, err);
-	execve(s->exec, s->argv, (char *const[]){"TMPDIR=/tmp",
-						 "PATH=/usr/bin:/bin", NULL});
+	execve(s->exec, s->argv, (char *const[]){"TMPDIR=/var/tmp",
+						 "PATH=/usr/bin:/bin",
+						 (char *)s->vm_dir_env, NULL});
 	jail_die(err, s->exec);
 }
 

@@ -35,6 +35,9 @@ typedef struct {
 	size_t nrules;
 	uint32_t resolver;           /* host byte order, 0 = none */
 	bool resolv_conf;            /* bind /etc/resolv.conf for the VMM */
+	/* "AETH_VM_DIR=..." in the VMM's environment: whose VM it is, for
+	 * operators and tests (ps and /proc/PID/environ) */
+	char vm_dir_env[4200];
 } jail_spec;
 
 /* Ports the relay listens on in the VMM's network namespace. */

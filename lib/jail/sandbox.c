@@ -7,9 +7,9 @@
  * QEMU's modules and firmware) and the top-level links or directories the
  * dynamic loader needs (/lib64 ...), /etc/ld.so.cache (and resolv.conf
  * for a profile with "dns"); a /dev with a few harmless nodes (plus
- * /dev/kvm when KVM is used); /proc of its own pid namespace; /tmp is the
- * VM's overlay directory, where QEMU keeps its copy-on-write disk layer.
- * Nothing else of the host is there: not /home, /root, /var, /run (with
+ * /dev/kvm when KVM is used); /proc of its own pid namespace; /var/tmp is
+ * the VM's overlay directory, where QEMU keeps its copy-on-write disk
+ * layer. Nothing else of the host is there: not /home, /root, /var, /run (with
  * the worker's state), the image directory (images come in as open
  * descriptors), nor other VMs' files.
  */
@@ -189,11 +189,24 @@ static int make_dev(const char *root, const jail_spec *s, const char **what)
 	return 0;
 }
 
+static int build_root(const jail_spec *s, const char *r, char *p, size_t np,
+		      char *old, size_t nold, const char **what);
+
 int jail_build_root(const jail_spec *s, const char **what)
 {
 	const char *r = s->root;
 	char p[4096], old[4096];
+	mode_t mask = umask(022); /* the modes below are meant as given */
+	int rc;
 
+	rc = build_root(s, r, p, sizeof(p), old, sizeof(old), what);
+	umask(mask);
+	return rc;
+}
+
+static int build_root(const jail_spec *s, const char *r, char *p, size_t np,
+		      char *old, size_t nold, const char **what)
+{
 	*what = "making the mounts private";
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
 		return -1;
@@ -202,13 +215,13 @@ int jail_build_root(const jail_spec *s, const char **what)
 		  "mode=0755,size=1m,nr_inodes=256") != 0)
 		return -1;
 	*what = "/usr";
-	if (!path_in(p, sizeof(p), r, "/usr") || mkdir(p, 0755) != 0 ||
+	if (!path_in(p, np, r, "/usr") || mkdir(p, 0755) != 0 ||
 	    bind("/usr", p, MS_RDONLY | MS_NOSUID | MS_NODEV) != 0)
 		return -1;
 	if (mirror_top(r, what) != 0)
 		return -1;
 	*what = "/etc";
-	if (!path_in(p, sizeof(p), r, "/etc") || mkdir(p, 0755) != 0)
+	if (!path_in(p, np, r, "/etc") || mkdir(p, 0755) != 0)
 		return -1;
 	*what = "/etc/ld.so.cache";
 	if (access("/etc/ld.so.cache", R_OK) == 0 &&
@@ -221,15 +234,18 @@ int jail_build_root(const jail_spec *s, const char **what)
 	if (make_dev(r, s, what) != 0)
 		return -1;
 	*what = "mounting /proc";
-	if (!path_in(p, sizeof(p), r, "/proc") || mkdir(p, 0555) != 0 ||
+	if (!path_in(p, np, r, "/proc") || mkdir(p, 0555) != 0 ||
 	    mount("proc", p, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
 		return -1;
-	*what = "binding the overlay directory at /tmp";
-	if (!path_in(p, sizeof(p), r, "/tmp") || mkdir(p, 0700) != 0 ||
+	/* QEMU puts snapshot=on layers in $TMPDIR, but turns "/tmp" into
+	 * /var/tmp (a tmpfs /tmp is no place for disk images): use that */
+	*what = "binding the overlay directory at /var/tmp";
+	if (!path_in(p, np, r, "/var") || mkdir(p, 0755) != 0 ||
+	    !path_in(p, np, r, "/var/tmp") || mkdir(p, 0700) != 0 ||
 	    bind(s->tmp, p, MS_NOSUID | MS_NODEV | MS_NOEXEC) != 0)
 		return -1;
 	*what = "pivot_root";
-	if (!path_in(old, sizeof(old), r, "/.old") || mkdir(old, 0700) != 0 ||
+	if (!path_in(old, nold, r, "/.old") || mkdir(old, 0700) != 0 ||
 	    syscall(SYS_pivot_root, r, old) != 0 || chdir("/") != 0)
 		return -1;
 	*what = "detaching the host's mounts";

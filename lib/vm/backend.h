@@ -63,6 +63,7 @@ typedef struct aeth__vm_record {
 	unsigned int boot_timeout_ms;
 	char *state_dir;        /* <vmm state dir>/vms/<id> */
 	int64_t created_ms;     /* wall clock */
+	int64_t expires_ms;     /* wall clock; 0 = no lifetime */
 	/* The manager's confinement settings: set by vm.c on every record
 	 * it hands a backend (not persisted; borrowed from the manager). */
 	const struct aeth__jail_conf *jail;

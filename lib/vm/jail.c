@@ -366,6 +366,8 @@ static char **jailer_argv(const aeth__vm_record *r, const aeth__jail_conf *c,
 	ADD(root);
 	ADD("--tmp");
 	ADD(r->overlay_path);
+	ADD("--vm-dir");
+	ADD(r->state_dir);
 	if (c->as_root) {
 		ADD("--uid");
 		ADDF("%u", r->jail_uid);
@@ -464,7 +466,7 @@ int aeth__jail_spawn(aeth__vm_record *r, const aeth__jail_conf *c,
 		     int64_t deadline_ms)
 {
 	int all[1 + AETH__JAIL_MAX_FDS], devnull, rc;
-	char *env[3] = {NULL, NULL, NULL};
+	char *env[4] = {NULL, NULL, NULL, NULL};
 
 	r->jail_uid = 0;
 	r->helper_pid = 0;
@@ -484,12 +486,13 @@ int aeth__jail_spawn(aeth__vm_record *r, const aeth__jail_conf *c,
 	memcpy(all + 1, fds, nfds * sizeof(int));
 	env[0] = aeth__sprintf("TMPDIR=%s", r->overlay_path);
 	env[1] = aeth__strdup("PATH=/usr/bin:/bin");
-	rc = env[0] && env[1] ? aeth__vm_spawn(argv, env, r->vmm_log, all, nfds + 1,
-					       &r->pid)
-			      : AETH_ENOMEM;
+	env[2] = aeth__sprintf("AETH_VM_DIR=%s", r->state_dir);
+	rc = env[0] && env[1] && env[2]
+		     ? aeth__vm_spawn(argv, env, r->vmm_log, all, nfds + 1, &r->pid)
+		     : AETH_ENOMEM;
 	close(devnull);
-	free(env[0]);
-	free(env[1]);
+	for (size_t i = 0; i < AETH__ARRAY_LEN(env); i++)
+		free(env[i]);
 	if (rc == 0)
 		r->pid_starttime = aeth__vm_pid_starttime(r->pid);
 	return rc;

@@ -92,6 +92,7 @@ int aeth__vm_record_save(const aeth__vm_record *r)
 	bad |= add_num(o, "boot_timeout_ms", r->boot_timeout_ms);
 	bad |= add_str(o, "state_dir", r->state_dir);
 	bad |= add_num(o, "created_ms", (double)r->created_ms);
+	bad |= add_num(o, "expires_ms", (double)r->expires_ms);
 	bad |= add_str(o, "state", aeth_vm_state_name(r->state));
 	bad |= add_num(o, "pid", r->pid);
 	bad |= add_num(o, "pid_starttime", (double)r->pid_starttime);
@@ -305,6 +306,7 @@ int aeth__vm_record_load(aeth__vm_record *r, const char *state_dir)
 	r->boot_timeout_ms = (unsigned int)get_num(o, "boot_timeout_ms");
 	bad |= get_str(o, "state_dir", &r->state_dir);
 	r->created_ms = (int64_t)get_num(o, "created_ms");
+	r->expires_ms = (int64_t)get_num(o, "expires_ms");
 	bad |= get_str(o, "state", &s);
 	i = name_index(state_names, AETH__ARRAY_LEN(state_names), s);
 	r->state = i < 0 ? AETH_VM_FAILED : (aeth_vm_state)i;

@@ -213,6 +213,8 @@ int aeth_vm_create(aeth_vm **out, aeth_vmm *vmm, const aeth_vm_options *opts)
 		vmm->boot_timeout_ms;
 	r.state_dir = aeth__vmm_vm_dir(vmm, r.id);
 	r.created_ms = aeth__wall_ms();
+	if (opts->version >= 2 && opts->ttl_s)
+		r.expires_ms = r.created_ms + (int64_t)opts->ttl_s * 1000;
 	r.state = AETH_VM_CREATING;
 	if (!r.name || !r.backend || !r.vmm_binary || !r.kernel_path ||
 	    !r.initrd_path || !r.cmdline || !r.state_dir ||
@@ -439,6 +441,34 @@ static int stop_locked(aeth_vm *vm, unsigned int timeout_ms)
 	return 0;
 }
 
+int aeth__vm_fail(aeth_vm *vm, const char *reason)
+{
+	aeth__vm_record victim;
+	int rc = 0;
+
+	/* Kill first, outside vm->lock: a reconnect may hold it for seconds,
+	 * waiting on this very guest. The record is copied under the lock
+	 * (another thread may be failing the VM too: killing twice is
+	 * harmless, the pid check makes it a no-op). */
+	pthread_mutex_lock(&vm->lock);
+	victim = vm->rec;
+	pthread_mutex_unlock(&vm->lock);
+	vm->backend->kill(&victim);
+	pthread_mutex_lock(&vm->lock);
+	agent_drop(vm);
+	if (vm->rec.state != AETH_VM_FAILED) {
+		aeth__warn("VM %s: %s; its VMM (pid %d) was killed", vm->rec.id,
+			   reason, (int)vm->rec.pid);
+		kill_and_clean(vm);
+		free(vm->rec.error);
+		vm->rec.error = aeth__strdup(reason);
+		vm->rec.state = AETH_VM_FAILED;
+		rc = aeth__vm_record_save(&vm->rec);
+	}
+	pthread_mutex_unlock(&vm->lock);
+	return rc;
+}
+
 int aeth_vm_stop(aeth_vm *vm, unsigned int timeout_ms)
 {
 	if (vm->rec.state == AETH_VM_DELETED)
@@ -544,6 +574,11 @@ int aeth__vm_agent(aeth_vm *vm, aeth__agent **out)
 	return rc;
 }
 
+bool aeth__vm_vmm_alive(const aeth_vm *vm)
+{
+	return vm->backend->alive(&vm->rec);
+}
+
 const struct aeth__vm_record *aeth__vm_record_of(const aeth_vm *vm)
 {
 	return &vm->rec;
@@ -556,6 +591,7 @@ aeth_accel aeth_vm_accel(const aeth_vm *vm) { return vm->rec.accel; }
 int aeth_vm_pid(const aeth_vm *vm) { return (int)vm->rec.pid; }
 unsigned int aeth_vm_vcpus(const aeth_vm *vm) { return vm->rec.vcpus; }
 unsigned int aeth_vm_memory_mb(const aeth_vm *vm) { return vm->rec.memory_mb; }
+int64_t aeth_vm_expires_ms(const aeth_vm *vm) { return vm->rec.expires_ms; }
 const char *aeth_vm_kernel_path(const aeth_vm *vm) { return vm->rec.kernel_path; }
 const char *aeth_vm_rootfs_path(const aeth_vm *vm) { return vm->rec.rootfs_path; }
 const char *aeth_vm_api_socket(const aeth_vm *vm) { return vm->rec.api_sock; }

@@ -5,6 +5,8 @@
 #ifndef AETH_VM_INTERNAL_H
 #define AETH_VM_INTERNAL_H
 
+#include <stdbool.h>
+
 #include "aetherium/vm.h"
 
 /* Same typedef as lib/agent/client.h (a repeated identical typedef is C11). */
@@ -22,6 +24,20 @@ int aeth__vm_agent(aeth_vm *vm, aeth__agent **out);
 /* The state dir a manager opened without one uses (vm.h), malloc'd; the
  * config module shows the same default. */
 char *aeth__vmm_default_state_dir(void);
+
+/*
+ * The guest stopped answering (a deadline of lib/agent passed): kill the
+ * VM's VMM now, without asking the guest, clean up its runtime resources
+ * and record the VM FAILED with `reason` (vm.json; the caller writes the
+ * database). Unlike aeth_vm_stop(), may run while other threads exec in
+ * the VM: their calls fail at once (the channel closes) and their
+ * borrowed agent clients stay valid until aeth_vm_free(). Idempotent. 0,
+ * or the error of saving the record.
+ */
+int aeth__vm_fail(aeth_vm *vm, const char *reason);
+
+/* Is the VM's VMM process alive (and still ours)? Changes nothing. */
+bool aeth__vm_vmm_alive(const aeth_vm *vm);
 
 /* The VM's record (spec + state), borrowed; for the worker and tests. */
 struct aeth__vm_record;

@@ -235,6 +235,8 @@ int aeth_vm_list(char ***ids_out, aeth_vmm *m)
 static bool reapable(const aeth__vm_backend *b, const aeth__vm_record *r,
 		     int all)
 {
+	if (r->expires_ms && aeth__wall_ms() >= r->expires_ms)
+		return true;
 	if (b && b->alive(r))
 		return all != 0;
 	if (r->state == AETH_VM_CREATING &&

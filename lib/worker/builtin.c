@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -41,88 +42,126 @@ static int fail_last(aeth_task *t, int rc, const char *what)
 	return aeth_task_fail(t, retry, msg);
 }
 
-/* The root disk of the worker: vmm.rootfs, else <image dir>/rootfs.ext4
- * with the image dir resolved as vm.h does. malloc'd. */
-static char *worker_rootfs(const aeth_worker *w)
-{
-	const char *dir = w->image_dir, *home = getenv("HOME");
-
-	if (w->rootfs_path)
-		return strdup(w->rootfs_path);
-	if (!dir || !*dir)
-		dir = getenv("AETH_IMAGE_DIR");
-	if (dir && *dir)
-		return aeth__sprintf("%s/rootfs.ext4", dir);
-	return aeth__sprintf("%s/.cache/aetherium/image/rootfs.ext4",
-			     home && *home ? home : "/root");
-}
+/* What a vm:create resolved to: the options of aeth_vm_create() plus the
+ * resources it reserved against the worker's limits. */
+typedef struct {
+	aeth_vm_options o;
+	const aeth__image *image;
+	const char *network;      /* "none", "tap" or the profile's name */
+	uint64_t overlay_mb;
+	bool reserved;
+} create_plan;
 
 /*
- * Turn the payload's "network" / "rootfs" into VM options (rootfs_out is
- * malloc'd or NULL), checking here what the worker host must have: a
- * root disk that exists and is readable. 0, or aeth_task_fail()'s code.
+ * Check a vm:create against the worker's catalogue and limits and fill
+ * the plan: the image (never a host path from the payload), the network
+ * profile or an allowlisted tap, vCPUs and memory within the per-VM
+ * limits, the lifetime, and a reservation of the worker's quotas. 0, or
+ * aeth_task_fail()'s code with the rule named (no retry: asking again
+ * would be refused again).
  */
-static int vm_extras(aeth_task *t, const aeth__create_payload *p,
-		     aeth_vm_options *o, char **rootfs_out)
+static int plan_create(aeth_task *t, const aeth__create_payload *p,
+		       create_plan *c)
 {
 	aeth_worker *w = t->slot->w;
-	aeth__rootfs_field rf = p->rootfs;
-	char *path = NULL;
+	const aeth__policy *pol = &w->policy;
+	bool disk = p->rootfs == AETH__ROOTFS_ON ||
+		    (p->rootfs == AETH__ROOTFS_UNSET && pol->use_rootfs);
+	unsigned int ttl = p->ttl_s ? p->ttl_s : pol->ttl_s;
+	int rc;
 
-	*rootfs_out = NULL;
-	if (p->network == AETH__NET_USER || p->network == AETH__NET_TAP) {
-		if (w->deny_network) {
-			return fail_now(t, "vm:create: \"network\": \"%s\" is "
-					"refused by worker %s (config vmm.network is "
-					"false); use \"network\": \"none\" or enable "
-					"vmm.network", aeth__net_field_name(p->network),
-					w->id);
-		}
-		o->net = p->network == AETH__NET_USER ? AETH_NET_USER : AETH_NET_TAP;
-		o->tap_name = p->tap;
-	}
-	if (rf == AETH__ROOTFS_UNSET)
-		rf = w->use_rootfs ? AETH__ROOTFS_DEFAULT : AETH__ROOTFS_OFF;
-	if (rf == AETH__ROOTFS_OFF)
-		return 0;
-	path = rf == AETH__ROOTFS_PATH ? strdup(p->rootfs_path) : worker_rootfs(w);
-	if (!path)
-		return aeth_task_fail(t, 1, "out of memory");
-	if (access(path, R_OK) != 0) {
-		int e = errno, rc;
-		char eb[128];
-		const char *why = e == ENOENT ? "does not exist" :
-				  strerror_r(e, eb, sizeof(eb));
+	c->o.vcpus = p->vcpus ? p->vcpus : w->vcpus;
+	c->o.memory_mb = p->memory_mb ? p->memory_mb : w->memory_mb;
+	if (!(c->image = aeth__policy_image(pol, p->image))) {
+		char *names = aeth__policy_image_names(pol);
 
-		if (rf == AETH__ROOTFS_DEFAULT)
-			rc = fail_now(t, "vm:create: root filesystem %s %s on worker %s: "
-				 "build it with scripts/build-image.sh --rootfs (or set "
-				 "vmm.rootfs to an existing image)", path,
-				 why, w->id);
-		else
-			rc = fail_now(t, "vm:create: root filesystem %s %s on worker %s: "
-				 "give the path of an ext4 image on the worker host, "
-				 "or \"rootfs\": true for the one scripts/build-image.sh "
-				 "--rootfs builds", path,
-				 why, w->id);
-		free(path);
+		rc = fail_now(t, "vm:create: worker %s has no image \"%s\" (its "
+			      "images: %s)", w->id, p->image, names ? names : "?");
+		free(names);
 		return rc;
 	}
-	*rootfs_out = path;
-	o->rootfs_path = path;
+	c->o.kernel_path = c->image->kernel;
+	c->o.initrd_path = c->image->initrd;
+	if (disk && !c->image->rootfs)
+		return fail_now(t, "vm:create: image \"%s\" of worker %s has no root "
+				"disk; ask for \"rootfs\": false or another image",
+				c->image->name, w->id);
+	if (disk && access(c->image->rootfs, R_OK) != 0)
+		return fail_now(t, "vm:create: the root disk %s of image \"%s\" is "
+				"missing on worker %s: build it with "
+				"scripts/build-image.sh --rootfs (or fix images: in "
+				"its configuration)", c->image->rootfs,
+				c->image->name, w->id);
+	c->o.rootfs_path = disk ? c->image->rootfs : NULL;
+	c->overlay_mb = disk ? aeth__overlay_mb(c->image->rootfs) : 0;
+	c->network = aeth__create_network_name(p);
+	if ((p->network == AETH__NET_PROFILE || p->network == AETH__NET_TAP) &&
+	    !pol->network)
+		return fail_now(t, "vm:create: \"network\": \"%s\" is refused by "
+				"worker %s (its vmm.network is false); use "
+				"\"network\": \"none\"", c->network, w->id);
+	if (p->network == AETH__NET_PROFILE) {
+		const aeth__profile *prof = aeth__policy_profile(pol, p->profile);
+
+		if (!prof) {
+			char *names = aeth__policy_profile_names(pol);
+
+			rc = fail_now(t, "vm:create: worker %s has no network profile "
+				      "\"%s\" (its profiles: none, %s)", w->id,
+				      p->profile, names ? names : "?");
+			free(names);
+			return rc;
+		}
+		c->o.net = AETH_NET_USER;
+		c->o.net_allow = (const char *const *)prof->allow;
+	} else if (p->network == AETH__NET_TAP) {
+		if (!aeth__policy_tap_allowed(pol, p->tap))
+			return fail_now(t, "vm:create: tap device \"%s\" is not in "
+					"worker %s's network.taps allowlist", p->tap,
+					w->id);
+		c->o.net = AETH_NET_TAP;
+		c->o.tap_name = p->tap;
+	}
+	if (c->o.vcpus > pol->vm_vcpus)
+		return fail_now(t, "vm:create: %u vCPUs asked; worker %s allows at "
+				"most %u per VM (limits.vm_vcpus)", c->o.vcpus, w->id,
+				pol->vm_vcpus);
+	if (c->o.memory_mb > pol->vm_memory_mb)
+		return fail_now(t, "vm:create: %u MiB of memory asked; worker %s "
+				"allows at most %u MiB per VM (limits.vm_memory_mb)",
+				c->o.memory_mb, w->id, pol->vm_memory_mb);
+	if (ttl > pol->ttl_max_s)
+		return fail_now(t, "vm:create: a lifetime (ttl) of %u s asked; "
+				"worker %s allows at most %u s (limits.ttl_max_s)",
+				ttl, w->id, pol->ttl_max_s);
+	c->o.ttl_s = ttl;
+	if (aeth__quota_reserve(w, c->o.memory_mb, c->overlay_mb) != 0)
+		return fail_now(t, "vm:create: %s", aeth_error_last());
+	c->reserved = true;
 	return 0;
 }
 
-/* vms.metadata: {"network": "user"[, "tap": "tap0"]} */
-static char *vm_metadata(const aeth_vm_options *o)
+/* vms.metadata: what the VM was made from, and when it ends. */
+static char *vm_metadata(const create_plan *c, const aeth_vm *vm)
 {
 	cJSON *m = cJSON_CreateObject();
+	int64_t exp = vm ? aeth_vm_expires_ms(vm) : 0;
 	char *s;
 
-	cJSON_AddStringToObject(m, "network", o->net == AETH_NET_USER ? "user" :
-				o->net == AETH_NET_TAP ? "tap" : "none");
-	if (o->net == AETH_NET_TAP && o->tap_name)
-		cJSON_AddStringToObject(m, "tap", o->tap_name);
+	cJSON_AddStringToObject(m, "image", c->image->name);
+	cJSON_AddStringToObject(m, "network", c->network);
+	if (c->o.net == AETH_NET_TAP && c->o.tap_name)
+		cJSON_AddStringToObject(m, "tap", c->o.tap_name);
+	if (c->o.ttl_s) {
+		char when[32];
+		time_t t = (time_t)(exp / 1000);
+		struct tm tm;
+
+		gmtime_r(&t, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		cJSON_AddNumberToObject(m, "ttl_s", c->o.ttl_s);
+		cJSON_AddStringToObject(m, "expires_at", when);
+	}
 	s = m ? cJSON_PrintUnformatted(m) : NULL;
 	cJSON_Delete(m);
 	return s;
@@ -133,41 +172,41 @@ int aeth__handle_create(aeth_task *t, void *userdata)
 	aeth__slot *s = t->slot;
 	aeth_worker *w = s->w;
 	const char *payload = aeth_task_payload(t);
-	aeth_vm_options o = AETH_VM_OPTIONS_INIT;
+	create_plan c;
 	aeth__create_payload p;
 	aeth__vm_row row = {0};
 	aeth_vm *vm = NULL;
-	char *result, *rootfs = NULL, *meta = NULL;
+	char *result, *meta = NULL;
 	int rc;
 
 	(void)userdata;
+	memset(&c, 0, sizeof(c));
+	c.o = (aeth_vm_options)AETH_VM_OPTIONS_INIT;
 	if (aeth__create_payload_parse(payload, strlen(payload), &p) != 0)
 		return aeth_task_fail(t, 0, aeth_error_last());
-	o.name = p.name;
-	o.vcpus = p.vcpus ? p.vcpus : w->vcpus;
-	o.memory_mb = p.memory_mb ? p.memory_mb : w->memory_mb;
-	if ((rc = vm_extras(t, &p, &o, &rootfs)) != 0)
+	c.o.name = p.name;
+	if ((rc = plan_create(t, &p, &c)) != 0)
 		goto out;
-	if (!(meta = vm_metadata(&o))) {
-		rc = AETH_ENOMEM;
+	aeth__worker_say(w, t->qt->id, "Creating VM: %s (vcpu=%u, mem=%uMB)",
+			 p.name, c.o.vcpus, c.o.memory_mb);
+	if (c.o.net != AETH_NET_NONE || c.o.rootfs_path || c.image != w->policy.images)
+		aeth__worker_say(w, t->qt->id, "  image: %s, network: %s, root disk: %s",
+				 c.image->name, c.network,
+				 c.o.rootfs_path ? "yes" : "none (initramfs)");
+	if ((rc = aeth_vm_create(&vm, w->vmm, &c.o)) != 0) {
+		rc = fail_last(t, rc, "cannot create the VM");
 		goto out;
 	}
-	aeth__worker_say(w, t->qt->id, "Creating VM: %s (vcpu=%u, mem=%uMB)",
-			 p.name, o.vcpus, o.memory_mb);
-	if (o.net != AETH_NET_NONE || o.rootfs_path)
-		aeth__worker_say(w, t->qt->id, "  network: %s, root disk: %s",
-				 o.net == AETH_NET_USER ? "user (NAT, host 10.0.2.2)" :
-				 o.net == AETH_NET_TAP ? "tap" : "none",
-				 o.rootfs_path ? o.rootfs_path : "none (initramfs)");
-	if ((rc = aeth_vm_create(&vm, w->vmm, &o)) != 0) {
-		rc = fail_last(t, rc, "cannot create the VM");
+	if (!(meta = vm_metadata(&c, vm))) {
+		rc = AETH_ENOMEM;
+		aeth_vm_delete(vm);
 		goto out;
 	}
 	row.id = aeth_vm_id(vm);
 	row.name = p.name;
 	row.orchestrator = aeth_vm_backend(vm);
-	row.vcpus = o.vcpus;
-	row.memory_mb = o.memory_mb;
+	row.vcpus = c.o.vcpus;
+	row.memory_mb = c.o.memory_mb;
 	row.kernel_path = aeth_vm_kernel_path(vm);
 	row.rootfs_path = aeth_vm_rootfs_path(vm);
 	row.socket_path = aeth_vm_agent_socket(vm);
@@ -199,8 +238,9 @@ int aeth__handle_create(aeth_task *t, void *userdata)
 	if (aeth__vm_adopt(w, vm) == 0)
 		vm = NULL;
 out:
+	if (c.reserved) /* the VM, if any, is in the table now */
+		aeth__quota_release(w, c.o.memory_mb, c.overlay_mb);
 	aeth_vm_free(vm);
-	free(rootfs);
 	free(meta);
 	aeth__create_payload_clear(&p);
 	return rc;

@@ -235,36 +235,22 @@ static int submit_built(aeth_client *c, const char *type, char *payload,
 	return rc;
 }
 
-/* "rootfs": true, false or an absolute path (relative to the cwd here). */
+/* "rootfs": true or false. */
 static int add_rootfs(cJSON *o, const char *rootfs)
 {
-	char *abs = NULL;
+	int on;
 
 	if (!strcmp(rootfs, "default") || !strcmp(rootfs, "true"))
-		return cJSON_AddBoolToObject(o, "rootfs", 1) ? 0 : aeth__error_oom();
-	if (!strcmp(rootfs, "none") || !strcmp(rootfs, "false"))
-		return cJSON_AddBoolToObject(o, "rootfs", 0) ? 0 : aeth__error_oom();
-	if (!*rootfs)
-		return aeth__error_set(AETH_EINVALID, "rootfs is empty: give "
-				       "default, none or the path of an ext4 image");
-	if (rootfs[0] != '/') {
-		char *cwd = getcwd(NULL, 0);
-
-		if (!cwd)
-			return aeth__error_errno(AETH_EINVALID, "rootfs '%s' is "
-						 "relative and the current "
-						 "directory is unknown", rootfs);
-		abs = aeth__sprintf("%s/%s", cwd, rootfs);
-		free(cwd);
-		if (!abs)
-			return AETH_ENOMEM;
-	}
-	if (!cJSON_AddStringToObject(o, "rootfs", abs ? abs : rootfs)) {
-		free(abs);
-		return aeth__error_oom();
-	}
-	free(abs);
-	return 0;
+		on = 1;
+	else if (!strcmp(rootfs, "none") || !strcmp(rootfs, "false"))
+		on = 0;
+	else
+		return aeth__error_set(AETH_EINVALID, "rootfs '%s': give default "
+				       "(the image's root disk) or none; a VM boots "
+				       "only images of the worker's catalogue, so "
+				       "choose another disk with an image name "
+				       "(-image NAME)", rootfs);
+	return cJSON_AddBoolToObject(o, "rootfs", on) ? 0 : aeth__error_oom();
 }
 
 int aeth_client_submit_create_ex(aeth_client *c, const aeth_create_options *vm,
@@ -274,7 +260,8 @@ int aeth_client_submit_create_ex(aeth_client *c, const aeth_create_options *vm,
 	char *p;
 	int rc = 0;
 
-	if (!vm || vm->version < 1 || !vm->name)
+	if (!vm || vm->version < 1 || vm->version > AETH_CREATE_OPTIONS_VERSION ||
+	    !vm->name)
 		return aeth__error_set(AETH_EINVALID, "vm:create needs a name "
 				       "(aeth_create_options from "
 				       "AETH_CREATE_OPTIONS_INIT)");
@@ -292,6 +279,10 @@ int aeth_client_submit_create_ex(aeth_client *c, const aeth_create_options *vm,
 		cJSON_AddStringToObject(o, "tap", vm->tap);
 	if (vm->rootfs)
 		rc = add_rootfs(o, vm->rootfs);
+	if (vm->version >= 2 && vm->image)
+		cJSON_AddStringToObject(o, "image", vm->image);
+	if (vm->version >= 2 && vm->ttl_s)
+		cJSON_AddNumberToObject(o, "ttl", vm->ttl_s);
 	p = rc == 0 ? cJSON_PrintUnformatted(o) : NULL;
 	cJSON_Delete(o);
 	if (rc != 0)

@@ -29,15 +29,6 @@ static unsigned int cfg_uint(const aeth_config *cfg, const char *key)
 	return (unsigned int)v;
 }
 
-static bool cfg_bool(const aeth_config *cfg, const char *key, bool dflt)
-{
-	bool v = dflt;
-
-	if (aeth_config_get_bool(cfg, key, &v) != 0)
-		return dflt;
-	return v;
-}
-
 /* queue.weights as "name=weight,..." (malloc'd). */
 static char *cfg_queues(const aeth_config *cfg)
 {
@@ -84,13 +75,11 @@ int aeth_worker_new_from_config(aeth_worker **out, const aeth_config *cfg,
 	PICK(state_dir, cfg_str(cfg, "vmm.state_dir"));
 	PICK(vcpus, cfg_uint(cfg, "vmm.vcpus"));
 	PICK(memory_mb, cfg_uint(cfg, "vmm.memory_mb"));
-	o.rootfs_path = cfg_str(cfg, "vmm.rootfs");
-	o.use_rootfs = cfg_bool(cfg, "vmm.use_rootfs", false);
-	o.deny_network = !cfg_bool(cfg, "vmm.network", true);
+	o.config = cfg; /* the rest: images, profiles, limits, jail */
 	if (overrides && overrides->version >= 2) { /* fields of version 2 */
-		PICK(rootfs_path, o.rootfs_path);
-		PICK(use_rootfs, o.use_rootfs);
-		PICK(deny_network, o.deny_network);
+		o.rootfs_path = overrides->rootfs_path;
+		o.use_rootfs = overrides->use_rootfs;
+		o.deny_network = overrides->deny_network;
 	}
 	if (overrides) {
 		o.on_event = overrides->on_event;

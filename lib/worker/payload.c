@@ -118,9 +118,86 @@ static int get_vm_id(const char *type, cJSON *obj, char **out)
 	return rc;
 }
 
-const char *aeth__net_field_name(aeth__net_field n)
+const char *aeth__create_network_name(const aeth__create_payload *p)
 {
-	return n == AETH__NET_USER ? "user" : n == AETH__NET_TAP ? "tap" : "none";
+	return p->network == AETH__NET_PROFILE ? p->profile :
+	       p->network == AETH__NET_TAP ? "tap" : "none";
+}
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0. */
+static size_t utf8_len(const unsigned char *s)
+{
+	unsigned int cp;
+	size_t n;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2, cp = s[0] & 0x1fu;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3, cp = s[0] & 0x0fu;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4, cp = s[0] & 0x07u;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3fu);
+	}
+	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return n;
+}
+
+bool aeth__text_clean(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p) {
+		size_t n = utf8_len(p);
+
+		if (n == 0 || *p < 0x20 || *p == 0x7f ||
+		    (n == 2 && p[0] == 0xc2 && p[1] <= 0x9f) ||
+		    (n == 3 && p[0] == 0xe2 &&
+		     ((p[1] == 0x80 && p[2] >= 0xaa && p[2] <= 0xae) ||
+		      (p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9))))
+			return false;
+		p += n;
+	}
+	return true;
+}
+
+/* A string field shown in logs and tables (name, command): clean text. */
+static int get_shown(const char *type, cJSON *obj, const char *field,
+		     size_t max_len, char **out)
+{
+	int rc = get_string(type, obj, field, true, max_len, out);
+
+	if (rc == 0 && !aeth__text_clean(*out)) {
+		free(*out);
+		*out = NULL;
+		rc = aeth__error_set(AETH_EINVALID, "%s payload: \"%s\" has control "
+				     "characters, bidirectional overrides or bytes "
+				     "that are not UTF-8; they would reach logs "
+				     "and terminals: use plain text", type, field);
+	}
+	return rc;
+}
+
+/* Letters, digits, '_', '-': a catalogue name (image, profile). */
+static bool catalog_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > AETH__CATALOG_NAME_MAX)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '-' || *s == '_'))
+			return false;
+	return true;
 }
 
 static bool tap_name_ok(const char *s)
@@ -134,30 +211,29 @@ static bool tap_name_ok(const char *s)
 	return true;
 }
 
-/* "network": "none" | "user" | "tap" (+ "tap": device name). */
+/* "network": "none" | "tap" (+ "tap": device name) | a profile name. */
 static int get_network(const char *t, cJSON *root, aeth__create_payload *p)
 {
 	char *net = NULL;
-	int rc = get_string(t, root, "network", false, 16, &net);
+	int rc = get_string(t, root, "network", false, 256, &net);
 
-	if (rc == AETH_ETOOBIG)
-		rc = aeth__error_set(AETH_EINVALID, "%s payload: \"network\" must be "
-				     "\"none\", \"user\" or \"tap\"", t);
 	if (rc != 0)
 		return rc;
 	if (!net)
 		p->network = AETH__NET_UNSET;
 	else if (!strcmp(net, "none"))
 		p->network = AETH__NET_NONE;
-	else if (!strcmp(net, "user"))
-		p->network = AETH__NET_USER;
 	else if (!strcmp(net, "tap"))
 		p->network = AETH__NET_TAP;
-	else
-		rc = aeth__error_set(AETH_EINVALID, "%s payload: unknown \"network\" "
-				     "mode \"%s\": use \"none\" (default), \"user\" "
-				     "(QEMU user-mode NAT, host at 10.0.2.2) or \"tap\" "
-				     "(with \"tap\": an existing tap device)", t, net);
+	else if (catalog_name_ok(net)) {
+		p->network = AETH__NET_PROFILE;
+		p->profile = net;
+		net = NULL;
+	} else
+		rc = aeth__error_set(AETH_EINVALID, "%s payload: \"network\" must be "
+				     "\"none\" (default), \"tap\" or the name of "
+				     "one of the worker's network profiles (letters, "
+				     "digits, '_', '-'; \"user\" is built in)", t);
 	free(net);
 	if (rc != 0)
 		return rc;
@@ -165,8 +241,8 @@ static int get_network(const char *t, cJSON *root, aeth__create_payload *p)
 		return rc;
 	if (p->network == AETH__NET_TAP && !p->tap)
 		return aeth__error_set(AETH_EINVALID, "%s payload: \"network\": \"tap\" "
-				       "needs \"tap\": the name of a tap device set "
-				       "up on the worker host", t);
+				       "needs \"tap\": the name of a tap device the "
+				       "worker's network.taps allows", t);
 	if (p->tap && p->network != AETH__NET_TAP)
 		return aeth__error_set(AETH_EINVALID, "%s payload: \"tap\" is only "
 				       "used with \"network\": \"tap\"", t);
@@ -177,39 +253,40 @@ static int get_network(const char *t, cJSON *root, aeth__create_payload *p)
 	return 0;
 }
 
-/* "rootfs": false | true | "/absolute/path" (null = absent). */
+/* "rootfs": true | false (null = absent). A path is refused: disks come
+ * from the worker's image catalogue ("image"). */
 static int get_rootfs(const char *t, cJSON *root, aeth__create_payload *p)
 {
 	cJSON *it = cJSON_GetObjectItemCaseSensitive(root, "rootfs");
-	const char *s;
 
 	if (!it || cJSON_IsNull(it))
 		return 0;
 	if (cJSON_IsBool(it)) {
-		p->rootfs = cJSON_IsTrue(it) ? AETH__ROOTFS_DEFAULT : AETH__ROOTFS_OFF;
+		p->rootfs = cJSON_IsTrue(it) ? AETH__ROOTFS_ON : AETH__ROOTFS_OFF;
 		return 0;
 	}
-	if (!cJSON_IsString(it) || !it->valuestring)
-		return aeth__error_set(AETH_EINVALID, "%s payload: \"rootfs\" must be "
-				       "true (the worker's rootfs.ext4), false or an "
-				       "absolute path", t);
-	s = it->valuestring;
-	if (s[0] != '/')
-		return aeth__error_set(AETH_EINVALID, "%s payload: \"rootfs\" must be "
-				       "an absolute path on the worker host, not \"%s\"",
-				       t, s);
-	if (strlen(s) > AETH__PATH_MAX)
-		return aeth__error_set(AETH_ETOOBIG, "%s payload: \"rootfs\" is longer "
-				       "than %d bytes", t, AETH__PATH_MAX);
-	/* QEMU's -drive takes the path in a comma-separated list */
-	if (strpbrk(s, ",\n\r"))
-		return aeth__error_set(AETH_EINVALID, "%s payload: \"rootfs\" \"%s\" "
-				       "contains a comma or newline; rename the file",
-				       t, s);
-	if (!(p->rootfs_path = strdup(s)))
-		return aeth__error_oom();
-	p->rootfs = AETH__ROOTFS_PATH;
-	return 0;
+	if (cJSON_IsString(it))
+		return aeth__error_set(AETH_EINVALID, "%s payload: \"rootfs\" takes "
+				       "true or false, not a path: a VM boots only "
+				       "images of the worker's catalogue; name one "
+				       "with \"image\" (its operator lists them under "
+				       "images: in the worker's configuration)", t);
+	return aeth__error_set(AETH_EINVALID, "%s payload: \"rootfs\" must be "
+			       "true (the image's root disk) or false", t);
+}
+
+static int get_image(const char *t, cJSON *root, aeth__create_payload *p)
+{
+	int rc = get_string(t, root, "image", false, 256, &p->image);
+
+	if (rc == 0 && p->image && !catalog_name_ok(p->image)) {
+		free(p->image);
+		p->image = NULL;
+		rc = aeth__error_set(AETH_EINVALID, "%s payload: \"image\" must be the "
+				     "name of an image of the worker's catalogue "
+				     "(letters, digits, '_', '-'), not a path", t);
+	}
+	return rc;
 }
 
 int aeth__create_payload_parse(const char *json, size_t len,
@@ -222,7 +299,7 @@ int aeth__create_payload_parse(const char *json, size_t len,
 	memset(out, 0, sizeof(*out));
 	if ((rc = parse_object(t, json, len, &root)) != 0)
 		return rc;
-	rc = get_string(t, root, "name", true, AETH__NAME_MAX, &out->name);
+	rc = get_shown(t, root, "name", AETH__NAME_MAX, &out->name);
 	if (rc == 0)
 		rc = get_uint(t, root, "vcpus", 1, AETH__VCPUS_MAX, &out->vcpus);
 	if (rc == 0)
@@ -232,6 +309,10 @@ int aeth__create_payload_parse(const char *json, size_t len,
 		rc = get_network(t, root, out);
 	if (rc == 0)
 		rc = get_rootfs(t, root, out);
+	if (rc == 0)
+		rc = get_image(t, root, out);
+	if (rc == 0)
+		rc = get_uint(t, root, "ttl", 1, AETH__TTL_MAX, &out->ttl_s);
 	cJSON_Delete(root);
 	if (rc != 0)
 		aeth__create_payload_clear(out);
@@ -318,8 +399,7 @@ int aeth__execute_payload_parse(const char *json, size_t len,
 		return rc;
 	rc = get_vm_id(t, root, &out->vm_id);
 	if (rc == 0)
-		rc = get_string(t, root, "command", true, AETH__COMMAND_MAX,
-				&out->command);
+		rc = get_shown(t, root, "command", AETH__COMMAND_MAX, &out->command);
 	if (rc == 0)
 		rc = get_argv(t, root, out);
 	if (rc == 0)
@@ -360,8 +440,9 @@ int aeth__delete_payload_parse(const char *json, size_t len,
 void aeth__create_payload_clear(aeth__create_payload *p)
 {
 	free(p->name);
+	free(p->profile);
 	free(p->tap);
-	free(p->rootfs_path);
+	free(p->image);
 	memset(p, 0, sizeof(*p));
 }
 

@@ -25,39 +25,51 @@
 #define AETH__MEMORY_MAX (1024 * 1024)
 #define AETH__EXEC_TIMEOUT_MAX (24u * 3600u * 1000u)
 
-/* vm:create's optional "network": "none" | "user" | "tap" (with "tap"). */
+/* vm:create's optional "network": "none", "tap" (with "tap": a device of
+ * the worker's network.taps), or the name of one of the worker's network
+ * profiles ("user" is built in: a network card that reaches nothing
+ * unless the worker's configuration gives "user" rules). */
 typedef enum {
 	AETH__NET_UNSET = 0, /* field absent: "none" */
 	AETH__NET_NONE,
-	AETH__NET_USER,
+	AETH__NET_PROFILE,
 	AETH__NET_TAP
 } aeth__net_field;
 
-/* vm:create's optional "rootfs": false | true | "/abs/path". */
+/* vm:create's optional "rootfs": false | true (the image's root disk). */
 typedef enum {
-	AETH__ROOTFS_UNSET = 0, /* absent or null: the worker's default */
+	AETH__ROOTFS_UNSET = 0, /* absent or null: the worker's vmm.use_rootfs */
 	AETH__ROOTFS_OFF,       /* false: initramfs only */
-	AETH__ROOTFS_DEFAULT,   /* true: the worker's rootfs (vmm.rootfs) */
-	AETH__ROOTFS_PATH       /* a path on the worker host */
+	AETH__ROOTFS_ON         /* true: the image's root disk */
 } aeth__rootfs_field;
 
-#define AETH__TAP_MAX 15   /* IFNAMSIZ - 1 */
-#define AETH__PATH_MAX 500 /* vms.rootfs_path is VARCHAR(500) */
+#define AETH__TAP_MAX 15         /* IFNAMSIZ - 1 */
+#define AETH__CATALOG_NAME_MAX 64 /* image and profile names */
+#define AETH__TTL_MAX (365u * 24u * 3600u)
 
-/* {"name", "vcpus", "memory_mb"} and optionally "network", "tap", "rootfs";
- * 0 / UNSET means "the configured default". */
+/* {"name", "vcpus", "memory_mb"} and optionally "image", "network" (+
+ * "tap"), "rootfs", "ttl"; 0 / UNSET / NULL mean "the worker's default".
+ * Nothing in it names a host path: images and profiles are the worker's
+ * catalogue (docs/security.md). */
 typedef struct {
 	char *name;
 	unsigned int vcpus;
 	unsigned int memory_mb;
 	aeth__net_field network;
+	char *profile;       /* with AETH__NET_PROFILE */
 	char *tap;           /* with AETH__NET_TAP only */
 	aeth__rootfs_field rootfs;
-	char *rootfs_path;   /* with AETH__ROOTFS_PATH only; absolute */
+	char *image;         /* a catalogue name; NULL: "default" */
+	unsigned int ttl_s;  /* the VM's lifetime in seconds; 0: the default */
 } aeth__create_payload;
 
-/* "none", "user", "tap" ("none" for UNSET). Static text. */
-const char *aeth__net_field_name(aeth__net_field n);
+/* The payload's network as a word: "none", "tap" or the profile name.
+ * Borrowed from p. */
+const char *aeth__create_network_name(const aeth__create_payload *p);
+
+/* A name fit for logs and tables: valid UTF-8 without control characters
+ * (C0, DEL, C1) or bidirectional overrides. */
+bool aeth__text_clean(const char *s);
 
 /* {"vm_id", "command", "args"[], and optional "env"{}, "cwd", "timeout_ms",
  * "stdin"}. argv = command followed by args, NULL-terminated; env entries

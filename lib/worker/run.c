@@ -43,15 +43,43 @@ void aeth__worker_nap(struct aeth_worker *w, unsigned int ms)
 	pthread_mutex_unlock(&w->mu);
 }
 
+static const char *cfg_text(const aeth_worker *w, const char *key)
+{
+	const char *v = NULL;
+
+	return aeth_config_get_string(w->cfg, key, &v) == 0 && v && *v ? v : NULL;
+}
+
+static unsigned int cfg_uint(const aeth_worker *w, const char *key)
+{
+	int64_t v = 0;
+
+	aeth_config_get_int(w->cfg, key, &v);
+	return v > 0 && v <= 0xffffffffLL ? (unsigned int)v : 0;
+}
+
+/* The VM manager, from the worker's configuration (vmm.*). */
 static int open_vmm(aeth_worker *w)
 {
 	aeth_vmm_options o = AETH_VMM_OPTIONS_INIT;
+	const char *jail = cfg_text(w, "vmm.jail");
+	bool cgroups = true;
 
 	o.backend = w->backend;
 	o.accel = !strcmp(w->accel, "kvm") ? AETH_ACCEL_KVM :
 		  !strcmp(w->accel, "tcg") ? AETH_ACCEL_TCG : AETH_ACCEL_AUTO;
 	o.image_dir = w->image_dir;
-	o.state_dir = w->state_dir;
+	o.state_dir = w->state_dir ? w->state_dir : cfg_text(w, "vmm.state_dir");
+	o.boot_timeout_ms = cfg_uint(w, "vmm.boot_timeout_ms");
+	o.jail = jail && !strcmp(jail, "on") ? AETH_JAIL_ON :
+		 jail && !strcmp(jail, "off") ? AETH_JAIL_OFF : AETH_JAIL_AUTO;
+	o.jailer_binary = cfg_text(w, "vmm.jailer");
+	o.jail_uid_base = cfg_uint(w, "vmm.jail_uid_base");
+	o.jail_uid_count = cfg_uint(w, "vmm.jail_uid_count");
+	o.cgroup_parent = cfg_text(w, "vmm.cgroup_parent");
+	aeth_config_get_bool(w->cfg, "vmm.cgroups", &cgroups);
+	o.no_cgroups = !cgroups;
+	o.overlay_dir = cfg_text(w, "vmm.overlay_dir");
 	return aeth_vmm_open(&w->vmm, &o);
 }
 
@@ -189,6 +217,9 @@ static int start_threads(aeth_worker *w)
 	if (pthread_create(&w->hb_thread, NULL, aeth__heartbeat_main, w) != 0)
 		return aeth__error_errno(AETH_ERROR, "cannot start the heartbeat thread");
 	w->hb_started = true;
+	if (pthread_create(&w->janitor, NULL, aeth__janitor_main, w) != 0)
+		return aeth__error_errno(AETH_ERROR, "cannot start the janitor thread");
+	w->janitor_started = true;
 	return 0;
 }
 
@@ -208,6 +239,10 @@ static void shut_down(aeth_worker *w, aeth__rec *rec)
 		}
 	}
 	stop_heartbeat(w);
+	if (w->janitor_started) { /* it naps on w->cond and sees `stopping` */
+		pthread_join(w->janitor, NULL);
+		w->janitor_started = false;
+	}
 	for (unsigned int i = 0; i < w->concurrency; i++)
 		if (w->slots[i].started && w->slots[i].exited)
 			pthread_join(w->slots[i].thread, NULL);

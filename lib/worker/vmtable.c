@@ -76,9 +76,12 @@ int aeth__vm_acquire(struct aeth_worker *w, const char *id, bool exclusive,
 		pthread_rwlock_wrlock(&r->lock);
 	else
 		pthread_rwlock_rdlock(&r->lock);
-	if (r->deleted) {
+	if (r->deleted || r->ending) {
+		const char *why = r->why_ended;
+
 		aeth__vm_release(w, r, exclusive);
-		return aeth__error_set(AETH_ESTATE, "VM %s was deleted", id);
+		return aeth__error_set(AETH_ESTATE, "VM %s %s", id,
+				       why ? why : "was deleted");
 	}
 	*out = r;
 	return 0;

@@ -15,12 +15,14 @@
 void aeth__worker_say(struct aeth_worker *w, const char *task_id,
 		      const char *fmt, ...)
 {
-	char line[1024];
+	char raw[1024], line[2048];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	/* one line each: a name or command cannot forge another */
+	aeth__escape_text(line, sizeof(line), raw, false);
 	/* debug: the event callback is the primary output of these lines */
 	aeth__debug("%s%s%s", task_id ? task_id : "", task_id ? ": " : "", line);
 	if (w->on_event)
@@ -60,8 +62,70 @@ static char *env_or(const char *v, const char *env)
 	return v && *v ? strdup(v) : NULL;
 }
 
+/* Set `key` in the worker's configuration from an option field. */
+static int overlay(aeth_worker *w, const char *key, const char *value)
+{
+	int rc = value ? aeth_config_set(w->cfg, key, value) : 0;
+
+	return rc ? aeth__error_wrap(rc, "worker option for %s", key) : 0;
+}
+
+static int overlay_uint(aeth_worker *w, const char *key, unsigned int v)
+{
+	char text[16];
+
+	snprintf(text, sizeof(text), "%u", v);
+	return v ? overlay(w, key, text) : 0;
+}
+
+/* The worker's own configuration: the caller's (copied), or defaults
+ * and environment, with the option fields laid over it; the policy and
+ * the VMM's settings are read from it, so there is one place for each. */
+static int build_config(aeth_worker *w, const aeth_worker_options *o)
+{
+	int rc = o->version >= 3 && o->config ? aeth_config_dup(&w->cfg, o->config)
+					       : aeth_config_load(&w->cfg, NULL);
+
+	if (rc == 0)
+		rc = overlay(w, "vmm.image_dir", o->image_dir);
+	if (rc == 0)
+		rc = overlay(w, "vmm.state_dir", o->state_dir);
+	if (rc == 0)
+		rc = overlay(w, "vmm.backend", o->backend);
+	if (rc == 0)
+		rc = overlay(w, "vmm.accel", o->accel);
+	if (rc == 0)
+		rc = overlay_uint(w, "vmm.vcpus", o->vcpus);
+	if (rc == 0)
+		rc = overlay_uint(w, "vmm.memory_mb", o->memory_mb);
+	if (rc == 0 && o->version >= 2) {
+		if (o->rootfs_path && *o->rootfs_path)
+			rc = overlay(w, "vmm.rootfs", o->rootfs_path);
+		if (rc == 0 && o->use_rootfs)
+			rc = overlay(w, "vmm.use_rootfs", "true");
+		if (rc == 0 && o->deny_network)
+			rc = overlay(w, "vmm.network", "false");
+	}
+	if (rc == 0)
+		rc = aeth__policy_load(&w->policy, w->cfg);
+	return rc;
+}
+
+static char *cfg_dup(const aeth_worker *w, const char *key)
+{
+	const char *v = NULL;
+
+	return aeth_config_get_string(w->cfg, key, &v) == 0 && v && *v ? strdup(v)
+									  : NULL;
+}
+
 static int copy_options(aeth_worker *w, const aeth_worker_options *o)
 {
+	int64_t n = 0;
+	int rc;
+
+	if ((rc = build_config(w, o)) != 0)
+		return rc;
 	w->id = o->id ? strdup(o->id) : env_or(NULL, "AETH_WORKER_ID");
 	if (!w->id)
 		w->id = default_id();
@@ -74,18 +138,10 @@ static int copy_options(aeth_worker *w, const aeth_worker_options *o)
 	w->database_url = env_or(o->database_url, "AETH_DATABASE_URL");
 	w->redis_url = env_or(o->redis_url, "AETH_REDIS_URL");
 	w->redis_ns = o->redis_ns ? strdup(o->redis_ns) : NULL;
-	w->backend = strdup(o->backend ? o->backend : "qemu");
-	w->accel = strdup(o->accel ? o->accel : "auto");
-	w->image_dir = o->image_dir ? strdup(o->image_dir) : NULL;
+	w->backend = cfg_dup(w, "vmm.backend");
+	w->accel = cfg_dup(w, "vmm.accel");
+	w->image_dir = cfg_dup(w, "vmm.image_dir");
 	w->state_dir = o->state_dir ? strdup(o->state_dir) : NULL;
-	if (o->version >= 2) { /* fields a version 1 struct does not have */
-		w->rootfs_path = o->rootfs_path && *o->rootfs_path ?
-				 strdup(o->rootfs_path) : NULL;
-		w->use_rootfs = o->use_rootfs != 0;
-		w->deny_network = o->deny_network != 0;
-		if (o->rootfs_path && *o->rootfs_path && !w->rootfs_path)
-			return aeth__error_oom();
-	}
 	if (!w->own_queue || !w->backend || !w->accel)
 		return aeth__error_oom();
 	if (strcmp(w->accel, "auto") && strcmp(w->accel, "kvm") &&
@@ -106,8 +162,10 @@ static int copy_options(aeth_worker *w, const aeth_worker_options *o)
 		return aeth__error_set(AETH_EINVALID, "lease %u ms is too short "
 				       "(at least 300)", w->lease_ms);
 	w->grace_ms = o->grace_ms ? o->grace_ms : 30000;
-	w->vcpus = o->vcpus ? o->vcpus : 1;
-	w->memory_mb = o->memory_mb ? o->memory_mb : 256;
+	aeth_config_get_int(w->cfg, "vmm.vcpus", &n);
+	w->vcpus = (unsigned int)n;
+	aeth_config_get_int(w->cfg, "vmm.memory_mb", &n);
+	w->memory_mb = (unsigned int)n;
 	w->on_event = o->on_event;
 	w->userdata = o->userdata;
 	w->migrate = o->migrate;
@@ -258,7 +316,8 @@ void aeth_worker_free(aeth_worker *w)
 	free(w->accel);
 	free(w->image_dir);
 	free(w->state_dir);
-	free(w->rootfs_path);
+	aeth__policy_clear(&w->policy);
+	aeth_config_free(w->cfg);
 	if (w->stop_pipe[0] >= 0)
 		close(w->stop_pipe[0]);
 	if (w->stop_pipe[1] >= 0)

@@ -15,6 +15,7 @@
 #include "aetherium/queue.h"
 #include "aetherium/vm.h"
 #include "aetherium/worker.h"
+#include "worker/policy.h"
 #include "worker/record.h"
 
 typedef struct {
@@ -31,6 +32,8 @@ typedef struct aeth__vmref {
 	pthread_rwlock_t lock;
 	int refs;
 	bool deleted;
+	bool ending;          /* expired or its VMM died: no new work */
+	const char *why_ended; /* static text for the tasks that find it */
 	struct aeth__vmref *next;
 } aeth__vmref;
 
@@ -105,9 +108,6 @@ struct aeth_worker {
 	unsigned int vcpus;
 	unsigned int memory_mb;
 	int migrate;
-	char *rootfs_path;    /* "rootfs": true; NULL = <image dir>/rootfs.ext4 */
-	bool use_rootfs;      /* vm:create without "rootfs" gets rootfs_path */
-	bool deny_network;    /* refuse "network": "user" / "tap" */
 	int64_t started_wall_ms; /* aeth_worker_run() began (registry) */
 	aeth_worker_event_cb on_event;
 	void *userdata;
@@ -131,9 +131,18 @@ struct aeth_worker {
 	int run_state;        /* AETH__RUN_*, under mu (aeth_worker_wait_ready) */
 	bool threads_stuck;   /* a slot did not end: keep shared state alive */
 
+	aeth_config *cfg;     /* the worker's own copy (images, limits, jail) */
+	aeth__policy policy;  /* read from cfg by aeth_worker_new */
+
 	aeth_vmm *vmm;
 	pthread_mutex_t vm_mu;
 	aeth__vmref *vms;
+	/* vm:create requests past their quota check whose VM is not in the
+	 * table yet (under vm_mu; quota.c) */
+	unsigned int pending_vms;
+	uint64_t pending_memory_mb, pending_overlay_mb;
+	pthread_t janitor;
+	bool janitor_started;
 
 	aeth__slot *slots;
 };
@@ -161,6 +170,20 @@ int aeth__vm_acquire(struct aeth_worker *w, const char *id, bool exclusive,
 void aeth__vm_release(struct aeth_worker *w, aeth__vmref *ref, bool exclusive);
 int aeth__vm_adopt(struct aeth_worker *w, aeth_vm *vm);
 void aeth__vm_table_free(struct aeth_worker *w);
+
+/* Quotas (quota.c): reserve what a vm:create asks for against the
+ * worker's limits (0, or AETH_EBUSY with a message naming the limit);
+ * release it when the create ended (its VM, if any, is in the table). */
+int aeth__quota_reserve(struct aeth_worker *w, unsigned int memory_mb,
+			uint64_t overlay_mb);
+void aeth__quota_release(struct aeth_worker *w, unsigned int memory_mb,
+			 uint64_t overlay_mb);
+/* The disk space a VM's root disk may take in its overlay, in MiB. */
+uint64_t aeth__overlay_mb(const char *rootfs_path);
+
+/* The janitor thread (janitor.c): ends VMs whose lifetime is over and
+ * notices VMMs that died, every second. */
+void *aeth__janitor_main(void *arg);
 
 /* Reattach or clean up the VMs this worker id owned (reconcile.c). */
 int aeth__worker_reconcile(struct aeth_worker *w, aeth__rec *rec);

@@ -72,22 +72,36 @@ def require_binaries():
             die(exe + " not built")
 
 
+def vm_processes(under=None):
+    """PIDs of the VMM processes (and their jailers) of VMs in `under`
+    (default: this test's state dir): every VMM carries its VM's state dir
+    as AETH_VM_DIR in its environment; a jailer names it in --root."""
+    d = (under or state_dir).encode()
+    marks = {"environ": b"AETH_VM_DIR=" + d + b"/", "cmdline": d + b"/vms/"}
+    out = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        found = False
+        for what, mark in marks.items():
+            try:
+                with open("/proc/%s/%s" % (pid, what), "rb") as f:
+                    found = found or mark in f.read()
+            except OSError:
+                pass
+        if found:
+            out.append(int(pid))
+    return out
+
+
 def kill_leftover_vmms():
     """Stop VMM processes of this test's state dir only (a test that failed
     half-way may leave a VM); matched by our unique temp path."""
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
+    for pid in vm_processes():
         try:
-            with open("/proc/%s/cmdline" % pid, "rb") as f:
-                cmd = f.read().decode(errors="replace")
+            os.kill(pid, signal.SIGKILL)
         except OSError:
-            continue
-        if state_dir in cmd and int(pid) != os.getpid():
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except OSError:
-                pass
+            pass
 
 
 def cleanup():
@@ -157,15 +171,22 @@ def services_env(url, redis):
 
 
 class Worker:
-    def __init__(self, wid, env, lease_ms=None, queues=None, custom=False):
+    def __init__(self, wid, env, lease_ms=None, queues=None, custom=False,
+                 config=None):
         """aeth-worker -id wid, or with custom=True tests/cli/custom_worker
-        (one handler, demo:echo) on `queues`."""
+        (one handler, demo:echo) on `queues`. `config`: YAML text for
+        -config (network profiles, images, limits)."""
         self.id = wid
         self.log = os.path.join(tmp, wid + ".log")
         e = dict(env)
         if lease_ms:
             e["AETH_WORKER_LEASE_MS"] = str(lease_ms)
         extra = ["-queues", queues] if queues else []
+        if config is not None:
+            path = os.path.join(tmp, wid + ".yaml")
+            with open(path, "w") as f:
+                f.write(config)
+            extra += ["-config", path]
         argv = ([CUSTOM_WORKER, wid, queues or "default"] if custom else
                 [WORKER, "-id", wid, "-concurrency", "1"] + extra)
         self.proc = subprocess.Popen(argv, stdout=open(self.log, "w"),

@@ -2,18 +2,20 @@
 """The seed's "Example Workflow: Git Clone" through the two CLIs, for real.
 
 These machines have no internet, so the repository is a local bare repo
-served by `git daemon` on the host's loopback; the guest reaches the host
-at 10.0.2.2 through QEMU user-mode networking (-net user) and runs the git
-of the Debian root disk (-rootfs default = <image dir>/rootfs.ext4):
+served by `git daemon` on the host's loopback. The worker's network
+profile "git" allows that one port ("host:PORT"); the guest reaches it at
+10.0.2.2 through QEMU user-mode networking and the jailer's relay, and
+runs the git of the Debian root disk (-rootfs default = the default
+image's rootfs.ext4):
 
-    aeth-submit -type vm:create -name git-demo -net user -rootfs default -wait
+    aeth-submit -type vm:create -name git-demo -net git -rootfs default -wait
     aeth-submit -type vm:execute -vm-id ID -cmd git -args "clone git://10.0.2.2:PORT/repo.git" -wait
     aeth-submit -type vm:execute -vm-id ID -cmd ls -args "-la repo" -wait
     aeth-submit -type vm:delete -vm-id ID -wait
 
-then checks the vms and executions rows. Before that, without booting: an
-unknown -net mode and a -rootfs path missing on the worker host fail at
-once with a clear error. One VM boot in all.
+then checks the vms and executions rows. Before that, without booting: a
+-net that is no profile, a profile the worker lacks and a -rootfs path
+fail at once with a clear error. One VM boot in all.
 
 Needs: AETH_TEST_DATABASE_URL (scripts/services.sh start; eval "$(scripts/
 services.sh env)"), redis-server, git, qemu-system-x86_64, and the guest
@@ -30,7 +32,8 @@ import time
 
 from e2e_support import (UUID_RE, Redis, Worker, check, cleanups, create_db,
                          die, image_dir, procs, psql, require_binaries,
-                         services_env, state_dir, submit, task_row, tmp)
+                         services_env, state_dir, submit, task_row, tmp,
+                         vm_processes)
 
 FILES = {
     "README.md": "# repo\nserved by git daemon on the host\n",
@@ -97,18 +100,6 @@ def serve_repo():
     return port, stop_daemon
 
 
-def vmm_pids():
-    """Processes whose command line names this run's state dir."""
-    pids = []
-    for p in os.listdir("/proc"):
-        try:
-            with open("/proc/%s/cmdline" % p, "rb") as f:
-                if state_dir in f.read().decode(errors="replace"):
-                    pids.append(p)
-        except OSError:
-            pass
-    return pids
-
 
 def timed(env, *args, expect=0, timeout=300):
     t0 = time.monotonic()
@@ -132,38 +123,48 @@ def main():
     env = services_env(url, redis)
     port, stop_daemon = serve_repo()
     check(True, "git daemon serves repo.git on 127.0.0.1:%d" % port)
-    w = Worker("git-w1", env)
+    # the operator's network profile: the guest may reach the git daemon's
+    # port on this host, nothing else (docs/security.md)
+    w = Worker("git-w1", env, config="network:\n  profiles:\n    git:\n"
+               "      allow: [\"host:%d\"]\n" % port)
 
     # ---- refused at once, no boot ----
-    r = submit(env, "-type", "vm:create", "-name", "bad-net", "-net", "bogus", expect=1)
+    r = submit(env, "-type", "vm:create", "-name", "bad-net", "-net", "bad net!",
+               expect=1)
     tid = re.search(UUID_RE, r.stderr).group(0)
-    check('unknown "network" mode "bogus"' in r.stderr and
+    check('"network" must be "none" (default), "tap" or the name' in r.stderr and
           task_row(url, tid)["status"] == "failed",
-          "unknown -net mode: rejected at submit, failed row (%s)" % r.stderr.strip())
-    missing = os.path.join(tmp, "no-such-rootfs.ext4")
-    r = submit(env, "-type", "vm:create", "-name", "bad-disk", "-rootfs", missing,
+          "a -net that is no profile name: rejected at submit, failed row (%s)" %
+          r.stderr.strip())
+    r = submit(env, "-type", "vm:create", "-name", "bad-net", "-net", "bogus",
                "-wait", "-timeout", "60s", "-json", expect=1)
     t = json.loads(r.stdout)
-    check(t["status"] == "failed" and missing in t["error"] and
-          "does not exist" in t["error"] and
-          "scripts/build-image.sh --rootfs" in t["error"] and t["retry_count"] == 0,
-          "-rootfs path missing on the worker host: failed at once, the error "
-          "names the path and the fix (%s)" % t["error"])
+    check(t["status"] == "failed" and 'no network profile "bogus"' in t["error"] and
+          "git" in t["error"] and t["retry_count"] == 0,
+          "a profile the worker does not have: failed at once, its profiles named "
+          "(%s)" % t["error"])
+    r = submit(env, "-type", "vm:create", "-name", "bad-disk", "-rootfs",
+               os.path.join(tmp, "my.ext4"), expect=1)
+    check("give default (the image's root disk) or none" in r.stderr,
+          "-rootfs PATH: refused, disks come from the worker's catalogue (%s)" %
+          r.stderr.strip())
     for payload, reason in (
             ('{"name": "x", "network": "tap"}', '"network": "tap" needs "tap"'),
-            ('{"name": "x", "rootfs": "rel.ext4"}', '"rootfs" must be an absolute path'),
+            ('{"name": "x", "rootfs": "rel.ext4"}', '"rootfs" takes true or false, '
+             'not a path'),
             ('{"name": "x", "rootfs": 5}', '"rootfs" must be true'),
-            ('{"name": "x", "rootfs": "/a,b.ext4"}', "contains a comma")):
+            ('{"name": "x", "rootfs": "/etc/shadow"}', "not a path"),
+            ('{"name": "x", "image": "../x"}', '"image" must be the name')):
         r = submit(env, "-type", "vm:create", "-payload", payload, expect=1)
         check(reason in r.stderr, "payload %s rejected at submit: %s" % (payload, reason))
     r = submit(env, "-type", "vm:execute", "-vm-id", "x", "-cmd", "ls", "-net", "user",
                expect=2)
-    check("-net and -rootfs go with -type vm:create" in r.stderr,
+    check("-net, -rootfs, -image and -ttl go with -type vm:create" in r.stderr,
           "-net on vm:execute is a usage error")
     check(psql(url, "SELECT count(*) FROM vms") == "0", "nothing booted for them")
 
     # ---- the walkthrough ----
-    r, t_create = timed(env, "-type", "vm:create", "-name", "git-demo", "-net", "user",
+    r, t_create = timed(env, "-type", "vm:create", "-name", "git-demo", "-net", "git",
                         "-rootfs", "default", "-wait", "-timeout", "300s", timeout=360)
     check("✓ VM creation task submitted" in r.stdout and "Name: git-demo" in r.stdout,
           "vm:create prints the seed's lines")
@@ -171,12 +172,12 @@ def main():
     if not m:
         die("no vm_id in the vm:create output:\n" + r.stdout)
     vm_id = m.group(1)
-    check(True, "VM %s running with user networking and the root disk (%.1f s)" %
+    check(True, "VM %s running with network profile git and the root disk (%.1f s)" %
           (vm_id, t_create))
-    w.wait_for(r"Creating VM: git-demo \(vcpu=1, mem=256MB\)\n  network: user "
-               r"\(NAT, host 10\.0\.2\.2\), root disk: %s\n✓ VM created: %s\n"
-               r"✓ VM started" % (re.escape(rootfs), vm_id), 5)
-    check(True, "worker says which network and root disk")
+    w.wait_for(r"Creating VM: git-demo \(vcpu=1, mem=256MB\)\n  image: default, "
+               r"network: git, root disk: yes\n✓ VM created: %s\n"
+               r"✓ VM started" % vm_id, 5)
+    check(True, "worker says which image, network and root disk")
 
     clone_url = "git://10.0.2.2:%d/repo.git" % port
     r, t_clone = timed(env, "-type", "vm:execute", "-vm-id", vm_id, "-cmd", "git",
@@ -202,8 +203,9 @@ def main():
 
     # ---- rows ----
     vm = json.loads(psql(url, "SELECT row_to_json(v) FROM vms v WHERE id = '%s'" % vm_id))
-    check(vm["status"] == "deleted" and vm["rootfs_path"] == rootfs and
-          vm["metadata"] == {"network": "user"} and vm["name"] == "git-demo",
+    check(vm["status"] == "deleted" and vm["rootfs_path"] == os.path.realpath(rootfs)
+          and vm["metadata"]["network"] == "git" and
+          vm["metadata"]["image"] == "default" and vm["name"] == "git-demo",
           "vms row: deleted, rootfs_path %s, metadata %s" % (vm["rootfs_path"],
                                                              vm["metadata"]))
     ex = json.loads(psql(url, "SELECT json_agg(e ORDER BY started_at) FROM executions e "
@@ -218,7 +220,7 @@ def main():
           "executions rows keep the output and durations")
     w.stop()
     stop_daemon()
-    check(not vmm_pids(), "no VMM process left")
+    check(not vm_processes(), "no VMM process left")
     print("timings: create+boot %.1f s, git clone %.1f s, ls %.1f s, delete %.1f s" %
           (t_create, t_clone, t_ls, t_del))
     print("git workflow checks passed")

@@ -205,38 +205,42 @@ static void test_builtin_still_checked(void **state)
 			      NULL));
 }
 
-/* aeth_client_submit_create_ex(): the payload carries network and rootfs,
- * a relative rootfs path made absolute against the current directory. */
+/* aeth_client_submit_create_ex(): the payload carries network, image, ttl
+ * and rootfs as true/false; a rootfs path is refused (disks come from the
+ * worker's image catalogue). */
 static void test_create_ex_payload(void **state)
 {
 	fixture *f = *state;
 	aeth_create_options vm = AETH_CREATE_OPTIONS_INIT;
 	aeth_store_task *row;
-	char id[37], *cwd = getcwd(NULL, 0), *want;
+	char id[37];
 
-	assert_non_null(cwd);
 	vm.name = "g";
 	vm.network = "user";
+	vm.image = "debian";
+	vm.ttl_s = 600;
 	vm.rootfs = "disk.ext4";
-	OK(aeth_client_submit_create_ex(f->client, &vm, NULL, id));
-	OK(aeth_store_task_get(f->store, id, &row));
-	assert_true(asprintf(&want, "\"rootfs\": \"%s/disk.ext4\"", cwd) > 0);
-	assert_non_null(strstr(row->payload, "\"network\": \"user\""));
-	assert_non_null(strstr(row->payload, want));
-	aeth_store_task_free(row);
-	free(want);
-	free(cwd);
+	assert_int_equal(aeth_client_submit_create_ex(f->client, &vm, NULL, id),
+			 AETH_EINVALID);
+	expect_msg("give default (the image's root disk) or none");
+	vm.rootfs = "/etc/shadow";
+	assert_int_equal(aeth_client_submit_create_ex(f->client, &vm, NULL, id),
+			 AETH_EINVALID);
+	expect_msg("catalogue");
 
 	vm.rootfs = "default";
 	OK(aeth_client_submit_create_ex(f->client, &vm, NULL, id));
 	OK(aeth_store_task_get(f->store, id, &row));
 	assert_non_null(strstr(row->payload, "\"rootfs\": true"));
+	assert_non_null(strstr(row->payload, "\"network\": \"user\""));
+	assert_non_null(strstr(row->payload, "\"image\": \"debian\""));
+	assert_non_null(strstr(row->payload, "\"ttl\": 600"));
 	aeth_store_task_free(row);
 
 	vm.rootfs = "";
 	assert_int_equal(aeth_client_submit_create_ex(f->client, &vm, NULL, id),
 			 AETH_EINVALID);
-	expect_msg("rootfs is empty");
+	expect_msg("give default");
 	vm.name = NULL;
 	assert_int_equal(aeth_client_submit_create_ex(f->client, &vm, NULL, id),
 			 AETH_EINVALID);

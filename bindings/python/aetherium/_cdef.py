@@ -22,6 +22,9 @@ size_t aeth_config_queue_count(const aeth_config *cfg);
 int aeth_config_queue_get(const aeth_config *cfg, size_t index,
 const char **name, int *weight);
 const char *aeth_config_path(const aeth_config *cfg);
+int aeth_config_names(const aeth_config *cfg, const char *section,
+char ***names_out);
+int aeth_config_dup(aeth_config **out, const aeth_config *cfg);
 void aeth_config_free(aeth_config *cfg);
 typedef enum {
 AETH_OK = 0,
@@ -388,6 +391,8 @@ unsigned int memory_mb;
 const char *network;
 const char *tap;
 const char *rootfs;
+const char *image;
+unsigned int ttl_s;
 } aeth_create_options;
 int aeth_client_submit_create_ex(aeth_client *c,
 const aeth_create_options *vm,
@@ -484,6 +489,7 @@ unsigned int boot_timeout_ms;
 const char *kernel_path;
 const char *initrd_path;
 const char *const *net_allow;
+unsigned int ttl_s;
 } aeth_vm_options;
 int aeth_vm_create(aeth_vm **out, aeth_vmm *vmm,
 const aeth_vm_options *opts);
@@ -503,6 +509,7 @@ const char *aeth_accel_name(aeth_accel accel);
 int aeth_vm_pid(const aeth_vm *vm);
 unsigned int aeth_vm_vcpus(const aeth_vm *vm);
 unsigned int aeth_vm_memory_mb(const aeth_vm *vm);
+int64_t aeth_vm_expires_ms(const aeth_vm *vm);
 const char *aeth_vm_kernel_path(const aeth_vm *vm);
 const char *aeth_vm_rootfs_path(const aeth_vm *vm);
 const char *aeth_vm_api_socket(const aeth_vm *vm);
@@ -546,6 +553,7 @@ int migrate;
 const char *rootfs_path;
 int use_rootfs;
 int deny_network;
+const aeth_config *config;
 } aeth_worker_options;
 int aeth_worker_new(aeth_worker **out, const aeth_worker_options *opts);
 int aeth_worker_new_from_config(aeth_worker **out,
@@ -578,7 +586,7 @@ void aeth_task_say(aeth_task *task, const char *line);
 
 INT_CONSTANTS = {'AETH_ACCEL_INFO_VERSION': 1,
  'AETH_CLIENT_OPTIONS_VERSION': 1,
- 'AETH_CREATE_OPTIONS_VERSION': 1,
+ 'AETH_CREATE_OPTIONS_VERSION': 2,
  'AETH_EXEC_OPTIONS_VERSION': 1,
  'AETH_QUEUE_ENQUEUE_OPTIONS_VERSION': 1,
  'AETH_QUEUE_NACK_NO_RETRY': 1,
@@ -591,18 +599,20 @@ INT_CONSTANTS = {'AETH_ACCEL_INFO_VERSION': 1,
  'AETH_VERSION_PATCH': 0,
  'AETH_VMM_OPTIONS_VERSION': 2,
  'AETH_VM_OPTIONS_VERSION': 2,
- 'AETH_WORKER_OPTIONS_VERSION': 2}
+ 'AETH_WORKER_OPTIONS_VERSION': 3}
 
 STR_CONSTANTS = {'AETH_VERSION_STRING': '0.1.0'}
 
 INITIALIZERS = {'AETH_CLIENT_OPTIONS_INIT': [(0, 1), (1, None), (2, None), (3, None)],
- 'AETH_CREATE_OPTIONS_INIT': [(0, 1),
+ 'AETH_CREATE_OPTIONS_INIT': [(0, 2),
                               (1, None),
                               (2, 0),
                               (3, 0),
                               (4, None),
                               (5, None),
-                              (6, None)],
+                              (6, None),
+                              (7, None),
+                              (8, 0)],
  'AETH_EXEC_OPTIONS_INIT': [(0, 1),
                             (1, None),
                             (2, None),
@@ -675,8 +685,9 @@ INITIALIZERS = {'AETH_CLIENT_OPTIONS_INIT': [(0, 1), (1, None), (2, None), (3, N
                           (8, 0),
                           (9, None),
                           (10, None),
-                          (11, None)],
- 'AETH_WORKER_OPTIONS_INIT': [(0, 2),
+                          (11, None),
+                          (12, 0)],
+ 'AETH_WORKER_OPTIONS_INIT': [(0, 3),
                               (1, None),
                               (2, None),
                               (3, None),
@@ -696,4 +707,5 @@ INITIALIZERS = {'AETH_CLIENT_OPTIONS_INIT': [(0, 1), (1, None), (2, None), (3, N
                               (17, 1),
                               (18, None),
                               (19, 0),
-                              (20, 0)]}
+                              (20, 0),
+                              (21, None)]}

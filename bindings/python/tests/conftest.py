@@ -40,17 +40,22 @@ def require_env(name):
 
 
 def qemu_pids_for(state_dir):
-    """PIDs of processes whose command line mentions state_dir."""
+    """PIDs of the VMM processes of state_dir's VMs: each carries its VM's
+    state dir as AETH_VM_DIR in its environment (a jailer names it in its
+    command line)."""
+    d = str(state_dir).encode()
+    marks = {"environ": b"AETH_VM_DIR=" + d + b"/", "cmdline": d + b"/vms/"}
     out = []
     for p in pathlib.Path("/proc").iterdir():
-        if not p.name.isdigit():
+        if not p.name.isdigit() or int(p.name) == os.getpid():
             continue
-        try:
-            cmd = (p / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if str(state_dir).encode() in cmd:
-            out.append(int(p.name))
+        for what, mark in marks.items():
+            try:
+                if mark in (p / what).read_bytes():
+                    out.append(int(p.name))
+                    break
+            except OSError:
+                pass
     return out
 
 

@@ -1,0 +1,124 @@
+/*
+ * lib/worker/janitor.c - once a second, the worker looks after its VMs
+ * without being asked: a VM past its lifetime (vm:create "ttl", limits.
+ * ttl_s) is killed and deleted, and a VM whose VMM died (killed, crashed)
+ * is failed and cleaned up; each vms row says why. VMs in use by a
+ * lifecycle call are looked at again the next second; a VM whose
+ * lifetime ends during a command is ended anyway (the command's task
+ * fails saying so).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "vm/vm_internal.h"
+#include "worker/worker_internal.h"
+
+#define JANITOR_TICK_MS 1000
+#define JANITOR_BATCH 16
+
+static const char EXPIRED[] = "has ended: its lifetime (ttl) is over; "
+			      "create a new VM";
+static const char DIED[] = "has failed: its VMM process exited "
+			   "unexpectedly; create a new VM";
+
+/* Take the refs to act on now (marked ending), at most n. */
+static size_t collect(aeth_worker *w, aeth__vmref **out, size_t n)
+{
+	int64_t now = aeth__wall_ms();
+	size_t k = 0;
+
+	pthread_mutex_lock(&w->vm_mu);
+	for (aeth__vmref *r = w->vms; r && k < n; r = r->next) {
+		int64_t exp;
+
+		if (r->deleted || r->ending)
+			continue;
+		exp = aeth_vm_expires_ms(r->vm);
+		if (exp && now >= exp) {
+			r->why_ended = EXPIRED;
+		} else if (pthread_rwlock_trywrlock(&r->lock) == 0) {
+			/* no call is using it: its record holds still */
+			bool dead = !aeth__vm_vmm_alive(r->vm);
+
+			pthread_rwlock_unlock(&r->lock);
+			if (!dead)
+				continue;
+			r->why_ended = DIED;
+		} else {
+			continue;
+		}
+		r->ending = true;
+		r->refs++;
+		out[k++] = r;
+	}
+	pthread_mutex_unlock(&w->vm_mu);
+	return k;
+}
+
+static void end_vm(aeth_worker *w, aeth__rec *rec, aeth__vmref *r)
+{
+	bool expired = r->why_ended == EXPIRED;
+	char why[512];
+
+	if (expired) {
+		char when[32];
+		time_t t = (time_t)(aeth_vm_expires_ms(r->vm) / 1000);
+		struct tm tm;
+
+		gmtime_r(&t, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		snprintf(why, sizeof(why), "expired: its lifetime (ttl) ended at %s",
+			 when);
+	} else {
+		snprintf(why, sizeof(why), "its VMM process (pid %d) exited "
+			 "unexpectedly", aeth_vm_pid(r->vm));
+	}
+	/* Kill first, without the lock: a command running in it ends at
+	 * once (its channel closes), so the lock comes free. */
+	aeth__vm_fail(r->vm, why);
+	pthread_rwlock_wrlock(&r->lock);
+	if (aeth_vm_delete(r->vm) == 0)
+		r->deleted = true;
+	else
+		aeth__warn("VM %s: %s", r->id, aeth_error_last());
+	if (rec && aeth__rec_vm_status(rec, r->id, expired ? "deleted" : "failed",
+				       why) != 0)
+		aeth__warn("VM %s: cannot record that it %s: %s", r->id,
+			   expired ? "expired" : "failed", aeth_error_last());
+	aeth__worker_say(w, NULL, "%s VM %s: %s", expired ? "⌛" : "✗", r->id, why);
+	r->deleted = true;
+	aeth__vm_release(w, r, true);
+}
+
+void *aeth__janitor_main(void *arg)
+{
+	aeth_worker *w = arg;
+	aeth__rec *rec = NULL;
+	bool rec_failing = false;
+
+	while (!atomic_load(&w->stopping)) {
+		aeth__vmref *todo[JANITOR_BATCH];
+		size_t n;
+
+		aeth__worker_nap(w, JANITOR_TICK_MS);
+		if (atomic_load(&w->stopping))
+			break;
+		if (!rec && aeth__rec_open(&rec, w->database_url) != 0) {
+			rec = NULL;
+			if (!rec_failing)
+				aeth__warn("janitor: %s (expired and dead VMs are "
+					   "ended, their rows written later)",
+					   aeth_error_last());
+			rec_failing = true;
+		} else {
+			rec_failing = false;
+		}
+		n = collect(w, todo, JANITOR_BATCH);
+		for (size_t i = 0; i < n; i++)
+			end_vm(w, rec, todo[i]);
+	}
+	aeth__rec_free(rec);
+	return NULL;
+}
