@@ -45,6 +45,7 @@ typedef struct {
 
 typedef struct {
 	int fd;
+	uint32_t addr;               /* host byte order; 0 = any */
 	uint16_t port;
 	bool udp;                    /* the DNS listener */
 } relay_listener;
@@ -82,8 +83,9 @@ int jail_netns_setup(void);
 
 /* ---- relay.c ---- */
 
-/* Listeners for the rules (one TCP socket per distinct port, UDP 53 for
- * "dns"), in the current network namespace. Returns the count or -1. */
+/* Listeners for the rules (TCP per port: on the rules' own addresses,
+ * or on any address for "*:PORT" and networks; UDP 53 for "dns"), in
+ * the current network namespace. Returns the count or -1. */
 int relay_listen(const jail_spec *s, relay_listener *out, size_t max);
 
 /* Serve until the VMM (`vmm_pid`, our child) exits. Never returns. */

@@ -63,7 +63,7 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int listen_on(uint16_t port, bool udp)
+static int listen_on(uint32_t addr, uint16_t port, bool udp)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
 	int one = 1;
@@ -73,13 +73,35 @@ static int listen_on(uint16_t port, bool udp)
 	if (fd < 0)
 		return -1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	a.sin_addr.s_addr = htonl(INADDR_ANY);
+	a.sin_addr.s_addr = htonl(addr);
 	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
 	    (!udp && listen(fd, 64) != 0)) {
 		close(fd);
 		return -1;
 	}
 	return fd;
+}
+
+/* The one address a rule names, or 0 (INADDR_ANY) when it takes a range:
+ * a port whose rules all name single addresses gets listeners on exactly
+ * those, so that a connection to any other address of that port is
+ * refused by the kernel (not accepted, then reset). */
+static uint32_t rule_addr(const aeth__net_rule *r)
+{
+	if (r->kind == AETH__RULE_HOST)
+		return 0x7f000001u; /* where slirp takes the guest's 10.0.2.2 */
+	if (r->kind == AETH__RULE_NET && r->mask == 0xffffffffu)
+		return r->addr;
+	return 0;
+}
+
+static bool port_needs_any(const jail_spec *s, uint16_t port)
+{
+	for (size_t i = 0; i < s->nrules; i++)
+		if (s->rules[i].kind != AETH__RULE_DNS && s->rules[i].port == port &&
+		    rule_addr(&s->rules[i]) == 0)
+			return true;
+	return false;
 }
 
 int relay_listen(const jail_spec *s, relay_listener *out, size_t max)
@@ -90,19 +112,22 @@ int relay_listen(const jail_spec *s, relay_listener *out, size_t max)
 		const aeth__net_rule *r = &s->rules[i];
 		bool udp = r->kind == AETH__RULE_DNS, dup = false;
 		uint16_t port = udp ? 53 : r->port;
+		uint32_t addr = udp || port_needs_any(s, port) ? 0 : rule_addr(r);
 
 		for (size_t j = 0; j < n; j++)
-			dup |= out[j].port == port && out[j].udp == udp;
+			dup |= out[j].port == port && out[j].udp == udp &&
+			       out[j].addr == addr;
 		if (dup)
 			continue;
 		if (n == max) {
 			errno = EMFILE;
 			return -1;
 		}
-		out[n].fd = listen_on(port, udp);
+		out[n].fd = listen_on(addr, port, udp);
 		if (out[n].fd < 0)
 			return -1;
 		out[n].port = port;
+		out[n].addr = addr;
 		out[n].udp = udp;
 		n++;
 	}
