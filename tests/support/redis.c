@@ -9,10 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <netinet/in.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -21,6 +19,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "port.h"
 #include "redis.h"
 
 struct aeth_test_redis {
@@ -158,23 +157,6 @@ static int spawn(aeth_test_redis *r)
 	return -1;
 }
 
-/* A TCP port on 127.0.0.1 that is free now (the kernel's choice). */
-static int free_port(void)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET,
-				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-
-	if (fd < 0)
-		return -1;
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-		port = ntohs(a.sin_port);
-	close(fd);
-	return port;
-}
-
 static int start(aeth_test_redis **out, const char *conf);
 
 int aeth_test_redis_start(aeth_test_redis **out)
@@ -233,7 +215,7 @@ static int start(aeth_test_redis **out, const char *conf)
 	}
 	/* another process may take the free port first: try a few */
 	for (int attempt = 0; attempt < 3; attempt++) {
-		if (conf && (r->port = free_port()) <= 0)
+		if (conf && (r->port = aeth_test_free_port()) <= 0)
 			break;
 		if (spawn(r) == 0) {
 			*out = r;
