@@ -10,6 +10,7 @@
 #include "aetherium/task.h"
 #include "aetherium/worker.h"
 #include "internal.h"
+#include "worker/worker_internal.h"
 
 static const char *cfg_str(const aeth_config *cfg, const char *key)
 {
@@ -98,6 +99,13 @@ int aeth_worker_new_from_config(aeth_worker **out, const aeth_config *cfg,
 		o.migrate = overrides->migrate;
 	}
 	rc = aeth_worker_new(out, &o);
+	/* for the warning about a password in a file others may read */
+	if (rc == 0 && aeth_config_path(cfg) &&
+	    !((*out)->config_path = aeth__strdup(aeth_config_path(cfg)))) {
+		aeth_worker_free(*out);
+		*out = NULL;
+		rc = AETH_ENOMEM;
+	}
 	free(queues);
 	aeth_config_free(own);
 	return rc;

@@ -259,6 +259,7 @@ void aeth_worker_free(aeth_worker *w)
 	free(w->image_dir);
 	free(w->state_dir);
 	free(w->rootfs_path);
+	free(w->config_path);
 	if (w->stop_pipe[0] >= 0)
 		close(w->stop_pipe[0]);
 	if (w->stop_pipe[1] >= 0)

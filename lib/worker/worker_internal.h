@@ -106,6 +106,7 @@ struct aeth_worker {
 	unsigned int memory_mb;
 	int migrate;
 	char *rootfs_path;    /* "rootfs": true; NULL = <image dir>/rootfs.ext4 */
+	char *config_path;    /* the file the settings came from (warnings), or NULL */
 	bool use_rootfs;      /* vm:create without "rootfs" gets rootfs_path */
 	bool deny_network;    /* refuse "network": "user" / "tap" */
 	int64_t started_wall_ms; /* aeth_worker_run() began (registry) */
