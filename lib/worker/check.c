@@ -22,6 +22,12 @@
 #include "worker/infra_warnings.h"
 #include "worker/record.h"
 
+#define SERVICES_FIX \
+	"scripts/services.sh start; eval \"$(scripts/services.sh env)\""
+#define CRED_FIX(key, env) \
+	"correct " key " or " env " as the message says; " \
+	"docs/deploy-credentials.md"
+
 typedef struct {
 	aeth_check_cb cb;
 	void *ud;
@@ -190,16 +196,19 @@ static void check_redis(checker *c, const aeth_config *cfg)
 	aeth_queue_options o = AETH_QUEUE_OPTIONS_INIT;
 	aeth_queue *q = NULL;
 	aeth__redis_url u;
+	int rc;
 
 	o.url = cfg_str(cfg, "redis.url");
-	if (aeth_queue_open(&q, &o) == 0 && aeth_queue_ping(q) == 0 &&
+	if ((rc = aeth_queue_open(&q, &o)) == 0 && (rc = aeth_queue_ping(q)) == 0 &&
 	    aeth__redis_url_parse(aeth__redis_url_resolve(o.url), &u) == 0) {
 		/* its display form: the URL itself may hold a password */
 		report(c, "redis", 0, NULL, "%s answers", u.display);
 		aeth__redis_url_clear(&u);
-	} else
-		report(c, "redis", 2, "scripts/services.sh start; eval \"$(scripts/"
-		       "services.sh env)\"", "%s", aeth_error_last());
+	} else {
+		/* a server that answers but refuses: the URL is what to fix */
+		report(c, "redis", 2, rc == AETH_EINVALID ? CRED_FIX("redis.url",
+		       "AETH_REDIS_URL") : SERVICES_FIX, "%s", aeth_error_last());
+	}
 	aeth_queue_free(q);
 }
 
@@ -209,8 +218,12 @@ static void check_postgres(checker *c, const aeth_config *cfg)
 	int version = 0, rc;
 
 	if (aeth__rec_open(&r, cfg_str(cfg, "database.url")) != 0) {
-		report(c, "postgresql", 2, "scripts/services.sh start; eval \"$(scripts/"
-		       "services.sh env)\"", "%s", aeth_error_last());
+		/* the store's message has the fix for TLS, password and
+		 * pg_hba.conf failures; only a server not there is ours */
+		report(c, "postgresql", 2, strstr(aeth_error_last(),
+		       "is the server running") ? SERVICES_FIX :
+		       CRED_FIX("database.url", "AETH_DATABASE_URL"), "%s",
+		       aeth_error_last());
 		return;
 	}
 	report(c, "postgresql", 0, NULL, "reachable");

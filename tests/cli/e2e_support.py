@@ -157,15 +157,16 @@ def services_env(url, redis):
 
 
 class Worker:
-    def __init__(self, wid, env, lease_ms=None, queues=None, custom=False):
-        """aeth-worker -id wid, or with custom=True tests/cli/custom_worker
-        (one handler, demo:echo) on `queues`."""
+    def __init__(self, wid, env, lease_ms=None, queues=None, custom=False,
+                 args=None):
+        """aeth-worker -id wid (more flags in args), or with custom=True
+        tests/cli/custom_worker (one handler, demo:echo) on `queues`."""
         self.id = wid
         self.log = os.path.join(tmp, wid + ".log")
         e = dict(env)
         if lease_ms:
             e["AETH_WORKER_LEASE_MS"] = str(lease_ms)
-        extra = ["-queues", queues] if queues else []
+        extra = (["-queues", queues] if queues else []) + (args or [])
         argv = ([CUSTOM_WORKER, wid, queues or "default"] if custom else
                 [WORKER, "-id", wid, "-concurrency", "1"] + extra)
         self.proc = subprocess.Popen(argv, stdout=open(self.log, "w"),
