@@ -25,7 +25,8 @@
 	"(or the passfile, ~/.pgpass); the password is not shown"
 #define HBA_HINT                                                            \
 	"the server's pg_hba.conf has no line for this host, user, database "  \
-	"and TLS mode (a hostssl line needs sslmode=require or stricter)"
+	"and TLS mode (hostssl lines admit only TLS sessions: use "           \
+	"sslmode=verify-full)"
 
 /* What to do about a failed connection, from libpq's words for it. */
 static const char *hint_for(const char *why)
