@@ -19,6 +19,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "expect.h"
 #include "queue/queue_internal.h"
 
 #define NS "aethacl"
@@ -35,22 +36,12 @@ static char worker_url[256], submit_url[256], admin_url[256], legacy_url[256];
 /* Every password of this file, also in the forms a URL carries them. */
 static const char *const secrets[] = {
 	WORKER_PW, WORKER_PW_URL, SUBMIT_PW, ADMIN_PW, LEGACY_PW, "Wk-3r",
-	"wrong-pw-77",
+	"wrong-pw-77", NULL,
 };
 
 static void no_secret(const char *text, const char *where)
 {
-	for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
-		if (strstr(text, secrets[i]))
-			fail_msg("%s shows a password (%s): %s", where, secrets[i], text);
-}
-
-/* Every log line of the library, at every level, is checked too. */
-static void on_log(aeth_log_level level, const char *message, void *userdata)
-{
-	(void)level;
-	(void)userdata;
-	no_secret(message, "a log line");
+	expect_no_secret(text, where, secrets);
 }
 
 /* docs/redis-acl.conf with the test's passwords and namespace. */
@@ -102,7 +93,8 @@ static int group_setup(void **state)
 	int port;
 
 	(void)state;
-	aeth_log_set(on_log, AETH_LOG_DEBUG, NULL);
+	/* every log line of the library, at every level, is checked too */
+	aeth_log_set(expect_no_secret_log, AETH_LOG_DEBUG, (void *)secrets);
 	if (!strstr(conf, "user default off") || !strstr(conf, "user aeth-worker on >" WORKER_PW))
 		fail_msg("docs/redis-acl.conf no longer has the users this test expects");
 	if (aeth_test_redis_start_tcp(&acl_srv, conf) != 0)
