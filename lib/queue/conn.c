@@ -24,6 +24,15 @@ static const char *const lua_name[AETH__LUA_COUNT] = {
 	"enqueue", "dequeue", "heartbeat", "ack", "nack", "cancel", "watch",
 };
 
+/* The fixes for a refused or missing password. Messages never show it. */
+#define AUTH_SET                                                             \
+	"the server wants a password: set it in redis.url or AETH_REDIS_URL, "  \
+	"redis://USER:PASSWORD@host:port/db for an ACL user, "                 \
+	"redis://:PASSWORD@host:port/db for requirepass"
+#define AUTH_CHECK                                                           \
+	"check the user and password in redis.url or AETH_REDIS_URL "           \
+	"(percent-encode '@', '/', ':' and '%' in them); the password is not shown"
+
 static struct timeval tv_ms(unsigned int ms)
 {
 	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
@@ -56,13 +65,27 @@ static int unavailable(aeth_queue *q, const char *detail)
 		q->url.display, d);
 }
 
+/* Did the server's ACL refuse a command, key or channel? A command sent
+ * alone gets NOPERM; one a script runs (Redis 7.0) an ERR in other words. */
+static bool acl_denied(const char *err)
+{
+	return strncmp(err, "NOPERM", 6) == 0 ||
+	       strstr(err, "The user executing the script can't") != NULL;
+}
+
 int aeth__q_bad_reply(aeth_queue *q, const char *what, const redisReply *r)
 {
 	if (r && r->type == REDIS_REPLY_ERROR) {
 		if (strncmp(r->str, "NOAUTH", 6) == 0 || strncmp(r->str, "WRONGPASS", 9) == 0)
 			return aeth__error_set(AETH_EINVALID,
-				"redis at %s: %s: %s (put the password in the URL: "
-				"redis://:PASSWORD@host:port)", q->url.display, what, r->str);
+				"redis at %s: %s: %s (%s)", q->url.display, what,
+				r->str, q->url.password ? AUTH_CHECK : AUTH_SET);
+		if (acl_denied(r->str))
+			return aeth__error_set(AETH_EINVALID,
+				"redis at %s: %s: %s (the ACL user %s lacks a command "
+				"or key the queue uses: docs/redis-acl.conf has the ACL "
+				"a worker and a submitter need)", q->url.display, what,
+				r->str, q->url.user ? q->url.user : "default");
 		if (strncmp(r->str, "LOADING", 7) == 0 || strncmp(r->str, "BUSY", 4) == 0)
 			return aeth__error_set(AETH_EBUSY, "redis at %s: %s: %s",
 					       q->url.display, what, r->str);
@@ -88,7 +111,9 @@ static int handshake(aeth_queue *q)
 			return unavailable(q, q->ctx->errstr);
 		if (r->type == REDIS_REPLY_ERROR)
 			rc = aeth__error_set(AETH_EINVALID,
-				"redis at %s refused the password: %s", q->url.display, r->str);
+				"redis at %s refused the %s: %s (%s)", q->url.display,
+				q->url.user ? "user and password" : "password",
+				r->str, AUTH_CHECK);
 		freeReplyObject(r);
 		if (rc)
 			return rc;

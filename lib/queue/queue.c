@@ -67,9 +67,7 @@ int aeth_queue_open(aeth_queue **out, const aeth_queue_options *opts)
 	q = calloc(1, sizeof(*q));
 	if (!q)
 		return aeth__error_oom();
-	url = opts && opts->url ? opts->url : getenv("AETH_REDIS_URL");
-	if (!url || !*url)
-		url = "redis://127.0.0.1:6379";
+	url = aeth__redis_url_resolve(opts ? opts->url : NULL);
 	rc = fill_options(q, opts);
 	if (rc == 0)
 		rc = aeth__redis_url_parse(url, &q->url);

@@ -26,6 +26,9 @@ typedef struct {
 } aeth__redis_url;
 
 int aeth__redis_url_parse(const char *url, aeth__redis_url *out);
+/* The URL a queue opened with `url` uses: url, else $AETH_REDIS_URL, else
+ * redis://127.0.0.1:6379 (borrowed; never NULL). */
+const char *aeth__redis_url_resolve(const char *url);
 void aeth__redis_url_clear(aeth__redis_url *u);
 
 enum {

@@ -15,6 +15,35 @@
 	"is the server running? For the private development server run "     \
 	"scripts/services.sh start and eval \"$(scripts/services.sh env)\", " \
 	"or set AETH_DATABASE_URL"
+#define TLS_HINT                                                            \
+	"check sslrootcert in database.url (the CA certificate that signed "  \
+	"the server's) and that the host in it is a name or address the "      \
+	"server's certificate lists (subjectAltName); with hostaddr=, host= "  \
+	"is the name checked; see docs/deploy-credentials.md"
+#define AUTH_HINT                                                           \
+	"check the user and password in database.url or AETH_DATABASE_URL "   \
+	"(or the passfile, ~/.pgpass); the password is not shown"
+#define HBA_HINT                                                            \
+	"the server's pg_hba.conf has no line for this host, user, database "  \
+	"and TLS mode (hostssl lines admit only TLS sessions: use "           \
+	"sslmode=verify-full)"
+
+/* What to do about a failed connection, from libpq's words for it. */
+static const char *hint_for(const char *why)
+{
+	static const char *const tls[] = {
+		"certificate", "SSL", "ssl", "does not match host name",
+	};
+
+	if (strstr(why, "password") || strstr(why, "authentication failed"))
+		return AUTH_HINT;
+	if (strstr(why, "pg_hba.conf"))
+		return HBA_HINT;
+	for (size_t i = 0; i < AETH__ARRAY_LEN(tls); i++)
+		if (strstr(why, tls[i]))
+			return TLS_HINT;
+	return START_HINT;
+}
 
 /* Where a connection string points, without its password. */
 static char *describe(const char *url)
@@ -70,6 +99,66 @@ static void first_line(const char *msg, char *out, size_t size)
 	out[n] = '\0';
 }
 
+/*
+ * libpq's parse errors quote the token they choke on ("invalid
+ * percent-encoded token: \"...\""), which may be the password: cut out
+ * of msg every password the connection string holds, as written (in the
+ * URI's user info, a password= query parameter, or a password=
+ * keyword).
+ */
+static void replace_all(char *msg, size_t size, const char *tok, size_t n)
+{
+	static const char mask[] = "(password)";
+	const size_t m = sizeof(mask) - 1;
+	char *at = msg, *p;
+
+	while (n > 0 && (p = memmem(at, strlen(at), tok, n)) != NULL) {
+		size_t tail = strlen(p + n);
+
+		if ((size_t)(p - msg) + m + tail < size) {
+			memmove(p + m, p + n, tail + 1);
+			memcpy(p, mask, m);
+			at = p + m;
+		} else {
+			memset(p, '*', n); /* no room for the mask: hide in place */
+			at = p + n;
+		}
+	}
+}
+
+static void redact(char *msg, size_t size, const char *url)
+{
+	const char *p, *end;
+
+	if (!strncmp(url, "postgresql://", 13) || !strncmp(url, "postgres://", 11)) {
+		p = strstr(url, "://") + 3;
+		end = p + strcspn(p, "@/");
+		if (*end == '@') {
+			const char *colon = memchr(p, ':', (size_t)(end - p));
+
+			if (colon)
+				replace_all(msg, size, colon + 1, (size_t)(end - colon - 1));
+		}
+	}
+	for (p = url; (p = strstr(p, "password")) != NULL; p = end) {
+		p += 8;
+		p += strspn(p, " \t");
+		end = p;
+		if (*p != '=')
+			continue;
+		p++;
+		p += strspn(p, " \t");
+		if (*p == '\'') {
+			end = ++p;
+			while (*end && *end != '\'')
+				end += end[0] == '\\' && end[1] ? 2 : 1;
+		} else {
+			end = p + strcspn(p, " \t&");
+		}
+		replace_all(msg, size, p, (size_t)(end - p));
+	}
+}
+
 /* libpq prints server notices to stderr by default; a library must not. */
 static void on_notice(void *arg, const char *message)
 {
@@ -78,6 +167,13 @@ static void on_notice(void *arg, const char *message)
 }
 
 static int run_plain(aeth_store *s, const char *what, const char *sql);
+
+const char *aeth__store_url_resolve(const char *url)
+{
+	if (!url)
+		url = getenv("AETH_DATABASE_URL");
+	return url && *url ? url : DEFAULT_URL;
+}
 
 int aeth_store_open(aeth_store **out, const char *url)
 {
@@ -91,14 +187,12 @@ int aeth_store_open(aeth_store **out, const char *url)
 	if (!out)
 		return aeth__error_set(AETH_EINVALID, "aeth_store_open: out is NULL");
 	*out = NULL;
-	if (!url)
-		url = getenv("AETH_DATABASE_URL");
-	if (!url || !*url)
-		url = DEFAULT_URL;
+	url = aeth__store_url_resolve(url);
 	check = PQconninfoParse(url, &err);
 	if (!check) {
 		first_line(err ? err : "cannot parse", why, sizeof(why));
 		PQfreemem(err);
+		redact(why, sizeof(why), url);
 		return aeth__error_set(AETH_EINVALID,
 				       "invalid database URL: %s (expected "
 				       "postgresql://user@host:port/db or "
@@ -116,9 +210,10 @@ int aeth_store_open(aeth_store **out, const char *url)
 	if (!s->conn || PQstatus(s->conn) != CONNECTION_OK) {
 		first_line(s->conn ? PQerrorMessage(s->conn) : "out of memory",
 			   why, sizeof(why));
+		redact(why, sizeof(why), url);
 		aeth__error_set(AETH_EUNAVAILABLE,
-				"cannot connect to PostgreSQL at %s: %s; " START_HINT,
-				s->where, why);
+				"cannot connect to PostgreSQL at %s: %s; %s",
+				s->where, why, hint_for(why));
 		aeth_store_free(s);
 		return AETH_EUNAVAILABLE;
 	}
@@ -246,8 +341,8 @@ static int ensure_connected(aeth_store *s, const char *what)
 	first_line(PQerrorMessage(s->conn), why, sizeof(why));
 	return aeth__error_set(AETH_EUNAVAILABLE,
 			       "%s: lost the connection to PostgreSQL at %s and "
-			       "cannot reconnect: %s; " START_HINT, what, s->where,
-			       why);
+			       "cannot reconnect: %s; %s", what, s->where, why,
+			       hint_for(why));
 }
 
 int aeth__store_exec(aeth_store *s, const char *what, const char *sql,

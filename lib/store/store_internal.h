@@ -30,6 +30,10 @@ struct aeth_store {
 	bool pinned; /* session state matters (a lock held): never reconnect */
 };
 
+/* The connection string aeth_store_open(url) uses: url, else
+ * $AETH_DATABASE_URL, else the default (borrowed; never NULL). */
+const char *aeth__store_url_resolve(const char *url);
+
 /* Largest JSON or TEXT value we write (the worker truncates output). */
 #define AETH__STORE_MAX_TEXT (16u * 1024 * 1024)
 #define AETH__STORE_LIST_DEFAULT 1000u

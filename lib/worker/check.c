@@ -2,6 +2,8 @@
  * lib/worker/check.c - aeth_worker_check(): the seed's troubleshooting
  * steps done by the program: VMM binaries, a working accelerator, the
  * guest image, Redis, PostgreSQL and its schema; each failure with a fix.
+ * Risky ways of reaching Redis and PostgreSQL (infra_warnings.h) are
+ * warnings.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +18,15 @@
 #include "aetherium/vm.h"
 #include "aetherium/worker.h"
 #include "internal.h"
+#include "queue/queue_internal.h"
+#include "worker/infra_warnings.h"
 #include "worker/record.h"
+
+#define SERVICES_FIX \
+	"scripts/services.sh start; eval \"$(scripts/services.sh env)\""
+#define CRED_FIX(key, env) \
+	"correct " key " or " env " as the message says; " \
+	"docs/deploy-credentials.md"
 
 typedef struct {
 	aeth_check_cb cb;
@@ -185,13 +195,20 @@ static void check_redis(checker *c, const aeth_config *cfg)
 {
 	aeth_queue_options o = AETH_QUEUE_OPTIONS_INIT;
 	aeth_queue *q = NULL;
+	aeth__redis_url u;
+	int rc;
 
 	o.url = cfg_str(cfg, "redis.url");
-	if (aeth_queue_open(&q, &o) == 0 && aeth_queue_ping(q) == 0)
-		report(c, "redis", 0, NULL, "%s answers", o.url ? o.url : "redis");
-	else
-		report(c, "redis", 2, "scripts/services.sh start; eval \"$(scripts/"
-		       "services.sh env)\"", "%s", aeth_error_last());
+	if ((rc = aeth_queue_open(&q, &o)) == 0 && (rc = aeth_queue_ping(q)) == 0 &&
+	    aeth__redis_url_parse(aeth__redis_url_resolve(o.url), &u) == 0) {
+		/* its display form: the URL itself may hold a password */
+		report(c, "redis", 0, NULL, "%s answers", u.display);
+		aeth__redis_url_clear(&u);
+	} else {
+		/* a server that answers but refuses: the URL is what to fix */
+		report(c, "redis", 2, rc == AETH_EINVALID ? CRED_FIX("redis.url",
+		       "AETH_REDIS_URL") : SERVICES_FIX, "%s", aeth_error_last());
+	}
 	aeth_queue_free(q);
 }
 
@@ -201,8 +218,12 @@ static void check_postgres(checker *c, const aeth_config *cfg)
 	int version = 0, rc;
 
 	if (aeth__rec_open(&r, cfg_str(cfg, "database.url")) != 0) {
-		report(c, "postgresql", 2, "scripts/services.sh start; eval \"$(scripts/"
-		       "services.sh env)\"", "%s", aeth_error_last());
+		/* the store's message has the fix for TLS, password and
+		 * pg_hba.conf failures; only a server not there is ours */
+		report(c, "postgresql", 2, strstr(aeth_error_last(),
+		       "is the server running") ? SERVICES_FIX :
+		       CRED_FIX("database.url", "AETH_DATABASE_URL"), "%s",
+		       aeth_error_last());
 		return;
 	}
 	report(c, "postgresql", 0, NULL, "reachable");
@@ -221,6 +242,21 @@ static void check_postgres(checker *c, const aeth_config *cfg)
 	aeth__rec_free(r);
 }
 
+static void on_access_warning(const char *what, const char *detail,
+			      const char *fix, void *userdata)
+{
+	report(userdata, what, 1, fix, "%s", detail);
+}
+
+static void check_access(checker *c, const aeth_config *cfg)
+{
+	if (aeth__infra_warnings(cfg_str(cfg, "redis.url"),
+				 cfg_str(cfg, "database.url"), aeth_config_path(cfg),
+				 on_access_warning, c) == 0)
+		report(c, "service access", 0, NULL, "no unauthenticated or "
+		       "clear-text path to Redis or PostgreSQL found");
+}
+
 int aeth_worker_check(const aeth_config *cfg, aeth_check_cb cb, void *userdata)
 {
 	checker c = {cb, userdata, 0};
@@ -236,6 +272,7 @@ int aeth_worker_check(const aeth_config *cfg, aeth_check_cb cb, void *userdata)
 	check_image(&c, cfg);
 	check_redis(&c, cfg);
 	check_postgres(&c, cfg);
+	check_access(&c, cfg);
 	aeth_config_free(own);
 	return c.failures ? aeth__error_set(AETH_ERROR, "%d check(s) failed",
 					   c.failures) : 0;

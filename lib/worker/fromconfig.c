@@ -10,6 +10,7 @@
 #include "aetherium/task.h"
 #include "aetherium/worker.h"
 #include "internal.h"
+#include "worker/worker_internal.h"
 
 static const char *cfg_str(const aeth_config *cfg, const char *key)
 {

@@ -13,6 +13,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "worker/infra_warnings.h"
 #include "worker/worker_internal.h"
 
 /* The CLOCK_REALTIME time ms from now, for pthread_cond_timedwait. */
@@ -336,6 +337,14 @@ int aeth_worker_wait_ready(aeth_worker *w, unsigned int timeout_ms)
 			       "after %u ms", w->id, timeout_ms);
 }
 
+static void log_warning(const char *what, const char *detail, const char *fix,
+			void *userdata)
+{
+	aeth_worker *w = userdata;
+
+	aeth__warn("worker %s: %s: %s (fix: %s)", w->id, what, detail, fix);
+}
+
 int aeth_worker_run(aeth_worker *w)
 {
 	aeth__rec *rec = NULL;
@@ -344,6 +353,8 @@ int aeth_worker_run(aeth_worker *w)
 	if (!w)
 		return aeth__error_set(AETH_EINVALID, "aeth_worker_run: NULL worker");
 	set_run_state(w, AETH__RUN_NOT_READY);
+	aeth__infra_warnings(w->redis_url, w->database_url, aeth_config_path(w->cfg),
+			     log_warning, w);
 	if ((rc = prepare(w, &rec)) == 0) {
 		register_self(w);
 		set_run_state(w, AETH__RUN_READY);

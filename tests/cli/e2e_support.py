@@ -172,16 +172,17 @@ def services_env(url, redis):
 
 class Worker:
     def __init__(self, wid, env, lease_ms=None, queues=None, custom=False,
-                 config=None):
-        """aeth-worker -id wid, or with custom=True tests/cli/custom_worker
-        (one handler, demo:echo) on `queues`. `config`: YAML text for
-        -config (network profiles, images, limits)."""
+                 config=None, args=None):
+        """aeth-worker -id wid (more flags in args), or with custom=True
+        tests/cli/custom_worker (one handler, demo:echo) on `queues`.
+        `config`: YAML text for -config (network profiles, images,
+        limits)."""
         self.id = wid
         self.log = os.path.join(tmp, wid + ".log")
         e = dict(env)
         if lease_ms:
             e["AETH_WORKER_LEASE_MS"] = str(lease_ms)
-        extra = ["-queues", queues] if queues else []
+        extra = (["-queues", queues] if queues else []) + (args or [])
         if config is not None:
             path = os.path.join(tmp, wid + ".yaml")
             with open(path, "w") as f:

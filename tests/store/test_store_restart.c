@@ -5,7 +5,8 @@
  * like scripts/services.sh), restarts and stops it, and checks that the
  * store reconnects by itself, says AETH_EUNAVAILABLE clearly while the
  * server is down or when it goes away mid-statement, and that nothing
- * written before is lost. The cluster is stopped and deleted at exit.
+ * written before is lost. The cluster (tests/support/pgcluster.h) is
+ * stopped and deleted at the end, or by its watchdog if the test dies.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,9 +14,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <glob.h>
 #include <pthread.h>
-#include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,83 +24,18 @@
 
 #include "aetherium/aetherium.h"
 #include "expect.h"
+#include "pgcluster.h"
 
-static char base[] = "/tmp/aeth-pgr.XXXXXX";
-static char bindir[512], url[256];
+static aeth_test_pgc *cluster;
+static const char *base;
+static char url[256];
 static int started;
-
-/* Run a PostgreSQL program as the cluster's owner, from "/". */
-static int pg(const char *args)
-{
-	char cmd[2048];
-
-	snprintf(cmd, sizeof(cmd), "cd / && %s%s/%s >>%s/cmd.log 2>&1",
-		 getuid() == 0 ? "runuser -u postgres -- " : "", bindir, args,
-		 base);
-	return system(cmd);
-}
-
-static void cleanup(void)
-{
-	char cmd[600];
-
-	if (started) {
-		char args[600];
-
-		snprintf(args, sizeof(args), "pg_ctl stop -D %s/data -m immediate -w", base);
-		pg(args);
-	}
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", base);
-}
-
-static int find_bindir(void)
-{
-	glob_t g;
-
-	if (glob("/usr/lib/postgresql/*/bin/initdb", 0, NULL, &g) != 0) {
-		fprintf(stderr, "FAIL: PostgreSQL's initdb not found under "
-			"/usr/lib/postgresql/*/bin: run scripts/setup.sh\n");
-		return -1;
-	}
-	/* the newest version: glob sorts, so the last one */
-	snprintf(bindir, sizeof(bindir), "%.*s",
-		 (int)(strlen(g.gl_pathv[g.gl_pathc - 1]) - strlen("/initdb")),
-		 g.gl_pathv[g.gl_pathc - 1]);
-	globfree(&g);
-	return 0;
-}
 
 static int make_cluster(void)
 {
-	char args[1024];
-	FILE *f;
-
-	if (find_bindir() != 0 || !mkdtemp(base))
+	if (aeth_test_pgc_init(&cluster, "pgr") != 0)
 		return -1;
-	atexit(cleanup);
-	if (getuid() == 0) {
-		struct passwd *pw = getpwnam("postgres");
-
-		if (!pw || chown(base, pw->pw_uid, pw->pw_gid) != 0) {
-			fprintf(stderr, "FAIL: running as root needs the user "
-				"'postgres' (PostgreSQL refuses root)\n");
-			return -1;
-		}
-	}
-	snprintf(args, sizeof(args), "initdb -D %s/data -U postgres --auth=trust "
-		 "-E UTF8 --locale=C.UTF-8", base);
-	if (pg(args) != 0) {
-		fprintf(stderr, "FAIL: initdb failed; see %s/cmd.log\n", base);
-		return -1;
-	}
-	snprintf(args, sizeof(args), "%s/data/postgresql.conf", base);
-	if (!(f = fopen(args, "a")))
-		return -1;
-	fprintf(f, "listen_addresses = ''\nunix_socket_directories = '%s'\n"
-		"fsync = off\nmax_connections = 20\n", base);
-	fclose(f);
+	base = aeth_test_pgc_dir(cluster);
 	snprintf(url, sizeof(url), "host=%s user=postgres dbname=postgres", base);
 	return 0;
 }
@@ -111,11 +45,7 @@ static int make_cluster(void)
  * crash, and the server recovers from its WAL on start). */
 static void server_mode(const char *verb, const char *mode)
 {
-	char args[1024];
-
-	snprintf(args, sizeof(args), "pg_ctl %s -D %s/data -l %s/server.log -m %s -w -t 60",
-		 verb, base, base, mode);
-	if (pg(args) != 0)
+	if (aeth_test_pgc_ctl(cluster, verb, mode) != 0)
 		fail_msg("pg_ctl %s failed; see %s/cmd.log and %s/server.log", verb,
 			 base, base);
 	started = strcmp(verb, "stop") != 0;
@@ -306,7 +236,11 @@ int main(void)
 		cmocka_unit_test(test_session_terminated),
 	};
 
+	int rc;
+
 	if (make_cluster() != 0)
 		return 1;
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	aeth_test_pgc_free(cluster);
+	return rc;
 }

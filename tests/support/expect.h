@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "aetherium/error.h"
+#include "aetherium/log.h"
 
 /* Fail unless `call` returns 0. */
 #define OK(call)                                                            \
@@ -29,6 +30,26 @@ static inline void expect_msg(const char *part)
 {
 	if (!strstr(aeth_error_last(), part))
 		fail_msg("'%s' not in message: %s", part, aeth_error_last());
+}
+
+/* Fail when `text` (a message, a log line, named by `where`) holds one of
+ * the NULL-terminated `secrets` (passwords in every form a test wrote
+ * them). */
+static inline void expect_no_secret(const char *text, const char *where,
+				    const char *const *secrets)
+{
+	for (size_t i = 0; secrets[i]; i++)
+		if (strstr(text, secrets[i]))
+			fail_msg("%s shows a password (%s): %s", where, secrets[i], text);
+}
+
+/* A log callback that checks every library log line the same way:
+ * aeth_log_set(expect_no_secret_log, AETH_LOG_DEBUG, (void *)secrets). */
+static inline void expect_no_secret_log(aeth_log_level level, const char *message,
+					void *secrets)
+{
+	(void)level;
+	expect_no_secret(message, "a log line", (const char *const *)secrets);
 }
 
 #endif

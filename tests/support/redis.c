@@ -2,6 +2,7 @@
  * tests/support/redis.c - private redis-server for tests; key namespaces.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -18,6 +19,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "port.h"
 #include "redis.h"
 
 struct aeth_test_redis {
@@ -27,12 +29,15 @@ struct aeth_test_redis {
 	pid_t pid;
 	pid_t owner; /* the process that started it (forked children don't stop it) */
 	int watchdog_fd;
+	int port;       /* TCP port on 127.0.0.1, 0: none */
+	bool has_conf;  /* <dir>/extra.conf is read first */
 };
 
 static void rm_dir(const char *dir)
 {
 	char path[256];
-	const char *names[] = {"redis.sock", "redis.log", "redis.pid", "dump.rdb"};
+	const char *names[] = {"redis.sock", "redis.log", "redis.pid", "dump.rdb",
+			       "extra.conf"};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
@@ -77,6 +82,8 @@ static int start_watchdog(aeth_test_redis *r)
 	return 0;
 }
 
+/* Up when PING gets an answer: PONG, or NOAUTH from a server whose
+ * default user needs a password or is off. */
 static int ping(const char *sock)
 {
 	struct timeval tv = {1, 0};
@@ -85,7 +92,8 @@ static int ping(const char *sock)
 	int ok = 0;
 
 	if (c && !c->err && (rep = redisCommand(c, "PING"))) {
-		ok = rep->type == REDIS_REPLY_STATUS;
+		ok = rep->type == REDIS_REPLY_STATUS ||
+		     (rep->type == REDIS_REPLY_ERROR && !strncmp(rep->str, "NOAUTH", 6));
 		freeReplyObject(rep);
 	}
 	if (c)
@@ -95,21 +103,39 @@ static int ping(const char *sock)
 
 static int spawn(aeth_test_redis *r)
 {
-	char pidfile[128], logfile[128];
+	char pidfile[128], logfile[128], conf[128], port[16];
+	const char *argv[32];
+	int n = 0;
 	pid_t pid;
 
 	snprintf(pidfile, sizeof(pidfile), "%s/redis.pid", r->dir);
 	snprintf(logfile, sizeof(logfile), "%s/redis.log", r->dir);
+	snprintf(conf, sizeof(conf), "%s/extra.conf", r->dir);
+	snprintf(port, sizeof(port), "%d", r->port);
+	argv[n++] = "redis-server";
+	if (r->has_conf)
+		argv[n++] = conf; /* a config file must come first */
+	argv[n++] = "--port";
+	argv[n++] = port;
+	if (r->port) {
+		argv[n++] = "--bind";
+		argv[n++] = "127.0.0.1";
+	}
+	{
+		const char *rest[] = {"--unixsocket", r->sock, "--unixsocketperm", "700",
+				      "--save", "", "--appendonly", "no", "--dir", r->dir,
+				      "--pidfile", pidfile, "--logfile", logfile,
+				      "--daemonize", "no", NULL};
+
+		for (size_t i = 0; i < sizeof(rest) / sizeof(rest[0]); i++)
+			argv[n++] = rest[i];
+	}
 	pid = fork();
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		execlp("redis-server", "redis-server", "--port", "0",
-		       "--unixsocket", r->sock, "--unixsocketperm", "700",
-		       "--save", "", "--appendonly", "no", "--dir", r->dir,
-		       "--pidfile", pidfile, "--logfile", logfile,
-		       "--daemonize", "no", (char *)NULL);
+		execvp("redis-server", (char *const *)argv);
 		fprintf(stderr, "cannot run redis-server: %s (apt-get install redis-server)\n",
 			strerror(errno));
 		_exit(127);
@@ -131,7 +157,24 @@ static int spawn(aeth_test_redis *r)
 	return -1;
 }
 
+static int start(aeth_test_redis **out, const char *conf);
+
 int aeth_test_redis_start(aeth_test_redis **out)
+{
+	return start(out, NULL);
+}
+
+int aeth_test_redis_start_tcp(aeth_test_redis **out, const char *conf)
+{
+	return start(out, conf ? conf : "");
+}
+
+int aeth_test_redis_port(const aeth_test_redis *r)
+{
+	return r->port;
+}
+
+static int start(aeth_test_redis **out, const char *conf)
 {
 	aeth_test_redis *r = calloc(1, sizeof(*r));
 
@@ -148,12 +191,39 @@ int aeth_test_redis_start(aeth_test_redis **out)
 	snprintf(r->url, sizeof(r->url), "unix://%s", r->sock);
 	r->owner = getpid();
 	r->watchdog_fd = -1;
-	if (start_watchdog(r) || spawn(r)) {
+	if (conf) {
+		char path[128];
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/extra.conf", r->dir);
+		bool ok = (f = fopen(path, "w")) != NULL;
+
+		if (f) {
+			ok = fputs(conf, f) >= 0;
+			ok = fclose(f) == 0 && ok;
+		}
+		if (!ok) {
+			fprintf(stderr, "cannot write %s\n", path);
+			aeth_test_redis_free(r);
+			return -1;
+		}
+		r->has_conf = true;
+	}
+	if (start_watchdog(r)) {
 		aeth_test_redis_free(r);
 		return -1;
 	}
-	*out = r;
-	return 0;
+	/* another process may take the free port first: try a few */
+	for (int attempt = 0; attempt < 3; attempt++) {
+		if (conf && (r->port = aeth_test_free_port()) <= 0)
+			break;
+		if (spawn(r) == 0) {
+			*out = r;
+			return 0;
+		}
+	}
+	aeth_test_redis_free(r);
+	return -1;
 }
 
 const char *aeth_test_redis_server_url(const aeth_test_redis *r)
@@ -234,9 +304,8 @@ char *aeth_test_redis_prefix(void)
 	return p;
 }
 
-/* Connect to a test URL: unix:///path[?db=N] or redis://host:port[/db]
- * (no password: test servers have none). */
-static redisContext *connect_url(const char *url)
+/* Connect to unix:///path[?db=N] or redis://host:port[/db]. */
+static redisContext *connect_plain(const char *url)
 {
 	struct timeval tv = {2, 0};
 	redisContext *c = NULL;
@@ -261,6 +330,37 @@ static redisContext *connect_url(const char *url)
 			freeReplyObject(r);
 	}
 	if (c && c->err) {
+		redisFree(c);
+		c = NULL;
+	}
+	return c;
+}
+
+/* Connect to a test URL: those of connect_plain(), or
+ * redis://[user]:password@host:port[/db] (no %-escapes: test passwords
+ * are plain). */
+static redisContext *connect_url(const char *url)
+{
+	char plain[256], user[128] = "", pass[128] = "";
+	const char *at = strchr(url, '@');
+	redisContext *c;
+	redisReply *r;
+	bool ok;
+
+	if (strncmp(url, "redis://", 8) != 0 || !at)
+		return connect_plain(url);
+	if (sscanf(url + 8, "%127[^:]:%127[^@]@", user, pass) != 2 &&
+	    sscanf(url + 8, ":%127[^@]@", pass) != 1)
+		return NULL;
+	snprintf(plain, sizeof(plain), "redis://%s", at + 1);
+	if (!(c = connect_plain(plain)))
+		return NULL;
+	r = user[0] ? redisCommand(c, "AUTH %s %s", user, pass)
+		    : redisCommand(c, "AUTH %s", pass);
+	ok = r && r->type == REDIS_REPLY_STATUS;
+	if (r)
+		freeReplyObject(r);
+	if (!ok) {
 		redisFree(c);
 		c = NULL;
 	}

@@ -19,6 +19,17 @@ typedef struct aeth_test_redis aeth_test_redis;
 
 /* Start a private redis-server. 0 or -1 (the reason printed on stderr). */
 int aeth_test_redis_start(aeth_test_redis **out);
+/*
+ * The same, also listening on 127.0.0.1 on a free TCP port
+ * (aeth_test_redis_port()), with `conf` (redis.conf text, e.g. ACL "user"
+ * lines and "user default off") read first: for tests of passwords and
+ * ACLs over TCP. Its Unix socket stays (aeth_test_redis_server_url()),
+ * under the same users. A URL with credentials,
+ * redis://user:password@127.0.0.1:PORT, works in aeth_test_redis_cmd().
+ */
+int aeth_test_redis_start_tcp(aeth_test_redis **out, const char *conf);
+/* The TCP port of a server from aeth_test_redis_start_tcp(), else 0. */
+int aeth_test_redis_port(const aeth_test_redis *r);
 /* unix:///tmp/aeth-redis-XXXXXX/redis.sock (borrowed). */
 const char *aeth_test_redis_server_url(const aeth_test_redis *r);
 /* Stop the server (SIGTERM, wait); its directory and socket path stay. */

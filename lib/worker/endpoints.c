@@ -1,0 +1,171 @@
+/*
+ * lib/worker/endpoints.c - where Redis and PostgreSQL URLs lead; see
+ * endpoints.h.
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <libpq-fe.h>
+
+#include "queue/queue_internal.h"
+#include "store/store_internal.h"
+#include "worker/endpoints.h"
+
+bool aeth__host_is_loopback(const char *host)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (!host || !*host)
+		return false;
+	if (!strcasecmp(host, "localhost") || !strcasecmp(host, "localhost."))
+		return true;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, host, &a6) == 1) {
+		if (IN6_IS_ADDR_LOOPBACK(&a6))
+			return true;
+		return IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127;
+	}
+	return false;
+}
+
+static void set_endpoint(aeth__endpoint *ep, const char *host, size_t len,
+			 unsigned int port)
+{
+	if (len >= sizeof(ep->host))
+		len = sizeof(ep->host) - 1;
+	memcpy(ep->host, host, len);
+	ep->host[len] = '\0';
+	ep->port = port;
+	ep->loopback = aeth__host_is_loopback(ep->host);
+}
+
+bool aeth__redis_endpoint(const char *url, aeth__endpoint *ep)
+{
+	aeth__redis_url u;
+	bool tcp;
+
+	if (aeth__redis_url_parse(aeth__redis_url_resolve(url), &u) != 0)
+		return false;
+	tcp = u.host != NULL;
+	if (tcp && ep)
+		set_endpoint(ep, u.host, strlen(u.host), (unsigned int)u.port);
+	aeth__redis_url_clear(&u);
+	return tcp;
+}
+
+/* The value of `key` in parsed options, else $env, else NULL. */
+static const char *option(const PQconninfoOption *opts, const char *key,
+			  const char *env)
+{
+	for (const PQconninfoOption *o = opts; o->keyword; o++)
+		if (!strcmp(o->keyword, key) && o->val && *o->val)
+			return o->val;
+	env = getenv(env);
+	return env && *env ? env : NULL;
+}
+
+/* Entries of a comma-separated list (libpq's host, hostaddr, port). */
+static size_t list_count(const char *s)
+{
+	size_t n = 1;
+
+	if (!s)
+		return 0;
+	for (; *s; s++)
+		n += *s == ',';
+	return n;
+}
+
+/* Entry i of the list: its start into *item, its length returned. */
+static size_t list_item(const char *s, size_t i, const char **item)
+{
+	while (i-- > 0)
+		s = strchr(s, ',') + 1;
+	*item = s;
+	return strcspn(s, ",");
+}
+
+/* The port of entry i: one port for all, or one each; empty: 5432. */
+static unsigned int port_of(const char *ports, size_t i)
+{
+	const char *p;
+	size_t len, np = list_count(ports);
+	char buf[8], *end;
+	long v;
+
+	if (np == 0)
+		return 5432;
+	len = list_item(ports, np == 1 ? 0 : i, &p);
+	if (len == 0)
+		return 5432;
+	if (len >= sizeof(buf))
+		return 0;
+	memcpy(buf, p, len);
+	buf[len] = '\0';
+	v = strtol(buf, &end, 10);
+	return *end || v < 1 || v > 65535 ? 0 : (unsigned int)v;
+}
+
+bool aeth__pg_endpoints(const char *conninfo, aeth__endpoint *eps, size_t max,
+			size_t *n)
+{
+	PQconninfoOption *opts;
+	const char *hosts, *addrs, *ports;
+	size_t count, got = 0, tcp = 0;
+
+	if (n)
+		*n = 0;
+	opts = PQconninfoParse(aeth__store_url_resolve(conninfo), NULL);
+	if (!opts)
+		return false;
+	hosts = option(opts, "host", "PGHOST");
+	addrs = option(opts, "hostaddr", "PGHOSTADDR");
+	ports = option(opts, "port", "PGPORT");
+	/* libpq: with hostaddr, its list sets the number of entries */
+	count = addrs ? list_count(addrs) : hosts ? list_count(hosts) : 1;
+	for (size_t i = 0; i < count; i++) {
+		const char *h = "", *a = "";
+		size_t hl = 0, al = 0;
+
+		if (hosts && i < list_count(hosts))
+			hl = list_item(hosts, i, &h);
+		if (addrs)
+			al = list_item(addrs, i, &a);
+		if (al == 0 && (hl == 0 || h[0] == '/' || h[0] == '@'))
+			continue; /* a Unix socket directory (none: libpq's own) */
+		tcp++;
+		if (eps && got < max)
+			set_endpoint(&eps[got++], al ? a : h, al ? al : hl,
+				     port_of(ports, i));
+	}
+	PQconninfoFree(opts);
+	if (n)
+		*n = got;
+	return tcp > 0;
+}
+
+const char *aeth__pg_sslmode(const char *conninfo)
+{
+	static const char *const modes[] = {
+		"disable", "allow", "prefer", "require", "verify-ca", "verify-full",
+	};
+	PQconninfoOption *opts;
+	const char *mode, *found = NULL;
+
+	opts = PQconninfoParse(aeth__store_url_resolve(conninfo), NULL);
+	if (!opts)
+		return NULL;
+	mode = option(opts, "sslmode", "PGSSLMODE");
+	if (!mode)
+		mode = "prefer";
+	for (size_t i = 0; i < AETH__ARRAY_LEN(modes); i++)
+		if (!strcmp(mode, modes[i]))
+			found = modes[i];
+	PQconninfoFree(opts);
+	return found;
+}
