@@ -335,8 +335,13 @@ static int boot_once(aeth_vm *vm)
 	int rc;
 
 	rc = vm->backend->start(&vm->rec, deadline);
-	if (rc == 0)
-		rc = agent_connect_hello(vm, deadline, 0);
+	if (rc != 0) {
+		/* nothing ran (a file refused, the jail could not be set up):
+		 * the backend's own words say it all, no serial log to quote */
+		kill_and_clean(vm);
+		return rc;
+	}
+	rc = agent_connect_hello(vm, deadline, 0);
 	if (rc == 0 && vm->backend->ready)
 		rc = vm->backend->ready(&vm->rec, deadline);
 	if (rc == 0) {

@@ -41,9 +41,10 @@ int aeth__quota_reserve(aeth_worker *w, unsigned int memory_mb,
 		disk += aeth__overlay_mb(aeth_vm_rootfs_path(r->vm));
 	}
 	if (vms + 1 > p->vms)
-		rc = aeth__error_set(AETH_EBUSY, "worker %s runs %u VMs, its limit "
-				     "(limits.vms): delete a VM or raise the "
-				     "limit", w->id, vms);
+		rc = aeth__error_set(AETH_EBUSY, "worker %s has %u VM%s, as many "
+				     "as its limit (limits.vms) allows: delete a "
+				     "VM or raise the limit", w->id, vms,
+				     vms == 1 ? "" : "s");
 	else if (mem + memory_mb > p->memory_mb)
 		rc = aeth__error_set(AETH_EBUSY, "worker %s has %llu MiB of guest "
 				     "memory committed; %u MiB more would pass its "

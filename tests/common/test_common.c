@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "aetherium/aetherium.h"
 #include "internal.h"
@@ -89,6 +90,57 @@ static void test_mkdir_rm(void **state)
 	free(file);
 }
 
+/* Text from submitters and guests reaches logs as one visible line. */
+static void test_escape_text(void **state)
+{
+	char out[256];
+
+	(void)state;
+	aeth__escape_text(out, sizeof(out), "plain ✓ text", false);
+	assert_string_equal(out, "plain ✓ text");
+	aeth__escape_text(out, sizeof(out), "a\nb\rc\td\x1b[2Ke\x7f", false);
+	assert_string_equal(out, "a\\nb\\rc\\td\\x1b[2Ke\\x7f");
+	aeth__escape_text(out, sizeof(out), "line1\nline2", true);
+	assert_string_equal(out, "line1\n  | line2");
+	/* C1 NEL (U+0085) and RLO (U+202E): visible, not acted on */
+	aeth__escape_text(out, sizeof(out), "x\xc2\x85y\xe2\x80\xaez", false);
+	assert_string_equal(out, "x\\u0085y\\u202ez");
+	/* cut whole: never half an escape, always terminated */
+	aeth__escape_text(out, 6, "ab\x1b" "cd", false);
+	assert_string_equal(out, "ab");
+}
+
+/* A private dir: made 0700; another's, an open one or a link refused. */
+static void test_private_dir(void **state)
+{
+	char tmpl[] = "/tmp/aeth-priv-XXXXXX", *d, *l;
+	struct stat st;
+
+	(void)state;
+	assert_non_null(mkdtemp(tmpl));
+	d = aeth__sprintf("%s/state", tmpl);
+	l = aeth__sprintf("%s/link", tmpl);
+	assert_int_equal(aeth__private_dir(d, "state dir"), 0);
+	assert_int_equal(stat(d, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	assert_int_equal(aeth__private_dir(d, "state dir"), 0); /* again: fine */
+	assert_int_equal(chmod(d, 0755), 0);
+	assert_int_equal(aeth__private_dir(d, "state dir"), AETH_EINVALID);
+	assert_non_null(strstr(aeth_error_last(), "has mode 0755"));
+	assert_int_equal(chmod(d, 0700), 0);
+	assert_int_equal(symlink(d, l), 0);
+	assert_int_equal(aeth__private_dir(l, "state dir"), AETH_EINVALID);
+	assert_non_null(strstr(aeth_error_last(), "symbolic link"));
+	if (geteuid() == 0) {
+		assert_int_equal(chown(d, 65534, 65534), 0);
+		assert_int_equal(aeth__private_dir(d, "state dir"), AETH_EINVALID);
+		assert_non_null(strstr(aeth_error_last(), "belongs to uid 65534"));
+	}
+	assert_int_equal(aeth__rm_rf(tmpl), 0);
+	free(d);
+	free(l);
+}
+
 static void test_version(void **state)
 {
 	int maj, min, pat;
@@ -108,6 +160,8 @@ int main(void)
 		cmocka_unit_test(test_uuid),
 		cmocka_unit_test(test_mkdir_rm),
 		cmocka_unit_test(test_version),
+		cmocka_unit_test(test_escape_text),
+		cmocka_unit_test(test_private_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -65,6 +65,44 @@ static void test_create_invalid(void **state)
 	expect_invalid("vm:create", "[1]", "must be a JSON object");
 	expect_invalid("vm:create", "{\"name\":\"a\"} x", "trailing data");
 	expect_invalid("vm:create", "", "empty");
+	/* names reach logs and tables: no control characters */
+	expect_invalid("vm:create", "{\"name\":\"a\\nb\"}", "control characters");
+	expect_invalid("vm:create", "{\"name\":\"a\\u001b[2Kb\"}", "control characters");
+	expect_invalid("vm:create", "{\"name\":\"a\\u0085b\"}", "control characters");
+	expect_invalid("vm:create", "{\"name\":\"a\\u202eb\"}", "control characters");
+	expect_invalid("vm:create", "{\"name\":\"a\xff\"}", "control characters");
+	/* nothing names a host path */
+	expect_invalid("vm:create", "{\"name\":\"a\",\"rootfs\":\"/dev/sda\"}",
+		       "takes true or false, not a path");
+	expect_invalid("vm:create", "{\"name\":\"a\",\"image\":\"/etc\"}",
+		       "\"image\" must be the name");
+	expect_invalid("vm:create", "{\"name\":\"a\",\"network\":\"a b\"}",
+		       "\"network\" must be");
+	expect_invalid("vm:create", "{\"name\":\"a\",\"ttl\":0}",
+		       "\"ttl\" must be a whole number from 1");
+}
+
+/* The new fields: image, a profile name, ttl; clean UTF-8 names pass. */
+static void test_create_catalogue(void **state)
+{
+	aeth__create_payload p;
+
+	(void)state;
+	assert_int_equal(create("{\"name\":\"é-vm ✓\",\"image\":\"debian\","
+				"\"network\":\"git\",\"rootfs\":true,\"ttl\":600}", &p), 0);
+	assert_string_equal(p.name, "é-vm ✓");
+	assert_string_equal(p.image, "debian");
+	assert_int_equal(p.network, AETH__NET_PROFILE);
+	assert_string_equal(p.profile, "git");
+	assert_string_equal(aeth__create_network_name(&p), "git");
+	assert_int_equal(p.rootfs, AETH__ROOTFS_ON);
+	assert_int_equal(p.ttl_s, 600);
+	aeth__create_payload_clear(&p);
+	assert_int_equal(create("{\"name\":\"x\",\"network\":\"tap\",\"tap\":\"tap0\"}",
+				&p), 0);
+	assert_int_equal(p.network, AETH__NET_TAP);
+	assert_string_equal(aeth__create_network_name(&p), "tap");
+	aeth__create_payload_clear(&p);
 }
 
 static void test_execute_seed(void **state)
@@ -233,6 +271,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_create_seed),
 		cmocka_unit_test(test_create_invalid),
+		cmocka_unit_test(test_create_catalogue),
 		cmocka_unit_test(test_execute_seed),
 		cmocka_unit_test(test_execute_extras),
 		cmocka_unit_test(test_execute_invalid),
