@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 #include "jail/jail.h"
 #include "vm/backend.h"
 #include "vm/jail.h"
+#include "vm/vm_priv.h"
 
 #ifndef AETH_LIBEXECDIR
 #define AETH_LIBEXECDIR "/usr/local/libexec"
@@ -80,20 +82,30 @@ static char *find_jailer(const char *opt)
 	return aeth__find_program(AETH_LIBEXECDIR "/aetherium/aeth-jailer");
 }
 
-/* Can this (unprivileged) process make the namespaces the jailer needs? */
-static bool userns_works(void)
+/* Can this process make the namespaces the jailer needs (a user
+ * namespace first when it is not root)? In a child, so nothing changes
+ * here. 0, or the errno of the unshare that failed. */
+static int namespaces_work(bool as_root)
 {
 	pid_t pid = fork();
 	int st;
 
-	if (pid == 0)
-		_exit(unshare(CLONE_NEWUSER) == 0 &&
-		      unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID) == 0 ? 0 : 1);
+	if (pid == 0) {
+		if (!as_root && unshare(CLONE_NEWUSER) != 0)
+			_exit(errno & 0xff);
+		_exit(unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID |
+			      CLONE_NEWIPC | CLONE_NEWUTS) == 0 ? 0 : errno & 0xff);
+	}
 	if (pid < 0)
-		return false;
+		return errno;
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
-	return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : EINTR;
+}
+
+static bool userns_works(void)
+{
+	return namespaces_work(false) == 0;
 }
 
 static int jail_off(aeth__jail_conf *c, const char *fmt, ...) AETH__PRINTF(2, 3);
@@ -537,4 +549,162 @@ void aeth__jail_cleanup(aeth__vm_record *r)
 	if (msg)
 		aeth__error_set(code, "%s", msg);
 	free(msg);
+}
+
+/* ---- aeth-worker -check ---- */
+
+/* QEMU starts with its seccomp filter on (a build without it refuses
+ * -sandbox): `quit` on its monitor, at most 10 s. */
+static bool sandbox_works(const char *qemu, char *why, size_t n)
+{
+	char *exe = aeth__find_program(qemu);
+	int in[2], st = 0;
+	pid_t pid;
+	bool ok = false;
+
+	if (!exe) {
+		snprintf(why, n, "%s is not on PATH", qemu);
+		return false;
+	}
+	if (pipe2(in, O_CLOEXEC) != 0) {
+		free(exe);
+		snprintf(why, n, "pipe: %s", strerror(errno));
+		return false;
+	}
+	pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		dup2(in[0], 0);
+		if (null >= 0) {
+			dup2(null, 1);
+			dup2(null, 2);
+		}
+		execl(exe, exe, "-M", "none", "-nodefaults", "-no-user-config",
+		      "-display", "none", "-sandbox", "on,obsolete=deny,"
+		      "elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
+		      "-monitor", "stdio", (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	if (pid > 0) {
+		int64_t deadline = aeth__now_ms() + 10000;
+		pid_t r = 0;
+
+		if (write(in[1], "quit\n", 5) != 5) {
+			/* it exited already: its status says why */
+		}
+		while ((r = waitpid(pid, &st, WNOHANG)) == 0 &&
+		       aeth__now_ms() < deadline)
+			aeth__sleep_ms(20);
+		if (r == 0) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			snprintf(why, n, "%s did not quit within 10 s", exe);
+		} else {
+			ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+			if (!ok)
+				snprintf(why, n, "%s refused -sandbox on (built "
+					 "without seccomp?)", exe);
+		}
+	}
+	close(in[1]);
+	free(exe);
+	return ok;
+}
+
+static void report_cgroups(const aeth__jail_conf *c, aeth__finding_cb cb,
+			   void *ud)
+{
+	char detail[2600], top[600];
+
+	if (!c->on || !c->as_root) {
+		cb("cgroups", 1, !c->on ? "none: the jail is off" :
+		   "none: a worker that is not root cannot create them; VMMs "
+		   "have no memory, CPU or pids limits of their own",
+		   "run the worker as root (or under a delegated cgroup)", ud);
+		return;
+	}
+	if (!c->cgroups) {
+		cb("cgroups", 1, "off (vmm.cgroups is false): VMMs have no memory, "
+		   "CPU or pids limits of their own", "set vmm.cgroups: true", ud);
+		return;
+	}
+	if (c->cg.version == 0) {
+		cb("cgroups", 2, c->cg.detail, "mount the memory, cpu and pids "
+		   "controllers (cgroup v2, or v1 hierarchies), or set "
+		   "vmm.cgroups: false (not recommended)", ud);
+		return;
+	}
+	snprintf(top, sizeof(top), "%s/%s", c->cg.memory, c->cgroup_parent);
+	if (mkdir(top, 0755) != 0 && errno != EEXIST) {
+		snprintf(detail, sizeof(detail), "cannot create %s: %s", top,
+			 strerror(errno));
+		cb("cgroups", 2, detail, "give the worker a writable cgroup "
+		   "subtree (vmm.cgroup_parent), or set vmm.cgroups: false", ud);
+		return;
+	}
+	snprintf(detail, sizeof(detail), "%s; one per VM below %s: memory = "
+		 "guest + %d MiB, CPU = vCPUs + half a core, %d pids",
+		 c->cg.detail, c->cgroup_parent, AETH__VMM_OVERHEAD_MB,
+		 VMM_PIDS_MAX);
+	cb("cgroups", 0, detail, NULL, ud);
+}
+
+void aeth__jail_report(const struct aeth_vmm *m, aeth__finding_cb cb, void *ud)
+{
+	const aeth__jail_conf *c = &m->jail;
+	char detail[1200], why[600];
+	struct statvfs v;
+	int e;
+
+	if (m->backend != &aeth__vm_backend_qemu) {
+		cb("jail", 1, "the firecracker backend confines with Firecracker's "
+		   "own jailer", "see docs/firecracker.md", ud);
+		return;
+	}
+	if (c->on)
+		snprintf(detail, sizeof(detail), "on: each QEMU starts under %s in "
+			 "its own pid, mount, network, IPC and UTS namespaces with "
+			 "a minimal root", c->jailer);
+	else
+		snprintf(detail, sizeof(detail), "OFF (%s): QEMU runs as this "
+			 "process's user with the host's files and network; only "
+			 "its seccomp filter confines it", c->why_off ?
+			 c->why_off : "off");
+	cb("jail", c->on ? 0 : 1, detail, c->on ? NULL :
+	   "set vmm.jail: on (run the worker as root, or where user "
+	   "namespaces are allowed)", ud);
+	if (sandbox_works(m->qemu_binary, why, sizeof(why)))
+		cb("seccomp", 0, "QEMU runs with -sandbox on (obsolete, "
+		   "elevateprivileges, spawn, resourcecontrol denied)", NULL, ud);
+	else
+		cb("seccomp", 2, why, "install a QEMU built with seccomp "
+		   "(Debian's qemu-system-x86 is)", ud);
+	if ((e = namespaces_work(c->as_root)) == 0)
+		cb("namespaces", 0, c->as_root ? "pid, mount, network, IPC, UTS" :
+		   "user, pid, mount, network, IPC, UTS", NULL, ud);
+	else {
+		snprintf(detail, sizeof(detail), "unshare failed: %s", strerror(e));
+		cb("namespaces", c->on ? 2 : 1, detail, "run the worker as root, "
+		   "or allow user namespaces (kernel.unprivileged_userns_clone)",
+		   ud);
+	}
+	if (c->on && c->as_root)
+		snprintf(detail, sizeof(detail), "each VMM gets a uid of its own "
+			 "from %u to %u (no capabilities, no_new_privs)",
+			 c->uid_base, c->uid_base + c->uid_count - 1);
+	else
+		snprintf(detail, sizeof(detail), "VMMs run as uid %u%s",
+			 (unsigned int)geteuid(), geteuid() == 0 ? " (root!)" :
+			 c->on ? " in a user namespace, without capabilities" : "");
+	cb("vmm user", c->on || geteuid() != 0 ? 0 : 1, detail, NULL, ud);
+	report_cgroups(c, cb, ud);
+	if (statvfs(c->overlay_base, &v) == 0)
+		snprintf(detail, sizeof(detail), "%s (VMs' disk layers; %llu MiB "
+			 "free)", c->overlay_base,
+			 (unsigned long long)v.f_bavail * v.f_frsize >> 20);
+	else
+		snprintf(detail, sizeof(detail), "%s", c->overlay_base);
+	cb("overlay dir", 0, detail, NULL, ud);
 }

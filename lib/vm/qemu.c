@@ -18,7 +18,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
-#include <linux/openat2.h>
 #include <net/if.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -37,6 +36,7 @@
 #include "vm/backend.h"
 #include "vm/jail.h"
 #include "vm/qmp.h"
+#include "vm/vm_internal.h"
 
 #define ARGV_MAX 64
 /*
@@ -198,45 +198,6 @@ static int build_argv(argv_t *a, const aeth__vm_record *r, const vmm_fds *f)
 	return 0;
 }
 
-/*
- * Open a guest image file for the VMM: read-only, no symbolic link
- * anywhere in the path (RESOLVE_NO_SYMLINKS), and a regular file (no
- * device, FIFO or directory). The fd, or a negative code.
- */
-static int open_image(const aeth__vm_record *r, const char *what,
-		      const char *path)
-{
-	struct open_how how;
-	struct stat st;
-	int fd;
-
-	memset(&how, 0, sizeof(how));
-	how.flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY;
-	how.resolve = RESOLVE_NO_SYMLINKS;
-	fd = (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
-	if (fd < 0 && errno == ENOSYS) /* kernel < 5.6: the last part only */
-		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-	if (fd < 0 && errno == ENOENT)
-		return aeth__error_set(AETH_ENOTFOUND, "VM %s: guest %s not found at "
-				       "%s: build the image with "
-				       "scripts/build-image.sh (or set "
-				       "AETH_IMAGE_DIR)", r->id, what, path);
-	if (fd < 0 && errno == ELOOP)
-		return aeth__error_set(AETH_EINVALID, "VM %s: guest %s %s: the path "
-				       "has a symbolic link, which is not followed; "
-				       "give the real path", r->id, what, path);
-	if (fd < 0)
-		return aeth__error_errno(AETH_EIO, "VM %s: cannot open guest %s %s",
-					 r->id, what, path);
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return aeth__error_set(AETH_EINVALID, "VM %s: guest %s %s is not a "
-				       "regular file (devices, FIFOs and directories "
-				       "are refused)", r->id, what, path);
-	}
-	return fd;
-}
-
 /* A listening Unix socket at `path` (replacing a stale one), for QEMU. */
 static int listen_at(const aeth__vm_record *r, const char *path)
 {
@@ -299,11 +260,12 @@ static int open_fds(aeth__vm_record *r, vmm_fds *f)
 			return fd;                                             \
 		f->field = give(f, fd);                                        \
 	} while (0)
-	TAKE(kernel, open_image(r, "kernel", r->kernel_path));
+	TAKE(kernel, aeth__vm_open_image(r->id, "kernel", r->kernel_path));
 	if (r->initrd_path)
-		TAKE(initrd, open_image(r, "initramfs", r->initrd_path));
+		TAKE(initrd, aeth__vm_open_image(r->id, "initramfs", r->initrd_path));
 	if (r->rootfs_path)
-		TAKE(rootfs, open_image(r, "root filesystem", r->rootfs_path));
+		TAKE(rootfs, aeth__vm_open_image(r->id, "root filesystem",
+						   r->rootfs_path));
 	fd = open(r->serial_log, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
 		  O_CLOEXEC, 0600);
 	if (fd < 0)

@@ -36,6 +36,16 @@ char *aeth__vmm_default_state_dir(void);
  */
 int aeth__vm_fail(aeth_vm *vm, const char *reason);
 
+/*
+ * Open a guest image file (`what`: "kernel", ...) for VM `vm_id`'s VMM
+ * (NULL: for no VM in particular, e.g. a check):
+ * read-only, no symbolic link anywhere in the path (openat2
+ * RESOLVE_NO_SYMLINKS; the last part only on kernels before 5.6), a
+ * regular file (no device, FIFO or directory). The fd (O_CLOEXEC), or
+ * AETH_ENOTFOUND / AETH_EINVALID / AETH_EIO saying which rule failed.
+ */
+int aeth__vm_open_image(const char *vm_id, const char *what, const char *path);
+
 /* Is the VM's VMM process alive (and still ours)? Changes nothing. */
 bool aeth__vm_vmm_alive(const aeth_vm *vm);
 

@@ -5,6 +5,7 @@
  * Risky ways of reaching Redis and PostgreSQL (infra_warnings.h) are
  * warnings.
  */
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,11 @@
 #include "internal.h"
 #include "queue/queue_internal.h"
 #include "worker/infra_warnings.h"
+#include "vm/jail.h"
+#include "vm/vm_internal.h"
+#include "worker/policy.h"
 #include "worker/record.h"
+#include "worker/worker_internal.h"
 
 #define SERVICES_FIX \
 	"scripts/services.sh start; eval \"$(scripts/services.sh env)\""
@@ -248,19 +253,107 @@ static void on_access_warning(const char *what, const char *detail,
 	report(userdata, what, 1, fix, "%s", detail);
 }
 
-static void check_access(checker *c, const aeth_config *cfg)
+static void check_access(checker *c, const aeth_config *cfg,
+			 const aeth__policy *pol)
 {
-	if (aeth__infra_warnings(cfg_str(cfg, "redis.url"),
-				 cfg_str(cfg, "database.url"), aeth_config_path(cfg),
-				 on_access_warning, c) == 0)
+	int n = aeth__infra_warnings(cfg_str(cfg, "redis.url"),
+				     cfg_str(cfg, "database.url"),
+				     aeth_config_path(cfg), on_access_warning, c);
+
+	if (pol)
+		n += aeth__policy_exposure(pol, cfg_str(cfg, "redis.url"),
+					   cfg_str(cfg, "database.url"),
+					   on_access_warning, c);
+	if (n == 0)
 		report(c, "service access", 0, NULL, "no unauthenticated or "
-		       "clear-text path to Redis or PostgreSQL found");
+		       "clear-text path to Redis or PostgreSQL found, and no "
+		       "network profile reaches them");
+}
+
+static void on_finding(const char *what, int status, const char *detail,
+		       const char *fix, void *userdata)
+{
+	report(userdata, what, status, fix, "%s", detail);
+}
+
+/* How VMMs are confined here (lib/vm/jail.c knows; docs/security.md). */
+static void check_confinement(checker *c, const aeth_config *cfg)
+{
+	aeth_vmm_options o;
+	aeth_vmm *m = NULL;
+
+	aeth__vmm_options_from_config(cfg, &o);
+	if (aeth_vmm_open(&m, &o) != 0) {
+		report(c, "jail", 2, "fix the setting it names (docs/security.md)",
+		       "%s", aeth_error_last());
+		return;
+	}
+	aeth__jail_report(m, on_finding, c);
+	aeth_vmm_free(m);
+}
+
+/* The catalogue: every image file there and safe to open, each profile's
+ * rules, each allowlisted tap present, the limits in force. */
+static void check_catalogue(checker *c, const aeth__policy *p)
+{
+	aeth__buf b = AETH__BUF_INIT;
+
+	for (size_t i = 0; i < p->nimages; i++) {
+		const aeth__image *g = &p->images[i];
+		const char *files[3] = {g->kernel, g->initrd, g->rootfs};
+		char what[96];
+		bool ok = true;
+
+		snprintf(what, sizeof(what), "image %s", g->name);
+		for (size_t f = 0; f < 3 && ok; f++) {
+			int fd = files[f] ? aeth__vm_open_image(NULL, f == 0 ?
+					    "kernel" : f == 1 ? "initramfs" :
+					    "root filesystem", files[f]) : 0;
+
+			if (fd < 0) {
+				/* the default image has its own lines above */
+				if (i > 0)
+					report(c, what, 2, "fix images: in the "
+					       "configuration", "%s", aeth_error_last());
+				ok = false;
+			} else if (fd > 0) {
+				close(fd);
+			}
+		}
+		if (ok && i > 0)
+			report(c, what, 0, NULL, "%s%s%s", g->kernel,
+			       g->rootfs ? ", root disk " : "",
+			       g->rootfs ? g->rootfs : "");
+	}
+	for (size_t i = 0; i < p->nprofiles; i++) {
+		char what[96];
+
+		aeth__buf_free(&b);
+		for (char **r = p->profiles[i].allow; r && *r; r++)
+			aeth__buf_printf(&b, "%s%s", b.len ? ", " : "", *r);
+		snprintf(what, sizeof(what), "network %s", p->profiles[i].name);
+		report(c, what, 0, NULL, "guests reach %s", b.len ? b.data :
+		       "nothing (a network card, no destination)");
+	}
+	aeth__buf_free(&b);
+	for (char **t = p->taps; t && *t; t++)
+		report(c, "tap", if_nametoindex(*t) ? 0 : 1, "create it (ip tuntap "
+		       "add ...) or remove it from network.taps", "%s%s", *t,
+		       if_nametoindex(*t) ? "" : ": no such device");
+	report(c, "limits", 0, NULL, "per VM: %u vCPUs, %u MiB; per worker: %u VMs, "
+	       "%llu MiB guest memory, %llu MiB overlay disk; lifetime %u s "
+	       "(at most %u); commands %u ms (at most %u)", p->vm_vcpus,
+	       p->vm_memory_mb, p->vms, (unsigned long long)p->memory_mb,
+	       (unsigned long long)p->overlay_mb, p->ttl_s, p->ttl_max_s,
+	       p->exec_timeout_ms, p->exec_timeout_max_ms);
 }
 
 int aeth_worker_check(const aeth_config *cfg, aeth_check_cb cb, void *userdata)
 {
 	checker c = {cb, userdata, 0};
 	aeth_config *own = NULL;
+	aeth__policy pol;
+	bool loaded = false;
 
 	if (!cfg) {
 		if (aeth_config_load(&own, NULL) != 0)
@@ -269,10 +362,20 @@ int aeth_worker_check(const aeth_config *cfg, aeth_check_cb cb, void *userdata)
 	}
 	check_binaries(&c, cfg_str(cfg, "vmm.backend"));
 	check_accel(&c);
+	check_confinement(&c, cfg);
 	check_image(&c, cfg);
+	if (aeth__policy_load(&pol, cfg) == 0) {
+		check_catalogue(&c, &pol);
+		loaded = true;
+	} else {
+		report(&c, "catalogue", 2, "fix the key it names", "%s",
+		       aeth_error_last());
+	}
 	check_redis(&c, cfg);
 	check_postgres(&c, cfg);
-	check_access(&c, cfg);
+	check_access(&c, cfg, loaded ? &pol : NULL);
+	if (loaded)
+		aeth__policy_clear(&pol);
 	aeth_config_free(own);
 	return c.failures ? aeth__error_set(AETH_ERROR, "%d check(s) failed",
 					   c.failures) : 0;

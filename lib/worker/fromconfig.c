@@ -8,6 +8,7 @@
 
 #include "aetherium/config.h"
 #include "aetherium/task.h"
+#include "aetherium/vm.h"
 #include "aetherium/worker.h"
 #include "internal.h"
 #include "worker/worker_internal.h"
@@ -25,7 +26,7 @@ static unsigned int cfg_uint(const aeth_config *cfg, const char *key)
 {
 	int64_t v = 0;
 
-	if (aeth_config_get_int(cfg, key, &v) != 0 || v < 0 || v > 0x7fffffff)
+	if (aeth_config_get_int(cfg, key, &v) != 0 || v < 0 || v > 0xffffffffLL)
 		return 0;
 	return (unsigned int)v;
 }
@@ -44,6 +45,29 @@ static char *cfg_queues(const aeth_config *cfg)
 			aeth__buf_printf(&b, "%s%s=%d", b.len ? "," : "", name, weight);
 	}
 	return b.len ? aeth__buf_detach(&b, NULL) : (aeth__buf_free(&b), NULL);
+}
+
+void aeth__vmm_options_from_config(const aeth_config *cfg, aeth_vmm_options *o)
+{
+	const char *accel = cfg_str(cfg, "vmm.accel"), *jail = cfg_str(cfg, "vmm.jail");
+	bool cgroups = true;
+
+	*o = (aeth_vmm_options)AETH_VMM_OPTIONS_INIT;
+	o->backend = cfg_str(cfg, "vmm.backend");
+	o->accel = accel && !strcmp(accel, "kvm") ? AETH_ACCEL_KVM :
+		   accel && !strcmp(accel, "tcg") ? AETH_ACCEL_TCG : AETH_ACCEL_AUTO;
+	o->image_dir = cfg_str(cfg, "vmm.image_dir");
+	o->state_dir = cfg_str(cfg, "vmm.state_dir");
+	o->boot_timeout_ms = cfg_uint(cfg, "vmm.boot_timeout_ms");
+	o->jail = jail && !strcmp(jail, "on") ? AETH_JAIL_ON :
+		  jail && !strcmp(jail, "off") ? AETH_JAIL_OFF : AETH_JAIL_AUTO;
+	o->jailer_binary = cfg_str(cfg, "vmm.jailer");
+	o->jail_uid_base = cfg_uint(cfg, "vmm.jail_uid_base");
+	o->jail_uid_count = cfg_uint(cfg, "vmm.jail_uid_count");
+	o->cgroup_parent = cfg_str(cfg, "vmm.cgroup_parent");
+	aeth_config_get_bool(cfg, "vmm.cgroups", &cgroups);
+	o->no_cgroups = !cgroups;
+	o->overlay_dir = cfg_str(cfg, "vmm.overlay_dir");
 }
 
 #define PICK(f, v) o.f = overrides && overrides->f ? overrides->f : (v)

@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "jail/rules.h"
+#include "worker/endpoints.h"
 #include "worker/policy.h"
 
 static const char *cfg_str(const aeth_config *cfg, const char *key)
@@ -268,6 +270,70 @@ bool aeth__policy_tap_allowed(const aeth__policy *p, const char *tap)
 		if (!strcmp(*t, tap))
 			return true;
 	return false;
+}
+
+/* The rule of `prof` that lets a guest reach `ep`, or NULL. */
+static const char *reaching(const aeth__profile *prof, const aeth__endpoint *ep)
+{
+	char probe[AETH__NET_RULE_LEN];
+	aeth__net_rule addr, r;
+	const char *why;
+	bool ipv4;
+
+	snprintf(probe, sizeof(probe), "%.40s:1", ep->host);
+	ipv4 = aeth__net_rule_parse(probe, &addr, &why) == 0 &&
+	       addr.kind == AETH__RULE_NET && addr.mask == 0xffffffffu;
+	for (char **a = prof->allow; a && *a; a++) {
+		if (aeth__net_rule_parse(*a, &r, &why) != 0 || r.port != ep->port)
+			continue;
+		if ((r.kind == AETH__RULE_HOST && ep->loopback) ||
+		    (r.kind == AETH__RULE_NET && ipv4 &&
+		     (addr.addr & r.mask) == r.addr) ||
+		    (r.kind == AETH__RULE_PUBLIC && ipv4 &&
+		     aeth__net_addr_public(addr.addr)))
+			return *a;
+	}
+	return NULL;
+}
+
+static int exposed(const aeth__policy *p, const char *service,
+		   const aeth__endpoint *ep, aeth__policy_warn_cb cb, void *ud)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < p->nprofiles; i++) {
+		const char *rule = reaching(&p->profiles[i], ep);
+		char detail[512];
+
+		if (!rule)
+			continue;
+		snprintf(detail, sizeof(detail), "network profile \"%s\" lets guests "
+			 "reach this worker's %s at %s:%u (rule \"%s\"): a guest "
+			 "could read and drive every VM", p->profiles[i].name,
+			 service, ep->host, ep->port, rule);
+		cb(service[0] == 'R' ? "redis exposure" : "postgresql exposure",
+		   detail, "narrow the rule, or reach the service over a Unix "
+		   "socket or on a port no profile allows", ud);
+		n++;
+	}
+	return n;
+}
+
+int aeth__policy_exposure(const aeth__policy *p, const char *redis_url,
+			  const char *database_url, aeth__policy_warn_cb cb,
+			  void *userdata)
+{
+	aeth__endpoint ep, pg[AETH__PG_HOSTS_MAX];
+	size_t npg = 0;
+	int n = 0;
+
+	if (aeth__redis_endpoint(redis_url, &ep))
+		n += exposed(p, "Redis", &ep, cb, userdata);
+	if (aeth__pg_endpoints(database_url, pg, AETH__PG_HOSTS_MAX, &npg))
+		for (size_t i = 0; i < npg; i++)
+			n += exposed(p, "PostgreSQL", &pg[i], cb, userdata);
+	aeth_error_clear(); /* an unparsable URL fails later, saying why */
+	return n;
 }
 
 char *aeth__policy_image_names(const aeth__policy *p)

@@ -57,6 +57,19 @@ const aeth__profile *aeth__policy_profile(const aeth__policy *p,
 					  const char *name);
 bool aeth__policy_tap_allowed(const aeth__policy *p, const char *tap);
 
+/*
+ * Call `cb` (infra_warnings.h) for every way a guest network profile
+ * reaches the worker's own Redis or PostgreSQL over TCP: a "host:PORT"
+ * rule on the port of a loopback endpoint, an address rule covering an
+ * endpoint's address, "*:PORT" on the port of a public one. Names are not
+ * resolved (nothing is said about them). Returns how many it found.
+ */
+typedef void (*aeth__policy_warn_cb)(const char *what, const char *detail,
+				     const char *fix, void *userdata);
+int aeth__policy_exposure(const aeth__policy *p, const char *redis_url,
+			  const char *database_url, aeth__policy_warn_cb cb,
+			  void *userdata);
+
 /* "default, debian" / "user, git": names for messages (malloc'd). */
 char *aeth__policy_image_names(const aeth__policy *p);
 char *aeth__policy_profile_names(const aeth__policy *p);

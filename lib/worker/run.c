@@ -44,43 +44,12 @@ void aeth__worker_nap(struct aeth_worker *w, unsigned int ms)
 	pthread_mutex_unlock(&w->mu);
 }
 
-static const char *cfg_text(const aeth_worker *w, const char *key)
-{
-	const char *v = NULL;
-
-	return aeth_config_get_string(w->cfg, key, &v) == 0 && v && *v ? v : NULL;
-}
-
-static unsigned int cfg_uint(const aeth_worker *w, const char *key)
-{
-	int64_t v = 0;
-
-	aeth_config_get_int(w->cfg, key, &v);
-	return v > 0 && v <= 0xffffffffLL ? (unsigned int)v : 0;
-}
-
 /* The VM manager, from the worker's configuration (vmm.*). */
 static int open_vmm(aeth_worker *w)
 {
-	aeth_vmm_options o = AETH_VMM_OPTIONS_INIT;
-	const char *jail = cfg_text(w, "vmm.jail");
-	bool cgroups = true;
+	aeth_vmm_options o;
 
-	o.backend = w->backend;
-	o.accel = !strcmp(w->accel, "kvm") ? AETH_ACCEL_KVM :
-		  !strcmp(w->accel, "tcg") ? AETH_ACCEL_TCG : AETH_ACCEL_AUTO;
-	o.image_dir = w->image_dir;
-	o.state_dir = w->state_dir ? w->state_dir : cfg_text(w, "vmm.state_dir");
-	o.boot_timeout_ms = cfg_uint(w, "vmm.boot_timeout_ms");
-	o.jail = jail && !strcmp(jail, "on") ? AETH_JAIL_ON :
-		 jail && !strcmp(jail, "off") ? AETH_JAIL_OFF : AETH_JAIL_AUTO;
-	o.jailer_binary = cfg_text(w, "vmm.jailer");
-	o.jail_uid_base = cfg_uint(w, "vmm.jail_uid_base");
-	o.jail_uid_count = cfg_uint(w, "vmm.jail_uid_count");
-	o.cgroup_parent = cfg_text(w, "vmm.cgroup_parent");
-	aeth_config_get_bool(w->cfg, "vmm.cgroups", &cgroups);
-	o.no_cgroups = !cgroups;
-	o.overlay_dir = cfg_text(w, "vmm.overlay_dir");
+	aeth__vmm_options_from_config(w->cfg, &o);
 	return aeth_vmm_open(&w->vmm, &o);
 }
 
@@ -355,6 +324,8 @@ int aeth_worker_run(aeth_worker *w)
 	set_run_state(w, AETH__RUN_NOT_READY);
 	aeth__infra_warnings(w->redis_url, w->database_url, aeth_config_path(w->cfg),
 			     log_warning, w);
+	aeth__policy_exposure(&w->policy, w->redis_url, w->database_url,
+			      log_warning, w);
 	if ((rc = prepare(w, &rec)) == 0) {
 		register_self(w);
 		set_run_state(w, AETH__RUN_READY);

@@ -139,15 +139,8 @@ static int copy_options(aeth_worker *w, const aeth_worker_options *o)
 	w->redis_url = env_or(o->redis_url, "AETH_REDIS_URL");
 	w->redis_ns = o->redis_ns ? strdup(o->redis_ns) : NULL;
 	w->backend = cfg_dup(w, "vmm.backend");
-	w->accel = cfg_dup(w, "vmm.accel");
-	w->image_dir = cfg_dup(w, "vmm.image_dir");
-	w->state_dir = o->state_dir ? strdup(o->state_dir) : NULL;
-	if (!w->own_queue || !w->backend || !w->accel)
+	if (!w->own_queue || !w->backend)
 		return aeth__error_oom();
-	if (strcmp(w->accel, "auto") && strcmp(w->accel, "kvm") &&
-	    strcmp(w->accel, "tcg"))
-		return aeth__error_set(AETH_EINVALID, "accelerator \"%s\" is not one "
-				       "of auto, kvm, tcg", w->accel);
 	w->concurrency = o->concurrency ? o->concurrency : 2;
 	if (w->concurrency > 256)
 		return aeth__error_set(AETH_EINVALID, "concurrency %u is more than 256",
@@ -313,9 +306,6 @@ void aeth_worker_free(aeth_worker *w)
 	free(w->redis_url);
 	free(w->redis_ns);
 	free(w->backend);
-	free(w->accel);
-	free(w->image_dir);
-	free(w->state_dir);
 	aeth__policy_clear(&w->policy);
 	aeth_config_free(w->cfg);
 	if (w->stop_pipe[0] >= 0)

@@ -99,9 +99,6 @@ struct aeth_worker {
 	char *redis_url;
 	char *redis_ns;
 	char *backend;
-	char *accel;
-	char *image_dir;
-	char *state_dir;
 	unsigned int concurrency;
 	unsigned int lease_ms;
 	unsigned int grace_ms;
@@ -202,6 +199,10 @@ int aeth__worker_register(struct aeth_worker *w, aeth_queue *q);
 int aeth__handle_create(aeth_task *t, void *userdata);
 int aeth__handle_execute(aeth_task *t, void *userdata);
 int aeth__handle_delete(aeth_task *t, void *userdata);
+
+/* The VM manager's options from a configuration (vmm.*); the strings
+ * are borrowed from cfg (fromconfig.c). */
+void aeth__vmm_options_from_config(const aeth_config *cfg, aeth_vmm_options *o);
 
 /* Parse "critical=6,high=5,low" into sources after the worker's own queue. */
 int aeth__parse_queues(struct aeth_worker *w, const char *spec);
