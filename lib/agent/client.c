@@ -407,7 +407,7 @@ static void bad_frame(aeth__agent *a, const aeth__proto_header *h,
 			   "not logged" : "");
 }
 
-static int dispatch(aeth__agent *a, aeth__proto_rx *rx)
+int aeth__agent_dispatch(aeth__agent *a, aeth__proto_rx *rx)
 {
 	aeth__proto_header h;
 	const uint8_t *payload;
@@ -592,7 +592,7 @@ static void *reader_main(void *arg)
 			break;
 		}
 		aeth__proto_rx_commit(&rx, (size_t)n);
-		if (dispatch(a, &rx) < 0) {
+		if (aeth__agent_dispatch(a, &rx) < 0) {
 			why = "the agent sent a bad frame header";
 			break;
 		}

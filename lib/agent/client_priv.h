@@ -117,6 +117,11 @@ int aeth__agent_wait_locked(aeth__agent *a, int64_t deadline_ms);
 int aeth__agent_dead_error(aeth__agent *a);
 /* With a->mu held: the agent's error reply as ours. */
 int aeth__req_error(aeth__agent *a, struct aeth__req *r, const char *what);
+/* Hand every whole frame in `rx` to its request, as the reader thread
+ * does after each read (takes a->mu per frame): 0, or negative once the
+ * stream cannot be trusted (a bad header). Also the client fuzz target's
+ * entry (tests/agent/fuzz/fuzz_client.c). */
+int aeth__agent_dispatch(aeth__agent *a, aeth__proto_rx *rx);
 /* With a->mu held: the oldest chunk of r (the caller's to free), or NULL.
  * Lets a reader paused for this consumer go on. */
 struct aeth__chunk *aeth__req_pop_locked(aeth__agent *a, struct aeth__req *r);
