@@ -230,7 +230,9 @@ static int agent_connect_hello(aeth_vm *vm, int64_t deadline_ms,
 			       unsigned int attempt_ms)
 {
 	int rc, pause_ms = HELLO_BACKOFF_MIN_MS;
+	char peer[48];
 
+	snprintf(peer, sizeof(peer), "VM %s", vm->rec.id);
 	for (;;) {
 		aeth__agent *a = NULL;
 		int fd;
@@ -239,7 +241,7 @@ static int agent_connect_hello(aeth_vm *vm, int64_t deadline_ms,
 		rc = vm->backend->agent_connect(&vm->rec, deadline_ms, &fd);
 		if (rc)
 			return rc;
-		if ((rc = aeth__agent_open(&a, fd, vm->rec.id)) != 0)
+		if ((rc = aeth__agent_open(&a, fd, peer)) != 0)
 			return rc;
 		left = deadline_ms - aeth__now_ms();
 		if (attempt_ms && left > attempt_ms)
@@ -379,6 +381,34 @@ static int stop_locked(aeth_vm *vm, unsigned int timeout_ms)
 	kill_and_clean(vm);
 	set_error(vm, AETH_VM_STOPPED);
 	return 0;
+}
+
+int aeth__vm_fail(aeth_vm *vm, const char *reason)
+{
+	aeth__vm_record victim;
+	int rc = 0;
+
+	/* Kill first, outside vm->lock: a reconnect may hold it for seconds,
+	 * waiting on this very guest. The record is copied under the lock
+	 * (another thread may be failing the VM too: killing twice is
+	 * harmless, the pid check makes it a no-op). */
+	pthread_mutex_lock(&vm->lock);
+	victim = vm->rec;
+	pthread_mutex_unlock(&vm->lock);
+	vm->backend->kill(&victim);
+	pthread_mutex_lock(&vm->lock);
+	agent_drop(vm);
+	if (vm->rec.state != AETH_VM_FAILED) {
+		aeth__warn("VM %s: %s; its VMM (pid %d) was killed", vm->rec.id,
+			   reason, (int)vm->rec.pid);
+		kill_and_clean(vm);
+		free(vm->rec.error);
+		vm->rec.error = aeth__strdup(reason);
+		vm->rec.state = AETH_VM_FAILED;
+		rc = aeth__vm_record_save(&vm->rec);
+	}
+	pthread_mutex_unlock(&vm->lock);
+	return rc;
 }
 
 int aeth_vm_stop(aeth_vm *vm, unsigned int timeout_ms)

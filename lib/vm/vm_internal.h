@@ -19,6 +19,17 @@ typedef struct aeth__agent aeth__agent;
  */
 int aeth__vm_agent(aeth_vm *vm, aeth__agent **out);
 
+/*
+ * The guest stopped answering (a deadline of lib/agent passed): kill the
+ * VM's VMM now, without asking the guest, clean up its runtime resources
+ * and record the VM FAILED with `reason` (vm.json; the caller writes the
+ * database). Unlike aeth_vm_stop(), may run while other threads exec in
+ * the VM: their calls fail at once (the channel closes) and their
+ * borrowed agent clients stay valid until aeth_vm_free(). Idempotent. 0,
+ * or the error of saving the record.
+ */
+int aeth__vm_fail(aeth_vm *vm, const char *reason);
+
 /* The VM's record (spec + state), borrowed; for the worker and tests. */
 struct aeth__vm_record;
 const struct aeth__vm_record *aeth__vm_record_of(const aeth_vm *vm);
