@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "worker/exec_glue.h"
 #include "worker/payload.h"
 #include "worker/worker_internal.h"
 
@@ -106,6 +107,13 @@ static int copy_options(aeth_worker *w, const aeth_worker_options *o)
 		return aeth__error_set(AETH_EINVALID, "lease %u ms is too short "
 				       "(at least 300)", w->lease_ms);
 	w->grace_ms = o->grace_ms ? o->grace_ms : 30000;
+	/* Until config key worker.exec_timeout_ms exists: its environment
+	 * override's name, read as lease_ms's is above. */
+	w->exec_timeout_ms = getenv("AETH_WORKER_EXEC_TIMEOUT_MS") ?
+		(unsigned int)strtoul(getenv("AETH_WORKER_EXEC_TIMEOUT_MS"),
+				      NULL, 10) : 0;
+	if (!w->exec_timeout_ms)
+		w->exec_timeout_ms = AETH__EXEC_TIMEOUT_DEFAULT_MS;
 	w->vcpus = o->vcpus ? o->vcpus : 1;
 	w->memory_mb = o->memory_mb ? o->memory_mb : 256;
 	w->on_event = o->on_event;

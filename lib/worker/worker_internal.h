@@ -102,6 +102,7 @@ struct aeth_worker {
 	unsigned int concurrency;
 	unsigned int lease_ms;
 	unsigned int grace_ms;
+	unsigned int exec_timeout_ms; /* vm:execute without "timeout_ms" */
 	unsigned int vcpus;
 	unsigned int memory_mb;
 	int migrate;
