@@ -26,7 +26,6 @@ Everything started here is stopped and removed at exit, also on failure
 """
 import json
 import os
-import re
 import signal
 import sys
 import time
@@ -35,9 +34,8 @@ sys.path.insert(0, os.path.join(os.environ.get(
     "AETH_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", "..")),
     "tests", "cli"))
 
-from e2e_support import (Redis, Worker, check, create_db, die,  # noqa: E402
-                         image_dir, psql, require_binaries, services_env,
-                         state_dir, submit)
+from e2e_support import (Worker, check, die, psql,  # noqa: E402
+                         start_services, state_dir, submit)
 
 HALT = "sleep 1; halt -f"
 EXEC_GRACE_S = 5.0     # AETH_EXEC_WAIT_GRACE_MS
@@ -126,14 +124,7 @@ def hostile_exec(env, url, vm_id, timeout_ms, timeout_s, label):
 
 
 def main():
-    image = image_dir()
-    if not os.path.exists(os.path.join(image, "vmlinux")):
-        die("no guest image in %s: scripts/build-image.sh" % image)
-    require_binaries()
-    url = create_db()
-    redis = Redis()
-    redis.start()
-    env = services_env(url, redis)
+    url, redis, env = start_services()
 
     # ---- (a) and (b): one worker, concurrency 1, default timeout 2 s ----
     env_ab = dict(env, AETH_WORKER_EXEC_TIMEOUT_MS="2000")
