@@ -79,9 +79,14 @@ def serve_repo():
     procs.append(d)
 
     def stop_daemon():  # git daemon forks a child per connection: end the group
-        if d.poll() is None:
+        # also when `d` is gone already: e2e_support's cleanup kills the
+        # processes it knows (this `git` wrapper) before it runs cleanups,
+        # and the git-daemon under it would be left running
+        try:
             os.killpg(d.pid, 15)
-            d.wait(10)
+        except ProcessLookupError:
+            pass
+        d.wait(10)
     cleanups.insert(0, stop_daemon)
     deadline = time.monotonic() + 10
     while True:
