@@ -13,6 +13,25 @@
  * aeth_exec_kill() reaches its children too. A command that cannot be
  * started ends with exit_code 127, `exec_errno` set and a line
  * "aeth-agent: cannot run 'x': No such file or directory" on stderr.
+ *
+ * Deadlines: no call waits on the guest without one.
+ * - The agent must confirm a command's start within 60 s; a file put or
+ *   get must end within 60 s + 1 s per MiB it may carry (its size, or
+ *   max_len for a get); aeth_vm_ping() waits its timeout_ms; a reconnect
+ *   (the first call after the channel died) gives up after 15 s. Past a
+ *   deadline: AETH_ETIMEOUT.
+ * - A command with a timeout_ms must report its exit within timeout_ms +
+ *   AETH_EXEC_WAIT_GRACE_MS of its start: AETH_ETIMEOUT from
+ *   aeth_vm_exec(), aeth_vm_exec_stream() and aeth_exec_wait().
+ * - Whatever a call waits for: when the agent sends nothing for 10 s
+ *   while requests are pending, the library pings it; when nothing at all
+ *   comes 20 s after that, the channel is declared dead and every pending
+ *   call fails with AETH_EUNAVAILABLE ("nothing heard from the agent for
+ *   N ms, not even the answer to a ping"). So a guest that halted or hung
+ *   is noticed within 30 s even by aeth_exec_wait() on a command without
+ *   a timeout. A busy guest keeps answering pings (the agent is PID 1).
+ * After a deadline passed the guest is in an unknown state: stop or
+ * delete the VM (aeth-worker kills its VMM and marks it failed).
  */
 #ifndef AETHERIUM_EXEC_H
 #define AETHERIUM_EXEC_H
@@ -67,6 +86,12 @@ typedef struct {
 #define AETH_EXEC_OPTIONS_INIT \
 	{AETH_EXEC_OPTIONS_VERSION, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0}
 
+/** How long after its timeout_ms a command's exit report may come before
+ *  the wait gives up (AETH_ETIMEOUT): the agent's 2 s from SIGTERM to
+ *  SIGKILL plus 3 s for the report. Counted from the agent's confirmation
+ *  of the start. */
+#define AETH_EXEC_WAIT_GRACE_MS 5000
+
 /** How a command ended, and what it printed. Free with
  *  aeth_exec_result_free(). */
 typedef struct {
@@ -101,8 +126,9 @@ typedef int (*aeth_exec_output_cb)(aeth_exec_stream stream, const void *data,
  * Run a command to its end and collect its output. On success (0) *out
  * is the caller's (aeth_exec_result_free()), whatever the command's exit
  * status. Fails with AETH_EINVALID (no argv), AETH_ESTATE (VM not
- * running), AETH_EUNAVAILABLE (the agent's channel died), AETH_ETIMEOUT
- * (no word from the agent well past timeout_ms). Thread-safe.
+ * running), AETH_EUNAVAILABLE (the agent's channel died, or the agent
+ * went silent: see "Deadlines" above), AETH_ETIMEOUT (no exit report
+ * within timeout_ms + AETH_EXEC_WAIT_GRACE_MS). Thread-safe.
  */
 AETH_API int aeth_vm_exec(aeth_exec_result **out, aeth_vm *vm,
 			  const aeth_exec_options *opts);
@@ -155,8 +181,10 @@ AETH_API int aeth_exec_kill(aeth_exec *e, int signo);
 /**
  * Wait for the command to exit and return its result (the caller's).
  * Output not taken with aeth_exec_next() is collected into it. Waits at
- * most timeout_ms + a grace period when the command has a timeout,
- * otherwise until it exits or the channel dies.
+ * most timeout_ms + AETH_EXEC_WAIT_GRACE_MS from the start when the
+ * command has a timeout (then AETH_ETIMEOUT), otherwise until it exits or
+ * the channel dies (AETH_EUNAVAILABLE; a silent agent is declared dead
+ * after 30 s, see "Deadlines" above).
  */
 AETH_API int aeth_exec_wait(aeth_exec_result **out, aeth_exec *e);
 
@@ -174,14 +202,32 @@ AETH_API void aeth_exec_result_free(aeth_exec_result *r);
 AETH_API int aeth_vm_file_put(aeth_vm *vm, const char *guest_path,
 			      const void *data, size_t len, unsigned int mode);
 
+/** aeth_vm_file_get()'s size limit when max_len is 0 (16 MiB). */
+#define AETH_FILE_GET_MAX_DEFAULT 16777216
+
 /**
  * Read `guest_path` into *data (malloc'd, the caller's, free with
  * aeth_free(); NUL-terminated, the NUL not counted in *len).
- * AETH_ETOOBIG if the file is larger than `max_len` (0 = 256 MiB),
- * AETH_ENOTFOUND if it does not exist.
+ * AETH_ETOOBIG if the file is larger than `max_len` (0 =
+ * AETH_FILE_GET_MAX_DEFAULT, 16 MiB; at most 256 MiB), AETH_ENOTFOUND if
+ * it does not exist. A larger file: aeth_vm_file_get_fd().
  */
 AETH_API int aeth_vm_file_get(void **data, size_t *len, aeth_vm *vm,
 			      const char *guest_path, size_t max_len);
+
+/**
+ * Read `guest_path` into the file descriptor `fd` (borrowed; written at
+ * its current offset), chunk by chunk as the data arrives: memory stays
+ * bounded (a few MiB) whatever the size. *len_out (may be NULL) gets the
+ * byte count. AETH_ETOOBIG if the file is larger than `max_len` (0 = 256
+ * MiB, the protocol's limit), AETH_ENOTFOUND if it does not exist,
+ * AETH_EIO if writing to fd fails; deadlines as for aeth_vm_file_get().
+ * On failure part of the file may have been written: the caller discards
+ * it. Use a fd that does not block for long (a regular file): while its
+ * writes lag, the VM's other calls wait too.
+ */
+AETH_API int aeth_vm_file_get_fd(aeth_vm *vm, const char *guest_path, int fd,
+				 size_t max_len, size_t *len_out);
 
 /** Round trip to the agent: 0, AETH_ETIMEOUT or AETH_EUNAVAILABLE. */
 AETH_API int aeth_vm_ping(aeth_vm *vm, unsigned int timeout_ms);

@@ -25,27 +25,62 @@ static struct aeth__req *find_req(aeth__agent *a, uint32_t id)
 	return NULL;
 }
 
+/* With a->mu held: an id no request in flight uses (never 0). */
+static uint32_t fresh_id_locked(aeth__agent *a)
+{
+	uint32_t id;
+
+	do
+		id = ++a->next_id;
+	while (id == 0 || find_req(a, id));
+	return id;
+}
+
+/* With a->mu held: does a request still wait for its final reply? */
+static bool in_flight_locked(aeth__agent *a)
+{
+	for (struct aeth__req *r = a->reqs; r; r = r->next)
+		if (!r->done)
+			return true;
+	return false;
+}
+
+/* Make the reader look at its state again (liveness, pause, close). The
+ * pipe is non-blocking: when full, a wake-up is pending anyway. */
+static void wake_reader(aeth__agent *a)
+{
+	if (write(a->wake[1], "w", 1) < 0) {
+		/* EAGAIN: already woken */
+	}
+}
+
 struct aeth__req *aeth__req_new(aeth__agent *a)
 {
 	struct aeth__req *r = calloc(1, sizeof(*r));
+	bool was_idle;
 
 	if (!r) {
 		aeth__error_oom();
 		return NULL;
 	}
 	pthread_mutex_lock(&a->mu);
-	do
-		r->id = ++a->next_id;
-	while (r->id == 0 || find_req(a, r->id));
+	r->id = fresh_id_locked(a);
+	/* The silence the liveness check measures starts now at the latest. */
+	was_idle = !in_flight_locked(a);
+	if (was_idle)
+		a->busy_since_ms = aeth__now_ms();
 	r->next = a->reqs;
 	a->reqs = r;
 	pthread_mutex_unlock(&a->mu);
+	if (was_idle)
+		wake_reader(a);
 	return r;
 }
 
 void aeth__req_free(aeth__agent *a, struct aeth__req *r)
 {
 	struct aeth__req **p;
+	bool paused;
 
 	if (!r)
 		return;
@@ -55,7 +90,10 @@ void aeth__req_free(aeth__agent *a, struct aeth__req *r)
 			*p = r->next;
 			break;
 		}
+	paused = a->paused;
 	pthread_mutex_unlock(&a->mu);
+	if (paused) /* perhaps for this request's data */
+		wake_reader(a);
 	while (r->head) {
 		struct aeth__chunk *c = r->head;
 
@@ -64,8 +102,22 @@ void aeth__req_free(aeth__agent *a, struct aeth__req *r)
 	}
 	free(r->msg);
 	free(r->info);
-	aeth__buf_free(&r->data);
 	free(r);
+}
+
+struct aeth__chunk *aeth__req_pop_locked(aeth__agent *a, struct aeth__req *r)
+{
+	struct aeth__chunk *c = r->head;
+
+	if (!c)
+		return NULL;
+	r->head = c->next;
+	if (!r->head)
+		r->tail = NULL;
+	r->queued -= c->len;
+	if (a->paused && r->queued <= AETH__AGENT_GET_QUEUE_MAX / 2)
+		wake_reader(a);
+	return c;
 }
 
 /* ---- connection state ---- */
@@ -227,11 +279,30 @@ static void finish_req(struct aeth__req *r, int rc, const char *msg)
 		r->msg = guest_text(msg);
 }
 
+/* Queue a copy of `len` bytes for r's consumer; false if out of memory. */
+static bool queue_chunk(struct aeth__req *r, int stream, const uint8_t *data,
+			size_t len)
+{
+	struct aeth__chunk *c = malloc(sizeof(*c) + len);
+
+	if (!c)
+		return false;
+	c->next = NULL;
+	c->stream = stream;
+	c->len = len;
+	memcpy(c->data, data, len);
+	if (r->tail)
+		r->tail->next = c;
+	else
+		r->head = c;
+	r->tail = c;
+	r->queued += len;
+	return true;
+}
+
 static void on_output(aeth__agent *a, struct aeth__req *r,
 		      const aeth__proto_fields *f)
 {
-	struct aeth__chunk *c;
-
 	if (f->stream < 1 || f->stream > 2 || !r->started)
 		return;
 	/* The agent may send at most its window; more is a broken peer. */
@@ -239,21 +310,24 @@ static void on_output(aeth__agent *a, struct aeth__req *r,
 		set_dead_locked(a, "the agent sent output beyond its window");
 		return;
 	}
-	c = malloc(sizeof(*c) + f->data_len);
-	if (!c) {
+	if (!queue_chunk(r, (int)f->stream, f->data, f->data_len))
 		finish_req(r, AETH_ENOMEM, "out of memory for command output");
-		return;
-	}
-	c->next = NULL;
-	c->stream = (int)f->stream;
-	c->len = f->data_len;
-	memcpy(c->data, f->data, f->data_len);
-	if (r->tail)
-		r->tail->next = c;
+}
+
+/* File data: at most max_len in all (the agent checks the size before it
+ * sends; a guest that lies is cut off here, not buffered). */
+static void on_get_data(struct aeth__req *r, const aeth__proto_fields *f)
+{
+	if (!r->get)
+		finish_req(r, AETH_EPROTO, "the agent sent file data for a "
+			   "request that is not a file get");
+	else if (f->data_len > r->limit - r->got)
+		finish_req(r, AETH_ETOOBIG, "the agent sent more file data "
+			   "than max_len");
+	else if (!queue_chunk(r, 0, f->data, f->data_len))
+		finish_req(r, AETH_ENOMEM, "out of memory for file data");
 	else
-		r->head = c;
-	r->tail = c;
-	r->queued += c->len;
+		r->got += f->data_len;
 }
 
 static void on_frame(aeth__agent *a, const aeth__proto_header *h,
@@ -310,11 +384,7 @@ static void on_frame(aeth__agent *a, const aeth__proto_header *h,
 		finish_req(r, 0, NULL);
 		break;
 	case AETH__MSG_GET_DATA:
-		if (r->data.len + f->data_len > r->data.limit)
-			finish_req(r, AETH_EPROTO, "the agent sent more "
-				   "file data than allowed");
-		else if (aeth__buf_append(&r->data, f->data, f->data_len))
-			finish_req(r, AETH_ENOMEM, "out of memory");
+		on_get_data(r, f);
 		break;
 	default:
 		break; /* a newer agent's frame we do not know: ignore */
@@ -337,7 +407,7 @@ static void bad_frame(aeth__agent *a, const aeth__proto_header *h,
 			   "not logged" : "");
 }
 
-static int dispatch(aeth__agent *a, aeth__proto_rx *rx)
+int aeth__agent_dispatch(aeth__agent *a, aeth__proto_rx *rx)
 {
 	aeth__proto_header h;
 	const uint8_t *payload;
@@ -348,6 +418,10 @@ static int dispatch(aeth__agent *a, aeth__proto_rx *rx)
 		const char *why = "malformed payload";
 
 		pthread_mutex_lock(&a->mu);
+		/* Any frame, even a bad one, shows the agent is alive. */
+		a->heard = true;
+		a->last_rx_ms = aeth__now_ms();
+		a->ping_sent_ms = 0;
 		if (aeth__proto_parse(&f, payload, h.len, &why) == 0)
 			on_frame(a, &h, &f);
 		else
@@ -359,27 +433,149 @@ static int dispatch(aeth__agent *a, aeth__proto_rx *rx)
 	return rc;
 }
 
+/* ---- liveness (see AETH__AGENT_IDLE_MS) ---- */
+
+/*
+ * With a->mu held: should the reader stop reading until a file get's
+ * consumer catches up? Above AETH__AGENT_GET_QUEUE_MAX queued, until it
+ * is back to half. The agent's own queue then fills and it waits too:
+ * memory stays bounded whatever the consumer's fd does.
+ */
+static bool backlog_locked(aeth__agent *a)
+{
+	size_t most = 0;
+
+	for (struct aeth__req *r = a->reqs; r; r = r->next)
+		if (r->get && r->queued > most)
+			most = r->queued;
+	return most > (a->paused ? AETH__AGENT_GET_QUEUE_MAX / 2
+				  : AETH__AGENT_GET_QUEUE_MAX);
+}
+
+/*
+ * The reader's ping. It must not wait behind another writer (the reader
+ * has to go on reading for it, see client_priv.h): false when a frame is
+ * being written, to try again shortly. A guest that does not read is not
+ * waited for either: the ping counts as sent and its deadline runs. A
+ * 12-byte frame on a writable socket goes out whole; write_all() only
+ * covers the odd partial write.
+ */
+static bool send_ping(aeth__agent *a, uint32_t id)
+{
+	aeth__proto_msg m = AETH__PROTO_MSG_INIT;
+	struct pollfd p = {a->fd, POLLOUT, 0};
+
+	if (pthread_mutex_trylock(&a->wmu) != 0)
+		return false;
+	aeth__proto_msg_begin(&m, AETH__MSG_PING, id);
+	if (aeth__proto_msg_finish(&m) == 0 && poll(&p, 1, 0) == 1 &&
+	    (p.revents & POLLOUT))
+		write_all(a, m.data, m.len, aeth__now_ms() + a->send_ms);
+	pthread_mutex_unlock(&a->wmu);
+	aeth__proto_msg_free(&m);
+	return true;
+}
+
+#define READER_DEAD (-2)
+
+/*
+ * What the reader does before it polls: returns how long it may wait
+ * (-1: until a frame or a wake-up), or READER_DEAD with the reason in
+ * `why`; *paused: do not read the connection now (backlog_locked).
+ */
+static int reader_tick(aeth__agent *a, bool *paused, char *why, size_t n)
+{
+	int64_t now = aeth__now_ms(), quiet_since, due;
+	uint32_t ping_id = 0;
+	int rc = 0;
+
+	pthread_mutex_lock(&a->mu);
+	*paused = a->paused = backlog_locked(a);
+	if (*paused || !a->heard || !in_flight_locked(a)) {
+		if (*paused) /* that silence is ours, not the guest's */
+			a->last_rx_ms = now;
+		a->ping_sent_ms = 0;
+		pthread_mutex_unlock(&a->mu);
+		return -1;
+	}
+	quiet_since = a->last_rx_ms > a->busy_since_ms ? a->last_rx_ms
+						       : a->busy_since_ms;
+	if (a->ping_sent_ms) {
+		due = a->ping_sent_ms + a->ping_ms;
+		if (now >= due) {
+			snprintf(why, n, "nothing heard from the agent for %lld "
+				 "ms, not even the answer to a ping (the guest "
+				 "hung, halted or is starved of CPU)",
+				 (long long)(now - quiet_since));
+			rc = READER_DEAD;
+		}
+	} else {
+		due = quiet_since + a->idle_ms;
+		if (now >= due) {
+			ping_id = fresh_id_locked(a);
+			a->ping_sent_ms = now;
+			due = now + a->ping_ms;
+		}
+	}
+	pthread_mutex_unlock(&a->mu);
+	if (rc)
+		return rc;
+	if (ping_id && !send_ping(a, ping_id)) {
+		pthread_mutex_lock(&a->mu);
+		a->ping_sent_ms = 0;
+		pthread_mutex_unlock(&a->mu);
+		return 20;
+	}
+	return due - now > INT32_MAX ? INT32_MAX : (int)(due - now);
+}
+
+/* ---- the reader thread ---- */
+
+/* Empty the wake-up pipe; true when aeth__agent_free() asks to end. */
+static bool woken_to_close(aeth__agent *a)
+{
+	char buf[64];
+	bool closing;
+
+	while (read(a->wake[0], buf, sizeof(buf)) > 0)
+		;
+	pthread_mutex_lock(&a->mu);
+	closing = a->closing;
+	pthread_mutex_unlock(&a->mu);
+	return closing;
+}
+
 static void *reader_main(void *arg)
 {
 	aeth__agent *a = arg;
 	aeth__proto_rx rx = AETH__PROTO_RX_INIT;
 	const char *why = "closed by the guest";
-	char err[128];
+	char err[256];
 
 	for (;;) {
 		struct pollfd p[2] = {{a->fd, POLLIN, 0}, {a->wake[0], POLLIN, 0}};
 		uint8_t *buf;
 		ssize_t n;
+		bool paused;
+		int ms = reader_tick(a, &paused, err, sizeof(err));
 
-		if (poll(p, 2, -1) < 0 && errno != EINTR) {
+		if (ms == READER_DEAD) {
+			why = err;
+			/* writers blocked on a guest that reads nothing fail now */
+			shutdown(a->fd, SHUT_RDWR);
+			break;
+		}
+		if (paused)
+			p[0].events = 0;
+		if (poll(p, 2, ms) < 0 && errno != EINTR) {
 			why = "poll failed";
 			break;
 		}
-		if (p[1].revents) {
+		if (p[1].revents && woken_to_close(a)) {
 			why = "closed by the library";
 			break;
 		}
-		if (!p[0].revents)
+		if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
 		if (aeth__proto_rx_space(&rx, AETH__PROTO_CHUNK, &buf)) {
 			why = "out of memory";
@@ -396,7 +592,7 @@ static void *reader_main(void *arg)
 			break;
 		}
 		aeth__proto_rx_commit(&rx, (size_t)n);
-		if (dispatch(a, &rx) < 0) {
+		if (aeth__agent_dispatch(a, &rx) < 0) {
 			why = "the agent sent a bad frame header";
 			break;
 		}
@@ -421,6 +617,9 @@ int aeth__agent_open(aeth__agent **out, int fd, const char *peer_name)
 	}
 	a->fd = fd;
 	a->send_ms = AETH__AGENT_SEND_MS;
+	a->reply_ms = AETH__AGENT_REPLY_MS;
+	a->idle_ms = AETH__AGENT_IDLE_MS;
+	a->ping_ms = AETH__AGENT_PING_MS;
 	a->peer = strdup(peer_name ? peer_name : "guest");
 	if (fl >= 0)
 		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
@@ -430,7 +629,7 @@ int aeth__agent_open(aeth__agent **out, int fd, const char *peer_name)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&a->cond, &ca);
 	pthread_condattr_destroy(&ca);
-	if (!a->peer || pipe2(a->wake, O_CLOEXEC) < 0) {
+	if (!a->peer || pipe2(a->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
 		a->wake[0] = a->wake[1] = -1;
 		aeth__agent_free(a);
 		return aeth__error_errno(AETH_EIO, "agent client for %s",
@@ -451,9 +650,10 @@ void aeth__agent_free(aeth__agent *a)
 	if (!a)
 		return;
 	if (a->reader_running) {
-		if (write(a->wake[1], "x", 1) < 0) {
-			/* the reader also ends on EOF below */
-		}
+		pthread_mutex_lock(&a->mu);
+		a->closing = true;
+		pthread_mutex_unlock(&a->mu);
+		wake_reader(a); /* the reader also ends on EOF below */
 		shutdown(a->fd, SHUT_RDWR);
 		pthread_join(a->reader, NULL);
 	}
@@ -475,13 +675,14 @@ void aeth__agent_free(aeth__agent *a)
 /* ---- simple requests ---- */
 
 /*
- * Send `m` for `r` and wait for its final reply. On success the reply's
- * data stays in `r`. `what` names the request in messages.
+ * Send `m` for `r` and wait for its final reply until `deadline` (given
+ * as `budget_ms` in messages). On success the reply's data stays in `r`.
+ * `what` names the request in messages.
  */
-static int roundtrip(aeth__agent *a, struct aeth__req *r, aeth__proto_msg *m,
-		     unsigned int timeout_ms, const char *what)
+static int roundtrip_until(aeth__agent *a, struct aeth__req *r,
+			   aeth__proto_msg *m, int64_t deadline,
+			   unsigned int budget_ms, const char *what)
 {
-	int64_t deadline = aeth__now_ms() + (timeout_ms ? timeout_ms : 1);
 	int rc = aeth__agent_send(a, m);
 
 	if (rc)
@@ -496,11 +697,17 @@ static int roundtrip(aeth__agent *a, struct aeth__req *r, aeth__proto_msg *m,
 	else
 		rc = aeth__error_set(AETH_ETIMEOUT, "%s: no reply from the "
 				     "agent of %s within %u ms", what, a->peer,
-				     timeout_ms);
+				     budget_ms);
 	pthread_mutex_unlock(&a->mu);
 	return rc;
 }
 
+static int roundtrip(aeth__agent *a, struct aeth__req *r, aeth__proto_msg *m,
+		     unsigned int timeout_ms, const char *what)
+{
+	return roundtrip_until(a, r, m, aeth__now_ms() +
+			       (timeout_ms ? timeout_ms : 1), timeout_ms, what);
+}
 int aeth__agent_hello(aeth__agent *a, unsigned int timeout_ms,
 		      char **info_json)
 {
@@ -558,6 +765,17 @@ int aeth__agent_shutdown(aeth__agent *a, unsigned int timeout_ms)
 
 /* ---- files ---- */
 
+/* The deadline of a transfer of up to `bytes` (AETH__AGENT_RATE_MIN),
+ * and its length for messages. */
+static int64_t transfer_deadline(const aeth__agent *a, uint64_t bytes,
+				 unsigned int *budget_ms)
+{
+	uint64_t ms = a->reply_ms + bytes * 1000 / AETH__AGENT_RATE_MIN;
+
+	*budget_ms = ms > UINT32_MAX ? UINT32_MAX : (unsigned int)ms;
+	return aeth__now_ms() + (int64_t)ms;
+}
+
 static bool req_done(aeth__agent *a, struct aeth__req *r)
 {
 	bool done;
@@ -573,6 +791,8 @@ int aeth__agent_file_put(aeth__agent *a, const char *guest_path,
 {
 	aeth__proto_msg m = AETH__PROTO_MSG_INIT;
 	struct aeth__req *r;
+	unsigned int budget;
+	int64_t deadline;
 	int rc;
 
 	if (!guest_path || !*guest_path || (!data && len))
@@ -586,6 +806,7 @@ int aeth__agent_file_put(aeth__agent *a, const char *guest_path,
 	r = aeth__req_new(a);
 	if (!r)
 		return AETH_ENOMEM;
+	deadline = transfer_deadline(a, len, &budget);
 	aeth__proto_msg_begin(&m, AETH__MSG_PUT_OPEN, r->id);
 	aeth__proto_add_str(&m, AETH__F_PATH, guest_path);
 	aeth__proto_add_u64(&m, AETH__F_MODE, mode);
@@ -595,6 +816,13 @@ int aeth__agent_file_put(aeth__agent *a, const char *guest_path,
 		size_t n = len - off < AETH__PROTO_CHUNK ? len - off
 							 : AETH__PROTO_CHUNK;
 
+		if (aeth__now_ms() >= deadline) {
+			rc = aeth__error_set(AETH_ETIMEOUT, "file put: the agent "
+					     "of %s took in %zu of %zu bytes "
+					     "within %u ms", a->peer, off, len,
+					     budget);
+			break;
+		}
 		aeth__proto_msg_begin(&m, AETH__MSG_PUT_DATA, r->id);
 		aeth__proto_add_bytes(&m, AETH__F_DATA, (const char *)data + off,
 				      n);
@@ -603,7 +831,7 @@ int aeth__agent_file_put(aeth__agent *a, const char *guest_path,
 	}
 	if (rc == 0) {
 		aeth__proto_msg_begin(&m, AETH__MSG_PUT_CLOSE, r->id);
-		rc = roundtrip(a, r, &m, AETH__AGENT_REPLY_MS, "file put");
+		rc = roundtrip_until(a, r, &m, deadline, budget, "file put");
 	}
 	if (rc)
 		aeth__error_wrap(rc, "writing %s", guest_path);
@@ -612,42 +840,155 @@ int aeth__agent_file_put(aeth__agent *a, const char *guest_path,
 	return rc;
 }
 
-int aeth__agent_file_get(void **data, size_t *len, aeth__agent *a,
-			 const char *guest_path, size_t max_len)
+/* Where a file get's data goes, chunk by chunk: 0 or an error (set). */
+typedef int (*get_sink)(void *ctx, const void *data, size_t len);
+
+/* Hand r's data to `sink` as it arrives, until the agent's final reply. */
+static int get_drain(aeth__agent *a, struct aeth__req *r, int64_t deadline,
+		     unsigned int budget_ms, get_sink sink, void *ctx)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&a->mu);
+	for (;;) {
+		struct aeth__chunk *c;
+
+		if (r->done && r->rc) {
+			rc = aeth__req_error(a, r, "file get");
+			break;
+		}
+		if ((c = aeth__req_pop_locked(a, r)) != NULL) {
+			pthread_mutex_unlock(&a->mu);
+			rc = sink(ctx, c->data, c->len);
+			free(c);
+			pthread_mutex_lock(&a->mu);
+			if (rc)
+				break;
+		} else if (r->done) {
+			break;
+		} else if (a->dead) {
+			rc = aeth__agent_dead_error(a);
+			break;
+		} else if (aeth__agent_wait_locked(a, deadline) != 0) {
+			rc = aeth__error_set(AETH_ETIMEOUT, "file get: the agent "
+					     "of %s did not send the file within "
+					     "%u ms", a->peer, budget_ms);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&a->mu);
+	return rc;
+}
+
+static int file_get(aeth__agent *a, const char *guest_path, uint64_t max_len,
+		    get_sink sink, void *ctx, size_t *len_out)
 {
 	aeth__proto_msg m = AETH__PROTO_MSG_INIT;
 	struct aeth__req *r;
+	unsigned int budget;
+	int64_t deadline;
+	int rc;
+
+	if (len_out)
+		*len_out = 0;
+	if (!guest_path || !*guest_path)
+		return aeth__error_set(AETH_EINVALID, "file get needs a path");
+	if (max_len > AETH__PROTO_FILE_MAX)
+		max_len = AETH__PROTO_FILE_MAX;
+	r = aeth__req_new(a);
+	if (!r)
+		return AETH_ENOMEM;
+	pthread_mutex_lock(&a->mu); /* a guest may send data for any id */
+	r->get = true;
+	r->limit = max_len;
+	pthread_mutex_unlock(&a->mu);
+	deadline = transfer_deadline(a, max_len, &budget);
+	aeth__proto_msg_begin(&m, AETH__MSG_GET, r->id);
+	aeth__proto_add_str(&m, AETH__F_PATH, guest_path);
+	aeth__proto_add_u64(&m, AETH__F_MAX_LEN, max_len);
+	rc = aeth__agent_send(a, &m);
+	if (rc == 0)
+		rc = get_drain(a, r, deadline, budget, sink, ctx);
+	/* done: the reader no longer writes r */
+	if (rc == 0 && r->size != r->got)
+		rc = aeth__error_set(AETH_EPROTO, "file get: the agent of %s "
+				     "announced %llu bytes and sent %llu",
+				     a->peer, (unsigned long long)r->size,
+				     (unsigned long long)r->got);
+	if (rc == 0 && len_out)
+		*len_out = (size_t)r->got;
+	if (rc)
+		aeth__error_wrap(rc, "reading %s", guest_path);
+	aeth__proto_msg_free(&m);
+	aeth__req_free(a, r);
+	return rc;
+}
+
+static int buf_sink(void *ctx, const void *data, size_t len)
+{
+	return aeth__buf_append(ctx, data, len) ? aeth__error_oom() : 0;
+}
+
+int aeth__agent_file_get(void **data, size_t *len, aeth__agent *a,
+			 const char *guest_path, size_t max_len)
+{
+	aeth__buf b = AETH__BUF_INIT;
 	int rc;
 
 	*data = NULL;
 	*len = 0;
-	if (!guest_path || !*guest_path)
-		return aeth__error_set(AETH_EINVALID, "file get needs a path");
-	if (max_len == 0 || (uint64_t)max_len > AETH__PROTO_FILE_MAX)
-		max_len = (size_t)AETH__PROTO_FILE_MAX;
-	r = aeth__req_new(a);
-	if (!r)
-		return AETH_ENOMEM;
-	r->data.limit = max_len;
-	aeth__proto_msg_begin(&m, AETH__MSG_GET, r->id);
-	aeth__proto_add_str(&m, AETH__F_PATH, guest_path);
-	aeth__proto_add_u64(&m, AETH__F_MAX_LEN, max_len);
-	rc = roundtrip(a, r, &m, AETH__AGENT_REPLY_MS, "file get");
-	if (rc == 0 && r->size != r->data.len)
-		rc = aeth__error_set(AETH_EPROTO, "file get of %s: the agent "
-				     "announced %llu bytes and sent %zu",
-				     guest_path, (unsigned long long)r->size,
-				     r->data.len);
-	if (rc == 0) {
-		*data = aeth__buf_detach(&r->data, len);
-		if (!*data) /* an empty file */
-			*data = calloc(1, 1);
-		if (!*data)
-			rc = aeth__error_oom();
-	} else {
-		aeth__error_wrap(rc, "reading %s", guest_path);
-	}
-	aeth__proto_msg_free(&m);
-	aeth__req_free(a, r);
+	rc = file_get(a, guest_path, max_len ? max_len : AETH_FILE_GET_MAX_DEFAULT,
+		      buf_sink, &b, NULL);
+	if (rc == 0 && !(*data = aeth__buf_detach(&b, len))) /* "" if empty */
+		rc = aeth__error_oom();
+	aeth__buf_free(&b);
 	return rc;
+}
+
+struct fd_sink_ctx {
+	int fd;
+	int64_t deadline;
+};
+
+/* Write it all; a non-blocking fd is waited for until the deadline. */
+static int fd_sink(void *ctx, const void *data, size_t len)
+{
+	struct fd_sink_ctx *s = ctx;
+	const char *p = data;
+
+	while (len > 0) {
+		ssize_t w = write(s->fd, p, len);
+		struct pollfd pf = {s->fd, POLLOUT, 0};
+
+		if (w > 0) {
+			p += w;
+			len -= (size_t)w;
+		} else if (w < 0 && errno == EINTR) {
+			continue;
+		} else if (w < 0 && errno == EAGAIN &&
+			   aeth__now_ms() < s->deadline) {
+			poll(&pf, 1, 100);
+		} else {
+			return aeth__error_errno(AETH_EIO, "writing the file's "
+						 "data to fd %d", s->fd);
+		}
+	}
+	return 0;
+}
+
+int aeth__agent_file_get_fd(aeth__agent *a, const char *guest_path, int fd,
+			    size_t max_len, size_t *len_out)
+{
+	struct fd_sink_ctx s = {fd, 0};
+	unsigned int budget;
+
+	if (len_out)
+		*len_out = 0;
+	if (fd < 0)
+		return aeth__error_set(AETH_EINVALID, "file get: fd %d is not "
+				       "a file descriptor", fd);
+	if (!max_len)
+		max_len = (size_t)AETH__PROTO_FILE_MAX;
+	s.deadline = transfer_deadline(a, max_len, &budget);
+	return file_get(a, guest_path, max_len, fd_sink, &s, len_out);
 }

@@ -7,7 +7,9 @@
  * aeth__agent at once. When the connection dies every pending and later
  * call fails with AETH_EUNAVAILABLE and a message naming the peer.
  * The functions mirror include/aetherium/exec.h with an aeth__agent in
- * place of the VM, so lib/agent/exec.c is a thin wrapper.
+ * place of the VM, so lib/agent/exec.c is a thin wrapper. No call waits
+ * on the guest without a deadline: each request has its own, and the
+ * reader thread declares a silent agent dead (client_priv.h, liveness).
  */
 #ifndef AETH_AGENT_CLIENT_H
 #define AETH_AGENT_CLIENT_H
@@ -67,5 +69,7 @@ int aeth__agent_file_put(aeth__agent *a, const char *guest_path,
 			 const void *data, size_t len, unsigned int mode);
 int aeth__agent_file_get(void **data, size_t *len, aeth__agent *a,
 			 const char *guest_path, size_t max_len);
+int aeth__agent_file_get_fd(aeth__agent *a, const char *guest_path, int fd,
+			    size_t max_len, size_t *len_out);
 
 #endif

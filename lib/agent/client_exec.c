@@ -9,10 +9,6 @@
 
 #include "client_priv.h"
 
-/* Beyond the command's own timeout (and kill grace), how long to wait
- * for the agent's exit report before calling it lost. */
-#define EXIT_SLACK_MS 15000
-
 struct aeth_exec {
 	aeth__agent *a;
 	struct aeth__req *r;
@@ -23,7 +19,8 @@ struct aeth_exec {
 	bool close_after;         /* close stdin once pending is sent */
 	bool stdin_closed;
 	bool killed;
-	int64_t deadline;         /* for wait; 0 = none */
+	unsigned int timeout_ms;  /* the command's, 0 = none */
+	int64_t deadline;         /* for wait: timeout + grace; 0 = none */
 	aeth__buf out[2];         /* output collected by wait() */
 };
 
@@ -66,7 +63,7 @@ static int check_options(const aeth_exec_options *o)
 /* Wait for STARTED (0) or the agent's refusal. */
 static int wait_started(aeth_exec *e)
 {
-	int64_t deadline = aeth__now_ms() + AETH__AGENT_REPLY_MS;
+	int64_t deadline = aeth__now_ms() + e->a->reply_ms;
 	aeth__agent *a = e->a;
 	int rc = 0;
 
@@ -81,8 +78,8 @@ static int wait_started(aeth_exec *e)
 		rc = aeth__agent_dead_error(a);
 	else
 		rc = aeth__error_set(AETH_ETIMEOUT, "the agent of %s did not "
-				     "start '%s' within %d ms", a->peer,
-				     e->name, AETH__AGENT_REPLY_MS);
+				     "start '%s' within %u ms", a->peer,
+				     e->name, a->reply_ms);
 	pthread_mutex_unlock(&a->mu);
 	return rc;
 }
@@ -104,9 +101,7 @@ static int setup(aeth_exec *e, const aeth_exec_options *o)
 		o->output_limit ? o->output_limit : AETH__PROTO_OUTPUT_LIMIT;
 	e->close_after = !o->keep_stdin_open;
 	e->stdin_closed = !o->keep_stdin_open && !o->stdin_len;
-	if (o->timeout_ms)
-		e->deadline = aeth__now_ms() + o->timeout_ms + 2000 +
-			      EXIT_SLACK_MS;
+	e->timeout_ms = o->timeout_ms;
 	return e->name ? 0 : AETH_ENOMEM;
 }
 
@@ -134,6 +129,10 @@ int aeth__agent_exec_start(aeth_exec **out, aeth__agent *a,
 		rc = aeth__agent_send(a, &m);
 	if (rc == 0)
 		rc = wait_started(e);
+	/* The agent's timer runs from the start it just confirmed. */
+	if (rc == 0 && e->timeout_ms)
+		e->deadline = aeth__now_ms() + e->timeout_ms +
+			      AETH_EXEC_WAIT_GRACE_MS;
 	aeth__proto_msg_free(&m);
 	if (rc) {
 		aeth__exec_free(e);
@@ -224,11 +223,7 @@ int aeth__exec_next(aeth_exec *e, aeth_exec_stream *stream,
 		if ((rc = pump_stdin(e)) != 0)
 			return rc;
 		pthread_mutex_lock(&a->mu);
-		if ((c = e->r->head) != NULL) {
-			e->r->head = c->next;
-			if (!e->r->head)
-				e->r->tail = NULL;
-			e->r->queued -= c->len;
+		if ((c = aeth__req_pop_locked(a, e->r)) != NULL) {
 			done = e->r->done;
 		} else if (e->r->done) {
 			rc = e->r->rc ? aeth__req_error(a, e->r, "the command")
@@ -360,9 +355,12 @@ static int drain(aeth_exec *e, aeth_exec_output_cb cb, void *userdata)
 
 		if (e->deadline && left <= 0)
 			return aeth__error_set(AETH_ETIMEOUT, "'%s' in %s: no "
-					       "exit report from the agent past "
-					       "the command's timeout", e->name,
-					       e->a->peer);
+					       "exit report from the agent %d ms "
+					       "after the command's timeout of "
+					       "%u ms (the guest may have hung or "
+					       "halted: stop the VM)", e->name,
+					       e->a->peer, AETH_EXEC_WAIT_GRACE_MS,
+					       e->timeout_ms);
 		rc = aeth__exec_next(e, &s, &d, &n, (unsigned int)left);
 		if (rc == AETH_ETIMEOUT && e->deadline)
 			continue; /* the loop head reports it */

@@ -24,6 +24,30 @@
 #define AETH__AGENT_SEND_MS 30000
 /* How long the agent may take to confirm a start or a file op. */
 #define AETH__AGENT_REPLY_MS 60000
+/* A file transfer must finish within the reply time plus 1 s for each
+ * MiB it may carry (1 MiB/s; measured here under TCG: a 16 MiB get took
+ * 0.4 s, a put 0.2 s). */
+#define AETH__AGENT_RATE_MIN (1u << 20)
+/* A file get's data waiting for its consumer (a slow fd): above this the
+ * reader stops reading the connection until the consumer took half. */
+#define AETH__AGENT_GET_QUEUE_MAX (2u << 20)
+
+/*
+ * Liveness. With requests in flight and no frame from the agent for
+ * AETH__AGENT_IDLE_MS, the reader thread pings it; when nothing at all
+ * arrives within AETH__AGENT_PING_MS after that ping, it declares the
+ * connection dead and every waiting call fails (AETH_EUNAVAILABLE). A
+ * guest that halted or hung is noticed after 30 s of silence, also by a
+ * call that has no deadline of its own (aeth_exec_wait of a command
+ * without a timeout). A busy guest is not: the agent is PID 1 and answers
+ * pings from its poll loop while commands run, in ~1 ms under TCG here
+ * (11 ms for a command's round trip); 30 s is thousands of times that, so
+ * only a host overloaded beyond use would stall it so long. Armed once
+ * the agent has sent a frame: before that (a boot) the hello's own
+ * deadline applies.
+ */
+#define AETH__AGENT_IDLE_MS 10000
+#define AETH__AGENT_PING_MS 20000
 
 struct aeth__chunk {
 	struct aeth__chunk *next;
@@ -40,11 +64,15 @@ struct aeth__req {
 	char *msg;        /* the agent's error message */
 	char *info;       /* hello */
 	uint64_t size;    /* ok */
-	aeth__buf data;   /* get; limit = max_len */
-	/* exec */
-	bool started;
+	/* chunks of output (exec) or file data (get) not taken yet */
 	struct aeth__chunk *head, *tail;
 	size_t queued;
+	/* get */
+	bool get;
+	uint64_t limit;   /* max_len */
+	uint64_t got;     /* bytes of file data received */
+	/* exec */
+	bool started;
 	uint64_t stdin_credit;
 	aeth__proto_fields exit; /* only integer fields kept */
 };
@@ -63,7 +91,18 @@ struct aeth__agent {
 	uint32_t next_id;
 	struct aeth__req *reqs;
 	unsigned int bad_frames; /* malformed payloads seen (reader only) */
-	unsigned int send_ms; /* deadline of one frame's write (tests lower it) */
+	/* Deadlines, AETH__AGENT_* unless a test lowers them before use. */
+	unsigned int send_ms;  /* one frame's write */
+	unsigned int reply_ms; /* a start or a file op confirmed */
+	unsigned int idle_ms;  /* silence before the reader pings */
+	unsigned int ping_ms;  /* then, silence before the connection dies */
+	/* Liveness (under mu): see AETH__AGENT_IDLE_MS. */
+	bool heard;            /* the agent has sent a frame */
+	int64_t last_rx_ms;    /* when its last frame arrived */
+	int64_t busy_since_ms; /* a request began with none in flight */
+	int64_t ping_sent_ms;  /* our unanswered ping, 0 = none */
+	bool paused;           /* the reader waits for a get's consumer */
+	bool closing;          /* aeth__agent_free: the reader ends */
 };
 
 /* Requests: new (registered, with a fresh id) and done with. */
@@ -78,5 +117,13 @@ int aeth__agent_wait_locked(aeth__agent *a, int64_t deadline_ms);
 int aeth__agent_dead_error(aeth__agent *a);
 /* With a->mu held: the agent's error reply as ours. */
 int aeth__req_error(aeth__agent *a, struct aeth__req *r, const char *what);
+/* Hand every whole frame in `rx` to its request, as the reader thread
+ * does after each read (takes a->mu per frame): 0, or negative once the
+ * stream cannot be trusted (a bad header). Also the client fuzz target's
+ * entry (tests/agent/fuzz/fuzz_client.c). */
+int aeth__agent_dispatch(aeth__agent *a, aeth__proto_rx *rx);
+/* With a->mu held: the oldest chunk of r (the caller's to free), or NULL.
+ * Lets a reader paused for this consumer go on. */
+struct aeth__chunk *aeth__req_pop_locked(aeth__agent *a, struct aeth__req *r);
 
 #endif

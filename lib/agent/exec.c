@@ -121,6 +121,17 @@ int aeth_vm_file_get(void **data, size_t *len, aeth_vm *vm,
 	return aeth__agent_file_get(data, len, a, guest_path, max_len);
 }
 
+int aeth_vm_file_get_fd(aeth_vm *vm, const char *guest_path, int fd,
+			size_t max_len, size_t *len_out)
+{
+	aeth__agent *a;
+
+	if (len_out)
+		*len_out = 0;
+	GET_AGENT(vm, a);
+	return aeth__agent_file_get_fd(a, guest_path, fd, max_len, len_out);
+}
+
 int aeth_vm_ping(aeth_vm *vm, unsigned int timeout_ms)
 {
 	aeth__agent *a;

@@ -287,6 +287,8 @@ static int buf_grow(aeth__buf *b, size_t need)
 	size_t cap = b->cap ? b->cap : 256;
 	char *p;
 
+	if (b->data && b->cap >= need)
+		return 0;
 	while (cap < need) {
 		if (cap > SIZE_MAX / 2)
 			return aeth__error_oom();

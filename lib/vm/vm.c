@@ -290,7 +290,9 @@ static int agent_connect_hello(aeth_vm *vm, int64_t deadline_ms,
 			       unsigned int attempt_ms)
 {
 	int rc, pause_ms = HELLO_BACKOFF_MIN_MS;
+	char peer[48];
 
+	snprintf(peer, sizeof(peer), "VM %s", vm->rec.id);
 	for (;;) {
 		aeth__agent *a = NULL;
 		int fd;
@@ -299,7 +301,7 @@ static int agent_connect_hello(aeth_vm *vm, int64_t deadline_ms,
 		rc = vm->backend->agent_connect(&vm->rec, deadline_ms, &fd);
 		if (rc)
 			return rc;
-		if ((rc = aeth__agent_open(&a, fd, vm->rec.id)) != 0)
+		if ((rc = aeth__agent_open(&a, fd, peer)) != 0)
 			return rc;
 		left = deadline_ms - aeth__now_ms();
 		if (attempt_ms && left > attempt_ms)

@@ -362,6 +362,23 @@ static void record_exec(aeth__slot *s, const char *task_id,
 	free(err);
 }
 
+/* The guest stopped answering and exec_glue killed its VMM: record the
+ * VM failed and fail the task for good (a retry would find it failed). */
+static int vm_lost(aeth_task *t, const aeth__execute_payload *p,
+		   aeth__exec_out *r, int64_t started, int64_t ended)
+{
+	aeth__slot *s = t->slot;
+
+	aeth__rec_vm_status(s->rec, p->vm_id, "failed", r->lost);
+	r->error = r->lost;
+	record_exec(s, t->qt->id, p, r, started, ended);
+	aeth__worker_say(s->w, t->qt->id, "✗ VM %s failed: %s", p->vm_id,
+			 r->lost);
+	return fail_now(t, "VM %s was killed and marked failed: %s. Create a "
+			"new VM (vm:create) to go on; give commands that may not "
+			"end a \"timeout_ms\"", p->vm_id, r->lost);
+}
+
 int aeth__handle_execute(aeth_task *t, void *userdata)
 {
 	aeth__slot *s = t->slot;
@@ -376,6 +393,14 @@ int aeth__handle_execute(aeth_task *t, void *userdata)
 	(void)userdata;
 	if (aeth__execute_payload_parse(payload, strlen(payload), &p) != 0)
 		return aeth_task_fail(t, 0, aeth_error_last());
+	/* every command has a timeout, so no slot waits on a guest for good
+	 * (limits.exec_timeout_ms when the payload gives none) */
+	if (p.timeout_ms > s->w->policy.exec_timeout_max_ms) {
+		rc = fail_now(t, "vm:execute: \"timeout_ms\" %u is more than worker "
+			      "%s allows (limits.exec_timeout_max_ms: %u)", p.timeout_ms,
+			      s->w->id, s->w->policy.exec_timeout_max_ms);
+		goto out;
+	}
 	if ((rc = take_vm(t, p.vm_id, false, &ref)) != 0) {
 		rc = rc > 0 ? 0 : rc;
 		goto out;
@@ -383,9 +408,14 @@ int aeth__handle_execute(aeth_task *t, void *userdata)
 	aeth__worker_say(s->w, t->qt->id, "Executing in VM %s: %s%s", p.vm_id,
 			 p.command, p.argc > 1 ? " ..." : "");
 	started = aeth__wall_ms();
-	rc = aeth__worker_exec(ref->vm, &p, &t->slot->cancel, &r);
+	rc = aeth__worker_exec(ref->vm, &p, s->w->policy.exec_timeout_ms,
+			       &t->slot->cancel, &r);
 	ended = aeth__wall_ms();
 	aeth__vm_release(s->w, ref, false);
+	if (rc != 0 && r.lost) {
+		rc = vm_lost(t, &p, &r, started, ended);
+		goto out;
+	}
 	if (rc != 0) {
 		r.error = aeth_error_last();
 		record_exec(s, t->qt->id, &p, &r, started, ended);

@@ -1,7 +1,9 @@
 /*
  * lib/worker/exec_glue.c - run a vm:execute payload with the exec module,
  * reading output as it comes so that a cancelled task (shutdown grace
- * over, lease lost, task timeout) kills the command instead of waiting.
+ * over, lease lost, task timeout) kills the command instead of waiting,
+ * and a guest that stops answering is given up on and its VM failed
+ * instead of holding the slot.
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -9,10 +11,13 @@
 
 #include "aetherium/exec.h"
 #include "internal.h"
+#include "vm/vm_internal.h"
 #include "worker/exec_glue.h"
 
 #define TIMEOUT_NOTE "\n[aetherium: command killed after its timeout]\n"
 #define CANCEL_NOTE "\n[aetherium: command killed: the task was cancelled]\n"
+/* How often the wait looks at the cancel flag and the deadlines. */
+#define POLL_MS 500
 
 static void keep(aeth__buf *b, const void *data, size_t len)
 {
@@ -20,8 +25,82 @@ static void keep(aeth__buf *b, const void *data, size_t len)
 		b->truncated = true;
 }
 
+/*
+ * The guest is lost for the reason `why` (malloc'd, taken; NULL if out
+ * of memory): kill its VMM before anything else talks to it (a frame to
+ * a guest that reads nothing could wait for its send deadline) and
+ * record the VM failed. Returns `rc` for the caller to pass on.
+ */
+static int give_up(aeth_vm *vm, aeth__exec_out *out, int rc, char *why)
+{
+	out->lost = why ? why : strdup("the guest stopped answering");
+	out->exit_code = -1;
+	if (aeth__vm_fail(vm, out->lost ? out->lost : "lost") != 0)
+		aeth__warn("VM %s: recording it failed: %s", aeth_vm_id(vm),
+			   aeth_error_last());
+	return aeth__error_set(rc, "%s", out->lost ? out->lost : "lost");
+}
+
+/* A failure of the exec module that means the guest no longer answers
+ * (as opposed to a refusal the agent sent, or a bad request). */
+static bool guest_silent(int rc)
+{
+	return rc == AETH_ETIMEOUT || rc == AETH_EUNAVAILABLE;
+}
+
+/* Take output until the command exits, it is cancelled and does not
+ * end, or a deadline passes. 0 (exited), or negative with out->lost set
+ * or the exec module's error. */
+static int pump(aeth_exec *e, aeth_vm *vm, unsigned int timeout_ms,
+		atomic_int *cancel, aeth__buf *so, aeth__buf *se,
+		bool *killed, aeth__exec_out *out)
+{
+	int64_t deadline = aeth__now_ms() + timeout_ms + AETH_EXEC_WAIT_GRACE_MS;
+	int64_t kill_deadline = 0;
+
+	for (;;) {
+		aeth_exec_stream stream;
+		const void *data;
+		size_t len;
+		int64_t now;
+		int rc = aeth_exec_next(e, &stream, &data, &len, POLL_MS);
+
+		if (rc == 1) {
+			keep(stream == AETH_STREAM_STDERR ? se : so, data, len);
+			continue;
+		}
+		if (rc == 0)
+			return 0;
+		if (rc != AETH_ETIMEOUT)
+			return guest_silent(rc) ?
+			       give_up(vm, out, rc, aeth__sprintf("the agent of "
+				       "VM %s stopped answering while the command "
+				       "ran: %s", aeth_vm_id(vm),
+				       aeth_error_last())) : rc;
+		now = aeth__now_ms();
+		if (!*killed && cancel && atomic_load(cancel)) {
+			aeth_exec_kill(e, SIGKILL);
+			*killed = true;
+			kill_deadline = now + AETH__EXEC_CANCEL_GRACE_MS;
+		}
+		if (*killed && now >= kill_deadline)
+			return give_up(vm, out, AETH_ETIMEOUT, aeth__sprintf(
+				       "the task was cancelled (worker stopping, "
+				       "lease lost or task timeout) and the guest "
+				       "did not end the command within %d ms of "
+				       "its kill", AETH__EXEC_CANCEL_GRACE_MS));
+		if (now >= deadline)
+			return give_up(vm, out, AETH_ETIMEOUT, aeth__sprintf(
+				       "no exit report from the guest %d ms after "
+				       "the command's timeout of %u ms (it halted "
+				       "or hung)", AETH_EXEC_WAIT_GRACE_MS,
+				       timeout_ms));
+	}
+}
+
 int aeth__worker_exec(aeth_vm *vm, const aeth__execute_payload *p,
-		      atomic_int *cancel, aeth__exec_out *out)
+		      unsigned int default_timeout_ms, atomic_int *cancel,
+		      aeth__exec_out *out)
 {
 	aeth_exec_options o = AETH_EXEC_OPTIONS_INIT;
 	aeth__buf so = AETH__BUF_INIT, se = AETH__BUF_INIT;
@@ -37,56 +116,42 @@ int aeth__worker_exec(aeth_vm *vm, const aeth__execute_payload *p,
 	o.cwd = p->cwd;
 	o.stdin_data = p->stdin_data;
 	o.stdin_len = p->stdin_len;
-	o.timeout_ms = p->timeout_ms;
+	o.timeout_ms = p->timeout_ms ? p->timeout_ms : default_timeout_ms;
+	if (!o.timeout_ms)
+		o.timeout_ms = AETH__EXEC_TIMEOUT_DEFAULT_MS;
 	o.output_limit = AETH__EXEC_OUTPUT_MAX;
 	if ((rc = aeth_exec_start(&e, vm, &o)) != 0)
-		return rc;
-	for (;;) {
-		aeth_exec_stream stream;
-		const void *data;
-		size_t len;
-
-		rc = aeth_exec_next(e, &stream, &data, &len, 500);
-		if (rc == 1) {
-			keep(stream == AETH_STREAM_STDERR ? &se : &so, data, len);
-			continue;
-		}
-		if (rc == AETH_ETIMEOUT) {
-			if (!killed && cancel && atomic_load(cancel)) {
-				aeth_exec_kill(e, SIGKILL);
-				killed = true;
-			}
-			continue;
-		}
-		break;
-	}
+		return guest_silent(rc) ?
+		       give_up(vm, out, rc, aeth__sprintf("the agent of VM %s "
+			       "did not start the command: %s", aeth_vm_id(vm),
+			       aeth_error_last())) : rc;
+	rc = pump(e, vm, o.timeout_ms, cancel, &so, &se, &killed, out);
 	if (rc == 0)
 		rc = aeth_exec_wait(&res, e);
-	aeth_exec_free(e);
-	if (rc != 0) {
-		aeth__buf_free(&so);
-		aeth__buf_free(&se);
-		return rc;
+	aeth_exec_free(e); /* after give_up: the VMM is gone, no frame waits */
+	if (rc == 0) {
+		/* output not taken by aeth_exec_next() is in the result */
+		if (res->stdout_data)
+			keep(&so, res->stdout_data, res->stdout_len);
+		if (res->stderr_data)
+			keep(&se, res->stderr_data, res->stderr_len);
+		out->exit_code = res->term_signal ? 128 + res->term_signal :
+			res->exit_code;
+		if (res->timed_out)
+			keep(&se, TIMEOUT_NOTE, strlen(TIMEOUT_NOTE));
+		else if (killed)
+			keep(&se, CANCEL_NOTE, strlen(CANCEL_NOTE));
+		aeth_exec_result_free(res);
 	}
-	/* output not taken by aeth_exec_next() is in the result */
-	if (res->stdout_data)
-		keep(&so, res->stdout_data, res->stdout_len);
-	if (res->stderr_data)
-		keep(&se, res->stderr_data, res->stderr_len);
-	out->exit_code = res->term_signal ? 128 + res->term_signal : res->exit_code;
-	if (res->timed_out)
-		keep(&se, TIMEOUT_NOTE, strlen(TIMEOUT_NOTE));
-	else if (killed)
-		keep(&se, CANCEL_NOTE, strlen(CANCEL_NOTE));
-	aeth_exec_result_free(res);
 	out->out = aeth__buf_detach(&so, &out->out_len);
 	out->err = aeth__buf_detach(&se, &out->err_len);
-	return 0;
+	return rc;
 }
 
 void aeth__exec_out_clear(aeth__exec_out *o)
 {
 	free(o->out);
 	free(o->err);
+	free(o->lost);
 	memset(o, 0, sizeof(*o));
 }

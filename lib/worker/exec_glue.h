@@ -14,6 +14,12 @@
 /* Output kept per stream: a result must fit the queue's 1 MiB payload. */
 #define AETH__EXEC_OUTPUT_MAX (256 * 1024)
 
+/* A cancelled command (shutdown grace over, lease lost, task past its
+ * timeout) is killed; when the guest has not reported its end this long
+ * after, the guest is taken for lost. Healthy guests answer a kill in
+ * milliseconds; run.c's shutdown waits this plus its own margin. */
+#define AETH__EXEC_CANCEL_GRACE_MS 3000
+
 typedef struct {
 	int exit_code;      /* 128+N when killed by signal N */
 	char *out;
@@ -21,12 +27,23 @@ typedef struct {
 	char *err;
 	size_t err_len;
 	const char *error;  /* borrowed: why it did not run, for the row */
+	/* malloc'd, or NULL: the guest stopped answering, so its VMM was
+	 * killed and the VM recorded failed (aeth__vm_fail) for this reason */
+	char *lost;
 } aeth__exec_out;
 
-/* 0 when the command ran (whatever its exit code); `cancel` non-zero
- * asks for it to be stopped. */
+/*
+ * 0 when the command ran (whatever its exit code); `cancel` non-zero
+ * asks for it to be stopped. The command runs with the payload's
+ * timeout_ms, else `default_timeout_ms`. Never waits on the guest past
+ * that timeout + AETH_EXEC_WAIT_GRACE_MS, past AETH__EXEC_CANCEL_GRACE_MS
+ * after a cancel, or once the agent stopped answering: then the guest is
+ * lost (out->lost says why; the VM is failed already) and the return is
+ * negative. Output received until then is in `out` either way.
+ */
 int aeth__worker_exec(aeth_vm *vm, const aeth__execute_payload *p,
-		      atomic_int *cancel, aeth__exec_out *out);
+		      unsigned int default_timeout_ms, atomic_int *cancel,
+		      aeth__exec_out *out);
 void aeth__exec_out_clear(aeth__exec_out *o);
 
 #endif

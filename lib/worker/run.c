@@ -13,6 +13,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "worker/exec_glue.h"
 #include "worker/infra_warnings.h"
 #include "worker/worker_internal.h"
 
@@ -201,8 +202,10 @@ static void shut_down(aeth_worker *w, aeth__rec *rec)
 	pthread_mutex_unlock(&w->mu);
 	if (!wait_exited(w, w->grace_ms)) {
 		requeue_running(w, rec);
-		/* handlers see aeth_task_cancelled(); give them a moment */
-		if (!wait_exited(w, 5000)) {
+		/* handlers see aeth_task_cancelled(); give them a moment. A
+		 * vm:execute whose guest ignores the kill gives up on it after
+		 * AETH__EXEC_CANCEL_GRACE_MS and kills its VMM (exec_glue.c). */
+		if (!wait_exited(w, AETH__EXEC_CANCEL_GRACE_MS + 5000)) {
 			aeth__warn("worker %s: a handler did not return after the "
 				   "grace period", w->id);
 			w->threads_stuck = true;

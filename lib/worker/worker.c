@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "worker/exec_glue.h"
 #include "worker/payload.h"
 #include "worker/worker_internal.h"
 

@@ -4,7 +4,9 @@
  * untrusted code as root could send: output past the cap, frames after a
  * request's final reply, window overflow, a huge frame length, floods of
  * frames for unknown ids and of malformed payloads, control characters in
- * error messages, random frames; or it never reads. The client must stay
+ * error messages, random frames; or it never reads; or it stops talking:
+ * no exit report after a command's timeout, silence with no timeout set,
+ * requests never answered, file data past the cap. The client must stay
  * bounded (memory, time, log lines) and return clear errors.
  */
 #include <setjmp.h>
@@ -34,6 +36,8 @@ struct peer {
 	script_fn script;
 	pthread_t th;
 	uint32_t exec_id; /* id of the last EXEC seen */
+	uint64_t max_len; /* of the last GET seen */
+	int pings;        /* PINGs seen */
 };
 
 struct fx {
@@ -77,6 +81,15 @@ static int peer_recv(struct peer *p, aeth__proto_header *h, uint8_t **payload)
 	}
 	if (h->type == AETH__MSG_EXEC)
 		p->exec_id = h->id;
+	if (h->type == AETH__MSG_PING)
+		p->pings++;
+	if (h->type == AETH__MSG_GET) {
+		aeth__proto_fields f = {0};
+
+		if (aeth__proto_parse(&f, *payload, h->len, NULL) == 0)
+			p->max_len = f.max_len;
+		aeth__proto_fields_free(&f);
+	}
 	return 1;
 }
 
@@ -185,11 +198,18 @@ static struct fx *start(script_fn script)
 	return f;
 }
 
-static void finish(struct fx *f)
+/* End the client and the peer; f->p stays readable until free(f). */
+static void stop(struct fx *f)
 {
 	aeth__agent_free(f->a); /* EOF for the peer */
+	f->a = NULL;
 	pthread_join(f->p.th, NULL);
 	close(f->p.fd);
+}
+
+static void finish(struct fx *f)
+{
+	stop(f);
 	free(f);
 }
 
@@ -660,6 +680,312 @@ static void test_random_frames(void **state)
 	finish(f);
 }
 
+/* ---- a command whose exit report never comes ---- */
+
+/* Answer pings (the agent is alive) for `ms`, ignoring everything else. */
+static void serve_pings(struct peer *p, int64_t ms)
+{
+	int64_t end = aeth__now_ms() + ms;
+	aeth__proto_header h;
+	uint8_t *pl;
+
+	for (int64_t left; (left = end - aeth__now_ms()) > 0;) {
+		struct pollfd pf = {p->fd, POLLIN, 0};
+
+		if (poll(&pf, 1, (int)left) <= 0)
+			continue;
+		if (!peer_recv(p, &h, &pl))
+			return;
+		free(pl);
+		if (h.type == AETH__MSG_PING)
+			send_u64(p, AETH__MSG_PONG, h.id, 0, 0);
+	}
+}
+
+static void script_no_exit(struct peer *p)
+{
+	peer_expect(p, AETH__MSG_EXEC);
+	send_u64(p, AETH__MSG_STARTED, p->exec_id, AETH__F_WINDOW, 0);
+	/* then alive but mute about the command, as a guest that halted
+	 * would be if something still answered */
+	serve_pings(p, 30000);
+}
+
+static void test_no_exit_after_timeout(void **state)
+{
+	struct fx *f = start(script_no_exit);
+	const char *argv[] = {"sh", "-c", "sleep 1; halt -f", NULL};
+	aeth_exec_options o = AETH_EXEC_OPTIONS_INIT;
+	aeth_exec_result *r = NULL;
+	aeth_exec *e = NULL;
+	int64_t t0, took;
+
+	(void)state;
+	o.argv = argv;
+	o.timeout_ms = 300;
+	assert_int_equal(aeth__agent_exec_start(&e, f->a, &o), 0);
+	t0 = aeth__now_ms();
+	assert_int_equal(aeth__exec_wait(&r, e), AETH_ETIMEOUT);
+	took = aeth__now_ms() - t0;
+	assert_null(r);
+	assert_non_null(strstr(aeth_error_last(), "no exit report"));
+	assert_non_null(strstr(aeth_error_last(), "hostile peer"));
+	print_message("no exit report: wait gave up %lld ms after the start "
+		      "(timeout 300 ms + grace %d ms)\n", (long long)took,
+		      AETH_EXEC_WAIT_GRACE_MS);
+	if (took < 300 + AETH_EXEC_WAIT_GRACE_MS - 50 ||
+	    took > 300 + AETH_EXEC_WAIT_GRACE_MS + 1000)
+		fail_msg("wait gave up after %lld ms; timeout 300 + grace %d",
+			 (long long)took, AETH_EXEC_WAIT_GRACE_MS);
+	aeth__exec_free(e);
+	finish(f);
+}
+
+/* ---- an agent that goes silent, no timeout set ---- */
+
+static void script_silent(struct peer *p)
+{
+	peer_expect(p, AETH__MSG_EXEC);
+	send_u64(p, AETH__MSG_STARTED, p->exec_id, AETH__F_WINDOW, 0);
+	/* then reads (the peer_main loop) and never answers */
+}
+
+static void test_silent_agent_declared_dead(void **state)
+{
+	struct fx *f = start(script_silent);
+	const char *argv[] = {"sleep", "1000", NULL};
+	aeth_exec_options o = AETH_EXEC_OPTIONS_INIT;
+	aeth_exec_result *r = NULL;
+	aeth_exec *e = NULL;
+	int64_t t0, took;
+
+	(void)state;
+	f->a->idle_ms = 200;
+	f->a->ping_ms = 300;
+	o.argv = argv; /* no timeout: only the liveness check ends the wait */
+	assert_int_equal(aeth__agent_exec_start(&e, f->a, &o), 0);
+	t0 = aeth__now_ms();
+	assert_int_equal(aeth__exec_wait(&r, e), AETH_EUNAVAILABLE);
+	took = aeth__now_ms() - t0;
+	assert_non_null(strstr(aeth_error_last(), "not even the answer to a ping"));
+	assert_non_null(strstr(aeth_error_last(), "hostile peer"));
+	assert_false(aeth__agent_alive(f->a));
+	print_message("silent agent: declared dead after %lld ms (idle 200 + "
+		      "ping 300)\n", (long long)took);
+	if (took < 400 || took > 2000)
+		fail_msg("a silent agent declared dead after %lld ms (idle 200 + "
+			 "ping 300)", (long long)took);
+	aeth__exec_free(e);
+	stop(f);
+	assert_int_equal(f->p.pings, 1);
+	free(f);
+}
+
+/* ---- a busy agent, silent about the command but answering pings ---- */
+
+static void script_busy(struct peer *p)
+{
+	peer_expect(p, AETH__MSG_EXEC);
+	send_u64(p, AETH__MSG_STARTED, p->exec_id, AETH__F_WINDOW, 0);
+	serve_pings(p, 1500);
+	send_exit(p, p->exec_id, 0);
+}
+
+static void test_busy_agent_kept(void **state)
+{
+	struct fx *f = start(script_busy);
+	const char *argv[] = {"sleep", "1", NULL};
+	aeth_exec_options o = AETH_EXEC_OPTIONS_INIT;
+	aeth_exec_result *r = NULL;
+
+	(void)state;
+	f->a->idle_ms = 100;
+	f->a->ping_ms = 200;
+	o.argv = argv;
+	if (aeth__agent_exec(&r, f->a, &o) != 0)
+		fail_msg("a busy agent answering pings: %s", aeth_error_last());
+	assert_int_equal(r->exit_code, 0);
+	aeth__exec_result_free(r);
+	assert_true(aeth__agent_alive(f->a));
+	stop(f);
+	if (f->p.pings < 3)
+		fail_msg("%d pings in 1.5 s of silence (idle 100 ms)", f->p.pings);
+	free(f);
+}
+
+/* ---- requests never answered ---- */
+
+static void script_mute(struct peer *p)
+{
+	(void)p; /* reads everything (peer_main), answers nothing */
+}
+
+static void expect_timeout(int rc, int64_t t0, int64_t budget, const char *what)
+{
+	int64_t took = aeth__now_ms() - t0;
+
+	if (rc != AETH_ETIMEOUT)
+		fail_msg("%s: %d (%s), wanted AETH_ETIMEOUT", what, rc,
+			 aeth_error_last());
+	if (took > budget + 1000)
+		fail_msg("%s gave up after %lld ms, deadline %lld ms", what,
+			 (long long)took, (long long)budget);
+}
+
+static void test_unanswered_requests(void **state)
+{
+	struct fx *f = start(script_mute);
+	const char *argv[] = {"true", NULL};
+	aeth_exec_options o = AETH_EXEC_OPTIONS_INIT;
+	aeth_exec *e = NULL;
+	void *data = NULL;
+	size_t len = 0;
+	int64_t t0;
+	int fd = dup(2);
+
+	(void)state;
+	f->a->reply_ms = 300;
+	t0 = aeth__now_ms();
+	expect_timeout(aeth__agent_hello(f->a, 300, NULL), t0, 300, "hello");
+	t0 = aeth__now_ms();
+	expect_timeout(aeth__agent_ping(f->a, 300), t0, 300, "ping");
+	o.argv = argv;
+	t0 = aeth__now_ms();
+	expect_timeout(aeth__agent_exec_start(&e, f->a, &o), t0, 300, "exec");
+	assert_null(e);
+	t0 = aeth__now_ms();
+	expect_timeout(aeth__agent_file_get(&data, &len, f->a, "/x", 1000), t0,
+		       300, "file get");
+	assert_null(data);
+	t0 = aeth__now_ms();
+	expect_timeout(aeth__agent_file_get_fd(f->a, "/x", fd, 1000, &len), t0,
+		       300, "file get to a fd");
+	t0 = aeth__now_ms();
+	expect_timeout(aeth__agent_file_put(f->a, "/x", "abc", 3, 0644), t0,
+		       300, "file put");
+	assert_non_null(strstr(aeth_error_last(), "hostile peer"));
+	close(fd);
+	finish(f);
+}
+
+/* ---- file data past the default cap ---- */
+
+static void script_get_too_much(struct peer *p)
+{
+	static uint8_t chunk[AETH__PROTO_CHUNK];
+	uint32_t id = peer_expect(p, AETH__MSG_GET);
+	size_t n = AETH_FILE_GET_MAX_DEFAULT / sizeof(chunk) + 1;
+
+	/* max_len says 16 MiB; send more, then linger before the final
+	 * reply: the client must stop at the cap, not at the end. */
+	for (size_t i = 0; i < n; i++)
+		send_data(p, AETH__MSG_GET_DATA, id, 0, chunk, sizeof(chunk));
+	usleep(3000 * 1000);
+	send_u64(p, AETH__MSG_OK, id, AETH__F_SIZE, n * sizeof(chunk));
+}
+
+static void test_get_past_default_cap(void **state)
+{
+	struct fx *f = start(script_get_too_much);
+	void *data = NULL;
+	size_t len = 0;
+	int64_t t0 = aeth__now_ms();
+
+	(void)state;
+	assert_int_equal(aeth__agent_file_get(&data, &len, f->a, "/big", 0),
+			 AETH_ETOOBIG);
+	if (aeth__now_ms() - t0 > 2500)
+		fail_msg("file get went on past the cap for %lld ms",
+			 (long long)(aeth__now_ms() - t0));
+	assert_null(data);
+	assert_int_equal(len, 0);
+	assert_non_null(strstr(aeth_error_last(), "more file data than max_len"));
+	assert_true(aeth__agent_alive(f->a));
+	stop(f);
+	assert_int_equal(f->p.max_len, AETH_FILE_GET_MAX_DEFAULT);
+	free(f);
+}
+
+/* ---- file get streamed to a slow fd ---- */
+
+#define STREAM_TOTAL (6u << 20)
+
+static void script_get_stream(struct peer *p)
+{
+	static uint8_t chunk[AETH__PROTO_CHUNK];
+	uint32_t id = peer_expect(p, AETH__MSG_GET);
+
+	for (size_t off = 0; off < STREAM_TOTAL; off += sizeof(chunk)) {
+		for (size_t k = 0; k < sizeof(chunk); k++)
+			chunk[k] = (uint8_t)((off + k) % 251);
+		send_data(p, AETH__MSG_GET_DATA, id, 0, chunk, sizeof(chunk));
+	}
+	send_u64(p, AETH__MSG_OK, id, AETH__F_SIZE, STREAM_TOTAL);
+}
+
+struct slow_reader {
+	int fd;
+	aeth__agent *a;
+	size_t got;
+	bool bad;
+	bool saw_pause;
+};
+
+/* Reads the pipe late and slowly (the consumer's fd lags) and checks
+ * the bytes. It starts once the client has paused its reader (or after
+ * 10 s): the data came faster than the fd took it. */
+static void *slow_read(void *arg)
+{
+	struct slow_reader *s = arg;
+	static uint8_t buf[16384];
+	ssize_t n;
+
+	for (int i = 0; i < 1000 && !s->saw_pause; i++) {
+		usleep(10000);
+		pthread_mutex_lock(&s->a->mu);
+		s->saw_pause = s->a->paused;
+		pthread_mutex_unlock(&s->a->mu);
+	}
+	while ((n = read(s->fd, buf, sizeof(buf))) > 0) {
+		for (ssize_t k = 0; k < n; k++)
+			if (buf[k] != (uint8_t)((s->got + (size_t)k) % 251))
+				s->bad = true;
+		s->got += (size_t)n;
+		usleep(500);
+	}
+	return NULL;
+}
+
+static void test_get_fd_streams(void **state)
+{
+	struct fx *f = start(script_get_stream);
+	struct slow_reader s = {0};
+	pthread_t th;
+	size_t len = 0;
+	int pv[2];
+
+	(void)state;
+	assert_int_equal(pipe(pv), 0);
+	s.fd = pv[0];
+	s.a = f->a;
+	assert_int_equal(pthread_create(&th, NULL, slow_read, &s), 0);
+	if (aeth__agent_file_get_fd(f->a, "/stream", pv[1], 0, &len) != 0)
+		fail_msg("file get to a fd: %s", aeth_error_last());
+	close(pv[1]);
+	pthread_join(th, NULL);
+	close(pv[0]);
+	assert_int_equal(len, STREAM_TOTAL);
+	assert_int_equal(s.got, STREAM_TOTAL);
+	assert_false(s.bad);
+	/* The pipe took nothing until the client paused its reader (memory
+	 * bounded by AETH__AGENT_GET_QUEUE_MAX); then it went on. */
+	assert_true(s.saw_pause);
+	assert_true(aeth__agent_alive(f->a));
+	stop(f);
+	assert_int_equal(f->p.max_len, AETH__PROTO_FILE_MAX);
+	free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -672,6 +998,12 @@ int main(void)
 		cmocka_unit_test(test_never_reads),
 		cmocka_unit_test(test_evil_messages),
 		cmocka_unit_test(test_random_frames),
+		cmocka_unit_test(test_no_exit_after_timeout),
+		cmocka_unit_test(test_silent_agent_declared_dead),
+		cmocka_unit_test(test_busy_agent_kept),
+		cmocka_unit_test(test_unanswered_requests),
+		cmocka_unit_test(test_get_past_default_cap),
+		cmocka_unit_test(test_get_fd_streams),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -94,6 +94,26 @@ def vm_processes(under=None):
     return out
 
 
+def start_services(rootfs=False):
+    """What every e2e test starts with: check the guest image (with the
+    Debian root disk when `rootfs`) and the CLIs, make a fresh database and
+    start a private redis-server. Returns (database URL, Redis, the
+    environment for workers and aeth-submit)."""
+    image = image_dir()
+    build = "scripts/build-image.sh" + (" --rootfs" if rootfs else "")
+    if not os.path.exists(os.path.join(image, "vmlinux")):
+        die("no guest image in %s: %s" % (image, build))
+    if rootfs and not os.path.exists(os.path.join(image, "rootfs.ext4")):
+        die("no guest root disk %s (Debian with git): build it with "
+            "%s (scripts/test.sh does; first build ~4 min, cached after)"
+            % (os.path.join(image, "rootfs.ext4"), build))
+    require_binaries()
+    url = create_db()
+    redis = Redis()
+    redis.start()
+    return url, redis, services_env(url, redis)
+
+
 def kill_leftover_vmms():
     """Stop VMM processes of this test's state dir only (a test that failed
     half-way may leave a VM); matched by our unique temp path."""

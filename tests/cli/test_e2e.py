@@ -30,26 +30,16 @@ redis-server and its own VM state dir; every process it starts is stopped at
 the end, also on failure.
 """
 import json
-import os
 import re
 import time
 import uuid
 
-from e2e_support import (UUID_RE, Redis, Worker, check, create_db, die,
-                         enqueue, image_dir, psql, redis_cli,
-                         require_binaries, services_env, submit, task_row,
-                         workers)
+from e2e_support import (UUID_RE, Worker, check, enqueue, psql, redis_cli,
+                         start_services, submit, task_row, workers)
 
 
 def main():
-    image = image_dir()
-    if not os.path.exists(os.path.join(image, "vmlinux")):
-        die("no guest image in %s: scripts/build-image.sh" % image)
-    require_binaries()
-    url = create_db()
-    redis = Redis()
-    redis.start()
-    env = services_env(url, redis)
+    url, redis, env = start_services()
 
     # ---- the walkthrough, two workers ----
     w1 = Worker("e2e-w1", env)

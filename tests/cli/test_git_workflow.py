@@ -30,10 +30,9 @@ import socket
 import subprocess
 import time
 
-from e2e_support import (UUID_RE, Redis, Worker, check, cleanups, create_db,
-                         die, image_dir, procs, psql, require_binaries,
-                         services_env, state_dir, submit, task_row, tmp,
-                         vm_processes)
+from e2e_support import (UUID_RE, Worker, check, cleanups, die, image_dir,
+                         procs, psql, start_services, state_dir, submit,
+                         task_row, tmp, vm_processes)
 
 FILES = {
     "README.md": "# repo\nserved by git daemon on the host\n",
@@ -82,9 +81,14 @@ def serve_repo():
     procs.append(d)
 
     def stop_daemon():  # git daemon forks a child per connection: end the group
-        if d.poll() is None:
+        # also when `d` is gone already: e2e_support's cleanup kills the
+        # processes it knows (this `git` wrapper) before it runs cleanups,
+        # and the git-daemon under it would be left running
+        try:
             os.killpg(d.pid, 15)
-            d.wait(10)
+        except ProcessLookupError:
+            pass
+        d.wait(10)
     cleanups.insert(0, stop_daemon)
     deadline = time.monotonic() + 10
     while True:
@@ -108,19 +112,8 @@ def timed(env, *args, expect=0, timeout=300):
 
 
 def main():
-    image = image_dir()
-    rootfs = os.path.join(image, "rootfs.ext4")
-    if not os.path.exists(os.path.join(image, "vmlinux")):
-        die("no guest image in %s: scripts/build-image.sh --rootfs" % image)
-    if not os.path.exists(rootfs):
-        die("no guest root disk %s (Debian with git): build it with "
-            "scripts/build-image.sh --rootfs (scripts/test.sh does; first build "
-            "~4 min, cached after)" % rootfs)
-    require_binaries()
-    url = create_db()
-    redis = Redis()
-    redis.start()
-    env = services_env(url, redis)
+    url, redis, env = start_services(rootfs=True)
+    rootfs = os.path.join(image_dir(), "rootfs.ext4")
     port, stop_daemon = serve_repo()
     check(True, "git daemon serves repo.git on 127.0.0.1:%d" % port)
     # the operator's network profile: the guest may reach the git daemon's

@@ -100,6 +100,8 @@ int aeth_vm_file_put(aeth_vm *vm, const char *guest_path,
 const void *data, size_t len, unsigned int mode);
 int aeth_vm_file_get(void **data, size_t *len, aeth_vm *vm,
 const char *guest_path, size_t max_len);
+int aeth_vm_file_get_fd(aeth_vm *vm, const char *guest_path, int fd,
+size_t max_len, size_t *len_out);
 int aeth_vm_ping(aeth_vm *vm, unsigned int timeout_ms);
 typedef enum {
 AETH_LOG_DEBUG = 0,
@@ -588,6 +590,8 @@ INT_CONSTANTS = {'AETH_ACCEL_INFO_VERSION': 1,
  'AETH_CLIENT_OPTIONS_VERSION': 1,
  'AETH_CREATE_OPTIONS_VERSION': 2,
  'AETH_EXEC_OPTIONS_VERSION': 1,
+ 'AETH_EXEC_WAIT_GRACE_MS': 5000,
+ 'AETH_FILE_GET_MAX_DEFAULT': 16777216,
  'AETH_QUEUE_ENQUEUE_OPTIONS_VERSION': 1,
  'AETH_QUEUE_NACK_NO_RETRY': 1,
  'AETH_QUEUE_NACK_RELEASE': 2,

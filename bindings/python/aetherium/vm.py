@@ -7,6 +7,7 @@ A VMM is the VM manager (backend, accelerator, state dir, guest image);
 VM objects made without an explicit manager share a default one, opened on
 first use from the environment (AETH_STATE_DIR, AETH_IMAGE_DIR, ...).
 """
+import os
 import threading
 
 from . import _core
@@ -302,7 +303,8 @@ class VM(Handle):
 
     def get_file(self, path, max_size=None):
         """The bytes of `path` in the guest (NotFound, TooBig past max_size
-        bytes, default 256 MiB)."""
+        bytes, default 16 MiB: AETH_FILE_GET_MAX_DEFAULT).  Larger files:
+        download()."""
         data = ffi.new("void **")
         size = ffi.new("size_t *")
         check(lib.aeth_vm_file_get(data, size, self._handle(), _exec.b(path),
@@ -311,6 +313,24 @@ class VM(Handle):
             return ffi.buffer(data[0], size[0])[:]
         finally:
             lib.aeth_free(data[0])
+
+    def download(self, path, local_path, max_size=None):
+        """Copy `path` in the guest to the file `local_path` (created or
+        truncated), streamed: memory stays small whatever the size.
+        Returns the byte count.  TooBig past max_size bytes (default 256
+        MiB, the protocol's limit), NotFound; on failure local_path is
+        removed."""
+        size = ffi.new("size_t *")
+        with open(local_path, "wb") as f:
+            try:
+                check(lib.aeth_vm_file_get_fd(self._handle(), _exec.b(path),
+                                              f.fileno(), max_size or 0,
+                                              size))
+            except BaseException:
+                f.close()
+                os.unlink(local_path)
+                raise
+        return size[0]
 
     # Accessors
     @property

@@ -1,4 +1,5 @@
 """Commands and files in one real VM (TCG guest; one boot per module)."""
+import hashlib
 import threading
 
 import pytest
@@ -116,6 +117,22 @@ def test_files(vm):
         vm.put_file("/nonexistent-dir/x", b"x")
     with pytest.raises(aetherium.TooBig):
         vm.get_file("/tmp/blob", max_size=100)
+
+
+def test_download(vm, tmp_path):
+    # 17 MiB: past get_file's default cap, streamed by download()
+    assert vm.exec(["dd", "if=/dev/urandom", "of=/tmp/big", "bs=1M",
+                    "count=17"]).exit_code == 0
+    digest = vm.exec(["md5sum", "/tmp/big"]).stdout.split()[0]
+    with pytest.raises(aetherium.TooBig):
+        vm.get_file("/tmp/big")
+    local = tmp_path / "big"
+    assert vm.download("/tmp/big", str(local)) == 17 << 20
+    assert hashlib.md5(local.read_bytes()).hexdigest() == digest
+    with pytest.raises(aetherium.TooBig):
+        vm.download("/tmp/big", str(tmp_path / "small"), max_size=1 << 20)
+    assert not (tmp_path / "small").exists()
+    vm.exec(["rm", "/tmp/big"])
 
 
 def test_threads_share_one_vm(vm):
