@@ -117,8 +117,6 @@ int aeth__worker_exec(aeth_vm *vm, const aeth__execute_payload *p,
 	o.stdin_data = p->stdin_data;
 	o.stdin_len = p->stdin_len;
 	o.timeout_ms = p->timeout_ms ? p->timeout_ms : default_timeout_ms;
-	if (!o.timeout_ms)
-		o.timeout_ms = AETH__EXEC_TIMEOUT_DEFAULT_MS;
 	o.output_limit = AETH__EXEC_OUTPUT_MAX;
 	if ((rc = aeth_exec_start(&e, vm, &o)) != 0)
 		return guest_silent(rc) ?
