@@ -131,7 +131,13 @@ static void test_example_file_matches_defaults(void **state)
 		"database.url", "redis.url", "queue.concurrency", "vmm.backend",
 		"vmm.accel", "vmm.vcpus", "vmm.memory_mb", "vmm.kernel",
 		"vmm.initrd", "vmm.rootfs", "vmm.state_dir", "vmm.boot_timeout_ms",
-		"vmm.network", "worker.id", "worker.shutdown_timeout_ms",
+		"vmm.network", "vmm.jail", "vmm.jailer", "vmm.jail_uid_base",
+		"vmm.jail_uid_count", "vmm.cgroups", "vmm.cgroup_parent",
+		"vmm.overlay_dir", "network.taps", "limits.vm_vcpus",
+		"limits.vm_memory_mb", "limits.vms", "limits.memory_mb",
+		"limits.overlay_mb", "limits.ttl_s", "limits.ttl_max_s",
+		"limits.exec_timeout_ms", "limits.exec_timeout_max_ms",
+		"worker.id", "worker.shutdown_timeout_ms",
 		"logging.level", "logging.format"};
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		assert_string_equal(str(def, keys[i]), str(ex, keys[i]));
@@ -329,6 +335,80 @@ static void test_empty_section(void **state)
 	aeth_config_free(cfg);
 }
 
+static void expect_file_error(const char *yaml, const char *needle)
+{
+	aeth_config *cfg = NULL;
+	const char *path = write_file("bad-section.yaml", yaml);
+
+	assert_int_equal(aeth_config_load(&cfg, path), AETH_EINVALID);
+	if (!strstr(aeth_error_last(), needle))
+		fail_msg("wanted '%s' in: %s", needle, aeth_error_last());
+}
+
+/* images: and network.profiles: sections, a list key, their checks, and
+ * aeth_config_names() / aeth_config_dup(). */
+static void test_sections(void **state)
+{
+	aeth_config *cfg = NULL, *copy = NULL;
+	char **names = NULL;
+	const char *path = write_file("sections.yaml",
+		"images:\n  debian: {rootfs: d/debian.ext4}\n  small:\n"
+		"    kernel: k\n    initrd: i\n"
+		"network:\n  taps: [tap0, \" tap1 \"]\n  profiles:\n"
+		"    git: {allow: [\"host:9418\", \"10.1.0.0/16:443\", dns]}\n"
+		"    web:\n      allow: \"*:80,*:443\"\n");
+
+	(void)state;
+	assert_int_equal(aeth_config_load(&cfg, path), 0);
+	assert_string_equal(str(cfg, "images.debian.rootfs"), "d/debian.ext4");
+	assert_string_equal(str(cfg, "images.debian.kernel"), "vmlinux");
+	assert_string_equal(str(cfg, "images.small.initrd"), "i");
+	assert_string_equal(str(cfg, "images.small.rootfs"), "");
+	assert_string_equal(str(cfg, "network.taps"), "tap0,tap1");
+	assert_string_equal(str(cfg, "network.profiles.git.allow"),
+			    "host:9418,10.1.0.0/16:443,dns");
+	assert_string_equal(str(cfg, "network.profiles.web.allow"), "*:80,*:443");
+	assert_int_equal(aeth_config_names(cfg, "images", &names), 0);
+	assert_string_equal(names[0], "debian");
+	assert_string_equal(names[1], "small");
+	assert_null(names[2]);
+	aeth_strarray_free(names);
+	assert_int_equal(aeth_config_names(cfg, "volumes", &names), AETH_ENOTFOUND);
+	/* set, checked like the file */
+	assert_int_equal(aeth_config_set(cfg, "images.x.kernel", "../../etc/shadow"),
+			 AETH_EINVALID);
+	assert_non_null(strstr(aeth_error_last(), "inside vmm.image_dir"));
+	assert_int_equal(aeth_config_set(cfg, "images.x.rootfs", "/dev/sda"),
+			 AETH_EINVALID);
+	assert_int_equal(aeth_config_set(cfg, "network.profiles.p.allow",
+					 "0.0.0.0/0:22"), AETH_EINVALID);
+	assert_non_null(strstr(aeth_error_last(), "use *:PORT"));
+	assert_int_equal(aeth_config_set(cfg, "images.x.cmdline", "a"),
+			 AETH_ENOTFOUND);
+	assert_int_equal(aeth_config_set(cfg, "images.x.rootfs", "x.ext4"), 0);
+	assert_int_equal(aeth_config_get_string(cfg, "images.none.kernel",
+						&(const char *){NULL}),
+			 AETH_ENOTFOUND);
+	/* a copy is whole and separate */
+	assert_int_equal(aeth_config_dup(&copy, cfg), 0);
+	aeth_config_free(cfg);
+	assert_string_equal(str(copy, "images.x.rootfs"), "x.ext4");
+	assert_string_equal(str(copy, "network.profiles.git.allow"),
+			    "host:9418,10.1.0.0/16:443,dns");
+	assert_string_equal(aeth_config_path(copy), path);
+	aeth_config_free(copy);
+
+	expect_file_error("images:\n  x: {kernel: /boot/vmlinuz}\n",
+			  "not an absolute path");
+	expect_file_error("network:\n  profiles:\n    p: {allow: [\"host:0\"]}\n",
+			  "port must be a number");
+	expect_file_error("network:\n  profiles:\n    \"a b\": {allow: []}\n",
+			  "network profile name");
+	expect_file_error("images:\n  x: {kernel: a}\n  x: {kernel: b}\n",
+			  "duplicate key");
+	expect_file_error("network:\n  taps: [a, [b]]\n", "list of single values");
+}
+
 /* Deeply nested flow collections are refused quickly: libyaml's scanner
  * is quadratic in the nesting depth (100k levels: minutes). */
 static void test_deep_nesting(void **state)
@@ -407,6 +487,7 @@ int main(void)
 		cmocka_unit_test_setup(test_missing_file_and_getters, setup),
 		cmocka_unit_test_setup(test_yaml_edge_cases, setup),
 		cmocka_unit_test_setup(test_empty_section, setup),
+		cmocka_unit_test_setup(test_sections, setup),
 		cmocka_unit_test_setup(test_deep_nesting, setup),
 		cmocka_unit_test_setup(test_failed_set_changes_nothing, setup),
 	};
