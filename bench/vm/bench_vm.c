@@ -5,7 +5,11 @@
  * "exec_true_median_ms":..., "accel":"tcg"}. bench/vm/compare.py runs it
  * next to bench/boot/bootrun.py (bare QEMU) and prints the ratios.
  *
- *   bench_vm [-n BOOTS] [-e EXECS]
+ *   bench_vm [-n BOOTS] [-e EXECS] [-j on|off]
+ *
+ * -j: the VMM jail (aeth-jailer: own uid, namespaces, cgroup), on by
+ * default as for a worker run as root; off measures QEMU with its seccomp
+ * filter only, for the cost of confinement (compare.py runs both).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,11 +77,13 @@ int main(int argc, char **argv)
 	char state[] = "/tmp/aeth-bench-XXXXXX";
 	char *cmdline = NULL;
 
-	while ((c = getopt(argc, argv, "n:e:")) != -1) {
+	while ((c = getopt(argc, argv, "n:e:j:")) != -1) {
 		if (c == 'n')
 			boots = atoi(optarg);
 		else if (c == 'e')
 			execs = atoi(optarg);
+		else if (c == 'j' && (!strcmp(optarg, "on") || !strcmp(optarg, "off")))
+			o.jail = !strcmp(optarg, "on") ? AETH_JAIL_ON : AETH_JAIL_OFF;
 		else
 			return 2;
 	}
@@ -120,7 +126,9 @@ int main(int argc, char **argv)
 		aeth_vm_delete(vm);
 		aeth_vm_free(vm);
 	}
-	printf("{\n  \"accel\": \"%s\",\n", aeth_accel_name(aeth_vmm_accel(m)));
+	printf("{\n  \"accel\": \"%s\",\n  \"jailed\": %s,\n",
+	       aeth_accel_name(aeth_vmm_accel(m)),
+	       aeth_vmm_jailed(m, NULL) ? "true" : "false");
 	print_list("boot_ms", boot_ms, boots);
 	print_list("exec_true_ms", exec_ms, ne);
 	printf("  \"boot_median_ms\": %.1f,\n", median(boot_ms, boots));
