@@ -203,13 +203,25 @@ class Client(Handle):
 
     # -- the seed's three task types ------------------------------------
     def create_vm(self, name, vcpus=None, memory_mb=None, timeout=None,
+                  image=None, network=None, rootfs=None, ttl=None,
                   **submit_opts):
-        """Submit vm:create and wait; returns the new VM's id."""
+        """Submit vm:create and wait; returns the new VM's id.  image: a
+        name of the worker's image catalogue; network: "none", "tap" or one
+        of the worker's network profiles (what the guest may reach);
+        rootfs: True/False, the image's root disk or not; ttl: the VM's
+        lifetime in seconds (docs/security.md)."""
         payload = {"name": name}
-        if vcpus:
-            payload["vcpus"] = vcpus
-        if memory_mb:
-            payload["memory_mb"] = memory_mb
+        for key, value in (("vcpus", vcpus), ("memory_mb", memory_mb),
+                           ("image", image), ("network", network)):
+            if value:
+                payload[key] = value
+        if rootfs is not None:
+            if not isinstance(rootfs, bool):
+                raise TypeError("rootfs is True or False: disks come from "
+                                "the worker's image catalogue (image=)")
+            payload["rootfs"] = rootfs
+        if ttl:
+            payload["ttl"] = int(ttl)
         return self.run("vm:create", payload, timeout, **submit_opts).result["vm_id"]
 
     def execute(self, vm_id, command, args=(), env=None, cwd=None,

@@ -77,7 +77,8 @@ def client(services, worker):
 
 def test_seed_workflow(client, worker):
     assert {"vm:create", "vm:execute", "vm:delete"} <= set(worker.types)
-    vm_id = client.create_vm("py-demo", vcpus=1, memory_mb=256, timeout=180)
+    vm_id = client.create_vm("py-demo", vcpus=1, memory_mb=256, network="user",
+                             ttl=600, timeout=180)
     uuid.UUID(vm_id)
     vms = {v["id"]: v for v in client.list_vms()}
     assert vms[vm_id]["status"] == "running" and vms[vm_id]["name"] == "py-demo"
@@ -115,6 +116,14 @@ def test_unknown_vm_is_not_found_and_recorded(client):
 def test_bad_payload_is_invalid(client):
     with pytest.raises(aetherium.InvalidArgument):
         client.submit("vm:create", {"vcpus": "many"})
+    # nothing in a payload names a host path (docs/security.md)
+    with pytest.raises(aetherium.InvalidArgument) as ei:
+        client.submit("vm:create", {"name": "x", "rootfs": "/etc/shadow"})
+    assert "not a path" in str(ei.value)
+    with pytest.raises(TypeError):
+        client.create_vm("x", rootfs="/etc/shadow")
+    with pytest.raises(aetherium.InvalidArgument):
+        client.submit("vm:create", {"name": "x\n✓ VM created: forged"})
 
 
 def test_wait_timeout(services):
