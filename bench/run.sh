@@ -17,8 +17,9 @@
 #          worker (PostgreSQL rows included) draining a backlog and with
 #          the producer running, enqueue-to-start latency, the Redis /
 #          PostgreSQL parts alone
-#   vm     bench/vm/compare.py: library boot-to-agent-ready vs bare QEMU
-#          boot of the same image (alternating rounds), exec round trip
+#   vm     bench/vm/compare.py: library boot-to-agent-ready, with the VMM
+#          jail and without, vs bare QEMU boot of the same image
+#          (alternating rounds), exec round trip of each
 #   boot   bench/boot/bare_boot.sh: bare QEMU boot to init alone
 #   e2e    build-bench/bench/e2e/bench_e2e: submit -> result of a
 #          vm:execute `true` through the worker, minus the exec itself
@@ -200,6 +201,8 @@ def goal(name, target, value, fmt, ok):
 fmts = [
     goal("boot ratio (library / bare QEMU, median)", "<= 1.05",
          get("vm", "boot_ratio"), "%.3f", lambda v: v <= 1.05),
+    goal("jail cost (jailed / unjailed boot, median)", "(info)",
+         get("vm", "jail_ratio"), "%.3f", None),
     goal("no-op tasks/s (worker, backlog, + PG rows)", ">= 20000",
          get("worker", "drain_tasks_per_s"), "%.0f", lambda v: v >= 20000),
     goal("no-op tasks/s (worker, producer running)", "(info)",
@@ -216,8 +219,10 @@ fmts = [
          get("e2e", "overhead_ms", "p50"), "%.2f", None),
     goal("submit->result end to end p50 ms", "(info)",
          get("e2e", "end_to_end_ms", "p50"), "%.2f", None),
-    goal("exec `true` round trip median ms", "(info)",
+    goal("exec `true` round trip median ms (jailed)", "(info)",
          get("vm", "exec_true_median_ms"), "%.1f", None),
+    goal("exec `true` round trip median ms (unjailed)", "(info)",
+         get("vm", "unjailed_exec_true_median_ms"), "%.1f", None),
     goal("bare QEMU boot median s (bare_boot.sh)", "(info)",
          get("boot", "median_s"), "%.3f", None),
 ]
