@@ -458,8 +458,10 @@ static int spawn_jailed(aeth__vm_record *r, const aeth__jail_conf *c,
 	st[1] = -1;
 	if (rc == 0)
 		rc = read_status(r, st[0], deadline_ms);
+	/* a jailer that did not report may have started QEMU already: they
+	 * share the jailer's process group (its own session) */
 	if (rc != 0 && jailer > 0)
-		kill(jailer, SIGKILL);
+		kill(-jailer, SIGKILL);
 out:
 	if (st[0] >= 0)
 		close(st[0]);
