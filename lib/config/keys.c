@@ -45,6 +45,8 @@ const aeth__cfg_key aeth__cfg_keys[] = {
 	{"limits.exec_timeout_max_ms", AETH__CFG_INT, "86400000", 100, 86400000,
 	 NULL},
 	{"worker.id", AETH__CFG_STRING, "", 0, 0, NULL},
+	{"worker.host_id", AETH__CFG_STRING, "", 0, 0, NULL},
+	{"worker.delete_vms_on_stop", AETH__CFG_BOOL, "false", 0, 0, NULL},
 	{"worker.shutdown_timeout_ms", AETH__CFG_INT, "30000", 0, 86400000, NULL},
 	{"logging.level", AETH__CFG_ENUM, "info", 0, 0,
 	 "debug|info|warn|error|off"},

@@ -161,4 +161,9 @@ int aeth__store_list(aeth_store *s, const aeth__table *t,
 /* The effective list limit and the text of it for a parameter. */
 unsigned int aeth__store_limit(const aeth_store_filter *f);
 
+/* Give VM `id` to worker `to` if `from` still owns it (one statement, so
+ * two adopters cannot both take it): 0, or AETH_EBUSY when it moved. */
+int aeth__store_vm_take(aeth_store *s, const char *id, const char *from,
+			const char *to);
+
 #endif

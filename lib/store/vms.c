@@ -148,6 +148,24 @@ int aeth_store_vm_set_owner(aeth_store *s, const char *id, const char *worker)
 		" WHERE id = $1", 2, p);
 }
 
+int aeth__store_vm_take(aeth_store *s, const char *id, const char *from,
+			const char *to)
+{
+	const char *p[] = {id, from, to};
+	int rc;
+
+	if ((rc = aeth__store_check_text("vm owner_worker", to, 255, false)))
+		return rc;
+	rc = aeth__store_update_one(s, "vm", id,
+		"UPDATE vms SET owner_worker = $3, updated_at = " AETH__NOW
+		" WHERE id = $1 AND owner_worker = $2", 3, p);
+	if (rc == AETH_ENOTFOUND)
+		rc = aeth__error_set(AETH_EBUSY, "VM %s is no longer owned by %s "
+				     "(another worker took it, or it is gone)", id,
+				     from);
+	return rc;
+}
+
 int aeth_store_vm_update(aeth_store *s, const aeth_store_vm *vm)
 {
 	char vcpus[16], mem[16];

@@ -141,13 +141,17 @@ static int plan_create(aeth_task *t, const aeth__create_payload *p,
 	return 0;
 }
 
-/* vms.metadata: what the VM was made from, and when it ends. */
-static char *vm_metadata(const create_plan *c, const aeth_vm *vm)
+/* vms.metadata: what the VM was made from, when it ends, and where it
+ * lives (host and state dir: who may adopt it, adopt.c). */
+static char *vm_metadata(const aeth_worker *w, const create_plan *c,
+			 const aeth_vm *vm)
 {
 	cJSON *m = cJSON_CreateObject();
 	int64_t exp = vm ? aeth_vm_expires_ms(vm) : 0;
 	char *s;
 
+	cJSON_AddStringToObject(m, "host", w->host_id);
+	cJSON_AddStringToObject(m, "state_dir", aeth_vmm_state_dir(w->vmm));
 	cJSON_AddStringToObject(m, "image", c->image->name);
 	cJSON_AddStringToObject(m, "network", c->network);
 	if (c->o.net == AETH_NET_TAP && c->o.tap_name)
@@ -197,7 +201,7 @@ int aeth__handle_create(aeth_task *t, void *userdata)
 		rc = fail_last(t, rc, "cannot create the VM");
 		goto out;
 	}
-	if (!(meta = vm_metadata(&c, vm))) {
+	if (!(meta = vm_metadata(w, &c, vm))) {
 		rc = AETH_ENOMEM;
 		aeth_vm_delete(vm);
 		goto out;

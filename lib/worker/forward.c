@@ -52,8 +52,13 @@ static char *with_hops(const char *payload, unsigned int hops)
 
 int aeth__forward(aeth__slot *s, aeth_task *t)
 {
+	return aeth__forward_task(s->q, s->rec, t->qt, t->forward_to);
+}
+
+int aeth__forward_task(aeth_queue *q, aeth__rec *rec, aeth_queue_task *qt,
+		       const char *to)
+{
 	aeth_queue_enqueue_options eo = AETH_QUEUE_ENQUEUE_OPTIONS_INIT;
-	aeth_queue_task *qt = t->qt;
 	char *payload = with_hops(qt->payload, aeth__forward_hops(qt->payload) + 1);
 	cJSON *res;
 	char *result = NULL;
@@ -62,26 +67,26 @@ int aeth__forward(aeth__slot *s, aeth_task *t)
 	if (!payload)
 		return aeth__error_set(AETH_EINVALID, "task %s: cannot forward a "
 				       "payload that is not a JSON object", qt->id);
-	if ((rc = aeth__rec_task_pending(s->rec, qt->id)) != 0 ||
-	    (rc = aeth__rec_task_queue(s->rec, qt->id, t->forward_to)) != 0) {
+	if ((rc = aeth__rec_task_pending(rec, qt->id)) != 0 ||
+	    (rc = aeth__rec_task_queue(rec, qt->id, to)) != 0) {
 		free(payload);
 		return rc;
 	}
-	eo.queue = t->forward_to;
+	eo.queue = to;
 	eo.id = qt->id;
 	eo.max_retries = qt->max_retries;
 	eo.timeout_ms = qt->timeout_ms;
-	rc = aeth_queue_enqueue(s->q, qt->type, payload, &eo, NULL);
+	rc = aeth_queue_enqueue(q, qt->type, payload, &eo, NULL);
 	free(payload);
 	if (rc == AETH_EEXISTS) /* forwarded before (a re-run after a lost ack) */
 		rc = 0;
 	if (rc != 0)
 		return rc;
 	res = cJSON_CreateObject();
-	cJSON_AddStringToObject(res, "forwarded_to", t->forward_to);
+	cJSON_AddStringToObject(res, "forwarded_to", to);
 	result = cJSON_PrintUnformatted(res);
 	cJSON_Delete(res);
-	rc = aeth_queue_ack(s->q, qt, result ? result : "{}");
+	rc = aeth_queue_ack(q, qt, result ? result : "{}");
 	free(result);
 	if (rc == AETH_ESTATE) /* lease lost: the copy comes back, is forwarded again (EEXISTS) */
 		rc = 0;

@@ -5,7 +5,8 @@
  * is failed and cleaned up; each vms row says why. VMs in use by a
  * lifecycle call are looked at again the next second; a VM whose
  * lifetime ends during a command is ended anyway (the command's task
- * fails saying so).
+ * fails saying so). Every few seconds it also adopts what dead workers
+ * of this host left (adopt.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,8 @@
 
 #define JANITOR_TICK_MS 1000
 #define JANITOR_BATCH 16
+/* How often it looks for dead workers' VMs and tasks (adopt.c). */
+#define ADOPT_EVERY_TICKS 5
 
 static const char EXPIRED[] = "has ended: its lifetime (ttl) is over; "
 			      "create a new VM";
@@ -92,11 +95,26 @@ static void end_vm(aeth_worker *w, aeth__rec *rec, aeth__vmref *r)
 	aeth__vm_release(w, r, true);
 }
 
+/* Its own queue connection (for the registry and dead workers' queues). */
+static aeth_queue *open_queue(aeth_worker *w)
+{
+	aeth_queue_options qo = AETH_QUEUE_OPTIONS_INIT;
+	aeth_queue *q = NULL;
+
+	qo.url = w->redis_url;
+	qo.ns = w->redis_ns;
+	qo.worker_id = w->id;
+	qo.lease_ms = w->lease_ms;
+	return aeth_queue_open(&q, &qo) == 0 ? q : NULL;
+}
+
 void *aeth__janitor_main(void *arg)
 {
 	aeth_worker *w = arg;
 	aeth__rec *rec = NULL;
+	aeth_queue *q = NULL;
 	bool rec_failing = false;
+	unsigned int tick = 0;
 
 	while (!atomic_load(&w->stopping)) {
 		aeth__vmref *todo[JANITOR_BATCH];
@@ -118,7 +136,13 @@ void *aeth__janitor_main(void *arg)
 		n = collect(w, todo, JANITOR_BATCH);
 		for (size_t i = 0; i < n; i++)
 			end_vm(w, rec, todo[i]);
+		if (rec && ++tick % ADOPT_EVERY_TICKS == 0 && (q || (q = open_queue(w))) &&
+		    aeth__worker_adopt(w, rec, q) == AETH_EUNAVAILABLE) {
+			aeth_queue_free(q); /* reconnect next time */
+			q = NULL;
+		}
 	}
+	aeth_queue_free(q);
 	aeth__rec_free(rec);
 	return NULL;
 }

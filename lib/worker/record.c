@@ -383,6 +383,82 @@ int aeth__rec_vms_owned(aeth__rec *r, const char *owner, char ***ids_out)
 	return 0;
 }
 
+int aeth__rec_vm_take(aeth__rec *r, const char *id, const char *from,
+		      const char *to)
+{
+	return aeth__store_vm_take(r->store, id, from, to);
+}
+
+/* metadata.host and metadata.state_dir equal these? */
+static bool on_host(const char *meta, const char *host, const char *state_dir)
+{
+	cJSON *m = meta ? cJSON_Parse(meta) : NULL;
+	const char *h = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "host"));
+	const char *d = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m,
+									   "state_dir"));
+	bool yes = h && d && !strcmp(h, host) && !strcmp(d, state_dir);
+
+	cJSON_Delete(m);
+	return yes;
+}
+
+int aeth__rec_vms_on_host(aeth__rec *r, const char *me, const char *host,
+			  const char *state_dir, char ***ids_out, char ***owners_out)
+{
+	static const char *const live[] = {"creating", "running"};
+	char **ids = calloc(1, sizeof(char *)), **owners = calloc(1, sizeof(char *));
+	size_t n = 0;
+	int rc = 0;
+
+	*ids_out = *owners_out = NULL;
+	for (size_t k = 0; k < 2 && rc == 0 && ids && owners; k++) {
+		aeth_store_filter f = AETH_STORE_FILTER_INIT;
+		aeth_store_vm **list = NULL;
+		size_t count = 0;
+
+		f.status = live[k];
+		f.limit = 10000;
+		if ((rc = aeth_store_vm_list(r->store, &f, &list, &count)) != 0)
+			break;
+		for (size_t i = 0; i < count && rc == 0; i++) {
+			aeth_store_vm *v = list[i];
+			char **gi, **go;
+
+			if (!v->owner_worker || !strcmp(v->owner_worker, me) ||
+			    !on_host(v->metadata, host, state_dir))
+				continue;
+			gi = realloc(ids, (n + 2) * sizeof(char *));
+			if (gi) {
+				ids = gi;
+				ids[n] = ids[n + 1] = NULL;
+			}
+			go = gi ? realloc(owners, (n + 2) * sizeof(char *)) : NULL;
+			if (go) {
+				owners = go;
+				owners[n] = owners[n + 1] = NULL;
+			}
+			if (!gi || !go || !(ids[n] = strdup(v->id)) ||
+			    !(owners[n] = strdup(v->owner_worker))) {
+				rc = aeth__error_oom();
+				break;
+			}
+			n++;
+			ids[n] = owners[n] = NULL;
+		}
+		aeth_store_vm_list_free(list);
+	}
+	if (!ids || !owners)
+		rc = aeth__error_oom();
+	if (rc != 0) {
+		aeth_strarray_free(ids);
+		aeth_strarray_free(owners);
+		return rc;
+	}
+	*ids_out = ids;
+	*owners_out = owners;
+	return 0;
+}
+
 int aeth__rec_vms_json(aeth__rec *r, char **json_out)
 {
 	aeth_store_vm **list = NULL;

@@ -95,6 +95,18 @@ int aeth__rec_vm_paths(aeth__rec *r, const aeth__vm_row *vm);
 /* The VM's status and owner; AETH_ENOTFOUND when there is no such row. */
 int aeth__rec_vm_lookup(aeth__rec *r, const char *id, char status[32],
 			char owner[256]);
+/* Give VM `id` to `to` if `from` still owns it: 0, or AETH_EBUSY. */
+int aeth__rec_vm_take(aeth__rec *r, const char *id, const char *from,
+		      const char *to);
+
+/* VMs in status creating or running that another worker than `me` owns
+ * and whose metadata puts them on host `host` in state dir `state_dir`:
+ * their ids and owners, NULL-terminated, parallel (the caller frees both
+ * with aeth_strarray_free()). */
+int aeth__rec_vms_on_host(aeth__rec *r, const char *me, const char *host,
+			  const char *state_dir, char ***ids_out,
+			  char ***owners_out);
+
 /* Ids of the VMs `owner` has in status creating or running. */
 int aeth__rec_vms_owned(aeth__rec *r, const char *owner, char ***ids_out);
 /* Every VM as a JSON array of {id,name,status,orchestrator,vcpu_count,

@@ -21,7 +21,7 @@ unsigned int aeth__worker_reg_interval(const struct aeth_worker *w)
 	return tick && tick < AETH__REG_INTERVAL_MS ? tick : AETH__REG_INTERVAL_MS;
 }
 
-/* {"host", "pid", "types": [...], "queues": [...], "concurrency",
+/* {"host", "host_id", "pid", "types": [...], "queues": [...], "concurrency",
  *  "backend", "started_at"} */
 static char *info_json(struct aeth_worker *w)
 {
@@ -37,6 +37,7 @@ static char *info_json(struct aeth_worker *w)
 	gmtime_r(&s, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	cJSON_AddStringToObject(o, "host", host);
+	cJSON_AddStringToObject(o, "host_id", w->host_id);
 	cJSON_AddNumberToObject(o, "pid", (double)getpid());
 	for (size_t i = 0; i < w->nhandlers; i++)
 		cJSON_AddItemToArray(types, cJSON_CreateString(w->handlers[i].type));

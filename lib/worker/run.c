@@ -194,6 +194,34 @@ static int start_threads(aeth_worker *w)
 	return 0;
 }
 
+/* After the slots ended: say what stays running, or delete it when
+ * worker.delete_vms_on_stop says so. */
+static void leave_vms(aeth_worker *w, aeth__rec *rec)
+{
+	bool del = false;
+	unsigned int n = 0;
+
+	aeth_config_get_bool(w->cfg, "worker.delete_vms_on_stop", &del);
+	for (aeth__vmref *r = w->vms; r; r = r->next) {
+		if (r->deleted || aeth_vm_status(r->vm) != AETH_VM_RUNNING)
+			continue;
+		if (del && aeth_vm_delete(r->vm) == 0) {
+			r->deleted = true;
+			aeth__rec_vm_status(rec, r->id, "deleted", "its worker stopped "
+					    "(worker.delete_vms_on_stop)");
+		}
+		n++;
+	}
+	if (del && n)
+		aeth__worker_say(w, NULL, "Stopping: deleted %u VM%s "
+				 "(worker.delete_vms_on_stop)", n, n == 1 ? "" : "s");
+	else if (n)
+		aeth__worker_say(w, NULL, "Stopping: %u VM%s stay%s running; a worker "
+				 "started again with id %s reattaches them (their "
+				 "lifetimes still apply)", n, n == 1 ? "" : "s",
+				 n == 1 ? "s" : "", w->id);
+}
+
 static void shut_down(aeth_worker *w, aeth__rec *rec)
 {
 	pthread_mutex_lock(&w->mu);
@@ -219,6 +247,8 @@ static void shut_down(aeth_worker *w, aeth__rec *rec)
 	for (unsigned int i = 0; i < w->concurrency; i++)
 		if (w->slots[i].started && w->slots[i].exited)
 			pthread_join(w->slots[i].thread, NULL);
+	if (!w->threads_stuck)
+		leave_vms(w, rec);
 }
 
 static int prepare(aeth_worker *w, aeth__rec **rec)
@@ -331,6 +361,10 @@ int aeth_worker_run(aeth_worker *w)
 			      log_warning, w);
 	if ((rc = prepare(w, &rec)) == 0) {
 		register_self(w);
+		/* before the first task: a dead worker's VMs and queue */
+		if (aeth__worker_adopt(w, rec, w->slots[0].q) != 0)
+			aeth__warn("worker %s: adopting dead workers' VMs: %s (tried "
+				   "again in a few seconds)", w->id, aeth_error_last());
 		set_run_state(w, AETH__RUN_READY);
 		aeth__worker_say(w, NULL, "Listening for tasks on Redis queue...");
 		rc = start_threads(w);

@@ -43,6 +43,27 @@ static char *default_id(void)
 	return aeth__sprintf("%s-%d-%s", host, (int)getpid(), rnd);
 }
 
+/* worker.host_id, else this machine's id (/etc/machine-id), else its
+ * host name: what says two workers see the same VMs (adopt.c). */
+static char *host_id(const aeth_worker *w)
+{
+	const char *v = NULL;
+	char buf[256] = "";
+	FILE *f;
+
+	if (aeth_config_get_string(w->cfg, "worker.host_id", &v) == 0 && v && *v)
+		return strdup(v);
+	if ((f = fopen("/etc/machine-id", "re"))) {
+		if (!fgets(buf, sizeof(buf), f))
+			buf[0] = '\0';
+		fclose(f);
+		buf[strcspn(buf, " \n")] = '\0';
+	}
+	if (!buf[0] && gethostname(buf, sizeof(buf) - 1) != 0)
+		strcpy(buf, "localhost");
+	return strdup(buf);
+}
+
 static bool id_valid(const char *id)
 {
 	size_t n = strlen(id);
@@ -136,6 +157,8 @@ static int copy_options(aeth_worker *w, const aeth_worker_options *o)
 		return aeth__error_set(AETH_EINVALID, "worker id \"%s\" is not valid: "
 				       "use 1..200 of [A-Za-z0-9_.:-]", w->id);
 	w->own_queue = aeth__sprintf("worker:%s", w->id);
+	if (!(w->host_id = host_id(w)))
+		return aeth__error_oom();
 	w->database_url = env_or(o->database_url, "AETH_DATABASE_URL");
 	w->redis_url = env_or(o->redis_url, "AETH_REDIS_URL");
 	w->redis_ns = o->redis_ns ? strdup(o->redis_ns) : NULL;
@@ -307,6 +330,7 @@ void aeth_worker_free(aeth_worker *w)
 	free(w->redis_url);
 	free(w->redis_ns);
 	free(w->backend);
+	free(w->host_id);
 	aeth__policy_clear(&w->policy);
 	aeth_config_free(w->cfg);
 	if (w->stop_pipe[0] >= 0)

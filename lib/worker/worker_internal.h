@@ -94,6 +94,7 @@ struct aeth_task {
 
 struct aeth_worker {
 	char *id;
+	char *host_id;        /* worker.host_id: which VMs it can adopt */
 	char *own_queue;
 	char *database_url;
 	char *redis_url;
@@ -182,6 +183,10 @@ uint64_t aeth__overlay_mb(const char *rootfs_path);
  * notices VMMs that died, every second. */
 void *aeth__janitor_main(void *arg);
 
+/* Adopt the VMs of dead workers on this host (and their queued tasks):
+ * adopt.c. `q` lists the registry and drains the dead workers' queues. */
+int aeth__worker_adopt(struct aeth_worker *w, aeth__rec *rec, aeth_queue *q);
+
 /* Reattach or clean up the VMs this worker id owned (reconcile.c). */
 int aeth__worker_reconcile(struct aeth_worker *w, aeth__rec *rec);
 
@@ -189,6 +194,9 @@ int aeth__worker_reconcile(struct aeth_worker *w, aeth__rec *rec);
  * a payload, and the forward of t (t->forward_to set) from slot s. */
 unsigned int aeth__forward_hops(const char *payload);
 int aeth__forward(aeth__slot *s, aeth_task *t);
+/* The same for a task taken with `q`, to queue `to` (adopt.c). */
+int aeth__forward_task(aeth_queue *q, aeth__rec *rec, aeth_queue_task *qt,
+		       const char *to);
 
 /* The worker registry (registry.c): the refresh interval (the heartbeat
  * thread's tick) and this worker's entry, written through q. */
