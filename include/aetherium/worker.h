@@ -186,8 +186,11 @@ typedef void (*aeth_check_cb)(const char *what, int status,
 /**
  * Diagnose this host for running a worker with `cfg` (NULL: defaults and
  * environment): VMM binaries (qemu-system-x86_64, firecracker), which
- * accelerator really works (KVM, PVM, TCG), the guest image and its
- * manifest, Redis and PostgreSQL reachable, the database migrated.
+ * accelerator really works (KVM, PVM, TCG), how VMMs are confined (jail,
+ * seccomp, namespaces, their user, cgroups, overlay dir), the guest image
+ * and its manifest, the image catalogue, network profiles, taps and
+ * limits, Redis and PostgreSQL reachable and how (credentials, TLS, a
+ * profile that reaches them), the database migrated.
  * Calls `cb` once per finding. Returns 0 when nothing needed is missing,
  * AETH_ERROR otherwise.
  */

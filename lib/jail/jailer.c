@@ -41,6 +41,8 @@
 
 #include "jail/jailer.h"
 
+extern char **environ;
+
 static int status_fd = AETH__JAIL_STATUS_FD;
 
 static void status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -367,6 +369,12 @@ int main(int argc, char **argv)
 	size_t n = 0;
 	pid_t pid;
 
+	/* nothing of the caller's environment stays in the relay (not even
+	 * in the memory /proc/PID/environ shows: the strings are wiped) or
+	 * reaches the VMM (which gets its own, fixed one) */
+	for (char **e = environ; e && *e; e++)
+		explicit_bzero(*e, strlen(*e));
+	clearenv();
 	umask(077);
 	signal(SIGPIPE, SIG_IGN);
 	if (fcntl(status_fd, F_GETFD) < 0)
@@ -374,6 +382,8 @@ int main(int argc, char **argv)
 	else
 		fcntl(status_fd, F_SETFD, FD_CLOEXEC);
 	parse_args(&s, argc, argv);
+	if (s.vm_dir_env[0])
+		putenv(s.vm_dir_env);
 	if (s.resolv_conf && !s.resolver && !(s.resolver = default_resolver()))
 		fail("the \"dns\" rule needs a resolver: no IPv4 nameserver in "
 		     "/etc/resolv.conf (pass --resolver)");

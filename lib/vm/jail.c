@@ -20,6 +20,7 @@
 #include "vm/backend.h"
 #include "vm/jail.h"
 #include "vm/vm_priv.h"
+#include "vm/vm_internal.h"
 
 #ifndef AETH_LIBEXECDIR
 #define AETH_LIBEXECDIR "/usr/local/libexec"
@@ -144,13 +145,9 @@ int aeth__jail_conf_init(aeth__jail_conf *c, const aeth_vmm_options *o,
 					*o->cgroup_parent ? o->cgroup_parent
 							  : "aetherium");
 	c->uids_dir = aeth__sprintf("%s/uids", state_dir);
-	if (o->version >= 2 && o->overlay_dir && *o->overlay_dir)
-		c->overlay_base = aeth__strdup(o->overlay_dir);
-	else if (c->as_root)
-		c->overlay_base = aeth__strdup("/var/tmp/aetherium");
-	else
-		c->overlay_base = aeth__sprintf("/var/tmp/aetherium-%u",
-						(unsigned int)geteuid());
+	c->overlay_base = o->version >= 2 && o->overlay_dir && *o->overlay_dir
+				  ? aeth__strdup(o->overlay_dir)
+				  : aeth__vmm_default_overlay_dir();
 	if (!c->cgroup_parent || !c->uids_dir || !c->overlay_base)
 		return AETH_ENOMEM;
 	if (strstr(c->cgroup_parent, "..") || c->cgroup_parent[0] == '/')
@@ -453,7 +450,10 @@ static int spawn_jailed(aeth__vm_record *r, const aeth__jail_conf *c,
 	}
 	all[0] = st[1];
 	memcpy(all + 1, fds, nfds * sizeof(int));
-	rc = aeth__vm_spawn(jv, NULL, r->vmm_log, all, nfds + 1, &jailer);
+	/* none of the worker's environment (its database and Redis URLs
+	 * may hold passwords) for the jailer, which stays as the relay */
+	rc = aeth__vm_spawn(jv, (char *const[]){"PATH=/usr/bin:/bin", NULL},
+			    r->vmm_log, all, nfds + 1, &jailer);
 	close(st[1]);
 	st[1] = -1;
 	if (rc == 0)
@@ -624,7 +624,7 @@ static void report_cgroups(const aeth__jail_conf *c, aeth__finding_cb cb,
 		cb("cgroups", 1, !c->on ? "none: the jail is off" :
 		   "none: a worker that is not root cannot create them; VMMs "
 		   "have no memory, CPU or pids limits of their own",
-		   "run the worker as root (or under a delegated cgroup)", ud);
+		   !c->on ? "set vmm.jail: on" : "run the worker as root", ud);
 		return;
 	}
 	if (!c->cgroups) {

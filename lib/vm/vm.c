@@ -131,11 +131,15 @@ static int check_net_allow(const aeth_vmm *vmm, const aeth_vm_options *o)
 	if (o->net != AETH_NET_USER)
 		return aeth__error_set(AETH_EINVALID, "network rules need user "
 				       "networking (AETH_NET_USER)");
+	if (vmm->backend != &aeth__vm_backend_qemu)
+		return aeth__error_set(AETH_EINVALID, "network rules need the qemu "
+				       "backend (the %s backend has no user "
+				       "networking)", vmm->backend->name);
 	if (!vmm->jail.on)
 		return aeth__error_set(AETH_EINVALID, "network rules need the VMM "
 				       "jail (its network namespace and relay), which "
 				       "is off here: %s", vmm->jail.why_off ?
-				       vmm->jail.why_off : "off");
+				       vmm->jail.why_off : "vmm.jail is off");
 	return 0;
 }
 

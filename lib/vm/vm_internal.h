@@ -24,6 +24,8 @@ int aeth__vm_agent(aeth_vm *vm, aeth__agent **out);
 /* The state dir a manager opened without one uses (vm.h), malloc'd; the
  * config module shows the same default. */
 char *aeth__vmm_default_state_dir(void);
+/* The same for the overlay dir (the VMs' disk layers). */
+char *aeth__vmm_default_overlay_dir(void);
 
 /*
  * The guest stopped answering (a deadline of lib/agent passed): kill the

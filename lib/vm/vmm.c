@@ -46,6 +46,13 @@ char *aeth__vmm_default_state_dir(void)
 	return aeth__sprintf("/tmp/aetherium-%u", (unsigned int)geteuid());
 }
 
+char *aeth__vmm_default_overlay_dir(void)
+{
+	if (geteuid() == 0)
+		return aeth__strdup("/var/tmp/aetherium");
+	return aeth__sprintf("/var/tmp/aetherium-%u", (unsigned int)geteuid());
+}
+
 static char *default_image_dir(void)
 {
 	const char *e = getenv("AETH_IMAGE_DIR");
@@ -118,11 +125,11 @@ int aeth_vmm_open(aeth_vmm **out, const aeth_vmm_options *opts)
 	if (m->backend == &aeth__vm_backend_qemu &&
 	    (rc = aeth__jail_conf_init(&m->jail, opts, m->state_dir)) != 0)
 		goto fail;
-	if (m->backend == &aeth__vm_backend_qemu && !m->jail.on &&
-	    !(opts->version >= 2 && opts->jail == AETH_JAIL_OFF))
-		aeth__warn("VMMs run WITHOUT the jail: %s (QEMU's seccomp filter "
-			   "only; see docs/security.md)", m->jail.why_off ?
-			   m->jail.why_off : "unknown reason");
+	if (m->backend == &aeth__vm_backend_qemu && !m->jail.on)
+		aeth__warn("VMMs run WITHOUT the jail: %s; they have this process's "
+			   "user, files and network, with QEMU's seccomp filter only: "
+			   "never run untrusted guests like this (docs/security.md)",
+			   m->jail.why_off ? m->jail.why_off : "unknown reason");
 	if (m->backend == &aeth__vm_backend_qemu) {
 		if (opts->accel > AETH_ACCEL_TCG) {
 			rc = aeth__error_set(AETH_EINVALID, "unknown accel %d",

@@ -294,7 +294,7 @@ static void check_confinement(checker *c, const aeth_config *cfg)
 
 /* The catalogue: every image file there and safe to open, each profile's
  * rules, each allowlisted tap present, the limits in force. */
-static void check_catalogue(checker *c, const aeth__policy *p)
+static void check_catalogue(checker *c, const aeth__policy *p, bool fc)
 {
 	aeth__buf b = AETH__BUF_INIT;
 
@@ -332,8 +332,13 @@ static void check_catalogue(checker *c, const aeth__policy *p)
 		for (char **r = p->profiles[i].allow; r && *r; r++)
 			aeth__buf_printf(&b, "%s%s", b.len ? ", " : "", *r);
 		snprintf(what, sizeof(what), "network %s", p->profiles[i].name);
-		report(c, what, 0, NULL, "guests reach %s", b.len ? b.data :
-		       "nothing (a network card, no destination)");
+		if (fc)
+			report(c, what, 1, "use vmm.backend: qemu for profiles, or "
+			       "taps (network.taps) with firecracker", "not usable: "
+			       "the firecracker backend has no user networking");
+		else
+			report(c, what, 0, NULL, "guests reach %s", b.len ? b.data :
+			       "nothing (a network card, no destination)");
 	}
 	aeth__buf_free(&b);
 	for (char **t = p->taps; t && *t; t++)
@@ -365,7 +370,8 @@ int aeth_worker_check(const aeth_config *cfg, aeth_check_cb cb, void *userdata)
 	check_confinement(&c, cfg);
 	check_image(&c, cfg);
 	if (aeth__policy_load(&pol, cfg) == 0) {
-		check_catalogue(&c, &pol);
+		check_catalogue(&c, &pol, cfg_str(cfg, "vmm.backend") &&
+				!strcmp(cfg_str(cfg, "vmm.backend"), "firecracker"));
 		loaded = true;
 	} else {
 		report(&c, "catalogue", 2, "fix the key it names", "%s",

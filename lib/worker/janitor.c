@@ -21,6 +21,45 @@
 /* How often it looks for dead workers' VMs and tasks (adopt.c). */
 #define ADOPT_EVERY_TICKS 5
 
+/* Rows the janitor could not write yet (PostgreSQL away): written again
+ * each tick until they are. */
+#define JANITOR_ROWS_MAX 256
+typedef struct {
+	struct {
+		char id[37];
+		const char *status;
+		char why[512];
+	} row[JANITOR_ROWS_MAX];
+	size_t n;
+} unwritten_rows;
+
+static void write_row(aeth__rec *rec, unwritten_rows *u, const char *id,
+		      const char *status, const char *why)
+{
+	if (rec && aeth__rec_vm_status(rec, id, status, why) == 0)
+		return;
+	if (!u || u->n == JANITOR_ROWS_MAX) {
+		aeth__warn("VM %s %s: %s; its row could not be written and too "
+			   "many are waiting: it stays as it is", id, status, why);
+		return;
+	}
+	snprintf(u->row[u->n].id, sizeof(u->row[0].id), "%s", id);
+	u->row[u->n].status = status;
+	snprintf(u->row[u->n].why, sizeof(u->row[0].why), "%s", why);
+	u->n++;
+}
+
+static void write_unwritten(aeth__rec *rec, unwritten_rows *u)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < u->n; i++)
+		if (aeth__rec_vm_status(rec, u->row[i].id, u->row[i].status,
+					u->row[i].why) != 0)
+			u->row[kept++] = u->row[i];
+	u->n = kept;
+}
+
 static const char EXPIRED[] = "has ended: its lifetime (ttl) is over; "
 			      "create a new VM";
 static const char DIED[] = "has failed: its VMM process exited "
@@ -60,7 +99,8 @@ static size_t collect(aeth_worker *w, aeth__vmref **out, size_t n)
 	return k;
 }
 
-static void end_vm(aeth_worker *w, aeth__rec *rec, aeth__vmref *r)
+static void end_vm(aeth_worker *w, aeth__rec *rec, unwritten_rows *u,
+		   aeth__vmref *r)
 {
 	bool expired = r->why_ended == EXPIRED;
 	char why[512];
@@ -86,10 +126,7 @@ static void end_vm(aeth_worker *w, aeth__rec *rec, aeth__vmref *r)
 		r->deleted = true;
 	else
 		aeth__warn("VM %s: %s", r->id, aeth_error_last());
-	if (rec && aeth__rec_vm_status(rec, r->id, expired ? "deleted" : "failed",
-				       why) != 0)
-		aeth__warn("VM %s: cannot record that it %s: %s", r->id,
-			   expired ? "expired" : "failed", aeth_error_last());
+	write_row(rec, u, r->id, expired ? "deleted" : "failed", why);
 	aeth__worker_say(w, NULL, "%s VM %s: %s", expired ? "⌛" : "✗", r->id, why);
 	r->deleted = true;
 	aeth__vm_release(w, r, true);
@@ -115,6 +152,7 @@ void *aeth__janitor_main(void *arg)
 	aeth_queue *q = NULL;
 	bool rec_failing = false;
 	unsigned int tick = 0;
+	unwritten_rows *u = calloc(1, sizeof(*u)); /* NULL: warn instead */
 
 	while (!atomic_load(&w->stopping)) {
 		aeth__vmref *todo[JANITOR_BATCH];
@@ -127,21 +165,27 @@ void *aeth__janitor_main(void *arg)
 			rec = NULL;
 			if (!rec_failing)
 				aeth__warn("janitor: %s (expired and dead VMs are "
-					   "ended, their rows written later)",
-					   aeth_error_last());
+					   "ended; their rows are written once "
+					   "PostgreSQL answers)", aeth_error_last());
 			rec_failing = true;
 		} else {
 			rec_failing = false;
 		}
+		if (rec && u && u->n)
+			write_unwritten(rec, u);
 		n = collect(w, todo, JANITOR_BATCH);
 		for (size_t i = 0; i < n; i++)
-			end_vm(w, rec, todo[i]);
+			end_vm(w, rec, u, todo[i]);
 		if (rec && ++tick % ADOPT_EVERY_TICKS == 0 && (q || (q = open_queue(w))) &&
 		    aeth__worker_adopt(w, rec, q) == AETH_EUNAVAILABLE) {
 			aeth_queue_free(q); /* reconnect next time */
 			q = NULL;
 		}
 	}
+	if (u && u->n)
+		aeth__warn("worker %s stops with %zu VM rows unwritten (PostgreSQL "
+			   "away); a restarted worker reconciles them", w->id, u->n);
+	free(u);
 	aeth_queue_free(q);
 	aeth__rec_free(rec);
 	return NULL;

@@ -9,6 +9,7 @@
 
 #include "internal.h"
 #include "jail/rules.h"
+#include "vm/vm_internal.h"
 #include "worker/endpoints.h"
 #include "worker/policy.h"
 
@@ -178,13 +179,23 @@ static uint64_t host_memory_mb(void)
 	return (uint64_t)pages / 1024 * (uint64_t)size / 1024 * 3 / 4;
 }
 
-/* limits.overlay_mb 0: nine tenths of the space free where overlays go. */
+/* limits.overlay_mb 0: nine tenths of the space free where overlays go
+ * (the dir, or its parent before the first VM made it). */
 static uint64_t free_overlay_mb(const aeth_config *cfg)
 {
 	const char *dir = cfg_str(cfg, "vmm.overlay_dir");
+	char *def = dir ? NULL : aeth__vmm_default_overlay_dir(), *slash;
 	struct statvfs v;
+	int rc = -1;
 
-	if (statvfs(dir ? dir : "/var/tmp", &v) != 0)
+	if (dir || def)
+		rc = statvfs(dir ? dir : def, &v);
+	if (rc != 0 && def && (slash = strrchr(def, '/')) && slash != def) {
+		*slash = '\0';
+		rc = statvfs(def, &v);
+	}
+	free(def);
+	if (rc != 0)
 		return 0;
 	return (uint64_t)v.f_bavail * v.f_frsize / (1024 * 1024) * 9 / 10;
 }

@@ -68,6 +68,40 @@ def main():
     check(mark == "✓" and re.search(r"migration \d+ applied", detail),
           "migrated by a worker: ok")
 
+    # how VMMs are confined here, and the catalogue (root on these machines)
+    r = run_check(env)
+    for what, want in (("jail", "on: each QEMU starts under"),
+                       ("seccomp", "-sandbox on"),
+                       ("namespaces", "pid, mount, network, IPC, UTS"),
+                       ("vmm user", "a uid of its own"),
+                       ("cgroups", "per VM below aetherium"),
+                       ("overlay dir", "MiB free"),
+                       ("network user", "guests reach nothing"),
+                       ("limits", "per VM: 8 vCPUs")):
+        mark, detail, _ = line(r.stdout, what)
+        check(mark == "✓" and want in detail, "%s: %s" % (what, detail))
+    # a catalogue with a broken image and a profile that reaches Redis over
+    # TCP: a failure for the one, a warning for the other
+    cfg = os.path.join(os.path.dirname(redis.dir), "check.yaml")
+    with open(cfg, "w") as f:
+        f.write("redis:\n  url: redis://127.0.0.1:6390/0\nimages:\n"
+                "  broken: {rootfs: no-such.ext4}\nnetwork:\n  profiles:\n"
+                "    leaky: {allow: [\"host:6390\"]}\n")
+    no_url = {k: v for k, v in env.items() if k != "AETH_REDIS_URL"}
+    r = subprocess.run([WORKER, "-check", "-config", cfg], capture_output=True,
+                       text=True, env=no_url, timeout=120)
+    print(r.stdout, end="")
+    mark, detail, fix = line(r.stdout, "image broken")
+    check(mark == "✗" and "not found" in detail, "a catalogue image that is "
+          "missing: failure (%s)" % detail)
+    mark, detail, fix = line(r.stdout, "redis exposure")
+    check(mark == "!" and "leaky" in detail and "host:6390" in detail and fix,
+          "a profile reaching the worker's Redis: warning naming it")
+    jail_off = dict(env, AETH_VMM_JAIL="off")
+    mark, detail, fix = line(run_check(jail_off).stdout, "jail")
+    check(mark == "!" and "OFF" in detail and "vmm.jail" in fix,
+          "vmm.jail: off is a loud warning")
+
     # Redis not there: a failure with the fix, exit status 1
     bad = dict(env, AETH_REDIS_URL="unix://" + os.path.join(redis.dir, "nope.sock"))
     r = run_check(bad)

@@ -88,6 +88,10 @@ def main():
                                                 "zero"],
           "its /dev has null, zero, full, random, urandom only")
 
+    qenv = sorted(e.split(b"=", 1)[0].decode() for e in
+                  open("/proc/%d/environ" % pid, "rb").read().split(b"\0") if e)
+    check(qenv == ["AETH_VM_DIR", "PATH", "TMPDIR"], "QEMU's environment: %s "
+          "(none of the worker's: no database or Redis URL)" % qenv)
     relays = [p for p in vm_processes() if p != pid]
     check(len(relays) == 1, "one relay process (aeth-jailer) for the profile")
     rs = status_fields(relays[0])
@@ -96,6 +100,9 @@ def main():
           "the relay runs as the VM's uid without capabilities")
     check(os.listdir("/proc/%d/root" % relays[0]) == [],
           "the relay is chrooted in an empty directory")
+    renv = open("/proc/%d/environ" % relays[0], "rb").read()
+    check(b"DATABASE" not in renv and b"REDIS" not in renv,
+          "the relay holds none of the worker's environment")
 
     cg = cgroup_dirs(pid)
     mem = cg.get("memory", cg.get(""))

@@ -248,6 +248,40 @@ static void test_reap_dead_and_pid_reuse(void **st)
 	aeth_vmm_free(m);
 }
 
+/* A VM past its lifetime (ttl_s) is reaped, one within it is not; the
+ * expiry survives the record (vm.json). */
+static void test_reap_expired(void **st)
+{
+	aeth_vmm *m = open_vmm(NULL);
+	aeth_vm_options o = AETH_VM_OPTIONS_INIT;
+	aeth_vm *old = NULL, *young = NULL, *again = NULL;
+	char **reaped = NULL, id[40];
+	int64_t t0 = aeth__wall_ms();
+
+	(void)st;
+	o.ttl_s = 1;
+	assert_int_equal(aeth_vm_create(&old, m, &o), 0);
+	o.ttl_s = 3600;
+	assert_int_equal(aeth_vm_create(&young, m, &o), 0);
+	assert_true(aeth_vm_expires_ms(old) >= t0 + 1000 &&
+		    aeth_vm_expires_ms(old) <= aeth__wall_ms() + 1000);
+	snprintf(id, sizeof(id), "%s", aeth_vm_id(old));
+	aeth_vm_free(old);
+	assert_int_equal(aeth_vm_get(&again, m, id), 0); /* from vm.json */
+	assert_true(aeth_vm_expires_ms(again) >= t0 + 1000);
+	aeth_vm_free(again);
+	usleep(1100 * 1000);
+	assert_int_equal(aeth_vmm_reap(m, 0, &reaped), 0);
+	assert_non_null(reaped[0]);
+	assert_string_equal(reaped[0], id);
+	assert_null(reaped[1]);
+	aeth_strarray_free(reaped);
+	assert_int_equal(aeth_vm_get(&again, m, id), AETH_ENOTFOUND);
+	assert_int_equal(aeth_vm_delete(young), 0);
+	aeth_vm_free(young);
+	aeth_vmm_free(m);
+}
+
 static void test_accel_probe(void **st)
 {
 	aeth_accel_info info;
@@ -408,6 +442,7 @@ int main(void)
 		cmocka_unit_test(test_record_roundtrip),
 		cmocka_unit_test(test_record_no_symlinks),
 		cmocka_unit_test(test_reap_dead_and_pid_reuse),
+		cmocka_unit_test(test_reap_expired),
 		cmocka_unit_test(test_accel_probe),
 		cmocka_unit_test(test_spawn_closes_high_fds),
 		cmocka_unit_test(test_hello_retry_backs_off),
