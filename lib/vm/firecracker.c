@@ -273,7 +273,7 @@ static int wait_api_socket(const aeth__vm_record *r, int64_t deadline_ms)
 	int64_t step = 2, start = aeth__now_ms();
 
 	for (;;) {
-		int fd = aeth__vm_unix_connect(r->api_sock);
+		int fd = aeth__fc_unix_connect(r->api_sock);
 
 		if (fd >= 0) {
 			close(fd);

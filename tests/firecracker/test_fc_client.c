@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -253,6 +255,39 @@ static void test_api_socket_missing(void **state)
 	assert_non_null(strstr(aeth_error_last(), "is the firecracker process running?"));
 }
 
+/* A socket replaced by a symbolic link (a jailed Firecracker owns the
+ * directory of its sockets) is never followed, by connects or by the API
+ * client: the host side would otherwise talk, as root, to whatever host
+ * socket the link names. */
+static void test_socket_link_not_followed(void **state)
+{
+	fixture *fx = *state;
+	char real[96], link[96];
+	int srv, fd;
+
+	snprintf(real, sizeof(real), "%s/real.sock", fx->dir);
+	snprintf(link, sizeof(link), "%s/link.sock", fx->dir);
+	srv = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	{
+		struct sockaddr_un sa = {.sun_family = AF_UNIX};
+
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", real);
+		assert_int_equal(bind(srv, (struct sockaddr *)&sa, sizeof(sa)), 0);
+		assert_int_equal(listen(srv, 4), 0);
+	}
+	assert_int_equal(symlink(real, link), 0);
+	fd = aeth__fc_unix_connect(real);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(aeth__fc_unix_connect(link), -ENOTSOCK);
+	assert_int_equal(aeth__fc_api_open(&fx->client, link, 1000), 0);
+	assert_int_equal(aeth__fc_put_action(fx->client, "InstanceStart"), AETH_EUNAVAILABLE);
+	assert_non_null(strstr(aeth_error_last(), "Socket operation on non-socket"));
+	assert_int_equal(aeth__fc_vsock_connect(link, 1024, aeth__now_ms() + 200, NULL,
+						NULL, &fd), AETH_ETIMEOUT);
+	close(srv);
+}
+
 static void test_disk_clone_sparse(void **state)
 {
 	fixture *fx = *state;
@@ -302,6 +337,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_vsock_stops_when_vmm_dead, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_api_socket_missing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disk_clone_sparse, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_socket_link_not_followed, setup, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
