@@ -174,6 +174,25 @@ static void test_fault_message_in_error(void **state)
 	assert_non_null(strstr(aeth_error_last(), "without kernel configuration"));
 }
 
+/* Jailed (as jailer_standin.py execs it), the stand-in opens only what a
+ * chrooted Firecracker could: never its own plumbing in the jail, never a
+ * relative path. */
+static void test_jailed_standin_refuses_plumbing(void **state)
+{
+	fixture *fx = *state;
+
+	start_standin(fx, "AETH_FC_STANDIN_JAILED=1");
+	assert_int_equal(aeth__fc_put_boot_source(fx->client, "/usr/bin/python3", NULL,
+						  NULL), AETH_EINVALID);
+	assert_non_null(strstr(aeth_error_last(), "is not a path inside the jail"));
+	assert_int_equal(aeth__fc_put_boot_source(fx->client, "vmlinux", NULL, NULL),
+			 AETH_EINVALID);
+	assert_int_equal(aeth__fc_put_vsock(fx->client, 3, "/.standin/v.sock"),
+			 AETH_EINVALID);
+	/* a path that is in the "jail" (here: absolute) is fine */
+	assert_int_equal(aeth__fc_put_boot_source(fx->client, fx->kernel, NULL, NULL), 0);
+}
+
 static void test_spec_validation(void **state)
 {
 	fixture *fx = *state;
@@ -338,6 +357,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_api_socket_missing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disk_clone_sparse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_socket_link_not_followed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_jailed_standin_refuses_plumbing, setup,
+						teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -32,6 +32,7 @@
 
 static char state_dir[64];
 static char files_dir[64];
+static char jail_base[64]; /* the jailer's --chroot-base-dir */
 static char binary[512];
 static char kernel[300], initrd[300], calls_log[128];
 static bool real_fc;
@@ -53,6 +54,17 @@ static void cleanup_all(void)
 	}
 	aeth__rm_rf(state_dir);
 	aeth__rm_rf(files_dir);
+	if (jail_base[0]) {
+		const char *ctl[] = {"memory", "cpu", "pids", "unified"};
+		char cg[128];
+
+		aeth__rm_rf(jail_base);
+		for (size_t i = 0; i < sizeof(ctl) / sizeof(ctl[0]); i++) {
+			snprintf(cg, sizeof(cg), "/sys/fs/cgroup/%s/aetherium-fctest",
+				 ctl[i]);
+			rmdir(cg); /* test_jailer's parent cgroup, once empty */
+		}
+	}
 	state_dir[0] = '\0';
 }
 
@@ -107,7 +119,8 @@ static int group_setup(void **state)
 	}
 	strcpy(state_dir, "/tmp/aeth-fcv-XXXXXX");
 	strcpy(files_dir, "/tmp/aeth-fcf-XXXXXX");
-	if (!mkdtemp(state_dir) || !mkdtemp(files_dir))
+	strcpy(jail_base, "/tmp/aeth-fcj-XXXXXX");
+	if (!mkdtemp(state_dir) || !mkdtemp(files_dir) || !mkdtemp(jail_base))
 		return -1;
 	atexit(cleanup_all);
 	signal(SIGTERM, on_signal);
@@ -556,6 +569,285 @@ static void test_binary_missing(void **state)
 	aeth_vmm_free(m);
 }
 
+/* ---- Firecracker's jailer (the stand-in jailer with the stand-in) ---- */
+
+static aeth_vmm *open_jailed_vmm(const char *jailer)
+{
+	aeth_vmm_options o = AETH_VMM_OPTIONS_INIT;
+	aeth_vmm *m = NULL;
+
+	o.backend = "firecracker";
+	o.state_dir = state_dir;
+	o.firecracker_binary = binary;
+	o.kernel_path = kernel;
+	o.initrd_path = initrd;
+	o.boot_timeout_ms = 20000;
+	o.cgroup_parent = "aetherium-fctest";
+	o.firecracker_jailer = jailer;
+	o.firecracker_chroot_base = jail_base;
+	if (aeth_vmm_open(&m, &o) != 0)
+		fail_msg("aeth_vmm_open with the jailer: %s", aeth_error_last());
+	return m;
+}
+
+/* Uid: and Gid: lines of /proc/PID/status: all four ids are `id`. */
+static void assert_ids(pid_t pid, unsigned int id)
+{
+	char path[64], *st, want[128];
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	st = fc_slurp(path);
+	snprintf(want, sizeof(want), "\nUid:\t%u\t%u\t%u\t%u\n", id, id, id, id);
+	if (!strstr(st, want))
+		fail_msg("pid %d does not run as uid %u:\n%s", (int)pid, id, st);
+	snprintf(want, sizeof(want), "\nGid:\t%u\t%u\t%u\t%u\n", id, id, id, id);
+	assert_non_null(strstr(st, want));
+	free(st);
+}
+
+static bool same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
+}
+
+/* Every API call named files by their path in the jail, none on the host. */
+static void assert_api_paths_in_jail(const char *log)
+{
+	const char *want[] = {
+		"\"kernel_image_path\": \"/vmlinux\"", "\"initrd_path\": \"/initrd\"",
+		"\"path_on_host\": \"/rootfs.img\"", "\"uds_path\": \"/vsock.sock\"",
+		"\"serial_out_path\": \"/serial.log\"",
+	};
+
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		if (!strstr(log, want[i]))
+			fail_msg("no %s in the calls:\n%s", want[i], log);
+	for (const char *line = log; *line;) {
+		size_t n = strcspn(line, "\n");
+
+		if (!strncmp(line, "{\"method\"", 9)) {
+			char *l = strndup(line, n);
+
+			/* no host path (the jail base, the test's files) */
+			if (strstr(l, jail_base) || strstr(l, files_dir) ||
+			    strstr(l, state_dir))
+				fail_msg("a host path went to the API: %s", l);
+			assert_null(strstr(l, "\"status\": 400"));
+			free(l);
+		}
+		line += n + (line[n] == '\n');
+	}
+}
+
+static void test_jailer(void **state)
+{
+	char jailer[512], rootfs[160], path[600], want[256], jail_dir[300];
+	char root[320], uid_res[160], *log, *text;
+	aeth_vm_options vo = AETH_VM_OPTIONS_INIT;
+	aeth_exec_options eo = AETH_EXEC_OPTIONS_INIT;
+	const char *argv[] = {"echo", "hello from the jail", NULL};
+	aeth_exec_result *res = NULL;
+	aeth_vmm *m, *m2;
+	aeth_vm *vm = NULL, *again = NULL;
+	const aeth__vm_record *rec;
+	struct stat st;
+	unsigned int uid;
+	char id[37];
+	pid_t pid;
+	int fd;
+
+	(void)state;
+	if (real_fc || geteuid() != 0)
+		skip(); /* the stand-ins' jail; the jailer needs root */
+	snprintf(jailer, sizeof(jailer), "%s/tests/firecracker/standin/jailer",
+		 getenv("AETH_SOURCE_ROOT"));
+	/* the kernel is readable by all: hard-linked; the initrd is not:
+	 * copied for the VM's uid */
+	assert_int_equal(chmod(kernel, 0644), 0);
+	assert_int_equal(chmod(initrd, 0600), 0);
+	snprintf(rootfs, sizeof(rootfs), "%s/rootfs.ext4", files_dir);
+	fd = open(rootfs, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "ext4", 4, 16L << 20), 4);
+	close(fd);
+	vo.rootfs_path = rootfs;
+
+	m = open_jailed_vmm(jailer);
+	assert_int_equal(aeth_vmm_jailed(m, NULL), 1);
+	assert_int_equal(aeth_vm_create(&vm, m, &vo), 0);
+	if (aeth_vm_start(vm) != 0)
+		fail_msg("aeth_vm_start under the jailer: %s", aeth_error_last());
+	rec = aeth__vm_record_of(vm);
+	strcpy(id, rec->id);
+	pid = rec->pid;
+	uid = rec->jail_uid;
+	snprintf(jail_dir, sizeof(jail_dir), "%s/fc_standin.py/%s", jail_base, id);
+	snprintf(root, sizeof(root), "%s/root", jail_dir);
+	print_message("jailed VM %s: pid %d, uid %u, chroot %s\n", id, (int)pid, uid,
+		      root);
+
+	/* Firecracker (the stand-in) as the VM's uid, chrooted, its id on
+	 * its command line, its sockets and console in the jail. */
+	assert_true(uid >= 1900000000u);
+	assert_ids(pid, uid);
+	assert_true(aeth__vm_pid_alive(pid, id, 0));
+	snprintf(path, sizeof(path), "/proc/%d/root", (int)pid);
+	assert_true(same_file(path, root));
+	snprintf(path, sizeof(path), "%s/api.sock", root);
+	assert_string_equal(aeth_vm_api_socket(vm), path);
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(S_ISSOCK(st.st_mode));
+	assert_int_equal(st.st_uid, uid);
+	assert_ptr_equal(strstr(aeth_vm_serial_log(vm), root), aeth_vm_serial_log(vm));
+	/* the kernel hard-linked, the initrd and the disk its own copies */
+	snprintf(path, sizeof(path), "%s/vmlinux", root);
+	assert_true(same_file(path, kernel));
+	snprintf(path, sizeof(path), "%s/initrd", root);
+	assert_false(same_file(path, initrd));
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_uid, uid);
+	snprintf(path, sizeof(path), "%s/rootfs.img", root);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_uid, uid);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	/* the uid is reserved like the QEMU jail's */
+	snprintf(uid_res, sizeof(uid_res), "%s/uids/%u", state_dir, uid);
+	assert_int_equal(access(uid_res, F_OK), 0);
+	/* its cgroup, made by the jailer: guest 256 + 256 MiB */
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	text = fc_slurp(path);
+	snprintf(want, sizeof(want), ":memory:/aetherium-fctest/%s\n", id);
+	if (!strstr(text, want))
+		fail_msg("not in its memory cgroup (%s):\n%s", want, text);
+	free(text);
+	snprintf(path, sizeof(path),
+		 "/sys/fs/cgroup/memory/aetherium-fctest/%s/memory.limit_in_bytes", id);
+	if (access(path, F_OK) == 0) { /* v1, as on our machines */
+		text = fc_slurp(path);
+		assert_string_equal(text, "536870912\n");
+		free(text);
+	}
+
+	eo.argv = argv;
+	if (aeth_vm_exec(&res, vm, &eo) != 0)
+		fail_msg("aeth_vm_exec: %s", aeth_error_last());
+	assert_string_equal(res->stdout_data, "hello from the jail\n");
+	aeth_exec_result_free(res);
+	res = NULL;
+
+	log = fc_slurp(calls_log);
+	/* the jailer's command line */
+	snprintf(want, sizeof(want), "{\"jailer\": [\"--id\", \"%s\", \"--exec-file\", ", id);
+	assert_non_null(strstr(log, want));
+	snprintf(want, sizeof(want), "\"--uid\", \"%u\", \"--gid\", \"%u\", "
+		 "\"--chroot-base-dir\", \"%s\", \"--new-pid-ns\"", uid, uid, jail_base);
+	assert_non_null(strstr(log, want));
+	assert_non_null(strstr(log, "\"--parent-cgroup\", \"aetherium-fctest\""));
+	assert_non_null(strstr(log, "\"--cgroup\", \"memory.limit_in_bytes=536870912\""));
+	assert_non_null(strstr(log, "\"--cgroup\", \"cpu.cfs_quota_us=150000\""));
+	assert_non_null(strstr(log, "\"--cgroup\", \"pids.max=256\""));
+	assert_non_null(strstr(log, "\"--\", \"--api-sock\", \"/api.sock\"]"));
+	assert_api_paths_in_jail(log);
+	free(log);
+
+	/* a new manager finds it by its record and talks to it again */
+	aeth_vm_free(vm);
+	m2 = open_jailed_vmm(jailer);
+	assert_int_equal(aeth_vm_get(&again, m2, id), 0);
+	assert_int_equal(aeth_vm_status(again), AETH_VM_RUNNING);
+	argv[1] = "again";
+	if (aeth_vm_exec(&res, again, &eo) != 0)
+		fail_msg("exec after reattach: %s", aeth_error_last());
+	assert_string_equal(res->stdout_data, "again\n");
+	aeth_exec_result_free(res);
+
+	/* delete: no process, no jail, no cgroup, no uid reservation */
+	assert_int_equal(aeth_vm_delete(again), 0);
+	assert_false(aeth__vm_pid_alive(pid, id, 0));
+	assert_int_equal(access(jail_dir, F_OK), -1);
+	assert_int_equal(access(uid_res, F_OK), -1);
+	snprintf(path, sizeof(path), "/sys/fs/cgroup/memory/aetherium-fctest/%s", id);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(access(kernel, R_OK), 0); /* the image stays */
+	aeth_vm_free(again);
+	aeth_vmm_free(m2);
+	aeth_vmm_free(m);
+	chmod(initrd, 0644);
+}
+
+/* The stand-in jailer refuses what Firecracker's jailer refuses, with
+ * its words (so that the backend cannot pass it a command line the real
+ * one would not take). */
+static void test_jailer_standin_strict(void **state)
+{
+	static const struct {
+		const char *args, *want;
+	} cases[] = {
+		{"--id vm1 --exec-file %s --gid 5 --chroot-base-dir %s",
+		 "Failed to parse arguments: Argument 'uid' required, but not found."},
+		{"--id vm_1 --exec-file %s --uid 5 --gid 5 --chroot-base-dir %s",
+		 "Invalid instance ID: Invalid char (_) at position 2"},
+		{"--id vm1 --exec-file %s --uid 5 --gid 5 --chroot-base-dir %s --bogus",
+		 "Found argument 'bogus' which wasn't expected"},
+		{"--id vm1 --exec-file %s --uid 5 --uid 6 --gid 5 --chroot-base-dir %s",
+		 "The argument 'uid' was provided more than once."},
+		{"--id vm1 --exec-file %s --uid x --gid 5 --chroot-base-dir %s",
+		 "Invalid uid: x"},
+		{"--id vm1 --exec-file %s --uid 5 --gid 5 --chroot-base-dir %s "
+		 "--cgroup memory.max", "Invalid format for cgroups: memory.max"},
+		{"--id vm1 --exec-file %s --uid 5 --gid 5 --chroot-base-dir %s "
+		 "--cgroup ../x.max=1", "Cgroup invalid file: ../x.max=1"},
+		{"--id vm1 --exec-file %s --uid 5 --gid 5 --chroot-base-dir %s "
+		 "--parent-cgroup /abs", "Parent cgroup path is invalid"},
+		{"--id vm1 --exec-file %s/nonexistent --uid 5 --gid 5 --chroot-base-dir %s",
+		 "Failed to canonicalize path"},
+	};
+	char cmd[2048], fmt[1024], out[1024];
+	int before = count_entries(jail_base);
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		FILE *p;
+		size_t n;
+
+		snprintf(fmt, sizeof(fmt), "%s/tests/firecracker/standin/jailer %s 2>&1",
+			 getenv("AETH_SOURCE_ROOT"), cases[i].args);
+		snprintf(cmd, sizeof(cmd), fmt, binary, jail_base);
+		p = popen(cmd, "r");
+		assert_non_null(p);
+		n = fread(out, 1, sizeof(out) - 1, p);
+		out[n] = '\0';
+		assert_int_equal(pclose(p), 1 << 8); /* exit status 1 */
+		if (!strstr(out, cases[i].want))
+			fail_msg("%s\n=> %s\nwanted: %s", cmd, out, cases[i].want);
+	}
+	assert_int_equal(count_entries(jail_base), before); /* nothing made */
+}
+
+/* A jailer that is not there: aeth_vmm_open says which key to fix. */
+static void test_jailer_missing(void **state)
+{
+	aeth_vmm_options o = AETH_VMM_OPTIONS_INIT;
+	aeth_vmm *m = NULL;
+
+	(void)state;
+	if (geteuid() != 0)
+		skip();
+	o.backend = "firecracker";
+	o.state_dir = state_dir;
+	o.firecracker_binary = binary;
+	o.firecracker_jailer = "/nonexistent/jailer";
+	o.firecracker_chroot_base = jail_base;
+	assert_int_equal(aeth_vmm_open(&m, &o), AETH_EINVALID);
+	assert_null(m);
+	print_message("expected failure: %s\n", aeth_error_last());
+	assert_non_null(strstr(aeth_error_last(), "vmm.firecracker_jailer"));
+	assert_non_null(strstr(aeth_error_last(), "/nonexistent/jailer"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -568,6 +860,9 @@ int main(void)
 		cmocka_unit_test_setup(test_api_socket_never_appears, setup),
 		cmocka_unit_test_setup(test_handshake_timeout, setup),
 		cmocka_unit_test_setup(test_binary_missing, setup),
+		cmocka_unit_test_setup(test_jailer, setup),
+		cmocka_unit_test_setup(test_jailer_missing, setup),
+		cmocka_unit_test_setup(test_jailer_standin_strict, setup),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
