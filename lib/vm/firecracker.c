@@ -415,6 +415,14 @@ static int fc_check_spec(const aeth__vm_record *r)
 	if (r->net == AETH_NET_TAP && (!r->tap_name || !*r->tap_name))
 		return aeth__error_set(AETH_EINVALID, "VM %s: net mode tap needs tap_name",
 				       r->id);
+	/* A jailed Firecracker opens the tap as the VM's uid, chosen at
+	 * start: no operator's tap can belong to it yet. */
+	if (r->net == AETH_NET_TAP && aeth__fc_jail_wanted(r))
+		return aeth__error_set(AETH_EINVALID, "VM %s: tap networking under "
+				       "Firecracker's jailer is not supported yet (the "
+				       "tap would have to belong to the VM's uid, "
+				       "which is chosen at start): use net=none, or "
+				       "unset vmm.firecracker_jailer", r->id);
 	if (!r->kernel_path)
 		return aeth__error_set(AETH_EINVALID, "VM %s: no kernel image", r->id);
 	return 0;

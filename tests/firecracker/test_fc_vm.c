@@ -773,6 +773,20 @@ static void test_jailer(void **state)
 	assert_int_equal(access(path, F_OK), -1);
 	assert_int_equal(access(kernel, R_OK), 0); /* the image stays */
 	aeth_vm_free(again);
+
+	/* tap networking is refused up front under the jailer */
+	{
+		aeth_vm_options to = AETH_VM_OPTIONS_INIT;
+
+		to.net = AETH_NET_TAP;
+		to.tap_name = "aethtap0";
+		assert_int_equal(aeth_vm_create(&vm, m2, &to), 0);
+		assert_int_equal(aeth_vm_start(vm), AETH_EINVALID);
+		assert_non_null(strstr(aeth_error_last(), "tap networking under "
+					   "Firecracker's jailer is not supported yet"));
+		assert_int_equal(aeth_vm_delete(vm), 0);
+		aeth_vm_free(vm);
+	}
 	aeth_vmm_free(m2);
 	aeth_vmm_free(m);
 	chmod(initrd, 0644);
