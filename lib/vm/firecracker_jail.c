@@ -206,14 +206,12 @@ static bool file_exists(const char *dir, const char *sub, const char *file)
 static char **jailer_argv(const aeth__fc_jail *j, const aeth__vm_record *r)
 {
 	const aeth__jail_conf *c = r->jail;
-	char **v = calloc(FC_JAIL_ARGS_MAX + 1, sizeof(*v));
-	size_t n = 0;
-	bool bad = !v;
+	aeth__argv a;
 
-	if (!v)
+	if (aeth__argv_init(&a, FC_JAIL_ARGS_MAX) != 0)
 		return NULL;
-#define ADD(s) do { if (!(v[n++] = aeth__strdup(s))) bad = true; } while (0)
-#define ADDF(...) do { if (!(v[n++] = aeth__sprintf(__VA_ARGS__))) bad = true; } while (0)
+#define ADD(s) aeth__argv_add(&a, (s))
+#define ADDF(...) aeth__argv_addf(&a, __VA_ARGS__)
 	ADD(c->fc_jailer);
 	ADD("--id");
 	ADD(r->id);
@@ -264,11 +262,7 @@ static char **jailer_argv(const aeth__fc_jail *j, const aeth__vm_record *r)
 	ADD(AETH__FC_JAIL_API_SOCK);
 #undef ADD
 #undef ADDF
-	if (bad) {
-		aeth_strarray_free(v);
-		return NULL;
-	}
-	return v;
+	return aeth__argv_done(&a);
 }
 
 static int make_dir(const char *path)

@@ -365,24 +365,70 @@ static int read_status(aeth__vm_record *r, int fd, int64_t deadline_ms)
 			       r->vmm_log ? r->vmm_log : "its log");
 }
 
+int aeth__argv_init(aeth__argv *a, size_t max)
+{
+	a->n = 0;
+	a->max = max;
+	a->bad = false;
+	a->v = calloc(max + 1, sizeof(*a->v));
+	return a->v ? 0 : AETH_ENOMEM;
+}
+
+static void argv_put(aeth__argv *a, char *s)
+{
+	if (!s || a->n >= a->max) {
+		free(s);
+		a->bad = true;
+		return;
+	}
+	a->v[a->n++] = s;
+}
+
+void aeth__argv_add(aeth__argv *a, const char *s)
+{
+	argv_put(a, aeth__strdup(s));
+}
+
+void aeth__argv_addf(aeth__argv *a, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	argv_put(a, s);
+}
+
+char **aeth__argv_done(aeth__argv *a)
+{
+	char **v = a->v;
+
+	a->v = NULL;
+	if (a->bad) {
+		aeth_strarray_free(v);
+		return NULL;
+	}
+	return v;
+}
+
 /* aeth-jailer's command line for r, then the VMM's. */
 static char **jailer_argv(const aeth__vm_record *r, const aeth__jail_conf *c,
 			  char *const vmm_argv[], size_t nfds, const char *root,
 			  const char *exe)
 {
-	char **v;
-	size_t n = 0, nv = 0, max;
-	bool bad = false;
+	aeth__argv a;
+	size_t nv = 0;
 	struct stat kvm;
 
 	while (vmm_argv[nv])
 		nv++;
-	max = 32 + 2 * AETH__CGROUP_MAX_DIRS + 2 * AETH__NET_ALLOW_MAX + nv;
-	v = calloc(max + 1, sizeof(*v));
-	if (!v)
+	if (aeth__argv_init(&a, 32 + 2 * AETH__CGROUP_MAX_DIRS +
+			    2 * AETH__NET_ALLOW_MAX + nv) != 0)
 		return NULL;
-#define ADD(s) do { if (!(v[n++] = aeth__strdup(s))) bad = true; } while (0)
-#define ADDF(...) do { if (!(v[n++] = aeth__sprintf(__VA_ARGS__))) bad = true; } while (0)
+#define ADD(s) aeth__argv_add(&a, (s))
+#define ADDF(...) aeth__argv_addf(&a, __VA_ARGS__)
 	ADD(c->jailer);
 	ADD("--id");
 	ADD(r->id);
@@ -424,11 +470,7 @@ static char **jailer_argv(const aeth__vm_record *r, const aeth__jail_conf *c,
 		ADD(vmm_argv[i]);
 #undef ADD
 #undef ADDF
-	if (bad) {
-		aeth_strarray_free(v);
-		return NULL;
-	}
-	return v;
+	return aeth__argv_done(&a);
 }
 
 static int spawn_jailed(aeth__vm_record *r, const aeth__jail_conf *c,

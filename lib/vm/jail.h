@@ -16,9 +16,11 @@
 #define AETH_VM_JAIL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "aetherium/vm.h"
+#include "internal.h"
 #include "vm/cgroup.h"
 
 struct aeth__vm_record;
@@ -56,6 +58,23 @@ int aeth__jail_conf_common(aeth__jail_conf *c, const aeth_vmm_options *o,
 /* Extra guest memory the VMM itself needs (TCG code cache, device state,
  * the kernel image it reads): part of the cgroup's memory limit. */
 #define AETH__VMM_OVERHEAD_MB 256
+
+/*
+ * A jailer's command line: a NULL-terminated array of malloc'd strings
+ * of at most `max` entries. An allocation that fails or an entry past
+ * `max` is remembered, and aeth__argv_done() then frees all and returns
+ * NULL; else the array (the caller frees it with aeth_strarray_free()).
+ */
+typedef struct {
+	char **v;
+	size_t n, max;
+	bool bad;
+} aeth__argv;
+
+int aeth__argv_init(aeth__argv *a, size_t max);
+void aeth__argv_add(aeth__argv *a, const char *s);
+void aeth__argv_addf(aeth__argv *a, const char *fmt, ...) AETH__PRINTF(2, 3);
+char **aeth__argv_done(aeth__argv *a);
 
 /* The limits of a VM's cgroup: memory = guest + AETH__VMM_OVERHEAD_MB,
  * CPU = vCPUs + half a core, 256 pids. */
