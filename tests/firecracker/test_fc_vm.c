@@ -179,7 +179,9 @@ static int setup(void **state)
 	return 0;
 }
 
-static aeth_vmm *open_vmm(unsigned int boot_timeout_ms)
+/* A firecracker manager on the test's files; with `jailer`, VMs start
+ * under it (chroots below jail_base, cgroups below aetherium-fctest). */
+static aeth_vmm *open_vmm_jailed(unsigned int boot_timeout_ms, const char *jailer)
 {
 	aeth_vmm_options o = AETH_VMM_OPTIONS_INIT;
 	aeth_vmm *m = NULL;
@@ -190,10 +192,20 @@ static aeth_vmm *open_vmm(unsigned int boot_timeout_ms)
 	o.kernel_path = kernel;
 	o.initrd_path = initrd;
 	o.boot_timeout_ms = boot_timeout_ms;
+	if (jailer) {
+		o.cgroup_parent = "aetherium-fctest";
+		o.firecracker_jailer = jailer;
+		o.firecracker_chroot_base = jail_base;
+	}
 	if (aeth_vmm_open(&m, &o) != 0)
 		fail_msg("aeth_vmm_open: %s", aeth_error_last());
 	assert_string_equal(aeth_vmm_backend(m), "firecracker");
 	return m;
+}
+
+static aeth_vmm *open_vmm(unsigned int boot_timeout_ms)
+{
+	return open_vmm_jailed(boot_timeout_ms, NULL);
 }
 
 static void assert_no_leftovers(const char *vm_state_dir, pid_t pid, const char *id)
@@ -296,6 +308,19 @@ static void test_lifecycle(void **state)
 	aeth_vmm_free(m);
 }
 
+/* <files_dir>/rootfs.ext4: a sparse file whose few bytes end at `size`
+ * (the stand-in only opens it). */
+static void make_sparse_rootfs(char *path, size_t n, off_t size)
+{
+	int fd;
+
+	snprintf(path, n, "%s/rootfs.ext4", files_dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "ext4", 4, size - 4), 4);
+	close(fd);
+}
+
 static void test_rootfs_copy_per_vm(void **state)
 {
 	aeth_vmm *m = open_vmm(20000);
@@ -303,16 +328,11 @@ static void test_rootfs_copy_per_vm(void **state)
 	aeth_vm *a = NULL, *b = NULL;
 	char rootfs[160], *ca, *cb;
 	const aeth__vm_record *ra, *rb;
-	int fd;
 
 	(void)state;
 	if (real_fc)
 		skip(); /* needs a rootfs image; the stand-in only opens the file */
-	snprintf(rootfs, sizeof(rootfs), "%s/rootfs.ext4", files_dir);
-	fd = open(rootfs, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	assert_true(fd >= 0);
-	assert_int_equal(pwrite(fd, "ext4", 4, 32L << 20), 4);
-	close(fd);
+	make_sparse_rootfs(rootfs, sizeof(rootfs), 32L << 20);
 	vo.rootfs_path = rootfs;
 	assert_int_equal(aeth_vm_create(&a, m, &vo), 0);
 	assert_int_equal(aeth_vm_create(&b, m, &vo), 0);
@@ -358,6 +378,27 @@ static void test_rootfs_copy_per_vm(void **state)
 	aeth_vmm_free(m);
 }
 
+/* Get the running VM `id` from manager m (a new one: as after a worker
+ * restart) and run `echo word` in it. */
+static aeth_vm *reattach_echo(aeth_vmm *m, const char *id, const char *word)
+{
+	aeth_exec_options eo = AETH_EXEC_OPTIONS_INIT;
+	const char *argv[] = {"echo", word, NULL};
+	aeth_exec_result *res = NULL;
+	aeth_vm *vm = NULL;
+	char want[128];
+
+	assert_int_equal(aeth_vm_get(&vm, m, id), 0);
+	assert_int_equal(aeth_vm_status(vm), AETH_VM_RUNNING);
+	eo.argv = argv;
+	if (aeth_vm_exec(&res, vm, &eo) != 0)
+		fail_msg("exec after reattach: %s", aeth_error_last());
+	snprintf(want, sizeof(want), "%s\n", word);
+	assert_string_equal(res->stdout_data, want);
+	aeth_exec_result_free(res);
+	return vm;
+}
+
 /* A second manager (as after a worker restart) finds the running VM by
  * its record, checks the pid is still this VM's firecracker (--id) and
  * reconnects to the agent through the hybrid vsock. */
@@ -365,9 +406,6 @@ static void test_reattach(void **state)
 {
 	aeth_vmm *m = open_vmm(20000), *m2;
 	aeth_vm *vm = NULL, *again = NULL;
-	aeth_exec_options eo = AETH_EXEC_OPTIONS_INIT;
-	const char *argv[] = {"echo", "still here", NULL};
-	aeth_exec_result *res = NULL;
 	char id[37];
 	int pid;
 
@@ -381,14 +419,8 @@ static void test_reattach(void **state)
 	aeth_vmm_free(m);
 
 	m2 = open_vmm(20000);
-	assert_int_equal(aeth_vm_get(&again, m2, id), 0);
-	assert_int_equal(aeth_vm_status(again), AETH_VM_RUNNING);
+	again = reattach_echo(m2, id, "still here");
 	assert_int_equal(aeth_vm_pid(again), pid);
-	eo.argv = argv;
-	if (aeth_vm_exec(&res, again, &eo) != 0)
-		fail_msg("exec after reattach: %s", aeth_error_last());
-	assert_string_equal(res->stdout_data, "still here\n");
-	aeth_exec_result_free(res);
 	assert_int_equal(aeth_vm_delete(again), 0);
 	assert_false(aeth__vm_pid_alive(pid, id, 0));
 	aeth_vm_free(again);
@@ -571,25 +603,6 @@ static void test_binary_missing(void **state)
 
 /* ---- Firecracker's jailer (the stand-in jailer with the stand-in) ---- */
 
-static aeth_vmm *open_jailed_vmm(const char *jailer)
-{
-	aeth_vmm_options o = AETH_VMM_OPTIONS_INIT;
-	aeth_vmm *m = NULL;
-
-	o.backend = "firecracker";
-	o.state_dir = state_dir;
-	o.firecracker_binary = binary;
-	o.kernel_path = kernel;
-	o.initrd_path = initrd;
-	o.boot_timeout_ms = 20000;
-	o.cgroup_parent = "aetherium-fctest";
-	o.firecracker_jailer = jailer;
-	o.firecracker_chroot_base = jail_base;
-	if (aeth_vmm_open(&m, &o) != 0)
-		fail_msg("aeth_vmm_open with the jailer: %s", aeth_error_last());
-	return m;
-}
-
 /* Uid: and Gid: lines of /proc/PID/status: all four ids are `id`. */
 static void assert_ids(pid_t pid, unsigned int id)
 {
@@ -657,7 +670,6 @@ static void test_jailer(void **state)
 	unsigned int uid;
 	char id[37];
 	pid_t pid;
-	int fd;
 
 	(void)state;
 	if (real_fc || geteuid() != 0)
@@ -668,14 +680,10 @@ static void test_jailer(void **state)
 	 * copied for the VM's uid */
 	assert_int_equal(chmod(kernel, 0644), 0);
 	assert_int_equal(chmod(initrd, 0600), 0);
-	snprintf(rootfs, sizeof(rootfs), "%s/rootfs.ext4", files_dir);
-	fd = open(rootfs, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	assert_true(fd >= 0);
-	assert_int_equal(pwrite(fd, "ext4", 4, 16L << 20), 4);
-	close(fd);
+	make_sparse_rootfs(rootfs, sizeof(rootfs), 16L << 20);
 	vo.rootfs_path = rootfs;
 
-	m = open_jailed_vmm(jailer);
+	m = open_vmm_jailed(20000, jailer);
 	assert_int_equal(aeth_vmm_jailed(m, NULL), 1);
 	assert_int_equal(aeth_vm_create(&vm, m, &vo), 0);
 	if (aeth_vm_start(vm) != 0)
@@ -755,14 +763,8 @@ static void test_jailer(void **state)
 
 	/* a new manager finds it by its record and talks to it again */
 	aeth_vm_free(vm);
-	m2 = open_jailed_vmm(jailer);
-	assert_int_equal(aeth_vm_get(&again, m2, id), 0);
-	assert_int_equal(aeth_vm_status(again), AETH_VM_RUNNING);
-	argv[1] = "again";
-	if (aeth_vm_exec(&res, again, &eo) != 0)
-		fail_msg("exec after reattach: %s", aeth_error_last());
-	assert_string_equal(res->stdout_data, "again\n");
-	aeth_exec_result_free(res);
+	m2 = open_vmm_jailed(20000, jailer);
+	again = reattach_echo(m2, id, "again");
 
 	/* delete: no process, no jail, no cgroup, no uid reservation */
 	assert_int_equal(aeth_vm_delete(again), 0);
