@@ -55,13 +55,14 @@ static void cleanup_all(void)
 	aeth__rm_rf(state_dir);
 	aeth__rm_rf(files_dir);
 	if (jail_base[0]) {
-		const char *ctl[] = {"memory", "cpu", "pids", "unified"};
-		char cg[128];
+		aeth__cgroup_host h;
+		char cg[600];
 
 		aeth__rm_rf(jail_base);
-		for (size_t i = 0; i < sizeof(ctl) / sizeof(ctl[0]); i++) {
-			snprintf(cg, sizeof(cg), "/sys/fs/cgroup/%s/aetherium-fctest",
-				 ctl[i]);
+		aeth__cgroup_probe(&h);
+		for (int i = 0; i < 3 && h.version; i++) {
+			snprintf(cg, sizeof(cg), "%s/aetherium-fctest",
+				 i == 0 ? h.memory : i == 1 ? h.cpu : h.pids);
 			rmdir(cg); /* test_jailer's parent cgroup, once empty */
 		}
 	}
@@ -655,10 +656,52 @@ static void assert_api_paths_in_jail(const char *log)
 	}
 }
 
+/*
+ * The jailer's cgroup flags for this host's cgroup version, and the VMM
+ * in the cgroup they made: guest 256 + 256 MiB, 1.5 cores, 256 pids.
+ * dir gets that cgroup's memory directory ("" without cgroups).
+ */
+static void assert_jail_cgroup(pid_t pid, const char *id, const char *log,
+			       char *dir, size_t n)
+{
+	static const char *const v1[] = {
+		"\"--cgroup-version\", \"1\"", "\"--cgroup\", \"memory.limit_in_bytes=536870912\"",
+		"\"--cgroup\", \"cpu.cfs_quota_us=150000\"", "\"--cgroup\", \"pids.max=256\"",
+		"\"--parent-cgroup\", \"aetherium-fctest\"", NULL};
+	static const char *const v2[] = {
+		"\"--cgroup-version\", \"2\"", "\"--cgroup\", \"memory.max=536870912\"",
+		"\"--cgroup\", \"cpu.max=150000 100000\"", "\"--cgroup\", \"pids.max=256\"",
+		"\"--parent-cgroup\", \"aetherium-fctest\"", NULL};
+	aeth__cgroup_host h;
+	char path[800], want[128], *text;
+
+	dir[0] = '\0';
+	if (aeth__cgroup_probe(&h) != 0) {
+		assert_null(strstr(log, "\"--cgroup\""));
+		return;
+	}
+	for (const char *const *w = h.version == 1 ? v1 : v2; *w; w++)
+		if (!strstr(log, *w))
+			fail_msg("the jailer did not get %s:\n%s", *w, log);
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	text = fc_slurp(path);
+	snprintf(want, sizeof(want), "%s:/aetherium-fctest/%s\n",
+		 h.version == 1 ? ":memory" : "0:", id);
+	if (!strstr(text, want))
+		fail_msg("not in its cgroup (%s):\n%s", want, text);
+	free(text);
+	snprintf(dir, n, "%s/aetherium-fctest/%s", h.memory, id);
+	snprintf(path, sizeof(path), "%s/%s", dir,
+		 h.version == 1 ? "memory.limit_in_bytes" : "memory.max");
+	text = fc_slurp(path);
+	assert_string_equal(text, "536870912\n");
+	free(text);
+}
+
 static void test_jailer(void **state)
 {
 	char jailer[512], rootfs[160], path[600], want[256], jail_dir[300];
-	char root[320], uid_res[160], *log, *text;
+	char root[320], uid_res[160], cg_dir[700], *log;
 	aeth_vm_options vo = AETH_VM_OPTIONS_INIT;
 	aeth_exec_options eo = AETH_EXEC_OPTIONS_INIT;
 	const char *argv[] = {"echo", "hello from the jail", NULL};
@@ -724,21 +767,6 @@ static void test_jailer(void **state)
 	/* the uid is reserved like the QEMU jail's */
 	snprintf(uid_res, sizeof(uid_res), "%s/uids/%u", state_dir, uid);
 	assert_int_equal(access(uid_res, F_OK), 0);
-	/* its cgroup, made by the jailer: guest 256 + 256 MiB */
-	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
-	text = fc_slurp(path);
-	snprintf(want, sizeof(want), ":memory:/aetherium-fctest/%s\n", id);
-	if (!strstr(text, want))
-		fail_msg("not in its memory cgroup (%s):\n%s", want, text);
-	free(text);
-	snprintf(path, sizeof(path),
-		 "/sys/fs/cgroup/memory/aetherium-fctest/%s/memory.limit_in_bytes", id);
-	if (access(path, F_OK) == 0) { /* v1, as on our machines */
-		text = fc_slurp(path);
-		assert_string_equal(text, "536870912\n");
-		free(text);
-	}
-
 	eo.argv = argv;
 	if (aeth_vm_exec(&res, vm, &eo) != 0)
 		fail_msg("aeth_vm_exec: %s", aeth_error_last());
@@ -753,10 +781,7 @@ static void test_jailer(void **state)
 	snprintf(want, sizeof(want), "\"--uid\", \"%u\", \"--gid\", \"%u\", "
 		 "\"--chroot-base-dir\", \"%s\", \"--new-pid-ns\"", uid, uid, jail_base);
 	assert_non_null(strstr(log, want));
-	assert_non_null(strstr(log, "\"--parent-cgroup\", \"aetherium-fctest\""));
-	assert_non_null(strstr(log, "\"--cgroup\", \"memory.limit_in_bytes=536870912\""));
-	assert_non_null(strstr(log, "\"--cgroup\", \"cpu.cfs_quota_us=150000\""));
-	assert_non_null(strstr(log, "\"--cgroup\", \"pids.max=256\""));
+	assert_jail_cgroup(pid, id, log, cg_dir, sizeof(cg_dir));
 	assert_non_null(strstr(log, "\"--\", \"--api-sock\", \"/api.sock\"]"));
 	assert_api_paths_in_jail(log);
 	free(log);
@@ -771,8 +796,7 @@ static void test_jailer(void **state)
 	assert_false(aeth__vm_pid_alive(pid, id, 0));
 	assert_int_equal(access(jail_dir, F_OK), -1);
 	assert_int_equal(access(uid_res, F_OK), -1);
-	snprintf(path, sizeof(path), "/sys/fs/cgroup/memory/aetherium-fctest/%s", id);
-	assert_int_equal(access(path, F_OK), -1);
+	assert_true(!cg_dir[0] || access(cg_dir, F_OK) == -1);
 	assert_int_equal(access(kernel, R_OK), 0); /* the image stays */
 	aeth_vm_free(again);
 
