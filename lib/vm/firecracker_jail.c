@@ -64,8 +64,8 @@ int aeth__fc_jail_conf_init(aeth__jail_conf *c, const aeth_vmm_options *o,
 	if ((rc = aeth__private_dir(base, "Firecracker chroot base "
 				    "(vmm.firecracker_chroot_base)")) != 0)
 		return rc;
-	/* The sockets are reached through it with O_NOFOLLOW on their last
-	 * component only: no link of the operator's on the way either. */
+	/* The jailer canonicalizes --chroot-base-dir: resolved once here,
+	 * our paths are the ones it builds, with no link on the way. */
 	if (!(c->fc_chroot_base = realpath(base, NULL)))
 		return aeth__error_errno(AETH_EIO, "cannot resolve %s", base);
 	c->on = true;
