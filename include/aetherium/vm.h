@@ -108,14 +108,30 @@ typedef struct {
 	 *  layer) lives; NULL = /var/tmp/aetherium (root) or
 	 *  /var/tmp/aetherium-$UID. Checked like the state dir. */
 	const char *overlay_dir;
+	/* version 3 */
+	/** Firecracker only: start each Firecracker under Firecracker's own
+	 *  `jailer` (a path, or a name looked up in PATH); NULL or "" = not
+	 *  used. The caller must be root; each VMM then runs chrooted as a
+	 *  uid of its own (jail_uid_base, jail_uid_count), in its own pid
+	 *  namespace and, unless no_cgroups, in a cgroup below cgroup_parent.
+	 *  Like jailer_binary it must be owned by root and writable by nobody
+	 *  else. See docs/firecracker.md, "Running under Firecracker's
+	 *  jailer". */
+	const char *firecracker_jailer;
+	/** The jailer's --chroot-base-dir; NULL = "/srv/jailer". Created 0700
+	 *  if missing; checked like the state dir. Keep it short: the VMs'
+	 *  sockets are in <it>/<firecracker's file name>/<VM id>/root/. */
+	const char *firecracker_chroot_base;
 } aeth_vmm_options;
 
 /* 2: jail, jailer_binary, jail_uid_base, jail_uid_count, cgroup_parent,
- * no_cgroups, overlay_dir appended */
-#define AETH_VMM_OPTIONS_VERSION 2
+ * no_cgroups, overlay_dir appended
+ * 3: firecracker_jailer, firecracker_chroot_base appended */
+#define AETH_VMM_OPTIONS_VERSION 3
 #define AETH_VMM_OPTIONS_INIT                                                  \
 	{ AETH_VMM_OPTIONS_VERSION, NULL, AETH_ACCEL_AUTO, NULL, NULL, NULL,   \
-	  NULL, NULL, NULL, NULL, 0, AETH_JAIL_AUTO, NULL, 0, 0, NULL, 0, NULL }
+	  NULL, NULL, NULL, NULL, 0, AETH_JAIL_AUTO, NULL, 0, 0, NULL, 0, NULL, \
+	  NULL, NULL }
 
 /**
  * Open a VM manager. Resolves the defaults, creates the state dir and

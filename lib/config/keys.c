@@ -33,6 +33,8 @@ const aeth__cfg_key aeth__cfg_keys[] = {
 	{"vmm.cgroups", AETH__CFG_BOOL, "true", 0, 0, NULL},
 	{"vmm.cgroup_parent", AETH__CFG_STRING, "aetherium", 0, 0, NULL},
 	{"vmm.overlay_dir", AETH__CFG_STRING, "", 0, 0, NULL},
+	{"vmm.firecracker_jailer", AETH__CFG_STRING, "", 0, 0, NULL},
+	{"vmm.firecracker_chroot_base", AETH__CFG_STRING, "/srv/jailer", 0, 0, NULL},
 	{"network.taps", AETH__CFG_LIST, "", 0, 0, NULL},
 	{"limits.vm_vcpus", AETH__CFG_INT, "8", 1, 64, NULL},
 	{"limits.vm_memory_mb", AETH__CFG_INT, "8192", 32, 1048576, NULL},

@@ -15,6 +15,11 @@
  * The root disk is copied per VM (reflink or sparse copy,
  * firecracker_disk.c): Firecracker has no snapshot=on like QEMU, and VMs
  * must never share a writable disk.
+ *
+ * With vmm.firecracker_jailer, Firecracker's own jailer starts it instead
+ * (firecracker_jail.c): chrooted, as a uid of its own, in its own pid
+ * namespace and cgroup. Its files then live in the jail's root and every
+ * path sent to the API is the one Firecracker sees there.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -30,6 +35,7 @@
 #include "vm/backend.h"
 #include "vm/firecracker_api.h"
 #include "vm/firecracker_disk.h"
+#include "vm/firecracker_jail.h"
 #include "vm/firecracker_vsock.h"
 
 #define FC_DEFAULT_BINARY "firecracker"
@@ -267,7 +273,7 @@ static int wait_api_socket(const aeth__vm_record *r, int64_t deadline_ms)
 	int64_t step = 2, start = aeth__now_ms();
 
 	for (;;) {
-		int fd = aeth__vm_unix_connect(r->api_sock);
+		int fd = aeth__fc_unix_connect(r->api_sock);
 
 		if (fd >= 0) {
 			close(fd);
@@ -313,9 +319,9 @@ static unsigned int api_timeout(int64_t deadline_ms)
 #define FC_SERIAL_BYTES_PER_S 2048u
 #define FC_SERIAL_BURST (1024u * 1024u)
 
-static int put_serial(aeth__fc_api *api, aeth__vm_record *r)
+static int put_serial(aeth__fc_api *api, aeth__vm_record *r, const char *path)
 {
-	int rc = aeth__fc_put_serial(api, r->serial_log, FC_SERIAL_BYTES_PER_S,
+	int rc = aeth__fc_put_serial(api, path, FC_SERIAL_BYTES_PER_S,
 				     FC_SERIAL_BURST);
 
 	if (rc != 0 && aeth__fc_api_last_status(api) == 400) {
@@ -326,26 +332,49 @@ static int put_serial(aeth__fc_api *api, aeth__vm_record *r)
 	return rc;
 }
 
+/* The files named in API calls, as the Firecracker process sees them. */
+typedef struct {
+	const char *kernel, *initrd, *disk, *vsock, *serial;
+} fc_api_paths;
+
+static void api_paths(const aeth__vm_record *r, const char *jail_root,
+		      fc_api_paths *p)
+{
+	if (!jail_root) {
+		*p = (fc_api_paths){r->kernel_path, r->initrd_path, r->overlay_path,
+				    r->agent_sock, r->serial_log};
+		return;
+	}
+	p->kernel = AETH__FC_JAIL_KERNEL;
+	p->initrd = r->initrd_path ? AETH__FC_JAIL_INITRD : NULL;
+	p->disk = aeth__fc_jail_inner(jail_root, r->overlay_path);
+	p->vsock = aeth__fc_jail_inner(jail_root, r->agent_sock);
+	p->serial = aeth__fc_jail_inner(jail_root, r->serial_log);
+}
+
 /* The pre-boot configuration and InstanceStart, in Firecracker's order. */
-static int fc_configure(aeth__vm_record *r, unsigned int cid, int64_t deadline_ms)
+static int fc_configure(aeth__vm_record *r, unsigned int cid, const char *jail_root,
+			int64_t deadline_ms)
 {
 	aeth__fc_api *api = NULL;
+	fc_api_paths p;
 	int rc;
 
+	api_paths(r, jail_root, &p);
 	if ((rc = aeth__fc_api_open(&api, r->api_sock, api_timeout(deadline_ms))) != 0)
 		return rc;
 	rc = aeth__fc_put_machine_config(api, r->vcpus ? r->vcpus : 1,
 					 r->memory_mb ? r->memory_mb : 256);
 	if (rc == 0)
-		rc = aeth__fc_put_boot_source(api, r->kernel_path, r->initrd_path, r->cmdline);
-	if (rc == 0 && r->overlay_path)
-		rc = aeth__fc_put_drive(api, "rootfs", r->overlay_path, true, false);
+		rc = aeth__fc_put_boot_source(api, p.kernel, p.initrd, r->cmdline);
+	if (rc == 0 && p.disk)
+		rc = aeth__fc_put_drive(api, "rootfs", p.disk, true, false);
 	if (rc == 0 && r->net == AETH_NET_TAP)
 		rc = aeth__fc_put_network(api, "eth0", r->tap_name);
 	if (rc == 0)
-		rc = aeth__fc_put_vsock(api, cid, r->agent_sock);
+		rc = aeth__fc_put_vsock(api, cid, p.vsock);
 	if (rc == 0)
-		rc = put_serial(api, r);
+		rc = put_serial(api, r, p.serial);
 	if (rc == 0)
 		rc = aeth__fc_put_action(api, "InstanceStart");
 	aeth__fc_api_free(api);
@@ -374,6 +403,7 @@ static void fc_cleanup(aeth__vm_record *r)
 	unlink_if(r->overlay_path);
 	unlink_if(cid_file);
 	free(cid_file);
+	aeth__fc_jail_cleanup(r);
 }
 
 static int fc_check_spec(const aeth__vm_record *r)
@@ -385,58 +415,136 @@ static int fc_check_spec(const aeth__vm_record *r)
 	if (r->net == AETH_NET_TAP && (!r->tap_name || !*r->tap_name))
 		return aeth__error_set(AETH_EINVALID, "VM %s: net mode tap needs tap_name",
 				       r->id);
+	/* A jailed Firecracker opens the tap as the VM's uid, chosen at
+	 * start: no operator's tap can belong to it yet. */
+	if (r->net == AETH_NET_TAP && aeth__fc_jail_wanted(r))
+		return aeth__error_set(AETH_EINVALID, "VM %s: tap networking under "
+				       "Firecracker's jailer is not supported yet (the "
+				       "tap would have to belong to the VM's uid, "
+				       "which is chosen at start): use net=none, or "
+				       "unset vmm.firecracker_jailer", r->id);
 	if (!r->kernel_path)
 		return aeth__error_set(AETH_EINVALID, "VM %s: no kernel image", r->id);
 	return 0;
 }
 
+/* Where the VM's files go: the state dir, or the jail's root. */
+static int fc_paths(aeth__vm_record *r, aeth__fc_jail *j)
+{
+	int rc;
+
+	if ((rc = aeth__vm_path_set(r, &r->vmm_log, "firecracker.log")) != 0)
+		return rc;
+	if (aeth__fc_jail_wanted(r))
+		return aeth__fc_jail_layout(j, r);
+	if ((rc = aeth__vm_path_set(r, &r->api_sock, "api.sock")) != 0 ||
+	    (rc = aeth__vm_path_set(r, &r->agent_sock, "vsock.sock")) != 0 ||
+	    (rc = aeth__vm_path_set(r, &r->serial_log, "serial.log")) != 0)
+		return rc;
+	return 0;
+}
+
+/*
+ * The environment Firecracker (or its jailer) starts with: none of the
+ * worker's (its database and Redis URLs may hold passwords), but PATH,
+ * AETH_VM_DIR (which VM a process is) and AETH_FC_* settings meant for a
+ * wrapper or the test stand-in. NULL-terminated, malloc'd strings.
+ */
+static char **fc_env(const aeth__vm_record *r)
+{
+	extern char **environ;
+	size_t n = 0, k = 0;
+	char **v;
+
+	for (char **e = environ; e && *e; e++)
+		n += strncmp(*e, "AETH_FC_", 8) == 0;
+	if (!(v = calloc(n + 3, sizeof(*v))))
+		return NULL;
+	if (!(v[k++] = aeth__strdup("PATH=/usr/sbin:/usr/bin:/sbin:/bin")) ||
+	    !(v[k++] = aeth__sprintf("AETH_VM_DIR=%s", r->state_dir))) {
+		aeth_strarray_free(v);
+		return NULL;
+	}
+	for (char **e = environ; e && *e; e++)
+		if (strncmp(*e, "AETH_FC_", 8) == 0 && !(v[k++] = aeth__strdup(*e))) {
+			aeth_strarray_free(v);
+			return NULL;
+		}
+	return v;
+}
+
+/* Start firecracker, or the jailer that starts it; r->pid is then
+ * Firecracker's own. */
+static int fc_spawn(aeth__vm_record *r, aeth__fc_jail *j, int64_t deadline_ms)
+{
+	char *argv[] = {(char *)fc_binary(r), (char *)"--api-sock", r->api_sock,
+			(char *)"--id", r->id, NULL};
+	char **env = fc_env(r);
+	pid_t jailer = 0;
+	int rc;
+
+	r->pid = 0;
+	if (!env)
+		return aeth__error_oom();
+	if (!j->argv) {
+		rc = aeth__vm_spawn(argv, env, r->vmm_log, NULL, 0, &r->pid);
+		aeth_strarray_free(env);
+		if (rc != 0)
+			return aeth__error_wrap(rc, "firecracker backend: cannot start \"%s\" (set the firecracker_binary option, or put firecracker on PATH)",
+						fc_binary(r));
+		r->pid_starttime = aeth__vm_pid_starttime(r->pid);
+		return 0;
+	}
+	rc = aeth__vm_spawn(j->argv, env, r->vmm_log, NULL, 0, &jailer);
+	aeth_strarray_free(env);
+	if (rc != 0)
+		return aeth__error_wrap(rc, "firecracker backend: cannot start Firecracker's jailer \"%s\" (vmm.firecracker_jailer)",
+					j->argv[0]);
+	rc = aeth__fc_jail_wait_pid(j, r, jailer, deadline_ms);
+	if (rc != 0)
+		aeth__vm_pid_kill(jailer, r->id, 0);
+	return rc;
+}
+
 static int fc_start(aeth__vm_record *r, int64_t deadline_ms)
 {
-	char *argv[6];
+	aeth__fc_jail j = {0};
 	unsigned int cid = 0;
 	int rc;
 
-	if ((rc = fc_check_spec(r)) != 0 ||
-	    (rc = aeth__vm_path_set(r, &r->api_sock, "api.sock")) != 0 ||
-	    (rc = aeth__vm_path_set(r, &r->agent_sock, "vsock.sock")) != 0 ||
-	    (rc = aeth__vm_path_set(r, &r->vmm_log, "firecracker.log")) != 0 ||
-	    (rc = aeth__vm_path_set(r, &r->serial_log, "serial.log")) != 0 ||
-	    (rc = fc_boot_args(r)) != 0 || (rc = fc_guest_cid(r, &cid)) != 0 ||
-	    (rc = fc_prepare_disk(r)) != 0)
+	if ((rc = fc_check_spec(r)) != 0 || (rc = fc_paths(r, &j)) != 0 ||
+	    (rc = fc_boot_args(r)) != 0 || (rc = fc_guest_cid(r, &cid)) != 0)
+		goto fail;
+	if (j.root)
+		rc = aeth__fc_jail_build(&j, r);
+	else
+		rc = fc_prepare_disk(r);
+	if (rc != 0 || (rc = aeth__vm_record_save(r)) != 0)
 		goto fail;
 	/* Firecracker refuses to start on an existing API socket. */
 	unlink(r->api_sock);
 	unlink(r->agent_sock);
 	unlink(r->vmm_log);
 	unlink(r->serial_log);
-	argv[0] = (char *)fc_binary(r);
-	argv[1] = (char *)"--api-sock";
-	argv[2] = r->api_sock;
-	argv[3] = (char *)"--id";
-	argv[4] = r->id;
-	argv[5] = NULL;
-	r->pid = 0;
-	rc = aeth__vm_spawn(argv, NULL, r->vmm_log, NULL, 0, &r->pid);
-	if (rc != 0) {
-		aeth__error_wrap(rc, "firecracker backend: cannot start \"%s\" (set the firecracker_binary option, or put firecracker on PATH)",
-				 fc_binary(r));
+	if ((rc = fc_spawn(r, &j, deadline_ms)) != 0)
 		goto fail;
-	}
-	r->pid_starttime = aeth__vm_pid_starttime(r->pid);
 	if ((rc = aeth__vm_record_save(r)) != 0 || (rc = wait_api_socket(r, deadline_ms)) != 0)
 		goto fail;
-	if ((rc = fc_configure(r, cid, deadline_ms)) != 0) {
+	if ((rc = fc_configure(r, cid, j.root, deadline_ms)) != 0) {
 		aeth__error_wrap(rc, "configuring VM %s through %s", r->id, fc_binary(r));
 		goto fail;
 	}
-	aeth__debug("VM %s: %s pid %d started, guest cid %u, vsock %s", r->id, fc_binary(r),
-		    (int)r->pid, cid, r->agent_sock);
+	aeth__debug("VM %s: %s pid %d started%s, guest cid %u, vsock %s", r->id,
+		    fc_binary(r), (int)r->pid, j.root ? " by the jailer" : "", cid,
+		    r->agent_sock);
+	aeth__fc_jail_clear(&j);
 	return 0;
 fail:
 	fc_kill(r);
 	r->pid = 0;
 	r->pid_starttime = 0;
 	fc_cleanup(r);
+	aeth__fc_jail_clear(&j);
 	return rc;
 }
 

@@ -2,14 +2,21 @@
  * lib/vm/firecracker_api.c - Firecracker's REST API over its Unix socket,
  * with libcurl (CURLOPT_UNIX_SOCKET_PATH) and cJSON for the bodies.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 
 #include "internal.h"
+#include "vm/backend.h"
 #include "vm/firecracker_api.h"
 
 /* Firecracker's answers are small JSON documents; more is a broken peer. */
@@ -122,9 +129,41 @@ static int curl_failure(aeth__fc_api *api, const char *method,
 	}
 }
 
+int aeth__fc_sock_pin(const char *path, char via[32])
+{
+	struct stat st;
+	int fd;
+
+	if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		return -ENAMETOOLONG;
+	fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+		close(fd);
+		return -ENOTSOCK;
+	}
+	snprintf(via, 32, "/proc/self/fd/%d", fd);
+	return fd;
+}
+
+int aeth__fc_unix_connect(const char *path)
+{
+	char via[32];
+	int pin = aeth__fc_sock_pin(path, via), fd;
+
+	if (pin < 0)
+		return pin;
+	fd = aeth__vm_unix_connect(via);
+	close(pin);
+	return fd;
+}
+
 int aeth__fc_api_call(aeth__fc_api *api, const char *method,
 		      const char *path, const char *body, char **response)
 {
+	char via[32];
+	int pin;
 	aeth__buf resp = AETH__BUF_INIT;
 	struct curl_slist *hdrs = NULL, *h;
 	char *url;
@@ -134,9 +173,17 @@ int aeth__fc_api_call(aeth__fc_api *api, const char *method,
 	api->last_status = 0;
 	api->curl_err[0] = '\0';
 	resp.limit = FC_MAX_RESPONSE;
+	/* curl connects (or reuses its connection) through the pinned
+	 * socket, never through a link swapped in for it. */
+	if ((pin = aeth__fc_sock_pin(api->sock_path, via)) < 0)
+		return aeth__error_set(AETH_EUNAVAILABLE,
+				       "firecracker API at %s: %s %s: cannot connect (%s): is the firecracker process running?",
+				       api->sock_path, method, path, strerror(-pin));
 	url = aeth__sprintf("http://localhost%s", path);
-	if (!url)
+	if (!url) {
+		close(pin);
 		return AETH_ENOMEM;
+	}
 	/* Reset keeps the open connection; options are set afresh each call. */
 	curl_easy_reset(api->curl);
 	h = curl_slist_append(NULL, "Accept: application/json");
@@ -150,9 +197,10 @@ int aeth__fc_api_call(aeth__fc_api *api, const char *method,
 	if (!h) {
 		curl_slist_free_all(hdrs);
 		free(url);
+		close(pin);
 		return aeth__error_oom();
 	}
-	curl_easy_setopt(api->curl, CURLOPT_UNIX_SOCKET_PATH, api->sock_path);
+	curl_easy_setopt(api->curl, CURLOPT_UNIX_SOCKET_PATH, via);
 	curl_easy_setopt(api->curl, CURLOPT_URL, url);
 	curl_easy_setopt(api->curl, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(api->curl, CURLOPT_HTTPHEADER, hdrs);
@@ -168,6 +216,7 @@ int aeth__fc_api_call(aeth__fc_api *api, const char *method,
 	aeth__debug("firecracker API %s: %s %s %s", api->sock_path, method, path,
 		    body ? body : "");
 	rc = curl_easy_perform(api->curl);
+	close(pin);
 	curl_easy_getinfo(api->curl, CURLINFO_RESPONSE_CODE, &api->last_status);
 	curl_slist_free_all(hdrs);
 	free(url);

@@ -18,6 +18,21 @@
 
 typedef struct aeth__fc_api aeth__fc_api;
 
+/*
+ * Pin the Unix socket at `path` without following a symbolic link as its
+ * last component: a jailed Firecracker owns the directory its sockets
+ * are in and could replace one with a link to a host socket, which we
+ * would then talk to as root. Returns an O_PATH descriptor of the socket
+ * (the caller closes it) and "/proc/self/fd/N" in `via`, to connect()
+ * through while it is open; or -errno (-ENOTSOCK for anything but a
+ * socket, -ENAMETOOLONG for a path too long for sun_path).
+ */
+int aeth__fc_sock_pin(const char *path, char via[32]);
+
+/* connect() to the socket at `path` through aeth__fc_sock_pin(): a
+ * connected descriptor (O_CLOEXEC) or -errno. */
+int aeth__fc_unix_connect(const char *path);
+
 /* A client for the API socket at `sock_path` (copied). Does not connect
  * yet. Each request must answer within `timeout_ms` (0 = 5000). */
 int aeth__fc_api_open(aeth__fc_api **out, const char *sock_path,

@@ -67,37 +67,40 @@ static int sparse_copy(int in, int out, off_t size)
 	return ftruncate(out, size);
 }
 
-int aeth__fc_disk_clone(const char *src, const char *dst, bool *reflinked_out)
+int aeth__fc_disk_clone_fd(int in, const char *src, const char *dst,
+			   bool *reflinked_out)
 {
 	struct stat st;
-	int in, out, ret = 0;
+	int out, ret = 0;
 	bool reflinked = false;
 
-	in = open(src, O_RDONLY | O_CLOEXEC);
-	if (in < 0)
-		return aeth__error_errno(errno == ENOENT ? AETH_ENOTFOUND : AETH_EIO,
-					 "cannot open root disk image %s", src);
-	if (fstat(in, &st) != 0 || !S_ISREG(st.st_mode)) {
-		close(in);
-		return aeth__error_set(AETH_EINVALID, "root disk image %s is not a regular file",
-				       src);
-	}
-	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (out < 0) {
-		close(in);
+	if (fstat(in, &st) != 0 || !S_ISREG(st.st_mode))
+		return aeth__error_set(AETH_EINVALID, "%s is not a regular file", src);
+	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (out < 0)
 		return aeth__error_errno(errno == EEXIST ? AETH_EEXISTS : AETH_EIO,
-					 "cannot create the VM's disk copy %s", dst);
-	}
+					 "cannot create the VM's copy %s", dst);
 	if (ioctl(out, FICLONE, in) == 0)
 		reflinked = true;
 	else if (sparse_copy(in, out, st.st_size) != 0)
-		ret = aeth__error_errno(AETH_EIO, "copying root disk %s to %s", src, dst);
+		ret = aeth__error_errno(AETH_EIO, "copying %s to %s", src, dst);
 	if (close(out) != 0 && ret == 0)
-		ret = aeth__error_errno(AETH_EIO, "writing the VM's disk copy %s", dst);
-	close(in);
+		ret = aeth__error_errno(AETH_EIO, "writing the VM's copy %s", dst);
 	if (ret != 0)
 		unlink(dst);
 	else if (reflinked_out)
 		*reflinked_out = reflinked;
+	return ret;
+}
+
+int aeth__fc_disk_clone(const char *src, const char *dst, bool *reflinked_out)
+{
+	int in = open(src, O_RDONLY | O_CLOEXEC), ret;
+
+	if (in < 0)
+		return aeth__error_errno(errno == ENOENT ? AETH_ENOTFOUND : AETH_EIO,
+					 "cannot open root disk image %s", src);
+	ret = aeth__fc_disk_clone_fd(in, src, dst, reflinked_out);
+	close(in);
 	return ret;
 }

@@ -17,4 +17,9 @@
  */
 int aeth__fc_disk_clone(const char *src, const char *dst, bool *reflinked_out);
 
+/* The same from an open descriptor of a regular file (`src` names it in
+ * messages); dst is created O_NOFOLLOW. */
+int aeth__fc_disk_clone_fd(int in, const char *src, const char *dst,
+			   bool *reflinked_out);
+
 #endif

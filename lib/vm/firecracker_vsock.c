@@ -12,6 +12,7 @@
 
 #include "internal.h"
 #include "vm/backend.h"
+#include "vm/firecracker_api.h"
 #include "vm/firecracker_vsock.h"
 
 /* The answer is "OK <u32>\n": anything longer is not Firecracker. */
@@ -85,7 +86,7 @@ static enum attempt attempt(const char *uds_path, unsigned int port,
 	int64_t until = aeth__now_ms() + FC_ATTEMPT_MS;
 	int fd, n, len;
 
-	fd = aeth__vm_unix_connect(uds_path);
+	fd = aeth__fc_unix_connect(uds_path);
 	if (fd == -ENAMETOOLONG) {
 		*err = aeth__error_set(AETH_ETOOBIG,
 				       "vsock socket path %s is too long for a Unix socket (max 107 bytes): use a shorter state dir",

@@ -32,9 +32,7 @@
 
 /* ---- the manager's settings ---- */
 
-/* A jailer we may run as root: a regular file owned by root (or us) that
- * nobody else can write. */
-static bool jailer_trusted(const char *path, char *why, size_t n)
+bool aeth__jail_binary_trusted(const char *path, char *why, size_t n)
 {
 	struct stat st;
 
@@ -123,13 +121,9 @@ static int jail_off(aeth__jail_conf *c, const char *fmt, ...)
 	return 0;
 }
 
-int aeth__jail_conf_init(aeth__jail_conf *c, const aeth_vmm_options *o,
-			 const char *state_dir)
+int aeth__jail_conf_common(aeth__jail_conf *c, const aeth_vmm_options *o,
+			   const char *state_dir)
 {
-	aeth_jail_mode mode = o->version >= 2 ? o->jail : AETH_JAIL_AUTO;
-	char why[600];
-	int rc;
-
 	memset(c, 0, sizeof(*c));
 	c->as_root = geteuid() == 0;
 	c->uid_base = o->version >= 2 && o->jail_uid_base ? o->jail_uid_base
@@ -145,15 +139,29 @@ int aeth__jail_conf_init(aeth__jail_conf *c, const aeth_vmm_options *o,
 					*o->cgroup_parent ? o->cgroup_parent
 							  : "aetherium");
 	c->uids_dir = aeth__sprintf("%s/uids", state_dir);
-	c->overlay_base = o->version >= 2 && o->overlay_dir && *o->overlay_dir
-				  ? aeth__strdup(o->overlay_dir)
-				  : aeth__vmm_default_overlay_dir();
-	if (!c->cgroup_parent || !c->uids_dir || !c->overlay_base)
+	if (!c->cgroup_parent || !c->uids_dir)
 		return AETH_ENOMEM;
 	if (strstr(c->cgroup_parent, "..") || c->cgroup_parent[0] == '/')
 		return aeth__error_set(AETH_EINVALID, "vmm.cgroup_parent '%s' must "
 				       "be a relative path below the cgroup "
 				       "mounts, without '..'", c->cgroup_parent);
+	return 0;
+}
+
+int aeth__jail_conf_init(aeth__jail_conf *c, const aeth_vmm_options *o,
+			 const char *state_dir)
+{
+	aeth_jail_mode mode = o->version >= 2 ? o->jail : AETH_JAIL_AUTO;
+	char why[600];
+	int rc;
+
+	if ((rc = aeth__jail_conf_common(c, o, state_dir)) != 0)
+		return rc;
+	c->overlay_base = o->version >= 2 && o->overlay_dir && *o->overlay_dir
+				  ? aeth__strdup(o->overlay_dir)
+				  : aeth__vmm_default_overlay_dir();
+	if (!c->overlay_base)
+		return AETH_ENOMEM;
 	if ((rc = aeth__private_dir(c->overlay_base,
 				    "overlay dir (vmm.overlay_dir)")) != 0)
 		return rc;
@@ -172,7 +180,7 @@ int aeth__jail_conf_init(aeth__jail_conf *c, const aeth_vmm_options *o,
 				       "not started unconfined unless vmm.jail is off",
 				       AETH_LIBEXECDIR);
 	}
-	if (c->as_root && !jailer_trusted(c->jailer, why, sizeof(why)))
+	if (c->as_root && !aeth__jail_binary_trusted(c->jailer, why, sizeof(why)))
 		return aeth__error_set(AETH_EINVALID, "refusing to run aeth-jailer "
 				       "as root: %s", why);
 	if (!c->as_root && !userns_works()) {
@@ -198,6 +206,8 @@ void aeth__jail_conf_clear(aeth__jail_conf *c)
 	free(c->cgroup_parent);
 	free(c->overlay_base);
 	free(c->why_off);
+	free(c->fc_jailer);
+	free(c->fc_chroot_base);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -230,10 +240,9 @@ static bool uid_file_stale(const char *path, const aeth__vm_record *r)
 	return stale;
 }
 
-/* A uid no other VM of this host uses: an O_EXCL file per uid, starting
- * from a point that depends on the VM id so that VMs rarely probe the
- * same files. */
-static int take_uid(aeth__vm_record *r, const aeth__jail_conf *c)
+/* An O_EXCL file per uid, starting from a point that depends on the VM
+ * id so that VMs rarely probe the same files. */
+int aeth__jail_take_uid(aeth__vm_record *r, const aeth__jail_conf *c)
 {
 	unsigned int start = 0;
 	int rc;
@@ -291,15 +300,20 @@ static int make_overlay_dir(aeth__vm_record *r, const aeth__jail_conf *c)
 	return 0;
 }
 
+void aeth__jail_cgroup_limits(const aeth__vm_record *r, aeth__cgroup_limits *lim)
+{
+	lim->memory_bytes = ((unsigned long long)r->memory_mb + AETH__VMM_OVERHEAD_MB)
+			    << 20;
+	/* each vCPU a core, and half a core for the VMM's own threads */
+	lim->cpu_millicores = r->vcpus * 1000 + 500;
+	lim->pids = VMM_PIDS_MAX;
+}
+
 static int make_cgroup(aeth__vm_record *r, const aeth__jail_conf *c)
 {
 	aeth__cgroup_limits lim;
 
-	lim.memory_bytes = ((unsigned long long)r->memory_mb + AETH__VMM_OVERHEAD_MB)
-			   << 20;
-	/* each vCPU a core, and half a core for QEMU's own threads */
-	lim.cpu_millicores = r->vcpus * 1000 + 500;
-	lim.pids = VMM_PIDS_MAX;
+	aeth__jail_cgroup_limits(r, &lim);
 	return aeth__cgroup_create(&c->cg, c->cgroup_parent, r->id, &lim,
 				   r->cgroups, &r->ncgroups);
 }
@@ -348,24 +362,70 @@ static int read_status(aeth__vm_record *r, int fd, int64_t deadline_ms)
 			       r->vmm_log ? r->vmm_log : "its log");
 }
 
+int aeth__argv_init(aeth__argv *a, size_t max)
+{
+	a->n = 0;
+	a->max = max;
+	a->bad = false;
+	a->v = calloc(max + 1, sizeof(*a->v));
+	return a->v ? 0 : AETH_ENOMEM;
+}
+
+static void argv_put(aeth__argv *a, char *s)
+{
+	if (!s || a->n >= a->max) {
+		free(s);
+		a->bad = true;
+		return;
+	}
+	a->v[a->n++] = s;
+}
+
+void aeth__argv_add(aeth__argv *a, const char *s)
+{
+	argv_put(a, aeth__strdup(s));
+}
+
+void aeth__argv_addf(aeth__argv *a, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	argv_put(a, s);
+}
+
+char **aeth__argv_done(aeth__argv *a)
+{
+	char **v = a->v;
+
+	a->v = NULL;
+	if (a->bad) {
+		aeth_strarray_free(v);
+		return NULL;
+	}
+	return v;
+}
+
 /* aeth-jailer's command line for r, then the VMM's. */
 static char **jailer_argv(const aeth__vm_record *r, const aeth__jail_conf *c,
 			  char *const vmm_argv[], size_t nfds, const char *root,
 			  const char *exe)
 {
-	char **v;
-	size_t n = 0, nv = 0, max;
-	bool bad = false;
+	aeth__argv a;
+	size_t nv = 0;
 	struct stat kvm;
 
 	while (vmm_argv[nv])
 		nv++;
-	max = 32 + 2 * AETH__CGROUP_MAX_DIRS + 2 * AETH__NET_ALLOW_MAX + nv;
-	v = calloc(max + 1, sizeof(*v));
-	if (!v)
+	if (aeth__argv_init(&a, 32 + 2 * AETH__CGROUP_MAX_DIRS +
+			    2 * AETH__NET_ALLOW_MAX + nv) != 0)
 		return NULL;
-#define ADD(s) do { if (!(v[n++] = aeth__strdup(s))) bad = true; } while (0)
-#define ADDF(...) do { if (!(v[n++] = aeth__sprintf(__VA_ARGS__))) bad = true; } while (0)
+#define ADD(s) aeth__argv_add(&a, (s))
+#define ADDF(...) aeth__argv_addf(&a, __VA_ARGS__)
 	ADD(c->jailer);
 	ADD("--id");
 	ADD(r->id);
@@ -407,11 +467,7 @@ static char **jailer_argv(const aeth__vm_record *r, const aeth__jail_conf *c,
 		ADD(vmm_argv[i]);
 #undef ADD
 #undef ADDF
-	if (bad) {
-		aeth_strarray_free(v);
-		return NULL;
-	}
-	return v;
+	return aeth__argv_done(&a);
 }
 
 static int spawn_jailed(aeth__vm_record *r, const aeth__jail_conf *c,
@@ -436,7 +492,7 @@ static int spawn_jailed(aeth__vm_record *r, const aeth__jail_conf *c,
 		rc = aeth__error_errno(AETH_EIO, "cannot create %s", root);
 		goto out;
 	}
-	if ((c->as_root && (rc = take_uid(r, c)) != 0) ||
+	if ((c->as_root && (rc = aeth__jail_take_uid(r, c)) != 0) ||
 	    (rc = make_overlay_dir(r, c)) != 0 ||
 	    (c->cgroups && c->as_root && (rc = make_cgroup(r, c)) != 0))
 		goto out;
@@ -512,6 +568,18 @@ int aeth__jail_spawn(aeth__vm_record *r, const aeth__jail_conf *c,
 	return rc;
 }
 
+void aeth__jail_release_uid(aeth__vm_record *r)
+{
+	if (r->jail_uid && r->jail && r->jail->uids_dir) {
+		char *path = uid_file(r->jail, r->jail_uid);
+
+		if (path)
+			unlink(path);
+		free(path);
+	}
+	r->jail_uid = 0;
+}
+
 void aeth__jail_cleanup(aeth__vm_record *r)
 {
 	/* Cleaning up after a failure must not replace its message. */
@@ -540,14 +608,7 @@ void aeth__jail_cleanup(aeth__vm_record *r)
 			rmdir(root);
 		free(root);
 	}
-	if (r->jail_uid && r->jail && r->jail->uids_dir) {
-		char *path = uid_file(r->jail, r->jail_uid);
-
-		if (path)
-			unlink(path);
-		free(path);
-	}
-	r->jail_uid = 0;
+	aeth__jail_release_uid(r);
 	if (msg)
 		aeth__error_set(code, "%s", msg);
 	free(msg);
@@ -653,6 +714,28 @@ static void report_cgroups(const aeth__jail_conf *c, aeth__finding_cb cb,
 	cb("cgroups", 0, detail, NULL, ud);
 }
 
+/* The firecracker backend: Firecracker's own jailer, or nothing. */
+static void report_firecracker(const aeth__jail_conf *c, aeth__finding_cb cb,
+			       void *ud)
+{
+	char detail[1200];
+
+	if (!c->on) {
+		cb("jail", 1, c->why_off ? c->why_off : "off", "set "
+		   "vmm.firecracker_jailer to Firecracker's jailer (see "
+		   "docs/firecracker.md)", ud);
+		return;
+	}
+	snprintf(detail, sizeof(detail), "on: each Firecracker starts under %s, "
+		 "chrooted below %s, in its own mount and pid namespaces",
+		 c->fc_jailer, c->fc_chroot_base);
+	cb("jail", 0, detail, NULL, ud);
+	snprintf(detail, sizeof(detail), "each Firecracker gets a uid of its own "
+		 "from %u to %u", c->uid_base, c->uid_base + c->uid_count - 1);
+	cb("vmm user", 0, detail, NULL, ud);
+	report_cgroups(c, cb, ud);
+}
+
 void aeth__jail_report(const struct aeth_vmm *m, aeth__finding_cb cb, void *ud)
 {
 	const aeth__jail_conf *c = &m->jail;
@@ -661,8 +744,7 @@ void aeth__jail_report(const struct aeth_vmm *m, aeth__finding_cb cb, void *ud)
 	int e;
 
 	if (m->backend != &aeth__vm_backend_qemu) {
-		cb("jail", 1, "the firecracker backend confines with Firecracker's "
-		   "own jailer", "see docs/firecracker.md", ud);
+		report_firecracker(c, cb, ud);
 		return;
 	}
 	if (c->on)

@@ -16,9 +16,11 @@
 #define AETH_VM_JAIL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "aetherium/vm.h"
+#include "internal.h"
 #include "vm/cgroup.h"
 
 struct aeth__vm_record;
@@ -35,6 +37,10 @@ typedef struct aeth__jail_conf {
 	aeth__cgroup_host cg;
 	char *overlay_base;       /* per-VM overlay dirs go below it */
 	char *why_off;            /* when !on: why, for warnings and -check */
+	/* firecracker backend (firecracker_jail.c): Firecracker's own
+	 * jailer, absolute, NULL when not used; its --chroot-base-dir */
+	char *fc_jailer;
+	char *fc_chroot_base;
 } aeth__jail_conf;
 
 /* Resolve the options (mode, jailer, uid range, cgroups, overlay dir)
@@ -44,9 +50,36 @@ int aeth__jail_conf_init(aeth__jail_conf *c, const aeth_vmm_options *o,
 			 const char *state_dir);
 void aeth__jail_conf_clear(aeth__jail_conf *c);
 
+/* What both backends' confinement share: zero c, then root or not, the
+ * uid range, the uid reservation dir, cgroups and their parent. */
+int aeth__jail_conf_common(aeth__jail_conf *c, const aeth_vmm_options *o,
+			   const char *state_dir);
+
 /* Extra guest memory the VMM itself needs (TCG code cache, device state,
  * the kernel image it reads): part of the cgroup's memory limit. */
 #define AETH__VMM_OVERHEAD_MB 256
+
+/*
+ * A jailer's command line: a NULL-terminated array of malloc'd strings
+ * of at most `max` entries. An allocation that fails or an entry past
+ * `max` is remembered, and aeth__argv_done() then frees all and returns
+ * NULL; else the array (the caller frees it with aeth_strarray_free()).
+ */
+typedef struct {
+	char **v;
+	size_t n, max;
+	bool bad;
+} aeth__argv;
+
+int aeth__argv_init(aeth__argv *a, size_t max);
+void aeth__argv_add(aeth__argv *a, const char *s);
+void aeth__argv_addf(aeth__argv *a, const char *fmt, ...) AETH__PRINTF(2, 3);
+char **aeth__argv_done(aeth__argv *a);
+
+/* The limits of a VM's cgroup: memory = guest + AETH__VMM_OVERHEAD_MB,
+ * CPU = vCPUs + half a core, 256 pids. */
+void aeth__jail_cgroup_limits(const struct aeth__vm_record *r,
+			      aeth__cgroup_limits *lim);
 
 /*
  * Start the VMM `argv` for `r`: confined through aeth-jailer when the
@@ -74,6 +107,19 @@ typedef void (*aeth__finding_cb)(const char *what, int status,
 struct aeth_vmm;
 void aeth__jail_report(const struct aeth_vmm *m, aeth__finding_cb cb,
 		       void *userdata);
+
+/* A program we may run as root: a regular executable owned by root (or
+ * us) that nobody else can write. If not, false and the reason in why. */
+bool aeth__jail_binary_trusted(const char *path, char *why, size_t n);
+
+/*
+ * Reserve a uid (= gid) of c's range that no other VM of this host uses:
+ * a file <uids_dir>/<uid> holding the VM id, made O_EXCL (a file whose VM
+ * is gone is taken over). Sets r->jail_uid. AETH_EBUSY when all are used.
+ * aeth__jail_release_uid() (through r->jail) gives it back; idempotent.
+ */
+int aeth__jail_take_uid(struct aeth__vm_record *r, const aeth__jail_conf *c);
+void aeth__jail_release_uid(struct aeth__vm_record *r);
 
 /* Undo what aeth__jail_spawn set up once the VMM is gone: the relay, the
  * cgroup, the overlay and root directories, the uid. Idempotent. */

@@ -11,6 +11,7 @@
 
 #include "internal.h"
 #include "vm/accel.h"
+#include "vm/firecracker_jail.h"
 #include "vm/vm_priv.h"
 
 #define DEFAULT_BOOT_TIMEOUT_MS 30000
@@ -125,6 +126,9 @@ int aeth_vmm_open(aeth_vmm **out, const aeth_vmm_options *opts)
 	if (m->backend == &aeth__vm_backend_qemu &&
 	    (rc = aeth__jail_conf_init(&m->jail, opts, m->state_dir)) != 0)
 		goto fail;
+	if (m->backend != &aeth__vm_backend_qemu &&
+	    (rc = aeth__fc_jail_conf_init(&m->jail, opts, m->state_dir)) != 0)
+		goto fail;
 	if (m->backend == &aeth__vm_backend_qemu && !m->jail.on)
 		aeth__warn("VMMs run WITHOUT the jail: %s; they have this process's "
 			   "user, files and network, with QEMU's seccomp filter only: "
@@ -181,11 +185,7 @@ aeth_accel aeth_vmm_accel(const aeth_vmm *m)
 int aeth_vmm_jailed(const aeth_vmm *m, const char **why)
 {
 	if (why)
-		*why = m->jail.on ? NULL
-		       : m->backend != &aeth__vm_backend_qemu
-			   ? "the firecracker backend confines with Firecracker's "
-			     "own jailer (docs/firecracker.md)"
-			   : m->jail.why_off ? m->jail.why_off : "off";
+		*why = m->jail.on ? NULL : m->jail.why_off ? m->jail.why_off : "off";
 	return m->jail.on ? 1 : 0;
 }
 

@@ -68,6 +68,8 @@ void aeth__vmm_options_from_config(const aeth_config *cfg, aeth_vmm_options *o)
 	aeth_config_get_bool(cfg, "vmm.cgroups", &cgroups);
 	o->no_cgroups = !cgroups;
 	o->overlay_dir = cfg_str(cfg, "vmm.overlay_dir");
+	o->firecracker_jailer = cfg_str(cfg, "vmm.firecracker_jailer");
+	o->firecracker_chroot_base = cfg_str(cfg, "vmm.firecracker_chroot_base");
 }
 
 #define PICK(f, v) o.f = overrides && overrides->f ? overrides->f : (v)

@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -172,6 +174,25 @@ static void test_fault_message_in_error(void **state)
 	assert_non_null(strstr(aeth_error_last(), "without kernel configuration"));
 }
 
+/* Jailed (as jailer_standin.py execs it), the stand-in opens only what a
+ * chrooted Firecracker could: never its own plumbing in the jail, never a
+ * relative path. */
+static void test_jailed_standin_refuses_plumbing(void **state)
+{
+	fixture *fx = *state;
+
+	start_standin(fx, "AETH_FC_STANDIN_JAILED=1");
+	assert_int_equal(aeth__fc_put_boot_source(fx->client, "/usr/bin/python3", NULL,
+						  NULL), AETH_EINVALID);
+	assert_non_null(strstr(aeth_error_last(), "is not a path inside the jail"));
+	assert_int_equal(aeth__fc_put_boot_source(fx->client, "vmlinux", NULL, NULL),
+			 AETH_EINVALID);
+	assert_int_equal(aeth__fc_put_vsock(fx->client, 3, "/.standin/v.sock"),
+			 AETH_EINVALID);
+	/* a path that is in the "jail" (here: absolute) is fine */
+	assert_int_equal(aeth__fc_put_boot_source(fx->client, fx->kernel, NULL, NULL), 0);
+}
+
 static void test_spec_validation(void **state)
 {
 	fixture *fx = *state;
@@ -253,6 +274,39 @@ static void test_api_socket_missing(void **state)
 	assert_non_null(strstr(aeth_error_last(), "is the firecracker process running?"));
 }
 
+/* A socket replaced by a symbolic link (a jailed Firecracker owns the
+ * directory of its sockets) is never followed, by connects or by the API
+ * client: the host side would otherwise talk, as root, to whatever host
+ * socket the link names. */
+static void test_socket_link_not_followed(void **state)
+{
+	fixture *fx = *state;
+	char real[96], link[96];
+	int srv, fd;
+
+	snprintf(real, sizeof(real), "%s/real.sock", fx->dir);
+	snprintf(link, sizeof(link), "%s/link.sock", fx->dir);
+	srv = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	{
+		struct sockaddr_un sa = {.sun_family = AF_UNIX};
+
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", real);
+		assert_int_equal(bind(srv, (struct sockaddr *)&sa, sizeof(sa)), 0);
+		assert_int_equal(listen(srv, 4), 0);
+	}
+	assert_int_equal(symlink(real, link), 0);
+	fd = aeth__fc_unix_connect(real);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(aeth__fc_unix_connect(link), -ENOTSOCK);
+	assert_int_equal(aeth__fc_api_open(&fx->client, link, 1000), 0);
+	assert_int_equal(aeth__fc_put_action(fx->client, "InstanceStart"), AETH_EUNAVAILABLE);
+	assert_non_null(strstr(aeth_error_last(), "Socket operation on non-socket"));
+	assert_int_equal(aeth__fc_vsock_connect(link, 1024, aeth__now_ms() + 200, NULL,
+						NULL, &fd), AETH_ETIMEOUT);
+	close(srv);
+}
+
 static void test_disk_clone_sparse(void **state)
 {
 	fixture *fx = *state;
@@ -302,6 +356,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_vsock_stops_when_vmm_dead, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_api_socket_missing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disk_clone_sparse, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_socket_link_not_followed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_jailed_standin_refuses_plumbing, setup,
+						teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

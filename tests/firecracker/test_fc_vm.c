@@ -32,6 +32,7 @@
 
 static char state_dir[64];
 static char files_dir[64];
+static char jail_base[64]; /* the jailer's --chroot-base-dir */
 static char binary[512];
 static char kernel[300], initrd[300], calls_log[128];
 static bool real_fc;
@@ -53,6 +54,18 @@ static void cleanup_all(void)
 	}
 	aeth__rm_rf(state_dir);
 	aeth__rm_rf(files_dir);
+	if (jail_base[0]) {
+		aeth__cgroup_host h;
+		char cg[600];
+
+		aeth__rm_rf(jail_base);
+		aeth__cgroup_probe(&h);
+		for (int i = 0; i < 3 && h.version; i++) {
+			snprintf(cg, sizeof(cg), "%s/aetherium-fctest",
+				 i == 0 ? h.memory : i == 1 ? h.cpu : h.pids);
+			rmdir(cg); /* test_jailer's parent cgroup, once empty */
+		}
+	}
 	state_dir[0] = '\0';
 }
 
@@ -107,7 +120,8 @@ static int group_setup(void **state)
 	}
 	strcpy(state_dir, "/tmp/aeth-fcv-XXXXXX");
 	strcpy(files_dir, "/tmp/aeth-fcf-XXXXXX");
-	if (!mkdtemp(state_dir) || !mkdtemp(files_dir))
+	strcpy(jail_base, "/tmp/aeth-fcj-XXXXXX");
+	if (!mkdtemp(state_dir) || !mkdtemp(files_dir) || !mkdtemp(jail_base))
 		return -1;
 	atexit(cleanup_all);
 	signal(SIGTERM, on_signal);
@@ -166,7 +180,9 @@ static int setup(void **state)
 	return 0;
 }
 
-static aeth_vmm *open_vmm(unsigned int boot_timeout_ms)
+/* A firecracker manager on the test's files; with `jailer`, VMs start
+ * under it (chroots below jail_base, cgroups below aetherium-fctest). */
+static aeth_vmm *open_vmm_jailed(unsigned int boot_timeout_ms, const char *jailer)
 {
 	aeth_vmm_options o = AETH_VMM_OPTIONS_INIT;
 	aeth_vmm *m = NULL;
@@ -177,10 +193,20 @@ static aeth_vmm *open_vmm(unsigned int boot_timeout_ms)
 	o.kernel_path = kernel;
 	o.initrd_path = initrd;
 	o.boot_timeout_ms = boot_timeout_ms;
+	if (jailer) {
+		o.cgroup_parent = "aetherium-fctest";
+		o.firecracker_jailer = jailer;
+		o.firecracker_chroot_base = jail_base;
+	}
 	if (aeth_vmm_open(&m, &o) != 0)
 		fail_msg("aeth_vmm_open: %s", aeth_error_last());
 	assert_string_equal(aeth_vmm_backend(m), "firecracker");
 	return m;
+}
+
+static aeth_vmm *open_vmm(unsigned int boot_timeout_ms)
+{
+	return open_vmm_jailed(boot_timeout_ms, NULL);
 }
 
 static void assert_no_leftovers(const char *vm_state_dir, pid_t pid, const char *id)
@@ -283,6 +309,19 @@ static void test_lifecycle(void **state)
 	aeth_vmm_free(m);
 }
 
+/* <files_dir>/rootfs.ext4: a sparse file whose few bytes end at `size`
+ * (the stand-in only opens it). */
+static void make_sparse_rootfs(char *path, size_t n, off_t size)
+{
+	int fd;
+
+	snprintf(path, n, "%s/rootfs.ext4", files_dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "ext4", 4, size - 4), 4);
+	close(fd);
+}
+
 static void test_rootfs_copy_per_vm(void **state)
 {
 	aeth_vmm *m = open_vmm(20000);
@@ -290,16 +329,11 @@ static void test_rootfs_copy_per_vm(void **state)
 	aeth_vm *a = NULL, *b = NULL;
 	char rootfs[160], *ca, *cb;
 	const aeth__vm_record *ra, *rb;
-	int fd;
 
 	(void)state;
 	if (real_fc)
 		skip(); /* needs a rootfs image; the stand-in only opens the file */
-	snprintf(rootfs, sizeof(rootfs), "%s/rootfs.ext4", files_dir);
-	fd = open(rootfs, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	assert_true(fd >= 0);
-	assert_int_equal(pwrite(fd, "ext4", 4, 32L << 20), 4);
-	close(fd);
+	make_sparse_rootfs(rootfs, sizeof(rootfs), 32L << 20);
 	vo.rootfs_path = rootfs;
 	assert_int_equal(aeth_vm_create(&a, m, &vo), 0);
 	assert_int_equal(aeth_vm_create(&b, m, &vo), 0);
@@ -345,6 +379,27 @@ static void test_rootfs_copy_per_vm(void **state)
 	aeth_vmm_free(m);
 }
 
+/* Get the running VM `id` from manager m (a new one: as after a worker
+ * restart) and run `echo word` in it. */
+static aeth_vm *reattach_echo(aeth_vmm *m, const char *id, const char *word)
+{
+	aeth_exec_options eo = AETH_EXEC_OPTIONS_INIT;
+	const char *argv[] = {"echo", word, NULL};
+	aeth_exec_result *res = NULL;
+	aeth_vm *vm = NULL;
+	char want[128];
+
+	assert_int_equal(aeth_vm_get(&vm, m, id), 0);
+	assert_int_equal(aeth_vm_status(vm), AETH_VM_RUNNING);
+	eo.argv = argv;
+	if (aeth_vm_exec(&res, vm, &eo) != 0)
+		fail_msg("exec after reattach: %s", aeth_error_last());
+	snprintf(want, sizeof(want), "%s\n", word);
+	assert_string_equal(res->stdout_data, want);
+	aeth_exec_result_free(res);
+	return vm;
+}
+
 /* A second manager (as after a worker restart) finds the running VM by
  * its record, checks the pid is still this VM's firecracker (--id) and
  * reconnects to the agent through the hybrid vsock. */
@@ -352,9 +407,6 @@ static void test_reattach(void **state)
 {
 	aeth_vmm *m = open_vmm(20000), *m2;
 	aeth_vm *vm = NULL, *again = NULL;
-	aeth_exec_options eo = AETH_EXEC_OPTIONS_INIT;
-	const char *argv[] = {"echo", "still here", NULL};
-	aeth_exec_result *res = NULL;
 	char id[37];
 	int pid;
 
@@ -368,14 +420,8 @@ static void test_reattach(void **state)
 	aeth_vmm_free(m);
 
 	m2 = open_vmm(20000);
-	assert_int_equal(aeth_vm_get(&again, m2, id), 0);
-	assert_int_equal(aeth_vm_status(again), AETH_VM_RUNNING);
+	again = reattach_echo(m2, id, "still here");
 	assert_int_equal(aeth_vm_pid(again), pid);
-	eo.argv = argv;
-	if (aeth_vm_exec(&res, again, &eo) != 0)
-		fail_msg("exec after reattach: %s", aeth_error_last());
-	assert_string_equal(res->stdout_data, "still here\n");
-	aeth_exec_result_free(res);
 	assert_int_equal(aeth_vm_delete(again), 0);
 	assert_false(aeth__vm_pid_alive(pid, id, 0));
 	aeth_vm_free(again);
@@ -556,6 +602,292 @@ static void test_binary_missing(void **state)
 	aeth_vmm_free(m);
 }
 
+/* ---- Firecracker's jailer (the stand-in jailer with the stand-in) ---- */
+
+/* Uid: and Gid: lines of /proc/PID/status: all four ids are `id`. */
+static void assert_ids(pid_t pid, unsigned int id)
+{
+	char path[64], *st, want[128];
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	st = fc_slurp(path);
+	snprintf(want, sizeof(want), "\nUid:\t%u\t%u\t%u\t%u\n", id, id, id, id);
+	if (!strstr(st, want))
+		fail_msg("pid %d does not run as uid %u:\n%s", (int)pid, id, st);
+	snprintf(want, sizeof(want), "\nGid:\t%u\t%u\t%u\t%u\n", id, id, id, id);
+	assert_non_null(strstr(st, want));
+	free(st);
+}
+
+static bool same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
+}
+
+/* Every API call named files by their path in the jail, none on the host. */
+static void assert_api_paths_in_jail(const char *log)
+{
+	const char *want[] = {
+		"\"kernel_image_path\": \"/vmlinux\"", "\"initrd_path\": \"/initrd\"",
+		"\"path_on_host\": \"/rootfs.img\"", "\"uds_path\": \"/vsock.sock\"",
+		"\"serial_out_path\": \"/serial.log\"",
+	};
+
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		if (!strstr(log, want[i]))
+			fail_msg("no %s in the calls:\n%s", want[i], log);
+	for (const char *line = log; *line;) {
+		size_t n = strcspn(line, "\n");
+
+		if (!strncmp(line, "{\"method\"", 9)) {
+			char *l = strndup(line, n);
+
+			/* no host path (the jail base, the test's files) */
+			if (strstr(l, jail_base) || strstr(l, files_dir) ||
+			    strstr(l, state_dir))
+				fail_msg("a host path went to the API: %s", l);
+			assert_null(strstr(l, "\"status\": 400"));
+			free(l);
+		}
+		line += n + (line[n] == '\n');
+	}
+}
+
+/*
+ * The jailer's cgroup flags for this host's cgroup version, and the VMM
+ * in the cgroup they made: guest 256 + 256 MiB, 1.5 cores, 256 pids.
+ * dir gets that cgroup's memory directory ("" without cgroups).
+ */
+static void assert_jail_cgroup(pid_t pid, const char *id, const char *log,
+			       char *dir, size_t n)
+{
+	static const char *const v1[] = {
+		"\"--cgroup-version\", \"1\"", "\"--cgroup\", \"memory.limit_in_bytes=536870912\"",
+		"\"--cgroup\", \"cpu.cfs_quota_us=150000\"", "\"--cgroup\", \"pids.max=256\"",
+		"\"--parent-cgroup\", \"aetherium-fctest\"", NULL};
+	static const char *const v2[] = {
+		"\"--cgroup-version\", \"2\"", "\"--cgroup\", \"memory.max=536870912\"",
+		"\"--cgroup\", \"cpu.max=150000 100000\"", "\"--cgroup\", \"pids.max=256\"",
+		"\"--parent-cgroup\", \"aetherium-fctest\"", NULL};
+	aeth__cgroup_host h;
+	char path[800], want[128], *text;
+
+	dir[0] = '\0';
+	if (aeth__cgroup_probe(&h) != 0) {
+		assert_null(strstr(log, "\"--cgroup\""));
+		return;
+	}
+	for (const char *const *w = h.version == 1 ? v1 : v2; *w; w++)
+		if (!strstr(log, *w))
+			fail_msg("the jailer did not get %s:\n%s", *w, log);
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	text = fc_slurp(path);
+	snprintf(want, sizeof(want), "%s:/aetherium-fctest/%s\n",
+		 h.version == 1 ? ":memory" : "0:", id);
+	if (!strstr(text, want))
+		fail_msg("not in its cgroup (%s):\n%s", want, text);
+	free(text);
+	snprintf(dir, n, "%s/aetherium-fctest/%s", h.memory, id);
+	snprintf(path, sizeof(path), "%s/%s", dir,
+		 h.version == 1 ? "memory.limit_in_bytes" : "memory.max");
+	text = fc_slurp(path);
+	assert_string_equal(text, "536870912\n");
+	free(text);
+}
+
+static void test_jailer(void **state)
+{
+	char jailer[512], rootfs[160], path[600], want[256], jail_dir[300];
+	char root[320], uid_res[160], cg_dir[700], *log;
+	aeth_vm_options vo = AETH_VM_OPTIONS_INIT;
+	aeth_exec_options eo = AETH_EXEC_OPTIONS_INIT;
+	const char *argv[] = {"echo", "hello from the jail", NULL};
+	aeth_exec_result *res = NULL;
+	aeth_vmm *m, *m2;
+	aeth_vm *vm = NULL, *again = NULL;
+	const aeth__vm_record *rec;
+	struct stat st;
+	unsigned int uid;
+	char id[37];
+	pid_t pid;
+
+	(void)state;
+	if (real_fc || geteuid() != 0)
+		skip(); /* the stand-ins' jail; the jailer needs root */
+	snprintf(jailer, sizeof(jailer), "%s/tests/firecracker/standin/jailer",
+		 getenv("AETH_SOURCE_ROOT"));
+	/* the kernel is readable by all: hard-linked; the initrd is not:
+	 * copied for the VM's uid */
+	assert_int_equal(chmod(kernel, 0644), 0);
+	assert_int_equal(chmod(initrd, 0600), 0);
+	make_sparse_rootfs(rootfs, sizeof(rootfs), 16L << 20);
+	vo.rootfs_path = rootfs;
+
+	m = open_vmm_jailed(20000, jailer);
+	assert_int_equal(aeth_vmm_jailed(m, NULL), 1);
+	assert_int_equal(aeth_vm_create(&vm, m, &vo), 0);
+	if (aeth_vm_start(vm) != 0)
+		fail_msg("aeth_vm_start under the jailer: %s", aeth_error_last());
+	rec = aeth__vm_record_of(vm);
+	strcpy(id, rec->id);
+	pid = rec->pid;
+	uid = rec->jail_uid;
+	snprintf(jail_dir, sizeof(jail_dir), "%s/fc_standin.py/%s", jail_base, id);
+	snprintf(root, sizeof(root), "%s/root", jail_dir);
+	print_message("jailed VM %s: pid %d, uid %u, chroot %s\n", id, (int)pid, uid,
+		      root);
+
+	/* Firecracker (the stand-in) as the VM's uid, chrooted, its id on
+	 * its command line, its sockets and console in the jail. */
+	assert_true(uid >= 1900000000u);
+	assert_ids(pid, uid);
+	assert_true(aeth__vm_pid_alive(pid, id, 0));
+	snprintf(path, sizeof(path), "/proc/%d/root", (int)pid);
+	assert_true(same_file(path, root));
+	snprintf(path, sizeof(path), "%s/api.sock", root);
+	assert_string_equal(aeth_vm_api_socket(vm), path);
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(S_ISSOCK(st.st_mode));
+	assert_int_equal(st.st_uid, uid);
+	assert_ptr_equal(strstr(aeth_vm_serial_log(vm), root), aeth_vm_serial_log(vm));
+	/* the kernel hard-linked, the initrd and the disk its own copies */
+	snprintf(path, sizeof(path), "%s/vmlinux", root);
+	assert_true(same_file(path, kernel));
+	snprintf(path, sizeof(path), "%s/initrd", root);
+	assert_false(same_file(path, initrd));
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_uid, uid);
+	snprintf(path, sizeof(path), "%s/rootfs.img", root);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_uid, uid);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	/* the uid is reserved like the QEMU jail's */
+	snprintf(uid_res, sizeof(uid_res), "%s/uids/%u", state_dir, uid);
+	assert_int_equal(access(uid_res, F_OK), 0);
+	eo.argv = argv;
+	if (aeth_vm_exec(&res, vm, &eo) != 0)
+		fail_msg("aeth_vm_exec: %s", aeth_error_last());
+	assert_string_equal(res->stdout_data, "hello from the jail\n");
+	aeth_exec_result_free(res);
+	res = NULL;
+
+	log = fc_slurp(calls_log);
+	/* the jailer's command line */
+	snprintf(want, sizeof(want), "{\"jailer\": [\"--id\", \"%s\", \"--exec-file\", ", id);
+	assert_non_null(strstr(log, want));
+	snprintf(want, sizeof(want), "\"--uid\", \"%u\", \"--gid\", \"%u\", "
+		 "\"--chroot-base-dir\", \"%s\", \"--new-pid-ns\"", uid, uid, jail_base);
+	assert_non_null(strstr(log, want));
+	assert_jail_cgroup(pid, id, log, cg_dir, sizeof(cg_dir));
+	assert_non_null(strstr(log, "\"--\", \"--api-sock\", \"/api.sock\"]"));
+	assert_api_paths_in_jail(log);
+	free(log);
+
+	/* a new manager finds it by its record and talks to it again */
+	aeth_vm_free(vm);
+	m2 = open_vmm_jailed(20000, jailer);
+	again = reattach_echo(m2, id, "again");
+
+	/* delete: no process, no jail, no cgroup, no uid reservation */
+	assert_int_equal(aeth_vm_delete(again), 0);
+	assert_false(aeth__vm_pid_alive(pid, id, 0));
+	assert_int_equal(access(jail_dir, F_OK), -1);
+	assert_int_equal(access(uid_res, F_OK), -1);
+	assert_true(!cg_dir[0] || access(cg_dir, F_OK) == -1);
+	assert_int_equal(access(kernel, R_OK), 0); /* the image stays */
+	aeth_vm_free(again);
+
+	/* tap networking is refused up front under the jailer */
+	{
+		aeth_vm_options to = AETH_VM_OPTIONS_INIT;
+
+		to.net = AETH_NET_TAP;
+		to.tap_name = "aethtap0";
+		assert_int_equal(aeth_vm_create(&vm, m2, &to), 0);
+		assert_int_equal(aeth_vm_start(vm), AETH_EINVALID);
+		assert_non_null(strstr(aeth_error_last(), "tap networking under "
+					   "Firecracker's jailer is not supported yet"));
+		assert_int_equal(aeth_vm_delete(vm), 0);
+		aeth_vm_free(vm);
+	}
+	aeth_vmm_free(m2);
+	aeth_vmm_free(m);
+	chmod(initrd, 0644);
+}
+
+/* The stand-in jailer refuses what Firecracker's jailer refuses, with
+ * its words (so that the backend cannot pass it a command line the real
+ * one would not take). */
+static void test_jailer_standin_strict(void **state)
+{
+	static const struct {
+		const char *args, *want;
+	} cases[] = {
+		{"--id vm1 --exec-file %s --gid 5 --chroot-base-dir %s",
+		 "Failed to parse arguments: Argument 'uid' required, but not found."},
+		{"--id vm_1 --exec-file %s --uid 5 --gid 5 --chroot-base-dir %s",
+		 "Invalid instance ID: Invalid char (_) at position 2"},
+		{"--id vm1 --exec-file %s --uid 5 --gid 5 --chroot-base-dir %s --bogus",
+		 "Found argument 'bogus' which wasn't expected"},
+		{"--id vm1 --exec-file %s --uid 5 --uid 6 --gid 5 --chroot-base-dir %s",
+		 "The argument 'uid' was provided more than once."},
+		{"--id vm1 --exec-file %s --uid x --gid 5 --chroot-base-dir %s",
+		 "Invalid uid: x"},
+		{"--id vm1 --exec-file %s --uid 5 --gid 5 --chroot-base-dir %s "
+		 "--cgroup memory.max", "Invalid format for cgroups: memory.max"},
+		{"--id vm1 --exec-file %s --uid 5 --gid 5 --chroot-base-dir %s "
+		 "--cgroup ../x.max=1", "Cgroup invalid file: ../x.max=1"},
+		{"--id vm1 --exec-file %s --uid 5 --gid 5 --chroot-base-dir %s "
+		 "--parent-cgroup /abs", "Parent cgroup path is invalid"},
+		{"--id vm1 --exec-file %s/nonexistent --uid 5 --gid 5 --chroot-base-dir %s",
+		 "Failed to canonicalize path"},
+	};
+	char cmd[2048], fmt[1024], out[1024];
+	int before = count_entries(jail_base);
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		FILE *p;
+		size_t n;
+
+		snprintf(fmt, sizeof(fmt), "%s/tests/firecracker/standin/jailer %s 2>&1",
+			 getenv("AETH_SOURCE_ROOT"), cases[i].args);
+		snprintf(cmd, sizeof(cmd), fmt, binary, jail_base);
+		p = popen(cmd, "r");
+		assert_non_null(p);
+		n = fread(out, 1, sizeof(out) - 1, p);
+		out[n] = '\0';
+		assert_int_equal(pclose(p), 1 << 8); /* exit status 1 */
+		if (!strstr(out, cases[i].want))
+			fail_msg("%s\n=> %s\nwanted: %s", cmd, out, cases[i].want);
+	}
+	assert_int_equal(count_entries(jail_base), before); /* nothing made */
+}
+
+/* A jailer that is not there: aeth_vmm_open says which key to fix. */
+static void test_jailer_missing(void **state)
+{
+	aeth_vmm_options o = AETH_VMM_OPTIONS_INIT;
+	aeth_vmm *m = NULL;
+
+	(void)state;
+	if (geteuid() != 0)
+		skip();
+	o.backend = "firecracker";
+	o.state_dir = state_dir;
+	o.firecracker_binary = binary;
+	o.firecracker_jailer = "/nonexistent/jailer";
+	o.firecracker_chroot_base = jail_base;
+	assert_int_equal(aeth_vmm_open(&m, &o), AETH_EINVALID);
+	assert_null(m);
+	print_message("expected failure: %s\n", aeth_error_last());
+	assert_non_null(strstr(aeth_error_last(), "vmm.firecracker_jailer"));
+	assert_non_null(strstr(aeth_error_last(), "/nonexistent/jailer"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -568,6 +900,9 @@ int main(void)
 		cmocka_unit_test_setup(test_api_socket_never_appears, setup),
 		cmocka_unit_test_setup(test_handshake_timeout, setup),
 		cmocka_unit_test_setup(test_binary_missing, setup),
+		cmocka_unit_test_setup(test_jailer, setup),
+		cmocka_unit_test_setup(test_jailer_missing, setup),
+		cmocka_unit_test_setup(test_jailer_standin_strict, setup),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

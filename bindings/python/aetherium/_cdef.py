@@ -470,6 +470,8 @@ unsigned int jail_uid_count;
 const char *cgroup_parent;
 int no_cgroups;
 const char *overlay_dir;
+const char *firecracker_jailer;
+const char *firecracker_chroot_base;
 } aeth_vmm_options;
 int aeth_vmm_open(aeth_vmm **out, const aeth_vmm_options *opts);
 void aeth_vmm_free(aeth_vmm *vmm);
@@ -601,7 +603,7 @@ INT_CONSTANTS = {'AETH_ACCEL_INFO_VERSION': 1,
  'AETH_VERSION_MAJOR': 0,
  'AETH_VERSION_MINOR': 1,
  'AETH_VERSION_PATCH': 0,
- 'AETH_VMM_OPTIONS_VERSION': 2,
+ 'AETH_VMM_OPTIONS_VERSION': 3,
  'AETH_VM_OPTIONS_VERSION': 2,
  'AETH_WORKER_OPTIONS_VERSION': 3}
 
@@ -660,7 +662,7 @@ INITIALIZERS = {'AETH_CLIENT_OPTIONS_INIT': [(0, 1), (1, None), (2, None), (3, N
                               (2, 3),
                               (3, 1800000),
                               (4, 0)],
- 'AETH_VMM_OPTIONS_INIT': [(0, 2),
+ 'AETH_VMM_OPTIONS_INIT': [(0, 3),
                            (1, None),
                            (2, 0),
                            (3, None),
@@ -677,7 +679,9 @@ INITIALIZERS = {'AETH_CLIENT_OPTIONS_INIT': [(0, 1), (1, None), (2, None), (3, N
                            (14, 0),
                            (15, None),
                            (16, 0),
-                           (17, None)],
+                           (17, None),
+                           (18, None),
+                           (19, None)],
  'AETH_VM_OPTIONS_INIT': [(0, 2),
                           (1, None),
                           (2, None),

@@ -32,6 +32,13 @@ Knobs (environment, read at start):
   AETH_FC_STANDIN_NO_SOCKET=1  never create the API socket (hang instead)
   AETH_FC_STANDIN_IGNORE_CAD=1 SendCtrlAltDel does not end the process
   AETH_FC_STANDIN_FAULT=PATH   every PUT on PATH gets a 400 (fault injection)
+
+Set by the jailer stand-in (jailer_standin.py) when it execs this program
+in its chroot: AETH_FC_STANDIN_JAILED=1 (files named in requests must be
+absolute paths inside the jail, never below the stand-in's own plumbing:
+/usr, /bin, /lib, /lib64, /sbin, /.standin), AETH_FC_STANDIN_SPEC (the
+spec's path in the jail) and AETH_FC_STANDIN_LOG_FD (the call log, opened
+by the jailer before the chroot).
 """
 
 import http.server
@@ -53,7 +60,11 @@ import time
 import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SPEC_PATH = os.path.join(os.path.dirname(HERE), "firecracker-api.yaml")
+SPEC_PATH = (os.environ.get("AETH_FC_STANDIN_SPEC") or
+             os.path.join(os.path.dirname(HERE), "firecracker-api.yaml"))
+JAILED = os.environ.get("AETH_FC_STANDIN_JAILED") == "1"
+# What only the stand-in has in its jail (see jailer_standin.py).
+PLUMBING = ("/usr", "/bin", "/lib", "/lib64", "/sbin", "/.standin")
 VERSION = "1.17.0-dev"
 
 # Resources that Firecracker only lets you change before InstanceStart.
@@ -67,6 +78,19 @@ EMULATED = {("PUT", "/machine-config"), ("PUT", "/boot-source"),
             ("PUT", "/serial"),
             ("GET", "/"), ("GET", "/version"),
             ("GET", "/machine-config"), ("GET", "/vm/config")}
+
+
+def jail_check(what, path):
+    """A jailed Firecracker sees only its chroot; the stand-in's own
+    plumbing there is not part of it."""
+    if not JAILED:
+        return
+    norm = os.path.normpath(path)
+    if (not path.startswith("/") or ".." in path.split("/") or
+            any(norm == p or norm.startswith(p + "/") for p in PLUMBING)):
+        raise Fault("The %s cannot be opened: No such file or directory "
+                    "(os error 2) (jailed stand-in: %s is not a path inside "
+                    "the jail)" % (what, path))
 
 
 def log(msg):
@@ -172,6 +196,7 @@ class Machine:
         self.next_port = 1073741824
 
     def open_check(self, what, path, write=False):
+        jail_check(what + " file", path)
         try:
             with open(path, "r+b" if write else "rb"):
                 pass
@@ -229,6 +254,7 @@ class Machine:
             # Firecracker opens (creates) the file for appending here; the
             # stand-in's guest writes nothing to its console.
             if "serial_out_path" in body:
+                jail_check("serial output file", body["serial_out_path"])
                 try:
                     with open(body["serial_out_path"], "ab"):
                         pass
@@ -242,6 +268,7 @@ class Machine:
             raise Fault("the stand-in does not emulate PUT %s" % tmpl)
 
     def set_vsock(self, body):
+        jail_check("vsock socket", body["uds_path"])
         if self.listener is not None:
             self.listener.close()
             os.unlink(self.vsock["uds_path"])
@@ -393,6 +420,11 @@ def spawner():
 
 def record(entry):
     path = os.environ.get("AETH_FC_STANDIN_LOG")
+    fd = os.environ.get("AETH_FC_STANDIN_LOG_FD")
+    if fd:
+        with LOG_LOCK:
+            os.write(int(fd), (json.dumps(entry) + "\n").encode())
+        return
     if not path:
         return
     with LOG_LOCK, open(path, "a", encoding="utf-8") as f:
@@ -517,9 +549,16 @@ def parse_args(argv):
             opts[arg[2:].replace("-", "_")] = argv[i + 1]
             i += 2
             continue
+        # What the jailer passes: times it measured (microseconds).
+        if arg in ("--start-time-us", "--start-time-cpu-us",
+                   "--parent-cpu-time-us") and i + 1 < len(argv) and \
+                argv[i + 1].isdigit():
+            i += 2
+            continue
         sys.stderr.write("Arguments parsing error: Found argument '%s' which "
                          "wasn't expected (stand-in knows --api-sock, --id, "
-                         "--version)\n" % arg)
+                         "--start-time-us, --start-time-cpu-us, "
+                         "--parent-cpu-time-us, --version)\n" % arg)
         sys.exit(153)
     if opts["api_sock"] is None:
         sys.stderr.write("Arguments parsing error: --api-sock is required "
@@ -540,6 +579,12 @@ def main():
     Handler.spec = Spec(SPEC_PATH)
     threading.Thread(target=spawner, daemon=True).start()
     MACHINE = Machine(opts["id"])
+    try:
+        jail_check("API socket", opts["api_sock"])
+    except Fault as e:
+        sys.stderr.write("Failed to open the API socket at: %s: %s\n" %
+                         (opts["api_sock"], e))
+        sys.exit(1)
     if os.path.exists(opts["api_sock"]):
         sys.stderr.write("Failed to open the API socket at: %s. Check that it"
                          " is not already used.\n" % opts["api_sock"])
