@@ -178,7 +178,9 @@ class VM(Handle):
     (with "user": the destinations the guest may reach, e.g.
     ["host:9418", "*:443", "dns"]; nothing by default, see
     docs/security.md), rootfs_path, boot_timeout (seconds), id (a UUID),
-    vmm (a VMM; default: default_vmm()), start (True: boot now).
+    vmm (a VMM; default: default_vmm()), start (True: boot now), ttl (the
+    VM's lifetime in seconds: VMM.reap() removes it after; expires_ms
+    says when).
 
     Threading: exec/spawn/put_file/get_file may run from several threads
     at once on one VM; start/stop/delete/close must not race them.
@@ -188,10 +190,12 @@ class VM(Handle):
 
     def __init__(self, name=None, vcpus=None, memory_mb=None, network=None,
                  tap_name=None, rootfs_path=None, boot_timeout=None, id=None,
-                 vmm=None, keep=False, start=True, allow=None):
+                 vmm=None, keep=False, start=True, allow=None, ttl=None):
         vmm = vmm or default_vmm()
         opts, strs = new_options("aeth_vm_options", "AETH_VM_OPTIONS_INIT")
         _set_strv(opts, strs, "net_allow", allow)
+        if ttl is not None:
+            opts.ttl_s = int(ttl)
         _set_str(opts, strs, "name", name)
         _set_str(opts, strs, "id", id)
         _set_str(opts, strs, "tap_name", tap_name)
@@ -361,6 +365,11 @@ class VM(Handle):
     @property
     def vcpus(self):
         return lib.aeth_vm_vcpus(self._handle())
+
+    @property
+    def expires_ms(self):
+        """When the VM's lifetime ends (ms since the epoch), or 0: never."""
+        return lib.aeth_vm_expires_ms(self._handle())
 
     @property
     def memory_mb(self):

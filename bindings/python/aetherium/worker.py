@@ -92,7 +92,9 @@ class Worker(Handle):
     redis_ns, concurrency, queues ("critical=6,default=3"), lease, grace
     (seconds), backend, accel, image_dir, state_dir, vcpus, memory_mb,
     migrate (True), builtin (True: register vm:create/execute/delete),
-    on_event(task_id, line) for progress lines (called from slot threads).
+    on_event(task_id, line) for progress lines (called from slot threads),
+    config (a YAML file: the image catalogue, network profiles, limits and
+    jail settings of docs/config.md; the other arguments win over it).
 
     Threading: construct, handle(), run()/start() and close() from one
     thread; stop() from any thread."""
@@ -103,10 +105,17 @@ class Worker(Handle):
                  redis_ns=None, concurrency=None, queues=None, lease=None,
                  grace=None, backend=None, accel=None, image_dir=None,
                  state_dir=None, vcpus=None, memory_mb=None, migrate=True,
-                 builtin=True, on_event=None):
+                 builtin=True, on_event=None, config=None):
         from . import _core
         _core._ensure_init()
         opts, keep = new_options("aeth_worker_options", "AETH_WORKER_OPTIONS_INIT")
+        if config is not None:
+            # a YAML file: images, network profiles, limits, the jail
+            # (docs/config.md); the arguments above win over it
+            cfg = ffi.new("aeth_config **")
+            check(lib.aeth_config_load(cfg, str(config).encode()))
+            keep.append(ffi.gc(cfg[0], lib.aeth_config_free))
+            opts.config = cfg[0]
         values = dict(id=id, database_url=database_url, redis_url=redis_url,
                       redis_ns=redis_ns, queues=queues, backend=backend,
                       accel=accel, image_dir=image_dir, state_dir=state_dir)

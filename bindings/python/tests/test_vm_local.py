@@ -89,3 +89,17 @@ def test_owned_vm_is_deleted_when_garbage_collected(bare_vmm):
     aetherium.VM(vmm=bare_vmm, start=False)   # dropped at once
     gc.collect()
     assert bare_vmm.list() == []
+
+
+def test_lifetime_and_rules_are_checked_without_booting(bare_vmm):
+    import time
+    t0 = time.time() * 1000
+    with aetherium.VM(vmm=bare_vmm, start=False, ttl=60) as vm:
+        assert t0 + 59000 <= vm.expires_ms <= time.time() * 1000 + 60000
+    with aetherium.VM(vmm=bare_vmm, start=False) as vm:
+        assert vm.expires_ms == 0
+    for bad in (["host:0"], ["example.com:443"], ["0.0.0.0/0:22"]):
+        with pytest.raises(aetherium.InvalidArgument):
+            aetherium.VM(vmm=bare_vmm, start=False, network="user", allow=bad)
+    with pytest.raises(TypeError):
+        aetherium.VM(vmm=bare_vmm, start=False, network="user", allow="host:80")
