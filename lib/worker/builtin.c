@@ -277,10 +277,12 @@ static int forward(aeth_task *t, const char *vm_id, const char *owner)
 /*
  * Check in the database that the VM exists, is running and is ours, then
  * take it from the table (attaching it if needed). 1: forwarded to the
- * owner (the handler returns 0 and records nothing).
+ * owner (the handler returns 0 and records nothing). With `ended_ok` (a
+ * vm:delete), a failed or stopped VM of ours is 2: nothing to take, but
+ * what is left of it may be removed.
  */
 static int take_vm(aeth_task *t, const char *vm_id, bool exclusive,
-		   aeth__vmref **ref)
+		   bool ended_ok, aeth__vmref **ref)
 {
 	aeth__slot *s = t->slot;
 	aeth_worker *w = s->w;
@@ -293,10 +295,13 @@ static int take_vm(aeth_task *t, const char *vm_id, bool exclusive,
 		return fail_last(t, AETH_EUNAVAILABLE, "cannot look the VM up");
 	if (!strcmp(status, "deleted"))
 		return fail_now(t, "VM %s was deleted", vm_id);
-	if (strcmp(status, "running") != 0)
+	if (strcmp(status, "running") != 0 && !(ended_ok &&
+	    (!strcmp(status, "failed") || !strcmp(status, "stopped"))))
 		return fail_now(t, "VM %s is %s, not running", vm_id, status);
 	if (strcmp(owner, w->id) != 0)
 		return forward(t, vm_id, owner);
+	if (strcmp(status, "running") != 0)
+		return 2;
 	rc = aeth__vm_acquire(w, vm_id, exclusive, ref);
 	if (rc == AETH_ENOTFOUND) {
 		aeth__rec_vm_status(s->rec, vm_id, "failed", aeth_error_last());
@@ -405,7 +410,7 @@ int aeth__handle_execute(aeth_task *t, void *userdata)
 			      s->w->id, s->w->policy.exec_timeout_max_ms);
 		goto out;
 	}
-	if ((rc = take_vm(t, p.vm_id, false, &ref)) != 0) {
+	if ((rc = take_vm(t, p.vm_id, false, false, &ref)) != 0) {
 		rc = rc > 0 ? 0 : rc;
 		goto out;
 	}
@@ -442,6 +447,31 @@ out:
 	return rc;
 }
 
+/* A failed or stopped VM: remove what is left of it on this host (state
+ * dir, its entry in the table), if anything. */
+static int delete_leftovers(aeth_worker *w, const char *vm_id)
+{
+	aeth__vmref *ref = NULL;
+	aeth_vm *vm = NULL;
+	int rc;
+
+	if (aeth__vm_acquire(w, vm_id, true, &ref) == 0) {
+		rc = aeth_vm_delete(ref->vm);
+		if (rc == 0)
+			ref->deleted = true;
+		aeth__vm_release(w, ref, true);
+		return rc;
+	}
+	aeth_error_clear();
+	if (aeth_vm_get(&vm, w->vmm, vm_id) != 0) {
+		aeth_error_clear(); /* nothing left here: fine */
+		return 0;
+	}
+	rc = aeth_vm_delete(vm);
+	aeth_vm_free(vm);
+	return rc;
+}
+
 int aeth__handle_delete(aeth_task *t, void *userdata)
 {
 	aeth__slot *s = t->slot;
@@ -454,15 +484,19 @@ int aeth__handle_delete(aeth_task *t, void *userdata)
 	(void)userdata;
 	if (aeth__delete_payload_parse(payload, strlen(payload), &p) != 0)
 		return aeth_task_fail(t, 0, aeth_error_last());
-	if ((rc = take_vm(t, p.vm_id, true, &ref)) != 0) {
+	if ((rc = take_vm(t, p.vm_id, true, true, &ref)) < 0 || rc == 1) {
 		rc = rc > 0 ? 0 : rc;
 		goto out;
 	}
 	aeth__worker_say(s->w, t->qt->id, "Deleting VM: %s", p.vm_id);
-	rc = aeth_vm_delete(ref->vm);
-	if (rc == 0)
-		ref->deleted = true;
-	aeth__vm_release(s->w, ref, true);
+	if (rc == 2) {
+		rc = delete_leftovers(s->w, p.vm_id);
+	} else {
+		rc = aeth_vm_delete(ref->vm);
+		if (rc == 0)
+			ref->deleted = true;
+		aeth__vm_release(s->w, ref, true);
+	}
 	if (rc != 0) {
 		rc = fail_last(t, rc, "cannot delete the VM");
 		goto out;

@@ -62,8 +62,10 @@ void aeth_client_free(aeth_client *c)
 }
 
 /* Where a task for `vm_id` must go; fails (recorded by the caller) when
- * the VM does not exist, was deleted or is not running. */
-static int route(aeth_client *c, const char *vm_id, char **queue)
+ * the VM does not exist, was deleted or is not running (a vm:delete also
+ * goes to the owner of a failed or stopped VM: it removes what is left). */
+static int route(aeth_client *c, const char *type, const char *vm_id,
+		 char **queue)
 {
 	char status[32], owner[256];
 	int rc = aeth__rec_vm_lookup(c->rec, vm_id, status, owner);
@@ -75,7 +77,9 @@ static int route(aeth_client *c, const char *vm_id, char **queue)
 		return rc;
 	if (!strcmp(status, "deleted"))
 		return aeth__error_set(AETH_ESTATE, "VM %s was deleted", vm_id);
-	if (strcmp(status, "running") != 0)
+	if (strcmp(status, "running") != 0 &&
+	    !(!strcmp(type, AETH__TASK_DELETE) &&
+	      (!strcmp(status, "failed") || !strcmp(status, "stopped"))))
 		return aeth__error_set(AETH_ESTATE, "VM %s is %s, not running",
 				       vm_id, status);
 	if (!owner[0])
@@ -191,7 +195,7 @@ int aeth_client_submit(aeth_client *c, const char *type, const char *payload,
 		return reject(c, &row, rc);
 	if (!strcmp(type, AETH__TASK_EXECUTE) || !strcmp(type, AETH__TASK_DELETE)) {
 		vm_id = aeth__payload_vm_id(row.payload, strlen(row.payload));
-		if ((rc = route(c, vm_id, &queue)) != 0) {
+		if ((rc = route(c, type, vm_id, &queue)) != 0) {
 			free(vm_id);
 			return reject(c, &row, rc);
 		}

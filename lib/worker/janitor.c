@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "vm/backend.h"
 #include "vm/vm_internal.h"
 #include "worker/worker_internal.h"
 
@@ -64,6 +65,9 @@ static const char EXPIRED[] = "has ended: its lifetime (ttl) is over; "
 			      "create a new VM";
 static const char DIED[] = "has failed: its VMM process exited "
 			   "unexpectedly; create a new VM";
+/* failed by someone else (a command that gave up on its guest), who wrote
+ * the row: only what is left of it is removed */
+static const char FAILED[] = "has failed; create a new VM";
 
 /* Take the refs to act on now (marked ending), at most n. */
 static size_t collect(aeth_worker *w, aeth__vmref **out, size_t n)
@@ -83,11 +87,13 @@ static size_t collect(aeth_worker *w, aeth__vmref **out, size_t n)
 		} else if (pthread_rwlock_trywrlock(&r->lock) == 0) {
 			/* no call is using it: its record holds still */
 			bool dead = !aeth__vm_vmm_alive(r->vm);
+			bool failed = aeth__vm_record_of(r->vm)->state ==
+				      AETH_VM_FAILED;
 
 			pthread_rwlock_unlock(&r->lock);
 			if (!dead)
 				continue;
-			r->why_ended = DIED;
+			r->why_ended = failed ? FAILED : DIED;
 		} else {
 			continue;
 		}
@@ -104,6 +110,15 @@ static void end_vm(aeth_worker *w, aeth__rec *rec, unwritten_rows *u,
 {
 	bool expired = r->why_ended == EXPIRED;
 	char why[512];
+
+	if (r->why_ended == FAILED) { /* its row says why already */
+		pthread_rwlock_wrlock(&r->lock);
+		if (aeth_vm_delete(r->vm) != 0)
+			aeth__warn("VM %s: %s", r->id, aeth_error_last());
+		r->deleted = true;
+		aeth__vm_release(w, r, true);
+		return;
+	}
 
 	if (expired) {
 		char when[32];

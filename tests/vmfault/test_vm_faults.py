@@ -10,7 +10,8 @@ waited for ever.
 
 Here, real Redis, PostgreSQL, workers and TCG guests:
 A. qemu killed: the row says failed within 2 s (measured), nothing of the
-   VM is left (state dir, processes), a command for it is refused.
+   VM is left (state dir, processes), a command for it is refused, a
+   vm:delete of it completes (row deleted).
 B. worker w1 killed (-9) with two VMs; the qemu of one killed too; a
    command for the other submitted while w1 is dead; w2 started under a
    new id on the same host adopts: the live VM is reattached (owner w2)
@@ -65,6 +66,10 @@ def main():
           not vm_processes(), "nothing of it is left (state dir, processes)")
     r = submit(env, "-type", "vm:execute", "-vm-id", vm, "-cmd", "true", expect=1)
     check("failed" in r.stderr, "a command for it is refused: %s" % r.stderr.strip())
+    r = submit(env, "-type", "vm:delete", "-vm-id", vm, "-wait", "-json")
+    check(json.loads(r.stdout)["status"] == "completed" and
+          row(url, vm)["status"] == "deleted", "vm:delete of the failed VM "
+          "completes and its row says deleted")
     w.stop()
 
     # ---- B: a worker killed; another id on the host adopts ----
