@@ -290,7 +290,8 @@ static bool queue_chunk(struct aeth__req *r, int stream, const uint8_t *data,
 	c->next = NULL;
 	c->stream = stream;
 	c->len = len;
-	memcpy(c->data, data, len);
+	if (len) /* an empty OUTPUT frame may carry no data pointer */
+		memcpy(c->data, data, len);
 	if (r->tail)
 		r->tail->next = c;
 	else

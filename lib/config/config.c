@@ -81,9 +81,9 @@ static int canon_list(const aeth__cfg_key *k, const char *value, char **canon)
 {
 	aeth__buf b = AETH__BUF_INIT;
 
-	for (const char *p = value; *p;) {
-		size_t n = strcspn(p, ",");
-		const char *e = p + n;
+	for (const char *item = value; *item;) {
+		size_t n = strcspn(item, ",");
+		const char *p = item, *e = item + n;
 
 		while (p < e && isspace((unsigned char)*p))
 			p++;
@@ -100,7 +100,7 @@ static int canon_list(const aeth__cfg_key *k, const char *value, char **canon)
 			return bad(k, "a list without empty items", value);
 		}
 		aeth__buf_printf(&b, "%s%.*s", b.len ? "," : "", (int)(e - p), p);
-		p += n + (p[n] == ',');
+		item += n + (item[n] == ',');
 	}
 	*canon = aeth__buf_detach(&b, NULL);
 	return *canon ? 0 : AETH_ENOMEM;
