@@ -80,7 +80,7 @@ static void fail(const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "aeth-jailer: %s\n", msg);
 	status("error %s", msg);
-	exit(1);
+	_exit(1); /* see the _exit in main */
 }
 
 static unsigned long number(const char *opt, const char *v, unsigned long max)
@@ -423,7 +423,11 @@ int main(int argc, char **argv)
 	}
 	if (!s.nrules) {
 		status("ok %d 0", (int)pid);
-		return 0; /* the VMM is reparented to init; nothing to relay */
+		/* The VMM is reparented to init; nothing to relay. _exit, not
+		 * exit: our children are born in the VMM's pid namespace, and
+		 * an exit handler that forks (LeakSanitizer's) would spin
+		 * once the VMM, its PID 1, is gone. */
+		_exit(0);
 	}
 	if (n == 0) {
 		kill(pid, SIGKILL);
