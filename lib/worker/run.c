@@ -15,6 +15,7 @@
 
 #include "worker/exec_glue.h"
 #include "worker/infra_warnings.h"
+#include "worker/ledger.h"
 #include "worker/worker_internal.h"
 
 /* The CLOCK_REALTIME time ms from now, for pthread_cond_timedwait. */
@@ -191,7 +192,7 @@ static int start_threads(aeth_worker *w)
 	if (pthread_create(&w->janitor, NULL, aeth__janitor_main, w) != 0)
 		return aeth__error_errno(AETH_ERROR, "cannot start the janitor thread");
 	w->janitor_started = true;
-	return 0;
+	return aeth__ledger_start(w);
 }
 
 static void shut_down(aeth_worker *w, aeth__rec *rec)
@@ -212,6 +213,7 @@ static void shut_down(aeth_worker *w, aeth__rec *rec)
 		}
 	}
 	stop_heartbeat(w);
+	aeth__ledger_stop(w); /* naps on w->cond too; a pass ends between pages */
 	if (w->janitor_started) { /* it naps on w->cond and sees `stopping` */
 		pthread_join(w->janitor, NULL);
 		w->janitor_started = false;
