@@ -13,6 +13,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "worker/durability.h"
 #include "worker/exec_glue.h"
 #include "worker/infra_warnings.h"
 #include "worker/ledger.h"
@@ -319,6 +320,13 @@ static void log_warning(const char *what, const char *detail, const char *fix,
 	aeth__warn("worker %s: %s: %s (fix: %s)", w->id, what, detail, fix);
 }
 
+static void log_finding(const char *what, int status, const char *detail,
+			const char *fix, void *userdata)
+{
+	if (status != 0)
+		log_warning(what, detail, fix, userdata);
+}
+
 int aeth_worker_run(aeth_worker *w)
 {
 	aeth__rec *rec = NULL;
@@ -332,6 +340,8 @@ int aeth_worker_run(aeth_worker *w)
 	aeth__policy_exposure(&w->policy, w->redis_url, w->database_url,
 			      log_warning, w);
 	if ((rc = prepare(w, &rec)) == 0) {
+		aeth__redis_durability(w->slots[0].q, log_finding, w);
+		aeth__pg_durability(aeth__rec_store(rec), log_finding, w);
 		register_self(w);
 		set_run_state(w, AETH__RUN_READY);
 		aeth__worker_say(w, NULL, "Listening for tasks on Redis queue...");

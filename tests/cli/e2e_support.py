@@ -151,10 +151,13 @@ signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
 
 
 class Redis:
-    def __init__(self):
-        self.dir = os.path.join(tmp, "r")
+    def __init__(self, name="r", aof=False):
+        """A private redis-server in <tmp>/<name>: no persistence, or with
+        aof an append-only file (appendfsync everysec)."""
+        self.dir = os.path.join(tmp, name)
         os.makedirs(self.dir, exist_ok=True)
         self.sock = os.path.join(self.dir, "redis.sock")
+        self.aof = aof
         self.proc = None
 
     def start(self):
@@ -162,7 +165,8 @@ class Redis:
         if not exe:
             die("redis-server not found: scripts/setup.sh installs it")
         self.proc = subprocess.Popen([exe, "--port", "0", "--unixsocket", self.sock,
-                                      "--save", "", "--appendonly", "no",
+                                      "--save", "", "--appendonly",
+                                      "yes" if self.aof else "no",
                                       "--dir", self.dir], stdout=subprocess.DEVNULL)
         procs.append(self.proc)
         for _ in range(100):
