@@ -196,11 +196,11 @@ def services_env(url, redis):
 
 class Worker:
     def __init__(self, wid, env, lease_ms=None, queues=None, custom=False,
-                 config=None, args=None):
+                 config=None, args=None, concurrency=None):
         """aeth-worker -id wid (more flags in args), or with custom=True
-        tests/cli/custom_worker (one handler, demo:echo) on `queues`.
-        `config`: YAML text for -config (network profiles, images,
-        limits)."""
+        tests/cli/custom_worker (one handler, demo:echo) on `queues`, with
+        `concurrency` slots (default 1). `config`: YAML text for -config
+        (network profiles, images, limits)."""
         self.id = wid
         self.log = os.path.join(tmp, wid + ".log")
         e = dict(env)
@@ -212,7 +212,8 @@ class Worker:
             with open(path, "w") as f:
                 f.write(config)
             extra += ["-config", path]
-        argv = ([CUSTOM_WORKER, wid, queues or "default"] if custom else
+        argv = ([CUSTOM_WORKER, wid, queues or "default"] +
+                ([str(concurrency)] if concurrency else []) if custom else
                 [WORKER, "-id", wid, "-concurrency", "1"] + extra)
         self.proc = subprocess.Popen(argv, stdout=open(self.log, "w"),
                                      stderr=subprocess.STDOUT, env=e)
