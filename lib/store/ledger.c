@@ -14,9 +14,11 @@
 #define LEDGER_LOCK_KEY "7245531901"
 /* Times as text that round-trips exactly, whatever DateStyle says. */
 #define TS(col) "to_char(" col ", 'YYYY-MM-DD HH24:MI:SS.US')"
-/* The columns aeth__ledger_row reads, in read_rows()'s order. */
-#define ROW_COLUMNS                                                         \
-	"id, type, status, payload::text, result::text, queue, "             \
+/* The columns aeth__ledger_row reads, in read_rows()'s order, with the
+ * payload and result as given (the open-row scan leaves both out: they
+ * are the costly columns, and only a put-back needs a payload). */
+#define COLUMNS(payload_result)                                             \
+	"id, type, status, " payload_result ", queue, "                      \
 	"coalesce(max_retries, 0), coalesce(retry_count, 0), "               \
 	"coalesce(timeout_ms, 0), " TS("created_at") ", " TS("updated_at") ", " \
 	"(extract(epoch from " AETH__NOW " - coalesce(updated_at, created_at))" \
@@ -92,7 +94,7 @@ int aeth__store_tasks_open(aeth_store *s, const char *created, const char *id,
 	snprintf(slimit, sizeof(slimit), "%u", limit);
 	/* created_at >= $1 is the index range; the rest filters it */
 	rc = aeth__store_exec(s, "reading the open tasks",
-		"SELECT " ROW_COLUMNS " FROM tasks "
+		"SELECT " COLUMNS("NULL, NULL") " FROM tasks "
 		"WHERE created_at >= coalesce($1::timestamp, '-infinity') "
 		"AND (created_at > $1::timestamp OR $2::uuid IS NULL OR id > $2::uuid) "
 		"AND status IN ('pending', 'running', 'retrying') "
@@ -126,7 +128,8 @@ int aeth__store_tasks_by_id(aeth_store *s, const char *const *ids, size_t n,
 	}
 	p[0] = arr.data;
 	rc = aeth__store_exec(s, "reading tasks by id",
-		"SELECT " ROW_COLUMNS " FROM tasks WHERE id = ANY($1::uuid[])", 1, p, &r);
+		"SELECT " COLUMNS("payload::text, result::text") " FROM tasks "
+		"WHERE id = ANY($1::uuid[])", 1, p, &r);
 	aeth__buf_free(&arr);
 	return rc ? rc : read_rows(r, out, nout);
 }

@@ -37,8 +37,10 @@ void aeth__ledger_rows_free(aeth__ledger_row *rows, size_t n);
  * Up to `limit` (1..1000) open rows (pending, running, retrying) after
  * the cursor (created, id) in the order (created_at, id): created NULL
  * starts at the first row; id NULL includes created_at = created. *out
- * (*n rows) is the caller's. Reads the created_at index from the cursor
- * on (there is no index on status: docs/store.md, 0002).
+ * (*n rows) is the caller's; their payload and result are NULL (read
+ * them with aeth__store_tasks_by_id() where needed). Reads the created_at
+ * index from the cursor on (there is no index on status: docs/store.md,
+ * 0002).
  */
 int aeth__store_tasks_open(aeth_store *s, const char *created, const char *id,
 			   unsigned int limit, aeth__ledger_row **out, size_t *n);

@@ -134,6 +134,8 @@ static bool requeue(aeth__ledger *l, const aeth__ledger_row *row,
 	 * as when a lease expires (dequeue.lua) */
 	unsigned int tries = row->retry_count + (strcmp(row->status, "pending") ? 1 : 0);
 	const char *queue = row_queue(row);
+	aeth__ledger_row *full = NULL;
+	size_t n = 0;
 	char *why;
 	aeth__q_restore t;
 	int restored = 0;
@@ -153,17 +155,25 @@ static bool requeue(aeth__ledger *l, const aeth__ledger_row *row,
 		free(why);
 		return ok;
 	}
+	/* the payload, left out of the scan; a row gone meanwhile: raced */
+	if ((*rc = aeth__store_tasks_by_id(l->store, (const char *const[]){row->id},
+					   1, &full, &n)) != 0 || n == 0) {
+		st->raced += *rc == 0;
+		return false;
+	}
 	why = aeth__sprintf("Redis lost the task while it was %s: put back on "
 			    "queue %s by the ledger reconciler", row->status, queue);
 	if (!why || !repair(l, row, "pending", (int)tries, NULL, why, "requeued", h,
 			    st, rc)) {
 		*rc = why ? *rc : aeth__error_oom();
 		free(why);
+		aeth__ledger_rows_free(full, n);
 		return false;
 	}
-	t = (aeth__q_restore){queue, row->id, row->type, row->payload,
+	t = (aeth__q_restore){queue, row->id, row->type, full->payload,
 			      row->max_retries, row->timeout_ms, tries, why};
 	*rc = aeth__q_ledger_restore(l->q, &t, &restored);
+	aeth__ledger_rows_free(full, n);
 	if (*rc == 0) {
 		st->requeued++;
 		aeth__info("ledger: task %s: %s%s", row->id, why, restored ? "" :
