@@ -118,22 +118,33 @@ static bool repair(aeth__ledger *l, const aeth__ledger_row *row, const char *sta
 	return *rc == 0 && changed;
 }
 
-/* A completed copy that only says where a worker forwarded the task
- * (forward.c) is no outcome of the task. */
-static bool forwarded(const aeth__q_held *h)
+/* The queue a completed copy names when it only says where a worker
+ * forwarded the task (forward.c: {"forwarded_to": "worker:<owner>"}),
+ * malloc'd; NULL for a real outcome. */
+static char *forwarded_to(const aeth__q_held *h)
 {
-	return h->result && strstr(h->result, "\"forwarded_to\"");
+	cJSON *j, *to;
+	char *q = NULL;
+
+	if (h->state != AETH_QUEUE_COMPLETED || !h->result ||
+	    !strstr(h->result, "\"forwarded_to\""))
+		return NULL;
+	j = cJSON_Parse(h->result);
+	to = cJSON_GetObjectItemCaseSensitive(j, "forwarded_to");
+	if (cJSON_IsString(to) && aeth_queue_name_valid(to->valuestring))
+		q = aeth__strdup(to->valuestring);
+	cJSON_Delete(j);
+	return q;
 }
 
 /* Put back a task Redis lost: the row first (pending again, the attempt
  * it lost counted), then Redis, only if it has no task with that id. */
-static bool requeue(aeth__ledger *l, const aeth__ledger_row *row,
+static bool requeue(aeth__ledger *l, const aeth__ledger_row *row, const char *queue,
 		    const aeth__q_held *h, aeth__ledger_stats *st, int *rc)
 {
 	/* an attempt that was running (or waiting for its retry) is used up,
 	 * as when a lease expires (dequeue.lua) */
 	unsigned int tries = row->retry_count + (strcmp(row->status, "pending") ? 1 : 0);
-	const char *queue = row_queue(row);
 	aeth__ledger_row *full = NULL;
 	size_t n = 0;
 	char *why;
@@ -191,11 +202,53 @@ static bool requeue(aeth__ledger *l, const aeth__ledger_row *row,
  * (repaired, or on its way in Redis); false when a later pass must judge
  * it again (too young, written by someone meanwhile, or an error in *rc).
  */
+static bool judge_in(aeth__ledger *l, const aeth__ledger_row *row,
+		     const char *queue, const aeth__q_held *h, bool follow,
+		     aeth__ledger_stats *st, int *rc);
+
+/* A forwarding copy in the row's queue: the task itself is on the queue
+ * it names (the row's own change of queue may be what PostgreSQL lost). */
+static bool judge_forwarded(aeth__ledger *l, const aeth__ledger_row *row,
+			    const char *to, aeth__ledger_stats *st, int *rc)
+{
+	aeth__q_held there;
+	bool settled;
+
+	if ((*rc = aeth__q_ledger_peek(l->q, &to, (const char *const[]){row->id}, 1,
+				       &there)) != 0)
+		return false;
+	settled = judge_in(l, row, to, &there, false, st, rc);
+	aeth__q_held_clear(&there);
+	return settled;
+}
+
 static bool judge(aeth__ledger *l, const aeth__ledger_row *row,
 		  const aeth__q_held *h, aeth__ledger_stats *st, int *rc)
 {
-	*rc = 0;
 	st->read++;
+	return judge_in(l, row, row_queue(row), h, true, st, rc);
+}
+
+/* judge() for the task's copy in `queue`; `follow`: a forwarding copy
+ * there leads to the queue it names (once). */
+static bool judge_in(aeth__ledger *l, const aeth__ledger_row *row,
+		     const char *queue, const aeth__q_held *h, bool follow,
+		     aeth__ledger_stats *st, int *rc)
+{
+	static const aeth__q_held none = {.state = -1, .other_state = -1};
+	char *to = forwarded_to(h);
+
+	*rc = 0;
+	if (to && follow && strcmp(to, queue)) {
+		bool settled = judge_forwarded(l, row, to, st, rc);
+
+		free(to);
+		return settled;
+	}
+	if (to) { /* forwarded on from where it was forwarded to: none has */
+		free(to);
+		h = &none;
+	}
 	/* on its way: queued, scheduled, waiting for a retry, or leased by a
 	 * worker (in flight: never run twice by us; a lease that expires
 	 * brings it back through the queue's own recovery) */
@@ -203,7 +256,7 @@ static bool judge(aeth__ledger *l, const aeth__ledger_row *row,
 		st->live++;
 		return true;
 	}
-	if (h->state == AETH_QUEUE_COMPLETED && !forwarded(h)) {
+	if (h->state == AETH_QUEUE_COMPLETED) {
 		/* the worker wrote the row first; PostgreSQL lost that write
 		 * (a crash with synchronous_commit = off): Redis has the result */
 		if (repair(l, row, "completed", -1, h->result ? h->result : "null",
@@ -231,13 +284,13 @@ static bool judge(aeth__ledger *l, const aeth__ledger_row *row,
 		free(why);
 		return ok;
 	}
-	/* not in Redis (or only a forwarding copy): lost, unless its row is
-	 * so recent that the submitter may still be about to enqueue it */
+	/* not in Redis: lost, unless its row is so recent that the
+	 * submitter may still be about to enqueue it */
 	if (row->age_ms < (int64_t)l->stray_after_ms) {
 		st->young++;
 		return false;
 	}
-	return requeue(l, row, h, st, rc);
+	return requeue(l, row, queue, h, st, rc);
 }
 
 /* Judge rows[0..n-1]; settled[i] as judge() says. */

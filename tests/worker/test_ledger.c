@@ -4,7 +4,8 @@
  * ("Ledger and transport") at a time: an open row Redis lost is put back
  * (its lost attempt counted; dead when no retry is left), unless it is too
  * young; a task in flight is left alone and runs once; a task Redis
- * completed or gave up on finishes its row; a task Redis holds dead that
+ * completed or gave up on finishes its row; a forwarding copy sends the
+ * judgement to the queue it names; a task Redis holds dead that
  * the row completed becomes completed in Redis; a put-back never makes a
  * second task of one id; one reconciler at a time; a repair does not
  * overwrite a row written meanwhile; the mark spares later passes the rows
@@ -304,6 +305,37 @@ static void test_live_in_another_queue(void **state)
 	assert_int_equal(st.requeued, 0);
 }
 
+/* The row's queue holds only a forwarding copy (acked {"forwarded_to":
+ * Q}; PostgreSQL lost the row's change of queue): the task is judged on
+ * Q: left alone while live there, put back there when Q lost it. */
+static void test_forwarding_copy(void **state)
+{
+	fixture *f = *state;
+	char i[37], k[37];
+	aeth_queue_task *t;
+	aeth__ledger_stats st;
+
+	row(f, i, NULL, "pending", 0, 3, 60);
+	row(f, k, NULL, "pending", 0, 3, 60);
+	enqueue(f, i, NULL);
+	enqueue(f, k, NULL);
+	t = take(f);
+	assert_int_equal(aeth_queue_ack(f->q->q, t, "{\"forwarded_to\":\"worker:w9\"}"), 0);
+	aeth_queue_task_free(t);
+	t = take(f);
+	assert_int_equal(aeth_queue_ack(f->q->q, t, "{\"forwarded_to\":\"worker:w9\"}"), 0);
+	aeth_queue_task_free(t);
+	enqueue(f, i, "worker:w9"); /* k's copy there is lost */
+	st = pass(f);
+	assert_int_equal(st.live, 1);
+	assert_int_equal(st.requeued, 1);
+	assert_int_equal(st.completed, 0);
+	assert_int_equal(aeth_queue_get(f->q->q, "worker:w9", k, &t), 0);
+	assert_int_equal(t->state, AETH_QUEUE_PENDING);
+	aeth_queue_task_free(t);
+	expect_sql(f, "pending", "SELECT status FROM tasks WHERE id = '%s'", i);
+}
+
 /* A put-back never makes a second task of one id: a submitter's enqueue
  * that came first wins, and one that comes after finds the id taken. */
 static void test_put_back_keeps_id_unique(void **state)
@@ -414,6 +446,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dead_in_redis_completed_in_ledger,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_live_in_another_queue, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_forwarding_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_put_back_keeps_id_unique, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_one_at_a_time, setup, teardown),
