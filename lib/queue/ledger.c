@@ -54,14 +54,50 @@ static int state_of(const redisReply *r)
 	return aeth__q_state_parse(s);
 }
 
-/* One round trip: HMGET of `nfields` peek fields of task ids[i] in
- * queues[i], for the i with want[i]; replies[i] NULL for the others. */
-static int hmget_round(aeth_queue *q, const char *const *queues,
-		       const char *const *ids, const bool *want, size_t n,
-		       size_t nfields, redisReply **replies)
+/* What the commands of one round trip are built from. */
+typedef struct {
+	const char *const *queues;
+	const char *const *ids;
+	size_t nfields; /* HMGET: how many peek fields */
+} round_ctx;
+
+#define ROUND_ARGV (2 + NPEEK)
+
+/* HMGET of the peek fields of task i in its queue. */
+static int make_hmget(aeth_queue *q, const round_ctx *c, size_t i, char *key,
+		      const char **argv)
+{
+	char ts[40];
+	int rc;
+
+	snprintf(ts, sizeof(ts), "t:%s", c->ids[i]);
+	if ((rc = aeth__q_key(q, key, AETH__Q_KEY_MAX, c->queues[i], ts)))
+		return rc;
+	argv[0] = "HMGET";
+	argv[1] = key;
+	for (size_t f = 0; f < c->nfields; f++)
+		argv[2 + f] = peek_fields[f];
+	return (int)(2 + c->nfields);
+}
+
+/* GET of task i's id index entry, "<ns>:id:<id>". */
+static int make_index_get(aeth_queue *q, const round_ctx *c, size_t i, char *key,
+			  const char **argv)
+{
+	snprintf(key, AETH__Q_KEY_MAX, "%s:id:%s", q->ns, c->ids[i]);
+	argv[0] = "GET";
+	argv[1] = key;
+	return 2;
+}
+
+/* One command per wanted i (made by `make`), all in one round trip;
+ * replies[i] is its reply, NULL for the i not wanted. */
+static int round_trip(aeth_queue *q, const round_ctx *c, const bool *want, size_t n,
+		      int (*make)(aeth_queue *, const round_ctx *, size_t, char *,
+				  const char **), redisReply **replies)
 {
 	char (*keys)[AETH__Q_KEY_MAX] = calloc(n, sizeof(*keys));
-	const char **argv = calloc(n * (2 + NPEEK), sizeof(*argv));
+	const char **argv = calloc(n * ROUND_ARGV, sizeof(*argv));
 	aeth__q_cmd *cmds = calloc(n, sizeof(*cmds));
 	redisReply **rs = calloc(n, sizeof(*rs));
 	size_t nc = 0;
@@ -72,26 +108,22 @@ static int hmget_round(aeth_queue *q, const char *const *queues,
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
-		const char **a = argv + i * (2 + NPEEK);
-		char ts[40];
+		int argc;
 
 		replies[i] = NULL;
 		if (!want[i])
 			continue;
-		snprintf(ts, sizeof(ts), "t:%s", ids[i]);
-		if ((rc = aeth__q_key(q, keys[i], sizeof(keys[i]), queues[i], ts)))
+		if ((argc = make(q, c, i, keys[i], argv + i * ROUND_ARGV)) < 0) {
+			rc = argc;
 			goto out;
-		a[0] = "HMGET";
-		a[1] = keys[i];
-		for (size_t f = 0; f < nfields; f++)
-			a[2 + f] = peek_fields[f];
-		cmds[nc++] = (aeth__q_cmd){-1, 0, (int)(2 + nfields), a, NULL};
+		}
+		cmds[nc++] = (aeth__q_cmd){-1, 0, argc, argv + i * ROUND_ARGV, NULL};
 	}
 	if ((rc = aeth__q_run(q, nc, cmds, rs)))
 		goto out;
-	for (size_t i = 0, c = 0; i < n; i++)
+	for (size_t i = 0, k = 0; i < n; i++)
 		if (want[i])
-			replies[i] = rs[c++];
+			replies[i] = rs[k++];
 out:
 	free(keys);
 	free(argv);
@@ -104,43 +136,25 @@ out:
 static int index_round(aeth_queue *q, const char *const *ids, const bool *want,
 		       size_t n, char **named)
 {
-	char (*keys)[64 + 4 + 37] = calloc(n, sizeof(*keys));
-	const char **argv = calloc(2 * n, sizeof(*argv));
-	aeth__q_cmd *cmds = calloc(n, sizeof(*cmds));
+	round_ctx c = {NULL, ids, 0};
 	redisReply **rs = calloc(n, sizeof(*rs));
-	size_t nc = 0;
-	int rc = 0;
+	int rc;
 
-	if (!keys || !argv || !cmds || !rs) {
-		rc = aeth__error_oom();
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++)
 		named[i] = NULL;
-		if (!want[i])
-			continue;
-		snprintf(keys[i], sizeof(keys[i]), "%s:id:%s", q->ns, ids[i]);
-		argv[2 * i] = "GET";
-		argv[2 * i + 1] = keys[i];
-		cmds[nc++] = (aeth__q_cmd){-1, 0, 2, argv + 2 * i, NULL};
+	if (!rs)
+		return aeth__error_oom();
+	if ((rc = round_trip(q, &c, want, n, make_index_get, rs)) == 0) {
+		for (size_t i = 0; i < n; i++) {
+			if (!rs[i])
+				continue;
+			if (rs[i]->type == REDIS_REPLY_STRING &&
+			    aeth__q_check_name(rs[i]->str) == 0)
+				named[i] = strndup(rs[i]->str, rs[i]->len);
+			freeReplyObject(rs[i]);
+		}
+		aeth_error_clear(); /* a bad index entry is no error of this call */
 	}
-	if ((rc = aeth__q_run(q, nc, cmds, rs)))
-		goto out;
-	for (size_t i = 0, c = 0; i < n; i++) {
-		redisReply *r;
-
-		if (!want[i])
-			continue;
-		r = rs[c++];
-		if (r->type == REDIS_REPLY_STRING && aeth__q_check_name(r->str) == 0)
-			named[i] = strndup(r->str, r->len);
-		freeReplyObject(r);
-	}
-	aeth_error_clear(); /* a bad index entry is no error of this call */
-out:
-	free(keys);
-	free(argv);
-	free(cmds);
 	free(rs);
 	return rc;
 }
@@ -178,7 +192,8 @@ static int look_elsewhere(aeth_queue *q, const char *const *queues,
 		goto out;
 	for (size_t i = 0; i < n; i++)
 		want[i] = named[i] && strcmp(named[i], queues[i]) != 0;
-	if ((rc = hmget_round(q, (const char *const *)named, ids, want, n, 1, rs)))
+	if ((rc = round_trip(q, &(round_ctx){(const char *const *)named, ids, 1},
+			      want, n, make_hmget, rs)))
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		if (!rs[i])
@@ -227,7 +242,7 @@ int aeth__q_ledger_peek(aeth_queue *q, const char *const *queues,
 	}
 	for (size_t i = 0; i < n; i++)
 		want[i] = true;
-	rc = hmget_round(q, queues, ids, want, n, NPEEK, rs);
+	rc = round_trip(q, &(round_ctx){queues, ids, NPEEK}, want, n, make_hmget, rs);
 	for (size_t i = 0; rc == 0 && i < n; i++)
 		fill(&out[i], rs[i]);
 	for (size_t i = 0; i < n; i++)

@@ -143,6 +143,23 @@ static aeth_queue_task *take(fixture *f)
 	return t;
 }
 
+/* Enqueue task `id` (queue tq), take it, and ack it with `result`, or
+ * with result NULL nack it to dead with `error`. */
+static void finish(fixture *f, const char *id, const char *result, const char *error)
+{
+	aeth_queue_task *t;
+
+	enqueue(f, id, NULL);
+	t = take(f);
+	assert_string_equal(t->id, id);
+	if (result)
+		assert_int_equal(aeth_queue_ack(f->q->q, t, result), 0);
+	else
+		assert_int_equal(aeth_queue_nack(f->q->q, t, error,
+						 AETH_QUEUE_NACK_NO_RETRY), 0);
+	aeth_queue_task_free(t);
+}
+
 static aeth__ledger_stats pass(fixture *f)
 {
 	aeth__ledger_stats st;
@@ -241,20 +258,12 @@ static void test_finished_in_redis(void **state)
 {
 	fixture *f = *state;
 	char c[37], d[37];
-	aeth_queue_task *t;
 	aeth__ledger_stats st;
 
 	row(f, c, NULL, "running", 0, 3, 1);
-	enqueue(f, c, NULL);
-	t = take(f);
-	assert_int_equal(aeth_queue_ack(f->q->q, t, "{\"x\": 1}"), 0);
-	aeth_queue_task_free(t);
+	finish(f, c, "{\"x\": 1}", NULL);
 	row(f, d, NULL, "running", 0, 3, 1);
-	enqueue(f, d, NULL);
-	t = take(f);
-	assert_int_equal(aeth_queue_nack(f->q->q, t, "boom", AETH_QUEUE_NACK_NO_RETRY), 0);
-	aeth_queue_task_free(t);
-
+	finish(f, d, NULL, "boom");
 	st = pass(f);
 	assert_int_equal(st.completed, 1);
 	assert_int_equal(st.dead, 1);
@@ -275,10 +284,7 @@ static void test_dead_in_redis_completed_in_ledger(void **state)
 	aeth__ledger_stats st;
 
 	row(f, h, NULL, "running", 0, 0, 60);
-	enqueue(f, h, NULL);
-	t = take(f);
-	assert_int_equal(aeth_queue_nack(f->q->q, t, "lease expired", AETH_QUEUE_NACK_NO_RETRY), 0);
-	aeth_queue_task_free(t);
+	finish(f, h, NULL, "lease expired");
 	free(sql(f, "UPDATE tasks SET status = 'completed', result = '{\"ok\": true}' "
 		 "WHERE id = '%s'", h));
 	st = pass(f);
@@ -317,14 +323,8 @@ static void test_forwarding_copy(void **state)
 
 	row(f, i, NULL, "pending", 0, 3, 60);
 	row(f, k, NULL, "pending", 0, 3, 60);
-	enqueue(f, i, NULL);
-	enqueue(f, k, NULL);
-	t = take(f);
-	assert_int_equal(aeth_queue_ack(f->q->q, t, "{\"forwarded_to\":\"worker:w9\"}"), 0);
-	aeth_queue_task_free(t);
-	t = take(f);
-	assert_int_equal(aeth_queue_ack(f->q->q, t, "{\"forwarded_to\":\"worker:w9\"}"), 0);
-	aeth_queue_task_free(t);
+	finish(f, i, "{\"forwarded_to\":\"worker:w9\"}", NULL);
+	finish(f, k, "{\"forwarded_to\":\"worker:w9\"}", NULL);
 	enqueue(f, i, "worker:w9"); /* k's copy there is lost */
 	st = pass(f);
 	assert_int_equal(st.live, 1);
