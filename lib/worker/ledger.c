@@ -24,48 +24,63 @@
 #define DEAD_MAX 1000         /* dead tasks read per pass */
 #define FULL_SWEEP_MS 3600000 /* a full sweep at least this often */
 
+/* Its connections are the pass's: opened at its start, closed at its end
+ * (a worker keeps no idle Redis or PostgreSQL connection for it; one that
+ * finds the lock taken opens no Redis connection at all). */
 struct aeth__ledger {
+	aeth__ledger_config cfg; /* strings owned: the copies below */
+	char *database_url, *redis_url, *redis_ns, *worker_id;
 	aeth_store *store;
 	aeth_queue *q;
-	char *worker_id;
-	unsigned int stray_after_ms;
-	const atomic_int *stopping;
 	bool run_id_warned;
 };
 
+static char *dup_or_null(const char *s, bool *oom)
+{
+	char *d = s ? aeth__strdup(s) : NULL;
+
+	*oom = *oom || (s && !d);
+	return d;
+}
+
 int aeth__ledger_open(aeth__ledger **out, const aeth__ledger_config *cfg)
 {
-	aeth_queue_options qo = AETH_QUEUE_OPTIONS_INIT;
 	aeth__ledger *l;
-	int rc;
+	bool oom = false;
 
 	*out = NULL;
 	if (!(l = calloc(1, sizeof(*l))))
 		return aeth__error_oom();
-	l->stray_after_ms = cfg->stray_after_ms;
-	l->stopping = cfg->stopping;
-	l->worker_id = aeth__strdup(cfg->worker_id ? cfg->worker_id : "");
-	qo.url = cfg->redis_url;
-	qo.ns = cfg->redis_ns;
-	qo.worker_id = cfg->worker_id;
-	if (!l->worker_id)
-		rc = aeth__error_oom();
-	else if ((rc = aeth_store_open(&l->store, cfg->database_url)) == 0)
-		rc = aeth_queue_open(&l->q, &qo);
-	if (rc != 0) {
+	l->cfg = *cfg;
+	l->cfg.database_url = l->database_url = dup_or_null(cfg->database_url, &oom);
+	l->cfg.redis_url = l->redis_url = dup_or_null(cfg->redis_url, &oom);
+	l->cfg.redis_ns = l->redis_ns = dup_or_null(cfg->redis_ns, &oom);
+	l->cfg.worker_id = l->worker_id = dup_or_null(cfg->worker_id ? cfg->worker_id :
+						      "", &oom);
+	if (oom) {
 		aeth__ledger_free(l);
-		return rc;
+		return aeth__error_oom();
 	}
 	*out = l;
 	return 0;
+}
+
+static void disconnect(aeth__ledger *l)
+{
+	aeth_queue_free(l->q);
+	aeth_store_free(l->store);
+	l->q = NULL;
+	l->store = NULL;
 }
 
 void aeth__ledger_free(aeth__ledger *l)
 {
 	if (!l)
 		return;
-	aeth_queue_free(l->q);
-	aeth_store_free(l->store);
+	disconnect(l);
+	free(l->database_url);
+	free(l->redis_url);
+	free(l->redis_ns);
 	free(l->worker_id);
 	free(l);
 }
@@ -286,7 +301,7 @@ static bool judge_in(aeth__ledger *l, const aeth__ledger_row *row,
 	}
 	/* not in Redis: lost, unless its row is so recent that the
 	 * submitter may still be about to enqueue it */
-	if (row->age_ms < (int64_t)l->stray_after_ms) {
+	if (row->age_ms < (int64_t)l->cfg.stray_after_ms) {
 		st->young++;
 		return false;
 	}
@@ -325,7 +340,7 @@ static int judge_rows(aeth__ledger *l, const aeth__ledger_row *rows, size_t n,
 
 static bool stopping(const aeth__ledger *l)
 {
-	return l->stopping && atomic_load(l->stopping);
+	return l->cfg.stopping && atomic_load(l->cfg.stopping);
 }
 
 /* The open rows from the mark on (all in a full sweep); st->mark becomes
@@ -460,45 +475,55 @@ static char *summary(const aeth__ledger_stats *st)
 	return s;
 }
 
-int aeth__ledger_pass(aeth__ledger *l, aeth__ledger_stats *st)
+/* The pass itself, over l's connections, with the lock held. */
+static int pass_locked(aeth__ledger *l, aeth__ledger_state *state,
+		       aeth__ledger_stats *st)
 {
-	aeth__ledger_state state;
-	char run_id[48];
-	bool got;
+	aeth_queue_options qo = AETH_QUEUE_OPTIONS_INIT;
+	char run_id[48] = "";
 	char *sum;
 	int rc, end_rc;
 
-	memset(st, 0, sizeof(*st));
-	/* Redis's run_id first: a Redis that does not answer ends the pass
-	 * before it takes the lock */
-	if ((rc = aeth__q_server_run_id(l->q, run_id)) != 0)
-		return rc;
-	if (!run_id[0] && !l->run_id_warned) {
+	qo.url = l->cfg.redis_url;
+	qo.ns = l->cfg.redis_ns;
+	qo.worker_id = l->cfg.worker_id;
+	if ((rc = aeth_queue_open(&l->q, &qo)) == 0 &&
+	    (rc = aeth__q_server_run_id(l->q, run_id)) == 0 &&
+	    !run_id[0] && !l->run_id_warned) {
 		aeth__warn("ledger: Redis refuses INFO, so restarts of Redis go "
 			   "unseen and the tasks one lost are found by the hourly "
 			   "full sweep only: allow INFO to the worker's ACL user "
 			   "(docs/redis-acl.conf)");
 		l->run_id_warned = true;
 	}
-	if ((rc = aeth__store_ledger_begin(l->store, &got, &state)) != 0)
-		return rc;
-	if (!got) {
-		st->locked_out = true;
-		return 0;
+	if (rc == 0) {
+		st->why_full = full_sweep_reason(state, run_id);
+		st->full_sweep = st->why_full != NULL;
+		rc = sweep(l, state, st->full_sweep, st);
 	}
-	st->why_full = full_sweep_reason(&state, run_id);
-	st->full_sweep = st->why_full != NULL;
-	rc = sweep(l, &state, st->full_sweep, st);
 	if (rc == 0 && !stopping(l))
-		rc = dead_tasks(l, &state, st);
+		rc = dead_tasks(l, state, st);
 	if (run_id[0])
-		snprintf(state.redis_run_id, sizeof(state.redis_run_id), "%s", run_id);
+		snprintf(state->redis_run_id, sizeof(state->redis_run_id), "%s", run_id);
 	sum = summary(st);
-	end_rc = aeth__store_ledger_end(l->store, &state, rc == 0, st->full_sweep,
-					l->worker_id, sum);
+	end_rc = aeth__store_ledger_end(l->store, state, rc == 0, st->full_sweep,
+					l->cfg.worker_id, sum);
 	free(sum);
-	if (rc == 0 && end_rc != 0)
-		rc = end_rc;
+	return rc == 0 ? end_rc : rc;
+}
+
+int aeth__ledger_pass(aeth__ledger *l, aeth__ledger_stats *st)
+{
+	aeth__ledger_state state;
+	bool got = false;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	if ((rc = aeth_store_open(&l->store, l->cfg.database_url)) == 0 &&
+	    (rc = aeth__store_ledger_begin(l->store, &got, &state)) == 0 && got)
+		rc = pass_locked(l, &state, st);
+	st->locked_out = rc == 0 && !got;
+	disconnect(l); /* and with the session, the lock */
 	return rc == AETH_ECANCELLED ? 0 : rc;
 }
 
@@ -542,7 +567,7 @@ static void *ledger_main(void *arg)
 		int rc = l ? 0 : aeth__ledger_open(&l, &run->cfg);
 
 		if (rc == 0)
-			rc = aeth__ledger_pass(l, &st);
+			rc = aeth__ledger_pass(l, &st); /* connects, disconnects */
 		if (rc == 0) {
 			log_pass(w, &st);
 			failing = false;
@@ -551,10 +576,6 @@ static void *ledger_main(void *arg)
 			aeth__warn("ledger: worker %s: pass failed: %s (next try in %u ms)",
 				   w->id, aeth_error_last(), run->interval_ms);
 			failing = true;
-		}
-		if (rc == AETH_EUNAVAILABLE) { /* fresh connections next time */
-			aeth__ledger_free(l);
-			l = NULL;
 		}
 		aeth__worker_nap(w, run->interval_ms);
 	}

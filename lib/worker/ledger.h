@@ -51,11 +51,14 @@ typedef struct {
 	size_t raced;        /* written by others while judged: next pass */
 } aeth__ledger_stats;
 
+/* A reconciler with a copy of cfg; it connects for each pass only. */
 int aeth__ledger_open(aeth__ledger **out, const aeth__ledger_config *cfg);
 void aeth__ledger_free(aeth__ledger *l);
 
-/* One pass (see above). 0, or the error that cut it short (the state is
- * then left as it was: the next pass reads the same rows again). */
+/* One pass (see above): connects to PostgreSQL, tries the lock, and only
+ * when it got it connects to Redis; both connections are closed at the
+ * end. 0, or the error that cut it short (the shared state is then left
+ * as it was: the next pass reads the same rows again). */
 int aeth__ledger_pass(aeth__ledger *l, aeth__ledger_stats *stats);
 
 /* The worker's reconciler thread: ledger.interval_ms (0: none) and
