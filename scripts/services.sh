@@ -2,7 +2,8 @@
 # Private Redis and PostgreSQL for development and tests, on Unix sockets
 # under a state dir (never the system's instances, no TCP ports).
 #
-#   scripts/services.sh start    start both (idempotent), create db "aetherium"
+#   scripts/services.sh start [redis|pg]  start both, or one (idempotent: what
+#                                runs is left alone), create db "aetherium"
 #   scripts/services.sh stop     stop both and wait until they are gone
 #   scripts/services.sh status   say what runs; exit 0 only if both run
 #   scripts/services.sh env      print export lines: eval "$(scripts/services.sh env)"
@@ -13,7 +14,10 @@
 # cannot reach the state dir (e.g. a clone under /root), the cluster lives in
 # a mktemp dir under /tmp whose path is recorded in <state>/pg.base.
 # The cluster is for development only: fsync is off, auth is "trust" on a
-# socket in a directory only its owner can enter.
+# socket in a directory only its owner can enter. Redis keeps an append-only
+# file (appendonly yes, appendfsync everysec) in <state>/redis, so a Redis
+# killed and started again finds its tasks (all but the last second's
+# writes, which the ledger reconciler puts back: docs/queue.md).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -87,7 +91,8 @@ start_redis() {
 	say "starting redis on $redis_sock"
 	redis-server --port 0 --unixsocket "$redis_sock" --unixsocketperm 700 \
 		--daemonize yes --pidfile "$redis_pid" --dir "$redis_dir" \
-		--logfile "$redis_dir/redis.log" --save "" --appendonly no 9>&-
+		--logfile "$redis_dir/redis.log" --save "" \
+		--appendonly yes --appendfsync everysec 9>&-
 	for _ in $(seq 100); do
 		redis_running && redis-cli -s "$redis_sock" PING >/dev/null 2>&1 && return
 		sleep 0.1
@@ -198,7 +203,15 @@ status() {
 }
 
 case ${1:-} in
-start) lock; start_redis; start_pg ;;
+start)
+	lock
+	case ${2:-} in
+	redis) start_redis ;;
+	pg) start_pg ;;
+	'') start_redis; start_pg ;;
+	*) echo "usage: $0 start [redis|pg]" >&2; exit 2 ;;
+	esac
+	;;
 stop) lock; stop_redis; stop_pg ;;
 status) status ;;
 env) print_env ;;
@@ -209,5 +222,5 @@ clean)
 	[ -f "$state/pg.base" ] && rm -rf "$base"
 	rm -rf "$redis_dir" "$state/pg" "$state/pg.base"
 	;;
-*) echo "usage: $0 start|stop|status|env|clean" >&2; exit 2 ;;
+*) echo "usage: $0 start [redis|pg]|stop|status|env|clean" >&2; exit 2 ;;
 esac

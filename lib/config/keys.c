@@ -50,6 +50,8 @@ const aeth__cfg_key aeth__cfg_keys[] = {
 	{"worker.host_id", AETH__CFG_STRING, "", 0, 0, NULL},
 	{"worker.delete_vms_on_stop", AETH__CFG_BOOL, "false", 0, 0, NULL},
 	{"worker.shutdown_timeout_ms", AETH__CFG_INT, "30000", 0, 86400000, NULL},
+	{"ledger.interval_ms", AETH__CFG_INT, "30000", 0, 86400000, NULL},
+	{"ledger.stray_after_ms", AETH__CFG_INT, "60000", 1000, 86400000, NULL},
 	{"logging.level", AETH__CFG_ENUM, "info", 0, 0,
 	 "debug|info|warn|error|off"},
 	{"logging.format", AETH__CFG_ENUM, "text", 0, 0, "text|json"},

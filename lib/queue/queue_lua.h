@@ -12,5 +12,7 @@ extern const char aeth__lua_ack[];
 extern const char aeth__lua_nack[];
 extern const char aeth__lua_cancel[];
 extern const char aeth__lua_watch[];
+extern const char aeth__lua_restore[];
+extern const char aeth__lua_settle[];
 
 #endif

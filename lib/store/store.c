@@ -315,8 +315,8 @@ static bool broken_while_idle(aeth_store *s)
 
 /* A connection that broke since the last call gets one reset before use:
  * nothing was sent yet, so the statement runs at most once. Not while the
- * session is pinned (aeth_store_migrate holds its advisory lock: a new
- * session would go on without it). */
+ * session is pinned (aeth_store_migrate or the ledger reconciler holds
+ * its advisory lock: a new session would go on without it). */
 static int ensure_connected(aeth_store *s, const char *what)
 {
 	char why[512];
@@ -326,7 +326,8 @@ static int ensure_connected(aeth_store *s, const char *what)
 	if (s->pinned)
 		return aeth__error_set(AETH_EUNAVAILABLE,
 				       "%s: lost the session to PostgreSQL at %s "
-				       "while it held the migration lock; try again",
+				       "while it held an advisory lock (migrations "
+				       "or the ledger reconciler); try again",
 				       what, s->where);
 	PQreset(s->conn);
 	s->ended = false;

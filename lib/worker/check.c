@@ -2,7 +2,8 @@
  * lib/worker/check.c - aeth_worker_check(): the seed's troubleshooting
  * steps done by the program: VMM binaries, a working accelerator, the
  * guest image, Redis, PostgreSQL and its schema; each failure with a fix.
- * Risky ways of reaching Redis and PostgreSQL (infra_warnings.h) are
+ * Risky ways of reaching Redis and PostgreSQL (infra_warnings.h), and
+ * servers that may lose what they acknowledged (durability.h), are
  * warnings.
  */
 #include <net/if.h>
@@ -20,6 +21,7 @@
 #include "aetherium/worker.h"
 #include "internal.h"
 #include "queue/queue_internal.h"
+#include "worker/durability.h"
 #include "worker/infra_warnings.h"
 #include "vm/jail.h"
 #include "vm/vm_internal.h"
@@ -196,6 +198,9 @@ static void check_image(checker *c, const aeth_config *cfg)
 	check_rootfs(c, cfg, dir);
 }
 
+static void on_finding(const char *what, int status, const char *detail,
+		       const char *fix, void *userdata);
+
 static void check_redis(checker *c, const aeth_config *cfg)
 {
 	aeth_queue_options o = AETH_QUEUE_OPTIONS_INIT;
@@ -209,6 +214,7 @@ static void check_redis(checker *c, const aeth_config *cfg)
 		/* its display form: the URL itself may hold a password */
 		report(c, "redis", 0, NULL, "%s answers", u.display);
 		aeth__redis_url_clear(&u);
+		aeth__redis_durability(q, on_finding, c);
 	} else {
 		/* a server that answers but refuses: the URL is what to fix */
 		report(c, "redis", 2, rc == AETH_EINVALID ? CRED_FIX("redis.url",
@@ -232,6 +238,7 @@ static void check_postgres(checker *c, const aeth_config *cfg)
 		return;
 	}
 	report(c, "postgresql", 0, NULL, "reachable");
+	aeth__pg_durability(aeth__rec_store(r), on_finding, c);
 	rc = aeth__rec_schema_version(r, &version);
 	if (rc == 0 && version >= (int)aeth__rec_schema_known())
 		report(c, "database schema", 0, NULL, "migration %d applied (vms, "

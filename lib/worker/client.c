@@ -216,6 +216,10 @@ int aeth_client_submit(aeth_client *c, const char *type, const char *payload,
 		eo.max_retries = opts->max_retries;
 		eo.timeout_ms = opts->timeout_ms;
 		rc = aeth_queue_enqueue(c->q, type, row.payload, &eo, NULL);
+		/* our own id, there already: a re-sent enqueue whose first reply
+		 * was lost, or the ledger reconciler put the task back first */
+		if (rc == AETH_EEXISTS)
+			rc = 0;
 		if (rc != 0)
 			aeth__rec_task_finish(c->rec, id, "failed", NULL,
 					      aeth_error_last());

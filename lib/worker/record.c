@@ -52,6 +52,11 @@ void aeth__rec_free(aeth__rec *r)
 	free(r);
 }
 
+aeth_store *aeth__rec_store(aeth__rec *r)
+{
+	return r ? r->store : NULL;
+}
+
 int aeth__rec_migrate(aeth__rec *r)
 {
 	return aeth_store_migrate(r->store);

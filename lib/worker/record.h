@@ -15,6 +15,8 @@ typedef struct aeth__rec aeth__rec;
 
 int aeth__rec_open(aeth__rec **out, const char *database_url);
 void aeth__rec_free(aeth__rec *r);
+/* The store connection underneath (borrowed), for lib/store's own calls. */
+struct aeth_store *aeth__rec_store(aeth__rec *r);
 int aeth__rec_migrate(aeth__rec *r);
 /* The highest applied migration (0: not migrated). */
 int aeth__rec_schema_version(aeth__rec *r, int *version);

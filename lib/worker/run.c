@@ -13,8 +13,10 @@
 
 #include <cjson/cJSON.h>
 
+#include "worker/durability.h"
 #include "worker/exec_glue.h"
 #include "worker/infra_warnings.h"
+#include "worker/ledger.h"
 #include "worker/worker_internal.h"
 
 /* The CLOCK_REALTIME time ms from now, for pthread_cond_timedwait. */
@@ -191,7 +193,7 @@ static int start_threads(aeth_worker *w)
 	if (pthread_create(&w->janitor, NULL, aeth__janitor_main, w) != 0)
 		return aeth__error_errno(AETH_ERROR, "cannot start the janitor thread");
 	w->janitor_started = true;
-	return 0;
+	return aeth__ledger_start(w);
 }
 
 /* After the slots ended: say what stays running, or delete it when
@@ -240,6 +242,7 @@ static void shut_down(aeth_worker *w, aeth__rec *rec)
 		}
 	}
 	stop_heartbeat(w);
+	aeth__ledger_stop(w); /* naps on w->cond too; a pass ends between pages */
 	if (w->janitor_started) { /* it naps on w->cond and sees `stopping` */
 		pthread_join(w->janitor, NULL);
 		w->janitor_started = false;
@@ -347,6 +350,13 @@ static void log_warning(const char *what, const char *detail, const char *fix,
 	aeth__warn("worker %s: %s: %s (fix: %s)", w->id, what, detail, fix);
 }
 
+static void log_finding(const char *what, int status, const char *detail,
+			const char *fix, void *userdata)
+{
+	if (status != 0)
+		log_warning(what, detail, fix, userdata);
+}
+
 int aeth_worker_run(aeth_worker *w)
 {
 	aeth__rec *rec = NULL;
@@ -360,6 +370,8 @@ int aeth_worker_run(aeth_worker *w)
 	aeth__policy_exposure(&w->policy, w->redis_url, w->database_url,
 			      log_warning, w);
 	if ((rc = prepare(w, &rec)) == 0) {
+		aeth__redis_durability(w->slots[0].q, log_finding, w);
+		aeth__pg_durability(aeth__rec_store(rec), log_finding, w);
 		register_self(w);
 		/* before the first task: a dead worker's VMs and queue */
 		if (aeth__worker_adopt(w, rec, w->slots[0].q) != 0)

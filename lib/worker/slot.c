@@ -221,12 +221,32 @@ static void batch_write_failed(aeth__slot *s)
 	s->batch_warned = true;
 }
 
+/* Task i's completed row alone (its running row first if deferred). */
+static int record_one(aeth__slot *s, pending_acks *p, size_t i)
+{
+	int rc = p->started[i] > 0 ? record_running_one(s->rec, s->w->id, p->t[i]) : 0;
+
+	return rc ? rc : aeth__rec_task_finish(s->rec, p->t[i]->id, "completed",
+					       RESULT(p, i), NULL);
+}
+
+/* The one-task writes of the rows not done yet; the last failure's code. */
+static int record_left(aeth__slot *s, pending_acks *p, bool *done)
+{
+	int rc, last = 0;
+
+	for (size_t i = 0; i < p->n; i++)
+		if (!done[i] && !(done[i] = (rc = record_one(s, p, i)) == 0))
+			last = rc;
+	return last;
+}
+
 /* The completed rows of the pending tasks: one statement for several
  * (or for one whose start was deferred: it has one write, not two). A row
  * the statement did not find (a task enqueued without one) or a failed
  * statement falls back to the one-task writes. done[i]: task i's row is
- * written (or it has none). */
-static void record_completed(aeth__slot *s, pending_acks *p, bool *done)
+ * written (or it has none). Returns the last failure's code, or 0. */
+static int record_completed(aeth__slot *s, pending_acks *p, bool *done)
 {
 	const char *ids[AETH__SLOT_BATCH_MAX], *res[AETH__SLOT_BATCH_MAX];
 	unsigned int retried[AETH__SLOT_BATCH_MAX];
@@ -244,13 +264,44 @@ static void record_completed(aeth__slot *s, pending_acks *p, bool *done)
 				      p->started, retried, s->w->id, p->n,
 				      done) != 0)
 		batch_write_failed(s);
-	for (size_t i = 0; i < p->n; i++) {
-		if (done[i])
-			continue;
-		done[i] = !((p->started[i] > 0 &&
-			     record_running_one(s->rec, s->w->id, p->t[i]) != 0) ||
-			    aeth__rec_task_finish(s->rec, ids[i], "completed",
-						  res[i], NULL) != 0);
+	return record_left(s, p, done);
+}
+
+/* Ack n tasks whose rows are written. While Redis is away the acks are
+ * held and sent again once it is back (its append-only file kept the
+ * leases, which the heartbeat extends again), rather than left to the
+ * lease's expiry, which would run the tasks a second time; until the
+ * worker stops. */
+static void ack_held(aeth__slot *s, aeth_queue_task **ack, const char **res,
+		     size_t n, int *rcs)
+{
+	aeth_queue_task *again[AETH__SLOT_BATCH_MAX];
+	const char *again_res[AETH__SLOT_BATCH_MAX];
+	int again_rcs[AETH__SLOT_BATCH_MAX];
+	size_t at[AETH__SLOT_BATCH_MAX];
+
+	aeth_queue_ack_batch(s->q, ack, res, n, rcs);
+	for (unsigned int wait = 200; !atomic_load(&s->w->stopping);
+	     wait = wait < 5000 ? 2 * wait : 5000) {
+		size_t k = 0;
+
+		for (size_t i = 0; i < n; i++)
+			if (rcs[i] == AETH_EUNAVAILABLE) {
+				again[k] = ack[i];
+				again_res[k] = res[i];
+				at[k++] = i;
+			}
+		if (k == 0)
+			return;
+		if (wait == 200)
+			aeth__warn("worker %s slot %d: cannot tell the queue that %zu "
+				   "task(s) completed (%s): holding the acks until "
+				   "Redis is back", s->w->id, s->index, k,
+				   aeth_error_last());
+		aeth__worker_nap(s->w, wait);
+		aeth_queue_ack_batch(s->q, again, again_res, k, again_rcs);
+		for (size_t j = 0; j < k; j++)
+			rcs[at[j]] = again_rcs[j];
 	}
 }
 
@@ -268,10 +319,24 @@ static void flush_acks(aeth__slot *s, pending_acks *p)
 	int rcs[AETH__SLOT_BATCH_MAX];
 	size_t na = 0, a = 0;
 	char *why = NULL;
+	int rec_rc;
 
 	if (p->n == 0)
 		return;
-	record_completed(s, p, recorded);
+	/* PostgreSQL away: hold the results (the heartbeat keeps their
+	 * leases) and write them once it is back, rather than give the tasks
+	 * back to run again; until the worker stops */
+	rec_rc = record_completed(s, p, recorded);
+	for (unsigned int wait = 200; rec_rc == AETH_EUNAVAILABLE &&
+	     !atomic_load(&s->w->stopping); wait = wait < 5000 ? 2 * wait : 5000) {
+		if (wait == 200)
+			aeth__warn("worker %s slot %d: cannot record the results of "
+				   "finished tasks (%s): holding them until "
+				   "PostgreSQL is back", s->w->id, s->index,
+				   aeth_error_last());
+		aeth__worker_nap(s->w, wait);
+		rec_rc = record_left(s, p, recorded);
+	}
 	for (size_t i = 0; i < p->n; i++) {
 		if (recorded[i]) {
 			ack[na] = p->t[i];
@@ -283,7 +348,7 @@ static void flush_acks(aeth__slot *s, pending_acks *p)
 		}
 	}
 	if (na)
-		aeth_queue_ack_batch(s->q, ack, res, na, rcs);
+		ack_held(s, ack, res, na, rcs);
 	for (size_t i = 0; i < p->n; i++) {
 		const char *id = p->t[i]->id;
 
@@ -374,13 +439,18 @@ static bool run_one(aeth__slot *s, size_t i, aeth_queue_task *qt,
 		return false;
 	if (deferred) {
 		started = aeth__wall_ms();
-	} else if (plan != ROW_WRITTEN && record_running_one(s->rec, w->id, qt) != 0) {
+	} else if (plan != ROW_WRITTEN &&
+		   (rc = record_running_one(s->rec, w->id, qt)) != 0) {
 		/* Without the database nothing can be recorded: give the task
-		 * back (it is retried later) rather than run it unrecorded. */
+		 * back rather than run it unrecorded; un-started while
+		 * PostgreSQL is away (no retry used up by an outage), else to
+		 * be retried later. */
 		aeth__warn("task %s: cannot record it running: %s", qt->id,
 			   aeth_error_last());
 		if (!retract_lease(s, i, &deferred))
-			aeth_queue_nack(s->q, qt, aeth_error_last(), 0);
+			aeth_queue_nack(s->q, qt, aeth_error_last(),
+					rc == AETH_EUNAVAILABLE ?
+					AETH_QUEUE_NACK_RELEASE : 0);
 		aeth__worker_nap(w, 1000);
 		return true;
 	}

@@ -141,6 +141,7 @@ struct aeth_worker {
 	uint64_t pending_memory_mb, pending_overlay_mb;
 	pthread_t janitor;
 	bool janitor_started;
+	struct aeth__ledger_run *ledger; /* the reconciler's thread (ledger.c) */
 
 	aeth__slot *slots;
 };

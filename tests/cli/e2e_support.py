@@ -151,10 +151,13 @@ signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
 
 
 class Redis:
-    def __init__(self):
-        self.dir = os.path.join(tmp, "r")
+    def __init__(self, name="r", aof=False):
+        """A private redis-server in <tmp>/<name>: no persistence, or with
+        aof an append-only file (appendfsync everysec)."""
+        self.dir = os.path.join(tmp, name)
         os.makedirs(self.dir, exist_ok=True)
         self.sock = os.path.join(self.dir, "redis.sock")
+        self.aof = aof
         self.proc = None
 
     def start(self):
@@ -162,7 +165,8 @@ class Redis:
         if not exe:
             die("redis-server not found: scripts/setup.sh installs it")
         self.proc = subprocess.Popen([exe, "--port", "0", "--unixsocket", self.sock,
-                                      "--save", "", "--appendonly", "no",
+                                      "--save", "", "--appendonly",
+                                      "yes" if self.aof else "no",
                                       "--dir", self.dir], stdout=subprocess.DEVNULL)
         procs.append(self.proc)
         for _ in range(100):
@@ -192,11 +196,11 @@ def services_env(url, redis):
 
 class Worker:
     def __init__(self, wid, env, lease_ms=None, queues=None, custom=False,
-                 config=None, args=None):
+                 config=None, args=None, concurrency=None):
         """aeth-worker -id wid (more flags in args), or with custom=True
-        tests/cli/custom_worker (one handler, demo:echo) on `queues`.
-        `config`: YAML text for -config (network profiles, images,
-        limits)."""
+        tests/cli/custom_worker (one handler, demo:echo) on `queues`, with
+        `concurrency` slots (default 1). `config`: YAML text for -config
+        (network profiles, images, limits)."""
         self.id = wid
         self.log = os.path.join(tmp, wid + ".log")
         e = dict(env)
@@ -208,7 +212,8 @@ class Worker:
             with open(path, "w") as f:
                 f.write(config)
             extra += ["-config", path]
-        argv = ([CUSTOM_WORKER, wid, queues or "default"] if custom else
+        argv = ([CUSTOM_WORKER, wid, queues or "default"] +
+                ([str(concurrency)] if concurrency else []) if custom else
                 [WORKER, "-id", wid, "-concurrency", "1"] + extra)
         self.proc = subprocess.Popen(argv, stdout=open(self.log, "w"),
                                      stderr=subprocess.STDOUT, env=e)

@@ -3,7 +3,10 @@
 and a fresh PostgreSQL database: every line, its mark and its fix, and the
 exit status, for a database not migrated, one an older version migrated
 (migration 1 of the newer ones), a migrated one, and a Redis that is not
-there. Boots no VM (the check does not)."""
+there; the durability lines for a Redis without persistence and one with
+an append-only file, and for the development PostgreSQL (fsync and
+synchronous_commit off), and the worker's start-up warnings about them.
+Boots no VM (the check does not)."""
 import os
 import re
 import subprocess
@@ -67,6 +70,29 @@ def main():
     mark, detail, _ = line(r.stdout, "database schema")
     check(mark == "✓" and re.search(r"migration \d+ applied", detail),
           "migrated by a worker: ok")
+
+    # durability: this Redis keeps nothing, the development cluster runs
+    # with fsync and synchronous_commit off (scripts/services.sh)
+    mark, detail, fix = line(r.stdout, "redis durability")
+    check(mark == "!" and "no persistence" in detail and
+          "appendonly yes" in fix, "-check warns: Redis without persistence")
+    mark, detail, fix = line(r.stdout, "postgresql durability")
+    check(mark == "!" and "synchronous_commit = off" in detail and
+          "synchronous_commit = on" in fix,
+          "-check warns: PostgreSQL with synchronous_commit off")
+    mark, detail, fix = line(r.stdout, "postgresql fsync")
+    check(mark == "!" and "fsync = off" in detail, "-check warns: fsync off")
+    with open(w.log) as f:
+        started = f.read()
+    check("redis durability: Redis has no persistence" in started and
+          "postgresql durability: synchronous_commit = off" in started,
+          "the worker logs the same warnings at start")
+    aof = Redis("raof", aof=True)
+    aof.start()
+    r = run_check(dict(env, AETH_REDIS_URL=aof.url()))
+    mark, detail, _ = line(r.stdout, "redis durability")
+    check(mark == "✓" and "append-only file, appendfsync everysec" in detail,
+          "-check: Redis with an append-only file is fine")
 
     # how VMMs are confined here, and the catalogue (root on these machines)
     r = run_check(env)

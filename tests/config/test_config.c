@@ -140,6 +140,7 @@ static void test_example_file_matches_defaults(void **state)
 		"limits.exec_timeout_ms", "limits.exec_timeout_max_ms",
 		"worker.id", "worker.host_id", "worker.delete_vms_on_stop",
 		"worker.shutdown_timeout_ms",
+		"ledger.interval_ms", "ledger.stray_after_ms",
 		"logging.level", "logging.format"};
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		assert_string_equal(str(def, keys[i]), str(ex, keys[i]));
