@@ -71,12 +71,18 @@ static int pump(aeth_exec *e, aeth_vm *vm, unsigned int timeout_ms,
 		}
 		if (rc == 0)
 			return 0;
+		if (rc != AETH_ETIMEOUT && !guest_silent(rc))
+			return rc;
+		if (rc != AETH_ETIMEOUT && !aeth__vm_vmm_alive(vm))
+			return give_up(vm, out, rc, aeth__sprintf(
+				       "its VMM process (pid %d) exited "
+				       "unexpectedly while the command ran",
+				       aeth_vm_pid(vm)));
 		if (rc != AETH_ETIMEOUT)
-			return guest_silent(rc) ?
-			       give_up(vm, out, rc, aeth__sprintf("the agent of "
+			return give_up(vm, out, rc, aeth__sprintf("the agent of "
 				       "VM %s stopped answering while the command "
 				       "ran: %s", aeth_vm_id(vm),
-				       aeth_error_last())) : rc;
+				       aeth_error_last()));
 		now = aeth__now_ms();
 		if (!*killed && cancel && atomic_load(cancel)) {
 			aeth_exec_kill(e, SIGKILL);

@@ -9,7 +9,9 @@ dir behind; a worker restarted under another id orphaned its VMs (rows
 waited for ever.
 
 Here, real Redis, PostgreSQL, workers and TCG guests:
-A. qemu killed: the row says failed within 2 s (measured), nothing of the
+A. qemu killed while a command runs in it: the command's task ends
+   failed (not retried on a dead VM), the row says failed within 2 s
+   (measured), nothing of the
    VM is left (state dir, processes), a command for it is refused, a
    vm:delete of it completes (row deleted).
 B. worker w1 killed (-9) with two VMs; the qemu of one killed too; a
@@ -55,15 +57,37 @@ def main():
     w = Worker("vf-a", env)
     vm = vm_id_of(create_vm(env, "doomed"))
     pid = qemu_pid(vm)
+    # a command in flight when the VMM dies: its task must end, not hang
+    r = submit(env, "-type", "vm:execute", "-payload", json.dumps(
+        {"vm_id": vm, "command": "sh", "args": ["-c", "echo up; sleep 120"]}),
+        "-json")
+    busy = json.loads(r.stdout)["task_id"]
+    t0 = time.time()
+    while time.time() - t0 < 60 and psql(
+            url, "SELECT status FROM tasks WHERE id = '%s'" % busy) != "running":
+        time.sleep(0.05)
+    time.sleep(1.0)  # the command is under way in the guest
     os.kill(pid, signal.SIGKILL)
+    killed = time.time()
     r, took = wait_row(url, vm, lambda r: r["status"] == "failed", 10)
     figures["detect_s"] = took
     check(took is not None and took <= 2.0 and "exited unexpectedly" in r["error"],
           "qemu killed: row failed after %s s: %s" % (
               "%.2f" % took if took is not None else "never", r["error"]))
-    time.sleep(0.3)
-    check(not os.path.exists(os.path.join(state_dir, "vms", vm)) and
-          not vm_processes(), "nothing of it is left (state dir, processes)")
+    r = submit(env, "-status", busy, "-wait", "-timeout", "30s", "-json",
+               expect=None)
+    t = json.loads(r.stdout) if r.stdout.strip().startswith("{") else {}
+    figures["inflight_end_s"] = time.time() - killed
+    check(t.get("status") == "failed" and t.get("error"),
+          "the command in flight ends failed %.2f s after the kill: %s" % (
+              figures["inflight_end_s"], t.get("error") or r.stderr.strip()))
+    def left():
+        return os.path.exists(os.path.join(state_dir, "vms", vm)) or vm_processes()
+    while left() and time.time() - killed < 5:
+        time.sleep(0.05)
+    figures["cleaned_s"] = time.time() - killed
+    check(not left() and figures["cleaned_s"] <= 2.5, "nothing of it is left "
+          "(state dir, processes) %.2f s after the kill" % figures["cleaned_s"])
     r = submit(env, "-type", "vm:execute", "-vm-id", vm, "-cmd", "true", expect=1)
     check("failed" in r.stderr, "a command for it is refused: %s" % r.stderr.strip())
     r = submit(env, "-type", "vm:delete", "-vm-id", vm, "-wait", "-json")
@@ -97,7 +121,8 @@ def main():
                             "-json").stdout)
     check(res["status"] == "completed" and res["result"]["stdout"] == "adopted\n"
           and res["worker_id"] == "vf-w2",
-          "the queued command ran on vf-w2: %s" % res.get("error"))
+          "the queued command ran on %s: %s" % (
+              res.get("worker_id"), res.get("error") or res["result"]["stdout"].strip()))
     figures["lost"] = 0 if res["status"] == "completed" else 1
     check(len(vm_processes()) == 1, "one VMM runs (the adopted one), no orphan")
 
