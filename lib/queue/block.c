@@ -5,14 +5,15 @@
  * its own to the node serving that slot (kept for the next wait), and we
  * poll() them all: the first that answers decides, as one BRPOP over all
  * of them would. The others are then unblocked at once (CLIENT UNBLOCK
- * from the command connection to their node), before the scan: a BRPOP
- * left blocked would take the wake-up token of a task enqueued while we
- * run ours, and the consumer it was meant for would sleep on. A token
- * such a BRPOP took in the race with its unblocking is pushed back.
+ * from the command connection to their node), together with the scan
+ * that follows (conn.c puts the CLIENT UNBLOCKs in the same round trip):
+ * a BRPOP left blocked would take the wake-up token of a task enqueued
+ * while we run ours, and the consumer it was meant for would sleep on.
+ * A token such a BRPOP took in the race with its unblocking is pushed
+ * back.
  *
  * Wake-up latency is that of one BRPOP (the enqueue's LPUSH answers the
- * blocked client at once); the unblocking adds one round trip per node
- * (pipelined over the nodes) before the scan.
+ * blocked client at once) plus the scan, as with one server.
  */
 #include <errno.h>
 #include <poll.h>
@@ -41,8 +42,19 @@ typedef struct {
 struct aeth__q_blockers {
 	blocker b[MAX_BLOCKERS];
 	size_t n;
-	bool warned; /* about CLIENT UNBLOCK refused */
+	bool warned;     /* about CLIENT UNBLOCK refused */
+	bool unblocking; /* a CLIENT UNBLOCK round is under way */
 };
+
+bool aeth__q_block_pending(const aeth_queue *q)
+{
+	if (!q->blk || q->blk->unblocking)
+		return false;
+	for (size_t i = 0; i < q->blk->n; i++)
+		if (q->blk->b[i].waiting)
+			return true;
+	return false;
+}
 
 static void close_one(blocker *b)
 {
@@ -185,45 +197,38 @@ static int judge(aeth_queue *q, const blocker *b, const char *const *keys,
 	return -1;
 }
 
-/* Unblock every blocker still waiting and read its answer; a token one
- * took meanwhile goes back on its list (RPUSH: the next BRPOP pops it). */
-static void cancel(aeth_queue *q, const char *const *keys)
+size_t aeth__q_block_waiting(aeth_queue *q, int *nodes, char (*ids)[24], size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; q->blk && i < q->blk->n && n < max; i++) {
+		if (!q->blk->b[i].waiting)
+			continue;
+		snprintf(ids[n], 24, "%lld", q->blk->b[i].id);
+		nodes[n++] = (int)q->blk->b[i].node;
+	}
+	return n;
+}
+
+void aeth__q_block_unblocked(aeth_queue *q, redisReply **rs, size_t n)
 {
 	aeth__q_blockers *s = q->blk;
-	static const char *const push[3] = {"RPUSH", NULL, "1"};
-	const char *argv[MAX_BLOCKERS][3], *pargv[MAX_BLOCKERS][3];
-	const char *const *av[MAX_BLOCKERS], *const *pav[MAX_BLOCKERS];
-	char ids[MAX_BLOCKERS][24];
-	int nodes[MAX_BLOCKERS], argcs[MAX_BLOCKERS], pargcs[MAX_BLOCKERS];
-	redisReply *rs[MAX_BLOCKERS];
-	size_t which[MAX_BLOCKERS], n = 0, np = 0;
+	const char *pargv[MAX_BLOCKERS][3];
+	const char *const *pav[MAX_BLOCKERS];
+	int pargcs[MAX_BLOCKERS];
+	redisReply *got[MAX_BLOCKERS], *pr[MAX_BLOCKERS];
+	size_t k = 0, np = 0;
 
-	for (size_t i = 0; i < s->n; i++) {
-		if (!s->b[i].waiting)
-			continue;
-		snprintf(ids[n], sizeof(ids[n]), "%lld", s->b[i].id);
-		argv[n][0] = "CLIENT";
-		argv[n][1] = "UNBLOCK";
-		argv[n][2] = ids[n];
-		av[n] = argv[n];
-		argcs[n] = 3;
-		nodes[n] = (int)s->b[i].node;
-		which[n++] = i;
-	}
-	if (n == 0)
-		return;
-	if (aeth__q_pipeline_to(q, nodes, n, argcs, av, NULL, rs) != 0) {
-		for (size_t k = 0; k < n; k++) /* cannot unblock: start afresh */
-			close_one(&s->b[which[k]]);
-		return;
-	}
-	for (size_t k = 0; k < n; k++) {
-		blocker *b = &s->b[which[k]];
+	for (size_t i = 0; s && i < s->n; i++) {
+		blocker *b = &s->b[i];
 		redisReply *r = NULL;
 		void *p = NULL;
-		int rc;
 
-		if (rs[k]->type == REDIS_REPLY_ERROR) {
+		if (!b->waiting)
+			continue;
+		if (k >= n || !rs || !rs[k]) {
+			close_one(b); /* not unblocked: start afresh */
+		} else if (rs[k]->type == REDIS_REPLY_ERROR) {
 			if (!s->warned)
 				aeth__warn("redis at %s: CLIENT UNBLOCK: %s: a dequeue over "
 					   "queues in several cluster slots closes its other "
@@ -235,24 +240,60 @@ static void cancel(aeth_queue *q, const char *const *keys)
 		} else if (redisGetReply(b->ctx, &p) != REDIS_OK || !(r = p)) {
 			close_one(b);
 		} else {
-			int woke = judge(q, b, keys, r, &rc);
-
 			b->waiting = false;
-			if (woke >= 0 && np < MAX_BLOCKERS) {
-				pargv[np][0] = push[0];
-				pargv[np][1] = keys[woke];
-				pargv[np][2] = push[2];
+			/* a token taken in the race with CLIENT UNBLOCK goes back
+			 * (RPUSH: the next BRPOP pops it) */
+			if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+			    r->element[0]->type == REDIS_REPLY_STRING) {
+				pargv[np][0] = "RPUSH";
+				pargv[np][1] = r->element[0]->str;
+				pargv[np][2] = "1";
 				pav[np] = pargv[np];
-				pargcs[np++] = 3;
+				pargcs[np] = 3;
+				got[np++] = r;
+				r = NULL;
 			}
 		}
 		if (r)
 			freeReplyObject(r);
-		freeReplyObject(rs[k]);
+		k++;
 	}
-	if (np && aeth__q_pipeline(q, np, pargcs, pav, NULL, rs) == 0)
-		for (size_t k = 0; k < np; k++)
-			freeReplyObject(rs[k]);
+	if (np && aeth__q_pipeline(q, np, pargcs, pav, NULL, pr) == 0)
+		for (size_t j = 0; j < np; j++)
+			freeReplyObject(pr[j]);
+	for (size_t j = 0; j < np; j++)
+		freeReplyObject(got[j]);
+}
+
+/* Unblock every blocker still waiting now, and read its answer. */
+static void cancel(aeth_queue *q)
+{
+	const char *argv[MAX_BLOCKERS][3];
+	const char *const *av[MAX_BLOCKERS];
+	char ids[MAX_BLOCKERS][24];
+	int nodes[MAX_BLOCKERS], argcs[MAX_BLOCKERS];
+	redisReply *rs[MAX_BLOCKERS];
+	size_t n = aeth__q_block_waiting(q, nodes, ids, MAX_BLOCKERS);
+
+	if (n == 0)
+		return;
+	for (size_t k = 0; k < n; k++) {
+		argv[k][0] = "CLIENT";
+		argv[k][1] = "UNBLOCK";
+		argv[k][2] = ids[k];
+		av[k] = argv[k];
+		argcs[k] = 3;
+	}
+	q->blk->unblocking = true; /* the engine must not add them again */
+	if (aeth__q_pipeline_to(q, nodes, n, argcs, av, NULL, rs) != 0) {
+		q->blk->unblocking = false;
+		aeth__q_block_unblocked(q, NULL, 0);
+		return;
+	}
+	q->blk->unblocking = false;
+	aeth__q_block_unblocked(q, rs, n);
+	for (size_t k = 0; k < n; k++)
+		freeReplyObject(rs[k]);
 }
 
 /* Group the keys by slot into blockers, connected and sent their BRPOP. */
@@ -352,6 +393,10 @@ int aeth__q_block_many(aeth_queue *q, const char *const *keys, size_t n,
 		return aeth__error_oom();
 	if ((rc = start(q, keys, n, wait_ms)) == 0)
 		rc = await(q, keys, wait_ms, woke);
-	cancel(q, keys);
+	/* On success the others are unblocked by the next command, the scan
+	 * that follows (conn.c sends their CLIENT UNBLOCK with it, one round
+	 * trip for both); after an error, now. */
+	if (rc)
+		cancel(q);
 	return rc;
 }

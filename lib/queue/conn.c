@@ -912,6 +912,48 @@ int aeth__q_node_command(aeth_queue *q, size_t i, int argc, const char **argv,
 	return rc;
 }
 
+#define UNBLOCK_MAX 32
+
+/* engine_guarded() with the CLIENT UNBLOCKs of the blockers the last
+ * wait left (block.c) sent first, in the same round trip. */
+static int with_unblocks(aeth_queue *q, size_t n, const wire *w,
+			 unsigned int block_ms, redisReply **replies)
+{
+	char ids[UNBLOCK_MAX][24];
+	const char *argv[UNBLOCK_MAX][3];
+	int nodes[UNBLOCK_MAX];
+	size_t k = aeth__q_block_waiting(q, nodes, ids, UNBLOCK_MAX);
+	wire *all = calloc(n + k, sizeof(*all));
+	redisReply **rs = calloc(n + k, sizeof(*rs));
+	int rc;
+
+	if (!all || !rs) {
+		free(all);
+		free(rs);
+		aeth__q_block_unblocked(q, NULL, 0);
+		return engine_guarded(q, n, w, block_ms, replies);
+	}
+	for (size_t i = 0; i < k; i++) {
+		argv[i][0] = "CLIENT";
+		argv[i][1] = "UNBLOCK";
+		argv[i][2] = ids[i];
+		all[i] = (wire){3, argv[i], NULL, -1, nodes[i]};
+	}
+	memcpy(all + k, w, n * sizeof(*w));
+	rc = engine_guarded(q, n + k, all, block_ms, rs);
+	if (rc == 0) {
+		memcpy(replies, rs + k, n * sizeof(*rs));
+		aeth__q_block_unblocked(q, rs, k);
+		for (size_t i = 0; i < k; i++)
+			freeReplyObject(rs[i]);
+	} else {
+		aeth__q_block_unblocked(q, NULL, 0);
+	}
+	free(all);
+	free(rs);
+	return rc;
+}
+
 static int engine(aeth_queue *q, size_t n, const wire *w, unsigned int block_ms,
 		  redisReply **replies)
 {
@@ -921,7 +963,10 @@ static int engine(aeth_queue *q, size_t n, const wire *w, unsigned int block_ms,
 	if (n == 0)
 		return 0;
 	sigpipe_block(&g);
-	rc = engine_guarded(q, n, w, block_ms, replies);
+	if (aeth__q_block_pending(q))
+		rc = with_unblocks(q, n, w, block_ms, replies);
+	else
+		rc = engine_guarded(q, n, w, block_ms, replies);
 	sigpipe_restore(&g);
 	return rc;
 }

@@ -160,6 +160,13 @@ int aeth__q_sentinel_discover(aeth_queue *q);
 int aeth__q_block_many(aeth_queue *q, const char *const *keys, size_t n,
 		       int64_t wait_ms, int *woke);
 void aeth__q_block_free(aeth_queue *q);
+/* Blockers left waiting by the last wait, to be unblocked by the next
+ * command round (conn.c): whether there are, their nodes and CLIENT IDs
+ * (at most max), and what to do with the CLIENT UNBLOCK replies (rs[i]
+ * NULL, or rs NULL: not unblocked; the connection is closed). */
+bool aeth__q_block_pending(const aeth_queue *q);
+size_t aeth__q_block_waiting(aeth_queue *q, int *nodes, char (*ids)[24], size_t max);
+void aeth__q_block_unblocked(aeth_queue *q, redisReply **rs, size_t n);
 /*
  * Run one command. A broken connection is re-opened and the command sent
  * once more. block_ms > 0 marks a command that blocks in Redis for up to
