@@ -543,7 +543,8 @@ typedef struct {
 	size_t n;
 	bool broken;    /* its connection broke (or could not be made) */
 	bool had_ctx;   /* it was connected before this round */
-	char err[128];
+	bool no_connect; /* could not connect: err is the whole message */
+	char err[512];
 } batch;
 
 /* Write node b's commands (with their ASKING / SCRIPT LOAD) to its
@@ -558,7 +559,7 @@ static void send_batch(aeth_queue *q, batch *b, const wire *w, const wstate *st,
 
 	b->had_ctx = n->ctx != NULL;
 	if (!n->ctx && node_connect(q, b->node) != 0) {
-		b->broken = true;
+		b->broken = b->no_connect = true;
 		snprintf(b->err, sizeof(b->err), "%s", aeth_error_last());
 		return;
 	}
@@ -726,7 +727,8 @@ static int make_batches(aeth_queue *q, size_t n, const wire *w, wstate *st,
 		for (b = 0; b < *nb && bs[b].node != (size_t)st[i].node; b++)
 			;
 		if (b == *nb)
-			bs[(*nb)++] = (batch){(size_t)st[i].node, NULL, 0, false, false, ""};
+			bs[(*nb)++] = (batch){(size_t)st[i].node, NULL, 0, false, false,
+					      false, ""};
 	}
 	for (size_t b = 0; b < *nb; b++) {
 		bs[b].idx = idx + at;
@@ -776,7 +778,9 @@ static int round_trip(aeth_queue *q, size_t n, const wire *w, wstate *st,
 			 * server) or we tried again already. */
 			if (st[i].resent >= 1 ||
 			    (!bs[b].had_ctx && q->url.kind == AETH__REDIS_SINGLE))
-				return aeth__q_unavailable(q, q->nodes[bs[b].node], bs[b].err);
+				return bs[b].no_connect ?
+					aeth__error_set(AETH_EUNAVAILABLE, "%s", bs[b].err) :
+					aeth__q_unavailable(q, q->nodes[bs[b].node], bs[b].err);
 			st[i].resent++;
 			st[i].again = true;
 			st[i].ask_node = -1;

@@ -100,6 +100,9 @@ class RedisServer:
         wait_until("redis-server on port %d answers" % self.port,
                    lambda: cli(self.port, "PING", check=False) == "PONG", 10)
 
+    def url(self):
+        return "redis://127.0.0.1:%d" % self.port
+
     def kill(self, sig=signal.SIGKILL):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
@@ -120,7 +123,10 @@ class RedisCluster:
         self.nodes = [RedisServer("%s-%d" % (name, i), free_port(also=10000),
                                   ["--cluster-enabled", "yes",
                                    "--cluster-config-file", "nodes.conf",
-                                   "--cluster-node-timeout", "3000"])
+                                   "--cluster-node-timeout", "3000",
+                                   # a primary emptied by a reshard stays
+                                   # one (else it becomes a replica)
+                                   "--cluster-allow-replica-migration", "no"])
                       for i in range(n)]
 
     def start(self):
@@ -266,9 +272,13 @@ class RedisSentinel:
             "127.0.0.1:%d" % port for port, _, _ in self.sentinels), MASTER)
 
     def primary_port(self):
-        out = cli(self.sentinels[0][0], "SENTINEL", "GET-MASTER-ADDR-BY-NAME",
-                  MASTER).splitlines()
-        return int(out[1])
+        """The port the sentinels name (ValueError when none answers)."""
+        for port, _, _ in self.sentinels:
+            out = cli(port, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER,
+                      check=False).splitlines()
+            if len(out) == 2 and out[1].isdigit():
+                return int(out[1])
+        raise ValueError("no sentinel names a primary")
 
     def server(self, port):
         return next(s for s in self.servers if s.port == port)
@@ -284,7 +294,7 @@ class RedisSentinel:
         def done():
             try:
                 p = self.primary_port()
-            except (IndexError, ValueError):
+            except ValueError:
                 return None
             if p != old_port and cli(p, "ROLE", check=False).startswith("master"):
                 return p
@@ -340,7 +350,7 @@ class PgPair:
         self.start_one(0)
         self.sql(0, "CREATE DATABASE aetherium")
         self.pg("pg_basebackup", "-h", "127.0.0.1", "-p", self.ports[0], "-U",
-                "postgres", "-D", self.data[1], "-R", "-X", "stream")
+                "postgres", "-D", self.data[1], "-R", "-X", "stream", "-c", "fast")
         with open(os.path.join(self.data[1], "postgresql.auto.conf"), "a") as f:
             f.write("port = %d\n" % self.ports[1])
         self.start_one(1)

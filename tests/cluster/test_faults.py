@@ -1,0 +1,164 @@
+"""The distributed stores change under a burst of submits, as they do on
+a fleet; nothing the submit client accepted may be lost (the figures and
+the bound of tests/fault/fault.py: every accepted task terminal in
+PostgreSQL, Redis agreeing, within the reconciler's bound):
+
+  reshard   a 3-node Redis Cluster: every slot of the node serving the
+            queue moves to another node (redis-cli --cluster reshard),
+            then back, while tasks flow
+  sentinel  Redis behind three sentinels: the primary is killed (SIGKILL);
+            the sentinels promote the replica; what the old primary had
+            not replicated the ledger reconciler puts back
+  pg        a PostgreSQL primary with a streaming standby: the primary
+            crashes (pg_ctl stop -m immediate) and the standby is
+            promoted (pg_ctl promote); workers and the submit client
+            reconnect through the multi-host URL
+
+Two workers of 2 slots (tests/cli/custom_worker, demo:echo, 80 ms tasks),
+AETH_FAULT_TASKS submits (default 200) ~15 ms apart. Besides fault.py's
+figures it prints resume_s: from the fault's start to the first task
+started after it (bench/cluster collects both).
+
+    python3 tests/cluster/test_faults.py reshard|sentinel|pg
+"""
+import os
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "fault"))
+from topology import PgPair, RedisCluster, RedisSentinel, RedisServer, free_port  # noqa: E402
+import fault  # noqa: E402
+from fault import Run, die, log  # noqa: E402
+from e2e_support import create_db, psql  # noqa: E402,F401
+
+TASKS = int(os.environ.get("AETH_FAULT_TASKS", "200"))
+
+
+class Stores:
+    """Redis of some kind and a PostgreSQL database, for fault.Run."""
+
+    def __init__(self, redis, db_url, cli):
+        self.redis = redis
+        self.db_url = db_url
+        self.cli = cli
+
+    def urls(self):
+        return {"AETH_DATABASE_URL": self.db_url,
+                "AETH_REDIS_URL": self.redis.url()}
+
+    def redis_cli(self):
+        return self.cli()
+
+
+def resume_s(url, since):
+    """Seconds from `since` (time.time()) to the first task started after
+    it, by the tasks rows; None when none has."""
+    out = psql(url, "SELECT coalesce(extract(epoch FROM min(started_at)), 0) FROM "
+               "tasks WHERE started_at > to_timestamp(%f) AT TIME ZONE 'UTC'" % since)
+    v = float(out or 0)
+    return round(v - since, 2) if v else None
+
+
+def run_burst(r, fault_fn):
+    """The burst, with fault_fn() after TASKS // 4 accepted submits (in
+    a thread of its own: the burst goes on meanwhile); returns the
+    fault's start and end."""
+    import threading
+    times = {}
+
+    def at(k):
+        if k != TASKS // 4 or times:
+            return
+        times["start"] = time.time()
+
+        def go():
+            fault_fn()
+            times["end"] = time.time()
+        t = threading.Thread(target=go)
+        t.start()
+        times["thread"] = t
+    r.burst(TASKS, '{"sleep_ms": 80}', at, gap_us=15000)
+    if not times:
+        die("the burst ended before the fault (%d accepted)" % len(r.accepted))
+    times["thread"].join(timeout=300)
+    if "end" not in times:
+        die("the fault did not end")
+    return times["start"], times["end"]
+
+
+def reshard():
+    c = RedisCluster().start()
+    stores = Stores(c, create_db(), lambda: ["-c", "-p", str(c.nodes[0].port)])
+    r = Run("reshard", services=stores)
+    slot = c.slot("{aeth:default}")
+    src = c.port_of_slot(slot)
+    dst = next(n.port for n in c.nodes if n.port != src)
+
+    def fault_fn():
+        n = c.slots_of(src)
+        log("fault: redis-cli --cluster reshard moves all %d slots of the queue's "
+            "node (:%d) to :%d" % (n, src, dst))
+        c.reshard(src, dst, n)
+        c.wait_agreed()
+        moved = c.port_of_slot(slot)
+        log("fault: the queue's slot %d is on :%d now; moving %d slots back" %
+            (slot, moved, n))
+        if moved != dst:
+            die("the queue's slot did not move")
+        c.reshard(dst, src, n)
+        c.wait_agreed()
+        log("fault: resharding done")
+    start, end = run_burst(r, fault_fn)
+    return r, start, end
+
+
+def sentinel():
+    s = RedisSentinel().start()
+
+    def cli():
+        return ["-p", str(s.primary_port())]
+    r = Run("sentinel", services=Stores(s, create_db(), cli))
+
+    def fault_fn():
+        t0 = time.time()
+        old = s.kill_primary()
+        log("fault: the primary (:%d) got SIGKILL" % old)
+        new = s.wait_failover(old)
+        log("fault: the sentinels promoted :%d after %.1f s" % (new, time.time() - t0))
+    start, end = run_burst(r, fault_fn)
+    return r, start, end
+
+
+def pg():
+    p = PgPair().start()
+    redis = RedisServer("pg-redis", free_port())
+    redis.start()
+    r = Run("pg", services=Stores(redis, p.url(), lambda: ["-p", str(redis.port)]))
+
+    def fault_fn():
+        log("fault: the primary crashes (pg_ctl stop -m immediate), the standby "
+            "is promoted")
+        p.promote()
+        log("fault: the standby is the primary now")
+    start, end = run_burst(r, fault_fn)
+    return r, start, end
+
+
+def main():
+    how = sys.argv[1] if len(sys.argv) > 1 else ""
+    modes = {"reshard": reshard, "sentinel": sentinel, "pg": pg}
+    if how not in modes:
+        die("usage: test_faults.py reshard|sentinel|pg")
+    r, start, end = modes[how]()
+    f = r.recover(end)
+    res = resume_s(r.url, start)
+    log("resume_s=%s fault_s=%.1f" % (res, end - start))
+    r.expect_recovered(f)
+    fault.check(res is not None, "tasks started again after the fault (%s s)" % res)
+    r.stop_workers()
+
+
+if __name__ == "__main__":
+    main()
