@@ -16,8 +16,8 @@ PostgreSQL, Redis agreeing, within the reconciler's bound):
 
 Two workers of 2 slots (tests/cli/custom_worker, demo:echo, 80 ms tasks),
 AETH_FAULT_TASKS submits (default 200) ~15 ms apart. Besides fault.py's
-figures it prints resume_s: from the fault's start to the first task
-started after it (bench/cluster collects both).
+figures it prints resume_s: from the fault's start to the start of the
+first task submitted after it (bench/cluster collects both).
 
     python3 tests/cluster/test_faults.py reshard|sentinel|pg
 """
@@ -53,10 +53,13 @@ class Stores:
 
 
 def resume_s(url, since):
-    """Seconds from `since` (time.time()) to the first task started after
-    it, by the tasks rows; None when none has."""
+    """Seconds from `since` (time.time(), the fault's start) to the start
+    of the first task submitted after it, by the tasks rows: a task
+    dequeued before the fault may start after it, and one submitted after
+    it needs both stores; None when none has started."""
     out = psql(url, "SELECT coalesce(extract(epoch FROM min(started_at)), 0) FROM "
-               "tasks WHERE started_at > to_timestamp(%f) AT TIME ZONE 'UTC'" % since)
+               "tasks WHERE created_at > to_timestamp(%f) AT TIME ZONE 'UTC' AND "
+               "started_at IS NOT NULL" % since)
     v = float(out or 0)
     return round(v - since, 2) if v else None
 
