@@ -346,7 +346,12 @@ class Run:
             print("\n".join(lines[-30:]), file=sys.stderr)
 
     def stop_workers(self):
+        """SIGTERM every worker; each must end with status 0 (a sanitizer
+        report at exit, a crash, would not)."""
         for w in self.workers:
             w.proc.send_signal(signal.SIGTERM)
         for w in self.workers:
-            w.proc.wait(timeout=60)
+            rc = w.proc.wait(timeout=60)
+            if rc != 0:
+                self.ok = False
+                die("worker %s ended with %d after SIGTERM" % (w.id, rc))
