@@ -6,9 +6,10 @@ PostgreSQL, Redis agreeing, within the reconciler's bound):
   reshard   a 3-node Redis Cluster: every slot of the node serving the
             queue moves to another node (redis-cli --cluster reshard),
             then back, while tasks flow
-  sentinel  Redis behind three sentinels: the primary is killed (SIGKILL);
-            the sentinels promote the replica; what the old primary had
-            not replicated the ledger reconciler puts back
+  sentinel  Redis behind three sentinels: the replica loses its link for
+            0.5 s, then the primary is killed (SIGKILL); the sentinels
+            promote the replica; what the old primary had not replicated
+            the ledger reconciler repairs
   pg        a PostgreSQL primary with a streaming standby: the primary
             crashes (pg_ctl stop -m immediate) and the standby is
             promoted (pg_ctl promote); workers and the submit client
@@ -22,13 +23,15 @@ first task submitted after it (bench/cluster collects both).
     python3 tests/cluster/test_faults.py reshard|sentinel|pg
 """
 import os
+import signal
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "fault"))
-from topology import PgPair, RedisCluster, RedisSentinel, RedisServer, free_port  # noqa: E402
+from topology import (PgPair, RedisCluster, RedisSentinel, RedisServer, cli,  # noqa: E402
+                      free_port)
 import fault  # noqa: E402
 from fault import Run, die, log  # noqa: E402
 from e2e_support import create_db, psql  # noqa: E402,F401
@@ -64,7 +67,7 @@ def resume_s(url, since):
     return round(v - since, 2) if v else None
 
 
-def run_burst(r, fault_fn):
+def run_burst(r, fault_fn, gap_us=15000):
     """The burst, with fault_fn() after TASKS // 4 accepted submits (in
     a thread of its own: the burst goes on meanwhile); returns the
     fault's start and end."""
@@ -82,7 +85,7 @@ def run_burst(r, fault_fn):
         t = threading.Thread(target=go)
         t.start()
         times["thread"] = t
-    r.burst(TASKS, '{"sleep_ms": 80}', at, gap_us=15000)
+    r.burst(TASKS, '{"sleep_ms": 80}', at, gap_us=gap_us)
     if not times:
         die("the burst ended before the fault (%d accepted)" % len(r.accepted))
     times["thread"].join(timeout=300)
@@ -120,17 +123,31 @@ def reshard():
 def sentinel():
     s = RedisSentinel().start()
 
-    def cli():
+    def cli_args():
         return ["-p", str(s.primary_port())]
-    r = Run("sentinel", services=Stores(s, create_db(), cli))
+    r = Run("sentinel", services=Stores(s, create_db(), cli_args))
 
     def fault_fn():
         t0 = time.time()
+        # Replication is asynchronous: make its lag visible, as a network
+        # blip before the crash would. The replica is frozen (it cannot
+        # reconnect) and the primary drops its link, then takes writes
+        # for 0.5 s and dies with them. What the replica never got, the
+        # ledger reconciler must repair.
+        primary = s.primary_port()
+        replica = next(x for x in s.servers if x.port != primary)
+        os.kill(replica.proc.pid, signal.SIGSTOP)
+        cli(primary, "CLIENT", "KILL", "TYPE", "replica")
+        time.sleep(0.5)
         old = s.kill_primary()
-        log("fault: the primary (:%d) got SIGKILL" % old)
+        os.kill(replica.proc.pid, signal.SIGCONT)
+        log("fault: the primary (:%d) got SIGKILL, its last 0.5 s of writes "
+            "not replicated" % old)
         new = s.wait_failover(old)
         log("fault: the sentinels promoted :%d after %.1f s" % (new, time.time() - t0))
-    start, end = run_burst(r, fault_fn)
+    # faster than the 4 slots run them: a backlog, so that tasks enqueued
+    # in the last 0.5 s are still queued when the primary dies
+    start, end = run_burst(r, fault_fn, gap_us=3000)
     return r, start, end
 
 

@@ -2,7 +2,8 @@
 queue on a 3-node Redis Cluster: two aeth-workers, aeth-submit creates a
 VM, runs `echo Hello from VM` and `ls -la` in it (routed to the worker
 owning it, whose own queue lives in another slot than the shared one),
-deletes it; the rows of vms, tasks and executions say so. Then the
+forwards an execute that a non-owner took from a third queue, deletes
+the VM; the rows of vms, tasks and executions say so. Then the
 worker registry and a task's status read back through the cluster.
 
 Needs the guest image and AETH_TEST_DATABASE_URL (scripts/services.sh).
@@ -17,8 +18,8 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from topology import RedisCluster  # noqa: E402
-from e2e_support import (UUID_RE, Worker, check, create_db, die, image_dir,  # noqa: E402
-                         psql, require_binaries, state_dir, submit, workers)
+from e2e_support import (UUID_RE, Worker, check, create_db, die, enqueue,  # noqa: E402
+                         image_dir, psql, require_binaries, state_dir, submit, workers)
 
 
 def main():
@@ -58,6 +59,19 @@ def main():
     r = submit(env, "-type", "vm:execute", "-vm-id", vm_id, "-cmd", "ls", "-args", "-la",
                "-wait")
     check("Exit code: 0" in r.stdout and " .." in r.stdout, "ls -la output shown")
+
+    # an execute put straight on a queue only a non-owner takes: forwarded
+    # to the owner's queue (another slot) under the same id, run there
+    w3 = Worker("cl-w3", env, queues="raw=1")
+    tid = enqueue(env, "raw", "vm:execute", json.dumps(
+        {"vm_id": vm_id, "command": "echo", "args": ["forwarded"]}))
+    t = json.loads(submit(env, "-status", tid, "-wait", "-timeout", "60s", "-json").stdout)
+    check(t["status"] == "completed" and t["worker_id"] == owner and
+          t["result"]["stdout"] == "forwarded\n" and
+          c.slot("{aeth:raw}") != c.slot("{aeth:worker:%s}" % owner),
+          "an execute on another slot's queue was forwarded to worker:%s and ran" % owner)
+    w3.wait_for(r"forwarding task %s to queue worker:%s" % (tid, owner), 5)
+    w3.stop()
     r = submit(env, "-type", "vm:delete", "-vm-id", vm_id, "-wait", "-json")
     check(json.loads(r.stdout)["result"] == {"vm_id": vm_id, "status": "deleted"},
           "vm:delete result is the seed's JSON")
@@ -65,9 +79,9 @@ def main():
     check(psql(url, "SELECT status FROM vms WHERE id = '%s'" % vm_id) == "deleted",
           "vms row deleted")
     check(psql(url, "SELECT count(*) FROM executions WHERE vm_id = '%s' AND "
-                    "exit_code = 0" % vm_id) == "2", "two executions rows")
-    check(psql(url, "SELECT count(*) FROM tasks WHERE status = 'completed'") == "4",
-          "four tasks completed")
+                    "exit_code = 0" % vm_id) == "3", "three executions rows")
+    check(psql(url, "SELECT count(*) FROM tasks WHERE status = 'completed'") == "5",
+          "five tasks completed")
     w1.stop()
     w2.stop()
 
