@@ -383,6 +383,7 @@ static int await(aeth_queue *q, const char *const *keys, int64_t wait_ms, int *w
 int aeth__q_block_many(aeth_queue *q, const char *const *keys, size_t n,
 		       int64_t wait_ms, int *woke)
 {
+	aeth__q_sigpipe_guard g;
 	int rc;
 
 	*woke = -1;
@@ -391,8 +392,10 @@ int aeth__q_block_many(aeth_queue *q, const char *const *keys, size_t n,
 				       MAX_BLOCKERS);
 	if (!q->blk && !(q->blk = calloc(1, sizeof(*q->blk))))
 		return aeth__error_oom();
+	aeth__q_sigpipe_block(&g);
 	if ((rc = start(q, keys, n, wait_ms)) == 0)
 		rc = await(q, keys, wait_ms, woke);
+	aeth__q_sigpipe_restore(&g);
 	/* On success the others are unblocked by the next command, the scan
 	 * that follows (conn.c sends their CLIENT UNBLOCK with it, one round
 	 * trip for both); after an error, now. */

@@ -865,12 +865,7 @@ out:
  * swallow one raised by us (the libcurl/OpenSSL way), leaving the
  * program's own SIGPIPE handling alone.
  */
-typedef struct {
-	sigset_t old;
-	bool pending_before;
-} sigpipe_guard;
-
-static void sigpipe_block(sigpipe_guard *g)
+void aeth__q_sigpipe_block(aeth__q_sigpipe_guard *g)
 {
 	sigset_t set, pend;
 
@@ -881,7 +876,7 @@ static void sigpipe_block(sigpipe_guard *g)
 	pthread_sigmask(SIG_BLOCK, &set, &g->old);
 }
 
-static void sigpipe_restore(sigpipe_guard *g)
+void aeth__q_sigpipe_restore(aeth__q_sigpipe_guard *g)
 {
 	sigset_t set, pend;
 	struct timespec zero = {0, 0};
@@ -900,11 +895,11 @@ int aeth__q_node_command(aeth_queue *q, size_t i, int argc, const char **argv,
 			 redisReply **out)
 {
 	aeth__q_node *n = q->nodes[i];
-	sigpipe_guard g;
+	aeth__q_sigpipe_guard g;
 	int rc;
 
 	*out = NULL;
-	sigpipe_block(&g);
+	aeth__q_sigpipe_block(&g);
 	if ((rc = node_connect(q, i)) == 0) {
 		set_timeout(q, n, 0);
 		if (!(*out = redisCommandArgv(n->ctx, argc, argv, NULL))) {
@@ -912,7 +907,7 @@ int aeth__q_node_command(aeth_queue *q, size_t i, int argc, const char **argv,
 			node_close(n);
 		}
 	}
-	sigpipe_restore(&g);
+	aeth__q_sigpipe_restore(&g);
 	return rc;
 }
 
@@ -961,17 +956,17 @@ static int with_unblocks(aeth_queue *q, size_t n, const wire *w,
 static int engine(aeth_queue *q, size_t n, const wire *w, unsigned int block_ms,
 		  redisReply **replies)
 {
-	sigpipe_guard g;
+	aeth__q_sigpipe_guard g;
 	int rc;
 
 	if (n == 0)
 		return 0;
-	sigpipe_block(&g);
+	aeth__q_sigpipe_block(&g);
 	if (aeth__q_block_pending(q))
 		rc = with_unblocks(q, n, w, block_ms, replies);
 	else
 		rc = engine_guarded(q, n, w, block_ms, replies);
-	sigpipe_restore(&g);
+	aeth__q_sigpipe_restore(&g);
 	return rc;
 }
 

@@ -5,6 +5,7 @@
 #ifndef AETH_QUEUE_INTERNAL_H
 #define AETH_QUEUE_INTERNAL_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -110,6 +111,18 @@ struct aeth_queue {
 	unsigned int seen_next;
 	int64_t last_maint_ms; /* monotonic; last dequeue maintenance pass */
 };
+
+/*
+ * hiredis writes with write(): a server that went away would kill the
+ * process with SIGPIPE. Every write to Redis is made between these two,
+ * which block SIGPIPE on this thread and swallow one raised by us.
+ */
+typedef struct {
+	sigset_t old;
+	bool pending_before;
+} aeth__q_sigpipe_guard;
+void aeth__q_sigpipe_block(aeth__q_sigpipe_guard *g);
+void aeth__q_sigpipe_restore(aeth__q_sigpipe_guard *g);
 
 /* Redis connections (conn.c). */
 /* Connect: the server; the primary the sentinels name; or a cluster node
