@@ -10,7 +10,8 @@
  * - a slot migrated by hand, half-way (CLUSTER SETSLOT MIGRATING /
  *   IMPORTING, MIGRATE of some keys): a dequeue waits until the slot has
  *   moved instead of running its script on half a queue, then takes the
- *   tasks from the new node; nothing is lost or made dead.
+ *   tasks from the new node; nothing is lost or made dead;
+ * - last, as it stops a node: a blocked consumer sees the node die.
  */
 #include <pthread.h>
 
@@ -381,6 +382,44 @@ static void test_dequeue_during_migration(void **state)
 	aeth_queue_free(c.q);
 }
 
+/*
+ * Last (it stops a node): a consumer blocked over queues on several nodes
+ * sees one of them die at once (AETH_EUNAVAILABLE, as with one server),
+ * and the next wait, whose cached connection to that node is dead,
+ * fails the same way instead of killing the process (SIGPIPE).
+ */
+static void test_node_dies_under_block(void **state)
+{
+	qtest *t = *state;
+	consumer c = {t, qtest_open(t, 0), NULL, 0, 0, 200, 0, {0}, 0};
+	unsigned int s = slot_of(t->ns, names[0]);
+	redisContext *nc;
+	pthread_t th;
+	int64_t t0;
+	int src, other;
+
+	consume(&c); /* connects every blocker; times out */
+	assert_int_equal(c.rc, AETH_ETIMEOUT);
+	c.timeout_ms = 20000;
+	c.woke_ms = 0;
+	pthread_create(&th, NULL, consume, &c);
+	usleep(200000);
+	owners(s, &src, &other);
+	nc = node(src);
+	t0 = qtest_now_ms();
+	freeReplyObject(redisCommand(nc, "SHUTDOWN NOSAVE"));
+	redisFree(nc);
+	pthread_join(th, NULL);
+	assert_int_equal(c.rc, AETH_EUNAVAILABLE);
+	assert_true(c.woke_ms - t0 < 5000);
+	printf("blocked consumer saw node :%d die after %lld ms\n", src,
+	       (long long)(c.woke_ms - t0));
+	c.timeout_ms = 500;
+	consume(&c);
+	assert_int_not_equal(c.rc, 0);
+	aeth_queue_free(c.q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -388,6 +427,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_wakeup_across_slots, qtest_setup, qtest_teardown),
 		cmocka_unit_test_setup_teardown(test_no_stolen_wakeup, qtest_setup, qtest_teardown),
 		cmocka_unit_test_setup_teardown(test_dequeue_during_migration, qtest_setup,
+						qtest_teardown),
+		cmocka_unit_test_setup_teardown(test_node_dies_under_block, qtest_setup,
 						qtest_teardown),
 	};
 
