@@ -6,6 +6,9 @@ PostgreSQL, Redis agreeing, within the reconciler's bound):
   reshard   a 3-node Redis Cluster: every slot of the node serving the
             queue moves to another node (redis-cli --cluster reshard),
             then back, while tasks flow
+  failover  a 3-node Redis Cluster with a replica per primary: the
+            primary serving the queue is killed (SIGKILL); its replica
+            takes over after cluster-node-timeout (3 s)
   sentinel  Redis behind three sentinels: the replica loses its link for
             0.5 s, then the primary is killed (SIGKILL); the sentinels
             promote the replica; what the old primary had not replicated
@@ -20,7 +23,7 @@ AETH_FAULT_TASKS submits (default 200) ~15 ms apart. Besides fault.py's
 figures it prints resume_s: from the fault's start to the start of the
 first task submitted after it (bench/cluster collects both).
 
-    python3 tests/cluster/test_faults.py reshard|sentinel|pg
+    python3 tests/cluster/test_faults.py reshard|failover|sentinel|pg
 """
 import os
 import signal
@@ -31,7 +34,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "fault"))
 from topology import (PgPair, RedisCluster, RedisSentinel, RedisServer, cli,  # noqa: E402
-                      free_port)
+                      free_port, wait_until)
 import fault  # noqa: E402
 from fault import Run, die, log  # noqa: E402
 from e2e_support import create_db, psql  # noqa: E402,F401
@@ -120,6 +123,26 @@ def reshard():
     return r, start, end
 
 
+def failover():
+    c = RedisCluster(replicas=1).start()
+    stores = Stores(c, create_db(), lambda: ["-c", "-p", str(c.alive()[0].port)])
+    r = Run("failover", services=stores)
+    slot = c.slot("{aeth:default}")
+
+    def fault_fn():
+        t0 = time.time()
+        old = c.port_of_slot(slot)
+        c.node(old).kill()
+        log("fault: the primary serving the queue (:%d) got SIGKILL" % old)
+        new = wait_until("a replica takes the queue's slot over", lambda: all(
+            "cluster_state:ok" in cli(n.port, "CLUSTER", "INFO", check=False)
+            for n in c.alive()) and c.port_of_slot(slot) != old and
+            c.port_of_slot(slot), 60, 0.1)
+        log("fault: its replica :%d took over after %.1f s" % (new, time.time() - t0))
+    start, end = run_burst(r, fault_fn)
+    return r, start, end
+
+
 def sentinel():
     s = RedisSentinel().start()
 
@@ -168,9 +191,9 @@ def pg():
 
 def main():
     how = sys.argv[1] if len(sys.argv) > 1 else ""
-    modes = {"reshard": reshard, "sentinel": sentinel, "pg": pg}
+    modes = {"reshard": reshard, "failover": failover, "sentinel": sentinel, "pg": pg}
     if how not in modes:
-        die("usage: test_faults.py reshard|sentinel|pg")
+        die("usage: test_faults.py reshard|failover|sentinel|pg")
     r, start, end = modes[how]()
     f = r.recover(end)
     res = resume_s(r.url, start)
