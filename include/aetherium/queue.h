@@ -11,9 +11,10 @@
  * go back to "pending" (counted as a retry) when any dequeue or
  * aeth_queue_recover() runs. The key layout is in docs/queue.md.
  *
- * Threads: an aeth_queue handle is ONE Redis connection and is NOT
- * thread-safe; use one handle per thread. Different handles may be used
- * at once from different threads. aeth_queue_task values are plain data
+ * Threads: an aeth_queue handle (one Redis connection; on a cluster one
+ * per node and per slot it blocks on) is NOT thread-safe; use one handle
+ * per thread. Different handles may be used at once from different
+ * threads. aeth_queue_task values are plain data
  * owned by the caller.
  */
 #ifndef AETHERIUM_QUEUE_H
@@ -41,9 +42,14 @@ typedef enum {
 /** Options of aeth_queue_open(). Fields are only ever appended. */
 typedef struct {
 	unsigned int version;
-	/** redis://[user:password@]host[:port][/db] or
-	 *  unix:///path/to/sock[?db=N&password=P]; NULL means $AETH_REDIS_URL,
-	 *  else redis://127.0.0.1:6379. */
+	/** redis://[user:password@]host[:port][/db],
+	 *  unix:///path/to/sock[?db=N&password=P],
+	 *  redis-cluster://[user:password@]host:port[,host:port...] (seed
+	 *  nodes of a Redis Cluster) or
+	 *  redis-sentinel://[user:password@]host:port[,...]/MASTER[?db=N&
+	 *  sentinel_password=P] (the primary the sentinels name);
+	 *  docs/queue.md. NULL means $AETH_REDIS_URL, else
+	 *  redis://127.0.0.1:6379. */
 	const char *url;
 	/** Key namespace: keys look like "{<ns>:<queue>}:pending";
 	 *  [A-Za-z0-9_.-], at most 64 characters. NULL means "aeth". */

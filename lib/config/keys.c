@@ -48,6 +48,7 @@ const aeth__cfg_key aeth__cfg_keys[] = {
 	 NULL},
 	{"worker.id", AETH__CFG_STRING, "", 0, 0, NULL},
 	{"worker.host_id", AETH__CFG_STRING, "", 0, 0, NULL},
+	{"worker.host_dead_after_ms", AETH__CFG_INT, "300000", 1000, 604800000, NULL},
 	{"worker.delete_vms_on_stop", AETH__CFG_BOOL, "false", 0, 0, NULL},
 	{"worker.shutdown_timeout_ms", AETH__CFG_INT, "30000", 0, 86400000, NULL},
 	{"ledger.interval_ms", AETH__CFG_INT, "30000", 0, 86400000, NULL},

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster_reply.h"
 #include "queue_internal.h"
 
 #define MAX_SOURCES 32
@@ -155,7 +156,20 @@ static int check_sources(const aeth_queue_source *s, size_t n)
 	return 0;
 }
 
-/* Block on the notify lists; *woke = index of the source woken, or -1. */
+/* Do the keys lie in more than one cluster slot? */
+static bool many_slots(const aeth_queue *q, char (*keys)[AETH__Q_KEY_MAX], size_t n)
+{
+	if (q->url.kind != AETH__REDIS_CLUSTER)
+		return false;
+	for (size_t i = 1; i < n; i++)
+		if (aeth__q_key_slot(keys[i], strlen(keys[i])) !=
+		    aeth__q_key_slot(keys[0], strlen(keys[0])))
+			return true;
+	return false;
+}
+
+/* Block on the notify lists; *woke = index of the source woken, or -1.
+ * One BRPOP over them all, or in a cluster one per slot (block.c). */
 static int wait_notify(aeth_queue *q, const aeth_queue_source *s, size_t n,
 		       int64_t wait_ms, int *woke)
 {
@@ -170,6 +184,8 @@ static int wait_notify(aeth_queue *q, const aeth_queue_source *s, size_t n,
 			return rc;
 		argv[i + 1] = keys[i];
 	}
+	if (many_slots(q, keys, n))
+		return aeth__q_block_many(q, argv + 1, n, wait_ms, woke);
 	snprintf(stmo, sizeof(stmo), "%.3f", (double)wait_ms / 1000.0);
 	argv[n + 1] = stmo;
 	rc = aeth__q_command(q, (int)n + 2, argv, NULL, (unsigned int)wait_ms, &r);

@@ -91,6 +91,14 @@ void aeth_queue_free(aeth_queue *q)
 	if (!q)
 		return;
 	aeth__q_disconnect(q);
+	for (size_t i = 0; i < q->nnodes; i++) {
+		free(q->nodes[i]->host);
+		free(q->nodes[i]->path);
+		free(q->nodes[i]->name);
+		free(q->nodes[i]);
+	}
+	free(q->nodes);
+	free(q->slot_node);
 	aeth__redis_url_clear(&q->url);
 	for (size_t i = 0; i < AETH__Q_SEEN; i++)
 		free(q->seen[i]);

@@ -165,5 +165,10 @@ unsigned int aeth__store_limit(const aeth_store_filter *f);
  * two adopters cannot both take it): 0, or AETH_EBUSY when it moved. */
 int aeth__store_vm_take(aeth_store *s, const char *id, const char *from,
 			const char *to);
+/* Mark VM `id` failed with `error` if `owner` still owns it and it is
+ * creating or running: 0, or AETH_EBUSY (a host declared dead whose
+ * worker came back first, lib/worker/adopt.c). */
+int aeth__store_vm_fail_owned(aeth_store *s, const char *id, const char *owner,
+			      const char *error);
 
 #endif

@@ -166,6 +166,24 @@ int aeth__store_vm_take(aeth_store *s, const char *id, const char *from,
 	return rc;
 }
 
+int aeth__store_vm_fail_owned(aeth_store *s, const char *id, const char *owner,
+			      const char *error)
+{
+	const char *p[] = {id, owner, error};
+	int rc;
+
+	if ((rc = aeth__store_check_text("vm error", error, 0, false)))
+		return rc;
+	rc = aeth__store_update_one(s, "vm", id,
+		"UPDATE vms SET status = 'failed', error = $3, updated_at = " AETH__NOW
+		", stopped_at = " AETH__NOW " WHERE id = $1 AND owner_worker = $2 "
+		"AND status IN ('creating', 'running')", 3, p);
+	if (rc == AETH_ENOTFOUND)
+		rc = aeth__error_set(AETH_EBUSY, "VM %s is no longer a live VM of %s "
+				     "(its worker came back, or it ended)", id, owner);
+	return rc;
+}
+
 int aeth_store_vm_update(aeth_store *s, const aeth_store_vm *vm)
 {
 	char vcpus[16], mem[16];

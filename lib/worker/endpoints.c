@@ -46,16 +46,34 @@ static void set_endpoint(aeth__endpoint *ep, const char *host, size_t len,
 
 bool aeth__redis_endpoint(const char *url, aeth__endpoint *ep)
 {
-	aeth__redis_url u;
-	bool tcp;
+	aeth__endpoint first;
+	size_t n = 0;
 
+	if (!aeth__redis_endpoints(url, &first, 1, &n))
+		return false;
+	if (ep)
+		*ep = first;
+	return true;
+}
+
+bool aeth__redis_endpoints(const char *url, aeth__endpoint *eps, size_t max,
+			   size_t *n)
+{
+	aeth__redis_url u;
+	size_t total = 0;
+
+	*n = 0;
 	if (aeth__redis_url_parse(aeth__redis_url_resolve(url), &u) != 0)
 		return false;
-	tcp = u.host != NULL;
-	if (tcp && ep)
-		set_endpoint(ep, u.host, strlen(u.host), (unsigned int)u.port);
+	if (u.host && total++ < max)
+		set_endpoint(&eps[total - 1], u.host, strlen(u.host), (unsigned int)u.port);
+	for (size_t i = 0; i < u.nseeds; i++)
+		if (total++ < max)
+			set_endpoint(&eps[total - 1], u.seeds[i].host,
+				     strlen(u.seeds[i].host), (unsigned int)u.seeds[i].port);
 	aeth__redis_url_clear(&u);
-	return tcp;
+	*n = total < max ? total : max;
+	return total > 0;
 }
 
 /* The value of `key` in parsed options, else $env, else NULL. */

@@ -51,7 +51,13 @@ static void check_redis(sink *s, const char *url)
 	    aeth__redis_url_parse(aeth__redis_url_resolve(url), &u) != 0)
 		return;
 	if (!u.password)
-		say(s, "redis access", "use a Unix socket (unix:///path/redis.sock "
+		say(s, "redis access", u.kind != AETH__REDIS_SINGLE ?
+		    "give the Redis nodes an ACL user (docs/redis-acl.conf) or "
+		    "requirepass and put it in the URL: redis-cluster://USER:"
+		    "PASSWORD@host:port,... or redis-sentinel://USER:PASSWORD@"
+		    "host:port,.../MASTER (a cluster and Sentinel work over TCP "
+		    "only); " DOC :
+		    "use a Unix socket (unix:///path/redis.sock "
 		    "in a directory only the worker's user can enter), or give "
 		    "Redis an ACL user or requirepass and put it in the URL: "
 		    "redis://USER:PASSWORD@host:port/db; " DOC,

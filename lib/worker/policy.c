@@ -334,12 +334,13 @@ int aeth__policy_exposure(const aeth__policy *p, const char *redis_url,
 			  const char *database_url, aeth__policy_warn_cb cb,
 			  void *userdata)
 {
-	aeth__endpoint ep, pg[AETH__PG_HOSTS_MAX];
-	size_t npg = 0;
+	aeth__endpoint rd[AETH__PG_HOSTS_MAX], pg[AETH__PG_HOSTS_MAX];
+	size_t nrd = 0, npg = 0;
 	int n = 0;
 
-	if (aeth__redis_endpoint(redis_url, &ep))
-		n += exposed(p, "Redis", &ep, cb, userdata);
+	if (aeth__redis_endpoints(redis_url, rd, AETH__PG_HOSTS_MAX, &nrd))
+		for (size_t i = 0; i < nrd; i++)
+			n += exposed(p, "Redis", &rd[i], cb, userdata);
 	if (aeth__pg_endpoints(database_url, pg, AETH__PG_HOSTS_MAX, &npg))
 		for (size_t i = 0; i < npg; i++)
 			n += exposed(p, "PostgreSQL", &pg[i], cb, userdata);

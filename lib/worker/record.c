@@ -394,14 +394,22 @@ int aeth__rec_vm_take(aeth__rec *r, const char *id, const char *from,
 	return aeth__store_vm_take(r->store, id, from, to);
 }
 
-/* metadata.host and metadata.state_dir equal these? */
+int aeth__rec_vm_fail_owned(aeth__rec *r, const char *id, const char *owner,
+			    const char *error)
+{
+	return aeth__store_vm_fail_owned(r->store, id, owner, error);
+}
+
+/* metadata.host and metadata.state_dir equal these (any state dir when
+ * state_dir is NULL)? */
 static bool on_host(const char *meta, const char *host, const char *state_dir)
 {
 	cJSON *m = meta ? cJSON_Parse(meta) : NULL;
 	const char *h = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "host"));
 	const char *d = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m,
 									   "state_dir"));
-	bool yes = h && d && !strcmp(h, host) && !strcmp(d, state_dir);
+	bool yes = h && !strcmp(h, host) &&
+		   (!state_dir || (d && !strcmp(d, state_dir)));
 
 	cJSON_Delete(m);
 	return yes;

@@ -101,8 +101,14 @@ int aeth__rec_vm_lookup(aeth__rec *r, const char *id, char status[32],
 int aeth__rec_vm_take(aeth__rec *r, const char *id, const char *from,
 		      const char *to);
 
+/* Mark VM `id` failed (error) if `owner` still owns it and it is
+ * creating or running: 0, or AETH_EBUSY. */
+int aeth__rec_vm_fail_owned(aeth__rec *r, const char *id, const char *owner,
+			    const char *error);
+
 /* VMs in status creating or running that another worker than `me` owns
- * and whose metadata puts them on host `host` in state dir `state_dir`:
+ * and whose metadata puts them on host `host` in state dir `state_dir`
+ * (in any state dir when state_dir is NULL):
  * their ids and owners, NULL-terminated, parallel (the caller frees both
  * with aeth_strarray_free()). */
 int aeth__rec_vms_on_host(aeth__rec *r, const char *me, const char *host,
