@@ -301,7 +301,9 @@ AETH_API const char *aeth_vm_agent_socket(const aeth_vm *vm);
  * errors quote); after that QEMU keeps the console only in a 64 KiB ring
  * buffer (QMP `ringbuf-read` device "ser0" on aeth_vm_api_socket()), so a
  * guest writing to /dev/ttyS0 cannot fill the host's disk. Firecracker:
- * its log file, with the whole console, unbounded (docs/firecracker.md).
+ * the VM's serial.log, rate-limited (a first 1 MiB, then 2 KiB/s) but
+ * not bounded; a Firecracker without the /serial API writes the console
+ * to firecracker.log, unlimited (docs/firecracker.md, "Guest console").
  */
 AETH_API const char *aeth_vm_serial_log(const aeth_vm *vm);
 AETH_API const char *aeth_vm_state_dir(const aeth_vm *vm);

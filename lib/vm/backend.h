@@ -1,6 +1,6 @@
 /*
  * lib/vm/backend.h - the internal interface every VMM backend implements
- * (qemu.c by vm/H5, firecracker.c by firecracker/H7), and the per-VM
+ * (qemu.c, firecracker.c), and the per-VM
  * record they share with the generic lifecycle code in vm.c.
  *
  * Split of work:

@@ -397,7 +397,7 @@ int aeth_vm_start(aeth_vm *vm)
 	pthread_mutex_unlock(&vm->lock);
 	vm->rec.state = AETH_VM_CREATING;
 	rc = boot_once(vm);
-	/* A defence against rare hung TCG boots (machine.md): one retry when
+	/* A defence against rare hung TCG boots (docs/vm.md, "TSC hang"): one retry when
 	 * the guest stayed silent; a VMM that exited is not retried. */
 	if (rc == AETH_ETIMEOUT && vm->rec.accel == AETH_ACCEL_TCG) {
 		aeth__warn("%s; retrying the boot once", aeth_error_last());

@@ -19,15 +19,11 @@
  * has not started it yet: reap leaves it alone. */
 #define REAP_CREATING_GRACE_MS (5 * 60 * 1000)
 
-/* Weak: firecracker.c (helper H7) may or may not be linked in. */
-extern const aeth__vm_backend aeth__vm_backend_firecracker
-	__attribute__((weak));
-
 const aeth__vm_backend *aeth__vm_backend_find(const char *name)
 {
 	if (!name || strcmp(name, "qemu") == 0)
 		return &aeth__vm_backend_qemu;
-	if (strcmp(name, "firecracker") == 0 && &aeth__vm_backend_firecracker)
+	if (strcmp(name, "firecracker") == 0)
 		return &aeth__vm_backend_firecracker;
 	return NULL;
 }
