@@ -19,7 +19,7 @@
 #include "jail/jail.h"
 #include "vm/backend.h"
 #include "vm/jail.h"
-#include "vm/vm_priv.h"
+#include "vm/handles.h"
 #include "vm/vm_internal.h"
 
 #ifndef AETH_LIBEXECDIR

@@ -94,20 +94,6 @@ int aeth__jail_spawn(struct aeth__vm_record *r, const aeth__jail_conf *c,
 		     char *const argv[], const int *fds, size_t nfds,
 		     int64_t deadline_ms);
 
-/*
- * What confines this manager's VMMs, one finding per line for aeth-worker
- * -check: "jail", "seccomp", "namespaces", "vmm user", "cgroups",
- * "overlay dir"; status 0 ok, 1 warning, 2 failure (as aeth_check_cb).
- * Probes what it can (QEMU's -sandbox, unshare in a child) without
- * starting a VM.
- */
-typedef void (*aeth__finding_cb)(const char *what, int status,
-				 const char *detail, const char *fix,
-				 void *userdata);
-struct aeth_vmm;
-void aeth__jail_report(const struct aeth_vmm *m, aeth__finding_cb cb,
-		       void *userdata);
-
 /* A program we may run as root: a regular executable owned by root (or
  * us) that nobody else can write. If not, false and the reason in why. */
 bool aeth__jail_binary_trusted(const char *path, char *why, size_t n);

@@ -11,10 +11,10 @@
 #include <unistd.h>
 
 #include "internal.h"
-#include "vm/vm_priv.h"
+#include "vm/handles.h"
 
-#include "agent/client.h"
-#include "jail/rules.h"
+#include "agent/agent_client.h"
+#include "jail/jail_rules.h"
 
 /*
  * cryptomgr.notests skips the kernel's crypto self-tests (~1 s of guest
@@ -593,6 +593,11 @@ bool aeth__vm_vmm_alive(const aeth_vm *vm)
 const struct aeth__vm_record *aeth__vm_record_of(const aeth_vm *vm)
 {
 	return &vm->rec;
+}
+
+aeth_vm_state aeth__vm_recorded_state(const aeth_vm *vm)
+{
+	return vm->rec.state;
 }
 
 const char *aeth_vm_id(const aeth_vm *vm) { return vm->rec.id; }

@@ -12,7 +12,7 @@
 #include "internal.h"
 #include "vm/accel.h"
 #include "vm/firecracker_jail.h"
-#include "vm/vm_priv.h"
+#include "vm/handles.h"
 
 #define DEFAULT_BOOT_TIMEOUT_MS 30000
 /* A record still "creating" this young may belong to a live process that

@@ -23,7 +23,6 @@
 #include "queue/queue_internal.h"
 #include "worker/durability.h"
 #include "worker/infra_warnings.h"
-#include "vm/jail.h"
 #include "vm/vm_internal.h"
 #include "worker/policy.h"
 #include "worker/record.h"

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "internal.h"
-#include "jail/rules.h"
+#include "jail/jail_rules.h"
 #include "vm/vm_internal.h"
 #include "worker/endpoints.h"
 #include "worker/policy.h"

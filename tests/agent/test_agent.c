@@ -23,7 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "agent/client.h"
+#include "agent/agent_client.h"
 #include "internal.h"
 #include "proto/proto.h"
 

@@ -17,7 +17,7 @@
 #include "vmtest.h"
 #include "vm/vm_internal.h"
 #include "vm/backend.h"
-#include "vm/vm_priv.h"
+#include "vm/handles.h"
 
 static aeth_vmm *open_vmm(const char *image_dir)
 {

@@ -1,9 +1,9 @@
 /*
- * lib/vm/vm_priv.h - the structs behind aeth_vmm and aeth_vm, shared by
+ * lib/vm/handles.h - the structs behind aeth_vmm and aeth_vm, shared by
  * vmm.c (manager, list, reap) and vm.c (one VM's lifecycle).
  */
-#ifndef AETH_VM_PRIV_H
-#define AETH_VM_PRIV_H
+#ifndef AETH_VM_HANDLES_H
+#define AETH_VM_HANDLES_H
 
 #include <pthread.h>
 

@@ -1,8 +1,8 @@
 /*
- * lib/agent/exec.c - the public exec API (include/aetherium/exec.h): a
+ * lib/vm/exec.c - the public exec API (include/aetherium/exec.h): a
  * thin layer that finds the VM's agent connection and calls the client.
  */
-#include "client.h"
+#include "agent/agent_client.h"
 #include "internal.h"
 #include "vm/vm_internal.h"
 

@@ -1,5 +1,5 @@
 /*
- * lib/jail/rules.h - egress rules of a guest network profile, shared by
+ * lib/jail/jail_rules.h - egress rules of a guest network profile, shared by
  * the library (which checks a profile before it boots anything) and
  * aeth-jailer (whose relay applies them to every connection). Plain C,
  * no library state: the jailer is a separate program.

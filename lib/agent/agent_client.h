@@ -1,5 +1,5 @@
 /*
- * lib/agent/client.h - the library's side of docs/protocol.md: one
+ * lib/agent/agent_client.h - the library's side of docs/protocol.md: one
  * multiplexed client per connection to a guest agent.
  *
  * A reader thread per connection demultiplexes frames to the pending
@@ -7,12 +7,12 @@
  * aeth__agent at once. When the connection dies every pending and later
  * call fails with AETH_EUNAVAILABLE and a message naming the peer.
  * The functions mirror include/aetherium/exec.h with an aeth__agent in
- * place of the VM, so lib/agent/exec.c is a thin wrapper. No call waits
+ * place of the VM, so lib/vm/exec.c is a thin wrapper. No call waits
  * on the guest without a deadline: each request has its own, and the
  * reader thread declares a silent agent dead (client_priv.h, liveness).
  */
-#ifndef AETH_AGENT_CLIENT_H
-#define AETH_AGENT_CLIENT_H
+#ifndef AETH_AGENT_AGENT_CLIENT_H
+#define AETH_AGENT_AGENT_CLIENT_H
 
 #include <stdbool.h>
 #include <stddef.h>
