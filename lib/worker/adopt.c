@@ -27,7 +27,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "worker/payload.h"
+#include "task/task.h"
 #include "worker/worker_internal.h"
 
 #define DRAIN_BATCH 50

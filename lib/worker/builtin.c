@@ -14,7 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "worker/exec_glue.h"
-#include "worker/payload.h"
+#include "task/task.h"
 #include "worker/registry.h"
 #include "worker/worker_internal.h"
 

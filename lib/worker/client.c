@@ -12,7 +12,7 @@
 #include "aetherium/queue.h"
 #include "aetherium/task.h"
 #include "internal.h"
-#include "worker/payload.h"
+#include "task/task.h"
 #include "worker/record.h"
 #include "worker/registry.h"
 

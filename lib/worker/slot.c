@@ -26,7 +26,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "worker/payload.h"
+#include "task/task.h"
 #include "worker/worker_internal.h"
 
 /* ---- the aeth_task accessors for handlers ---- */

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "worker/exec_glue.h"
-#include "worker/payload.h"
+#include "task/task.h"
 #include "worker/worker_internal.h"
 
 void aeth__worker_say(struct aeth_worker *w, const char *task_id,

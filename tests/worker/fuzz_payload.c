@@ -10,7 +10,7 @@
 
 #include "aetherium/aetherium.h"
 #include "internal.h"
-#include "worker/payload.h"
+#include "task/task.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

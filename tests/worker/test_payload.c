@@ -11,7 +11,7 @@
 
 #include "aetherium/aetherium.h"
 #include "internal.h"
-#include "worker/payload.h"
+#include "task/task.h"
 
 #define VMID "0b6f3f0e-4a43-4c1e-9d55-3c2f1e0a9b7d"
 

@@ -1,5 +1,5 @@
 /*
- * lib/worker/result.c - the result JSON of the seed's task types, and the
+ * lib/task/result.c - the result JSON of the seed's task types, and the
  * payloads the submit client sends. Command output is arbitrary bytes but
  * JSON strings (and PostgreSQL's JSONB) need UTF-8 without NUL, so invalid
  * sequences become U+FFFD instead of making the whole result unstorable.
@@ -10,7 +10,7 @@
 #include <cjson/cJSON.h>
 
 #include "internal.h"
-#include "worker/payload.h"
+#include "task/task.h"
 
 /* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
 static size_t utf8_seq(const unsigned char *s, size_t n)

@@ -1,5 +1,5 @@
 /*
- * lib/worker/args.c - split aeth-submit's -args string into words the way
+ * lib/task/args.c - split aeth-submit's -args string into words the way
  * a POSIX shell splits a simple command's words, without any expansion:
  * blanks separate words; '...' keeps everything literally; "..." keeps
  * everything except that \" \\ \$ \` and \<newline> are escapes; outside

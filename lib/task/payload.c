@@ -1,5 +1,5 @@
 /*
- * lib/worker/payload.c - parse and validate the seed's task payloads.
+ * lib/task/payload.c - parse and validate the seed's task payloads.
  *
  * Like the seed's Go structs, unknown fields are ignored (so newer
  * submitters can add fields), but every known field must have the right
@@ -14,7 +14,7 @@
 
 #include "aetherium/task.h"
 #include "internal.h"
-#include "worker/payload.h"
+#include "task/task.h"
 
 /* Parse `json` as one object with nothing but blanks after it. */
 static int parse_object(const char *type, const char *json, size_t len,

@@ -1,10 +1,11 @@
 /*
- * lib/worker/payload.h - the task types of the seed (vm:create, vm:execute,
+ * lib/task/task.h - the task types of the seed (vm:create, vm:execute,
  * vm:delete): parse and validate their JSON payloads, and build their
- * result JSON exactly as the seed shows it. Internal; no I/O.
+ * result JSON exactly as the seed shows it. Shared by the worker and the
+ * submit client; no I/O.
  */
-#ifndef AETH_WORKER_PAYLOAD_H
-#define AETH_WORKER_PAYLOAD_H
+#ifndef AETH_TASK_TASK_H
+#define AETH_TASK_TASK_H
 
 #include <stdbool.h>
 #include <stddef.h>
