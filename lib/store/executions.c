@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "internal.h"
-#include "store/store_internal.h"
+#include "store/pg.h"
 
 #define COL(sql, kind, field) \
 	{sql, AETH__COL_##kind, offsetof(aeth_store_execution, field)}

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "internal.h"
-#include "store/store_internal.h"
+#include "store/pg.h"
 
 /* Any constant will do; it only has to be the same in every process. */
 #define LOCK_KEY "7245531900"

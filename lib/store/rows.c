@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "internal.h"
-#include "store/store_internal.h"
+#include "store/pg.h"
 
 bool aeth__row_null(const PGresult *r, int row, int col)
 {

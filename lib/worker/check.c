@@ -25,7 +25,7 @@
 #include "worker/infra_warnings.h"
 #include "vm/vm_internal.h"
 #include "worker/policy.h"
-#include "worker/record.h"
+#include "store/store_internal.h"
 #include "worker/worker_internal.h"
 
 #define SERVICES_FIX \

@@ -13,7 +13,7 @@
 #include "aetherium/task.h"
 #include "internal.h"
 #include "task/task.h"
-#include "worker/record.h"
+#include "store/store_internal.h"
 #include "worker/registry.h"
 
 struct aeth_client {

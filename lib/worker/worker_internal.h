@@ -16,7 +16,7 @@
 #include "aetherium/vm.h"
 #include "aetherium/worker.h"
 #include "worker/policy.h"
-#include "worker/record.h"
+#include "store/store_internal.h"
 
 typedef struct {
 	char *type;

@@ -34,8 +34,7 @@
 #include "expect.h"
 #include "pgcluster.h"
 #include "port.h"
-#include "store/store_internal.h"
-#include "worker/record.h"
+#include "store/pg.h"
 
 /* The role's password as set in the server, and percent-encoded. */
 #define PW "Pg-S3cret/@:x"

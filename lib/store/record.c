@@ -1,11 +1,11 @@
 /*
- * lib/worker/record.c - the tasks / vms / executions rows the worker and
- * the submit client write. Every row goes through the store module
- * (include/aetherium/store.h): one piece of SQL per operation, UTC times,
- * the store's field checks and error messages. This file only maps "what
- * the worker records when" onto store calls and renders rows as the JSON
- * the client hands out; the exception are the two batch UPDATEs at the
- * end (the store's task start/finish for many rows at once).
+ * lib/store/record.c - the tasks / vms / executions rows the worker and
+ * the submit client write (store_internal.h). Most go through the store's
+ * record functions (one piece of SQL per operation, UTC times, the
+ * store's field checks and error messages): this file maps "what the
+ * worker records when" onto them and renders rows as the JSON the client
+ * hands out. The two batch UPDATEs at the end are the store's task
+ * start/finish for many rows at once.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,8 +17,8 @@
 
 #include "aetherium/store.h"
 #include "internal.h"
+#include "store/pg.h"
 #include "store/store_internal.h"
-#include "worker/record.h"
 
 struct aeth__rec {
 	aeth_store *store;
