@@ -74,11 +74,6 @@ int aeth__rec_task_queue(aeth__rec *r, const char *id, const char *queue);
  * (retry_count was written when the attempt started.) */
 int aeth__rec_task_finish(aeth__rec *r, const char *id, const char *status,
 			  const char *result_json, const char *error);
-/* The task as JSON {id,type,status,payload,result,error,worker_id,
- * retry_count,vm_id,created_at,started_at,completed_at}; AETH_ENOTFOUND. */
-int aeth__rec_task_json(aeth__rec *r, const char *id, char **json_out);
-/* The newest `limit` tasks as a JSON array of the objects above. */
-int aeth__rec_tasks_json(aeth__rec *r, unsigned int limit, char **json_out);
 
 typedef struct {
 	const char *id;
@@ -117,9 +112,6 @@ int aeth__rec_vms_on_host(aeth__rec *r, const char *me, const char *host,
 
 /* Ids of the VMs `owner` has in status creating or running. */
 int aeth__rec_vms_owned(aeth__rec *r, const char *owner, char ***ids_out);
-/* Every VM as a JSON array of {id,name,status,orchestrator,vcpu_count,
- * memory_mb,owner_worker,created_at,started_at,stopped_at,error}. */
-int aeth__rec_vms_json(aeth__rec *r, char **json_out);
 
 typedef struct {
 	const char *vm_id;

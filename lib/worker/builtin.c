@@ -15,7 +15,7 @@
 
 #include "worker/exec_glue.h"
 #include "task/task.h"
-#include "worker/registry.h"
+#include "client/client_internal.h"
 #include "worker/worker_internal.h"
 
 static int fail_now(aeth_task *t, const char *fmt, ...) AETH__PRINTF(2, 3);

@@ -201,6 +201,10 @@ int aeth__forward_task(aeth_queue *q, aeth__rec *rec, aeth_queue_task *qt,
 
 /* The worker registry (registry.c): the refresh interval (the heartbeat
  * thread's tick) and this worker's entry, written through q. */
+/* How often a worker refreshes its registry entry (at most; less with a
+ * short lease: the heartbeat thread's tick). Dead after 3 missed
+ * refreshes. */
+#define AETH__REG_INTERVAL_MS 5000
 unsigned int aeth__worker_reg_interval(const struct aeth_worker *w);
 int aeth__worker_register(struct aeth_worker *w, aeth_queue *q);
 

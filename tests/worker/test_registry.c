@@ -1,12 +1,12 @@
 /*
  * tests/worker/test_registry.c - the submit-side checks against the worker
- * registry (lib/worker/registry.c): custom types need a live worker on the
+ * registry (lib/client/registry.c): custom types need a live worker on the
  * queue, a VM's owner must not be stopped or dead. Needs Redis (suite
  * 'queue': AETH_TEST_REDIS_URL, else a private redis-server).
  */
 #include "../queue/qtest.h"
 
-#include "worker/registry.h"
+#include "client/client_internal.h"
 
 static const char *demo = "{\"types\":[\"demo:echo\"],\"queues\":[\"worker:d\",\"demo\"]}";
 

@@ -1,5 +1,5 @@
 /*
- * lib/worker/client.c - submit tasks (record the tasks row, route, enqueue)
+ * lib/client/client.c - submit tasks (record the tasks row, route, enqueue)
  * and wait for their results through the queue.
  */
 #include <stdbool.h>
@@ -11,10 +11,11 @@
 
 #include "aetherium/queue.h"
 #include "aetherium/task.h"
+#include "client/client_internal.h"
+#include "client/rows.h"
 #include "internal.h"
-#include "task/task.h"
 #include "store/store_internal.h"
-#include "worker/registry.h"
+#include "task/task.h"
 
 struct aeth_client {
 	aeth_queue *q;
@@ -384,7 +385,7 @@ again:
 	/* a copy acked by a worker that forwarded it to the VM's owner */
 	forwarded = t && t->result && strstr(t->result, "\"forwarded_to\"");
 	aeth_queue_task_free(t);
-	rc = aeth__rec_task_json(c->rec, task_id, json_out);
+	rc = aeth__client_task_json(c->rec, task_id, json_out);
 	if (rc == 0 && forwarded && !row_final(*json_out) &&
 	    (!timeout_ms || aeth__now_ms() - start < timeout_ms)) {
 		/* forwarded to the VM owner's queue (forward.c): wait there */
@@ -401,7 +402,7 @@ int aeth_client_task(aeth_client *c, const char *task_id, char **json_out)
 	if (!aeth__uuid_valid(task_id))
 		return aeth__error_set(AETH_EINVALID, "\"%s\" is not a task id (a "
 				       "UUID)", task_id ? task_id : "");
-	return aeth__rec_task_json(c->rec, task_id, json_out);
+	return aeth__client_task_json(c->rec, task_id, json_out);
 }
 
 int aeth_client_list(aeth_client *c, const char *what, unsigned int limit,
@@ -409,9 +410,9 @@ int aeth_client_list(aeth_client *c, const char *what, unsigned int limit,
 {
 	*json_out = NULL;
 	if (what && !strcmp(what, "vms"))
-		return aeth__rec_vms_json(c->rec, json_out);
+		return aeth__client_vms_json(c->rec, json_out);
 	if (what && !strcmp(what, "tasks"))
-		return aeth__rec_tasks_json(c->rec, limit, json_out);
+		return aeth__client_tasks_json(c->rec, limit, json_out);
 	if (what && !strcmp(what, "workers"))
 		return aeth_queue_worker_list(c->q, json_out);
 	return aeth__error_set(AETH_EINVALID, "cannot list \"%s\": use vms, tasks "

@@ -1,16 +1,12 @@
 /*
- * lib/worker/registry.h - the worker side of the queue's worker registry
- * (aeth_queue_worker_*): what a running worker records about itself, and
- * the checks submitters and forwarding workers make against it.
+ * lib/client/client_internal.h - what other modules use of the client
+ * module: the checks submitters and forwarding workers make against the
+ * queue's worker registry (aeth_queue_worker_*; lib/client/registry.c).
  */
-#ifndef AETH_WORKER_REGISTRY_H
-#define AETH_WORKER_REGISTRY_H
+#ifndef AETH_CLIENT_INTERNAL_H
+#define AETH_CLIENT_INTERNAL_H
 
 #include "aetherium/queue.h"
-
-/* How often a worker refreshes its entry (at most; less with a short
- * lease: the heartbeat thread's tick). Dead after 3 missed refreshes. */
-#define AETH__REG_INTERVAL_MS 5000
 
 /*
  * Is `owner`, the worker owning VM `vm_id`, running? 0 when its entry is

@@ -1,5 +1,5 @@
 /*
- * lib/worker/render.c - text for humans from the client's JSON: tables of
+ * lib/client/render.c - text for humans from the client's JSON: tables of
  * VMs and tasks, and one task's outcome.
  */
 #include <stdio.h>
