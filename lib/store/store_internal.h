@@ -17,6 +17,25 @@
  * $AETH_DATABASE_URL, else the default (borrowed; never NULL). */
 const char *aeth__store_url_resolve(const char *url);
 
+/*
+ * Where and how the connection string `url` (resolved as above) connects,
+ * by libpq's parser, for other modules' checks of the store's endpoint
+ * (aeth-worker -check, the start-up warnings): host, hostaddr, port and
+ * sslmode with libpq's environment fallback (PGHOST, PGHOSTADDR, PGPORT,
+ * PGSSLMODE), password only as the URL gives it. Each a malloc'd string or
+ * NULL when unset; aeth__store_conninfo_clear() frees them. 0, or
+ * AETH_EINVALID when the URL does not parse.
+ */
+typedef struct {
+	char *host;     /* a list, as libpq takes it: "a,b" */
+	char *hostaddr;
+	char *port;
+	char *sslmode;
+	char *password;
+} aeth__store_conninfo;
+int aeth__store_conninfo_read(aeth__store_conninfo *out, const char *url);
+void aeth__store_conninfo_clear(aeth__store_conninfo *c);
+
 typedef struct aeth__rec aeth__rec;
 
 int aeth__rec_open(aeth__rec **out, const char *database_url);
