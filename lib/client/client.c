@@ -92,22 +92,22 @@ static int route(aeth_client *c, const char *type, const char *vm_id,
 	return *queue ? 0 : AETH_ENOMEM;
 }
 
-/* Record a task that cannot run as failed, keeping the error message. */
+/* Record a task that cannot run as failed, keeping the error message.
+ * row->payload_is_json says whether the payload parsed as JSON (one that
+ * did not is kept as a JSON string). */
 static int reject(aeth_client *c, aeth__task_row *row, int rc)
 {
 	char *why = strdup(aeth_error_last());
 	char *payload = NULL;
-	cJSON *j = cJSON_Parse(row->payload ? row->payload : "");
 
-	if (!j) {
-		/* keep an unparsable payload, as a JSON string */
+	if (!row->payload_is_json) {
 		cJSON *s = cJSON_CreateString(row->payload ? row->payload : "");
 
 		payload = s ? cJSON_PrintUnformatted(s) : NULL;
 		cJSON_Delete(s);
 		row->payload = payload ? payload : "null";
+		row->payload_is_json = true;
 	}
-	cJSON_Delete(j);
 	row->status = "failed";
 	row->error = why ? why : "rejected";
 	row->vm_id = NULL;
@@ -138,35 +138,15 @@ static int check_type(const char *type)
 	return 0;
 }
 
-static bool builtin_type(const char *type)
-{
-	return !strcmp(type, AETH__TASK_CREATE) ||
-	       !strcmp(type, AETH__TASK_EXECUTE) || !strcmp(type, AETH__TASK_DELETE);
-}
-
-/* The built-in types' payloads are checked field by field; another type's
- * payload is its handler's business, but must be JSON (tasks.payload). */
-static int check_payload(const char *type, const char *payload)
-{
-	size_t len = strlen(payload);
-	cJSON *j;
-
-	if (builtin_type(type))
-		return aeth__payload_validate(type, payload, len);
-	if (len > AETH__PAYLOAD_MAX)
-		return aeth__error_set(AETH_ETOOBIG, "%s payload is %zu bytes, more "
-				       "than the limit of %d", type, len,
-				       AETH__PAYLOAD_MAX);
-	if (!(j = cJSON_ParseWithLength(payload, len)))
-		return aeth__error_set(AETH_EINVALID, "%s payload is not valid JSON",
-				       type);
-	cJSON_Delete(j);
-	return 0;
-}
-
-int aeth_client_submit(aeth_client *c, const char *type, const char *payload,
-		       const aeth_submit_options *opts, char task_id_out[37],
-		       char **queue_out)
+/*
+ * Submit a task whose payload is `payload` (JSON text), or the tree
+ * `built` printed as `payload` (the helpers below): either way the payload
+ * is parsed at most once here, and what the checks found (is it JSON,
+ * which VM it targets) travels on as values.
+ */
+static int submit(aeth_client *c, const char *type, const char *payload,
+		  const cJSON *built, const aeth_submit_options *opts,
+		  char task_id_out[37], char **queue_out)
 {
 	aeth_submit_options d = AETH_SUBMIT_OPTIONS_INIT;
 	aeth_queue_enqueue_options eo = AETH_QUEUE_ENQUEUE_OPTIONS_INIT;
@@ -192,10 +172,16 @@ int aeth_client_submit(aeth_client *c, const char *type, const char *payload,
 	row.max_retries = opts->max_retries;
 	row.timeout_ms = opts->timeout_ms;
 	row.queue = opts->queue ? opts->queue : "default";
-	if ((rc = check_payload(type, row.payload)) != 0)
+	if (built) {
+		row.payload_is_json = true;
+		rc = aeth__payload_check_tree(&vm_id, type, built);
+	} else {
+		rc = aeth__payload_check(&vm_id, &row.payload_is_json, type,
+					 row.payload, strlen(row.payload));
+	}
+	if (rc != 0)
 		return reject(c, &row, rc);
 	if (!strcmp(type, AETH__TASK_EXECUTE) || !strcmp(type, AETH__TASK_DELETE)) {
-		vm_id = aeth__payload_vm_id(row.payload, strlen(row.payload));
 		if ((rc = route(c, type, vm_id, &queue)) != 0) {
 			free(vm_id);
 			return reject(c, &row, rc);
@@ -205,7 +191,7 @@ int aeth_client_submit(aeth_client *c, const char *type, const char *payload,
 	} else if (!aeth_queue_name_valid(row.queue)) {
 		return aeth__error_set(AETH_EINVALID, "queue name \"%s\" is not valid",
 				       row.queue);
-	} else if (!builtin_type(type) &&
+	} else if (!aeth__task_type_builtin(type) &&
 		   (rc = aeth__type_check(c->q, type, row.queue)) != 0) {
 		return reject(c, &row, rc);
 	}
@@ -232,15 +218,22 @@ int aeth_client_submit(aeth_client *c, const char *type, const char *payload,
 	return rc;
 }
 
-static int submit_built(aeth_client *c, const char *type, char *payload,
+int aeth_client_submit(aeth_client *c, const char *type, const char *payload,
+		       const aeth_submit_options *opts, char task_id_out[37],
+		       char **queue_out)
+{
+	return submit(c, type, payload, NULL, opts, task_id_out, queue_out);
+}
+
+/* Submit the payload tree `o` (freed here; NULL: out of memory). */
+static int submit_built(aeth_client *c, const char *type, cJSON *o,
 			const aeth_submit_options *opts, char id[37])
 {
-	int rc;
+	char *text = o ? cJSON_PrintUnformatted(o) : NULL;
+	int rc = text ? submit(c, type, text, o, opts, id, NULL) : aeth__error_oom();
 
-	if (!payload)
-		return AETH_ENOMEM;
-	rc = aeth_client_submit(c, type, payload, opts, id, NULL);
-	free(payload);
+	cJSON_Delete(o);
+	free(text);
 	return rc;
 }
 
@@ -266,7 +259,6 @@ int aeth_client_submit_create_ex(aeth_client *c, const aeth_create_options *vm,
 				 const aeth_submit_options *opts, char id[37])
 {
 	cJSON *o;
-	char *p;
 	int rc = 0;
 
 	if (!vm || vm->version < 1 || vm->version > AETH_CREATE_OPTIONS_VERSION ||
@@ -292,11 +284,11 @@ int aeth_client_submit_create_ex(aeth_client *c, const aeth_create_options *vm,
 		cJSON_AddStringToObject(o, "image", vm->image);
 	if (vm->version >= 2 && vm->ttl_s)
 		cJSON_AddNumberToObject(o, "ttl", vm->ttl_s);
-	p = rc == 0 ? cJSON_PrintUnformatted(o) : NULL;
-	cJSON_Delete(o);
-	if (rc != 0)
+	if (rc != 0) {
+		cJSON_Delete(o);
 		return rc;
-	return submit_built(c, AETH__TASK_CREATE, p, opts, id);
+	}
+	return submit_built(c, AETH__TASK_CREATE, o, opts, id);
 }
 
 int aeth_client_submit_create(aeth_client *c, const char *name,
@@ -316,7 +308,7 @@ int aeth_client_submit_execute(aeth_client *c, const char *vm_id,
 			       const aeth_submit_options *opts, char id[37])
 {
 	return submit_built(c, AETH__TASK_EXECUTE,
-			    aeth__execute_payload_json(vm_id ? vm_id : "",
+			    aeth__execute_payload_tree(vm_id ? vm_id : "",
 						       command ? command : "", args),
 			    opts, id);
 }
@@ -325,21 +317,7 @@ int aeth_client_submit_delete(aeth_client *c, const char *vm_id,
 			      const aeth_submit_options *opts, char id[37])
 {
 	return submit_built(c, AETH__TASK_DELETE,
-			    aeth__delete_payload_json(vm_id ? vm_id : ""), opts, id);
-}
-
-/* Is the task row's status final (completed, failed, dead)? */
-static bool row_final(const char *json)
-{
-	cJSON *j = cJSON_Parse(json);
-	cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "status");
-	bool final = !cJSON_IsString(st) ||
-		!(strcmp(st->valuestring, "pending") == 0 ||
-		  strcmp(st->valuestring, "running") == 0 ||
-		  strcmp(st->valuestring, "retrying") == 0);
-
-	cJSON_Delete(j);
-	return final;
+			    aeth__delete_payload_tree(vm_id ? vm_id : ""), opts, id);
 }
 
 int aeth_client_wait(aeth_client *c, const char *task_id, unsigned int timeout_ms,
@@ -347,7 +325,7 @@ int aeth_client_wait(aeth_client *c, const char *task_id, unsigned int timeout_m
 {
 	int64_t start = aeth__now_ms();
 	aeth_queue_task *t = NULL;
-	bool forwarded;
+	bool forwarded, final = true;
 	int rc;
 
 	*json_out = NULL;
@@ -385,8 +363,8 @@ again:
 	/* a copy acked by a worker that forwarded it to the VM's owner */
 	forwarded = t && t->result && strstr(t->result, "\"forwarded_to\"");
 	aeth_queue_task_free(t);
-	rc = aeth__client_task_json(c->rec, task_id, json_out);
-	if (rc == 0 && forwarded && !row_final(*json_out) &&
+	rc = aeth__client_task_json(json_out, &final, c->rec, task_id);
+	if (rc == 0 && forwarded && !final &&
 	    (!timeout_ms || aeth__now_ms() - start < timeout_ms)) {
 		/* forwarded to the VM owner's queue (forward.c): wait there */
 		free(*json_out);
@@ -402,7 +380,7 @@ int aeth_client_task(aeth_client *c, const char *task_id, char **json_out)
 	if (!aeth__uuid_valid(task_id))
 		return aeth__error_set(AETH_EINVALID, "\"%s\" is not a task id (a "
 				       "UUID)", task_id ? task_id : "");
-	return aeth__client_task_json(c->rec, task_id, json_out);
+	return aeth__client_task_json(json_out, NULL, c->rec, task_id);
 }
 
 int aeth_client_list(aeth_client *c, const char *what, unsigned int limit,

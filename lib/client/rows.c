@@ -4,6 +4,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include <cjson/cJSON.h>
@@ -99,7 +100,8 @@ static int print_json(cJSON *j, char **out)
 	return *out ? 0 : aeth__error_oom();
 }
 
-int aeth__client_task_json(aeth__rec *r, const char *id, char **json_out)
+int aeth__client_task_json(char **json_out, bool *final, aeth__rec *r,
+			   const char *id)
 {
 	aeth_store_task *t = NULL;
 	int rc = aeth_store_task_get(aeth__rec_store(r), id, &t);
@@ -107,6 +109,10 @@ int aeth__client_task_json(aeth__rec *r, const char *id, char **json_out)
 	*json_out = NULL;
 	if (rc == AETH_ENOTFOUND)
 		return aeth__error_set(rc, "no task %s in the database", id);
+	if (rc == 0 && final)
+		*final = !t->status || !(strcmp(t->status, "pending") == 0 ||
+					 strcmp(t->status, "running") == 0 ||
+					 strcmp(t->status, "retrying") == 0);
 	if (rc == 0)
 		rc = print_json(task_object(t), json_out);
 	aeth_store_task_free(t);

@@ -158,6 +158,12 @@ int aeth__store_list(aeth_store *s, const aeth__table *t,
 /* The effective list limit and the text of it for a parameter. */
 unsigned int aeth__store_limit(const aeth_store_filter *f);
 
+/* aeth_store_task_insert(); with payload_checked, the payload is known to
+ * be JSON (the submitter parsed it) and only its size is checked here:
+ * PostgreSQL's jsonb cast still refuses anything else. */
+int aeth__store_task_insert(aeth_store *s, aeth_store_task *t,
+			    bool payload_checked);
+
 /* Give VM `id` to worker `to` if `from` still owns it (one statement, so
  * two adopters cannot both take it): 0, or AETH_EBUSY when it moved. */
 int aeth__store_vm_take(aeth_store *s, const char *id, const char *from,

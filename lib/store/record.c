@@ -111,13 +111,14 @@ static void task_record(aeth_store_task *st, const aeth__task_row *t,
 int aeth__rec_task_insert(aeth__rec *r, const aeth__task_row *t)
 {
 	aeth_store_task st = {0};
-	char *payload = json_or_string(t->payload);
+	char *payload = t->payload_is_json ? NULL : json_or_string(t->payload);
 	int rc;
 
-	if (!payload)
+	if (!t->payload_is_json && !payload)
 		return aeth__error_oom();
-	task_record(&st, t, t->status ? t->status : "pending", payload);
-	rc = aeth_store_task_insert(r->store, &st);
+	task_record(&st, t, t->status ? t->status : "pending",
+		    payload ? payload : (char *)t->payload);
+	rc = aeth__store_task_insert(r->store, &st, t->payload_is_json);
 	free(payload);
 	return rc;
 }

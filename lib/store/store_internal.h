@@ -49,11 +49,14 @@ int aeth__rec_schema_version(aeth__rec *r, int *version);
 size_t aeth__rec_schema_known(void);
 
 /* A task row as the submitter writes it. vm_id may be NULL. status is
- * "pending", or "failed" (with error) for a task rejected at submit. */
+ * "pending", or "failed" (with error) for a task rejected at submit. A
+ * payload that is not JSON is recorded as a JSON string, unless
+ * payload_is_json says the caller checked it already. */
 typedef struct {
 	const char *id;
 	const char *type;
 	const char *payload;
+	bool payload_is_json;
 	const char *queue;
 	const char *vm_id;
 	const char *status;

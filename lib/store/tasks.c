@@ -54,14 +54,17 @@ static const aeth__table task_table = {
 	"completed_at = CASE WHEN " n " IN ('completed', 'failed', 'dead') " \
 	"THEN " AETH__NOW " ELSE completed_at END"
 
-static int check_task(const aeth_store_task *t, const char *status)
+static int check_task(const aeth_store_task *t, const char *status,
+		      bool payload_checked)
 {
 	int rc;
 
 	if ((rc = aeth__store_check_uuid("task id", t->id)) ||
 	    (rc = aeth__store_check_text("task type", t->type, 100, true)) ||
 	    (rc = aeth__store_check_status("task", status, aeth__task_statuses)) ||
-	    (rc = aeth__store_check_json("task payload", t->payload, true)) ||
+	    (rc = payload_checked ?
+		  aeth__store_check_text("task payload", t->payload, 0, true) :
+		  aeth__store_check_json("task payload", t->payload, true)) ||
 	    (rc = aeth__store_check_json("task result", t->result, false)) ||
 	    (rc = aeth__store_check_text("task error", t->error, 0, false)) ||
 	    (rc = aeth__store_check_text("task worker_id", t->worker_id, 255,
@@ -79,6 +82,12 @@ static int check_task(const aeth_store_task *t, const char *status)
 
 int aeth_store_task_insert(aeth_store *s, aeth_store_task *t)
 {
+	return aeth__store_task_insert(s, t, false);
+}
+
+int aeth__store_task_insert(aeth_store *s, aeth_store_task *t,
+			    bool payload_checked)
+{
 	char prio[16], maxr[16], retries[16], sched[32], timeout[32];
 	const char *status;
 	PGresult *r;
@@ -87,7 +96,7 @@ int aeth_store_task_insert(aeth_store *s, aeth_store_task *t)
 	if (!t)
 		return aeth__error_set(AETH_EINVALID, "task record is NULL");
 	status = t->status ? t->status : "pending";
-	if ((rc = check_task(t, status)))
+	if ((rc = check_task(t, status, payload_checked)))
 		return rc;
 	if (!t->id[0])
 		aeth__uuid_new(t->id);

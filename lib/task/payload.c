@@ -16,14 +16,17 @@
 #include "internal.h"
 #include "task/task.h"
 
-/* Parse `json` as one object with nothing but blanks after it. */
-static int parse_object(const char *type, const char *json, size_t len,
-			cJSON **out)
+/* Parse `json` as one JSON value with nothing but blanks after it. On
+ * failure *is_json (may be NULL) says whether the text was JSON at all. */
+static int parse_text(const char *type, const char *json, size_t len,
+		      cJSON **out, bool *is_json)
 {
 	const char *end = NULL;
 	cJSON *root;
 
 	*out = NULL;
+	if (is_json)
+		*is_json = false;
 	if (!json || len == 0)
 		return aeth__error_set(AETH_EINVALID, "%s payload is empty: "
 				       "expected a JSON object", type);
@@ -47,13 +50,31 @@ static int parse_object(const char *type, const char *json, size_t len,
 				       "data after the JSON object (byte %zu)", type,
 				       (size_t)(end - json));
 	}
-	if (!cJSON_IsObject(root)) {
-		cJSON_Delete(root);
-		return aeth__error_set(AETH_EINVALID, "%s payload must be a JSON "
-				       "object, like {\"vm_id\": \"...\"}", type);
-	}
+	if (is_json)
+		*is_json = true;
 	*out = root;
 	return 0;
+}
+
+static int need_object(const char *type, const cJSON *root)
+{
+	if (!cJSON_IsObject(root))
+		return aeth__error_set(AETH_EINVALID, "%s payload must be a JSON "
+				       "object, like {\"vm_id\": \"...\"}", type);
+	return 0;
+}
+
+/* Parse `json` as one object with nothing but blanks after it. */
+static int parse_object(const char *type, const char *json, size_t len,
+			cJSON **out)
+{
+	int rc = parse_text(type, json, len, out, NULL);
+
+	if (rc == 0 && (rc = need_object(type, *out)) != 0) {
+		cJSON_Delete(*out);
+		*out = NULL;
+	}
+	return rc;
 }
 
 /* A string field: required or optional; max_len 0 = no limit. */
@@ -289,16 +310,14 @@ static int get_image(const char *t, cJSON *root, aeth__create_payload *p)
 	return rc;
 }
 
-int aeth__create_payload_parse(const char *json, size_t len,
-			       aeth__create_payload *out)
+/* The fields of a vm:create payload from its (object) tree. */
+static int create_from(const cJSON *croot, aeth__create_payload *out)
 {
 	const char *t = AETH__TASK_CREATE;
-	cJSON *root;
+	cJSON *root = (cJSON *)croot; /* cJSON's getters are not const */
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if ((rc = parse_object(t, json, len, &root)) != 0)
-		return rc;
 	rc = get_shown(t, root, "name", AETH__NAME_MAX, &out->name);
 	if (rc == 0)
 		rc = get_uint(t, root, "vcpus", 1, AETH__VCPUS_MAX, &out->vcpus);
@@ -313,9 +332,22 @@ int aeth__create_payload_parse(const char *json, size_t len,
 		rc = get_image(t, root, out);
 	if (rc == 0)
 		rc = get_uint(t, root, "ttl", 1, AETH__TTL_MAX, &out->ttl_s);
-	cJSON_Delete(root);
 	if (rc != 0)
 		aeth__create_payload_clear(out);
+	return rc;
+}
+
+int aeth__create_payload_parse(const char *json, size_t len,
+			       aeth__create_payload *out)
+{
+	cJSON *root;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = parse_object(AETH__TASK_CREATE, json, len, &root)) != 0)
+		return rc;
+	rc = create_from(root, out);
+	cJSON_Delete(root);
 	return rc;
 }
 
@@ -387,16 +419,14 @@ static int get_env(const char *t, cJSON *root, aeth__execute_payload *p)
 	return 0;
 }
 
-int aeth__execute_payload_parse(const char *json, size_t len,
-				aeth__execute_payload *out)
+/* The fields of a vm:execute payload from its (object) tree. */
+static int execute_from(const cJSON *croot, aeth__execute_payload *out)
 {
 	const char *t = AETH__TASK_EXECUTE;
-	cJSON *root;
+	cJSON *root = (cJSON *)croot;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if ((rc = parse_object(t, json, len, &root)) != 0)
-		return rc;
 	rc = get_vm_id(t, root, &out->vm_id);
 	if (rc == 0)
 		rc = get_shown(t, root, "command", AETH__COMMAND_MAX, &out->command);
@@ -417,10 +447,29 @@ int aeth__execute_payload_parse(const char *json, size_t len,
 				&out->stdin_data);
 	if (rc == 0 && out->stdin_data)
 		out->stdin_len = strlen(out->stdin_data);
-	cJSON_Delete(root);
 	if (rc != 0)
 		aeth__execute_payload_clear(out);
 	return rc;
+}
+
+int aeth__execute_payload_parse(const char *json, size_t len,
+				aeth__execute_payload *out)
+{
+	cJSON *root;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = parse_object(AETH__TASK_EXECUTE, json, len, &root)) != 0)
+		return rc;
+	rc = execute_from(root, out);
+	cJSON_Delete(root);
+	return rc;
+}
+
+static int delete_from(const cJSON *root, aeth__delete_payload *out)
+{
+	memset(out, 0, sizeof(*out));
+	return get_vm_id(AETH__TASK_DELETE, (cJSON *)root, &out->vm_id);
 }
 
 int aeth__delete_payload_parse(const char *json, size_t len,
@@ -432,7 +481,7 @@ int aeth__delete_payload_parse(const char *json, size_t len,
 	memset(out, 0, sizeof(*out));
 	if ((rc = parse_object(AETH__TASK_DELETE, json, len, &root)) != 0)
 		return rc;
-	rc = get_vm_id(AETH__TASK_DELETE, root, &out->vm_id);
+	rc = delete_from(root, out);
 	cJSON_Delete(root);
 	return rc;
 }
@@ -478,34 +527,67 @@ bool aeth__task_type_builtin(const char *type)
 			!strcmp(type, AETH__TASK_DELETE));
 }
 
-int aeth__payload_validate(const char *type, const char *json, size_t len)
+/* The checks of a built-in type's payload tree; *vm_id (may be NULL)
+ * gets the VM it targets (vm:execute, vm:delete). */
+static int builtin_check(char **vm_id, const char *type, const cJSON *root)
 {
-	int rc;
+	int rc = need_object(type, root);
 
-	if (type && !strcmp(type, AETH__TASK_CREATE)) {
+	if (rc == 0 && !strcmp(type, AETH__TASK_CREATE)) {
 		aeth__create_payload p;
 
-		if ((rc = aeth__create_payload_parse(json, len, &p)) == 0)
+		if ((rc = create_from(root, &p)) == 0)
 			aeth__create_payload_clear(&p);
-		return rc;
-	}
-	if (type && !strcmp(type, AETH__TASK_EXECUTE)) {
+	} else if (rc == 0 && !strcmp(type, AETH__TASK_EXECUTE)) {
 		aeth__execute_payload p;
 
-		if ((rc = aeth__execute_payload_parse(json, len, &p)) == 0)
-			aeth__execute_payload_clear(&p);
-		return rc;
-	}
-	if (type && !strcmp(type, AETH__TASK_DELETE)) {
+		if ((rc = execute_from(root, &p)) == 0 && vm_id) {
+			*vm_id = p.vm_id;
+			p.vm_id = NULL;
+		}
+		aeth__execute_payload_clear(&p);
+	} else if (rc == 0) {
 		aeth__delete_payload p;
 
-		if ((rc = aeth__delete_payload_parse(json, len, &p)) == 0)
-			aeth__delete_payload_clear(&p);
-		return rc;
+		if ((rc = delete_from(root, &p)) == 0 && vm_id) {
+			*vm_id = p.vm_id;
+			p.vm_id = NULL;
+		}
+		aeth__delete_payload_clear(&p);
 	}
-	return aeth__error_set(AETH_EINVALID, "unknown task type \"%s\": the "
-			       "types are vm:create, vm:execute, vm:delete",
-			       type ? type : "(none)");
+	return rc;
+}
+
+int aeth__payload_check(char **vm_id, bool *is_json, const char *type,
+			const char *json, size_t len)
+{
+	cJSON *root;
+	int rc;
+
+	if (vm_id)
+		*vm_id = NULL;
+	if ((rc = parse_text(type, json, len, &root, is_json)) != 0)
+		return rc;
+	rc = aeth__task_type_builtin(type) ? builtin_check(vm_id, type, root) : 0;
+	cJSON_Delete(root);
+	return rc;
+}
+
+int aeth__payload_check_tree(char **vm_id, const char *type,
+			     const struct cJSON *root)
+{
+	if (vm_id)
+		*vm_id = NULL;
+	return aeth__task_type_builtin(type) ? builtin_check(vm_id, type, root) : 0;
+}
+
+int aeth__payload_validate(const char *type, const char *json, size_t len)
+{
+	if (!aeth__task_type_builtin(type))
+		return aeth__error_set(AETH_EINVALID, "unknown task type \"%s\": the "
+				       "types are vm:create, vm:execute, vm:delete",
+				       type ? type : "(none)");
+	return aeth__payload_check(NULL, NULL, type, json, len);
 }
 
 char *aeth__payload_vm_id(const char *json, size_t len)

@@ -126,19 +126,18 @@ char *aeth__delete_result(const char *vm_id)
 	return finish(o, ok);
 }
 
-char *aeth__create_payload_json(const char *name, unsigned int vcpus,
-				unsigned int memory_mb)
+/* `o` if ok, else NULL (o freed, AETH_ENOMEM set). */
+static cJSON *tree(cJSON *o, bool ok)
 {
-	cJSON *o = cJSON_CreateObject();
-	bool ok = o && add_str(o, "name", name) &&
-		  cJSON_AddNumberToObject(o, "vcpus", vcpus) &&
-		  cJSON_AddNumberToObject(o, "memory_mb", memory_mb);
-
-	return finish(o, ok);
+	if (ok && o)
+		return o;
+	cJSON_Delete(o);
+	aeth__error_oom();
+	return NULL;
 }
 
-char *aeth__execute_payload_json(const char *vm_id, const char *command,
-				 const char *const *args)
+cJSON *aeth__execute_payload_tree(const char *vm_id, const char *command,
+				  const char *const *args)
 {
 	cJSON *o = cJSON_CreateObject();
 	/* the seed's field order: vm_id, command, args */
@@ -151,13 +150,13 @@ char *aeth__execute_payload_json(const char *vm_id, const char *command,
 
 		ok = s && cJSON_AddItemToArray(a, s);
 	}
-	return finish(o, ok);
+	return tree(o, ok);
 }
 
-char *aeth__delete_payload_json(const char *vm_id)
+cJSON *aeth__delete_payload_tree(const char *vm_id)
 {
 	cJSON *o = cJSON_CreateObject();
 	bool ok = o && add_str(o, "vm_id", vm_id);
 
-	return finish(o, ok);
+	return tree(o, ok);
 }

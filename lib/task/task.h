@@ -107,11 +107,27 @@ void aeth__delete_payload_clear(aeth__delete_payload *p);
 /* Validate the payload of any known type; AETH_EINVALID for an unknown type. */
 int aeth__payload_validate(const char *type, const char *json, size_t len);
 
+/*
+ * A submitted payload checked with one parse: a built-in type's field by
+ * field, any other type's only that it is JSON. *vm_id (may be NULL) gets
+ * the VM a vm:execute or vm:delete targets (malloc'd; NULL otherwise);
+ * *is_json (may be NULL) whether the text is JSON at all, also when the
+ * check failed (a rejected task keeps a payload that is not JSON as a
+ * JSON string). 0, AETH_EINVALID or AETH_ETOOBIG with the message.
+ */
+int aeth__payload_check(char **vm_id, bool *is_json, const char *type,
+			const char *json, size_t len);
+/* The same for a payload built as a cJSON tree (no text to parse). */
+struct cJSON;
+int aeth__payload_check_tree(char **vm_id, const char *type,
+			     const struct cJSON *root);
+
 /* true for the three built-in types. */
 bool aeth__task_type_builtin(const char *type);
 
 /* The vm_id a payload targets (NULL for vm:create or when absent/invalid);
- * a malloc'd string. */
+ * a malloc'd string. For a payload that is not checked otherwise (a
+ * worker adopting tasks); submitters use aeth__payload_check(). */
 char *aeth__payload_vm_id(const char *json, size_t len);
 
 /* Results, as malloc'd JSON text (NULL on OOM). Output bytes that are not
@@ -122,12 +138,12 @@ char *aeth__execute_result(const char *vm_id, int exit_code,
 			   const char *err, size_t err_len);
 char *aeth__delete_result(const char *vm_id);
 
-/* Payload builders used by the submit client. argv excludes the command. */
-char *aeth__create_payload_json(const char *name, unsigned int vcpus,
-				unsigned int memory_mb);
-char *aeth__execute_payload_json(const char *vm_id, const char *command,
-				 const char *const *args);
-char *aeth__delete_payload_json(const char *vm_id);
+/* Payload builders used by the submit client (trees: the client checks
+ * them with aeth__payload_check_tree() and prints them once; NULL on OOM).
+ * args excludes the command. */
+struct cJSON *aeth__execute_payload_tree(const char *vm_id, const char *command,
+					 const char *const *args);
+struct cJSON *aeth__delete_payload_tree(const char *vm_id);
 
 /* Copy `s` (len bytes) replacing invalid UTF-8 and NUL with U+FFFD. */
 char *aeth__utf8_sanitize(const char *s, size_t len);

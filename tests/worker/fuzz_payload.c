@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "aetherium/aetherium.h"
 #include "internal.h"
 #include "task/task.h"
@@ -21,13 +23,15 @@ static void fuzz_split(const char *s)
 
 	if (aeth_args_split(s, &argv, &argc) == 0) {
 		/* what we split must rebuild into a payload the worker accepts */
-		char *p = aeth__execute_payload_json(
+		cJSON *o = aeth__execute_payload_tree(
 			"0b6f3f0e-4a43-4c1e-9d55-3c2f1e0a9b7d", "cmd",
 			(const char *const *)argv);
+		char *p = o ? cJSON_PrintUnformatted(o) : NULL;
 
 		if (p && aeth__payload_validate("vm:execute", p, strlen(p)) != 0 &&
 		    aeth_error_last_code() != AETH_ETOOBIG)
 			abort();
+		cJSON_Delete(o);
 		free(p);
 		aeth_strarray_free(argv);
 	}

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "aetherium/aetherium.h"
 #include "internal.h"
 #include "task/task.h"
@@ -202,24 +204,64 @@ static void test_results(void **state)
 	free(s);
 }
 
+/* A built tree, printed (and freed). */
+static char *print_tree(cJSON *o)
+{
+	char *s;
+
+	assert_non_null(o);
+	s = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	return s;
+}
+
 static void test_payload_builders(void **state)
 {
 	const char *args[] = {"Hello", "from VM", NULL};
-	char *s;
+	char *s, *vm_id = NULL;
+	cJSON *o;
 
 	(void)state;
-	s = aeth__create_payload_json("demo-vm", 1, 256);
-	assert_string_equal(s, "{\"name\":\"demo-vm\",\"vcpus\":1,\"memory_mb\":256}");
-	assert_int_equal(aeth_task_payload_validate("vm:create", s, strlen(s)), 0);
-	free(s);
-	s = aeth__execute_payload_json(VMID, "echo", args);
+	o = aeth__execute_payload_tree(VMID, "echo", args);
+	assert_int_equal(aeth__payload_check_tree(&vm_id, "vm:execute", o), 0);
+	assert_string_equal(vm_id, VMID);
+	free(vm_id);
+	s = print_tree(o);
 	assert_string_equal(s, "{\"vm_id\":\"" VMID "\",\"command\":\"echo\","
 			    "\"args\":[\"Hello\",\"from VM\"]}");
 	assert_int_equal(aeth_task_payload_validate("vm:execute", s, strlen(s)), 0);
 	free(s);
-	s = aeth__delete_payload_json(VMID);
+	s = print_tree(aeth__delete_payload_tree(VMID));
 	assert_string_equal(s, "{\"vm_id\":\"" VMID "\"}");
 	free(s);
+}
+
+/* One parse tells the checks, the VM a task targets and whether a
+ * rejected payload was JSON at all. */
+static void test_payload_check(void **state)
+{
+	const char *exec = "{\"vm_id\":\"" VMID "\",\"command\":\"ls\"}";
+	char *vm_id = NULL;
+	bool json = false;
+
+	(void)state;
+	assert_int_equal(aeth__payload_check(&vm_id, &json, "vm:execute", exec,
+					     strlen(exec)), 0);
+	assert_true(json);
+	assert_string_equal(vm_id, VMID);
+	free(vm_id);
+	assert_int_equal(aeth__payload_check(&vm_id, &json, "vm:execute",
+					     "{\"vm_id\":1}", 11), AETH_EINVALID);
+	assert_true(json);
+	assert_null(vm_id);
+	assert_int_equal(aeth__payload_check(&vm_id, &json, "app:x", "nope", 4),
+			 AETH_EINVALID);
+	assert_false(json);
+	assert_int_equal(aeth__payload_check(NULL, &json, "app:x", "[1,2]", 5), 0);
+	assert_true(json);
+	assert_int_equal(aeth__payload_check(NULL, &json, "vm:delete", "[1]", 3),
+			 AETH_EINVALID);
+	assert_true(json);
 }
 
 static void test_utf8_sanitize(void **state)
@@ -278,6 +320,7 @@ int main(void)
 		cmocka_unit_test(test_delete_and_types),
 		cmocka_unit_test(test_results),
 		cmocka_unit_test(test_payload_builders),
+		cmocka_unit_test(test_payload_check),
 		cmocka_unit_test(test_utf8_sanitize),
 		cmocka_unit_test(test_render_cut_marked),
 	};
