@@ -86,6 +86,15 @@ typedef struct {
 #define AETH_EXEC_OPTIONS_INIT \
 	{AETH_EXEC_OPTIONS_VERSION, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0}
 
+/**
+ * Initialise `opts` for `version` as AETH_EXEC_OPTIONS_INIT does: the fields that
+ * version has (AETH_EXEC_OPTIONS_VERSION, or an older one a program was written
+ * for) get the macro's values, and nothing past them is written. For
+ * bindings and programs that cannot use the macro. 0, or AETH_EINVALID
+ * (NULL, or a version this library does not know: docs/api.md).
+ */
+AETH_API int aeth_exec_options_init(aeth_exec_options *opts, unsigned int version);
+
 /** How long after its timeout_ms a command's exit report may come before
  *  the wait gives up (AETH_ETIMEOUT): the agent's 2 s from SIGTERM to
  *  SIGKILL plus 3 s for the report. Counted from the agent's confirmation

@@ -40,7 +40,7 @@ typedef enum {
 
 /** Options of aeth_queue_open(). Fields are only ever appended. */
 typedef struct {
-	unsigned int version;
+	unsigned int version; /**< AETH_QUEUE_OPTIONS_VERSION */
 	/** redis://[user:password@]host[:port][/db] or
 	 *  unix:///path/to/sock[?db=N&password=P]; NULL means $AETH_REDIS_URL,
 	 *  else redis://127.0.0.1:6379. */
@@ -67,9 +67,18 @@ typedef struct {
 #define AETH_QUEUE_OPTIONS_INIT {AETH_QUEUE_OPTIONS_VERSION, NULL, NULL, NULL, \
 	0, 0, 0, 0, 0, 0, 0, 0, 0}
 
+/**
+ * Initialise `opts` for `version` as AETH_QUEUE_OPTIONS_INIT does: the fields that
+ * version has (AETH_QUEUE_OPTIONS_VERSION, or an older one a program was written
+ * for) get the macro's values, and nothing past them is written. For
+ * bindings and programs that cannot use the macro. 0, or AETH_EINVALID
+ * (NULL, or a version this library does not know: docs/api.md).
+ */
+AETH_API int aeth_queue_options_init(aeth_queue_options *opts, unsigned int version);
+
 /** Options of aeth_queue_enqueue(). Fields are only ever appended. */
 typedef struct {
-	unsigned int version;
+	unsigned int version; /**< AETH_QUEUE_ENQUEUE_OPTIONS_VERSION */
 	const char *queue;        /**< NULL means "default"; [A-Za-z0-9_:.-] */
 	unsigned int max_retries; /**< retries after the first attempt (INIT: 3) */
 	unsigned int timeout_ms;  /**< run-time limit, 0 = none (INIT: 1800000) */
@@ -89,6 +98,15 @@ typedef struct {
 #define AETH_QUEUE_ENQUEUE_OPTIONS_VERSION 1
 #define AETH_QUEUE_ENQUEUE_OPTIONS_INIT {AETH_QUEUE_ENQUEUE_OPTIONS_VERSION, \
 	NULL, 3, 1800000, NULL, 0, 0, NULL}
+
+/**
+ * Initialise `opts` for `version` as AETH_QUEUE_ENQUEUE_OPTIONS_INIT does: the fields that
+ * version has (AETH_QUEUE_ENQUEUE_OPTIONS_VERSION, or an older one a program was written
+ * for) get the macro's values, and nothing past them is written. For
+ * bindings and programs that cannot use the macro. 0, or AETH_EINVALID
+ * (NULL, or a version this library does not know: docs/api.md).
+ */
+AETH_API int aeth_queue_enqueue_options_init(aeth_queue_enqueue_options *opts, unsigned int version);
 
 /** One task of aeth_queue_enqueue_batch(): inputs, then per-task results. */
 typedef struct {

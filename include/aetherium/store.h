@@ -80,7 +80,7 @@ typedef struct {
  * executions.vm_id. Newest first; `limit` 0 means 1000 (at most 10000).
  */
 typedef struct {
-	unsigned int version;
+	unsigned int version; /**< AETH_STORE_FILTER_VERSION */
 	const char *status;
 	const char *type;    /**< tasks only */
 	const char *worker;
@@ -89,7 +89,17 @@ typedef struct {
 	unsigned int limit;
 } aeth_store_filter;
 
-#define AETH_STORE_FILTER_INIT {1, NULL, NULL, NULL, NULL, NULL, 0}
+#define AETH_STORE_FILTER_VERSION 1
+#define AETH_STORE_FILTER_INIT \
+	{AETH_STORE_FILTER_VERSION, NULL, NULL, NULL, NULL, NULL, 0}
+
+/**
+ * Initialise `filter` for `version` (AETH_STORE_FILTER_VERSION, or an
+ * older one a program was written for) as AETH_STORE_FILTER_INIT does.
+ * 0, or AETH_EINVALID (NULL, or a version this library does not know).
+ */
+AETH_API int aeth_store_filter_init(aeth_store_filter *filter,
+				    unsigned int version);
 
 /** Insert a VM row. Fills vm->id when empty and vm->created_at_ms.
  * Existing id: AETH_EEXISTS. */

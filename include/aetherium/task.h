@@ -69,6 +69,15 @@ typedef struct {
 #define AETH_CLIENT_OPTIONS_VERSION 1
 #define AETH_CLIENT_OPTIONS_INIT { AETH_CLIENT_OPTIONS_VERSION, NULL, NULL, NULL }
 
+/**
+ * Initialise `opts` for `version` as AETH_CLIENT_OPTIONS_INIT does: the fields that
+ * version has (AETH_CLIENT_OPTIONS_VERSION, or an older one a program was written
+ * for) get the macro's values, and nothing past them is written. For
+ * bindings and programs that cannot use the macro. 0, or AETH_EINVALID
+ * (NULL, or a version this library does not know: docs/api.md).
+ */
+AETH_API int aeth_client_options_init(aeth_client_options *opts, unsigned int version);
+
 /** Connect to both servers. *out is the caller's (aeth_client_free()).
  *  AETH_EUNAVAILABLE names the server that did not answer and the fix. */
 AETH_API int aeth_client_open(aeth_client **out, const aeth_client_options *opts);
@@ -93,6 +102,15 @@ typedef struct {
 
 #define AETH_SUBMIT_OPTIONS_VERSION 1
 #define AETH_SUBMIT_OPTIONS_INIT { AETH_SUBMIT_OPTIONS_VERSION, NULL, 3, 1800000, 0 }
+
+/**
+ * Initialise `opts` for `version` as AETH_SUBMIT_OPTIONS_INIT does: the fields that
+ * version has (AETH_SUBMIT_OPTIONS_VERSION, or an older one a program was written
+ * for) get the macro's values, and nothing past them is written. For
+ * bindings and programs that cannot use the macro. 0, or AETH_EINVALID
+ * (NULL, or a version this library does not know: docs/api.md).
+ */
+AETH_API int aeth_submit_options_init(aeth_submit_options *opts, unsigned int version);
 
 /**
  * Record a task (tasks row "pending") and enqueue it. `type` is any task
@@ -125,7 +143,7 @@ AETH_API int aeth_client_submit(aeth_client *c, const char *type,
 /** What a vm:create task asks for beyond the seed's name, vcpus and
  *  memory_mb (docs/worker.md, "vm:create"). */
 typedef struct {
-	unsigned int version;
+	unsigned int version;     /**< AETH_CREATE_OPTIONS_VERSION */
 	const char *name;        /**< required */
 	unsigned int vcpus;      /**< 0: the worker's vmm.vcpus */
 	unsigned int memory_mb;  /**< 0: the worker's vmm.memory_mb */
@@ -150,6 +168,15 @@ typedef struct {
 #define AETH_CREATE_OPTIONS_VERSION 2
 #define AETH_CREATE_OPTIONS_INIT \
 	{ AETH_CREATE_OPTIONS_VERSION, NULL, 0, 0, NULL, NULL, NULL, NULL, 0 }
+
+/**
+ * Initialise `opts` for `version` as AETH_CREATE_OPTIONS_INIT does: the fields that
+ * version has (AETH_CREATE_OPTIONS_VERSION, or an older one a program was written
+ * for) get the macro's values, and nothing past them is written. For
+ * bindings and programs that cannot use the macro. 0, or AETH_EINVALID
+ * (NULL, or a version this library does not know: docs/api.md).
+ */
+AETH_API int aeth_create_options_init(aeth_create_options *opts, unsigned int version);
 
 /** Build and submit a vm:create task from `vm` (see aeth_client_submit()
  *  for what is checked and recorded). AETH_EINVALID for a missing name or

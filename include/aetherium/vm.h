@@ -134,6 +134,15 @@ typedef struct {
 	  NULL, NULL }
 
 /**
+ * Initialise `opts` for `version` as AETH_VMM_OPTIONS_INIT does: the fields that
+ * version has (AETH_VMM_OPTIONS_VERSION, or an older one a program was written
+ * for) get the macro's values, and nothing past them is written. For
+ * bindings and programs that cannot use the macro. 0, or AETH_EINVALID
+ * (NULL, or a version this library does not know: docs/api.md).
+ */
+AETH_API int aeth_vmm_options_init(aeth_vmm_options *opts, unsigned int version);
+
+/**
  * Open a VM manager. Resolves the defaults, creates the state dir and
  * picks the accelerator (auto: see aeth_accel_probe()) and whether VMMs
  * run jailed (AETH_EINVALID, saying why, when the jail is required and
@@ -212,6 +221,15 @@ typedef struct {
 #define AETH_VM_OPTIONS_INIT                                                   \
 	{ AETH_VM_OPTIONS_VERSION, NULL, NULL, 0, 0, AETH_NET_NONE, NULL,      \
 	  NULL, 0, NULL, NULL, NULL, 0 }
+
+/**
+ * Initialise `opts` for `version` as AETH_VM_OPTIONS_INIT does: the fields that
+ * version has (AETH_VM_OPTIONS_VERSION, or an older one a program was written
+ * for) get the macro's values, and nothing past them is written. For
+ * bindings and programs that cannot use the macro. 0, or AETH_EINVALID
+ * (NULL, or a version this library does not know: docs/api.md).
+ */
+AETH_API int aeth_vm_options_init(aeth_vm_options *opts, unsigned int version);
 
 /**
  * Define a VM: allocates its id, creates <state_dir>/vms/<id>/ and writes

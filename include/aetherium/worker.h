@@ -103,6 +103,15 @@ typedef struct {
 	  NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, 1, NULL, 0, 0, NULL }
 
 /**
+ * Initialise `opts` for `version` as AETH_WORKER_OPTIONS_INIT does: the fields that
+ * version has (AETH_WORKER_OPTIONS_VERSION, or an older one a program was written
+ * for) get the macro's values, and nothing past them is written. For
+ * bindings and programs that cannot use the macro. 0, or AETH_EINVALID
+ * (NULL, or a version this library does not know: docs/api.md).
+ */
+AETH_API int aeth_worker_options_init(aeth_worker_options *opts, unsigned int version);
+
+/**
  * Make a worker (nothing connects yet). *out belongs to the caller
  * (aeth_worker_free()). Returns 0, AETH_EINVALID (bad option: the message
  * names it) or AETH_ENOMEM.

@@ -22,10 +22,49 @@ struct aeth_client {
 	aeth__rec *rec;
 };
 
+static const aeth_client_options client_defaults = AETH_CLIENT_OPTIONS_INIT;
+static const size_t client_sizes[] = {sizeof(aeth_client_options)};
+static const aeth__versioned client_options_v = {
+	"aeth_client_options", "AETH_CLIENT_OPTIONS_INIT",
+	AETH_CLIENT_OPTIONS_VERSION, client_sizes, &client_defaults,
+};
+
+static const aeth_submit_options submit_defaults = AETH_SUBMIT_OPTIONS_INIT;
+static const size_t submit_sizes[] = {sizeof(aeth_submit_options)};
+static const aeth__versioned submit_options_v = {
+	"aeth_submit_options", "AETH_SUBMIT_OPTIONS_INIT",
+	AETH_SUBMIT_OPTIONS_VERSION, submit_sizes, &submit_defaults,
+};
+
+static const aeth_create_options create_defaults = AETH_CREATE_OPTIONS_INIT;
+static const size_t create_sizes[] = {
+	AETH__END(aeth_create_options, rootfs), /* 1 */
+	sizeof(aeth_create_options),            /* 2 */
+};
+static const aeth__versioned create_options_v = {
+	"aeth_create_options", "AETH_CREATE_OPTIONS_INIT",
+	AETH_CREATE_OPTIONS_VERSION, create_sizes, &create_defaults,
+};
+
+int aeth_client_options_init(aeth_client_options *opts, unsigned int version)
+{
+	return aeth__versioned_init(&client_options_v, opts, version);
+}
+
+int aeth_submit_options_init(aeth_submit_options *opts, unsigned int version)
+{
+	return aeth__versioned_init(&submit_options_v, opts, version);
+}
+
+int aeth_create_options_init(aeth_create_options *opts, unsigned int version)
+{
+	return aeth__versioned_init(&create_options_v, opts, version);
+}
+
 int aeth_client_open(aeth_client **out, const aeth_client_options *opts)
 {
-	aeth_client_options d = AETH_CLIENT_OPTIONS_INIT;
 	aeth_queue_options qo = AETH_QUEUE_OPTIONS_INIT;
+	aeth_client_options o;
 	const char *db;
 	aeth_client *c;
 	int rc;
@@ -33,12 +72,9 @@ int aeth_client_open(aeth_client **out, const aeth_client_options *opts)
 	if (!out)
 		return aeth__error_set(AETH_EINVALID, "aeth_client_open: out is NULL");
 	*out = NULL;
-	if (!opts)
-		opts = &d;
-	if (opts->version != AETH_CLIENT_OPTIONS_VERSION)
-		return aeth__error_set(AETH_EINVALID, "aeth_client_options.version "
-				       "%u is not %d", opts->version,
-				       AETH_CLIENT_OPTIONS_VERSION);
+	if ((rc = aeth__versioned_copy(&client_options_v, &o, opts)) != 0)
+		return rc;
+	opts = &o;
 	if (!(c = calloc(1, sizeof(*c))))
 		return aeth__error_oom();
 	qo.url = opts->redis_url;
@@ -51,6 +87,34 @@ int aeth_client_open(aeth_client **out, const aeth_client_options *opts)
 	}
 	*out = c;
 	return 0;
+}
+
+/* A config key's text, NULL when unset or empty (borrowed from cfg). */
+static const char *cfg_str(const aeth_config *cfg, const char *key)
+{
+	const char *v = NULL;
+
+	if (aeth_config_get_string(cfg, key, &v) != 0 || !v || !*v)
+		return NULL;
+	return v;
+}
+
+int aeth_client_open_config(aeth_client **out, const aeth_config *cfg)
+{
+	aeth_client_options o = AETH_CLIENT_OPTIONS_INIT;
+	aeth_config *own = NULL;
+	int rc;
+
+	if (!cfg) {
+		if ((rc = aeth_config_load(&own, NULL)) != 0)
+			return rc;
+		cfg = own;
+	}
+	o.database_url = cfg_str(cfg, "database.url");
+	o.redis_url = cfg_str(cfg, "redis.url");
+	rc = aeth_client_open(out, &o);
+	aeth_config_free(own);
+	return rc;
 }
 
 void aeth_client_free(aeth_client *c)
@@ -148,18 +212,18 @@ static int submit(aeth_client *c, const char *type, const char *payload,
 		  const cJSON *built, const aeth_submit_options *opts,
 		  char task_id_out[37], char **queue_out)
 {
-	aeth_submit_options d = AETH_SUBMIT_OPTIONS_INIT;
 	aeth_queue_enqueue_options eo = AETH_QUEUE_ENQUEUE_OPTIONS_INIT;
 	aeth__task_row row = {0};
+	aeth_submit_options so;
 	char id[37], *queue = NULL, *vm_id = NULL;
 	int rc;
 
 	if (!c || !type)
 		return aeth__error_set(AETH_EINVALID, "aeth_client_submit: NULL argument");
-	if ((rc = check_type(type)) != 0)
+	if ((rc = aeth__versioned_copy(&submit_options_v, &so, opts)) != 0 ||
+	    (rc = check_type(type)) != 0)
 		return rc;
-	if (!opts)
-		opts = &d;
+	opts = &so;
 	aeth__uuid_new(id);
 	if (task_id_out)
 		memcpy(task_id_out, id, 37);
@@ -258,14 +322,19 @@ static int add_rootfs(cJSON *o, const char *rootfs)
 int aeth_client_submit_create_ex(aeth_client *c, const aeth_create_options *vm,
 				 const aeth_submit_options *opts, char id[37])
 {
+	aeth_create_options co;
 	cJSON *o;
-	int rc = 0;
+	int rc;
 
-	if (!vm || vm->version < 1 || vm->version > AETH_CREATE_OPTIONS_VERSION ||
-	    !vm->name)
+	if (!vm)
+		return aeth__error_set(AETH_EINVALID, "vm:create needs "
+				       "aeth_create_options with a name");
+	if ((rc = aeth__versioned_copy(&create_options_v, &co, vm)) != 0)
+		return rc;
+	vm = &co;
+	if (!vm->name)
 		return aeth__error_set(AETH_EINVALID, "vm:create needs a name "
-				       "(aeth_create_options from "
-				       "AETH_CREATE_OPTIONS_INIT)");
+				       "(aeth_create_options.name)");
 	if (!(o = cJSON_CreateObject()))
 		return aeth__error_oom();
 	/* absent fields leave the worker's defaults */
@@ -280,9 +349,9 @@ int aeth_client_submit_create_ex(aeth_client *c, const aeth_create_options *vm,
 		cJSON_AddStringToObject(o, "tap", vm->tap);
 	if (vm->rootfs)
 		rc = add_rootfs(o, vm->rootfs);
-	if (vm->version >= 2 && vm->image)
+	if (vm->image)
 		cJSON_AddStringToObject(o, "image", vm->image);
-	if (vm->version >= 2 && vm->ttl_s)
+	if (vm->ttl_s)
 		cJSON_AddNumberToObject(o, "ttl", vm->ttl_s);
 	if (rc != 0) {
 		cJSON_Delete(o);

@@ -33,6 +33,20 @@ static int check_json(const char *what, const char *json, size_t max)
 	return 0;
 }
 
+static const aeth_queue_enqueue_options enqueue_defaults =
+	AETH_QUEUE_ENQUEUE_OPTIONS_INIT;
+static const size_t enqueue_sizes[] = {sizeof(aeth_queue_enqueue_options)};
+static const aeth__versioned enqueue_options_v = {
+	"aeth_queue_enqueue_options", "AETH_QUEUE_ENQUEUE_OPTIONS_INIT",
+	AETH_QUEUE_ENQUEUE_OPTIONS_VERSION, enqueue_sizes, &enqueue_defaults,
+};
+
+int aeth_queue_enqueue_options_init(aeth_queue_enqueue_options *opts,
+				    unsigned int version)
+{
+	return aeth__versioned_init(&enqueue_options_v, opts, version);
+}
+
 static int check_type(const char *type)
 {
 	size_t n = type ? strlen(type) : 0;
@@ -52,9 +66,6 @@ static int check_enqueue(aeth_queue *q, const char *type, const char *payload,
 {
 	int rc;
 
-	if (o->version != AETH_QUEUE_ENQUEUE_OPTIONS_VERSION)
-		return aeth__error_set(AETH_EINVALID,
-			"aeth_queue_enqueue_options.version %u unknown", o->version);
 	if ((rc = check_type(type)) || (rc = aeth__q_check_name(o->queue)) ||
 	    (rc = check_json("payload", payload, q->o.max_payload)))
 		return rc;
@@ -159,14 +170,14 @@ static void prepare(aeth_queue *q, aeth_queue_batch_task *tasks, size_t n, prep 
 	for (size_t i = 0; i < n; i++) {
 		aeth_queue_batch_task *t = &tasks[i];
 		prep *p = &ps[i];
-		aeth_queue_enqueue_options d = AETH_QUEUE_ENQUEUE_OPTIONS_INIT;
 
-		p->o = t->opts ? *t->opts : d;
-		if (!p->o.queue)
-			p->o.queue = "default";
-		p->payload = t->payload ? t->payload : "{}";
 		t->id[0] = '\0';
-		t->rc = check_enqueue(q, t->type, p->payload, &p->o);
+		p->payload = t->payload ? t->payload : "{}";
+		t->rc = aeth__versioned_copy(&enqueue_options_v, &p->o, t->opts);
+		if (t->rc == 0 && !p->o.queue)
+			p->o.queue = "default";
+		if (t->rc == 0)
+			t->rc = check_enqueue(q, t->type, p->payload, &p->o);
 		note(f, n, i, t->rc);
 		if (t->rc)
 			continue;

@@ -6,25 +6,57 @@
 #include "internal.h"
 #include "vm/vm_internal.h"
 
+static const aeth_exec_options exec_defaults = AETH_EXEC_OPTIONS_INIT;
+static const size_t exec_sizes[] = {sizeof(aeth_exec_options)};
+static const aeth__versioned exec_options_v = {
+	"aeth_exec_options", "AETH_EXEC_OPTIONS_INIT", AETH_EXEC_OPTIONS_VERSION,
+	exec_sizes, &exec_defaults,
+};
+
+int aeth_exec_options_init(aeth_exec_options *opts, unsigned int version)
+{
+	return aeth__versioned_init(&exec_options_v, opts, version);
+}
+
 #define GET_AGENT(vm, a)                                                 \
 	do {                                                             \
 		int rc_;                                                 \
 		if (!(vm))                                               \
 			return aeth__error_set(AETH_EINVALID, "no VM given"); \
-		rc_ = aeth__vm_agent((vm), &(a));                        \
-		if (rc_)                                                 \
+		if ((rc_ = aeth__vm_agent((vm), &(a))) != 0)             \
 			return rc_;                                      \
 	} while (0)
+
+/* The caller's options as a current struct in *o (*opts then points to
+ * it; NULL stays NULL: the client refuses it, naming argv), then the VM's
+ * agent: options are checked before the VM is asked for anything. */
+static int prepare(aeth__agent **a, aeth_exec_options *o,
+		   const aeth_exec_options **opts, aeth_vm *vm)
+{
+	int rc;
+
+	if (*opts) {
+		if ((rc = aeth__versioned_copy(&exec_options_v, o, *opts)) != 0)
+			return rc;
+		*opts = o;
+	}
+	if (!vm)
+		return aeth__error_set(AETH_EINVALID, "no VM given");
+	return aeth__vm_agent(vm, a);
+}
 
 int aeth_vm_exec(aeth_exec_result **out, aeth_vm *vm,
 		 const aeth_exec_options *opts)
 {
+	aeth_exec_options o;
 	aeth__agent *a;
+	int rc;
 
 	if (!out)
 		return aeth__error_set(AETH_EINVALID, "aeth_vm_exec: out is NULL");
 	*out = NULL;
-	GET_AGENT(vm, a);
+	if ((rc = prepare(&a, &o, &opts, vm)) != 0)
+		return rc;
 	return aeth__agent_exec(out, a, opts);
 }
 
@@ -32,23 +64,29 @@ int aeth_vm_exec_stream(aeth_exec_result **out, aeth_vm *vm,
 			const aeth_exec_options *opts, aeth_exec_output_cb cb,
 			void *userdata)
 {
+	aeth_exec_options o;
 	aeth__agent *a;
+	int rc;
 
 	if (out)
 		*out = NULL;
-	GET_AGENT(vm, a);
+	if ((rc = prepare(&a, &o, &opts, vm)) != 0)
+		return rc;
 	return aeth__agent_exec_stream(out, a, opts, cb, userdata);
 }
 
 int aeth_exec_start(aeth_exec **out, aeth_vm *vm,
 		    const aeth_exec_options *opts)
 {
+	aeth_exec_options o;
 	aeth__agent *a;
+	int rc;
 
 	if (!out)
 		return aeth__error_set(AETH_EINVALID, "aeth_exec_start: out is NULL");
 	*out = NULL;
-	GET_AGENT(vm, a);
+	if ((rc = prepare(&a, &o, &opts, vm)) != 0)
+		return rc;
 	return aeth__agent_exec_start(out, a, opts);
 }
 

@@ -46,6 +46,7 @@ typedef struct aeth__jail_conf {
 /* Resolve the options (mode, jailer, uid range, cgroups, overlay dir)
  * for a manager whose state dir is `state_dir`. AETH_EINVALID (with the
  * fix) when the jail is required but cannot work here. */
+/* `o` is a current-version struct (aeth_vmm_open() copied the caller's). */
 int aeth__jail_conf_init(aeth__jail_conf *c, const aeth_vmm_options *o,
 			 const char *state_dir);
 void aeth__jail_conf_clear(aeth__jail_conf *c);

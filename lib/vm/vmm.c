@@ -66,21 +66,34 @@ static char *or_default(const char *v, const char *dir, const char *file)
 	return v ? aeth__strdup(v) : aeth__sprintf("%s/%s", dir, file);
 }
 
+static const aeth_vmm_options vmm_defaults = AETH_VMM_OPTIONS_INIT;
+static const size_t vmm_sizes[] = {
+	AETH__END(aeth_vmm_options, boot_timeout_ms),  /* 1 */
+	AETH__END(aeth_vmm_options, overlay_dir),      /* 2 */
+	sizeof(aeth_vmm_options),                      /* 3 */
+};
+static const aeth__versioned aeth__vmm_options_v = {
+	"aeth_vmm_options", "AETH_VMM_OPTIONS_INIT", AETH_VMM_OPTIONS_VERSION,
+	vmm_sizes, &vmm_defaults,
+};
+
+int aeth_vmm_options_init(aeth_vmm_options *opts, unsigned int version)
+{
+	return aeth__versioned_init(&aeth__vmm_options_v, opts, version);
+}
+
 int aeth_vmm_open(aeth_vmm **out, const aeth_vmm_options *opts)
 {
-	aeth_vmm_options defaults = AETH_VMM_OPTIONS_INIT;
+	aeth_vmm_options o;
 	aeth_vmm *m;
 	int rc;
 
+	if (!out)
+		return aeth__error_set(AETH_EINVALID, "aeth_vmm_open: out is NULL");
 	*out = NULL;
-	if (!opts)
-		opts = &defaults;
-	if (opts->version < 1 || opts->version > AETH_VMM_OPTIONS_VERSION)
-		return aeth__error_set(AETH_EINVALID,
-				       "aeth_vmm_options.version is %u; this "
-				       "library knows 1 to %d: start from "
-				       "AETH_VMM_OPTIONS_INIT", opts->version,
-				       AETH_VMM_OPTIONS_VERSION);
+	if ((rc = aeth__versioned_copy(&aeth__vmm_options_v, &o, opts)) != 0)
+		return rc;
+	opts = &o;
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return aeth__error_oom();

@@ -105,8 +105,8 @@ static int overlay_uint(aeth_worker *w, const char *key, unsigned int v)
  * the VMM's settings are read from it, so there is one place for each. */
 static int build_config(aeth_worker *w, const aeth_worker_options *o)
 {
-	int rc = o->version >= 3 && o->config ? aeth_config_dup(&w->cfg, o->config)
-					       : aeth_config_load(&w->cfg, NULL);
+	int rc = o->config ? aeth_config_dup(&w->cfg, o->config)
+			   : aeth_config_load(&w->cfg, NULL);
 
 	if (rc == 0)
 		rc = overlay(w, "vmm.image_dir", o->image_dir);
@@ -120,14 +120,12 @@ static int build_config(aeth_worker *w, const aeth_worker_options *o)
 		rc = overlay_uint(w, "vmm.vcpus", o->vcpus);
 	if (rc == 0)
 		rc = overlay_uint(w, "vmm.memory_mb", o->memory_mb);
-	if (rc == 0 && o->version >= 2) {
-		if (o->rootfs_path && *o->rootfs_path)
-			rc = overlay(w, "vmm.rootfs", o->rootfs_path);
-		if (rc == 0 && o->use_rootfs)
-			rc = overlay(w, "vmm.use_rootfs", "true");
-		if (rc == 0 && o->deny_network)
-			rc = overlay(w, "vmm.network", "false");
-	}
+	if (rc == 0 && o->rootfs_path && *o->rootfs_path)
+		rc = overlay(w, "vmm.rootfs", o->rootfs_path);
+	if (rc == 0 && o->use_rootfs)
+		rc = overlay(w, "vmm.use_rootfs", "true");
+	if (rc == 0 && o->deny_network)
+		rc = overlay(w, "vmm.network", "false");
 	if (rc == 0)
 		rc = aeth__policy_load(&w->policy, w->cfg);
 	return rc;
@@ -189,21 +187,34 @@ static int copy_options(aeth_worker *w, const aeth_worker_options *o)
 	return aeth__parse_queues(w, o->queues ? o->queues : "default");
 }
 
+static const aeth_worker_options worker_defaults = AETH_WORKER_OPTIONS_INIT;
+static const size_t worker_sizes[] = {
+	AETH__END(aeth_worker_options, migrate),      /* 1 */
+	AETH__END(aeth_worker_options, deny_network), /* 2 */
+	sizeof(aeth_worker_options),                  /* 3 */
+};
+const aeth__versioned aeth__worker_options_v = {
+	"aeth_worker_options", "AETH_WORKER_OPTIONS_INIT",
+	AETH_WORKER_OPTIONS_VERSION, worker_sizes, &worker_defaults,
+};
+
+int aeth_worker_options_init(aeth_worker_options *opts, unsigned int version)
+{
+	return aeth__versioned_init(&aeth__worker_options_v, opts, version);
+}
+
 int aeth_worker_new(aeth_worker **out, const aeth_worker_options *opts)
 {
-	aeth_worker_options defaults = AETH_WORKER_OPTIONS_INIT;
+	aeth_worker_options o;
 	aeth_worker *w;
 	int rc;
 
 	if (!out)
 		return aeth__error_set(AETH_EINVALID, "aeth_worker_new: out is NULL");
 	*out = NULL;
-	if (!opts)
-		opts = &defaults;
-	if (opts->version < 1 || opts->version > AETH_WORKER_OPTIONS_VERSION)
-		return aeth__error_set(AETH_EINVALID, "aeth_worker_options.version %u "
-				       "is not 1..%d", opts->version,
-				       AETH_WORKER_OPTIONS_VERSION);
+	if ((rc = aeth__versioned_copy(&aeth__worker_options_v, &o, opts)) != 0)
+		return rc;
+	opts = &o;
 	if (!(w = calloc(1, sizeof(*w))))
 		return aeth__error_oom();
 	w->stop_pipe[0] = w->stop_pipe[1] = -1;

@@ -201,6 +201,9 @@ int aeth__forward_task(aeth_queue *q, aeth__rec *rec, aeth_queue_task *qt,
 
 /* The worker registry (registry.c): the refresh interval (the heartbeat
  * thread's tick) and this worker's entry, written through q. */
+/* aeth_worker_options' versions (worker.c). */
+extern const aeth__versioned aeth__worker_options_v;
+
 /* How often a worker refreshes its registry entry (at most; less with a
  * short lease: the heartbeat thread's tick). Dead after 3 missed
  * refreshes. */

@@ -328,6 +328,15 @@ static void test_bad_inputs(void **state)
 	o.queue = NULL;
 	o.id = "not-a-uuid";
 	assert_int_equal(aeth_queue_enqueue(s->q, "x", "{}", &o, NULL), AETH_EINVALID);
+	o.id = NULL;
+	/* the one version rule (docs/api.md): 1..current, else refused */
+	o.version = AETH_QUEUE_ENQUEUE_OPTIONS_VERSION + 1;
+	assert_int_equal(aeth_queue_enqueue(s->q, "x", "{}", &o, NULL), AETH_EINVALID);
+	assert_non_null(strstr(aeth_error_last(), "aeth_queue_enqueue_options.version"));
+	assert_non_null(strstr(aeth_error_last(), "1..1"));
+	o.version = 0;
+	assert_int_equal(aeth_queue_enqueue(s->q, "x", "{}", &o, NULL), AETH_EINVALID);
+	o.version = AETH_QUEUE_ENQUEUE_OPTIONS_VERSION;
 	big = malloc(2 << 20);
 	memset(big, ' ', 2 << 20);
 	big[0] = '1';

@@ -247,6 +247,44 @@ static void test_create_ex_payload(void **state)
 	expect_msg("needs a name");
 }
 
+/* The one version rule (docs/api.md) for the submit and create options:
+ * 1..current accepted, others refused naming the range. */
+static void test_option_versions(void **state)
+{
+	fixture *f = *state;
+	aeth_create_options vm = AETH_CREATE_OPTIONS_INIT;
+	aeth_submit_options so = AETH_SUBMIT_OPTIONS_INIT;
+	char id[37];
+
+	so.version = AETH_SUBMIT_OPTIONS_VERSION + 1;
+	assert_int_equal(aeth_client_submit(f->client, "vm:create", "{\"name\":\"a\"}",
+					    &so, id, NULL), AETH_EINVALID);
+	expect_msg("aeth_submit_options.version is 2; this library");
+	expect_msg("knows versions 1..1");
+	so.version = 0;
+	assert_int_equal(aeth_client_submit_delete(f->client, "x", &so, id),
+			 AETH_EINVALID);
+	expect_msg("aeth_submit_options.version is 0");
+	vm.name = "v";
+	vm.version = AETH_CREATE_OPTIONS_VERSION + 1;
+	assert_int_equal(aeth_client_submit_create_ex(f->client, &vm, NULL, id),
+			 AETH_EINVALID);
+	expect_msg("aeth_create_options.version");
+	/* version 1 (no image, no ttl_s) is still taken */
+	assert_int_equal(aeth_create_options_init(&vm, 1), 0);
+	vm.name = "v1";
+	vm.image = "must-not-be-read"; /* a version 2 field */
+	OK(aeth_client_submit_create_ex(f->client, &vm, NULL, id));
+	{
+		aeth_store_task *row;
+
+		OK(aeth_store_task_get(f->store, id, &row));
+		assert_null(strstr(row->payload, "must-not-be-read"));
+		aeth_store_task_free(row);
+	}
+	assert_int_equal(task_rows(f), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -255,6 +293,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_custom_payload_not_json, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_builtin_still_checked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create_ex_payload, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_option_versions, setup, teardown),
 	};
 	char *probe = NULL;
 

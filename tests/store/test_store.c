@@ -295,6 +295,16 @@ static void test_vm_list(void **state)
 	assert_int_equal(n, 2);
 	aeth_store_vm_list_free(list);
 
+	/* the one version rule (docs/api.md): 1..current, else refused */
+	flt.version = AETH_STORE_FILTER_VERSION + 1;
+	assert_int_equal(aeth_store_vm_list(f->store, &flt, &list, &n), AETH_EINVALID);
+	expect_msg("aeth_store_filter.version is 2; this library");
+	expect_msg("knows versions 1..1");
+	flt.version = 0;
+	assert_int_equal(aeth_store_vm_list(f->store, &flt, &list, &n), AETH_EINVALID);
+	assert_int_equal(aeth_store_filter_init(&flt, AETH_STORE_FILTER_VERSION), 0);
+	flt.worker = "w1";
+
 	flt.worker = NULL;
 	flt.status = "running";
 	OK(aeth_store_vm_list(f->store, &flt, &list, &n));

@@ -64,6 +64,7 @@ size_t output_limit;
 int shell;
 int keep_stdin_open;
 } aeth_exec_options;
+int aeth_exec_options_init(aeth_exec_options *opts, unsigned int version);
 typedef struct {
 int exit_code;
 int term_signal;
@@ -141,6 +142,7 @@ unsigned int retry_max_ms;
 unsigned int retry_jitter_pct;
 unsigned int dead_max;
 } aeth_queue_options;
+int aeth_queue_options_init(aeth_queue_options *opts, unsigned int version);
 typedef struct {
 unsigned int version;
 const char *queue;
@@ -151,6 +153,7 @@ unsigned int unique_ttl_ms;
 int64_t process_at_ms;
 const char *id;
 } aeth_queue_enqueue_options;
+int aeth_queue_enqueue_options_init(aeth_queue_enqueue_options *opts, unsigned int version);
 typedef struct {
 const char *type;
 const char *payload;
@@ -266,6 +269,8 @@ const char *vm_id;
 const char *task_id;
 unsigned int limit;
 } aeth_store_filter;
+int aeth_store_filter_init(aeth_store_filter *filter,
+unsigned int version);
 int aeth_store_vm_insert(aeth_store *store, aeth_store_vm *vm);
 int aeth_store_vm_get(aeth_store *store, const char *id,
 aeth_store_vm **out);
@@ -371,6 +376,7 @@ const char *database_url;
 const char *redis_url;
 const char *redis_ns;
 } aeth_client_options;
+int aeth_client_options_init(aeth_client_options *opts, unsigned int version);
 int aeth_client_open(aeth_client **out, const aeth_client_options *opts);
 int aeth_client_open_config(aeth_client **out, const aeth_config *cfg);
 void aeth_client_free(aeth_client *c);
@@ -381,6 +387,7 @@ unsigned int max_retries;
 unsigned int timeout_ms;
 int priority;
 } aeth_submit_options;
+int aeth_submit_options_init(aeth_submit_options *opts, unsigned int version);
 int aeth_client_submit(aeth_client *c, const char *type,
 const char *payload_json,
 const aeth_submit_options *opts,
@@ -396,6 +403,7 @@ const char *rootfs;
 const char *image;
 unsigned int ttl_s;
 } aeth_create_options;
+int aeth_create_options_init(aeth_create_options *opts, unsigned int version);
 int aeth_client_submit_create_ex(aeth_client *c,
 const aeth_create_options *vm,
 const aeth_submit_options *opts,
@@ -473,6 +481,7 @@ const char *overlay_dir;
 const char *firecracker_jailer;
 const char *firecracker_chroot_base;
 } aeth_vmm_options;
+int aeth_vmm_options_init(aeth_vmm_options *opts, unsigned int version);
 int aeth_vmm_open(aeth_vmm **out, const aeth_vmm_options *opts);
 void aeth_vmm_free(aeth_vmm *vmm);
 const char *aeth_vmm_state_dir(const aeth_vmm *vmm);
@@ -495,6 +504,7 @@ const char *initrd_path;
 const char *const *net_allow;
 unsigned int ttl_s;
 } aeth_vm_options;
+int aeth_vm_options_init(aeth_vm_options *opts, unsigned int version);
 int aeth_vm_create(aeth_vm **out, aeth_vmm *vmm,
 const aeth_vm_options *opts);
 int aeth_vm_start(aeth_vm *vm);
@@ -559,6 +569,7 @@ int use_rootfs;
 int deny_network;
 const aeth_config *config;
 } aeth_worker_options;
+int aeth_worker_options_init(aeth_worker_options *opts, unsigned int version);
 int aeth_worker_new(aeth_worker **out, const aeth_worker_options *opts);
 int aeth_worker_new_from_config(aeth_worker **out,
 const aeth_config *cfg,
@@ -599,6 +610,7 @@ INT_CONSTANTS = {'AETH_ACCEL_INFO_VERSION': 1,
  'AETH_QUEUE_NACK_RELEASE': 2,
  'AETH_QUEUE_NSTATES': 6,
  'AETH_QUEUE_OPTIONS_VERSION': 1,
+ 'AETH_STORE_FILTER_VERSION': 1,
  'AETH_SUBMIT_OPTIONS_VERSION': 1,
  'AETH_VERSION_MAJOR': 0,
  'AETH_VERSION_MINOR': 1,
@@ -608,112 +620,3 @@ INT_CONSTANTS = {'AETH_ACCEL_INFO_VERSION': 1,
  'AETH_WORKER_OPTIONS_VERSION': 3}
 
 STR_CONSTANTS = {'AETH_VERSION_STRING': '0.1.0'}
-
-INITIALIZERS = {'AETH_CLIENT_OPTIONS_INIT': [(0, 1), (1, None), (2, None), (3, None)],
- 'AETH_CREATE_OPTIONS_INIT': [(0, 2),
-                              (1, None),
-                              (2, 0),
-                              (3, 0),
-                              (4, None),
-                              (5, None),
-                              (6, None),
-                              (7, None),
-                              (8, 0)],
- 'AETH_EXEC_OPTIONS_INIT': [(0, 1),
-                            (1, None),
-                            (2, None),
-                            (3, None),
-                            (4, None),
-                            (5, 0),
-                            (6, 0),
-                            (7, 0),
-                            (8, 0),
-                            (9, 0)],
- 'AETH_QUEUE_ENQUEUE_OPTIONS_INIT': [(0, 1),
-                                     (1, None),
-                                     (2, 3),
-                                     (3, 1800000),
-                                     (4, None),
-                                     (5, 0),
-                                     (6, 0),
-                                     (7, None)],
- 'AETH_QUEUE_OPTIONS_INIT': [(0, 1),
-                             (1, None),
-                             (2, None),
-                             (3, None),
-                             (4, 0),
-                             (5, 0),
-                             (6, 0),
-                             (7, 0),
-                             (8, 0),
-                             (9, 0),
-                             (10, 0),
-                             (11, 0),
-                             (12, 0)],
- 'AETH_STORE_FILTER_INIT': [(0, 1),
-                            (1, None),
-                            (2, None),
-                            (3, None),
-                            (4, None),
-                            (5, None),
-                            (6, 0)],
- 'AETH_SUBMIT_OPTIONS_INIT': [(0, 1),
-                              (1, None),
-                              (2, 3),
-                              (3, 1800000),
-                              (4, 0)],
- 'AETH_VMM_OPTIONS_INIT': [(0, 3),
-                           (1, None),
-                           (2, 0),
-                           (3, None),
-                           (4, None),
-                           (5, None),
-                           (6, None),
-                           (7, None),
-                           (8, None),
-                           (9, None),
-                           (10, 0),
-                           (11, 0),
-                           (12, None),
-                           (13, 0),
-                           (14, 0),
-                           (15, None),
-                           (16, 0),
-                           (17, None),
-                           (18, None),
-                           (19, None)],
- 'AETH_VM_OPTIONS_INIT': [(0, 2),
-                          (1, None),
-                          (2, None),
-                          (3, 0),
-                          (4, 0),
-                          (5, 0),
-                          (6, None),
-                          (7, None),
-                          (8, 0),
-                          (9, None),
-                          (10, None),
-                          (11, None),
-                          (12, 0)],
- 'AETH_WORKER_OPTIONS_INIT': [(0, 3),
-                              (1, None),
-                              (2, None),
-                              (3, None),
-                              (4, None),
-                              (5, 0),
-                              (6, None),
-                              (7, 0),
-                              (8, 0),
-                              (9, None),
-                              (10, None),
-                              (11, None),
-                              (12, None),
-                              (13, 0),
-                              (14, 0),
-                              (15, None),
-                              (16, None),
-                              (17, 1),
-                              (18, None),
-                              (19, 0),
-                              (20, 0),
-                              (21, None)]}

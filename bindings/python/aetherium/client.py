@@ -112,7 +112,7 @@ class Client(Handle):
     def __init__(self, database_url=None, redis_url=None, redis_ns=None):
         from . import _core
         _core._ensure_init()
-        opts, keep = new_options("aeth_client_options", "AETH_CLIENT_OPTIONS_INIT")
+        opts, keep = new_options("aeth_client_options")
         for field, value in (("database_url", database_url),
                              ("redis_url", redis_url), ("redis_ns", redis_ns)):
             if value is not None:
@@ -135,7 +135,7 @@ class Client(Handle):
             payload = json.dumps(payload)
         if isinstance(payload, str):
             payload = payload.encode()
-        opts, keep = new_options("aeth_submit_options", "AETH_SUBMIT_OPTIONS_INIT")
+        opts, keep = new_options("aeth_submit_options")
         if queue is not None:
             q = ffi.new("char[]", queue.encode())
             keep.append(q)

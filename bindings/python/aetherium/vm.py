@@ -73,7 +73,7 @@ class VMM(Handle):
                  rootfs_path=None, qemu_binary=None, firecracker_binary=None,
                  boot_timeout=None, jail=None, cgroups=True, overlay_dir=None):
         _core._ensure_init()
-        opts, keep = new_options("aeth_vmm_options", "AETH_VMM_OPTIONS_INIT")
+        opts, keep = new_options("aeth_vmm_options")
         if jail not in _JAILS:
             raise ValueError("jail must be None/'auto', True/'on' or False/'off'")
         opts.jail = _JAILS[jail]
@@ -192,7 +192,7 @@ class VM(Handle):
                  tap_name=None, rootfs_path=None, boot_timeout=None, id=None,
                  vmm=None, keep=False, start=True, allow=None, ttl=None):
         vmm = vmm or default_vmm()
-        opts, strs = new_options("aeth_vm_options", "AETH_VM_OPTIONS_INIT")
+        opts, strs = new_options("aeth_vm_options")
         _set_strv(opts, strs, "net_allow", allow)
         if ttl is not None:
             opts.ttl_s = int(ttl)
