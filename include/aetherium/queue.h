@@ -182,9 +182,10 @@ AETH_API void aeth_queue_free(aeth_queue *q);
 AETH_API int aeth_queue_ping(aeth_queue *q);
 
 /**
- * Enqueue a task of `type` (1..128 printable characters) with a JSON
- * `payload` (at most max_payload bytes; NULL means "{}"). opts may be
- * NULL. When id_out is non-NULL it receives the task id.
+ * Enqueue a task of `type` (a name aeth_task_type_valid() in task.h
+ * accepts) with a JSON `payload` (at most max_payload bytes; NULL means
+ * "{}"). opts may be NULL. When id_out is non-NULL it receives the task
+ * id.
  * AETH_EINVALID: bad type, payload, queue name or id; AETH_ETOOBIG:
  * payload too large; AETH_EEXISTS: unique key taken, or the id exists.
  */

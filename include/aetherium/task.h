@@ -44,6 +44,15 @@ AETH_API int aeth_args_split(const char *line, char ***argv_out,
 			     size_t *argc_out);
 
 /**
+ * Whether `type` is a valid task type name: 1 to 100 characters of A-Z
+ * a-z 0-9 _ : . - ("vm:create", "app:build.v2"). The one rule the queue
+ * (aeth_queue_enqueue()), the worker (aeth_worker_handle()) and the
+ * submit client (aeth_client_submit()) apply, each refusing another name
+ * with AETH_EINVALID. 1 or 0.
+ */
+AETH_API int aeth_task_type_valid(const char *type);
+
+/**
  * Check a task payload (JSON text of `len` bytes) for the task type
  * `type` ("vm:create", "vm:execute", "vm:delete"). Returns 0 if the
  * worker would accept it, AETH_EINVALID with a message naming the field
@@ -114,8 +123,8 @@ AETH_API int aeth_submit_options_init(aeth_submit_options *opts, unsigned int ve
 
 /**
  * Record a task (tasks row "pending") and enqueue it. `type` is any task
- * type name: 1 to 100 characters of A-Z a-z 0-9 _ : . - (the built-in
- * "vm:create", "vm:execute", "vm:delete", or one a worker registered with
+ * type name (aeth_task_type_valid(): the built-in "vm:create",
+ * "vm:execute", "vm:delete", or one a worker registered with
  * aeth_worker_handle()); another name gives AETH_EINVALID and records
  * nothing. The payload (NULL: "{}") is checked first: field by field for
  * the built-in types (aeth_task_payload_validate()), for other types only

@@ -131,7 +131,9 @@ AETH_API int aeth_worker_new_from_config(aeth_worker **out,
 					 const aeth_worker_options *overrides);
 
 /**
- * Run `fn` for tasks of `type` (1..128 printable characters). A later
+ * Run `fn` for tasks of `type` (a name aeth_task_type_valid() accepts: 1
+ * to 100 characters of A-Z a-z 0-9 _ : . -, the names a client can
+ * submit). A later
  * registration for the same type replaces the earlier one. Call before
  * aeth_worker_run(). Returns 0, AETH_EINVALID or AETH_ENOMEM.
  */

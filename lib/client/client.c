@@ -184,24 +184,6 @@ static int reject(aeth_client *c, aeth__task_row *row, int rc)
 	return rc;
 }
 
-/* tasks.type is VARCHAR(100); the queue takes up to 128 characters. */
-#define TYPE_MAX 100
-#define TYPE_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" \
-	"0123456789_:.-"
-
-/* Any name a handler can be registered under: 1..TYPE_MAX of TYPE_CHARS. */
-static int check_type(const char *type)
-{
-	size_t n = strspn(type, TYPE_CHARS);
-
-	if (n == 0 || type[n] != '\0' || n > TYPE_MAX)
-		return aeth__error_set(AETH_EINVALID, "task type \"%.*s\" is not "
-				       "valid: 1 to %d characters of A-Z a-z 0-9 "
-				       "_ : . - (e.g. \"vm:create\", \"app:build\")",
-				       TYPE_MAX, type, TYPE_MAX);
-	return 0;
-}
-
 /*
  * Submit a task whose payload is `payload` (JSON text), or the tree
  * `built` printed as `payload` (the helpers below): either way the payload
@@ -221,7 +203,7 @@ static int submit(aeth_client *c, const char *type, const char *payload,
 	if (!c || !type)
 		return aeth__error_set(AETH_EINVALID, "aeth_client_submit: NULL argument");
 	if ((rc = aeth__versioned_copy(&submit_options_v, &so, opts)) != 0 ||
-	    (rc = check_type(type)) != 0)
+	    (rc = aeth__task_type_check(type)) != 0)
 		return rc;
 	opts = &so;
 	aeth__uuid_new(id);

@@ -13,6 +13,7 @@
 #include <cjson/cJSON.h>
 
 #include "queue_internal.h"
+#include "task/task.h"
 
 /* JSON text, at most `max` bytes. */
 static int check_json(const char *what, const char *json, size_t max)
@@ -47,26 +48,12 @@ int aeth_queue_enqueue_options_init(aeth_queue_enqueue_options *opts,
 	return aeth__versioned_init(&enqueue_options_v, opts, version);
 }
 
-static int check_type(const char *type)
-{
-	size_t n = type ? strlen(type) : 0;
-
-	if (n == 0 || n > AETH__Q_TYPE_MAX)
-		return aeth__error_set(AETH_EINVALID,
-			"bad task type: must be 1..%d characters", AETH__Q_TYPE_MAX);
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)type[i] <= ' ' || type[i] == 0x7f)
-			return aeth__error_set(AETH_EINVALID,
-				"bad task type '%.140s': no spaces or control characters", type);
-	return 0;
-}
-
 static int check_enqueue(aeth_queue *q, const char *type, const char *payload,
 			 const aeth_queue_enqueue_options *o)
 {
 	int rc;
 
-	if ((rc = check_type(type)) || (rc = aeth__q_check_name(o->queue)) ||
+	if ((rc = aeth__task_type_check(type)) || (rc = aeth__q_check_name(o->queue)) ||
 	    (rc = check_json("payload", payload, q->o.max_payload)))
 		return rc;
 	if (o->id && !aeth__uuid_valid(o->id))

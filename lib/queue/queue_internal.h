@@ -47,7 +47,6 @@ enum {
 #define AETH__Q_SEEN 16    /* queue names remembered as registered */
 #define AETH__Q_KEY_MAX 512 /* longest key we build (names are bounded) */
 #define AETH__Q_NAME_MAX 128
-#define AETH__Q_TYPE_MAX 128
 #define AETH__Q_UNIQUE_MAX 256
 #define AETH__Q_ERROR_MAX 4096
 #define AETH__Q_BLOCK_MAX_MS 30000 /* longest single blocking wait */

@@ -14,6 +14,12 @@
 #define AETH__TASK_EXECUTE "vm:execute"
 #define AETH__TASK_DELETE "vm:delete"
 
+/* Task type names (aeth_task_type_valid(), types.c): the queue, the worker
+ * and the client all check this one rule. tasks.type is VARCHAR(100). */
+#define AETH__TASK_TYPE_MAX 100
+/* 0, or AETH_EINVALID with a message giving the rule. */
+int aeth__task_type_check(const char *type);
+
 /* Limits that match the seed's columns (VARCHAR(255), VARCHAR(500)) or keep
  * hostile input bounded. */
 #define AETH__NAME_MAX 255

@@ -253,18 +253,12 @@ int aeth_worker_handle(aeth_worker *w, const char *type, aeth_task_handler fn,
 		       void *userdata)
 {
 	aeth__handler *h;
-	size_t n;
+	int rc;
 
 	if (!w || !type || !fn)
 		return aeth__error_set(AETH_EINVALID, "aeth_worker_handle: NULL argument");
-	n = strlen(type);
-	if (n == 0 || n > 128)
-		return aeth__error_set(AETH_EINVALID, "task type \"%s\" must have "
-				       "1..128 characters", type);
-	for (const char *p = type; *p; p++)
-		if (*p <= ' ' || *p == 0x7f)
-			return aeth__error_set(AETH_EINVALID, "task type \"%s\" has a "
-					       "blank or control character", type);
+	if ((rc = aeth__task_type_check(type)) != 0)
+		return rc;
 	for (size_t i = 0; i < w->nhandlers; i++)
 		if (!strcmp(w->handlers[i].type, type)) {
 			w->handlers[i].fn = fn;

@@ -322,6 +322,10 @@ static void test_bad_inputs(void **state)
 	assert_non_null(strstr(aeth_error_last(), "not valid JSON"));
 	assert_int_equal(aeth_queue_enqueue(s->q, "", "{}", NULL, NULL), AETH_EINVALID);
 	assert_int_equal(aeth_queue_enqueue(s->q, "a b", "{}", NULL, NULL), AETH_EINVALID);
+	/* the one rule for type names (aeth_task_type_valid()) */
+	assert_int_equal(aeth_queue_enqueue(s->q, "app/build", "{}", NULL, NULL),
+			 AETH_EINVALID);
+	assert_non_null(strstr(aeth_error_last(), "1 to 100 characters"));
 	o.queue = "{evil}";
 	assert_int_equal(aeth_queue_enqueue(s->q, "x", "{}", &o, NULL), AETH_EINVALID);
 	assert_non_null(strstr(aeth_error_last(), "bad queue name"));
