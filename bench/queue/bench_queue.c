@@ -32,7 +32,7 @@
 #define BATCH 100 /* tasks per batch call */
 #endif
 
-static const aeth_queue_source SRC[] = {{"bench", 1, 0}};
+static const aeth_queue_source SRC[] = {{AETH_QUEUE_SOURCE_VERSION, "bench", 1, 0}};
 static const char *url;
 static char ns[64];
 
@@ -115,7 +115,8 @@ static void enqueue_n(aeth_queue *q, int n, int batch)
 				die("enqueue");
 		} else {
 			for (int j = 0; j < k; j++)
-				ts[j] = (aeth_queue_batch_task){"noop", "{}", &o, "", 0};
+				ts[j] = (aeth_queue_batch_task){AETH_QUEUE_BATCH_TASK_VERSION,
+								"noop", "{}", &o, "", 0};
 			if (aeth_queue_enqueue_batch(q, ts, (size_t)k))
 				die("enqueue_batch");
 		}

@@ -146,6 +146,7 @@ static void enqueue_all(aeth_queue *q, char (*ids)[37], int n)
 	for (int i = 0; i < n; i++) {
 		opts[i] = eo;
 		opts[i].id = ids[i];
+		aeth_queue_batch_task_init(&b[i], AETH_QUEUE_BATCH_TASK_VERSION);
 		b[i].type = TYPE;
 		b[i].opts = &opts[i];
 	}
@@ -335,7 +336,7 @@ static void *redis_part(void *arg)
 {
 	part_arg *a = arg;
 	aeth_queue *q = open_queue();
-	aeth_queue_source src = {QUEUE, 1, 0};
+	aeth_queue_source src = {AETH_QUEUE_SOURCE_VERSION, QUEUE, 1, 0};
 
 	for (int i = a->from; i < a->to; i++) {
 		aeth_queue_task *t = NULL;

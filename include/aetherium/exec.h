@@ -102,8 +102,11 @@ AETH_API int aeth_exec_options_init(aeth_exec_options *opts, unsigned int versio
 #define AETH_EXEC_WAIT_GRACE_MS 5000
 
 /** How a command ended, and what it printed. Free with
- *  aeth_exec_result_free(). */
+ *  aeth_exec_result_free(). Only the library allocates these; `version`
+ *  (AETH_EXEC_RESULT_VERSION when this header was current) tells a
+ *  program which fields the library filled (docs/api.md). */
 typedef struct {
+	unsigned int version;
 	int exit_code;        /**< exit status, or -1 if killed by a signal */
 	int term_signal;      /**< the signal that killed it, or 0 */
 	int timed_out;        /**< 1 if timeout_ms killed it */
@@ -122,6 +125,8 @@ typedef struct {
 	 *  else 0. */
 	int exec_errno;
 } aeth_exec_result;
+
+#define AETH_EXEC_RESULT_VERSION 1
 
 /**
  * Called for each chunk of output, in order per stream, on the thread

@@ -15,6 +15,10 @@
  * thread-safe; use one handle per thread. Different handles may be used
  * at once from different threads. aeth_queue_task values are plain data
  * owned by the caller.
+ *
+ * Every struct here starts with `unsigned int version` (docs/api.md):
+ * set it with the *_INIT macro or the *_init() function; arrays of them
+ * (sources, batch tasks) hold elements of one version.
  */
 #ifndef AETHERIUM_QUEUE_H
 #define AETHERIUM_QUEUE_H
@@ -110,6 +114,7 @@ AETH_API int aeth_queue_enqueue_options_init(aeth_queue_enqueue_options *opts, u
 
 /** One task of aeth_queue_enqueue_batch(): inputs, then per-task results. */
 typedef struct {
+	unsigned int version; /**< AETH_QUEUE_BATCH_TASK_VERSION */
 	const char *type;    /**< as for aeth_queue_enqueue() */
 	const char *payload; /**< JSON; NULL means "{}" */
 	/** NULL means defaults. Tasks may name different queues; consecutive
@@ -119,8 +124,18 @@ typedef struct {
 	int rc;      /**< out: 0 or this task's AETH_E* code */
 } aeth_queue_batch_task;
 
+#define AETH_QUEUE_BATCH_TASK_VERSION 1
+#define AETH_QUEUE_BATCH_TASK_INIT \
+	{AETH_QUEUE_BATCH_TASK_VERSION, NULL, NULL, NULL, "", 0}
+
+/** Initialise `task` for `version` as AETH_QUEUE_BATCH_TASK_INIT does.
+ *  0, or AETH_EINVALID (NULL, or a version this library does not know). */
+AETH_API int aeth_queue_batch_task_init(aeth_queue_batch_task *task,
+					unsigned int version);
+
 /** A queue to dequeue from and its weight (for aeth_queue_dequeue()). */
 typedef struct {
+	unsigned int version; /**< AETH_QUEUE_SOURCE_VERSION */
 	const char *name;    /**< queue name */
 	unsigned int weight; /**< relative share among non-strict queues; 0 means 1 */
 	/** Non-zero: tried before every weighted queue, in the order given
@@ -128,11 +143,25 @@ typedef struct {
 	int strict;
 } aeth_queue_source;
 
+#define AETH_QUEUE_SOURCE_VERSION 1
+#define AETH_QUEUE_SOURCE_INIT {AETH_QUEUE_SOURCE_VERSION, NULL, 0, 0}
+
+/** Initialise `source` for `version` as AETH_QUEUE_SOURCE_INIT does.
+ *  0, or AETH_EINVALID (NULL, or a version this library does not know). */
+AETH_API int aeth_queue_source_init(aeth_queue_source *source,
+				    unsigned int version);
+
+/** The library's own state of a dequeued task; opaque. */
+struct aeth_queue_task_internal;
+
 /**
  * A task's message. Every string is NUL-terminated and owned by the task
- * (freed by aeth_queue_task_free()); strings not set are NULL.
+ * (freed by aeth_queue_task_free()); strings not set are NULL. Only the
+ * library allocates these; `version` (AETH_QUEUE_TASK_VERSION when this
+ * header was current) tells a program which fields the library filled.
  */
 typedef struct {
+	unsigned int version;
 	char id[37];
 	char *queue;
 	char *type;
@@ -150,13 +179,27 @@ typedef struct {
 	int64_t started_ms;   /**< last dequeue */
 	int64_t finished_ms;  /**< completed or dead */
 	int64_t lease_deadline_ms;
-	char *lease;      /**< internal: identifies this dequeue's lease */
+	/** The library's state of this dequeue (its lease), not visible to
+	 *  programs; freed by aeth_queue_task_free(). */
+	struct aeth_queue_task_internal *internal;
 } aeth_queue_task;
 
-/** Per-state task counts of one queue (aeth_queue_count()). */
+#define AETH_QUEUE_TASK_VERSION 1
+
+/** Per-state task counts of one queue (aeth_queue_count()). The caller
+ *  sets `version`; the library fills the states that version has. */
 typedef struct {
+	unsigned int version;           /**< AETH_QUEUE_COUNTS_VERSION */
 	uint64_t n[AETH_QUEUE_NSTATES]; /**< indexed by aeth_queue_state */
 } aeth_queue_counts;
+
+#define AETH_QUEUE_COUNTS_VERSION 1
+#define AETH_QUEUE_COUNTS_INIT {AETH_QUEUE_COUNTS_VERSION, {0}}
+
+/** Initialise `counts` for `version` as AETH_QUEUE_COUNTS_INIT does.
+ *  0, or AETH_EINVALID (NULL, or a version this library does not know). */
+AETH_API int aeth_queue_counts_init(aeth_queue_counts *counts,
+				    unsigned int version);
 
 /** Flags of aeth_queue_nack(). */
 #define AETH_QUEUE_NACK_NO_RETRY 1u /**< straight to dead */

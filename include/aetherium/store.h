@@ -13,6 +13,11 @@
  * strings inside too. Records the caller passes in (insert) are only read,
  * except that insert fills in `id` (when empty) and `created_at_ms`.
  *
+ * Records start with `unsigned int version` (docs/api.md): one the caller
+ * fills starts from AETH_STORE_X_INIT or aeth_store_x_init(); one the
+ * library returns carries the version it filled (fields are only
+ * appended, so a program reads those its version has).
+ *
  * Thread safety: an aeth_store is one database connection and must be
  * used by one thread at a time (open one per thread, or lock). Different
  * handles may be used from different threads at once.
@@ -56,6 +61,7 @@ AETH_API void aeth_store_free(aeth_store *store);
 /* ---- VMs: status creating|running|stopped|failed|deleted ---------------- */
 
 typedef struct {
+	unsigned int version; /**< AETH_STORE_VM_VERSION */
 	char id[37];         /**< UUID; insert makes one when empty */
 	char *name;          /**< required, <= 255 */
 	char *orchestrator;  /**< backend name, required, <= 50 */
@@ -73,6 +79,14 @@ typedef struct {
 	char *owner_worker;  /**< worker id owning the VM, <= 255, may be NULL */
 	char *error;         /**< last failure, may be NULL */
 } aeth_store_vm;
+
+#define AETH_STORE_VM_VERSION 1
+#define AETH_STORE_VM_INIT {AETH_STORE_VM_VERSION, "", NULL, NULL, NULL, NULL, \
+	NULL, NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL}
+
+/** Initialise `vm` for `version` as AETH_STORE_VM_INIT does. 0, or
+ *  AETH_EINVALID (NULL, or a version this library does not know). */
+AETH_API int aeth_store_vm_init(aeth_store_vm *vm, unsigned int version);
 
 /**
  * Filter for the list functions: NULL/0 fields do not filter. `worker`
@@ -147,6 +161,7 @@ AETH_API void aeth_store_vm_list_free(aeth_store_vm **list);
 /* ---- Tasks: status pending|running|completed|failed|retrying|dead ------- */
 
 typedef struct {
+	unsigned int version; /**< AETH_STORE_TASK_VERSION */
 	char id[37];        /**< UUID (the queue's task id); made when empty */
 	char *type;         /**< "vm:create", ...; required, <= 100 */
 	char *status;       /**< NULL on insert: "pending" */
@@ -167,6 +182,14 @@ typedef struct {
 	char *queue;        /**< queue name, <= 100, may be NULL */
 	int64_t timeout_ms; /**< 0: NULL */
 } aeth_store_task;
+
+#define AETH_STORE_TASK_VERSION 1
+#define AETH_STORE_TASK_INIT {AETH_STORE_TASK_VERSION, "", NULL, NULL, 0, \
+	NULL, NULL, NULL, "", NULL, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, 0}
+
+/** Initialise `task` for `version` as AETH_STORE_TASK_INIT does. 0, or
+ *  AETH_EINVALID (NULL, or a version this library does not know). */
+AETH_API int aeth_store_task_init(aeth_store_task *task, unsigned int version);
 
 /** Insert a task row. Unknown vm_id: AETH_ENOTFOUND; existing id:
  * AETH_EEXISTS; invalid payload JSON: AETH_EINVALID. */
@@ -229,6 +252,7 @@ AETH_API void aeth_store_task_list_free(aeth_store_task **list);
 /* ---- Executions: one command run in a VM ------------------------------- */
 
 typedef struct {
+	unsigned int version; /**< AETH_STORE_EXECUTION_VERSION */
 	char id[37];        /**< made when empty */
 	char job_id[37];    /**< empty: NULL */
 	char vm_id[37];     /**< empty: NULL; must name an existing VM */
@@ -246,6 +270,15 @@ typedef struct {
 	int duration_ms;
 	char *metadata;     /**< JSON text or NULL */
 } aeth_store_execution;
+
+#define AETH_STORE_EXECUTION_VERSION 1
+#define AETH_STORE_EXECUTION_INIT {AETH_STORE_EXECUTION_VERSION, "", "", "", \
+	"", NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, 0, 0, 0, NULL}
+
+/** Initialise `exec` for `version` as AETH_STORE_EXECUTION_INIT does. 0,
+ *  or AETH_EINVALID (NULL, or a version this library does not know). */
+AETH_API int aeth_store_execution_init(aeth_store_execution *exec,
+				       unsigned int version);
 
 /** Insert an execution (typically when the command starts; fields given
  * here such as exit_code are stored as they are). */

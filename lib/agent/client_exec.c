@@ -317,6 +317,7 @@ static aeth_exec_result *make_result(aeth_exec *e, bool collect)
 		aeth__error_oom();
 		return NULL;
 	}
+	res->version = AETH_EXEC_RESULT_VERSION;
 	res->exit_code = (int)x->exit_code;
 	res->term_signal = (int)x->signal;
 	res->timed_out = x->timed_out != 0;

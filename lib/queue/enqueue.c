@@ -324,7 +324,64 @@ static void take_replies(aeth_queue *q, aeth_queue_batch_task *tasks, size_t n,
 			note(f, n, n, aeth__q_bad_reply(q, "task index", rs[c]));
 }
 
+static const aeth_queue_batch_task batch_defaults = AETH_QUEUE_BATCH_TASK_INIT;
+/* The size of each version's struct, which is also the stride of a
+ * caller's array of that version (an older version's entry must be its
+ * sizeof, padding included). */
+static const size_t batch_sizes[] = {sizeof(aeth_queue_batch_task)};
+static const aeth__versioned batch_task_v = {
+	"aeth_queue_batch_task", "AETH_QUEUE_BATCH_TASK_INIT",
+	AETH_QUEUE_BATCH_TASK_VERSION, batch_sizes, &batch_defaults,
+};
+
+int aeth_queue_batch_task_init(aeth_queue_batch_task *task, unsigned int version)
+{
+	return aeth__versioned_init(&batch_task_v, task, version);
+}
+
+static int enqueue_batch(aeth_queue *q, aeth_queue_batch_task *tasks, size_t n);
+
+/* The caller's array (elements of tasks[0]'s version) as current structs,
+ * enqueued; then each task's id and rc written back into its element. */
 int aeth_queue_enqueue_batch(aeth_queue *q, aeth_queue_batch_task *tasks, size_t n)
+{
+	aeth_queue_batch_task *cur;
+	size_t stride;
+	int rc;
+
+	if (!tasks || n == 0 || n > AETH__Q_BATCH_MAX)
+		return aeth__error_set(AETH_EINVALID,
+			"enqueue batch needs 1..%d tasks", AETH__Q_BATCH_MAX);
+	if ((rc = aeth__versioned_check(&batch_task_v, tasks[0].version)) != 0)
+		return rc;
+	stride = batch_sizes[tasks[0].version - 1];
+	if (!(cur = malloc(n * sizeof(*cur))))
+		return aeth__error_oom();
+	for (size_t i = 0; i < n; i++) {
+		const aeth_queue_batch_task *t =
+			(const void *)((const char *)tasks + i * stride);
+
+		if (t->version != tasks[0].version) {
+			free(cur);
+			return aeth__error_set(AETH_EINVALID, "enqueue batch: task %zu "
+					       "has version %u, task 0 version %u (one "
+					       "version per array)", i, t->version,
+					       tasks[0].version);
+		}
+		aeth__versioned_copy(&batch_task_v, &cur[i], t);
+	}
+	rc = enqueue_batch(q, cur, n);
+	for (size_t i = 0; i < n; i++) {
+		aeth_queue_batch_task *t = (void *)((char *)tasks + i * stride);
+
+		memcpy(t->id, cur[i].id, sizeof(t->id));
+		t->rc = cur[i].rc;
+	}
+	free(cur);
+	return rc;
+}
+
+static int enqueue_batch(aeth_queue *q, aeth_queue_batch_task *tasks, size_t n)
 {
 	char kqueues[AETH__Q_KEY_MAX];
 	size_t ng, nc;
@@ -336,9 +393,6 @@ int aeth_queue_enqueue_batch(aeth_queue *q, aeth_queue_batch_task *tasks, size_t
 	failure f = {0, 0, ""};
 	int rc = 0;
 
-	if (!tasks || n == 0 || n > AETH__Q_BATCH_MAX)
-		return aeth__error_set(AETH_EINVALID,
-			"enqueue batch needs 1..%d tasks", AETH__Q_BATCH_MAX);
 	if (!(ps = malloc(n * sizeof(*ps)))) {
 		rc = aeth__error_oom();
 		goto out;
@@ -389,10 +443,11 @@ out:
 int aeth_queue_enqueue(aeth_queue *q, const char *type, const char *payload,
 		       const aeth_queue_enqueue_options *opts, char id_out[37])
 {
-	aeth_queue_batch_task t = {type, payload, opts, "", 0};
+	aeth_queue_batch_task t = {AETH_QUEUE_BATCH_TASK_VERSION, type, payload,
+				   opts, "", 0};
 	int rc;
 
-	rc = aeth_queue_enqueue_batch(q, &t, 1);
+	rc = enqueue_batch(q, &t, 1);
 	if (rc == 0 && id_out)
 		memcpy(id_out, t.id, 37);
 	return rc;

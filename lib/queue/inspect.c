@@ -138,7 +138,40 @@ int aeth_queue_wait_result(aeth_queue *q, const char *queue, const char *id,
 	return rc;
 }
 
+static const aeth_queue_counts counts_defaults = AETH_QUEUE_COUNTS_INIT;
+static const size_t counts_sizes[] = {sizeof(aeth_queue_counts)};
+static const aeth__versioned counts_v = {
+	"aeth_queue_counts", "AETH_QUEUE_COUNTS_INIT", AETH_QUEUE_COUNTS_VERSION,
+	counts_sizes, &counts_defaults,
+};
+
+int aeth_queue_counts_init(aeth_queue_counts *counts, unsigned int version)
+{
+	return aeth__versioned_init(&counts_v, counts, version);
+}
+
+static int count(aeth_queue *q, const char *queue, aeth_queue_counts *out);
+
+/* Counted into a current struct; the caller gets the states its version
+ * has. */
 int aeth_queue_count(aeth_queue *q, const char *queue, aeth_queue_counts *out)
+{
+	aeth_queue_counts all;
+	unsigned int version;
+	int rc;
+
+	if (!out)
+		return aeth__error_set(AETH_EINVALID, "aeth_queue_count: out is NULL");
+	version = out->version;
+	if ((rc = aeth__versioned_check(&counts_v, version)) != 0)
+		return rc;
+	rc = count(q, queue, &all);
+	all.version = version;
+	memcpy(out, &all, counts_sizes[version - 1]);
+	return rc;
+}
+
+static int count(aeth_queue *q, const char *queue, aeth_queue_counts *out)
 {
 	static const char *const cmd[AETH_QUEUE_NSTATES] = {
 		"LLEN", "ZCARD", "ZCARD", "ZCARD", "ZCARD", "ZCOUNT"};

@@ -133,4 +133,16 @@ int aeth__q_task_from_values(const char *const *names, size_t n,
 int aeth__q_state_parse(const char *s);
 uint64_t aeth__q_rand(aeth_queue *q);
 
+/* What aeth_queue_task.internal points to: the task's own state, not
+ * visible to programs (queue.h). */
+struct aeth_queue_task_internal {
+	char *lease; /* identifies this dequeue's lease (dequeue.lua) */
+};
+
+/* The lease token of a dequeued task, or NULL. */
+static inline const char *aeth__q_lease(const aeth_queue_task *t)
+{
+	return t && t->internal ? t->internal->lease : NULL;
+}
+
 #endif

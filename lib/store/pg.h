@@ -121,6 +121,7 @@ typedef struct {
 	const char *name;    /* SQL table name, plural: "tasks" */
 	const char *kind;    /* one row in messages: "task" */
 	size_t size;         /* sizeof the record */
+	unsigned int version; /* the record's version, set in what is read */
 	const aeth__col *cols;
 	size_t ncols;
 	const aeth__filter_col *filters;

@@ -110,7 +110,7 @@ static void task_record(aeth_store_task *st, const aeth__task_row *t,
 
 int aeth__rec_task_insert(aeth__rec *r, const aeth__task_row *t)
 {
-	aeth_store_task st = {0};
+	aeth_store_task st = AETH_STORE_TASK_INIT;
 	char *payload = t->payload_is_json ? NULL : json_or_string(t->payload);
 	int rc;
 
@@ -126,7 +126,7 @@ int aeth__rec_task_insert(aeth__rec *r, const aeth__task_row *t)
 int aeth__rec_task_running(aeth__rec *r, const aeth__task_row *t,
 			   const char *worker_id, unsigned int retry_count)
 {
-	aeth_store_task st = {0};
+	aeth_store_task st = AETH_STORE_TASK_INIT;
 	char *payload;
 	int rc = aeth_store_task_start(r->store, t->id, worker_id, (int)retry_count);
 
@@ -181,7 +181,7 @@ static void vm_record(aeth_store_vm *v, const aeth__vm_row *vm)
 
 int aeth__rec_vm_insert(aeth__rec *r, const aeth__vm_row *vm)
 {
-	aeth_store_vm v = {0};
+	aeth_store_vm v = AETH_STORE_VM_INIT;
 
 	vm_record(&v, vm);
 	return aeth_store_vm_insert(r->store, &v);
@@ -189,7 +189,7 @@ int aeth__rec_vm_insert(aeth__rec *r, const aeth__vm_row *vm)
 
 int aeth__rec_vm_paths(aeth__rec *r, const aeth__vm_row *vm)
 {
-	aeth_store_vm v = {0};
+	aeth_store_vm v = AETH_STORE_VM_INIT;
 
 	vm_record(&v, vm);
 	return aeth_store_vm_update(r->store, &v);
@@ -347,7 +347,7 @@ int aeth__rec_vms_on_host(aeth__rec *r, const char *me, const char *host,
 
 int aeth__rec_exec_insert(aeth__rec *r, const aeth__exec_row *e)
 {
-	aeth_store_execution x = {0};
+	aeth_store_execution x = AETH_STORE_EXECUTION_INIT;
 	int64_t dur = e->duration_ms;
 
 	set_id(x.vm_id, e->vm_id);

@@ -40,7 +40,7 @@ static const aeth__filter_col task_filters[] = {
 };
 
 static const aeth__table task_table = {
-	"tasks", "task", sizeof(aeth_store_task),
+	"tasks", "task", sizeof(aeth_store_task), AETH_STORE_TASK_VERSION,
 	task_cols, AETH__ARRAY_LEN(task_cols),
 	task_filters, AETH__ARRAY_LEN(task_filters),
 	"created_at DESC, id",
@@ -80,13 +80,45 @@ static int check_task(const aeth_store_task *t, const char *status,
 	return 0;
 }
 
+static const aeth_store_task task_defaults = AETH_STORE_TASK_INIT;
+static const size_t task_sizes[] = {sizeof(aeth_store_task)};
+static const aeth__versioned task_v = {
+	"aeth_store_task", "AETH_STORE_TASK_INIT", AETH_STORE_TASK_VERSION,
+	task_sizes, &task_defaults,
+};
+
+int aeth_store_task_init(aeth_store_task *task, unsigned int version)
+{
+	return aeth__versioned_init(&task_v, task, version);
+}
+
 int aeth_store_task_insert(aeth_store *s, aeth_store_task *t)
 {
 	return aeth__store_task_insert(s, t, false);
 }
 
+static int task_insert(aeth_store *s, aeth_store_task *t, bool payload_checked);
+
+/* On a current copy of the caller's record; what insert fills in goes
+ * back (fields every version has). */
 int aeth__store_task_insert(aeth_store *s, aeth_store_task *t,
 			    bool payload_checked)
+{
+	aeth_store_task cur;
+	int rc;
+
+	if (!t)
+		return aeth__error_set(AETH_EINVALID, "task record is NULL");
+	if ((rc = aeth__versioned_copy(&task_v, &cur, t)) != 0)
+		return rc;
+	rc = task_insert(s, &cur, payload_checked);
+	memcpy(t->id, cur.id, sizeof(t->id));
+	t->created_at_ms = cur.created_at_ms;
+	t->scheduled_at_ms = cur.scheduled_at_ms;
+	return rc;
+}
+
+static int task_insert(aeth_store *s, aeth_store_task *t, bool payload_checked)
 {
 	char prio[16], maxr[16], retries[16], sched[32], timeout[32];
 	const char *status;

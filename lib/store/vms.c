@@ -35,7 +35,7 @@ static const aeth__filter_col vm_filters[] = {
 };
 
 static const aeth__table vm_table = {
-	"vms", "vm", sizeof(aeth_store_vm),
+	"vms", "vm", sizeof(aeth_store_vm), AETH_STORE_VM_VERSION,
 	vm_cols, AETH__ARRAY_LEN(vm_cols),
 	vm_filters, AETH__ARRAY_LEN(vm_filters),
 	"created_at DESC, id",
@@ -76,7 +76,38 @@ static const char *int_or_null(char *buf, size_t size, int v)
 	return buf;
 }
 
+static const aeth_store_vm vm_defaults = AETH_STORE_VM_INIT;
+static const size_t vm_sizes[] = {sizeof(aeth_store_vm)};
+static const aeth__versioned vm_v = {
+	"aeth_store_vm", "AETH_STORE_VM_INIT", AETH_STORE_VM_VERSION, vm_sizes,
+	&vm_defaults,
+};
+
+int aeth_store_vm_init(aeth_store_vm *vm, unsigned int version)
+{
+	return aeth__versioned_init(&vm_v, vm, version);
+}
+
+static int vm_insert(aeth_store *s, aeth_store_vm *vm);
+
+/* On a current copy of the caller's record; what insert fills in goes
+ * back (fields every version has). */
 int aeth_store_vm_insert(aeth_store *s, aeth_store_vm *vm)
+{
+	aeth_store_vm cur;
+	int rc;
+
+	if (!vm)
+		return aeth__error_set(AETH_EINVALID, "vm record is NULL");
+	if ((rc = aeth__versioned_copy(&vm_v, &cur, vm)) != 0)
+		return rc;
+	rc = vm_insert(s, &cur);
+	memcpy(vm->id, cur.id, sizeof(vm->id));
+	vm->created_at_ms = cur.created_at_ms;
+	return rc;
+}
+
+static int vm_insert(aeth_store *s, aeth_store_vm *vm)
 {
 	char vcpus[16], mem[16];
 	const char *status;
@@ -166,7 +197,21 @@ int aeth__store_vm_take(aeth_store *s, const char *id, const char *from,
 	return rc;
 }
 
+static int vm_update(aeth_store *s, const aeth_store_vm *vm);
+
 int aeth_store_vm_update(aeth_store *s, const aeth_store_vm *vm)
+{
+	aeth_store_vm cur;
+	int rc;
+
+	if (!vm)
+		return aeth__error_set(AETH_EINVALID, "vm record is NULL");
+	if ((rc = aeth__versioned_copy(&vm_v, &cur, vm)) != 0)
+		return rc;
+	return vm_update(s, &cur);
+}
+
+static int vm_update(aeth_store *s, const aeth_store_vm *vm)
 {
 	char vcpus[16], mem[16];
 	int rc;

@@ -113,7 +113,7 @@ static void adopt_vm(aeth_worker *w, aeth__rec *rec, const char *id,
 static int drain(aeth_worker *w, aeth__rec *rec, aeth_queue *q, const char *dead)
 {
 	char *queue = aeth__sprintf("worker:%s", dead);
-	aeth_queue_source src = {queue, 1, 1};
+	aeth_queue_source src = {AETH_QUEUE_SOURCE_VERSION, queue, 1, 1};
 	aeth_queue_task *tasks[DRAIN_BATCH];
 	size_t got = 0;
 	int moved = 0;

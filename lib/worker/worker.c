@@ -365,6 +365,8 @@ int aeth__parse_queues(struct aeth_worker *w, const char *spec)
 		free(copy);
 		return aeth__error_oom();
 	}
+	for (size_t i = 0; i < cap; i++)
+		aeth_queue_source_init(&w->sources[i], AETH_QUEUE_SOURCE_VERSION);
 	w->source_names[0] = strdup(w->own_queue);
 	w->sources[0].name = w->source_names[0];
 	w->sources[0].strict = 1;

@@ -113,6 +113,13 @@ static void test_init_functions(void **state)
 	ONE(aeth_client_options, AETH_CLIENT_OPTIONS)
 	ONE(aeth_submit_options, AETH_SUBMIT_OPTIONS)
 	ONE(aeth_store_filter, AETH_STORE_FILTER)
+	/* records and array elements the caller allocates */
+	ONE(aeth_store_vm, AETH_STORE_VM)
+	ONE(aeth_store_task, AETH_STORE_TASK)
+	ONE(aeth_store_execution, AETH_STORE_EXECUTION)
+	ONE(aeth_queue_batch_task, AETH_QUEUE_BATCH_TASK)
+	ONE(aeth_queue_source, AETH_QUEUE_SOURCE)
+	ONE(aeth_queue_counts, AETH_QUEUE_COUNTS)
 #undef ONE
 }
 

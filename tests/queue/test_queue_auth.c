@@ -249,9 +249,9 @@ static void test_url_user_info(void **state)
 static void test_acl_round_trip(void **state)
 {
 	aeth_queue *sub = open_as(submit_url), *wrk = open_as(worker_url);
-	aeth_queue_source src = {"default", 1, 0};
+	aeth_queue_source src = {AETH_QUEUE_SOURCE_VERSION, "default", 1, 0};
 	aeth_queue_task *t = NULL, *done = NULL;
-	aeth_queue_counts counts;
+	aeth_queue_counts counts = AETH_QUEUE_COUNTS_INIT;
 	char id[37], id2[37], id3[37], *json = NULL, **ids = NULL;
 
 	(void)state;
@@ -302,7 +302,7 @@ static void test_acl_round_trip(void **state)
 static void test_submitter_cannot_take_tasks(void **state)
 {
 	aeth_queue *sub = open_as(submit_url);
-	aeth_queue_source src = {"default", 1, 0};
+	aeth_queue_source src = {AETH_QUEUE_SOURCE_VERSION, "default", 1, 0};
 	aeth_queue_task *t = NULL;
 	char id[37];
 	int rc;

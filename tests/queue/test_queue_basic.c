@@ -3,7 +3,7 @@
  * tasks, leases (expiry, heartbeat, timeout), malformed messages. */
 #include "qtest.h"
 
-static const aeth_queue_source DEF[] = {{"default", 1, 0}};
+static const aeth_queue_source DEF[] = {{AETH_QUEUE_SOURCE_VERSION, "default", 1, 0}};
 
 static aeth_queue_task *take(aeth_queue *q, unsigned int timeout_ms)
 {
@@ -18,11 +18,12 @@ static void test_enqueue_dequeue_ack(void **state)
 	qtest *s = *state;
 	char id[37];
 	aeth_queue_task *t, *g;
-	aeth_queue_counts c;
+	aeth_queue_counts c = AETH_QUEUE_COUNTS_INIT;
 	char **ids;
 
 	QOK(aeth_queue_enqueue(s->q, "vm:create", "{\"name\":\"demo\"}", NULL, id));
 	QOK(aeth_queue_get(s->q, NULL, id, &g)); /* via the id index */
+	assert_int_equal(g->version, AETH_QUEUE_TASK_VERSION); /* docs/api.md */
 	assert_int_equal(g->state, AETH_QUEUE_PENDING);
 	assert_string_equal(g->queue, "default");
 	aeth_queue_task_free(g);
@@ -131,7 +132,7 @@ static void test_retries_backoff_then_dead(void **state)
 	qtest *s = *state;
 	aeth_queue_enqueue_options o = AETH_QUEUE_ENQUEUE_OPTIONS_INIT;
 	aeth_queue_task *t;
-	aeth_queue_counts c;
+	aeth_queue_counts c = AETH_QUEUE_COUNTS_INIT;
 	char id[37];
 	int64_t prev = 0;
 
@@ -182,7 +183,7 @@ static void test_release(void **state)
 	qtest *s = *state;
 	aeth_queue_enqueue_options o = AETH_QUEUE_ENQUEUE_OPTIONS_INIT;
 	aeth_queue_task *t, *old;
-	aeth_queue_counts c;
+	aeth_queue_counts c = AETH_QUEUE_COUNTS_INIT;
 	char a[37], b[37];
 
 	o.max_retries = 0;
@@ -287,7 +288,7 @@ static void test_malformed_message_goes_dead(void **state)
 	const char *bad = "11111111-2222-4333-8444-555555555555";
 	const char *gone = "11111111-2222-4333-8444-666666666666";
 	aeth_queue_task *t = NULL;
-	aeth_queue_counts c;
+	aeth_queue_counts c = AETH_QUEUE_COUNTS_INIT;
 	char *r;
 
 	/* A message hash without type/payload, and an id without a hash. */
@@ -314,7 +315,7 @@ static void test_bad_inputs(void **state)
 {
 	qtest *s = *state;
 	aeth_queue_enqueue_options o = AETH_QUEUE_ENQUEUE_OPTIONS_INIT;
-	aeth_queue_source src = {"bad name", 1, 0};
+	aeth_queue_source src = {AETH_QUEUE_SOURCE_VERSION, "bad name", 1, 0};
 	aeth_queue_task *t;
 	char *big;
 
@@ -365,7 +366,7 @@ static void test_retention(void **state)
 	enum { N = 300 };
 	aeth_queue_batch_task *ts = calloc(N, sizeof(*ts));
 	aeth_queue_task *out[100], *t, *g;
-	aeth_queue_counts c;
+	aeth_queue_counts c = AETH_QUEUE_COUNTS_INIT;
 	aeth_queue *q = NULL;
 	char young[37], *r;
 	size_t got, done = 0;
@@ -375,8 +376,10 @@ static void test_retention(void **state)
 	o.worker_id = "test";
 	o.retention_s = 1;
 	QOK(aeth_queue_open(&q, &o));
-	for (size_t i = 0; i < N; i++)
+	for (size_t i = 0; i < N; i++) {
+		aeth_queue_batch_task_init(&ts[i], AETH_QUEUE_BATCH_TASK_VERSION);
 		ts[i].type = "noop";
+	}
 	QOK(aeth_queue_enqueue_batch(q, ts, N));
 	while (done < N) {
 		QOK(aeth_queue_dequeue_batch(q, DEF, 1, 0, out, 100, &got));

@@ -7,9 +7,17 @@
 #include <pthread.h>
 
 #include "qtest.h"
+#include "queue/queue_internal.h"
 
-static const aeth_queue_source A[] = {{"qa", 1, 0}};
-static const aeth_queue_source AB[] = {{"qa", 1, 1}, {"qb", 1, 1}};
+#define V AETH_QUEUE_SOURCE_VERSION
+static const aeth_queue_source A[] = {{V, "qa", 1, 0}};
+static const aeth_queue_source AB[] = {{V, "qa", 1, 1}, {V, "qb", 1, 1}};
+static const aeth_queue_source DEF[] = {{V, "default", 1, 0}};
+#undef V
+
+/* One task of a batch. */
+#define BT(type, payload, opts, rc) \
+	(aeth_queue_batch_task){AETH_QUEUE_BATCH_TASK_VERSION, type, payload, opts, "", rc}
 
 #define N 600
 
@@ -19,7 +27,7 @@ static void test_enqueue_batch_mixed(void **state)
 	aeth_queue_enqueue_options oa = AETH_QUEUE_ENQUEUE_OPTIONS_INIT,
 		ob = AETH_QUEUE_ENQUEUE_OPTIONS_INIT, ou = AETH_QUEUE_ENQUEUE_OPTIONS_INIT;
 	aeth_queue_batch_task *ts = calloc(N, sizeof(*ts));
-	aeth_queue_counts c;
+	aeth_queue_counts c = AETH_QUEUE_COUNTS_INIT;
 	aeth_queue_task *out[100];
 	size_t got;
 	int rc;
@@ -30,7 +38,7 @@ static void test_enqueue_batch_mixed(void **state)
 	ou.unique_key = "only-one";
 	for (int i = 0; i < N; i++) {
 		/* Runs of 300 per queue: more than one script call each. */
-		ts[i] = (aeth_queue_batch_task){"noop", "{\"i\":0}", i < 300 ? &oa : &ob, "", -99};
+		ts[i] = BT("noop", "{\"i\":0}", i < 300 ? &oa : &ob, -99);
 	}
 	ts[5].payload = "{broken";
 	ts[7].opts = &ou;
@@ -64,10 +72,11 @@ static void test_enqueue_batch_mixed(void **state)
 			assert_int_equal(out[j]->state, AETH_QUEUE_ACTIVE);
 			assert_string_equal(out[j]->queue, "qa");
 			assert_string_equal(out[j]->payload, "{\"i\":0}");
-			assert_non_null(out[j]->lease);
+			assert_non_null(aeth__q_lease(out[j]));
 			assert_true(out[j]->lease_deadline_ms > out[j]->started_ms);
 			if (j > 0)
-				assert_string_not_equal(out[j]->lease, out[j - 1]->lease);
+				assert_string_not_equal(aeth__q_lease(out[j]),
+							aeth__q_lease(out[j - 1]));
 			want++;
 		}
 		QOK(aeth_queue_ack_batch(s->q, out, NULL, got, NULL));
@@ -101,21 +110,21 @@ static void test_ack_batch_lost_lease_and_results(void **state)
 	char *saved;
 
 	for (int i = 0; i < 4; i++)
-		ts[i] = (aeth_queue_batch_task){"noop", NULL, NULL, "", 0};
+		ts[i] = BT("noop", NULL, NULL, 0);
 	QOK(aeth_queue_enqueue_batch(s->q, ts, 4));
-	QOK(aeth_queue_dequeue_batch(s->q, (aeth_queue_source[]){{"default", 1, 0}}, 1, 0,
+	QOK(aeth_queue_dequeue_batch(s->q, DEF, 1, 0,
 				     out, 4, &got));
 	assert_int_equal(got, 4);
-	saved = out[2]->lease;
-	out[2]->lease = strdup("not-the-lease");
+	saved = out[2]->internal->lease;
+	out[2]->internal->lease = strdup("not-the-lease");
 	assert_int_equal(aeth_queue_ack_batch(s->q, out, results, 4, rcs), AETH_ESTATE);
 	assert_non_null(strstr(aeth_error_last(), out[2]->id));
 	assert_int_equal(rcs[0], 0);
 	assert_int_equal(rcs[1], 0);
 	assert_int_equal(rcs[2], AETH_ESTATE);
 	assert_int_equal(rcs[3], 0);
-	free(out[2]->lease);
-	out[2]->lease = saved;
+	free(out[2]->internal->lease);
+	out[2]->internal->lease = saved;
 	/* Re-sent acks are idempotent; the real holder of task 2 acks it. */
 	QOK(aeth_queue_ack_batch(s->q, out, results, 4, rcs));
 	for (int i = 0; i < 4; i++) {
@@ -146,7 +155,7 @@ static void test_batch_leases_expire_and_recover(void **state)
 
 	o.queue = "qa";
 	for (int i = 0; i < 5; i++)
-		ts[i] = (aeth_queue_batch_task){"slow", NULL, &o, "", 0};
+		ts[i] = BT("slow", NULL, &o, 0);
 	QOK(aeth_queue_enqueue_batch(a, ts, 5));
 	QOK(aeth_queue_dequeue_batch(a, A, 1, 0, ta, 5, &got));
 	assert_int_equal(got, 5);
@@ -221,7 +230,7 @@ static void test_done_list_only_when_waited(void **state)
 	char id[37], *r;
 
 	QOK(aeth_queue_enqueue(s->q, "x", NULL, NULL, id));
-	QOK(aeth_queue_dequeue(s->q, (aeth_queue_source[]){{"default", 1, 0}}, 1, 0, &t));
+	QOK(aeth_queue_dequeue(s->q, DEF, 1, 0, &t));
 	QOK(aeth_queue_ack(s->q, t, "{}"));
 	aeth_queue_task_free(t);
 	r = aeth_test_redis_cmd(s->url, "EXISTS {%s:default}:done:%s", s->ns, id);
@@ -231,7 +240,7 @@ static void test_done_list_only_when_waited(void **state)
 	QOK(aeth_queue_enqueue(s->q, "x", NULL, NULL, w.id));
 	assert_int_equal(pthread_create(&th, NULL, wait_for, &w), 0);
 	usleep(200000); /* the waiter marked the task and blocks */
-	QOK(aeth_queue_dequeue(s->q, (aeth_queue_source[]){{"default", 1, 0}}, 1, 0, &t));
+	QOK(aeth_queue_dequeue(s->q, DEF, 1, 0, &t));
 	int64_t t0 = qtest_now_ms();
 	QOK(aeth_queue_ack(s->q, t, "{\"ok\":1}"));
 	pthread_join(th, NULL);
@@ -251,20 +260,20 @@ static void test_batch_after_script_flush(void **state)
 	size_t got;
 
 	for (int i = 0; i < 3; i++)
-		ts[i] = (aeth_queue_batch_task){"noop", NULL, NULL, "", 0};
+		ts[i] = BT("noop", NULL, NULL, 0);
 	QOK(aeth_queue_enqueue_batch(s->q, ts, 3));
 	/* The server forgets our scripts (as after a restart): every batch
 	 * call reloads them and goes on. */
 	free(aeth_test_redis_cmd(s->url, "SCRIPT FLUSH"));
 	QOK(aeth_queue_enqueue_batch(s->q, ts, 3));
 	free(aeth_test_redis_cmd(s->url, "SCRIPT FLUSH"));
-	QOK(aeth_queue_dequeue_batch(s->q, (aeth_queue_source[]){{"default", 1, 0}}, 1, 0,
+	QOK(aeth_queue_dequeue_batch(s->q, DEF, 1, 0,
 				     out, 3, &got));
 	assert_int_equal(got, 3);
 	QOK(aeth_queue_ack_batch(s->q, out, NULL, 3, NULL));
 	for (int i = 0; i < 3; i++)
 		aeth_queue_task_free(out[i]);
-	QOK(aeth_queue_dequeue_batch(s->q, (aeth_queue_source[]){{"default", 1, 0}}, 1, 0,
+	QOK(aeth_queue_dequeue_batch(s->q, DEF, 1, 0,
 				     out, 3, &got));
 	assert_int_equal(got, 3);
 	free(aeth_test_redis_cmd(s->url, "SCRIPT FLUSH"));

@@ -15,8 +15,10 @@ typedef struct {
 	const char *result; /* ack with this after 100 ms (consumer mode) */
 } consumer;
 
-static const aeth_queue_source SRC[] = {{"worker:w1", 1, 1}, {"default", 3, 0},
-					 {"low", 1, 0}};
+#define V AETH_QUEUE_SOURCE_VERSION
+static const aeth_queue_source SRC[] = {{V, "worker:w1", 1, 1}, {V, "default", 3, 0},
+					 {V, "low", 1, 0}};
+#undef V
 
 static void *consume(void *arg)
 {

@@ -9,14 +9,14 @@
 
 #include "qtest.h"
 
-static const aeth_queue_source DEF[] = {{"default", 1, 0}};
+static const aeth_queue_source DEF[] = {{AETH_QUEUE_SOURCE_VERSION, "default", 1, 0}};
 
 static void test_sigkill_mid_task_recovered_once(void **state)
 {
 	qtest *s = *state;
 	aeth_queue *b = qtest_open(s, 5000);
 	aeth_queue_task *t;
-	aeth_queue_counts c;
+	aeth_queue_counts c = AETH_QUEUE_COUNTS_INIT;
 	char id[37], got[37] = "";
 	int p[2], st;
 	pid_t pid;

@@ -33,6 +33,7 @@ static void test_weighted_proportions(void **state)
 	const int N = 10000;
 
 	for (int i = 0; i < 4; i++) {
+		src[i].version = AETH_QUEUE_SOURCE_VERSION;
 		src[i].name = NAMES[i];
 		src[i].weight = W[i];
 		src[i].strict = 0;
@@ -59,8 +60,10 @@ static void test_strict_first_and_low_still_served(void **state)
 {
 	qtest *s = *state;
 	aeth_queue_source src[5] = {
-		{"worker:w1", 1, 1}, {"critical", 6, 0}, {"high", 5, 0},
-		{"default", 3, 0}, {"low", 1, 0},
+#define V AETH_QUEUE_SOURCE_VERSION
+		{V, "worker:w1", 1, 1}, {V, "critical", 6, 0}, {V, "high", 5, 0},
+		{V, "default", 3, 0}, {V, "low", 1, 0},
+#undef V
 	};
 	int low = 0;
 

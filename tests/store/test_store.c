@@ -168,7 +168,7 @@ static void test_migrate_concurrent(void **state)
 static void insert_vm(aeth_store *s, aeth_store_vm *vm, const char *name,
 		      const char *owner)
 {
-	memset(vm, 0, sizeof(*vm));
+	aeth_store_vm_init(vm, AETH_STORE_VM_VERSION);
 	vm->name = (char *)name;
 	vm->orchestrator = (char *)"qemu";
 	vm->owner_worker = (char *)owner;
@@ -178,7 +178,7 @@ static void insert_vm(aeth_store *s, aeth_store_vm *vm, const char *name,
 static void test_vm_round_trip(void **state)
 {
 	fixture *f = *state;
-	aeth_store_vm in = {0}, *out = NULL;
+	aeth_store_vm in = AETH_STORE_VM_INIT, *out = NULL;
 
 	in.name = (char *)"demo-vm";
 	in.orchestrator = (char *)"qemu";
@@ -241,6 +241,7 @@ static void test_vm_status_times(void **state)
 	insert_vm(f->store, &vm, "t", "w1");
 	OK(aeth_store_vm_set_status(f->store, vm.id, "running", NULL));
 	OK(aeth_store_vm_get(f->store, vm.id, &out));
+	assert_int_equal(out->version, AETH_STORE_VM_VERSION); /* docs/api.md */
 	assert_string_equal(out->status, "running");
 	assert_true(out->started_at_ms >= out->created_at_ms);
 	assert_int_equal(out->stopped_at_ms, 0);
@@ -321,7 +322,7 @@ static void test_vm_list(void **state)
 
 static void make_task(aeth_store_task *t, const char *type, const char *vm_id)
 {
-	memset(t, 0, sizeof(*t));
+	aeth_store_task_init(t, AETH_STORE_TASK_VERSION);
 	t->type = (char *)type;
 	t->payload = (char *)"{\"name\": \"demo-vm\", \"vcpus\": 1}";
 	t->max_retries = 3;
@@ -584,7 +585,7 @@ static void test_execution_round_trip(void **state)
 	fixture *f = *state;
 	aeth_store_vm vm;
 	aeth_store_task t;
-	aeth_store_execution e = {0}, *out, **list;
+	aeth_store_execution e = AETH_STORE_EXECUTION_INIT, *out, **list;
 	aeth_store_filter flt = AETH_STORE_FILTER_INIT;
 	size_t n;
 
@@ -623,7 +624,7 @@ static void test_execution_round_trip(void **state)
 	aeth_store_execution_free(out);
 
 	/* A complete record in one insert, exit code 127. */
-	memset(&e, 0, sizeof(e));
+	aeth_store_execution_init(&e, AETH_STORE_EXECUTION_VERSION);
 	snprintf(e.vm_id, sizeof(e.vm_id), "%s", vm.id);
 	e.command = (char *)"nope";
 	e.has_exit_code = 1;
@@ -656,9 +657,9 @@ static void test_bad_input(void **state)
 {
 	fixture *f = *state;
 	const char *unknown = "7d0c1a52-9a0e-4c1e-9d1f-0123456789ab";
-	aeth_store_vm vm = {0}, *vout = (aeth_store_vm *)1;
+	aeth_store_vm vm = AETH_STORE_VM_INIT, *vout = (aeth_store_vm *)1;
 	aeth_store_task t, *tout;
-	aeth_store_execution e = {0};
+	aeth_store_execution e = AETH_STORE_EXECUTION_INIT;
 	char big[600];
 
 	assert_int_equal(aeth_store_vm_get(f->store, unknown, &vout), AETH_ENOTFOUND);

@@ -58,7 +58,7 @@ static void server(const char *verb)
 
 static void insert_vm(aeth_store *s, aeth_store_vm *vm, const char *name)
 {
-	memset(vm, 0, sizeof(*vm));
+	aeth_store_vm_init(vm, AETH_STORE_VM_VERSION);
 	vm->name = (char *)name;
 	vm->orchestrator = (char *)"qemu";
 	OK(aeth_store_vm_insert(s, vm));

@@ -156,7 +156,7 @@ static void stop_worker(fixture *f)
 static void insert_row(fixture *f, const char *id, const char *type,
 		       const char *payload, int max_retries)
 {
-	aeth_store_task st = {0};
+	aeth_store_task st = AETH_STORE_TASK_INIT;
 
 	memcpy(st.id, id, 37);
 	st.type = (char *)type;
@@ -193,6 +193,7 @@ static void enqueue(fixture *f, int from, int to, int slow, bool rows,
 		snprintf(payload[k], 64, "{\"i\":%d,\"slow\":%d}", from + k,
 			 from + k == slow ? slow_kind : 0);
 		/* the slow one is of a type the slot has not seen yet */
+		aeth_queue_batch_task_init(&b[k], AETH_QUEUE_BATCH_TASK_VERSION);
 		b[k].type = from + k == slow ? "t:other" : "t:job";
 		b[k].payload = payload[k];
 		b[k].opts = &eo[k];
@@ -236,7 +237,7 @@ static void test_deep_queue(void **state)
 {
 	fixture *f = *state;
 	static char ids[NTASK + NROWLESS][37];
-	aeth_queue_counts c;
+	aeth_queue_counts c = AETH_QUEUE_COUNTS_INIT;
 
 	/* rows first, as aeth_client_submit writes them; some without one */
 	enqueue(f, 0, NTASK, -1, true, -1, ids);
@@ -262,7 +263,7 @@ static void test_stop_gives_back(void **state)
 {
 	fixture *f = *state;
 	static char ids[NTASK + NROWLESS][37];
-	aeth_queue_counts c;
+	aeth_queue_counts c = AETH_QUEUE_COUNTS_INIT;
 	int back = 0, back_noretry = 0, ran = 0;
 
 	start_worker(f, 1);
@@ -512,7 +513,7 @@ static void test_row_write_fails(void **state)
 	fixture *f = *state;
 	static char ids[NTASK + NROWLESS][37];
 	PGconn *c = PQconnectdb(f->db);
-	aeth_queue_counts qc = {0};
+	aeth_queue_counts qc = AETH_QUEUE_COUNTS_INIT;
 	aeth_queue_task *qt = NULL;
 	aeth_store_task *t;
 	PGresult *r;
@@ -572,7 +573,7 @@ static void test_stop_after_grace(void **state)
 {
 	fixture *f = *state;
 	static char ids[NTASK + NROWLESS][37];
-	aeth_queue_counts c;
+	aeth_queue_counts c = AETH_QUEUE_COUNTS_INIT;
 	aeth_queue_task *qt = NULL;
 	pthread_t rl;
 	int back = 0;

@@ -108,7 +108,7 @@ static void expect_sql(fixture *f, const char *want, const char *fmt, const char
 static void row(fixture *f, char id[37], const char *queue, const char *status,
 		int retries, int max_retries, int age_s)
 {
-	aeth_store_task st = {0};
+	aeth_store_task st = AETH_STORE_TASK_INIT;
 
 	aeth__uuid_new(id);
 	memcpy(st.id, id, 37);
@@ -136,7 +136,7 @@ static void enqueue(fixture *f, const char *id, const char *queue)
 
 static aeth_queue_task *take(fixture *f)
 {
-	aeth_queue_source src = {"tq", 1, 0};
+	aeth_queue_source src = {AETH_QUEUE_SOURCE_VERSION, "tq", 1, 0};
 	aeth_queue_task *t = NULL;
 
 	assert_int_equal(aeth_queue_dequeue(f->q->q, &src, 1, 0, &t), 0);
@@ -235,7 +235,7 @@ static void test_in_flight_left_alone(void **state)
 {
 	fixture *f = *state;
 	char e[37];
-	aeth_queue_source src = {"tq", 1, 0};
+	aeth_queue_source src = {AETH_QUEUE_SOURCE_VERSION, "tq", 1, 0};
 	aeth_queue_task *t, *none = NULL;
 	aeth__ledger_stats st;
 

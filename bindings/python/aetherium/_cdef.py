@@ -66,6 +66,7 @@ int keep_stdin_open;
 } aeth_exec_options;
 int aeth_exec_options_init(aeth_exec_options *opts, unsigned int version);
 typedef struct {
+unsigned int version;
 int exit_code;
 int term_signal;
 int timed_out;
@@ -155,18 +156,26 @@ const char *id;
 } aeth_queue_enqueue_options;
 int aeth_queue_enqueue_options_init(aeth_queue_enqueue_options *opts, unsigned int version);
 typedef struct {
+unsigned int version;
 const char *type;
 const char *payload;
 const aeth_queue_enqueue_options *opts;
 char id[37];
 int rc;
 } aeth_queue_batch_task;
+int aeth_queue_batch_task_init(aeth_queue_batch_task *task,
+unsigned int version);
 typedef struct {
+unsigned int version;
 const char *name;
 unsigned int weight;
 int strict;
 } aeth_queue_source;
+int aeth_queue_source_init(aeth_queue_source *source,
+unsigned int version);
+struct aeth_queue_task_internal;
 typedef struct {
+unsigned int version;
 char id[37];
 char *queue;
 char *type;
@@ -184,11 +193,14 @@ int64_t process_at_ms;
 int64_t started_ms;
 int64_t finished_ms;
 int64_t lease_deadline_ms;
-char *lease;
+struct aeth_queue_task_internal *internal;
 } aeth_queue_task;
 typedef struct {
+unsigned int version;
 uint64_t n[6];
 } aeth_queue_counts;
+int aeth_queue_counts_init(aeth_queue_counts *counts,
+unsigned int version);
 int aeth_queue_open(aeth_queue **out, const aeth_queue_options *opts);
 void aeth_queue_free(aeth_queue *q);
 int aeth_queue_ping(aeth_queue *q);
@@ -243,6 +255,7 @@ int aeth_store_migrate(aeth_store *store);
 int aeth_store_schema_version(aeth_store *store, int *version);
 void aeth_store_free(aeth_store *store);
 typedef struct {
+unsigned int version;
 char id[37];
 char *name;
 char *orchestrator;
@@ -260,6 +273,7 @@ char *metadata;
 char *owner_worker;
 char *error;
 } aeth_store_vm;
+int aeth_store_vm_init(aeth_store_vm *vm, unsigned int version);
 typedef struct {
 unsigned int version;
 const char *status;
@@ -285,6 +299,7 @@ aeth_store_vm ***out, size_t *count);
 void aeth_store_vm_free(aeth_store_vm *vm);
 void aeth_store_vm_list_free(aeth_store_vm **list);
 typedef struct {
+unsigned int version;
 char id[37];
 char *type;
 char *status;
@@ -305,6 +320,7 @@ char *metadata;
 char *queue;
 int64_t timeout_ms;
 } aeth_store_task;
+int aeth_store_task_init(aeth_store_task *task, unsigned int version);
 int aeth_store_task_insert(aeth_store *store, aeth_store_task *task);
 int aeth_store_task_get(aeth_store *store, const char *id,
 aeth_store_task **out);
@@ -333,6 +349,7 @@ aeth_store_task ***out, size_t *count);
 void aeth_store_task_free(aeth_store_task *task);
 void aeth_store_task_list_free(aeth_store_task **list);
 typedef struct {
+unsigned int version;
 char id[37];
 char job_id[37];
 char vm_id[37];
@@ -350,6 +367,8 @@ int64_t completed_at_ms;
 int duration_ms;
 char *metadata;
 } aeth_store_execution;
+int aeth_store_execution_init(aeth_store_execution *exec,
+unsigned int version);
 int aeth_store_execution_insert(aeth_store *store,
 aeth_store_execution *exec);
 int aeth_store_execution_finish(aeth_store *store, const char *id,
@@ -367,6 +386,7 @@ void aeth_store_execution_free(aeth_store_execution *exec);
 void aeth_store_execution_list_free(aeth_store_execution **list);
 int aeth_args_split(const char *line, char ***argv_out,
 size_t *argc_out);
+int aeth_task_type_valid(const char *type);
 int aeth_task_payload_validate(const char *type, const char *json,
 size_t len);
 typedef struct aeth_client aeth_client;
@@ -603,14 +623,22 @@ INT_CONSTANTS = {'AETH_ACCEL_INFO_VERSION': 1,
  'AETH_CLIENT_OPTIONS_VERSION': 1,
  'AETH_CREATE_OPTIONS_VERSION': 2,
  'AETH_EXEC_OPTIONS_VERSION': 1,
+ 'AETH_EXEC_RESULT_VERSION': 1,
  'AETH_EXEC_WAIT_GRACE_MS': 5000,
  'AETH_FILE_GET_MAX_DEFAULT': 16777216,
+ 'AETH_QUEUE_BATCH_TASK_VERSION': 1,
+ 'AETH_QUEUE_COUNTS_VERSION': 1,
  'AETH_QUEUE_ENQUEUE_OPTIONS_VERSION': 1,
  'AETH_QUEUE_NACK_NO_RETRY': 1,
  'AETH_QUEUE_NACK_RELEASE': 2,
  'AETH_QUEUE_NSTATES': 6,
  'AETH_QUEUE_OPTIONS_VERSION': 1,
+ 'AETH_QUEUE_SOURCE_VERSION': 1,
+ 'AETH_QUEUE_TASK_VERSION': 1,
+ 'AETH_STORE_EXECUTION_VERSION': 1,
  'AETH_STORE_FILTER_VERSION': 1,
+ 'AETH_STORE_TASK_VERSION': 1,
+ 'AETH_STORE_VM_VERSION': 1,
  'AETH_SUBMIT_OPTIONS_VERSION': 1,
  'AETH_VERSION_MAJOR': 0,
  'AETH_VERSION_MINOR': 1,
