@@ -8,6 +8,9 @@
 #include <string.h>
 
 #include "aetherium/aetherium.h"
+/* the text of the tables and task summaries: the CLI's own, unstable */
+#define AETH_UNSTABLE
+#include "aetherium/unstable/client.h"
 #include "flags.h"
 
 static const char usage[] =

@@ -76,6 +76,7 @@ int main(int argc, char **argv)
 	aeth_worker *w = NULL;
 	aeth_client *c = NULL;
 	pthread_t th;
+	aeth_create_options create = AETH_CREATE_OPTIONS_INIT;
 	char id[37], wid[64], *json = NULL, *vm_id;
 	double *total, *inner, *over;
 	const char *args[] = {NULL};
@@ -108,7 +109,8 @@ int main(int argc, char **argv)
 		aeth_client_free(c);
 		return 1;
 	}
-	if (aeth_client_submit_create(c, "bench", 0, 0, NULL, id) != 0 ||
+	create.name = "bench";
+	if (aeth_client_submit_create_ex(c, &create, NULL, id) != 0 ||
 	    aeth_client_wait(c, id, 180000, NULL, NULL, &json) != 0 ||
 	    !(vm_id = result_field(json, "vm_id"))) {
 		fprintf(stderr, "bench_e2e: create: %s %s\n", aeth_error_last(),

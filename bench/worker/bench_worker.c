@@ -50,6 +50,9 @@
 #include <sys/resource.h>
 
 #include "aetherium/aetherium.h"
+/* rows written as the worker does (unstable API) */
+#define AETH_UNSTABLE
+#include "aetherium/unstable/store.h"
 #include "bench_redis.h"
 
 #define QUEUE "bench"

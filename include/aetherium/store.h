@@ -8,10 +8,15 @@
  * than its column (name 255, command 500, ...) gives AETH_EINVALID naming
  * the field and the limit.
  *
+ * This header reads: connect, migrate, get and list rows. The rows are
+ * written by the worker and the submit client (and, for tools and tests,
+ * through the unstable aetherium/unstable/store.h): a row written from
+ * elsewhere can break the worker's task states and the ledger's rules
+ * (docs/queue.md, "Ledger and transport").
+ *
  * Ownership: records that the library returns (get, list) belong to the
  * caller and are freed with the matching *_free function, which frees the
- * strings inside too. Records the caller passes in (insert) are only read,
- * except that insert fills in `id` (when empty) and `created_at_ms`.
+ * strings inside too.
  *
  * Records start with `unsigned int version` (docs/api.md): one the caller
  * fills starts from AETH_STORE_X_INIT or aeth_store_x_init(); one the
@@ -115,33 +120,10 @@ typedef struct {
 AETH_API int aeth_store_filter_init(aeth_store_filter *filter,
 				    unsigned int version);
 
-/** Insert a VM row. Fills vm->id when empty and vm->created_at_ms.
- * Existing id: AETH_EEXISTS. */
-AETH_API int aeth_store_vm_insert(aeth_store *store, aeth_store_vm *vm);
-
 /** The VM with `id` into *out (caller's; aeth_store_vm_free()).
  * Unknown: AETH_ENOTFOUND. */
 AETH_API int aeth_store_vm_get(aeth_store *store, const char *id,
 			       aeth_store_vm **out);
-
-/**
- * Set the status (and updated_at); "running" sets started_at, "stopped"
- * and "failed" set stopped_at, "deleted" sets it if not yet set. `error`
- * replaces vms.error (NULL clears it). Unknown id: AETH_ENOTFOUND.
- */
-AETH_API int aeth_store_vm_set_status(aeth_store *store, const char *id,
-				      const char *status, const char *error);
-
-/** Record which worker owns the VM (NULL: none). */
-AETH_API int aeth_store_vm_set_owner(aeth_store *store, const char *id,
-				     const char *worker_id);
-
-/**
- * Rewrite the descriptive columns of vm->id from `vm`: name, orchestrator,
- * kernel/rootfs/socket paths, vcpu_count, memory_mb, metadata,
- * owner_worker (status, error and times are left alone).
- */
-AETH_API int aeth_store_vm_update(aeth_store *store, const aeth_store_vm *vm);
 
 /**
  * VMs matching `filter` (NULL: all, newest first) into *out, a
@@ -191,55 +173,9 @@ typedef struct {
  *  AETH_EINVALID (NULL, or a version this library does not know). */
 AETH_API int aeth_store_task_init(aeth_store_task *task, unsigned int version);
 
-/** Insert a task row. Unknown vm_id: AETH_ENOTFOUND; existing id:
- * AETH_EEXISTS; invalid payload JSON: AETH_EINVALID. */
-AETH_API int aeth_store_task_insert(aeth_store *store, aeth_store_task *task);
-
 /** The task with `id` into *out (caller's; aeth_store_task_free()). */
 AETH_API int aeth_store_task_get(aeth_store *store, const char *id,
 				 aeth_store_task **out);
-
-/**
- * Set the status (and updated_at): "running" sets started_at,
- * "completed", "failed" and "dead" set completed_at.
- */
-AETH_API int aeth_store_task_set_status(aeth_store *store, const char *id,
-					const char *status);
-
-/** Status "running", started_at now, worker_id and retry_count, at once. */
-AETH_API int aeth_store_task_start(aeth_store *store, const char *id,
-				   const char *worker_id, int retry_count);
-
-/**
- * The end of an attempt, at once: status (completed|failed|retrying|dead),
- * result JSON (NULL: unchanged), error (NULL clears it) and completed_at
- * for final states.
- */
-AETH_API int aeth_store_task_finish(aeth_store *store, const char *id,
-				    const char *status, const char *result_json,
-				    const char *error);
-
-/** Set result JSON (NULL clears). */
-AETH_API int aeth_store_task_set_result(aeth_store *store, const char *id,
-					const char *result_json);
-/** Set the error text (NULL clears). */
-AETH_API int aeth_store_task_set_error(aeth_store *store, const char *id,
-				       const char *error);
-/** Set worker_id (NULL clears). */
-AETH_API int aeth_store_task_set_worker(aeth_store *store, const char *id,
-					const char *worker_id);
-/**
- * Set the queue the task is on (<= 100 characters; NULL clears), e.g. when
- * a worker forwards it to the owner's queue worker:<owner>.
- */
-AETH_API int aeth_store_task_set_queue(aeth_store *store, const char *id,
-				       const char *queue);
-/** Set retry_count. */
-AETH_API int aeth_store_task_set_retry_count(aeth_store *store, const char *id,
-					     int retry_count);
-/** Set vm_id (NULL clears), e.g. once vm:create made the VM. */
-AETH_API int aeth_store_task_set_vm(aeth_store *store, const char *id,
-				    const char *vm_id);
 
 /** Tasks matching `filter`; as aeth_store_vm_list(). */
 AETH_API int aeth_store_task_list(aeth_store *store,
@@ -279,21 +215,6 @@ typedef struct {
  *  or AETH_EINVALID (NULL, or a version this library does not know). */
 AETH_API int aeth_store_execution_init(aeth_store_execution *exec,
 				       unsigned int version);
-
-/** Insert an execution (typically when the command starts; fields given
- * here such as exit_code are stored as they are). */
-AETH_API int aeth_store_execution_insert(aeth_store *store,
-					 aeth_store_execution *exec);
-
-/**
- * Record the end of an execution: exit code (has_exit_code 0: NULL),
- * output, error, completed_at now and duration_ms from started_at.
- */
-AETH_API int aeth_store_execution_finish(aeth_store *store, const char *id,
-					 int has_exit_code, int exit_code,
-					 const char *stdout_data,
-					 const char *stderr_data,
-					 const char *error);
 
 AETH_API int aeth_store_execution_get(aeth_store *store, const char *id,
 				      aeth_store_execution **out);

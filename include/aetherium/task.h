@@ -195,12 +195,8 @@ AETH_API int aeth_client_submit_create_ex(aeth_client *c,
 					  const aeth_submit_options *opts,
 					  char task_id_out[37]);
 
-/** Build and submit the seed's payloads. `args` is NULL-terminated (may
- *  be NULL); vcpus / memory_mb 0 leave the worker's default. */
-AETH_API int aeth_client_submit_create(aeth_client *c, const char *name,
-				       unsigned int vcpus, unsigned int memory_mb,
-				       const aeth_submit_options *opts,
-				       char task_id_out[37]);
+/** Build and submit the seed's vm:execute and vm:delete payloads. `args`
+ *  is NULL-terminated (may be NULL). */
 AETH_API int aeth_client_submit_execute(aeth_client *c, const char *vm_id,
 					const char *command,
 					const char *const *args,
@@ -238,22 +234,6 @@ AETH_API int aeth_client_task(aeth_client *c, const char *task_id,
  *  JSON array in *json_out (the caller's; aeth_free()). */
 AETH_API int aeth_client_list(aeth_client *c, const char *what,
 			      unsigned int limit, char **json_out);
-
-/**
- * Text for humans from the JSON above: `what` "vms", "tasks" or
- * "workers" gives a table, "task" a summary of one task (for vm:execute its stdout and
- * stderr as printed by the command). *text_out is the caller's
- * (aeth_free()). AETH_EINVALID for JSON of another shape.
- */
-AETH_API int aeth_client_render(const char *json, const char *what,
-				char **text_out);
-
-/**
- * The exit status a CLI should end with for a finished task's JSON: the
- * command's exit code for a completed vm:execute, 0 for other completed
- * tasks, 1 for a failed one.
- */
-AETH_API int aeth_task_exit_status(const char *task_json);
 
 AETH_END_DECLS
 

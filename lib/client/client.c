@@ -342,18 +342,6 @@ int aeth_client_submit_create_ex(aeth_client *c, const aeth_create_options *vm,
 	return submit_built(c, AETH__TASK_CREATE, o, opts, id);
 }
 
-int aeth_client_submit_create(aeth_client *c, const char *name,
-			      unsigned int vcpus, unsigned int memory_mb,
-			      const aeth_submit_options *opts, char id[37])
-{
-	aeth_create_options vm = AETH_CREATE_OPTIONS_INIT;
-
-	vm.name = name ? name : "";
-	vm.vcpus = vcpus;
-	vm.memory_mb = memory_mb;
-	return aeth_client_submit_create_ex(c, &vm, opts, id);
-}
-
 int aeth_client_submit_execute(aeth_client *c, const char *vm_id,
 			       const char *command, const char *const *args,
 			       const aeth_submit_options *opts, char id[37])

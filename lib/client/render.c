@@ -8,7 +8,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "aetherium/task.h"
+#include "aetherium/unstable/client.h"
 #include "internal.h"
 
 typedef struct {

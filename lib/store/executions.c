@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "internal.h"
-#include "store/pg.h"
+#include "store/sql.h"
 
 #define COL(sql, kind, field) \
 	{sql, AETH__COL_##kind, offsetof(aeth_store_execution, field)}

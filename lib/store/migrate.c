@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "internal.h"
-#include "store/pg.h"
+#include "store/sql.h"
 
 /* Any constant will do; it only has to be the same in every process. */
 #define LOCK_KEY "7245531900"

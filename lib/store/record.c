@@ -16,7 +16,7 @@
 
 #include "aetherium/store.h"
 #include "internal.h"
-#include "store/pg.h"
+#include "store/sql.h"
 #include "store/store_internal.h"
 
 struct aeth__rec {
@@ -149,12 +149,12 @@ int aeth__rec_task_running(aeth__rec *r, const aeth__task_row *t,
 
 int aeth__rec_task_pending(aeth__rec *r, const char *id)
 {
-	return aeth_store_task_set_status(r->store, id, "pending");
+	return aeth__store_task_set_status(r->store, id, "pending");
 }
 
 int aeth__rec_task_queue(aeth__rec *r, const char *id, const char *queue)
 {
-	return aeth_store_task_set_queue(r->store, id, queue);
+	return aeth__store_task_set_queue(r->store, id, queue);
 }
 
 int aeth__rec_task_finish(aeth__rec *r, const char *id, const char *status,

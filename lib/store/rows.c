@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "internal.h"
-#include "store/pg.h"
+#include "store/sql.h"
 
 bool aeth__row_null(const PGresult *r, int row, int col)
 {

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "internal.h"
-#include "store/pg.h"
+#include "store/sql.h"
 
 /* "SELECT <every column> FROM <table>" into sql. */
 static int select_from(aeth__buf *sql, const aeth__table *t)

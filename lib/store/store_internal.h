@@ -4,7 +4,7 @@
  * PostgreSQL (tasks, vms, executions), over one store connection, named
  * for "what is recorded when" (lib/store/record.c), and where the store
  * connects. One aeth__rec per thread (not thread-safe). The store's own
- * plumbing (libpq, tables, checks) is lib/store/pg.h, private to it.
+ * plumbing (libpq, tables, checks) is lib/store/sql.h, private to it.
  */
 #ifndef AETH_STORE_INTERNAL_H
 #define AETH_STORE_INTERNAL_H

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "internal.h"
-#include "store/pg.h"
+#include "store/sql.h"
 
 #define COL(sql, kind, field) \
 	{sql, AETH__COL_##kind, offsetof(aeth_store_task, field)}
@@ -170,7 +170,8 @@ int aeth_store_task_get(aeth_store *s, const char *id, aeth_store_task **out)
 	return aeth__store_get(s, &task_table, id, (void **)out);
 }
 
-int aeth_store_task_set_status(aeth_store *s, const char *id, const char *status)
+int aeth__store_task_set_status(aeth_store *s, const char *id,
+				const char *status)
 {
 	const char *p[] = {id, status};
 	int rc;
@@ -223,61 +224,12 @@ static int set_column(aeth_store *s, const char *id, const char *sql,
 	return aeth__store_update_one(s, "task", id, sql, 2, p);
 }
 
-int aeth_store_task_set_result(aeth_store *s, const char *id, const char *json)
-{
-	int rc = aeth__store_check_json("task result", json, false);
-
-	return rc ? rc : set_column(s, id, "UPDATE tasks SET result = $2, "
-				    "updated_at = " AETH__NOW " WHERE id = $1", json);
-}
-
-int aeth_store_task_set_error(aeth_store *s, const char *id, const char *error)
-{
-	int rc = aeth__store_check_text("task error", error, 0, false);
-
-	return rc ? rc : set_column(s, id, "UPDATE tasks SET error = $2, "
-				    "updated_at = " AETH__NOW " WHERE id = $1", error);
-}
-
-int aeth_store_task_set_worker(aeth_store *s, const char *id, const char *worker)
-{
-	int rc = aeth__store_check_text("task worker_id", worker, 255, false);
-
-	return rc ? rc : set_column(s, id, "UPDATE tasks SET worker_id = $2, "
-				    "updated_at = " AETH__NOW " WHERE id = $1", worker);
-}
-
-int aeth_store_task_set_queue(aeth_store *s, const char *id, const char *queue)
+int aeth__store_task_set_queue(aeth_store *s, const char *id, const char *queue)
 {
 	int rc = aeth__store_check_text("task queue", queue, 100, false);
 
 	return rc ? rc : set_column(s, id, "UPDATE tasks SET queue = $2, "
 				    "updated_at = " AETH__NOW " WHERE id = $1", queue);
-}
-
-int aeth_store_task_set_retry_count(aeth_store *s, const char *id, int n)
-{
-	char v[16];
-
-	if (n < 0)
-		return aeth__error_set(AETH_EINVALID,
-				       "task retry_count must not be negative");
-	snprintf(v, sizeof(v), "%d", n);
-	return set_column(s, id, "UPDATE tasks SET retry_count = $2, "
-			  "updated_at = " AETH__NOW " WHERE id = $1", v);
-}
-
-int aeth_store_task_set_vm(aeth_store *s, const char *id, const char *vm_id)
-{
-	int rc = aeth__store_check_ref("vm", vm_id);
-
-	if (rc != 0)
-		return rc;
-	rc = set_column(s, id, "UPDATE tasks SET vm_id = $2, updated_at = "
-			AETH__NOW " WHERE id = $1", aeth__store_nz(vm_id));
-	if (rc == AETH_ENOTFOUND && vm_id && strstr(aeth_error_last(), "foreign"))
-		return aeth__error_set(rc, "vm %s not found", vm_id);
-	return rc;
 }
 
 int aeth_store_task_list(aeth_store *s, const aeth_store_filter *f,

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "internal.h"
-#include "store/pg.h"
+#include "store/sql.h"
 
 #define COL(sql, kind, field) \
 	{sql, AETH__COL_##kind, offsetof(aeth_store_vm, field)}
@@ -165,18 +165,6 @@ int aeth_store_vm_set_status(aeth_store *s, const char *id, const char *status,
 		"stopped_at = CASE WHEN $2::text IN ('stopped', 'failed') THEN " AETH__NOW
 		" WHEN $2::text = 'deleted' THEN coalesce(stopped_at, " AETH__NOW ") "
 		" ELSE stopped_at END WHERE id = $1", 3, p);
-}
-
-int aeth_store_vm_set_owner(aeth_store *s, const char *id, const char *worker)
-{
-	const char *p[] = {id, worker};
-	int rc;
-
-	if ((rc = aeth__store_check_text("vm owner_worker", worker, 255, false)))
-		return rc;
-	return aeth__store_update_one(s, "vm", id,
-		"UPDATE vms SET owner_worker = $2, updated_at = " AETH__NOW
-		" WHERE id = $1", 2, p);
 }
 
 int aeth__store_vm_take(aeth_store *s, const char *id, const char *from,

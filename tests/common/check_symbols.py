@@ -15,7 +15,7 @@ lib = sys.argv[2]
 
 declared = set()
 decl = re.compile(r"AETH_API\b[^;{]*?\b(aeth_[A-Za-z0-9_]+)\s*\(", re.S)
-for h in sorted(inc.glob("*.h")):
+for h in sorted(inc.rglob("*.h")):
     text = re.sub(r"/\*.*?\*/", "", h.read_text(), flags=re.S)
     for m in decl.finditer(text):
         declared.add(m.group(1))

@@ -19,6 +19,8 @@
 #include <libpq-fe.h>
 
 #include "aetherium/aetherium.h"
+/* the writers (unstable API) and the single-column ones (internal) */
+#include "store/sql.h"
 #include "expect.h"
 #include "pg.h"
 
@@ -217,8 +219,8 @@ static void test_vm_round_trip(void **state)
 	in.socket_path = NULL;
 	in.memory_mb = 1024;
 	in.name = (char *)"renamed";
+	in.owner_worker = (char *)"host-2:7";
 	OK(aeth_store_vm_update(f->store, &in));
-	OK(aeth_store_vm_set_owner(f->store, in.id, "host-2:7"));
 	OK(aeth_store_vm_get(f->store, in.id, &out));
 	assert_string_equal(out->name, "renamed");
 	assert_null(out->socket_path);
@@ -365,18 +367,16 @@ static void test_task_round_trip(void **state)
 	assert_int_equal(out->completed_at_ms, 0);
 	aeth_store_task_free(out);
 
-	/* The setters the worker uses. */
-	OK(aeth_store_task_set_worker(f->store, in.id, "host-1:1"));
-	OK(aeth_store_task_set_retry_count(f->store, in.id, 2));
-	OK(aeth_store_task_set_result(f->store, in.id, "{\"exit_code\": 0}"));
-	OK(aeth_store_task_set_error(f->store, in.id, "boom"));
-	OK(aeth_store_task_set_vm(f->store, in.id, NULL));
+	/* The writes the worker makes: an attempt starts, then ends. */
+	OK(aeth_store_task_start(f->store, in.id, "host-1:1", 2));
+	OK(aeth_store_task_finish(f->store, in.id, "failed", "{\"exit_code\": 0}",
+				  "boom"));
 	OK(aeth_store_task_get(f->store, in.id, &out));
 	assert_string_equal(out->worker_id, "host-1:1");
 	assert_int_equal(out->retry_count, 2);
 	assert_string_equal(out->result, "{\"exit_code\": 0}");
 	assert_string_equal(out->error, "boom");
-	assert_string_equal(out->vm_id, "");
+	assert_string_equal(out->vm_id, vm.id);
 	aeth_store_task_free(out);
 
 	/* A task without a VM (vm:create) and with a given id. */
@@ -393,7 +393,6 @@ static void test_task_status_times(void **state)
 {
 	fixture *f = *state;
 	aeth_store_task t, *out;
-	aeth_store_vm vm;
 
 	make_task(&t, "vm:create", NULL);
 	OK(aeth_store_task_insert(f->store, &t));
@@ -413,8 +412,6 @@ static void test_task_status_times(void **state)
 	assert_int_equal(out->completed_at_ms, 0);
 	aeth_store_task_free(out);
 
-	insert_vm(f->store, &vm, "made", "w");
-	OK(aeth_store_task_set_vm(f->store, t.id, vm.id));
 	OK(aeth_store_task_finish(f->store, t.id, "completed",
 				  "{\"vm_id\": \"x\", \"status\": \"running\"}", NULL));
 	OK(aeth_store_task_get(f->store, t.id, &out));
@@ -422,18 +419,18 @@ static void test_task_status_times(void **state)
 	assert_null(out->error);
 	assert_non_null(strstr(out->result, "\"status\": \"running\""));
 	assert_true(out->completed_at_ms >= out->started_at_ms);
-	assert_string_equal(out->vm_id, vm.id);
 	aeth_store_task_free(out);
 
+	/* the worker's single-column status write (internal) */
 	make_task(&t, "vm:delete", NULL);
 	OK(aeth_store_task_insert(f->store, &t));
-	OK(aeth_store_task_set_status(f->store, t.id, "running"));
-	OK(aeth_store_task_set_status(f->store, t.id, "dead"));
+	OK(aeth__store_task_set_status(f->store, t.id, "running"));
+	OK(aeth__store_task_set_status(f->store, t.id, "dead"));
 	OK(aeth_store_task_get(f->store, t.id, &out));
 	assert_true(out->started_at_ms > 0);
 	assert_true(out->completed_at_ms > 0);
 	aeth_store_task_free(out);
-	assert_int_equal(aeth_store_task_set_status(f->store, t.id, "done"),
+	assert_int_equal(aeth__store_task_set_status(f->store, t.id, "done"),
 			 AETH_EINVALID);
 	expect_msg("pending|running|completed|failed|retrying|dead");
 }
@@ -496,27 +493,27 @@ static void test_task_set_queue(void **state)
 	before = out->updated_at_ms;
 	aeth_store_task_free(out);
 
-	OK(aeth_store_task_set_queue(f->store, t.id, "worker:host-2:7"));
+	OK(aeth__store_task_set_queue(f->store, t.id, "worker:host-2:7"));
 	OK(aeth_store_task_get(f->store, t.id, &out));
 	assert_string_equal(out->queue, "worker:host-2:7");
 	assert_string_equal(out->status, "pending"); /* nothing else changes */
 	assert_string_equal(out->type, "vm:execute");
 	assert_true(out->updated_at_ms >= before);
 	aeth_store_task_free(out);
-	OK(aeth_store_task_set_queue(f->store, t.id, NULL));
+	OK(aeth__store_task_set_queue(f->store, t.id, NULL));
 	OK(aeth_store_task_get(f->store, t.id, &out));
 	assert_null(out->queue);
 	aeth_store_task_free(out);
 
 	memset(big, 'q', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
-	assert_int_equal(aeth_store_task_set_queue(f->store, t.id, big),
+	assert_int_equal(aeth__store_task_set_queue(f->store, t.id, big),
 			 AETH_EINVALID);
 	expect_msg("task queue is 101 characters long, more than the limit of 100");
-	assert_int_equal(aeth_store_task_set_queue(f->store, unknown, "q"),
+	assert_int_equal(aeth__store_task_set_queue(f->store, unknown, "q"),
 			 AETH_ENOTFOUND);
 	expect_msg("task 7d0c1a52-9a0e-4c1e-9d1f-0123456789ab not found");
-	assert_int_equal(aeth_store_task_set_queue(f->store, "nope", "q"),
+	assert_int_equal(aeth__store_task_set_queue(f->store, "nope", "q"),
 			 AETH_ENOTFOUND);
 }
 
@@ -672,7 +669,7 @@ static void test_bad_input(void **state)
 	expect_msg("not found");
 	assert_int_equal(aeth_store_task_get(f->store, unknown, &tout), AETH_ENOTFOUND);
 	expect_msg("task 7d0c1a52");
-	assert_int_equal(aeth_store_task_set_status(f->store, unknown, "running"),
+	assert_int_equal(aeth__store_task_set_status(f->store, unknown, "running"),
 			 AETH_ENOTFOUND);
 
 	/* A task naming a VM that does not exist. */
@@ -693,8 +690,8 @@ static void test_bad_input(void **state)
 	expect_msg("task payload is required");
 	make_task(&t, "vm:create", NULL);
 	OK(aeth_store_task_insert(f->store, &t));
-	assert_int_equal(aeth_store_task_set_result(f->store, t.id, "nope"),
-			 AETH_EINVALID);
+	assert_int_equal(aeth_store_task_finish(f->store, t.id, "completed", "nope",
+						NULL), AETH_EINVALID);
 	expect_msg("task result is not valid JSON");
 
 	/* Oversized fields. */

@@ -23,6 +23,9 @@
 #include <libpq-fe.h>
 
 #include "aetherium/aetherium.h"
+/* rows written as the worker does (unstable API) */
+#define AETH_UNSTABLE
+#include "aetherium/unstable/store.h"
 #include "expect.h"
 #include "pgcluster.h"
 

@@ -34,7 +34,7 @@
 #include "expect.h"
 #include "pgcluster.h"
 #include "port.h"
-#include "store/pg.h"
+#include "store/sql.h"
 
 /* The role's password as set in the server, and percent-encoded. */
 #define PW "Pg-S3cret/@:x"

@@ -18,6 +18,9 @@
 #include <libpq-fe.h>
 
 #include "internal.h"
+/* rows written as the worker does (unstable API) */
+#define AETH_UNSTABLE
+#include "aetherium/unstable/store.h"
 #include "pg.h"
 
 #define NTASK 300

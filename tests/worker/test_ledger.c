@@ -17,6 +17,9 @@
 #include <libpq-fe.h>
 
 #include "internal.h"
+/* rows written as the worker does (unstable API) */
+#define AETH_UNSTABLE
+#include "aetherium/unstable/store.h"
 #include "pg.h"
 #include "queue/queue_ledger.h"
 #include "store/store_ledger.h"

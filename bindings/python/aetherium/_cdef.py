@@ -285,14 +285,8 @@ unsigned int limit;
 } aeth_store_filter;
 int aeth_store_filter_init(aeth_store_filter *filter,
 unsigned int version);
-int aeth_store_vm_insert(aeth_store *store, aeth_store_vm *vm);
 int aeth_store_vm_get(aeth_store *store, const char *id,
 aeth_store_vm **out);
-int aeth_store_vm_set_status(aeth_store *store, const char *id,
-const char *status, const char *error);
-int aeth_store_vm_set_owner(aeth_store *store, const char *id,
-const char *worker_id);
-int aeth_store_vm_update(aeth_store *store, const aeth_store_vm *vm);
 int aeth_store_vm_list(aeth_store *store,
 const aeth_store_filter *filter,
 aeth_store_vm ***out, size_t *count);
@@ -321,28 +315,8 @@ char *queue;
 int64_t timeout_ms;
 } aeth_store_task;
 int aeth_store_task_init(aeth_store_task *task, unsigned int version);
-int aeth_store_task_insert(aeth_store *store, aeth_store_task *task);
 int aeth_store_task_get(aeth_store *store, const char *id,
 aeth_store_task **out);
-int aeth_store_task_set_status(aeth_store *store, const char *id,
-const char *status);
-int aeth_store_task_start(aeth_store *store, const char *id,
-const char *worker_id, int retry_count);
-int aeth_store_task_finish(aeth_store *store, const char *id,
-const char *status, const char *result_json,
-const char *error);
-int aeth_store_task_set_result(aeth_store *store, const char *id,
-const char *result_json);
-int aeth_store_task_set_error(aeth_store *store, const char *id,
-const char *error);
-int aeth_store_task_set_worker(aeth_store *store, const char *id,
-const char *worker_id);
-int aeth_store_task_set_queue(aeth_store *store, const char *id,
-const char *queue);
-int aeth_store_task_set_retry_count(aeth_store *store, const char *id,
-int retry_count);
-int aeth_store_task_set_vm(aeth_store *store, const char *id,
-const char *vm_id);
 int aeth_store_task_list(aeth_store *store,
 const aeth_store_filter *filter,
 aeth_store_task ***out, size_t *count);
@@ -369,13 +343,6 @@ char *metadata;
 } aeth_store_execution;
 int aeth_store_execution_init(aeth_store_execution *exec,
 unsigned int version);
-int aeth_store_execution_insert(aeth_store *store,
-aeth_store_execution *exec);
-int aeth_store_execution_finish(aeth_store *store, const char *id,
-int has_exit_code, int exit_code,
-const char *stdout_data,
-const char *stderr_data,
-const char *error);
 int aeth_store_execution_get(aeth_store *store, const char *id,
 aeth_store_execution **out);
 int aeth_store_execution_list(aeth_store *store,
@@ -428,10 +395,6 @@ int aeth_client_submit_create_ex(aeth_client *c,
 const aeth_create_options *vm,
 const aeth_submit_options *opts,
 char task_id_out[37]);
-int aeth_client_submit_create(aeth_client *c, const char *name,
-unsigned int vcpus, unsigned int memory_mb,
-const aeth_submit_options *opts,
-char task_id_out[37]);
 int aeth_client_submit_execute(aeth_client *c, const char *vm_id,
 const char *command,
 const char *const *args,
@@ -450,9 +413,6 @@ int aeth_client_task(aeth_client *c, const char *task_id,
 char **task_json_out);
 int aeth_client_list(aeth_client *c, const char *what,
 unsigned int limit, char **json_out);
-int aeth_client_render(const char *json, const char *what,
-char **text_out);
-int aeth_task_exit_status(const char *task_json);
 const char *aeth_version(void);
 void aeth_version_numbers(int *major, int *minor, int *patch);
 typedef struct aeth_vmm aeth_vmm;
@@ -617,6 +577,26 @@ int aeth_task_set_result(aeth_task *task, const char *json);
 int aeth_task_fail(aeth_task *task, int retryable, const char *message);
 int aeth_task_cancelled(const aeth_task *task);
 void aeth_task_say(aeth_task *task, const char *line);
+int aeth_client_render(const char *json, const char *what,
+char **text_out);
+int aeth_task_exit_status(const char *task_json);
+int aeth_store_vm_insert(aeth_store *store, aeth_store_vm *vm);
+int aeth_store_vm_set_status(aeth_store *store, const char *id,
+const char *status, const char *error);
+int aeth_store_vm_update(aeth_store *store, const aeth_store_vm *vm);
+int aeth_store_task_insert(aeth_store *store, aeth_store_task *task);
+int aeth_store_task_start(aeth_store *store, const char *id,
+const char *worker_id, int retry_count);
+int aeth_store_task_finish(aeth_store *store, const char *id,
+const char *status, const char *result_json,
+const char *error);
+int aeth_store_execution_insert(aeth_store *store,
+aeth_store_execution *exec);
+int aeth_store_execution_finish(aeth_store *store, const char *id,
+int has_exit_code, int exit_code,
+const char *stdout_data,
+const char *stderr_data,
+const char *error);
 '''
 
 INT_CONSTANTS = {'AETH_ACCEL_INFO_VERSION': 1,

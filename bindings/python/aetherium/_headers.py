@@ -52,15 +52,22 @@ def default_include_dir():
 
 
 def _preprocess(include_dir, cpp=None):
+    """The umbrella header and the unstable ones (include/aetherium/unstable/:
+    the binding ships with the library it loads, so it may use the API that
+    has no ABI promise, e.g. aeth_client_render() for render())."""
     cc = cpp or os.environ.get("CC") or shutil.which("cc") or "gcc"
     umbrella = include_dir / "aetherium" / "aetherium.h"
+    unstable = sorted((include_dir / "aetherium" / "unstable").glob("*.h"))
+    src = "".join('#include "%s"\n' % h for h in [umbrella] + unstable)
     # -dD keeps the #define lines in place, so that constants come from
-    # exactly the headers the umbrella includes.
-    cmd = [cc, "-E", "-dD", "-std=c11", "-I", str(include_dir), str(umbrella)]
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    # exactly the headers included.
+    cmd = [cc, "-E", "-dD", "-std=c11", "-DAETH_UNSTABLE", "-I", str(include_dir),
+           "-x", "c", "-"]
+    r = subprocess.run(cmd, input=src, capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError("preprocessing %s failed:\n%s" % (umbrella, r.stderr))
-    own = str((include_dir / "aetherium").resolve())
+    own = (str((include_dir / "aetherium").resolve()),
+           str((include_dir / "aetherium" / "unstable").resolve()))
     keep, defines = [], []
     current = None
     for line in r.stdout.splitlines():
@@ -68,7 +75,7 @@ def _preprocess(include_dir, cpp=None):
         if m:
             current = os.path.realpath(m.group(2)) if m.group(2) else None
             continue
-        mine = current and os.path.dirname(current) == own
+        mine = current and os.path.dirname(current) in own
         if line.startswith("#"):
             if mine and re.match(r"#\s*define\s", line):
                 defines.append(line)

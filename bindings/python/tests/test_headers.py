@@ -66,10 +66,11 @@ def test_drift_is_detected(tmp_path):
     """A changed enum value in a header copy makes generate() differ."""
     inc = _include_dir()
     (tmp_path / "aetherium").mkdir()
-    for h in (inc / "aetherium").glob("*.h"):
+    (tmp_path / "aetherium" / "unstable").mkdir()
+    for h in (inc / "aetherium").rglob("*.h"):
         text = h.read_text()
         if h.name == "error.h":
             text = text.replace("AETH_ETIMEOUT = -3", "AETH_ETIMEOUT = -33")
-        (tmp_path / "aetherium" / h.name).write_text(text)
+        (tmp_path / h.relative_to(inc)).write_text(text)
     assert "AETH_ETIMEOUT = -33" in _headers.generate(tmp_path)
     assert _headers.generate(tmp_path) != _headers.generate(inc)

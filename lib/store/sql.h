@@ -1,10 +1,10 @@
 /*
- * lib/store/pg.h - what the store's files share, private to lib/store:
+ * lib/store/sql.h - what the store's files share, private to lib/store:
  * the handle, query helpers that map PostgreSQL errors to AETH_E* codes,
  * field checks and row readers. Other modules use store_internal.h.
  */
-#ifndef AETH_STORE_PG_H
-#define AETH_STORE_PG_H
+#ifndef AETH_STORE_SQL_H
+#define AETH_STORE_SQL_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -12,6 +12,11 @@
 #include <libpq-fe.h>
 
 #include "aetherium/store.h"
+/* the writers: the library's own, exported as unstable API */
+#ifndef AETH_UNSTABLE
+#define AETH_UNSTABLE
+#endif
+#include "aetherium/unstable/store.h"
 #include "store/store_internal.h"
 
 typedef struct {
@@ -164,6 +169,14 @@ unsigned int aeth__store_limit(const aeth_store_filter *f);
  * PostgreSQL's jsonb cast still refuses anything else. */
 int aeth__store_task_insert(aeth_store *s, aeth_store_task *t,
 			    bool payload_checked);
+
+/* One column of a task: its status ("running" sets started_at, final
+ * ones completed_at) or its queue (a forwarded task). Only the worker's
+ * record functions (record.c) write these: a single column changed from
+ * outside would break the worker's task states. */
+int aeth__store_task_set_status(aeth_store *s, const char *id,
+				const char *status);
+int aeth__store_task_set_queue(aeth_store *s, const char *id, const char *queue);
 
 /* Give VM `id` to worker `to` if `from` still owns it (one statement, so
  * two adopters cannot both take it): 0, or AETH_EBUSY when it moved. */
