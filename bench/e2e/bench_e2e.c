@@ -110,8 +110,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	create.name = "bench";
-	if (aeth_client_submit_create_ex(c, &create, NULL, id) != 0 ||
-	    aeth_client_wait(c, id, 180000, NULL, NULL, &json) != 0 ||
+	if (aeth_client_submit_create_ex(id, c, &create, NULL) != 0 ||
+	    aeth_client_wait(&json, c, id, 180000, NULL, NULL) != 0 ||
 	    !(vm_id = result_field(json, "vm_id"))) {
 		fprintf(stderr, "bench_e2e: create: %s %s\n", aeth_error_last(),
 			json ? json : "");
@@ -127,8 +127,9 @@ int main(int argc, char **argv)
 	for (int i = 0; i < n; i++) {
 		double t0 = now_ms();
 
-		if (aeth_client_submit_execute(c, vm_id, "true", args, NULL, id) != 0 ||
-		    aeth_client_wait(c, id, 60000, NULL, NULL, &json) != 0) {
+		if (aeth_client_submit_execute(id, c, vm_id, "true", args,
+					       NULL) != 0 ||
+		    aeth_client_wait(&json, c, id, 60000, NULL, NULL) != 0) {
 			fprintf(stderr, "bench_e2e: execute: %s\n", aeth_error_last());
 			break;
 		}
@@ -137,8 +138,8 @@ int main(int argc, char **argv)
 		inner[i] = exec_ms(pg, id);
 		over[i] = total[i] - inner[i];
 	}
-	aeth_client_submit_delete(c, vm_id, NULL, id);
-	aeth_client_wait(c, id, 60000, NULL, NULL, &json);
+	aeth_client_submit_delete(id, c, vm_id, NULL);
+	aeth_client_wait(&json, c, id, 60000, NULL, NULL);
 	aeth_free(json);
 	aeth_worker_stop(w);
 	pthread_join(th, NULL);

@@ -185,9 +185,8 @@ AETH_API int aeth_exec_close_stdin(aeth_exec *e);
  * or a negative error. Not reading output stalls the command once its
  * window (256 KiB) is full: the agent stops reading its pipes.
  */
-AETH_API int aeth_exec_next(aeth_exec *e, aeth_exec_stream *stream,
-			    const void **data, size_t *len,
-			    unsigned int timeout_ms);
+AETH_API int aeth_exec_next(aeth_exec_stream *stream, const void **data,
+			    size_t *len, aeth_exec *e, unsigned int timeout_ms);
 
 /** Send `signo` to the command's process group. */
 AETH_API int aeth_exec_kill(aeth_exec *e, int signo);
@@ -240,8 +239,9 @@ AETH_API int aeth_vm_file_get(void **data, size_t *len, aeth_vm *vm,
  * it. Use a fd that does not block for long (a regular file): while its
  * writes lag, the VM's other calls wait too.
  */
-AETH_API int aeth_vm_file_get_fd(aeth_vm *vm, const char *guest_path, int fd,
-				 size_t max_len, size_t *len_out);
+AETH_API int aeth_vm_file_get_fd(size_t *len_out, aeth_vm *vm,
+				 const char *guest_path, int fd,
+				 size_t max_len);
 
 /** Round trip to the agent: 0, AETH_ETIMEOUT or AETH_EUNAVAILABLE. */
 AETH_API int aeth_vm_ping(aeth_vm *vm, unsigned int timeout_ms);

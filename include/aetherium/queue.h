@@ -232,10 +232,9 @@ AETH_API int aeth_queue_ping(aeth_queue *q);
  * AETH_EINVALID: bad type, payload, queue name or id; AETH_ETOOBIG:
  * payload too large; AETH_EEXISTS: unique key taken, or the id exists.
  */
-AETH_API int aeth_queue_enqueue(aeth_queue *q, const char *type,
-				const char *payload,
-				const aeth_queue_enqueue_options *opts,
-				char id_out[37]);
+AETH_API int aeth_queue_enqueue(char id_out[37], aeth_queue *q,
+				const char *type, const char *payload,
+				const aeth_queue_enqueue_options *opts);
 
 /**
  * Enqueue `n` tasks (at most 100000) in one round trip to Redis: one
@@ -262,9 +261,9 @@ AETH_API int aeth_queue_enqueue_batch(aeth_queue *q, aeth_queue_batch_task *task
  * AETH_EPROTO when the next task's message was malformed (that task was
  * moved to dead with the reason; just call again).
  */
-AETH_API int aeth_queue_dequeue(aeth_queue *q, const aeth_queue_source *sources,
-				size_t n, unsigned int timeout_ms,
-				aeth_queue_task **out);
+AETH_API int aeth_queue_dequeue(aeth_queue_task **out, aeth_queue *q,
+				const aeth_queue_source *sources, size_t n,
+				unsigned int timeout_ms);
 
 /**
  * Like aeth_queue_dequeue(), but takes up to `max` tasks (1..1000) in as
@@ -280,10 +279,10 @@ AETH_API int aeth_queue_dequeue(aeth_queue *q, const aeth_queue_source *sources,
  * Returns 0 with *got >= 1, or the errors of aeth_queue_dequeue() with
  * *got == 0.
  */
-AETH_API int aeth_queue_dequeue_batch(aeth_queue *q, const aeth_queue_source *sources,
-				      size_t n, unsigned int timeout_ms,
-				      aeth_queue_task **out, size_t max,
-				      size_t *got);
+AETH_API int aeth_queue_dequeue_batch(aeth_queue_task **out, size_t *got,
+				      size_t max, aeth_queue *q,
+				      const aeth_queue_source *sources,
+				      size_t n, unsigned int timeout_ms);
 
 /**
  * Extend the lease of a dequeued task to now + lease_ms. AETH_ESTATE when
@@ -311,8 +310,9 @@ AETH_API int aeth_queue_ack(aeth_queue *q, aeth_queue_task *task,
  * (AETH_ESTATE: its lease was lost). Returns 0 when every task was
  * acked, else the code of the first failure.
  */
-AETH_API int aeth_queue_ack_batch(aeth_queue *q, aeth_queue_task *const *tasks,
-				  const char *const *results, size_t n, int *rcs);
+AETH_API int aeth_queue_ack_batch(int *rcs, aeth_queue *q,
+				  aeth_queue_task *const *tasks,
+				  const char *const *results, size_t n);
 
 /**
  * Fail a dequeued task with `error`. It is retried after
@@ -330,44 +330,44 @@ AETH_API int aeth_queue_nack(aeth_queue *q, aeth_queue_task *task,
  * dead when their retries are used up). `recovered` (may be NULL) gets
  * how many. aeth_queue_dequeue() does this too.
  */
-AETH_API int aeth_queue_recover(aeth_queue *q, const char *queue,
-				unsigned int *recovered);
+AETH_API int aeth_queue_recover(unsigned int *recovered, aeth_queue *q,
+				const char *queue);
 
 /**
  * The message and state of task `id`. `queue` may be NULL: the queue is
  * then looked up by id (an index kept for 7 days). *out is the
  * caller's. AETH_ENOTFOUND when there is no such task (or it expired).
  */
-AETH_API int aeth_queue_get(aeth_queue *q, const char *queue, const char *id,
-			    aeth_queue_task **out);
+AETH_API int aeth_queue_get(aeth_queue_task **out, aeth_queue *q,
+			    const char *queue, const char *id);
 
 /**
  * Wait up to timeout_ms (0: forever) until task `id` is completed or
  * dead, blocking in Redis (no polling), then return it as
  * aeth_queue_get() does. AETH_ETIMEOUT when it did not finish in time.
  */
-AETH_API int aeth_queue_wait_result(aeth_queue *q, const char *queue,
-				    const char *id, unsigned int timeout_ms,
-				    aeth_queue_task **out);
+AETH_API int aeth_queue_wait_result(aeth_queue_task **out, aeth_queue *q,
+				    const char *queue, const char *id,
+				    unsigned int timeout_ms);
 
 /** Per-state counts of `queue`. */
-AETH_API int aeth_queue_count(aeth_queue *q, const char *queue,
-			      aeth_queue_counts *out);
+AETH_API int aeth_queue_count(aeth_queue_counts *out, aeth_queue *q,
+			      const char *queue);
 
 /**
  * Ids of up to `limit` tasks of `queue` in `state`, from `offset`
  * (pending: oldest first; others: by time). *ids is a NULL-terminated
  * array, the caller's (aeth_strarray_free()).
  */
-AETH_API int aeth_queue_list(aeth_queue *q, const char *queue,
+AETH_API int aeth_queue_list(char ***ids, aeth_queue *q, const char *queue,
 			     aeth_queue_state state, size_t offset,
-			     size_t limit, char ***ids);
+			     size_t limit);
 
 /**
  * Names of the queues that ever had a task enqueued in this namespace.
  * *names is the caller's (aeth_strarray_free()).
  */
-AETH_API int aeth_queue_queues(aeth_queue *q, char ***names);
+AETH_API int aeth_queue_queues(char ***names, aeth_queue *q);
 
 /**
  * Delete task `id` of `queue` (NULL: looked up) unless it is active:
@@ -419,13 +419,13 @@ AETH_API int aeth_queue_worker_unregister(aeth_queue *q, const char *id);
  * "state" ("alive", "dead": not refreshed for 3 intervals, "stopped")
  * and "alive" (true/false).
  */
-AETH_API int aeth_queue_worker_list(aeth_queue *q, char **json_out);
+AETH_API int aeth_queue_worker_list(char **json_out, aeth_queue *q);
 
 /** One entry of the registry, as in aeth_queue_worker_list(), in
  *  *json_out (the caller's; aeth_free()). AETH_ENOTFOUND when `id` is
  *  not registered. */
-AETH_API int aeth_queue_worker_get(aeth_queue *q, const char *id,
-				   char **json_out);
+AETH_API int aeth_queue_worker_get(char **json_out, aeth_queue *q,
+				   const char *id);
 
 AETH_END_DECLS
 

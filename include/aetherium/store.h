@@ -58,7 +58,7 @@ AETH_API int aeth_store_open(aeth_store **out, const char *url);
 AETH_API int aeth_store_migrate(aeth_store *store);
 
 /** The highest applied migration (0 if none) into *version. */
-AETH_API int aeth_store_schema_version(aeth_store *store, int *version);
+AETH_API int aeth_store_schema_version(int *version, aeth_store *store);
 
 /** Close the connection. NULL is accepted. */
 AETH_API void aeth_store_free(aeth_store *store);
@@ -122,17 +122,17 @@ AETH_API int aeth_store_filter_init(aeth_store_filter *filter,
 
 /** The VM with `id` into *out (caller's; aeth_store_vm_free()).
  * Unknown: AETH_ENOTFOUND. */
-AETH_API int aeth_store_vm_get(aeth_store *store, const char *id,
-			       aeth_store_vm **out);
+AETH_API int aeth_store_vm_get(aeth_store_vm **out, aeth_store *store,
+			       const char *id);
 
 /**
  * VMs matching `filter` (NULL: all, newest first) into *out, a
  * NULL-terminated array (caller's; aeth_store_vm_list_free()), and their
  * number into *count (may be NULL).
  */
-AETH_API int aeth_store_vm_list(aeth_store *store,
-				const aeth_store_filter *filter,
-				aeth_store_vm ***out, size_t *count);
+AETH_API int aeth_store_vm_list(aeth_store_vm ***out, size_t *count,
+				aeth_store *store,
+				const aeth_store_filter *filter);
 
 /** Free one record (NULL accepted). */
 AETH_API void aeth_store_vm_free(aeth_store_vm *vm);
@@ -174,13 +174,13 @@ typedef struct {
 AETH_API int aeth_store_task_init(aeth_store_task *task, unsigned int version);
 
 /** The task with `id` into *out (caller's; aeth_store_task_free()). */
-AETH_API int aeth_store_task_get(aeth_store *store, const char *id,
-				 aeth_store_task **out);
+AETH_API int aeth_store_task_get(aeth_store_task **out, aeth_store *store,
+				 const char *id);
 
 /** Tasks matching `filter`; as aeth_store_vm_list(). */
-AETH_API int aeth_store_task_list(aeth_store *store,
-				  const aeth_store_filter *filter,
-				  aeth_store_task ***out, size_t *count);
+AETH_API int aeth_store_task_list(aeth_store_task ***out, size_t *count,
+				  aeth_store *store,
+				  const aeth_store_filter *filter);
 
 AETH_API void aeth_store_task_free(aeth_store_task *task);
 AETH_API void aeth_store_task_list_free(aeth_store_task **list);
@@ -216,14 +216,13 @@ typedef struct {
 AETH_API int aeth_store_execution_init(aeth_store_execution *exec,
 				       unsigned int version);
 
-AETH_API int aeth_store_execution_get(aeth_store *store, const char *id,
-				      aeth_store_execution **out);
+AETH_API int aeth_store_execution_get(aeth_store_execution **out,
+				      aeth_store *store, const char *id);
 
 /** Executions matching `filter` (vm_id, task_id, limit; oldest first). */
-AETH_API int aeth_store_execution_list(aeth_store *store,
-				       const aeth_store_filter *filter,
-				       aeth_store_execution ***out,
-				       size_t *count);
+AETH_API int aeth_store_execution_list(aeth_store_execution ***out,
+				       size_t *count, aeth_store *store,
+				       const aeth_store_filter *filter);
 
 AETH_API void aeth_store_execution_free(aeth_store_execution *exec);
 AETH_API void aeth_store_execution_list_free(aeth_store_execution **list);

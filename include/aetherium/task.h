@@ -40,8 +40,8 @@ AETH_BEGIN_DECLS
  * backslash (the message says where), AETH_ETOOBIG beyond 1 MiB of input
  * or 4096 words, or AETH_ENOMEM. `line` NULL counts as empty.
  */
-AETH_API int aeth_args_split(const char *line, char ***argv_out,
-			     size_t *argc_out);
+AETH_API int aeth_args_split(char ***argv_out, size_t *argc_out,
+			     const char *line);
 
 /**
  * Whether `type` is a valid task type name: 1 to 100 characters of A-Z
@@ -144,10 +144,10 @@ AETH_API int aeth_submit_options_init(aeth_submit_options *opts, unsigned int ve
  * `queue_out` (may be NULL) receives the queue used (the caller's;
  * aeth_free()).
  */
-AETH_API int aeth_client_submit(aeth_client *c, const char *type,
+AETH_API int aeth_client_submit(char task_id_out[37], char **queue_out,
+				aeth_client *c, const char *type,
 				const char *payload_json,
-				const aeth_submit_options *opts,
-				char task_id_out[37], char **queue_out);
+				const aeth_submit_options *opts);
 
 /** What a vm:create task asks for beyond the seed's name, vcpus and
  *  memory_mb (docs/worker.md, "vm:create"). */
@@ -190,21 +190,19 @@ AETH_API int aeth_create_options_init(aeth_create_options *opts, unsigned int ve
 /** Build and submit a vm:create task from `vm` (see aeth_client_submit()
  *  for what is checked and recorded). AETH_EINVALID for a missing name or
  *  a rootfs that is not default/none. */
-AETH_API int aeth_client_submit_create_ex(aeth_client *c,
+AETH_API int aeth_client_submit_create_ex(char task_id_out[37], aeth_client *c,
 					  const aeth_create_options *vm,
-					  const aeth_submit_options *opts,
-					  char task_id_out[37]);
+					  const aeth_submit_options *opts);
 
 /** Build and submit the seed's vm:execute and vm:delete payloads. `args`
  *  is NULL-terminated (may be NULL). */
-AETH_API int aeth_client_submit_execute(aeth_client *c, const char *vm_id,
-					const char *command,
+AETH_API int aeth_client_submit_execute(char task_id_out[37], aeth_client *c,
+					const char *vm_id, const char *command,
 					const char *const *args,
-					const aeth_submit_options *opts,
-					char task_id_out[37]);
-AETH_API int aeth_client_submit_delete(aeth_client *c, const char *vm_id,
-				       const aeth_submit_options *opts,
-				       char task_id_out[37]);
+					const aeth_submit_options *opts);
+AETH_API int aeth_client_submit_delete(char task_id_out[37], aeth_client *c,
+				       const char *vm_id,
+				       const aeth_submit_options *opts);
 
 /** Called about every 5 s while aeth_client_wait() waits: the task's
  *  queue state ("pending", "active", "retry", ...) and the time waited. */
@@ -219,21 +217,20 @@ typedef void (*aeth_wait_progress_cb)(const char *task_id, const char *state,
  * forever. AETH_ETIMEOUT when it did not finish in time; AETH_ENOTFOUND
  * for an unknown task. `progress` may be NULL.
  */
-AETH_API int aeth_client_wait(aeth_client *c, const char *task_id,
-			      unsigned int timeout_ms,
-			      aeth_wait_progress_cb progress, void *userdata,
-			      char **task_json_out);
+AETH_API int aeth_client_wait(char **task_json_out, aeth_client *c,
+			      const char *task_id, unsigned int timeout_ms,
+			      aeth_wait_progress_cb progress, void *userdata);
 
 /** The tasks row of `task_id` as JSON (as aeth_client_wait()). */
-AETH_API int aeth_client_task(aeth_client *c, const char *task_id,
-			      char **task_json_out);
+AETH_API int aeth_client_task(char **task_json_out, aeth_client *c,
+			      const char *task_id);
 
 /** "vms": every VM; "tasks": the newest `limit` tasks (0 = 20);
  *  "workers": the worker registry (aeth_queue_worker_list(): id, host,
  *  pid, types, queues, last_seen, age_ms, state alive|dead|stopped); as a
  *  JSON array in *json_out (the caller's; aeth_free()). */
-AETH_API int aeth_client_list(aeth_client *c, const char *what,
-			      unsigned int limit, char **json_out);
+AETH_API int aeth_client_list(char **json_out, aeth_client *c, const char *what,
+			      unsigned int limit);
 
 AETH_END_DECLS
 

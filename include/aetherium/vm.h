@@ -173,7 +173,7 @@ AETH_API aeth_accel aeth_vmm_accel(const aeth_vmm *vmm);
  * Whether this manager's VMMs run jailed: 1, or 0 with the reason in
  * *why (static or borrowed from vmm; may be NULL).
  */
-AETH_API int aeth_vmm_jailed(const aeth_vmm *vmm, const char **why);
+AETH_API int aeth_vmm_jailed(const char **why, const aeth_vmm *vmm);
 
 /**
  * Stop and remove every VM in the state dir whose VMM process is gone
@@ -184,7 +184,7 @@ AETH_API int aeth_vmm_jailed(const aeth_vmm *vmm, const char **why);
  * removed (NULL-terminated, the caller frees it with aeth_strarray_free()).
  * Returns 0 or a negative code (the first failure; it carries on).
  */
-AETH_API int aeth_vmm_reap(aeth_vmm *vmm, int all, char ***reaped_out);
+AETH_API int aeth_vmm_reap(char ***reaped_out, aeth_vmm *vmm, int all);
 
 /** Options of aeth_vm_create(). NULL / 0 fields mean the defaults given. */
 typedef struct {

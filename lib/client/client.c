@@ -94,7 +94,7 @@ static const char *cfg_str(const aeth_config *cfg, const char *key)
 {
 	const char *v = NULL;
 
-	if (aeth_config_get_string(cfg, key, &v) != 0 || !v || !*v)
+	if (aeth_config_get_string(&v, cfg, key) != 0 || !v || !*v)
 		return NULL;
 	return v;
 }
@@ -248,7 +248,7 @@ static int submit(aeth_client *c, const char *type, const char *payload,
 		eo.id = id;
 		eo.max_retries = opts->max_retries;
 		eo.timeout_ms = opts->timeout_ms;
-		rc = aeth_queue_enqueue(c->q, type, row.payload, &eo, NULL);
+		rc = aeth_queue_enqueue(NULL, c->q, type, row.payload, &eo);
 		/* our own id, there already: a re-sent enqueue whose first reply
 		 * was lost, or the ledger reconciler put the task back first */
 		if (rc == AETH_EEXISTS)
@@ -264,9 +264,9 @@ static int submit(aeth_client *c, const char *type, const char *payload,
 	return rc;
 }
 
-int aeth_client_submit(aeth_client *c, const char *type, const char *payload,
-		       const aeth_submit_options *opts, char task_id_out[37],
-		       char **queue_out)
+int aeth_client_submit(char task_id_out[37], char **queue_out, aeth_client *c,
+		       const char *type, const char *payload,
+		       const aeth_submit_options *opts)
 {
 	return submit(c, type, payload, NULL, opts, task_id_out, queue_out);
 }
@@ -301,8 +301,9 @@ static int add_rootfs(cJSON *o, const char *rootfs)
 	return cJSON_AddBoolToObject(o, "rootfs", on) ? 0 : aeth__error_oom();
 }
 
-int aeth_client_submit_create_ex(aeth_client *c, const aeth_create_options *vm,
-				 const aeth_submit_options *opts, char id[37])
+int aeth_client_submit_create_ex(char id[37], aeth_client *c,
+				 const aeth_create_options *vm,
+				 const aeth_submit_options *opts)
 {
 	aeth_create_options co;
 	cJSON *o;
@@ -342,9 +343,9 @@ int aeth_client_submit_create_ex(aeth_client *c, const aeth_create_options *vm,
 	return submit_built(c, AETH__TASK_CREATE, o, opts, id);
 }
 
-int aeth_client_submit_execute(aeth_client *c, const char *vm_id,
+int aeth_client_submit_execute(char id[37], aeth_client *c, const char *vm_id,
 			       const char *command, const char *const *args,
-			       const aeth_submit_options *opts, char id[37])
+			       const aeth_submit_options *opts)
 {
 	return submit_built(c, AETH__TASK_EXECUTE,
 			    aeth__execute_payload_tree(vm_id ? vm_id : "",
@@ -352,15 +353,16 @@ int aeth_client_submit_execute(aeth_client *c, const char *vm_id,
 			    opts, id);
 }
 
-int aeth_client_submit_delete(aeth_client *c, const char *vm_id,
-			      const aeth_submit_options *opts, char id[37])
+int aeth_client_submit_delete(char id[37], aeth_client *c, const char *vm_id,
+			      const aeth_submit_options *opts)
 {
 	return submit_built(c, AETH__TASK_DELETE,
 			    aeth__delete_payload_tree(vm_id ? vm_id : ""), opts, id);
 }
 
-int aeth_client_wait(aeth_client *c, const char *task_id, unsigned int timeout_ms,
-		     aeth_wait_progress_cb progress, void *userdata, char **json_out)
+int aeth_client_wait(char **json_out, aeth_client *c, const char *task_id,
+		     unsigned int timeout_ms, aeth_wait_progress_cb progress,
+		     void *userdata)
 {
 	int64_t start = aeth__now_ms();
 	aeth_queue_task *t = NULL;
@@ -381,7 +383,7 @@ again:
 					       task_id);
 		if (timeout_ms && timeout_ms - waited < slice)
 			slice = timeout_ms - waited;
-		rc = aeth_queue_wait_result(c->q, NULL, task_id, slice, &t);
+		rc = aeth_queue_wait_result(&t, c->q, NULL, task_id, slice);
 		if (rc == 0)
 			break;
 		if (rc == AETH_ENOTFOUND)
@@ -392,7 +394,7 @@ again:
 			aeth_queue_task *now = NULL;
 			const char *state = "unknown";
 
-			if (aeth_queue_get(c->q, NULL, task_id, &now) == 0)
+			if (aeth_queue_get(&now, c->q, NULL, task_id) == 0)
 				state = aeth_queue_state_name(now->state);
 			progress(task_id, state, (unsigned int)(aeth__now_ms() - start),
 				 userdata);
@@ -413,7 +415,7 @@ again:
 	return rc;
 }
 
-int aeth_client_task(aeth_client *c, const char *task_id, char **json_out)
+int aeth_client_task(char **json_out, aeth_client *c, const char *task_id)
 {
 	*json_out = NULL;
 	if (!aeth__uuid_valid(task_id))
@@ -422,8 +424,8 @@ int aeth_client_task(aeth_client *c, const char *task_id, char **json_out)
 	return aeth__client_task_json(json_out, NULL, c->rec, task_id);
 }
 
-int aeth_client_list(aeth_client *c, const char *what, unsigned int limit,
-		     char **json_out)
+int aeth_client_list(char **json_out, aeth_client *c, const char *what,
+		     unsigned int limit)
 {
 	*json_out = NULL;
 	if (what && !strcmp(what, "vms"))
@@ -431,7 +433,7 @@ int aeth_client_list(aeth_client *c, const char *what, unsigned int limit,
 	if (what && !strcmp(what, "tasks"))
 		return aeth__client_tasks_json(c->rec, limit, json_out);
 	if (what && !strcmp(what, "workers"))
-		return aeth_queue_worker_list(c->q, json_out);
+		return aeth_queue_worker_list(json_out, c->q);
 	return aeth__error_set(AETH_EINVALID, "cannot list \"%s\": use vms, tasks "
 			       "or workers", what ? what : "");
 }

@@ -42,7 +42,7 @@ int aeth__type_check(aeth_queue *q, const char *type, const char *queue)
 	bool handled = false;
 	int rc;
 
-	if ((rc = aeth_queue_worker_list(q, &json)) != 0)
+	if ((rc = aeth_queue_worker_list(&json, q)) != 0)
 		return rc;
 	list = cJSON_Parse(json);
 	aeth_free(json);
@@ -91,7 +91,7 @@ int aeth__owner_check(aeth_queue *q, const char *vm_id, const char *owner)
 	const char *state, *seen;
 	int rc;
 
-	if (aeth_queue_worker_get(q, owner, &json) != 0)
+	if (aeth_queue_worker_get(&json, q, owner) != 0)
 		return 0; /* unknown here: the task waits in the owner's queue */
 	e = cJSON_Parse(json);
 	aeth_free(json);

@@ -162,7 +162,7 @@ static int workers_table(cJSON *rows, char **text)
 	return table(rows, worker_cols, AETH__ARRAY_LEN(worker_cols), text);
 }
 
-int aeth_client_render(const char *json, const char *what, char **text_out)
+int aeth_client_render(char **text_out, const char *json, const char *what)
 {
 	cJSON *j = json ? cJSON_Parse(json) : NULL;
 	int rc;

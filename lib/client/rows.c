@@ -104,7 +104,7 @@ int aeth__client_task_json(char **json_out, bool *final, aeth__rec *r,
 			   const char *id)
 {
 	aeth_store_task *t = NULL;
-	int rc = aeth_store_task_get(aeth__rec_store(r), id, &t);
+	int rc = aeth_store_task_get(&t, aeth__rec_store(r), id);
 
 	*json_out = NULL;
 	if (rc == AETH_ENOTFOUND)
@@ -128,7 +128,8 @@ int aeth__client_tasks_json(aeth__rec *r, unsigned int limit, char **json_out)
 
 	*json_out = NULL;
 	f.limit = limit ? limit : 20;
-	if ((rc = aeth_store_task_list(aeth__rec_store(r), &f, &list, NULL)) != 0)
+	if ((rc = aeth_store_task_list(&list, NULL, aeth__rec_store(r),
+				       &f)) != 0)
 		return rc;
 	a = cJSON_CreateArray();
 	for (size_t i = 0; a && list[i]; i++)
@@ -145,7 +146,8 @@ int aeth__client_vms_json(aeth__rec *r, char **json_out)
 	int rc;
 
 	*json_out = NULL;
-	if ((rc = aeth_store_vm_list(aeth__rec_store(r), NULL, &list, &count)) != 0)
+	if ((rc = aeth_store_vm_list(&list, &count, aeth__rec_store(r),
+				     NULL)) != 0)
 		return rc;
 	a = cJSON_CreateArray();
 	/* oldest first, as a table reads top to bottom in creation order */

@@ -281,8 +281,9 @@ static int dequeue_loop(aeth_queue *q, const aeth_queue_source *src, size_t n,
 	}
 }
 
-int aeth_queue_dequeue(aeth_queue *q, const aeth_queue_source *s, size_t n,
-		       unsigned int timeout_ms, aeth_queue_task **out)
+int aeth_queue_dequeue(aeth_queue_task **out, aeth_queue *q,
+		       const aeth_queue_source *s, size_t n,
+		       unsigned int timeout_ms)
 {
 	size_t got;
 
@@ -290,9 +291,9 @@ int aeth_queue_dequeue(aeth_queue *q, const aeth_queue_source *s, size_t n,
 	return dequeue_loop(q, s, n, timeout_ms, out, 1, &got);
 }
 
-int aeth_queue_dequeue_batch(aeth_queue *q, const aeth_queue_source *s, size_t n,
-			     unsigned int timeout_ms, aeth_queue_task **out,
-			     size_t max, size_t *got)
+int aeth_queue_dequeue_batch(aeth_queue_task **out, size_t *got, size_t max,
+			     aeth_queue *q, const aeth_queue_source *s,
+			     size_t n, unsigned int timeout_ms)
 {
 	*got = 0;
 	if (!out || max == 0 || max > 1000)
@@ -301,7 +302,8 @@ int aeth_queue_dequeue_batch(aeth_queue *q, const aeth_queue_source *s, size_t n
 	return dequeue_loop(q, s, n, timeout_ms, out, max, got);
 }
 
-int aeth_queue_recover(aeth_queue *q, const char *queue, unsigned int *recovered)
+int aeth_queue_recover(unsigned int *recovered, aeth_queue *q,
+		       const char *queue)
 {
 	unsigned int n = 0;
 	int64_t next;

@@ -440,8 +440,9 @@ out:
 	return rc;
 }
 
-int aeth_queue_enqueue(aeth_queue *q, const char *type, const char *payload,
-		       const aeth_queue_enqueue_options *opts, char id_out[37])
+int aeth_queue_enqueue(char id_out[37], aeth_queue *q, const char *type,
+		       const char *payload,
+		       const aeth_queue_enqueue_options *opts)
 {
 	aeth_queue_batch_task t = {AETH_QUEUE_BATCH_TASK_VERSION, type, payload,
 				   opts, "", 0};

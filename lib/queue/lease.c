@@ -191,8 +191,9 @@ out:
 	return rc;
 }
 
-int aeth_queue_ack_batch(aeth_queue *q, aeth_queue_task *const *tasks,
-			 const char *const *results, size_t n, int *rcs_out)
+int aeth_queue_ack_batch(int *rcs_out, aeth_queue *q,
+			 aeth_queue_task *const *tasks,
+			 const char *const *results, size_t n)
 {
 	int *rcs = NULL, rc = 0;
 	size_t *ok = NULL, nok = 0, ng = 0;
@@ -239,7 +240,7 @@ int aeth_queue_ack(aeth_queue *q, aeth_queue_task *t, const char *result)
 
 	if ((rc = check_task(t)) || (rc = check_result(q, t, result)))
 		return rc;
-	return aeth_queue_ack_batch(q, &t, &result, 1, NULL);
+	return aeth_queue_ack_batch(NULL, q, &t, &result, 1);
 }
 
 int aeth_queue_nack(aeth_queue *q, aeth_queue_task *t, const char *error,

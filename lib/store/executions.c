@@ -160,14 +160,14 @@ int aeth_store_execution_finish(aeth_store *s, const char *id, int has_exit_code
 		AETH__NOW "))) * 1000, 2147483647)::int WHERE id = $1", 5, p);
 }
 
-int aeth_store_execution_get(aeth_store *s, const char *id,
-			     aeth_store_execution **out)
+int aeth_store_execution_get(aeth_store_execution **out, aeth_store *s,
+			     const char *id)
 {
 	return aeth__store_get(s, &exec_table, id, (void **)out);
 }
 
-int aeth_store_execution_list(aeth_store *s, const aeth_store_filter *f,
-			      aeth_store_execution ***out, size_t *count)
+int aeth_store_execution_list(aeth_store_execution ***out, size_t *count,
+			      aeth_store *s, const aeth_store_filter *f)
 {
 	return aeth__store_list(s, &exec_table, f, (void ***)out, count);
 }

@@ -175,7 +175,7 @@ int aeth_store_migrate(aeth_store *s)
 	return rc;
 }
 
-int aeth_store_schema_version(aeth_store *s, int *version)
+int aeth_store_schema_version(int *version, aeth_store *s)
 {
 	PGresult *r;
 	bool exists;

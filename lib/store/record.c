@@ -63,7 +63,7 @@ int aeth__rec_migrate(aeth__rec *r)
 
 int aeth__rec_schema_version(aeth__rec *r, int *version)
 {
-	return aeth_store_schema_version(r->store, version);
+	return aeth_store_schema_version(version, r->store);
 }
 
 size_t aeth__rec_schema_known(void)
@@ -205,7 +205,7 @@ int aeth__rec_vm_lookup(aeth__rec *r, const char *id, char status[32],
 			char owner[256])
 {
 	aeth_store_vm *v = NULL;
-	int rc = aeth_store_vm_get(r->store, id, &v);
+	int rc = aeth_store_vm_get(&v, r->store, id);
 
 	if (rc == AETH_ENOTFOUND)
 		rc = aeth__error_set(AETH_ENOTFOUND, "VM %s does not exist", id);
@@ -230,7 +230,7 @@ static int owned_in(aeth__rec *r, const char *owner, const char *status,
 	f.worker = owner;
 	f.status = status;
 	f.limit = 10000;
-	if ((rc = aeth_store_vm_list(r->store, &f, &list, &count)) != 0)
+	if ((rc = aeth_store_vm_list(&list, &count, r->store, &f)) != 0)
 		return rc;
 	if (!(grown = realloc(*ids, (*n + count + 1) * sizeof(char *)))) {
 		aeth_store_vm_list_free(list);
@@ -302,7 +302,7 @@ int aeth__rec_vms_on_host(aeth__rec *r, const char *me, const char *host,
 
 		f.status = live[k];
 		f.limit = 10000;
-		if ((rc = aeth_store_vm_list(r->store, &f, &list, &count)) != 0)
+		if ((rc = aeth_store_vm_list(&list, &count, r->store, &f)) != 0)
 			break;
 		for (size_t i = 0; i < count && rc == 0; i++) {
 			aeth_store_vm *v = list[i];

@@ -165,7 +165,7 @@ static int task_insert(aeth_store *s, aeth_store_task *t, bool payload_checked)
 	return 0;
 }
 
-int aeth_store_task_get(aeth_store *s, const char *id, aeth_store_task **out)
+int aeth_store_task_get(aeth_store_task **out, aeth_store *s, const char *id)
 {
 	return aeth__store_get(s, &task_table, id, (void **)out);
 }
@@ -232,8 +232,8 @@ int aeth__store_task_set_queue(aeth_store *s, const char *id, const char *queue)
 				    "updated_at = " AETH__NOW " WHERE id = $1", queue);
 }
 
-int aeth_store_task_list(aeth_store *s, const aeth_store_filter *f,
-			 aeth_store_task ***out, size_t *count)
+int aeth_store_task_list(aeth_store_task ***out, size_t *count, aeth_store *s,
+			 const aeth_store_filter *f)
 {
 	return aeth__store_list(s, &task_table, f, (void ***)out, count);
 }

@@ -144,7 +144,7 @@ static int vm_insert(aeth_store *s, aeth_store_vm *vm)
 	return 0;
 }
 
-int aeth_store_vm_get(aeth_store *s, const char *id, aeth_store_vm **out)
+int aeth_store_vm_get(aeth_store_vm **out, aeth_store *s, const char *id)
 {
 	return aeth__store_get(s, &vm_table, id, (void **)out);
 }
@@ -221,8 +221,8 @@ static int vm_update(aeth_store *s, const aeth_store_vm *vm)
 		(int)AETH__ARRAY_LEN(p), p);
 }
 
-int aeth_store_vm_list(aeth_store *s, const aeth_store_filter *f,
-		       aeth_store_vm ***out, size_t *count)
+int aeth_store_vm_list(aeth_store_vm ***out, size_t *count, aeth_store *s,
+		       const aeth_store_filter *f)
 {
 	return aeth__store_list(s, &vm_table, f, (void ***)out, count);
 }

@@ -134,7 +134,7 @@ static int split(const char *s, word_list *l)
 	return rc;
 }
 
-int aeth_args_split(const char *line, char ***argv_out, size_t *argc_out)
+int aeth_args_split(char ***argv_out, size_t *argc_out, const char *line)
 {
 	word_list l = {NULL, 0, 0};
 	int rc;

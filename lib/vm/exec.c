@@ -105,8 +105,8 @@ int aeth_exec_close_stdin(aeth_exec *e)
 	return aeth__exec_close_stdin(e);
 }
 
-int aeth_exec_next(aeth_exec *e, aeth_exec_stream *stream, const void **data,
-		   size_t *len, unsigned int timeout_ms)
+int aeth_exec_next(aeth_exec_stream *stream, const void **data, size_t *len,
+		   aeth_exec *e, unsigned int timeout_ms)
 {
 	if (!e || !stream || !data || !len)
 		return aeth__error_set(AETH_EINVALID, "exec_next: NULL argument");
@@ -159,8 +159,8 @@ int aeth_vm_file_get(void **data, size_t *len, aeth_vm *vm,
 	return aeth__agent_file_get(data, len, a, guest_path, max_len);
 }
 
-int aeth_vm_file_get_fd(aeth_vm *vm, const char *guest_path, int fd,
-			size_t max_len, size_t *len_out)
+int aeth_vm_file_get_fd(size_t *len_out, aeth_vm *vm, const char *guest_path,
+			int fd, size_t max_len)
 {
 	aeth__agent *a;
 

@@ -191,7 +191,7 @@ aeth_accel aeth_vmm_accel(const aeth_vmm *m)
 	return m->accel;
 }
 
-int aeth_vmm_jailed(const aeth_vmm *m, const char **why)
+int aeth_vmm_jailed(const char **why, const aeth_vmm *m)
 {
 	if (why)
 		*why = m->jail.on ? NULL : m->jail.why_off ? m->jail.why_off : "off";
@@ -302,7 +302,7 @@ static int reap_one(aeth_vmm *m, const char *id, int all, bool *reaped)
 	return rc;
 }
 
-int aeth_vmm_reap(aeth_vmm *m, int all, char ***reaped_out)
+int aeth_vmm_reap(char ***reaped_out, aeth_vmm *m, int all)
 {
 	char **ids = NULL, **done = NULL;
 	size_t n = 0;

@@ -42,7 +42,7 @@ static bool registry(aeth_worker *w, aeth_queue *q, char ***live, char ***dead)
 	size_t nl = 0, nd = 0, n;
 
 	*live = *dead = NULL;
-	if (aeth_queue_worker_list(q, &json) != 0)
+	if (aeth_queue_worker_list(&json, q) != 0)
 		return false;
 	a = cJSON_Parse(json);
 	aeth_free(json);
@@ -120,7 +120,8 @@ static int drain(aeth_worker *w, aeth__rec *rec, aeth_queue *q, const char *dead
 
 	if (!queue)
 		return 0;
-	while (aeth_queue_dequeue_batch(q, &src, 1, 0, tasks, DRAIN_BATCH, &got) == 0 &&
+	while (aeth_queue_dequeue_batch(tasks, &got, DRAIN_BATCH, q, &src, 1,
+					0) == 0 &&
 	       got > 0) {
 		for (size_t i = 0; i < got; i++) {
 			aeth_queue_task *t = tasks[i];

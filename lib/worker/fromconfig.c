@@ -17,7 +17,7 @@ static const char *cfg_str(const aeth_config *cfg, const char *key)
 {
 	const char *v = NULL;
 
-	if (aeth_config_get_string(cfg, key, &v) != 0 || !v || !*v)
+	if (aeth_config_get_string(&v, cfg, key) != 0 || !v || !*v)
 		return NULL;
 	return v;
 }
@@ -26,7 +26,7 @@ static unsigned int cfg_uint(const aeth_config *cfg, const char *key)
 {
 	int64_t v = 0;
 
-	if (aeth_config_get_int(cfg, key, &v) != 0 || v < 0 || v > 0xffffffffLL)
+	if (aeth_config_get_int(&v, cfg, key) != 0 || v < 0 || v > 0xffffffffLL)
 		return 0;
 	return (unsigned int)v;
 }
@@ -41,7 +41,7 @@ static char *cfg_queues(const aeth_config *cfg)
 		const char *name = NULL;
 		int weight = 1;
 
-		if (aeth_config_queue_get(cfg, i, &name, &weight) == 0 && name)
+		if (aeth_config_queue_get(&name, &weight, cfg, i) == 0 && name)
 			aeth__buf_printf(&b, "%s%s=%d", b.len ? "," : "", name, weight);
 	}
 	return b.len ? aeth__buf_detach(&b, NULL) : (aeth__buf_free(&b), NULL);
@@ -65,7 +65,7 @@ void aeth__vmm_options_from_config(const aeth_config *cfg, aeth_vmm_options *o)
 	o->jail_uid_base = cfg_uint(cfg, "vmm.jail_uid_base");
 	o->jail_uid_count = cfg_uint(cfg, "vmm.jail_uid_count");
 	o->cgroup_parent = cfg_str(cfg, "vmm.cgroup_parent");
-	aeth_config_get_bool(cfg, "vmm.cgroups", &cgroups);
+	aeth_config_get_bool(&cgroups, cfg, "vmm.cgroups");
 	o->no_cgroups = !cgroups;
 	o->overlay_dir = cfg_str(cfg, "vmm.overlay_dir");
 	o->firecracker_jailer = cfg_str(cfg, "vmm.firecracker_jailer");

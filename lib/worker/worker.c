@@ -51,7 +51,8 @@ static char *host_id(const aeth_worker *w)
 	char buf[256] = "";
 	FILE *f;
 
-	if (aeth_config_get_string(w->cfg, "worker.host_id", &v) == 0 && v && *v)
+	if (aeth_config_get_string(&v, w->cfg,
+				   "worker.host_id") == 0 && v && *v)
 		return strdup(v);
 	if ((f = fopen("/etc/machine-id", "re"))) {
 		if (!fgets(buf, sizeof(buf), f))
@@ -135,7 +136,8 @@ static char *cfg_dup(const aeth_worker *w, const char *key)
 {
 	const char *v = NULL;
 
-	return aeth_config_get_string(w->cfg, key, &v) == 0 && v && *v ? strdup(v)
+	return aeth_config_get_string(&v, w->cfg,
+				      key) == 0 && v && *v ? strdup(v)
 									  : NULL;
 }
 
@@ -177,9 +179,9 @@ static int copy_options(aeth_worker *w, const aeth_worker_options *o)
 		return aeth__error_set(AETH_EINVALID, "lease %u ms is too short "
 				       "(at least 300)", w->lease_ms);
 	w->grace_ms = o->grace_ms ? o->grace_ms : 30000;
-	aeth_config_get_int(w->cfg, "vmm.vcpus", &n);
+	aeth_config_get_int(&n, w->cfg, "vmm.vcpus");
 	w->vcpus = (unsigned int)n;
-	aeth_config_get_int(w->cfg, "vmm.memory_mb", &n);
+	aeth_config_get_int(&n, w->cfg, "vmm.memory_mb");
 	w->memory_mb = (unsigned int)n;
 	w->on_event = o->on_event;
 	w->userdata = o->userdata;

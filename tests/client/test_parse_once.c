@@ -140,8 +140,8 @@ static void test_rejected_execute(void **state)
 	char id[37];
 
 	parses = 0;
-	assert_int_equal(aeth_client_submit(f->client, "vm:execute", p, NULL, id,
-					    NULL), AETH_ENOTFOUND);
+	assert_int_equal(aeth_client_submit(id, NULL, f->client, "vm:execute",
+					    p, NULL), AETH_ENOTFOUND);
 	assert_int_equal(parses, 1);
 }
 
@@ -153,8 +153,9 @@ static void test_rejected_not_json(void **state)
 	char id[37];
 
 	parses = 0;
-	assert_int_equal(aeth_client_submit(f->client, "app:x", "not json " MARK,
-					    NULL, id, NULL), AETH_EINVALID);
+	assert_int_equal(aeth_client_submit(id, NULL, f->client, "app:x",
+					    "not json " MARK,
+					    NULL), AETH_EINVALID);
 	assert_int_equal(parses, 1);
 }
 
@@ -169,8 +170,8 @@ static void test_accepted_custom(void **state)
 	OK(aeth_queue_worker_register(f->queue, "w", "{\"types\": [\"app:x\"], "
 				      "\"queues\": [\"default\"]}", 60000));
 	parses = 0;
-	OK(aeth_client_submit(f->client, "app:x", "{\"m\": \"" MARK "\"}", NULL, id,
-			      NULL));
+	OK(aeth_client_submit(id, NULL, f->client, "app:x",
+			      "{\"m\": \"" MARK "\"}", NULL));
 	assert_int_equal(parses, 2);
 }
 
@@ -183,8 +184,9 @@ static void test_built_execute(void **state)
 	char id[37];
 
 	parses = 0;
-	assert_int_equal(aeth_client_submit_execute(f->client, VM, "echo", args,
-						    NULL, id), AETH_ENOTFOUND);
+	assert_int_equal(aeth_client_submit_execute(id, f->client, VM, "echo",
+						    args,
+						    NULL), AETH_ENOTFOUND);
 	assert_int_equal(parses, 0);
 }
 

@@ -31,7 +31,7 @@ static void test_render_cut_marked(void **state)
 		 "\"retry_count\": 0, \"error\": \"%s\"}, {\"id\": \"%s\", "
 		 "\"type\": \"vm:execute\", \"status\": \"completed\", "
 		 "\"error\": \"short\"}]", VMID, err, VMID);
-	assert_int_equal(aeth_client_render(json, "tasks", &text), 0);
+	assert_int_equal(aeth_client_render(&text, json, "tasks"), 0);
 	line = strchr(text, '\n') + 1;
 	/* TYPE is 10 wide: 9 characters and the mark */
 	assert_non_null(strstr(line, "  a-very-lo~  failed"));

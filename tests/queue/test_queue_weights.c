@@ -14,7 +14,7 @@ static void fill(aeth_queue *q, const char *queue, int n)
 
 	o.queue = queue;
 	for (int i = 0; i < n; i++)
-		QOK(aeth_queue_enqueue(q, "noop", "{}", &o, NULL));
+		QOK(aeth_queue_enqueue(NULL, q, "noop", "{}", &o));
 }
 
 static int index_of(const char *queue)
@@ -43,7 +43,7 @@ static void test_weighted_proportions(void **state)
 	for (int i = 0; i < N; i++) {
 		aeth_queue_task *t;
 
-		QOK(aeth_queue_dequeue(s->q, src, 4, 0, &t));
+		QOK(aeth_queue_dequeue(&t, s->q, src, 4, 0));
 		got[index_of(t->queue)]++;
 		aeth_queue_task_free(t);
 	}
@@ -73,14 +73,14 @@ static void test_strict_first_and_low_still_served(void **state)
 	for (int i = 0; i < 50; i++) {
 		aeth_queue_task *t;
 
-		QOK(aeth_queue_dequeue(s->q, src, 5, 0, &t));
+		QOK(aeth_queue_dequeue(&t, s->q, src, 5, 0));
 		assert_string_equal(t->queue, "worker:w1");
 		aeth_queue_task_free(t);
 	}
 	for (int i = 0; i < 300; i++) {
 		aeth_queue_task *t;
 
-		QOK(aeth_queue_dequeue(s->q, src, 5, 0, &t));
+		QOK(aeth_queue_dequeue(&t, s->q, src, 5, 0));
 		assert_string_not_equal(t->queue, "worker:w1");
 		low += !strcmp(t->queue, "low");
 		aeth_queue_task_free(t);

@@ -82,7 +82,7 @@ static size_t task_rows(fixture *f)
 	aeth_store_task **list;
 	size_t n;
 
-	OK(aeth_store_task_list(f->store, NULL, &list, &n));
+	OK(aeth_store_task_list(&list, &n, f->store, NULL));
 	aeth_store_task_list_free(list);
 	return n;
 }
@@ -98,23 +98,24 @@ static void test_custom_type_enqueued(void **state)
 
 	so.queue = "builds";
 	/* no live worker handles it yet: refused (worker registry) */
-	assert_int_equal(aeth_client_submit(f->client, "app:build.v2_x-y", "{}", &so,
-					    id, NULL), AETH_EINVALID);
+	assert_int_equal(aeth_client_submit(id, NULL, f->client,
+					    "app:build.v2_x-y", "{}",
+					    &so), AETH_EINVALID);
 	expect_msg("no live worker handles it");
 	OK(aeth_queue_worker_register(f->queue, "w", "{\"types\": [\"app:build.v2_x-y\", "
 				      "\"py:add\", \"app:vm-report\", \"x\"], \"queues\": "
 				      "[\"builds\", \"default\"]}", 60000));
-	OK(aeth_client_submit(f->client, "app:build.v2_x-y", "{\"ref\": \"main\"}",
-			      &so, id, &queue));
+	OK(aeth_client_submit(id, &queue, f->client, "app:build.v2_x-y",
+			      "{\"ref\": \"main\"}", &so));
 	assert_string_equal(queue, "builds");
 	aeth_free(queue);
-	OK(aeth_store_task_get(f->store, id, &row));
+	OK(aeth_store_task_get(&row, f->store, id));
 	assert_string_equal(row->type, "app:build.v2_x-y");
 	assert_string_equal(row->status, "pending");
 	assert_string_equal(row->queue, "builds");
 	assert_string_equal(row->vm_id, "");
 	aeth_store_task_free(row);
-	OK(aeth_queue_get(f->queue, "builds", id, &qt));
+	OK(aeth_queue_get(&qt, f->queue, "builds", id));
 	assert_string_equal(qt->type, "app:build.v2_x-y");
 	assert_non_null(strstr(qt->payload, "main"));
 	assert_int_equal(qt->state, AETH_QUEUE_PENDING);
@@ -122,15 +123,15 @@ static void test_custom_type_enqueued(void **state)
 
 	/* NULL payload: "{}"; no queue: "default"; a vm_id field is not
 	 * routed for types other than vm:execute / vm:delete. */
-	OK(aeth_client_submit(f->client, "py:add", NULL, NULL, id, &queue));
+	OK(aeth_client_submit(id, &queue, f->client, "py:add", NULL, NULL));
 	assert_string_equal(queue, "default");
 	aeth_free(queue);
-	OK(aeth_client_submit(f->client, "app:vm-report",
+	OK(aeth_client_submit(id, &queue, f->client, "app:vm-report",
 			      "{\"vm_id\": \"7d0c1a52-9a0e-4c1e-9d1f-0123456789ab\"}",
-			      NULL, id, &queue));
+			      NULL));
 	assert_string_equal(queue, "default");
 	aeth_free(queue);
-	OK(aeth_client_submit(f->client, "x", "[1, 2]", NULL, id, NULL));
+	OK(aeth_client_submit(id, NULL, f->client, "x", "[1, 2]", NULL));
 }
 
 /* Names a handler cannot have are refused before anything is written. */
@@ -141,8 +142,8 @@ static void test_bad_type_names(void **state)
 	char longest[101], over[102], id[37];
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		assert_int_equal(aeth_client_submit(f->client, bad[i], "{}", NULL, id,
-						    NULL), AETH_EINVALID);
+		assert_int_equal(aeth_client_submit(id, NULL, f->client, bad[i],
+						    "{}", NULL), AETH_EINVALID);
 		expect_msg("is not valid: 1 to 100 characters of A-Z a-z 0-9 _ : . -");
 	}
 	memset(longest, 'a', sizeof(longest));
@@ -154,13 +155,15 @@ static void test_bad_type_names(void **state)
 			 "[\"default\"]}", longest);
 		OK(aeth_queue_worker_register(f->queue, "w", info, 60000));
 	}
-	OK(aeth_client_submit(f->client, longest, "{}", NULL, id, NULL));
+	OK(aeth_client_submit(id, NULL, f->client, longest, "{}", NULL));
 	memset(over, 'c', sizeof(over));
 	over[101] = '\0';
-	assert_int_equal(aeth_client_submit(f->client, over, "{}", NULL, id, NULL),
+	assert_int_equal(aeth_client_submit(id, NULL, f->client, over, "{}",
+					    NULL),
 			 AETH_EINVALID);
 	expect_msg("is not valid");
-	assert_int_equal(aeth_client_submit(f->client, NULL, "{}", NULL, id, NULL),
+	assert_int_equal(aeth_client_submit(id, NULL, f->client, NULL, "{}",
+					    NULL),
 			 AETH_EINVALID);
 	assert_int_equal(task_rows(f), 1); /* the 100 characters one */
 }
@@ -172,10 +175,10 @@ static void test_custom_payload_not_json(void **state)
 	aeth_store_task *row;
 	char id[37];
 
-	assert_int_equal(aeth_client_submit(f->client, "app:build", "{\"ref\": ",
-					    NULL, id, NULL), AETH_EINVALID);
+	assert_int_equal(aeth_client_submit(id, NULL, f->client, "app:build",
+					    "{\"ref\": ", NULL), AETH_EINVALID);
 	expect_msg("app:build payload is not valid JSON");
-	OK(aeth_store_task_get(f->store, id, &row));
+	OK(aeth_store_task_get(&row, f->store, id));
 	assert_string_equal(row->status, "failed");
 	assert_non_null(strstr(row->error, "not valid JSON"));
 	aeth_store_task_free(row);
@@ -188,21 +191,21 @@ static void test_builtin_still_checked(void **state)
 	aeth_store_task *row;
 	char id[37];
 
-	assert_int_equal(aeth_client_submit(f->client, "vm:create", "{\"vcpus\": 1}",
-					    NULL, id, NULL), AETH_EINVALID);
+	assert_int_equal(aeth_client_submit(id, NULL, f->client, "vm:create",
+					    "{\"vcpus\": 1}",
+					    NULL), AETH_EINVALID);
 	expect_msg("\"name\" is missing");
-	OK(aeth_store_task_get(f->store, id, &row));
+	OK(aeth_store_task_get(&row, f->store, id));
 	assert_string_equal(row->status, "failed");
 	aeth_store_task_free(row);
-	assert_int_equal(aeth_client_submit(f->client, "vm:execute",
-					    "{\"vm_id\": \"7d0c1a52-9a0e-4c1e-9d1f-"
-					    "0123456789ab\", \"command\": \"ls\"}",
-					    NULL, id, NULL), AETH_ENOTFOUND);
+	assert_int_equal(aeth_client_submit(id, NULL, f->client, "vm:execute",
+					    "{\"vm_id\": \"7d0c1a52-9a0e-4c1e-9d1f-" "0123456789ab\", \"command\": \"ls\"}",
+					    NULL), AETH_ENOTFOUND);
 	expect_msg("does not exist");
-	assert_int_equal(aeth_client_submit(f->client, "vm:delete", "{}", NULL, id,
-					    NULL), AETH_EINVALID);
-	OK(aeth_client_submit(f->client, "vm:create", "{\"name\": \"v\"}", NULL, id,
-			      NULL));
+	assert_int_equal(aeth_client_submit(id, NULL, f->client, "vm:delete",
+					    "{}", NULL), AETH_EINVALID);
+	OK(aeth_client_submit(id, NULL, f->client, "vm:create",
+			      "{\"name\": \"v\"}", NULL));
 }
 
 /* aeth_client_submit_create_ex(): the payload carries network, image, ttl
@@ -220,17 +223,17 @@ static void test_create_ex_payload(void **state)
 	vm.image = "debian";
 	vm.ttl_s = 600;
 	vm.rootfs = "disk.ext4";
-	assert_int_equal(aeth_client_submit_create_ex(f->client, &vm, NULL, id),
+	assert_int_equal(aeth_client_submit_create_ex(id, f->client, &vm, NULL),
 			 AETH_EINVALID);
 	expect_msg("give default (the image's root disk) or none");
 	vm.rootfs = "/etc/shadow";
-	assert_int_equal(aeth_client_submit_create_ex(f->client, &vm, NULL, id),
+	assert_int_equal(aeth_client_submit_create_ex(id, f->client, &vm, NULL),
 			 AETH_EINVALID);
 	expect_msg("catalogue");
 
 	vm.rootfs = "default";
-	OK(aeth_client_submit_create_ex(f->client, &vm, NULL, id));
-	OK(aeth_store_task_get(f->store, id, &row));
+	OK(aeth_client_submit_create_ex(id, f->client, &vm, NULL));
+	OK(aeth_store_task_get(&row, f->store, id));
 	assert_non_null(strstr(row->payload, "\"rootfs\": true"));
 	assert_non_null(strstr(row->payload, "\"network\": \"user\""));
 	assert_non_null(strstr(row->payload, "\"image\": \"debian\""));
@@ -238,11 +241,11 @@ static void test_create_ex_payload(void **state)
 	aeth_store_task_free(row);
 
 	vm.rootfs = "";
-	assert_int_equal(aeth_client_submit_create_ex(f->client, &vm, NULL, id),
+	assert_int_equal(aeth_client_submit_create_ex(id, f->client, &vm, NULL),
 			 AETH_EINVALID);
 	expect_msg("give default");
 	vm.name = NULL;
-	assert_int_equal(aeth_client_submit_create_ex(f->client, &vm, NULL, id),
+	assert_int_equal(aeth_client_submit_create_ex(id, f->client, &vm, NULL),
 			 AETH_EINVALID);
 	expect_msg("needs a name");
 }
@@ -257,28 +260,29 @@ static void test_option_versions(void **state)
 	char id[37];
 
 	so.version = AETH_SUBMIT_OPTIONS_VERSION + 1;
-	assert_int_equal(aeth_client_submit(f->client, "vm:create", "{\"name\":\"a\"}",
-					    &so, id, NULL), AETH_EINVALID);
+	assert_int_equal(aeth_client_submit(id, NULL, f->client, "vm:create",
+					    "{\"name\":\"a\"}",
+					    &so), AETH_EINVALID);
 	expect_msg("aeth_submit_options.version is 2; this library");
 	expect_msg("knows versions 1..1");
 	so.version = 0;
-	assert_int_equal(aeth_client_submit_delete(f->client, "x", &so, id),
+	assert_int_equal(aeth_client_submit_delete(id, f->client, "x", &so),
 			 AETH_EINVALID);
 	expect_msg("aeth_submit_options.version is 0");
 	vm.name = "v";
 	vm.version = AETH_CREATE_OPTIONS_VERSION + 1;
-	assert_int_equal(aeth_client_submit_create_ex(f->client, &vm, NULL, id),
+	assert_int_equal(aeth_client_submit_create_ex(id, f->client, &vm, NULL),
 			 AETH_EINVALID);
 	expect_msg("aeth_create_options.version");
 	/* version 1 (no image, no ttl_s) is still taken */
 	assert_int_equal(aeth_create_options_init(&vm, 1), 0);
 	vm.name = "v1";
 	vm.image = "must-not-be-read"; /* a version 2 field */
-	OK(aeth_client_submit_create_ex(f->client, &vm, NULL, id));
+	OK(aeth_client_submit_create_ex(id, f->client, &vm, NULL));
 	{
 		aeth_store_task *row;
 
-		OK(aeth_store_task_get(f->store, id, &row));
+		OK(aeth_store_task_get(&row, f->store, id));
 		assert_null(strstr(row->payload, "must-not-be-read"));
 		aeth_store_task_free(row);
 	}

@@ -21,7 +21,7 @@ static void fuzz_split(const char *s)
 	char **argv = NULL;
 	size_t argc = 0;
 
-	if (aeth_args_split(s, &argv, &argc) == 0) {
+	if (aeth_args_split(&argv, &argc, s) == 0) {
 		/* what we split must rebuild into a payload the worker accepts */
 		cJSON *o = aeth__execute_payload_tree(
 			"0b6f3f0e-4a43-4c1e-9d55-3c2f1e0a9b7d", "cmd",

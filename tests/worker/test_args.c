@@ -16,7 +16,7 @@ static void expect_words(const char *line, const char *const *want)
 	char **argv = NULL;
 	size_t argc = 99, n = 0;
 
-	assert_int_equal(aeth_args_split(line, &argv, &argc), 0);
+	assert_int_equal(aeth_args_split(&argv, &argc, line), 0);
 	assert_non_null(argv);
 	while (want[n])
 		n++;
@@ -31,7 +31,7 @@ static void expect_error(const char *line, int code, const char *words)
 {
 	char **argv = (char **)1;
 
-	assert_int_equal(aeth_args_split(line, &argv, NULL), code);
+	assert_int_equal(aeth_args_split(&argv, NULL, line), code);
 	assert_null(argv);
 	assert_non_null(strstr(aeth_error_last(), words));
 }
@@ -55,14 +55,14 @@ static void test_blank(void **state)
 	size_t argc = 5;
 
 	(void)state;
-	assert_int_equal(aeth_args_split("", &argv, &argc), 0);
+	assert_int_equal(aeth_args_split(&argv, &argc, ""), 0);
 	assert_int_equal(argc, 0);
 	assert_null(argv[0]);
 	aeth_strarray_free(argv);
-	assert_int_equal(aeth_args_split(" \t\n ", &argv, &argc), 0);
+	assert_int_equal(aeth_args_split(&argv, &argc, " \t\n "), 0);
 	assert_int_equal(argc, 0);
 	aeth_strarray_free(argv);
-	assert_int_equal(aeth_args_split(NULL, &argv, &argc), 0);
+	assert_int_equal(aeth_args_split(&argv, &argc, NULL), 0);
 	assert_int_equal(argc, 0);
 	aeth_strarray_free(argv);
 }
@@ -99,7 +99,7 @@ static void test_errors(void **state)
 	expect_error("\"oops", AETH_EINVALID, "unterminated double quote at column 1");
 	expect_error("x \"a\\\"", AETH_EINVALID, "unterminated double quote");
 	expect_error("trailing\\", AETH_EINVALID, "lone backslash");
-	assert_int_equal(aeth_args_split("x", NULL, NULL), AETH_EINVALID);
+	assert_int_equal(aeth_args_split(NULL, NULL, "x"), AETH_EINVALID);
 }
 
 static void test_limits(void **state)
@@ -111,9 +111,9 @@ static void test_limits(void **state)
 	for (int i = 0; i < 4097; i++)
 		memcpy(many + 2 * i, "a ", 2);
 	many[4097 * 2] = '\0';
-	assert_int_equal(aeth_args_split(many, &argv, NULL), AETH_ETOOBIG);
+	assert_int_equal(aeth_args_split(&argv, NULL, many), AETH_ETOOBIG);
 	many[4096 * 2] = '\0';
-	assert_int_equal(aeth_args_split(many, &argv, NULL), 0);
+	assert_int_equal(aeth_args_split(&argv, NULL, many), 0);
 	aeth_strarray_free(argv);
 	free(many);
 }

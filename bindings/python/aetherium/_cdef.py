@@ -9,21 +9,22 @@ void aeth_strarray_free(char **array);
 void aeth_free(void *ptr);
 typedef struct aeth_config aeth_config;
 int aeth_config_load(aeth_config **out, const char *path);
-int aeth_config_get_string(const aeth_config *cfg, const char *key,
-const char **out);
-int aeth_config_get_int(const aeth_config *cfg, const char *key,
-int64_t *out);
-int aeth_config_get_bool(const aeth_config *cfg, const char *key,
+int aeth_config_get_string(const char **out, const aeth_config *cfg,
+const char *key);
+int aeth_config_get_int(int64_t *out, const aeth_config *cfg,
+const char *key);
+int aeth_config_get_bool(
 _Bool
-*out);
+*out, const aeth_config *cfg,
+const char *key);
 int aeth_config_set(aeth_config *cfg, const char *key,
 const char *value);
 size_t aeth_config_queue_count(const aeth_config *cfg);
-int aeth_config_queue_get(const aeth_config *cfg, size_t index,
-const char **name, int *weight);
+int aeth_config_queue_get(const char **name, int *weight,
+const aeth_config *cfg, size_t index);
 const char *aeth_config_path(const aeth_config *cfg);
-int aeth_config_names(const aeth_config *cfg, const char *section,
-char ***names_out);
+int aeth_config_names(char ***names_out, const aeth_config *cfg,
+const char *section);
 int aeth_config_dup(aeth_config **out, const aeth_config *cfg);
 void aeth_config_free(aeth_config *cfg);
 typedef enum {
@@ -91,9 +92,8 @@ const aeth_exec_options *opts);
 int aeth_exec_write_stdin(aeth_exec *e, const void *data,
 size_t len, unsigned int timeout_ms);
 int aeth_exec_close_stdin(aeth_exec *e);
-int aeth_exec_next(aeth_exec *e, aeth_exec_stream *stream,
-const void **data, size_t *len,
-unsigned int timeout_ms);
+int aeth_exec_next(aeth_exec_stream *stream, const void **data,
+size_t *len, aeth_exec *e, unsigned int timeout_ms);
 int aeth_exec_kill(aeth_exec *e, int signo);
 int aeth_exec_wait(aeth_exec_result **out, aeth_exec *e);
 void aeth_exec_free(aeth_exec *e);
@@ -102,8 +102,9 @@ int aeth_vm_file_put(aeth_vm *vm, const char *guest_path,
 const void *data, size_t len, unsigned int mode);
 int aeth_vm_file_get(void **data, size_t *len, aeth_vm *vm,
 const char *guest_path, size_t max_len);
-int aeth_vm_file_get_fd(aeth_vm *vm, const char *guest_path, int fd,
-size_t max_len, size_t *len_out);
+int aeth_vm_file_get_fd(size_t *len_out, aeth_vm *vm,
+const char *guest_path, int fd,
+size_t max_len);
 int aeth_vm_ping(aeth_vm *vm, unsigned int timeout_ms);
 typedef enum {
 AETH_LOG_DEBUG = 0,
@@ -204,39 +205,39 @@ unsigned int version);
 int aeth_queue_open(aeth_queue **out, const aeth_queue_options *opts);
 void aeth_queue_free(aeth_queue *q);
 int aeth_queue_ping(aeth_queue *q);
-int aeth_queue_enqueue(aeth_queue *q, const char *type,
-const char *payload,
-const aeth_queue_enqueue_options *opts,
-char id_out[37]);
+int aeth_queue_enqueue(char id_out[37], aeth_queue *q,
+const char *type, const char *payload,
+const aeth_queue_enqueue_options *opts);
 int aeth_queue_enqueue_batch(aeth_queue *q, aeth_queue_batch_task *tasks,
 size_t n);
-int aeth_queue_dequeue(aeth_queue *q, const aeth_queue_source *sources,
-size_t n, unsigned int timeout_ms,
-aeth_queue_task **out);
-int aeth_queue_dequeue_batch(aeth_queue *q, const aeth_queue_source *sources,
-size_t n, unsigned int timeout_ms,
-aeth_queue_task **out, size_t max,
-size_t *got);
+int aeth_queue_dequeue(aeth_queue_task **out, aeth_queue *q,
+const aeth_queue_source *sources, size_t n,
+unsigned int timeout_ms);
+int aeth_queue_dequeue_batch(aeth_queue_task **out, size_t *got,
+size_t max, aeth_queue *q,
+const aeth_queue_source *sources,
+size_t n, unsigned int timeout_ms);
 int aeth_queue_heartbeat(aeth_queue *q, aeth_queue_task *task);
 int aeth_queue_ack(aeth_queue *q, aeth_queue_task *task,
 const char *result_json);
-int aeth_queue_ack_batch(aeth_queue *q, aeth_queue_task *const *tasks,
-const char *const *results, size_t n, int *rcs);
+int aeth_queue_ack_batch(int *rcs, aeth_queue *q,
+aeth_queue_task *const *tasks,
+const char *const *results, size_t n);
 int aeth_queue_nack(aeth_queue *q, aeth_queue_task *task,
 const char *error, unsigned int flags);
-int aeth_queue_recover(aeth_queue *q, const char *queue,
-unsigned int *recovered);
-int aeth_queue_get(aeth_queue *q, const char *queue, const char *id,
-aeth_queue_task **out);
-int aeth_queue_wait_result(aeth_queue *q, const char *queue,
-const char *id, unsigned int timeout_ms,
-aeth_queue_task **out);
-int aeth_queue_count(aeth_queue *q, const char *queue,
-aeth_queue_counts *out);
-int aeth_queue_list(aeth_queue *q, const char *queue,
+int aeth_queue_recover(unsigned int *recovered, aeth_queue *q,
+const char *queue);
+int aeth_queue_get(aeth_queue_task **out, aeth_queue *q,
+const char *queue, const char *id);
+int aeth_queue_wait_result(aeth_queue_task **out, aeth_queue *q,
+const char *queue, const char *id,
+unsigned int timeout_ms);
+int aeth_queue_count(aeth_queue_counts *out, aeth_queue *q,
+const char *queue);
+int aeth_queue_list(char ***ids, aeth_queue *q, const char *queue,
 aeth_queue_state state, size_t offset,
-size_t limit, char ***ids);
-int aeth_queue_queues(aeth_queue *q, char ***names);
+size_t limit);
+int aeth_queue_queues(char ***names, aeth_queue *q);
 int aeth_queue_cancel(aeth_queue *q, const char *queue,
 const char *id);
 void aeth_queue_task_free(aeth_queue_task *task);
@@ -246,13 +247,13 @@ int aeth_queue_worker_register(aeth_queue *q, const char *id,
 const char *info_json,
 unsigned int interval_ms);
 int aeth_queue_worker_unregister(aeth_queue *q, const char *id);
-int aeth_queue_worker_list(aeth_queue *q, char **json_out);
-int aeth_queue_worker_get(aeth_queue *q, const char *id,
-char **json_out);
+int aeth_queue_worker_list(char **json_out, aeth_queue *q);
+int aeth_queue_worker_get(char **json_out, aeth_queue *q,
+const char *id);
 typedef struct aeth_store aeth_store;
 int aeth_store_open(aeth_store **out, const char *url);
 int aeth_store_migrate(aeth_store *store);
-int aeth_store_schema_version(aeth_store *store, int *version);
+int aeth_store_schema_version(int *version, aeth_store *store);
 void aeth_store_free(aeth_store *store);
 typedef struct {
 unsigned int version;
@@ -285,11 +286,11 @@ unsigned int limit;
 } aeth_store_filter;
 int aeth_store_filter_init(aeth_store_filter *filter,
 unsigned int version);
-int aeth_store_vm_get(aeth_store *store, const char *id,
-aeth_store_vm **out);
-int aeth_store_vm_list(aeth_store *store,
-const aeth_store_filter *filter,
-aeth_store_vm ***out, size_t *count);
+int aeth_store_vm_get(aeth_store_vm **out, aeth_store *store,
+const char *id);
+int aeth_store_vm_list(aeth_store_vm ***out, size_t *count,
+aeth_store *store,
+const aeth_store_filter *filter);
 void aeth_store_vm_free(aeth_store_vm *vm);
 void aeth_store_vm_list_free(aeth_store_vm **list);
 typedef struct {
@@ -315,11 +316,11 @@ char *queue;
 int64_t timeout_ms;
 } aeth_store_task;
 int aeth_store_task_init(aeth_store_task *task, unsigned int version);
-int aeth_store_task_get(aeth_store *store, const char *id,
-aeth_store_task **out);
-int aeth_store_task_list(aeth_store *store,
-const aeth_store_filter *filter,
-aeth_store_task ***out, size_t *count);
+int aeth_store_task_get(aeth_store_task **out, aeth_store *store,
+const char *id);
+int aeth_store_task_list(aeth_store_task ***out, size_t *count,
+aeth_store *store,
+const aeth_store_filter *filter);
 void aeth_store_task_free(aeth_store_task *task);
 void aeth_store_task_list_free(aeth_store_task **list);
 typedef struct {
@@ -343,16 +344,15 @@ char *metadata;
 } aeth_store_execution;
 int aeth_store_execution_init(aeth_store_execution *exec,
 unsigned int version);
-int aeth_store_execution_get(aeth_store *store, const char *id,
-aeth_store_execution **out);
-int aeth_store_execution_list(aeth_store *store,
-const aeth_store_filter *filter,
-aeth_store_execution ***out,
-size_t *count);
+int aeth_store_execution_get(aeth_store_execution **out,
+aeth_store *store, const char *id);
+int aeth_store_execution_list(aeth_store_execution ***out,
+size_t *count, aeth_store *store,
+const aeth_store_filter *filter);
 void aeth_store_execution_free(aeth_store_execution *exec);
 void aeth_store_execution_list_free(aeth_store_execution **list);
-int aeth_args_split(const char *line, char ***argv_out,
-size_t *argc_out);
+int aeth_args_split(char ***argv_out, size_t *argc_out,
+const char *line);
 int aeth_task_type_valid(const char *type);
 int aeth_task_payload_validate(const char *type, const char *json,
 size_t len);
@@ -375,10 +375,10 @@ unsigned int timeout_ms;
 int priority;
 } aeth_submit_options;
 int aeth_submit_options_init(aeth_submit_options *opts, unsigned int version);
-int aeth_client_submit(aeth_client *c, const char *type,
+int aeth_client_submit(char task_id_out[37], char **queue_out,
+aeth_client *c, const char *type,
 const char *payload_json,
-const aeth_submit_options *opts,
-char task_id_out[37], char **queue_out);
+const aeth_submit_options *opts);
 typedef struct {
 unsigned int version;
 const char *name;
@@ -391,28 +391,25 @@ const char *image;
 unsigned int ttl_s;
 } aeth_create_options;
 int aeth_create_options_init(aeth_create_options *opts, unsigned int version);
-int aeth_client_submit_create_ex(aeth_client *c,
+int aeth_client_submit_create_ex(char task_id_out[37], aeth_client *c,
 const aeth_create_options *vm,
-const aeth_submit_options *opts,
-char task_id_out[37]);
-int aeth_client_submit_execute(aeth_client *c, const char *vm_id,
-const char *command,
+const aeth_submit_options *opts);
+int aeth_client_submit_execute(char task_id_out[37], aeth_client *c,
+const char *vm_id, const char *command,
 const char *const *args,
-const aeth_submit_options *opts,
-char task_id_out[37]);
-int aeth_client_submit_delete(aeth_client *c, const char *vm_id,
-const aeth_submit_options *opts,
-char task_id_out[37]);
+const aeth_submit_options *opts);
+int aeth_client_submit_delete(char task_id_out[37], aeth_client *c,
+const char *vm_id,
+const aeth_submit_options *opts);
 typedef void (*aeth_wait_progress_cb)(const char *task_id, const char *state,
 unsigned int waited_ms, void *userdata);
-int aeth_client_wait(aeth_client *c, const char *task_id,
-unsigned int timeout_ms,
-aeth_wait_progress_cb progress, void *userdata,
-char **task_json_out);
-int aeth_client_task(aeth_client *c, const char *task_id,
-char **task_json_out);
-int aeth_client_list(aeth_client *c, const char *what,
-unsigned int limit, char **json_out);
+int aeth_client_wait(char **task_json_out, aeth_client *c,
+const char *task_id, unsigned int timeout_ms,
+aeth_wait_progress_cb progress, void *userdata);
+int aeth_client_task(char **task_json_out, aeth_client *c,
+const char *task_id);
+int aeth_client_list(char **json_out, aeth_client *c, const char *what,
+unsigned int limit);
 const char *aeth_version(void);
 void aeth_version_numbers(int *major, int *minor, int *patch);
 typedef struct aeth_vmm aeth_vmm;
@@ -467,8 +464,8 @@ void aeth_vmm_free(aeth_vmm *vmm);
 const char *aeth_vmm_state_dir(const aeth_vmm *vmm);
 const char *aeth_vmm_backend(const aeth_vmm *vmm);
 aeth_accel aeth_vmm_accel(const aeth_vmm *vmm);
-int aeth_vmm_jailed(const aeth_vmm *vmm, const char **why);
-int aeth_vmm_reap(aeth_vmm *vmm, int all, char ***reaped_out);
+int aeth_vmm_jailed(const char **why, const aeth_vmm *vmm);
+int aeth_vmm_reap(char ***reaped_out, aeth_vmm *vmm, int all);
 typedef struct {
 unsigned int version;
 const char *name;
@@ -577,8 +574,8 @@ int aeth_task_set_result(aeth_task *task, const char *json);
 int aeth_task_fail(aeth_task *task, int retryable, const char *message);
 int aeth_task_cancelled(const aeth_task *task);
 void aeth_task_say(aeth_task *task, const char *line);
-int aeth_client_render(const char *json, const char *what,
-char **text_out);
+int aeth_client_render(char **text_out, const char *json,
+const char *what);
 int aeth_task_exit_status(const char *task_json);
 int aeth_store_vm_insert(aeth_store *store, aeth_store_vm *vm);
 int aeth_store_vm_set_status(aeth_store *store, const char *id,

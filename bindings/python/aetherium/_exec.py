@@ -206,7 +206,7 @@ class Process(Handle):
         stream = ffi.new("aeth_exec_stream *")
         data = ffi.new("const void **")
         size = ffi.new("size_t *")
-        rc = check(lib.aeth_exec_next(self._handle(), stream, data, size,
+        rc = check(lib.aeth_exec_next(stream, data, size, self._handle(),
                                       ms(timeout)))
         if rc == 0:
             self._eof = True

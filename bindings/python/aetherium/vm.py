@@ -137,7 +137,7 @@ class VMM(Handle):
         """Remove VMs whose VMM process is gone (all=True: every VM).
         Returns the ids removed."""
         out = ffi.new("char ***")
-        rc = lib.aeth_vmm_reap(self._handle(), 1 if all else 0, out)
+        rc = lib.aeth_vmm_reap(out, self._handle(), 1 if all else 0)
         try:
             ids = strarray(out[0])
         finally:
@@ -327,9 +327,9 @@ class VM(Handle):
         size = ffi.new("size_t *")
         with open(local_path, "wb") as f:
             try:
-                check(lib.aeth_vm_file_get_fd(self._handle(), _exec.b(path),
-                                              f.fileno(), max_size or 0,
-                                              size))
+                check(lib.aeth_vm_file_get_fd(size, self._handle(),
+                                              _exec.b(path), f.fileno(),
+                                              max_size or 0))
             except BaseException:
                 f.close()
                 os.unlink(local_path)

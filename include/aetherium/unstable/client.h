@@ -27,8 +27,8 @@ AETH_BEGIN_DECLS
  * stderr as printed by the command). *text_out is the caller's
  * (aeth_free()). AETH_EINVALID for JSON of another shape.
  */
-AETH_API int aeth_client_render(const char *json, const char *what,
-				char **text_out);
+AETH_API int aeth_client_render(char **text_out, const char *json,
+				const char *what);
 
 /**
  * The exit status a CLI should end with for a finished task's JSON: the
