@@ -2,8 +2,10 @@
  * aetherium/common.h - export macro and library-wide setup.
  *
  * Every public declaration is marked AETH_API; everything else in
- * libaetherium.so is hidden, and tests/common/check_symbols.py checks that
- * the exported symbols and the headers agree.
+ * libaetherium.so is hidden. lib/aetherium.sym lists the exported symbols
+ * with the release that added each, and tests/common/check_symbols.py
+ * checks that the exports, the headers, that list and the last release's
+ * ABI (abidiff) agree (docs/api.md, "Symbols").
  *
  * Conventions of every public header (docs/api.md):
  * - Functions return 0 or a negative AETH_E* code (error.h), the words in
