@@ -20,9 +20,8 @@
 #include <cjson/cJSON.h>
 
 #include "aetherium/aetherium.h"
+#include "client_fixture.h"
 #include "expect.h"
-#include "pg.h"
-#include "redis.h"
 
 #define MARK "parse-once-marker"
 #define VM "7d0c1a52-9a0e-4c1e-9d1f-0123456789ab"
@@ -72,62 +71,6 @@ cJSON *__wrap_cJSON_ParseWithLengthOpts(const char *value, size_t len,
 {
 	count(value, len);
 	return __real_cJSON_ParseWithLengthOpts(value, len, end, nul);
-}
-
-typedef struct {
-	char *db_url;
-	char *ns;
-	aeth_client *client;
-	aeth_queue *queue;
-} fixture;
-
-static int teardown(void **state)
-{
-	fixture *f = *state;
-
-	if (!f)
-		return 0;
-	aeth_client_free(f->client);
-	aeth_queue_free(f->queue);
-	if (f->ns)
-		aeth_test_redis_cleanup(aeth_test_redis_url(), f->ns);
-	if (f->db_url)
-		aeth_test_pg_drop(f->db_url);
-	free(f->db_url);
-	free(f->ns);
-	free(f);
-	return 0;
-}
-
-static int setup(void **state)
-{
-	aeth_client_options co = AETH_CLIENT_OPTIONS_INIT;
-	aeth_queue_options qo = AETH_QUEUE_OPTIONS_INIT;
-	fixture *f = calloc(1, sizeof(*f));
-	aeth_store *store = NULL;
-	int rc;
-
-	*state = f;
-	if (!f || aeth_test_pg_fresh(&f->db_url) != 0) {
-		print_error("%s\n", aeth_test_pg_error());
-		return -1;
-	}
-	if (!aeth_test_redis_url() || !(f->ns = aeth_test_redis_prefix())) {
-		print_error("no Redis to test against: scripts/services.sh start\n");
-		return -1;
-	}
-	co.database_url = f->db_url;
-	co.redis_url = qo.url = aeth_test_redis_url();
-	co.redis_ns = qo.ns = f->ns;
-	rc = aeth_store_open(&store, f->db_url);
-	rc = rc ? rc : aeth_store_migrate(store);
-	aeth_store_free(store);
-	if (rc != 0 || aeth_client_open(&f->client, &co) != 0 ||
-	    aeth_queue_open(&f->queue, &qo) != 0) {
-		print_error("%s\n", aeth_error_last());
-		return -1;
-	}
-	return 0;
 }
 
 /* A vm:execute for a VM that does not exist: checked, routed, rejected

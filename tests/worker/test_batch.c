@@ -8,7 +8,7 @@
  * (completed, with its start time, worker and retry count), not two; one
  * that runs long after all gets its running row from the heartbeat while
  * it runs; one that fails gets a running row and then its failure. Needs
- * Redis and PostgreSQL (suite 'queue': eval "$(scripts/services.sh env)").
+ * Redis and PostgreSQL (suite 'services': eval "$(scripts/services.sh env)").
  */
 #include "../queue/qtest.h"
 

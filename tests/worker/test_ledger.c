@@ -10,7 +10,7 @@
  * second task of one id; one reconciler at a time; a repair does not
  * overwrite a row written meanwhile; the mark spares later passes the rows
  * already settled, and a Redis restart makes a full sweep. Needs Redis and
- * PostgreSQL (suite 'queue': eval "$(scripts/services.sh env)").
+ * PostgreSQL (suite 'services': eval "$(scripts/services.sh env)").
  */
 #include "../queue/qtest.h"
 

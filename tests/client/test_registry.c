@@ -1,8 +1,8 @@
 /*
- * tests/worker/test_registry.c - the submit-side checks against the worker
+ * tests/client/test_registry.c - the submit-side checks against the worker
  * registry (lib/client/registry.c): custom types need a live worker on the
  * queue, a VM's owner must not be stopped or dead. Needs Redis (suite
- * 'queue': AETH_TEST_REDIS_URL, else a private redis-server).
+ * 'redis': AETH_TEST_REDIS_URL, else a private redis-server).
  */
 #include "../queue/qtest.h"
 
