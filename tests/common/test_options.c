@@ -126,6 +126,8 @@ static void test_init_functions(void **state)
 /*
  * `n` bytes ending where an unreadable page begins: a library that reads
  * past an old caller's struct dies here (SIGSEGV) rather than go unnoticed.
+ * n is rounded up to the struct's alignment (8), as an old program's
+ * sizeof would be, so that the struct is aligned.
  */
 static void *page_end(size_t n, void **map)
 {
@@ -136,7 +138,7 @@ static void *page_end(size_t n, void **map)
 	assert_true(p != MAP_FAILED);
 	assert_int_equal(mprotect(p + page, (size_t)page, PROT_NONE), 0);
 	*map = p;
-	return p + page - n;
+	return p + page - ((n + 7) & ~(size_t)7);
 }
 
 static void page_free(void *map)
