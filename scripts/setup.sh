@@ -7,7 +7,8 @@ pkgs=(build-essential meson ninja-build pkg-config clang
       libcmocka-dev libyaml-dev openssl
       redis-server redis-sentinel postgresql postgresql-client
       qemu-system-x86 cpio lz4 busybox-static e2fsprogs debootstrap
-      python3 python3-cffi python3-pytest python3-yaml git)
+      python3 python3-cffi python3-pytest python3-yaml git
+      abigail-tools)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||

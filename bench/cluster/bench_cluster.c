@@ -73,7 +73,7 @@ static void *work(void *arg)
 	share *s = arg;
 	aeth_queue *q = open_q();
 	aeth_queue_enqueue_options o = AETH_QUEUE_ENQUEUE_OPTIONS_INIT;
-	aeth_queue_source src = {qname[s->queue], 1, 0};
+	aeth_queue_source src = {AETH_QUEUE_SOURCE_VERSION, qname[s->queue], 1, 0};
 	aeth_queue_batch_task ts[BATCH];
 	aeth_queue_task *got[BATCH];
 	int64_t t0 = now_ns();
@@ -83,7 +83,7 @@ static void *work(void *arg)
 		int k = s->n - i < BATCH ? s->n - i : BATCH;
 
 		for (int j = 0; j < k; j++)
-			ts[j] = (aeth_queue_batch_task){"noop", "{}", &o, "", 0};
+			ts[j] = (aeth_queue_batch_task){AETH_QUEUE_BATCH_TASK_VERSION, "noop", "{}", &o, "", 0};
 		if (aeth_queue_enqueue_batch(q, ts, (size_t)k))
 			die("enqueue_batch");
 		i += k;
@@ -91,9 +91,9 @@ static void *work(void *arg)
 	for (int i = 0; i < s->n;) {
 		size_t n = 0;
 
-		if (aeth_queue_dequeue_batch(q, &src, 1, 0, got, BATCH, &n))
+		if (aeth_queue_dequeue_batch(got, &n, BATCH, q, &src, 1, 0))
 			die("dequeue_batch");
-		if (aeth_queue_ack_batch(q, got, NULL, n, NULL))
+		if (aeth_queue_ack_batch(NULL, q, got, NULL, n))
 			die("ack_batch");
 		for (size_t j = 0; j < n; j++)
 			aeth_queue_task_free(got[j]);
@@ -116,12 +116,12 @@ static void *consume(void *arg)
 	aeth_queue_source src[QMAX];
 
 	for (int i = 0; i < nqueues; i++)
-		src[i] = (aeth_queue_source){qname[i], 1, 0};
+		src[i] = (aeth_queue_source){AETH_QUEUE_SOURCE_VERSION, qname[i], 1, 0};
 	for (int i = 0; i < r->n; i++) {
 		aeth_queue_task *t;
 		long long t0;
 
-		if (aeth_queue_dequeue(q, src, (size_t)nqueues, 10000, &t))
+		if (aeth_queue_dequeue(&t, q, src, (size_t)nqueues, 10000))
 			die("dequeue");
 		r->lat[i] = now_ns();
 		if (sscanf(t->payload, "{\"t0\":%lld}", &t0) != 1)
@@ -187,7 +187,7 @@ int main(int argc, char **argv)
 
 		o.queue = qname[i % nqueues];
 		snprintf(payload, sizeof(payload), "{\"t0\":%lld}", (long long)now_ns());
-		if (aeth_queue_enqueue(q, "noop", payload, &o, NULL))
+		if (aeth_queue_enqueue(NULL, q, "noop", payload, &o))
 			die("enqueue");
 		usleep(1000);
 	}

@@ -7,7 +7,7 @@
 
 #include "config_internal.h"
 #include "internal.h"
-#include "jail/rules.h"
+#include "jail/jail_rules.h"
 
 const aeth__cfg_key aeth__cfg_keys[] = {
 	{"database.url", AETH__CFG_STRING,
@@ -83,7 +83,7 @@ static int check_image_file(const char *field, const char *v)
 	}
 }
 
-/* A profile's rules: each one as lib/jail/rules.h reads it. */
+/* A profile's rules: each one as lib/jail/jail_rules.h reads it. */
 static int check_profile(const char *field, const char *v)
 {
 	char item[AETH__NET_RULE_LEN + 1];

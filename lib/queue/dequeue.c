@@ -204,17 +204,58 @@ static int wait_notify(aeth_queue *q, const aeth_queue_source *s, size_t n,
 	return rc;
 }
 
+static const aeth_queue_source source_defaults = AETH_QUEUE_SOURCE_INIT;
+/* Each version's sizeof: also the stride of a caller's array. */
+static const size_t source_sizes[] = {sizeof(aeth_queue_source)};
+static const aeth__versioned source_v = {
+	"aeth_queue_source", "AETH_QUEUE_SOURCE_INIT", AETH_QUEUE_SOURCE_VERSION,
+	source_sizes, &source_defaults,
+};
+
+int aeth_queue_source_init(aeth_queue_source *source, unsigned int version)
+{
+	return aeth__versioned_init(&source_v, source, version);
+}
+
+/* The caller's sources (elements of src[0]'s version) as current ones. */
+static int copy_sources(aeth_queue_source *dst, const aeth_queue_source *src,
+			size_t n)
+{
+	size_t stride;
+	int rc;
+
+	if (!src || n == 0 || n > MAX_SOURCES)
+		return aeth__error_set(AETH_EINVALID,
+			"dequeue needs 1..%d queues", MAX_SOURCES);
+	if ((rc = aeth__versioned_check(&source_v, src[0].version)) != 0)
+		return rc;
+	stride = source_sizes[src[0].version - 1];
+	for (size_t i = 0; i < n; i++) {
+		const aeth_queue_source *s =
+			(const void *)((const char *)src + i * stride);
+
+		if (s->version != src[0].version)
+			return aeth__error_set(AETH_EINVALID, "dequeue: source %zu has "
+					       "version %u, source 0 version %u (one "
+					       "version per array)", i, s->version,
+					       src[0].version);
+		aeth__versioned_copy(&source_v, &dst[i], s);
+	}
+	return 0;
+}
+
 /* The scan-then-block loop of both dequeue functions. */
-static int dequeue_loop(aeth_queue *q, const aeth_queue_source *s, size_t n,
+static int dequeue_loop(aeth_queue *q, const aeth_queue_source *src, size_t n,
 			unsigned int timeout_ms, aeth_queue_task **out, size_t max,
 			size_t *got)
 {
 	int64_t deadline = aeth__now_ms() + timeout_ms;
+	aeth_queue_source s[MAX_SOURCES];
 	size_t order[MAX_SOURCES];
 	int rc, woke = -1;
 
 	*got = 0;
-	if ((rc = check_sources(s, n)))
+	if ((rc = copy_sources(s, src, n)) || (rc = check_sources(s, n)))
 		return rc;
 	for (bool force = false;;) {
 		int64_t next = -1, wait, now = aeth__now_ms();
@@ -256,8 +297,9 @@ static int dequeue_loop(aeth_queue *q, const aeth_queue_source *s, size_t n,
 	}
 }
 
-int aeth_queue_dequeue(aeth_queue *q, const aeth_queue_source *s, size_t n,
-		       unsigned int timeout_ms, aeth_queue_task **out)
+int aeth_queue_dequeue(aeth_queue_task **out, aeth_queue *q,
+		       const aeth_queue_source *s, size_t n,
+		       unsigned int timeout_ms)
 {
 	size_t got;
 
@@ -265,9 +307,9 @@ int aeth_queue_dequeue(aeth_queue *q, const aeth_queue_source *s, size_t n,
 	return dequeue_loop(q, s, n, timeout_ms, out, 1, &got);
 }
 
-int aeth_queue_dequeue_batch(aeth_queue *q, const aeth_queue_source *s, size_t n,
-			     unsigned int timeout_ms, aeth_queue_task **out,
-			     size_t max, size_t *got)
+int aeth_queue_dequeue_batch(aeth_queue_task **out, size_t *got, size_t max,
+			     aeth_queue *q, const aeth_queue_source *s,
+			     size_t n, unsigned int timeout_ms)
 {
 	*got = 0;
 	if (!out || max == 0 || max > 1000)
@@ -276,7 +318,8 @@ int aeth_queue_dequeue_batch(aeth_queue *q, const aeth_queue_source *s, size_t n
 	return dequeue_loop(q, s, n, timeout_ms, out, max, got);
 }
 
-int aeth_queue_recover(aeth_queue *q, const char *queue, unsigned int *recovered)
+int aeth_queue_recover(unsigned int *recovered, aeth_queue *q,
+		       const char *queue)
 {
 	unsigned int n = 0;
 	int64_t next;

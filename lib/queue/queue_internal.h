@@ -70,7 +70,6 @@ enum {
 #define AETH__Q_SEEN 16    /* queue names remembered as registered */
 #define AETH__Q_KEY_MAX 512 /* longest key we build (names are bounded) */
 #define AETH__Q_NAME_MAX 128
-#define AETH__Q_TYPE_MAX 128
 #define AETH__Q_UNIQUE_MAX 256
 #define AETH__Q_ERROR_MAX 4096
 #define AETH__Q_BLOCK_MAX_MS 30000 /* longest single blocking wait */
@@ -241,5 +240,17 @@ int aeth__q_task_from_values(const char *const *names, size_t n,
 			     aeth_queue_task **out);
 int aeth__q_state_parse(const char *s);
 uint64_t aeth__q_rand(aeth_queue *q);
+
+/* What aeth_queue_task.internal points to: the task's own state, not
+ * visible to programs (queue.h). */
+struct aeth_queue_task_internal {
+	char *lease; /* identifies this dequeue's lease (dequeue.lua) */
+};
+
+/* The lease token of a dequeued task, or NULL. */
+static inline const char *aeth__q_lease(const aeth_queue_task *t)
+{
+	return t && t->internal ? t->internal->lease : NULL;
+}
 
 #endif

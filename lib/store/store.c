@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "internal.h"
-#include "store/store_internal.h"
+#include "store/sql.h"
 
 #define DEFAULT_URL "postgresql://aetherium@127.0.0.1:5432/aetherium"
 #define START_HINT                                                          \

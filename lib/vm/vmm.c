@@ -12,22 +12,18 @@
 #include "internal.h"
 #include "vm/accel.h"
 #include "vm/firecracker_jail.h"
-#include "vm/vm_priv.h"
+#include "vm/handles.h"
 
 #define DEFAULT_BOOT_TIMEOUT_MS 30000
 /* A record still "creating" this young may belong to a live process that
  * has not started it yet: reap leaves it alone. */
 #define REAP_CREATING_GRACE_MS (5 * 60 * 1000)
 
-/* Weak: firecracker.c (helper H7) may or may not be linked in. */
-extern const aeth__vm_backend aeth__vm_backend_firecracker
-	__attribute__((weak));
-
 const aeth__vm_backend *aeth__vm_backend_find(const char *name)
 {
 	if (!name || strcmp(name, "qemu") == 0)
 		return &aeth__vm_backend_qemu;
-	if (strcmp(name, "firecracker") == 0 && &aeth__vm_backend_firecracker)
+	if (strcmp(name, "firecracker") == 0)
 		return &aeth__vm_backend_firecracker;
 	return NULL;
 }
@@ -70,21 +66,34 @@ static char *or_default(const char *v, const char *dir, const char *file)
 	return v ? aeth__strdup(v) : aeth__sprintf("%s/%s", dir, file);
 }
 
+static const aeth_vmm_options vmm_defaults = AETH_VMM_OPTIONS_INIT;
+static const size_t vmm_sizes[] = {
+	AETH__END(aeth_vmm_options, boot_timeout_ms),  /* 1 */
+	AETH__END(aeth_vmm_options, overlay_dir),      /* 2 */
+	sizeof(aeth_vmm_options),                      /* 3 */
+};
+static const aeth__versioned aeth__vmm_options_v = {
+	"aeth_vmm_options", "AETH_VMM_OPTIONS_INIT", AETH_VMM_OPTIONS_VERSION,
+	vmm_sizes, &vmm_defaults,
+};
+
+int aeth_vmm_options_init(aeth_vmm_options *opts, unsigned int version)
+{
+	return aeth__versioned_init(&aeth__vmm_options_v, opts, version);
+}
+
 int aeth_vmm_open(aeth_vmm **out, const aeth_vmm_options *opts)
 {
-	aeth_vmm_options defaults = AETH_VMM_OPTIONS_INIT;
+	aeth_vmm_options o;
 	aeth_vmm *m;
 	int rc;
 
+	if (!out)
+		return aeth__error_set(AETH_EINVALID, "aeth_vmm_open: out is NULL");
 	*out = NULL;
-	if (!opts)
-		opts = &defaults;
-	if (opts->version < 1 || opts->version > AETH_VMM_OPTIONS_VERSION)
-		return aeth__error_set(AETH_EINVALID,
-				       "aeth_vmm_options.version is %u; this "
-				       "library knows 1 to %d: start from "
-				       "AETH_VMM_OPTIONS_INIT", opts->version,
-				       AETH_VMM_OPTIONS_VERSION);
+	if ((rc = aeth__versioned_copy(&aeth__vmm_options_v, &o, opts)) != 0)
+		return rc;
+	opts = &o;
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return aeth__error_oom();
@@ -182,7 +191,7 @@ aeth_accel aeth_vmm_accel(const aeth_vmm *m)
 	return m->accel;
 }
 
-int aeth_vmm_jailed(const aeth_vmm *m, const char **why)
+int aeth_vmm_jailed(const char **why, const aeth_vmm *m)
 {
 	if (why)
 		*why = m->jail.on ? NULL : m->jail.why_off ? m->jail.why_off : "off";
@@ -293,7 +302,7 @@ static int reap_one(aeth_vmm *m, const char *id, int all, bool *reaped)
 	return rc;
 }
 
-int aeth_vmm_reap(aeth_vmm *m, int all, char ***reaped_out)
+int aeth_vmm_reap(char ***reaped_out, aeth_vmm *m, int all)
 {
 	char **ids = NULL, **done = NULL;
 	size_t n = 0;

@@ -37,7 +37,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "worker/payload.h"
+#include "task/task.h"
 #include "worker/worker_internal.h"
 
 #define DRAIN_BATCH 50
@@ -102,8 +102,8 @@ static bool registry(aeth_worker *w, aeth_queue *q, reg_view *v)
 	size_t nl = 0, nd = 0, ng = 0, nw = 0, n;
 
 	memset(v, 0, sizeof(*v));
-	aeth_config_get_int(w->cfg, "worker.host_dead_after_ms", &dead_after_ms);
-	if (aeth_queue_worker_list(q, &json) != 0)
+	aeth_config_get_int(&dead_after_ms, w->cfg, "worker.host_dead_after_ms");
+	if (aeth_queue_worker_list(&json, q) != 0)
 		return false;
 	a = cJSON_Parse(json);
 	aeth_free(json);
@@ -176,14 +176,15 @@ static void adopt_vm(aeth_worker *w, aeth__rec *rec, const char *id,
 static int drain(aeth_worker *w, aeth__rec *rec, aeth_queue *q, const char *dead)
 {
 	char *queue = aeth__sprintf("worker:%s", dead);
-	aeth_queue_source src = {queue, 1, 1};
+	aeth_queue_source src = {AETH_QUEUE_SOURCE_VERSION, queue, 1, 1};
 	aeth_queue_task *tasks[DRAIN_BATCH];
 	size_t got = 0;
 	int moved = 0;
 
 	if (!queue)
 		return 0;
-	while (aeth_queue_dequeue_batch(q, &src, 1, 0, tasks, DRAIN_BATCH, &got) == 0 &&
+	while (aeth_queue_dequeue_batch(tasks, &got, DRAIN_BATCH, q, &src, 1,
+					0) == 0 &&
 	       got > 0) {
 		for (size_t i = 0; i < got; i++) {
 			aeth_queue_task *t = tasks[i];

@@ -14,8 +14,8 @@
 #include <cjson/cJSON.h>
 
 #include "worker/exec_glue.h"
-#include "worker/payload.h"
-#include "worker/registry.h"
+#include "task/task.h"
+#include "client/client_internal.h"
 #include "worker/worker_internal.h"
 
 static int fail_now(aeth_task *t, const char *fmt, ...) AETH__PRINTF(2, 3);

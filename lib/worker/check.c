@@ -23,10 +23,9 @@
 #include "queue/queue_internal.h"
 #include "worker/durability.h"
 #include "worker/infra_warnings.h"
-#include "vm/jail.h"
 #include "vm/vm_internal.h"
 #include "worker/policy.h"
-#include "worker/record.h"
+#include "store/store_internal.h"
 #include "worker/worker_internal.h"
 
 #define SERVICES_FIX \
@@ -79,7 +78,7 @@ static const char *cfg_str(const aeth_config *cfg, const char *key)
 {
 	const char *v = NULL;
 
-	return aeth_config_get_string(cfg, key, &v) == 0 && v && *v ? v : NULL;
+	return aeth_config_get_string(&v, cfg, key) == 0 && v && *v ? v : NULL;
 }
 
 static void check_binaries(checker *c, const char *backend)
@@ -135,7 +134,7 @@ static void check_rootfs(checker *c, const aeth_config *cfg, const char *dir)
 		snprintf(def, sizeof(def), "%s/rootfs.ext4", dir);
 		disk = def;
 	}
-	aeth_config_get_bool(cfg, "vmm.use_rootfs", &use);
+	aeth_config_get_bool(&use, cfg, "vmm.use_rootfs");
 	snprintf(fix, sizeof(fix), "scripts/build-image.sh --rootfs --out %s", dir);
 	if (stat(disk, &st) == 0)
 		report(c, "root disk", 0, NULL, "%s (vm:create \"rootfs\": true, "

@@ -8,7 +8,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <libpq-fe.h>
 
 #include "internal.h"
 #include "queue/queue_internal.h"
@@ -146,13 +145,14 @@ static bool holds(const char *text, const char *url, const char *password)
 
 static char *pg_password(const char *conninfo)
 {
-	PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
-	char *pw = NULL;
+	aeth__store_conninfo ci;
+	char *pw;
 
-	for (PQconninfoOption *o = opts; o && o->keyword; o++)
-		if (!strcmp(o->keyword, "password") && o->val && *o->val)
-			pw = aeth__strdup(o->val);
-	PQconninfoFree(opts);
+	if (aeth__store_conninfo_read(&ci, conninfo) != 0)
+		return NULL;
+	pw = ci.password;
+	ci.password = NULL;
+	aeth__store_conninfo_clear(&ci);
 	return pw;
 }
 

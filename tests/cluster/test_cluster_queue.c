@@ -110,12 +110,11 @@ static void *consume(void *arg)
 	aeth_queue_source src[QN];
 
 	for (int i = 0; i < QN; i++)
-		src[i] = (aeth_queue_source){names[i], 1, 0};
+		src[i] = (aeth_queue_source){AETH_QUEUE_SOURCE_VERSION, names[i], 1, 0};
 	if (c->max)
-		c->rc = aeth_queue_dequeue_batch(c->q, src, QN, c->timeout_ms, c->batch,
-						 c->max, &c->got);
+		c->rc = aeth_queue_dequeue_batch(c->batch, &c->got, c->max, c->q, src, QN, c->timeout_ms);
 	else
-		c->rc = aeth_queue_dequeue(c->q, src, QN, c->timeout_ms, &c->task);
+		c->rc = aeth_queue_dequeue(&c->task, c->q, src, QN, c->timeout_ms);
 	c->woke_ms = qtest_now_ms();
 	return NULL;
 }
@@ -158,7 +157,7 @@ static void test_wakeup_across_slots(void **state)
 		usleep(30000); /* let it block */
 		eo.queue = names[k % QN];
 		clock_gettime(CLOCK_MONOTONIC, &t0);
-		QOK(aeth_queue_enqueue(prod, "t", "{}", &eo, NULL));
+		QOK(aeth_queue_enqueue(NULL, prod, "t", "{}", &eo));
 		pthread_join(th, NULL);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		QOK(c.rc);
@@ -196,7 +195,7 @@ static void test_no_stolen_wakeup(void **state)
 	pthread_create(&tb, NULL, consume, &b);
 	usleep(100000);
 	eo.queue = names[0];
-	QOK(aeth_queue_enqueue(prod, "t", "{}", &eo, NULL));
+	QOK(aeth_queue_enqueue(NULL, prod, "t", "{}", &eo));
 	for (int i = 0; i < 500 && !a.woke_ms && !b.woke_ms; i++)
 		usleep(2000);
 	first = a.woke_ms ? &a : &b;
@@ -205,7 +204,7 @@ static void test_no_stolen_wakeup(void **state)
 	usleep(100000); /* the first is "busy" and does not dequeue again */
 	eo.queue = names[2];
 	sent = qtest_now_ms();
-	QOK(aeth_queue_enqueue(prod, "t", "{}", &eo, NULL));
+	QOK(aeth_queue_enqueue(NULL, prod, "t", "{}", &eo));
 	pthread_join(first == &a ? ta : tb, NULL);
 	pthread_join(second == &a ? ta : tb, NULL);
 	QOK(first->rc);
@@ -288,13 +287,13 @@ static void test_dequeue_during_migration(void **state)
 	enum { N = 30 };
 	aeth_queue_enqueue_options eo = AETH_QUEUE_ENQUEUE_OPTIONS_INIT;
 	aeth_queue_options o = AETH_QUEUE_OPTIONS_INIT;
-	aeth_queue_source src = {"default", 1, 0};
+	aeth_queue_source src = {AETH_QUEUE_SOURCE_VERSION, "default", 1, 0};
 	unsigned int s = slot_of(t->ns, "default");
 	char ids[N][37], *sid, *did;
 	bool seen[N] = {false};
 	consumer c = {t, NULL, NULL, 0, 0, 20000, 10, {0}, 0};
 	aeth_queue_task *held[3], *kept;
-	aeth_queue_counts counts;
+	aeth_queue_counts counts = AETH_QUEUE_COUNTS_INIT;
 	redisContext *sc, *dc;
 	size_t got, total = 0;
 	long long before;
@@ -310,15 +309,15 @@ static void test_dequeue_during_migration(void **state)
 	QOK(aeth_queue_open(&c.q, &o));
 	eo.queue = "default";
 	for (int i = 0; i < N; i++)
-		QOK(aeth_queue_enqueue(c.q, "t", "{}", &eo, ids[i]));
+		QOK(aeth_queue_enqueue(ids[i], c.q, "t", "{}", &eo));
 	eo.process_at_ms = qtest_wall_ms() + 3600000;
-	QOK(aeth_queue_enqueue(c.q, "t", "{}", &eo, NULL));
-	QOK(aeth_queue_dequeue_batch(c.q, &src, 1, 1000, held, 3, &got));
+	QOK(aeth_queue_enqueue(NULL, c.q, "t", "{}", &eo));
+	QOK(aeth_queue_dequeue_batch(held, &got, 3, c.q, &src, 1, 1000));
 	assert_int_equal(got, 3);
 	QOK(aeth_queue_ack(c.q, held[0], NULL));
 	QOK(aeth_queue_nack(c.q, held[1], "x", AETH_QUEUE_NACK_NO_RETRY));
 	QOK(aeth_queue_nack(c.q, held[2], "x", 0));
-	QOK(aeth_queue_dequeue(c.q, &src, 1, 1000, &kept));
+	QOK(aeth_queue_dequeue(&kept, c.q, &src, 1, 1000));
 	for (int k = 0; k < 3; k++)
 		for (int i = 0; i < N; i++)
 			if (!strcmp(ids[i], held[k]->id) || !strcmp(ids[i], kept->id))
@@ -358,10 +357,10 @@ static void test_dequeue_during_migration(void **state)
 		total += c.got;
 		if (total == N - 4)
 			break;
-		QOK(aeth_queue_dequeue_batch(c.q, &src, 1, 2000, c.batch, 10, &c.got));
+		QOK(aeth_queue_dequeue_batch(c.batch, &c.got, 10, c.q, &src, 1, 2000));
 	}
 	QOK(aeth_queue_ack(c.q, kept, NULL)); /* its lease moved with the slot */
-	QOK(aeth_queue_count(c.q, "default", &counts));
+	QOK(aeth_queue_count(&counts, c.q, "default"));
 	assert_int_equal(counts.n[AETH_QUEUE_DEAD], 1);
 	assert_int_equal(counts.n[AETH_QUEUE_RETRY], 1);
 	assert_int_equal(counts.n[AETH_QUEUE_SCHEDULED], 1);

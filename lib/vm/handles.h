@@ -1,0 +1,47 @@
+/*
+ * lib/vm/handles.h - the structs behind aeth_vmm and aeth_vm, shared by
+ * vmm.c (manager, list, reap) and vm.c (one VM's lifecycle).
+ */
+#ifndef AETH_VM_HANDLES_H
+#define AETH_VM_HANDLES_H
+
+#include <pthread.h>
+
+#include "vm/backend.h"
+#include "vm/jail.h"
+#include "vm/vm_internal.h"
+
+struct aeth_vmm {
+	const aeth__vm_backend *backend;
+	aeth_accel accel;           /* resolved */
+	char *state_dir;
+	char *vms_dir;              /* <state_dir>/vms */
+	char *image_dir;
+	char *kernel_path;
+	char *initrd_path;
+	char *rootfs_path;
+	char *qemu_binary;
+	char *firecracker_binary;
+	unsigned int boot_timeout_ms;
+	aeth__jail_conf jail;
+};
+
+struct aeth_vm {
+	aeth_vmm *vmm;
+	const aeth__vm_backend *backend;
+	aeth__vm_record rec;
+	pthread_mutex_t lock;       /* guards agent and graveyard */
+	aeth__agent *agent;
+	/* Clients replaced by a reconnect: other threads may still hold
+	 * them (borrowed), so they are freed only with the handle. */
+	aeth__agent **graveyard;
+	size_t graveyard_len;
+};
+
+/* <vms_dir>/<id>; AETH_ENOTFOUND-safe validation of the id. */
+char *aeth__vmm_vm_dir(const aeth_vmm *vmm, const char *id);
+
+/* Make a handle around a loaded record (takes its strings). */
+int aeth__vm_wrap(aeth_vm **out, aeth_vmm *vmm, aeth__vm_record *rec);
+
+#endif
