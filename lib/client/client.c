@@ -30,7 +30,10 @@ static const aeth__versioned client_options_v = {
 };
 
 static const aeth_submit_options submit_defaults = AETH_SUBMIT_OPTIONS_INIT;
-static const size_t submit_sizes[] = {sizeof(aeth_submit_options)};
+static const size_t submit_sizes[] = {
+	AETH__END(aeth_submit_options, priority), /* 1 */
+	sizeof(aeth_submit_options),              /* 2 */
+};
 static const aeth__versioned submit_options_v = {
 	"aeth_submit_options", "AETH_SUBMIT_OPTIONS_INIT",
 	AETH_SUBMIT_OPTIONS_VERSION, submit_sizes, &submit_defaults,
@@ -130,11 +133,14 @@ void aeth_client_free(aeth_client *c)
  * the VM does not exist, was deleted or is not running (a vm:delete also
  * goes to the owner of a failed or stopped VM: it removes what is left). */
 static int route(aeth_client *c, const char *type, const char *vm_id,
-		 char **queue)
+		 const char *tenant, char **queue)
 {
-	char status[32], owner[256];
-	int rc = aeth__rec_vm_lookup(c->rec, vm_id, status, owner);
+	char status[32], owner[256], its[65];
+	int rc = aeth__rec_vm_lookup_tenant(c->rec, vm_id, status, owner, its);
 
+	/* another tenant's VM: the same words as for an id that is not there */
+	if (rc == 0 && tenant && strcmp(tenant, its) != 0)
+		rc = AETH_ENOTFOUND;
 	if (rc == AETH_ENOTFOUND)
 		return aeth__error_set(AETH_ENOTFOUND, "VM %s does not exist "
 				       "(aeth-submit -list vms shows the VMs)", vm_id);
@@ -218,6 +224,7 @@ static int submit(aeth_client *c, const char *type, const char *payload,
 	row.max_retries = opts->max_retries;
 	row.timeout_ms = opts->timeout_ms;
 	row.queue = opts->queue ? opts->queue : "default";
+	row.tenant = opts->tenant;
 	if (built) {
 		row.payload_is_json = true;
 		rc = aeth__payload_check_tree(&vm_id, type, built);
@@ -228,7 +235,7 @@ static int submit(aeth_client *c, const char *type, const char *payload,
 	if (rc != 0)
 		return reject(c, &row, rc);
 	if (!strcmp(type, AETH__TASK_EXECUTE) || !strcmp(type, AETH__TASK_DELETE)) {
-		if ((rc = route(c, type, vm_id, &queue)) != 0) {
+		if ((rc = route(c, type, vm_id, opts->tenant, &queue)) != 0) {
 			free(vm_id);
 			return reject(c, &row, rc);
 		}

@@ -273,6 +273,7 @@ int64_t updated_at_ms;
 char *metadata;
 char *owner_worker;
 char *error;
+char *tenant;
 } aeth_store_vm;
 int aeth_store_vm_init(aeth_store_vm *vm, unsigned int version);
 typedef struct {
@@ -283,6 +284,7 @@ const char *worker;
 const char *vm_id;
 const char *task_id;
 unsigned int limit;
+const char *tenant;
 } aeth_store_filter;
 int aeth_store_filter_init(aeth_store_filter *filter,
 unsigned int version);
@@ -314,6 +316,7 @@ int64_t updated_at_ms;
 char *metadata;
 char *queue;
 int64_t timeout_ms;
+char *tenant;
 } aeth_store_task;
 int aeth_store_task_init(aeth_store_task *task, unsigned int version);
 int aeth_store_task_get(aeth_store_task **out, aeth_store *store,
@@ -341,6 +344,7 @@ int64_t started_at_ms;
 int64_t completed_at_ms;
 int duration_ms;
 char *metadata;
+char *tenant;
 } aeth_store_execution;
 int aeth_store_execution_init(aeth_store_execution *exec,
 unsigned int version);
@@ -373,6 +377,7 @@ const char *queue;
 unsigned int max_retries;
 unsigned int timeout_ms;
 int priority;
+const char *tenant;
 } aeth_submit_options;
 int aeth_submit_options_init(aeth_submit_options *opts, unsigned int version);
 int aeth_client_submit(char task_id_out[37], char **queue_out,
@@ -612,11 +617,11 @@ INT_CONSTANTS = {'AETH_ACCEL_INFO_VERSION': 1,
  'AETH_QUEUE_OPTIONS_VERSION': 1,
  'AETH_QUEUE_SOURCE_VERSION': 1,
  'AETH_QUEUE_TASK_VERSION': 1,
- 'AETH_STORE_EXECUTION_VERSION': 1,
- 'AETH_STORE_FILTER_VERSION': 1,
- 'AETH_STORE_TASK_VERSION': 1,
- 'AETH_STORE_VM_VERSION': 1,
- 'AETH_SUBMIT_OPTIONS_VERSION': 1,
+ 'AETH_STORE_EXECUTION_VERSION': 2,
+ 'AETH_STORE_FILTER_VERSION': 2,
+ 'AETH_STORE_TASK_VERSION': 2,
+ 'AETH_STORE_VM_VERSION': 2,
+ 'AETH_SUBMIT_OPTIONS_VERSION': 2,
  'AETH_VERSION_MAJOR': 0,
  'AETH_VERSION_MINOR': 1,
  'AETH_VERSION_PATCH': 0,
