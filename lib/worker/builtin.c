@@ -13,6 +13,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "queue/queue_output.h"
 #include "worker/exec_glue.h"
 #include "task/task.h"
 #include "client/client_internal.h"
@@ -413,6 +414,72 @@ static int vm_lost(aeth_task *t, const aeth__execute_payload *p,
 			"end a \"timeout_ms\"", p->vm_id, r->lost);
 }
 
+/* Where a running command's output goes besides the result: the task's
+ * live stream when the payload asked for it (at most LIVE_MAX bytes, then
+ * one note), and the API's cancel mark, looked at while it runs. */
+#define LIVE_MAX (8u << 20)
+
+typedef struct {
+	aeth_queue *q;
+	const char *task_id;
+	bool live;
+	size_t sent;
+	bool warned;
+} live_sink;
+
+static void live_chunk(int stream, const void *data, size_t len, void *ud)
+{
+	live_sink *ls = ud;
+
+	if (!ls->live)
+		return;
+	if (ls->sent + len > LIVE_MAX) {
+		static const char note[] = "\n[aetherium: live output stops here "
+					   "(8 MiB); the result keeps its own]\n";
+
+		if (!ls->warned)
+			aeth__queue_output_append(ls->q, ls->task_id, 'e', note,
+						  sizeof(note) - 1);
+		ls->warned = true;
+		return;
+	}
+	ls->sent += len;
+	if (aeth__queue_output_append(ls->q, ls->task_id, stream == 2 ? 'e' : 'o',
+				      data, len) != 0) {
+		aeth__warn("task %s: live output to Redis failed, not sending more: "
+			   "%s", ls->task_id, aeth_error_last());
+		ls->live = false;
+	}
+}
+
+static bool live_cancelled(void *ud)
+{
+	live_sink *ls = ud;
+
+	return aeth__queue_cancel_marked(ls->q, ls->task_id) == 1;
+}
+
+/* The last entry of the live stream: the exit code, or why there is none. */
+static void live_end(live_sink *ls, const aeth__exec_out *r, int rc)
+{
+	cJSON *o;
+	char *s;
+
+	if (!ls->live)
+		return;
+	o = cJSON_CreateObject();
+	if (rc == 0)
+		cJSON_AddNumberToObject(o, "exit_code", r->exit_code);
+	else
+		cJSON_AddStringToObject(o, "error", r->lost ? r->lost
+					: aeth_error_last());
+	s = o ? cJSON_PrintUnformatted(o) : NULL;
+	if (s)
+		aeth__queue_output_append(ls->q, ls->task_id, 'x', s, strlen(s));
+	cJSON_Delete(o);
+	free(s);
+}
+
 int aeth__handle_execute(aeth_task *t, void *userdata)
 {
 	aeth__slot *s = t->slot;
@@ -422,6 +489,8 @@ int aeth__handle_execute(aeth_task *t, void *userdata)
 	aeth__vmref *ref = NULL;
 	int64_t started, ended;
 	char *result, tenant[65] = "";
+	live_sink live;
+	const aeth__exec_sink sink = {live_chunk, live_cancelled, &live};
 	int rc;
 
 	(void)userdata;
@@ -442,8 +511,10 @@ int aeth__handle_execute(aeth_task *t, void *userdata)
 	aeth__worker_say(s->w, t->qt->id, "Executing in VM %s: %s%s", p.vm_id,
 			 p.command, p.argc > 1 ? " ..." : "");
 	started = aeth__wall_ms();
+	live = (live_sink){s->q, t->qt->id, p.live_output, 0, false};
 	rc = aeth__worker_exec(ref->vm, &p, s->w->policy.exec_timeout_ms,
-			       &t->slot->cancel, &r);
+			       &t->slot->cancel, &sink, &r);
+	live_end(&live, &r, rc);
 	ended = aeth__wall_ms();
 	aeth__vm_release(s->w, ref, false);
 	if (rc != 0 && r.lost) {
