@@ -120,6 +120,16 @@ int aeth_client_open_config(aeth_client **out, const aeth_config *cfg)
 	return rc;
 }
 
+aeth_store *aeth__client_store(aeth_client *c)
+{
+	return aeth__rec_store(c->rec);
+}
+
+aeth_queue *aeth__client_queue(aeth_client *c)
+{
+	return c->q;
+}
+
 void aeth_client_free(aeth_client *c)
 {
 	if (!c)

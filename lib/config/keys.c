@@ -56,6 +56,21 @@ const aeth__cfg_key aeth__cfg_keys[] = {
 	{"logging.level", AETH__CFG_ENUM, "info", 0, 0,
 	 "debug|info|warn|error|off"},
 	{"logging.format", AETH__CFG_ENUM, "text", 0, 0, "text|json"},
+	{"gateway.listen", AETH__CFG_STRING, "127.0.0.1:8080", 0, 0, NULL},
+	{"gateway.allow_remote", AETH__CFG_BOOL, "false", 0, 0, NULL},
+	{"gateway.tls_cert", AETH__CFG_STRING, "", 0, 0, NULL},
+	{"gateway.tls_key", AETH__CFG_STRING, "", 0, 0, NULL},
+	{"gateway.max_body_bytes", AETH__CFG_INT, "1048576", 1024, 67108864, NULL},
+	{"gateway.timeout_s", AETH__CFG_INT, "30", 1, 3600, NULL},
+	{"gateway.max_conns", AETH__CFG_INT, "2048", 1, 100000, NULL},
+	{"gateway.max_streams", AETH__CFG_INT, "64", 1, 10000, NULL},
+	{"gateway.threads", AETH__CFG_INT, "2", 1, 64, NULL},
+	{"gateway.connections", AETH__CFG_INT, "8", 1, 256, NULL},
+	{"gateway.wait_max_s", AETH__CFG_INT, "3600", 1, 86400, NULL},
+	{"gateway.quota_vms", AETH__CFG_INT, "10", 0, 100000, NULL},
+	{"gateway.quota_vcpus", AETH__CFG_INT, "16", 0, 1000000, NULL},
+	{"gateway.quota_memory_mb", AETH__CFG_INT, "8192", 0, 1073741824LL, NULL},
+	{"gateway.quota_rps", AETH__CFG_INT, "50", 0, 1000000, NULL},
 };
 
 const size_t aeth__cfg_nkeys = sizeof(aeth__cfg_keys) / sizeof(aeth__cfg_keys[0]);

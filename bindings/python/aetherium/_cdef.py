@@ -582,6 +582,20 @@ void aeth_task_say(aeth_task *task, const char *line);
 int aeth_client_render(char **text_out, const char *json,
 const char *what);
 int aeth_task_exit_status(const char *task_json);
+typedef struct aeth_gateway aeth_gateway;
+int aeth_gateway_start(aeth_gateway **out, const aeth_config *cfg);
+int aeth_gateway_port(const aeth_gateway *gw);
+void aeth_gateway_free(aeth_gateway *gw);
+int aeth_gateway_key_create(char **key_out, char id_out[37],
+const aeth_config *cfg, const char *tenant,
+const char *name, int operator_key);
+int aeth_gateway_key_list(char **json_out, const aeth_config *cfg);
+int aeth_gateway_key_revoke(const aeth_config *cfg,
+const char *id_or_prefix);
+int aeth_gateway_tenant_limits(const aeth_config *cfg,
+const char *tenant, int max_vms,
+int max_vcpus, int max_memory_mb,
+int max_rps);
 int aeth_store_vm_insert(aeth_store *store, aeth_store_vm *vm);
 int aeth_store_vm_set_status(aeth_store *store, const char *id,
 const char *status, const char *error);

@@ -1,0 +1,323 @@
+/*
+ * lib/gateway/gateway.c - aeth-gateway's server: the gateway.* settings,
+ * the route table over lib/http, a pool of client connections, and the
+ * JSON answers every route shares (docs/gateway.md).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+
+#include "aetherium/unstable/gateway.h"
+#include "client/client_internal.h"
+#include "gateway/gateway_internal.h"
+#include "internal.h"
+
+/* ---- the pool ----------------------------------------------------------- */
+
+aeth__gw_conn *aeth__gw_conn_get(aeth__gw *gw, int64_t wait_ms)
+{
+	int64_t deadline = aeth__now_ms() + wait_ms;
+	aeth__gw_conn *got = NULL;
+
+	pthread_mutex_lock(&gw->lock);
+	for (;;) {
+		for (size_t i = 0; i < gw->nconns && !got; i++)
+			if (!gw->conns[i].busy)
+				got = &gw->conns[i];
+		if (got || aeth__now_ms() >= deadline)
+			break;
+		{
+			struct timespec ts;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 50 * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&gw->freed, &gw->lock, &ts);
+		}
+	}
+	if (got)
+		got->busy = true;
+	pthread_mutex_unlock(&gw->lock);
+	if (!got)
+		aeth__error_set(AETH_EBUSY, "all %zu of the gateway's connections to "
+				"Redis and PostgreSQL are in use (gateway.connections): "
+				"try again", gw->nconns);
+	return got;
+}
+
+void aeth__gw_conn_put(aeth__gw *gw, aeth__gw_conn *c)
+{
+	if (!c)
+		return;
+	pthread_mutex_lock(&gw->lock);
+	c->busy = false;
+	pthread_cond_signal(&gw->freed);
+	pthread_mutex_unlock(&gw->lock);
+}
+
+aeth_store *aeth__gw_store(aeth__gw_conn *c)
+{
+	return aeth__client_store(c->client);
+}
+
+aeth_queue *aeth__gw_queue(aeth__gw_conn *c)
+{
+	return aeth__client_queue(c->client);
+}
+
+/* ---- answers ------------------------------------------------------------ */
+
+int aeth__gw_status_of(int rc, const char **code)
+{
+	switch (rc) {
+	case AETH_EINVALID: *code = "invalid_argument"; return 400;
+	case AETH_ENOTFOUND: *code = "not_found"; return 404;
+	case AETH_ESTATE: *code = "conflict"; return 409;
+	case AETH_EEXISTS: *code = "already_exists"; return 409;
+	case AETH_ETOOBIG: *code = "too_large"; return 413;
+	case AETH_EBUSY: *code = "busy"; return 503;
+	case AETH_ETIMEOUT: *code = "timeout"; return 504;
+	case AETH_EUNAVAILABLE: *code = "unavailable"; return 503;
+	case AETH_ECANCELLED: *code = "cancelled"; return 409;
+	default: *code = "internal"; return 500;
+	}
+}
+
+void aeth__gw_fail(aeth__gw_ctx *ctx, int rc)
+{
+	const char *code;
+	int status = aeth__gw_status_of(rc, &code);
+
+	aeth__http_respond_error(ctx->res, status, code, "%s", aeth_error_last());
+}
+
+void aeth__gw_json(aeth__gw_ctx *ctx, int status, cJSON *j)
+{
+	char *s = j ? cJSON_PrintUnformatted(j) : NULL;
+
+	cJSON_Delete(j);
+	if (!s) {
+		aeth__http_respond_error(ctx->res, 500, "internal", "out of memory");
+		return;
+	}
+	aeth__http_respond_take(ctx->res, status, "application/json", s, strlen(s));
+}
+
+cJSON *aeth__gw_body(aeth__gw_ctx *ctx)
+{
+	cJSON *j;
+
+	if (ctx->req->body_len == 0)
+		return cJSON_CreateObject();
+	j = cJSON_ParseWithLength(ctx->req->body, ctx->req->body_len);
+	if (!j || !cJSON_IsObject(j)) {
+		cJSON_Delete(j);
+		aeth__http_respond_error(ctx->res, 400, "invalid_json", "the request "
+					 "body is not a JSON object (%zu bytes)",
+					 ctx->req->body_len);
+		return NULL;
+	}
+	return j;
+}
+
+int aeth__gw_path_parts(const char *path, const char *prefix, char parts[3][64])
+{
+	size_t n = strlen(prefix);
+	const char *p;
+	int k = 0;
+
+	memset(parts, 0, 3 * 64);
+	if (strncmp(path, prefix, n) != 0)
+		return -1;
+	for (p = path + n; *p == '/'; p++)
+		;
+	while (*p) {
+		const char *e = strchr(p, '/');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+
+		if (k == 3 || len >= 64)
+			return -1;
+		memcpy(parts[k++], p, len);
+		p += len;
+		while (*p == '/')
+			p++;
+	}
+	return k;
+}
+
+const char *aeth__gw_scope(const aeth__gw_ctx *ctx)
+{
+	const char *t;
+
+	if (!ctx->who.operator_)
+		return ctx->who.tenant;
+	t = aeth__http_query_arg(ctx->req, "tenant");
+	return t && *t ? t : NULL;
+}
+
+const char *aeth__gw_owner(const aeth__gw_ctx *ctx, const cJSON *body)
+{
+	const cJSON *t = body ? cJSON_GetObjectItemCaseSensitive(body, "tenant")
+			      : NULL;
+
+	if (ctx->who.operator_ && cJSON_IsString(t) && t->valuestring[0])
+		return t->valuestring;
+	return ctx->who.tenant;
+}
+
+cJSON *aeth__gw_task_object(const aeth_store_task *t)
+{
+	cJSON *o = aeth__client_task_object(t);
+
+	if (o)
+		cJSON_AddStringToObject(o, "tenant", t->tenant ? t->tenant : "default");
+	return o;
+}
+
+cJSON *aeth__gw_vm_object(const aeth_store_vm *v)
+{
+	cJSON *o = aeth__client_vm_object(v);
+
+	if (o)
+		cJSON_AddStringToObject(o, "tenant", v->tenant ? v->tenant : "default");
+	return o;
+}
+
+/* ---- routes without a key ----------------------------------------------- */
+
+/* The cheapest answer the server gives: no key, no database. Also the
+ * reference of bench/gateway (a static response of the same server). */
+static void health(const aeth__http_request *req, aeth__http_response *res,
+		   void *gw)
+{
+	static const char ok[] = "{\"status\":\"ok\"}";
+
+	(void)req;
+	(void)gw;
+	aeth__http_respond(res, 200, "application/json", ok, sizeof(ok) - 1);
+}
+
+/* ---- start and stop ----------------------------------------------------- */
+
+static int cfg_int(const aeth_config *cfg, const char *key)
+{
+	int64_t v = 0;
+
+	aeth_config_get_int(&v, cfg, key);
+	return (int)v;
+}
+
+static const char *cfg_str(const aeth_config *cfg, const char *key)
+{
+	const char *v = NULL;
+
+	if (aeth_config_get_string(&v, cfg, key) != 0 || !v || !*v)
+		return NULL;
+	return v;
+}
+
+static int open_pool(aeth__gw *gw)
+{
+	aeth_client_options co = AETH_CLIENT_OPTIONS_INIT;
+	int rc;
+
+	gw->nconns = (size_t)cfg_int(gw->cfg, "gateway.connections");
+	if (!(gw->conns = calloc(gw->nconns, sizeof(*gw->conns))))
+		return aeth__error_oom();
+	co.database_url = cfg_str(gw->cfg, "database.url");
+	co.redis_url = cfg_str(gw->cfg, "redis.url");
+	for (size_t i = 0; i < gw->nconns; i++)
+		if ((rc = aeth_client_open(&gw->conns[i].client, &co)) != 0)
+			return rc;
+	return aeth_store_migrate(aeth__gw_store(&gw->conns[0]));
+}
+
+void aeth_gateway_free(aeth_gateway *gw)
+{
+	if (!gw)
+		return;
+	aeth__http_server_free(gw->srv);
+	for (size_t i = 0; gw->conns && i < gw->nconns; i++)
+		aeth_client_free(gw->conns[i].client);
+	free(gw->conns);
+	free(gw->buckets);
+	aeth_config_free(gw->cfg);
+	pthread_mutex_destroy(&gw->lock);
+	pthread_mutex_destroy(&gw->create_lock);
+	pthread_cond_destroy(&gw->freed);
+	free(gw);
+}
+
+int aeth_gateway_start(aeth_gateway **out, const aeth_config *cfg)
+{
+	aeth__http_config hc = {0};
+	aeth__gw *gw;
+	int rc;
+
+	if (!out || !cfg)
+		return aeth__error_set(AETH_EINVALID, "aeth_gateway_start: NULL argument");
+	*out = NULL;
+	if (!(gw = calloc(1, sizeof(*gw))))
+		return aeth__error_oom();
+	pthread_mutex_init(&gw->lock, NULL);
+	pthread_mutex_init(&gw->create_lock, NULL);
+	pthread_cond_init(&gw->freed, NULL);
+	if ((rc = aeth_config_dup(&gw->cfg, cfg)) != 0) {
+		free(gw);
+		return rc;
+	}
+	gw->quota_vms = cfg_int(cfg, "gateway.quota_vms");
+	gw->quota_vcpus = cfg_int(cfg, "gateway.quota_vcpus");
+	gw->quota_memory_mb = cfg_int(cfg, "gateway.quota_memory_mb");
+	gw->quota_rps = cfg_int(cfg, "gateway.quota_rps");
+	gw->default_vcpus = cfg_int(cfg, "vmm.vcpus");
+	gw->default_memory_mb = cfg_int(cfg, "vmm.memory_mb");
+	gw->wait_max_s = (unsigned int)cfg_int(cfg, "gateway.wait_max_s");
+	if ((rc = open_pool(gw)) != 0) {
+		aeth_gateway_free(gw);
+		return rc;
+	}
+	const aeth__http_route routes[] = {
+		{"GET", "/v1/health", health, gw},
+		{"GET", "/v1/whoami", aeth__gw_whoami, gw},
+		{"GET", "/v1/vms", aeth__gw_vms_get, gw},
+		{"POST", "/v1/vms", aeth__gw_vms_post, gw},
+		{"DELETE", "/v1/vms", aeth__gw_vms_delete, gw},
+		{"GET", "/v1/tasks", aeth__gw_tasks_get, gw},
+		{"POST", "/v1/tasks", aeth__gw_tasks_post, gw},
+		{"GET", "/v1/workers", aeth__gw_workers_get, gw},
+		{"GET", "/v1/queues", aeth__gw_queues_get, gw},
+	};
+	hc.listen = cfg_str(cfg, "gateway.listen");
+	{
+		bool allow = false;
+
+		aeth_config_get_bool(&allow, cfg, "gateway.allow_remote");
+		hc.allow_remote = allow;
+	}
+	hc.tls_cert_file = cfg_str(cfg, "gateway.tls_cert");
+	hc.tls_key_file = cfg_str(cfg, "gateway.tls_key");
+	hc.max_body_bytes = (size_t)cfg_int(cfg, "gateway.max_body_bytes");
+	hc.timeout_s = (unsigned int)cfg_int(cfg, "gateway.timeout_s");
+	hc.max_conns = (unsigned int)cfg_int(cfg, "gateway.max_conns");
+	hc.max_streams = (unsigned int)cfg_int(cfg, "gateway.max_streams");
+	hc.threads = (unsigned int)cfg_int(cfg, "gateway.threads");
+	hc.routes = routes;
+	hc.n_routes = AETH__ARRAY_LEN(routes);
+	hc.what = "gateway (gateway.listen)";
+	if ((rc = aeth__http_server_start(&gw->srv, &hc)) != 0) {
+		aeth_gateway_free(gw);
+		return rc;
+	}
+	*out = gw;
+	return 0;
+}
+
+int aeth_gateway_port(const aeth_gateway *gw)
+{
+	return gw ? aeth__http_server_port(gw->srv) : 0;
+}
