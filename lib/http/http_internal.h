@@ -12,6 +12,7 @@
 #define AETH__HTTP_MAX_HEADERS 8
 
 typedef struct aeth__http_stream aeth__http_stream;
+typedef struct aeth__http_conn aeth__http_conn;
 
 struct aeth__http_response {
 	int status;               /* 0: the handler answered nothing */
@@ -45,7 +46,27 @@ struct aeth__http_server {
 	bool stopping;
 	unsigned int n_streams; /* stream threads alive */
 	aeth__http_stream *streams; /* their list, to end them at stop */
+
+	/* deadline.c: the request-read deadline of each connection */
+	pthread_mutex_t dl_mu;  /* guards conns, dl_stop */
+	pthread_cond_t dl_cv;
+	aeth__http_conn *conns;
+	int64_t dl_timeout_ms;
+	pthread_t dl_thread;
+	bool dl_running, dl_stop;
 };
+
+/* The deadline of reading a request (deadline.c): the daemon's
+ * MHD_OPTION_NOTIFY_CONNECTION callback, the mark that a request was read
+ * (answering true) or answered (false: the next one's clock starts), and
+ * the sweeper thread. */
+void aeth__http_deadline_notify(void *cls, struct MHD_Connection *c,
+				void **socket_context,
+				enum MHD_ConnectionNotificationCode code);
+void aeth__http_deadline_mark(aeth__http_server *srv, struct MHD_Connection *c,
+			      bool answering);
+int aeth__http_deadline_start(aeth__http_server *srv, unsigned int timeout_s);
+void aeth__http_deadline_stop(aeth__http_server *srv);
 
 int aeth__http_listen(const char *spec, bool allow_remote, const char *what,
 		      int *fd, int *port, char **unix_path);

@@ -270,6 +270,7 @@ static enum MHD_Result dispatch(aeth__http_server *srv,
 	const char *q;
 
 	memset(&res, 0, sizeof(res));
+	aeth__http_deadline_mark(srv, c, true);
 	if (rs->too_big) {
 		aeth__http_respond_error(&res, 413, "too_large",
 					 "the request body is larger than %zu bytes",
@@ -360,9 +361,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
 	req_state *rs = *con_cls;
 
-	(void)cls;
-	(void)c;
 	(void)toe;
+	aeth__http_deadline_mark(cls, c, false);
 	if (!rs)
 		return;
 	free(rs->raw_uri);
@@ -466,6 +466,8 @@ int aeth__http_server_start(aeth__http_server **out,
 	srv->listen_fd = -1;
 	pthread_mutex_init(&srv->mu, NULL);
 	pthread_cond_init(&srv->cv, NULL);
+	pthread_mutex_init(&srv->dl_mu, NULL);
+	pthread_cond_init(&srv->dl_cv, NULL);
 	if ((rc = copy_config(srv, cfg)) < 0)
 		goto fail;
 	rc = aeth__http_listen(cfg->listen, cfg->allow_remote, srv->what,
@@ -482,6 +484,7 @@ int aeth__http_server_start(aeth__http_server **out,
 	OPT(MHD_OPTION_THREAD_POOL_SIZE, cfg->threads ? cfg->threads : 2, NULL);
 	OPT(MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv);
 	OPT(MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv);
+	OPT(MHD_OPTION_NOTIFY_CONNECTION, aeth__http_deadline_notify, srv);
 	OPT(MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv);
 	if (srv->tls_cert) {
 		flags |= MHD_USE_TLS;
@@ -500,6 +503,9 @@ int aeth__http_server_start(aeth__http_server **out,
 		goto fail;
 	}
 	srv->listen_fd = -1; /* the daemon's now; MHD_quiesce_daemon gives it back */
+	if ((rc = aeth__http_deadline_start(srv, cfg->timeout_s ? cfg->timeout_s
+					    : 30)) < 0)
+		goto fail;
 	aeth__info("%s: listening on %s%s", srv->what,
 		   srv->unix_path ? "unix:" : "",
 		   srv->unix_path ? srv->unix_path : cfg->listen);
@@ -522,6 +528,7 @@ void aeth__http_server_free(aeth__http_server *srv)
 	if (srv->daemon) /* no new connections from here on */
 		srv->listen_fd = MHD_quiesce_daemon(srv->daemon);
 	aeth__http_streams_stop(srv);
+	aeth__http_deadline_stop(srv);
 	if (srv->daemon)
 		MHD_stop_daemon(srv->daemon);
 	if (srv->listen_fd >= 0)
@@ -535,5 +542,7 @@ void aeth__http_server_free(aeth__http_server *srv)
 	free(srv->tls_key);
 	pthread_mutex_destroy(&srv->mu);
 	pthread_cond_destroy(&srv->cv);
+	pthread_mutex_destroy(&srv->dl_mu);
+	pthread_cond_destroy(&srv->dl_cv);
 	free(srv);
 }
