@@ -124,29 +124,97 @@ cJSON *aeth__gw_body(aeth__gw_ctx *ctx)
 	return j;
 }
 
-int aeth__gw_path_parts(const char *path, const char *prefix, char parts[3][64])
+/* ---- the routes ---------------------------------------------------------- */
+
+/*
+ * Every route of the API, one per line: docs/openapi.yaml describes each
+ * and tests/gateway/test_openapi.py checks that the two lists are the
+ * same and that each route answers as described. {id} is one path
+ * segment (a UUID for the routes to answer anything but 404).
+ */
+typedef struct {
+	const char *method;
+	const char *path;
+	aeth__gw_fn fn;
+} gw_route;
+
+static const gw_route gw_routes[] = {
+	{"GET", "/v1/whoami", aeth__gw_whoami},
+	{"GET", "/v1/vms", aeth__gw_vms_list},
+	{"POST", "/v1/vms", aeth__gw_vm_create},
+	{"GET", "/v1/vms/{id}", aeth__gw_vm_get},
+	{"DELETE", "/v1/vms/{id}", aeth__gw_vm_delete},
+	{"POST", "/v1/vms/{id}/exec", aeth__gw_vm_exec},
+	{"GET", "/v1/tasks", aeth__gw_tasks_list},
+	{"POST", "/v1/tasks", aeth__gw_task_submit},
+	{"GET", "/v1/tasks/{id}", aeth__gw_task_get},
+	{"GET", "/v1/tasks/{id}/wait", aeth__gw_task_wait},
+	{"GET", "/v1/tasks/{id}/output", aeth__gw_task_output},
+	{"POST", "/v1/tasks/{id}/cancel", aeth__gw_task_cancel},
+	{"GET", "/v1/workers", aeth__gw_workers},
+	{"GET", "/v1/queues", aeth__gw_queues},
+	/* GET /v1/health is lib/http's own route (health() below) */
+};
+
+/* Does `path` fit `tmpl`? Its {id} segment into id[64]. */
+static bool route_match(const char *tmpl, const char *path, char id[64])
 {
-	size_t n = strlen(prefix);
-	const char *p;
-	int k = 0;
+	while (*tmpl && *path) {
+		if (!strncmp(tmpl, "{id}", 4)) {
+			size_t n = strcspn(path, "/");
 
-	memset(parts, 0, 3 * 64);
-	if (strncmp(path, prefix, n) != 0)
-		return -1;
-	for (p = path + n; *p == '/'; p++)
-		;
-	while (*p) {
-		const char *e = strchr(p, '/');
-		size_t len = e ? (size_t)(e - p) : strlen(p);
-
-		if (k == 3 || len >= 64)
-			return -1;
-		memcpy(parts[k++], p, len);
-		p += len;
-		while (*p == '/')
-			p++;
+			if (n == 0 || n >= 64)
+				return false;
+			memcpy(id, path, n);
+			id[n] = 0;
+			tmpl += 4;
+			path += n;
+			continue;
+		}
+		if (*tmpl++ != *path++)
+			return false;
 	}
-	return k;
+	return !*tmpl && !*path;
+}
+
+static void dispatch(const aeth__http_request *req, aeth__http_response *res,
+		     void *gw)
+{
+	char id[64] = "", allow[64] = "";
+	const gw_route *r = NULL;
+	aeth__gw_ctx ctx;
+
+	for (size_t i = 0; i < AETH__ARRAY_LEN(gw_routes); i++) {
+		char any[64];
+
+		if (!route_match(gw_routes[i].path, req->path, any))
+			continue;
+		if (!strcmp(gw_routes[i].method, req->method)) {
+			r = &gw_routes[i];
+			memcpy(id, any, sizeof(id));
+			break;
+		}
+		if (strlen(allow) + strlen(gw_routes[i].method) + 3 < sizeof(allow))
+			snprintf(allow + strlen(allow), sizeof(allow) - strlen(allow),
+				 "%s%s", allow[0] ? ", " : "", gw_routes[i].method);
+	}
+	if (!r && allow[0]) {
+		aeth__http_respond_header(res, "Allow", allow);
+		aeth__http_respond_error(res, 405, "method_not_allowed", "%s is not "
+					 "allowed on %s (allowed: %s)", req->method,
+					 req->path, allow);
+		return;
+	}
+	if (!r) {
+		aeth__http_respond_error(res, 404, "not_found", "no route %s %s "
+					 "(docs/openapi.yaml lists them)", req->method,
+					 req->path);
+		return;
+	}
+	if (aeth__gw_begin(&ctx, gw, req, res) != 0)
+		return;
+	r->fn(&ctx, id);
+	aeth__gw_end(&ctx);
 }
 
 const char *aeth__gw_scope(const aeth__gw_ctx *ctx)
@@ -283,14 +351,12 @@ int aeth_gateway_start(aeth_gateway **out, const aeth_config *cfg)
 	}
 	const aeth__http_route routes[] = {
 		{"GET", "/v1/health", health, gw},
-		{"GET", "/v1/whoami", aeth__gw_whoami, gw},
-		{"GET", "/v1/vms", aeth__gw_vms_get, gw},
-		{"POST", "/v1/vms", aeth__gw_vms_post, gw},
-		{"DELETE", "/v1/vms", aeth__gw_vms_delete, gw},
-		{"GET", "/v1/tasks", aeth__gw_tasks_get, gw},
-		{"POST", "/v1/tasks", aeth__gw_tasks_post, gw},
-		{"GET", "/v1/workers", aeth__gw_workers_get, gw},
-		{"GET", "/v1/queues", aeth__gw_queues_get, gw},
+		/* everything else: the table above */
+		{"GET", "/v1/", dispatch, gw},
+		{"POST", "/v1/", dispatch, gw},
+		{"DELETE", "/v1/", dispatch, gw},
+		{"PUT", "/v1/", dispatch, gw},
+		{"PATCH", "/v1/", dispatch, gw},
 	};
 	hc.listen = cfg_str(cfg, "gateway.listen");
 	{

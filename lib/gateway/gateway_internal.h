@@ -104,30 +104,29 @@ cJSON *aeth__gw_body(aeth__gw_ctx *ctx);
 /* The status and code for an AETH_E* value. */
 int aeth__gw_status_of(int rc, const char **code);
 
-/* "/v1/vms/ID/exec" -> parts after the prefix: "ID", "exec" (up to 3). */
-int aeth__gw_path_parts(const char *path, const char *prefix, char parts[3][64]);
 
 /* The task / VM rows as API objects. */
 cJSON *aeth__gw_task_object(const aeth_store_task *t);
 cJSON *aeth__gw_vm_object(const aeth_store_vm *v);
 
-/* Routes. */
-void aeth__gw_vms_get(const aeth__http_request *req, aeth__http_response *res,
-		      void *gw);
-void aeth__gw_vms_post(const aeth__http_request *req, aeth__http_response *res,
-		       void *gw);
-void aeth__gw_vms_delete(const aeth__http_request *req,
-			 aeth__http_response *res, void *gw);
-void aeth__gw_tasks_get(const aeth__http_request *req,
-			aeth__http_response *res, void *gw);
-void aeth__gw_tasks_post(const aeth__http_request *req,
-			 aeth__http_response *res, void *gw);
-void aeth__gw_workers_get(const aeth__http_request *req,
-			  aeth__http_response *res, void *gw);
-void aeth__gw_queues_get(const aeth__http_request *req,
-			 aeth__http_response *res, void *gw);
-void aeth__gw_whoami(const aeth__http_request *req, aeth__http_response *res,
-		     void *gw);
+/* Routes (gateway.c's table names each with its method and path): the
+ * caller is authenticated, ctx->conn taken; `id` is the path's {id} ("" for
+ * paths without one). */
+typedef void (*aeth__gw_fn)(aeth__gw_ctx *ctx, const char *id);
+void aeth__gw_whoami(aeth__gw_ctx *ctx, const char *id);
+void aeth__gw_vms_list(aeth__gw_ctx *ctx, const char *id);
+void aeth__gw_vm_create(aeth__gw_ctx *ctx, const char *id);
+void aeth__gw_vm_get(aeth__gw_ctx *ctx, const char *id);
+void aeth__gw_vm_delete(aeth__gw_ctx *ctx, const char *id);
+void aeth__gw_vm_exec(aeth__gw_ctx *ctx, const char *id);
+void aeth__gw_tasks_list(aeth__gw_ctx *ctx, const char *id);
+void aeth__gw_task_submit(aeth__gw_ctx *ctx, const char *id);
+void aeth__gw_task_get(aeth__gw_ctx *ctx, const char *id);
+void aeth__gw_task_wait(aeth__gw_ctx *ctx, const char *id);
+void aeth__gw_task_output(aeth__gw_ctx *ctx, const char *id);
+void aeth__gw_task_cancel(aeth__gw_ctx *ctx, const char *id);
+void aeth__gw_workers(aeth__gw_ctx *ctx, const char *id);
+void aeth__gw_queues(aeth__gw_ctx *ctx, const char *id);
 
 /*
  * Stream the end of task `id` (already checked to be the caller's): wait

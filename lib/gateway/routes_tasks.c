@@ -30,7 +30,7 @@ static int own_task(aeth__gw_ctx *ctx, const char *id, aeth_store_task **out)
 	return rc;
 }
 
-static void list_tasks(aeth__gw_ctx *ctx)
+void aeth__gw_tasks_list(aeth__gw_ctx *ctx, const char *unused)
 {
 	aeth_store_filter f = AETH_STORE_FILTER_INIT;
 	aeth_store_task **list = NULL;
@@ -39,6 +39,7 @@ static void list_tasks(aeth__gw_ctx *ctx)
 	cJSON *a;
 	int rc;
 
+	(void)unused;
 	f.tenant = aeth__gw_scope(ctx);
 	f.status = aeth__http_query_arg(ctx->req, "status");
 	f.type = aeth__http_query_arg(ctx->req, "type");
@@ -56,48 +57,49 @@ static void list_tasks(aeth__gw_ctx *ctx)
 	aeth__gw_json(ctx, 200, a);
 }
 
-void aeth__gw_tasks_get(const aeth__http_request *req,
-			aeth__http_response *res, void *gw)
+/* ?timeout_ms=N, at most gateway.wait_max_s */
+static unsigned int wait_arg(const aeth__gw_ctx *ctx)
+{
+	const char *tm = aeth__http_query_arg(ctx->req, "timeout_ms");
+	long ms = tm ? strtol(tm, NULL, 10) : 0;
+	unsigned int max = ctx->gw->wait_max_s * 1000u;
+
+	return ms > 0 && ms < (long)max ? (unsigned int)ms : max;
+}
+
+void aeth__gw_task_get(aeth__gw_ctx *ctx, const char *id)
 {
 	aeth_store_task *t = NULL;
-	char parts[3][64];
-	aeth__gw_ctx ctx;
-	int n;
 
-	if (aeth__gw_begin(&ctx, gw, req, res) != 0)
-		return;
-	n = aeth__gw_path_parts(req->path, "/v1/tasks", parts);
-	if (n == 0) {
-		list_tasks(&ctx);
-	} else if (n > 2 || (n == 2 && strcmp(parts[1], "wait") != 0 &&
-			     strcmp(parts[1], "output") != 0)) {
-		aeth__http_respond_error(res, 404, "not_found", "no route GET %s",
-					 req->path);
-	} else if (own_task(&ctx, parts[0], &t) == 0) {
-		const char *tm = aeth__http_query_arg(req, "timeout_ms");
-		long ms = tm ? strtol(tm, NULL, 10) : 0;
-		unsigned int max = ctx.gw->wait_max_s * 1000u;
-		unsigned int wait = ms > 0 && ms < (long)max ? (unsigned int)ms : max;
-
-		if (n == 1) {
-			aeth__gw_json(&ctx, 200, aeth__gw_task_object(t));
-		} else if (!strcmp(parts[1], "wait")) {
-			aeth__gw_stream_task(&ctx, t->id, "task", NULL, wait);
-		} else {
-			const char *fmt = aeth__http_query_arg(req, "format");
-
-			if (!fmt || (strcmp(fmt, "sse") && strcmp(fmt, "ndjson")))
-				fmt = "sse";
-			aeth__gw_stream_task(&ctx, t->id, "exec", fmt, wait);
-		}
-	}
+	if (own_task(ctx, id, &t) == 0)
+		aeth__gw_json(ctx, 200, aeth__gw_task_object(t));
 	aeth_store_task_free(t);
-	aeth__gw_end(&ctx);
+}
+
+void aeth__gw_task_wait(aeth__gw_ctx *ctx, const char *id)
+{
+	aeth_store_task *t = NULL;
+
+	if (own_task(ctx, id, &t) == 0)
+		aeth__gw_stream_task(ctx, t->id, "task", NULL, wait_arg(ctx));
+	aeth_store_task_free(t);
+}
+
+void aeth__gw_task_output(aeth__gw_ctx *ctx, const char *id)
+{
+	const char *fmt = aeth__http_query_arg(ctx->req, "format");
+	aeth_store_task *t = NULL;
+
+	if (!fmt || (strcmp(fmt, "sse") && strcmp(fmt, "ndjson")))
+		fmt = "sse";
+	if (own_task(ctx, id, &t) == 0)
+		aeth__gw_stream_task(ctx, t->id, "exec", fmt, wait_arg(ctx));
+	aeth_store_task_free(t);
 }
 
 /* A vm:create through /v1/tasks counts against the quota the same way:
  * the one path is POST /v1/vms, so refuse it here and say so. */
-static void submit_task(aeth__gw_ctx *ctx)
+void aeth__gw_task_submit(aeth__gw_ctx *ctx, const char *unused)
 {
 	aeth_submit_options so = AETH_SUBMIT_OPTIONS_INIT;
 	const cJSON *type, *payload, *queue, *v;
@@ -105,6 +107,7 @@ static void submit_task(aeth__gw_ctx *ctx)
 	cJSON *body = aeth__gw_body(ctx), *o;
 	int rc;
 
+	(void)unused;
 	if (!body)
 		return;
 	type = cJSON_GetObjectItemCaseSensitive(body, "type");
@@ -162,7 +165,7 @@ out:
 
 /* Cancel a task that has not started; a running vm:execute is killed by
  * its worker through the cancel mark (docs/gateway.md). */
-static void cancel_task(aeth__gw_ctx *ctx, const char *id)
+void aeth__gw_task_cancel(aeth__gw_ctx *ctx, const char *id)
 {
 	aeth_store_task *t = NULL;
 	cJSON *o;
@@ -195,26 +198,6 @@ static void cancel_task(aeth__gw_ctx *ctx, const char *id)
 	aeth_store_task_free(t);
 }
 
-void aeth__gw_tasks_post(const aeth__http_request *req,
-			 aeth__http_response *res, void *gw)
-{
-	char parts[3][64];
-	aeth__gw_ctx ctx;
-	int n;
-
-	if (aeth__gw_begin(&ctx, gw, req, res) != 0)
-		return;
-	n = aeth__gw_path_parts(req->path, "/v1/tasks", parts);
-	if (n == 0)
-		submit_task(&ctx);
-	else if (n == 2 && !strcmp(parts[1], "cancel"))
-		cancel_task(&ctx, parts[0]);
-	else
-		aeth__http_respond_error(res, 404, "not_found", "no route POST %s",
-					 req->path);
-	aeth__gw_end(&ctx);
-}
-
 /* Operator routes: workers and queues are the whole system's. */
 static int operator_only(aeth__gw_ctx *ctx)
 {
@@ -226,43 +209,33 @@ static int operator_only(aeth__gw_ctx *ctx)
 	return 1;
 }
 
-void aeth__gw_workers_get(const aeth__http_request *req,
-			  aeth__http_response *res, void *gw)
+void aeth__gw_workers(aeth__gw_ctx *ctx, const char *unused)
 {
-	aeth__gw_ctx ctx;
 	char *json = NULL;
 	int rc;
 
-	if (aeth__gw_begin(&ctx, gw, req, res) != 0)
+	(void)unused;
+	if (operator_only(ctx) != 0)
 		return;
-	if (operator_only(&ctx) == 0) {
-		rc = aeth_queue_worker_list(&json, aeth__gw_queue(ctx.conn));
-		if (rc != 0)
-			aeth__gw_fail(&ctx, rc);
-		else
-			aeth__http_respond_take(res, 200, "application/json", json,
-						strlen(json));
-	}
-	aeth__gw_end(&ctx);
+	rc = aeth_queue_worker_list(&json, aeth__gw_queue(ctx->conn));
+	if (rc != 0)
+		aeth__gw_fail(ctx, rc);
+	else
+		aeth__http_respond_take(ctx->res, 200, "application/json", json,
+					strlen(json));
 }
 
-void aeth__gw_queues_get(const aeth__http_request *req,
-			 aeth__http_response *res, void *gw)
+void aeth__gw_queues(aeth__gw_ctx *ctx, const char *unused)
 {
-	aeth__gw_ctx ctx;
 	char **names = NULL;
 	cJSON *a;
 	int rc;
 
-	if (aeth__gw_begin(&ctx, gw, req, res) != 0)
+	(void)unused;
+	if (operator_only(ctx) != 0)
 		return;
-	if (operator_only(&ctx) != 0) {
-		aeth__gw_end(&ctx);
-		return;
-	}
-	if ((rc = aeth_queue_queues(&names, aeth__gw_queue(ctx.conn))) != 0) {
-		aeth__gw_fail(&ctx, rc);
-		aeth__gw_end(&ctx);
+	if ((rc = aeth_queue_queues(&names, aeth__gw_queue(ctx->conn))) != 0) {
+		aeth__gw_fail(ctx, rc);
 		return;
 	}
 	a = cJSON_CreateArray();
@@ -271,7 +244,7 @@ void aeth__gw_queues_get(const aeth__http_request *req,
 		cJSON *o = cJSON_CreateObject();
 
 		cJSON_AddStringToObject(o, "name", names[i]);
-		if (aeth_queue_count(&c, aeth__gw_queue(ctx.conn), names[i]) == 0)
+		if (aeth_queue_count(&c, aeth__gw_queue(ctx->conn), names[i]) == 0)
 			for (int s = 0; s < AETH_QUEUE_NSTATES; s++)
 				cJSON_AddNumberToObject(o, aeth_queue_state_name(
 							(aeth_queue_state)s),
@@ -279,6 +252,5 @@ void aeth__gw_queues_get(const aeth__http_request *req,
 		cJSON_AddItemToArray(a, o);
 	}
 	aeth_strarray_free(names);
-	aeth__gw_end(&ctx);
-	aeth__gw_json(&ctx, 200, a);
+	aeth__gw_json(ctx, 200, a);
 }

@@ -14,20 +14,15 @@
 
 #define WAIT_GRACE_MS 120000u /* beyond a command's timeout: boot, queue */
 
-void aeth__gw_whoami(const aeth__http_request *req, aeth__http_response *res,
-		     void *gw)
+void aeth__gw_whoami(aeth__gw_ctx *ctx, const char *id)
 {
-	aeth__gw_ctx ctx;
-	cJSON *o;
+	cJSON *o = cJSON_CreateObject();
 
-	if (aeth__gw_begin(&ctx, gw, req, res) != 0)
-		return;
-	o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "tenant", ctx.who.tenant);
-	cJSON_AddStringToObject(o, "key_prefix", ctx.who.key_prefix);
-	cJSON_AddBoolToObject(o, "operator", ctx.who.operator_);
-	aeth__gw_end(&ctx);
-	aeth__gw_json(&ctx, 200, o);
+	(void)id;
+	cJSON_AddStringToObject(o, "tenant", ctx->who.tenant);
+	cJSON_AddStringToObject(o, "key_prefix", ctx->who.key_prefix);
+	cJSON_AddBoolToObject(o, "operator", ctx->who.operator_);
+	aeth__gw_json(ctx, 200, o);
 }
 
 /* ?limit=N (1..10000), else `def`. */
@@ -55,46 +50,36 @@ static int own_vm(aeth__gw_ctx *ctx, const char *id, aeth_store_vm **out)
 	return rc;
 }
 
-void aeth__gw_vms_get(const aeth__http_request *req, aeth__http_response *res,
-		      void *gw)
+void aeth__gw_vm_get(aeth__gw_ctx *ctx, const char *id)
+{
+	aeth_store_vm *vm = NULL;
+
+	if (own_vm(ctx, id, &vm) == 0)
+		aeth__gw_json(ctx, 200, aeth__gw_vm_object(vm));
+	aeth_store_vm_free(vm);
+}
+
+void aeth__gw_vms_list(aeth__gw_ctx *ctx, const char *id)
 {
 	aeth_store_filter f = AETH_STORE_FILTER_INIT;
-	aeth_store_vm **list = NULL, *vm = NULL;
-	char parts[3][64];
-	aeth__gw_ctx ctx;
+	aeth_store_vm **list = NULL;
 	cJSON *a;
-	int n, rc;
+	int rc;
 
-	if (aeth__gw_begin(&ctx, gw, req, res) != 0)
-		return;
-	n = aeth__gw_path_parts(req->path, "/v1/vms", parts);
-	if (n == 1) {
-		if (own_vm(&ctx, parts[0], &vm) == 0)
-			aeth__gw_json(&ctx, 200, aeth__gw_vm_object(vm));
-		aeth_store_vm_free(vm);
-		aeth__gw_end(&ctx);
-		return;
-	}
-	if (n != 0) {
-		aeth__http_respond_error(res, 404, "not_found", "no route %s", req->path);
-		aeth__gw_end(&ctx);
-		return;
-	}
-	f.tenant = aeth__gw_scope(&ctx);
-	f.status = aeth__http_query_arg(req, "status");
-	f.limit = limit_arg(&ctx, 100);
-	rc = aeth_store_vm_list(&list, NULL, aeth__gw_store(ctx.conn), &f);
+	(void)id;
+	f.tenant = aeth__gw_scope(ctx);
+	f.status = aeth__http_query_arg(ctx->req, "status");
+	f.limit = limit_arg(ctx, 100);
+	rc = aeth_store_vm_list(&list, NULL, aeth__gw_store(ctx->conn), &f);
 	if (rc != 0) {
-		aeth__gw_fail(&ctx, rc);
-		aeth__gw_end(&ctx);
+		aeth__gw_fail(ctx, rc);
 		return;
 	}
 	a = cJSON_CreateArray();
 	for (size_t i = 0; a && list[i]; i++)
 		cJSON_AddItemToArray(a, aeth__gw_vm_object(list[i]));
 	aeth_store_vm_list_free(list);
-	aeth__gw_end(&ctx);
-	aeth__gw_json(&ctx, 200, a);
+	aeth__gw_json(ctx, 200, a);
 }
 
 /* An optional member: absent/null is fine, another type refused. */
@@ -201,7 +186,7 @@ static void submit_failed(aeth__gw_ctx *ctx, int rc, const char *task_id)
 	aeth__http_respond_error(ctx->res, status, code, "%s", aeth_error_last());
 }
 
-static void create_vm(aeth__gw_ctx *ctx)
+void aeth__gw_vm_create(aeth__gw_ctx *ctx, const char *unused)
 {
 	aeth_create_options co = AETH_CREATE_OPTIONS_INIT;
 	aeth_submit_options so = AETH_SUBMIT_OPTIONS_INIT;
@@ -210,6 +195,7 @@ static void create_vm(aeth__gw_ctx *ctx)
 	cJSON *body = aeth__gw_body(ctx);
 	int rc;
 
+	(void)unused;
 	if (!body)
 		return;
 	if ((rc = opt_str(body, "name", &co.name)) ||
@@ -286,7 +272,7 @@ static int exec_payload(const cJSON *body, const char *vm_id, char **out,
 	return rc;
 }
 
-static void exec_vm(aeth__gw_ctx *ctx, const char *vm_id)
+void aeth__gw_vm_exec(aeth__gw_ctx *ctx, const char *vm_id)
 {
 	aeth_submit_options so = AETH_SUBMIT_OPTIONS_INIT;
 	const char *stream = NULL;
@@ -329,51 +315,23 @@ static void exec_vm(aeth__gw_ctx *ctx, const char *vm_id)
 	aeth_store_vm_free(vm);
 }
 
-void aeth__gw_vms_post(const aeth__http_request *req, aeth__http_response *res,
-		       void *gw)
-{
-	char parts[3][64];
-	aeth__gw_ctx ctx;
-	int n;
-
-	if (aeth__gw_begin(&ctx, gw, req, res) != 0)
-		return;
-	n = aeth__gw_path_parts(req->path, "/v1/vms", parts);
-	if (n == 0)
-		create_vm(&ctx);
-	else if (n == 2 && !strcmp(parts[1], "exec"))
-		exec_vm(&ctx, parts[0]);
-	else
-		aeth__http_respond_error(res, 404, "not_found", "no route POST %s",
-					 req->path);
-	aeth__gw_end(&ctx);
-}
-
-void aeth__gw_vms_delete(const aeth__http_request *req,
-			 aeth__http_response *res, void *gw)
+void aeth__gw_vm_delete(aeth__gw_ctx *ctx, const char *id)
 {
 	aeth_submit_options so = AETH_SUBMIT_OPTIONS_INIT;
 	aeth_store_vm *vm = NULL;
-	char parts[3][64], id[37] = "";
-	aeth__gw_ctx ctx;
+	char task[37] = "";
 	int rc;
 
-	if (aeth__gw_begin(&ctx, gw, req, res) != 0)
+	if (own_vm(ctx, id, &vm) != 0)
 		return;
-	if (aeth__gw_path_parts(req->path, "/v1/vms", parts) != 1) {
-		aeth__http_respond_error(res, 404, "not_found", "no route DELETE %s",
-					 req->path);
-	} else if (own_vm(&ctx, parts[0], &vm) == 0) {
-		so.tenant = vm->tenant;
-		rc = aeth_client_submit_delete(id, ctx.conn->client, vm->id, &so);
-		if (rc != 0)
-			submit_failed(&ctx, rc, id);
-		else if (!opt_wait(NULL, req))
-			accepted(&ctx, id);
-		else
-			aeth__gw_stream_task(&ctx, id, "task", NULL,
-					     ctx.gw->wait_max_s * 1000u);
-	}
+	so.tenant = vm->tenant;
+	rc = aeth_client_submit_delete(task, ctx->conn->client, vm->id, &so);
+	if (rc != 0)
+		submit_failed(ctx, rc, task);
+	else if (!opt_wait(NULL, ctx->req))
+		accepted(ctx, task);
+	else
+		aeth__gw_stream_task(ctx, task, "task", NULL,
+				     ctx->gw->wait_max_s * 1000u);
 	aeth_store_vm_free(vm);
-	aeth__gw_end(&ctx);
 }
