@@ -71,8 +71,13 @@ static char *final_body(gw_stream *st, const char *task_json)
 		return s;
 	}
 	if (!strcmp(st->what, "task")) {
-		o = t;
-		t = NULL;
+		/* the API's object (with the tenant), not the client's */
+		aeth_store_task *row = NULL;
+
+		if (aeth_store_task_get(&row, aeth__gw_store(st->conn),
+					st->task_id) == 0)
+			o = aeth__gw_task_object(row);
+		aeth_store_task_free(row);
 	} else if (!strcmp(st->what, "exec")) {
 		o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "task_id", st->task_id);
