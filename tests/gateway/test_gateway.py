@@ -86,6 +86,30 @@ def streaming(gw, key, vid):
           body.rstrip().endswith("}"), "SSE output with the exit event last")
 
 
+def cancel(gw, key, vid):
+    """A running command is killed by POST /v1/tasks/ID/cancel."""
+    r = call(gw, "POST", "/v1/tasks", key, {"type": "vm:execute", "payload": {
+        "vm_id": vid, "command": "sleep", "args": ["120"]}})
+    tid = r.json()["task_id"]
+    end = time.time() + 60
+    while time.time() < end and call(gw, "GET", "/v1/tasks/" + tid,
+                                     key).json()["status"] != "running":
+        time.sleep(0.2)
+    time.sleep(1)  # the command started in the guest
+    t0 = time.monotonic()
+    r = call(gw, "POST", "/v1/tasks/%s/cancel" % tid, key)
+    check(r.status == 202 and r.json()["status"] == "cancelling",
+          "cancel of a running task: 202 cancelling")
+    r = call(gw, "GET", "/v1/tasks/%s/wait?timeout_ms=30000" % tid, key)
+    took = time.monotonic() - t0
+    j = r.json()
+    check(j.get("status") == "completed" and j["result"]["exit_code"] == 137
+          and took < 15, "the sleep 120 was killed (exit 137) %.1f s after "
+          "the cancel" % took)
+    check_error(call(gw, "POST", "/v1/tasks/%s/cancel" % tid, key), 409,
+                "conflict", "cancel of a finished task")
+
+
 def tenants(gw, a_key, b_key, op_key, a_vm, a_task):
     """Tenant B on every route that names A's VM or task: 404, as for an
     id that does not exist; lists without A's rows; the operator sees both."""
@@ -234,6 +258,7 @@ def main():
 
     vid, task = walkthrough(gw, a)
     streaming(gw, a, vid)
+    cancel(gw, a, vid)
     tenants(gw, a, b, op, vid, task)
     hostile(gw, a)
     idle_connections(gw, a)
