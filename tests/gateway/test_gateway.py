@@ -128,6 +128,12 @@ def tenants(gw, a_key, b_key, op_key, a_vm, a_task):
         "vm_id": a_vm, "command": "true"}})
     check_error(r, 404, "not_found", "tenant B: vm:execute on A's VM through "
                 "POST /v1/tasks")
+    # the worker's second line: a task of tenant "default" (aeth-submit with
+    # the database's credentials, no tenant) on A's VM is refused there
+    r = e2e.submit(gw.env, "-type", "vm:execute", "-vm-id", a_vm, "-cmd",
+                   "true", "-wait", "-json", expect=None)
+    check(r.returncode != 0 and "does not exist" in r.stdout + r.stderr,
+          "the worker refuses a task of another tenant on A's VM")
     r = call(gw, "GET", "/v1/vms", b_key)
     check(r.status == 200 and all(v["tenant"] == "globex" for v in r.json())
           and a_vm not in r.body.decode(), "B's VM list has none of A's")
