@@ -11,8 +11,10 @@
 
 #include "aetherium/queue.h"
 #include "aetherium/task.h"
+#include "aetherium/unstable/client.h"
 #include "client/client_internal.h"
 #include "client/rows.h"
+#include "queue/queue_output.h"
 #include "internal.h"
 #include "store/store_internal.h"
 #include "task/task.h"
@@ -368,6 +370,78 @@ int aeth_client_submit_execute(char id[37], aeth_client *c, const char *vm_id,
 			    aeth__execute_payload_tree(vm_id ? vm_id : "",
 						       command ? command : "", args),
 			    opts, id);
+}
+
+int aeth_client_submit_execute_live(char id[37], aeth_client *c,
+				    const char *vm_id, const char *command,
+				    const char *const *args,
+				    const aeth_submit_options *opts)
+{
+	cJSON *o = aeth__execute_payload_tree(vm_id ? vm_id : "",
+					      command ? command : "", args);
+
+	if (o && !cJSON_AddBoolToObject(o, "live_output", true)) {
+		cJSON_Delete(o);
+		o = NULL;
+	}
+	return submit_built(c, AETH__TASK_EXECUTE, o, opts, id);
+}
+
+typedef struct {
+	aeth_output_cb cb;
+	void *userdata;
+	bool ended;
+} follow_state;
+
+static void follow_entry(char kind, const char *data, size_t len, void *ud)
+{
+	follow_state *f = ud;
+
+	if (kind == 'x')
+		f->ended = true;
+	else if (f->cb)
+		f->cb(kind == 'e' ? 2 : 1, data, len, f->userdata);
+}
+
+int aeth_client_follow(aeth_client *c, const char *task_id,
+		       unsigned int timeout_ms, aeth_output_cb cb, void *userdata)
+{
+	follow_state f = {cb, userdata, false};
+	int64_t end = aeth__now_ms() + timeout_ms;
+	char last[48] = "0";
+
+	if (!c || !aeth__uuid_valid(task_id))
+		return aeth__error_set(AETH_EINVALID, "aeth_client_follow: give a "
+				       "client and a task id");
+	for (;;) {
+		unsigned int slice = 1000;
+		char *json = NULL;
+		bool final = false;
+		int n;
+
+		if (timeout_ms && aeth__now_ms() >= end)
+			return aeth__error_set(AETH_ETIMEOUT, "task %s did not end "
+					       "within %u ms", task_id, timeout_ms);
+		n = aeth__queue_output_read(c->q, task_id, last, slice,
+					    follow_entry, &f);
+		if (f.ended)
+			return 0;
+		if (n < 0)
+			return n;
+		if (n > 0)
+			continue;
+		/* nothing came: a task that ended without live output (it failed
+		 * before its command ran, or was submitted without it) */
+		if (aeth__client_task_json(&json, &final, c->rec, task_id) == 0 &&
+		    final) {
+			free(json);
+			n = aeth__queue_output_read(c->q, task_id, last, 0,
+						    follow_entry, &f);
+			return n < 0 ? n : 0;
+		}
+		free(json);
+		aeth_error_clear();
+	}
 }
 
 int aeth_client_submit_delete(char id[37], aeth_client *c, const char *vm_id,

@@ -86,6 +86,28 @@ def streaming(gw, key, vid):
           body.rstrip().endswith("}"), "SSE output with the exit event last")
 
 
+def submit_follow(gw, op):
+    """aeth-submit -follow prints a command's output as it runs and exits
+    with its code (a VM of tenant "default", made with the operator key:
+    aeth-submit names no tenant)."""
+    r = call(gw, "POST", "/v1/vms", op, {"name": "follow", "tenant": "default"})
+    vid = r.json()["vm"]["id"]
+    p = subprocess.Popen([e2e.SUBMIT, "-type", "vm:execute", "-vm-id", vid,
+                          "-cmd", "sh", "-args",
+                          "-c 'for i in 1 2 3; do echo n$i; sleep 1; done; exit 4'",
+                          "-follow"], stdout=subprocess.PIPE, text=True,
+                         env=gw.env)
+    lines = [(time.monotonic(), line) for line in p.stdout]
+    p.wait()
+    text = "".join(l for _, l in lines)
+    check(text == "n1\nn2\nn3\n" and p.returncode == 4,
+          "aeth-submit -follow printed the lines and exited 4 (%r, %d)"
+          % (text, p.returncode))
+    check(lines[-1][0] - lines[0][0] >= 1.5, "the lines came as printed "
+          "(%.2f s apart)" % (lines[-1][0] - lines[0][0]))
+    call(gw, "DELETE", "/v1/vms/" + vid, op)
+
+
 def cancel(gw, key, vid):
     """A running command is killed by POST /v1/tasks/ID/cancel."""
     r = call(gw, "POST", "/v1/tasks", key, {"type": "vm:execute", "payload": {
@@ -265,6 +287,7 @@ def main():
     vid, task = walkthrough(gw, a)
     streaming(gw, a, vid)
     cancel(gw, a, vid)
+    submit_follow(gw, op)
     tenants(gw, a, b, op, vid, task)
     hostile(gw, a)
     idle_connections(gw, a)

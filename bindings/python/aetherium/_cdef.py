@@ -582,6 +582,16 @@ void aeth_task_say(aeth_task *task, const char *line);
 int aeth_client_render(char **text_out, const char *json,
 const char *what);
 int aeth_task_exit_status(const char *task_json);
+int aeth_client_submit_execute_live(char task_id_out[37],
+aeth_client *c, const char *vm_id,
+const char *command,
+const char *const *args,
+const aeth_submit_options *opts);
+typedef void (*aeth_output_cb)(int stream, const char *data, size_t len,
+void *userdata);
+int aeth_client_follow(aeth_client *c, const char *task_id,
+unsigned int timeout_ms, aeth_output_cb cb,
+void *userdata);
 typedef struct aeth_gateway aeth_gateway;
 int aeth_gateway_start(aeth_gateway **out, const aeth_config *cfg);
 int aeth_gateway_port(const aeth_gateway *gw);
