@@ -48,6 +48,9 @@ bool aeth__log_enabled(aeth_log_level level);
 /* Milliseconds on the monotonic clock, and since the Unix epoch. */
 int64_t aeth__now_ms(void);
 int64_t aeth__wall_ms(void);
+/* The CLOCK_REALTIME time `ms` from now, for pthread_cond_timedwait(). */
+struct timespec;
+void aeth__timespec_in(struct timespec *ts, long ms);
 /* Sleep ms milliseconds (nothing for ms <= 0), through EINTR. */
 void aeth__sleep_ms(int64_t ms);
 

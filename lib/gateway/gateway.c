@@ -30,12 +30,7 @@ aeth__gw_conn *aeth__gw_conn_get(aeth__gw *gw, int64_t wait_ms)
 		{
 			struct timespec ts;
 
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += 50 * 1000000L;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
+			aeth__timespec_in(&ts, 50);
 			pthread_cond_timedwait(&gw->freed, &gw->lock, &ts);
 		}
 	}

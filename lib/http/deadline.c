@@ -93,12 +93,7 @@ static void *sweeper(void *arg)
 				shutdown(e->fd, SHUT_RDWR);
 				e->cut = true;
 			}
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 250 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		aeth__timespec_in(&ts, 250);
 		pthread_cond_timedwait(&srv->dl_cv, &srv->dl_mu, &ts);
 	}
 	pthread_mutex_unlock(&srv->dl_mu);

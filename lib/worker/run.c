@@ -113,12 +113,7 @@ static bool wait_exited(aeth_worker *w, unsigned int ms)
 	while (!(done = all_exited(w)) && aeth__now_ms() < deadline) {
 		struct timespec ts;
 
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 100 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		aeth__timespec_in(&ts, 100);
 		pthread_cond_timedwait(&w->cond, &w->mu, &ts);
 	}
 	pthread_mutex_unlock(&w->mu);
