@@ -470,7 +470,9 @@ int aeth__http_server_start(aeth__http_server **out,
 	pthread_cond_init(&srv->dl_cv, NULL);
 	if ((rc = copy_config(srv, cfg)) < 0)
 		goto fail;
-	rc = aeth__http_listen(cfg->listen, cfg->allow_remote, srv->what,
+	/* the loopback rule is about plain HTTP: with TLS any address will do */
+	rc = aeth__http_listen(cfg->listen, cfg->allow_remote || srv->tls_cert,
+			       srv->what,
 			       &srv->listen_fd, &srv->port, &srv->unix_path);
 	if (rc < 0)
 		goto fail;
