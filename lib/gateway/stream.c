@@ -5,9 +5,9 @@
  *
  * They run as lib/http streams: the handler has checked and submitted
  * everything that can fail with a 4xx, then hands over; the stream's own
- * thread takes a pooled connection and blocks in Redis (never polling
- * PostgreSQL) a second at a time, so the server's polling threads never
- * wait on a task. The status line (200) is sent first: a wait that ends
+ * thread takes a pooled connection for a second at a time and blocks in
+ * Redis (never polling PostgreSQL), so the server's polling threads never
+ * wait on a task and many waits share few connections. The status line (200) is sent first: a wait that ends
  * badly says so in the body ({"error": ...}), with the task's id.
  */
 #include <stdio.h>
@@ -227,9 +227,22 @@ static int next_live(gw_stream *st, int64_t slice_end)
 
 /* ---- the stream ------------------------------------------------------------- */
 
+static int next_slice(aeth__buf *out, int64_t deadline_ms, gw_stream *st);
+
+/* One slice (a second at most) with a pooled connection, given back after
+ * it: many waits share gateway.connections, none holds one for long. */
 static int next(aeth__buf *out, int64_t deadline_ms, void *ud)
 {
 	gw_stream *st = ud;
+	int rc = next_slice(out, deadline_ms, st);
+
+	aeth__gw_conn_put(st->gw, st->conn);
+	st->conn = NULL;
+	return rc;
+}
+
+static int next_slice(aeth__buf *out, int64_t deadline_ms, gw_stream *st)
+{
 	int64_t now = aeth__now_ms(), slice_end = now + SLICE_MS;
 	char *json = NULL;
 	int rc;
