@@ -66,6 +66,7 @@ const aeth__cfg_key aeth__cfg_keys[] = {
 	{"gateway.max_streams", AETH__CFG_INT, "64", 1, 10000, NULL},
 	{"gateway.threads", AETH__CFG_INT, "2", 1, 64, NULL},
 	{"gateway.connections", AETH__CFG_INT, "8", 1, 256, NULL},
+	{"gateway.stream_connections", AETH__CFG_INT, "8", 1, 256, NULL},
 	{"gateway.wait_max_s", AETH__CFG_INT, "3600", 1, 86400, NULL},
 	{"gateway.quota_vms", AETH__CFG_INT, "10", 0, 100000, NULL},
 	{"gateway.quota_vcpus", AETH__CFG_INT, "16", 0, 1000000, NULL},

@@ -178,7 +178,7 @@ int aeth__gw_begin(aeth__gw_ctx *ctx, aeth__gw *gw,
 		return 1;
 	}
 	sha256_hex(auth + 7, strlen(auth + 7), hex);
-	if (!(ctx->conn = aeth__gw_conn_get(gw, 2000))) {
+	if (!(ctx->conn = aeth__gw_conn_get(gw, false, 2000))) {
 		aeth__gw_fail(ctx, AETH_EBUSY);
 		return 1;
 	}

@@ -15,14 +15,16 @@
 
 /* ---- the pool ----------------------------------------------------------- */
 
-aeth__gw_conn *aeth__gw_conn_get(aeth__gw *gw, int64_t wait_ms)
+aeth__gw_conn *aeth__gw_conn_get(aeth__gw *gw, bool stream, int64_t wait_ms)
 {
 	int64_t deadline = aeth__now_ms() + wait_ms;
+	size_t first = stream ? gw->nconns : 0;
+	size_t end = stream ? gw->nconns + gw->nstream : gw->nconns;
 	aeth__gw_conn *got = NULL;
 
 	pthread_mutex_lock(&gw->lock);
 	for (;;) {
-		for (size_t i = 0; i < gw->nconns && !got; i++)
+		for (size_t i = first; i < end && !got; i++)
 			if (!gw->conns[i].busy)
 				got = &gw->conns[i];
 		if (got || aeth__now_ms() >= deadline)
@@ -39,8 +41,9 @@ aeth__gw_conn *aeth__gw_conn_get(aeth__gw *gw, int64_t wait_ms)
 	pthread_mutex_unlock(&gw->lock);
 	if (!got)
 		aeth__error_set(AETH_EBUSY, "all %zu of the gateway's connections to "
-				"Redis and PostgreSQL are in use (gateway.connections): "
-				"try again", gw->nconns);
+				"Redis and PostgreSQL are in use (%s): try again",
+				end - first, stream ? "gateway.stream_connections"
+				: "gateway.connections");
 	return got;
 }
 
@@ -50,7 +53,7 @@ void aeth__gw_conn_put(aeth__gw *gw, aeth__gw_conn *c)
 		return;
 	pthread_mutex_lock(&gw->lock);
 	c->busy = false;
-	pthread_cond_signal(&gw->freed);
+	pthread_cond_broadcast(&gw->freed); /* two pools wait on it */
 	pthread_mutex_unlock(&gw->lock);
 }
 
@@ -289,11 +292,12 @@ static int open_pool(aeth__gw *gw)
 	int rc;
 
 	gw->nconns = (size_t)cfg_int(gw->cfg, "gateway.connections");
-	if (!(gw->conns = calloc(gw->nconns, sizeof(*gw->conns))))
+	gw->nstream = (size_t)cfg_int(gw->cfg, "gateway.stream_connections");
+	if (!(gw->conns = calloc(gw->nconns + gw->nstream, sizeof(*gw->conns))))
 		return aeth__error_oom();
 	co.database_url = cfg_str(gw->cfg, "database.url");
 	co.redis_url = cfg_str(gw->cfg, "redis.url");
-	for (size_t i = 0; i < gw->nconns; i++)
+	for (size_t i = 0; i < gw->nconns + gw->nstream; i++)
 		if ((rc = aeth_client_open(&gw->conns[i].client, &co)) != 0)
 			return rc;
 	return aeth_store_migrate(aeth__gw_store(&gw->conns[0]));
@@ -304,7 +308,7 @@ void aeth_gateway_free(aeth_gateway *gw)
 	if (!gw)
 		return;
 	aeth__http_server_free(gw->srv);
-	for (size_t i = 0; gw->conns && i < gw->nconns; i++)
+	for (size_t i = 0; gw->conns && i < gw->nconns + gw->nstream; i++)
 		aeth_client_free(gw->conns[i].client);
 	free(gw->conns);
 	free(gw->buckets);

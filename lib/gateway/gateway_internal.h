@@ -39,8 +39,8 @@ typedef struct aeth_gateway {
 	aeth_config *cfg;
 	pthread_mutex_t lock;    /* conns, buckets, create_lock users */
 	pthread_cond_t freed;
-	aeth__gw_conn *conns;
-	size_t nconns;
+	aeth__gw_conn *conns;    /* nconns for requests, then nstream for waits */
+	size_t nconns, nstream;
 	aeth__gw_bucket *buckets;
 	size_t nbuckets, capbuckets;
 	pthread_mutex_t create_lock; /* quota check + enqueue of a VM, one at a time */
@@ -66,9 +66,11 @@ typedef struct {
 	aeth__gw_conn *conn;
 } aeth__gw_ctx;
 
-/* Take a connection from the pool, waiting up to `wait_ms`: NULL (and
- * the message set) when none came free. */
-aeth__gw_conn *aeth__gw_conn_get(aeth__gw *gw, int64_t wait_ms);
+/* Take a connection from the requests' pool (gateway.connections) or,
+ * with `stream`, the waits' pool (gateway.stream_connections: waits never
+ * starve requests), waiting up to `wait_ms`: NULL (and the message set)
+ * when none came free. */
+aeth__gw_conn *aeth__gw_conn_get(aeth__gw *gw, bool stream, int64_t wait_ms);
 void aeth__gw_conn_put(aeth__gw *gw, aeth__gw_conn *c);
 aeth_store *aeth__gw_store(aeth__gw_conn *c);
 aeth_queue *aeth__gw_queue(aeth__gw_conn *c);

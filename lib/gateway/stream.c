@@ -260,7 +260,7 @@ static int next_slice(aeth__buf *out, int64_t deadline_ms, gw_stream *st)
 					 "data: " : "");
 		return put_body(st, error_body(st->task_id, "timeout", msg)) ? -1 : 0;
 	}
-	if (!st->conn && !(st->conn = aeth__gw_conn_get(st->gw, SLICE_MS)))
+	if (!st->conn && !(st->conn = aeth__gw_conn_get(st->gw, true, SLICE_MS)))
 		return 1; /* none free yet: try again */
 	if (st->fmt[0])
 		return next_live(st, slice_end);

@@ -108,6 +108,32 @@ def submit_follow(gw, op):
     call(gw, "DELETE", "/v1/vms/" + vid, op)
 
 
+def many_waits(gw, key, vid):
+    """More waits than pooled connections (gateway.connections 8): all end,
+    and requests are served meanwhile."""
+    import threading
+    results = []
+
+    def one():
+        r = call(gw, "POST", "/v1/vms/%s/exec" % vid, key,
+                 {"command": "sleep", "args": ["1"]}, timeout=120)
+        j = r.json()
+        results.append(j.get("exit_code", j))
+    ts = [threading.Thread(target=one) for _ in range(12)]
+    for t in ts:
+        t.start()
+    time.sleep(1.5)
+    t0 = time.monotonic()
+    r = call(gw, "GET", "/v1/whoami", key, timeout=10)
+    took = time.monotonic() - t0
+    for t in ts:
+        t.join()
+    check(r.status == 200 and took < 2, "a request during 12 waits is served "
+          "in %.0f ms" % (took * 1000))
+    check(results == [0] * 12, "12 concurrent exec waits all ended: %s"
+          % results)
+
+
 def cancel(gw, key, vid):
     """A running command is killed by POST /v1/tasks/ID/cancel."""
     r = call(gw, "POST", "/v1/tasks", key, {"type": "vm:execute", "payload": {
@@ -287,6 +313,7 @@ def main():
     vid, task = walkthrough(gw, a)
     streaming(gw, a, vid)
     cancel(gw, a, vid)
+    many_waits(gw, a, vid)
     submit_follow(gw, op)
     tenants(gw, a, b, op, vid, task)
     hostile(gw, a)
