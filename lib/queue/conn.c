@@ -404,6 +404,13 @@ static bool key_of(const wire *w, const char **key, size_t *len)
 		    w->argv[2][0] > '9')
 			return false;
 		at = 3;
+	} else if (name_is(w, "XREAD")) {
+		/* XREAD [COUNT n] [BLOCK ms] STREAMS key id (live output) */
+		for (at = 1; at + 1 < w->argc && strcasecmp(w->argv[at], "STREAMS");
+		     at++)
+			;
+		if (++at >= w->argc)
+			return false;
 	} else if (keyless(w) || w->argc < 2) {
 		return false;
 	}
