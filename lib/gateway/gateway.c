@@ -225,14 +225,26 @@ const char *aeth__gw_scope(const aeth__gw_ctx *ctx)
 	return t && *t ? t : NULL;
 }
 
-const char *aeth__gw_owner(const aeth__gw_ctx *ctx, const cJSON *body)
+const char *aeth__gw_owner(aeth__gw_ctx *ctx, const cJSON *body)
 {
 	const cJSON *t = body ? cJSON_GetObjectItemCaseSensitive(body, "tenant")
 			      : NULL;
+	aeth__tenant_limits lim;
+	int rc;
 
-	if (ctx->who.operator_ && cJSON_IsString(t) && t->valuestring[0])
-		return t->valuestring;
-	return ctx->who.tenant;
+	if (!ctx->who.operator_ || !cJSON_IsString(t) || !t->valuestring[0])
+		return ctx->who.tenant;
+	/* an operator names the owner: it must exist (keys create makes it) */
+	rc = aeth__store_tenant_limits(aeth__gw_store(ctx->conn), t->valuestring,
+				       &lim);
+	if (rc == AETH_ENOTFOUND)
+		aeth__error_set(rc, "tenant \"%.64s\" does not exist (aeth-gateway "
+				"keys create -tenant NAME makes it)", t->valuestring);
+	if (rc != 0) {
+		aeth__gw_fail(ctx, rc);
+		return NULL;
+	}
+	return t->valuestring;
 }
 
 cJSON *aeth__gw_task_object(const aeth_store_task *t)

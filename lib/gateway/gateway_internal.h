@@ -93,8 +93,9 @@ int aeth__gw_limits(aeth__gw *gw, aeth_store *s, const char *tenant,
  * for an operator key; an operator may name one with ?tenant=. */
 const char *aeth__gw_scope(const aeth__gw_ctx *ctx);
 /* The tenant a new task or VM belongs to: the caller's; an operator key
- * may give "tenant" in the body (else "default"). */
-const char *aeth__gw_owner(const aeth__gw_ctx *ctx, const cJSON *body);
+ * may name an existing one with "tenant" in the body. NULL: answered (a
+ * tenant that does not exist: 404). */
+const char *aeth__gw_owner(aeth__gw_ctx *ctx, const cJSON *body);
 
 /* Answer with the library's last error: AETH_E* -> HTTP status and a
  * stable code, the message of aeth_error_last(). */

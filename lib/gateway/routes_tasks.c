@@ -145,7 +145,8 @@ void aeth__gw_task_submit(aeth__gw_ctx *ctx, const char *unused)
 	if ((v = cJSON_GetObjectItemCaseSensitive(body, "priority")) &&
 	    cJSON_IsNumber(v) && v->valuedouble >= -1000 && v->valuedouble <= 1000)
 		so.priority = (int)v->valuedouble;
-	so.tenant = aeth__gw_owner(ctx, body);
+	if (!(so.tenant = aeth__gw_owner(ctx, body)))
+		goto out;
 	text = payload ? cJSON_PrintUnformatted(payload) : NULL;
 	rc = aeth_client_submit(id, &used, ctx->conn->client, type->valuestring,
 				text ? text : "{}", &so);

@@ -223,7 +223,10 @@ void aeth__gw_vm_create(aeth__gw_ctx *ctx, const char *unused)
 		snprintf(name, sizeof(name), "vm-%.8s", id);
 		co.name = name;
 	}
-	so.tenant = aeth__gw_owner(ctx, body);
+	if (!(so.tenant = aeth__gw_owner(ctx, body))) {
+		cJSON_Delete(body);
+		return;
+	}
 	pthread_mutex_lock(&ctx->gw->create_lock);
 	if (quota_check(ctx, so.tenant, co.vcpus, co.memory_mb) != 0) {
 		pthread_mutex_unlock(&ctx->gw->create_lock);

@@ -258,7 +258,11 @@ static int next_slice(aeth__buf *out, int64_t deadline_ms, gw_stream *st)
 		if (st->fmt[0])
 			aeth__buf_printf(out, !strcmp(st->fmt, "sse") ? "event: error\n"
 					 "data: " : "");
-		return put_body(st, error_body(st->task_id, "timeout", msg)) ? -1 : 0;
+		if (put_body(st, error_body(st->task_id, "timeout", msg)) != 0)
+			return -1;
+		if (!strcmp(st->fmt, "sse"))
+			aeth__buf_printf(out, "\n"); /* the event's end */
+		return 0;
 	}
 	if (!st->conn && !(st->conn = aeth__gw_conn_get(st->gw, true, SLICE_MS)))
 		return 1; /* none free yet: try again */

@@ -189,6 +189,9 @@ def tenants(gw, a_key, b_key, op_key, a_vm, a_task):
     check(a_task not in r.body.decode(), "B's task list has none of A's")
     r = call(gw, "GET", "/v1/vms/%s" % a_vm, op_key)
     check(r.status == 200, "an operator key sees A's VM")
+    check_error(call(gw, "POST", "/v1/vms", op_key, {"tenant": "nope"}), 404,
+                "not_found", "an operator naming a tenant that does not exist",
+                "does not exist")
     check_error(call(gw, "GET", "/v1/workers", a_key), 403, "forbidden",
                 "a tenant key on /v1/workers")
     r = call(gw, "GET", "/v1/workers", op_key)
