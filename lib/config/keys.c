@@ -56,6 +56,8 @@ const aeth__cfg_key aeth__cfg_keys[] = {
 	{"logging.level", AETH__CFG_ENUM, "info", 0, 0,
 	 "debug|info|warn|error|off"},
 	{"logging.format", AETH__CFG_ENUM, "text", 0, 0, "text|json"},
+	{"metrics.listen", AETH__CFG_STRING, "", 0, 0, NULL},
+	{"metrics.allow_remote", AETH__CFG_BOOL, "false", 0, 0, NULL},
 };
 
 const size_t aeth__cfg_nkeys = sizeof(aeth__cfg_keys) / sizeof(aeth__cfg_keys[0]);

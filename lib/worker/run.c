@@ -369,7 +369,8 @@ int aeth_worker_run(aeth_worker *w)
 			     log_warning, w);
 	aeth__policy_exposure(&w->policy, w->redis_url, w->database_url,
 			      log_warning, w);
-	if ((rc = prepare(w, &rec)) == 0) {
+	if ((rc = prepare(w, &rec)) == 0 &&
+	    (rc = aeth__worker_metrics_start(w)) == 0) {
 		aeth__redis_durability(w->slots[0].q, log_finding, w);
 		aeth__pg_durability(aeth__rec_store(rec), log_finding, w);
 		register_self(w);
@@ -389,6 +390,8 @@ int aeth_worker_run(aeth_worker *w)
 			aeth__warn("worker %s: cannot mark its registry entry stopped: "
 				   "%s", w->id, aeth_error_last());
 	}
+	if (!w->threads_stuck)
+		aeth__worker_metrics_stop(w);
 	if (!w->threads_stuck && w->slots)
 		for (unsigned int i = 0; i < w->concurrency; i++)
 			if (w->slots[i].w)
