@@ -209,6 +209,7 @@ int aeth__handle_create(aeth_task *t, void *userdata)
 		goto out;
 	}
 	row.id = aeth_vm_id(vm);
+	aeth__log_ctx_vm(row.id);
 	row.name = p.name;
 	row.orchestrator = aeth_vm_backend(vm);
 	row.vcpus = c.o.vcpus;
@@ -298,7 +299,10 @@ static int take_vm(aeth_task *t, const char *vm_id, bool exclusive,
 	aeth__slot *s = t->slot;
 	aeth_worker *w = s->w;
 	char status[32], owner[256];
-	int rc = aeth__rec_vm_lookup(s->rec, vm_id, status, owner);
+	int rc;
+
+	aeth__log_ctx_vm(vm_id);
+	rc = aeth__rec_vm_lookup(s->rec, vm_id, status, owner);
 
 	if (rc == AETH_ENOTFOUND)
 		return fail_now(t, "VM %s does not exist", vm_id);

@@ -365,6 +365,15 @@ int aeth_worker_run(aeth_worker *w)
 	if (!w)
 		return aeth__error_set(AETH_EINVALID, "aeth_worker_run: NULL worker");
 	set_run_state(w, AETH__RUN_NOT_READY);
+	{
+		/* logging.format for aeth_log_stderr and the progress lines */
+		const char *format = NULL;
+		if (aeth_config_get_string(&format, w->cfg, "logging.format") == 0
+		    && format)
+			aeth__log_set_json(strcmp(format, "json") == 0);
+		aeth__log_worker_default(w->id);
+		aeth__log_ctx_worker(w->id);
+	}
 	aeth__infra_warnings(w->redis_url, w->database_url, aeth_config_path(w->cfg),
 			     log_warning, w);
 	aeth__policy_exposure(&w->policy, w->redis_url, w->database_url,

@@ -478,6 +478,7 @@ static bool run_one(aeth__slot *s, size_t i, aeth_queue_task *qt,
 		free(msg);
 	} else {
 		aeth_error_clear();
+		aeth__log_ctx_task(qt->id);
 		rc = h->fn(&t, h->userdata);
 	}
 	aeth__metric_observe(AETH__M_TASK_SECONDS,
@@ -519,6 +520,8 @@ static bool run_one(aeth__slot *s, size_t i, aeth_queue_task *qt,
 		finish_failed(s, &t, rc, (double)(aeth__now_ms() - t0) / 1000.0);
 	}
 out:
+	aeth__log_ctx_task(NULL);
+	aeth__log_ctx_vm(NULL);
 	free(t.result);
 	free(t.error);
 	free(t.forward_to);
@@ -655,6 +658,8 @@ void *aeth__slot_main(void *arg)
 	aeth_worker *w = s->w;
 	unsigned int backoff = 200;
 	pending_acks *p = calloc(1, sizeof(*p));
+
+	aeth__log_ctx_worker(w->id);
 
 	while (p && !atomic_load(&w->stopping)) {
 		aeth_queue_task *tasks[AETH__SLOT_BATCH_MAX];
