@@ -211,7 +211,13 @@ int aeth__worker_metrics_start(aeth_worker *w)
 			aeth__worker_metrics_stop(w);
 			return rc;
 		}
-		aeth__worker_say(w, NULL, "Metrics on http://%s/metrics", listen);
+		if (aeth__http_server_port(m->srv) > 0)
+			aeth__worker_say(w, NULL, "Metrics on %s (port %d): GET "
+					 "/metrics, /healthz", listen,
+					 aeth__http_server_port(m->srv));
+		else
+			aeth__worker_say(w, NULL, "Metrics on %s: GET /metrics, "
+					 "/healthz", listen);
 	}
 #endif
 	return 0;
