@@ -119,6 +119,25 @@ char *aeth__buf_detach(aeth__buf *b, size_t *len);
 void aeth__buf_free(aeth__buf *b);
 
 /*
+ * What a log line says besides its message (docs/metrics.md, "Structured
+ * logs"): the worker (per thread, else the process's last started one),
+ * the task and the VM being handled on this thread. Copied; NULL clears.
+ * aeth_log_stderr() and the worker's progress lines show them.
+ */
+void aeth__log_worker_default(const char *worker_id);
+void aeth__log_ctx_worker(const char *worker_id);
+void aeth__log_ctx_task(const char *task_id);
+/* This thread's task id ("" when none). */
+const char *aeth__log_ctx_task_get(void);
+void aeth__log_ctx_vm(const char *vm_id);
+/* logging.format: text (false) or one JSON object per line (true). */
+void aeth__log_set_json(bool json);
+bool aeth__log_json(void);
+/* One line (no newline) in the current format with the context fields. */
+void aeth__log_format_line(aeth__buf *out, const char *level,
+			   const char *message);
+
+/*
  * The public structs that start with `unsigned int version` (options,
  * records the caller fills or reads), described once each, so that every
  * entry point applies the same rule (docs/api.md): versions 1..current

@@ -478,16 +478,20 @@ int aeth__http_server_start(aeth__http_server **out,
 		goto fail;
 
 #define OPT(o, v, p) opts[n++] = (struct MHD_OptionItem){(o), (intptr_t)(v), (p)}
+	/* first: the options after it log through it */
+	OPT(MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv);
 	OPT(MHD_OPTION_LISTEN_SOCKET, srv->listen_fd, NULL);
 	OPT(MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s ? cfg->timeout_s : 30,
 	    NULL);
 	OPT(MHD_OPTION_CONNECTION_LIMIT, cfg->max_conns ? cfg->max_conns : 256,
 	    NULL);
-	OPT(MHD_OPTION_THREAD_POOL_SIZE, cfg->threads ? cfg->threads : 2, NULL);
+	/* one thread: the daemon's own polling thread, no pool */
+	if (cfg->threads != 1)
+		OPT(MHD_OPTION_THREAD_POOL_SIZE, cfg->threads ? cfg->threads : 2,
+		    NULL);
 	OPT(MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv);
 	OPT(MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv);
 	OPT(MHD_OPTION_NOTIFY_CONNECTION, aeth__http_deadline_notify, srv);
-	OPT(MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv);
 	if (srv->tls_cert) {
 		flags |= MHD_USE_TLS;
 		OPT(MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert);

@@ -17,6 +17,7 @@
 #include "worker/exec_glue.h"
 #include "task/task.h"
 #include "client/client_internal.h"
+#include "metrics/metrics.h"
 #include "worker/worker_internal.h"
 
 static int fail_now(aeth_task *t, const char *fmt, ...) AETH__PRINTF(2, 3);
@@ -174,6 +175,7 @@ static char *vm_metadata(const aeth_worker *w, const create_plan *c,
 
 int aeth__handle_create(aeth_task *t, void *userdata)
 {
+	int64_t boot_t0;
 	aeth__slot *s = t->slot;
 	aeth_worker *w = s->w;
 	const char *payload = aeth_task_payload(t);
@@ -208,6 +210,7 @@ int aeth__handle_create(aeth_task *t, void *userdata)
 		goto out;
 	}
 	row.id = aeth_vm_id(vm);
+	aeth__log_ctx_vm(row.id);
 	row.name = p.name;
 	row.orchestrator = aeth_vm_backend(vm);
 	row.vcpus = c.o.vcpus;
@@ -228,7 +231,16 @@ int aeth__handle_create(aeth_task *t, void *userdata)
 		goto out;
 	}
 	aeth__worker_say(w, t->qt->id, "✓ VM created: %s", row.id);
-	if ((rc = aeth_vm_start(vm)) != 0) {
+	boot_t0 = aeth__now_ms();
+	rc = aeth_vm_start(vm);
+	/* how: "cold" (a VMM booted) is the only way on this branch; the
+	 * label stays for pool hand-outs and snapshot restores */
+	aeth__metric_inc(AETH__M_VM_BOOTS, "cold", rc == 0 ? "ok" : "failed");
+	if (rc == 0)
+		aeth__metric_observe(AETH__M_VM_BOOT_SECONDS,
+				     (double)(aeth__now_ms() - boot_t0) / 1000.0,
+				     "cold", NULL);
+	if (rc != 0) {
 		char *err = strdup(aeth_error_last());
 
 		aeth__rec_vm_status(s->rec, row.id, "failed", err ? err : "boot failed");
@@ -298,7 +310,10 @@ static int take_vm(aeth_task *t, const char *vm_id, bool exclusive,
 	aeth__slot *s = t->slot;
 	aeth_worker *w = s->w;
 	char status[32], owner[256], mine[65];
-	int rc = aeth__rec_vm_lookup_tenant(s->rec, vm_id, status, owner, tenant);
+	int rc;
+
+	aeth__log_ctx_vm(vm_id);
+	rc = aeth__rec_vm_lookup_tenant(s->rec, vm_id, status, owner, tenant);
 
 	if (rc == AETH_ENOTFOUND)
 		return fail_now(t, "VM %s does not exist", vm_id);

@@ -12,6 +12,7 @@
 #include "aetherium/exec.h"
 #include "internal.h"
 #include "vm/vm_internal.h"
+#include "metrics/metrics.h"
 #include "worker/exec_glue.h"
 
 #define TIMEOUT_NOTE "\n[aetherium: command killed after its timeout]\n"
@@ -118,6 +119,7 @@ int aeth__worker_exec(aeth_vm *vm, const aeth__execute_payload *p,
 	aeth_exec_result *res = NULL;
 	aeth_exec *e = NULL;
 	bool killed = false;
+	int64_t t0 = aeth__now_ms();
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -138,6 +140,8 @@ int aeth__worker_exec(aeth_vm *vm, const aeth__execute_payload *p,
 	if (rc == 0)
 		rc = aeth_exec_wait(&res, e);
 	aeth_exec_free(e); /* after give_up: the VMM is gone, no frame waits */
+	aeth__metric_observe(AETH__M_EXEC_SECONDS,
+			     (double)(aeth__now_ms() - t0) / 1000.0, NULL, NULL);
 	if (rc == 0) {
 		/* output not taken by aeth_exec_next() is in the result */
 		if (res->stdout_data)
