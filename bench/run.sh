@@ -12,6 +12,8 @@
 # and runs, one after the other:
 #   queue  bench/queue/run.sh (its own redis-server): no-op tasks/s and
 #          enqueue-to-start latency, next to redis-benchmark
+#   metrics build-bench/bench/metrics/bench_metrics -n (--worker N) -r 4:
+#          the worker drain with metrics off vs GET /metrics every second
 #   worker build-bench/bench/worker/bench_worker -n 100000 (--worker N),
 #          --worker-runs times (medians): no-op tasks/s through a real
 #          worker (PostgreSQL rows included) draining a backlog and with
@@ -116,6 +118,10 @@ worker_runs() {
 	done
 }
 run worker worker_runs
+# the metrics endpoint's cost: the same drain, off vs scraped every second
+if [ -x "$build/bench/metrics/bench_metrics" ]; then
+	run metrics "$build/bench/metrics/bench_metrics" -n "$wn" -r 4 -json
+fi
 run vm /usr/bin/python3 bench/vm/compare.py --build "$build" -n "$boots" -e "$execs" \
 	--json "$out/vm.json"
 run boot bench/boot/bare_boot.sh -n "$boots" --image-dir "$AETH_IMAGE_DIR"
@@ -184,6 +190,9 @@ if wr:
 e = all_json(text("e2e"))
 if e:
     res["e2e"] = e[0]
+m = all_json(text("metrics"))
+if m:
+    res["metrics"] = m[0]
 
 def get(*path):
     v = res
@@ -207,6 +216,8 @@ fmts = [
          get("worker", "drain_tasks_per_s"), "%.0f", lambda v: v >= 20000),
     goal("no-op tasks/s (worker, producer running)", "(info)",
          get("worker", "worker_tasks_per_s"), "%.0f", None),
+    goal("metrics: tasks/s scraped every 1 s / off", ">= 0.98",
+         get("metrics", "ratio"), "%.3f", lambda v: v >= 0.98),
     goal("enqueue-to-start p50 ms (worker, idle)", "<= 1",
          get("worker", "latency_p50_ms"), "%.3f", lambda v: v <= 1.0),
     goal("no-op tasks/s (queue client alone, batch)", ">= 20000",

@@ -30,6 +30,8 @@ static const char usage[] =
 	"Flags (-flag value, -flag=value or --flag):\n"
 	"  -wait          wait for the result and print it; for vm:execute the\n"
 	"                 command's exit code becomes aeth-submit's exit status\n"
+	"  -follow        vm:execute: print the command's output as it runs (stdout\n"
+	"                 to stdout, stderr to stderr), then exit with its exit code\n"
 	"  -timeout DUR   give up waiting after DUR (e.g. 90s, 5m, 500ms; default none)\n"
 	"  -json          print JSON instead of text\n"
 	"  -queue NAME    queue for vm:create (default \"default\"); executes and\n"
@@ -149,6 +151,15 @@ static void submitted(const char *type, const char *id, const char *name,
 	fflush(stdout);
 }
 
+static void on_output(int stream, const char *data, size_t len, void *ud)
+{
+	FILE *f = stream == 2 ? stderr : stdout;
+
+	(void)ud;
+	fwrite(data, 1, len, f);
+	fflush(f);
+}
+
 int main(int argc, char **argv)
 {
 	const char *type = NULL, *name = NULL, *vm_id = NULL, *cmd = NULL;
@@ -156,7 +167,7 @@ int main(int argc, char **argv)
 	const char *timeout_s = NULL, *queue = NULL, *config = NULL;
 	const char *list = NULL, *status = NULL, *backend = NULL;
 	const char *net = NULL, *rootfs = NULL, *image = NULL, *ttl_s = NULL;
-	bool wait = false, as_json = false, help = false;
+	bool wait = false, as_json = false, help = false, follow = false;
 	cli_flag flags[] = {
 		{"type", false, &type, NULL}, {"name", false, &name, NULL},
 		{"vm-id", false, &vm_id, NULL}, {"cmd", false, &cmd, NULL},
@@ -167,7 +178,8 @@ int main(int argc, char **argv)
 		{"status", false, &status, NULL}, {"wait", true, NULL, &wait},
 		{"json", true, NULL, &as_json}, {"net", false, &net, NULL},
 		{"rootfs", false, &rootfs, NULL}, {"image", false, &image, NULL},
-		{"ttl", false, &ttl_s, NULL}, {NULL, false, NULL, NULL},
+		{"ttl", false, &ttl_s, NULL}, {"follow", true, NULL, &follow},
+		{NULL, false, NULL, NULL},
 	};
 	aeth_submit_options so = AETH_SUBMIT_OPTIONS_INIT;
 	aeth_create_options vm = AETH_CREATE_OPTIONS_INIT;
@@ -206,6 +218,11 @@ int main(int argc, char **argv)
 	if (type && !payload && !strcmp(type, "vm:execute") && !cmd) {
 		fprintf(stderr, "error: vm:execute needs -cmd COMMAND, e.g. -cmd echo "
 			"-args \"Hello from VM\"\n");
+		return 2;
+	}
+	if (follow && (!type || strcmp(type, "vm:execute") || payload)) {
+		fprintf(stderr, "error: -follow goes with -type vm:execute (without "
+			"-payload)\n");
 		return 2;
 	}
 	if (ttl_s && (duration_ms(ttl_s, &ttl) != 0 || ttl < 1000)) {
@@ -261,6 +278,10 @@ int main(int argc, char **argv)
 		rc = aeth_client_submit(id, NULL, c, type, payload, &so);
 	else if (!strcmp(type, "vm:create"))
 		rc = aeth_client_submit_create_ex(id, c, &vm, &so);
+	else if (!strcmp(type, "vm:execute") && follow)
+		rc = aeth_client_submit_execute_live(id, c, vm_id, cmd,
+						     (const char *const *)words,
+						     &so);
 	else if (!strcmp(type, "vm:execute"))
 		rc = aeth_client_submit_execute(id, c, vm_id, cmd,
 						(const char *const *)words,
@@ -271,6 +292,18 @@ int main(int argc, char **argv)
 		rc = aeth_client_submit(id, NULL, c, type, "{}", &so);
 	if (rc != 0) {
 		rc = fail("submit");
+		goto out;
+	}
+	if (follow) {
+		/* the command's own output, as it comes; then its exit code */
+		if (aeth_client_follow(c, id, timeout, on_output, NULL) != 0 ||
+		    aeth_client_wait(&json, c, id, timeout, NULL, NULL) != 0) {
+			rc = fail("follow");
+			goto out;
+		}
+		rc = aeth_task_exit_status(json);
+		if (rc == 1 && !strstr(json, "\"exit_code\""))
+			show(json, "task", as_json); /* it did not run: say why */
 		goto out;
 	}
 	if (!(as_json && wait)) /* -json -wait: only the final JSON */

@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential meson ninja-build pkg-config clang
       libhiredis-dev libpq-dev libcjson-dev uuid-dev libcurl4-openssl-dev
-      libcmocka-dev libyaml-dev openssl
+      libcmocka-dev libyaml-dev openssl libmicrohttpd-dev prometheus
       redis-server redis-sentinel postgresql postgresql-client
       qemu-system-x86 cpio lz4 busybox-static e2fsprogs debootstrap
       python3 python3-cffi python3-pytest python3-yaml git

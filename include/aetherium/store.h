@@ -83,11 +83,15 @@ typedef struct {
 	char *metadata;      /**< JSON text or NULL */
 	char *owner_worker;  /**< worker id owning the VM, <= 255, may be NULL */
 	char *error;         /**< last failure, may be NULL */
+	/* version 2 */
+	char *tenant;        /**< owning tenant (docs/gateway.md); NULL on
+				  insert: "default" */
 } aeth_store_vm;
 
-#define AETH_STORE_VM_VERSION 1
+/* 2: tenant appended */
+#define AETH_STORE_VM_VERSION 2
 #define AETH_STORE_VM_INIT {AETH_STORE_VM_VERSION, "", NULL, NULL, NULL, NULL, \
-	NULL, NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL}
+	NULL, NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL}
 
 /** Initialise `vm` for `version` as AETH_STORE_VM_INIT does. 0, or
  *  AETH_EINVALID (NULL, or a version this library does not know). */
@@ -106,11 +110,14 @@ typedef struct {
 	const char *vm_id;
 	const char *task_id; /**< executions only */
 	unsigned int limit;
+	/* version 2 */
+	const char *tenant;  /**< rows of this tenant only */
 } aeth_store_filter;
 
-#define AETH_STORE_FILTER_VERSION 1
+/* 2: tenant appended */
+#define AETH_STORE_FILTER_VERSION 2
 #define AETH_STORE_FILTER_INIT \
-	{AETH_STORE_FILTER_VERSION, NULL, NULL, NULL, NULL, NULL, 0}
+	{AETH_STORE_FILTER_VERSION, NULL, NULL, NULL, NULL, NULL, 0, NULL}
 
 /**
  * Initialise `filter` for `version` (AETH_STORE_FILTER_VERSION, or an
@@ -163,11 +170,14 @@ typedef struct {
 	char *metadata;     /**< JSON text or NULL */
 	char *queue;        /**< queue name, <= 100, may be NULL */
 	int64_t timeout_ms; /**< 0: NULL */
+	/* version 2 */
+	char *tenant;       /**< owning tenant; NULL on insert: "default" */
 } aeth_store_task;
 
-#define AETH_STORE_TASK_VERSION 1
+/* 2: tenant appended */
+#define AETH_STORE_TASK_VERSION 2
 #define AETH_STORE_TASK_INIT {AETH_STORE_TASK_VERSION, "", NULL, NULL, 0, \
-	NULL, NULL, NULL, "", NULL, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, 0}
+	NULL, NULL, NULL, "", NULL, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, NULL}
 
 /** Initialise `task` for `version` as AETH_STORE_TASK_INIT does. 0, or
  *  AETH_EINVALID (NULL, or a version this library does not know). */
@@ -205,11 +215,15 @@ typedef struct {
 	int64_t completed_at_ms;
 	int duration_ms;
 	char *metadata;     /**< JSON text or NULL */
+	/* version 2 */
+	char *tenant;       /**< owning tenant; NULL on insert: "default" */
 } aeth_store_execution;
 
-#define AETH_STORE_EXECUTION_VERSION 1
+/* 2: tenant appended. The env column holds the variable names with their
+ * values redacted ("[redacted]"): values often carry secrets. */
+#define AETH_STORE_EXECUTION_VERSION 2
 #define AETH_STORE_EXECUTION_INIT {AETH_STORE_EXECUTION_VERSION, "", "", "", \
-	"", NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, 0, 0, 0, NULL}
+	"", NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, 0, 0, 0, NULL, NULL}
 
 /** Initialise `exec` for `version` as AETH_STORE_EXECUTION_INIT does. 0,
  *  or AETH_EINVALID (NULL, or a version this library does not know). */

@@ -107,10 +107,16 @@ typedef struct {
 	unsigned int max_retries; /**< retries after the first try (INIT: 3) */
 	unsigned int timeout_ms;  /**< task run-time limit, 0 = none (INIT: 1800000) */
 	int priority;             /**< recorded in tasks.priority */
+	/* version 2 */
+	/** The tenant the task (and a VM it creates) belongs to; NULL:
+	 *  "default". With a tenant, a vm:execute / vm:delete of a VM of
+	 *  another tenant fails as if the VM did not exist (docs/gateway.md). */
+	const char *tenant;
 } aeth_submit_options;
 
-#define AETH_SUBMIT_OPTIONS_VERSION 1
-#define AETH_SUBMIT_OPTIONS_INIT { AETH_SUBMIT_OPTIONS_VERSION, NULL, 3, 1800000, 0 }
+/* 2: tenant appended */
+#define AETH_SUBMIT_OPTIONS_VERSION 2
+#define AETH_SUBMIT_OPTIONS_INIT { AETH_SUBMIT_OPTIONS_VERSION, NULL, 3, 1800000, 0, NULL }
 
 /**
  * Initialise `opts` for `version` as AETH_SUBMIT_OPTIONS_INIT does: the fields that

@@ -71,7 +71,9 @@ typedef struct {
 	const char *state_dir;     /**< VM state; NULL = vm.h's default */
 	unsigned int vcpus;        /**< vm:create default; 0 = 1 */
 	unsigned int memory_mb;    /**< vm:create default; 0 = 256 */
-	aeth_worker_event_cb on_event; /**< progress lines; may be NULL */
+	aeth_worker_event_cb on_event; /**< progress lines (with config
+	                                    *  logging.format json: one JSON object
+	                                    *  each, docs/metrics.md); may be NULL */
 	void *userdata;            /**< passed to on_event */
 	int migrate;               /**< non-zero: migrate the database in aeth_worker_run() */
 	/** The root disk a vm:create with "rootfs": true boots with (config

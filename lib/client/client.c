@@ -11,8 +11,10 @@
 
 #include "aetherium/queue.h"
 #include "aetherium/task.h"
+#include "aetherium/unstable/client.h"
 #include "client/client_internal.h"
 #include "client/rows.h"
+#include "queue/queue_output.h"
 #include "internal.h"
 #include "store/store_internal.h"
 #include "task/task.h"
@@ -30,7 +32,10 @@ static const aeth__versioned client_options_v = {
 };
 
 static const aeth_submit_options submit_defaults = AETH_SUBMIT_OPTIONS_INIT;
-static const size_t submit_sizes[] = {sizeof(aeth_submit_options)};
+static const size_t submit_sizes[] = {
+	AETH__END(aeth_submit_options, priority), /* 1 */
+	sizeof(aeth_submit_options),              /* 2 */
+};
 static const aeth__versioned submit_options_v = {
 	"aeth_submit_options", "AETH_SUBMIT_OPTIONS_INIT",
 	AETH_SUBMIT_OPTIONS_VERSION, submit_sizes, &submit_defaults,
@@ -117,6 +122,16 @@ int aeth_client_open_config(aeth_client **out, const aeth_config *cfg)
 	return rc;
 }
 
+aeth_store *aeth__client_store(aeth_client *c)
+{
+	return aeth__rec_store(c->rec);
+}
+
+aeth_queue *aeth__client_queue(aeth_client *c)
+{
+	return c->q;
+}
+
 void aeth_client_free(aeth_client *c)
 {
 	if (!c)
@@ -130,11 +145,14 @@ void aeth_client_free(aeth_client *c)
  * the VM does not exist, was deleted or is not running (a vm:delete also
  * goes to the owner of a failed or stopped VM: it removes what is left). */
 static int route(aeth_client *c, const char *type, const char *vm_id,
-		 char **queue)
+		 const char *tenant, char **queue)
 {
-	char status[32], owner[256];
-	int rc = aeth__rec_vm_lookup(c->rec, vm_id, status, owner);
+	char status[32], owner[256], its[65];
+	int rc = aeth__rec_vm_lookup_tenant(c->rec, vm_id, status, owner, its);
 
+	/* another tenant's VM: the same words as for an id that is not there */
+	if (rc == 0 && tenant && strcmp(tenant, its) != 0)
+		rc = AETH_ENOTFOUND;
 	if (rc == AETH_ENOTFOUND)
 		return aeth__error_set(AETH_ENOTFOUND, "VM %s does not exist "
 				       "(aeth-submit -list vms shows the VMs)", vm_id);
@@ -218,6 +236,7 @@ static int submit(aeth_client *c, const char *type, const char *payload,
 	row.max_retries = opts->max_retries;
 	row.timeout_ms = opts->timeout_ms;
 	row.queue = opts->queue ? opts->queue : "default";
+	row.tenant = opts->tenant;
 	if (built) {
 		row.payload_is_json = true;
 		rc = aeth__payload_check_tree(&vm_id, type, built);
@@ -228,7 +247,7 @@ static int submit(aeth_client *c, const char *type, const char *payload,
 	if (rc != 0)
 		return reject(c, &row, rc);
 	if (!strcmp(type, AETH__TASK_EXECUTE) || !strcmp(type, AETH__TASK_DELETE)) {
-		if ((rc = route(c, type, vm_id, &queue)) != 0) {
+		if ((rc = route(c, type, vm_id, opts->tenant, &queue)) != 0) {
 			free(vm_id);
 			return reject(c, &row, rc);
 		}
@@ -351,6 +370,78 @@ int aeth_client_submit_execute(char id[37], aeth_client *c, const char *vm_id,
 			    aeth__execute_payload_tree(vm_id ? vm_id : "",
 						       command ? command : "", args),
 			    opts, id);
+}
+
+int aeth_client_submit_execute_live(char id[37], aeth_client *c,
+				    const char *vm_id, const char *command,
+				    const char *const *args,
+				    const aeth_submit_options *opts)
+{
+	cJSON *o = aeth__execute_payload_tree(vm_id ? vm_id : "",
+					      command ? command : "", args);
+
+	if (o && !cJSON_AddBoolToObject(o, "live_output", true)) {
+		cJSON_Delete(o);
+		o = NULL;
+	}
+	return submit_built(c, AETH__TASK_EXECUTE, o, opts, id);
+}
+
+typedef struct {
+	aeth_output_cb cb;
+	void *userdata;
+	bool ended;
+} follow_state;
+
+static void follow_entry(char kind, const char *data, size_t len, void *ud)
+{
+	follow_state *f = ud;
+
+	if (kind == 'x')
+		f->ended = true;
+	else if (f->cb)
+		f->cb(kind == 'e' ? 2 : 1, data, len, f->userdata);
+}
+
+int aeth_client_follow(aeth_client *c, const char *task_id,
+		       unsigned int timeout_ms, aeth_output_cb cb, void *userdata)
+{
+	follow_state f = {cb, userdata, false};
+	int64_t end = aeth__now_ms() + timeout_ms;
+	char last[48] = "0";
+
+	if (!c || !aeth__uuid_valid(task_id))
+		return aeth__error_set(AETH_EINVALID, "aeth_client_follow: give a "
+				       "client and a task id");
+	for (;;) {
+		unsigned int slice = 1000;
+		char *json = NULL;
+		bool final = false;
+		int n;
+
+		if (timeout_ms && aeth__now_ms() >= end)
+			return aeth__error_set(AETH_ETIMEOUT, "task %s did not end "
+					       "within %u ms", task_id, timeout_ms);
+		n = aeth__queue_output_read(c->q, task_id, last, slice,
+					    follow_entry, &f);
+		if (f.ended)
+			return 0;
+		if (n < 0)
+			return n;
+		if (n > 0)
+			continue;
+		/* nothing came: a task that ended without live output (it failed
+		 * before its command ran, or was submitted without it) */
+		if (aeth__client_task_json(&json, &final, c->rec, task_id) == 0 &&
+		    final) {
+			free(json);
+			n = aeth__queue_output_read(c->q, task_id, last, 0,
+						    follow_entry, &f);
+			return n < 0 ? n : 0;
+		}
+		free(json);
+		aeth_error_clear();
+	}
 }
 
 int aeth_client_submit_delete(char id[37], aeth_client *c, const char *vm_id,

@@ -7,6 +7,8 @@
 #define AETH_CLIENT_INTERNAL_H
 
 #include "aetherium/queue.h"
+#include "aetherium/store.h"
+#include "aetherium/task.h"
 
 /*
  * Is `owner`, the worker owning VM `vm_id`, running? 0 when its entry is
@@ -25,5 +27,15 @@ int aeth__owner_check(aeth_queue *q, const char *vm_id, const char *owner);
  * workers handle (and on which queues) otherwise.
  */
 int aeth__type_check(aeth_queue *q, const char *type, const char *queue);
+
+/* The connections of a client (borrowed), for the gateway's reads. */
+aeth_store *aeth__client_store(aeth_client *c);
+aeth_queue *aeth__client_queue(aeth_client *c);
+
+/* One tasks / vms row as the client's JSON object (lib/client/rows.c;
+ * NULL: out of memory); the caller's. */
+struct cJSON;
+struct cJSON *aeth__client_task_object(const aeth_store_task *t);
+struct cJSON *aeth__client_vm_object(const aeth_store_vm *v);
 
 #endif

@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 
 #include "aetherium/store.h"
+#include "client/client_internal.h"
 #include "client/rows.h"
 #include "internal.h"
 
@@ -49,7 +50,7 @@ static void add_json(cJSON *o, const char *key, const char *v)
 		add_str(o, key, v);
 }
 
-static cJSON *task_object(const aeth_store_task *t)
+cJSON *aeth__client_task_object(const aeth_store_task *t)
 {
 	cJSON *o = cJSON_CreateObject();
 
@@ -72,7 +73,7 @@ static cJSON *task_object(const aeth_store_task *t)
 	return o;
 }
 
-static cJSON *vm_object(const aeth_store_vm *v)
+cJSON *aeth__client_vm_object(const aeth_store_vm *v)
 {
 	cJSON *o = cJSON_CreateObject();
 
@@ -114,7 +115,7 @@ int aeth__client_task_json(char **json_out, bool *final, aeth__rec *r,
 					 strcmp(t->status, "running") == 0 ||
 					 strcmp(t->status, "retrying") == 0);
 	if (rc == 0)
-		rc = print_json(task_object(t), json_out);
+		rc = print_json(aeth__client_task_object(t), json_out);
 	aeth_store_task_free(t);
 	return rc;
 }
@@ -133,7 +134,7 @@ int aeth__client_tasks_json(aeth__rec *r, unsigned int limit, char **json_out)
 		return rc;
 	a = cJSON_CreateArray();
 	for (size_t i = 0; a && list[i]; i++)
-		cJSON_AddItemToArray(a, task_object(list[i]));
+		cJSON_AddItemToArray(a, aeth__client_task_object(list[i]));
 	aeth_store_task_list_free(list);
 	return print_json(a, json_out);
 }
@@ -152,7 +153,7 @@ int aeth__client_vms_json(aeth__rec *r, char **json_out)
 	a = cJSON_CreateArray();
 	/* oldest first, as a table reads top to bottom in creation order */
 	for (size_t i = count; a && i-- > 0;)
-		cJSON_AddItemToArray(a, vm_object(list[i]));
+		cJSON_AddItemToArray(a, aeth__client_vm_object(list[i]));
 	aeth_store_vm_list_free(list);
 	return print_json(a, json_out);
 }

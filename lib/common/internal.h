@@ -48,6 +48,9 @@ bool aeth__log_enabled(aeth_log_level level);
 /* Milliseconds on the monotonic clock, and since the Unix epoch. */
 int64_t aeth__now_ms(void);
 int64_t aeth__wall_ms(void);
+/* The CLOCK_REALTIME time `ms` from now, for pthread_cond_timedwait(). */
+struct timespec;
+void aeth__timespec_in(struct timespec *ts, long ms);
 /* Sleep ms milliseconds (nothing for ms <= 0), through EINTR. */
 void aeth__sleep_ms(int64_t ms);
 
@@ -114,6 +117,25 @@ int aeth__buf_printf(aeth__buf *b, const char *fmt, ...) AETH__PRINTF(2, 3);
 /* Hand the data to the caller (malloc'd, NUL-terminated) and reset. */
 char *aeth__buf_detach(aeth__buf *b, size_t *len);
 void aeth__buf_free(aeth__buf *b);
+
+/*
+ * What a log line says besides its message (docs/metrics.md, "Structured
+ * logs"): the worker (per thread, else the process's last started one),
+ * the task and the VM being handled on this thread. Copied; NULL clears.
+ * aeth_log_stderr() and the worker's progress lines show them.
+ */
+void aeth__log_worker_default(const char *worker_id);
+void aeth__log_ctx_worker(const char *worker_id);
+void aeth__log_ctx_task(const char *task_id);
+/* This thread's task id ("" when none). */
+const char *aeth__log_ctx_task_get(void);
+void aeth__log_ctx_vm(const char *vm_id);
+/* logging.format: text (false) or one JSON object per line (true). */
+void aeth__log_set_json(bool json);
+bool aeth__log_json(void);
+/* One line (no newline) in the current format with the context fields. */
+void aeth__log_format_line(aeth__buf *out, const char *level,
+			   const char *message);
 
 /*
  * The public structs that start with `unsigned int version` (options,

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <pthread.h>
+#include <stdatomic.h>
 
 #include "internal.h"
 
@@ -34,19 +36,112 @@ int aeth_log_level_parse(const char *name)
 	return -1;
 }
 
-void aeth_log_stderr(aeth_log_level level, const char *message,
-		     void *userdata)
+/* --- context and format (docs/metrics.md, "Structured logs") --------- */
+
+#define CTX_MAX 72
+static pthread_mutex_t default_mu = PTHREAD_MUTEX_INITIALIZER;
+static char default_worker[CTX_MAX];
+static _Thread_local char ctx_worker[CTX_MAX], ctx_task[CTX_MAX],
+	ctx_vm[CTX_MAX];
+static atomic_int format_json;
+
+static void ctx_copy(char *dst, const char *src)
+{
+	snprintf(dst, CTX_MAX, "%s", src ? src : "");
+}
+
+void aeth__log_worker_default(const char *worker_id)
+{
+	pthread_mutex_lock(&default_mu);
+	ctx_copy(default_worker, worker_id);
+	pthread_mutex_unlock(&default_mu);
+}
+
+void aeth__log_ctx_worker(const char *worker_id) { ctx_copy(ctx_worker, worker_id); }
+void aeth__log_ctx_task(const char *task_id) { ctx_copy(ctx_task, task_id); }
+const char *aeth__log_ctx_task_get(void) { return ctx_task; }
+void aeth__log_ctx_vm(const char *vm_id) { ctx_copy(ctx_vm, vm_id); }
+void aeth__log_set_json(bool json) { atomic_store(&format_json, json ? 1 : 0); }
+bool aeth__log_json(void) { return atomic_load(&format_json) != 0; }
+
+/* A JSON string: quotes, backslash and control characters escaped; other
+ * bytes (UTF-8) as they are. */
+static void json_string(aeth__buf *b, const char *s)
+{
+	aeth__buf_append(b, "\"", 1);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			aeth__buf_printf(b, "\\%c", *p);
+		else if (*p == '\n')
+			aeth__buf_append(b, "\\n", 2);
+		else if (*p < 0x20 || *p == 0x7f)
+			aeth__buf_printf(b, "\\u%04x", *p);
+		else
+			aeth__buf_append(b, p, 1);
+	}
+	aeth__buf_append(b, "\"", 1);
+}
+
+void aeth__log_format_line(aeth__buf *b, const char *level, const char *message)
 {
 	struct timespec ts;
 	struct tm tm;
-	char stamp[32];
+	char secs[32], stamp[48], worker[CTX_MAX];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(secs, sizeof(secs), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(stamp, sizeof(stamp), "%s.%03ldZ", secs,
+		 (long)(ts.tv_nsec / 1000000L));
+	if (ctx_worker[0]) {
+		memcpy(worker, ctx_worker, CTX_MAX);
+	} else {
+		pthread_mutex_lock(&default_mu);
+		memcpy(worker, default_worker, CTX_MAX);
+		pthread_mutex_unlock(&default_mu);
+	}
+	if (aeth__log_json()) {
+		aeth__buf_printf(b, "{\"time\":\"%s\",\"level\":", stamp);
+		json_string(b, level);
+		if (worker[0]) {
+			aeth__buf_printf(b, ",\"worker\":");
+			json_string(b, worker);
+		}
+		if (ctx_task[0]) {
+			aeth__buf_printf(b, ",\"task_id\":");
+			json_string(b, ctx_task);
+		}
+		if (ctx_vm[0]) {
+			aeth__buf_printf(b, ",\"vm_id\":");
+			json_string(b, ctx_vm);
+		}
+		aeth__buf_printf(b, ",\"message\":");
+		json_string(b, message);
+		aeth__buf_printf(b, "}");
+		return;
+	}
+	aeth__buf_printf(b, "%s %-5s", stamp, level);
+	if (worker[0])
+		aeth__buf_printf(b, " worker=%s", worker);
+	if (ctx_task[0])
+		aeth__buf_printf(b, " task=%s", ctx_task);
+	if (ctx_vm[0])
+		aeth__buf_printf(b, " vm=%s", ctx_vm);
+	aeth__buf_printf(b, " %s", message);
+}
+
+void aeth_log_stderr(aeth_log_level level, const char *message,
+		     void *userdata)
+{
+	aeth__buf b = AETH__BUF_INIT;
 
 	(void)userdata;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	localtime_r(&ts.tv_sec, &tm);
-	strftime(stamp, sizeof(stamp), "%H:%M:%S", &tm);
-	fprintf(stderr, "%s.%03ld %-5s %s\n", stamp, ts.tv_nsec / 1000000L,
-		level < AETH_LOG_OFF ? level_names[level] : "?", message);
+	aeth__log_format_line(&b, level < AETH_LOG_OFF ? level_names[level] : "?",
+			      message);
+	aeth__buf_append(&b, "\n", 1);
+	if (b.data)
+		fputs(b.data, stderr);
+	aeth__buf_free(&b);
 }
 
 bool aeth__log_enabled(aeth_log_level level)

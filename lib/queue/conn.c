@@ -36,6 +36,7 @@
 #include "cluster_reply.h"
 #include "queue_internal.h"
 #include "queue_lua.h"
+#include "metrics/metrics.h"
 
 static const char *const lua_src[AETH__LUA_COUNT] = {
 	aeth__lua_enqueue, aeth__lua_dequeue, aeth__lua_heartbeat,
@@ -161,6 +162,7 @@ int aeth__q_unavailable(aeth_queue *q, const aeth__q_node *n, const char *detail
 {
 	char d[256];
 
+	aeth__metric_inc(AETH__M_REDIS_ERRORS, NULL, NULL);
 	snprintf(d, sizeof(d), "%s", detail && *detail ? detail : "connection lost");
 	lower_first(d);
 	if (q->url.kind == AETH__REDIS_SINGLE)
@@ -195,6 +197,7 @@ static bool transient(const char *err)
 
 int aeth__q_bad_reply(aeth_queue *q, const char *what, const redisReply *r)
 {
+	aeth__metric_inc(AETH__M_REDIS_ERRORS, NULL, NULL);
 	if (r && r->type == REDIS_REPLY_ERROR) {
 		if (strncmp(r->str, "NOAUTH", 6) == 0 || strncmp(r->str, "WRONGPASS", 9) == 0)
 			return aeth__error_set(AETH_EINVALID,
@@ -404,6 +407,13 @@ static bool key_of(const wire *w, const char **key, size_t *len)
 		    w->argv[2][0] > '9')
 			return false;
 		at = 3;
+	} else if (name_is(w, "XREAD")) {
+		/* XREAD [COUNT n] [BLOCK ms] STREAMS key id (live output) */
+		for (at = 1; at + 1 < w->argc && strcasecmp(w->argv[at], "STREAMS");
+		     at++)
+			;
+		if (++at >= w->argc)
+			return false;
 	} else if (keyless(w) || w->argc < 2) {
 		return false;
 	}

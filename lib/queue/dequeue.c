@@ -14,6 +14,7 @@
 
 #include "cluster_reply.h"
 #include "queue_internal.h"
+#include "metrics/metrics.h"
 
 #define MAX_SOURCES 32
 
@@ -95,6 +96,9 @@ static int dequeue_one(aeth_queue *q, const char *queue, char mode, size_t max,
 		   r->element[1]->type == REDIS_REPLY_INTEGER &&
 		   r->element[2]->type == REDIS_REPLY_INTEGER) {
 		*next_ms = r->element[1]->integer;
+		if (r->element[2]->integer > 0)
+			aeth__metric_add(AETH__M_LEASE_RECOVERIES,
+					 (double)r->element[2]->integer, NULL, NULL);
 		if (recovered)
 			*recovered = (unsigned int)r->element[2]->integer;
 		rc = 0;

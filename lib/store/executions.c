@@ -27,11 +27,13 @@ static const aeth__col exec_cols[] = {
 	COL(AETH__MS("completed_at"), I64, completed_at_ms),
 	COL("duration_ms", INT, duration_ms),
 	COL("metadata", STR, metadata),
+	COL("tenant_id", STR, tenant),
 };
 
 static const aeth__filter_col exec_filters[] = {
 	AETH__FILTER(vm_id, "vm_id", NULL, "vm"),
 	AETH__FILTER(task_id, "task_id", NULL, "task"),
+	AETH__FILTER(tenant, "tenant_id", NULL, NULL),
 };
 
 static const aeth__table exec_table = {
@@ -65,7 +67,10 @@ static int check_exec(const aeth_store_execution *e)
 }
 
 static const aeth_store_execution exec_defaults = AETH_STORE_EXECUTION_INIT;
-static const size_t exec_sizes[] = {sizeof(aeth_store_execution)};
+static const size_t exec_sizes[] = {
+	AETH__END(aeth_store_execution, metadata), /* 1 */
+	sizeof(aeth_store_execution),              /* 2 */
+};
 static const aeth__versioned exec_v = {
 	"aeth_store_execution", "AETH_STORE_EXECUTION_INIT",
 	AETH_STORE_EXECUTION_VERSION, exec_sizes, &exec_defaults,
@@ -118,14 +123,16 @@ static int exec_insert(aeth_store *s, aeth_store_execution *e)
 			   e->started_at_ms ? started : NULL,
 			   e->completed_at_ms ? completed : NULL,
 			   e->completed_at_ms || e->duration_ms ? dur : NULL,
-			   e->metadata};
+			   e->metadata, aeth__store_nz(e->tenant)};
 	rc = aeth__store_exec(s, "inserting an execution",
 		"INSERT INTO executions (id, job_id, vm_id, task_id, command, args, "
 		"env, exit_code, stdout, stderr, error, started_at, completed_at, "
-		"duration_ms, metadata) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+		"duration_ms, metadata, tenant_id) VALUES ($1, $2, $3, $4, $5, $6, $7, "
+		"$8, $9, "
 		"$10, $11, coalesce(to_timestamp($12::bigint / 1000.0) AT TIME ZONE "
 		"'UTC', " AETH__NOW "), to_timestamp($13::bigint / 1000.0) AT TIME "
-		"ZONE 'UTC', $14, $15) RETURNING " AETH__MS("started_at"),
+		"ZONE 'UTC', $14, $15, coalesce($16, 'default')) RETURNING "
+		AETH__MS("started_at"),
 		(int)AETH__ARRAY_LEN(p), p, &r);
 	if (rc == AETH_EEXISTS)
 		return aeth__error_set(rc, "execution %s already exists", e->id);
@@ -163,7 +170,13 @@ int aeth_store_execution_finish(aeth_store *s, const char *id, int has_exit_code
 int aeth_store_execution_get(aeth_store_execution **out, aeth_store *s,
 			     const char *id)
 {
-	return aeth__store_get(s, &exec_table, id, (void **)out);
+	return aeth__store_get(s, &exec_table, id, NULL, (void **)out);
+}
+
+int aeth__store_execution_get_in(aeth_store_execution **out, aeth_store *s,
+				 const char *id, const char *tenant)
+{
+	return aeth__store_get(s, &exec_table, id, tenant, (void **)out);
 }
 
 int aeth_store_execution_list(aeth_store_execution ***out, size_t *count,

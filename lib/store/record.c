@@ -106,6 +106,7 @@ static void task_record(aeth_store_task *st, const aeth__task_row *t,
 	st->max_retries = (int)t->max_retries;
 	st->queue = (char *)t->queue;
 	st->timeout_ms = t->timeout_ms;
+	st->tenant = (char *)t->tenant;
 }
 
 int aeth__rec_task_insert(aeth__rec *r, const aeth__task_row *t)
@@ -177,6 +178,7 @@ static void vm_record(aeth_store_vm *v, const aeth__vm_row *vm)
 	v->memory_mb = (int)vm->memory_mb;
 	v->owner_worker = (char *)vm->owner_worker;
 	v->metadata = (char *)vm->metadata;
+	v->tenant = (char *)vm->tenant;
 }
 
 int aeth__rec_vm_insert(aeth__rec *r, const aeth__vm_row *vm)
@@ -204,6 +206,23 @@ int aeth__rec_vm_status(aeth__rec *r, const char *id, const char *status,
 int aeth__rec_vm_lookup(aeth__rec *r, const char *id, char status[32],
 			char owner[256])
 {
+	return aeth__rec_vm_lookup_tenant(r, id, status, owner, NULL);
+}
+
+int aeth__rec_task_tenant(aeth__rec *r, const char *id, char tenant[65])
+{
+	aeth_store_task *t = NULL;
+	int rc = aeth_store_task_get(&t, r->store, id);
+
+	if (rc == 0)
+		snprintf(tenant, 65, "%s", t->tenant ? t->tenant : "default");
+	aeth_store_task_free(t);
+	return rc;
+}
+
+int aeth__rec_vm_lookup_tenant(aeth__rec *r, const char *id, char status[32],
+			       char owner[256], char tenant[65])
+{
 	aeth_store_vm *v = NULL;
 	int rc = aeth_store_vm_get(&v, r->store, id);
 
@@ -212,6 +231,8 @@ int aeth__rec_vm_lookup(aeth__rec *r, const char *id, char status[32],
 	if (rc == 0) {
 		snprintf(status, 32, "%s", v->status ? v->status : "");
 		snprintf(owner, 256, "%s", v->owner_worker ? v->owner_worker : "");
+		if (tenant)
+			snprintf(tenant, 65, "%s", v->tenant ? v->tenant : "default");
 	}
 	aeth_store_vm_free(v);
 	return rc;
@@ -371,6 +392,7 @@ int aeth__rec_exec_insert(aeth__rec *r, const aeth__exec_row *e)
 	x.started_at_ms = e->started_ms;
 	x.completed_at_ms = e->completed_ms;
 	x.duration_ms = dur < 0 ? 0 : dur > INT32_MAX ? INT32_MAX : (int)dur;
+	x.tenant = (char *)e->tenant;
 	return aeth_store_execution_insert(r->store, &x);
 }
 

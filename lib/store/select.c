@@ -21,10 +21,10 @@ static int select_from(aeth__buf *sql, const aeth__table *t)
 }
 
 int aeth__store_get(aeth_store *s, const aeth__table *t, const char *id,
-		    void **out)
+		    const char *tenant, void **out)
 {
 	aeth__buf sql = AETH__BUF_INIT;
-	const char *p[] = {id};
+	const char *p[] = {id, tenant};
 	char what[96];
 	PGresult *r;
 	int rc;
@@ -37,8 +37,9 @@ int aeth__store_get(aeth_store *s, const aeth__table *t, const char *id,
 		return rc;
 	snprintf(what, sizeof(what), "reading %s %s", t->kind, id);
 	if ((rc = select_from(&sql, t)) == 0 &&
-	    (rc = aeth__buf_printf(&sql, " WHERE id = $1")) == 0)
-		rc = aeth__store_exec(s, what, sql.data, 1, p, &r);
+	    (rc = aeth__buf_printf(&sql, tenant ? " WHERE id = $1 AND "
+				   "tenant_id = $2" : " WHERE id = $1")) == 0)
+		rc = aeth__store_exec(s, what, sql.data, tenant ? 2 : 1, p, &r);
 	aeth__buf_free(&sql);
 	if (rc != 0)
 		return rc;
@@ -105,7 +106,10 @@ static int records(const aeth__table *t, const PGresult *r, void ***out,
 }
 
 static const aeth_store_filter filter_defaults = AETH_STORE_FILTER_INIT;
-static const size_t filter_sizes[] = {sizeof(aeth_store_filter)};
+static const size_t filter_sizes[] = {
+	AETH__END(aeth_store_filter, limit), /* 1 */
+	sizeof(aeth_store_filter),           /* 2 */
+};
 static const aeth__versioned filter_v = {
 	"aeth_store_filter", "AETH_STORE_FILTER_INIT", AETH_STORE_FILTER_VERSION,
 	filter_sizes, &filter_defaults,

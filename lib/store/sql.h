@@ -144,9 +144,11 @@ void aeth__record_free(const aeth__table *t, void *rec);
 /* Free a NULL-terminated list of records and the list (NULL accepted). */
 void aeth__record_list_free(const aeth__table *t, void **list);
 
-/* The row with `id` into *out: AETH_ENOTFOUND naming the kind if none. */
+/* The row with `id` into *out: AETH_ENOTFOUND naming the kind if none.
+ * With `tenant` (not NULL) only a row of that tenant: a row of another is
+ * "not found" in the same words, as if it did not exist. */
 int aeth__store_get(aeth_store *s, const aeth__table *t, const char *id,
-		    void **out);
+		    const char *tenant, void **out);
 /*
  * Rows matching `f` (t->filters, f->limit; NULL: all) in t->order into
  * *out, a NULL-terminated array the caller frees with

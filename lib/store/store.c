@@ -9,6 +9,7 @@
 
 #include "internal.h"
 #include "store/sql.h"
+#include "metrics/metrics.h"
 
 #define DEFAULT_URL "postgresql://aetherium@127.0.0.1:5432/aetherium"
 #define START_HINT                                                          \
@@ -260,6 +261,7 @@ static int map_error(aeth_store *s, const char *what, PGresult *r)
 	char line[512];
 	int code = AETH_ERROR;
 
+	aeth__metric_inc(AETH__M_PG_ERRORS, NULL, NULL);
 	first_line(msg && *msg ? msg : "no answer", line, sizeof(line));
 	/* A FATAL error ends the session: the server closes the connection
 	 * right after sending it, but libpq may not have read the EOF yet

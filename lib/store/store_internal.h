@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "aetherium/store.h"
+
 /* The connection string aeth_store_open(url) uses: url, else
  * $AETH_DATABASE_URL, else the default (borrowed; never NULL). */
 const char *aeth__store_url_resolve(const char *url);
@@ -64,6 +66,7 @@ typedef struct {
 	int priority;
 	unsigned int max_retries;
 	unsigned int timeout_ms;
+	const char *tenant;    /* NULL: "default" */
 } aeth__task_row;
 
 int aeth__rec_task_insert(aeth__rec *r, const aeth__task_row *t);
@@ -108,6 +111,7 @@ typedef struct {
 	const char *socket_path;
 	const char *owner_worker;
 	const char *metadata;  /* JSON object text or NULL */
+	const char *tenant;    /* NULL: "default" */
 } aeth__vm_row;
 
 /* status "creating", owner_worker, created_at. */
@@ -120,6 +124,12 @@ int aeth__rec_vm_paths(aeth__rec *r, const aeth__vm_row *vm);
 /* The VM's status and owner; AETH_ENOTFOUND when there is no such row. */
 int aeth__rec_vm_lookup(aeth__rec *r, const char *id, char status[32],
 			char owner[256]);
+/* The same and the VM's tenant (tenant may be NULL). */
+int aeth__rec_vm_lookup_tenant(aeth__rec *r, const char *id, char status[32],
+			       char owner[256], char tenant[65]);
+/* The tenant of task `id`: AETH_ENOTFOUND when it has no row (a task put
+ * in Redis by a program that recorded none). */
+int aeth__rec_task_tenant(aeth__rec *r, const char *id, char tenant[65]);
 /* Give VM `id` to `to` if `from` still owns it: 0, or AETH_EBUSY. */
 int aeth__rec_vm_take(aeth__rec *r, const char *id, const char *from,
 		      const char *to);
@@ -153,8 +163,69 @@ typedef struct {
 	int64_t started_ms;   /* wall clock */
 	int64_t completed_ms;
 	int64_t duration_ms;
+	const char *tenant;    /* NULL: "default" */
 } aeth__exec_row;
 
 int aeth__rec_exec_insert(aeth__rec *r, const aeth__exec_row *e);
+
+/* ---- Tenants (migration 0007, lib/store/tenants.c; docs/gateway.md) ---- */
+
+/* Get a row only when it belongs to `tenant` (NULL: any): another
+ * tenant's row is AETH_ENOTFOUND, as an id that does not exist. */
+int aeth__store_vm_get_in(aeth_store_vm **out, struct aeth_store *s,
+			  const char *id, const char *tenant);
+int aeth__store_task_get_in(aeth_store_task **out, struct aeth_store *s,
+			    const char *id, const char *tenant);
+int aeth__store_execution_get_in(aeth_store_execution **out,
+				 struct aeth_store *s, const char *id,
+				 const char *tenant);
+
+/* Whether `id` is a valid tenant name: 1-64 of a-z 0-9 _ . - (first a
+ * letter or digit), the rule of the tenants table. */
+bool aeth__tenant_name_valid(const char *id);
+
+/* An API key's row; the key itself is never stored, only its SHA-256. */
+typedef struct {
+	char id[37];
+	char tenant[65];
+	char prefix[17];     /* the first characters of the key, to tell
+				keys apart in lists */
+	char name[256];
+	bool operator_;      /* sees and acts on every tenant */
+	int64_t created_at_ms;
+	int64_t revoked_at_ms; /* 0: in use */
+} aeth__apikey;
+
+/* Record a key (its hash, hex) for `tenant`, creating the tenant if it
+ * is new. Fills key->id and created_at_ms. */
+int aeth__store_key_insert(struct aeth_store *s, aeth__apikey *key,
+			   const char *sha256_hex);
+/* The key whose hash is `sha256_hex`, not revoked: AETH_ENOTFOUND else. */
+int aeth__store_key_find(struct aeth_store *s, const char *sha256_hex,
+			 aeth__apikey *out);
+/* Revoke the key with this id or prefix: AETH_ENOTFOUND, or AETH_EINVALID
+ * when a prefix names several. */
+int aeth__store_key_revoke(struct aeth_store *s, const char *id_or_prefix,
+			   aeth__apikey *out);
+/* Every key, newest first (revoked too): a malloc'd array into *out. */
+int aeth__store_key_list(struct aeth_store *s, aeth__apikey **out, size_t *n);
+
+/* A tenant's limits (-1: not set, the gateway's default applies). */
+typedef struct {
+	int max_vms, max_vcpus, max_memory_mb, max_rps;
+} aeth__tenant_limits;
+int aeth__store_tenant_limits(struct aeth_store *s, const char *tenant,
+			      aeth__tenant_limits *out);
+int aeth__store_tenant_set_limits(struct aeth_store *s, const char *tenant,
+				  const aeth__tenant_limits *l);
+/* What a tenant holds now: VMs creating or running plus vm:create tasks
+ * not yet finished (a VM on its way), their vCPUs and memory (a create
+ * that names none counts `default_vcpus` / `default_memory_mb`). */
+typedef struct {
+	int vms, vcpus, memory_mb;
+} aeth__tenant_usage;
+int aeth__store_tenant_usage(struct aeth_store *s, const char *tenant,
+			     int default_vcpus, int default_memory_mb,
+			     aeth__tenant_usage *out);
 
 #endif

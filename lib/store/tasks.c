@@ -30,6 +30,7 @@ static const aeth__col task_cols[] = {
 	COL("metadata", STR, metadata),
 	COL("queue", STR, queue),
 	COL("timeout_ms", I64, timeout_ms),
+	COL("tenant_id", STR, tenant),
 };
 
 static const aeth__filter_col task_filters[] = {
@@ -37,6 +38,7 @@ static const aeth__filter_col task_filters[] = {
 	AETH__FILTER(type, "type", NULL, NULL),
 	AETH__FILTER(worker, "worker_id", NULL, NULL),
 	AETH__FILTER(vm_id, "vm_id", NULL, "vm"),
+	AETH__FILTER(tenant, "tenant_id", NULL, NULL),
 };
 
 static const aeth__table task_table = {
@@ -81,7 +83,10 @@ static int check_task(const aeth_store_task *t, const char *status,
 }
 
 static const aeth_store_task task_defaults = AETH_STORE_TASK_INIT;
-static const size_t task_sizes[] = {sizeof(aeth_store_task)};
+static const size_t task_sizes[] = {
+	AETH__END(aeth_store_task, timeout_ms), /* 1 */
+	sizeof(aeth_store_task),                /* 2 */
+};
 static const aeth__versioned task_v = {
 	"aeth_store_task", "AETH_STORE_TASK_INIT", AETH_STORE_TASK_VERSION,
 	task_sizes, &task_defaults,
@@ -140,17 +145,20 @@ static int task_insert(aeth_store *s, aeth_store_task *t, bool payload_checked)
 	const char *p[] = {t->id, t->type, status, prio, t->payload, t->result,
 			   t->error, aeth__store_nz(t->vm_id), t->worker_id, maxr,
 			   retries, t->scheduled_at_ms ? sched : NULL, t->metadata,
-			   t->queue, t->timeout_ms ? timeout : NULL};
+			   t->queue, t->timeout_ms ? timeout : NULL,
+			   aeth__store_nz(t->tenant)};
 	rc = aeth__store_exec(s, "inserting a task",
 		"INSERT INTO tasks (id, type, status, priority, payload, result, "
 		"error, vm_id, worker_id, max_retries, retry_count, scheduled_at, "
 		"metadata, queue, timeout_ms, created_at, updated_at, started_at, "
-		"completed_at) VALUES ($1, $2, $3::text, $4, $5, $6, $7, $8, $9, $10, $11, "
+		"completed_at, tenant_id) VALUES ($1, $2, $3::text, $4, $5, $6, $7, $8, "
+		"$9, $10, $11, "
 		"coalesce(to_timestamp($12::bigint / 1000.0) AT TIME ZONE 'UTC', "
 		AETH__NOW "), $13, $14, $15, " AETH__NOW ", " AETH__NOW ", "
 		"CASE WHEN $3::text = 'running' THEN " AETH__NOW " END, "
 		"CASE WHEN $3::text IN ('completed', 'failed', 'dead') THEN " AETH__NOW
-		" END) RETURNING " AETH__MS("created_at") ", " AETH__MS("scheduled_at"),
+		" END, coalesce($16, 'default')) RETURNING " AETH__MS("created_at") ", "
+		AETH__MS("scheduled_at"),
 		(int)AETH__ARRAY_LEN(p), p, &r);
 	if (rc == AETH_EEXISTS)
 		return aeth__error_set(rc, "task %s already exists", t->id);
@@ -167,7 +175,13 @@ static int task_insert(aeth_store *s, aeth_store_task *t, bool payload_checked)
 
 int aeth_store_task_get(aeth_store_task **out, aeth_store *s, const char *id)
 {
-	return aeth__store_get(s, &task_table, id, (void **)out);
+	return aeth__store_get(s, &task_table, id, NULL, (void **)out);
+}
+
+int aeth__store_task_get_in(aeth_store_task **out, aeth_store *s,
+			    const char *id, const char *tenant)
+{
+	return aeth__store_get(s, &task_table, id, tenant, (void **)out);
 }
 
 int aeth__store_task_set_status(aeth_store *s, const char *id,

@@ -27,11 +27,13 @@ static const aeth__col vm_cols[] = {
 	COL("metadata", STR, metadata),
 	COL("owner_worker", STR, owner_worker),
 	COL("error", STR, error),
+	COL("tenant_id", STR, tenant),
 };
 
 static const aeth__filter_col vm_filters[] = {
 	AETH__FILTER(status, "status", aeth__vm_statuses, NULL),
 	AETH__FILTER(worker, "owner_worker", NULL, NULL),
+	AETH__FILTER(tenant, "tenant_id", NULL, NULL),
 };
 
 static const aeth__table vm_table = {
@@ -57,6 +59,7 @@ static int check_vm(const aeth_store_vm *vm)
 					 false)) ||
 	    (rc = aeth__store_check_text("vm owner_worker", vm->owner_worker,
 					 255, false)) ||
+	    (rc = aeth__store_check_text("vm tenant", vm->tenant, 64, false)) ||
 	    (rc = aeth__store_check_text("vm error", vm->error, 0, false)) ||
 	    (rc = aeth__store_check_json("vm metadata", vm->metadata, false)))
 		return rc;
@@ -77,7 +80,10 @@ static const char *int_or_null(char *buf, size_t size, int v)
 }
 
 static const aeth_store_vm vm_defaults = AETH_STORE_VM_INIT;
-static const size_t vm_sizes[] = {sizeof(aeth_store_vm)};
+static const size_t vm_sizes[] = {
+	AETH__END(aeth_store_vm, error), /* 1 */
+	sizeof(aeth_store_vm),           /* 2 */
+};
 static const aeth__versioned vm_v = {
 	"aeth_store_vm", "AETH_STORE_VM_INIT", AETH_STORE_VM_VERSION, vm_sizes,
 	&vm_defaults,
@@ -126,17 +132,22 @@ static int vm_insert(aeth_store *s, aeth_store_vm *vm)
 			   vm->kernel_path, vm->rootfs_path, vm->socket_path,
 			   int_or_null(vcpus, sizeof(vcpus), vm->vcpu_count),
 			   int_or_null(mem, sizeof(mem), vm->memory_mb),
-			   vm->metadata, vm->owner_worker, vm->error};
+			   vm->metadata, vm->owner_worker, vm->error,
+			   aeth__store_nz(vm->tenant)};
 	rc = aeth__store_exec(s, "inserting a vm",
 		"INSERT INTO vms (id, name, orchestrator, status, kernel_path, "
 		"rootfs_path, socket_path, vcpu_count, memory_mb, metadata, "
-		"owner_worker, error, created_at, updated_at, started_at) "
+		"owner_worker, error, tenant_id, created_at, updated_at, started_at) "
 		"VALUES ($1, $2, $3, $4::text, $5, $6, $7, $8, $9, $10, $11, $12, "
+		"coalesce($13, 'default'), "
 		AETH__NOW ", " AETH__NOW ", CASE WHEN $4::text = 'running' THEN "
 		AETH__NOW " END) RETURNING " AETH__MS("created_at"),
 		(int)AETH__ARRAY_LEN(p), p, &r);
 	if (rc == AETH_EEXISTS)
 		return aeth__error_set(rc, "vm %s already exists", vm->id);
+	if (rc == AETH_ENOTFOUND)
+		return aeth__error_set(rc, "tenant \"%s\" does not exist (aeth-gateway "
+				       "keys create makes it)", vm->tenant);
 	if (rc != 0)
 		return rc;
 	vm->created_at_ms = aeth__row_i64(r, 0, 0);
@@ -146,7 +157,13 @@ static int vm_insert(aeth_store *s, aeth_store_vm *vm)
 
 int aeth_store_vm_get(aeth_store_vm **out, aeth_store *s, const char *id)
 {
-	return aeth__store_get(s, &vm_table, id, (void **)out);
+	return aeth__store_get(s, &vm_table, id, NULL, (void **)out);
+}
+
+int aeth__store_vm_get_in(aeth_store_vm **out, aeth_store *s, const char *id,
+			  const char *tenant)
+{
+	return aeth__store_get(s, &vm_table, id, tenant, (void **)out);
 }
 
 int aeth_store_vm_set_status(aeth_store *s, const char *id, const char *status,

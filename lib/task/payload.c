@@ -447,6 +447,15 @@ static int execute_from(const cJSON *croot, aeth__execute_payload *out)
 				&out->stdin_data);
 	if (rc == 0 && out->stdin_data)
 		out->stdin_len = strlen(out->stdin_data);
+	if (rc == 0) {
+		const cJSON *live = cJSON_GetObjectItemCaseSensitive(root,
+								     "live_output");
+
+		if (live && !cJSON_IsBool(live))
+			rc = aeth__error_set(AETH_EINVALID, "%s payload: "
+					     "\"live_output\" must be true or false", t);
+		out->live_output = cJSON_IsTrue(live);
+	}
 	if (rc != 0)
 		aeth__execute_payload_clear(out);
 	return rc;

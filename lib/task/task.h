@@ -91,6 +91,9 @@ typedef struct {
 	unsigned int timeout_ms; /* 0 = none */
 	char *stdin_data;
 	size_t stdin_len;
+	/* "live_output": true: the worker appends the output to the task's
+	 * live stream in Redis as it comes (lib/queue/queue_output.h) */
+	bool live_output;
 } aeth__execute_payload;
 
 /* {"vm_id"} */

@@ -15,6 +15,7 @@
 
 #include "agent/agent_client.h"
 #include "jail/jail_rules.h"
+#include "metrics/metrics.h"
 
 /*
  * cryptomgr.notests skips the kernel's crypto self-tests (~1 s of guest
@@ -589,9 +590,11 @@ int aeth__vm_agent(aeth_vm *vm, aeth__agent **out)
 		agent_drop(vm);
 		rc = agent_connect_hello(vm, aeth__now_ms() + RECONNECT_TIMEOUT_MS,
 					 RECONNECT_ATTEMPT_MS);
-		if (rc == 0)
+		if (rc == 0) {
 			*out = vm->agent;
-		else
+			aeth__metric_inc(AETH__M_AGENT_RECONNECTS, NULL, NULL);
+		}
+		if (rc != 0)
 			aeth__error_wrap(rc, "reconnecting to the agent of VM %s",
 					 vm->rec.id);
 	}

@@ -13,9 +13,11 @@
 
 #include <cjson/cJSON.h>
 
+#include "queue/queue_output.h"
 #include "worker/exec_glue.h"
 #include "task/task.h"
 #include "client/client_internal.h"
+#include "metrics/metrics.h"
 #include "worker/worker_internal.h"
 
 static int fail_now(aeth_task *t, const char *fmt, ...) AETH__PRINTF(2, 3);
@@ -173,6 +175,7 @@ static char *vm_metadata(const aeth_worker *w, const create_plan *c,
 
 int aeth__handle_create(aeth_task *t, void *userdata)
 {
+	int64_t boot_t0;
 	aeth__slot *s = t->slot;
 	aeth_worker *w = s->w;
 	const char *payload = aeth_task_payload(t);
@@ -180,7 +183,7 @@ int aeth__handle_create(aeth_task *t, void *userdata)
 	aeth__create_payload p;
 	aeth__vm_row row = {0};
 	aeth_vm *vm = NULL;
-	char *result, *meta = NULL;
+	char *result, *meta = NULL, tenant[65];
 	int rc;
 
 	(void)userdata;
@@ -207,6 +210,7 @@ int aeth__handle_create(aeth_task *t, void *userdata)
 		goto out;
 	}
 	row.id = aeth_vm_id(vm);
+	aeth__log_ctx_vm(row.id);
 	row.name = p.name;
 	row.orchestrator = aeth_vm_backend(vm);
 	row.vcpus = c.o.vcpus;
@@ -216,13 +220,27 @@ int aeth__handle_create(aeth_task *t, void *userdata)
 	row.socket_path = aeth_vm_agent_socket(vm);
 	row.owner_worker = w->id;
 	row.metadata = meta;
+	/* the VM belongs to the tenant of the task that made it (a task put
+	 * in Redis without a row by a trusted program: "default") */
+	if (aeth__rec_task_tenant(s->rec, t->qt->id, tenant) == 0)
+		row.tenant = tenant;
+	aeth_error_clear();
 	if ((rc = aeth__rec_vm_insert(s->rec, &row)) != 0) {
 		rc = fail_last(t, AETH_EUNAVAILABLE, "cannot record the VM");
 		aeth_vm_delete(vm);
 		goto out;
 	}
 	aeth__worker_say(w, t->qt->id, "✓ VM created: %s", row.id);
-	if ((rc = aeth_vm_start(vm)) != 0) {
+	boot_t0 = aeth__now_ms();
+	rc = aeth_vm_start(vm);
+	/* how: "cold" (a VMM booted) is the only way on this branch; the
+	 * label stays for pool hand-outs and snapshot restores */
+	aeth__metric_inc(AETH__M_VM_BOOTS, "cold", rc == 0 ? "ok" : "failed");
+	if (rc == 0)
+		aeth__metric_observe(AETH__M_VM_BOOT_SECONDS,
+				     (double)(aeth__now_ms() - boot_t0) / 1000.0,
+				     "cold", NULL);
+	if (rc != 0) {
 		char *err = strdup(aeth_error_last());
 
 		aeth__rec_vm_status(s->rec, row.id, "failed", err ? err : "boot failed");
@@ -279,20 +297,37 @@ static int forward(aeth_task *t, const char *vm_id, const char *owner)
  * take it from the table (attaching it if needed). 1: forwarded to the
  * owner (the handler returns 0 and records nothing). With `ended_ok` (a
  * vm:delete), a failed or stopped VM of ours is 2: nothing to take, but
- * what is left of it may be removed.
+ * what is left of it may be removed. The VM's tenant goes to `tenant`.
+ *
+ * The tenant check is the second line behind the gateway's (which never
+ * routes a tenant's task to another's VM): a task whose row names another
+ * tenant than the VM's is told the VM does not exist, the words a
+ * guessed id gets.
  */
 static int take_vm(aeth_task *t, const char *vm_id, bool exclusive,
-		   bool ended_ok, aeth__vmref **ref)
+		   bool ended_ok, aeth__vmref **ref, char tenant[65])
 {
 	aeth__slot *s = t->slot;
 	aeth_worker *w = s->w;
-	char status[32], owner[256];
-	int rc = aeth__rec_vm_lookup(s->rec, vm_id, status, owner);
+	char status[32], owner[256], mine[65];
+	int rc;
+
+	aeth__log_ctx_vm(vm_id);
+	rc = aeth__rec_vm_lookup_tenant(s->rec, vm_id, status, owner, tenant);
 
 	if (rc == AETH_ENOTFOUND)
 		return fail_now(t, "VM %s does not exist", vm_id);
 	if (rc != 0)
 		return fail_last(t, AETH_EUNAVAILABLE, "cannot look the VM up");
+	rc = aeth__rec_task_tenant(s->rec, t->qt->id, mine);
+	if (rc == 0 && strcmp(mine, tenant) != 0) {
+		aeth__warn("task %s of tenant %s names VM %s of tenant %s: refused",
+			   t->qt->id, mine, vm_id, tenant);
+		return fail_now(t, "VM %s does not exist", vm_id);
+	}
+	if (rc != 0 && rc != AETH_ENOTFOUND)
+		return fail_last(t, AETH_EUNAVAILABLE, "cannot look the task up");
+	aeth_error_clear();
 	if (!strcmp(status, "deleted"))
 		return fail_now(t, "VM %s was deleted", vm_id);
 	if (strcmp(status, "running") != 0 && !(ended_ok &&
@@ -331,6 +366,10 @@ static char *json_array(char *const *v)
 	return s;
 }
 
+/* The env of an execution as recorded: the names, each value replaced by
+ * "[redacted]". Values often carry tokens and passwords, and the
+ * executions table is read by operators and kept for long; the guest got
+ * the real values, and the task's payload in Redis is gone with it. */
 static char *json_env(char *const *env)
 {
 	cJSON *o;
@@ -344,7 +383,7 @@ static char *json_env(char *const *env)
 		char *k = eq ? strndup(env[i], (size_t)(eq - env[i])) : NULL;
 
 		if (k)
-			cJSON_AddStringToObject(o, k, eq + 1);
+			cJSON_AddStringToObject(o, k, "[redacted]");
 		free(k);
 	}
 	s = o ? cJSON_PrintUnformatted(o) : NULL;
@@ -353,14 +392,15 @@ static char *json_env(char *const *env)
 }
 
 static void record_exec(aeth__slot *s, const char *task_id,
-			const aeth__execute_payload *p,
+			const aeth__execute_payload *p, const char *tenant,
 			const aeth__exec_out *r, int64_t started, int64_t ended)
 {
 	char *args = json_array(p->argv + 1), *env = json_env(p->env);
 	char *out = aeth__utf8_sanitize(r->out, r->out_len);
 	char *err = aeth__utf8_sanitize(r->err, r->err_len);
 	aeth__exec_row e = {p->vm_id, task_id, p->command, args, env, r->exit_code,
-			    out, err, r->error, started, ended, ended - started};
+			    out, err, r->error, started, ended, ended - started,
+			    tenant};
 
 	if (aeth__rec_exec_insert(s->rec, &e) != 0)
 		aeth__warn("cannot record the execution in VM %s: %s", p->vm_id,
@@ -374,18 +414,85 @@ static void record_exec(aeth__slot *s, const char *task_id,
 /* The guest stopped answering and exec_glue killed its VMM: record the
  * VM failed and fail the task for good (a retry would find it failed). */
 static int vm_lost(aeth_task *t, const aeth__execute_payload *p,
-		   aeth__exec_out *r, int64_t started, int64_t ended)
+		   const char *tenant, aeth__exec_out *r, int64_t started,
+		   int64_t ended)
 {
 	aeth__slot *s = t->slot;
 
 	aeth__rec_vm_status(s->rec, p->vm_id, "failed", r->lost);
 	r->error = r->lost;
-	record_exec(s, t->qt->id, p, r, started, ended);
+	record_exec(s, t->qt->id, p, tenant, r, started, ended);
 	aeth__worker_say(s->w, t->qt->id, "✗ VM %s failed: %s", p->vm_id,
 			 r->lost);
 	return fail_now(t, "VM %s was killed and marked failed: %s. Create a "
 			"new VM (vm:create) to go on; give commands that may not "
 			"end a \"timeout_ms\"", p->vm_id, r->lost);
+}
+
+/* Where a running command's output goes besides the result: the task's
+ * live stream when the payload asked for it (at most LIVE_MAX bytes, then
+ * one note), and the API's cancel mark, looked at while it runs. */
+#define LIVE_MAX (8u << 20)
+
+typedef struct {
+	aeth_queue *q;
+	const char *task_id;
+	bool live;
+	size_t sent;
+	bool warned;
+} live_sink;
+
+static void live_chunk(int stream, const void *data, size_t len, void *ud)
+{
+	live_sink *ls = ud;
+
+	if (!ls->live)
+		return;
+	if (ls->sent + len > LIVE_MAX) {
+		static const char note[] = "\n[aetherium: live output stops here "
+					   "(8 MiB); the result keeps its own]\n";
+
+		if (!ls->warned)
+			aeth__queue_output_append(ls->q, ls->task_id, 'e', note,
+						  sizeof(note) - 1);
+		ls->warned = true;
+		return;
+	}
+	ls->sent += len;
+	if (aeth__queue_output_append(ls->q, ls->task_id, stream == 2 ? 'e' : 'o',
+				      data, len) != 0) {
+		aeth__warn("task %s: live output to Redis failed, not sending more: "
+			   "%s", ls->task_id, aeth_error_last());
+		ls->live = false;
+	}
+}
+
+static bool live_cancelled(void *ud)
+{
+	live_sink *ls = ud;
+
+	return aeth__queue_cancel_marked(ls->q, ls->task_id) == 1;
+}
+
+/* The last entry of the live stream: the exit code, or why there is none. */
+static void live_end(live_sink *ls, const aeth__exec_out *r, int rc)
+{
+	cJSON *o;
+	char *s;
+
+	if (!ls->live)
+		return;
+	o = cJSON_CreateObject();
+	if (rc == 0)
+		cJSON_AddNumberToObject(o, "exit_code", r->exit_code);
+	else
+		cJSON_AddStringToObject(o, "error", r->lost ? r->lost
+					: aeth_error_last());
+	s = o ? cJSON_PrintUnformatted(o) : NULL;
+	if (s)
+		aeth__queue_output_append(ls->q, ls->task_id, 'x', s, strlen(s));
+	cJSON_Delete(o);
+	free(s);
 }
 
 int aeth__handle_execute(aeth_task *t, void *userdata)
@@ -396,7 +503,9 @@ int aeth__handle_execute(aeth_task *t, void *userdata)
 	aeth__exec_out r = {0};
 	aeth__vmref *ref = NULL;
 	int64_t started, ended;
-	char *result;
+	char *result, tenant[65] = "";
+	live_sink live;
+	const aeth__exec_sink sink = {live_chunk, live_cancelled, &live};
 	int rc;
 
 	(void)userdata;
@@ -410,28 +519,30 @@ int aeth__handle_execute(aeth_task *t, void *userdata)
 			      s->w->id, s->w->policy.exec_timeout_max_ms);
 		goto out;
 	}
-	if ((rc = take_vm(t, p.vm_id, false, false, &ref)) != 0) {
+	if ((rc = take_vm(t, p.vm_id, false, false, &ref, tenant)) != 0) {
 		rc = rc > 0 ? 0 : rc;
 		goto out;
 	}
 	aeth__worker_say(s->w, t->qt->id, "Executing in VM %s: %s%s", p.vm_id,
 			 p.command, p.argc > 1 ? " ..." : "");
 	started = aeth__wall_ms();
+	live = (live_sink){s->q, t->qt->id, p.live_output, 0, false};
 	rc = aeth__worker_exec(ref->vm, &p, s->w->policy.exec_timeout_ms,
-			       &t->slot->cancel, &r);
+			       &t->slot->cancel, &sink, &r);
+	live_end(&live, &r, rc);
 	ended = aeth__wall_ms();
 	aeth__vm_release(s->w, ref, false);
 	if (rc != 0 && r.lost) {
-		rc = vm_lost(t, &p, &r, started, ended);
+		rc = vm_lost(t, &p, tenant, &r, started, ended);
 		goto out;
 	}
 	if (rc != 0) {
 		r.error = aeth_error_last();
-		record_exec(s, t->qt->id, &p, &r, started, ended);
+		record_exec(s, t->qt->id, &p, tenant, &r, started, ended);
 		rc = fail_last(t, rc, "command failed to run");
 		goto out;
 	}
-	record_exec(s, t->qt->id, &p, &r, started, ended);
+	record_exec(s, t->qt->id, &p, tenant, &r, started, ended);
 	/* The task succeeds either way (the command ran); the mark says
 	 * whether the command did. */
 	aeth__worker_say(s->w, t->qt->id, "%s Command exited with status %d "
@@ -478,13 +589,13 @@ int aeth__handle_delete(aeth_task *t, void *userdata)
 	const char *payload = aeth_task_payload(t);
 	aeth__delete_payload p;
 	aeth__vmref *ref = NULL;
-	char *result;
+	char *result, tenant[65] = "";
 	int rc;
 
 	(void)userdata;
 	if (aeth__delete_payload_parse(payload, strlen(payload), &p) != 0)
 		return aeth_task_fail(t, 0, aeth_error_last());
-	if ((rc = take_vm(t, p.vm_id, true, true, &ref)) < 0 || rc == 1) {
+	if ((rc = take_vm(t, p.vm_id, true, true, &ref, tenant)) < 0 || rc == 1) {
 		rc = rc > 0 ? 0 : rc;
 		goto out;
 	}

@@ -20,6 +20,9 @@
 #include "aetherium/vm.h"
 #include "aetherium/worker.h"
 #include "internal.h"
+#ifdef AETH_HAVE_HTTP
+#include "http/http.h"
+#endif
 #include "queue/queue_internal.h"
 #include "worker/durability.h"
 #include "worker/infra_warnings.h"
@@ -359,6 +362,45 @@ static void check_catalogue(checker *c, const aeth__policy *p, bool fc)
 	       p->exec_timeout_ms, p->exec_timeout_max_ms);
 }
 
+/* metrics.listen: off, or an address this build can serve. Not bound
+ * here: a running worker may hold it. */
+static void check_metrics(checker *c, const aeth_config *cfg)
+{
+	const char *listen = cfg_str(cfg, "metrics.listen");
+	bool remote = false;
+#ifdef AETH_HAVE_HTTP
+	char *host = NULL, *up = NULL;
+	int port = 0;
+#endif
+
+	aeth_config_get_bool(&remote, cfg, "metrics.allow_remote");
+	if (!listen || !strcmp(listen, "off")) {
+		report(c, "metrics", 0, NULL, "off (set metrics.listen, e.g. "
+		       "127.0.0.1:9464, for GET /metrics; docs/metrics.md)");
+		return;
+	}
+#ifndef AETH_HAVE_HTTP
+	report(c, "metrics", 2, "install libmicrohttpd-dev (scripts/setup.sh) and "
+	       "rebuild, or unset metrics.listen", "metrics.listen is %s but this "
+	       "libaetherium was built without HTTP", listen);
+#else
+	if (aeth__http_parse_listen(listen, &host, &port, &up) != 0) {
+		report(c, "metrics", 2, "fix metrics.listen", "%s", aeth_error_last());
+		return;
+	}
+	if (!up && !remote && strncmp(host, "127.", 4) && strcmp(host, "::1") &&
+	    strcmp(host, "localhost"))
+		report(c, "metrics", 2, "listen on 127.0.0.1 or a unix: socket, or "
+		       "set metrics.allow_remote: true (plain HTTP, no auth)",
+		       "metrics.listen %s is not a loopback address", listen);
+	else
+		report(c, "metrics", 0, NULL, "GET /metrics and /healthz on %s%s",
+		       listen, remote ? " (metrics.allow_remote: true)" : "");
+	free(host);
+	free(up);
+#endif
+}
+
 int aeth_worker_check(const aeth_config *cfg, aeth_check_cb cb, void *userdata)
 {
 	checker c = {cb, userdata, 0};
@@ -386,6 +428,7 @@ int aeth_worker_check(const aeth_config *cfg, aeth_check_cb cb, void *userdata)
 	check_redis(&c, cfg);
 	check_postgres(&c, cfg);
 	check_access(&c, cfg, loaded ? &pol : NULL);
+	check_metrics(&c, cfg);
 	if (loaded)
 		aeth__policy_clear(&pol);
 	aeth_config_free(own);

@@ -12,6 +12,7 @@
 #include "aetherium/exec.h"
 #include "internal.h"
 #include "vm/vm_internal.h"
+#include "metrics/metrics.h"
 #include "worker/exec_glue.h"
 
 #define TIMEOUT_NOTE "\n[aetherium: command killed after its timeout]\n"
@@ -52,8 +53,8 @@ static bool guest_silent(int rc)
  * end, or a deadline passes. 0 (exited), or negative with out->lost set
  * or the exec module's error. */
 static int pump(aeth_exec *e, aeth_vm *vm, unsigned int timeout_ms,
-		atomic_int *cancel, aeth__buf *so, aeth__buf *se,
-		bool *killed, aeth__exec_out *out)
+		atomic_int *cancel, const aeth__exec_sink *sink, aeth__buf *so,
+		aeth__buf *se, bool *killed, aeth__exec_out *out)
 {
 	int64_t deadline = aeth__now_ms() + timeout_ms + AETH_EXEC_WAIT_GRACE_MS;
 	int64_t kill_deadline = 0;
@@ -67,6 +68,9 @@ static int pump(aeth_exec *e, aeth_vm *vm, unsigned int timeout_ms,
 
 		if (rc == 1) {
 			keep(stream == AETH_STREAM_STDERR ? se : so, data, len);
+			if (sink && sink->chunk)
+				sink->chunk(stream == AETH_STREAM_STDERR ? 2 : 1, data,
+					    len, sink->userdata);
 			continue;
 		}
 		if (rc == 0)
@@ -84,7 +88,9 @@ static int pump(aeth_exec *e, aeth_vm *vm, unsigned int timeout_ms,
 				       "ran: %s", aeth_vm_id(vm),
 				       aeth_error_last()));
 		now = aeth__now_ms();
-		if (!*killed && cancel && atomic_load(cancel)) {
+		if (!*killed && ((cancel && atomic_load(cancel)) ||
+				 (sink && sink->cancelled &&
+				  sink->cancelled(sink->userdata)))) {
 			aeth_exec_kill(e, SIGKILL);
 			*killed = true;
 			kill_deadline = now + AETH__EXEC_CANCEL_GRACE_MS;
@@ -106,13 +112,14 @@ static int pump(aeth_exec *e, aeth_vm *vm, unsigned int timeout_ms,
 
 int aeth__worker_exec(aeth_vm *vm, const aeth__execute_payload *p,
 		      unsigned int default_timeout_ms, atomic_int *cancel,
-		      aeth__exec_out *out)
+		      const aeth__exec_sink *sink, aeth__exec_out *out)
 {
 	aeth_exec_options o = AETH_EXEC_OPTIONS_INIT;
 	aeth__buf so = AETH__BUF_INIT, se = AETH__BUF_INIT;
 	aeth_exec_result *res = NULL;
 	aeth_exec *e = NULL;
 	bool killed = false;
+	int64_t t0 = aeth__now_ms();
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -129,10 +136,12 @@ int aeth__worker_exec(aeth_vm *vm, const aeth__execute_payload *p,
 		       give_up(vm, out, rc, aeth__sprintf("the agent of VM %s "
 			       "did not start the command: %s", aeth_vm_id(vm),
 			       aeth_error_last())) : rc;
-	rc = pump(e, vm, o.timeout_ms, cancel, &so, &se, &killed, out);
+	rc = pump(e, vm, o.timeout_ms, cancel, sink, &so, &se, &killed, out);
 	if (rc == 0)
 		rc = aeth_exec_wait(&res, e);
 	aeth_exec_free(e); /* after give_up: the VMM is gone, no frame waits */
+	aeth__metric_observe(AETH__M_EXEC_SECONDS,
+			     (double)(aeth__now_ms() - t0) / 1000.0, NULL, NULL);
 	if (rc == 0) {
 		/* output not taken by aeth_exec_next() is in the result */
 		if (res->stdout_data)

@@ -6,6 +6,7 @@
 #define AETH_WORKER_EXEC_GLUE_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "aetherium/vm.h"
@@ -33,6 +34,18 @@ typedef struct {
 } aeth__exec_out;
 
 /*
+ * Who else sees a command as it runs (may be NULL): `chunk` gets each
+ * piece of output as it arrives (stream 1 stdout, 2 stderr), and
+ * `cancelled`, asked about every POLL_MS while the command runs, may
+ * say that the task was cancelled from outside (the API's cancel mark).
+ */
+typedef struct {
+	void (*chunk)(int stream, const void *data, size_t len, void *userdata);
+	bool (*cancelled)(void *userdata);
+	void *userdata;
+} aeth__exec_sink;
+
+/*
  * 0 when the command ran (whatever its exit code); `cancel` non-zero
  * asks for it to be stopped. The command runs with the payload's
  * timeout_ms, else `default_timeout_ms`. Never waits on the guest past
@@ -43,7 +56,7 @@ typedef struct {
  */
 int aeth__worker_exec(aeth_vm *vm, const aeth__execute_payload *p,
 		      unsigned int default_timeout_ms, atomic_int *cancel,
-		      aeth__exec_out *out);
+		      const aeth__exec_sink *sink, aeth__exec_out *out);
 void aeth__exec_out_clear(aeth__exec_out *o);
 
 #endif

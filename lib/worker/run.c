@@ -113,12 +113,7 @@ static bool wait_exited(aeth_worker *w, unsigned int ms)
 	while (!(done = all_exited(w)) && aeth__now_ms() < deadline) {
 		struct timespec ts;
 
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 100 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		aeth__timespec_in(&ts, 100);
 		pthread_cond_timedwait(&w->cond, &w->mu, &ts);
 	}
 	pthread_mutex_unlock(&w->mu);
@@ -365,11 +360,21 @@ int aeth_worker_run(aeth_worker *w)
 	if (!w)
 		return aeth__error_set(AETH_EINVALID, "aeth_worker_run: NULL worker");
 	set_run_state(w, AETH__RUN_NOT_READY);
+	{
+		/* logging.format for aeth_log_stderr and the progress lines */
+		const char *format = NULL;
+		if (aeth_config_get_string(&format, w->cfg, "logging.format") == 0
+		    && format)
+			aeth__log_set_json(strcmp(format, "json") == 0);
+		aeth__log_worker_default(w->id);
+		aeth__log_ctx_worker(w->id);
+	}
 	aeth__infra_warnings(w->redis_url, w->database_url, aeth_config_path(w->cfg),
 			     log_warning, w);
 	aeth__policy_exposure(&w->policy, w->redis_url, w->database_url,
 			      log_warning, w);
-	if ((rc = prepare(w, &rec)) == 0) {
+	if ((rc = prepare(w, &rec)) == 0 &&
+	    (rc = aeth__worker_metrics_start(w)) == 0) {
 		aeth__redis_durability(w->slots[0].q, log_finding, w);
 		aeth__pg_durability(aeth__rec_store(rec), log_finding, w);
 		register_self(w);
@@ -389,6 +394,8 @@ int aeth_worker_run(aeth_worker *w)
 			aeth__warn("worker %s: cannot mark its registry entry stopped: "
 				   "%s", w->id, aeth_error_last());
 	}
+	if (!w->threads_stuck)
+		aeth__worker_metrics_stop(w);
 	if (!w->threads_stuck && w->slots)
 		for (unsigned int i = 0; i < w->concurrency; i++)
 			if (w->slots[i].w)

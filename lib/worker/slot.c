@@ -27,6 +27,7 @@
 #include <cjson/cJSON.h>
 
 #include "task/task.h"
+#include "metrics/metrics.h"
 #include "worker/worker_internal.h"
 
 /* ---- the aeth_task accessors for handlers ---- */
@@ -397,6 +398,15 @@ static void finish_ok(aeth__slot *s, size_t i, aeth_task *t, double secs,
 	t->result = NULL;
 }
 
+/* The type as a metric label: a registered one, never a submitter's
+ * free text (bounded label sets). */
+static const char *type_label(aeth_worker *w, const char *type)
+{
+	const aeth__handler *h = find_handler(w, type);
+
+	return h ? h->type : "unknown";
+}
+
 static void finish_failed(aeth__slot *s, aeth_task *t, int rc, double secs)
 {
 	aeth_queue_task *qt = t->qt;
@@ -405,6 +415,11 @@ static void finish_failed(aeth__slot *s, aeth_task *t, int rc, double secs)
 		!(rc == AETH_EINVALID || rc == AETH_ENOTFOUND || rc == AETH_ESTATE);
 	bool final = !retryable || qt->retried >= qt->max_retries;
 
+	const char *tl = type_label(s->w, qt->type);
+
+	aeth__metric_inc(AETH__M_TASKS, tl, final ? "failed" : "retrying");
+	aeth__metric_inc(final ? AETH__M_TASKS_DEAD : AETH__M_TASK_RETRIES, tl,
+			 NULL);
 	if (aeth__rec_task_finish(s->rec, qt->id, final ? "failed" : "retrying",
 				  NULL, err ? err : "failed") != 0)
 		aeth__warn("task %s: cannot record its failure: %s", qt->id,
@@ -463,11 +478,17 @@ static bool run_one(aeth__slot *s, size_t i, aeth_queue_task *qt,
 		free(msg);
 	} else {
 		aeth_error_clear();
+		aeth__log_ctx_task(qt->id);
 		rc = h->fn(&t, h->userdata);
 	}
+	aeth__metric_observe(AETH__M_TASK_SECONDS,
+			     (double)(aeth__now_ms() - t0) / 1000.0,
+			     h ? h->type : "unknown", NULL);
 	if (retract_lease(s, i, &deferred)) {
 		aeth__info("task %s: already given back to the queue at shutdown",
 			   qt->id);
+		aeth__metric_inc(AETH__M_TASKS, h ? h->type : "unknown",
+				 "requeued");
 		goto out;
 	}
 	if (!deferred) {
@@ -489,14 +510,18 @@ static bool run_one(aeth__slot *s, size_t i, aeth_queue_task *qt,
 		} else {
 			aeth__worker_say(w, qt->id, "Task %s forwarded to %s", qt->id,
 					 t.forward_to);
+			aeth__metric_inc(AETH__M_TASKS, h->type, "forwarded");
 		}
 	} else if (rc == 0) {
+		aeth__metric_inc(AETH__M_TASKS, h->type, "succeeded");
 		finish_ok(s, i, &t, (double)(aeth__now_ms() - t0) / 1000.0,
 			  started, p);
 	} else {
 		finish_failed(s, &t, rc, (double)(aeth__now_ms() - t0) / 1000.0);
 	}
 out:
+	aeth__log_ctx_task(NULL);
+	aeth__log_ctx_vm(NULL);
 	free(t.result);
 	free(t.error);
 	free(t.forward_to);
@@ -633,6 +658,8 @@ void *aeth__slot_main(void *arg)
 	aeth_worker *w = s->w;
 	unsigned int backoff = 200;
 	pending_acks *p = calloc(1, sizeof(*p));
+
+	aeth__log_ctx_worker(w->id);
 
 	while (p && !atomic_load(&w->stopping)) {
 		aeth_queue_task *tasks[AETH__SLOT_BATCH_MAX];

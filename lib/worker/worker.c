@@ -26,8 +26,25 @@ void aeth__worker_say(struct aeth_worker *w, const char *task_id,
 	aeth__escape_text(line, sizeof(line), raw, false);
 	/* debug: the event callback is the primary output of these lines */
 	aeth__debug("%s%s%s", task_id ? task_id : "", task_id ? ": " : "", line);
-	if (w->on_event)
-		w->on_event(task_id, line, w->userdata);
+	if (!w->on_event)
+		return;
+	if (aeth__log_json()) {
+		/* logging.format json: the line as a JSON object with the same
+		 * fields as the log's (docs/metrics.md) */
+		aeth__buf b = AETH__BUF_INIT;
+		char saved[80];
+
+		snprintf(saved, sizeof(saved), "%s", aeth__log_ctx_task_get());
+		if (task_id)
+			aeth__log_ctx_task(task_id);
+		aeth__log_format_line(&b, "info", line);
+		aeth__log_ctx_task(saved);
+		if (b.data)
+			w->on_event(task_id, b.data, w->userdata);
+		aeth__buf_free(&b);
+		return;
+	}
+	w->on_event(task_id, line, w->userdata);
 }
 
 /* hostname-pid-random: unique per process, readable in `ps` and the DB. */

@@ -144,7 +144,17 @@ struct aeth_worker {
 	struct aeth__ledger_run *ledger; /* the reconciler's thread (ledger.c) */
 
 	aeth__slot *slots;
+	struct aeth__worker_metrics *metrics; /* metrics.c, during a run */
 };
+
+/* The metrics collector and, with metrics.listen set, the HTTP endpoint
+ * (metrics.c): started after the slots are open, stopped before they
+ * close. Start fails (with the setting named) when the address cannot
+ * be used or the library has no HTTP. */
+int aeth__worker_metrics_start(struct aeth_worker *w);
+void aeth__worker_metrics_stop(struct aeth_worker *w);
+/* The endpoint's TCP port (0: none, or a Unix socket). */
+int aeth__worker_metrics_port(const struct aeth_worker *w);
 
 /* Progress line to the event callback (printf-style). */
 void aeth__worker_say(struct aeth_worker *w, const char *task_id,

@@ -208,8 +208,8 @@ static void test_option_versions(void **state)
 	assert_int_equal(aeth_client_submit(id, NULL, f->client, "vm:create",
 					    "{\"name\":\"a\"}",
 					    &so), AETH_EINVALID);
-	expect_msg("aeth_submit_options.version is 2; this library");
-	expect_msg("knows versions 1..1");
+	expect_msg("aeth_submit_options.version is 3; this library");
+	expect_msg("knows versions 1..2");
 	so.version = 0;
 	assert_int_equal(aeth_client_submit_delete(id, f->client, "x", &so),
 			 AETH_EINVALID);

@@ -18,6 +18,8 @@
 #include <hiredis/hiredis.h>
 
 #include "../queue/qtest.h"
+#include "internal.h"
+#include "queue/queue_output.h"
 
 #define QN 4
 
@@ -419,10 +421,44 @@ static void test_node_dies_under_block(void **state)
 	aeth_queue_free(c.q);
 }
 
+/* Live output streams and cancel marks (lib/queue/output.c) of tasks
+ * whose keys fall in different slots: XREAD is routed by the key after
+ * STREAMS, not by its first argument. */
+static void collect(char kind, const char *data, size_t len, void *ud)
+{
+	char *got = ud;
+
+	snprintf(got + strlen(got), 64 - strlen(got), "%c%.*s;", kind, (int)len,
+		 data);
+}
+
+static void test_live_output_across_slots(void **state)
+{
+	qtest *t = *state;
+
+	for (int i = 0; i < 6; i++) {
+		char id[37], last[48] = "0", got[64] = "";
+
+		aeth__uuid_new(id);
+		assert_int_equal(aeth__queue_output_append(t->q, id, 'o', "hi", 2), 0);
+		assert_int_equal(aeth__queue_output_append(t->q, id, 'x', "{}", 2), 0);
+		assert_int_equal(aeth__queue_output_read(t->q, id, last, 100, collect,
+							 got), 2);
+		assert_string_equal(got, "ohi;x{};");
+		assert_int_equal(aeth__queue_output_read(t->q, id, last, 0, collect,
+							 got), 0);
+		assert_int_equal(aeth__queue_cancel_marked(t->q, id), 0);
+		assert_int_equal(aeth__queue_cancel_mark(t->q, id), 0);
+		assert_int_equal(aeth__queue_cancel_marked(t->q, id), 1);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_queues_span_slots, qtest_setup, qtest_teardown),
+		cmocka_unit_test_setup_teardown(test_live_output_across_slots, qtest_setup,
+						qtest_teardown),
 		cmocka_unit_test_setup_teardown(test_wakeup_across_slots, qtest_setup, qtest_teardown),
 		cmocka_unit_test_setup_teardown(test_no_stolen_wakeup, qtest_setup, qtest_teardown),
 		cmocka_unit_test_setup_teardown(test_dequeue_during_migration, qtest_setup,

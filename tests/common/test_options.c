@@ -111,12 +111,21 @@ static void test_init_functions(void **state)
 	ONE(aeth_queue_options, AETH_QUEUE_OPTIONS)
 	ONE(aeth_queue_enqueue_options, AETH_QUEUE_ENQUEUE_OPTIONS)
 	ONE(aeth_client_options, AETH_CLIENT_OPTIONS)
-	ONE(aeth_submit_options, AETH_SUBMIT_OPTIONS)
-	ONE(aeth_store_filter, AETH_STORE_FILTER)
+#define TWO(T, M, last1)                                                   \
+	{                                                                  \
+		static const T ref = M##_INIT;                             \
+		const size_t s[] = {END(T, last1), sizeof(ref)};           \
+		check_init(#T, INIT_FN(T##_init), &ref, sizeof(ref), s,    \
+			   M##_VERSION);                                   \
+	}
+	/* version 2 appended the tenant (docs/gateway.md) */
+	TWO(aeth_submit_options, AETH_SUBMIT_OPTIONS, priority)
+	TWO(aeth_store_filter, AETH_STORE_FILTER, limit)
 	/* records and array elements the caller allocates */
-	ONE(aeth_store_vm, AETH_STORE_VM)
-	ONE(aeth_store_task, AETH_STORE_TASK)
-	ONE(aeth_store_execution, AETH_STORE_EXECUTION)
+	TWO(aeth_store_vm, AETH_STORE_VM, error)
+	TWO(aeth_store_task, AETH_STORE_TASK, timeout_ms)
+	TWO(aeth_store_execution, AETH_STORE_EXECUTION, metadata)
+#undef TWO
 	ONE(aeth_queue_batch_task, AETH_QUEUE_BATCH_TASK)
 	ONE(aeth_queue_source, AETH_QUEUE_SOURCE)
 	ONE(aeth_queue_counts, AETH_QUEUE_COUNTS)

@@ -273,6 +273,7 @@ int64_t updated_at_ms;
 char *metadata;
 char *owner_worker;
 char *error;
+char *tenant;
 } aeth_store_vm;
 int aeth_store_vm_init(aeth_store_vm *vm, unsigned int version);
 typedef struct {
@@ -283,6 +284,7 @@ const char *worker;
 const char *vm_id;
 const char *task_id;
 unsigned int limit;
+const char *tenant;
 } aeth_store_filter;
 int aeth_store_filter_init(aeth_store_filter *filter,
 unsigned int version);
@@ -314,6 +316,7 @@ int64_t updated_at_ms;
 char *metadata;
 char *queue;
 int64_t timeout_ms;
+char *tenant;
 } aeth_store_task;
 int aeth_store_task_init(aeth_store_task *task, unsigned int version);
 int aeth_store_task_get(aeth_store_task **out, aeth_store *store,
@@ -341,6 +344,7 @@ int64_t started_at_ms;
 int64_t completed_at_ms;
 int duration_ms;
 char *metadata;
+char *tenant;
 } aeth_store_execution;
 int aeth_store_execution_init(aeth_store_execution *exec,
 unsigned int version);
@@ -373,6 +377,7 @@ const char *queue;
 unsigned int max_retries;
 unsigned int timeout_ms;
 int priority;
+const char *tenant;
 } aeth_submit_options;
 int aeth_submit_options_init(aeth_submit_options *opts, unsigned int version);
 int aeth_client_submit(char task_id_out[37], char **queue_out,
@@ -577,6 +582,30 @@ void aeth_task_say(aeth_task *task, const char *line);
 int aeth_client_render(char **text_out, const char *json,
 const char *what);
 int aeth_task_exit_status(const char *task_json);
+int aeth_client_submit_execute_live(char task_id_out[37],
+aeth_client *c, const char *vm_id,
+const char *command,
+const char *const *args,
+const aeth_submit_options *opts);
+typedef void (*aeth_output_cb)(int stream, const char *data, size_t len,
+void *userdata);
+int aeth_client_follow(aeth_client *c, const char *task_id,
+unsigned int timeout_ms, aeth_output_cb cb,
+void *userdata);
+typedef struct aeth_gateway aeth_gateway;
+int aeth_gateway_start(aeth_gateway **out, const aeth_config *cfg);
+int aeth_gateway_port(const aeth_gateway *gw);
+void aeth_gateway_free(aeth_gateway *gw);
+int aeth_gateway_key_create(char **key_out, char id_out[37],
+const aeth_config *cfg, const char *tenant,
+const char *name, int operator_key);
+int aeth_gateway_key_list(char **json_out, const aeth_config *cfg);
+int aeth_gateway_key_revoke(const aeth_config *cfg,
+const char *id_or_prefix);
+int aeth_gateway_tenant_limits(const aeth_config *cfg,
+const char *tenant, int max_vms,
+int max_vcpus, int max_memory_mb,
+int max_rps);
 int aeth_store_vm_insert(aeth_store *store, aeth_store_vm *vm);
 int aeth_store_vm_set_status(aeth_store *store, const char *id,
 const char *status, const char *error);
@@ -612,11 +641,11 @@ INT_CONSTANTS = {'AETH_ACCEL_INFO_VERSION': 1,
  'AETH_QUEUE_OPTIONS_VERSION': 1,
  'AETH_QUEUE_SOURCE_VERSION': 1,
  'AETH_QUEUE_TASK_VERSION': 1,
- 'AETH_STORE_EXECUTION_VERSION': 1,
- 'AETH_STORE_FILTER_VERSION': 1,
- 'AETH_STORE_TASK_VERSION': 1,
- 'AETH_STORE_VM_VERSION': 1,
- 'AETH_SUBMIT_OPTIONS_VERSION': 1,
+ 'AETH_STORE_EXECUTION_VERSION': 2,
+ 'AETH_STORE_FILTER_VERSION': 2,
+ 'AETH_STORE_TASK_VERSION': 2,
+ 'AETH_STORE_VM_VERSION': 2,
+ 'AETH_SUBMIT_OPTIONS_VERSION': 2,
  'AETH_VERSION_MAJOR': 0,
  'AETH_VERSION_MINOR': 1,
  'AETH_VERSION_PATCH': 0,

@@ -94,6 +94,16 @@ def _progress_cb(task_id, state, waited_ms, userdata):
         pass
 
 
+@ffi.callback("void(int, const char *, size_t, void *)")
+def _output_cb(stream, data, length, userdata):
+    ctx = ffi.from_handle(userdata)
+    try:
+        ctx("stderr" if stream == 2 else "stdout",
+            ffi.unpack(data, length).decode("utf-8", "replace"))
+    except Exception:  # noqa: BLE001 - cannot raise through C; ignored
+        pass
+
+
 def _free_client(ptr):
     lib.aeth_client_free(ptr)
 
@@ -226,12 +236,25 @@ class Client(Handle):
             payload["ttl"] = int(ttl)
         return self.run("vm:create", payload, timeout, **submit_opts).result["vm_id"]
 
+    def follow(self, task_id, on_output, timeout=None):
+        """Call on_output(stream, text) ("stdout" / "stderr") for each piece
+        of a vm:execute's output as the worker publishes it (a task
+        submitted with "live_output": true), until the command ended."""
+        h = ffi.new_handle(on_output)
+        with self._call_lock:
+            check(lib.aeth_client_follow(self._handle(), task_id.encode(),
+                                         ms(timeout), _output_cb, h))
+
     def execute(self, vm_id, command, args=(), env=None, cwd=None,
-                stdin=None, exec_timeout=None, timeout=None, **submit_opts):
+                stdin=None, exec_timeout=None, timeout=None, on_output=None,
+                **submit_opts):
         """Submit vm:execute and wait: a TaskResult (exit_code, stdout,
         stderr).  exec_timeout limits the command in the guest (seconds),
-        timeout the wait."""
+        timeout the wait.  on_output(stream, text), when given, gets the
+        output while the command runs (docs/gateway.md, live output)."""
         payload = {"vm_id": vm_id, "command": command, "args": list(args)}
+        if on_output:
+            payload["live_output"] = True
         if env:
             payload["env"] = dict(env)
         if cwd:
@@ -240,6 +263,13 @@ class Client(Handle):
             payload["stdin"] = stdin if isinstance(stdin, str) else stdin.decode()
         if exec_timeout:
             payload["timeout_ms"] = ms(exec_timeout)
+        if on_output:
+            tid = self.submit("vm:execute", payload, **submit_opts)
+            self.follow(tid, on_output, timeout)
+            task = self.wait(tid, timeout)
+            if not task.ok:
+                raise TaskFailed(task)
+            return TaskResult(task)
         return TaskResult(self.run("vm:execute", payload, timeout, **submit_opts))
 
     def delete_vm(self, vm_id, timeout=None, **submit_opts):

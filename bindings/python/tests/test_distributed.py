@@ -5,6 +5,7 @@ submitting the seed's vm:create / vm:execute / vm:delete tasks."""
 import shutil
 import subprocess
 import tempfile
+import time
 import urllib.parse
 import uuid
 
@@ -90,6 +91,16 @@ def test_seed_workflow(client, worker):
     r = client.execute(vm_id, "sh", ["-c", "echo $X; cat; exit 3"],
                        env={"X": "envok"}, stdin="in", timeout=60)
     assert (r.exit_code, r.stdout) == (3, "envok\nin")
+
+    # live output: the pieces arrive while the command runs
+    got = []
+    r = client.execute(vm_id, "sh", ["-c", "echo a; sleep 1; echo b >&2; "
+                                     "sleep 1; echo c"], timeout=60,
+                       on_output=lambda s, t: got.append((time.monotonic(), s, t)))
+    assert r.exit_code == 0 and r.stdout == "a\nc\n"
+    assert [(s, t) for _, s, t in got] == [("stdout", "a\n"), ("stderr", "b\n"),
+                                          ("stdout", "c\n")]
+    assert got[-1][0] - got[0][0] >= 1.5
 
     client.delete_vm(vm_id, timeout=60)
     vms = {v["id"]: v for v in client.list_vms()}

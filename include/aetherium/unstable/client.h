@@ -16,7 +16,10 @@
 #error "aetherium/unstable/client.h is not a stable API: define AETH_UNSTABLE to use it"
 #endif
 
+#include <stddef.h>
+
 #include "../common.h"
+#include "../task.h"
 
 AETH_BEGIN_DECLS
 
@@ -36,6 +39,32 @@ AETH_API int aeth_client_render(char **text_out, const char *json,
  * tasks, 1 for a failed one.
  */
 AETH_API int aeth_task_exit_status(const char *task_json);
+
+/**
+ * As aeth_client_submit_execute(), with "live_output": true in the
+ * payload: the worker publishes the command's output while it runs, for
+ * aeth_client_follow() and the gateway's streams (docs/gateway.md).
+ */
+AETH_API int aeth_client_submit_execute_live(char task_id_out[37],
+					     aeth_client *c, const char *vm_id,
+					     const char *command,
+					     const char *const *args,
+					     const aeth_submit_options *opts);
+
+/** A piece of a command's output: `stream` 1 stdout, 2 stderr. */
+typedef void (*aeth_output_cb)(int stream, const char *data, size_t len,
+			       void *userdata);
+
+/**
+ * Follow the live output of a vm:execute submitted with live output,
+ * calling `cb` for each piece as the worker publishes it, until the
+ * command ended (or the task ended without running it). timeout_ms 0
+ * waits for good; AETH_ETIMEOUT when it did not end in time. Then
+ * aeth_client_wait() gives the task's final row.
+ */
+AETH_API int aeth_client_follow(aeth_client *c, const char *task_id,
+				unsigned int timeout_ms, aeth_output_cb cb,
+				void *userdata);
 
 AETH_END_DECLS
 

@@ -1,0 +1,203 @@
+/*
+ * aeth-gateway - the HTTP API for tenants (docs/gateway.md), and the
+ * admin commands for its API keys and tenant limits. A thin wrapper over
+ * the library's unstable gateway API (aetherium/unstable/gateway.h).
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define AETH_UNSTABLE
+#include <aetherium/aetherium.h>
+#include <aetherium/unstable/gateway.h>
+
+#include "flags.h"
+
+static const char usage[] =
+	"Usage: aeth-gateway [-config FILE] [-listen ADDR]\n"
+	"       aeth-gateway keys create -tenant NAME [-name NOTE] [-operator]\n"
+	"       aeth-gateway keys list\n"
+	"       aeth-gateway keys revoke ID|PREFIX\n"
+	"       aeth-gateway tenants set NAME [-max-vms N] [-max-vcpus N]\n"
+	"                                     [-max-memory-mb N] [-max-rps N]\n"
+	"\n"
+	"Serves the Aetherium API over HTTP (JSON, /v1; docs/gateway.md and\n"
+	"docs/openapi.yaml) to holders of API keys, so that users never get the\n"
+	"Redis and PostgreSQL credentials. Listens on gateway.listen (default\n"
+	"127.0.0.1:8080; unix:/path for a socket); plain HTTP only on loopback\n"
+	"unless gateway.allow_remote, TLS with gateway.tls_cert and tls_key.\n"
+	"Stops on SIGTERM/SIGINT.\n"
+	"\n"
+	"  -config FILE   YAML config (gateway.*, database.url, redis.url;\n"
+	"                 docs/config.md); $AETH_CONFIG, else defaults + env\n"
+	"  -listen ADDR   overrides gateway.listen (host:port, unix:/path)\n"
+	"\n"
+	"keys create prints a new key once: it is stored only as its SHA-256.\n"
+	"-operator keys see every tenant and the workers and queues. A tenant\n"
+	"is made by its first key. tenants set changes a tenant's limits (-1:\n"
+	"the gateway's gateway.quota_* default; 0 VMs blocks creates; -max-rps 0\n"
+	"means no rate limit).\n"
+	"\n"
+	"Example:\n"
+	"  KEY=$(aeth-gateway keys create -tenant acme)\n"
+	"  curl -H \"Authorization: Bearer $KEY\" -d '{\"name\":\"demo\"}' \\\n"
+	"       http://127.0.0.1:8080/v1/vms\n";
+
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	g_stop = 1;
+}
+
+static int fail(const char *what)
+{
+	fprintf(stderr, "aeth-gateway: %s: %s\n", what, aeth_error_last());
+	return 1;
+}
+
+static int serve(aeth_config *cfg)
+{
+	struct sigaction sa;
+	aeth_gateway *gw = NULL;
+	const char *listen = NULL;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (aeth_gateway_start(&gw, cfg) != 0)
+		return fail("cannot start");
+	aeth_config_get_string(&listen, cfg, "gateway.listen");
+	fprintf(stderr, "aeth-gateway: serving on %s (port %d)\n",
+		listen ? listen : "?", aeth_gateway_port(gw));
+	while (!g_stop)
+		pause();
+	fprintf(stderr, "aeth-gateway: stopping\n");
+	aeth_gateway_free(gw);
+	return 0;
+}
+
+static int keys(aeth_config *cfg, int argc, char **argv)
+{
+	const char *tenant = NULL, *name = NULL;
+	bool op = false, help = false;
+	cli_flag flags[] = {
+		{"tenant", false, &tenant, NULL},
+		{"name", false, &name, NULL},
+		{"operator", true, NULL, &op},
+		{NULL, false, NULL, NULL},
+	};
+	char *out = NULL, id[37];
+
+	if (argc < 1) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	if (!strcmp(argv[0], "create")) {
+		if (cli_parse(argc, argv, flags, &help) != 0 || help || !tenant) {
+			fputs(help ? usage : "aeth-gateway keys create: give -tenant "
+			      "NAME\n", help ? stdout : stderr);
+			return help ? 0 : 2;
+		}
+		if (aeth_gateway_key_create(&out, id, cfg, tenant, name, op) != 0)
+			return fail("keys create");
+		printf("%s\n", out);
+		fprintf(stderr, "aeth-gateway: key %s for tenant %s%s (shown once: "
+			"keep it now)\n", id, tenant, op ? ", operator" : "");
+	} else if (!strcmp(argv[0], "list")) {
+		if (aeth_gateway_key_list(&out, cfg) != 0)
+			return fail("keys list");
+		printf("%s\n", out);
+	} else if (!strcmp(argv[0], "revoke") && argc == 2) {
+		if (aeth_gateway_key_revoke(cfg, argv[1]) != 0)
+			return fail("keys revoke");
+		fprintf(stderr, "aeth-gateway: key %s revoked\n", argv[1]);
+	} else {
+		fputs(usage, stderr);
+		return 2;
+	}
+	aeth_free(out);
+	return 0;
+}
+
+static int tenants(aeth_config *cfg, int argc, char **argv)
+{
+	const char *v[4] = {NULL, NULL, NULL, NULL};
+	bool help = false;
+	cli_flag flags[] = {
+		{"max-vms", false, &v[0], NULL},
+		{"max-vcpus", false, &v[1], NULL},
+		{"max-memory-mb", false, &v[2], NULL},
+		{"max-rps", false, &v[3], NULL},
+		{NULL, false, NULL, NULL},
+	};
+	int n[4];
+
+	if (argc < 2 || strcmp(argv[0], "set") != 0) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	if (cli_parse(argc - 1, argv + 1, flags, &help) != 0 || help) {
+		fputs(usage, help ? stdout : stderr);
+		return help ? 0 : 2;
+	}
+	for (int i = 0; i < 4; i++)
+		n[i] = v[i] ? atoi(v[i]) : -1;
+	if (aeth_gateway_tenant_limits(cfg, argv[1], n[0], n[1], n[2], n[3]) != 0)
+		return fail("tenants set");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *config = NULL, *listen = NULL;
+	bool help = false;
+	aeth_config *cfg = NULL;
+	int rc, cmd = 1;
+
+	/* global flags come first: aeth-gateway -config F keys list */
+	while (cmd + 1 < argc && (!strcmp(argv[cmd], "-config") ||
+				  !strcmp(argv[cmd], "--config") ||
+				  !strcmp(argv[cmd], "-listen") ||
+				  !strcmp(argv[cmd], "--listen"))) {
+		if (strstr(argv[cmd], "config"))
+			config = argv[cmd + 1];
+		else
+			listen = argv[cmd + 1];
+		cmd += 2;
+	}
+	if (cmd < argc && (!strcmp(argv[cmd], "-h") || !strcmp(argv[cmd], "-help") ||
+			   !strcmp(argv[cmd], "--help")))
+		help = true;
+	if (help) {
+		fputs(usage, stdout);
+		return 0;
+	}
+	if (cmd < argc && argv[cmd][0] == '-') {
+		fprintf(stderr, "aeth-gateway: unknown flag %s\n\n%s", argv[cmd], usage);
+		return 2;
+	}
+	if (aeth_init() != 0 || aeth_config_load(&cfg, config) != 0)
+		return fail("config");
+	if (listen && aeth_config_set(cfg, "gateway.listen", listen) != 0)
+		return fail("-listen");
+	if (cmd == argc)
+		rc = serve(cfg);
+	else if (!strcmp(argv[cmd], "keys"))
+		rc = keys(cfg, argc - cmd - 1, argv + cmd + 1);
+	else if (!strcmp(argv[cmd], "tenants"))
+		rc = tenants(cfg, argc - cmd - 1, argv + cmd + 1);
+	else {
+		fprintf(stderr, "aeth-gateway: unknown command %s\n\n%s", argv[cmd],
+			usage);
+		rc = 2;
+	}
+	aeth_config_free(cfg);
+	aeth_shutdown();
+	return rc;
+}

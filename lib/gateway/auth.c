@@ -1,0 +1,350 @@
+/*
+ * lib/gateway/auth.c - who is asking and how much they may: API keys
+ * (made from getrandom(), kept as their SHA-256 through nettle, Debian's
+ * libnettle that GnuTLS is built on), per-tenant requests per second (a
+ * token bucket), per-tenant limits read from the tenants table (cached
+ * for 5 s), and the admin calls of aeth-gateway keys / tenants.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+
+#include <nettle/sha2.h>
+
+
+#include "aetherium/unstable/gateway.h"
+#include "gateway/gateway_internal.h"
+#include "internal.h"
+
+#define KEY_BYTES 32
+#define KEY_PREFIX "aeth_"
+#define KEY_MAX 128        /* longer Authorization values are refused */
+#define LIMITS_KEEP_MS 5000
+
+static void sha256_hex(const char *s, size_t len, char hex[65])
+{
+	static const char digits[] = "0123456789abcdef";
+	uint8_t d[SHA256_DIGEST_SIZE];
+	struct sha256_ctx ctx;
+
+	sha256_init(&ctx);
+	sha256_update(&ctx, len, (const uint8_t *)s);
+	sha256_digest(&ctx, sizeof(d), d);
+	for (size_t i = 0; i < sizeof(d); i++) {
+		hex[2 * i] = digits[d[i] >> 4];
+		hex[2 * i + 1] = digits[d[i] & 15];
+	}
+	hex[64] = 0;
+}
+
+/* base64url without padding: 32 bytes -> 43 characters */
+static void b64url(const uint8_t *in, size_t n, char *out)
+{
+	static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+				"0123456789-_";
+	uint32_t acc = 0;
+	int bits = 0;
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		acc = (acc << 8) | in[i];
+		bits += 8;
+		while (bits >= 6) {
+			bits -= 6;
+			out[o++] = t[(acc >> bits) & 63];
+		}
+	}
+	if (bits > 0)
+		out[o++] = t[(acc << (6 - bits)) & 63];
+	out[o] = 0;
+}
+
+/* ---- per request ---------------------------------------------------------- */
+
+int aeth__gw_limits(aeth__gw *gw, aeth_store *s, const char *tenant,
+		    aeth__tenant_limits *out)
+{
+	int rc = aeth__store_tenant_limits(s, tenant, out);
+
+	if (rc == AETH_ENOTFOUND) {
+		out->max_vms = out->max_vcpus = out->max_memory_mb = -1;
+		out->max_rps = -1;
+		aeth_error_clear();
+	} else if (rc != 0) {
+		return rc;
+	}
+	if (out->max_vms < 0)
+		out->max_vms = gw->quota_vms;
+	if (out->max_vcpus < 0)
+		out->max_vcpus = gw->quota_vcpus;
+	if (out->max_memory_mb < 0)
+		out->max_memory_mb = gw->quota_memory_mb;
+	if (out->max_rps < 0)
+		out->max_rps = gw->quota_rps;
+	return 0;
+}
+
+/* The bucket of `tenant` (made on first use); under gw->lock. */
+static aeth__gw_bucket *bucket(aeth__gw *gw, const char *tenant)
+{
+	for (size_t i = 0; i < gw->nbuckets; i++)
+		if (!strcmp(gw->buckets[i].tenant, tenant))
+			return &gw->buckets[i];
+	if (gw->nbuckets == gw->capbuckets) {
+		size_t cap = gw->capbuckets ? 2 * gw->capbuckets : 16;
+		aeth__gw_bucket *b = realloc(gw->buckets, cap * sizeof(*b));
+
+		if (!b)
+			return NULL;
+		gw->buckets = b;
+		gw->capbuckets = cap;
+	}
+	memset(&gw->buckets[gw->nbuckets], 0, sizeof(*gw->buckets));
+	snprintf(gw->buckets[gw->nbuckets].tenant, 65, "%s", tenant);
+	return &gw->buckets[gw->nbuckets++];
+}
+
+/*
+ * Take one token of `tenant`'s bucket (max_rps per second, a burst of
+ * max_rps). 0, or 1 when empty (the limit goes to *limit). The limits are
+ * re-read every 5 s, so a change by aeth-gateway tenants takes effect
+ * within that.
+ */
+static int rate_take(aeth__gw *gw, aeth_store *s, const char *tenant, int *limit)
+{
+	aeth__tenant_limits lim;
+	aeth__gw_bucket *b;
+	int64_t now = aeth__now_ms();
+	bool stale;
+	int rc = 0;
+
+	pthread_mutex_lock(&gw->lock);
+	b = bucket(gw, tenant);
+	stale = !b || now - b->lim_read_ms > LIMITS_KEEP_MS;
+	pthread_mutex_unlock(&gw->lock);
+	if (!b)
+		return aeth__error_oom();
+	if (stale && (rc = aeth__gw_limits(gw, s, tenant, &lim)) != 0)
+		return rc;
+	pthread_mutex_lock(&gw->lock);
+	if (stale) {
+		/* a new limit starts with a full burst */
+		if (b->lim_read_ms == 0 || lim.max_rps != b->lim.max_rps) {
+			b->tokens = lim.max_rps;
+			b->refill_ms = now;
+		}
+		b->lim = lim;
+		b->lim_read_ms = now;
+	}
+	if (b->lim.max_rps > 0) { /* 0: no limit */
+		double rate = b->lim.max_rps;
+
+		if (b->refill_ms)
+			b->tokens += rate * (double)(now - b->refill_ms) / 1000.0;
+		if (b->tokens > rate)
+			b->tokens = rate;
+		b->refill_ms = now;
+		if (b->tokens >= 1.0)
+			b->tokens -= 1.0;
+		else
+			rc = 1;
+	}
+	*limit = b->lim.max_rps;
+	pthread_mutex_unlock(&gw->lock);
+	return rc;
+}
+
+int aeth__gw_begin(aeth__gw_ctx *ctx, aeth__gw *gw,
+		   const aeth__http_request *req, aeth__http_response *res)
+{
+	const char *auth = aeth__http_header(req, "Authorization");
+	aeth__apikey key;
+	char hex[65];
+	int rc, limit = 0;
+
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->gw = gw;
+	ctx->req = req;
+	ctx->res = res;
+	if (!auth || strncasecmp(auth, "Bearer ", 7) != 0 ||
+	    strlen(auth + 7) > KEY_MAX || strncmp(auth + 7, KEY_PREFIX, 5) != 0) {
+		aeth__http_respond_header(res, "WWW-Authenticate", "Bearer");
+		aeth__http_respond_error(res, 401, "unauthorized", "give an API key: "
+					 "Authorization: Bearer aeth_... (aeth-gateway "
+					 "keys create makes one)");
+		return 1;
+	}
+	sha256_hex(auth + 7, strlen(auth + 7), hex);
+	if (!(ctx->conn = aeth__gw_conn_get(gw, false, 2000))) {
+		aeth__gw_fail(ctx, AETH_EBUSY);
+		return 1;
+	}
+	rc = aeth__store_key_find(aeth__gw_store(ctx->conn), hex, &key);
+	if (rc == AETH_ENOTFOUND) {
+		aeth__gw_end(ctx);
+		aeth__http_respond_header(res, "WWW-Authenticate", "Bearer");
+		aeth__http_respond_error(res, 401, "unauthorized", "the API key is not "
+					 "known or was revoked");
+		return 1;
+	}
+	if (rc == 0) {
+		snprintf(ctx->who.tenant, sizeof(ctx->who.tenant), "%s", key.tenant);
+		snprintf(ctx->who.key_prefix, sizeof(ctx->who.key_prefix), "%s",
+			 key.prefix);
+		ctx->who.operator_ = key.operator_;
+		rc = rate_take(gw, aeth__gw_store(ctx->conn), key.tenant, &limit);
+	}
+	if (rc == 1) {
+		aeth__gw_end(ctx);
+		aeth__http_respond_header(res, "Retry-After", "1");
+		aeth__http_respond_error(res, 429, "rate_limited", "tenant %s is over "
+					 "its limit of %d requests per second (max_rps)",
+					 key.tenant, limit);
+		return 1;
+	}
+	if (rc != 0) {
+		aeth__gw_fail(ctx, rc);
+		aeth__gw_end(ctx);
+		return 1;
+	}
+	return 0;
+}
+
+void aeth__gw_end(aeth__gw_ctx *ctx)
+{
+	aeth__gw_conn_put(ctx->gw, ctx->conn);
+	ctx->conn = NULL;
+}
+
+/* ---- admin (aeth-gateway keys, tenants) ----------------------------------- */
+
+static int admin_store(aeth_store **s, const aeth_config *cfg)
+{
+	const char *url = NULL;
+	int rc;
+
+	if (aeth_config_get_string(&url, cfg, "database.url") != 0 || !url || !*url)
+		url = NULL;
+	if ((rc = aeth_store_open(s, url)) != 0)
+		return rc;
+	if ((rc = aeth_store_migrate(*s)) != 0) {
+		aeth_store_free(*s);
+		*s = NULL;
+	}
+	return rc;
+}
+
+int aeth_gateway_key_create(char **key_out, char id_out[37],
+			    const aeth_config *cfg, const char *tenant,
+			    const char *name, int operator_key)
+{
+	uint8_t raw[KEY_BYTES];
+	char key[sizeof(KEY_PREFIX) + 64], hex[65];
+	aeth__apikey k;
+	aeth_store *s = NULL;
+	int rc;
+
+	if (!key_out || !cfg)
+		return aeth__error_set(AETH_EINVALID, "aeth_gateway_key_create: NULL "
+				       "argument");
+	*key_out = NULL;
+	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
+		return aeth__error_set(AETH_EIO, "getrandom: %s", strerror(errno));
+	memcpy(key, KEY_PREFIX, 5);
+	b64url(raw, sizeof(raw), key + 5);
+	sha256_hex(key, strlen(key), hex);
+	memset(&k, 0, sizeof(k));
+	snprintf(k.tenant, sizeof(k.tenant), "%s", tenant ? tenant : "");
+	snprintf(k.name, sizeof(k.name), "%s", name ? name : "");
+	memcpy(k.prefix, key, 12); /* "aeth_" + 7: tells keys apart, gives nothing */
+	k.prefix[12] = 0;
+	k.operator_ = operator_key != 0;
+	if ((rc = admin_store(&s, cfg)) == 0)
+		rc = aeth__store_key_insert(s, &k, hex);
+	aeth_store_free(s);
+	if (rc == 0 && !(*key_out = strdup(key)))
+		rc = aeth__error_oom();
+	if (rc == 0 && id_out)
+		memcpy(id_out, k.id, 37);
+	memset(raw, 0, sizeof(raw));
+	memset(key, 0, sizeof(key));
+	return rc;
+}
+
+static void add_ms(cJSON *o, const char *k, int64_t ms)
+{
+	if (ms)
+		cJSON_AddNumberToObject(o, k, (double)ms);
+	else
+		cJSON_AddNullToObject(o, k);
+}
+
+int aeth_gateway_key_list(char **json_out, const aeth_config *cfg)
+{
+	aeth__apikey *keys = NULL;
+	aeth_store *s = NULL;
+	size_t n = 0;
+	cJSON *a;
+	int rc;
+
+	if (!json_out || !cfg)
+		return aeth__error_set(AETH_EINVALID, "aeth_gateway_key_list: NULL "
+				       "argument");
+	*json_out = NULL;
+	if ((rc = admin_store(&s, cfg)) == 0)
+		rc = aeth__store_key_list(s, &keys, &n);
+	aeth_store_free(s);
+	if (rc != 0)
+		return rc;
+	a = cJSON_CreateArray();
+	for (size_t i = 0; a && i < n; i++) {
+		cJSON *o = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(o, "id", keys[i].id);
+		cJSON_AddStringToObject(o, "tenant", keys[i].tenant);
+		cJSON_AddStringToObject(o, "prefix", keys[i].prefix);
+		cJSON_AddStringToObject(o, "name", keys[i].name);
+		cJSON_AddBoolToObject(o, "operator", keys[i].operator_);
+		add_ms(o, "created_at_ms", keys[i].created_at_ms);
+		add_ms(o, "revoked_at_ms", keys[i].revoked_at_ms);
+		cJSON_AddItemToArray(a, o);
+	}
+	free(keys);
+	*json_out = a ? cJSON_PrintUnformatted(a) : NULL;
+	cJSON_Delete(a);
+	return *json_out ? 0 : aeth__error_oom();
+}
+
+int aeth_gateway_key_revoke(const aeth_config *cfg, const char *id_or_prefix)
+{
+	aeth_store *s = NULL;
+	int rc;
+
+	if (!cfg)
+		return aeth__error_set(AETH_EINVALID, "aeth_gateway_key_revoke: NULL "
+				       "argument");
+	if ((rc = admin_store(&s, cfg)) == 0)
+		rc = aeth__store_key_revoke(s, id_or_prefix, NULL);
+	aeth_store_free(s);
+	return rc;
+}
+
+int aeth_gateway_tenant_limits(const aeth_config *cfg, const char *tenant,
+			       int max_vms, int max_vcpus, int max_memory_mb,
+			       int max_rps)
+{
+	aeth__tenant_limits l = {max_vms, max_vcpus, max_memory_mb, max_rps};
+	aeth_store *s = NULL;
+	int rc;
+
+	if (!cfg)
+		return aeth__error_set(AETH_EINVALID, "aeth_gateway_tenant_limits: "
+				       "NULL argument");
+	if ((rc = admin_store(&s, cfg)) == 0)
+		rc = aeth__store_tenant_set_limits(s, tenant, &l);
+	aeth_store_free(s);
+	return rc;
+}

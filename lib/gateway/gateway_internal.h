@@ -1,0 +1,145 @@
+/*
+ * lib/gateway/gateway_internal.h - the parts of aeth-gateway's API
+ * (docs/gateway.md): the server and its connection pool (gateway.c), who
+ * is asking and how much they may (auth.c), the routes (routes_vms.c,
+ * routes_tasks.c) and the waits and live output they stream (stream.c).
+ */
+#ifndef AETH_GATEWAY_INTERNAL_H
+#define AETH_GATEWAY_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "aetherium/queue.h"
+#include "aetherium/task.h"
+#include "http/http.h"
+#include "store/store_internal.h"
+
+/* One Redis + PostgreSQL connection pair (an aeth_client), used by one
+ * request or stream at a time. */
+typedef struct {
+	aeth_client *client;
+	bool busy;
+} aeth__gw_conn;
+
+/* A tenant's token bucket and cached limits. */
+typedef struct {
+	char tenant[65];
+	double tokens;
+	int64_t refill_ms;       /* last refill */
+	aeth__tenant_limits lim; /* -1 fields: the gateway's defaults */
+	int64_t lim_read_ms;     /* when lim was read (kept 5 s) */
+} aeth__gw_bucket;
+
+typedef struct aeth_gateway {
+	aeth__http_server *srv;
+	aeth_config *cfg;
+	pthread_mutex_t lock;    /* conns, buckets, create_lock users */
+	pthread_cond_t freed;
+	aeth__gw_conn *conns;    /* nconns for requests, then nstream for waits */
+	size_t nconns, nstream;
+	aeth__gw_bucket *buckets;
+	size_t nbuckets, capbuckets;
+	pthread_mutex_t create_lock; /* quota check + enqueue of a VM, one at a time */
+	/* gateway.* settings */
+	int quota_vms, quota_vcpus, quota_memory_mb, quota_rps;
+	int default_vcpus, default_memory_mb;
+	unsigned int wait_max_s;
+} aeth__gw;
+
+/* Who made the request (auth.c). */
+typedef struct {
+	char tenant[65];
+	char key_prefix[17];
+	bool operator_;
+} aeth__gw_caller;
+
+/* A request being served: the caller, a pooled connection. */
+typedef struct {
+	aeth__gw *gw;
+	const aeth__http_request *req;
+	aeth__http_response *res;
+	aeth__gw_caller who;
+	aeth__gw_conn *conn;
+} aeth__gw_ctx;
+
+/* Take a connection from the requests' pool (gateway.connections) or,
+ * with `stream`, the waits' pool (gateway.stream_connections: waits never
+ * starve requests), waiting up to `wait_ms`: NULL (and the message set)
+ * when none came free. */
+aeth__gw_conn *aeth__gw_conn_get(aeth__gw *gw, bool stream, int64_t wait_ms);
+void aeth__gw_conn_put(aeth__gw *gw, aeth__gw_conn *c);
+aeth_store *aeth__gw_store(aeth__gw_conn *c);
+aeth_queue *aeth__gw_queue(aeth__gw_conn *c);
+
+/*
+ * Authenticate (Bearer key), rate-limit and take a connection: 0 and a
+ * ready ctx, or an answer was given (401, 429, 503) and nonzero. Every
+ * route but /v1/health starts with it; aeth__gw_end() gives the
+ * connection back.
+ */
+int aeth__gw_begin(aeth__gw_ctx *ctx, aeth__gw *gw,
+		   const aeth__http_request *req, aeth__http_response *res);
+void aeth__gw_end(aeth__gw_ctx *ctx);
+
+/* The limits that apply to `tenant` (its row, else the defaults). */
+int aeth__gw_limits(aeth__gw *gw, aeth_store *s, const char *tenant,
+		    aeth__tenant_limits *out);
+
+/* The tenant a read or write is scoped to: the caller's, or NULL (all)
+ * for an operator key; an operator may name one with ?tenant=. */
+const char *aeth__gw_scope(const aeth__gw_ctx *ctx);
+/* The tenant a new task or VM belongs to: the caller's; an operator key
+ * may name an existing one with "tenant" in the body. NULL: answered (a
+ * tenant that does not exist: 404). */
+const char *aeth__gw_owner(aeth__gw_ctx *ctx, const cJSON *body);
+
+/* Answer with the library's last error: AETH_E* -> HTTP status and a
+ * stable code, the message of aeth_error_last(). */
+void aeth__gw_fail(aeth__gw_ctx *ctx, int rc);
+/* Answer JSON (takes `j`). */
+void aeth__gw_json(aeth__gw_ctx *ctx, int status, cJSON *j);
+/* The request body as a JSON object, or an answer (400) and NULL. */
+cJSON *aeth__gw_body(aeth__gw_ctx *ctx);
+/* The status and code for an AETH_E* value. */
+int aeth__gw_status_of(int rc, const char **code);
+
+
+/* The task / VM rows as API objects. */
+cJSON *aeth__gw_task_object(const aeth_store_task *t);
+cJSON *aeth__gw_vm_object(const aeth_store_vm *v);
+
+/* Routes (gateway.c's table names each with its method and path): the
+ * caller is authenticated, ctx->conn taken; `id` is the path's {id} ("" for
+ * paths without one). */
+typedef void (*aeth__gw_fn)(aeth__gw_ctx *ctx, const char *id);
+void aeth__gw_whoami(aeth__gw_ctx *ctx, const char *id);
+void aeth__gw_vms_list(aeth__gw_ctx *ctx, const char *id);
+void aeth__gw_vm_create(aeth__gw_ctx *ctx, const char *id);
+void aeth__gw_vm_get(aeth__gw_ctx *ctx, const char *id);
+void aeth__gw_vm_delete(aeth__gw_ctx *ctx, const char *id);
+void aeth__gw_vm_exec(aeth__gw_ctx *ctx, const char *id);
+void aeth__gw_tasks_list(aeth__gw_ctx *ctx, const char *id);
+void aeth__gw_task_submit(aeth__gw_ctx *ctx, const char *id);
+void aeth__gw_task_get(aeth__gw_ctx *ctx, const char *id);
+void aeth__gw_task_wait(aeth__gw_ctx *ctx, const char *id);
+void aeth__gw_task_output(aeth__gw_ctx *ctx, const char *id);
+void aeth__gw_task_cancel(aeth__gw_ctx *ctx, const char *id);
+void aeth__gw_workers(aeth__gw_ctx *ctx, const char *id);
+void aeth__gw_queues(aeth__gw_ctx *ctx, const char *id);
+
+/*
+ * Stream the end of task `id` (already checked to be the caller's): wait
+ * for it (up to timeout_ms) and send its result as one JSON object
+ * (`what` "task": the task object; "exec": {task_id, exit_code, stdout,
+ * stderr}; "vm": {vm, task}); or, with `format` "sse" / "ndjson", its live
+ * output as it comes and the exit status last.
+ */
+int aeth__gw_stream_task(aeth__gw_ctx *ctx, const char *task_id,
+			 const char *what, const char *format,
+			 unsigned int timeout_ms);
+
+#endif

@@ -1,0 +1,80 @@
+/*
+ * lib/metrics/catalog.c - every metric the library exports, in one table
+ * (docs/metrics.md lists the same; tests/metrics checks that they agree).
+ * Names follow Prometheus' conventions: the aeth_ prefix, the unit in the
+ * name (_seconds, _bytes), _total for counters.
+ */
+#include "metrics/metrics.h"
+
+/* From a no-op task (~1 ms) to a long build (10 min). */
+static const double task_buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+				      0.5, 1, 2.5, 5, 10, 30, 60, 300, 600};
+/* KVM boots in ~0.1 s, TCG in ~2-3 s, a hung boot at its 60 s deadline. */
+static const double boot_buckets[] = {0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5,
+				      10, 20, 30, 60};
+
+#define B(a) (a), sizeof(a) / sizeof((a)[0])
+
+const aeth__metric_def aeth__metric_defs[AETH__M_COUNT] = {
+	[AETH__M_TASKS] = {"aeth_tasks_total", AETH__COUNTER,
+		"Tasks this process finished, by type and outcome (succeeded, "
+		"failed: for good, retrying: failed and queued again, "
+		"forwarded: to the owner of its VM, requeued: given back at "
+		"shutdown)", {"type", "outcome"}, NULL, 0, 0},
+	[AETH__M_TASK_SECONDS] = {"aeth_task_duration_seconds", AETH__HISTOGRAM,
+		"Time a task's handler ran, by type", {"type", NULL},
+		B(task_buckets), 0},
+	[AETH__M_TASK_RETRIES] = {"aeth_task_retries_total", AETH__COUNTER,
+		"Failed tasks queued again for a retry, by type", {"type", NULL},
+		NULL, 0, 0},
+	[AETH__M_TASKS_DEAD] = {"aeth_tasks_dead_total", AETH__COUNTER,
+		"Tasks that failed for good (moved to the dead set), by type",
+		{"type", NULL}, NULL, 0, 0},
+	[AETH__M_EXEC_SECONDS] = {"aeth_exec_duration_seconds", AETH__HISTOGRAM,
+		"Time of a command run in a guest (vm:execute), from the "
+		"request to its exit status", {NULL, NULL}, B(task_buckets), 0},
+	[AETH__M_VM_BOOTS] = {"aeth_vm_boots_total", AETH__COUNTER,
+		"VMs made ready, by how (cold: a VMM booted; pool: handed out "
+		"from a warm pool; snapshot: restored) and outcome (ok, failed)",
+		{"how", "outcome"}, NULL, 0, 0},
+	[AETH__M_VM_BOOT_SECONDS] = {"aeth_vm_boot_duration_seconds",
+		AETH__HISTOGRAM, "Time from starting a VM to its agent answering, "
+		"by how it was made", {"how", NULL}, B(boot_buckets), 0},
+	[AETH__M_VMS_RUNNING] = {"aeth_vms_running", AETH__GAUGE,
+		"VMs this process's workers have running", {NULL, NULL}, NULL, 0,
+		1},
+	[AETH__M_QUEUE_TASKS] = {"aeth_queue_tasks", AETH__GAUGE,
+		"Tasks in a queue this process's workers take from, by state "
+		"(pending, active, scheduled, retry, dead, completed), read "
+		"from Redis at scrape time (cached 2 s)", {"queue", "state"}, NULL,
+		0, 1},
+	[AETH__M_QUEUE_SCRAPE_ERRORS] = {"aeth_queue_depth_errors_total",
+		AETH__COUNTER, "Scrapes whose queue depths could not be read "
+		"from Redis in time (the last values are shown)", {NULL, NULL},
+		NULL, 0, 0},
+	[AETH__M_LEASE_RECOVERIES] = {"aeth_lease_recoveries_total",
+		AETH__COUNTER, "Tasks whose lease expired (their worker died or "
+		"stalled) put back to pending by this process's dequeues",
+		{NULL, NULL}, NULL, 0, 0},
+	[AETH__M_AGENT_RECONNECTS] = {"aeth_agent_reconnects_total",
+		AETH__COUNTER, "Connections to a guest agent made again after "
+		"one was lost", {NULL, NULL}, NULL, 0, 0},
+	[AETH__M_REDIS_ERRORS] = {"aeth_redis_errors_total", AETH__COUNTER,
+		"Redis calls that failed (unreachable, timed out, or an error "
+		"reply)", {NULL, NULL}, NULL, 0, 0},
+	[AETH__M_PG_ERRORS] = {"aeth_postgres_errors_total", AETH__COUNTER,
+		"PostgreSQL statements or connections that failed",
+		{NULL, NULL}, NULL, 0, 0},
+	[AETH__M_GUEST_MEMORY] = {"aeth_guest_memory_committed_bytes",
+		AETH__GAUGE, "Guest memory promised to the running VMs of this "
+		"process's workers (sum of their memory sizes)", {NULL, NULL},
+		NULL, 0, 1},
+	[AETH__M_VMM_PROCESSES] = {"aeth_vmm_processes", AETH__GAUGE,
+		"VMM processes (QEMU, Firecracker) of this process's workers "
+		"that are alive", {NULL, NULL}, NULL, 0, 1},
+	[AETH__M_WORKER_SLOTS] = {"aeth_worker_slots", AETH__GAUGE,
+		"Tasks this process's workers run at once at most "
+		"(queue.concurrency)", {NULL, NULL}, NULL, 0, 1},
+	[AETH__M_WORKER_BUSY] = {"aeth_worker_slots_busy", AETH__GAUGE,
+		"Slots running a task now", {NULL, NULL}, NULL, 0, 1},
+};
