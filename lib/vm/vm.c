@@ -717,6 +717,39 @@ int aeth__vm_agent(aeth_vm *vm, aeth__agent **out)
 	return rc;
 }
 
+int aeth__vm_set_pool(aeth_vm *vm, const char *tag)
+{
+	char *t = NULL;
+
+	if (tag && !(t = aeth__strdup(tag)))
+		return AETH_ENOMEM;
+	free(vm->rec.pool);
+	vm->rec.pool = t;
+	return aeth__vm_record_save(&vm->rec);
+}
+
+const char *aeth__vm_pool(const aeth_vm *vm)
+{
+	return vm->rec.pool;
+}
+
+int aeth__vm_claim(aeth_vm *vm, const char *name, unsigned int ttl_s,
+		   int64_t handout_ms)
+{
+	char *n = aeth__strdup(name ? name : vm->rec.id);
+
+	if (!n)
+		return AETH_ENOMEM;
+	free(vm->rec.name);
+	vm->rec.name = n;
+	free(vm->rec.pool);
+	vm->rec.pool = NULL;
+	vm->rec.expires_ms = ttl_s ? aeth__wall_ms() + (int64_t)ttl_s * 1000 : 0;
+	vm->rec.origin = AETH_ORIGIN_POOL;
+	vm->rec.start_ms = handout_ms;
+	return aeth__vm_record_save(&vm->rec);
+}
+
 bool aeth__vm_vmm_alive(const aeth_vm *vm)
 {
 	return vm->backend->alive(&vm->rec);

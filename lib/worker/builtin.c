@@ -14,7 +14,9 @@
 #include <cjson/cJSON.h>
 
 #include "worker/exec_glue.h"
+#include "vm/vm_internal.h"
 #include "worker/payload.h"
+#include "worker/pool.h"
 #include "worker/registry.h"
 #include "worker/worker_internal.h"
 
@@ -50,7 +52,36 @@ typedef struct {
 	const char *network;      /* "none", "tap" or the profile's name */
 	uint64_t overlay_mb;
 	bool reserved;
+	aeth_vm *pooled;          /* a warm pool's VM, taken for this create */
 } create_plan;
+
+/* A ready VM of this shape from a warm pool, if one is: c->pooled. */
+static void take_pooled(aeth_worker *w, const create_plan *c, bool disk,
+			create_plan *out)
+{
+	aeth__pool_shape shape;
+
+	if (!w->pools || c->o.net == AETH_NET_TAP)
+		return;
+	shape.vcpus = c->o.vcpus;
+	shape.memory_mb = c->o.memory_mb;
+	shape.image = c->image->name;
+	shape.network = c->network;
+	shape.rootfs = disk;
+	aeth__pool_take(w, &shape, &out->pooled);
+}
+
+/* Reserve the quotas of a new VM; a limit that pool VMs fill gives way:
+ * spares are deleted before a user is refused. */
+static int reserve(aeth_worker *w, const create_plan *c)
+{
+	int rc;
+
+	while ((rc = aeth__quota_reserve(w, c->o.memory_mb, c->overlay_mb)) ==
+	       AETH_EBUSY && aeth__pool_evict(w))
+		;
+	return rc;
+}
 
 /*
  * Check a vm:create against the worker's catalogue and limits and fill
@@ -135,7 +166,10 @@ static int plan_create(aeth_task *t, const aeth__create_payload *p,
 				"worker %s allows at most %u s (limits.ttl_max_s)",
 				ttl, w->id, pol->ttl_max_s);
 	c->o.ttl_s = ttl;
-	if (aeth__quota_reserve(w, c->o.memory_mb, c->overlay_mb) != 0)
+	take_pooled(w, c, disk, c);
+	if (c->pooled)
+		return 0;
+	if (reserve(w, c) != 0)
 		return fail_now(t, "vm:create: %s", aeth_error_last());
 	c->reserved = true;
 	return 0;
@@ -154,6 +188,9 @@ static char *vm_metadata(const aeth_worker *w, const create_plan *c,
 	cJSON_AddStringToObject(m, "state_dir", aeth_vmm_state_dir(w->vmm));
 	cJSON_AddStringToObject(m, "image", c->image->name);
 	cJSON_AddStringToObject(m, "network", c->network);
+	if (vm)
+		cJSON_AddStringToObject(m, "origin",
+					aeth_origin_name(aeth_vm_origin(vm)));
 	if (c->o.net == AETH_NET_TAP && c->o.tap_name)
 		cJSON_AddStringToObject(m, "tap", c->o.tap_name);
 	if (c->o.ttl_s) {
@@ -171,16 +208,88 @@ static char *vm_metadata(const aeth_worker *w, const create_plan *c,
 	return s;
 }
 
+/* The row of a VM being handed out or booted (strings borrowed). */
+static void fill_row(aeth__vm_row *row, const aeth_worker *w,
+		     const aeth__create_payload *p, const create_plan *c,
+		     const aeth_vm *vm, const char *meta)
+{
+	row->id = aeth_vm_id(vm);
+	row->name = p->name;
+	row->orchestrator = aeth_vm_backend(vm);
+	row->vcpus = c->o.vcpus;
+	row->memory_mb = c->o.memory_mb;
+	row->kernel_path = aeth_vm_kernel_path(vm);
+	row->rootfs_path = aeth_vm_rootfs_path(vm);
+	row->socket_path = aeth_vm_agent_socket(vm);
+	row->owner_worker = w->id;
+	row->metadata = meta;
+}
+
+static int set_create_result(aeth_task *t, const aeth_vm *vm, const char *name,
+			     int64_t ready_ms)
+{
+	char *result = aeth__create_result(aeth_vm_id(vm), name,
+					   aeth_origin_name(aeth_vm_origin(vm)),
+					   ready_ms);
+	int rc = result ? aeth_task_set_result(t, result) : AETH_ENOMEM;
+
+	free(result);
+	return rc;
+}
+
+/*
+ * A warm pool's VM for this create: it gets the payload's name and
+ * lifetime, its row (as a cold VM's: creating, then running with its
+ * paths) and joins the VM table; nothing boots.
+ */
+static int hand_out(aeth_task *t, const aeth__create_payload *p,
+		    create_plan *c, int64_t t0)
+{
+	aeth__slot *s = t->slot;
+	aeth_worker *w = s->w;
+	aeth_vm *vm = c->pooled;
+	aeth__vm_row row = {0};
+	char *meta = NULL;
+	int rc;
+
+	c->pooled = NULL;
+	if ((rc = aeth__vm_claim(vm, p->name, c->o.ttl_s, aeth__now_ms() - t0)) ||
+	    !(meta = vm_metadata(w, c, vm))) {
+		rc = fail_last(t, rc ? rc : AETH_ENOMEM, "cannot hand out a pool VM");
+		aeth__pool_drop(w, vm);
+		return rc;
+	}
+	fill_row(&row, w, p, c, vm, meta);
+	if (aeth__rec_vm_insert(s->rec, &row) != 0) {
+		rc = fail_last(t, AETH_EUNAVAILABLE, "cannot record the VM");
+		aeth__pool_drop(w, vm);
+		free(meta);
+		return rc;
+	}
+	aeth__rec_vm_paths(s->rec, &row);
+	aeth__rec_vm_status(s->rec, row.id, "running", NULL);
+	rc = set_create_result(t, vm, p->name, aeth__now_ms() - t0);
+	aeth__worker_say(w, t->qt->id, "✓ VM %s handed out from a warm pool "
+			 "(%lld ms)", row.id, (long long)(aeth__now_ms() - t0));
+	free(meta);
+	if (aeth__vm_adopt(w, vm) == 0)
+		aeth__pool_taken(w, vm);
+	else
+		aeth__pool_drop(w, vm);
+	return rc;
+}
+
 int aeth__handle_create(aeth_task *t, void *userdata)
 {
 	aeth__slot *s = t->slot;
 	aeth_worker *w = s->w;
 	const char *payload = aeth_task_payload(t);
+	int64_t t0 = aeth__now_ms();
 	create_plan c;
 	aeth__create_payload p;
 	aeth__vm_row row = {0};
 	aeth_vm *vm = NULL;
-	char *result, *meta = NULL;
+	char *meta = NULL;
 	int rc;
 
 	(void)userdata;
@@ -191,6 +300,10 @@ int aeth__handle_create(aeth_task *t, void *userdata)
 	c.o.name = p.name;
 	if ((rc = plan_create(t, &p, &c)) != 0)
 		goto out;
+	if (c.pooled) {
+		rc = hand_out(t, &p, &c, t0);
+		goto out;
+	}
 	aeth__worker_say(w, t->qt->id, "Creating VM: %s (vcpu=%u, mem=%uMB)",
 			 p.name, c.o.vcpus, c.o.memory_mb);
 	if (c.o.net != AETH_NET_NONE || c.o.rootfs_path || c.image != w->policy.images)
@@ -206,16 +319,7 @@ int aeth__handle_create(aeth_task *t, void *userdata)
 		aeth_vm_delete(vm);
 		goto out;
 	}
-	row.id = aeth_vm_id(vm);
-	row.name = p.name;
-	row.orchestrator = aeth_vm_backend(vm);
-	row.vcpus = c.o.vcpus;
-	row.memory_mb = c.o.memory_mb;
-	row.kernel_path = aeth_vm_kernel_path(vm);
-	row.rootfs_path = aeth_vm_rootfs_path(vm);
-	row.socket_path = aeth_vm_agent_socket(vm);
-	row.owner_worker = w->id;
-	row.metadata = meta;
+	fill_row(&row, w, &p, &c, vm, meta);
 	if ((rc = aeth__rec_vm_insert(s->rec, &row)) != 0) {
 		rc = fail_last(t, AETH_EUNAVAILABLE, "cannot record the VM");
 		aeth_vm_delete(vm);
@@ -235,10 +339,10 @@ int aeth__handle_create(aeth_task *t, void *userdata)
 	}
 	aeth__rec_vm_paths(s->rec, &row);
 	aeth__rec_vm_status(s->rec, row.id, "running", NULL);
-	aeth__worker_say(w, t->qt->id, "✓ VM started");
-	result = aeth__create_result(row.id, p.name);
-	rc = result ? aeth_task_set_result(t, result) : AETH_ENOMEM;
-	free(result);
+	aeth__worker_say(w, t->qt->id, "✓ VM started (%s, %lld ms)",
+			 aeth_origin_name(aeth_vm_origin(vm)),
+			 (long long)aeth_vm_start_ms(vm));
+	rc = set_create_result(t, vm, p.name, aeth__now_ms() - t0);
 	if (aeth__vm_adopt(w, vm) == 0)
 		vm = NULL;
 out:
