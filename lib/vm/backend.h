@@ -175,8 +175,12 @@ typedef struct aeth__vm_backend {
 			     int64_t deadline_ms);
 	int (*restore)(aeth__vm_record *rec, const char *dir, int64_t deadline_ms);
 	/* true: restore needs rec->ram_fd (a sealed memfd of the snapshot's
-	 * "ram", shared by every VM restored from it) and rec->state_fd. */
+	 * "ram", shared by every VM restored from it). */
 	bool snapshot_memfd;
+	/* true: vm.c connects the agent's channel before restore() (QEMU:
+	 * the guest must find its host connected); false: after (the
+	 * channel exists only once the snapshot is loaded: Firecracker). */
+	bool connect_before_restore;
 
 	/*
 	 * After a process restart: rec was loaded from vm.json. Return true

@@ -632,5 +632,6 @@ const aeth__vm_backend aeth__vm_backend_qemu = {
 	.snapshot_save = qemu_snapshot_save,
 	.restore = qemu_restore,
 	.snapshot_memfd = true,
+	.connect_before_restore = true,
 	.alive = qemu_alive,
 };

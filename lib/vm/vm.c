@@ -396,9 +396,10 @@ int aeth__vm_boot_cold(aeth_vm *vm)
 
 /*
  * Restore from the snapshot in `dir` (rec.boot_mode and rec.ram_fd set by
- * snapshot.c): start the VMM waiting for its state, connect the agent's
- * channel first (so the guest never sees its host go away: the template
- * was connected too), load the state, then say hello as a new host.
+ * snapshot.c): start the VMM waiting for its state, load the state and
+ * connect the agent's channel (QEMU: connect first, so the guest never
+ * sees its host go away: the template was connected too), then say
+ * hello as a new host.
  */
 int aeth__vm_restore_once(aeth_vm *vm, const char *dir)
 {
@@ -409,10 +410,12 @@ int aeth__vm_restore_once(aeth_vm *vm, const char *dir)
 
 	snprintf(peer, sizeof(peer), "VM %s", vm->rec.id);
 	rc = vm->backend->start(&vm->rec, deadline);
-	if (rc == 0)
+	if (rc == 0 && vm->backend->connect_before_restore)
 		rc = vm->backend->agent_connect(&vm->rec, deadline, &fd);
 	if (rc == 0)
 		rc = vm->backend->restore(&vm->rec, dir, deadline);
+	if (rc == 0 && !vm->backend->connect_before_restore)
+		rc = vm->backend->agent_connect(&vm->rec, deadline, &fd);
 	if (rc == 0) {
 		rc = aeth__agent_open(&a, fd, peer);
 		fd = -1; /* taken, also on failure */
