@@ -418,7 +418,7 @@ static int make(aeth_vm *vm, aeth__snap *e, const char *inputs)
 	t->rec.rootfs_path = NULL;
 	t->rec.boot_mode = AETH__BOOT_TEMPLATE;
 	t->rec.ram_fd = memfd;
-	aeth__info("making snapshot %s (%u vCPU, %u MiB, network %s): booting "
+	aeth__debug("making snapshot %s (%u vCPU, %u MiB, network %s): booting "
 		   "a template VM %s", e->key, vm->rec.vcpus, vm->rec.memory_mb,
 		   vm->rec.net == AETH_NET_USER ? "user" : "none", t->rec.id);
 	if ((rc = aeth_vm_start(t)) != 0)

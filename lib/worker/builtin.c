@@ -269,8 +269,13 @@ static int hand_out(aeth_task *t, const aeth__create_payload *p,
 	aeth__rec_vm_paths(s->rec, &row);
 	aeth__rec_vm_status(s->rec, row.id, "running", NULL);
 	rc = set_create_result(t, vm, p->name, aeth__now_ms() - t0);
-	aeth__worker_say(w, t->qt->id, "✓ VM %s handed out from a warm pool "
-			 "(%lld ms)", row.id, (long long)(aeth__now_ms() - t0));
+	/* the seed's lines, as for a boot; the result says "pool" */
+	aeth__worker_say(w, t->qt->id, "Creating VM: %s (vcpu=%u, mem=%uMB)",
+			 p->name, c->o.vcpus, c->o.memory_mb);
+	aeth__worker_say(w, t->qt->id, "✓ VM created: %s", row.id);
+	aeth__worker_say(w, t->qt->id, "✓ VM started");
+	aeth__debug("VM %s handed out from a warm pool in %lld ms", row.id,
+		    (long long)(aeth__now_ms() - t0));
 	free(meta);
 	if (aeth__vm_adopt(w, vm) == 0)
 		aeth__pool_taken(w, vm);
@@ -339,9 +344,11 @@ int aeth__handle_create(aeth_task *t, void *userdata)
 	}
 	aeth__rec_vm_paths(s->rec, &row);
 	aeth__rec_vm_status(s->rec, row.id, "running", NULL);
-	aeth__worker_say(w, t->qt->id, "✓ VM started (%s, %lld ms)",
-			 aeth_origin_name(aeth_vm_origin(vm)),
-			 (long long)aeth_vm_start_ms(vm));
+	/* the seed's line; how the VM was made is in the result */
+	aeth__worker_say(w, t->qt->id, "✓ VM started");
+	aeth__debug("VM %s: %s in %lld ms", row.id,
+		    aeth_origin_name(aeth_vm_origin(vm)),
+		    (long long)aeth_vm_start_ms(vm));
 	rc = set_create_result(t, vm, p.name, aeth__now_ms() - t0);
 	if (aeth__vm_adopt(w, vm) == 0)
 		vm = NULL;
