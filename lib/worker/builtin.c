@@ -266,7 +266,7 @@ static int hand_out(aeth_task *t, const aeth__create_payload *p,
 		free(meta);
 		return rc;
 	}
-	aeth__rec_vm_paths(s->rec, &row);
+	/* the row has its final paths already: only its status moves on */
 	aeth__rec_vm_status(s->rec, row.id, "running", NULL);
 	rc = set_create_result(t, vm, p->name, aeth__now_ms() - t0);
 	/* the seed's lines, as for a boot; the result says "pool" */

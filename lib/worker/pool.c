@@ -17,8 +17,22 @@
 /* After a pool VM could not be made: wait, doubling up to the max. */
 #define BACKOFF_MIN_MS 2000
 #define BACKOFF_MAX_MS 60000
-/* A ready VM's agent must answer this fast to be handed out. */
-#define HANDOUT_PING_MS 2000
+/* A ready VM's agent must answer a ping this fast. */
+#define PING_TIMEOUT_MS 2000
+/* The pool thread pings each ready VM this often, so that a hand-out
+ * needs no round trip to the guest (~10 ms under TCG on a busy host)
+ * while every VM handed out answered a moment ago... */
+#define PING_EVERY_MS 2000
+/* ...at most this long ago; else the hand-out pings it first. */
+#define FRESH_MS 4000
+
+/* A ready VM: when its agent last answered (aeth__now_ms()), and whether
+ * the pool thread is pinging it right now (then it is not taken). */
+typedef struct {
+	aeth_vm *vm;
+	int64_t ok_ms;
+	bool checking;
+} ready_vm;
 
 typedef struct {
 	char *name;
@@ -28,7 +42,7 @@ typedef struct {
 	char *network;
 	bool rootfs;
 	uint64_t overlay_mb;
-	aeth_vm **ready;                /* oldest first */
+	ready_vm *ready;                /* oldest first */
 	size_t nready;
 	unsigned int booting;
 	unsigned long handed_out, made, failed;
@@ -150,7 +164,7 @@ void aeth__pools_free(aeth_worker *w)
 		return;
 	for (size_t i = 0; i < ps->n; i++) {
 		for (size_t j = 0; j < ps->p[i].nready; j++)
-			aeth_vm_free(ps->p[i].ready[j]);
+			aeth_vm_free(ps->p[i].ready[j].vm);
 		free(ps->p[i].ready);
 		free(ps->p[i].name);
 		free(ps->p[i].network);
@@ -185,29 +199,49 @@ static void discard(aeth_vm *vm, const char *why)
 	aeth_vm_free(vm);
 }
 
-static bool push_ready(pool_t *p, aeth_vm *vm)
+/* ok_ms: when its agent last answered (0: not known, ping it soon). */
+static bool push_ready(pool_t *p, aeth_vm *vm, int64_t ok_ms)
 {
-	aeth_vm **r = realloc(p->ready, (p->nready + 1) * sizeof(*r));
+	ready_vm *r = realloc(p->ready, (p->nready + 1) * sizeof(*r));
 
 	if (!r)
 		return false;
 	p->ready = r;
-	p->ready[p->nready++] = vm;
+	p->ready[p->nready++] = (ready_vm){vm, ok_ms, false};
 	return true;
 }
 
-static aeth_vm *pop_ready(pool_t *p, bool oldest)
+static aeth_vm *remove_at(pool_t *p, size_t j, int64_t *ok_ms)
 {
-	aeth_vm *vm;
+	aeth_vm *vm = p->ready[j].vm;
 
-	if (!p->nready)
-		return NULL;
-	if (!oldest)
-		return p->ready[--p->nready];
-	vm = p->ready[0];
-	memmove(p->ready, p->ready + 1, (p->nready - 1) * sizeof(*p->ready));
+	if (ok_ms)
+		*ok_ms = p->ready[j].ok_ms;
+	memmove(p->ready + j, p->ready + j + 1,
+		(p->nready - j - 1) * sizeof(*p->ready));
 	p->nready--;
 	return vm;
+}
+
+/* The oldest (or newest) ready VM nobody is pinging, taken out; NULL:
+ * none. */
+static aeth_vm *pop_ready(pool_t *p, bool oldest, int64_t *ok_ms)
+{
+	for (size_t k = 0; k < p->nready; k++) {
+		size_t j = oldest ? k : p->nready - 1 - k;
+
+		if (!p->ready[j].checking)
+			return remove_at(p, j, ok_ms);
+	}
+	return NULL;
+}
+
+static ready_vm *find_ready(pool_t *p, const aeth_vm *vm)
+{
+	for (size_t j = 0; j < p->nready; j++)
+		if (p->ready[j].vm == vm)
+			return &p->ready[j];
+	return NULL;
 }
 
 /* Create and start one VM of pool p, tagged as its own. */
@@ -251,42 +285,89 @@ static aeth_vm *make_vm(aeth_worker *w, pool_t *p)
 
 /* ---- the pool thread ---- */
 
-/* Remove ready VMs whose VMM died or whose lifetime is over. */
+/* The guest of a VM answers now (its agent reconnected if needed). */
+static bool answers(aeth_vm *vm)
+{
+	aeth__agent *a = NULL;
+
+	if (!aeth__vm_vmm_alive(vm) || aeth__vm_agent(vm, &a) != 0)
+		return false;
+	return aeth__agent_ping(a, PING_TIMEOUT_MS) == 0;
+}
+
+/* Why a ready VM must go (its VMM died, its lifetime ended unused), or
+ * NULL. */
+static const char *unfit(aeth_vm *vm, int64_t wall)
+{
+	int64_t exp = aeth_vm_expires_ms(vm);
+
+	if (!aeth__vm_vmm_alive(vm))
+		return "its VMM died";
+	if (exp && wall >= exp)
+		return "its lifetime ended unused";
+	return NULL;
+}
+
+static void drop_ready(aeth_worker *w, pool_t *p, aeth_vm *vm, const char *why)
+{
+	aeth__worker_say(w, NULL, "Pool %s: VM %s removed (%s)", p->name,
+			 aeth_vm_id(vm), why);
+	discard(vm, why);
+	count(w, p, -1);
+}
+
+/*
+ * Look after the ready VMs: remove those whose VMM died or whose lifetime
+ * ended; ping the others every PING_EVERY_MS (outside the lock, the VM
+ * marked so that nobody takes it meanwhile), removing one that does not
+ * answer.
+ */
 static void check_ready(aeth_worker *w)
 {
 	struct aeth__pools *ps = w->pools;
-	int64_t now = aeth__wall_ms();
 
 	for (size_t i = 0; i < ps->n; i++) {
 		pool_t *p = &ps->p[i];
 
-		for (size_t j = 0;;) {
-			aeth_vm *vm = NULL;
+		for (;;) {
+			int64_t now = aeth__now_ms(), wall = aeth__wall_ms();
+			aeth_vm *vm = NULL, *ping = NULL;
 			const char *why = NULL;
 
 			pthread_mutex_lock(&ps->mu);
-			for (; j < p->nready && !vm; j++) {
-				int64_t exp = aeth_vm_expires_ms(p->ready[j]);
+			for (size_t j = 0; j < p->nready && !vm && !ping; j++) {
+				ready_vm *r = &p->ready[j];
 
-				if (!aeth__vm_vmm_alive(p->ready[j]))
-					why = "its VMM died";
-				else if (exp && now >= exp)
-					why = "its lifetime ended unused";
-				else
+				if (r->checking)
 					continue;
-				vm = p->ready[j];
-				memmove(p->ready + j, p->ready + j + 1,
-					(p->nready - j - 1) * sizeof(*p->ready));
-				p->nready--;
-				j--;
+				if ((why = unfit(r->vm, wall)))
+					vm = remove_at(p, j, NULL);
+				else if (now - r->ok_ms >= PING_EVERY_MS) {
+					r->checking = true;
+					ping = r->vm;
+				}
 			}
 			pthread_mutex_unlock(&ps->mu);
-			if (!vm)
+			if (vm) {
+				drop_ready(w, p, vm, why);
+				continue;
+			}
+			if (!ping)
 				break;
-			aeth__worker_say(w, NULL, "Pool %s: VM %s removed (%s)", p->name,
-					 aeth_vm_id(vm), why);
-			discard(vm, why);
-			count(w, p, -1);
+			{
+				bool ok = answers(ping);
+				ready_vm *r;
+
+				pthread_mutex_lock(&ps->mu);
+				r = find_ready(p, ping);
+				r->checking = false;
+				r->ok_ms = aeth__now_ms();
+				if (!ok)
+					remove_at(p, (size_t)(r - p->ready), NULL);
+				pthread_mutex_unlock(&ps->mu);
+				if (!ok)
+					drop_ready(w, p, ping, "its agent did not answer");
+			}
 		}
 	}
 }
@@ -345,7 +426,7 @@ static bool refill_one(aeth_worker *w)
 		count(w, p, +1);
 	pthread_mutex_lock(&ps->mu);
 	p->booting--;
-	if (vm && !push_ready(p, vm)) {
+	if (vm && !push_ready(p, vm, aeth__now_ms())) {
 		pthread_mutex_unlock(&ps->mu);
 		discard(vm, "out of memory");
 		count(w, p, -1);
@@ -432,7 +513,7 @@ void aeth__pools_stop(aeth_worker *w)
 	for (size_t i = 0; i < ps->n; i++) {
 		aeth_vm *vm;
 
-		while ((vm = pop_ready(&ps->p[i], true))) {
+		while ((vm = pop_ready(&ps->p[i], true, NULL))) {
 			discard(vm, "its worker stopped");
 			count(w, &ps->p[i], -1);
 			n++;
@@ -452,16 +533,6 @@ static bool fits(const pool_t *p, const aeth__pool_shape *s)
 	       p->rootfs == s->rootfs;
 }
 
-/* The guest of a ready VM answers now (a VM that does not is dropped). */
-static bool answers(aeth_vm *vm)
-{
-	aeth__agent *a = NULL;
-
-	if (!aeth__vm_vmm_alive(vm) || aeth__vm_agent(vm, &a) != 0)
-		return false;
-	return aeth__agent_ping(a, HANDOUT_PING_MS) == 0;
-}
-
 int aeth__pool_take(aeth_worker *w, const aeth__pool_shape *shape, aeth_vm **out)
 {
 	struct aeth__pools *ps = w->pools;
@@ -473,17 +544,22 @@ int aeth__pool_take(aeth_worker *w, const aeth__pool_shape *shape, aeth_vm **out
 		if (!fits(p, shape))
 			continue;
 		for (;;) {
+			aeth__agent *a = NULL;
+			int64_t ok_ms = 0;
 			aeth_vm *vm;
 
 			pthread_mutex_lock(&ps->mu);
-			vm = pop_ready(p, true);
+			vm = pop_ready(p, true, &ok_ms);
 			if (vm)
 				p->handed_out++;
 			pthread_cond_broadcast(&ps->cond); /* refill */
 			pthread_mutex_unlock(&ps->mu);
 			if (!vm)
 				break;
-			if (answers(vm)) {
+			/* answered a moment ago on a connection still up, or now */
+			if ((aeth__now_ms() - ok_ms < FRESH_MS &&
+			     aeth__vm_vmm_alive(vm) && aeth__vm_agent(vm, &a) == 0 &&
+			     aeth__agent_alive(a)) || answers(vm)) {
 				*out = vm;
 				return 0;
 			}
@@ -544,7 +620,7 @@ bool aeth__pool_evict(aeth_worker *w)
 		if (ps->p[i].nready && (!p || ps->p[i].nready > p->nready))
 			p = &ps->p[i];
 	if (p)
-		vm = pop_ready(p, false);
+		vm = pop_ready(p, false, NULL);
 	pthread_mutex_unlock(&ps->mu);
 	if (!vm)
 		return false;
@@ -609,7 +685,8 @@ static void take_back(aeth_worker *w, aeth_vm *vm, const char *name)
 
 	if (p && same_shape(p, vm) && aeth_vm_status(vm) == AETH_VM_RUNNING) {
 		pthread_mutex_lock(&ps->mu);
-		kept = p->nready < p->size && push_ready(p, vm);
+		/* its agent is reconnected by the pool thread's first ping */
+		kept = p->nready < p->size && push_ready(p, vm, 0);
 		pthread_mutex_unlock(&ps->mu);
 	}
 	if (kept) {
