@@ -344,7 +344,8 @@ AETH_API const char *aeth_vm_agent_socket(const aeth_vm *vm);
 /**
  * The guest console's log file. QEMU: the console up to the moment the
  * agent answered hello (kernel and agent boot messages, what boot-failure
- * errors quote); after that QEMU keeps the console only in a 64 KiB ring
+ * errors quote; empty for a VM restored from a snapshot, which did not
+ * boot); after that QEMU keeps the console only in a 64 KiB ring
  * buffer (QMP `ringbuf-read` device "ser0" on aeth_vm_api_socket()), so a
  * guest writing to /dev/ttyS0 cannot fill the host's disk. Firecracker:
  * its log file, with the whole console, unbounded (docs/firecracker.md).

@@ -172,10 +172,17 @@ static int build_argv(argv_t *a, const aeth__vm_record *r, const vmm_fds *f)
 	/* A named chardev (not -serial file:) so that ready() can swap its
 	 * backend for a ring buffer once the guest has booted; the log file
 	 * is ours, handed over as an fd set (QEMU may not open our files). */
-	arg(a, "-add-fd");
-	argf(a, "fd=%d,set=1", f->serial);
-	arg(a, "-chardev");
-	arg(a, "file,id=" SERIAL_CHARDEV ",path=/dev/fdset/1");
+	if (r->boot_mode == AETH__BOOT_RESTORE) {
+		/* nothing to boot, nothing for serial.log: the bounded ring
+		 * from the start (its boot was the template's) */
+		arg(a, "-chardev");
+		arg(a, "ringbuf,id=" SERIAL_CHARDEV ",size=" SERIAL_RING_BYTES);
+	} else {
+		arg(a, "-add-fd");
+		argf(a, "fd=%d,set=1", f->serial);
+		arg(a, "-chardev");
+		arg(a, "file,id=" SERIAL_CHARDEV ",path=/dev/fdset/1");
+	}
 	arg(a, "-serial");
 	arg(a, "chardev:" SERIAL_CHARDEV);
 	arg(a, "-chardev");
@@ -286,7 +293,7 @@ static int open_fds(aeth__vm_record *r, vmm_fds *f)
 	int fd;
 
 	f->n = 0;
-	f->initrd = f->rootfs = f->tap = f->ram = -1;
+	f->initrd = f->rootfs = f->tap = f->ram = f->serial = -1;
 #define TAKE(field, expr)                                                      \
 	do {                                                                   \
 		if ((fd = (expr)) < 0)                                         \
@@ -304,7 +311,10 @@ static int open_fds(aeth__vm_record *r, vmm_fds *f)
 	if (fd < 0)
 		return aeth__error_errno(AETH_EIO, "VM %s: cannot create %s", r->id,
 					 r->serial_log);
-	f->serial = give(f, fd);
+	if (r->boot_mode == AETH__BOOT_RESTORE)
+		close(fd); /* stays empty: the console starts in its ring */
+	else
+		f->serial = give(f, fd);
 	TAKE(qmp, listen_at(r, r->api_sock));
 	TAKE(agent, listen_at(r, r->agent_sock));
 	if (r->net == AETH_NET_TAP)
@@ -405,6 +415,8 @@ static int qemu_ready(aeth__vm_record *r, int64_t deadline_ms)
 {
 	int fd, rc;
 
+	if (r->boot_mode == AETH__BOOT_RESTORE)
+		return 0; /* its console is the ring already */
 	fd = aeth__qmp_open(r->api_sock, deadline_ms);
 	if (fd < 0)
 		return fd;
