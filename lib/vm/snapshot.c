@@ -379,6 +379,46 @@ static void remove_stale(const char *snapdir, const char *shape, const char *key
 
 /* ---- making one ---- */
 
+/* What a crash while making a snapshot of `key` may have left: its
+ * temporary directories (we hold the key's lock: nobody else writes
+ * them) and template VMs whose VMM is gone or whose lifetime ended. */
+static void remove_leftovers(aeth_vmm *m, const char *key)
+{
+	char prefix[32], name[64], **ids = NULL;
+	DIR *d = opendir(m->snapshot_dir);
+	struct dirent *de;
+
+	snprintf(prefix, sizeof(prefix), ".new-%s-", key);
+	while (d && (de = readdir(d))) {
+		char *dir;
+
+		if (strncmp(de->d_name, prefix, strlen(prefix)) != 0)
+			continue;
+		if ((dir = aeth__sprintf("%s/%s", m->snapshot_dir, de->d_name)))
+			aeth__rm_rf(dir);
+		free(dir);
+	}
+	if (d)
+		closedir(d);
+	snprintf(name, sizeof(name), "snapshot-template-%s", key);
+	if (aeth_vm_list(&ids, m) != 0)
+		return;
+	for (char **id = ids; *id; id++) {
+		aeth_vm *t = NULL;
+
+		if (aeth_vm_get(&t, m, *id) == 0 && !strcmp(t->rec.name, name) &&
+		    (!t->backend->alive(&t->rec) ||
+		     (t->rec.expires_ms && aeth__wall_ms() >= t->rec.expires_ms))) {
+			aeth__info("removing template VM %s left by an earlier try",
+				   *id);
+			aeth__vm_discard(t);
+		}
+		aeth_vm_free(t);
+	}
+	aeth_error_clear();
+	aeth_strarray_free(ids);
+}
+
 /*
  * Boot a template VM of vm's shape, save it into a new directory and
  * rename that to e->dir. The template is a VM like any other (its own
@@ -403,6 +443,7 @@ static int make(aeth_vm *vm, aeth__snap *e, const char *inputs)
 	o.initrd_path = vm->rec.initrd_path;
 	o.boot_timeout_ms = vm->rec.boot_timeout_ms;
 	o.ttl_s = vm->rec.boot_timeout_ms / 1000 + 300;
+	remove_leftovers(m, e->key);
 	if (vm->backend->snapshot_memfd) {
 		memfd = memfd_create("aeth-template", MFD_CLOEXEC);
 		if (memfd < 0 || ftruncate(memfd, (off_t)bytes) != 0) {
