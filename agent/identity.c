@@ -37,25 +37,13 @@ static int refuse(char *why, size_t n, const char *fmt, ...)
 	return AETH_EINVALID;
 }
 
-/* A host name label: letters, digits and '-', not at either end. */
-static bool hostname_ok(const char *s)
+/* 1..max of letters, digits and '-' (a host name label: not at either
+ * end either). */
+static bool word_ok(const char *s, size_t max, bool label)
 {
 	size_t n = strlen(s);
 
-	if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
-		return false;
-	for (const char *p = s; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		      (*p >= '0' && *p <= '9') || *p == '-'))
-			return false;
-	return true;
-}
-
-static bool id_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n >= 64)
+	if (n == 0 || n > max || (label && (s[0] == '-' || s[n - 1] == '-')))
 		return false;
 	for (const char *p = s; *p; p++)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
@@ -123,10 +111,10 @@ int agent_setup(struct agent *a, const aeth__proto_fields *f, char *why,
 {
 	int rc;
 
-	if (!f->hostname || !hostname_ok(f->hostname))
+	if (!f->hostname || !word_ok(f->hostname, 63, true))
 		return refuse(why, why_len, "hostname missing or not a host name "
 			      "(letters, digits, '-'; at most 63)");
-	if (!f->vm_id || !id_ok(f->vm_id))
+	if (!f->vm_id || !word_ok(f->vm_id, sizeof(a->vm_id) - 1, false))
 		return refuse(why, why_len, "vm_id missing or not an id");
 	if (!AETH__PROTO_HAS(f, AETH__F_TIME_MS) || f->time_ms <= 0)
 		return refuse(why, why_len, "time_ms missing");

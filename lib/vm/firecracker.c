@@ -581,9 +581,41 @@ static int fc_powerdown(aeth__vm_record *r, int64_t deadline_ms)
 	return aeth__vm_pid_wait_gone(r->pid, r->id, r->pid_starttime, deadline_ms);
 }
 
-static char *in_dir(const char *dir, const char *file)
+/* The calls of a snapshot step, given its files and an API client. */
+typedef int (*snapshot_step)(aeth__fc_api *api, const aeth__vm_record *r,
+			     const char *state, const char *ram);
+
+static int with_snapshot(aeth__vm_record *r, const char *dir,
+			 int64_t deadline_ms, snapshot_step step)
 {
-	return aeth__sprintf("%s/%s", dir, file);
+	char *state = aeth__sprintf("%s/state", dir);
+	char *ram = aeth__sprintf("%s/ram", dir);
+	aeth__fc_api *api = NULL;
+	int rc = state && ram ? aeth__fc_api_open(&api, r->api_sock,
+						  api_timeout(deadline_ms))
+			      : AETH_ENOMEM;
+
+	if (rc == 0)
+		rc = step(api, r, state, ram);
+	aeth__fc_api_free(api);
+	free(state);
+	free(ram);
+	return rc;
+}
+
+static int save_step(aeth__fc_api *api, const aeth__vm_record *r,
+		     const char *state, const char *ram)
+{
+	int rc = aeth__fc_patch_vm(api, "Paused");
+
+	(void)r;
+	return rc ? rc : aeth__fc_put_snapshot_create(api, state, ram);
+}
+
+static int load_step(aeth__fc_api *api, const aeth__vm_record *r,
+		     const char *state, const char *ram)
+{
+	return aeth__fc_put_snapshot_load(api, state, ram, r->agent_sock);
 }
 
 /* The template (agent answered): paused, then a Full snapshot into dir
@@ -592,20 +624,7 @@ static char *in_dir(const char *dir, const char *file)
 static int fc_snapshot_save(aeth__vm_record *r, const char *dir,
 			    int64_t deadline_ms)
 {
-	char *state = in_dir(dir, "state"), *ram = in_dir(dir, "ram");
-	aeth__fc_api *api = NULL;
-	int rc = state && ram ? aeth__fc_api_open(&api, r->api_sock,
-						  api_timeout(deadline_ms))
-			      : AETH_ENOMEM;
-
-	if (rc == 0)
-		rc = aeth__fc_patch_vm(api, "Paused");
-	if (rc == 0)
-		rc = aeth__fc_put_snapshot_create(api, state, ram);
-	aeth__fc_api_free(api);
-	free(state);
-	free(ram);
-	return rc;
+	return with_snapshot(r, dir, deadline_ms, save_step);
 }
 
 /* A fresh Firecracker (started with AETH__BOOT_RESTORE: not configured):
@@ -613,18 +632,7 @@ static int fc_snapshot_save(aeth__vm_record *r, const char *dir,
  * on this VM's socket, and run. */
 static int fc_restore(aeth__vm_record *r, const char *dir, int64_t deadline_ms)
 {
-	char *state = in_dir(dir, "state"), *ram = in_dir(dir, "ram");
-	aeth__fc_api *api = NULL;
-	int rc = state && ram ? aeth__fc_api_open(&api, r->api_sock,
-						  api_timeout(deadline_ms))
-			      : AETH_ENOMEM;
-
-	if (rc == 0)
-		rc = aeth__fc_put_snapshot_load(api, state, ram, r->agent_sock);
-	aeth__fc_api_free(api);
-	free(state);
-	free(ram);
-	return rc;
+	return with_snapshot(r, dir, deadline_ms, load_step);
 }
 
 const aeth__vm_backend aeth__vm_backend_firecracker = {

@@ -489,6 +489,30 @@ static const char ignore_shared[] =
 	"{\"capabilities\":[{\"capability\":\"x-ignore-shared\",\"state\":true}]}";
 
 /*
+ * One migration over QMP, without guest memory (x-ignore-shared: it is
+ * in the memfd): `path` opened with `flags` goes to QEMU as the named fd
+ * "aeth-state", `command` ("migrate" or "migrate-incoming") runs on it,
+ * and we wait until it completed.
+ */
+static int migrate_state(int qmp, const aeth__vm_record *r, const char *path,
+			 int flags, const char *command, const char *what,
+			 int64_t deadline_ms)
+{
+	int rc = aeth__qmp_execute_args(qmp, "migrate-set-capabilities",
+					ignore_shared, deadline_ms, NULL);
+
+	if (rc == 0)
+		rc = give_state_fd(qmp, r, path, flags, deadline_ms);
+	if (rc == 0)
+		rc = aeth__qmp_execute_args(qmp, command,
+					    "{\"uri\":\"fd:aeth-state\"}",
+					    deadline_ms, NULL);
+	if (rc == 0)
+		rc = migration_wait(qmp, r, what, deadline_ms);
+	return rc;
+}
+
+/*
  * The template (its agent answered): its device state to <dir>/state by
  * migration, without its memory (x-ignore-shared: the shared memfd holds
  * it; snapshot.c writes it to <dir>/ram). QEMU is left paused, done.
@@ -502,19 +526,9 @@ static int qemu_snapshot_save(aeth__vm_record *r, const char *dir,
 	if (!path)
 		return AETH_ENOMEM;
 	qmp = aeth__qmp_open(r->api_sock, deadline_ms);
-	rc = qmp < 0 ? qmp : 0;
-	if (rc == 0)
-		rc = aeth__qmp_execute_args(qmp, "migrate-set-capabilities",
-					    ignore_shared, deadline_ms, NULL);
-	if (rc == 0)
-		rc = give_state_fd(qmp, r, path, O_WRONLY | O_CREAT | O_EXCL,
-				   deadline_ms);
-	if (rc == 0)
-		rc = aeth__qmp_execute_args(qmp, "migrate",
-					    "{\"uri\":\"fd:aeth-state\"}",
-					    deadline_ms, NULL);
-	if (rc == 0)
-		rc = migration_wait(qmp, r, "saving its state", deadline_ms);
+	rc = qmp < 0 ? qmp : migrate_state(qmp, r, path, O_WRONLY | O_CREAT |
+					   O_EXCL, "migrate", "saving its state",
+					   deadline_ms);
 	if (qmp >= 0)
 		close(qmp);
 	if (rc == 0 && ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0 ||
@@ -576,16 +590,8 @@ static int qemu_restore(aeth__vm_record *r, const char *dir, int64_t deadline_ms
 			aeth__sleep_ms(1);
 	}
 	if (rc == 0)
-		rc = aeth__qmp_execute_args(qmp, "migrate-set-capabilities",
-					    ignore_shared, deadline_ms, NULL);
-	if (rc == 0)
-		rc = give_state_fd(qmp, r, path, O_RDONLY, deadline_ms);
-	if (rc == 0)
-		rc = aeth__qmp_execute_args(qmp, "migrate-incoming",
-					    "{\"uri\":\"fd:aeth-state\"}",
-					    deadline_ms, NULL);
-	if (rc == 0)
-		rc = migration_wait(qmp, r, "loading its snapshot", deadline_ms);
+		rc = migrate_state(qmp, r, path, O_RDONLY, "migrate-incoming",
+				   "loading its snapshot", deadline_ms);
 	if (qmp >= 0)
 		close(qmp);
 	free(path);
