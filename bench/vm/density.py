@@ -4,6 +4,7 @@
     density.py [--build DIR] [-n 10] [--idle 60] [--mode restore|cold|both]
                [--json OUT]
     density.py [--build DIR] --max [--cap 2000] [--keep-free-mb 2048]
+               [--budget-s 0]
 
 Default: starts N VMs of 256 MiB (jailed, as a root worker does) through
 the library (the Python binding), restored from a snapshot (--mode
@@ -21,8 +22,10 @@ for --idle seconds, then measures over the next 10 s:
 
 --max: restores VMs one after the other and keeps them running until a
 start fails (what it says is what ran out), or the host's MemAvailable
-would drop below --keep-free-mb, or --cap VMs run; prints how many ran at
-once, how long each start took, and the host's memory and load then.
+would drop below --keep-free-mb, or --cap VMs run, or --budget-s seconds
+passed (0: no budget; a shared machine is saturated while it runs);
+prints how many ran at once, how long each start took, and the host's
+memory and load then.
 Everything it started is deleted at the end (also on failure or Ctrl-C).
 """
 import argparse
@@ -126,14 +129,18 @@ def measure(aeth, mode, n, idle, tmp):
         m.close()
 
 
-def max_vms(aeth, cap, keep_free_mb, tmp):
+def max_vms(aeth, cap, keep_free_mb, budget_s, tmp):
     m = aeth.VMM(state_dir=os.path.join(tmp, "x"), image_dir=image_dir(),
                  boot_timeout=60, snapshots=True, jail="on")
     vms, starts = [], []
     why = None
     t0 = time.monotonic()
+    avail0 = meminfo("MemAvailable")
     try:
         while len(vms) < cap:
+            if budget_s and time.monotonic() - t0 > budget_s:
+                why = "the time budget (--budget-s %d): no start failed" % budget_s
+                break
             if meminfo("MemAvailable") < keep_free_mb + 256:
                 why = ("host memory: MemAvailable %.0f MiB, the guard keeps %d"
                        % (meminfo("MemAvailable"), keep_free_mb))
@@ -154,6 +161,7 @@ def max_vms(aeth, cap, keep_free_mb, tmp):
         # all still answering?
         alive = sum(1 for vm in vms if vm.status == "running")
         pss = [rollup(vm.pid).get("Pss", 0.0) for vm in vms[:50]]
+        used = (avail0 - meminfo("MemAvailable")) / max(len(vms), 1)
         return {"vms_at_once": len(vms), "still_running": alive,
                 "stopped_by": why, "elapsed_s": round(time.monotonic() - t0, 1),
                 "start_ms": {"first": starts[0] if starts else None,
@@ -161,6 +169,9 @@ def max_vms(aeth, cap, keep_free_mb, tmp):
                              "last": starts[-1] if starts else None},
                 "memavailable_mib_at_end": round(meminfo("MemAvailable")),
                 "pss_mib_first50_mean": round(statistics.mean(pss), 1) if pss else None,
+                "host_memavailable_drop_mib_per_vm": round(used, 1),
+                "memory_bound_estimate": int((avail0 - keep_free_mb) / used)
+                if used > 0 else None,
                 "loadavg_at_end": open("/proc/loadavg").read().split()[:3]}
     finally:
         for vm in vms:
@@ -177,6 +188,7 @@ def main():
     p.add_argument("--max", action="store_true")
     p.add_argument("--cap", type=int, default=2000)
     p.add_argument("--keep-free-mb", type=int, default=2048)
+    p.add_argument("--budget-s", type=int, default=0)
     p.add_argument("--json", default=None)
     a = p.parse_args()
     aeth = binding(a.build)
@@ -184,7 +196,7 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     try:
         if a.max:
-            res = {"max": max_vms(aeth, a.cap, a.keep_free_mb, tmp)}
+            res = {"max": max_vms(aeth, a.cap, a.keep_free_mb, a.budget_s, tmp)}
             r = res["max"]
             print("VMs of 256 MiB running at once: %d (%d still answering); "
                   "stopped by: %s" % (r["vms_at_once"], r["still_running"],
@@ -194,6 +206,9 @@ def main():
                       r["start_ms"]["first"], r["start_ms"]["median"],
                       r["start_ms"]["last"], r["memavailable_mib_at_end"],
                       " ".join(r["loadavg_at_end"])))
+            print("host memory per VM %s MiB: memory alone would allow about "
+                  "%s VMs" % (r["host_memavailable_drop_mib_per_vm"],
+                              r["memory_bound_estimate"]))
         else:
             modes = ["restore", "cold"] if a.mode == "both" else [a.mode]
             res = {m: measure(aeth, m, a.n, a.idle, tmp) for m in modes}

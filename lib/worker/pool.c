@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 
@@ -236,6 +237,42 @@ static aeth_vm *pop_ready(pool_t *p, bool oldest, int64_t *ok_ms)
 	return NULL;
 }
 
+/* How long a hand-out or an eviction waits for a VM the pool thread is
+ * pinging (a spare taken back after a restart: its first ping says
+ * hello again, ~150 ms). */
+#define WAIT_CHECK_MS 5000
+
+static bool any_checking(const pool_t *p)
+{
+	for (size_t j = 0; j < p->nready; j++)
+		if (p->ready[j].checking)
+			return true;
+	return false;
+}
+
+/* pop_ready(), waiting (ps->mu held) while the only ready VMs are being
+ * pinged. */
+static aeth_vm *pop_ready_wait(struct aeth__pools *ps, pool_t *p, bool oldest,
+			       int64_t *ok_ms)
+{
+	int64_t deadline = aeth__now_ms() + WAIT_CHECK_MS;
+	aeth_vm *vm;
+
+	while (!(vm = pop_ready(p, oldest, ok_ms)) && any_checking(p) &&
+	       aeth__now_ms() < deadline) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 50 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&ps->cond, &ps->mu, &ts);
+	}
+	return vm;
+}
+
 static ready_vm *find_ready(pool_t *p, const aeth_vm *vm)
 {
 	for (size_t j = 0; j < p->nready; j++)
@@ -364,6 +401,7 @@ static void check_ready(aeth_worker *w)
 				r->ok_ms = aeth__now_ms();
 				if (!ok)
 					remove_at(p, (size_t)(r - p->ready), NULL);
+				pthread_cond_broadcast(&ps->cond); /* a waiting take */
 				pthread_mutex_unlock(&ps->mu);
 				if (!ok)
 					drop_ready(w, p, ping, "its agent did not answer");
@@ -549,7 +587,7 @@ int aeth__pool_take(aeth_worker *w, const aeth__pool_shape *shape, aeth_vm **out
 			aeth_vm *vm;
 
 			pthread_mutex_lock(&ps->mu);
-			vm = pop_ready(p, true, &ok_ms);
+			vm = pop_ready_wait(ps, p, true, &ok_ms);
 			if (vm)
 				p->handed_out++;
 			pthread_cond_broadcast(&ps->cond); /* refill */
@@ -620,7 +658,7 @@ bool aeth__pool_evict(aeth_worker *w)
 		if (ps->p[i].nready && (!p || ps->p[i].nready > p->nready))
 			p = &ps->p[i];
 	if (p)
-		vm = pop_ready(p, false, NULL);
+		vm = pop_ready_wait(ps, p, false, NULL);
 	pthread_mutex_unlock(&ps->mu);
 	if (!vm)
 		return false;

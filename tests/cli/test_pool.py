@@ -95,6 +95,18 @@ def hostname(env, vm_id):
     return json.loads(r.stdout)["result"]["stdout"].strip()
 
 
+def stop_gracefully():
+    """After a failure too: SIGTERM, so that the worker deletes its VMs
+    (delete_vms_on_stop) and spares, cgroups and disk layers included,
+    before e2e_support kills what is left."""
+    if worker and worker.proc.poll() is None:
+        worker.proc.terminate()
+        try:
+            worker.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            pass
+
+
 def main():
     _, _, env = start_services(rootfs=True)
     global worker
@@ -193,4 +205,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        stop_gracefully()
