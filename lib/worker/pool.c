@@ -759,14 +759,34 @@ static void delete_dead(aeth_worker *w, aeth_vm *vm, const char *name)
 	discard(vm, "its worker died");
 }
 
+static bool swept(char **v, const char *id)
+{
+	for (; v && *v; v++)
+		if (!strcmp(*v, id))
+			return true;
+	return false;
+}
+
+/* Once per dead worker (it makes no VMs any more): the registry keeps a
+ * dead entry for a day, and the adopter asks every few seconds. */
 void aeth__pool_reap_dead(aeth_worker *w, char *const *dead)
 {
 	for (; dead && *dead; dead++) {
-		char *prefix = aeth__sprintf("%s/", *dead);
+		char *prefix, **grown;
+		size_t n = 0;
 
-		if (prefix)
+		if (swept(w->pool_swept, *dead))
+			continue;
+		if ((prefix = aeth__sprintf("%s/", *dead)))
 			each_tagged(w, prefix, delete_dead);
 		free(prefix);
+		while (w->pool_swept && w->pool_swept[n])
+			n++;
+		if ((grown = realloc(w->pool_swept, (n + 2) * sizeof(*grown)))) {
+			w->pool_swept = grown;
+			w->pool_swept[n] = aeth__strdup(*dead);
+			w->pool_swept[n + (w->pool_swept[n] != NULL)] = NULL;
+		}
 	}
 }
 

@@ -320,6 +320,7 @@ void aeth_worker_free(aeth_worker *w)
 	}
 	aeth__vm_table_free(w);
 	aeth__pools_free(w);
+	aeth_strarray_free(w->pool_swept);
 	aeth_vmm_free(w->vmm);
 	for (size_t i = 0; i < w->nhandlers; i++)
 		free(w->handlers[i].type);

@@ -143,6 +143,8 @@ struct aeth_worker {
 	struct aeth__pools *pools;
 	unsigned int pool_vms;
 	uint64_t pool_memory_mb, pool_overlay_mb;
+	/* dead workers whose pool VMs were deleted already (janitor thread) */
+	char **pool_swept;
 	pthread_t janitor;
 	bool janitor_started;
 	struct aeth__ledger_run *ledger; /* the reconciler's thread (ledger.c) */

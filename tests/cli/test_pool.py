@@ -12,7 +12,9 @@ limits.vms = 4, and
   after a delete;
 - after kill -9 and a restart with the same id takes its live pool VMs
   back and hands them out;
-- deletes its pool VMs on a graceful stop.
+- deletes its pool VMs on a graceful stop;
+- once it is dead (killed, another worker adopting what it left), its
+  pool VMs are deleted by the adopter.
 """
 import glob
 import json
@@ -200,6 +202,23 @@ def main():
     check(gone and int(gone.group(1)) >= len(spares) >= 2 and not pool_vm_ids(),
           "a graceful stop deletes the pool VMs (%s of %d)" %
           (gone.group(1) if gone else "none", len(spares)))
+    check(vm_processes() == [], "no VMM is left running")
+
+    # a dead worker's spares: the worker that adopts its VMs deletes them
+    w = worker = Worker(WID, env, config=CONFIG, args=["-concurrency", "3"],
+                        lease_ms=1500)
+    wait_until("the pools are full again",
+               lambda: pools(env).get("small", {}).get("ready") == 2)
+    spares = pool_vm_ids()
+    w.proc.kill()
+    w.proc.wait()
+    other = worker = Worker(WID + "2", env, lease_ms=1500,
+                            config="worker:\n  delete_vms_on_stop: true\n")
+    wait_until("the adopter deleted the dead worker's spares",
+               lambda: not pool_vm_ids(), timeout=120)
+    check(other.text().count("of a dead worker") >= len(spares) >= 2,
+          "it says so for each (%d)" % len(spares))
+    other.stop()
     check(vm_processes() == [], "no VMM is left running")
     print("all pool cases passed")
 
