@@ -8,6 +8,9 @@
 #include <string.h>
 
 #include "aetherium/aetherium.h"
+/* the text of the tables and task summaries: the CLI's own, unstable */
+#define AETH_UNSTABLE
+#include "aetherium/unstable/client.h"
 #include "flags.h"
 
 static const char usage[] =
@@ -123,7 +126,7 @@ static int show(const char *json, const char *what, bool as_json)
 		printf("%s\n", json);
 		return 0;
 	}
-	if (aeth_client_render(json, what, &text) != 0)
+	if (aeth_client_render(&text, json, what) != 0)
 		return fail("render");
 	fputs(text, stdout);
 	aeth_free(text);
@@ -216,21 +219,22 @@ int main(int argc, char **argv)
 			"-type vm:create (without -payload)\n");
 		return 2;
 	}
-	if (args && aeth_args_split(args, &words, NULL) != 0) {
+	if (args && aeth_args_split(&words, NULL, args) != 0) {
 		fprintf(stderr, "error: %s\n", aeth_error_last());
 		return 2;
 	}
 	if (aeth_init() != 0 || aeth_config_load(&cfg, config) != 0)
 		return fail(config ? config : "configuration");
-	aeth_config_get_string(cfg, "vmm.backend", &backend);
-	aeth_config_get_int(cfg, "vmm.vcpus", &dv);
-	aeth_config_get_int(cfg, "vmm.memory_mb", &dm);
+	aeth_config_get_string(&backend, cfg, "vmm.backend");
+	aeth_config_get_int(&dv, cfg, "vmm.vcpus");
+	aeth_config_get_int(&dm, cfg, "vmm.memory_mb");
 	if (aeth_client_open_config(&c, cfg) != 0) {
 		rc = fail("connect");
 		goto out;
 	}
 	if (status && wait) { /* wait for a task submitted earlier */
-		if (aeth_client_wait(c, status, timeout, progress, NULL, &json) != 0) {
+		if (aeth_client_wait(&json, c, status, timeout, progress,
+				     NULL) != 0) {
 			rc = fail("wait");
 			goto out;
 		}
@@ -239,8 +243,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (list || status) {
-		rc = list ? aeth_client_list(c, list, 20, &json) :
-			    aeth_client_task(c, status, &json);
+		rc = list ? aeth_client_list(&json, c, list, 20) :
+			    aeth_client_task(&json, c, status);
 		rc = rc != 0 ? fail(list ? "list" : "status") :
 			       show(json, list ? list : "task", as_json);
 		goto out;
@@ -254,16 +258,17 @@ int main(int argc, char **argv)
 	vm.image = image;
 	vm.ttl_s = ttl / 1000;
 	if (payload)
-		rc = aeth_client_submit(c, type, payload, &so, id, NULL);
+		rc = aeth_client_submit(id, NULL, c, type, payload, &so);
 	else if (!strcmp(type, "vm:create"))
-		rc = aeth_client_submit_create_ex(c, &vm, &so, id);
+		rc = aeth_client_submit_create_ex(id, c, &vm, &so);
 	else if (!strcmp(type, "vm:execute"))
-		rc = aeth_client_submit_execute(c, vm_id, cmd,
-						(const char *const *)words, &so, id);
+		rc = aeth_client_submit_execute(id, c, vm_id, cmd,
+						(const char *const *)words,
+						&so);
 	else if (!strcmp(type, "vm:delete"))
-		rc = aeth_client_submit_delete(c, vm_id, &so, id);
+		rc = aeth_client_submit_delete(id, c, vm_id, &so);
 	else
-		rc = aeth_client_submit(c, type, "{}", &so, id, NULL);
+		rc = aeth_client_submit(id, NULL, c, type, "{}", &so);
 	if (rc != 0) {
 		rc = fail("submit");
 		goto out;
@@ -273,7 +278,8 @@ int main(int argc, char **argv)
 		  mem ? mem : (unsigned int)dm, backend && !strcmp(backend,
 		  "firecracker") ? "Firecracker" : "QEMU", as_json);
 	if (wait) {
-		if (aeth_client_wait(c, id, timeout, progress, NULL, &json) != 0) {
+		if (aeth_client_wait(&json, c, id, timeout, progress,
+				     NULL) != 0) {
 			rc = fail("wait");
 			goto out;
 		}

@@ -120,7 +120,8 @@ int main(int argc, char **argv)
 		return fail("init");
 	if (aeth_config_load(&cfg, config) != 0)
 		return fail(config ? config : "configuration");
-	if (!level && aeth_config_get_string(cfg, "logging.level", &cfg_level) == 0)
+	if (!level && aeth_config_get_string(&cfg_level, cfg,
+					     "logging.level") == 0)
 		level = cfg_level;
 	aeth_log_set(aeth_log_stderr, level && aeth_log_level_parse(level) >= 0 ?
 		     (aeth_log_level)aeth_log_level_parse(level) : AETH_LOG_WARN, NULL);

@@ -5,9 +5,10 @@ set -euo pipefail
 pkgs=(build-essential meson ninja-build pkg-config clang
       libhiredis-dev libpq-dev libcjson-dev uuid-dev libcurl4-openssl-dev
       libcmocka-dev libyaml-dev openssl
-      redis-server postgresql postgresql-client
+      redis-server redis-sentinel postgresql postgresql-client
       qemu-system-x86 cpio lz4 busybox-static e2fsprogs debootstrap
-      python3 python3-cffi python3-pytest python3-yaml git)
+      python3 python3-cffi python3-pytest python3-yaml git
+      abigail-tools)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||

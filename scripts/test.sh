@@ -18,7 +18,7 @@ meson compile -C "$builddir"
 # root disk with git that the git-clone workflow tests use (minutes on the
 # first build, cached afterwards).
 ./scripts/build-image.sh --rootfs --agent "$builddir/agent/aeth-agent"
-# Private PostgreSQL and Redis for the integration tests (store/H1). They
+# Private PostgreSQL and Redis for the integration tests. They
 # live in the build dir unless AETH_SERVICES_DIR says otherwise, so that two
 # builds tested at once neither share nor stop each other's servers. If they
 # already run there, they are used and left running; else they are started

@@ -76,6 +76,7 @@ int main(int argc, char **argv)
 	aeth_worker *w = NULL;
 	aeth_client *c = NULL;
 	pthread_t th;
+	aeth_create_options create = AETH_CREATE_OPTIONS_INIT;
 	char id[37], wid[64], *json = NULL, *vm_id;
 	double *total, *inner, *over;
 	const char *args[] = {NULL};
@@ -108,8 +109,9 @@ int main(int argc, char **argv)
 		aeth_client_free(c);
 		return 1;
 	}
-	if (aeth_client_submit_create(c, "bench", 0, 0, NULL, id) != 0 ||
-	    aeth_client_wait(c, id, 180000, NULL, NULL, &json) != 0 ||
+	create.name = "bench";
+	if (aeth_client_submit_create_ex(id, c, &create, NULL) != 0 ||
+	    aeth_client_wait(&json, c, id, 180000, NULL, NULL) != 0 ||
 	    !(vm_id = result_field(json, "vm_id"))) {
 		fprintf(stderr, "bench_e2e: create: %s %s\n", aeth_error_last(),
 			json ? json : "");
@@ -125,8 +127,9 @@ int main(int argc, char **argv)
 	for (int i = 0; i < n; i++) {
 		double t0 = now_ms();
 
-		if (aeth_client_submit_execute(c, vm_id, "true", args, NULL, id) != 0 ||
-		    aeth_client_wait(c, id, 60000, NULL, NULL, &json) != 0) {
+		if (aeth_client_submit_execute(id, c, vm_id, "true", args,
+					       NULL) != 0 ||
+		    aeth_client_wait(&json, c, id, 60000, NULL, NULL) != 0) {
 			fprintf(stderr, "bench_e2e: execute: %s\n", aeth_error_last());
 			break;
 		}
@@ -135,8 +138,8 @@ int main(int argc, char **argv)
 		inner[i] = exec_ms(pg, id);
 		over[i] = total[i] - inner[i];
 	}
-	aeth_client_submit_delete(c, vm_id, NULL, id);
-	aeth_client_wait(c, id, 60000, NULL, NULL, &json);
+	aeth_client_submit_delete(id, c, vm_id, NULL);
+	aeth_client_wait(&json, c, id, 60000, NULL, NULL);
 	aeth_free(json);
 	aeth_worker_stop(w);
 	pthread_join(th, NULL);

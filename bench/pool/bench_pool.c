@@ -62,7 +62,7 @@ static int pool_ready(aeth_client *c, const char *wid)
 	cJSON *a, *w;
 	int ready = -1;
 
-	if (aeth_client_list(c, "workers", 0, &json) != 0)
+	if (aeth_client_list(&json, c, "workers", 0) != 0)
 		return -1;
 	a = cJSON_Parse(json);
 	aeth_free(json);
@@ -91,9 +91,13 @@ static int one_create(aeth_client *c, unsigned int memory_mb, double *total,
 	double t0 = now_ms();
 	int rc;
 
-	rc = aeth_client_submit_create(c, "bench-pool", 0, memory_mb, NULL, id);
+	aeth_create_options vm = AETH_CREATE_OPTIONS_INIT;
+
+	vm.name = "bench-pool";
+	vm.memory_mb = memory_mb;
+	rc = aeth_client_submit_create_ex(id, c, &vm, NULL);
 	if (rc == 0)
-		rc = aeth_client_wait(c, id, 180000, NULL, NULL, &json);
+		rc = aeth_client_wait(&json, c, id, 180000, NULL, NULL);
 	*total = now_ms() - t0;
 	if (rc)
 		return rc;
@@ -109,8 +113,8 @@ static int one_create(aeth_client *c, unsigned int memory_mb, double *total,
 		cJSON_Delete(t);
 		return AETH_ERROR;
 	}
-	if (aeth_client_submit_delete(c, v->valuestring, NULL, did) == 0)
-		aeth_client_wait(c, did, 60000, NULL, NULL, &dj);
+	if (aeth_client_submit_delete(did, c, v->valuestring, NULL) == 0)
+		aeth_client_wait(&dj, c, did, 60000, NULL, NULL);
 	aeth_free(dj);
 	cJSON_Delete(t);
 	return 0;

@@ -32,7 +32,7 @@
 #define BATCH 100 /* tasks per batch call */
 #endif
 
-static const aeth_queue_source SRC[] = {{"bench", 1, 0}};
+static const aeth_queue_source SRC[] = {{AETH_QUEUE_SOURCE_VERSION, "bench", 1, 0}};
 static const char *url;
 static char ns[64];
 
@@ -80,7 +80,7 @@ static void *lat_consumer(void *arg)
 		aeth_queue_task *t;
 		long long t0;
 
-		if (aeth_queue_dequeue(q, SRC, 1, 10000, &t))
+		if (aeth_queue_dequeue(&t, q, SRC, 1, 10000))
 			die("dequeue");
 		int64_t got = now_ns();
 		if (sscanf(t->payload, "{\"t0\":%lld}", &t0) != 1)
@@ -111,11 +111,12 @@ static void enqueue_n(aeth_queue *q, int n, int batch)
 		int k = batch ? (n - i < BATCH ? n - i : BATCH) : 1;
 
 		if (!batch) {
-			if (aeth_queue_enqueue(q, "noop", "{}", &o, NULL))
+			if (aeth_queue_enqueue(NULL, q, "noop", "{}", &o))
 				die("enqueue");
 		} else {
 			for (int j = 0; j < k; j++)
-				ts[j] = (aeth_queue_batch_task){"noop", "{}", &o, "", 0};
+				ts[j] = (aeth_queue_batch_task){AETH_QUEUE_BATCH_TASK_VERSION,
+								"noop", "{}", &o, "", 0};
 			if (aeth_queue_enqueue_batch(q, ts, (size_t)k))
 				die("enqueue_batch");
 		}
@@ -133,14 +134,16 @@ static void dequeue_n(aeth_queue *q, int n, int batch, int ack, aeth_queue_task 
 		size_t got = 0;
 
 		if (!batch) {
-			if (aeth_queue_dequeue(q, SRC, 1, 0, &ts[0]))
+			if (aeth_queue_dequeue(&ts[0], q, SRC, 1, 0))
 				die("dequeue");
 			got = 1;
-		} else if (aeth_queue_dequeue_batch(q, SRC, 1, 0, ts,
-				(size_t)(n - i < BATCH ? n - i : BATCH), &got)) {
+		} else if (aeth_queue_dequeue_batch(ts, &got,
+						    (size_t)(n - i < BATCH ? n - i : BATCH),
+						    q, SRC, 1, 0)) {
 			die("dequeue_batch");
 		}
-		if (ack && batch && aeth_queue_ack_batch(q, ts, NULL, got, NULL))
+		if (ack && batch && aeth_queue_ack_batch(NULL, q, ts, NULL,
+							 got))
 			die("ack_batch");
 		for (size_t j = 0; j < got; j++) {
 			if (ack && !batch && aeth_queue_ack(q, ts[j], NULL))
@@ -159,7 +162,8 @@ static void ack_n(aeth_queue *q, aeth_queue_task **ts, int n, int batch)
 	for (int i = 0; i < n;) {
 		int k = batch ? (n - i < BATCH ? n - i : BATCH) : 1;
 
-		if (batch ? aeth_queue_ack_batch(q, ts + i, NULL, (size_t)k, NULL)
+		if (batch ? aeth_queue_ack_batch(NULL, q, ts + i, NULL,
+						 (size_t)k)
 			  : aeth_queue_ack(q, ts[i], NULL))
 			die("ack");
 		for (int j = 0; j < k; j++)
@@ -304,14 +308,14 @@ int main(int argc, char **argv)
 		aeth_queue_enqueue_options o = AETH_QUEUE_ENQUEUE_OPTIONS_INIT;
 
 		o.queue = "bench";
-		if (aeth_queue_enqueue(q, "noop", "{}", &o, NULL))
+		if (aeth_queue_enqueue(NULL, q, "noop", "{}", &o))
 			die("enqueue");
 	}
 	t1 = now_ns();
 	for (int i = 0; i < n; i++) {
 		aeth_queue_task *t;
 
-		if (aeth_queue_dequeue(q, SRC, 1, 0, &t))
+		if (aeth_queue_dequeue(&t, q, SRC, 1, 0))
 			die("dequeue");
 		if (aeth_queue_ack(q, t, NULL))
 			die("ack");
@@ -335,7 +339,7 @@ int main(int argc, char **argv)
 
 		o.queue = "bench";
 		snprintf(payload, sizeof(payload), "{\"t0\":%lld}", (long long)now_ns());
-		if (aeth_queue_enqueue(q, "noop", payload, &o, NULL))
+		if (aeth_queue_enqueue(NULL, q, "noop", payload, &o))
 			die("enqueue");
 		usleep(1000);
 	}

@@ -111,7 +111,7 @@ int main(int argc, char **argv)
 		if (aeth_vm_create(&vm, m, NULL) != 0 || aeth_vm_start(vm) != 0) {
 			fprintf(stderr, "bench_vm: boot %d: %s\n", i,
 				aeth_error_last());
-			aeth_vmm_reap(m, 1, NULL);
+			aeth_vmm_reap(NULL, m, 1);
 			aeth__rm_rf(state);
 			return 1;
 		}
@@ -139,7 +139,7 @@ int main(int argc, char **argv)
 	}
 	printf("{\n  \"accel\": \"%s\",\n  \"jailed\": %s,\n",
 	       aeth_accel_name(aeth_vmm_accel(m)),
-	       aeth_vmm_jailed(m, NULL) ? "true" : "false");
+	       aeth_vmm_jailed(NULL, m) ? "true" : "false");
 	print_list("boot_ms", boot_ms, boots);
 	printf("  \"origin\": [");
 	for (int i = 0; i < boots; i++)

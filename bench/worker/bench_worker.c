@@ -50,6 +50,9 @@
 #include <sys/resource.h>
 
 #include "aetherium/aetherium.h"
+/* rows written as the worker does (unstable API) */
+#define AETH_UNSTABLE
+#include "aetherium/unstable/store.h"
 #include "bench_redis.h"
 
 #define QUEUE "bench"
@@ -146,6 +149,7 @@ static void enqueue_all(aeth_queue *q, char (*ids)[37], int n)
 	for (int i = 0; i < n; i++) {
 		opts[i] = eo;
 		opts[i].id = ids[i];
+		aeth_queue_batch_task_init(&b[i], AETH_QUEUE_BATCH_TASK_VERSION);
 		b[i].type = TYPE;
 		b[i].opts = &opts[i];
 	}
@@ -335,12 +339,12 @@ static void *redis_part(void *arg)
 {
 	part_arg *a = arg;
 	aeth_queue *q = open_queue();
-	aeth_queue_source src = {QUEUE, 1, 0};
+	aeth_queue_source src = {AETH_QUEUE_SOURCE_VERSION, QUEUE, 1, 0};
 
 	for (int i = a->from; i < a->to; i++) {
 		aeth_queue_task *t = NULL;
 
-		if (aeth_queue_dequeue(q, &src, 1, 1000, &t) != 0 ||
+		if (aeth_queue_dequeue(&t, q, &src, 1, 1000) != 0 ||
 		    aeth_queue_ack(q, t, NULL) != 0)
 			die("redis part: dequeue/ack");
 		aeth_queue_task_free(t);
@@ -441,7 +445,7 @@ int main(int argc, char **argv)
 		int64_t v = 0;
 
 		if (aeth_config_load(&cfg, NULL) != 0 ||
-		    aeth_config_get_int(cfg, "queue.concurrency", &v) != 0)
+		    aeth_config_get_int(&v, cfg, "queue.concurrency") != 0)
 			die("reading queue.concurrency");
 		conc = v > 0 && v <= 256 ? (unsigned int)v : 2;
 		aeth_config_free(cfg);
@@ -499,7 +503,7 @@ int main(int argc, char **argv)
 		eo.id = ids[n + i];
 		atomic_store(&started_at, 0.0);
 		s = now_ms();
-		if (aeth_queue_enqueue(q, TYPE, NULL, &eo, NULL) != 0)
+		if (aeth_queue_enqueue(NULL, q, TYPE, NULL, &eo) != 0)
 			die("enqueue");
 		wait_done(n + i + 1);
 		lats[i] = atomic_load(&started_at) - s;

@@ -2,8 +2,22 @@
  * aetherium/common.h - export macro and library-wide setup.
  *
  * Every public declaration is marked AETH_API; everything else in
- * libaetherium.so is hidden, and tests/common/check_symbols.py checks that
- * the exported symbols and the headers agree.
+ * libaetherium.so is hidden. lib/aetherium.sym lists the exported symbols
+ * with the release that added each, and tests/common/check_symbols.py
+ * checks that the exports, the headers, that list and the last release's
+ * ABI (abidiff) agree (docs/api.md, "Symbols").
+ *
+ * Conventions of every public header (docs/api.md):
+ * - Functions return 0 or a negative AETH_E* code (error.h), the words in
+ *   aeth_error_last().
+ * - Output parameters come first, before the object the call works on
+ *   and its inputs: aeth_queue_get(&task, q, queue, id). What comes back
+ *   through an output pointer is the caller's; a pointer returned directly
+ *   is borrowed from its parent. Destructors accept NULL.
+ * - Structs that cross the API start with `unsigned int version`; those a
+ *   program fills have an AETH_X_INIT macro and an aeth_x_init() function,
+ *   and versions 1..current are accepted.
+ * - Callbacks take `void *userdata` last.
  */
 #ifndef AETHERIUM_COMMON_H
 #define AETHERIUM_COMMON_H

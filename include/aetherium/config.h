@@ -48,17 +48,17 @@ AETH_API int aeth_config_load(aeth_config **out, const char *path);
  * until the next aeth_config_set() on that key or aeth_config_free().
  * Unknown key: AETH_ENOTFOUND.
  */
-AETH_API int aeth_config_get_string(const aeth_config *cfg, const char *key,
-				    const char **out);
+AETH_API int aeth_config_get_string(const char **out, const aeth_config *cfg,
+				    const char *key);
 
 /** The value of an integer key. Unknown: AETH_ENOTFOUND; not an integer key:
  * AETH_EINVALID. */
-AETH_API int aeth_config_get_int(const aeth_config *cfg, const char *key,
-				 int64_t *out);
+AETH_API int aeth_config_get_int(int64_t *out, const aeth_config *cfg,
+				 const char *key);
 
 /** The value of a boolean key; errors as aeth_config_get_int(). */
-AETH_API int aeth_config_get_bool(const aeth_config *cfg, const char *key,
-				  bool *out);
+AETH_API int aeth_config_get_bool(bool *out, const aeth_config *cfg,
+				  const char *key);
 
 /**
  * Set `key` from its text form (what a command-line flag gives), with the
@@ -78,8 +78,8 @@ AETH_API size_t aeth_config_queue_count(const aeth_config *cfg);
  * valid until the map changes or cfg is freed) and weight (>= 1). Either
  * out pointer may be NULL. Index out of range: AETH_EINVALID.
  */
-AETH_API int aeth_config_queue_get(const aeth_config *cfg, size_t index,
-				   const char **name, int *weight);
+AETH_API int aeth_config_queue_get(const char **name, int *weight,
+				   const aeth_config *cfg, size_t index);
 
 /**
  * Where the settings came from, for logs: the file path given to
@@ -92,8 +92,8 @@ AETH_API const char *aeth_config_path(const aeth_config *cfg);
  * in file order, NULL-terminated, in *names_out (the caller's:
  * aeth_strarray_free()). AETH_ENOTFOUND for an unknown section.
  */
-AETH_API int aeth_config_names(const aeth_config *cfg, const char *section,
-			       char ***names_out);
+AETH_API int aeth_config_names(char ***names_out, const aeth_config *cfg,
+			       const char *section);
 
 /** A deep copy of `cfg` in *out (the caller's: aeth_config_free()). */
 AETH_API int aeth_config_dup(aeth_config **out, const aeth_config *cfg);

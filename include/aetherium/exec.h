@@ -86,6 +86,15 @@ typedef struct {
 #define AETH_EXEC_OPTIONS_INIT \
 	{AETH_EXEC_OPTIONS_VERSION, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0}
 
+/**
+ * Initialise `opts` for `version` as AETH_EXEC_OPTIONS_INIT does: the fields that
+ * version has (AETH_EXEC_OPTIONS_VERSION, or an older one a program was written
+ * for) get the macro's values, and nothing past them is written. For
+ * bindings and programs that cannot use the macro. 0, or AETH_EINVALID
+ * (NULL, or a version this library does not know: docs/api.md).
+ */
+AETH_API int aeth_exec_options_init(aeth_exec_options *opts, unsigned int version);
+
 /** How long after its timeout_ms a command's exit report may come before
  *  the wait gives up (AETH_ETIMEOUT): the agent's 2 s from SIGTERM to
  *  SIGKILL plus 3 s for the report. Counted from the agent's confirmation
@@ -93,8 +102,11 @@ typedef struct {
 #define AETH_EXEC_WAIT_GRACE_MS 5000
 
 /** How a command ended, and what it printed. Free with
- *  aeth_exec_result_free(). */
+ *  aeth_exec_result_free(). Only the library allocates these; `version`
+ *  (AETH_EXEC_RESULT_VERSION when this header was current) tells a
+ *  program which fields the library filled (docs/api.md). */
 typedef struct {
+	unsigned int version;
 	int exit_code;        /**< exit status, or -1 if killed by a signal */
 	int term_signal;      /**< the signal that killed it, or 0 */
 	int timed_out;        /**< 1 if timeout_ms killed it */
@@ -113,6 +125,8 @@ typedef struct {
 	 *  else 0. */
 	int exec_errno;
 } aeth_exec_result;
+
+#define AETH_EXEC_RESULT_VERSION 1
 
 /**
  * Called for each chunk of output, in order per stream, on the thread
@@ -171,9 +185,8 @@ AETH_API int aeth_exec_close_stdin(aeth_exec *e);
  * or a negative error. Not reading output stalls the command once its
  * window (256 KiB) is full: the agent stops reading its pipes.
  */
-AETH_API int aeth_exec_next(aeth_exec *e, aeth_exec_stream *stream,
-			    const void **data, size_t *len,
-			    unsigned int timeout_ms);
+AETH_API int aeth_exec_next(aeth_exec_stream *stream, const void **data,
+			    size_t *len, aeth_exec *e, unsigned int timeout_ms);
 
 /** Send `signo` to the command's process group. */
 AETH_API int aeth_exec_kill(aeth_exec *e, int signo);
@@ -226,8 +239,9 @@ AETH_API int aeth_vm_file_get(void **data, size_t *len, aeth_vm *vm,
  * it. Use a fd that does not block for long (a regular file): while its
  * writes lag, the VM's other calls wait too.
  */
-AETH_API int aeth_vm_file_get_fd(aeth_vm *vm, const char *guest_path, int fd,
-				 size_t max_len, size_t *len_out);
+AETH_API int aeth_vm_file_get_fd(size_t *len_out, aeth_vm *vm,
+				 const char *guest_path, int fd,
+				 size_t max_len);
 
 /** Round trip to the agent: 0, AETH_ETIMEOUT or AETH_EUNAVAILABLE. */
 AETH_API int aeth_vm_ping(aeth_vm *vm, unsigned int timeout_ms);

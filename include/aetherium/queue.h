@@ -11,10 +11,15 @@
  * go back to "pending" (counted as a retry) when any dequeue or
  * aeth_queue_recover() runs. The key layout is in docs/queue.md.
  *
- * Threads: an aeth_queue handle is ONE Redis connection and is NOT
- * thread-safe; use one handle per thread. Different handles may be used
- * at once from different threads. aeth_queue_task values are plain data
+ * Threads: an aeth_queue handle (one Redis connection; on a cluster one
+ * per node and per slot it blocks on) is NOT thread-safe; use one handle
+ * per thread. Different handles may be used at once from different
+ * threads. aeth_queue_task values are plain data
  * owned by the caller.
+ *
+ * Every struct here starts with `unsigned int version` (docs/api.md):
+ * set it with the *_INIT macro or the *_init() function; arrays of them
+ * (sources, batch tasks) hold elements of one version.
  */
 #ifndef AETHERIUM_QUEUE_H
 #define AETHERIUM_QUEUE_H
@@ -40,10 +45,15 @@ typedef enum {
 
 /** Options of aeth_queue_open(). Fields are only ever appended. */
 typedef struct {
-	unsigned int version;
-	/** redis://[user:password@]host[:port][/db] or
-	 *  unix:///path/to/sock[?db=N&password=P]; NULL means $AETH_REDIS_URL,
-	 *  else redis://127.0.0.1:6379. */
+	unsigned int version; /**< AETH_QUEUE_OPTIONS_VERSION */
+	/** redis://[user:password@]host[:port][/db],
+	 *  unix:///path/to/sock[?db=N&password=P],
+	 *  redis-cluster://[user:password@]host:port[,host:port...] (seed
+	 *  nodes of a Redis Cluster) or
+	 *  redis-sentinel://[user:password@]host:port[,...]/MASTER[?db=N&
+	 *  sentinel_password=P] (the primary the sentinels name);
+	 *  docs/queue.md. NULL means $AETH_REDIS_URL, else
+	 *  redis://127.0.0.1:6379. */
 	const char *url;
 	/** Key namespace: keys look like "{<ns>:<queue>}:pending";
 	 *  [A-Za-z0-9_.-], at most 64 characters. NULL means "aeth". */
@@ -67,9 +77,18 @@ typedef struct {
 #define AETH_QUEUE_OPTIONS_INIT {AETH_QUEUE_OPTIONS_VERSION, NULL, NULL, NULL, \
 	0, 0, 0, 0, 0, 0, 0, 0, 0}
 
+/**
+ * Initialise `opts` for `version` as AETH_QUEUE_OPTIONS_INIT does: the fields that
+ * version has (AETH_QUEUE_OPTIONS_VERSION, or an older one a program was written
+ * for) get the macro's values, and nothing past them is written. For
+ * bindings and programs that cannot use the macro. 0, or AETH_EINVALID
+ * (NULL, or a version this library does not know: docs/api.md).
+ */
+AETH_API int aeth_queue_options_init(aeth_queue_options *opts, unsigned int version);
+
 /** Options of aeth_queue_enqueue(). Fields are only ever appended. */
 typedef struct {
-	unsigned int version;
+	unsigned int version; /**< AETH_QUEUE_ENQUEUE_OPTIONS_VERSION */
 	const char *queue;        /**< NULL means "default"; [A-Za-z0-9_:.-] */
 	unsigned int max_retries; /**< retries after the first attempt (INIT: 3) */
 	unsigned int timeout_ms;  /**< run-time limit, 0 = none (INIT: 1800000) */
@@ -90,8 +109,18 @@ typedef struct {
 #define AETH_QUEUE_ENQUEUE_OPTIONS_INIT {AETH_QUEUE_ENQUEUE_OPTIONS_VERSION, \
 	NULL, 3, 1800000, NULL, 0, 0, NULL}
 
+/**
+ * Initialise `opts` for `version` as AETH_QUEUE_ENQUEUE_OPTIONS_INIT does: the fields that
+ * version has (AETH_QUEUE_ENQUEUE_OPTIONS_VERSION, or an older one a program was written
+ * for) get the macro's values, and nothing past them is written. For
+ * bindings and programs that cannot use the macro. 0, or AETH_EINVALID
+ * (NULL, or a version this library does not know: docs/api.md).
+ */
+AETH_API int aeth_queue_enqueue_options_init(aeth_queue_enqueue_options *opts, unsigned int version);
+
 /** One task of aeth_queue_enqueue_batch(): inputs, then per-task results. */
 typedef struct {
+	unsigned int version; /**< AETH_QUEUE_BATCH_TASK_VERSION */
 	const char *type;    /**< as for aeth_queue_enqueue() */
 	const char *payload; /**< JSON; NULL means "{}" */
 	/** NULL means defaults. Tasks may name different queues; consecutive
@@ -101,8 +130,18 @@ typedef struct {
 	int rc;      /**< out: 0 or this task's AETH_E* code */
 } aeth_queue_batch_task;
 
+#define AETH_QUEUE_BATCH_TASK_VERSION 1
+#define AETH_QUEUE_BATCH_TASK_INIT \
+	{AETH_QUEUE_BATCH_TASK_VERSION, NULL, NULL, NULL, "", 0}
+
+/** Initialise `task` for `version` as AETH_QUEUE_BATCH_TASK_INIT does.
+ *  0, or AETH_EINVALID (NULL, or a version this library does not know). */
+AETH_API int aeth_queue_batch_task_init(aeth_queue_batch_task *task,
+					unsigned int version);
+
 /** A queue to dequeue from and its weight (for aeth_queue_dequeue()). */
 typedef struct {
+	unsigned int version; /**< AETH_QUEUE_SOURCE_VERSION */
 	const char *name;    /**< queue name */
 	unsigned int weight; /**< relative share among non-strict queues; 0 means 1 */
 	/** Non-zero: tried before every weighted queue, in the order given
@@ -110,11 +149,25 @@ typedef struct {
 	int strict;
 } aeth_queue_source;
 
+#define AETH_QUEUE_SOURCE_VERSION 1
+#define AETH_QUEUE_SOURCE_INIT {AETH_QUEUE_SOURCE_VERSION, NULL, 0, 0}
+
+/** Initialise `source` for `version` as AETH_QUEUE_SOURCE_INIT does.
+ *  0, or AETH_EINVALID (NULL, or a version this library does not know). */
+AETH_API int aeth_queue_source_init(aeth_queue_source *source,
+				    unsigned int version);
+
+/** The library's own state of a dequeued task; opaque. */
+struct aeth_queue_task_internal;
+
 /**
  * A task's message. Every string is NUL-terminated and owned by the task
- * (freed by aeth_queue_task_free()); strings not set are NULL.
+ * (freed by aeth_queue_task_free()); strings not set are NULL. Only the
+ * library allocates these; `version` (AETH_QUEUE_TASK_VERSION when this
+ * header was current) tells a program which fields the library filled.
  */
 typedef struct {
+	unsigned int version;
 	char id[37];
 	char *queue;
 	char *type;
@@ -132,13 +185,27 @@ typedef struct {
 	int64_t started_ms;   /**< last dequeue */
 	int64_t finished_ms;  /**< completed or dead */
 	int64_t lease_deadline_ms;
-	char *lease;      /**< internal: identifies this dequeue's lease */
+	/** The library's state of this dequeue (its lease), not visible to
+	 *  programs; freed by aeth_queue_task_free(). */
+	struct aeth_queue_task_internal *internal;
 } aeth_queue_task;
 
-/** Per-state task counts of one queue (aeth_queue_count()). */
+#define AETH_QUEUE_TASK_VERSION 1
+
+/** Per-state task counts of one queue (aeth_queue_count()). The caller
+ *  sets `version`; the library fills the states that version has. */
 typedef struct {
+	unsigned int version;           /**< AETH_QUEUE_COUNTS_VERSION */
 	uint64_t n[AETH_QUEUE_NSTATES]; /**< indexed by aeth_queue_state */
 } aeth_queue_counts;
+
+#define AETH_QUEUE_COUNTS_VERSION 1
+#define AETH_QUEUE_COUNTS_INIT {AETH_QUEUE_COUNTS_VERSION, {0}}
+
+/** Initialise `counts` for `version` as AETH_QUEUE_COUNTS_INIT does.
+ *  0, or AETH_EINVALID (NULL, or a version this library does not know). */
+AETH_API int aeth_queue_counts_init(aeth_queue_counts *counts,
+				    unsigned int version);
 
 /** Flags of aeth_queue_nack(). */
 #define AETH_QUEUE_NACK_NO_RETRY 1u /**< straight to dead */
@@ -164,16 +231,16 @@ AETH_API void aeth_queue_free(aeth_queue *q);
 AETH_API int aeth_queue_ping(aeth_queue *q);
 
 /**
- * Enqueue a task of `type` (1..128 printable characters) with a JSON
- * `payload` (at most max_payload bytes; NULL means "{}"). opts may be
- * NULL. When id_out is non-NULL it receives the task id.
+ * Enqueue a task of `type` (a name aeth_task_type_valid() in task.h
+ * accepts) with a JSON `payload` (at most max_payload bytes; NULL means
+ * "{}"). opts may be NULL. When id_out is non-NULL it receives the task
+ * id.
  * AETH_EINVALID: bad type, payload, queue name or id; AETH_ETOOBIG:
  * payload too large; AETH_EEXISTS: unique key taken, or the id exists.
  */
-AETH_API int aeth_queue_enqueue(aeth_queue *q, const char *type,
-				const char *payload,
-				const aeth_queue_enqueue_options *opts,
-				char id_out[37]);
+AETH_API int aeth_queue_enqueue(char id_out[37], aeth_queue *q,
+				const char *type, const char *payload,
+				const aeth_queue_enqueue_options *opts);
 
 /**
  * Enqueue `n` tasks (at most 100000) in one round trip to Redis: one
@@ -200,9 +267,9 @@ AETH_API int aeth_queue_enqueue_batch(aeth_queue *q, aeth_queue_batch_task *task
  * AETH_EPROTO when the next task's message was malformed (that task was
  * moved to dead with the reason; just call again).
  */
-AETH_API int aeth_queue_dequeue(aeth_queue *q, const aeth_queue_source *sources,
-				size_t n, unsigned int timeout_ms,
-				aeth_queue_task **out);
+AETH_API int aeth_queue_dequeue(aeth_queue_task **out, aeth_queue *q,
+				const aeth_queue_source *sources, size_t n,
+				unsigned int timeout_ms);
 
 /**
  * Like aeth_queue_dequeue(), but takes up to `max` tasks (1..1000) in as
@@ -218,10 +285,10 @@ AETH_API int aeth_queue_dequeue(aeth_queue *q, const aeth_queue_source *sources,
  * Returns 0 with *got >= 1, or the errors of aeth_queue_dequeue() with
  * *got == 0.
  */
-AETH_API int aeth_queue_dequeue_batch(aeth_queue *q, const aeth_queue_source *sources,
-				      size_t n, unsigned int timeout_ms,
-				      aeth_queue_task **out, size_t max,
-				      size_t *got);
+AETH_API int aeth_queue_dequeue_batch(aeth_queue_task **out, size_t *got,
+				      size_t max, aeth_queue *q,
+				      const aeth_queue_source *sources,
+				      size_t n, unsigned int timeout_ms);
 
 /**
  * Extend the lease of a dequeued task to now + lease_ms. AETH_ESTATE when
@@ -249,8 +316,9 @@ AETH_API int aeth_queue_ack(aeth_queue *q, aeth_queue_task *task,
  * (AETH_ESTATE: its lease was lost). Returns 0 when every task was
  * acked, else the code of the first failure.
  */
-AETH_API int aeth_queue_ack_batch(aeth_queue *q, aeth_queue_task *const *tasks,
-				  const char *const *results, size_t n, int *rcs);
+AETH_API int aeth_queue_ack_batch(int *rcs, aeth_queue *q,
+				  aeth_queue_task *const *tasks,
+				  const char *const *results, size_t n);
 
 /**
  * Fail a dequeued task with `error`. It is retried after
@@ -268,44 +336,44 @@ AETH_API int aeth_queue_nack(aeth_queue *q, aeth_queue_task *task,
  * dead when their retries are used up). `recovered` (may be NULL) gets
  * how many. aeth_queue_dequeue() does this too.
  */
-AETH_API int aeth_queue_recover(aeth_queue *q, const char *queue,
-				unsigned int *recovered);
+AETH_API int aeth_queue_recover(unsigned int *recovered, aeth_queue *q,
+				const char *queue);
 
 /**
  * The message and state of task `id`. `queue` may be NULL: the queue is
  * then looked up by id (an index kept for 7 days). *out is the
  * caller's. AETH_ENOTFOUND when there is no such task (or it expired).
  */
-AETH_API int aeth_queue_get(aeth_queue *q, const char *queue, const char *id,
-			    aeth_queue_task **out);
+AETH_API int aeth_queue_get(aeth_queue_task **out, aeth_queue *q,
+			    const char *queue, const char *id);
 
 /**
  * Wait up to timeout_ms (0: forever) until task `id` is completed or
  * dead, blocking in Redis (no polling), then return it as
  * aeth_queue_get() does. AETH_ETIMEOUT when it did not finish in time.
  */
-AETH_API int aeth_queue_wait_result(aeth_queue *q, const char *queue,
-				    const char *id, unsigned int timeout_ms,
-				    aeth_queue_task **out);
+AETH_API int aeth_queue_wait_result(aeth_queue_task **out, aeth_queue *q,
+				    const char *queue, const char *id,
+				    unsigned int timeout_ms);
 
 /** Per-state counts of `queue`. */
-AETH_API int aeth_queue_count(aeth_queue *q, const char *queue,
-			      aeth_queue_counts *out);
+AETH_API int aeth_queue_count(aeth_queue_counts *out, aeth_queue *q,
+			      const char *queue);
 
 /**
  * Ids of up to `limit` tasks of `queue` in `state`, from `offset`
  * (pending: oldest first; others: by time). *ids is a NULL-terminated
  * array, the caller's (aeth_strarray_free()).
  */
-AETH_API int aeth_queue_list(aeth_queue *q, const char *queue,
+AETH_API int aeth_queue_list(char ***ids, aeth_queue *q, const char *queue,
 			     aeth_queue_state state, size_t offset,
-			     size_t limit, char ***ids);
+			     size_t limit);
 
 /**
  * Names of the queues that ever had a task enqueued in this namespace.
  * *names is the caller's (aeth_strarray_free()).
  */
-AETH_API int aeth_queue_queues(aeth_queue *q, char ***names);
+AETH_API int aeth_queue_queues(char ***names, aeth_queue *q);
 
 /**
  * Delete task `id` of `queue` (NULL: looked up) unless it is active:
@@ -357,13 +425,13 @@ AETH_API int aeth_queue_worker_unregister(aeth_queue *q, const char *id);
  * "state" ("alive", "dead": not refreshed for 3 intervals, "stopped")
  * and "alive" (true/false).
  */
-AETH_API int aeth_queue_worker_list(aeth_queue *q, char **json_out);
+AETH_API int aeth_queue_worker_list(char **json_out, aeth_queue *q);
 
 /** One entry of the registry, as in aeth_queue_worker_list(), in
  *  *json_out (the caller's; aeth_free()). AETH_ENOTFOUND when `id` is
  *  not registered. */
-AETH_API int aeth_queue_worker_get(aeth_queue *q, const char *id,
-				   char **json_out);
+AETH_API int aeth_queue_worker_get(char **json_out, aeth_queue *q,
+				   const char *id);
 
 AETH_END_DECLS
 

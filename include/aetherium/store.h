@@ -8,10 +8,20 @@
  * than its column (name 255, command 500, ...) gives AETH_EINVALID naming
  * the field and the limit.
  *
+ * This header reads: connect, migrate, get and list rows. The rows are
+ * written by the worker and the submit client (and, for tools and tests,
+ * through the unstable aetherium/unstable/store.h): a row written from
+ * elsewhere can break the worker's task states and the ledger's rules
+ * (docs/queue.md, "Ledger and transport").
+ *
  * Ownership: records that the library returns (get, list) belong to the
  * caller and are freed with the matching *_free function, which frees the
- * strings inside too. Records the caller passes in (insert) are only read,
- * except that insert fills in `id` (when empty) and `created_at_ms`.
+ * strings inside too.
+ *
+ * Records start with `unsigned int version` (docs/api.md): one the caller
+ * fills starts from AETH_STORE_X_INIT or aeth_store_x_init(); one the
+ * library returns carries the version it filled (fields are only
+ * appended, so a program reads those its version has).
  *
  * Thread safety: an aeth_store is one database connection and must be
  * used by one thread at a time (open one per thread, or lock). Different
@@ -48,7 +58,7 @@ AETH_API int aeth_store_open(aeth_store **out, const char *url);
 AETH_API int aeth_store_migrate(aeth_store *store);
 
 /** The highest applied migration (0 if none) into *version. */
-AETH_API int aeth_store_schema_version(aeth_store *store, int *version);
+AETH_API int aeth_store_schema_version(int *version, aeth_store *store);
 
 /** Close the connection. NULL is accepted. */
 AETH_API void aeth_store_free(aeth_store *store);
@@ -56,6 +66,7 @@ AETH_API void aeth_store_free(aeth_store *store);
 /* ---- VMs: status creating|running|stopped|failed|deleted ---------------- */
 
 typedef struct {
+	unsigned int version; /**< AETH_STORE_VM_VERSION */
 	char id[37];         /**< UUID; insert makes one when empty */
 	char *name;          /**< required, <= 255 */
 	char *orchestrator;  /**< backend name, required, <= 50 */
@@ -74,13 +85,21 @@ typedef struct {
 	char *error;         /**< last failure, may be NULL */
 } aeth_store_vm;
 
+#define AETH_STORE_VM_VERSION 1
+#define AETH_STORE_VM_INIT {AETH_STORE_VM_VERSION, "", NULL, NULL, NULL, NULL, \
+	NULL, NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL}
+
+/** Initialise `vm` for `version` as AETH_STORE_VM_INIT does. 0, or
+ *  AETH_EINVALID (NULL, or a version this library does not know). */
+AETH_API int aeth_store_vm_init(aeth_store_vm *vm, unsigned int version);
+
 /**
  * Filter for the list functions: NULL/0 fields do not filter. `worker`
  * matches vms.owner_worker / tasks.worker_id; `vm_id` tasks.vm_id /
  * executions.vm_id. Newest first; `limit` 0 means 1000 (at most 10000).
  */
 typedef struct {
-	unsigned int version;
+	unsigned int version; /**< AETH_STORE_FILTER_VERSION */
 	const char *status;
 	const char *type;    /**< tasks only */
 	const char *worker;
@@ -89,44 +108,31 @@ typedef struct {
 	unsigned int limit;
 } aeth_store_filter;
 
-#define AETH_STORE_FILTER_INIT {1, NULL, NULL, NULL, NULL, NULL, 0}
+#define AETH_STORE_FILTER_VERSION 1
+#define AETH_STORE_FILTER_INIT \
+	{AETH_STORE_FILTER_VERSION, NULL, NULL, NULL, NULL, NULL, 0}
 
-/** Insert a VM row. Fills vm->id when empty and vm->created_at_ms.
- * Existing id: AETH_EEXISTS. */
-AETH_API int aeth_store_vm_insert(aeth_store *store, aeth_store_vm *vm);
+/**
+ * Initialise `filter` for `version` (AETH_STORE_FILTER_VERSION, or an
+ * older one a program was written for) as AETH_STORE_FILTER_INIT does.
+ * 0, or AETH_EINVALID (NULL, or a version this library does not know).
+ */
+AETH_API int aeth_store_filter_init(aeth_store_filter *filter,
+				    unsigned int version);
 
 /** The VM with `id` into *out (caller's; aeth_store_vm_free()).
  * Unknown: AETH_ENOTFOUND. */
-AETH_API int aeth_store_vm_get(aeth_store *store, const char *id,
-			       aeth_store_vm **out);
-
-/**
- * Set the status (and updated_at); "running" sets started_at, "stopped"
- * and "failed" set stopped_at, "deleted" sets it if not yet set. `error`
- * replaces vms.error (NULL clears it). Unknown id: AETH_ENOTFOUND.
- */
-AETH_API int aeth_store_vm_set_status(aeth_store *store, const char *id,
-				      const char *status, const char *error);
-
-/** Record which worker owns the VM (NULL: none). */
-AETH_API int aeth_store_vm_set_owner(aeth_store *store, const char *id,
-				     const char *worker_id);
-
-/**
- * Rewrite the descriptive columns of vm->id from `vm`: name, orchestrator,
- * kernel/rootfs/socket paths, vcpu_count, memory_mb, metadata,
- * owner_worker (status, error and times are left alone).
- */
-AETH_API int aeth_store_vm_update(aeth_store *store, const aeth_store_vm *vm);
+AETH_API int aeth_store_vm_get(aeth_store_vm **out, aeth_store *store,
+			       const char *id);
 
 /**
  * VMs matching `filter` (NULL: all, newest first) into *out, a
  * NULL-terminated array (caller's; aeth_store_vm_list_free()), and their
  * number into *count (may be NULL).
  */
-AETH_API int aeth_store_vm_list(aeth_store *store,
-				const aeth_store_filter *filter,
-				aeth_store_vm ***out, size_t *count);
+AETH_API int aeth_store_vm_list(aeth_store_vm ***out, size_t *count,
+				aeth_store *store,
+				const aeth_store_filter *filter);
 
 /** Free one record (NULL accepted). */
 AETH_API void aeth_store_vm_free(aeth_store_vm *vm);
@@ -137,6 +143,7 @@ AETH_API void aeth_store_vm_list_free(aeth_store_vm **list);
 /* ---- Tasks: status pending|running|completed|failed|retrying|dead ------- */
 
 typedef struct {
+	unsigned int version; /**< AETH_STORE_TASK_VERSION */
 	char id[37];        /**< UUID (the queue's task id); made when empty */
 	char *type;         /**< "vm:create", ...; required, <= 100 */
 	char *status;       /**< NULL on insert: "pending" */
@@ -158,60 +165,22 @@ typedef struct {
 	int64_t timeout_ms; /**< 0: NULL */
 } aeth_store_task;
 
-/** Insert a task row. Unknown vm_id: AETH_ENOTFOUND; existing id:
- * AETH_EEXISTS; invalid payload JSON: AETH_EINVALID. */
-AETH_API int aeth_store_task_insert(aeth_store *store, aeth_store_task *task);
+#define AETH_STORE_TASK_VERSION 1
+#define AETH_STORE_TASK_INIT {AETH_STORE_TASK_VERSION, "", NULL, NULL, 0, \
+	NULL, NULL, NULL, "", NULL, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, 0}
+
+/** Initialise `task` for `version` as AETH_STORE_TASK_INIT does. 0, or
+ *  AETH_EINVALID (NULL, or a version this library does not know). */
+AETH_API int aeth_store_task_init(aeth_store_task *task, unsigned int version);
 
 /** The task with `id` into *out (caller's; aeth_store_task_free()). */
-AETH_API int aeth_store_task_get(aeth_store *store, const char *id,
-				 aeth_store_task **out);
-
-/**
- * Set the status (and updated_at): "running" sets started_at,
- * "completed", "failed" and "dead" set completed_at.
- */
-AETH_API int aeth_store_task_set_status(aeth_store *store, const char *id,
-					const char *status);
-
-/** Status "running", started_at now, worker_id and retry_count, at once. */
-AETH_API int aeth_store_task_start(aeth_store *store, const char *id,
-				   const char *worker_id, int retry_count);
-
-/**
- * The end of an attempt, at once: status (completed|failed|retrying|dead),
- * result JSON (NULL: unchanged), error (NULL clears it) and completed_at
- * for final states.
- */
-AETH_API int aeth_store_task_finish(aeth_store *store, const char *id,
-				    const char *status, const char *result_json,
-				    const char *error);
-
-/** Set result JSON (NULL clears). */
-AETH_API int aeth_store_task_set_result(aeth_store *store, const char *id,
-					const char *result_json);
-/** Set the error text (NULL clears). */
-AETH_API int aeth_store_task_set_error(aeth_store *store, const char *id,
-				       const char *error);
-/** Set worker_id (NULL clears). */
-AETH_API int aeth_store_task_set_worker(aeth_store *store, const char *id,
-					const char *worker_id);
-/**
- * Set the queue the task is on (<= 100 characters; NULL clears), e.g. when
- * a worker forwards it to the owner's queue worker:<owner>.
- */
-AETH_API int aeth_store_task_set_queue(aeth_store *store, const char *id,
-				       const char *queue);
-/** Set retry_count. */
-AETH_API int aeth_store_task_set_retry_count(aeth_store *store, const char *id,
-					     int retry_count);
-/** Set vm_id (NULL clears), e.g. once vm:create made the VM. */
-AETH_API int aeth_store_task_set_vm(aeth_store *store, const char *id,
-				    const char *vm_id);
+AETH_API int aeth_store_task_get(aeth_store_task **out, aeth_store *store,
+				 const char *id);
 
 /** Tasks matching `filter`; as aeth_store_vm_list(). */
-AETH_API int aeth_store_task_list(aeth_store *store,
-				  const aeth_store_filter *filter,
-				  aeth_store_task ***out, size_t *count);
+AETH_API int aeth_store_task_list(aeth_store_task ***out, size_t *count,
+				  aeth_store *store,
+				  const aeth_store_filter *filter);
 
 AETH_API void aeth_store_task_free(aeth_store_task *task);
 AETH_API void aeth_store_task_list_free(aeth_store_task **list);
@@ -219,6 +188,7 @@ AETH_API void aeth_store_task_list_free(aeth_store_task **list);
 /* ---- Executions: one command run in a VM ------------------------------- */
 
 typedef struct {
+	unsigned int version; /**< AETH_STORE_EXECUTION_VERSION */
 	char id[37];        /**< made when empty */
 	char job_id[37];    /**< empty: NULL */
 	char vm_id[37];     /**< empty: NULL; must name an existing VM */
@@ -237,29 +207,22 @@ typedef struct {
 	char *metadata;     /**< JSON text or NULL */
 } aeth_store_execution;
 
-/** Insert an execution (typically when the command starts; fields given
- * here such as exit_code are stored as they are). */
-AETH_API int aeth_store_execution_insert(aeth_store *store,
-					 aeth_store_execution *exec);
+#define AETH_STORE_EXECUTION_VERSION 1
+#define AETH_STORE_EXECUTION_INIT {AETH_STORE_EXECUTION_VERSION, "", "", "", \
+	"", NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, 0, 0, 0, NULL}
 
-/**
- * Record the end of an execution: exit code (has_exit_code 0: NULL),
- * output, error, completed_at now and duration_ms from started_at.
- */
-AETH_API int aeth_store_execution_finish(aeth_store *store, const char *id,
-					 int has_exit_code, int exit_code,
-					 const char *stdout_data,
-					 const char *stderr_data,
-					 const char *error);
+/** Initialise `exec` for `version` as AETH_STORE_EXECUTION_INIT does. 0,
+ *  or AETH_EINVALID (NULL, or a version this library does not know). */
+AETH_API int aeth_store_execution_init(aeth_store_execution *exec,
+				       unsigned int version);
 
-AETH_API int aeth_store_execution_get(aeth_store *store, const char *id,
-				      aeth_store_execution **out);
+AETH_API int aeth_store_execution_get(aeth_store_execution **out,
+				      aeth_store *store, const char *id);
 
 /** Executions matching `filter` (vm_id, task_id, limit; oldest first). */
-AETH_API int aeth_store_execution_list(aeth_store *store,
-				       const aeth_store_filter *filter,
-				       aeth_store_execution ***out,
-				       size_t *count);
+AETH_API int aeth_store_execution_list(aeth_store_execution ***out,
+				       size_t *count, aeth_store *store,
+				       const aeth_store_filter *filter);
 
 AETH_API void aeth_store_execution_free(aeth_store_execution *exec);
 AETH_API void aeth_store_execution_list_free(aeth_store_execution **list);

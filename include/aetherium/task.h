@@ -40,8 +40,17 @@ AETH_BEGIN_DECLS
  * backslash (the message says where), AETH_ETOOBIG beyond 1 MiB of input
  * or 4096 words, or AETH_ENOMEM. `line` NULL counts as empty.
  */
-AETH_API int aeth_args_split(const char *line, char ***argv_out,
-			     size_t *argc_out);
+AETH_API int aeth_args_split(char ***argv_out, size_t *argc_out,
+			     const char *line);
+
+/**
+ * Whether `type` is a valid task type name: 1 to 100 characters of A-Z
+ * a-z 0-9 _ : . - ("vm:create", "app:build.v2"). The one rule the queue
+ * (aeth_queue_enqueue()), the worker (aeth_worker_handle()) and the
+ * submit client (aeth_client_submit()) apply, each refusing another name
+ * with AETH_EINVALID. 1 or 0.
+ */
+AETH_API int aeth_task_type_valid(const char *type);
 
 /**
  * Check a task payload (JSON text of `len` bytes) for the task type
@@ -69,6 +78,15 @@ typedef struct {
 #define AETH_CLIENT_OPTIONS_VERSION 1
 #define AETH_CLIENT_OPTIONS_INIT { AETH_CLIENT_OPTIONS_VERSION, NULL, NULL, NULL }
 
+/**
+ * Initialise `opts` for `version` as AETH_CLIENT_OPTIONS_INIT does: the fields that
+ * version has (AETH_CLIENT_OPTIONS_VERSION, or an older one a program was written
+ * for) get the macro's values, and nothing past them is written. For
+ * bindings and programs that cannot use the macro. 0, or AETH_EINVALID
+ * (NULL, or a version this library does not know: docs/api.md).
+ */
+AETH_API int aeth_client_options_init(aeth_client_options *opts, unsigned int version);
+
 /** Connect to both servers. *out is the caller's (aeth_client_free()).
  *  AETH_EUNAVAILABLE names the server that did not answer and the fix. */
 AETH_API int aeth_client_open(aeth_client **out, const aeth_client_options *opts);
@@ -95,9 +113,18 @@ typedef struct {
 #define AETH_SUBMIT_OPTIONS_INIT { AETH_SUBMIT_OPTIONS_VERSION, NULL, 3, 1800000, 0 }
 
 /**
+ * Initialise `opts` for `version` as AETH_SUBMIT_OPTIONS_INIT does: the fields that
+ * version has (AETH_SUBMIT_OPTIONS_VERSION, or an older one a program was written
+ * for) get the macro's values, and nothing past them is written. For
+ * bindings and programs that cannot use the macro. 0, or AETH_EINVALID
+ * (NULL, or a version this library does not know: docs/api.md).
+ */
+AETH_API int aeth_submit_options_init(aeth_submit_options *opts, unsigned int version);
+
+/**
  * Record a task (tasks row "pending") and enqueue it. `type` is any task
- * type name: 1 to 100 characters of A-Z a-z 0-9 _ : . - (the built-in
- * "vm:create", "vm:execute", "vm:delete", or one a worker registered with
+ * type name (aeth_task_type_valid(): the built-in "vm:create",
+ * "vm:execute", "vm:delete", or one a worker registered with
  * aeth_worker_handle()); another name gives AETH_EINVALID and records
  * nothing. The payload (NULL: "{}") is checked first: field by field for
  * the built-in types (aeth_task_payload_validate()), for other types only
@@ -117,15 +144,15 @@ typedef struct {
  * `queue_out` (may be NULL) receives the queue used (the caller's;
  * aeth_free()).
  */
-AETH_API int aeth_client_submit(aeth_client *c, const char *type,
+AETH_API int aeth_client_submit(char task_id_out[37], char **queue_out,
+				aeth_client *c, const char *type,
 				const char *payload_json,
-				const aeth_submit_options *opts,
-				char task_id_out[37], char **queue_out);
+				const aeth_submit_options *opts);
 
 /** What a vm:create task asks for beyond the seed's name, vcpus and
  *  memory_mb (docs/worker.md, "vm:create"). */
 typedef struct {
-	unsigned int version;
+	unsigned int version;     /**< AETH_CREATE_OPTIONS_VERSION */
 	const char *name;        /**< required */
 	unsigned int vcpus;      /**< 0: the worker's vmm.vcpus */
 	unsigned int memory_mb;  /**< 0: the worker's vmm.memory_mb */
@@ -151,28 +178,31 @@ typedef struct {
 #define AETH_CREATE_OPTIONS_INIT \
 	{ AETH_CREATE_OPTIONS_VERSION, NULL, 0, 0, NULL, NULL, NULL, NULL, 0 }
 
+/**
+ * Initialise `opts` for `version` as AETH_CREATE_OPTIONS_INIT does: the fields that
+ * version has (AETH_CREATE_OPTIONS_VERSION, or an older one a program was written
+ * for) get the macro's values, and nothing past them is written. For
+ * bindings and programs that cannot use the macro. 0, or AETH_EINVALID
+ * (NULL, or a version this library does not know: docs/api.md).
+ */
+AETH_API int aeth_create_options_init(aeth_create_options *opts, unsigned int version);
+
 /** Build and submit a vm:create task from `vm` (see aeth_client_submit()
  *  for what is checked and recorded). AETH_EINVALID for a missing name or
  *  a rootfs that is not default/none. */
-AETH_API int aeth_client_submit_create_ex(aeth_client *c,
+AETH_API int aeth_client_submit_create_ex(char task_id_out[37], aeth_client *c,
 					  const aeth_create_options *vm,
-					  const aeth_submit_options *opts,
-					  char task_id_out[37]);
+					  const aeth_submit_options *opts);
 
-/** Build and submit the seed's payloads. `args` is NULL-terminated (may
- *  be NULL); vcpus / memory_mb 0 leave the worker's default. */
-AETH_API int aeth_client_submit_create(aeth_client *c, const char *name,
-				       unsigned int vcpus, unsigned int memory_mb,
-				       const aeth_submit_options *opts,
-				       char task_id_out[37]);
-AETH_API int aeth_client_submit_execute(aeth_client *c, const char *vm_id,
-					const char *command,
+/** Build and submit the seed's vm:execute and vm:delete payloads. `args`
+ *  is NULL-terminated (may be NULL). */
+AETH_API int aeth_client_submit_execute(char task_id_out[37], aeth_client *c,
+					const char *vm_id, const char *command,
 					const char *const *args,
-					const aeth_submit_options *opts,
-					char task_id_out[37]);
-AETH_API int aeth_client_submit_delete(aeth_client *c, const char *vm_id,
-				       const aeth_submit_options *opts,
-				       char task_id_out[37]);
+					const aeth_submit_options *opts);
+AETH_API int aeth_client_submit_delete(char task_id_out[37], aeth_client *c,
+				       const char *vm_id,
+				       const aeth_submit_options *opts);
 
 /** Called about every 5 s while aeth_client_wait() waits: the task's
  *  queue state ("pending", "active", "retry", ...) and the time waited. */
@@ -187,37 +217,20 @@ typedef void (*aeth_wait_progress_cb)(const char *task_id, const char *state,
  * forever. AETH_ETIMEOUT when it did not finish in time; AETH_ENOTFOUND
  * for an unknown task. `progress` may be NULL.
  */
-AETH_API int aeth_client_wait(aeth_client *c, const char *task_id,
-			      unsigned int timeout_ms,
-			      aeth_wait_progress_cb progress, void *userdata,
-			      char **task_json_out);
+AETH_API int aeth_client_wait(char **task_json_out, aeth_client *c,
+			      const char *task_id, unsigned int timeout_ms,
+			      aeth_wait_progress_cb progress, void *userdata);
 
 /** The tasks row of `task_id` as JSON (as aeth_client_wait()). */
-AETH_API int aeth_client_task(aeth_client *c, const char *task_id,
-			      char **task_json_out);
+AETH_API int aeth_client_task(char **task_json_out, aeth_client *c,
+			      const char *task_id);
 
 /** "vms": every VM; "tasks": the newest `limit` tasks (0 = 20);
  *  "workers": the worker registry (aeth_queue_worker_list(): id, host,
  *  pid, types, queues, last_seen, age_ms, state alive|dead|stopped); as a
  *  JSON array in *json_out (the caller's; aeth_free()). */
-AETH_API int aeth_client_list(aeth_client *c, const char *what,
-			      unsigned int limit, char **json_out);
-
-/**
- * Text for humans from the JSON above: `what` "vms", "tasks" or
- * "workers" gives a table, "task" a summary of one task (for vm:execute its stdout and
- * stderr as printed by the command). *text_out is the caller's
- * (aeth_free()). AETH_EINVALID for JSON of another shape.
- */
-AETH_API int aeth_client_render(const char *json, const char *what,
-				char **text_out);
-
-/**
- * The exit status a CLI should end with for a finished task's JSON: the
- * command's exit code for a completed vm:execute, 0 for other completed
- * tasks, 1 for a failed one.
- */
-AETH_API int aeth_task_exit_status(const char *task_json);
+AETH_API int aeth_client_list(char **json_out, aeth_client *c, const char *what,
+			      unsigned int limit);
 
 AETH_END_DECLS
 

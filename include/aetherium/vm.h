@@ -165,6 +165,15 @@ typedef struct {
 	  NULL, NULL, AETH_SNAPSHOTS_OFF, NULL, 0 }
 
 /**
+ * Initialise `opts` for `version` as AETH_VMM_OPTIONS_INIT does: the fields that
+ * version has (AETH_VMM_OPTIONS_VERSION, or an older one a program was written
+ * for) get the macro's values, and nothing past them is written. For
+ * bindings and programs that cannot use the macro. 0, or AETH_EINVALID
+ * (NULL, or a version this library does not know: docs/api.md).
+ */
+AETH_API int aeth_vmm_options_init(aeth_vmm_options *opts, unsigned int version);
+
+/**
  * Open a VM manager. Resolves the defaults, creates the state dir and
  * picks the accelerator (auto: see aeth_accel_probe()) and whether VMMs
  * run jailed (AETH_EINVALID, saying why, when the jail is required and
@@ -195,7 +204,7 @@ AETH_API aeth_accel aeth_vmm_accel(const aeth_vmm *vmm);
  * Whether this manager's VMMs run jailed: 1, or 0 with the reason in
  * *why (static or borrowed from vmm; may be NULL).
  */
-AETH_API int aeth_vmm_jailed(const aeth_vmm *vmm, const char **why);
+AETH_API int aeth_vmm_jailed(const char **why, const aeth_vmm *vmm);
 
 /**
  * Stop and remove every VM in the state dir whose VMM process is gone
@@ -206,7 +215,7 @@ AETH_API int aeth_vmm_jailed(const aeth_vmm *vmm, const char **why);
  * removed (NULL-terminated, the caller frees it with aeth_strarray_free()).
  * Returns 0 or a negative code (the first failure; it carries on).
  */
-AETH_API int aeth_vmm_reap(aeth_vmm *vmm, int all, char ***reaped_out);
+AETH_API int aeth_vmm_reap(char ***reaped_out, aeth_vmm *vmm, int all);
 
 /** Options of aeth_vm_create(). NULL / 0 fields mean the defaults given. */
 typedef struct {
@@ -243,6 +252,15 @@ typedef struct {
 #define AETH_VM_OPTIONS_INIT                                                   \
 	{ AETH_VM_OPTIONS_VERSION, NULL, NULL, 0, 0, AETH_NET_NONE, NULL,      \
 	  NULL, 0, NULL, NULL, NULL, 0 }
+
+/**
+ * Initialise `opts` for `version` as AETH_VM_OPTIONS_INIT does: the fields that
+ * version has (AETH_VM_OPTIONS_VERSION, or an older one a program was written
+ * for) get the macro's values, and nothing past them is written. For
+ * bindings and programs that cannot use the macro. 0, or AETH_EINVALID
+ * (NULL, or a version this library does not know: docs/api.md).
+ */
+AETH_API int aeth_vm_options_init(aeth_vm_options *opts, unsigned int version);
 
 /**
  * Define a VM: allocates its id, creates <state_dir>/vms/<id>/ and writes
@@ -348,7 +366,9 @@ AETH_API const char *aeth_vm_agent_socket(const aeth_vm *vm);
  * boot); after that QEMU keeps the console only in a 64 KiB ring
  * buffer (QMP `ringbuf-read` device "ser0" on aeth_vm_api_socket()), so a
  * guest writing to /dev/ttyS0 cannot fill the host's disk. Firecracker:
- * its log file, with the whole console, unbounded (docs/firecracker.md).
+ * the VM's serial.log, rate-limited (a first 1 MiB, then 2 KiB/s) but
+ * not bounded; a Firecracker without the /serial API writes the console
+ * to firecracker.log, unlimited (docs/firecracker.md, "Guest console").
  */
 AETH_API const char *aeth_vm_serial_log(const aeth_vm *vm);
 AETH_API const char *aeth_vm_state_dir(const aeth_vm *vm);

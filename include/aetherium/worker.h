@@ -103,6 +103,15 @@ typedef struct {
 	  NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, 1, NULL, 0, 0, NULL }
 
 /**
+ * Initialise `opts` for `version` as AETH_WORKER_OPTIONS_INIT does: the fields that
+ * version has (AETH_WORKER_OPTIONS_VERSION, or an older one a program was written
+ * for) get the macro's values, and nothing past them is written. For
+ * bindings and programs that cannot use the macro. 0, or AETH_EINVALID
+ * (NULL, or a version this library does not know: docs/api.md).
+ */
+AETH_API int aeth_worker_options_init(aeth_worker_options *opts, unsigned int version);
+
+/**
  * Make a worker (nothing connects yet). *out belongs to the caller
  * (aeth_worker_free()). Returns 0, AETH_EINVALID (bad option: the message
  * names it) or AETH_ENOMEM.
@@ -122,7 +131,9 @@ AETH_API int aeth_worker_new_from_config(aeth_worker **out,
 					 const aeth_worker_options *overrides);
 
 /**
- * Run `fn` for tasks of `type` (1..128 printable characters). A later
+ * Run `fn` for tasks of `type` (a name aeth_task_type_valid() accepts: 1
+ * to 100 characters of A-Z a-z 0-9 _ : . -, the names a client can
+ * submit). A later
  * registration for the same type replaces the earlier one. Call before
  * aeth_worker_run(). Returns 0, AETH_EINVALID or AETH_ENOMEM.
  */

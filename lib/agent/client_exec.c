@@ -45,15 +45,12 @@ static int build_exec(aeth__proto_msg *m, uint32_t id,
 	return m->error;
 }
 
+/* `o` is a current-version struct: lib/vm/exec.c copied the caller's. */
 static int check_options(const aeth_exec_options *o)
 {
 	if (!o || !o->argv || !o->argv[0] || !o->argv[0][0])
 		return aeth__error_set(AETH_EINVALID, "exec needs a command: "
 				       "set options.argv (NULL-terminated)");
-	if (o->version < 1)
-		return aeth__error_set(AETH_EINVALID, "exec options version "
-				       "%u: initialise them with "
-				       "AETH_EXEC_OPTIONS_INIT", o->version);
 	if (o->stdin_len && !o->stdin_data)
 		return aeth__error_set(AETH_EINVALID, "stdin_len without "
 				       "stdin_data");
@@ -320,6 +317,7 @@ static aeth_exec_result *make_result(aeth_exec *e, bool collect)
 		aeth__error_oom();
 		return NULL;
 	}
+	res->version = AETH_EXEC_RESULT_VERSION;
 	res->exit_code = (int)x->exit_code;
 	res->term_signal = (int)x->signal;
 	res->timed_out = x->timed_out != 0;

@@ -16,7 +16,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#include "client.h"
+#include "agent/agent_client.h"
 #include "internal.h"
 #include "proto/proto.h"
 

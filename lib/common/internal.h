@@ -115,4 +115,38 @@ int aeth__buf_printf(aeth__buf *b, const char *fmt, ...) AETH__PRINTF(2, 3);
 char *aeth__buf_detach(aeth__buf *b, size_t *len);
 void aeth__buf_free(aeth__buf *b);
 
+/*
+ * The public structs that start with `unsigned int version` (options,
+ * records the caller fills or reads), described once each, so that every
+ * entry point applies the same rule (docs/api.md): versions 1..current
+ * are accepted, any other is refused with a message naming the struct,
+ * the version given and the range; fields are only appended, so version
+ * v of a struct is its first sizes[v - 1] bytes, and the library never
+ * reads or writes past what the caller's version has.
+ */
+typedef struct {
+	const char *name;     /* "aeth_vm_options" */
+	const char *init;     /* how to make one: "AETH_VM_OPTIONS_INIT" */
+	unsigned int current; /* AETH_VM_OPTIONS_VERSION */
+	const size_t *sizes;  /* bytes of versions 1..current */
+	const void *defaults; /* the current version's INIT (version set) */
+} aeth__versioned;
+
+/* Bytes of a struct up to and including field `f` (the last field a
+ * version has). */
+#define AETH__END(T, f) (offsetof(T, f) + sizeof(((T *)0)->f))
+
+/* 0 when 1 <= version <= d->current, else AETH_EINVALID with the words. */
+int aeth__versioned_check(const aeth__versioned *d, unsigned int version);
+/* The *_init() functions: `obj`'s first sizes[version - 1] bytes from the
+ * defaults, and its version field set to `version`. */
+int aeth__versioned_init(const aeth__versioned *d, void *obj,
+			 unsigned int version);
+/*
+ * A caller's struct `src` (NULL: the defaults) as a current one in `dst`
+ * (d->current's size): the bytes src's version has, the defaults for the
+ * fields it lacks, dst's version set to d->current. Refuses a bad version.
+ */
+int aeth__versioned_copy(const aeth__versioned *d, void *dst, const void *src);
+
 #endif

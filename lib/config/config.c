@@ -378,8 +378,8 @@ static int split_entry_key(const char *key, size_t *sec, char *name,
 	return 0;
 }
 
-int aeth_config_names(const aeth_config *cfg, const char *section,
-		      char ***names_out)
+int aeth_config_names(char ***names_out, const aeth_config *cfg,
+		      const char *section)
 {
 	size_t n = 0, sec;
 	char **v;
@@ -579,8 +579,8 @@ static int refresh_derived(aeth_config *cfg)
 	return 0;
 }
 
-int aeth_config_get_string(const aeth_config *cfg, const char *key,
-			   const char **out)
+int aeth_config_get_string(const char **out, const aeth_config *cfg,
+			   const char *key)
 {
 	char name[AETH__CFG_MAX_ENTRY_NAME + 1];
 	const char *v, *field;
@@ -608,7 +608,7 @@ int aeth_config_get_string(const aeth_config *cfg, const char *key,
 	return 0;
 }
 
-int aeth_config_get_int(const aeth_config *cfg, const char *key, int64_t *out)
+int aeth_config_get_int(int64_t *out, const aeth_config *cfg, const char *key)
 {
 	int i = -1, rc;
 
@@ -621,7 +621,7 @@ int aeth_config_get_int(const aeth_config *cfg, const char *key, int64_t *out)
 	return parse_int(cfg->values[i], out) ? 0 : AETH_EINVALID;
 }
 
-int aeth_config_get_bool(const aeth_config *cfg, const char *key, bool *out)
+int aeth_config_get_bool(bool *out, const aeth_config *cfg, const char *key)
 {
 	int i = -1, rc;
 
@@ -640,8 +640,8 @@ size_t aeth_config_queue_count(const aeth_config *cfg)
 	return cfg ? cfg->nqueues : 0;
 }
 
-int aeth_config_queue_get(const aeth_config *cfg, size_t index,
-			  const char **name, int *weight)
+int aeth_config_queue_get(const char **name, int *weight,
+			  const aeth_config *cfg, size_t index)
 {
 	if (!cfg || index >= cfg->nqueues)
 		return aeth__error_set(AETH_EINVALID,

@@ -7,7 +7,7 @@
 
 #include "config_internal.h"
 #include "internal.h"
-#include "jail/rules.h"
+#include "jail/jail_rules.h"
 
 const aeth__cfg_key aeth__cfg_keys[] = {
 	{"database.url", AETH__CFG_STRING,
@@ -51,6 +51,7 @@ const aeth__cfg_key aeth__cfg_keys[] = {
 	 NULL},
 	{"worker.id", AETH__CFG_STRING, "", 0, 0, NULL},
 	{"worker.host_id", AETH__CFG_STRING, "", 0, 0, NULL},
+	{"worker.host_dead_after_ms", AETH__CFG_INT, "300000", 1000, 604800000, NULL},
 	{"worker.delete_vms_on_stop", AETH__CFG_BOOL, "false", 0, 0, NULL},
 	{"worker.shutdown_timeout_ms", AETH__CFG_INT, "30000", 0, 86400000, NULL},
 	{"ledger.interval_ms", AETH__CFG_INT, "30000", 0, 86400000, NULL},
@@ -85,7 +86,7 @@ static int check_image_file(const char *field, const char *v)
 	}
 }
 
-/* A profile's rules: each one as lib/jail/rules.h reads it. */
+/* A profile's rules: each one as lib/jail/jail_rules.h reads it. */
 static int check_profile(const char *field, const char *v)
 {
 	char item[AETH__NET_RULE_LEN + 1];

@@ -38,7 +38,7 @@
  *   --cgroup DIR    join this cgroup directory before anything starts
  *                   (repeatable: one per cgroup v1 controller)
  *   --fds N         descriptors 4 .. 4+N-1 go to the VMM
- *   --allow RULE    an egress rule (lib/jail/rules.h; repeatable); with
+ *   --allow RULE    an egress rule (lib/jail/jail_rules.h; repeatable); with
  *                   any rule the jailer stays as the VMM's relay
  *   --resolver IP   the resolver "dns" uses (default: the first IPv4
  *                   nameserver of /etc/resolv.conf)

@@ -13,7 +13,7 @@
 #include <sys/types.h>
 
 #include "jail/jail.h"
-#include "jail/rules.h"
+#include "jail/jail_rules.h"
 
 typedef struct {
 	const char *id;

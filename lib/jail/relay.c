@@ -4,7 +4,7 @@
  * Every connection the guest opens lands on a listener in the VMM's
  * network namespace (netns.c). The relay looks at where it was going
  * (getsockname: the address and port the guest dialled) and applies the
- * profile's rules (rules.h): an allowed destination gets a connection
+ * profile's rules (jail_rules.h): an allowed destination gets a connection
  * from the host's namespace and the two are spliced; anything else is
  * reset at once. "dns" relays UDP queries to the host's resolver only.
  *

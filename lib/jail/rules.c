@@ -1,10 +1,10 @@
 /*
- * lib/jail/rules.c - parse egress rules and classify addresses (rules.h).
+ * lib/jail/rules.c - parse egress rules and classify addresses (jail_rules.h).
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "jail/rules.h"
+#include "jail/jail_rules.h"
 
 /* "1..65535" with nothing after it. */
 static int parse_port(const char *s, uint16_t *out)

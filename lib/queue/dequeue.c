@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster_reply.h"
 #include "queue_internal.h"
 
 #define MAX_SOURCES 32
@@ -155,7 +156,20 @@ static int check_sources(const aeth_queue_source *s, size_t n)
 	return 0;
 }
 
-/* Block on the notify lists; *woke = index of the source woken, or -1. */
+/* Do the keys lie in more than one cluster slot? */
+static bool many_slots(const aeth_queue *q, char (*keys)[AETH__Q_KEY_MAX], size_t n)
+{
+	if (q->url.kind != AETH__REDIS_CLUSTER)
+		return false;
+	for (size_t i = 1; i < n; i++)
+		if (aeth__q_key_slot(keys[i], strlen(keys[i])) !=
+		    aeth__q_key_slot(keys[0], strlen(keys[0])))
+			return true;
+	return false;
+}
+
+/* Block on the notify lists; *woke = index of the source woken, or -1.
+ * One BRPOP over them all, or in a cluster one per slot (block.c). */
 static int wait_notify(aeth_queue *q, const aeth_queue_source *s, size_t n,
 		       int64_t wait_ms, int *woke)
 {
@@ -170,6 +184,8 @@ static int wait_notify(aeth_queue *q, const aeth_queue_source *s, size_t n,
 			return rc;
 		argv[i + 1] = keys[i];
 	}
+	if (many_slots(q, keys, n))
+		return aeth__q_block_many(q, argv + 1, n, wait_ms, woke);
 	snprintf(stmo, sizeof(stmo), "%.3f", (double)wait_ms / 1000.0);
 	argv[n + 1] = stmo;
 	rc = aeth__q_command(q, (int)n + 2, argv, NULL, (unsigned int)wait_ms, &r);
@@ -188,17 +204,58 @@ static int wait_notify(aeth_queue *q, const aeth_queue_source *s, size_t n,
 	return rc;
 }
 
+static const aeth_queue_source source_defaults = AETH_QUEUE_SOURCE_INIT;
+/* Each version's sizeof: also the stride of a caller's array. */
+static const size_t source_sizes[] = {sizeof(aeth_queue_source)};
+static const aeth__versioned source_v = {
+	"aeth_queue_source", "AETH_QUEUE_SOURCE_INIT", AETH_QUEUE_SOURCE_VERSION,
+	source_sizes, &source_defaults,
+};
+
+int aeth_queue_source_init(aeth_queue_source *source, unsigned int version)
+{
+	return aeth__versioned_init(&source_v, source, version);
+}
+
+/* The caller's sources (elements of src[0]'s version) as current ones. */
+static int copy_sources(aeth_queue_source *dst, const aeth_queue_source *src,
+			size_t n)
+{
+	size_t stride;
+	int rc;
+
+	if (!src || n == 0 || n > MAX_SOURCES)
+		return aeth__error_set(AETH_EINVALID,
+			"dequeue needs 1..%d queues", MAX_SOURCES);
+	if ((rc = aeth__versioned_check(&source_v, src[0].version)) != 0)
+		return rc;
+	stride = source_sizes[src[0].version - 1];
+	for (size_t i = 0; i < n; i++) {
+		const aeth_queue_source *s =
+			(const void *)((const char *)src + i * stride);
+
+		if (s->version != src[0].version)
+			return aeth__error_set(AETH_EINVALID, "dequeue: source %zu has "
+					       "version %u, source 0 version %u (one "
+					       "version per array)", i, s->version,
+					       src[0].version);
+		aeth__versioned_copy(&source_v, &dst[i], s);
+	}
+	return 0;
+}
+
 /* The scan-then-block loop of both dequeue functions. */
-static int dequeue_loop(aeth_queue *q, const aeth_queue_source *s, size_t n,
+static int dequeue_loop(aeth_queue *q, const aeth_queue_source *src, size_t n,
 			unsigned int timeout_ms, aeth_queue_task **out, size_t max,
 			size_t *got)
 {
 	int64_t deadline = aeth__now_ms() + timeout_ms;
+	aeth_queue_source s[MAX_SOURCES];
 	size_t order[MAX_SOURCES];
 	int rc, woke = -1;
 
 	*got = 0;
-	if ((rc = check_sources(s, n)))
+	if ((rc = copy_sources(s, src, n)) || (rc = check_sources(s, n)))
 		return rc;
 	for (bool force = false;;) {
 		int64_t next = -1, wait, now = aeth__now_ms();
@@ -240,8 +297,9 @@ static int dequeue_loop(aeth_queue *q, const aeth_queue_source *s, size_t n,
 	}
 }
 
-int aeth_queue_dequeue(aeth_queue *q, const aeth_queue_source *s, size_t n,
-		       unsigned int timeout_ms, aeth_queue_task **out)
+int aeth_queue_dequeue(aeth_queue_task **out, aeth_queue *q,
+		       const aeth_queue_source *s, size_t n,
+		       unsigned int timeout_ms)
 {
 	size_t got;
 
@@ -249,9 +307,9 @@ int aeth_queue_dequeue(aeth_queue *q, const aeth_queue_source *s, size_t n,
 	return dequeue_loop(q, s, n, timeout_ms, out, 1, &got);
 }
 
-int aeth_queue_dequeue_batch(aeth_queue *q, const aeth_queue_source *s, size_t n,
-			     unsigned int timeout_ms, aeth_queue_task **out,
-			     size_t max, size_t *got)
+int aeth_queue_dequeue_batch(aeth_queue_task **out, size_t *got, size_t max,
+			     aeth_queue *q, const aeth_queue_source *s,
+			     size_t n, unsigned int timeout_ms)
 {
 	*got = 0;
 	if (!out || max == 0 || max > 1000)
@@ -260,7 +318,8 @@ int aeth_queue_dequeue_batch(aeth_queue *q, const aeth_queue_source *s, size_t n
 	return dequeue_loop(q, s, n, timeout_ms, out, max, got);
 }
 
-int aeth_queue_recover(aeth_queue *q, const char *queue, unsigned int *recovered)
+int aeth_queue_recover(unsigned int *recovered, aeth_queue *q,
+		       const char *queue)
 {
 	unsigned int n = 0;
 	int64_t next;

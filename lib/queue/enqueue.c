@@ -13,6 +13,7 @@
 #include <cjson/cJSON.h>
 
 #include "queue_internal.h"
+#include "task/task.h"
 
 /* JSON text, at most `max` bytes. */
 static int check_json(const char *what, const char *json, size_t max)
@@ -33,18 +34,18 @@ static int check_json(const char *what, const char *json, size_t max)
 	return 0;
 }
 
-static int check_type(const char *type)
-{
-	size_t n = type ? strlen(type) : 0;
+static const aeth_queue_enqueue_options enqueue_defaults =
+	AETH_QUEUE_ENQUEUE_OPTIONS_INIT;
+static const size_t enqueue_sizes[] = {sizeof(aeth_queue_enqueue_options)};
+static const aeth__versioned enqueue_options_v = {
+	"aeth_queue_enqueue_options", "AETH_QUEUE_ENQUEUE_OPTIONS_INIT",
+	AETH_QUEUE_ENQUEUE_OPTIONS_VERSION, enqueue_sizes, &enqueue_defaults,
+};
 
-	if (n == 0 || n > AETH__Q_TYPE_MAX)
-		return aeth__error_set(AETH_EINVALID,
-			"bad task type: must be 1..%d characters", AETH__Q_TYPE_MAX);
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)type[i] <= ' ' || type[i] == 0x7f)
-			return aeth__error_set(AETH_EINVALID,
-				"bad task type '%.140s': no spaces or control characters", type);
-	return 0;
+int aeth_queue_enqueue_options_init(aeth_queue_enqueue_options *opts,
+				    unsigned int version)
+{
+	return aeth__versioned_init(&enqueue_options_v, opts, version);
 }
 
 static int check_enqueue(aeth_queue *q, const char *type, const char *payload,
@@ -52,10 +53,7 @@ static int check_enqueue(aeth_queue *q, const char *type, const char *payload,
 {
 	int rc;
 
-	if (o->version != AETH_QUEUE_ENQUEUE_OPTIONS_VERSION)
-		return aeth__error_set(AETH_EINVALID,
-			"aeth_queue_enqueue_options.version %u unknown", o->version);
-	if ((rc = check_type(type)) || (rc = aeth__q_check_name(o->queue)) ||
+	if ((rc = aeth__task_type_check(type)) || (rc = aeth__q_check_name(o->queue)) ||
 	    (rc = check_json("payload", payload, q->o.max_payload)))
 		return rc;
 	if (o->id && !aeth__uuid_valid(o->id))
@@ -159,14 +157,14 @@ static void prepare(aeth_queue *q, aeth_queue_batch_task *tasks, size_t n, prep 
 	for (size_t i = 0; i < n; i++) {
 		aeth_queue_batch_task *t = &tasks[i];
 		prep *p = &ps[i];
-		aeth_queue_enqueue_options d = AETH_QUEUE_ENQUEUE_OPTIONS_INIT;
 
-		p->o = t->opts ? *t->opts : d;
-		if (!p->o.queue)
-			p->o.queue = "default";
-		p->payload = t->payload ? t->payload : "{}";
 		t->id[0] = '\0';
-		t->rc = check_enqueue(q, t->type, p->payload, &p->o);
+		p->payload = t->payload ? t->payload : "{}";
+		t->rc = aeth__versioned_copy(&enqueue_options_v, &p->o, t->opts);
+		if (t->rc == 0 && !p->o.queue)
+			p->o.queue = "default";
+		if (t->rc == 0)
+			t->rc = check_enqueue(q, t->type, p->payload, &p->o);
 		note(f, n, i, t->rc);
 		if (t->rc)
 			continue;
@@ -326,7 +324,64 @@ static void take_replies(aeth_queue *q, aeth_queue_batch_task *tasks, size_t n,
 			note(f, n, n, aeth__q_bad_reply(q, "task index", rs[c]));
 }
 
+static const aeth_queue_batch_task batch_defaults = AETH_QUEUE_BATCH_TASK_INIT;
+/* The size of each version's struct, which is also the stride of a
+ * caller's array of that version (an older version's entry must be its
+ * sizeof, padding included). */
+static const size_t batch_sizes[] = {sizeof(aeth_queue_batch_task)};
+static const aeth__versioned batch_task_v = {
+	"aeth_queue_batch_task", "AETH_QUEUE_BATCH_TASK_INIT",
+	AETH_QUEUE_BATCH_TASK_VERSION, batch_sizes, &batch_defaults,
+};
+
+int aeth_queue_batch_task_init(aeth_queue_batch_task *task, unsigned int version)
+{
+	return aeth__versioned_init(&batch_task_v, task, version);
+}
+
+static int enqueue_batch(aeth_queue *q, aeth_queue_batch_task *tasks, size_t n);
+
+/* The caller's array (elements of tasks[0]'s version) as current structs,
+ * enqueued; then each task's id and rc written back into its element. */
 int aeth_queue_enqueue_batch(aeth_queue *q, aeth_queue_batch_task *tasks, size_t n)
+{
+	aeth_queue_batch_task *cur;
+	size_t stride;
+	int rc;
+
+	if (!tasks || n == 0 || n > AETH__Q_BATCH_MAX)
+		return aeth__error_set(AETH_EINVALID,
+			"enqueue batch needs 1..%d tasks", AETH__Q_BATCH_MAX);
+	if ((rc = aeth__versioned_check(&batch_task_v, tasks[0].version)) != 0)
+		return rc;
+	stride = batch_sizes[tasks[0].version - 1];
+	if (!(cur = malloc(n * sizeof(*cur))))
+		return aeth__error_oom();
+	for (size_t i = 0; i < n; i++) {
+		const aeth_queue_batch_task *t =
+			(const void *)((const char *)tasks + i * stride);
+
+		if (t->version != tasks[0].version) {
+			free(cur);
+			return aeth__error_set(AETH_EINVALID, "enqueue batch: task %zu "
+					       "has version %u, task 0 version %u (one "
+					       "version per array)", i, t->version,
+					       tasks[0].version);
+		}
+		aeth__versioned_copy(&batch_task_v, &cur[i], t);
+	}
+	rc = enqueue_batch(q, cur, n);
+	for (size_t i = 0; i < n; i++) {
+		aeth_queue_batch_task *t = (void *)((char *)tasks + i * stride);
+
+		memcpy(t->id, cur[i].id, sizeof(t->id));
+		t->rc = cur[i].rc;
+	}
+	free(cur);
+	return rc;
+}
+
+static int enqueue_batch(aeth_queue *q, aeth_queue_batch_task *tasks, size_t n)
 {
 	char kqueues[AETH__Q_KEY_MAX];
 	size_t ng, nc;
@@ -338,9 +393,6 @@ int aeth_queue_enqueue_batch(aeth_queue *q, aeth_queue_batch_task *tasks, size_t
 	failure f = {0, 0, ""};
 	int rc = 0;
 
-	if (!tasks || n == 0 || n > AETH__Q_BATCH_MAX)
-		return aeth__error_set(AETH_EINVALID,
-			"enqueue batch needs 1..%d tasks", AETH__Q_BATCH_MAX);
 	if (!(ps = malloc(n * sizeof(*ps)))) {
 		rc = aeth__error_oom();
 		goto out;
@@ -388,13 +440,15 @@ out:
 	return rc;
 }
 
-int aeth_queue_enqueue(aeth_queue *q, const char *type, const char *payload,
-		       const aeth_queue_enqueue_options *opts, char id_out[37])
+int aeth_queue_enqueue(char id_out[37], aeth_queue *q, const char *type,
+		       const char *payload,
+		       const aeth_queue_enqueue_options *opts)
 {
-	aeth_queue_batch_task t = {type, payload, opts, "", 0};
+	aeth_queue_batch_task t = {AETH_QUEUE_BATCH_TASK_VERSION, type, payload,
+				   opts, "", 0};
 	int rc;
 
-	rc = aeth_queue_enqueue_batch(q, &t, 1);
+	rc = enqueue_batch(q, &t, 1);
 	if (rc == 0 && id_out)
 		memcpy(id_out, t.id, 37);
 	return rc;

@@ -62,8 +62,8 @@ static int get_in(aeth_queue *q, const char *queue, const char *id, bool watch,
 	return rc;
 }
 
-int aeth_queue_get(aeth_queue *q, const char *queue, const char *id,
-		   aeth_queue_task **out)
+int aeth_queue_get(aeth_queue_task **out, aeth_queue *q, const char *queue,
+		   const char *id)
 {
 	char *owned;
 	int rc;
@@ -100,8 +100,9 @@ static int wait_done(aeth_queue *q, const char *queue, const char *id,
 	return rc;
 }
 
-int aeth_queue_wait_result(aeth_queue *q, const char *queue, const char *id,
-			   unsigned int timeout_ms, aeth_queue_task **out)
+int aeth_queue_wait_result(aeth_queue_task **out, aeth_queue *q,
+			   const char *queue, const char *id,
+			   unsigned int timeout_ms)
 {
 	int64_t deadline = aeth__now_ms() + timeout_ms;
 	char *owned;
@@ -138,7 +139,40 @@ int aeth_queue_wait_result(aeth_queue *q, const char *queue, const char *id,
 	return rc;
 }
 
-int aeth_queue_count(aeth_queue *q, const char *queue, aeth_queue_counts *out)
+static const aeth_queue_counts counts_defaults = AETH_QUEUE_COUNTS_INIT;
+static const size_t counts_sizes[] = {sizeof(aeth_queue_counts)};
+static const aeth__versioned counts_v = {
+	"aeth_queue_counts", "AETH_QUEUE_COUNTS_INIT", AETH_QUEUE_COUNTS_VERSION,
+	counts_sizes, &counts_defaults,
+};
+
+int aeth_queue_counts_init(aeth_queue_counts *counts, unsigned int version)
+{
+	return aeth__versioned_init(&counts_v, counts, version);
+}
+
+static int count(aeth_queue *q, const char *queue, aeth_queue_counts *out);
+
+/* Counted into a current struct; the caller gets the states its version
+ * has. */
+int aeth_queue_count(aeth_queue_counts *out, aeth_queue *q, const char *queue)
+{
+	aeth_queue_counts all;
+	unsigned int version;
+	int rc;
+
+	if (!out)
+		return aeth__error_set(AETH_EINVALID, "aeth_queue_count: out is NULL");
+	version = out->version;
+	if ((rc = aeth__versioned_check(&counts_v, version)) != 0)
+		return rc;
+	rc = count(q, queue, &all);
+	all.version = version;
+	memcpy(out, &all, counts_sizes[version - 1]);
+	return rc;
+}
+
+static int count(aeth_queue *q, const char *queue, aeth_queue_counts *out)
 {
 	static const char *const cmd[AETH_QUEUE_NSTATES] = {
 		"LLEN", "ZCARD", "ZCARD", "ZCARD", "ZCARD", "ZCOUNT"};
@@ -204,8 +238,8 @@ static int strings_of(aeth_queue *q, const redisReply *r, bool reverse,
 	return 0;
 }
 
-int aeth_queue_list(aeth_queue *q, const char *queue, aeth_queue_state state,
-		    size_t offset, size_t limit, char ***ids)
+int aeth_queue_list(char ***ids, aeth_queue *q, const char *queue,
+		    aeth_queue_state state, size_t offset, size_t limit)
 {
 	static const char *const sfx[AETH_QUEUE_NSTATES] = {
 		"pending", "lease", "scheduled", "retry", "dead", "completed"};
@@ -241,7 +275,7 @@ int aeth_queue_list(aeth_queue *q, const char *queue, aeth_queue_state state,
 	return rc;
 }
 
-int aeth_queue_queues(aeth_queue *q, char ***names)
+int aeth_queue_queues(char ***names, aeth_queue *q)
 {
 	char key[AETH__Q_KEY_MAX];
 	const char *argv[2] = {"SMEMBERS", key};

@@ -16,7 +16,7 @@
 
 static int check_task(const aeth_queue_task *t)
 {
-	if (!t || !t->queue || !t->lease || !aeth__uuid_valid(t->id))
+	if (!t || !t->queue || !aeth__q_lease(t) || !aeth__uuid_valid(t->id))
 		return aeth__error_set(AETH_EINVALID,
 			"not a dequeued task (no queue or lease): use aeth_queue_dequeue()'s task");
 	return 0;
@@ -41,7 +41,7 @@ int aeth_queue_heartbeat(aeth_queue *q, aeth_queue_task *t)
 	QKEY(klease, "lease");
 	QKEY(ktask, ts);
 	snprintf(sms, sizeof(sms), "%u", q->o.lease_ms);
-	const char *argv[] = {klease, ktask, t->id, t->lease, sms};
+	const char *argv[] = {klease, ktask, t->id, aeth__q_lease(t), sms};
 	rc = aeth__q_script(q, AETH__LUA_HEARTBEAT, 2, 5, argv, NULL, &r);
 	if (rc)
 		return rc;
@@ -153,7 +153,7 @@ static int ack_send(aeth_queue *q, aeth_queue_task *const *tasks,
 			size_t i = ok[v];
 
 			a[k++] = tasks[i]->id;
-			a[k++] = tasks[i]->lease;
+			a[k++] = aeth__q_lease(tasks[i]);
 			a[k++] = results && results[i] ? results[i] : "";
 		}
 		cmds[g] = (aeth__q_cmd){AETH__LUA_ACK, 2, (int)k, a, NULL};
@@ -191,8 +191,9 @@ out:
 	return rc;
 }
 
-int aeth_queue_ack_batch(aeth_queue *q, aeth_queue_task *const *tasks,
-			 const char *const *results, size_t n, int *rcs_out)
+int aeth_queue_ack_batch(int *rcs_out, aeth_queue *q,
+			 aeth_queue_task *const *tasks,
+			 const char *const *results, size_t n)
 {
 	int *rcs = NULL, rc = 0;
 	size_t *ok = NULL, nok = 0, ng = 0;
@@ -239,7 +240,7 @@ int aeth_queue_ack(aeth_queue *q, aeth_queue_task *t, const char *result)
 
 	if ((rc = check_task(t)) || (rc = check_result(q, t, result)))
 		return rc;
-	return aeth_queue_ack_batch(q, &t, &result, 1, NULL);
+	return aeth_queue_ack_batch(NULL, q, &t, &result, 1);
 }
 
 int aeth_queue_nack(aeth_queue *q, aeth_queue_task *t, const char *error,
@@ -277,7 +278,7 @@ int aeth_queue_nack(aeth_queue *q, aeth_queue_task *t, const char *error,
 	snprintf(sdmax, sizeof(sdmax), "%u", q->o.dead_max);
 	snprintf(sret, sizeof(sret), "%llu", (unsigned long long)q->o.retention_s * 1000);
 	const char *argv[] = {klease, ktask, kretry, kdead, kdone, knotify, kpend,
-			      t->id, t->lease, err, sbase, smax, sjit, srand,
+			      t->id, aeth__q_lease(t), err, sbase, smax, sjit, srand,
 			      (flags & AETH_QUEUE_NACK_RELEASE) ? "2" :
 			      (flags & AETH_QUEUE_NACK_NO_RETRY) ? "1" : "0",
 			      sdmax, sret, upfx, tpfx};

@@ -506,17 +506,55 @@ out:
 	return 0;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp((const char *)a, (const char *)b);
+}
+
+/*
+ * One server: its run_id. A cluster: a digest (FNV-1a, 64 bits) of the
+ * sorted run_ids of the primaries, so that a primary restarted or
+ * replaced (a failover, a node added) changes it as a restart does.
+ */
 int aeth__q_server_run_id(aeth_queue *q, char run_id[48])
 {
-	const char *argv[] = {"INFO", "server"};
-	redisReply *r;
-	int rc;
+	static const char *const argv[] = {"INFO", "server"};
+	size_t nodes[64], n;
+	char (*ids)[48];
+	redisReply *rs[64];
+	const char *const *av[64];
+	int argcs[64], to[64], rc;
+	uint64_t h = 1469598103934665603ULL;
 
 	run_id[0] = '\0';
-	if ((rc = aeth__q_command(q, 2, argv, NULL, 0, &r)))
+	if ((rc = aeth__q_cluster_primaries(q, nodes, 64, &n)) || n == 0)
 		return rc;
-	if (r->type == REDIS_REPLY_STRING)
-		info_field(r->str, "run_id", run_id, 48);
-	freeReplyObject(r);
+	for (size_t i = 0; i < n; i++) {
+		av[i] = argv;
+		argcs[i] = 2;
+		to[i] = q->url.kind == AETH__REDIS_CLUSTER ? (int)nodes[i] : -1;
+	}
+	if ((rc = aeth__q_pipeline_to(q, to, n, argcs, av, NULL, rs)))
+		return rc;
+	if (!(ids = calloc(n, sizeof(*ids)))) {
+		for (size_t i = 0; i < n; i++)
+			freeReplyObject(rs[i]);
+		return aeth__error_oom();
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (rs[i]->type == REDIS_REPLY_STRING)
+			info_field(rs[i]->str, "run_id", ids[i], 48);
+		freeReplyObject(rs[i]);
+	}
+	qsort(ids, n, sizeof(*ids), cmp_str);
+	if (n == 1) {
+		memcpy(run_id, ids[0], 48);
+	} else if (ids[0][0]) { /* "" sorts first: some node refused INFO */
+		for (size_t i = 0; i < n; i++)
+			for (const char *p = ids[i]; *p; p++)
+				h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+		snprintf(run_id, 48, "cluster-%016llx", (unsigned long long)h);
+	}
+	free(ids);
 	return 0;
 }

@@ -27,16 +27,7 @@ static int fill_options(aeth_queue *q, const aeth_queue_options *opts)
 	aeth_queue_options *o = &q->o;
 	const char *ns;
 
-	if (opts) {
-		if (opts->version != AETH_QUEUE_OPTIONS_VERSION)
-			return aeth__error_set(AETH_EINVALID,
-				"aeth_queue_options.version %u unknown (use AETH_QUEUE_OPTIONS_INIT)",
-				opts->version);
-		*o = *opts;
-	} else {
-		aeth_queue_options d = AETH_QUEUE_OPTIONS_INIT;
-		*o = d;
-	}
+	*o = *opts; /* a current-version copy (aeth_queue_open()) */
 	DEF(connect_timeout_ms, 2000);
 	DEF(command_timeout_ms, 5000);
 	DEF(lease_ms, 30000);
@@ -57,17 +48,35 @@ static int fill_options(aeth_queue *q, const aeth_queue_options *opts)
 	return q->ns && q->worker_id ? 0 : AETH_ENOMEM;
 }
 
+static const aeth_queue_options queue_defaults = AETH_QUEUE_OPTIONS_INIT;
+static const size_t queue_sizes[] = {sizeof(aeth_queue_options)};
+static const aeth__versioned queue_options_v = {
+	"aeth_queue_options", "AETH_QUEUE_OPTIONS_INIT",
+	AETH_QUEUE_OPTIONS_VERSION, queue_sizes, &queue_defaults,
+};
+
+int aeth_queue_options_init(aeth_queue_options *opts, unsigned int version)
+{
+	return aeth__versioned_init(&queue_options_v, opts, version);
+}
+
 int aeth_queue_open(aeth_queue **out, const aeth_queue_options *opts)
 {
+	aeth_queue_options o;
 	aeth_queue *q;
 	const char *url;
 	int rc;
 
+	if (!out)
+		return aeth__error_set(AETH_EINVALID, "aeth_queue_open: out is NULL");
 	*out = NULL;
+	if ((rc = aeth__versioned_copy(&queue_options_v, &o, opts)) != 0)
+		return rc;
+	opts = &o;
 	q = calloc(1, sizeof(*q));
 	if (!q)
 		return aeth__error_oom();
-	url = aeth__redis_url_resolve(opts ? opts->url : NULL);
+	url = aeth__redis_url_resolve(opts->url);
 	rc = fill_options(q, opts);
 	if (rc == 0)
 		rc = aeth__redis_url_parse(url, &q->url);
@@ -91,6 +100,14 @@ void aeth_queue_free(aeth_queue *q)
 	if (!q)
 		return;
 	aeth__q_disconnect(q);
+	for (size_t i = 0; i < q->nnodes; i++) {
+		free(q->nodes[i]->host);
+		free(q->nodes[i]->path);
+		free(q->nodes[i]->name);
+		free(q->nodes[i]);
+	}
+	free(q->nodes);
+	free(q->slot_node);
 	aeth__redis_url_clear(&q->url);
 	for (size_t i = 0; i < AETH__Q_SEEN; i++)
 		free(q->seen[i]);

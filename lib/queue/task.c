@@ -36,7 +36,9 @@ void aeth_queue_task_free(aeth_queue_task *t)
 	free(t->error);
 	free(t->unique_key);
 	free(t->worker);
-	free(t->lease);
+	if (t->internal)
+		free(t->internal->lease);
+	free(t->internal);
 	free(t);
 }
 
@@ -130,7 +132,11 @@ static int set_field(aeth_queue_task *t, const char *name, const redisReply *v)
 	else if (!strcmp(name, "error")) return set_str(&t->error, v);
 	else if (!strcmp(name, "unique_key")) return v->len ? set_str(&t->unique_key, v) : 0;
 	else if (!strcmp(name, "worker")) return set_str(&t->worker, v);
-	else if (!strcmp(name, "lease")) return set_str(&t->lease, v);
+	else if (!strcmp(name, "lease")) {
+		if (!t->internal && !(t->internal = calloc(1, sizeof(*t->internal))))
+			return AETH_ENOMEM;
+		return set_str(&t->internal->lease, v);
+	}
 	else if (!strcmp(name, "retried")) t->retried = unum(v);
 	else if (!strcmp(name, "max_retries")) t->max_retries = unum(v);
 	else if (!strcmp(name, "timeout_ms")) t->timeout_ms = unum(v);
@@ -157,6 +163,7 @@ int aeth__q_task_from_hash(const redisReply *r, size_t first,
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return aeth__error_oom();
+	t->version = AETH_QUEUE_TASK_VERSION;
 	for (size_t i = first; i + 1 < r->elements && rc == 0; i += 2) {
 		const redisReply *k = r->element[i], *v = r->element[i + 1];
 
@@ -196,6 +203,7 @@ int aeth__q_task_from_values(const char *const *names, size_t n,
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return aeth__error_oom();
+	t->version = AETH_QUEUE_TASK_VERSION;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		const redisReply *v = r->element[i];
 
@@ -207,7 +215,7 @@ int aeth__q_task_from_values(const char *const *names, size_t n,
 	default_process_at(t);
 	if (rc == 0 && !t->queue && queue && !(t->queue = strdup(queue)))
 		rc = aeth__error_oom();
-	if (rc == 0 && (!t->id[0] || !t->queue || !t->type || !t->payload || !t->lease))
+	if (rc == 0 && (!t->id[0] || !t->queue || !t->type || !t->payload || !aeth__q_lease(t)))
 		rc = AETH_EPROTO;
 	if (rc) {
 		aeth_queue_task_free(t);

@@ -264,7 +264,7 @@ static int print_out(cJSON *j, char **json_out)
 	return *json_out ? 0 : aeth__error_oom();
 }
 
-int aeth_queue_worker_list(aeth_queue *q, char **json_out)
+int aeth_queue_worker_list(char **json_out, aeth_queue *q)
 {
 	redisReply *r;
 	cJSON **es = NULL, *arr;
@@ -311,7 +311,7 @@ int aeth_queue_worker_list(aeth_queue *q, char **json_out)
 	return print_out(arr, json_out);
 }
 
-int aeth_queue_worker_get(aeth_queue *q, const char *id, char **json_out)
+int aeth_queue_worker_get(char **json_out, aeth_queue *q, const char *id)
 {
 	redisReply *r;
 	cJSON *e = NULL;

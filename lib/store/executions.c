@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "internal.h"
-#include "store/store_internal.h"
+#include "store/sql.h"
 
 #define COL(sql, kind, field) \
 	{sql, AETH__COL_##kind, offsetof(aeth_store_execution, field)}
@@ -36,6 +36,7 @@ static const aeth__filter_col exec_filters[] = {
 
 static const aeth__table exec_table = {
 	"executions", "execution", sizeof(aeth_store_execution),
+	AETH_STORE_EXECUTION_VERSION,
 	exec_cols, AETH__ARRAY_LEN(exec_cols),
 	exec_filters, AETH__ARRAY_LEN(exec_filters),
 	"started_at, id",
@@ -63,7 +64,38 @@ static int check_exec(const aeth_store_execution *e)
 	return 0;
 }
 
+static const aeth_store_execution exec_defaults = AETH_STORE_EXECUTION_INIT;
+static const size_t exec_sizes[] = {sizeof(aeth_store_execution)};
+static const aeth__versioned exec_v = {
+	"aeth_store_execution", "AETH_STORE_EXECUTION_INIT",
+	AETH_STORE_EXECUTION_VERSION, exec_sizes, &exec_defaults,
+};
+
+int aeth_store_execution_init(aeth_store_execution *exec, unsigned int version)
+{
+	return aeth__versioned_init(&exec_v, exec, version);
+}
+
+static int exec_insert(aeth_store *s, aeth_store_execution *e);
+
+/* On a current copy of the caller's record; what insert fills in goes
+ * back (fields every version has). */
 int aeth_store_execution_insert(aeth_store *s, aeth_store_execution *e)
+{
+	aeth_store_execution cur;
+	int rc;
+
+	if (!e)
+		return aeth__error_set(AETH_EINVALID, "execution record is NULL");
+	if ((rc = aeth__versioned_copy(&exec_v, &cur, e)) != 0)
+		return rc;
+	rc = exec_insert(s, &cur);
+	memcpy(e->id, cur.id, sizeof(e->id));
+	e->started_at_ms = cur.started_at_ms;
+	return rc;
+}
+
+static int exec_insert(aeth_store *s, aeth_store_execution *e)
 {
 	char code[16], started[32], completed[32], dur[16];
 	PGresult *r;
@@ -128,14 +160,14 @@ int aeth_store_execution_finish(aeth_store *s, const char *id, int has_exit_code
 		AETH__NOW "))) * 1000, 2147483647)::int WHERE id = $1", 5, p);
 }
 
-int aeth_store_execution_get(aeth_store *s, const char *id,
-			     aeth_store_execution **out)
+int aeth_store_execution_get(aeth_store_execution **out, aeth_store *s,
+			     const char *id)
 {
 	return aeth__store_get(s, &exec_table, id, (void **)out);
 }
 
-int aeth_store_execution_list(aeth_store *s, const aeth_store_filter *f,
-			      aeth_store_execution ***out, size_t *count)
+int aeth_store_execution_list(aeth_store_execution ***out, size_t *count,
+			      aeth_store *s, const aeth_store_filter *f)
 {
 	return aeth__store_list(s, &exec_table, f, (void ***)out, count);
 }

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "internal.h"
-#include "store/store_internal.h"
+#include "store/sql.h"
 #include "store/store_ledger.h"
 
 /* The reconciler's advisory lock (migrations hold 7245531900). */

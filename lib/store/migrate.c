@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "internal.h"
-#include "store/store_internal.h"
+#include "store/sql.h"
 
 /* Any constant will do; it only has to be the same in every process. */
 #define LOCK_KEY "7245531900"
@@ -175,7 +175,7 @@ int aeth_store_migrate(aeth_store *s)
 	return rc;
 }
 
-int aeth_store_schema_version(aeth_store *s, int *version)
+int aeth_store_schema_version(int *version, aeth_store *s)
 {
 	PGresult *r;
 	bool exists;

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "internal.h"
-#include "store/store_internal.h"
+#include "store/sql.h"
 
 bool aeth__row_null(const PGresult *r, int row, int col)
 {
@@ -77,6 +77,7 @@ int aeth__record_from_row(const aeth__table *t, const PGresult *r, int row,
 	*out = NULL;
 	if (!rec)
 		return aeth__error_oom();
+	*(unsigned int *)rec = t->version; /* every record starts with it */
 	for (size_t i = 0; i < t->ncols; i++)
 		if ((rc = read_col(r, row, (int)i, &t->cols[i], rec)) != 0) {
 			aeth__record_free(t, rec);

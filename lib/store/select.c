@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "internal.h"
-#include "store/store_internal.h"
+#include "store/sql.h"
 
 /* "SELECT <every column> FROM <table>" into sql. */
 static int select_from(aeth__buf *sql, const aeth__table *t)
@@ -104,12 +104,26 @@ static int records(const aeth__table *t, const PGresult *r, void ***out,
 	return 0;
 }
 
+static const aeth_store_filter filter_defaults = AETH_STORE_FILTER_INIT;
+static const size_t filter_sizes[] = {sizeof(aeth_store_filter)};
+static const aeth__versioned filter_v = {
+	"aeth_store_filter", "AETH_STORE_FILTER_INIT", AETH_STORE_FILTER_VERSION,
+	filter_sizes, &filter_defaults,
+};
+
+int aeth_store_filter_init(aeth_store_filter *filter, unsigned int version)
+{
+	return aeth__versioned_init(&filter_v, filter, version);
+}
+
 int aeth__store_list(aeth_store *s, const aeth__table *t,
-		     const aeth_store_filter *f, void ***out, size_t *count)
+		     const aeth_store_filter *filter, void ***out, size_t *count)
 {
 	aeth__buf sql = AETH__BUF_INIT;
 	const char *params[AETH__FILTER_MAX + 1];
 	char limit[16], what[64];
+	aeth_store_filter fc;
+	const aeth_store_filter *f = filter ? &fc : NULL;
 	PGresult *r;
 	int rc, n = 0;
 
@@ -119,6 +133,8 @@ int aeth__store_list(aeth_store *s, const aeth__table *t,
 	*out = NULL;
 	if (count)
 		*count = 0;
+	if (filter && (rc = aeth__versioned_copy(&filter_v, &fc, filter)) != 0)
+		return rc;
 	if (t->nfilters > AETH__FILTER_MAX)
 		return aeth__error_set(AETH_ERROR, "store: %s has more than %d "
 				       "filter fields", t->name, AETH__FILTER_MAX);

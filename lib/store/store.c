@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "internal.h"
-#include "store/store_internal.h"
+#include "store/sql.h"
 
 #define DEFAULT_URL "postgresql://aetherium@127.0.0.1:5432/aetherium"
 #define START_HINT                                                          \
@@ -72,7 +72,11 @@ static char *describe(const char *url)
 		host = "/var/run/postgresql"; /* libpq's compiled-in default */
 	if (!port)
 		port = "5432";
-	if (host[0] == '/')
+	if (strchr(host, ',') || strchr(port, ','))
+		where = aeth__sprintf("the first primary of hosts %s, ports %s (database "
+				      "%s, user %s)", host, port, db ? db : "(default)",
+				      user ? user : "(default)");
+	else if (host[0] == '/')
 		where = aeth__sprintf("unix socket %s/.s.PGSQL.%s (database %s, user %s)",
 				      host, port, db ? db : "(default)",
 				      user ? user : "(default)");
@@ -177,8 +181,12 @@ const char *aeth__store_url_resolve(const char *url)
 
 int aeth_store_open(aeth_store **out, const char *url)
 {
-	const char *keys[] = {"application_name", "connect_timeout", "dbname", NULL};
-	const char *vals[] = {"aetherium", "10", NULL, NULL};
+	/* Defaults the URL may override (they come before dbname): a
+	 * multi-host URL (host1:port1,host2:port2) takes the server that
+	 * accepts writes, the primary, also after a standby was promoted. */
+	const char *keys[] = {"application_name", "connect_timeout",
+			      "target_session_attrs", "dbname", NULL};
+	const char *vals[] = {"aetherium", "10", "read-write", NULL, NULL};
 	aeth_store *s;
 	char why[512];
 	char *err = NULL;
@@ -205,7 +213,7 @@ int aeth_store_open(aeth_store **out, const char *url)
 		free(s);
 		return AETH_ENOMEM;
 	}
-	vals[2] = url;
+	vals[3] = url;
 	s->conn = PQconnectdbParams(keys, vals, 1);
 	if (!s->conn || PQstatus(s->conn) != CONNECTION_OK) {
 		first_line(s->conn ? PQerrorMessage(s->conn) : "out of memory",
@@ -265,6 +273,19 @@ static int map_error(aeth_store *s, const char *what, PGresult *r)
 				       "stopped or restarted; whether a write took "
 				       "effect is unknown; the next call reconnects); "
 				       START_HINT, what, s->where, line);
+	if (state && strcmp(state, "25006") == 0) {
+		/* a read-only transaction: the server we hold was made a
+		 * standby (or the URL let libpq pick one); the next call
+		 * reconnects, to the primary of a multi-host URL */
+		s->ended = true;
+		return aeth__error_set(AETH_EUNAVAILABLE,
+				       "%s: PostgreSQL at %s is read-only now (a "
+				       "standby): %s (the next call reconnects; give "
+				       "every server in database.url, "
+				       "postgresql://h1:p1,h2:p2/db, so that libpq "
+				       "finds the primary: target_session_attrs="
+				       "read-write is the default)", what, s->where, line);
+	}
 	if (state) {
 		if (strcmp(state, "23505") == 0)
 			code = AETH_EEXISTS;

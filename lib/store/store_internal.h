@@ -1,7 +1,10 @@
 /*
- * lib/store/store_internal.h - what the store's files share: the handle,
- * query helpers that map PostgreSQL errors to AETH_E* codes, field checks
- * and row readers.
+ * lib/store/store_internal.h - what other modules of the library use of
+ * the store: the rows the worker and the submit client write in
+ * PostgreSQL (tasks, vms, executions), over one store connection, named
+ * for "what is recorded when" (lib/store/record.c), and where the store
+ * connects. One aeth__rec per thread (not thread-safe). The store's own
+ * plumbing (libpq, tables, checks) is lib/store/sql.h, private to it.
  */
 #ifndef AETH_STORE_INTERNAL_H
 #define AETH_STORE_INTERNAL_H
@@ -9,161 +12,149 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <libpq-fe.h>
-
-#include "aetherium/store.h"
-
-typedef struct {
-	int version;
-	const char *name;
-	const char *sql;
-} aeth__migration;
-
-/* migrations_sql.c, generated from migrations/ at build time. */
-extern const aeth__migration aeth__migrations[];
-extern const size_t aeth__migrations_count;
-
-struct aeth_store {
-	PGconn *conn;
-	char *where; /* "unix socket /x/.s.PGSQL.5432 (database d, user u)" */
-	bool ended;  /* the server ended the session (FATAL): reset before use */
-	bool pinned; /* session state matters (a lock held): never reconnect */
-};
 
 /* The connection string aeth_store_open(url) uses: url, else
  * $AETH_DATABASE_URL, else the default (borrowed; never NULL). */
 const char *aeth__store_url_resolve(const char *url);
 
-/* Largest JSON or TEXT value we write (the worker truncates output). */
-#define AETH__STORE_MAX_TEXT (16u * 1024 * 1024)
-#define AETH__STORE_LIST_DEFAULT 1000u
-#define AETH__STORE_LIST_MAX 10000u
-
 /*
- * Run a parameterised statement (text parameters, NULL = SQL NULL).
- * Returns 0 and *res (caller PQclear()s it; may pass res NULL to drop it)
- * or a negative code with the message set: unique violation AETH_EEXISTS,
- * foreign key AETH_ENOTFOUND, check/format AETH_EINVALID, lost connection
- * AETH_EUNAVAILABLE, others AETH_ERROR. `what` names the operation.
- */
-int aeth__store_exec(aeth_store *s, const char *what, const char *sql,
-		     int nparams, const char *const *params, PGresult **res);
-
-/* Statements without parameters (migrations, locks). */
-int aeth__store_exec_plain(aeth_store *s, const char *what, const char *sql);
-
-/* UPDATE ... that must touch one row: 0 rows -> "<kind> <id> not found". */
-int aeth__store_update_one(aeth_store *s, const char *kind, const char *id,
-			   const char *sql, int nparams,
-			   const char *const *params);
-
-/* Checks; each sets an AETH_EINVALID message naming `field`. */
-int aeth__store_check_text(const char *field, const char *v, size_t max,
-			   bool required);
-int aeth__store_check_json(const char *field, const char *v, bool required);
-int aeth__store_check_uuid(const char *field, const char *v);
-/* A reference to a `kind` row: NULL or "" is fine (none), anything else
- * must be a UUID, else AETH_ENOTFOUND ("vm x not found (not a UUID)"). */
-int aeth__store_check_ref(const char *kind, const char *id);
-/* An id to look up: NULL AETH_EINVALID, not a UUID AETH_ENOTFOUND. */
-int aeth__store_check_id(const char *kind, const char *id);
-int aeth__store_check_status(const char *kind, const char *status,
-			     const char *const *allowed);
-
-extern const char *const aeth__vm_statuses[];
-extern const char *const aeth__task_statuses[];
-
-/* "" -> NULL, so empty id arrays become SQL NULL. */
-const char *aeth__store_nz(const char *s);
-
-/* Row readers: NULL column -> NULL / 0. Strings are malloc'd copies. */
-int aeth__row_str(const PGresult *r, int row, int col, char **out);
-void aeth__row_id(const PGresult *r, int row, int col, char out[37]);
-int aeth__row_int(const PGresult *r, int row, int col);
-int64_t aeth__row_i64(const PGresult *r, int row, int col);
-bool aeth__row_null(const PGresult *r, int row, int col);
-
-/*
- * Tables read into records (rows.c, select.c). Each table lists its
- * columns once: the SELECT expression, how the value is read and which
- * field of the record it fills, so that the SELECT list and the reader
- * cannot drift apart. Every char * field of a record is a STR column, so
- * freeing a record frees exactly those.
- */
-typedef enum {
-	AETH__COL_STR,  /* char *: malloc'd copy, NULL for SQL NULL */
-	AETH__COL_ID,   /* char[37]: "" for NULL */
-	AETH__COL_INT,  /* int: 0 for NULL */
-	AETH__COL_I64,  /* int64_t: 0 for NULL */
-	AETH__COL_BOOL, /* int: 1 for true, 0 for false or NULL */
-} aeth__col_kind;
-
-typedef struct {
-	const char *sql;     /* the SELECT expression */
-	aeth__col_kind kind;
-	size_t offset;       /* offsetof(record type, field) */
-} aeth__col;
-
-/*
- * A filter field that, when set, becomes "column = $n" in a list query.
- * `allowed`: the value must be one of these (status words). `ref`: the
- * value is the UUID of a `ref` row ("vm"), "" means no filter, a value
- * that is not a UUID gives AETH_ENOTFOUND.
+ * Where and how the connection string `url` (resolved as above) connects,
+ * by libpq's parser, for other modules' checks of the store's endpoint
+ * (aeth-worker -check, the start-up warnings): host, hostaddr, port and
+ * sslmode with libpq's environment fallback (PGHOST, PGHOSTADDR, PGPORT,
+ * PGSSLMODE), password only as the URL gives it. Each a malloc'd string or
+ * NULL when unset; aeth__store_conninfo_clear() frees them. 0, or
+ * AETH_EINVALID when the URL does not parse.
  */
 typedef struct {
-	size_t field;        /* offsetof(aeth_store_filter, x), a const char * */
-	const char *column;
-	const char *const *allowed;
-	const char *ref;
-} aeth__filter_col;
+	char *host;     /* a list, as libpq takes it: "a,b" */
+	char *hostaddr;
+	char *port;
+	char *sslmode;
+	char *password;
+} aeth__store_conninfo;
+int aeth__store_conninfo_read(aeth__store_conninfo *out, const char *url);
+void aeth__store_conninfo_clear(aeth__store_conninfo *c);
 
-#define AETH__FILTER(field, column, allowed, ref) \
-	{offsetof(aeth_store_filter, field), column, allowed, ref}
+typedef struct aeth__rec aeth__rec;
+
+int aeth__rec_open(aeth__rec **out, const char *database_url);
+void aeth__rec_free(aeth__rec *r);
+/* The store connection underneath (borrowed), for lib/store's own calls. */
+struct aeth_store *aeth__rec_store(aeth__rec *r);
+int aeth__rec_migrate(aeth__rec *r);
+/* The highest applied migration (0: not migrated). */
+int aeth__rec_schema_version(aeth__rec *r, int *version);
+/* How many migrations this library has (the schema version it wants). */
+size_t aeth__rec_schema_known(void);
+
+/* A task row as the submitter writes it. vm_id may be NULL. status is
+ * "pending", or "failed" (with error) for a task rejected at submit. A
+ * payload that is not JSON is recorded as a JSON string, unless
+ * payload_is_json says the caller checked it already. */
+typedef struct {
+	const char *id;
+	const char *type;
+	const char *payload;
+	bool payload_is_json;
+	const char *queue;
+	const char *vm_id;
+	const char *status;
+	const char *error;
+	int priority;
+	unsigned int max_retries;
+	unsigned int timeout_ms;
+} aeth__task_row;
+
+int aeth__rec_task_insert(aeth__rec *r, const aeth__task_row *t);
+/* running: worker_id, retry_count, started_at = now. Inserts the row
+ * first when the task was enqueued without one. */
+int aeth__rec_task_running(aeth__rec *r, const aeth__task_row *t,
+			   const char *worker_id, unsigned int retry_count);
+/* The same two writes for n tasks in one statement each (several short
+ * tasks a slot took at once). recorded[i] says whether task i's row was
+ * updated; a task without a row (enqueued without one) is left to the
+ * one-task calls above. Returns 0 or the statement's error (then nothing
+ * was recorded). */
+int aeth__rec_tasks_running(aeth__rec *r, const char *const *ids,
+			    const unsigned int *retry_counts, size_t n,
+			    const char *worker_id, bool *recorded);
+/* completed for n tasks. A task whose running row was never written (a
+ * deferred start, see slot.c) has started_ms[i] > 0 (wall ms): its
+ * started_at, worker_id and retry_count are written with the result;
+ * started_ms may be NULL (every task recorded running before). */
+int aeth__rec_tasks_completed(aeth__rec *r, const char *const *ids,
+			      const char *const *results,
+			      const int64_t *started_ms,
+			      const unsigned int *retry_counts,
+			      const char *worker_id, size_t n, bool *recorded);
+/* back to pending (forwarded to the owner's queue) */
+int aeth__rec_task_pending(aeth__rec *r, const char *id);
+/* the queue the task is on now (forwarded to worker:<owner>) */
+int aeth__rec_task_queue(aeth__rec *r, const char *id, const char *queue);
+/* completed (result) | failed | retrying | dead (error); completed_at.
+ * (retry_count was written when the attempt started.) */
+int aeth__rec_task_finish(aeth__rec *r, const char *id, const char *status,
+			  const char *result_json, const char *error);
 
 typedef struct {
-	const char *name;    /* SQL table name, plural: "tasks" */
-	const char *kind;    /* one row in messages: "task" */
-	size_t size;         /* sizeof the record */
-	const aeth__col *cols;
-	size_t ncols;
-	const aeth__filter_col *filters;
-	size_t nfilters;
-	const char *order;   /* ORDER BY of lists: "created_at DESC, id" */
-} aeth__table;
+	const char *id;
+	const char *name;
+	const char *orchestrator;
+	unsigned int vcpus;
+	unsigned int memory_mb;
+	const char *kernel_path;
+	const char *rootfs_path;
+	const char *socket_path;
+	const char *owner_worker;
+	const char *metadata;  /* JSON object text or NULL */
+} aeth__vm_row;
 
-#define AETH__FILTER_MAX 8
+/* status "creating", owner_worker, created_at. */
+int aeth__rec_vm_insert(aeth__rec *r, const aeth__vm_row *vm);
+/* running (started_at, paths) | stopped | failed (error) | deleted (stopped_at) */
+int aeth__rec_vm_status(aeth__rec *r, const char *id, const char *status,
+			const char *error);
+int aeth__rec_vm_paths(aeth__rec *r, const aeth__vm_row *vm);
 
-/* Row `row` of `r` (selected with t->cols, in order) into a new record. */
-int aeth__record_from_row(const aeth__table *t, const PGresult *r, int row,
-			  void **out);
-/* Free a record's STR fields and the record (NULL accepted). */
-void aeth__record_free(const aeth__table *t, void *rec);
-/* Free a NULL-terminated list of records and the list (NULL accepted). */
-void aeth__record_list_free(const aeth__table *t, void **list);
+/* The VM's status and owner; AETH_ENOTFOUND when there is no such row. */
+int aeth__rec_vm_lookup(aeth__rec *r, const char *id, char status[32],
+			char owner[256]);
+/* Give VM `id` to `to` if `from` still owns it: 0, or AETH_EBUSY. */
+int aeth__rec_vm_take(aeth__rec *r, const char *id, const char *from,
+		      const char *to);
+/* Mark VM `id` failed (error) if `owner` still owns it and it is
+ * creating or running: 0, or AETH_EBUSY. */
+int aeth__rec_vm_fail_owned(aeth__rec *r, const char *id, const char *owner,
+			    const char *error);
 
-/* The row with `id` into *out: AETH_ENOTFOUND naming the kind if none. */
-int aeth__store_get(aeth_store *s, const aeth__table *t, const char *id,
-		    void **out);
-/*
- * Rows matching `f` (t->filters, f->limit; NULL: all) in t->order into
- * *out, a NULL-terminated array the caller frees with
- * aeth__record_list_free(), and their number into *count (may be NULL).
- * The typed wrappers hand the array out as `record **`.
- */
-int aeth__store_list(aeth_store *s, const aeth__table *t,
-		     const aeth_store_filter *f, void ***out, size_t *count);
+/* VMs in status creating or running that another worker than `me` owns
+ * and whose metadata puts them on host `host` in state dir `state_dir`
+ * (in any state dir when state_dir is NULL):
+ * their ids and owners, NULL-terminated, parallel (the caller frees both
+ * with aeth_strarray_free()). */
+int aeth__rec_vms_on_host(aeth__rec *r, const char *me, const char *host,
+			  const char *state_dir, char ***ids_out,
+			  char ***owners_out);
 
-/* SQL expression reading a TIMESTAMP column as ms since the epoch. */
-#define AETH__MS(col) "(extract(epoch from " col ") * 1000)::bigint"
-/* SQL expression of the current time as a UTC TIMESTAMP. */
-#define AETH__NOW "(now() AT TIME ZONE 'UTC')"
+/* Ids of the VMs `owner` has in status creating or running. */
+int aeth__rec_vms_owned(aeth__rec *r, const char *owner, char ***ids_out);
 
-/* The effective list limit and the text of it for a parameter. */
-unsigned int aeth__store_limit(const aeth_store_filter *f);
+typedef struct {
+	const char *vm_id;
+	const char *task_id;
+	const char *command;
+	const char *args_json;
+	const char *env_json;
+	int exit_code;
+	const char *out;
+	const char *err;
+	const char *error;
+	int64_t started_ms;   /* wall clock */
+	int64_t completed_ms;
+	int64_t duration_ms;
+} aeth__exec_row;
 
-/* Give VM `id` to worker `to` if `from` still owns it (one statement, so
- * two adopters cannot both take it): 0, or AETH_EBUSY when it moved. */
-int aeth__store_vm_take(aeth_store *s, const char *id, const char *from,
-			const char *to);
+int aeth__rec_exec_insert(aeth__rec *r, const aeth__exec_row *e);
 
 #endif

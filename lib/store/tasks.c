@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "internal.h"
-#include "store/store_internal.h"
+#include "store/sql.h"
 
 #define COL(sql, kind, field) \
 	{sql, AETH__COL_##kind, offsetof(aeth_store_task, field)}
@@ -40,7 +40,7 @@ static const aeth__filter_col task_filters[] = {
 };
 
 static const aeth__table task_table = {
-	"tasks", "task", sizeof(aeth_store_task),
+	"tasks", "task", sizeof(aeth_store_task), AETH_STORE_TASK_VERSION,
 	task_cols, AETH__ARRAY_LEN(task_cols),
 	task_filters, AETH__ARRAY_LEN(task_filters),
 	"created_at DESC, id",
@@ -54,14 +54,17 @@ static const aeth__table task_table = {
 	"completed_at = CASE WHEN " n " IN ('completed', 'failed', 'dead') " \
 	"THEN " AETH__NOW " ELSE completed_at END"
 
-static int check_task(const aeth_store_task *t, const char *status)
+static int check_task(const aeth_store_task *t, const char *status,
+		      bool payload_checked)
 {
 	int rc;
 
 	if ((rc = aeth__store_check_uuid("task id", t->id)) ||
 	    (rc = aeth__store_check_text("task type", t->type, 100, true)) ||
 	    (rc = aeth__store_check_status("task", status, aeth__task_statuses)) ||
-	    (rc = aeth__store_check_json("task payload", t->payload, true)) ||
+	    (rc = payload_checked ?
+		  aeth__store_check_text("task payload", t->payload, 0, true) :
+		  aeth__store_check_json("task payload", t->payload, true)) ||
 	    (rc = aeth__store_check_json("task result", t->result, false)) ||
 	    (rc = aeth__store_check_text("task error", t->error, 0, false)) ||
 	    (rc = aeth__store_check_text("task worker_id", t->worker_id, 255,
@@ -77,7 +80,45 @@ static int check_task(const aeth_store_task *t, const char *status)
 	return 0;
 }
 
+static const aeth_store_task task_defaults = AETH_STORE_TASK_INIT;
+static const size_t task_sizes[] = {sizeof(aeth_store_task)};
+static const aeth__versioned task_v = {
+	"aeth_store_task", "AETH_STORE_TASK_INIT", AETH_STORE_TASK_VERSION,
+	task_sizes, &task_defaults,
+};
+
+int aeth_store_task_init(aeth_store_task *task, unsigned int version)
+{
+	return aeth__versioned_init(&task_v, task, version);
+}
+
 int aeth_store_task_insert(aeth_store *s, aeth_store_task *t)
+{
+	return aeth__store_task_insert(s, t, false);
+}
+
+static int task_insert(aeth_store *s, aeth_store_task *t, bool payload_checked);
+
+/* On a current copy of the caller's record; what insert fills in goes
+ * back (fields every version has). */
+int aeth__store_task_insert(aeth_store *s, aeth_store_task *t,
+			    bool payload_checked)
+{
+	aeth_store_task cur;
+	int rc;
+
+	if (!t)
+		return aeth__error_set(AETH_EINVALID, "task record is NULL");
+	if ((rc = aeth__versioned_copy(&task_v, &cur, t)) != 0)
+		return rc;
+	rc = task_insert(s, &cur, payload_checked);
+	memcpy(t->id, cur.id, sizeof(t->id));
+	t->created_at_ms = cur.created_at_ms;
+	t->scheduled_at_ms = cur.scheduled_at_ms;
+	return rc;
+}
+
+static int task_insert(aeth_store *s, aeth_store_task *t, bool payload_checked)
 {
 	char prio[16], maxr[16], retries[16], sched[32], timeout[32];
 	const char *status;
@@ -87,7 +128,7 @@ int aeth_store_task_insert(aeth_store *s, aeth_store_task *t)
 	if (!t)
 		return aeth__error_set(AETH_EINVALID, "task record is NULL");
 	status = t->status ? t->status : "pending";
-	if ((rc = check_task(t, status)))
+	if ((rc = check_task(t, status, payload_checked)))
 		return rc;
 	if (!t->id[0])
 		aeth__uuid_new(t->id);
@@ -124,12 +165,13 @@ int aeth_store_task_insert(aeth_store *s, aeth_store_task *t)
 	return 0;
 }
 
-int aeth_store_task_get(aeth_store *s, const char *id, aeth_store_task **out)
+int aeth_store_task_get(aeth_store_task **out, aeth_store *s, const char *id)
 {
 	return aeth__store_get(s, &task_table, id, (void **)out);
 }
 
-int aeth_store_task_set_status(aeth_store *s, const char *id, const char *status)
+int aeth__store_task_set_status(aeth_store *s, const char *id,
+				const char *status)
 {
 	const char *p[] = {id, status};
 	int rc;
@@ -182,31 +224,7 @@ static int set_column(aeth_store *s, const char *id, const char *sql,
 	return aeth__store_update_one(s, "task", id, sql, 2, p);
 }
 
-int aeth_store_task_set_result(aeth_store *s, const char *id, const char *json)
-{
-	int rc = aeth__store_check_json("task result", json, false);
-
-	return rc ? rc : set_column(s, id, "UPDATE tasks SET result = $2, "
-				    "updated_at = " AETH__NOW " WHERE id = $1", json);
-}
-
-int aeth_store_task_set_error(aeth_store *s, const char *id, const char *error)
-{
-	int rc = aeth__store_check_text("task error", error, 0, false);
-
-	return rc ? rc : set_column(s, id, "UPDATE tasks SET error = $2, "
-				    "updated_at = " AETH__NOW " WHERE id = $1", error);
-}
-
-int aeth_store_task_set_worker(aeth_store *s, const char *id, const char *worker)
-{
-	int rc = aeth__store_check_text("task worker_id", worker, 255, false);
-
-	return rc ? rc : set_column(s, id, "UPDATE tasks SET worker_id = $2, "
-				    "updated_at = " AETH__NOW " WHERE id = $1", worker);
-}
-
-int aeth_store_task_set_queue(aeth_store *s, const char *id, const char *queue)
+int aeth__store_task_set_queue(aeth_store *s, const char *id, const char *queue)
 {
 	int rc = aeth__store_check_text("task queue", queue, 100, false);
 
@@ -214,33 +232,8 @@ int aeth_store_task_set_queue(aeth_store *s, const char *id, const char *queue)
 				    "updated_at = " AETH__NOW " WHERE id = $1", queue);
 }
 
-int aeth_store_task_set_retry_count(aeth_store *s, const char *id, int n)
-{
-	char v[16];
-
-	if (n < 0)
-		return aeth__error_set(AETH_EINVALID,
-				       "task retry_count must not be negative");
-	snprintf(v, sizeof(v), "%d", n);
-	return set_column(s, id, "UPDATE tasks SET retry_count = $2, "
-			  "updated_at = " AETH__NOW " WHERE id = $1", v);
-}
-
-int aeth_store_task_set_vm(aeth_store *s, const char *id, const char *vm_id)
-{
-	int rc = aeth__store_check_ref("vm", vm_id);
-
-	if (rc != 0)
-		return rc;
-	rc = set_column(s, id, "UPDATE tasks SET vm_id = $2, updated_at = "
-			AETH__NOW " WHERE id = $1", aeth__store_nz(vm_id));
-	if (rc == AETH_ENOTFOUND && vm_id && strstr(aeth_error_last(), "foreign"))
-		return aeth__error_set(rc, "vm %s not found", vm_id);
-	return rc;
-}
-
-int aeth_store_task_list(aeth_store *s, const aeth_store_filter *f,
-			 aeth_store_task ***out, size_t *count)
+int aeth_store_task_list(aeth_store_task ***out, size_t *count, aeth_store *s,
+			 const aeth_store_filter *f)
 {
 	return aeth__store_list(s, &task_table, f, (void ***)out, count);
 }

@@ -7,7 +7,7 @@
 #include <cJSON.h>
 
 #include "internal.h"
-#include "store/store_internal.h"
+#include "store/sql.h"
 
 const char *const aeth__vm_statuses[] = {"creating", "running", "stopped",
 					 "failed", "deleted", NULL};

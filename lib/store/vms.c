@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "internal.h"
-#include "store/store_internal.h"
+#include "store/sql.h"
 
 #define COL(sql, kind, field) \
 	{sql, AETH__COL_##kind, offsetof(aeth_store_vm, field)}
@@ -35,7 +35,7 @@ static const aeth__filter_col vm_filters[] = {
 };
 
 static const aeth__table vm_table = {
-	"vms", "vm", sizeof(aeth_store_vm),
+	"vms", "vm", sizeof(aeth_store_vm), AETH_STORE_VM_VERSION,
 	vm_cols, AETH__ARRAY_LEN(vm_cols),
 	vm_filters, AETH__ARRAY_LEN(vm_filters),
 	"created_at DESC, id",
@@ -76,7 +76,38 @@ static const char *int_or_null(char *buf, size_t size, int v)
 	return buf;
 }
 
+static const aeth_store_vm vm_defaults = AETH_STORE_VM_INIT;
+static const size_t vm_sizes[] = {sizeof(aeth_store_vm)};
+static const aeth__versioned vm_v = {
+	"aeth_store_vm", "AETH_STORE_VM_INIT", AETH_STORE_VM_VERSION, vm_sizes,
+	&vm_defaults,
+};
+
+int aeth_store_vm_init(aeth_store_vm *vm, unsigned int version)
+{
+	return aeth__versioned_init(&vm_v, vm, version);
+}
+
+static int vm_insert(aeth_store *s, aeth_store_vm *vm);
+
+/* On a current copy of the caller's record; what insert fills in goes
+ * back (fields every version has). */
 int aeth_store_vm_insert(aeth_store *s, aeth_store_vm *vm)
+{
+	aeth_store_vm cur;
+	int rc;
+
+	if (!vm)
+		return aeth__error_set(AETH_EINVALID, "vm record is NULL");
+	if ((rc = aeth__versioned_copy(&vm_v, &cur, vm)) != 0)
+		return rc;
+	rc = vm_insert(s, &cur);
+	memcpy(vm->id, cur.id, sizeof(vm->id));
+	vm->created_at_ms = cur.created_at_ms;
+	return rc;
+}
+
+static int vm_insert(aeth_store *s, aeth_store_vm *vm)
 {
 	char vcpus[16], mem[16];
 	const char *status;
@@ -113,7 +144,7 @@ int aeth_store_vm_insert(aeth_store *s, aeth_store_vm *vm)
 	return 0;
 }
 
-int aeth_store_vm_get(aeth_store *s, const char *id, aeth_store_vm **out)
+int aeth_store_vm_get(aeth_store_vm **out, aeth_store *s, const char *id)
 {
 	return aeth__store_get(s, &vm_table, id, (void **)out);
 }
@@ -136,18 +167,6 @@ int aeth_store_vm_set_status(aeth_store *s, const char *id, const char *status,
 		" ELSE stopped_at END WHERE id = $1", 3, p);
 }
 
-int aeth_store_vm_set_owner(aeth_store *s, const char *id, const char *worker)
-{
-	const char *p[] = {id, worker};
-	int rc;
-
-	if ((rc = aeth__store_check_text("vm owner_worker", worker, 255, false)))
-		return rc;
-	return aeth__store_update_one(s, "vm", id,
-		"UPDATE vms SET owner_worker = $2, updated_at = " AETH__NOW
-		" WHERE id = $1", 2, p);
-}
-
 int aeth__store_vm_take(aeth_store *s, const char *id, const char *from,
 			const char *to)
 {
@@ -166,7 +185,39 @@ int aeth__store_vm_take(aeth_store *s, const char *id, const char *from,
 	return rc;
 }
 
+int aeth__store_vm_fail_owned(aeth_store *s, const char *id, const char *owner,
+			      const char *error)
+{
+	const char *p[] = {id, owner, error};
+	int rc;
+
+	if ((rc = aeth__store_check_text("vm error", error, 0, false)))
+		return rc;
+	rc = aeth__store_update_one(s, "vm", id,
+		"UPDATE vms SET status = 'failed', error = $3, updated_at = " AETH__NOW
+		", stopped_at = " AETH__NOW " WHERE id = $1 AND owner_worker = $2 "
+		"AND status IN ('creating', 'running')", 3, p);
+	if (rc == AETH_ENOTFOUND)
+		rc = aeth__error_set(AETH_EBUSY, "VM %s is no longer a live VM of %s "
+				     "(its worker came back, or it ended)", id, owner);
+	return rc;
+}
+
+static int vm_update(aeth_store *s, const aeth_store_vm *vm);
+
 int aeth_store_vm_update(aeth_store *s, const aeth_store_vm *vm)
+{
+	aeth_store_vm cur;
+	int rc;
+
+	if (!vm)
+		return aeth__error_set(AETH_EINVALID, "vm record is NULL");
+	if ((rc = aeth__versioned_copy(&vm_v, &cur, vm)) != 0)
+		return rc;
+	return vm_update(s, &cur);
+}
+
+static int vm_update(aeth_store *s, const aeth_store_vm *vm)
 {
 	char vcpus[16], mem[16];
 	int rc;
@@ -188,8 +239,8 @@ int aeth_store_vm_update(aeth_store *s, const aeth_store_vm *vm)
 		(int)AETH__ARRAY_LEN(p), p);
 }
 
-int aeth_store_vm_list(aeth_store *s, const aeth_store_filter *f,
-		       aeth_store_vm ***out, size_t *count)
+int aeth_store_vm_list(aeth_store_vm ***out, size_t *count, aeth_store *s,
+		       const aeth_store_filter *f)
 {
 	return aeth__store_list(s, &vm_table, f, (void ***)out, count);
 }

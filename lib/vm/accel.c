@@ -150,14 +150,36 @@ static void note(aeth_accel_info *info, const char *line)
 		 len ? "\n" : "", line);
 }
 
+static const aeth_accel_info info_defaults = {AETH_ACCEL_INFO_VERSION, 0, 0, 0,
+	0, AETH_ACCEL_TCG, ""};
+static const size_t info_sizes[] = {sizeof(aeth_accel_info)};
+static const aeth__versioned info_v = {
+	"aeth_accel_info", "info.version = AETH_ACCEL_INFO_VERSION",
+	AETH_ACCEL_INFO_VERSION, info_sizes, &info_defaults,
+};
+
+static void probe(aeth_accel_info *info, const char *qemu_binary);
+
 int aeth_accel_probe(aeth_accel_info *info, const char *qemu_binary)
+{
+	aeth_accel_info full;
+	int rc;
+
+	if (!info)
+		return aeth__error_set(AETH_EINVALID, "aeth_accel_probe: info is NULL");
+	if ((rc = aeth__versioned_check(&info_v, info->version)) != 0)
+		return rc;
+	probe(&full, qemu_binary);
+	/* only the fields the caller's version has */
+	full.version = info->version;
+	memcpy(info, &full, info_sizes[info->version - 1]);
+	return 0;
+}
+
+static void probe(aeth_accel_info *info, const char *qemu_binary)
 {
 	struct stat st;
 
-	if (!info || info->version < 1)
-		return aeth__error_set(AETH_EINVALID,
-				       "aeth_accel_probe: set info->version to "
-				       "AETH_ACCEL_INFO_VERSION");
 	memset(info, 0, sizeof(*info));
 	info->version = AETH_ACCEL_INFO_VERSION;
 	if (!qemu_binary)
@@ -177,7 +199,6 @@ int aeth_accel_probe(aeth_accel_info *info, const char *qemu_binary)
 	else
 		note(info, "kvm: hardware KVM works");
 	info->recommended = info->kvm_usable ? AETH_ACCEL_KVM : AETH_ACCEL_TCG;
-	return 0;
 }
 
 aeth_accel aeth__accel_resolve(aeth_accel wanted, const char *qemu_binary)
@@ -186,7 +207,6 @@ aeth_accel aeth__accel_resolve(aeth_accel wanted, const char *qemu_binary)
 
 	if (wanted != AETH_ACCEL_AUTO)
 		return wanted;
-	info.version = AETH_ACCEL_INFO_VERSION;
-	aeth_accel_probe(&info, qemu_binary);
+	probe(&info, qemu_binary);
 	return info.recommended;
 }

@@ -1,6 +1,6 @@
 /*
  * lib/vm/backend.h - the internal interface every VMM backend implements
- * (qemu.c by vm/H5, firecracker.c by firecracker/H7), and the per-VM
+ * (qemu.c, firecracker.c), and the per-VM
  * record they share with the generic lifecycle code in vm.c.
  *
  * Split of work:
@@ -36,7 +36,7 @@
 #include "aetherium/vm.h"
 #include "vm/cgroup.h"
 
-/* Egress rules of one VM (lib/jail/rules.h), at most. */
+/* Egress rules of one VM (lib/jail/jail_rules.h), at most. */
 #define AETH__NET_ALLOW_MAX 64
 
 struct aeth__jail_conf;
@@ -70,7 +70,7 @@ typedef struct aeth__vm_record {
 	aeth_net_mode net;
 	char *tap_name;         /* AETH_NET_TAP only */
 	char **net_allow;       /* AETH_NET_USER: egress rules, NULL-terminated
-				   (lib/jail/rules.h); NULL = nothing */
+				   (lib/jail/jail_rules.h); NULL = nothing */
 	char *cmdline;          /* kernel command line (vm.c builds it, see
 				   aeth__vm_cmdline); backends may append */
 	unsigned int boot_timeout_ms;

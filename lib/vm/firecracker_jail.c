@@ -24,9 +24,8 @@
 int aeth__fc_jail_conf_init(aeth__jail_conf *c, const aeth_vmm_options *o,
 			    const char *state_dir)
 {
-	const char *jailer = o->version >= 3 ? o->firecracker_jailer : NULL;
-	const char *base = o->version >= 3 && o->firecracker_chroot_base &&
-				   *o->firecracker_chroot_base
+	const char *jailer = o->firecracker_jailer;
+	const char *base = o->firecracker_chroot_base && *o->firecracker_chroot_base
 			   ? o->firecracker_chroot_base
 			   : FC_DEFAULT_CHROOT_BASE;
 	char why[600];

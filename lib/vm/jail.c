@@ -19,7 +19,7 @@
 #include "jail/jail.h"
 #include "vm/backend.h"
 #include "vm/jail.h"
-#include "vm/vm_priv.h"
+#include "vm/handles.h"
 #include "vm/vm_internal.h"
 
 #ifndef AETH_LIBEXECDIR
@@ -126,18 +126,15 @@ int aeth__jail_conf_common(aeth__jail_conf *c, const aeth_vmm_options *o,
 {
 	memset(c, 0, sizeof(*c));
 	c->as_root = geteuid() == 0;
-	c->uid_base = o->version >= 2 && o->jail_uid_base ? o->jail_uid_base
-							  : DEFAULT_UID_BASE;
-	c->uid_count = o->version >= 2 && o->jail_uid_count ? o->jail_uid_count
-							    : DEFAULT_UID_COUNT;
+	c->uid_base = o->jail_uid_base ? o->jail_uid_base : DEFAULT_UID_BASE;
+	c->uid_count = o->jail_uid_count ? o->jail_uid_count : DEFAULT_UID_COUNT;
 	if (c->uid_base == 0 || c->uid_count > 0xfffffffeu - c->uid_base)
 		return aeth__error_set(AETH_EINVALID, "jail uid range %u + %u is "
 				       "not within 1 .. 4294967294",
 				       c->uid_base, c->uid_count);
-	c->cgroups = o->version < 2 || !o->no_cgroups;
-	c->cgroup_parent = aeth__strdup(o->version >= 2 && o->cgroup_parent &&
-					*o->cgroup_parent ? o->cgroup_parent
-							  : "aetherium");
+	c->cgroups = !o->no_cgroups;
+	c->cgroup_parent = aeth__strdup(o->cgroup_parent && *o->cgroup_parent ?
+					o->cgroup_parent : "aetherium");
 	c->uids_dir = aeth__sprintf("%s/uids", state_dir);
 	if (!c->cgroup_parent || !c->uids_dir)
 		return AETH_ENOMEM;
@@ -151,13 +148,13 @@ int aeth__jail_conf_common(aeth__jail_conf *c, const aeth_vmm_options *o,
 int aeth__jail_conf_init(aeth__jail_conf *c, const aeth_vmm_options *o,
 			 const char *state_dir)
 {
-	aeth_jail_mode mode = o->version >= 2 ? o->jail : AETH_JAIL_AUTO;
+	aeth_jail_mode mode = o->jail;
 	char why[600];
 	int rc;
 
 	if ((rc = aeth__jail_conf_common(c, o, state_dir)) != 0)
 		return rc;
-	c->overlay_base = o->version >= 2 && o->overlay_dir && *o->overlay_dir
+	c->overlay_base = o->overlay_dir && *o->overlay_dir
 				  ? aeth__strdup(o->overlay_dir)
 				  : aeth__vmm_default_overlay_dir();
 	if (!c->overlay_base)
@@ -170,7 +167,7 @@ int aeth__jail_conf_init(aeth__jail_conf *c, const aeth_vmm_options *o,
 	if (mode > AETH_JAIL_OFF)
 		return aeth__error_set(AETH_EINVALID, "unknown jail mode %d",
 				       (int)mode);
-	c->jailer = find_jailer(o->version >= 2 ? o->jailer_binary : NULL);
+	c->jailer = find_jailer(o->jailer_binary);
 	if (!c->jailer) {
 		if (mode == AETH_JAIL_AUTO && !c->as_root)
 			return jail_off(c, "aeth-jailer was not found");

@@ -46,6 +46,7 @@ typedef struct aeth__jail_conf {
 /* Resolve the options (mode, jailer, uid range, cgroups, overlay dir)
  * for a manager whose state dir is `state_dir`. AETH_EINVALID (with the
  * fix) when the jail is required but cannot work here. */
+/* `o` is a current-version struct (aeth_vmm_open() copied the caller's). */
 int aeth__jail_conf_init(aeth__jail_conf *c, const aeth_vmm_options *o,
 			 const char *state_dir);
 void aeth__jail_conf_clear(aeth__jail_conf *c);
@@ -93,20 +94,6 @@ void aeth__jail_cgroup_limits(const struct aeth__vm_record *r,
 int aeth__jail_spawn(struct aeth__vm_record *r, const aeth__jail_conf *c,
 		     char *const argv[], const int *fds, size_t nfds,
 		     int64_t deadline_ms);
-
-/*
- * What confines this manager's VMMs, one finding per line for aeth-worker
- * -check: "jail", "seccomp", "namespaces", "vmm user", "cgroups",
- * "overlay dir"; status 0 ok, 1 warning, 2 failure (as aeth_check_cb).
- * Probes what it can (QEMU's -sandbox, unshare in a child) without
- * starting a VM.
- */
-typedef void (*aeth__finding_cb)(const char *what, int status,
-				 const char *detail, const char *fix,
-				 void *userdata);
-struct aeth_vmm;
-void aeth__jail_report(const struct aeth_vmm *m, aeth__finding_cb cb,
-		       void *userdata);
 
 /* A program we may run as root: a regular executable owned by root (or
  * us) that nobody else can write. If not, false and the reason in why. */

@@ -189,7 +189,8 @@ static int build_argv(argv_t *a, const aeth__vm_record *r, const vmm_fds *f)
 	argf(a, "socket,id=qmp,fd=%d,server=on,wait=off", f->qmp);
 	arg(a, "-mon");
 	arg(a, "chardev=qmp,mode=control");
-	/* max_ports=2: the default 31 ports cost boot time (machine.md). */
+	/* max_ports=2: the default 31 ports cost boot time under PVM (no
+	 * difference measured under TCG: docs/image.md). */
 	arg(a, "-device");
 	arg(a, "virtio-serial-device,max_ports=2");
 	arg(a, "-chardev");

@@ -16,9 +16,9 @@
 #include <cjson/cJSON.h>
 
 #include "internal.h"
-#include "agent/client.h"
+#include "agent/agent_client.h"
 #include "vm/snapshot.h"
-#include "vm/vm_priv.h"
+#include "vm/handles.h"
 
 /* Bumped when what a snapshot holds or how it is read changes. */
 #define SNAPSHOT_FORMAT 1

@@ -12,11 +12,11 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "vm/handles.h"
 #include "vm/snapshot.h"
-#include "vm/vm_priv.h"
 
-#include "agent/client.h"
-#include "jail/rules.h"
+#include "agent/agent_client.h"
+#include "jail/jail_rules.h"
 
 /*
  * cryptomgr.notests skips the kernel's crypto self-tests (~1 s of guest
@@ -161,23 +161,37 @@ static char **copy_strv(const char *const *v)
 	return c;
 }
 
+static const aeth_vm_options vm_defaults = AETH_VM_OPTIONS_INIT;
+static const size_t vm_sizes[] = {
+	AETH__END(aeth_vm_options, boot_timeout_ms), /* 1 */
+	sizeof(aeth_vm_options),                     /* 2 */
+};
+static const aeth__versioned vm_options_v = {
+	"aeth_vm_options", "AETH_VM_OPTIONS_INIT", AETH_VM_OPTIONS_VERSION,
+	vm_sizes, &vm_defaults,
+};
+
+int aeth_vm_options_init(aeth_vm_options *opts, unsigned int version)
+{
+	return aeth__versioned_init(&vm_options_v, opts, version);
+}
+
 int aeth_vm_create(aeth_vm **out, aeth_vmm *vmm, const aeth_vm_options *opts)
 {
-	aeth_vm_options defaults = AETH_VM_OPTIONS_INIT;
+	aeth_vm_options o;
 	aeth__vm_record r;
 	struct stat st;
 	int rc;
 
+	if (!out)
+		return aeth__error_set(AETH_EINVALID, "aeth_vm_create: out is NULL");
 	*out = NULL;
-	if (!opts)
-		opts = &defaults;
-	if (opts->version < 1 || opts->version > AETH_VM_OPTIONS_VERSION)
-		return aeth__error_set(AETH_EINVALID,
-				       "aeth_vm_options.version is %u; this "
-				       "library knows 1 to %d: start from "
-				       "AETH_VM_OPTIONS_INIT", opts->version,
-				       AETH_VM_OPTIONS_VERSION);
-	if (opts->version >= 2 && (rc = check_net_allow(vmm, opts)) != 0)
+	if ((rc = aeth__versioned_copy(&vm_options_v, &o, opts)) != 0)
+		return rc;
+	opts = &o;
+	if (!vmm)
+		return aeth__error_set(AETH_EINVALID, "aeth_vm_create: no VM manager");
+	if ((rc = check_net_allow(vmm, opts)) != 0)
 		return rc;
 	if (opts->id && !aeth__uuid_valid(opts->id))
 		return aeth__error_set(AETH_EINVALID,
@@ -201,11 +215,11 @@ int aeth_vm_create(aeth_vm **out, aeth_vmm *vmm, const aeth_vm_options *opts)
 	r.memory_mb = opts->memory_mb ? opts->memory_mb : 256;
 	r.vmm_binary = aeth__strdup(vmm->backend == &aeth__vm_backend_qemu ?
 				    vmm->qemu_binary : vmm->firecracker_binary);
-	r.kernel_path = aeth__strdup(opts->version >= 2 && opts->kernel_path ?
-				     opts->kernel_path : vmm->kernel_path);
-	r.initrd_path = aeth__strdup(opts->version >= 2 && opts->initrd_path ?
-				     opts->initrd_path : vmm->initrd_path);
-	if (opts->version >= 2 && opts->net == AETH_NET_USER && opts->net_allow &&
+	r.kernel_path = aeth__strdup(opts->kernel_path ? opts->kernel_path :
+				     vmm->kernel_path);
+	r.initrd_path = aeth__strdup(opts->initrd_path ? opts->initrd_path :
+				     vmm->initrd_path);
+	if (opts->net == AETH_NET_USER && opts->net_allow &&
 	    opts->net_allow[0] && !(r.net_allow = copy_strv(opts->net_allow))) {
 		rc = aeth__error_oom();
 		goto fail;
@@ -219,7 +233,7 @@ int aeth_vm_create(aeth_vm **out, aeth_vmm *vmm, const aeth_vm_options *opts)
 		vmm->boot_timeout_ms;
 	r.state_dir = aeth__vmm_vm_dir(vmm, r.id);
 	r.created_ms = aeth__wall_ms();
-	if (opts->version >= 2 && opts->ttl_s)
+	if (opts->ttl_s)
 		r.expires_ms = r.created_ms + (int64_t)opts->ttl_s * 1000;
 	r.tcg_tb_mb = vmm->tcg_tb_mb;
 	r.state = AETH_VM_CREATING;
@@ -736,6 +750,11 @@ const char *aeth__vm_pool(const aeth_vm *vm)
 	return vm->rec.pool;
 }
 
+aeth_net_mode aeth__vm_net(const aeth_vm *vm)
+{
+	return vm->rec.net;
+}
+
 int aeth__vm_claim(aeth_vm *vm, const char *name, unsigned int ttl_s,
 		   int64_t handout_ms)
 {
@@ -761,6 +780,11 @@ bool aeth__vm_vmm_alive(const aeth_vm *vm)
 const struct aeth__vm_record *aeth__vm_record_of(const aeth_vm *vm)
 {
 	return &vm->rec;
+}
+
+aeth_vm_state aeth__vm_recorded_state(const aeth_vm *vm)
+{
+	return vm->rec.state;
 }
 
 const char *aeth_vm_id(const aeth_vm *vm) { return vm->rec.id; }

@@ -1,6 +1,6 @@
 /*
- * lib/vm/vm_internal.h - what other modules of the library may use of the
- * vm module (exec API in lib/agent/exec.c, the worker).
+ * lib/vm/vm_internal.h - what other modules of the library (config,
+ * worker) may use of the vm module.
  */
 #ifndef AETH_VM_INTERNAL_H
 #define AETH_VM_INTERNAL_H
@@ -9,7 +9,8 @@
 
 #include "aetherium/vm.h"
 
-/* Same typedef as lib/agent/client.h (a repeated identical typedef is C11). */
+/* Same typedef as lib/agent/agent_client.h (a repeated identical typedef
+ * is C11). */
 typedef struct aeth__agent aeth__agent;
 
 /*
@@ -60,11 +61,31 @@ bool aeth__vm_vmm_alive(const aeth_vm *vm);
  */
 int aeth__vm_set_pool(aeth_vm *vm, const char *tag);
 const char *aeth__vm_pool(const aeth_vm *vm);
+/* The VM's network mode, for a pool comparing shapes. */
+aeth_net_mode aeth__vm_net(const aeth_vm *vm);
 int aeth__vm_claim(aeth_vm *vm, const char *name, unsigned int ttl_s,
 		   int64_t handout_ms);
 
-/* The VM's record (spec + state), borrowed; for the worker and tests. */
+/* The VM's record (spec + state), borrowed; for tests (lib/vm/backend.h
+ * has its fields). */
 struct aeth__vm_record;
 const struct aeth__vm_record *aeth__vm_record_of(const aeth_vm *vm);
+
+/* The state the VM's record holds, without checking the VMM (unlike
+ * aeth_vm_status()). */
+aeth_vm_state aeth__vm_recorded_state(const aeth_vm *vm);
+
+/*
+ * What confines this manager's VMMs, one finding per line for aeth-worker
+ * -check: "jail", "seccomp", "namespaces", "vmm user", "cgroups",
+ * "overlay dir"; status 0 ok, 1 warning, 2 failure (as aeth_check_cb).
+ * Probes what it can (QEMU's -sandbox, unshare in a child) without
+ * starting a VM.
+ */
+typedef void (*aeth__finding_cb)(const char *what, int status,
+				 const char *detail, const char *fix,
+				 void *userdata);
+void aeth__jail_report(const aeth_vmm *m, aeth__finding_cb cb,
+		       void *userdata);
 
 #endif

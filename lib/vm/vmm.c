@@ -12,8 +12,8 @@
 #include "internal.h"
 #include "vm/accel.h"
 #include "vm/firecracker_jail.h"
+#include "vm/handles.h"
 #include "vm/snapshot.h"
-#include "vm/vm_priv.h"
 
 #define DEFAULT_BOOT_TIMEOUT_MS 30000
 /* The TCG translation cache per VM, MiB: a cold boot of our image fills
@@ -23,15 +23,11 @@
  * has not started it yet: reap leaves it alone. */
 #define REAP_CREATING_GRACE_MS (5 * 60 * 1000)
 
-/* Weak: firecracker.c (helper H7) may or may not be linked in. */
-extern const aeth__vm_backend aeth__vm_backend_firecracker
-	__attribute__((weak));
-
 const aeth__vm_backend *aeth__vm_backend_find(const char *name)
 {
 	if (!name || strcmp(name, "qemu") == 0)
 		return &aeth__vm_backend_qemu;
-	if (strcmp(name, "firecracker") == 0 && &aeth__vm_backend_firecracker)
+	if (strcmp(name, "firecracker") == 0)
 		return &aeth__vm_backend_firecracker;
 	return NULL;
 }
@@ -74,21 +70,35 @@ static char *or_default(const char *v, const char *dir, const char *file)
 	return v ? aeth__strdup(v) : aeth__sprintf("%s/%s", dir, file);
 }
 
+static const aeth_vmm_options vmm_defaults = AETH_VMM_OPTIONS_INIT;
+static const size_t vmm_sizes[] = {
+	AETH__END(aeth_vmm_options, boot_timeout_ms),  /* 1 */
+	AETH__END(aeth_vmm_options, overlay_dir),      /* 2 */
+	AETH__END(aeth_vmm_options, firecracker_chroot_base), /* 3 */
+	sizeof(aeth_vmm_options),                      /* 4 */
+};
+static const aeth__versioned aeth__vmm_options_v = {
+	"aeth_vmm_options", "AETH_VMM_OPTIONS_INIT", AETH_VMM_OPTIONS_VERSION,
+	vmm_sizes, &vmm_defaults,
+};
+
+int aeth_vmm_options_init(aeth_vmm_options *opts, unsigned int version)
+{
+	return aeth__versioned_init(&aeth__vmm_options_v, opts, version);
+}
+
 int aeth_vmm_open(aeth_vmm **out, const aeth_vmm_options *opts)
 {
-	aeth_vmm_options defaults = AETH_VMM_OPTIONS_INIT;
+	aeth_vmm_options o;
 	aeth_vmm *m;
 	int rc;
 
+	if (!out)
+		return aeth__error_set(AETH_EINVALID, "aeth_vmm_open: out is NULL");
 	*out = NULL;
-	if (!opts)
-		opts = &defaults;
-	if (opts->version < 1 || opts->version > AETH_VMM_OPTIONS_VERSION)
-		return aeth__error_set(AETH_EINVALID,
-				       "aeth_vmm_options.version is %u; this "
-				       "library knows 1 to %d: start from "
-				       "AETH_VMM_OPTIONS_INIT", opts->version,
-				       AETH_VMM_OPTIONS_VERSION);
+	if ((rc = aeth__versioned_copy(&aeth__vmm_options_v, &o, opts)) != 0)
+		return rc;
+	opts = &o;
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return aeth__error_oom();
@@ -126,15 +136,15 @@ int aeth_vmm_open(aeth_vmm **out, const aeth_vmm_options *opts)
 		goto fail;
 	m->boot_timeout_ms = opts->boot_timeout_ms ? opts->boot_timeout_ms :
 		DEFAULT_BOOT_TIMEOUT_MS;
-	if (opts->version >= 4 && opts->snapshots > AETH_SNAPSHOTS_AUTO) {
+	if ((int)opts->snapshots < 0 || opts->snapshots > AETH_SNAPSHOTS_AUTO) {
 		rc = aeth__error_set(AETH_EINVALID, "unknown snapshot mode %d",
 				     (int)opts->snapshots);
 		goto fail;
 	}
-	m->snapshots = opts->version >= 4 ? opts->snapshots : AETH_SNAPSHOTS_OFF;
-	m->tcg_tb_mb = opts->version >= 4 && opts->tcg_tb_mb ? opts->tcg_tb_mb :
+	m->snapshots = opts->snapshots;
+	m->tcg_tb_mb = opts->tcg_tb_mb ? opts->tcg_tb_mb :
 		DEFAULT_TCG_TB_MB;
-	m->snapshot_dir = opts->version >= 4 && opts->snapshot_dir &&
+	m->snapshot_dir = opts->snapshot_dir &&
 			  *opts->snapshot_dir ? aeth__strdup(opts->snapshot_dir) :
 		aeth__sprintf("%s/snapshots", m->state_dir);
 	if (!m->snapshot_dir) {
@@ -210,7 +220,7 @@ aeth_accel aeth_vmm_accel(const aeth_vmm *m)
 	return m->accel;
 }
 
-int aeth_vmm_jailed(const aeth_vmm *m, const char **why)
+int aeth_vmm_jailed(const char **why, const aeth_vmm *m)
 {
 	if (why)
 		*why = m->jail.on ? NULL : m->jail.why_off ? m->jail.why_off : "off";
@@ -321,7 +331,7 @@ static int reap_one(aeth_vmm *m, const char *id, int all, bool *reaped)
 	return rc;
 }
 
-int aeth_vmm_reap(aeth_vmm *m, int all, char ***reaped_out)
+int aeth_vmm_reap(char ***reaped_out, aeth_vmm *m, int all)
 {
 	char **ids = NULL, **done = NULL;
 	size_t n = 0;

@@ -21,6 +21,16 @@
  *   a task for a VM that is gone reaches a live worker that fails it with
  *   the VM's state. Tasks it held leased come back to that queue when
  *   their lease expires and are forwarded on a later round.
+ *
+ * Another host's VMs are never touched from here, with one exception
+ * that touches only rows: a host is dead when every worker it had in the
+ * registry is dead and the last of them was seen more than
+ * worker.host_dead_after_ms ago (5 minutes: longer than a reboot, after
+ * which the host adopts its own VMs as above). Its VMs cannot be reached
+ * any more: their rows are marked failed, saying so (a compare-and-set:
+ * a worker of that host that came back first keeps them), and the tasks
+ * queued for its workers are taken here, where they fail with the VM's
+ * state instead of waiting for ever.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,53 +38,106 @@
 
 #include <cjson/cJSON.h>
 
-#include "worker/payload.h"
+#include "task/task.h"
 #include "worker/pool.h"
 #include "worker/worker_internal.h"
 
 #define DRAIN_BATCH 50
 
-/* From the registry: the ids not dead (alive or stopped: their VMs are
- * not ours to take) and the dead ones of this host (their queues are
- * drained). false when Redis cannot tell (then nothing is adopted). */
-static bool registry(aeth_worker *w, aeth_queue *q, char ***live, char ***dead)
+static bool listed(char **v, const char *s);
+
+/* What the registry says, as far as adopting goes. */
+typedef struct {
+	char **live;         /* ids not dead (alive or stopped: not ours to take) */
+	char **dead_here;    /* dead ids of this host: their queues are drained */
+	char **gone_hosts;   /* other hosts declared dead */
+	char **gone_workers; /* the workers of those hosts */
+} reg_view;
+
+static void view_free(reg_view *v)
 {
+	aeth_strarray_free(v->live);
+	aeth_strarray_free(v->dead_here);
+	aeth_strarray_free(v->gone_hosts);
+	aeth_strarray_free(v->gone_workers);
+	memset(v, 0, sizeof(*v));
+}
+
+/* Append a copy of s to the NULL-terminated *v of room n+1. */
+static void add(char **v, size_t *n, const char *s)
+{
+	if (v && s && (v[*n] = strdup(s)))
+		(*n)++;
+}
+
+static const char *field(const cJSON *e, const char *name)
+{
+	return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, name));
+}
+
+/* Is host h dead: every entry of it dead, the youngest older than
+ * dead_after_ms? */
+static bool host_gone(const cJSON *a, const char *h, int64_t dead_after_ms)
+{
+	const cJSON *e;
+
+	cJSON_ArrayForEach(e, a) {
+		const char *host = field(e, "host_id"), *st = field(e, "state");
+		const cJSON *age = cJSON_GetObjectItemCaseSensitive(e, "age_ms");
+
+		if (!host || strcmp(host, h))
+			continue;
+		if (!st || strcmp(st, "dead") || !cJSON_IsNumber(age) ||
+		    age->valuedouble < (double)dead_after_ms)
+			return false;
+	}
+	return true;
+}
+
+/* From the registry: see reg_view. false when Redis cannot tell (then
+ * nothing is adopted or failed). */
+static bool registry(aeth_worker *w, aeth_queue *q, reg_view *v)
+{
+	int64_t dead_after_ms = 300000;
 	char *json = NULL;
 	cJSON *a, *e;
-	size_t nl = 0, nd = 0, n;
+	size_t nl = 0, nd = 0, ng = 0, nw = 0, n;
 
-	*live = *dead = NULL;
-	if (aeth_queue_worker_list(q, &json) != 0)
+	memset(v, 0, sizeof(*v));
+	aeth_config_get_int(&dead_after_ms, w->cfg, "worker.host_dead_after_ms");
+	if (aeth_queue_worker_list(&json, q) != 0)
 		return false;
 	a = cJSON_Parse(json);
 	aeth_free(json);
 	n = (size_t)cJSON_GetArraySize(a) + 1;
-	*live = calloc(n, sizeof(char *));
-	*dead = calloc(n, sizeof(char *));
-	cJSON_ArrayForEach(e, a) {
-		const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "id"));
-		const char *st = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "state"));
-		const char *host = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e,
-										    "host_id"));
-
-		if (!*live || !*dead || !id || !st)
-			continue;
-		if (strcmp(st, "dead") != 0) {
-			if (((*live)[nl] = strdup(id)))
-				nl++;
-		} else if (host && !strcmp(host, w->host_id) && strcmp(id, w->id)) {
-			if (((*dead)[nd] = strdup(id)))
-				nd++;
-		}
-	}
-	cJSON_Delete(a);
-	if (!*live || !*dead) {
-		aeth_strarray_free(*live);
-		aeth_strarray_free(*dead);
-		*live = *dead = NULL;
+	v->live = calloc(n, sizeof(char *));
+	v->dead_here = calloc(n, sizeof(char *));
+	v->gone_hosts = calloc(n, sizeof(char *));
+	v->gone_workers = calloc(n, sizeof(char *));
+	if (!v->live || !v->dead_here || !v->gone_hosts || !v->gone_workers) {
+		cJSON_Delete(a);
+		view_free(v);
 		aeth__error_oom();
 		return false;
 	}
+	cJSON_ArrayForEach(e, a) {
+		const char *id = field(e, "id"), *st = field(e, "state");
+		const char *host = field(e, "host_id");
+
+		if (!id || !st)
+			continue;
+		if (strcmp(st, "dead") != 0)
+			add(v->live, &nl, id);
+		else if (host && !strcmp(host, w->host_id) && strcmp(id, w->id))
+			add(v->dead_here, &nd, id);
+		else if (host && strcmp(host, w->host_id) &&
+			 host_gone(a, host, dead_after_ms)) {
+			add(v->gone_workers, &nw, id);
+			if (!listed(v->gone_hosts, host))
+				add(v->gone_hosts, &ng, host);
+		}
+	}
+	cJSON_Delete(a);
 	return true;
 }
 
@@ -115,14 +178,15 @@ static void adopt_vm(aeth_worker *w, aeth__rec *rec, const char *id,
 static int drain(aeth_worker *w, aeth__rec *rec, aeth_queue *q, const char *dead)
 {
 	char *queue = aeth__sprintf("worker:%s", dead);
-	aeth_queue_source src = {queue, 1, 1};
+	aeth_queue_source src = {AETH_QUEUE_SOURCE_VERSION, queue, 1, 1};
 	aeth_queue_task *tasks[DRAIN_BATCH];
 	size_t got = 0;
 	int moved = 0;
 
 	if (!queue)
 		return 0;
-	while (aeth_queue_dequeue_batch(q, &src, 1, 0, tasks, DRAIN_BATCH, &got) == 0 &&
+	while (aeth_queue_dequeue_batch(tasks, &got, DRAIN_BATCH, q, &src, 1,
+					0) == 0 &&
 	       got > 0) {
 		for (size_t i = 0; i < got; i++) {
 			aeth_queue_task *t = tasks[i];
@@ -151,27 +215,54 @@ static int drain(aeth_worker *w, aeth__rec *rec, aeth_queue *q, const char *dead
 	return moved;
 }
 
+/* Host h is dead: mark the VMs its rows put there failed, each only if
+ * the owner the row names is still one of h's dead workers. */
+static void fail_host(aeth_worker *w, aeth__rec *rec, const reg_view *v, const char *h)
+{
+	char **ids = NULL, **owners = NULL, why[512];
+
+	if (aeth__rec_vms_on_host(rec, w->id, h, NULL, &ids, &owners) != 0)
+		return;
+	for (size_t i = 0; ids[i]; i++) {
+		if (listed(v->live, owners[i]))
+			continue; /* its worker is alive elsewhere: not lost */
+		snprintf(why, sizeof(why), "its host %s stopped answering: no worker "
+			 "of it was seen for worker.host_dead_after_ms (the last was "
+			 "%s); the VM cannot be reached, create a new one", h, owners[i]);
+		if (aeth__rec_vm_fail_owned(rec, ids[i], owners[i], why) == 0)
+			aeth__worker_say(w, NULL, "✗ VM %s on dead host %s marked failed "
+					 "(its worker %s)", ids[i], h, owners[i]);
+	}
+	aeth_strarray_free(ids);
+	aeth_strarray_free(owners);
+}
+
 int aeth__worker_adopt(aeth_worker *w, aeth__rec *rec, aeth_queue *q)
 {
-	char **ids = NULL, **owners = NULL, **live = NULL, **dead = NULL;
+	char **ids = NULL, **owners = NULL;
+	reg_view v;
 	int rc;
 
-	if (!registry(w, q, &live, &dead))
+	if (!registry(w, q, &v))
 		return aeth_error_last_code() ? aeth_error_last_code() : AETH_EUNAVAILABLE;
 	rc = aeth__rec_vms_on_host(rec, w->id, w->host_id, aeth_vmm_state_dir(w->vmm),
 				   &ids, &owners);
 	for (size_t i = 0; rc == 0 && ids[i]; i++)
-		if (!listed(live, owners[i]))
+		if (!listed(v.live, owners[i]))
 			adopt_vm(w, rec, ids[i], owners[i]);
 	/* the VMs moved first, so each task finds its VM's new owner */
-	for (size_t i = 0; dead[i]; i++)
-		drain(w, rec, q, dead[i]);
+	for (size_t i = 0; v.dead_here[i]; i++)
+		drain(w, rec, q, v.dead_here[i]);
 	/* spares of a dead worker's warm pools serve nobody */
-	if (dead[0])
-		aeth__pool_reap_dead(w, dead);
+	if (v.dead_here[0])
+		aeth__pool_reap_dead(w, v.dead_here);
+	/* dead hosts: their VMs failed first, so their tasks fail saying so */
+	for (size_t i = 0; rc == 0 && v.gone_hosts[i]; i++)
+		fail_host(w, rec, &v, v.gone_hosts[i]);
+	for (size_t i = 0; rc == 0 && v.gone_workers[i]; i++)
+		drain(w, rec, q, v.gone_workers[i]);
 	aeth_strarray_free(ids);
 	aeth_strarray_free(owners);
-	aeth_strarray_free(live);
-	aeth_strarray_free(dead);
+	view_free(&v);
 	return rc;
 }

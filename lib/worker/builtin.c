@@ -14,10 +14,10 @@
 #include <cjson/cJSON.h>
 
 #include "worker/exec_glue.h"
+#include "client/client_internal.h"
+#include "task/task.h"
 #include "vm/vm_internal.h"
-#include "worker/payload.h"
 #include "worker/pool.h"
-#include "worker/registry.h"
 #include "worker/worker_internal.h"
 
 static int fail_now(aeth_task *t, const char *fmt, ...) AETH__PRINTF(2, 3);
@@ -68,7 +68,7 @@ static void take_pooled(aeth_worker *w, const create_plan *c, bool disk,
 	shape.image = c->image->name;
 	shape.network = c->network;
 	shape.rootfs = disk;
-	aeth__pool_take(w, &shape, &out->pooled);
+	aeth__pool_take(&out->pooled, w, &shape);
 }
 
 /* Reserve the quotas of a new VM; a limit that pool VMs fill gives way:

@@ -24,10 +24,9 @@
 #include "queue/queue_internal.h"
 #include "worker/durability.h"
 #include "worker/infra_warnings.h"
-#include "vm/jail.h"
 #include "vm/vm_internal.h"
 #include "worker/policy.h"
-#include "worker/record.h"
+#include "store/store_internal.h"
 #include "worker/worker_internal.h"
 
 #define SERVICES_FIX \
@@ -81,7 +80,7 @@ static const char *cfg_str(const aeth_config *cfg, const char *key)
 {
 	const char *v = NULL;
 
-	return aeth_config_get_string(cfg, key, &v) == 0 && v && *v ? v : NULL;
+	return aeth_config_get_string(&v, cfg, key) == 0 && v && *v ? v : NULL;
 }
 
 static void check_binaries(checker *c, const char *backend)
@@ -137,7 +136,7 @@ static void check_rootfs(checker *c, const aeth_config *cfg, const char *dir)
 		snprintf(def, sizeof(def), "%s/rootfs.ext4", dir);
 		disk = def;
 	}
-	aeth_config_get_bool(cfg, "vmm.use_rootfs", &use);
+	aeth_config_get_bool(&use, cfg, "vmm.use_rootfs");
 	snprintf(fix, sizeof(fix), "scripts/build-image.sh --rootfs --out %s", dir);
 	if (stat(disk, &st) == 0)
 		report(c, "root disk", 0, NULL, "%s (vm:create \"rootfs\": true, "
@@ -340,7 +339,7 @@ static void check_pools(checker *c, const aeth__policy *p)
 	unsigned int vms = 0;
 	uint64_t mem = 0;
 
-	if (!c->cfg || aeth_config_names(c->cfg, "pool", &names) != 0)
+	if (!c->cfg || aeth_config_names(&names, c->cfg, "pool") != 0)
 		return;
 	for (char **n = names; *n; n++) {
 		char key[160], what[96];

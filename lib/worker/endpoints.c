@@ -8,8 +8,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <libpq-fe.h>
-
 #include "queue/queue_internal.h"
 #include "store/store_internal.h"
 #include "worker/endpoints.h"
@@ -46,27 +44,34 @@ static void set_endpoint(aeth__endpoint *ep, const char *host, size_t len,
 
 bool aeth__redis_endpoint(const char *url, aeth__endpoint *ep)
 {
-	aeth__redis_url u;
-	bool tcp;
+	aeth__endpoint first;
+	size_t n = 0;
 
-	if (aeth__redis_url_parse(aeth__redis_url_resolve(url), &u) != 0)
+	if (!aeth__redis_endpoints(url, &first, 1, &n))
 		return false;
-	tcp = u.host != NULL;
-	if (tcp && ep)
-		set_endpoint(ep, u.host, strlen(u.host), (unsigned int)u.port);
-	aeth__redis_url_clear(&u);
-	return tcp;
+	if (ep)
+		*ep = first;
+	return true;
 }
 
-/* The value of `key` in parsed options, else $env, else NULL. */
-static const char *option(const PQconninfoOption *opts, const char *key,
-			  const char *env)
+bool aeth__redis_endpoints(const char *url, aeth__endpoint *eps, size_t max,
+			   size_t *n)
 {
-	for (const PQconninfoOption *o = opts; o->keyword; o++)
-		if (!strcmp(o->keyword, key) && o->val && *o->val)
-			return o->val;
-	env = getenv(env);
-	return env && *env ? env : NULL;
+	aeth__redis_url u;
+	size_t total = 0;
+
+	*n = 0;
+	if (aeth__redis_url_parse(aeth__redis_url_resolve(url), &u) != 0)
+		return false;
+	if (u.host && total++ < max)
+		set_endpoint(&eps[total - 1], u.host, strlen(u.host), (unsigned int)u.port);
+	for (size_t i = 0; i < u.nseeds; i++)
+		if (total++ < max)
+			set_endpoint(&eps[total - 1], u.seeds[i].host,
+				     strlen(u.seeds[i].host), (unsigned int)u.seeds[i].port);
+	aeth__redis_url_clear(&u);
+	*n = total < max ? total : max;
+	return total > 0;
 }
 
 /* Entries of a comma-separated list (libpq's host, hostaddr, port). */
@@ -114,18 +119,17 @@ static unsigned int port_of(const char *ports, size_t i)
 bool aeth__pg_endpoints(const char *conninfo, aeth__endpoint *eps, size_t max,
 			size_t *n)
 {
-	PQconninfoOption *opts;
+	aeth__store_conninfo ci;
 	const char *hosts, *addrs, *ports;
 	size_t count, got = 0, tcp = 0;
 
 	if (n)
 		*n = 0;
-	opts = PQconninfoParse(aeth__store_url_resolve(conninfo), NULL);
-	if (!opts)
+	if (aeth__store_conninfo_read(&ci, conninfo) != 0)
 		return false;
-	hosts = option(opts, "host", "PGHOST");
-	addrs = option(opts, "hostaddr", "PGHOSTADDR");
-	ports = option(opts, "port", "PGPORT");
+	hosts = ci.host;
+	addrs = ci.hostaddr;
+	ports = ci.port;
 	/* libpq: with hostaddr, its list sets the number of entries */
 	count = addrs ? list_count(addrs) : hosts ? list_count(hosts) : 1;
 	for (size_t i = 0; i < count; i++) {
@@ -143,7 +147,7 @@ bool aeth__pg_endpoints(const char *conninfo, aeth__endpoint *eps, size_t max,
 			set_endpoint(&eps[got++], al ? a : h, al ? al : hl,
 				     port_of(ports, i));
 	}
-	PQconninfoFree(opts);
+	aeth__store_conninfo_clear(&ci);
 	if (n)
 		*n = got;
 	return tcp > 0;
@@ -154,18 +158,15 @@ const char *aeth__pg_sslmode(const char *conninfo)
 	static const char *const modes[] = {
 		"disable", "allow", "prefer", "require", "verify-ca", "verify-full",
 	};
-	PQconninfoOption *opts;
+	aeth__store_conninfo ci;
 	const char *mode, *found = NULL;
 
-	opts = PQconninfoParse(aeth__store_url_resolve(conninfo), NULL);
-	if (!opts)
+	if (aeth__store_conninfo_read(&ci, conninfo) != 0)
 		return NULL;
-	mode = option(opts, "sslmode", "PGSSLMODE");
-	if (!mode)
-		mode = "prefer";
+	mode = ci.sslmode ? ci.sslmode : "prefer";
 	for (size_t i = 0; i < AETH__ARRAY_LEN(modes); i++)
 		if (!strcmp(mode, modes[i]))
 			found = modes[i];
-	PQconninfoFree(opts);
+	aeth__store_conninfo_clear(&ci);
 	return found;
 }

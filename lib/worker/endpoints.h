@@ -51,6 +51,14 @@ bool aeth__host_is_loopback(const char *host);
  */
 bool aeth__redis_endpoint(const char *url, aeth__endpoint *ep);
 
+/* Every TCP address of the Redis URL: the server, or the seeds of a
+ * redis-cluster:// or redis-sentinel:// URL (the cluster's other nodes
+ * and the primary the sentinels name are not known without asking),
+ * into eps[0..max), their number into *n. false: none (a Unix socket, a
+ * URL that does not parse). With max 1 this is aeth__redis_endpoint(). */
+bool aeth__redis_endpoints(const char *url, aeth__endpoint *eps, size_t max,
+			   size_t *n);
+
 /*
  * Does the libpq connection string `conninfo` (a postgresql:// URI or
  * "key=value ..."; NULL: $AETH_DATABASE_URL, else the store's default)

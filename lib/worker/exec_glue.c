@@ -63,7 +63,7 @@ static int pump(aeth_exec *e, aeth_vm *vm, unsigned int timeout_ms,
 		const void *data;
 		size_t len;
 		int64_t now;
-		int rc = aeth_exec_next(e, &stream, &data, &len, POLL_MS);
+		int rc = aeth_exec_next(&stream, &data, &len, e, POLL_MS);
 
 		if (rc == 1) {
 			keep(stream == AETH_STREAM_STDERR ? se : so, data, len);

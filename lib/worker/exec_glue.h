@@ -9,7 +9,7 @@
 #include <stddef.h>
 
 #include "aetherium/vm.h"
-#include "worker/payload.h"
+#include "task/task.h"
 
 /* Output kept per stream: a result must fit the queue's 1 MiB payload. */
 #define AETH__EXEC_OUTPUT_MAX (256 * 1024)

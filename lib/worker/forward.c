@@ -76,7 +76,7 @@ int aeth__forward_task(aeth_queue *q, aeth__rec *rec, aeth_queue_task *qt,
 	eo.id = qt->id;
 	eo.max_retries = qt->max_retries;
 	eo.timeout_ms = qt->timeout_ms;
-	rc = aeth_queue_enqueue(q, qt->type, payload, &eo, NULL);
+	rc = aeth_queue_enqueue(NULL, q, qt->type, payload, &eo);
 	free(payload);
 	if (rc == AETH_EEXISTS) /* forwarded before (a re-run after a lost ack) */
 		rc = 0;

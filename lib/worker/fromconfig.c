@@ -17,7 +17,7 @@ static const char *cfg_str(const aeth_config *cfg, const char *key)
 {
 	const char *v = NULL;
 
-	if (aeth_config_get_string(cfg, key, &v) != 0 || !v || !*v)
+	if (aeth_config_get_string(&v, cfg, key) != 0 || !v || !*v)
 		return NULL;
 	return v;
 }
@@ -26,7 +26,7 @@ static unsigned int cfg_uint(const aeth_config *cfg, const char *key)
 {
 	int64_t v = 0;
 
-	if (aeth_config_get_int(cfg, key, &v) != 0 || v < 0 || v > 0xffffffffLL)
+	if (aeth_config_get_int(&v, cfg, key) != 0 || v < 0 || v > 0xffffffffLL)
 		return 0;
 	return (unsigned int)v;
 }
@@ -41,7 +41,7 @@ static char *cfg_queues(const aeth_config *cfg)
 		const char *name = NULL;
 		int weight = 1;
 
-		if (aeth_config_queue_get(cfg, i, &name, &weight) == 0 && name)
+		if (aeth_config_queue_get(&name, &weight, cfg, i) == 0 && name)
 			aeth__buf_printf(&b, "%s%s=%d", b.len ? "," : "", name, weight);
 	}
 	return b.len ? aeth__buf_detach(&b, NULL) : (aeth__buf_free(&b), NULL);
@@ -66,7 +66,7 @@ void aeth__vmm_options_from_config(const aeth_config *cfg, aeth_vmm_options *o)
 	o->jail_uid_base = cfg_uint(cfg, "vmm.jail_uid_base");
 	o->jail_uid_count = cfg_uint(cfg, "vmm.jail_uid_count");
 	o->cgroup_parent = cfg_str(cfg, "vmm.cgroup_parent");
-	aeth_config_get_bool(cfg, "vmm.cgroups", &cgroups);
+	aeth_config_get_bool(&cgroups, cfg, "vmm.cgroups");
 	o->no_cgroups = !cgroups;
 	o->overlay_dir = cfg_str(cfg, "vmm.overlay_dir");
 	o->firecracker_jailer = cfg_str(cfg, "vmm.firecracker_jailer");
@@ -83,11 +83,19 @@ void aeth__vmm_options_from_config(const aeth_config *cfg, aeth_vmm_options *o)
 int aeth_worker_new_from_config(aeth_worker **out, const aeth_config *cfg,
 				const aeth_worker_options *overrides)
 {
-	aeth_worker_options o = AETH_WORKER_OPTIONS_INIT;
+	aeth_worker_options o = AETH_WORKER_OPTIONS_INIT, ov;
 	aeth_config *own = NULL;
 	char *queues;
 	int rc;
 
+	if (!out)
+		return aeth__error_set(AETH_EINVALID, "aeth_worker_new_from_config: "
+				       "out is NULL");
+	*out = NULL;
+	if (overrides &&
+	    (rc = aeth__versioned_copy(&aeth__worker_options_v, &ov, overrides)) != 0)
+		return rc;
+	overrides = overrides ? &ov : NULL;
 	if (!cfg) {
 		if ((rc = aeth_config_load(&own, NULL)) != 0)
 			return rc;
@@ -109,36 +117,16 @@ int aeth_worker_new_from_config(aeth_worker **out, const aeth_config *cfg,
 	PICK(vcpus, cfg_uint(cfg, "vmm.vcpus"));
 	PICK(memory_mb, cfg_uint(cfg, "vmm.memory_mb"));
 	o.config = cfg; /* the rest: images, profiles, limits, jail */
-	if (overrides && overrides->version >= 2) { /* fields of version 2 */
+	if (overrides) {
 		o.rootfs_path = overrides->rootfs_path;
 		o.use_rootfs = overrides->use_rootfs;
 		o.deny_network = overrides->deny_network;
-	}
-	if (overrides) {
 		o.on_event = overrides->on_event;
 		o.userdata = overrides->userdata;
 		o.migrate = overrides->migrate;
 	}
 	rc = aeth_worker_new(out, &o);
 	free(queues);
-	aeth_config_free(own);
-	return rc;
-}
-
-int aeth_client_open_config(aeth_client **out, const aeth_config *cfg)
-{
-	aeth_client_options o = AETH_CLIENT_OPTIONS_INIT;
-	aeth_config *own = NULL;
-	int rc;
-
-	if (!cfg) {
-		if ((rc = aeth_config_load(&own, NULL)) != 0)
-			return rc;
-		cfg = own;
-	}
-	o.database_url = cfg_str(cfg, "database.url");
-	o.redis_url = cfg_str(cfg, "redis.url");
-	rc = aeth_client_open(out, &o);
 	aeth_config_free(own);
 	return rc;
 }

@@ -8,7 +8,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <libpq-fe.h>
 
 #include "internal.h"
 #include "queue/queue_internal.h"
@@ -51,7 +50,13 @@ static void check_redis(sink *s, const char *url)
 	    aeth__redis_url_parse(aeth__redis_url_resolve(url), &u) != 0)
 		return;
 	if (!u.password)
-		say(s, "redis access", "use a Unix socket (unix:///path/redis.sock "
+		say(s, "redis access", u.kind != AETH__REDIS_SINGLE ?
+		    "give the Redis nodes an ACL user (docs/redis-acl.conf) or "
+		    "requirepass and put it in the URL: redis-cluster://USER:"
+		    "PASSWORD@host:port,... or redis-sentinel://USER:PASSWORD@"
+		    "host:port,.../MASTER (a cluster and Sentinel work over TCP "
+		    "only); " DOC :
+		    "use a Unix socket (unix:///path/redis.sock "
 		    "in a directory only the worker's user can enter), or give "
 		    "Redis an ACL user or requirepass and put it in the URL: "
 		    "redis://USER:PASSWORD@host:port/db; " DOC,
@@ -140,13 +145,14 @@ static bool holds(const char *text, const char *url, const char *password)
 
 static char *pg_password(const char *conninfo)
 {
-	PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
-	char *pw = NULL;
+	aeth__store_conninfo ci;
+	char *pw;
 
-	for (PQconninfoOption *o = opts; o && o->keyword; o++)
-		if (!strcmp(o->keyword, "password") && o->val && *o->val)
-			pw = aeth__strdup(o->val);
-	PQconninfoFree(opts);
+	if (aeth__store_conninfo_read(&ci, conninfo) != 0)
+		return NULL;
+	pw = ci.password;
+	ci.password = NULL;
+	aeth__store_conninfo_clear(&ci);
 	return pw;
 }
 

@@ -13,7 +13,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "vm/backend.h"
 #include "vm/vm_internal.h"
 #include "worker/worker_internal.h"
 
@@ -87,7 +86,7 @@ static size_t collect(aeth_worker *w, aeth__vmref **out, size_t n)
 		} else if (pthread_rwlock_trywrlock(&r->lock) == 0) {
 			/* no call is using it: its record holds still */
 			bool dead = !aeth__vm_vmm_alive(r->vm);
-			bool failed = aeth__vm_record_of(r->vm)->state ==
+			bool failed = aeth__vm_recorded_state(r->vm) ==
 				      AETH_VM_FAILED;
 
 			pthread_rwlock_unlock(&r->lock);

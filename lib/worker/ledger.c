@@ -588,8 +588,8 @@ int aeth__ledger_start(aeth_worker *w)
 	struct aeth__ledger_run *run;
 	int64_t interval = 0, stray = 0;
 
-	aeth_config_get_int(w->cfg, "ledger.interval_ms", &interval);
-	aeth_config_get_int(w->cfg, "ledger.stray_after_ms", &stray);
+	aeth_config_get_int(&interval, w->cfg, "ledger.interval_ms");
+	aeth_config_get_int(&stray, w->cfg, "ledger.stray_after_ms");
 	if (interval <= 0)
 		return 0;
 	if (!(run = calloc(1, sizeof(*run))))

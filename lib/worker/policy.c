@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "internal.h"
-#include "jail/rules.h"
+#include "jail/jail_rules.h"
 #include "vm/vm_internal.h"
 #include "worker/endpoints.h"
 #include "worker/policy.h"
@@ -17,14 +17,14 @@ static const char *cfg_str(const aeth_config *cfg, const char *key)
 {
 	const char *v = NULL;
 
-	return aeth_config_get_string(cfg, key, &v) == 0 && v && *v ? v : NULL;
+	return aeth_config_get_string(&v, cfg, key) == 0 && v && *v ? v : NULL;
 }
 
 static uint64_t cfg_u64(const aeth_config *cfg, const char *key)
 {
 	int64_t v = 0;
 
-	aeth_config_get_int(cfg, key, &v);
+	aeth_config_get_int(&v, cfg, key);
 	return v > 0 ? (uint64_t)v : 0;
 }
 
@@ -32,7 +32,7 @@ static bool cfg_bool(const aeth_config *cfg, const char *key)
 {
 	bool v = false;
 
-	aeth_config_get_bool(cfg, key, &v);
+	aeth_config_get_bool(&v, cfg, key);
 	return v;
 }
 
@@ -121,7 +121,7 @@ static int load_images(aeth__policy *p, const aeth_config *cfg, const char *dir)
 			    cfg_str(cfg, "vmm.rootfs") ? cfg_str(cfg, "vmm.rootfs")
 						       : "rootfs.ext4")) != 0)
 		return rc;
-	if ((rc = aeth_config_names(cfg, "images", &names)) != 0)
+	if ((rc = aeth_config_names(&names, cfg, "images")) != 0)
 		return rc;
 	for (char **n = names; rc == 0 && *n; n++) {
 		char key[3][128];
@@ -151,7 +151,7 @@ static int load_profiles(aeth__policy *p, const aeth_config *cfg)
 	/* "user" exists even when not configured: a network card that
 	 * reaches nothing */
 	if ((rc = add_profile(p, "user", "")) != 0 ||
-	    (rc = aeth_config_names(cfg, "network.profiles", &names)) != 0)
+	    (rc = aeth_config_names(&names, cfg, "network.profiles")) != 0)
 		return rc;
 	for (char **n = names; rc == 0 && *n; n++) {
 		char key[128];
@@ -334,12 +334,13 @@ int aeth__policy_exposure(const aeth__policy *p, const char *redis_url,
 			  const char *database_url, aeth__policy_warn_cb cb,
 			  void *userdata)
 {
-	aeth__endpoint ep, pg[AETH__PG_HOSTS_MAX];
-	size_t npg = 0;
+	aeth__endpoint rd[AETH__PG_HOSTS_MAX], pg[AETH__PG_HOSTS_MAX];
+	size_t nrd = 0, npg = 0;
 	int n = 0;
 
-	if (aeth__redis_endpoint(redis_url, &ep))
-		n += exposed(p, "Redis", &ep, cb, userdata);
+	if (aeth__redis_endpoints(redis_url, rd, AETH__PG_HOSTS_MAX, &nrd))
+		for (size_t i = 0; i < nrd; i++)
+			n += exposed(p, "Redis", &rd[i], cb, userdata);
 	if (aeth__pg_endpoints(database_url, pg, AETH__PG_HOSTS_MAX, &npg))
 		for (size_t i = 0; i < npg; i++)
 			n += exposed(p, "PostgreSQL", &pg[i], cb, userdata);

@@ -27,7 +27,7 @@ typedef struct {
 
 typedef struct {
 	char *name;
-	char **allow;      /* NULL-terminated rules (lib/jail/rules.h) */
+	char **allow;      /* NULL-terminated rules (lib/jail/jail_rules.h) */
 } aeth__profile;
 
 typedef struct {

@@ -8,8 +8,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "agent/client.h"
-#include "vm/backend.h"
+#include "agent/agent_client.h"
 #include "vm/vm_internal.h"
 #include "worker/pool.h"
 #include "worker/worker_internal.h"
@@ -67,7 +66,7 @@ static const char *cfg_str(const aeth_config *cfg, const char *key)
 {
 	const char *v = NULL;
 
-	return aeth_config_get_string(cfg, key, &v) == 0 && v ? v : "";
+	return aeth_config_get_string(&v, cfg, key) == 0 && v ? v : "";
 }
 
 static unsigned int cfg_uint(const aeth_config *cfg, const char *key)
@@ -129,7 +128,7 @@ int aeth__pools_load(aeth_worker *w)
 	size_t n = 0;
 	int rc;
 
-	if ((rc = aeth_config_names(w->cfg, "pool", &names)) != 0)
+	if ((rc = aeth_config_names(&names, w->cfg, "pool")) != 0)
 		return rc;
 	while (names[n])
 		n++;
@@ -571,7 +570,7 @@ static bool fits(const pool_t *p, const aeth__pool_shape *s)
 	       p->rootfs == s->rootfs;
 }
 
-int aeth__pool_take(aeth_worker *w, const aeth__pool_shape *shape, aeth_vm **out)
+int aeth__pool_take(aeth_vm **out, aeth_worker *w, const aeth__pool_shape *shape)
 {
 	struct aeth__pools *ps = w->pools;
 
@@ -616,13 +615,12 @@ int aeth__pool_take(aeth_worker *w, const aeth__pool_shape *shape, aeth_vm **out
 
 static pool_t *pool_of(aeth_worker *w, const aeth_vm *vm)
 {
-	const aeth__vm_record *r = aeth__vm_record_of(vm);
-
 	for (size_t i = 0; w->pools && i < w->pools->n; i++) {
 		pool_t *p = &w->pools->p[i];
 
-		if (p->vcpus == r->vcpus && p->memory_mb == r->memory_mb &&
-		    (r->rootfs_path != NULL) == p->rootfs)
+		if (p->vcpus == aeth_vm_vcpus(vm) &&
+		    p->memory_mb == aeth_vm_memory_mb(vm) &&
+		    (aeth_vm_rootfs_path(vm) != NULL) == p->rootfs)
 			return p;
 	}
 	return NULL;
@@ -682,12 +680,13 @@ static pool_t *pool_named(struct aeth__pools *ps, const char *name)
 /* Does the VM (found on disk) have pool p's shape still? */
 static bool same_shape(const pool_t *p, const aeth_vm *vm)
 {
-	const aeth__vm_record *r = aeth__vm_record_of(vm);
+	const char *kernel = aeth_vm_kernel_path(vm);
 
-	return r->vcpus == p->vcpus && r->memory_mb == p->memory_mb &&
-	       r->kernel_path && !strcmp(r->kernel_path, p->image->kernel) &&
-	       (r->rootfs_path != NULL) == p->rootfs &&
-	       (r->net == AETH_NET_USER) == (p->profile != NULL);
+	return aeth_vm_vcpus(vm) == p->vcpus &&
+	       aeth_vm_memory_mb(vm) == p->memory_mb &&
+	       kernel && !strcmp(kernel, p->image->kernel) &&
+	       (aeth_vm_rootfs_path(vm) != NULL) == p->rootfs &&
+	       (aeth__vm_net(vm) == AETH_NET_USER) == (p->profile != NULL);
 }
 
 /* Each VM in the state dir whose pool tag starts with `prefix`: fn. */

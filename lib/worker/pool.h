@@ -55,8 +55,8 @@ void aeth__pools_stop(struct aeth_worker *w);
  * is in the VM table, or aeth__pool_drop() it. AETH_ENOTFOUND when no
  * pool of that shape has one ready.
  */
-int aeth__pool_take(struct aeth_worker *w, const aeth__pool_shape *shape,
-		    aeth_vm **out);
+int aeth__pool_take(aeth_vm **out, struct aeth_worker *w,
+		    const aeth__pool_shape *shape);
 /* The taken VM is in the VM table now: its quota moves there. */
 void aeth__pool_taken(struct aeth_worker *w, aeth_vm *vm);
 /* The taken VM could not be handed out: delete it (and free the handle). */

@@ -208,7 +208,7 @@ static void leave_vms(aeth_worker *w, aeth__rec *rec)
 	bool del = false;
 	unsigned int n = 0;
 
-	aeth_config_get_bool(w->cfg, "worker.delete_vms_on_stop", &del);
+	aeth_config_get_bool(&del, w->cfg, "worker.delete_vms_on_stop");
 	for (aeth__vmref *r = w->vms; r; r = r->next) {
 		if (r->deleted || aeth_vm_status(r->vm) != AETH_VM_RUNNING)
 			continue;
@@ -295,7 +295,7 @@ static void register_self(aeth_worker *w)
 
 	w->started_wall_ms = aeth__wall_ms();
 	gethostname(me, sizeof(me) - 1);
-	if (aeth_queue_worker_get(w->slots[0].q, w->id, &json) == 0) {
+	if (aeth_queue_worker_get(&json, w->slots[0].q, w->id) == 0) {
 		const char *host;
 		double pid;
 

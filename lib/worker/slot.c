@@ -26,7 +26,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "worker/payload.h"
+#include "task/task.h"
 #include "worker/worker_internal.h"
 
 /* ---- the aeth_task accessors for handlers ---- */
@@ -280,7 +280,7 @@ static void ack_held(aeth__slot *s, aeth_queue_task **ack, const char **res,
 	int again_rcs[AETH__SLOT_BATCH_MAX];
 	size_t at[AETH__SLOT_BATCH_MAX];
 
-	aeth_queue_ack_batch(s->q, ack, res, n, rcs);
+	aeth_queue_ack_batch(rcs, s->q, ack, res, n);
 	for (unsigned int wait = 200; !atomic_load(&s->w->stopping);
 	     wait = wait < 5000 ? 2 * wait : 5000) {
 		size_t k = 0;
@@ -299,7 +299,7 @@ static void ack_held(aeth__slot *s, aeth_queue_task **ack, const char **res,
 				   "Redis is back", s->w->id, s->index, k,
 				   aeth_error_last());
 		aeth__worker_nap(s->w, wait);
-		aeth_queue_ack_batch(s->q, again, again_res, k, again_rcs);
+		aeth_queue_ack_batch(again_rcs, s->q, again, again_res, k);
 		for (size_t j = 0; j < k; j++)
 			rcs[at[j]] = again_rcs[j];
 	}
@@ -639,8 +639,9 @@ void *aeth__slot_main(void *arg)
 		row_plan plan[AETH__SLOT_BATCH_MAX];
 		size_t got = 0;
 		/* a short block so a stop is noticed within a second */
-		int rc = aeth_queue_dequeue_batch(s->q, w->sources, w->nsources,
-						  1000, tasks, batch_size(s), &got);
+		int rc = aeth_queue_dequeue_batch(tasks, &got, batch_size(s),
+						  s->q, w->sources, w->nsources,
+						  1000);
 
 		if (rc == AETH_ETIMEOUT || rc == AETH_EPROTO)
 			continue;

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "worker/exec_glue.h"
-#include "worker/payload.h"
+#include "task/task.h"
 #include "worker/pool.h"
 #include "worker/worker_internal.h"
 
@@ -52,7 +52,8 @@ static char *host_id(const aeth_worker *w)
 	char buf[256] = "";
 	FILE *f;
 
-	if (aeth_config_get_string(w->cfg, "worker.host_id", &v) == 0 && v && *v)
+	if (aeth_config_get_string(&v, w->cfg,
+				   "worker.host_id") == 0 && v && *v)
 		return strdup(v);
 	if ((f = fopen("/etc/machine-id", "re"))) {
 		if (!fgets(buf, sizeof(buf), f))
@@ -106,8 +107,8 @@ static int overlay_uint(aeth_worker *w, const char *key, unsigned int v)
  * the VMM's settings are read from it, so there is one place for each. */
 static int build_config(aeth_worker *w, const aeth_worker_options *o)
 {
-	int rc = o->version >= 3 && o->config ? aeth_config_dup(&w->cfg, o->config)
-					       : aeth_config_load(&w->cfg, NULL);
+	int rc = o->config ? aeth_config_dup(&w->cfg, o->config)
+			   : aeth_config_load(&w->cfg, NULL);
 
 	if (rc == 0)
 		rc = overlay(w, "vmm.image_dir", o->image_dir);
@@ -121,14 +122,12 @@ static int build_config(aeth_worker *w, const aeth_worker_options *o)
 		rc = overlay_uint(w, "vmm.vcpus", o->vcpus);
 	if (rc == 0)
 		rc = overlay_uint(w, "vmm.memory_mb", o->memory_mb);
-	if (rc == 0 && o->version >= 2) {
-		if (o->rootfs_path && *o->rootfs_path)
-			rc = overlay(w, "vmm.rootfs", o->rootfs_path);
-		if (rc == 0 && o->use_rootfs)
-			rc = overlay(w, "vmm.use_rootfs", "true");
-		if (rc == 0 && o->deny_network)
-			rc = overlay(w, "vmm.network", "false");
-	}
+	if (rc == 0 && o->rootfs_path && *o->rootfs_path)
+		rc = overlay(w, "vmm.rootfs", o->rootfs_path);
+	if (rc == 0 && o->use_rootfs)
+		rc = overlay(w, "vmm.use_rootfs", "true");
+	if (rc == 0 && o->deny_network)
+		rc = overlay(w, "vmm.network", "false");
 	if (rc == 0)
 		rc = aeth__policy_load(&w->policy, w->cfg);
 	return rc;
@@ -138,7 +137,8 @@ static char *cfg_dup(const aeth_worker *w, const char *key)
 {
 	const char *v = NULL;
 
-	return aeth_config_get_string(w->cfg, key, &v) == 0 && v && *v ? strdup(v)
+	return aeth_config_get_string(&v, w->cfg,
+				      key) == 0 && v && *v ? strdup(v)
 									  : NULL;
 }
 
@@ -180,9 +180,9 @@ static int copy_options(aeth_worker *w, const aeth_worker_options *o)
 		return aeth__error_set(AETH_EINVALID, "lease %u ms is too short "
 				       "(at least 300)", w->lease_ms);
 	w->grace_ms = o->grace_ms ? o->grace_ms : 30000;
-	aeth_config_get_int(w->cfg, "vmm.vcpus", &n);
+	aeth_config_get_int(&n, w->cfg, "vmm.vcpus");
 	w->vcpus = (unsigned int)n;
-	aeth_config_get_int(w->cfg, "vmm.memory_mb", &n);
+	aeth_config_get_int(&n, w->cfg, "vmm.memory_mb");
 	w->memory_mb = (unsigned int)n;
 	w->on_event = o->on_event;
 	w->userdata = o->userdata;
@@ -192,21 +192,34 @@ static int copy_options(aeth_worker *w, const aeth_worker_options *o)
 	return aeth__parse_queues(w, o->queues ? o->queues : "default");
 }
 
+static const aeth_worker_options worker_defaults = AETH_WORKER_OPTIONS_INIT;
+static const size_t worker_sizes[] = {
+	AETH__END(aeth_worker_options, migrate),      /* 1 */
+	AETH__END(aeth_worker_options, deny_network), /* 2 */
+	sizeof(aeth_worker_options),                  /* 3 */
+};
+const aeth__versioned aeth__worker_options_v = {
+	"aeth_worker_options", "AETH_WORKER_OPTIONS_INIT",
+	AETH_WORKER_OPTIONS_VERSION, worker_sizes, &worker_defaults,
+};
+
+int aeth_worker_options_init(aeth_worker_options *opts, unsigned int version)
+{
+	return aeth__versioned_init(&aeth__worker_options_v, opts, version);
+}
+
 int aeth_worker_new(aeth_worker **out, const aeth_worker_options *opts)
 {
-	aeth_worker_options defaults = AETH_WORKER_OPTIONS_INIT;
+	aeth_worker_options o;
 	aeth_worker *w;
 	int rc;
 
 	if (!out)
 		return aeth__error_set(AETH_EINVALID, "aeth_worker_new: out is NULL");
 	*out = NULL;
-	if (!opts)
-		opts = &defaults;
-	if (opts->version < 1 || opts->version > AETH_WORKER_OPTIONS_VERSION)
-		return aeth__error_set(AETH_EINVALID, "aeth_worker_options.version %u "
-				       "is not 1..%d", opts->version,
-				       AETH_WORKER_OPTIONS_VERSION);
+	if ((rc = aeth__versioned_copy(&aeth__worker_options_v, &o, opts)) != 0)
+		return rc;
+	opts = &o;
 	if (!(w = calloc(1, sizeof(*w))))
 		return aeth__error_oom();
 	w->stop_pipe[0] = w->stop_pipe[1] = -1;
@@ -245,18 +258,12 @@ int aeth_worker_handle(aeth_worker *w, const char *type, aeth_task_handler fn,
 		       void *userdata)
 {
 	aeth__handler *h;
-	size_t n;
+	int rc;
 
 	if (!w || !type || !fn)
 		return aeth__error_set(AETH_EINVALID, "aeth_worker_handle: NULL argument");
-	n = strlen(type);
-	if (n == 0 || n > 128)
-		return aeth__error_set(AETH_EINVALID, "task type \"%s\" must have "
-				       "1..128 characters", type);
-	for (const char *p = type; *p; p++)
-		if (*p <= ' ' || *p == 0x7f)
-			return aeth__error_set(AETH_EINVALID, "task type \"%s\" has a "
-					       "blank or control character", type);
+	if ((rc = aeth__task_type_check(type)) != 0)
+		return rc;
 	for (size_t i = 0; i < w->nhandlers; i++)
 		if (!strcmp(w->handlers[i].type, type)) {
 			w->handlers[i].fn = fn;
@@ -365,6 +372,8 @@ int aeth__parse_queues(struct aeth_worker *w, const char *spec)
 		free(copy);
 		return aeth__error_oom();
 	}
+	for (size_t i = 0; i < cap; i++)
+		aeth_queue_source_init(&w->sources[i], AETH_QUEUE_SOURCE_VERSION);
 	w->source_names[0] = strdup(w->own_queue);
 	w->sources[0].name = w->source_names[0];
 	w->sources[0].strict = 1;

@@ -16,7 +16,7 @@
 #include "aetherium/vm.h"
 #include "aetherium/worker.h"
 #include "worker/policy.h"
-#include "worker/record.h"
+#include "store/store_internal.h"
 
 typedef struct {
 	char *type;
@@ -207,6 +207,13 @@ int aeth__forward_task(aeth_queue *q, aeth__rec *rec, aeth_queue_task *qt,
 
 /* The worker registry (registry.c): the refresh interval (the heartbeat
  * thread's tick) and this worker's entry, written through q. */
+/* aeth_worker_options' versions (worker.c). */
+extern const aeth__versioned aeth__worker_options_v;
+
+/* How often a worker refreshes its registry entry (at most; less with a
+ * short lease: the heartbeat thread's tick). Dead after 3 missed
+ * refreshes. */
+#define AETH__REG_INTERVAL_MS 5000
 unsigned int aeth__worker_reg_interval(const struct aeth_worker *w);
 int aeth__worker_register(struct aeth_worker *w, aeth_queue *q);
 

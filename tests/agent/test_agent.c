@@ -23,7 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "agent/client.h"
+#include "agent/agent_client.h"
 #include "internal.h"
 #include "proto/proto.h"
 
@@ -135,6 +135,7 @@ static void test_echo_and_exit_codes(void **state)
 	const char *fail[] = {"sh", "-c", "echo oops >&2; exit 3", NULL};
 	aeth_exec_result *r = run(fx->a, echo, NULL);
 
+	assert_int_equal(r->version, AETH_EXEC_RESULT_VERSION); /* docs/api.md */
 	assert_int_equal(r->exit_code, 0);
 	assert_string_equal(r->stdout_data, "hello world\n");
 	assert_int_equal(r->stderr_len, 0);

@@ -36,7 +36,7 @@ int main(int argc, char **argv)
 				   atol(argv[4]);
 	}
 	if (aeth_queue_open(&q, &o) != 0 ||
-	    aeth_queue_enqueue(q, argv[2], argv[3], &eo, id) != 0) {
+	    aeth_queue_enqueue(id, q, argv[2], argv[3], &eo) != 0) {
 		fprintf(stderr, "enqueue: %s\n", aeth_error_last());
 		aeth_queue_free(q);
 		return 1;

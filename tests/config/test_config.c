@@ -60,7 +60,7 @@ static const char *str(const aeth_config *cfg, const char *key)
 {
 	const char *v = NULL;
 
-	assert_int_equal(aeth_config_get_string(cfg, key, &v), 0);
+	assert_int_equal(aeth_config_get_string(&v, cfg, key), 0);
 	return v;
 }
 
@@ -68,7 +68,7 @@ static int64_t num(const aeth_config *cfg, const char *key)
 {
 	int64_t v = -1;
 
-	assert_int_equal(aeth_config_get_int(cfg, key, &v), 0);
+	assert_int_equal(aeth_config_get_int(&v, cfg, key), 0);
 	return v;
 }
 
@@ -97,7 +97,7 @@ static void test_defaults(void **state)
 	assert_string_equal(str(cfg, "vmm.initrd"),
 			    "/home/tester/.cache/aetherium/image/initrd.cpio");
 	assert_int_equal(num(cfg, "vmm.boot_timeout_ms"), 60000);
-	assert_int_equal(aeth_config_get_bool(cfg, "vmm.network", &b), 0);
+	assert_int_equal(aeth_config_get_bool(&b, cfg, "vmm.network"), 0);
 	assert_true(b);
 	assert_string_equal(str(cfg, "worker.id"), "");
 	assert_string_equal(str(cfg, "logging.level"), "info");
@@ -107,11 +107,12 @@ static void test_defaults(void **state)
 	static const char *const names[] = {"critical", "high", "default", "low"};
 	static const int weights[] = {6, 5, 3, 1};
 	for (size_t i = 0; i < 4; i++) {
-		assert_int_equal(aeth_config_queue_get(cfg, i, &name, &w), 0);
+		assert_int_equal(aeth_config_queue_get(&name, &w, cfg, i), 0);
 		assert_string_equal(name, names[i]);
 		assert_int_equal(w, weights[i]);
 	}
-	assert_int_equal(aeth_config_queue_get(cfg, 4, &name, &w), AETH_EINVALID);
+	assert_int_equal(aeth_config_queue_get(&name, &w, cfg,
+					       4), AETH_EINVALID);
 	aeth_config_free(cfg);
 	aeth_config_free(NULL);
 }
@@ -172,13 +173,13 @@ static void test_file_values(void **state)
 	assert_string_equal(str(cfg, "vmm.accel"), "tcg");
 	assert_int_equal(num(cfg, "vmm.memory_mb"), 512);
 	assert_string_equal(str(cfg, "vmm.kernel"), "/k/vmlinux");
-	assert_int_equal(aeth_config_get_bool(cfg, "vmm.network", &b), 0);
+	assert_int_equal(aeth_config_get_bool(&b, cfg, "vmm.network"), 0);
 	assert_false(b);
 	assert_string_equal(str(cfg, "worker.id"), "w-1");
 	assert_string_equal(str(cfg, "logging.level"), "debug");
 	/* The file's map replaces the default one. */
 	assert_int_equal(aeth_config_queue_count(cfg), 2);
-	assert_int_equal(aeth_config_queue_get(cfg, 0, &name, &w), 0);
+	assert_int_equal(aeth_config_queue_get(&name, &w, cfg, 0), 0);
 	assert_string_equal(name, "fast");
 	assert_int_equal(w, 9);
 	/* Untouched keys keep their defaults. */
@@ -372,12 +373,13 @@ static void test_sections(void **state)
 	assert_string_equal(str(cfg, "network.profiles.git.allow"),
 			    "host:9418,10.1.0.0/16:443,dns");
 	assert_string_equal(str(cfg, "network.profiles.web.allow"), "*:80,*:443");
-	assert_int_equal(aeth_config_names(cfg, "images", &names), 0);
+	assert_int_equal(aeth_config_names(&names, cfg, "images"), 0);
 	assert_string_equal(names[0], "debian");
 	assert_string_equal(names[1], "small");
 	assert_null(names[2]);
 	aeth_strarray_free(names);
-	assert_int_equal(aeth_config_names(cfg, "volumes", &names), AETH_ENOTFOUND);
+	assert_int_equal(aeth_config_names(&names, cfg,
+					   "volumes"), AETH_ENOTFOUND);
 	/* set, checked like the file */
 	assert_int_equal(aeth_config_set(cfg, "images.x.kernel", "../../etc/shadow"),
 			 AETH_EINVALID);
@@ -390,8 +392,8 @@ static void test_sections(void **state)
 	assert_int_equal(aeth_config_set(cfg, "images.x.cmdline", "a"),
 			 AETH_ENOTFOUND);
 	assert_int_equal(aeth_config_set(cfg, "images.x.rootfs", "x.ext4"), 0);
-	assert_int_equal(aeth_config_get_string(cfg, "images.none.kernel",
-						&(const char *){NULL}),
+	assert_int_equal(aeth_config_get_string(&(const char *){NULL}, cfg,
+						"images.none.kernel"),
 			 AETH_ENOTFOUND);
 	/* a copy is whole and separate */
 	assert_int_equal(aeth_config_dup(&copy, cfg), 0);
@@ -434,7 +436,7 @@ static void test_pool_section(void **state)
 	assert_string_equal(str(cfg, "pool.small.rootfs"), "false");
 	assert_string_equal(str(cfg, "pool.git.memory_mb"), "512");
 	assert_string_equal(str(cfg, "pool.git.rootfs"), "true");
-	assert_int_equal(aeth_config_names(cfg, "pool", &names), 0);
+	assert_int_equal(aeth_config_names(&names, cfg, "pool"), 0);
 	assert_string_equal(names[0], "small");
 	assert_string_equal(names[1], "git");
 	assert_null(names[2]);
@@ -493,7 +495,7 @@ static void test_failed_set_changes_nothing(void **state)
 	assert_int_equal(aeth_config_queue_count(cfg), 4);
 	assert_int_equal(aeth_config_set(cfg, "queue.weights", ""), AETH_EINVALID);
 	assert_int_equal(aeth_config_queue_count(cfg), 4);
-	assert_int_equal(aeth_config_queue_get(cfg, 0, &name, &w), 0);
+	assert_int_equal(aeth_config_queue_get(&name, &w, cfg, 0), 0);
 	assert_string_equal(name, "critical");
 	assert_int_equal(w, 6);
 	assert_int_equal(aeth_config_set(cfg, "queue.weights", "a=2,b=1"), 0);
@@ -512,9 +514,12 @@ static void test_missing_file_and_getters(void **state)
 	assert_int_equal(aeth_config_load(&cfg, "/nonexistent/a.yaml"), AETH_ENOTFOUND);
 	assert_non_null(strstr(aeth_error_last(), "/nonexistent/a.yaml"));
 	assert_int_equal(aeth_config_load(&cfg, NULL), 0);
-	assert_int_equal(aeth_config_get_int(cfg, "database.url", &v), AETH_EINVALID);
-	assert_int_equal(aeth_config_get_bool(cfg, "vmm.vcpus", &b), AETH_EINVALID);
-	assert_int_equal(aeth_config_get_string(cfg, "no.such", &s), AETH_ENOTFOUND);
+	assert_int_equal(aeth_config_get_int(&v, cfg,
+					     "database.url"), AETH_EINVALID);
+	assert_int_equal(aeth_config_get_bool(&b, cfg,
+					      "vmm.vcpus"), AETH_EINVALID);
+	assert_int_equal(aeth_config_get_string(&s, cfg,
+						"no.such"), AETH_ENOTFOUND);
 	assert_non_null(strstr(aeth_error_last(), "no.such"));
 	aeth_config_free(cfg);
 }

@@ -39,7 +39,7 @@ int main(int argc, char **argv)
 		struct timespec gap = {gap_us / 1000000, (gap_us % 1000000) * 1000};
 		char id[37] = "-";
 
-		if (aeth_client_submit(c, argv[2], argv[4], &so, id, NULL) == 0)
+		if (aeth_client_submit(id, NULL, c, argv[2], argv[4], &so) == 0)
 			printf("ok %s\n", id);
 		else
 			printf("refused %s %s\n", id, aeth_error_last());

@@ -93,6 +93,10 @@ class Services:
     def redis_dir(self):
         return os.path.join(self.dir, "redis")
 
+    def redis_cli(self):
+        """redis-cli's arguments to reach this Redis."""
+        return ["-s", self.redis_sock()]
+
     def redis_sock(self):
         return os.path.join(self.redis_dir(), "redis.sock")
 
@@ -163,18 +167,22 @@ def pg_rows(url, ids):
 
 
 # Each id's task state in Redis ("none": no hash), for ids of one queue.
+# KEYS[1], a key of the queue, routes it to the queue's node of a cluster
+# (redis-cli -c).
 STATES_LUA = ("local o = {} for i = 2, #ARGV do "
               "o[#o + 1] = redis.call('HGET', ARGV[1] .. ARGV[i], 'state') or 'none' "
               "end return o")
 
 
-def redis_states(sock, by_queue):
-    """{id: state} for {queue: [ids]}; None when Redis does not answer."""
+def redis_states(cli_args, by_queue):
+    """{id: state} for {queue: [ids]}; None when Redis does not answer.
+    cli_args: redis-cli's arguments to reach Redis."""
     out = {}
     for queue, ids in by_queue.items():
         for i in range(0, len(ids), 500):
             chunk = ids[i:i + 500]
-            r = subprocess.run(["redis-cli", "-s", sock, "EVAL", STATES_LUA, "0",
+            r = subprocess.run(["redis-cli"] + cli_args + ["EVAL", STATES_LUA, "1",
+                                "{aeth:%s}:pending" % queue,
                                 "{aeth:%s}:t:" % queue] + chunk,
                                capture_output=True, text=True, timeout=60)
             lines = r.stdout.splitlines()
@@ -207,13 +215,18 @@ class Run:
     """One fault test: services, two custom workers (2 slots each), a
     burst, figures."""
 
-    def __init__(self, name, workers=2, concurrency=2):
+    def __init__(self, name, workers=2, concurrency=2, services=None):
+        """services: what to run against (default: scripts/services.sh's
+        own Redis and PostgreSQL); anything with urls() and redis_cli()
+        (tests/cluster gives a cluster, sentinels, a standby)."""
         require_binaries()
         if not os.access(BURST, os.X_OK):
             die(BURST + " not built")
         self.name = name
-        self.svc = Services()
-        self.svc.start()
+        self.svc = services
+        if not services:
+            self.svc = Services()
+            self.svc.start()
         urls = self.svc.urls()
         self.url = urls["AETH_DATABASE_URL"]
         self.env = dict(os.environ, AETH_DATABASE_URL=self.url,
@@ -256,7 +269,11 @@ class Run:
         by_queue = collections.defaultdict(list)
         for tid in self.accepted:
             by_queue[rows.get(tid, ("none", "default"))[1]].append(tid)
-        states = redis_states(self.svc.redis_sock(), by_queue)
+        try:
+            cli = self.svc.redis_cli()
+        except Exception:  # a failover under way: no primary named yet
+            return None
+        states = redis_states(cli, by_queue)
         if states is None:
             return None
         count = runs(self.run_log)
@@ -329,7 +346,12 @@ class Run:
             print("\n".join(lines[-30:]), file=sys.stderr)
 
     def stop_workers(self):
+        """SIGTERM every worker; each must end with status 0 (a sanitizer
+        report at exit, a crash, would not)."""
         for w in self.workers:
             w.proc.send_signal(signal.SIGTERM)
         for w in self.workers:
-            w.proc.wait(timeout=60)
+            rc = w.proc.wait(timeout=60)
+            if rc != 0:
+                self.ok = False
+                die("worker %s ended with %d after SIGTERM" % (w.id, rc))

@@ -49,7 +49,7 @@ static void cleanup_all(void)
 	o.state_dir = state_dir;
 	o.firecracker_binary = binary;
 	if (aeth_vmm_open(&m, &o) == 0) {
-		aeth_vmm_reap(m, 1, NULL);
+		aeth_vmm_reap(NULL, m, 1);
 		aeth_vmm_free(m);
 	}
 	aeth__rm_rf(state_dir);
@@ -727,7 +727,7 @@ static void test_jailer(void **state)
 	vo.rootfs_path = rootfs;
 
 	m = open_vmm_jailed(20000, jailer);
-	assert_int_equal(aeth_vmm_jailed(m, NULL), 1);
+	assert_int_equal(aeth_vmm_jailed(NULL, m), 1);
 	assert_int_equal(aeth_vm_create(&vm, m, &vo), 0);
 	if (aeth_vm_start(vm) != 0)
 		fail_msg("aeth_vm_start under the jailer: %s", aeth_error_last());

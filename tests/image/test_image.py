@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 """tests/image: scripts/build-image.sh builds (or reuses) the guest image, and
-the image is what CONTRACTS.md says: manifest, ELF vmlinux, newc cpio with the
+the image is what docs/image.md says: manifest, ELF vmlinux, newc cpio with the
 agent as /init, busybox, the modules listed in /etc/aeth/modules; a second run
 is skipped by the manifest; the image boots under bare QEMU (TCG) and loads its
-modules (boot probe, not the agent: the vm suite tests the agent).
+modules (boot probe, not the agent: vm_boot tests the agent).
 
 Usage: test_image.py SOURCE_ROOT AGENT_BIN
 Image dir: $AETH_IMAGE_DIR or ~/.cache/aetherium/image (the one the vm tests

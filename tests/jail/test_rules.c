@@ -8,7 +8,7 @@
 
 #include <string.h>
 
-#include "jail/rules.h"
+#include "jail/jail_rules.h"
 
 static aeth__net_rule ok(const char *text)
 {

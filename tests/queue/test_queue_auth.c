@@ -249,49 +249,49 @@ static void test_url_user_info(void **state)
 static void test_acl_round_trip(void **state)
 {
 	aeth_queue *sub = open_as(submit_url), *wrk = open_as(worker_url);
-	aeth_queue_source src = {"default", 1, 0};
+	aeth_queue_source src = {AETH_QUEUE_SOURCE_VERSION, "default", 1, 0};
 	aeth_queue_task *t = NULL, *done = NULL;
-	aeth_queue_counts counts;
+	aeth_queue_counts counts = AETH_QUEUE_COUNTS_INIT;
 	char id[37], id2[37], id3[37], *json = NULL, **ids = NULL;
 
 	(void)state;
 	acl_log_entries(NULL);
 	/* the submitter's part: enqueue, the registry, wait (below) */
-	QOK(aeth_queue_enqueue(sub, "demo:echo", "{\"n\":1}", NULL, id));
+	QOK(aeth_queue_enqueue(id, sub, "demo:echo", "{\"n\":1}", NULL));
 	QOK(aeth_queue_worker_register(wrk, "auth-w1", "{\"types\":[\"demo:echo\"]}", 5000));
-	QOK(aeth_queue_worker_list(sub, &json));
+	QOK(aeth_queue_worker_list(&json, sub));
 	assert_non_null(strstr(json, "auth-w1"));
 	aeth_free(json);
-	QOK(aeth_queue_worker_get(sub, "auth-w1", &json));
+	QOK(aeth_queue_worker_get(&json, sub, "auth-w1"));
 	aeth_free(json);
 	/* the worker's: dequeue, heartbeat, ack */
-	QOK(aeth_queue_dequeue(wrk, &src, 1, 2000, &t));
+	QOK(aeth_queue_dequeue(&t, wrk, &src, 1, 2000));
 	assert_string_equal(t->id, id);
 	QOK(aeth_queue_heartbeat(wrk, t));
 	QOK(aeth_queue_ack(wrk, t, "{\"echo\":1}"));
 	aeth_queue_task_free(t);
-	QOK(aeth_queue_wait_result(sub, NULL, id, 2000, &done));
+	QOK(aeth_queue_wait_result(&done, sub, NULL, id, 2000));
 	assert_int_equal(done->state, AETH_QUEUE_COMPLETED);
 	assert_string_equal(done->result, "{\"echo\":1}");
 	aeth_queue_task_free(done);
-	QOK(aeth_queue_get(sub, NULL, id, &done));
+	QOK(aeth_queue_get(&done, sub, NULL, id));
 	aeth_queue_task_free(done);
 	/* a nack, a batch, the operator calls a worker may make */
-	QOK(aeth_queue_enqueue(sub, "demo:echo", "{}", NULL, id2));
-	QOK(aeth_queue_enqueue(sub, "demo:echo", "{}", NULL, id3));
+	QOK(aeth_queue_enqueue(id2, sub, "demo:echo", "{}", NULL));
+	QOK(aeth_queue_enqueue(id3, sub, "demo:echo", "{}", NULL));
 	size_t got = 0;
 	aeth_queue_task *batch[4] = {NULL};
-	QOK(aeth_queue_dequeue_batch(wrk, &src, 1, 2000, batch, 1, &got));
+	QOK(aeth_queue_dequeue_batch(batch, &got, 1, wrk, &src, 1, 2000));
 	assert_int_equal(got, 1);
 	QOK(aeth_queue_nack(wrk, batch[0], "failed on purpose", 0));
 	aeth_queue_task_free(batch[0]);
-	QOK(aeth_queue_count(wrk, "default", &counts));
-	QOK(aeth_queue_list(wrk, "default", AETH_QUEUE_PENDING, 0, 10, &ids));
+	QOK(aeth_queue_count(&counts, wrk, "default"));
+	QOK(aeth_queue_list(&ids, wrk, "default", AETH_QUEUE_PENDING, 0, 10));
 	aeth_strarray_free(ids);
-	QOK(aeth_queue_queues(wrk, &ids));
+	QOK(aeth_queue_queues(&ids, wrk));
 	aeth_strarray_free(ids);
 	QOK(aeth_queue_cancel(wrk, NULL, id3));
-	QOK(aeth_queue_recover(wrk, "default", NULL));
+	QOK(aeth_queue_recover(NULL, wrk, "default"));
 	QOK(aeth_queue_worker_unregister(wrk, "auth-w1"));
 	/* no command of either was denied */
 	assert_int_equal(acl_log_entries(NULL), 0);
@@ -302,14 +302,14 @@ static void test_acl_round_trip(void **state)
 static void test_submitter_cannot_take_tasks(void **state)
 {
 	aeth_queue *sub = open_as(submit_url);
-	aeth_queue_source src = {"default", 1, 0};
+	aeth_queue_source src = {AETH_QUEUE_SOURCE_VERSION, "default", 1, 0};
 	aeth_queue_task *t = NULL;
 	char id[37];
 	int rc;
 
 	(void)state;
-	QOK(aeth_queue_enqueue(sub, "demo:echo", "{}", NULL, id));
-	rc = aeth_queue_dequeue(sub, &src, 1, 0, &t);
+	QOK(aeth_queue_enqueue(id, sub, "demo:echo", "{}", NULL));
+	rc = aeth_queue_dequeue(&t, sub, &src, 1, 0);
 	print_message("  %d %s\n", rc, aeth_error_last());
 	assert_int_equal(rc, AETH_EINVALID);
 	assert_null(t);
@@ -395,7 +395,7 @@ static void test_requirepass(void **state)
 
 	(void)state;
 	q = open_as(legacy_url);
-	QOK(aeth_queue_enqueue(q, "demo:echo", "{}", NULL, NULL));
+	QOK(aeth_queue_enqueue(NULL, q, "demo:echo", "{}", NULL));
 	aeth_queue_free(q);
 	snprintf(url, sizeof(url), "redis://127.0.0.1:%d", port);
 	expect_refused(url, AETH_EINVALID, PARTS("NOAUTH", "redis://:PASSWORD@host:port/db "

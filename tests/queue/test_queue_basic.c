@@ -3,13 +3,13 @@
  * tasks, leases (expiry, heartbeat, timeout), malformed messages. */
 #include "qtest.h"
 
-static const aeth_queue_source DEF[] = {{"default", 1, 0}};
+static const aeth_queue_source DEF[] = {{AETH_QUEUE_SOURCE_VERSION, "default", 1, 0}};
 
 static aeth_queue_task *take(aeth_queue *q, unsigned int timeout_ms)
 {
 	aeth_queue_task *t = NULL;
 
-	QOK(aeth_queue_dequeue(q, DEF, 1, timeout_ms, &t));
+	QOK(aeth_queue_dequeue(&t, q, DEF, 1, timeout_ms));
 	return t;
 }
 
@@ -18,15 +18,17 @@ static void test_enqueue_dequeue_ack(void **state)
 	qtest *s = *state;
 	char id[37];
 	aeth_queue_task *t, *g;
-	aeth_queue_counts c;
+	aeth_queue_counts c = AETH_QUEUE_COUNTS_INIT;
 	char **ids;
 
-	QOK(aeth_queue_enqueue(s->q, "vm:create", "{\"name\":\"demo\"}", NULL, id));
-	QOK(aeth_queue_get(s->q, NULL, id, &g)); /* via the id index */
+	QOK(aeth_queue_enqueue(id, s->q, "vm:create", "{\"name\":\"demo\"}",
+			       NULL));
+	QOK(aeth_queue_get(&g, s->q, NULL, id)); /* via the id index */
+	assert_int_equal(g->version, AETH_QUEUE_TASK_VERSION); /* docs/api.md */
 	assert_int_equal(g->state, AETH_QUEUE_PENDING);
 	assert_string_equal(g->queue, "default");
 	aeth_queue_task_free(g);
-	QOK(aeth_queue_list(s->q, "default", AETH_QUEUE_PENDING, 0, 10, &ids));
+	QOK(aeth_queue_list(&ids, s->q, "default", AETH_QUEUE_PENDING, 0, 10));
 	assert_string_equal(ids[0], id);
 	assert_null(ids[1]);
 	aeth_strarray_free(ids);
@@ -38,25 +40,26 @@ static void test_enqueue_dequeue_ack(void **state)
 	assert_int_equal(t->state, AETH_QUEUE_ACTIVE);
 	assert_int_equal(t->max_retries, 3);
 	assert_string_equal(t->worker, "test");
-	QOK(aeth_queue_count(s->q, "default", &c));
+	QOK(aeth_queue_count(&c, s->q, "default"));
 	assert_int_equal(c.n[AETH_QUEUE_ACTIVE], 1);
 	assert_int_equal(c.n[AETH_QUEUE_PENDING], 0);
 	assert_int_equal(aeth_queue_cancel(s->q, "default", id), AETH_ESTATE);
 
 	QOK(aeth_queue_ack(s->q, t, "{\"vm_id\":\"x\"}"));
 	assert_int_equal(aeth_queue_ack(s->q, t, NULL), 0); /* idempotent re-send */
-	QOK(aeth_queue_get(s->q, "default", id, &g));
+	QOK(aeth_queue_get(&g, s->q, "default", id));
 	assert_int_equal(g->state, AETH_QUEUE_COMPLETED);
 	assert_string_equal(g->result, "{\"vm_id\":\"x\"}");
 	assert_true(g->finished_ms >= g->started_ms);
 	aeth_queue_task_free(g);
-	QOK(aeth_queue_count(s->q, "default", &c));
+	QOK(aeth_queue_count(&c, s->q, "default"));
 	assert_int_equal(c.n[AETH_QUEUE_COMPLETED], 1);
 	assert_int_equal(c.n[AETH_QUEUE_ACTIVE], 0);
 	aeth_queue_task_free(t);
-	assert_int_equal(aeth_queue_dequeue(s->q, DEF, 1, 0, &t), AETH_ETIMEOUT);
+	assert_int_equal(aeth_queue_dequeue(&t, s->q, DEF, 1,
+					    0), AETH_ETIMEOUT);
 	assert_null(t);
-	QOK(aeth_queue_queues(s->q, &ids));
+	QOK(aeth_queue_queues(&ids, s->q));
 	assert_string_equal(ids[0], "default");
 	aeth_strarray_free(ids);
 	aeth_queue_task_free(t);
@@ -68,12 +71,13 @@ static void test_fifo_and_cancel(void **state)
 	char a[37], b[37], c[37];
 	aeth_queue_task *t;
 
-	QOK(aeth_queue_enqueue(s->q, "x", NULL, NULL, a));
-	QOK(aeth_queue_enqueue(s->q, "x", NULL, NULL, b));
-	QOK(aeth_queue_enqueue(s->q, "x", NULL, NULL, c));
+	QOK(aeth_queue_enqueue(a, s->q, "x", NULL, NULL));
+	QOK(aeth_queue_enqueue(b, s->q, "x", NULL, NULL));
+	QOK(aeth_queue_enqueue(c, s->q, "x", NULL, NULL));
 	QOK(aeth_queue_cancel(s->q, NULL, b));
 	assert_int_equal(aeth_queue_cancel(s->q, "default", b), AETH_ENOTFOUND);
-	assert_int_equal(aeth_queue_get(s->q, "default", b, &t), AETH_ENOTFOUND);
+	assert_int_equal(aeth_queue_get(&t, s->q, "default",
+					b), AETH_ENOTFOUND);
 	t = take(s->q, 0);
 	assert_string_equal(t->id, a);
 	aeth_queue_task_free(t);
@@ -90,18 +94,21 @@ static void test_unique(void **state)
 	aeth_queue_task *t;
 
 	o.unique_key = "vm-create:demo";
-	QOK(aeth_queue_enqueue(s->q, "vm:create", "{}", &o, id));
-	assert_int_equal(aeth_queue_enqueue(s->q, "vm:create", "{}", &o, id2), AETH_EEXISTS);
+	QOK(aeth_queue_enqueue(id, s->q, "vm:create", "{}", &o));
+	assert_int_equal(aeth_queue_enqueue(id2, s->q, "vm:create", "{}",
+					    &o), AETH_EEXISTS);
 	print_message("%s\n", aeth_error_last());
 	assert_non_null(strstr(aeth_error_last(), id));
 	t = take(s->q, 0);
 	QOK(aeth_queue_ack(s->q, t, NULL));
 	aeth_queue_task_free(t);
-	QOK(aeth_queue_enqueue(s->q, "vm:create", "{}", &o, id2)); /* released */
+	QOK(aeth_queue_enqueue(id2, s->q, "vm:create", "{}",
+			       &o)); /* released */
 	/* A caller-chosen id cannot be enqueued twice. */
 	o.unique_key = NULL;
 	o.id = id2;
-	assert_int_equal(aeth_queue_enqueue(s->q, "vm:create", "{}", &o, NULL), AETH_EEXISTS);
+	assert_int_equal(aeth_queue_enqueue(NULL, s->q, "vm:create", "{}",
+					    &o), AETH_EEXISTS);
 }
 
 static void test_scheduled(void **state)
@@ -113,11 +120,12 @@ static void test_scheduled(void **state)
 	int64_t t0 = qtest_now_ms();
 
 	o.process_at_ms = qtest_wall_ms() + 300;
-	QOK(aeth_queue_enqueue(s->q, "later", NULL, &o, id));
-	QOK(aeth_queue_get(s->q, "default", id, &t));
+	QOK(aeth_queue_enqueue(id, s->q, "later", NULL, &o));
+	QOK(aeth_queue_get(&t, s->q, "default", id));
 	assert_int_equal(t->state, AETH_QUEUE_SCHEDULED);
 	aeth_queue_task_free(t);
-	assert_int_equal(aeth_queue_dequeue(s->q, DEF, 1, 0, &t), AETH_ETIMEOUT);
+	assert_int_equal(aeth_queue_dequeue(&t, s->q, DEF, 1,
+					    0), AETH_ETIMEOUT);
 	t = take(s->q, 3000); /* blocks until it is due, no polling */
 	int64_t dt = qtest_now_ms() - t0;
 	print_message("scheduled task started after %lld ms (due at 300)\n", (long long)dt);
@@ -131,12 +139,12 @@ static void test_retries_backoff_then_dead(void **state)
 	qtest *s = *state;
 	aeth_queue_enqueue_options o = AETH_QUEUE_ENQUEUE_OPTIONS_INIT;
 	aeth_queue_task *t;
-	aeth_queue_counts c;
+	aeth_queue_counts c = AETH_QUEUE_COUNTS_INIT;
 	char id[37];
 	int64_t prev = 0;
 
 	o.max_retries = 3;
-	QOK(aeth_queue_enqueue(s->q, "flaky", NULL, &o, id));
+	QOK(aeth_queue_enqueue(id, s->q, "flaky", NULL, &o));
 	for (unsigned int i = 0; i < 3; i++) {
 		t = take(s->q, 5000);
 		assert_string_equal(t->id, id);
@@ -160,15 +168,15 @@ static void test_retries_backoff_then_dead(void **state)
 	QOK(aeth_queue_nack(s->q, t, "final boom", 0));
 	assert_int_equal(t->state, AETH_QUEUE_DEAD);
 	aeth_queue_task_free(t);
-	QOK(aeth_queue_get(s->q, "default", id, &t));
+	QOK(aeth_queue_get(&t, s->q, "default", id));
 	assert_int_equal(t->state, AETH_QUEUE_DEAD);
 	assert_string_equal(t->error, "final boom");
 	aeth_queue_task_free(t);
-	QOK(aeth_queue_count(s->q, "default", &c));
+	QOK(aeth_queue_count(&c, s->q, "default"));
 	assert_int_equal(c.n[AETH_QUEUE_DEAD], 1);
 	assert_int_equal(c.n[AETH_QUEUE_RETRY], 0);
 	/* No retry wanted: straight to dead. */
-	QOK(aeth_queue_enqueue(s->q, "fatal", NULL, NULL, id));
+	QOK(aeth_queue_enqueue(id, s->q, "fatal", NULL, NULL));
 	t = take(s->q, 0);
 	QOK(aeth_queue_nack(s->q, t, "bad payload", AETH_QUEUE_NACK_NO_RETRY));
 	assert_int_equal(t->state, AETH_QUEUE_DEAD);
@@ -182,19 +190,19 @@ static void test_release(void **state)
 	qtest *s = *state;
 	aeth_queue_enqueue_options o = AETH_QUEUE_ENQUEUE_OPTIONS_INIT;
 	aeth_queue_task *t, *old;
-	aeth_queue_counts c;
+	aeth_queue_counts c = AETH_QUEUE_COUNTS_INIT;
 	char a[37], b[37];
 
 	o.max_retries = 0;
-	QOK(aeth_queue_enqueue(s->q, "x", NULL, &o, a));
-	QOK(aeth_queue_enqueue(s->q, "x", NULL, &o, b));
+	QOK(aeth_queue_enqueue(a, s->q, "x", NULL, &o));
+	QOK(aeth_queue_enqueue(b, s->q, "x", NULL, &o));
 	old = take(s->q, 0);
 	assert_string_equal(old->id, a);
 	QOK(aeth_queue_nack(s->q, old, "stopping",
 			    AETH_QUEUE_NACK_RELEASE | AETH_QUEUE_NACK_NO_RETRY));
 	assert_int_equal(old->state, AETH_QUEUE_PENDING);
 	assert_int_equal(old->retried, 0);
-	QOK(aeth_queue_count(s->q, "default", &c));
+	QOK(aeth_queue_count(&c, s->q, "default"));
 	assert_int_equal(c.n[AETH_QUEUE_PENDING], 2);
 	assert_int_equal(c.n[AETH_QUEUE_ACTIVE], 0);
 	assert_int_equal(c.n[AETH_QUEUE_DEAD], 0);
@@ -223,11 +231,11 @@ static void test_lease_expiry_recovered(void **state)
 	char id[37];
 	int64_t t0;
 
-	QOK(aeth_queue_enqueue(a, "slow", NULL, NULL, id));
-	QOK(aeth_queue_dequeue(a, DEF, 1, 0, &ta));
+	QOK(aeth_queue_enqueue(id, a, "slow", NULL, NULL));
+	QOK(aeth_queue_dequeue(&ta, a, DEF, 1, 0));
 	t0 = qtest_now_ms();
 	/* b blocks until a's lease deadline, then recovers the task. */
-	QOK(aeth_queue_dequeue(b, DEF, 1, 3000, &tb));
+	QOK(aeth_queue_dequeue(&tb, b, DEF, 1, 3000));
 	print_message("recovered %lld ms after the dequeue (lease 200 ms)\n",
 		      (long long)(qtest_now_ms() - t0));
 	assert_string_equal(tb->id, id);
@@ -249,14 +257,15 @@ static void test_heartbeat_keeps_lease(void **state)
 	aeth_queue_task *ta, *tb = NULL;
 	unsigned int n;
 
-	QOK(aeth_queue_enqueue(a, "long", NULL, NULL, NULL));
-	QOK(aeth_queue_dequeue(a, DEF, 1, 0, &ta));
+	QOK(aeth_queue_enqueue(NULL, a, "long", NULL, NULL));
+	QOK(aeth_queue_dequeue(&ta, a, DEF, 1, 0));
 	int64_t first = ta->lease_deadline_ms;
 	for (int i = 0; i < 9; i++) {
 		usleep(100000);
 		QOK(aeth_queue_heartbeat(a, ta));
-		assert_int_equal(aeth_queue_dequeue(s->q, DEF, 1, 0, &tb), AETH_ETIMEOUT);
-		QOK(aeth_queue_recover(s->q, "default", &n));
+		assert_int_equal(aeth_queue_dequeue(&tb, s->q, DEF, 1,
+						    0), AETH_ETIMEOUT);
+		QOK(aeth_queue_recover(&n, s->q, "default"));
 		assert_int_equal(n, 0);
 	}
 	assert_true(ta->lease_deadline_ms >= first + 800);
@@ -272,7 +281,7 @@ static void test_heartbeat_after_timeout(void **state)
 	aeth_queue_task *t;
 
 	o.timeout_ms = 100;
-	QOK(aeth_queue_enqueue(s->q, "short", NULL, &o, NULL));
+	QOK(aeth_queue_enqueue(NULL, s->q, "short", NULL, &o));
 	t = take(s->q, 0);
 	QOK(aeth_queue_heartbeat(s->q, t));
 	usleep(200000);
@@ -287,7 +296,7 @@ static void test_malformed_message_goes_dead(void **state)
 	const char *bad = "11111111-2222-4333-8444-555555555555";
 	const char *gone = "11111111-2222-4333-8444-666666666666";
 	aeth_queue_task *t = NULL;
-	aeth_queue_counts c;
+	aeth_queue_counts c = AETH_QUEUE_COUNTS_INIT;
 	char *r;
 
 	/* A message hash without type/payload, and an id without a hash. */
@@ -295,48 +304,73 @@ static void test_malformed_message_goes_dead(void **state)
 				s->ns, bad, bad);
 	free(r);
 	free(aeth_test_redis_cmd(s->url, "LPUSH {%s:default}:pending %s %s", s->ns, gone, bad));
-	assert_int_equal(aeth_queue_dequeue(s->q, DEF, 1, 0, &t), AETH_EPROTO);
+	assert_int_equal(aeth_queue_dequeue(&t, s->q, DEF, 1, 0), AETH_EPROTO);
 	assert_non_null(strstr(aeth_error_last(), "malformed"));
-	assert_int_equal(aeth_queue_dequeue(s->q, DEF, 1, 0, &t), AETH_EPROTO);
-	assert_int_equal(aeth_queue_dequeue(s->q, DEF, 1, 0, &t), AETH_ETIMEOUT);
-	QOK(aeth_queue_get(s->q, "default", bad, &t));
+	assert_int_equal(aeth_queue_dequeue(&t, s->q, DEF, 1, 0), AETH_EPROTO);
+	assert_int_equal(aeth_queue_dequeue(&t, s->q, DEF, 1,
+					    0), AETH_ETIMEOUT);
+	QOK(aeth_queue_get(&t, s->q, "default", bad));
 	assert_int_equal(t->state, AETH_QUEUE_DEAD);
 	assert_non_null(strstr(t->error, "malformed"));
 	aeth_queue_task_free(t);
-	QOK(aeth_queue_count(s->q, "default", &c));
+	QOK(aeth_queue_count(&c, s->q, "default"));
 	assert_int_equal(c.n[AETH_QUEUE_DEAD], 2);
 	/* A hash with garbage state is reported, not crashed on. */
 	free(aeth_test_redis_cmd(s->url, "HSET {%s:default}:t:%s state bogus", s->ns, bad));
-	assert_int_equal(aeth_queue_get(s->q, "default", bad, &t), AETH_EPROTO);
+	assert_int_equal(aeth_queue_get(&t, s->q, "default", bad), AETH_EPROTO);
 }
 
 static void test_bad_inputs(void **state)
 {
 	qtest *s = *state;
 	aeth_queue_enqueue_options o = AETH_QUEUE_ENQUEUE_OPTIONS_INIT;
-	aeth_queue_source src = {"bad name", 1, 0};
+	aeth_queue_source src = {AETH_QUEUE_SOURCE_VERSION, "bad name", 1, 0};
 	aeth_queue_task *t;
 	char *big;
 
-	assert_int_equal(aeth_queue_enqueue(s->q, "x", "{", NULL, NULL), AETH_EINVALID);
+	assert_int_equal(aeth_queue_enqueue(NULL, s->q, "x", "{",
+					    NULL), AETH_EINVALID);
 	assert_non_null(strstr(aeth_error_last(), "not valid JSON"));
-	assert_int_equal(aeth_queue_enqueue(s->q, "", "{}", NULL, NULL), AETH_EINVALID);
-	assert_int_equal(aeth_queue_enqueue(s->q, "a b", "{}", NULL, NULL), AETH_EINVALID);
+	assert_int_equal(aeth_queue_enqueue(NULL, s->q, "", "{}",
+					    NULL), AETH_EINVALID);
+	assert_int_equal(aeth_queue_enqueue(NULL, s->q, "a b", "{}",
+					    NULL), AETH_EINVALID);
+	/* the one rule for type names (aeth_task_type_valid()) */
+	assert_int_equal(aeth_queue_enqueue(NULL, s->q, "app/build", "{}",
+					    NULL),
+			 AETH_EINVALID);
+	assert_non_null(strstr(aeth_error_last(), "1 to 100 characters"));
 	o.queue = "{evil}";
-	assert_int_equal(aeth_queue_enqueue(s->q, "x", "{}", &o, NULL), AETH_EINVALID);
+	assert_int_equal(aeth_queue_enqueue(NULL, s->q, "x", "{}",
+					    &o), AETH_EINVALID);
 	assert_non_null(strstr(aeth_error_last(), "bad queue name"));
 	o.queue = NULL;
 	o.id = "not-a-uuid";
-	assert_int_equal(aeth_queue_enqueue(s->q, "x", "{}", &o, NULL), AETH_EINVALID);
+	assert_int_equal(aeth_queue_enqueue(NULL, s->q, "x", "{}",
+					    &o), AETH_EINVALID);
+	o.id = NULL;
+	/* the one version rule (docs/api.md): 1..current, else refused */
+	o.version = AETH_QUEUE_ENQUEUE_OPTIONS_VERSION + 1;
+	assert_int_equal(aeth_queue_enqueue(NULL, s->q, "x", "{}",
+					    &o), AETH_EINVALID);
+	assert_non_null(strstr(aeth_error_last(), "aeth_queue_enqueue_options.version"));
+	assert_non_null(strstr(aeth_error_last(), "1..1"));
+	o.version = 0;
+	assert_int_equal(aeth_queue_enqueue(NULL, s->q, "x", "{}",
+					    &o), AETH_EINVALID);
+	o.version = AETH_QUEUE_ENQUEUE_OPTIONS_VERSION;
 	big = malloc(2 << 20);
 	memset(big, ' ', 2 << 20);
 	big[0] = '1';
 	big[(2 << 20) - 1] = '\0';
-	assert_int_equal(aeth_queue_enqueue(s->q, "x", big, NULL, NULL), AETH_ETOOBIG);
+	assert_int_equal(aeth_queue_enqueue(NULL, s->q, "x", big,
+					    NULL), AETH_ETOOBIG);
 	free(big);
-	assert_int_equal(aeth_queue_dequeue(s->q, &src, 1, 0, &t), AETH_EINVALID);
-	assert_int_equal(aeth_queue_get(s->q, NULL, "nope", &t), AETH_EINVALID);
-	assert_int_equal(aeth_queue_get(s->q, NULL, "11111111-2222-4333-8444-555555555555", &t),
+	assert_int_equal(aeth_queue_dequeue(&t, s->q, &src, 1,
+					    0), AETH_EINVALID);
+	assert_int_equal(aeth_queue_get(&t, s->q, NULL, "nope"), AETH_EINVALID);
+	assert_int_equal(aeth_queue_get(&t, s->q, NULL,
+					"11111111-2222-4333-8444-555555555555"),
 			 AETH_ENOTFOUND);
 	assert_false(aeth_queue_name_valid("worker:a b"));
 	assert_true(aeth_queue_name_valid("worker:w-1.x_2"));
@@ -352,7 +386,7 @@ static void test_retention(void **state)
 	enum { N = 300 };
 	aeth_queue_batch_task *ts = calloc(N, sizeof(*ts));
 	aeth_queue_task *out[100], *t, *g;
-	aeth_queue_counts c;
+	aeth_queue_counts c = AETH_QUEUE_COUNTS_INIT;
 	aeth_queue *q = NULL;
 	char young[37], *r;
 	size_t got, done = 0;
@@ -362,12 +396,14 @@ static void test_retention(void **state)
 	o.worker_id = "test";
 	o.retention_s = 1;
 	QOK(aeth_queue_open(&q, &o));
-	for (size_t i = 0; i < N; i++)
+	for (size_t i = 0; i < N; i++) {
+		aeth_queue_batch_task_init(&ts[i], AETH_QUEUE_BATCH_TASK_VERSION);
 		ts[i].type = "noop";
+	}
 	QOK(aeth_queue_enqueue_batch(q, ts, N));
 	while (done < N) {
-		QOK(aeth_queue_dequeue_batch(q, DEF, 1, 0, out, 100, &got));
-		QOK(aeth_queue_ack_batch(q, out, NULL, got, NULL));
+		QOK(aeth_queue_dequeue_batch(out, &got, 100, q, DEF, 1, 0));
+		QOK(aeth_queue_ack_batch(NULL, q, out, NULL, got));
 		for (size_t i = 0; i < got; i++)
 			aeth_queue_task_free(out[i]);
 		done += got;
@@ -376,13 +412,13 @@ static void test_retention(void **state)
 	assert_non_null(r);
 	assert_true(atol(r) > 0 && atol(r) <= 1000);
 	free(r);
-	QOK(aeth_queue_count(q, "default", &c));
+	QOK(aeth_queue_count(&c, q, "default"));
 	assert_int_equal(c.n[AETH_QUEUE_COMPLETED], N);
 
 	sleep(1);
 	usleep(200 * 1000);
-	QOK(aeth_queue_enqueue(q, "noop", NULL, NULL, young));
-	QOK(aeth_queue_dequeue(q, DEF, 1, 0, &t));
+	QOK(aeth_queue_enqueue(young, q, "noop", NULL, NULL));
+	QOK(aeth_queue_dequeue(&t, q, DEF, 1, 0));
 	QOK(aeth_queue_ack(q, t, "{\"young\":1}"));
 	aeth_queue_task_free(t);
 	for (size_t i = 0; i < N; i++) {
@@ -390,15 +426,16 @@ static void test_retention(void **state)
 		assert_string_equal(r, "0");
 		free(r);
 	}
-	assert_int_equal(aeth_queue_get(q, "default", ts[0].id, &g), AETH_ENOTFOUND);
-	QOK(aeth_queue_get(q, "default", young, &g));
+	assert_int_equal(aeth_queue_get(&g, q, "default",
+					ts[0].id), AETH_ENOTFOUND);
+	QOK(aeth_queue_get(&g, q, "default", young));
 	assert_int_equal(g->state, AETH_QUEUE_COMPLETED);
 	assert_string_equal(g->result, "{\"young\":1}");
 	aeth_queue_task_free(g);
-	QOK(aeth_queue_count(q, "default", &c));
+	QOK(aeth_queue_count(&c, q, "default"));
 	assert_int_equal(c.n[AETH_QUEUE_COMPLETED], 1);
 	/* an empty queue: a dequeue runs the maintenance before it gives up */
-	assert_int_equal(aeth_queue_dequeue(q, DEF, 1, 0, &t), AETH_ETIMEOUT);
+	assert_int_equal(aeth_queue_dequeue(&t, q, DEF, 1, 0), AETH_ETIMEOUT);
 	r = aeth_test_redis_cmd(s->url, "ZCARD {%s:default}:completed", s->ns);
 	assert_string_equal(r, "1");
 	free(r);

@@ -7,9 +7,17 @@
 #include <pthread.h>
 
 #include "qtest.h"
+#include "queue/queue_internal.h"
 
-static const aeth_queue_source A[] = {{"qa", 1, 0}};
-static const aeth_queue_source AB[] = {{"qa", 1, 1}, {"qb", 1, 1}};
+#define V AETH_QUEUE_SOURCE_VERSION
+static const aeth_queue_source A[] = {{V, "qa", 1, 0}};
+static const aeth_queue_source AB[] = {{V, "qa", 1, 1}, {V, "qb", 1, 1}};
+static const aeth_queue_source DEF[] = {{V, "default", 1, 0}};
+#undef V
+
+/* One task of a batch. */
+#define BT(type, payload, opts, rc) \
+	(aeth_queue_batch_task){AETH_QUEUE_BATCH_TASK_VERSION, type, payload, opts, "", rc}
 
 #define N 600
 
@@ -19,7 +27,7 @@ static void test_enqueue_batch_mixed(void **state)
 	aeth_queue_enqueue_options oa = AETH_QUEUE_ENQUEUE_OPTIONS_INIT,
 		ob = AETH_QUEUE_ENQUEUE_OPTIONS_INIT, ou = AETH_QUEUE_ENQUEUE_OPTIONS_INIT;
 	aeth_queue_batch_task *ts = calloc(N, sizeof(*ts));
-	aeth_queue_counts c;
+	aeth_queue_counts c = AETH_QUEUE_COUNTS_INIT;
 	aeth_queue_task *out[100];
 	size_t got;
 	int rc;
@@ -30,7 +38,7 @@ static void test_enqueue_batch_mixed(void **state)
 	ou.unique_key = "only-one";
 	for (int i = 0; i < N; i++) {
 		/* Runs of 300 per queue: more than one script call each. */
-		ts[i] = (aeth_queue_batch_task){"noop", "{\"i\":0}", i < 300 ? &oa : &ob, "", -99};
+		ts[i] = BT("noop", "{\"i\":0}", i < 300 ? &oa : &ob, -99);
 	}
 	ts[5].payload = "{broken";
 	ts[7].opts = &ou;
@@ -47,15 +55,15 @@ static void test_enqueue_batch_mixed(void **state)
 			assert_int_equal(ts[i].rc, 0);
 			assert_int_equal(strlen(ts[i].id), 36);
 		}
-	QOK(aeth_queue_count(s->q, "qa", &c));
+	QOK(aeth_queue_count(&c, s->q, "qa"));
 	assert_int_equal(c.n[AETH_QUEUE_PENDING], 298);
-	QOK(aeth_queue_count(s->q, "qb", &c));
+	QOK(aeth_queue_count(&c, s->q, "qb"));
 	assert_int_equal(c.n[AETH_QUEUE_PENDING], 300);
 
 	/* FIFO across script calls and batch calls. */
 	size_t want = 0;
 	for (int round = 0; round < 3; round++) {
-		QOK(aeth_queue_dequeue_batch(s->q, A, 1, 0, out, 100, &got));
+		QOK(aeth_queue_dequeue_batch(out, &got, 100, s->q, A, 1, 0));
 		assert_int_equal(got, round < 2 ? 100 : 98); /* 298 in qa */
 		for (size_t j = 0; j < got; j++) {
 			while (want == 5 || want == 8)
@@ -64,27 +72,28 @@ static void test_enqueue_batch_mixed(void **state)
 			assert_int_equal(out[j]->state, AETH_QUEUE_ACTIVE);
 			assert_string_equal(out[j]->queue, "qa");
 			assert_string_equal(out[j]->payload, "{\"i\":0}");
-			assert_non_null(out[j]->lease);
+			assert_non_null(aeth__q_lease(out[j]));
 			assert_true(out[j]->lease_deadline_ms > out[j]->started_ms);
 			if (j > 0)
-				assert_string_not_equal(out[j]->lease, out[j - 1]->lease);
+				assert_string_not_equal(aeth__q_lease(out[j]),
+							aeth__q_lease(out[j - 1]));
 			want++;
 		}
-		QOK(aeth_queue_ack_batch(s->q, out, NULL, got, NULL));
+		QOK(aeth_queue_ack_batch(NULL, s->q, out, NULL, got));
 		for (size_t j = 0; j < got; j++)
 			aeth_queue_task_free(out[j]);
 	}
 	/* qa is empty now: a batch over both queues (qa first) fills up
 	 * from qb. */
-	QOK(aeth_queue_count(s->q, "qa", &c));
+	QOK(aeth_queue_count(&c, s->q, "qa"));
 	assert_int_equal(c.n[AETH_QUEUE_PENDING], 0);
 	assert_int_equal(c.n[AETH_QUEUE_COMPLETED], 298);
-	QOK(aeth_queue_count(s->q, "qb", &c));
+	QOK(aeth_queue_count(&c, s->q, "qb"));
 	assert_int_equal(c.n[AETH_QUEUE_PENDING], 300);
-	QOK(aeth_queue_dequeue_batch(s->q, AB, 2, 0, out, 100, &got));
+	QOK(aeth_queue_dequeue_batch(out, &got, 100, s->q, AB, 2, 0));
 	assert_int_equal(got, 100);
 	assert_string_equal(out[0]->queue, "qb");
-	QOK(aeth_queue_ack_batch(s->q, out, NULL, got, NULL));
+	QOK(aeth_queue_ack_batch(NULL, s->q, out, NULL, got));
 	for (size_t j = 0; j < got; j++)
 		aeth_queue_task_free(out[j]);
 	free(ts);
@@ -101,25 +110,25 @@ static void test_ack_batch_lost_lease_and_results(void **state)
 	char *saved;
 
 	for (int i = 0; i < 4; i++)
-		ts[i] = (aeth_queue_batch_task){"noop", NULL, NULL, "", 0};
+		ts[i] = BT("noop", NULL, NULL, 0);
 	QOK(aeth_queue_enqueue_batch(s->q, ts, 4));
-	QOK(aeth_queue_dequeue_batch(s->q, (aeth_queue_source[]){{"default", 1, 0}}, 1, 0,
-				     out, 4, &got));
+	QOK(aeth_queue_dequeue_batch(out, &got, 4, s->q, DEF, 1, 0));
 	assert_int_equal(got, 4);
-	saved = out[2]->lease;
-	out[2]->lease = strdup("not-the-lease");
-	assert_int_equal(aeth_queue_ack_batch(s->q, out, results, 4, rcs), AETH_ESTATE);
+	saved = out[2]->internal->lease;
+	out[2]->internal->lease = strdup("not-the-lease");
+	assert_int_equal(aeth_queue_ack_batch(rcs, s->q, out, results,
+					      4), AETH_ESTATE);
 	assert_non_null(strstr(aeth_error_last(), out[2]->id));
 	assert_int_equal(rcs[0], 0);
 	assert_int_equal(rcs[1], 0);
 	assert_int_equal(rcs[2], AETH_ESTATE);
 	assert_int_equal(rcs[3], 0);
-	free(out[2]->lease);
-	out[2]->lease = saved;
+	free(out[2]->internal->lease);
+	out[2]->internal->lease = saved;
 	/* Re-sent acks are idempotent; the real holder of task 2 acks it. */
-	QOK(aeth_queue_ack_batch(s->q, out, results, 4, rcs));
+	QOK(aeth_queue_ack_batch(rcs, s->q, out, results, 4));
 	for (int i = 0; i < 4; i++) {
-		QOK(aeth_queue_get(s->q, NULL, out[i]->id, &g));
+		QOK(aeth_queue_get(&g, s->q, NULL, out[i]->id));
 		assert_int_equal(g->state, AETH_QUEUE_COMPLETED);
 		if (results[i])
 			assert_string_equal(g->result, results[i]);
@@ -127,11 +136,15 @@ static void test_ack_batch_lost_lease_and_results(void **state)
 		aeth_queue_task_free(out[i]);
 	}
 	/* Bad inputs. */
-	assert_int_equal(aeth_queue_ack_batch(s->q, out, NULL, 0, NULL), AETH_EINVALID);
+	assert_int_equal(aeth_queue_ack_batch(NULL, s->q, out, NULL,
+					      0), AETH_EINVALID);
 	assert_int_equal(aeth_queue_enqueue_batch(s->q, ts, 0), AETH_EINVALID);
-	assert_int_equal(aeth_queue_dequeue_batch(s->q, A, 1, 0, out, 0, &got), AETH_EINVALID);
-	assert_int_equal(aeth_queue_dequeue_batch(s->q, A, 1, 0, out, 1001, &got), AETH_EINVALID);
-	assert_int_equal(aeth_queue_dequeue_batch(s->q, A, 1, 0, out, 4, &got), AETH_ETIMEOUT);
+	assert_int_equal(aeth_queue_dequeue_batch(out, &got, 0, s->q, A, 1,
+						  0), AETH_EINVALID);
+	assert_int_equal(aeth_queue_dequeue_batch(out, &got, 1001, s->q, A, 1,
+						  0), AETH_EINVALID);
+	assert_int_equal(aeth_queue_dequeue_batch(out, &got, 4, s->q, A, 1,
+						  0), AETH_ETIMEOUT);
 	assert_int_equal(got, 0);
 }
 
@@ -146,14 +159,15 @@ static void test_batch_leases_expire_and_recover(void **state)
 
 	o.queue = "qa";
 	for (int i = 0; i < 5; i++)
-		ts[i] = (aeth_queue_batch_task){"slow", NULL, &o, "", 0};
+		ts[i] = BT("slow", NULL, &o, 0);
 	QOK(aeth_queue_enqueue_batch(a, ts, 5));
-	QOK(aeth_queue_dequeue_batch(a, A, 1, 0, ta, 5, &got));
+	QOK(aeth_queue_dequeue_batch(ta, &got, 5, a, A, 1, 0));
 	assert_int_equal(got, 5);
 	QOK(aeth_queue_heartbeat(a, ta[0]));
 	/* b blocks until the leases expire, then gets all five back. */
 	while (total < 5) {
-		QOK(aeth_queue_dequeue_batch(b, A, 1, 3000, tb + total, 5 - total, &got));
+		QOK(aeth_queue_dequeue_batch(tb + total, &got, 5 - total, b, A,
+					     1, 3000));
 		total += got;
 	}
 	for (int i = 0; i < 5; i++) {
@@ -161,7 +175,7 @@ static void test_batch_leases_expire_and_recover(void **state)
 		assert_non_null(strstr(tb[i]->error, "lease expired"));
 		assert_int_equal(aeth_queue_ack(a, ta[i], NULL), AETH_ESTATE);
 	}
-	QOK(aeth_queue_ack_batch(b, tb, NULL, 5, NULL));
+	QOK(aeth_queue_ack_batch(NULL, b, tb, NULL, 5));
 	for (int i = 0; i < 5; i++) {
 		aeth_queue_task_free(ta[i]);
 		aeth_queue_task_free(tb[i]);
@@ -180,17 +194,17 @@ static void test_batch_skips_malformed(void **state)
 	size_t got;
 
 	o.queue = "qa";
-	QOK(aeth_queue_enqueue(s->q, "x", NULL, &o, id1));
+	QOK(aeth_queue_enqueue(id1, s->q, "x", NULL, &o));
 	free(aeth_test_redis_cmd(s->url, "LPUSH {%s:qa}:pending %s", s->ns, bad));
-	QOK(aeth_queue_enqueue(s->q, "x", NULL, &o, id2));
-	QOK(aeth_queue_dequeue_batch(s->q, A, 1, 0, out, 10, &got));
+	QOK(aeth_queue_enqueue(id2, s->q, "x", NULL, &o));
+	QOK(aeth_queue_dequeue_batch(out, &got, 10, s->q, A, 1, 0));
 	assert_int_equal(got, 2);
 	assert_string_equal(out[0]->id, id1);
 	assert_string_equal(out[1]->id, id2);
-	QOK(aeth_queue_ack_batch(s->q, out, NULL, 2, NULL));
+	QOK(aeth_queue_ack_batch(NULL, s->q, out, NULL, 2));
 	aeth_queue_task_free(out[0]);
 	aeth_queue_task_free(out[1]);
-	QOK(aeth_queue_get(s->q, "qa", bad, &t));
+	QOK(aeth_queue_get(&t, s->q, "qa", bad));
 	assert_int_equal(t->state, AETH_QUEUE_DEAD);
 	aeth_queue_task_free(t);
 }
@@ -207,7 +221,7 @@ static void *wait_for(void *arg)
 	waiter *w = arg;
 	aeth_queue *q = qtest_open(w->s, 0);
 
-	w->rc = aeth_queue_wait_result(q, NULL, w->id, 5000, &w->t);
+	w->rc = aeth_queue_wait_result(&w->t, q, NULL, w->id, 5000);
 	aeth_queue_free(q);
 	return NULL;
 }
@@ -220,18 +234,18 @@ static void test_done_list_only_when_waited(void **state)
 	pthread_t th;
 	char id[37], *r;
 
-	QOK(aeth_queue_enqueue(s->q, "x", NULL, NULL, id));
-	QOK(aeth_queue_dequeue(s->q, (aeth_queue_source[]){{"default", 1, 0}}, 1, 0, &t));
+	QOK(aeth_queue_enqueue(id, s->q, "x", NULL, NULL));
+	QOK(aeth_queue_dequeue(&t, s->q, DEF, 1, 0));
 	QOK(aeth_queue_ack(s->q, t, "{}"));
 	aeth_queue_task_free(t);
 	r = aeth_test_redis_cmd(s->url, "EXISTS {%s:default}:done:%s", s->ns, id);
 	assert_string_equal(r, "0"); /* nobody waited: no key written */
 	free(r);
 
-	QOK(aeth_queue_enqueue(s->q, "x", NULL, NULL, w.id));
+	QOK(aeth_queue_enqueue(w.id, s->q, "x", NULL, NULL));
 	assert_int_equal(pthread_create(&th, NULL, wait_for, &w), 0);
 	usleep(200000); /* the waiter marked the task and blocks */
-	QOK(aeth_queue_dequeue(s->q, (aeth_queue_source[]){{"default", 1, 0}}, 1, 0, &t));
+	QOK(aeth_queue_dequeue(&t, s->q, DEF, 1, 0));
 	int64_t t0 = qtest_now_ms();
 	QOK(aeth_queue_ack(s->q, t, "{\"ok\":1}"));
 	pthread_join(th, NULL);
@@ -251,24 +265,22 @@ static void test_batch_after_script_flush(void **state)
 	size_t got;
 
 	for (int i = 0; i < 3; i++)
-		ts[i] = (aeth_queue_batch_task){"noop", NULL, NULL, "", 0};
+		ts[i] = BT("noop", NULL, NULL, 0);
 	QOK(aeth_queue_enqueue_batch(s->q, ts, 3));
 	/* The server forgets our scripts (as after a restart): every batch
 	 * call reloads them and goes on. */
 	free(aeth_test_redis_cmd(s->url, "SCRIPT FLUSH"));
 	QOK(aeth_queue_enqueue_batch(s->q, ts, 3));
 	free(aeth_test_redis_cmd(s->url, "SCRIPT FLUSH"));
-	QOK(aeth_queue_dequeue_batch(s->q, (aeth_queue_source[]){{"default", 1, 0}}, 1, 0,
-				     out, 3, &got));
+	QOK(aeth_queue_dequeue_batch(out, &got, 3, s->q, DEF, 1, 0));
 	assert_int_equal(got, 3);
-	QOK(aeth_queue_ack_batch(s->q, out, NULL, 3, NULL));
+	QOK(aeth_queue_ack_batch(NULL, s->q, out, NULL, 3));
 	for (int i = 0; i < 3; i++)
 		aeth_queue_task_free(out[i]);
-	QOK(aeth_queue_dequeue_batch(s->q, (aeth_queue_source[]){{"default", 1, 0}}, 1, 0,
-				     out, 3, &got));
+	QOK(aeth_queue_dequeue_batch(out, &got, 3, s->q, DEF, 1, 0));
 	assert_int_equal(got, 3);
 	free(aeth_test_redis_cmd(s->url, "SCRIPT FLUSH"));
-	QOK(aeth_queue_ack_batch(s->q, out, NULL, 3, NULL));
+	QOK(aeth_queue_ack_batch(NULL, s->q, out, NULL, 3));
 	for (int i = 0; i < 3; i++)
 		aeth_queue_task_free(out[i]);
 }

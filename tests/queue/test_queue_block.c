@@ -15,15 +15,17 @@ typedef struct {
 	const char *result; /* ack with this after 100 ms (consumer mode) */
 } consumer;
 
-static const aeth_queue_source SRC[] = {{"worker:w1", 1, 1}, {"default", 3, 0},
-					 {"low", 1, 0}};
+#define V AETH_QUEUE_SOURCE_VERSION
+static const aeth_queue_source SRC[] = {{V, "worker:w1", 1, 1}, {V, "default", 3, 0},
+					 {V, "low", 1, 0}};
+#undef V
 
 static void *consume(void *arg)
 {
 	consumer *c = arg;
 	aeth_queue *q = qtest_open(c->s, 0);
 
-	c->rc = aeth_queue_dequeue(q, SRC, 3, c->timeout_ms, &c->task);
+	c->rc = aeth_queue_dequeue(&c->task, q, SRC, 3, c->timeout_ms);
 	c->woke_ms = qtest_now_ms();
 	if (c->rc == 0 && c->result) {
 		usleep(100000);
@@ -70,7 +72,7 @@ static void test_wakeup_latency_and_no_polling(void **state)
 
 	o.queue = "low";
 	t0 = qtest_now_ms();
-	QOK(aeth_queue_enqueue(s->q, "noop", "{}", &o, NULL));
+	QOK(aeth_queue_enqueue(NULL, s->q, "noop", "{}", &o));
 	pthread_join(th, NULL);
 	assert_int_equal(c.rc, 0);
 	print_message("enqueue-to-start latency of a blocked consumer: %lld ms\n",
@@ -86,7 +88,8 @@ static void test_dequeue_times_out(void **state)
 	aeth_queue_task *t;
 	int64_t t0 = qtest_now_ms();
 
-	assert_int_equal(aeth_queue_dequeue(s->q, SRC, 3, 300, &t), AETH_ETIMEOUT);
+	assert_int_equal(aeth_queue_dequeue(&t, s->q, SRC, 3,
+					    300), AETH_ETIMEOUT);
 	int64_t dt = qtest_now_ms() - t0;
 	print_message("empty dequeue with 300 ms timeout returned after %lld ms\n",
 		      (long long)dt);
@@ -101,10 +104,11 @@ static void test_wait_result(void **state)
 	pthread_t th;
 	char id[37];
 
-	QOK(aeth_queue_enqueue(s->q, "vm:execute", "{}", NULL, id));
-	assert_int_equal(aeth_queue_wait_result(s->q, NULL, id, 200, &t), AETH_ETIMEOUT);
+	QOK(aeth_queue_enqueue(id, s->q, "vm:execute", "{}", NULL));
+	assert_int_equal(aeth_queue_wait_result(&t, s->q, NULL, id,
+						200), AETH_ETIMEOUT);
 	assert_int_equal(pthread_create(&th, NULL, consume, &c), 0);
-	QOK(aeth_queue_wait_result(s->q, NULL, id, 5000, &t));
+	QOK(aeth_queue_wait_result(&t, s->q, NULL, id, 5000));
 	int64_t got = qtest_now_ms();
 	pthread_join(th, NULL);
 	assert_int_equal(c.rc, 0);
@@ -115,7 +119,7 @@ static void test_wait_result(void **state)
 	aeth_queue_task_free(t);
 	aeth_queue_task_free(c.task);
 	/* A second waiter returns at once. */
-	QOK(aeth_queue_wait_result(s->q, "default", id, 1000, &t));
+	QOK(aeth_queue_wait_result(&t, s->q, "default", id, 1000));
 	aeth_queue_task_free(t);
 }
 
@@ -127,10 +131,10 @@ static void test_wait_result_dead(void **state)
 	char id[37];
 
 	o.max_retries = 0;
-	QOK(aeth_queue_enqueue(s->q, "vm:execute", "{}", &o, id));
-	QOK(aeth_queue_dequeue(s->q, SRC, 3, 0, &t));
+	QOK(aeth_queue_enqueue(id, s->q, "vm:execute", "{}", &o));
+	QOK(aeth_queue_dequeue(&t, s->q, SRC, 3, 0));
 	QOK(aeth_queue_nack(s->q, t, "vm not found", 0));
-	QOK(aeth_queue_wait_result(s->q, NULL, id, 1000, &w));
+	QOK(aeth_queue_wait_result(&w, s->q, NULL, id, 1000));
 	assert_int_equal(w->state, AETH_QUEUE_DEAD);
 	assert_string_equal(w->error, "vm not found");
 	aeth_queue_task_free(t);

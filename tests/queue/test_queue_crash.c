@@ -9,19 +9,19 @@
 
 #include "qtest.h"
 
-static const aeth_queue_source DEF[] = {{"default", 1, 0}};
+static const aeth_queue_source DEF[] = {{AETH_QUEUE_SOURCE_VERSION, "default", 1, 0}};
 
 static void test_sigkill_mid_task_recovered_once(void **state)
 {
 	qtest *s = *state;
 	aeth_queue *b = qtest_open(s, 5000);
 	aeth_queue_task *t;
-	aeth_queue_counts c;
+	aeth_queue_counts c = AETH_QUEUE_COUNTS_INIT;
 	char id[37], got[37] = "";
 	int p[2], st;
 	pid_t pid;
 
-	QOK(aeth_queue_enqueue(s->q, "vm:execute", "{}", NULL, id));
+	QOK(aeth_queue_enqueue(id, s->q, "vm:execute", "{}", NULL));
 	assert_int_equal(pipe(p), 0);
 	pid = fork();
 	assert_true(pid >= 0);
@@ -30,7 +30,7 @@ static void test_sigkill_mid_task_recovered_once(void **state)
 		aeth_queue *q = qtest_open(s, 300);
 		aeth_queue_task *ct;
 
-		if (aeth_queue_dequeue(q, DEF, 1, 2000, &ct) == 0)
+		if (aeth_queue_dequeue(&ct, q, DEF, 1, 2000) == 0)
 			(void)!write(p[1], ct->id, 37);
 		raise(SIGKILL);
 		_exit(1);
@@ -42,14 +42,14 @@ static void test_sigkill_mid_task_recovered_once(void **state)
 	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
 	assert_string_equal(got, id);
 
-	QOK(aeth_queue_dequeue(b, DEF, 1, 3000, &t));
+	QOK(aeth_queue_dequeue(&t, b, DEF, 1, 3000));
 	assert_string_equal(t->id, id);
 	assert_int_equal(t->retried, 1);
 	QOK(aeth_queue_ack(b, t, "{}"));
 	aeth_queue_task_free(t);
 	/* Delivered again exactly once, completed once. */
-	assert_int_equal(aeth_queue_dequeue(b, DEF, 1, 500, &t), AETH_ETIMEOUT);
-	QOK(aeth_queue_count(b, "default", &c));
+	assert_int_equal(aeth_queue_dequeue(&t, b, DEF, 1, 500), AETH_ETIMEOUT);
+	QOK(aeth_queue_count(&c, b, "default"));
 	assert_int_equal(c.n[AETH_QUEUE_COMPLETED], 1);
 	assert_int_equal(c.n[AETH_QUEUE_ACTIVE], 0);
 	assert_int_equal(c.n[AETH_QUEUE_PENDING], 0);
@@ -62,15 +62,15 @@ static void test_redis_restart_reconnects(void **state)
 	aeth_queue_task *t;
 	char id[37];
 
-	QOK(aeth_queue_enqueue(s->q, "before", NULL, NULL, NULL));
-	QOK(aeth_queue_dequeue(s->q, DEF, 1, 0, &t));
+	QOK(aeth_queue_enqueue(NULL, s->q, "before", NULL, NULL));
+	QOK(aeth_queue_dequeue(&t, s->q, DEF, 1, 0));
 	QOK(aeth_queue_ack(s->q, t, NULL));
 	aeth_queue_task_free(t);
 
 	assert_int_equal(aeth_test_redis_restart(qtest_private()), 0); /* empty again: no persistence */
 	/* The next calls reconnect by themselves (and reload the scripts). */
-	QOK(aeth_queue_enqueue(s->q, "after", NULL, NULL, id));
-	QOK(aeth_queue_dequeue(s->q, DEF, 1, 0, &t));
+	QOK(aeth_queue_enqueue(id, s->q, "after", NULL, NULL));
+	QOK(aeth_queue_dequeue(&t, s->q, DEF, 1, 0));
 	assert_string_equal(t->id, id);
 	QOK(aeth_queue_ack(s->q, t, NULL));
 	aeth_queue_task_free(t);
@@ -89,7 +89,7 @@ static void *block_dequeue(void *arg)
 	aeth_queue_task *t = NULL;
 	int64_t t0 = qtest_now_ms();
 
-	b->rc = aeth_queue_dequeue(q, DEF, 1, 20000, &t);
+	b->rc = aeth_queue_dequeue(&t, q, DEF, 1, 20000);
 	b->ms = qtest_now_ms() - t0;
 	aeth_queue_task_free(t);
 	aeth_queue_free(q);

@@ -14,7 +14,7 @@ static void fill(aeth_queue *q, const char *queue, int n)
 
 	o.queue = queue;
 	for (int i = 0; i < n; i++)
-		QOK(aeth_queue_enqueue(q, "noop", "{}", &o, NULL));
+		QOK(aeth_queue_enqueue(NULL, q, "noop", "{}", &o));
 }
 
 static int index_of(const char *queue)
@@ -33,6 +33,7 @@ static void test_weighted_proportions(void **state)
 	const int N = 10000;
 
 	for (int i = 0; i < 4; i++) {
+		src[i].version = AETH_QUEUE_SOURCE_VERSION;
 		src[i].name = NAMES[i];
 		src[i].weight = W[i];
 		src[i].strict = 0;
@@ -42,7 +43,7 @@ static void test_weighted_proportions(void **state)
 	for (int i = 0; i < N; i++) {
 		aeth_queue_task *t;
 
-		QOK(aeth_queue_dequeue(s->q, src, 4, 0, &t));
+		QOK(aeth_queue_dequeue(&t, s->q, src, 4, 0));
 		got[index_of(t->queue)]++;
 		aeth_queue_task_free(t);
 	}
@@ -59,8 +60,10 @@ static void test_strict_first_and_low_still_served(void **state)
 {
 	qtest *s = *state;
 	aeth_queue_source src[5] = {
-		{"worker:w1", 1, 1}, {"critical", 6, 0}, {"high", 5, 0},
-		{"default", 3, 0}, {"low", 1, 0},
+#define V AETH_QUEUE_SOURCE_VERSION
+		{V, "worker:w1", 1, 1}, {V, "critical", 6, 0}, {V, "high", 5, 0},
+		{V, "default", 3, 0}, {V, "low", 1, 0},
+#undef V
 	};
 	int low = 0;
 
@@ -70,14 +73,14 @@ static void test_strict_first_and_low_still_served(void **state)
 	for (int i = 0; i < 50; i++) {
 		aeth_queue_task *t;
 
-		QOK(aeth_queue_dequeue(s->q, src, 5, 0, &t));
+		QOK(aeth_queue_dequeue(&t, s->q, src, 5, 0));
 		assert_string_equal(t->queue, "worker:w1");
 		aeth_queue_task_free(t);
 	}
 	for (int i = 0; i < 300; i++) {
 		aeth_queue_task *t;
 
-		QOK(aeth_queue_dequeue(s->q, src, 5, 0, &t));
+		QOK(aeth_queue_dequeue(&t, s->q, src, 5, 0));
 		assert_string_not_equal(t->queue, "worker:w1");
 		low += !strcmp(t->queue, "low");
 		aeth_queue_task_free(t);

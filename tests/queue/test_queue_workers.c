@@ -12,7 +12,7 @@ static cJSON *get(aeth_queue *q, const char *id)
 	char *json = NULL;
 	cJSON *j;
 
-	if (aeth_queue_worker_get(q, id, &json) != 0)
+	if (aeth_queue_worker_get(&json, q, id) != 0)
 		fail_msg("aeth_queue_worker_get %s: %s", id, aeth_error_last());
 	j = cJSON_Parse(json);
 	aeth_free(json);
@@ -46,7 +46,7 @@ static void test_register_list_get(void **state)
 	assert_true(strlen(field(j, "last_seen")) == 24);
 	cJSON_Delete(j);
 
-	assert_int_equal(aeth_queue_worker_list(t->q, &json), 0);
+	assert_int_equal(aeth_queue_worker_list(&json, t->q), 0);
 	j = cJSON_Parse(json);
 	aeth_free(json);
 	assert_int_equal(cJSON_GetArraySize(j), 2);
@@ -88,7 +88,8 @@ static void test_refused(void **state)
 	char *json = (char *)"x";
 	char big[300];
 
-	assert_int_equal(aeth_queue_worker_get(t->q, "nobody", &json), AETH_ENOTFOUND);
+	assert_int_equal(aeth_queue_worker_get(&json, t->q,
+					       "nobody"), AETH_ENOTFOUND);
 	assert_null(json);
 	assert_non_null(strstr(aeth_error_last(), "nobody"));
 	assert_int_equal(aeth_queue_worker_register(t->q, "w", "[1]", 5000), AETH_EINVALID);
@@ -98,7 +99,7 @@ static void test_refused(void **state)
 	memset(big, 'a', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
 	assert_int_equal(aeth_queue_worker_register(t->q, big, "{}", 10), AETH_EINVALID);
-	assert_int_equal(aeth_queue_worker_list(t->q, &json), 0);
+	assert_int_equal(aeth_queue_worker_list(&json, t->q), 0);
 	assert_string_equal(json, "[]");
 	aeth_free(json);
 }

@@ -19,6 +19,8 @@
 #include <libpq-fe.h>
 
 #include "aetherium/aetherium.h"
+/* the writers (unstable API) and the single-column ones (internal) */
+#include "store/sql.h"
 #include "expect.h"
 #include "pg.h"
 
@@ -88,10 +90,10 @@ static void test_migrate_idempotent(void **state)
 	int v = -1;
 
 	OK(aeth_store_open(&f->store, f->url));
-	OK(aeth_store_schema_version(f->store, &v));
+	OK(aeth_store_schema_version(&v, f->store));
 	assert_int_equal(v, 0);
 	OK(aeth_store_migrate(f->store));
-	OK(aeth_store_schema_version(f->store, &v));
+	OK(aeth_store_schema_version(&v, f->store));
 	assert_true(v >= 1);
 	OK(aeth_store_migrate(f->store));
 	OK(aeth_store_migrate(f->store));
@@ -158,7 +160,7 @@ static void test_migrate_concurrent(void **state)
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	pthread_barrier_destroy(&go);
 	OK(aeth_store_open(&f->store, f->url));
-	OK(aeth_store_schema_version(f->store, &v));
+	OK(aeth_store_schema_version(&v, f->store));
 	assert_true(v >= 1);
 	assert_int_equal(query_long(f->url, "SELECT count(*) FROM schema_migrations"), v);
 	assert_int_equal(query_long(f->url, "SELECT count(DISTINCT version) "
@@ -168,7 +170,7 @@ static void test_migrate_concurrent(void **state)
 static void insert_vm(aeth_store *s, aeth_store_vm *vm, const char *name,
 		      const char *owner)
 {
-	memset(vm, 0, sizeof(*vm));
+	aeth_store_vm_init(vm, AETH_STORE_VM_VERSION);
 	vm->name = (char *)name;
 	vm->orchestrator = (char *)"qemu";
 	vm->owner_worker = (char *)owner;
@@ -178,7 +180,7 @@ static void insert_vm(aeth_store *s, aeth_store_vm *vm, const char *name,
 static void test_vm_round_trip(void **state)
 {
 	fixture *f = *state;
-	aeth_store_vm in = {0}, *out = NULL;
+	aeth_store_vm in = AETH_STORE_VM_INIT, *out = NULL;
 
 	in.name = (char *)"demo-vm";
 	in.orchestrator = (char *)"qemu";
@@ -193,7 +195,7 @@ static void test_vm_round_trip(void **state)
 	assert_int_equal(strlen(in.id), 36);
 	assert_true(in.created_at_ms > 0);
 
-	OK(aeth_store_vm_get(f->store, in.id, &out));
+	OK(aeth_store_vm_get(&out, f->store, in.id));
 	assert_string_equal(out->id, in.id);
 	assert_string_equal(out->name, "demo-vm");
 	assert_string_equal(out->orchestrator, "qemu");
@@ -217,9 +219,9 @@ static void test_vm_round_trip(void **state)
 	in.socket_path = NULL;
 	in.memory_mb = 1024;
 	in.name = (char *)"renamed";
+	in.owner_worker = (char *)"host-2:7";
 	OK(aeth_store_vm_update(f->store, &in));
-	OK(aeth_store_vm_set_owner(f->store, in.id, "host-2:7"));
-	OK(aeth_store_vm_get(f->store, in.id, &out));
+	OK(aeth_store_vm_get(&out, f->store, in.id));
 	assert_string_equal(out->name, "renamed");
 	assert_null(out->socket_path);
 	assert_int_equal(out->memory_mb, 1024);
@@ -240,14 +242,15 @@ static void test_vm_status_times(void **state)
 
 	insert_vm(f->store, &vm, "t", "w1");
 	OK(aeth_store_vm_set_status(f->store, vm.id, "running", NULL));
-	OK(aeth_store_vm_get(f->store, vm.id, &out));
+	OK(aeth_store_vm_get(&out, f->store, vm.id));
+	assert_int_equal(out->version, AETH_STORE_VM_VERSION); /* docs/api.md */
 	assert_string_equal(out->status, "running");
 	assert_true(out->started_at_ms >= out->created_at_ms);
 	assert_int_equal(out->stopped_at_ms, 0);
 	aeth_store_vm_free(out);
 
 	OK(aeth_store_vm_set_status(f->store, vm.id, "stopped", NULL));
-	OK(aeth_store_vm_get(f->store, vm.id, &out));
+	OK(aeth_store_vm_get(&out, f->store, vm.id));
 	assert_string_equal(out->status, "stopped");
 	assert_true(out->stopped_at_ms >= out->started_at_ms);
 	stopped = out->stopped_at_ms;
@@ -255,14 +258,14 @@ static void test_vm_status_times(void **state)
 
 	usleep(20000);
 	OK(aeth_store_vm_set_status(f->store, vm.id, "deleted", NULL));
-	OK(aeth_store_vm_get(f->store, vm.id, &out));
+	OK(aeth_store_vm_get(&out, f->store, vm.id));
 	assert_string_equal(out->status, "deleted");
 	assert_int_equal(out->stopped_at_ms, stopped); /* kept */
 	aeth_store_vm_free(out);
 
 	insert_vm(f->store, &vm, "t2", "w1");
 	OK(aeth_store_vm_set_status(f->store, vm.id, "failed", "boot timed out"));
-	OK(aeth_store_vm_get(f->store, vm.id, &out));
+	OK(aeth_store_vm_get(&out, f->store, vm.id));
 	assert_string_equal(out->status, "failed");
 	assert_string_equal(out->error, "boot timed out");
 	assert_true(out->stopped_at_ms > 0);
@@ -285,33 +288,45 @@ static void test_vm_list(void **state)
 	insert_vm(f->store, &c, "c", "w1");
 	OK(aeth_store_vm_set_status(f->store, b.id, "running", NULL));
 
-	OK(aeth_store_vm_list(f->store, NULL, &list, &n));
+	OK(aeth_store_vm_list(&list, &n, f->store, NULL));
 	assert_int_equal(n, 3);
 	assert_null(list[3]);
 	aeth_store_vm_list_free(list);
 
 	flt.worker = "w1";
-	OK(aeth_store_vm_list(f->store, &flt, &list, &n));
+	OK(aeth_store_vm_list(&list, &n, f->store, &flt));
 	assert_int_equal(n, 2);
 	aeth_store_vm_list_free(list);
 
+	/* the one version rule (docs/api.md): 1..current, else refused */
+	flt.version = AETH_STORE_FILTER_VERSION + 1;
+	assert_int_equal(aeth_store_vm_list(&list, &n, f->store,
+					    &flt), AETH_EINVALID);
+	expect_msg("aeth_store_filter.version is 2; this library");
+	expect_msg("knows versions 1..1");
+	flt.version = 0;
+	assert_int_equal(aeth_store_vm_list(&list, &n, f->store,
+					    &flt), AETH_EINVALID);
+	assert_int_equal(aeth_store_filter_init(&flt, AETH_STORE_FILTER_VERSION), 0);
+	flt.worker = "w1";
+
 	flt.worker = NULL;
 	flt.status = "running";
-	OK(aeth_store_vm_list(f->store, &flt, &list, &n));
+	OK(aeth_store_vm_list(&list, &n, f->store, &flt));
 	assert_int_equal(n, 1);
 	assert_string_equal(list[0]->id, b.id);
 	aeth_store_vm_list_free(list);
 
 	flt.status = NULL;
 	flt.limit = 2;
-	OK(aeth_store_vm_list(f->store, &flt, &list, &n));
+	OK(aeth_store_vm_list(&list, &n, f->store, &flt));
 	assert_int_equal(n, 2);
 	aeth_store_vm_list_free(list);
 }
 
 static void make_task(aeth_store_task *t, const char *type, const char *vm_id)
 {
-	memset(t, 0, sizeof(*t));
+	aeth_store_task_init(t, AETH_STORE_TASK_VERSION);
 	t->type = (char *)type;
 	t->payload = (char *)"{\"name\": \"demo-vm\", \"vcpus\": 1}";
 	t->max_retries = 3;
@@ -335,7 +350,7 @@ static void test_task_round_trip(void **state)
 	assert_true(in.created_at_ms > 0);
 	assert_true(in.scheduled_at_ms > 0);
 
-	OK(aeth_store_task_get(f->store, in.id, &out));
+	OK(aeth_store_task_get(&out, f->store, in.id));
 	assert_string_equal(out->id, in.id);
 	assert_string_equal(out->type, "vm:execute");
 	assert_string_equal(out->status, "pending");
@@ -354,25 +369,24 @@ static void test_task_round_trip(void **state)
 	assert_int_equal(out->completed_at_ms, 0);
 	aeth_store_task_free(out);
 
-	/* The setters the worker uses. */
-	OK(aeth_store_task_set_worker(f->store, in.id, "host-1:1"));
-	OK(aeth_store_task_set_retry_count(f->store, in.id, 2));
-	OK(aeth_store_task_set_result(f->store, in.id, "{\"exit_code\": 0}"));
-	OK(aeth_store_task_set_error(f->store, in.id, "boom"));
-	OK(aeth_store_task_set_vm(f->store, in.id, NULL));
-	OK(aeth_store_task_get(f->store, in.id, &out));
+	/* The writes the worker makes: an attempt starts, then ends. */
+	OK(aeth_store_task_start(f->store, in.id, "host-1:1", 2));
+	OK(aeth_store_task_finish(f->store, in.id, "failed", "{\"exit_code\": 0}",
+				  "boom"));
+	OK(aeth_store_task_get(&out, f->store, in.id));
 	assert_string_equal(out->worker_id, "host-1:1");
 	assert_int_equal(out->retry_count, 2);
 	assert_string_equal(out->result, "{\"exit_code\": 0}");
 	assert_string_equal(out->error, "boom");
-	assert_string_equal(out->vm_id, "");
+	assert_string_equal(out->vm_id, vm.id);
 	aeth_store_task_free(out);
 
 	/* A task without a VM (vm:create) and with a given id. */
 	make_task(&in, "vm:create", NULL);
 	snprintf(in.id, sizeof(in.id), "%s", "0b5e6f5e-1111-4222-8333-444455556666");
 	OK(aeth_store_task_insert(f->store, &in));
-	OK(aeth_store_task_get(f->store, "0b5e6f5e-1111-4222-8333-444455556666", &out));
+	OK(aeth_store_task_get(&out, f->store,
+			       "0b5e6f5e-1111-4222-8333-444455556666"));
 	assert_string_equal(out->vm_id, "");
 	aeth_store_task_free(out);
 	assert_int_equal(aeth_store_task_insert(f->store, &in), AETH_EEXISTS);
@@ -382,12 +396,11 @@ static void test_task_status_times(void **state)
 {
 	fixture *f = *state;
 	aeth_store_task t, *out;
-	aeth_store_vm vm;
 
 	make_task(&t, "vm:create", NULL);
 	OK(aeth_store_task_insert(f->store, &t));
 	OK(aeth_store_task_start(f->store, t.id, "host-1:9", 1));
-	OK(aeth_store_task_get(f->store, t.id, &out));
+	OK(aeth_store_task_get(&out, f->store, t.id));
 	assert_string_equal(out->status, "running");
 	assert_string_equal(out->worker_id, "host-1:9");
 	assert_int_equal(out->retry_count, 1);
@@ -396,33 +409,31 @@ static void test_task_status_times(void **state)
 	aeth_store_task_free(out);
 
 	OK(aeth_store_task_finish(f->store, t.id, "retrying", NULL, "agent gone"));
-	OK(aeth_store_task_get(f->store, t.id, &out));
+	OK(aeth_store_task_get(&out, f->store, t.id));
 	assert_string_equal(out->status, "retrying");
 	assert_string_equal(out->error, "agent gone");
 	assert_int_equal(out->completed_at_ms, 0);
 	aeth_store_task_free(out);
 
-	insert_vm(f->store, &vm, "made", "w");
-	OK(aeth_store_task_set_vm(f->store, t.id, vm.id));
 	OK(aeth_store_task_finish(f->store, t.id, "completed",
 				  "{\"vm_id\": \"x\", \"status\": \"running\"}", NULL));
-	OK(aeth_store_task_get(f->store, t.id, &out));
+	OK(aeth_store_task_get(&out, f->store, t.id));
 	assert_string_equal(out->status, "completed");
 	assert_null(out->error);
 	assert_non_null(strstr(out->result, "\"status\": \"running\""));
 	assert_true(out->completed_at_ms >= out->started_at_ms);
-	assert_string_equal(out->vm_id, vm.id);
 	aeth_store_task_free(out);
 
+	/* the worker's single-column status write (internal) */
 	make_task(&t, "vm:delete", NULL);
 	OK(aeth_store_task_insert(f->store, &t));
-	OK(aeth_store_task_set_status(f->store, t.id, "running"));
-	OK(aeth_store_task_set_status(f->store, t.id, "dead"));
-	OK(aeth_store_task_get(f->store, t.id, &out));
+	OK(aeth__store_task_set_status(f->store, t.id, "running"));
+	OK(aeth__store_task_set_status(f->store, t.id, "dead"));
+	OK(aeth_store_task_get(&out, f->store, t.id));
 	assert_true(out->started_at_ms > 0);
 	assert_true(out->completed_at_ms > 0);
 	aeth_store_task_free(out);
-	assert_int_equal(aeth_store_task_set_status(f->store, t.id, "done"),
+	assert_int_equal(aeth__store_task_set_status(f->store, t.id, "done"),
 			 AETH_EINVALID);
 	expect_msg("pending|running|completed|failed|retrying|dead");
 }
@@ -445,27 +456,27 @@ static void test_task_list(void **state)
 	OK(aeth_store_task_start(f->store, t[1].id, "w9", 0));
 
 	flt.type = "vm:execute";
-	OK(aeth_store_task_list(f->store, &flt, &list, &n));
+	OK(aeth_store_task_list(&list, &n, f->store, &flt));
 	assert_int_equal(n, 2);
 	aeth_store_task_list_free(list);
 	flt.type = NULL;
 	flt.vm_id = vm.id;
-	OK(aeth_store_task_list(f->store, &flt, &list, &n));
+	OK(aeth_store_task_list(&list, &n, f->store, &flt));
 	assert_int_equal(n, 3);
 	aeth_store_task_list_free(list);
 	flt.vm_id = NULL;
 	flt.worker = "w9";
-	OK(aeth_store_task_list(f->store, &flt, &list, &n));
+	OK(aeth_store_task_list(&list, &n, f->store, &flt));
 	assert_int_equal(n, 1);
 	assert_string_equal(list[0]->id, t[1].id);
 	aeth_store_task_list_free(list);
 	flt.worker = NULL;
 	flt.status = "pending";
 	flt.limit = 2;
-	OK(aeth_store_task_list(f->store, &flt, &list, &n));
+	OK(aeth_store_task_list(&list, &n, f->store, &flt));
 	assert_int_equal(n, 2);
 	aeth_store_task_list_free(list);
-	OK(aeth_store_task_list(f->store, NULL, &list, NULL));
+	OK(aeth_store_task_list(&list, NULL, f->store, NULL));
 	assert_non_null(list[3]);
 	assert_null(list[4]);
 	aeth_store_task_list_free(list);
@@ -481,31 +492,31 @@ static void test_task_set_queue(void **state)
 
 	make_task(&t, "vm:execute", NULL);
 	OK(aeth_store_task_insert(f->store, &t));
-	OK(aeth_store_task_get(f->store, t.id, &out));
+	OK(aeth_store_task_get(&out, f->store, t.id));
 	before = out->updated_at_ms;
 	aeth_store_task_free(out);
 
-	OK(aeth_store_task_set_queue(f->store, t.id, "worker:host-2:7"));
-	OK(aeth_store_task_get(f->store, t.id, &out));
+	OK(aeth__store_task_set_queue(f->store, t.id, "worker:host-2:7"));
+	OK(aeth_store_task_get(&out, f->store, t.id));
 	assert_string_equal(out->queue, "worker:host-2:7");
 	assert_string_equal(out->status, "pending"); /* nothing else changes */
 	assert_string_equal(out->type, "vm:execute");
 	assert_true(out->updated_at_ms >= before);
 	aeth_store_task_free(out);
-	OK(aeth_store_task_set_queue(f->store, t.id, NULL));
-	OK(aeth_store_task_get(f->store, t.id, &out));
+	OK(aeth__store_task_set_queue(f->store, t.id, NULL));
+	OK(aeth_store_task_get(&out, f->store, t.id));
 	assert_null(out->queue);
 	aeth_store_task_free(out);
 
 	memset(big, 'q', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
-	assert_int_equal(aeth_store_task_set_queue(f->store, t.id, big),
+	assert_int_equal(aeth__store_task_set_queue(f->store, t.id, big),
 			 AETH_EINVALID);
 	expect_msg("task queue is 101 characters long, more than the limit of 100");
-	assert_int_equal(aeth_store_task_set_queue(f->store, unknown, "q"),
+	assert_int_equal(aeth__store_task_set_queue(f->store, unknown, "q"),
 			 AETH_ENOTFOUND);
 	expect_msg("task 7d0c1a52-9a0e-4c1e-9d1f-0123456789ab not found");
-	assert_int_equal(aeth_store_task_set_queue(f->store, "nope", "q"),
+	assert_int_equal(aeth__store_task_set_queue(f->store, "nope", "q"),
 			 AETH_ENOTFOUND);
 }
 
@@ -531,40 +542,41 @@ static void test_list_filters_combined(void **state)
 	flt.type = "vm:execute";
 	flt.vm_id = vm.id;
 	flt.status = "pending";
-	OK(aeth_store_task_list(f->store, &flt, &list, &n));
+	OK(aeth_store_task_list(&list, &n, f->store, &flt));
 	assert_int_equal(n, 1);
 	assert_string_equal(list[0]->id, t[0].id);
 	aeth_store_task_list_free(list);
 	flt.status = "running";
 	flt.worker = "w9";
-	OK(aeth_store_task_list(f->store, &flt, &list, &n));
+	OK(aeth_store_task_list(&list, &n, f->store, &flt));
 	assert_int_equal(n, 1);
 	assert_string_equal(list[0]->id, t[1].id);
 	aeth_store_task_list_free(list);
 	flt.vm_id = "";  /* empty: no filter */
 	flt.worker = "nobody";
-	OK(aeth_store_task_list(f->store, &flt, &list, &n));
+	OK(aeth_store_task_list(&list, &n, f->store, &flt));
 	assert_int_equal(n, 0);
 	assert_null(list[0]);
 	aeth_store_task_list_free(list);
 
 	flt.vm_id = "not-a-uuid";
-	assert_int_equal(aeth_store_task_list(f->store, &flt, &list, &n),
+	assert_int_equal(aeth_store_task_list(&list, &n, f->store, &flt),
 			 AETH_ENOTFOUND);
 	assert_null(list);
 	assert_int_equal(n, 0);
 	expect_msg("vm not-a-uuid not found");
 	flt.vm_id = NULL;
 	flt.status = "done";
-	assert_int_equal(aeth_store_task_list(f->store, &flt, &list, &n),
+	assert_int_equal(aeth_store_task_list(&list, &n, f->store, &flt),
 			 AETH_EINVALID);
 	expect_msg("pending|running|completed|failed|retrying|dead");
 	flt = (aeth_store_filter)AETH_STORE_FILTER_INIT;
 	flt.task_id = "1234";
-	assert_int_equal(aeth_store_execution_list(f->store, &flt, &elist, NULL),
+	assert_int_equal(aeth_store_execution_list(&elist, NULL, f->store,
+						   &flt),
 			 AETH_ENOTFOUND);
 	expect_msg("task 1234 not found");
-	assert_int_equal(aeth_store_task_list(f->store, NULL, NULL, NULL),
+	assert_int_equal(aeth_store_task_list(NULL, NULL, f->store, NULL),
 			 AETH_EINVALID);
 	expect_msg("aeth_store_task_list: out is NULL");
 }
@@ -574,7 +586,7 @@ static void test_execution_round_trip(void **state)
 	fixture *f = *state;
 	aeth_store_vm vm;
 	aeth_store_task t;
-	aeth_store_execution e = {0}, *out, **list;
+	aeth_store_execution e = AETH_STORE_EXECUTION_INIT, *out, **list;
 	aeth_store_filter flt = AETH_STORE_FILTER_INIT;
 	size_t n;
 
@@ -588,7 +600,7 @@ static void test_execution_round_trip(void **state)
 	e.env = (char *)"{\"LANG\": \"C\"}";
 	OK(aeth_store_execution_insert(f->store, &e));
 	assert_true(e.started_at_ms > 0);
-	OK(aeth_store_execution_get(f->store, e.id, &out));
+	OK(aeth_store_execution_get(&out, f->store, e.id));
 	assert_string_equal(out->command, "echo");
 	assert_string_equal(out->args, "[\"Hello from VM\"]");
 	assert_string_equal(out->env, "{\"LANG\": \"C\"}");
@@ -601,7 +613,7 @@ static void test_execution_round_trip(void **state)
 	usleep(30000);
 	OK(aeth_store_execution_finish(f->store, e.id, 1, 0, "Hello from VM\n", "",
 				       NULL));
-	OK(aeth_store_execution_get(f->store, e.id, &out));
+	OK(aeth_store_execution_get(&out, f->store, e.id));
 	assert_int_equal(out->has_exit_code, 1);
 	assert_int_equal(out->exit_code, 0);
 	assert_string_equal(out->stdout_data, "Hello from VM\n");
@@ -613,7 +625,7 @@ static void test_execution_round_trip(void **state)
 	aeth_store_execution_free(out);
 
 	/* A complete record in one insert, exit code 127. */
-	memset(&e, 0, sizeof(e));
+	aeth_store_execution_init(&e, AETH_STORE_EXECUTION_VERSION);
 	snprintf(e.vm_id, sizeof(e.vm_id), "%s", vm.id);
 	e.command = (char *)"nope";
 	e.has_exit_code = 1;
@@ -623,7 +635,7 @@ static void test_execution_round_trip(void **state)
 	e.completed_at_ms = 1700000000250;
 	e.duration_ms = 250;
 	OK(aeth_store_execution_insert(f->store, &e));
-	OK(aeth_store_execution_get(f->store, e.id, &out));
+	OK(aeth_store_execution_get(&out, f->store, e.id));
 	assert_int_equal(out->exit_code, 127);
 	assert_int_equal(out->started_at_ms, 1700000000000);
 	assert_int_equal(out->completed_at_ms, 1700000000250);
@@ -631,13 +643,13 @@ static void test_execution_round_trip(void **state)
 	aeth_store_execution_free(out);
 
 	flt.vm_id = vm.id;
-	OK(aeth_store_execution_list(f->store, &flt, &list, &n));
+	OK(aeth_store_execution_list(&list, &n, f->store, &flt));
 	assert_int_equal(n, 2);
 	assert_string_equal(list[0]->command, "nope"); /* oldest first */
 	aeth_store_execution_list_free(list);
 	flt.vm_id = NULL;
 	flt.task_id = t.id;
-	OK(aeth_store_execution_list(f->store, &flt, &list, &n));
+	OK(aeth_store_execution_list(&list, &n, f->store, &flt));
 	assert_int_equal(n, 1);
 	aeth_store_execution_list_free(list);
 }
@@ -646,22 +658,25 @@ static void test_bad_input(void **state)
 {
 	fixture *f = *state;
 	const char *unknown = "7d0c1a52-9a0e-4c1e-9d1f-0123456789ab";
-	aeth_store_vm vm = {0}, *vout = (aeth_store_vm *)1;
+	aeth_store_vm vm = AETH_STORE_VM_INIT, *vout = (aeth_store_vm *)1;
 	aeth_store_task t, *tout;
-	aeth_store_execution e = {0};
+	aeth_store_execution e = AETH_STORE_EXECUTION_INIT;
 	char big[600];
 
-	assert_int_equal(aeth_store_vm_get(f->store, unknown, &vout), AETH_ENOTFOUND);
+	assert_int_equal(aeth_store_vm_get(&vout, f->store,
+					   unknown), AETH_ENOTFOUND);
 	assert_null(vout);
 	expect_msg("vm 7d0c1a52-9a0e-4c1e-9d1f-0123456789ab not found");
-	assert_int_equal(aeth_store_vm_get(f->store, "1234", &vout), AETH_ENOTFOUND);
+	assert_int_equal(aeth_store_vm_get(&vout, f->store,
+					   "1234"), AETH_ENOTFOUND);
 	expect_msg("vm 1234 not found");
 	assert_int_equal(aeth_store_vm_set_status(f->store, unknown, "running", NULL),
 			 AETH_ENOTFOUND);
 	expect_msg("not found");
-	assert_int_equal(aeth_store_task_get(f->store, unknown, &tout), AETH_ENOTFOUND);
+	assert_int_equal(aeth_store_task_get(&tout, f->store,
+					     unknown), AETH_ENOTFOUND);
 	expect_msg("task 7d0c1a52");
-	assert_int_equal(aeth_store_task_set_status(f->store, unknown, "running"),
+	assert_int_equal(aeth__store_task_set_status(f->store, unknown, "running"),
 			 AETH_ENOTFOUND);
 
 	/* A task naming a VM that does not exist. */
@@ -682,8 +697,8 @@ static void test_bad_input(void **state)
 	expect_msg("task payload is required");
 	make_task(&t, "vm:create", NULL);
 	OK(aeth_store_task_insert(f->store, &t));
-	assert_int_equal(aeth_store_task_set_result(f->store, t.id, "nope"),
-			 AETH_EINVALID);
+	assert_int_equal(aeth_store_task_finish(f->store, t.id, "completed", "nope",
+						NULL), AETH_EINVALID);
 	expect_msg("task result is not valid JSON");
 
 	/* Oversized fields. */
@@ -819,7 +834,7 @@ static void test_idle_session_killed(void **state)
 		 "datname = current_database()");
 	assert_int_equal(query_long(f->url, sql), 1);
 	wait_session_gone(f->url);
-	OK(aeth_store_vm_get(f->store, vm.id, &out));
+	OK(aeth_store_vm_get(&out, f->store, vm.id));
 	assert_string_equal(out->name, "before");
 	aeth_store_vm_free(out);
 	/* the same for the plain statements of aeth_store_migrate() */
@@ -854,9 +869,8 @@ static void test_not_migrated(void **state)
 	aeth_store_vm *out;
 
 	OK(aeth_store_open(&f->store, f->url));
-	assert_int_equal(aeth_store_vm_get(f->store,
-					   "7d0c1a52-9a0e-4c1e-9d1f-0123456789ab",
-					   &out), AETH_ESTATE);
+	assert_int_equal(aeth_store_vm_get(&out, f->store,
+					   "7d0c1a52-9a0e-4c1e-9d1f-0123456789ab"), AETH_ESTATE);
 	expect_msg("aeth_store_migrate");
 }
 

@@ -23,6 +23,9 @@
 #include <libpq-fe.h>
 
 #include "aetherium/aetherium.h"
+/* rows written as the worker does (unstable API) */
+#define AETH_UNSTABLE
+#include "aetherium/unstable/store.h"
 #include "expect.h"
 #include "pgcluster.h"
 
@@ -58,7 +61,7 @@ static void server(const char *verb)
 
 static void insert_vm(aeth_store *s, aeth_store_vm *vm, const char *name)
 {
-	memset(vm, 0, sizeof(*vm));
+	aeth_store_vm_init(vm, AETH_STORE_VM_VERSION);
 	vm->name = (char *)name;
 	vm->orchestrator = (char *)"qemu";
 	OK(aeth_store_vm_insert(s, vm));
@@ -69,7 +72,7 @@ static size_t count_vms(aeth_store *s)
 	aeth_store_vm **list = NULL;
 	size_t n = 0;
 
-	OK(aeth_store_vm_list(s, NULL, &list, &n));
+	OK(aeth_store_vm_list(&list, &n, s, NULL));
 	aeth_store_vm_list_free(list);
 	return n;
 }
@@ -87,7 +90,7 @@ static void test_restart_and_stop(void **state)
 
 	/* restart: the next call reconnects by itself and sees the row */
 	server("restart");
-	OK(aeth_store_vm_get(s, a.id, &out));
+	OK(aeth_store_vm_get(&out, s, a.id));
 	assert_string_equal(out->name, "before-restart");
 	aeth_store_vm_free(out);
 	insert_vm(s, &b, "after-restart");
@@ -96,7 +99,8 @@ static void test_restart_and_stop(void **state)
 	/* down: a clear AETH_EUNAVAILABLE, every time, no crash */
 	server("stop");
 	for (int i = 0; i < 2; i++) {
-		assert_int_equal(aeth_store_vm_get(s, a.id, &out), AETH_EUNAVAILABLE);
+		assert_int_equal(aeth_store_vm_get(&out, s,
+						   a.id), AETH_EUNAVAILABLE);
 		assert_null(out);
 		expect_msg("PostgreSQL at unix socket ");
 		expect_msg(base);
@@ -108,7 +112,7 @@ static void test_restart_and_stop(void **state)
 	/* back: it works again and nothing was lost */
 	server("start");
 	assert_int_equal(count_vms(s), 2);
-	OK(aeth_store_vm_get(s, b.id, &out));
+	OK(aeth_store_vm_get(&out, s, b.id));
 	assert_string_equal(out->name, "after-restart");
 	aeth_store_vm_free(out);
 	aeth_store_free(s);
@@ -203,7 +207,7 @@ static void check_mid_statement(void (*interrupt)(PGconn *), const char *name)
 	if (!strstr(m.msg, "while the statement ran") ||
 	    !strstr(m.msg, "the next call reconnects"))
 		fail_msg("unexpected message: %s", m.msg);
-	OK(aeth_store_vm_get(s, a.id, &out));
+	OK(aeth_store_vm_get(&out, s, a.id));
 	assert_string_equal(out->name, name);
 	aeth_store_vm_free(out);
 	PQfinish(holder);

@@ -34,8 +34,7 @@
 #include "expect.h"
 #include "pgcluster.h"
 #include "port.h"
-#include "store/store_internal.h"
-#include "worker/record.h"
+#include "store/sql.h"
 
 /* The role's password as set in the server, and percent-encoded. */
 #define PW "Pg-S3cret/@:x"
@@ -245,7 +244,7 @@ static void test_verify_full_connects(void **state)
 
 	/* the server restarts: the store reconnects, with TLS again */
 	assert_int_equal(aeth_test_pgc_ctl(cluster, "restart", "fast"), 0);
-	assert_int_equal(aeth_store_schema_version(s, &version), 0);
+	assert_int_equal(aeth_store_schema_version(&version, s), 0);
 	expect_encrypted(s);
 	assert_int_equal(aeth_sessions_encrypted(), 1);
 	aeth_store_free(s);

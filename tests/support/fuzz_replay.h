@@ -23,4 +23,15 @@ uint32_t fuzz_rnd(void);
 int fuzz_replay_dir(const char *dir, uint8_t *buf, size_t cap,
 		    void (*mutate)(const uint8_t *p, size_t n));
 
+/*
+ * Run the target on `rounds` mutations of p[0..n): one to four bytes
+ * replaced (half of them by bytes of `special`), one in four truncated,
+ * one in eight with a slice of up to 32 bytes duplicated.
+ */
+void fuzz_mutations(const uint8_t *p, size_t n, const char *special, int rounds);
+
+/* Run the target on `count` random inputs of up to `max` bytes (< the
+ * size of buf), three bytes in four from `special`, the rest letters. */
+void fuzz_random_inputs(uint8_t *buf, size_t max, const char *special, int count);
+
 #endif

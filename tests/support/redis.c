@@ -336,17 +336,51 @@ static redisContext *connect_plain(const char *url)
 	return c;
 }
 
+/* The first seed of redis-cluster://h:p,... or the primary that the
+ * first sentinel of redis-sentinel://h:p,.../NAME names, as redis://h:p
+ * (test URLs carry no password in these forms). */
+static bool seed_url(const char *url, char *out, size_t n)
+{
+	char host[256], name[128];
+	int port;
+
+	if (sscanf(url, "redis-cluster://%255[^:]:%d", host, &port) == 2) {
+		snprintf(out, n, "redis://%s:%d", host, port);
+		return true;
+	}
+	if (sscanf(url, "redis-sentinel://%255[^:]:%d%*[^/]/%127[A-Za-z0-9_.-]",
+		   host, &port, name) == 3) {
+		struct timeval tv = {2, 0};
+		redisContext *c = redisConnectWithTimeout(host, port, tv);
+		redisReply *r = c && !c->err ?
+			redisCommand(c, "SENTINEL get-master-addr-by-name %s", name) : NULL;
+		bool ok = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2;
+
+		if (ok)
+			snprintf(out, n, "redis://%s:%s", r->element[0]->str,
+				 r->element[1]->str);
+		if (r)
+			freeReplyObject(r);
+		if (c)
+			redisFree(c);
+		return ok;
+	}
+	return false;
+}
+
 /* Connect to a test URL: those of connect_plain(), or
  * redis://[user]:password@host:port[/db] (no %-escapes: test passwords
- * are plain). */
+ * are plain), or a seed / the primary of the seed forms. */
 static redisContext *connect_url(const char *url)
 {
-	char plain[256], user[128] = "", pass[128] = "";
+	char plain[320], user[128] = "", pass[128] = "";
 	const char *at = strchr(url, '@');
 	redisContext *c;
 	redisReply *r;
 	bool ok;
 
+	if (seed_url(url, plain, sizeof(plain)))
+		return connect_plain(plain);
 	if (strncmp(url, "redis://", 8) != 0 || !at)
 		return connect_plain(url);
 	if (sscanf(url + 8, "%127[^:]:%127[^@]@", user, pass) != 2 &&
@@ -389,39 +423,106 @@ static void delete_matching(redisContext *c, const char *pattern)
 	} while (strcmp(cursor, "0") != 0);
 }
 
-void aeth_test_redis_cleanup(const char *url, const char *prefix)
+/* A cluster's primaries as redis://host:port URLs (CLUSTER SLOTS on the
+ * first seed); 0 of them for a URL that is not a cluster's. */
+static int cluster_primaries(const char *url, char (*out)[64], int max)
 {
 	redisContext *c;
-	char pat[128];
+	redisReply *r;
+	int n = 0;
 
-	if (!url || !prefix || !(c = connect_url(url)))
-		return;
-	snprintf(pat, sizeof(pat), "{%s:*", prefix);
-	delete_matching(c, pat);
-	snprintf(pat, sizeof(pat), "%s:*", prefix);
-	delete_matching(c, pat);
+	if (strncmp(url, "redis-cluster://", 16) != 0 || !(c = connect_url(url)))
+		return 0;
+	r = redisCommand(c, "CLUSTER SLOTS");
+	for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+		const redisReply *m = r->element[i]->element[2];
+		char u[64];
+		bool dup = false;
+
+		snprintf(u, sizeof(u), "redis://%s:%lld", m->element[0]->str,
+			 m->element[1]->integer);
+		for (int k = 0; k < n; k++)
+			dup |= !strcmp(out[k], u);
+		if (!dup && n < max)
+			snprintf(out[n++], 64, "%s", u);
+	}
+	if (r)
+		freeReplyObject(r);
 	redisFree(c);
+	return n;
 }
 
+void aeth_test_redis_cleanup(const char *url, const char *prefix)
+{
+	char nodes[64][64];
+	int n = url ? cluster_primaries(url, nodes, 64) : 0;
+
+	if (!url || !prefix)
+		return;
+	for (int i = 0; i < (n ? n : 1); i++) {
+		redisContext *c = connect_url(n ? nodes[i] : url);
+		char pat[128];
+
+		if (!c)
+			continue;
+		snprintf(pat, sizeof(pat), "{%s:*", prefix);
+		delete_matching(c, pat);
+		snprintf(pat, sizeof(pat), "%s:*", prefix);
+		delete_matching(c, pat);
+		redisFree(c);
+	}
+}
+
+static char *reply_text(redisReply *r)
+{
+	char *out = NULL;
+
+	if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS)
+		out = strndup(r->str, r->len);
+	else if (r->type == REDIS_REPLY_INTEGER && (out = malloc(24)))
+		snprintf(out, 24, "%lld", r->integer);
+	return out;
+}
+
+/* A command on `url`; on a cluster it follows MOVED, and a command that
+ * names no key of ours (SCRIPT, CONFIG, FLUSHALL) goes to every primary
+ * (the first primary's reply is returned). */
 char *aeth_test_redis_cmd(const char *url, const char *fmt, ...)
 {
-	redisContext *c = connect_url(url);
-	redisReply *r;
+	char nodes[64][64], moved[128];
+	int n = 0;
 	char *out = NULL;
 	va_list ap;
 
-	if (!c)
-		return NULL;
-	va_start(ap, fmt);
-	r = redisvCommand(c, fmt, ap);
-	va_end(ap);
-	if (r) {
-		if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS)
-			out = strndup(r->str, r->len);
-		else if (r->type == REDIS_REPLY_INTEGER && (out = malloc(24)))
-			snprintf(out, 24, "%lld", r->integer);
-		freeReplyObject(r);
+	if (!strncmp(fmt, "SCRIPT", 6) || !strncmp(fmt, "CONFIG", 6) ||
+	    !strncmp(fmt, "FLUSHALL", 8))
+		n = cluster_primaries(url, nodes, 64);
+	for (int i = 0; i < (n ? n : 1); i++) {
+		redisContext *c = connect_url(n ? nodes[i] : url);
+		redisReply *r = NULL;
+		char host[64];
+		int port, hops = 0;
+
+		while (c) {
+			va_start(ap, fmt);
+			r = redisvCommand(c, fmt, ap);
+			va_end(ap);
+			if (!r || r->type != REDIS_REPLY_ERROR || hops++ > 4 ||
+			    sscanf(r->str, "MOVED %*d %63[^:]:%d", host, &port) != 2)
+				break;
+			freeReplyObject(r);
+			r = NULL;
+			redisFree(c);
+			snprintf(moved, sizeof(moved), "redis://%s:%d", host, port);
+			c = connect_plain(moved);
+		}
+		if (r) {
+			if (!out && r->type != REDIS_REPLY_ERROR)
+				out = reply_text(r);
+			freeReplyObject(r);
+		}
+		if (c)
+			redisFree(c);
 	}
-	redisFree(c);
 	return out;
 }

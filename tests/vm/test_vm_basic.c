@@ -17,7 +17,7 @@
 #include "vmtest.h"
 #include "vm/vm_internal.h"
 #include "vm/backend.h"
-#include "vm/vm_priv.h"
+#include "vm/handles.h"
 
 static aeth_vmm *open_vmm(const char *image_dir)
 {
@@ -124,7 +124,7 @@ static void test_bad_options(void **st)
 	assert_int_equal(aeth_vm_create(&vm, m, &vo), 0);
 	aeth_vm_free(vm);
 	assert_int_equal(aeth_vm_create(&vm, m, &vo), AETH_EEXISTS);
-	assert_int_equal(aeth_vmm_reap(m, 1, NULL), 0);
+	assert_int_equal(aeth_vmm_reap(NULL, m, 1), 0);
 	aeth_vmm_free(m);
 }
 
@@ -241,7 +241,7 @@ static void test_reap_dead_and_pid_reuse(void **st)
 	assert_int_equal(aeth_vm_status(vm), AETH_VM_FAILED);
 	assert_int_equal(aeth_vm_pid(vm), child);
 	aeth_vm_free(vm);
-	assert_int_equal(aeth_vmm_reap(m, 0, &reaped), 0);
+	assert_int_equal(aeth_vmm_reap(&reaped, m, 0), 0);
 	assert_non_null(reaped[0]);
 	assert_null(reaped[1]);
 	aeth_strarray_free(reaped);
@@ -271,7 +271,7 @@ static void test_reap_expired(void **st)
 	assert_true(aeth_vm_expires_ms(again) >= t0 + 1000);
 	aeth_vm_free(again);
 	usleep(1100 * 1000);
-	assert_int_equal(aeth_vmm_reap(m, 0, &reaped), 0);
+	assert_int_equal(aeth_vmm_reap(&reaped, m, 0), 0);
 	assert_non_null(reaped[0]);
 	assert_string_equal(reaped[0], id);
 	assert_null(reaped[1]);

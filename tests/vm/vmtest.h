@@ -30,7 +30,7 @@ static inline void vmtest_cleanup(void)
 	o.state_dir = vmtest_state_dir;
 	o.accel = AETH_ACCEL_TCG;
 	if (aeth_vmm_open(&m, &o) == 0) {
-		aeth_vmm_reap(m, 1, NULL);
+		aeth_vmm_reap(NULL, m, 1);
 		aeth_vmm_free(m);
 		m = NULL;
 	}

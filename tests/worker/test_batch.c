@@ -8,7 +8,7 @@
  * (completed, with its start time, worker and retry count), not two; one
  * that runs long after all gets its running row from the heartbeat while
  * it runs; one that fails gets a running row and then its failure. Needs
- * Redis and PostgreSQL (suite 'queue': eval "$(scripts/services.sh env)").
+ * Redis and PostgreSQL (suite 'services': eval "$(scripts/services.sh env)").
  */
 #include "../queue/qtest.h"
 
@@ -18,6 +18,9 @@
 #include <libpq-fe.h>
 
 #include "internal.h"
+/* rows written as the worker does (unstable API) */
+#define AETH_UNSTABLE
+#include "aetherium/unstable/store.h"
 #include "pg.h"
 
 #define NTASK 300
@@ -156,7 +159,7 @@ static void stop_worker(fixture *f)
 static void insert_row(fixture *f, const char *id, const char *type,
 		       const char *payload, int max_retries)
 {
-	aeth_store_task st = {0};
+	aeth_store_task st = AETH_STORE_TASK_INIT;
 
 	memcpy(st.id, id, 37);
 	st.type = (char *)type;
@@ -193,6 +196,7 @@ static void enqueue(fixture *f, int from, int to, int slow, bool rows,
 		snprintf(payload[k], 64, "{\"i\":%d,\"slow\":%d}", from + k,
 			 from + k == slow ? slow_kind : 0);
 		/* the slow one is of a type the slot has not seen yet */
+		aeth_queue_batch_task_init(&b[k], AETH_QUEUE_BATCH_TASK_VERSION);
 		b[k].type = from + k == slow ? "t:other" : "t:job";
 		b[k].payload = payload[k];
 		b[k].opts = &eo[k];
@@ -218,7 +222,7 @@ static void check_completed(fixture *f, const char *id, int i)
 	aeth_store_task *t = NULL;
 	char want[96];
 
-	assert_int_equal(aeth_store_task_get(f->store, id, &t), 0);
+	assert_int_equal(aeth_store_task_get(&t, f->store, id), 0);
 	assert_string_equal(t->status, "completed");
 	assert_non_null(t->worker_id);
 	assert_string_equal(t->worker_id, "wbatch");
@@ -236,7 +240,7 @@ static void test_deep_queue(void **state)
 {
 	fixture *f = *state;
 	static char ids[NTASK + NROWLESS][37];
-	aeth_queue_counts c;
+	aeth_queue_counts c = AETH_QUEUE_COUNTS_INIT;
 
 	/* rows first, as aeth_client_submit writes them; some without one */
 	enqueue(f, 0, NTASK, -1, true, -1, ids);
@@ -248,7 +252,7 @@ static void test_deep_queue(void **state)
 		assert_int_equal(atomic_load(&calls[i]), 1);
 		check_completed(f, ids[i], i);
 	}
-	assert_int_equal(aeth_queue_count(f->q->q, "tq", &c), 0);
+	assert_int_equal(aeth_queue_count(&c, f->q->q, "tq"), 0);
 	assert_int_equal(c.n[AETH_QUEUE_COMPLETED], NTASK + NROWLESS);
 	assert_int_equal(c.n[AETH_QUEUE_ACTIVE], 0);
 	assert_int_equal(c.n[AETH_QUEUE_PENDING], 0);
@@ -262,7 +266,7 @@ static void test_stop_gives_back(void **state)
 {
 	fixture *f = *state;
 	static char ids[NTASK + NROWLESS][37];
-	aeth_queue_counts c;
+	aeth_queue_counts c = AETH_QUEUE_COUNTS_INIT;
 	int back = 0, back_noretry = 0, ran = 0;
 
 	start_worker(f, 1);
@@ -281,8 +285,8 @@ static void test_stop_gives_back(void **state)
 		aeth_queue_task *qt = NULL;
 		aeth_store_task *t = NULL;
 
-		assert_int_equal(aeth_queue_get(f->q->q, "tq", ids[i], &qt), 0);
-		assert_int_equal(aeth_store_task_get(f->store, ids[i], &t), 0);
+		assert_int_equal(aeth_queue_get(&qt, f->q->q, "tq", ids[i]), 0);
+		assert_int_equal(aeth_store_task_get(&t, f->store, ids[i]), 0);
 		if (qt->state != AETH_QUEUE_COMPLETED) {
 			/* given back: not run, not counted as a try */
 			assert_int_equal(atomic_load(&calls[i]), 0);
@@ -303,7 +307,7 @@ static void test_stop_gives_back(void **state)
 	/* the batch held tasks of both kinds: they went back */
 	assert_true(back > 0 && back_noretry > 0);
 	assert_int_equal(back + ran, NHELD - 1);
-	assert_int_equal(aeth_queue_count(f->q->q, "tq", &c), 0);
+	assert_int_equal(aeth_queue_count(&c, f->q->q, "tq"), 0);
 	assert_int_equal(c.n[AETH_QUEUE_ACTIVE], 0);
 	assert_int_equal(c.n[AETH_QUEUE_DEAD], 0);
 	assert_int_equal(c.n[AETH_QUEUE_RETRY], 0);
@@ -317,7 +321,7 @@ static void test_stop_gives_back(void **state)
 
 		assert_int_equal(atomic_load(&calls[i]), 1);
 		check_completed(f, ids[i], i);
-		assert_int_equal(aeth_store_task_get(f->store, ids[i], &t), 0);
+		assert_int_equal(aeth_store_task_get(&t, f->store, ids[i]), 0);
 		assert_int_equal(t->retry_count, 0);
 		aeth_store_task_free(t);
 	}
@@ -341,7 +345,7 @@ static void test_no_wait_for_slow(void **state)
 	for (int i = 100; i < 110; i++) {
 		aeth_queue_task *qt = NULL;
 
-		assert_int_equal(aeth_queue_get(f->q->q, "tq", ids[i], &qt), 0);
+		assert_int_equal(aeth_queue_get(&qt, f->q->q, "tq", ids[i]), 0);
 		assert_int_equal(qt->state, AETH_QUEUE_COMPLETED);
 		aeth_queue_task_free(qt);
 		check_completed(f, ids[i], i);
@@ -358,7 +362,8 @@ static void enqueue_one(fixture *f, int i, const char *payload, char (*ids)[37])
 	aeth__uuid_new(ids[i]);
 	eo.id = ids[i];
 	insert_row(f, ids[i], "t:job", payload, 3);
-	assert_int_equal(aeth_queue_enqueue(f->q->q, "t:job", payload, &eo, NULL), 0);
+	assert_int_equal(aeth_queue_enqueue(NULL, f->q->q, "t:job", payload,
+					    &eo), 0);
 }
 
 /* A log of every UPDATE of a tasks row (id, new status), by trigger. */
@@ -401,7 +406,7 @@ static aeth_store_task *wait_status(fixture *f, const char *id, const char *stat
 	aeth_store_task *t = NULL;
 
 	for (int n = 0; n < ms / 10; n++) {
-		assert_int_equal(aeth_store_task_get(f->store, id, &t), 0);
+		assert_int_equal(aeth_store_task_get(&t, f->store, id), 0);
 		if (!strcmp(t->status, status))
 			return t;
 		aeth_store_task_free(t);
@@ -438,7 +443,7 @@ static void test_deferred_one_write(void **state)
 		u = updates_of(c, ids[i]);
 		assert_string_equal(u, "completed");
 		free(u);
-		assert_int_equal(aeth_store_task_get(f->store, ids[i], &t), 0);
+		assert_int_equal(aeth_store_task_get(&t, f->store, ids[i]), 0);
 		assert_int_equal(t->retry_count, 0);
 		assert_true(t->started_at_ms <= t->completed_at_ms);
 		aeth_store_task_free(t);
@@ -512,7 +517,7 @@ static void test_row_write_fails(void **state)
 	fixture *f = *state;
 	static char ids[NTASK + NROWLESS][37];
 	PGconn *c = PQconnectdb(f->db);
-	aeth_queue_counts qc = {0};
+	aeth_queue_counts qc = AETH_QUEUE_COUNTS_INIT;
 	aeth_queue_task *qt = NULL;
 	aeth_store_task *t;
 	PGresult *r;
@@ -532,15 +537,15 @@ static void test_row_write_fails(void **state)
 	enqueue_one(f, 100, "{\"i\":100}", ids);
 	for (n = 0; n < 1000 && qc.n[AETH_QUEUE_RETRY] == 0; n++) {
 		usleep(10 * 1000);
-		assert_int_equal(aeth_queue_count(f->q->q, "tq", &qc), 0);
+		assert_int_equal(aeth_queue_count(&qc, f->q->q, "tq"), 0);
 	}
 	assert_int_equal(qc.n[AETH_QUEUE_RETRY], 1);
 	assert_int_equal(qc.n[AETH_QUEUE_COMPLETED], 100);
-	assert_int_equal(aeth_queue_get(f->q->q, "tq", ids[100], &qt), 0);
+	assert_int_equal(aeth_queue_get(&qt, f->q->q, "tq", ids[100]), 0);
 	assert_non_null(strstr(qt->error, "cannot record its result"));
 	aeth_queue_task_free(qt);
 	assert_int_equal(atomic_load(&calls[100]), 1);
-	assert_int_equal(aeth_store_task_get(f->store, ids[100], &t), 0);
+	assert_int_equal(aeth_store_task_get(&t, f->store, ids[100]), 0);
 	assert_string_not_equal(t->status, "completed");
 	aeth_store_task_free(t);
 
@@ -572,7 +577,7 @@ static void test_stop_after_grace(void **state)
 {
 	fixture *f = *state;
 	static char ids[NTASK + NROWLESS][37];
-	aeth_queue_counts c;
+	aeth_queue_counts c = AETH_QUEUE_COUNTS_INIT;
 	aeth_queue_task *qt = NULL;
 	pthread_t rl;
 	int back = 0;
@@ -591,19 +596,20 @@ static void test_stop_after_grace(void **state)
 	assert_int_equal(pthread_create(&rl, NULL, release_later, NULL), 0);
 	stop_worker(f);
 	pthread_join(rl, NULL);
-	assert_int_equal(aeth_queue_get(f->q->q, "tq", ids[100], &qt), 0);
+	assert_int_equal(aeth_queue_get(&qt, f->q->q, "tq", ids[100]), 0);
 	assert_int_equal(qt->state, AETH_QUEUE_RETRY);
 	assert_int_equal(qt->retried, 1);
 	aeth_queue_task_free(qt);
 	for (int i = 101; i < 100 + NHELD; i++) {
 		aeth_store_task *t = NULL;
 
-		assert_int_equal(aeth_queue_get(f->q->q, "tq", ids[i], &qt), 0);
+		assert_int_equal(aeth_queue_get(&qt, f->q->q, "tq", ids[i]), 0);
 		if (qt->state != AETH_QUEUE_COMPLETED) {
 			assert_int_equal(atomic_load(&calls[i]), 0);
 			assert_int_equal(qt->state, AETH_QUEUE_PENDING);
 			assert_int_equal(qt->retried, 0);
-			assert_int_equal(aeth_store_task_get(f->store, ids[i], &t), 0);
+			assert_int_equal(aeth_store_task_get(&t, f->store,
+							     ids[i]), 0);
 			assert_string_equal(t->status, "pending");
 			aeth_store_task_free(t);
 			back++;
@@ -611,7 +617,7 @@ static void test_stop_after_grace(void **state)
 		aeth_queue_task_free(qt);
 	}
 	assert_true(back > 0);
-	assert_int_equal(aeth_queue_count(f->q->q, "tq", &c), 0);
+	assert_int_equal(aeth_queue_count(&c, f->q->q, "tq"), 0);
 	assert_int_equal(c.n[AETH_QUEUE_DEAD], 0);
 	assert_int_equal(c.n[AETH_QUEUE_PENDING], back);
 }

@@ -87,6 +87,24 @@ static void test_redis(void **state)
 	setenv("AETH_REDIS_URL", "redis://queue.example:6390", 1);
 	expect_redis(NULL, "queue.example", 6390, false);
 	unsetenv("AETH_REDIS_URL");
+	/* the seed forms: every seed (a cluster's other nodes and the
+	 * primary the sentinels name are not known without asking) */
+	expect_redis("redis-cluster://10.0.0.1:7000,127.0.0.1:7001", "10.0.0.1", 7000, false);
+	expect_redis("redis-sentinel://127.0.0.1,s2:26380/m", "127.0.0.1", 26379, true);
+	{
+		aeth__endpoint eps[4];
+		size_t n = 0;
+
+		assert_true(aeth__redis_endpoints("redis-cluster://a:1,b:2,[::1]:3", eps, 4, &n));
+		assert_int_equal(n, 3);
+		assert_string_equal(eps[1].host, "b");
+		assert_int_equal(eps[2].port, 3);
+		assert_true(eps[2].loopback);
+		assert_true(aeth__redis_endpoints("redis-cluster://a:1,b:2,c:3", eps, 2, &n));
+		assert_int_equal(n, 2);
+		assert_false(aeth__redis_endpoints("unix:///r.sock", eps, 4, &n));
+		assert_int_equal(n, 0);
+	}
 }
 
 typedef struct {

@@ -10,13 +10,16 @@
  * second task of one id; one reconciler at a time; a repair does not
  * overwrite a row written meanwhile; the mark spares later passes the rows
  * already settled, and a Redis restart makes a full sweep. Needs Redis and
- * PostgreSQL (suite 'queue': eval "$(scripts/services.sh env)").
+ * PostgreSQL (suite 'services': eval "$(scripts/services.sh env)").
  */
 #include "../queue/qtest.h"
 
 #include <libpq-fe.h>
 
 #include "internal.h"
+/* rows written as the worker does (unstable API) */
+#define AETH_UNSTABLE
+#include "aetherium/unstable/store.h"
 #include "pg.h"
 #include "queue/queue_ledger.h"
 #include "store/store_ledger.h"
@@ -108,7 +111,7 @@ static void expect_sql(fixture *f, const char *want, const char *fmt, const char
 static void row(fixture *f, char id[37], const char *queue, const char *status,
 		int retries, int max_retries, int age_s)
 {
-	aeth_store_task st = {0};
+	aeth_store_task st = AETH_STORE_TASK_INIT;
 
 	aeth__uuid_new(id);
 	memcpy(st.id, id, 37);
@@ -131,15 +134,16 @@ static void enqueue(fixture *f, const char *id, const char *queue)
 
 	eo.queue = queue ? queue : "tq";
 	eo.id = id;
-	assert_int_equal(aeth_queue_enqueue(f->q->q, "t:job", "{\"n\": 1}", &eo, NULL), 0);
+	assert_int_equal(aeth_queue_enqueue(NULL, f->q->q, "t:job",
+					    "{\"n\": 1}", &eo), 0);
 }
 
 static aeth_queue_task *take(fixture *f)
 {
-	aeth_queue_source src = {"tq", 1, 0};
+	aeth_queue_source src = {AETH_QUEUE_SOURCE_VERSION, "tq", 1, 0};
 	aeth_queue_task *t = NULL;
 
-	assert_int_equal(aeth_queue_dequeue(f->q->q, &src, 1, 0, &t), 0);
+	assert_int_equal(aeth_queue_dequeue(&t, f->q->q, &src, 1, 0), 0);
 	return t;
 }
 
@@ -173,7 +177,7 @@ static aeth_queue_task *get(fixture *f, const char *id)
 {
 	aeth_queue_task *t = NULL;
 
-	if (aeth_queue_get(f->q->q, "tq", id, &t) != 0)
+	if (aeth_queue_get(&t, f->q->q, "tq", id) != 0)
 		fail_msg("task %s not in Redis: %s", id, aeth_error_last());
 	return t;
 }
@@ -217,7 +221,7 @@ static void test_lost_tasks_put_back(void **state)
 	expect_sql(f, "dead", "SELECT status FROM tasks WHERE id = '%s'", d);
 	expect_sql(f, "t", "SELECT error LIKE '%%retries are used up (3 of 3)' AND "
 		   "completed_at IS NOT NULL FROM tasks WHERE id = '%s'", d);
-	assert_int_equal(aeth_queue_get(f->q->q, "tq", b, &t), AETH_ENOTFOUND);
+	assert_int_equal(aeth_queue_get(&t, f->q->q, "tq", b), AETH_ENOTFOUND);
 	expect_sql(f, "pending", "SELECT status FROM tasks WHERE id = '%s'", b);
 
 	/* The put-back tasks are Redis's now: the next pass leaves them. It
@@ -235,7 +239,7 @@ static void test_in_flight_left_alone(void **state)
 {
 	fixture *f = *state;
 	char e[37];
-	aeth_queue_source src = {"tq", 1, 0};
+	aeth_queue_source src = {AETH_QUEUE_SOURCE_VERSION, "tq", 1, 0};
 	aeth_queue_task *t, *none = NULL;
 	aeth__ledger_stats st;
 
@@ -247,7 +251,8 @@ static void test_in_flight_left_alone(void **state)
 	assert_int_equal(st.live, 1);
 	assert_int_equal(st.requeued, 0);
 	/* nothing to take a second time, and the holder completes it */
-	assert_int_equal(aeth_queue_dequeue(f->q->q, &src, 1, 0, &none), AETH_ETIMEOUT);
+	assert_int_equal(aeth_queue_dequeue(&none, f->q->q, &src, 1,
+					    0), AETH_ETIMEOUT);
 	assert_int_equal(aeth_queue_ack(f->q->q, t, "{}"), 0);
 	aeth_queue_task_free(t);
 }
@@ -330,7 +335,7 @@ static void test_forwarding_copy(void **state)
 	assert_int_equal(st.live, 1);
 	assert_int_equal(st.requeued, 1);
 	assert_int_equal(st.completed, 0);
-	assert_int_equal(aeth_queue_get(f->q->q, "worker:w9", k, &t), 0);
+	assert_int_equal(aeth_queue_get(&t, f->q->q, "worker:w9", k), 0);
 	assert_int_equal(t->state, AETH_QUEUE_PENDING);
 	aeth_queue_task_free(t);
 	expect_sql(f, "pending", "SELECT status FROM tasks WHERE id = '%s'", i);
@@ -358,7 +363,8 @@ static void test_put_back_keeps_id_unique(void **state)
 	assert_int_equal(restored, 1);
 	eo.queue = "tq";
 	eo.id = k;
-	assert_int_equal(aeth_queue_enqueue(f->q->q, "t:job", "{}", &eo, NULL), AETH_EEXISTS);
+	assert_int_equal(aeth_queue_enqueue(NULL, f->q->q, "t:job", "{}",
+					    &eo), AETH_EEXISTS);
 	snprintf(key, sizeof(key), "{%s:tq}:pending", f->q->ns);
 	n = aeth_test_redis_cmd(f->q->url, "LLEN %s", key);
 	assert_string_equal(n, "2");

@@ -9,21 +9,22 @@ void aeth_strarray_free(char **array);
 void aeth_free(void *ptr);
 typedef struct aeth_config aeth_config;
 int aeth_config_load(aeth_config **out, const char *path);
-int aeth_config_get_string(const aeth_config *cfg, const char *key,
-const char **out);
-int aeth_config_get_int(const aeth_config *cfg, const char *key,
-int64_t *out);
-int aeth_config_get_bool(const aeth_config *cfg, const char *key,
+int aeth_config_get_string(const char **out, const aeth_config *cfg,
+const char *key);
+int aeth_config_get_int(int64_t *out, const aeth_config *cfg,
+const char *key);
+int aeth_config_get_bool(
 _Bool
-*out);
+*out, const aeth_config *cfg,
+const char *key);
 int aeth_config_set(aeth_config *cfg, const char *key,
 const char *value);
 size_t aeth_config_queue_count(const aeth_config *cfg);
-int aeth_config_queue_get(const aeth_config *cfg, size_t index,
-const char **name, int *weight);
+int aeth_config_queue_get(const char **name, int *weight,
+const aeth_config *cfg, size_t index);
 const char *aeth_config_path(const aeth_config *cfg);
-int aeth_config_names(const aeth_config *cfg, const char *section,
-char ***names_out);
+int aeth_config_names(char ***names_out, const aeth_config *cfg,
+const char *section);
 int aeth_config_dup(aeth_config **out, const aeth_config *cfg);
 void aeth_config_free(aeth_config *cfg);
 typedef enum {
@@ -64,7 +65,9 @@ size_t output_limit;
 int shell;
 int keep_stdin_open;
 } aeth_exec_options;
+int aeth_exec_options_init(aeth_exec_options *opts, unsigned int version);
 typedef struct {
+unsigned int version;
 int exit_code;
 int term_signal;
 int timed_out;
@@ -89,9 +92,8 @@ const aeth_exec_options *opts);
 int aeth_exec_write_stdin(aeth_exec *e, const void *data,
 size_t len, unsigned int timeout_ms);
 int aeth_exec_close_stdin(aeth_exec *e);
-int aeth_exec_next(aeth_exec *e, aeth_exec_stream *stream,
-const void **data, size_t *len,
-unsigned int timeout_ms);
+int aeth_exec_next(aeth_exec_stream *stream, const void **data,
+size_t *len, aeth_exec *e, unsigned int timeout_ms);
 int aeth_exec_kill(aeth_exec *e, int signo);
 int aeth_exec_wait(aeth_exec_result **out, aeth_exec *e);
 void aeth_exec_free(aeth_exec *e);
@@ -100,8 +102,9 @@ int aeth_vm_file_put(aeth_vm *vm, const char *guest_path,
 const void *data, size_t len, unsigned int mode);
 int aeth_vm_file_get(void **data, size_t *len, aeth_vm *vm,
 const char *guest_path, size_t max_len);
-int aeth_vm_file_get_fd(aeth_vm *vm, const char *guest_path, int fd,
-size_t max_len, size_t *len_out);
+int aeth_vm_file_get_fd(size_t *len_out, aeth_vm *vm,
+const char *guest_path, int fd,
+size_t max_len);
 int aeth_vm_ping(aeth_vm *vm, unsigned int timeout_ms);
 typedef enum {
 AETH_LOG_DEBUG = 0,
@@ -141,6 +144,7 @@ unsigned int retry_max_ms;
 unsigned int retry_jitter_pct;
 unsigned int dead_max;
 } aeth_queue_options;
+int aeth_queue_options_init(aeth_queue_options *opts, unsigned int version);
 typedef struct {
 unsigned int version;
 const char *queue;
@@ -151,19 +155,28 @@ unsigned int unique_ttl_ms;
 int64_t process_at_ms;
 const char *id;
 } aeth_queue_enqueue_options;
+int aeth_queue_enqueue_options_init(aeth_queue_enqueue_options *opts, unsigned int version);
 typedef struct {
+unsigned int version;
 const char *type;
 const char *payload;
 const aeth_queue_enqueue_options *opts;
 char id[37];
 int rc;
 } aeth_queue_batch_task;
+int aeth_queue_batch_task_init(aeth_queue_batch_task *task,
+unsigned int version);
 typedef struct {
+unsigned int version;
 const char *name;
 unsigned int weight;
 int strict;
 } aeth_queue_source;
+int aeth_queue_source_init(aeth_queue_source *source,
+unsigned int version);
+struct aeth_queue_task_internal;
 typedef struct {
+unsigned int version;
 char id[37];
 char *queue;
 char *type;
@@ -181,47 +194,50 @@ int64_t process_at_ms;
 int64_t started_ms;
 int64_t finished_ms;
 int64_t lease_deadline_ms;
-char *lease;
+struct aeth_queue_task_internal *internal;
 } aeth_queue_task;
 typedef struct {
+unsigned int version;
 uint64_t n[6];
 } aeth_queue_counts;
+int aeth_queue_counts_init(aeth_queue_counts *counts,
+unsigned int version);
 int aeth_queue_open(aeth_queue **out, const aeth_queue_options *opts);
 void aeth_queue_free(aeth_queue *q);
 int aeth_queue_ping(aeth_queue *q);
-int aeth_queue_enqueue(aeth_queue *q, const char *type,
-const char *payload,
-const aeth_queue_enqueue_options *opts,
-char id_out[37]);
+int aeth_queue_enqueue(char id_out[37], aeth_queue *q,
+const char *type, const char *payload,
+const aeth_queue_enqueue_options *opts);
 int aeth_queue_enqueue_batch(aeth_queue *q, aeth_queue_batch_task *tasks,
 size_t n);
-int aeth_queue_dequeue(aeth_queue *q, const aeth_queue_source *sources,
-size_t n, unsigned int timeout_ms,
-aeth_queue_task **out);
-int aeth_queue_dequeue_batch(aeth_queue *q, const aeth_queue_source *sources,
-size_t n, unsigned int timeout_ms,
-aeth_queue_task **out, size_t max,
-size_t *got);
+int aeth_queue_dequeue(aeth_queue_task **out, aeth_queue *q,
+const aeth_queue_source *sources, size_t n,
+unsigned int timeout_ms);
+int aeth_queue_dequeue_batch(aeth_queue_task **out, size_t *got,
+size_t max, aeth_queue *q,
+const aeth_queue_source *sources,
+size_t n, unsigned int timeout_ms);
 int aeth_queue_heartbeat(aeth_queue *q, aeth_queue_task *task);
 int aeth_queue_ack(aeth_queue *q, aeth_queue_task *task,
 const char *result_json);
-int aeth_queue_ack_batch(aeth_queue *q, aeth_queue_task *const *tasks,
-const char *const *results, size_t n, int *rcs);
+int aeth_queue_ack_batch(int *rcs, aeth_queue *q,
+aeth_queue_task *const *tasks,
+const char *const *results, size_t n);
 int aeth_queue_nack(aeth_queue *q, aeth_queue_task *task,
 const char *error, unsigned int flags);
-int aeth_queue_recover(aeth_queue *q, const char *queue,
-unsigned int *recovered);
-int aeth_queue_get(aeth_queue *q, const char *queue, const char *id,
-aeth_queue_task **out);
-int aeth_queue_wait_result(aeth_queue *q, const char *queue,
-const char *id, unsigned int timeout_ms,
-aeth_queue_task **out);
-int aeth_queue_count(aeth_queue *q, const char *queue,
-aeth_queue_counts *out);
-int aeth_queue_list(aeth_queue *q, const char *queue,
+int aeth_queue_recover(unsigned int *recovered, aeth_queue *q,
+const char *queue);
+int aeth_queue_get(aeth_queue_task **out, aeth_queue *q,
+const char *queue, const char *id);
+int aeth_queue_wait_result(aeth_queue_task **out, aeth_queue *q,
+const char *queue, const char *id,
+unsigned int timeout_ms);
+int aeth_queue_count(aeth_queue_counts *out, aeth_queue *q,
+const char *queue);
+int aeth_queue_list(char ***ids, aeth_queue *q, const char *queue,
 aeth_queue_state state, size_t offset,
-size_t limit, char ***ids);
-int aeth_queue_queues(aeth_queue *q, char ***names);
+size_t limit);
+int aeth_queue_queues(char ***names, aeth_queue *q);
 int aeth_queue_cancel(aeth_queue *q, const char *queue,
 const char *id);
 void aeth_queue_task_free(aeth_queue_task *task);
@@ -231,15 +247,16 @@ int aeth_queue_worker_register(aeth_queue *q, const char *id,
 const char *info_json,
 unsigned int interval_ms);
 int aeth_queue_worker_unregister(aeth_queue *q, const char *id);
-int aeth_queue_worker_list(aeth_queue *q, char **json_out);
-int aeth_queue_worker_get(aeth_queue *q, const char *id,
-char **json_out);
+int aeth_queue_worker_list(char **json_out, aeth_queue *q);
+int aeth_queue_worker_get(char **json_out, aeth_queue *q,
+const char *id);
 typedef struct aeth_store aeth_store;
 int aeth_store_open(aeth_store **out, const char *url);
 int aeth_store_migrate(aeth_store *store);
-int aeth_store_schema_version(aeth_store *store, int *version);
+int aeth_store_schema_version(int *version, aeth_store *store);
 void aeth_store_free(aeth_store *store);
 typedef struct {
+unsigned int version;
 char id[37];
 char *name;
 char *orchestrator;
@@ -257,6 +274,7 @@ char *metadata;
 char *owner_worker;
 char *error;
 } aeth_store_vm;
+int aeth_store_vm_init(aeth_store_vm *vm, unsigned int version);
 typedef struct {
 unsigned int version;
 const char *status;
@@ -266,20 +284,17 @@ const char *vm_id;
 const char *task_id;
 unsigned int limit;
 } aeth_store_filter;
-int aeth_store_vm_insert(aeth_store *store, aeth_store_vm *vm);
-int aeth_store_vm_get(aeth_store *store, const char *id,
-aeth_store_vm **out);
-int aeth_store_vm_set_status(aeth_store *store, const char *id,
-const char *status, const char *error);
-int aeth_store_vm_set_owner(aeth_store *store, const char *id,
-const char *worker_id);
-int aeth_store_vm_update(aeth_store *store, const aeth_store_vm *vm);
-int aeth_store_vm_list(aeth_store *store,
-const aeth_store_filter *filter,
-aeth_store_vm ***out, size_t *count);
+int aeth_store_filter_init(aeth_store_filter *filter,
+unsigned int version);
+int aeth_store_vm_get(aeth_store_vm **out, aeth_store *store,
+const char *id);
+int aeth_store_vm_list(aeth_store_vm ***out, size_t *count,
+aeth_store *store,
+const aeth_store_filter *filter);
 void aeth_store_vm_free(aeth_store_vm *vm);
 void aeth_store_vm_list_free(aeth_store_vm **list);
 typedef struct {
+unsigned int version;
 char id[37];
 char *type;
 char *status;
@@ -300,34 +315,16 @@ char *metadata;
 char *queue;
 int64_t timeout_ms;
 } aeth_store_task;
-int aeth_store_task_insert(aeth_store *store, aeth_store_task *task);
-int aeth_store_task_get(aeth_store *store, const char *id,
-aeth_store_task **out);
-int aeth_store_task_set_status(aeth_store *store, const char *id,
-const char *status);
-int aeth_store_task_start(aeth_store *store, const char *id,
-const char *worker_id, int retry_count);
-int aeth_store_task_finish(aeth_store *store, const char *id,
-const char *status, const char *result_json,
-const char *error);
-int aeth_store_task_set_result(aeth_store *store, const char *id,
-const char *result_json);
-int aeth_store_task_set_error(aeth_store *store, const char *id,
-const char *error);
-int aeth_store_task_set_worker(aeth_store *store, const char *id,
-const char *worker_id);
-int aeth_store_task_set_queue(aeth_store *store, const char *id,
-const char *queue);
-int aeth_store_task_set_retry_count(aeth_store *store, const char *id,
-int retry_count);
-int aeth_store_task_set_vm(aeth_store *store, const char *id,
-const char *vm_id);
-int aeth_store_task_list(aeth_store *store,
-const aeth_store_filter *filter,
-aeth_store_task ***out, size_t *count);
+int aeth_store_task_init(aeth_store_task *task, unsigned int version);
+int aeth_store_task_get(aeth_store_task **out, aeth_store *store,
+const char *id);
+int aeth_store_task_list(aeth_store_task ***out, size_t *count,
+aeth_store *store,
+const aeth_store_filter *filter);
 void aeth_store_task_free(aeth_store_task *task);
 void aeth_store_task_list_free(aeth_store_task **list);
 typedef struct {
+unsigned int version;
 char id[37];
 char job_id[37];
 char vm_id[37];
@@ -345,23 +342,18 @@ int64_t completed_at_ms;
 int duration_ms;
 char *metadata;
 } aeth_store_execution;
-int aeth_store_execution_insert(aeth_store *store,
-aeth_store_execution *exec);
-int aeth_store_execution_finish(aeth_store *store, const char *id,
-int has_exit_code, int exit_code,
-const char *stdout_data,
-const char *stderr_data,
-const char *error);
-int aeth_store_execution_get(aeth_store *store, const char *id,
-aeth_store_execution **out);
-int aeth_store_execution_list(aeth_store *store,
-const aeth_store_filter *filter,
-aeth_store_execution ***out,
-size_t *count);
+int aeth_store_execution_init(aeth_store_execution *exec,
+unsigned int version);
+int aeth_store_execution_get(aeth_store_execution **out,
+aeth_store *store, const char *id);
+int aeth_store_execution_list(aeth_store_execution ***out,
+size_t *count, aeth_store *store,
+const aeth_store_filter *filter);
 void aeth_store_execution_free(aeth_store_execution *exec);
 void aeth_store_execution_list_free(aeth_store_execution **list);
-int aeth_args_split(const char *line, char ***argv_out,
-size_t *argc_out);
+int aeth_args_split(char ***argv_out, size_t *argc_out,
+const char *line);
+int aeth_task_type_valid(const char *type);
 int aeth_task_payload_validate(const char *type, const char *json,
 size_t len);
 typedef struct aeth_client aeth_client;
@@ -371,6 +363,7 @@ const char *database_url;
 const char *redis_url;
 const char *redis_ns;
 } aeth_client_options;
+int aeth_client_options_init(aeth_client_options *opts, unsigned int version);
 int aeth_client_open(aeth_client **out, const aeth_client_options *opts);
 int aeth_client_open_config(aeth_client **out, const aeth_config *cfg);
 void aeth_client_free(aeth_client *c);
@@ -381,10 +374,11 @@ unsigned int max_retries;
 unsigned int timeout_ms;
 int priority;
 } aeth_submit_options;
-int aeth_client_submit(aeth_client *c, const char *type,
+int aeth_submit_options_init(aeth_submit_options *opts, unsigned int version);
+int aeth_client_submit(char task_id_out[37], char **queue_out,
+aeth_client *c, const char *type,
 const char *payload_json,
-const aeth_submit_options *opts,
-char task_id_out[37], char **queue_out);
+const aeth_submit_options *opts);
 typedef struct {
 unsigned int version;
 const char *name;
@@ -396,35 +390,26 @@ const char *rootfs;
 const char *image;
 unsigned int ttl_s;
 } aeth_create_options;
-int aeth_client_submit_create_ex(aeth_client *c,
+int aeth_create_options_init(aeth_create_options *opts, unsigned int version);
+int aeth_client_submit_create_ex(char task_id_out[37], aeth_client *c,
 const aeth_create_options *vm,
-const aeth_submit_options *opts,
-char task_id_out[37]);
-int aeth_client_submit_create(aeth_client *c, const char *name,
-unsigned int vcpus, unsigned int memory_mb,
-const aeth_submit_options *opts,
-char task_id_out[37]);
-int aeth_client_submit_execute(aeth_client *c, const char *vm_id,
-const char *command,
+const aeth_submit_options *opts);
+int aeth_client_submit_execute(char task_id_out[37], aeth_client *c,
+const char *vm_id, const char *command,
 const char *const *args,
-const aeth_submit_options *opts,
-char task_id_out[37]);
-int aeth_client_submit_delete(aeth_client *c, const char *vm_id,
-const aeth_submit_options *opts,
-char task_id_out[37]);
+const aeth_submit_options *opts);
+int aeth_client_submit_delete(char task_id_out[37], aeth_client *c,
+const char *vm_id,
+const aeth_submit_options *opts);
 typedef void (*aeth_wait_progress_cb)(const char *task_id, const char *state,
 unsigned int waited_ms, void *userdata);
-int aeth_client_wait(aeth_client *c, const char *task_id,
-unsigned int timeout_ms,
-aeth_wait_progress_cb progress, void *userdata,
-char **task_json_out);
-int aeth_client_task(aeth_client *c, const char *task_id,
-char **task_json_out);
-int aeth_client_list(aeth_client *c, const char *what,
-unsigned int limit, char **json_out);
-int aeth_client_render(const char *json, const char *what,
-char **text_out);
-int aeth_task_exit_status(const char *task_json);
+int aeth_client_wait(char **task_json_out, aeth_client *c,
+const char *task_id, unsigned int timeout_ms,
+aeth_wait_progress_cb progress, void *userdata);
+int aeth_client_task(char **task_json_out, aeth_client *c,
+const char *task_id);
+int aeth_client_list(char **json_out, aeth_client *c, const char *what,
+unsigned int limit);
 const char *aeth_version(void);
 void aeth_version_numbers(int *major, int *minor, int *patch);
 typedef struct aeth_vmm aeth_vmm;
@@ -485,13 +470,14 @@ aeth_snapshot_mode snapshots;
 const char *snapshot_dir;
 unsigned int tcg_tb_mb;
 } aeth_vmm_options;
+int aeth_vmm_options_init(aeth_vmm_options *opts, unsigned int version);
 int aeth_vmm_open(aeth_vmm **out, const aeth_vmm_options *opts);
 void aeth_vmm_free(aeth_vmm *vmm);
 const char *aeth_vmm_state_dir(const aeth_vmm *vmm);
 const char *aeth_vmm_backend(const aeth_vmm *vmm);
 aeth_accel aeth_vmm_accel(const aeth_vmm *vmm);
-int aeth_vmm_jailed(const aeth_vmm *vmm, const char **why);
-int aeth_vmm_reap(aeth_vmm *vmm, int all, char ***reaped_out);
+int aeth_vmm_jailed(const char **why, const aeth_vmm *vmm);
+int aeth_vmm_reap(char ***reaped_out, aeth_vmm *vmm, int all);
 typedef struct {
 unsigned int version;
 const char *name;
@@ -507,6 +493,7 @@ const char *initrd_path;
 const char *const *net_allow;
 unsigned int ttl_s;
 } aeth_vm_options;
+int aeth_vm_options_init(aeth_vm_options *opts, unsigned int version);
 int aeth_vm_create(aeth_vm **out, aeth_vmm *vmm,
 const aeth_vm_options *opts);
 int aeth_vm_start(aeth_vm *vm);
@@ -574,6 +561,7 @@ int use_rootfs;
 int deny_network;
 const aeth_config *config;
 } aeth_worker_options;
+int aeth_worker_options_init(aeth_worker_options *opts, unsigned int version);
 int aeth_worker_new(aeth_worker **out, const aeth_worker_options *opts);
 int aeth_worker_new_from_config(aeth_worker **out,
 const aeth_config *cfg,
@@ -601,19 +589,48 @@ int aeth_task_set_result(aeth_task *task, const char *json);
 int aeth_task_fail(aeth_task *task, int retryable, const char *message);
 int aeth_task_cancelled(const aeth_task *task);
 void aeth_task_say(aeth_task *task, const char *line);
+int aeth_client_render(char **text_out, const char *json,
+const char *what);
+int aeth_task_exit_status(const char *task_json);
+int aeth_store_vm_insert(aeth_store *store, aeth_store_vm *vm);
+int aeth_store_vm_set_status(aeth_store *store, const char *id,
+const char *status, const char *error);
+int aeth_store_vm_update(aeth_store *store, const aeth_store_vm *vm);
+int aeth_store_task_insert(aeth_store *store, aeth_store_task *task);
+int aeth_store_task_start(aeth_store *store, const char *id,
+const char *worker_id, int retry_count);
+int aeth_store_task_finish(aeth_store *store, const char *id,
+const char *status, const char *result_json,
+const char *error);
+int aeth_store_execution_insert(aeth_store *store,
+aeth_store_execution *exec);
+int aeth_store_execution_finish(aeth_store *store, const char *id,
+int has_exit_code, int exit_code,
+const char *stdout_data,
+const char *stderr_data,
+const char *error);
 '''
 
 INT_CONSTANTS = {'AETH_ACCEL_INFO_VERSION': 1,
  'AETH_CLIENT_OPTIONS_VERSION': 1,
  'AETH_CREATE_OPTIONS_VERSION': 2,
  'AETH_EXEC_OPTIONS_VERSION': 1,
+ 'AETH_EXEC_RESULT_VERSION': 1,
  'AETH_EXEC_WAIT_GRACE_MS': 5000,
  'AETH_FILE_GET_MAX_DEFAULT': 16777216,
+ 'AETH_QUEUE_BATCH_TASK_VERSION': 1,
+ 'AETH_QUEUE_COUNTS_VERSION': 1,
  'AETH_QUEUE_ENQUEUE_OPTIONS_VERSION': 1,
  'AETH_QUEUE_NACK_NO_RETRY': 1,
  'AETH_QUEUE_NACK_RELEASE': 2,
  'AETH_QUEUE_NSTATES': 6,
  'AETH_QUEUE_OPTIONS_VERSION': 1,
+ 'AETH_QUEUE_SOURCE_VERSION': 1,
+ 'AETH_QUEUE_TASK_VERSION': 1,
+ 'AETH_STORE_EXECUTION_VERSION': 1,
+ 'AETH_STORE_FILTER_VERSION': 1,
+ 'AETH_STORE_TASK_VERSION': 1,
+ 'AETH_STORE_VM_VERSION': 1,
  'AETH_SUBMIT_OPTIONS_VERSION': 1,
  'AETH_VERSION_MAJOR': 0,
  'AETH_VERSION_MINOR': 1,
@@ -623,115 +640,3 @@ INT_CONSTANTS = {'AETH_ACCEL_INFO_VERSION': 1,
  'AETH_WORKER_OPTIONS_VERSION': 3}
 
 STR_CONSTANTS = {'AETH_VERSION_STRING': '0.1.0'}
-
-INITIALIZERS = {'AETH_CLIENT_OPTIONS_INIT': [(0, 1), (1, None), (2, None), (3, None)],
- 'AETH_CREATE_OPTIONS_INIT': [(0, 2),
-                              (1, None),
-                              (2, 0),
-                              (3, 0),
-                              (4, None),
-                              (5, None),
-                              (6, None),
-                              (7, None),
-                              (8, 0)],
- 'AETH_EXEC_OPTIONS_INIT': [(0, 1),
-                            (1, None),
-                            (2, None),
-                            (3, None),
-                            (4, None),
-                            (5, 0),
-                            (6, 0),
-                            (7, 0),
-                            (8, 0),
-                            (9, 0)],
- 'AETH_QUEUE_ENQUEUE_OPTIONS_INIT': [(0, 1),
-                                     (1, None),
-                                     (2, 3),
-                                     (3, 1800000),
-                                     (4, None),
-                                     (5, 0),
-                                     (6, 0),
-                                     (7, None)],
- 'AETH_QUEUE_OPTIONS_INIT': [(0, 1),
-                             (1, None),
-                             (2, None),
-                             (3, None),
-                             (4, 0),
-                             (5, 0),
-                             (6, 0),
-                             (7, 0),
-                             (8, 0),
-                             (9, 0),
-                             (10, 0),
-                             (11, 0),
-                             (12, 0)],
- 'AETH_STORE_FILTER_INIT': [(0, 1),
-                            (1, None),
-                            (2, None),
-                            (3, None),
-                            (4, None),
-                            (5, None),
-                            (6, 0)],
- 'AETH_SUBMIT_OPTIONS_INIT': [(0, 1),
-                              (1, None),
-                              (2, 3),
-                              (3, 1800000),
-                              (4, 0)],
- 'AETH_VMM_OPTIONS_INIT': [(0, 4),
-                           (1, None),
-                           (2, 0),
-                           (3, None),
-                           (4, None),
-                           (5, None),
-                           (6, None),
-                           (7, None),
-                           (8, None),
-                           (9, None),
-                           (10, 0),
-                           (11, 0),
-                           (12, None),
-                           (13, 0),
-                           (14, 0),
-                           (15, None),
-                           (16, 0),
-                           (17, None),
-                           (18, None),
-                           (19, None),
-                           (20, 0),
-                           (21, None),
-                           (22, 0)],
- 'AETH_VM_OPTIONS_INIT': [(0, 2),
-                          (1, None),
-                          (2, None),
-                          (3, 0),
-                          (4, 0),
-                          (5, 0),
-                          (6, None),
-                          (7, None),
-                          (8, 0),
-                          (9, None),
-                          (10, None),
-                          (11, None),
-                          (12, 0)],
- 'AETH_WORKER_OPTIONS_INIT': [(0, 3),
-                              (1, None),
-                              (2, None),
-                              (3, None),
-                              (4, None),
-                              (5, 0),
-                              (6, None),
-                              (7, 0),
-                              (8, 0),
-                              (9, None),
-                              (10, None),
-                              (11, None),
-                              (12, None),
-                              (13, 0),
-                              (14, 0),
-                              (15, None),
-                              (16, None),
-                              (17, 1),
-                              (18, None),
-                              (19, 0),
-                              (20, 0),
-                              (21, None)]}

@@ -93,7 +93,7 @@ def _options(argv, stdin=None, env=None, cwd=None, timeout=None,
     argv = [b(a) for a in argv]
     if not argv:
         raise ValueError("argv must not be empty")
-    opts, keep = new_options("aeth_exec_options", "AETH_EXEC_OPTIONS_INIT")
+    opts, keep = new_options("aeth_exec_options")
     cargs = [ffi.new("char[]", a) for a in argv]
     c_argv = ffi.new("char *[]", cargs + [ffi.NULL])
     keep += [cargs, c_argv]
@@ -206,7 +206,7 @@ class Process(Handle):
         stream = ffi.new("aeth_exec_stream *")
         data = ffi.new("const void **")
         size = ffi.new("size_t *")
-        rc = check(lib.aeth_exec_next(self._handle(), stream, data, size,
+        rc = check(lib.aeth_exec_next(stream, data, size, self._handle(),
                                       ms(timeout)))
         if rc == 0:
             self._eof = True

@@ -70,28 +70,15 @@ def constant(name):
     return _cdef.STR_CONSTANTS[name]
 
 
-def new_options(ctype, init_name):
-    """A zeroed ``ctype *`` filled from the header's ``*_INIT`` initialiser
-    (version field and defaults), so Python follows the C defaults.
-    Returns (cdata, keepalive list) - strings set later must be kept
-    alive by the caller as long as the struct is used."""
+def new_options(ctype):
+    """A ``ctype *`` (e.g. "aeth_vm_options") initialised by the library's
+    ``<ctype>_init(opts, <CTYPE>_VERSION)``: the version field and the C
+    defaults, from the library itself rather than from its headers'
+    ``*_INIT`` macros.  The version is the one of the headers the binding's
+    declarations were generated from (_cdef.py), which is also the struct
+    size cffi allocates.  Returns (cdata, keepalive list) - strings set
+    later must be kept alive by the caller as long as the struct is used."""
+    from .errors import check
     obj = ffi.new(ctype + " *")
-    keep = []
-    _apply_init(obj, _cdef.INITIALIZERS[init_name], keep)
-    return obj, keep
-
-
-def _apply_init(obj, entries, keep):
-    fields = [f[0] for f in ffi.typeof(obj).item.fields]
-    for key, val in entries:
-        name = fields[key] if isinstance(key, int) else key
-        if val is None:
-            continue  # already zero / NULL
-        if isinstance(val, list):
-            _apply_init(ffi.addressof(obj[0], name), val, keep)
-        elif isinstance(val, str):
-            s = ffi.new("char[]", val.encode())
-            keep.append(s)
-            setattr(obj, name, s)
-        else:
-            setattr(obj, name, val)
+    check(getattr(lib, ctype + "_init")(obj, constant(ctype.upper() + "_VERSION")))
+    return obj, []

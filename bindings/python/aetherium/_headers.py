@@ -5,8 +5,10 @@ module runs the C preprocessor over ``include/aetherium/aetherium.h`` (the
 umbrella header), keeps only the lines that come from the project's own
 headers (system headers are left out by following cpp's line markers),
 strips what ``ffi.cdef`` cannot take, and extracts the ``#define``
-constants (integers, strings and ``*_INIT`` brace initialisers) with a small
-parser, because the preprocessor's output no longer has them.
+constants (integers and strings) with a small parser, because the
+preprocessor's output no longer has them.  Options structs are initialised
+by the library's ``aeth_*_init()`` functions, never from the headers'
+``*_INIT`` macros (_ffi.new_options).
 
 The result is written to ``_cdef.py`` next to this file, which the package
 imports.  Regenerate it after a header changes::
@@ -50,15 +52,22 @@ def default_include_dir():
 
 
 def _preprocess(include_dir, cpp=None):
+    """The umbrella header and the unstable ones (include/aetherium/unstable/:
+    the binding ships with the library it loads, so it may use the API that
+    has no ABI promise, e.g. aeth_client_render() for render())."""
     cc = cpp or os.environ.get("CC") or shutil.which("cc") or "gcc"
     umbrella = include_dir / "aetherium" / "aetherium.h"
+    unstable = sorted((include_dir / "aetherium" / "unstable").glob("*.h"))
+    src = "".join('#include "%s"\n' % h for h in [umbrella] + unstable)
     # -dD keeps the #define lines in place, so that constants come from
-    # exactly the headers the umbrella includes.
-    cmd = [cc, "-E", "-dD", "-std=c11", "-I", str(include_dir), str(umbrella)]
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    # exactly the headers included.
+    cmd = [cc, "-E", "-dD", "-std=c11", "-DAETH_UNSTABLE", "-I", str(include_dir),
+           "-x", "c", "-"]
+    r = subprocess.run(cmd, input=src, capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError("preprocessing %s failed:\n%s" % (umbrella, r.stderr))
-    own = str((include_dir / "aetherium").resolve())
+    own = (str((include_dir / "aetherium").resolve()),
+           str((include_dir / "aetherium" / "unstable").resolve()))
     keep, defines = [], []
     current = None
     for line in r.stdout.splitlines():
@@ -66,7 +75,7 @@ def _preprocess(include_dir, cpp=None):
         if m:
             current = os.path.realpath(m.group(2)) if m.group(2) else None
             continue
-        mine = current and os.path.dirname(current) == own
+        mine = current and os.path.dirname(current) in own
         if line.startswith("#"):
             if mine and re.match(r"#\s*define\s", line):
                 defines.append(line)
@@ -169,77 +178,9 @@ def _eval_int(expr, known):
         return None
 
 
-def _split_top(s):
-    parts, depth, cur, q = [], 0, "", None
-    for ch in s:
-        if q:
-            cur += ch
-            if ch == q:
-                q = None
-            continue
-        if ch in "\"'":
-            q = ch
-        elif ch in "({":
-            depth += 1
-        elif ch in ")}":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            parts.append(cur.strip())
-            cur = ""
-            continue
-        cur += ch
-    if cur.strip():
-        parts.append(cur.strip())
-    return parts
-
-
-def _parse_init(body, ints, strs):
-    """A brace initialiser as [(field or position, value)]: value an int,
-    str, None (NULL/0 pointer) or a nested list for a sub-struct."""
-    body = body.strip()
-    if not (body.startswith("{") and body.endswith("}")):
-        return None
-    entries = []
-    for pos, item in enumerate(_split_top(body[1:-1])):
-        key = pos
-        m = re.match(r"\.\s*([A-Za-z_]\w*)\s*=\s*(.*)$", item, re.S)
-        if m:
-            key, item = m.group(1), m.group(2).strip()
-        if item.startswith("{"):
-            val = _parse_init(item, ints, strs)
-        elif item in ("NULL", "((void *)0)"):
-            val = None
-        elif re.fullmatch(r'"(?:[^"\\]|\\.)*"', item):
-            val = ast.literal_eval(item)
-        elif item in strs:
-            val = strs[item]
-        elif item in ("true", "false"):
-            val = int(item == "true")
-        else:
-            val = _eval_int(item, ints)
-            if val is None:
-                raise ValueError("cannot evaluate %r in initialiser %s" % (item, body))
-        entries.append((key, val))
-    return entries
-
-
-def _enum_constants(cdef):
-    """Enum constants of the cdef by name (initialisers may use them)."""
-    import cffi
-    ffi = cffi.FFI()
-    ffi.cdef(cdef)
-    out = {}
-    for name in ffi.list_types()[0]:
-        t = ffi.typeof(name)
-        if t.kind == "enum":
-            out.update(t.relements)
-    return out
-
-
-def extract_defines(define_lines, enums=None):
-    """(ints, strings, inits) from the headers' #define lines (as cpp -dD
-    prints them). `enums` (name -> value) may be used by initialisers but
-    is not returned."""
+def extract_defines(define_lines):
+    """(ints, strings) from the headers' #define lines (as cpp -dD prints
+    them); other macros (the *_INIT initialisers, calls) are left out."""
     raw = []
     for line in define_lines:
         m = re.match(r"\s*#\s*define\s+(AETH_\w+)(\(?)\s*(.*)$", line)
@@ -249,7 +190,7 @@ def extract_defines(define_lines, enums=None):
         if not value or name.endswith("_H"):
             continue  # include guards
         raw.append((name, value))
-    ints, strs, inits = {}, {}, {}
+    ints, strs = {}, {}
     pending = list(raw)
     # Constants may use each other in any order: iterate to a fixed point.
     for _ in range(len(pending) + 1):
@@ -266,13 +207,7 @@ def extract_defines(define_lines, enums=None):
         if len(left) == len(pending):
             break
         pending = left
-    known = dict(enums or {})
-    known.update(ints)
-    for name, value in pending:
-        if value.startswith("{"):
-            inits[name] = _parse_init(value, known, strs)
-        # anything else (e.g. a macro expanding to a call) is not a constant
-    return ints, strs, inits
+    return ints, strs
 
 
 def generate(include_dir=None, cpp=None):
@@ -283,16 +218,15 @@ def generate(include_dir=None, cpp=None):
     # Declarations only: blank lines and indentation (which follow the
     # headers' comments and layout) must not make the copy look stale.
     cdef = "".join(line.strip() + "\n" for line in cdef.splitlines() if line.strip())
-    ints, strs, inits = extract_defines(define_lines, _enum_constants(cdef))
+    ints, strs = extract_defines(define_lines)
     return ('"""GENERATED by aetherium/_headers.py from include/aetherium/*.h.\n'
             'Do not edit: run /usr/bin/python3 bindings/python/aetherium/_headers.py\n'
             '"""\n\n'
             "CDEF = r'''\n%s'''\n\n"
             "INT_CONSTANTS = %s\n\n"
-            "STR_CONSTANTS = %s\n\n"
-            "INITIALIZERS = %s\n" % (
-                cdef, pprint.pformat(ints, width=78), pprint.pformat(strs, width=78),
-                pprint.pformat(inits, width=78)))
+            "STR_CONSTANTS = %s\n" % (
+                cdef, pprint.pformat(ints, width=78),
+                pprint.pformat(strs, width=78)))
 
 
 def main(argv):

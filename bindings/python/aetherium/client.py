@@ -112,7 +112,7 @@ class Client(Handle):
     def __init__(self, database_url=None, redis_url=None, redis_ns=None):
         from . import _core
         _core._ensure_init()
-        opts, keep = new_options("aeth_client_options", "AETH_CLIENT_OPTIONS_INIT")
+        opts, keep = new_options("aeth_client_options")
         for field, value in (("database_url", database_url),
                              ("redis_url", redis_url), ("redis_ns", redis_ns)):
             if value is not None:
@@ -135,7 +135,7 @@ class Client(Handle):
             payload = json.dumps(payload)
         if isinstance(payload, str):
             payload = payload.encode()
-        opts, keep = new_options("aeth_submit_options", "AETH_SUBMIT_OPTIONS_INIT")
+        opts, keep = new_options("aeth_submit_options")
         if queue is not None:
             q = ffi.new("char[]", queue.encode())
             keep.append(q)
@@ -148,8 +148,8 @@ class Client(Handle):
             opts.priority = priority
         tid = ffi.new("char[37]")
         with self._call_lock:
-            rc = lib.aeth_client_submit(self._handle(), type.encode(), payload,
-                                        opts, tid, ffi.NULL)
+            rc = lib.aeth_client_submit(tid, ffi.NULL, self._handle(),
+                                        type.encode(), payload, opts)
             if rc < 0:
                 exc = last_error(rc)
                 exc.task_id = ffi.string(tid).decode() or None
@@ -163,16 +163,17 @@ class Client(Handle):
         out = ffi.new("char **")
         h = ffi.new_handle(progress) if progress else ffi.NULL
         with self._call_lock:
-            check(lib.aeth_client_wait(self._handle(), task_id.encode(),
-                                       ms(timeout), _progress_cb if progress
-                                       else ffi.NULL, h, out))
+            check(lib.aeth_client_wait(out, self._handle(), task_id.encode(),
+                                       ms(timeout),
+                                       _progress_cb if progress else ffi.NULL,
+                                       h))
             return Task(json.loads(_take_str(out)))
 
     def task(self, task_id):
         """The Task as recorded now (NotFound for an unknown id)."""
         out = ffi.new("char **")
         with self._call_lock:
-            check(lib.aeth_client_task(self._handle(), task_id.encode(), out))
+            check(lib.aeth_client_task(out, self._handle(), task_id.encode()))
             return Task(json.loads(_take_str(out)))
 
     def run(self, type, payload, timeout=None, **submit_opts):
@@ -198,7 +199,8 @@ class Client(Handle):
     def _list(self, what, limit):
         out = ffi.new("char **")
         with self._call_lock:
-            check(lib.aeth_client_list(self._handle(), what.encode(), limit, out))
+            check(lib.aeth_client_list(out, self._handle(), what.encode(),
+                                       limit))
             return json.loads(_take_str(out))
 
     # -- the seed's three task types ------------------------------------
@@ -255,5 +257,5 @@ def render(rows_or_json, what):
     if isinstance(rows_or_json, str):
         rows_or_json = rows_or_json.encode()
     out = ffi.new("char **")
-    check(lib.aeth_client_render(rows_or_json, what.encode(), out))
+    check(lib.aeth_client_render(out, rows_or_json, what.encode()))
     return _take_str(out)

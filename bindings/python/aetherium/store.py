@@ -17,7 +17,7 @@ def migrate(database_url=None):
     try:
         check(lib.aeth_store_migrate(store))
         version = ffi.new("int *")
-        check(lib.aeth_store_schema_version(store, version))
+        check(lib.aeth_store_schema_version(version, store))
         return version[0]
     finally:
         lib.aeth_store_free(store)

@@ -76,7 +76,7 @@ class VMM(Handle):
                  boot_timeout=None, jail=None, cgroups=True, overlay_dir=None,
                  snapshots=False, snapshot_dir=None, tcg_tb_mb=None):
         _core._ensure_init()
-        opts, keep = new_options("aeth_vmm_options", "AETH_VMM_OPTIONS_INIT")
+        opts, keep = new_options("aeth_vmm_options")
         if jail not in _JAILS:
             raise ValueError("jail must be None/'auto', True/'on' or False/'off'")
         opts.jail = _JAILS[jail]
@@ -145,7 +145,7 @@ class VMM(Handle):
         """Remove VMs whose VMM process is gone (all=True: every VM).
         Returns the ids removed."""
         out = ffi.new("char ***")
-        rc = lib.aeth_vmm_reap(self._handle(), 1 if all else 0, out)
+        rc = lib.aeth_vmm_reap(out, self._handle(), 1 if all else 0)
         try:
             ids = strarray(out[0])
         finally:
@@ -200,7 +200,7 @@ class VM(Handle):
                  tap_name=None, rootfs_path=None, boot_timeout=None, id=None,
                  vmm=None, keep=False, start=True, allow=None, ttl=None):
         vmm = vmm or default_vmm()
-        opts, strs = new_options("aeth_vm_options", "AETH_VM_OPTIONS_INIT")
+        opts, strs = new_options("aeth_vm_options")
         _set_strv(opts, strs, "net_allow", allow)
         if ttl is not None:
             opts.ttl_s = int(ttl)
@@ -335,9 +335,9 @@ class VM(Handle):
         size = ffi.new("size_t *")
         with open(local_path, "wb") as f:
             try:
-                check(lib.aeth_vm_file_get_fd(self._handle(), _exec.b(path),
-                                              f.fileno(), max_size or 0,
-                                              size))
+                check(lib.aeth_vm_file_get_fd(size, self._handle(),
+                                              _exec.b(path), f.fileno(),
+                                              max_size or 0))
             except BaseException:
                 f.close()
                 os.unlink(local_path)

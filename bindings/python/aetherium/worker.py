@@ -108,7 +108,7 @@ class Worker(Handle):
                  builtin=True, on_event=None, config=None):
         from . import _core
         _core._ensure_init()
-        opts, keep = new_options("aeth_worker_options", "AETH_WORKER_OPTIONS_INIT")
+        opts, keep = new_options("aeth_worker_options")
         if config is not None:
             # a YAML file: images, network profiles, limits, the jail
             # (docs/config.md); the arguments above win over it

@@ -60,7 +60,7 @@ def test_message_comes_from_the_library():
     lvl = lib.aeth_log_level_parse(b"nonsense")
     assert lvl == -1
     # aeth_vm_get on a fresh state dir fails with NOT FOUND and a message
-    # naming the id: exercised in test_vm_errors.py; here only the plumbing.
+    # naming the id: exercised in test_vm_local.py; here only the plumbing.
     lib.aeth_error_clear()
     assert ffi.string(lib.aeth_error_last()) == b"no error"
 

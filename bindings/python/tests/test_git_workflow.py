@@ -2,8 +2,8 @@
 `git daemon` on 127.0.0.1, cloned inside a VM (user-mode networking, the
 host is 10.0.2.2 there), one file copied back out.
 
-NEEDS the guest root filesystem with git: scripts/build-image.sh --rootfs
-(image/H3). Without it this test fails and says so."""
+NEEDS the guest root filesystem with git: scripts/build-image.sh --rootfs.
+Without it this test fails and says so."""
 import importlib.util
 import shutil
 import socket

@@ -78,10 +78,22 @@ def test_bad_arguments():
         aetherium.VMM(backend="nonesuch")
 
 
-def test_vm_options_defaults_come_from_the_header():
+def test_vm_options_defaults_come_from_the_library():
     from aetherium._ffi import new_options, constant
-    opts, _ = new_options("aeth_vm_options", "AETH_VM_OPTIONS_INIT")
+    opts, _ = new_options("aeth_vm_options")
     assert opts.version == constant("AETH_VM_OPTIONS_VERSION")
+    # the library's _init, not a parse of the header's macro
+    wopts, _ = new_options("aeth_worker_options")
+    assert wopts.migrate == 1
+
+
+def test_options_init_refuses_unknown_versions():
+    from aetherium._ffi import ffi, lib, constant
+    opts = ffi.new("aeth_vm_options *")
+    current = constant("AETH_VM_OPTIONS_VERSION")
+    assert lib.aeth_vm_options_init(opts, current + 1) == aetherium.InvalidArgument.code
+    msg = ffi.string(lib.aeth_error_last()).decode()
+    assert "1..%d" % current in msg and "aeth_vm_options" in msg
 
 
 def test_owned_vm_is_deleted_when_garbage_collected(bare_vmm):

@@ -1,0 +1,164 @@
+/*
+ * lib/task/result.c - the result JSON of the seed's task types, and the
+ * payloads the submit client sends. Command output is arbitrary bytes but
+ * JSON strings (and PostgreSQL's JSONB) need UTF-8 without NUL, so invalid
+ * sequences become U+FFFD instead of making the whole result unstorable.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "internal.h"
+#include "task/task.h"
+
+/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	size_t len;
+	unsigned int cp;
+
+	if (s[0] >= 0x01 && s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		len = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		len = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	/* overlong forms, surrogates, beyond U+10FFFF */
+	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	return len;
+}
+
+char *aeth__utf8_sanitize(const char *s, size_t len)
+{
+	static const char repl[] = "\xef\xbf\xbd";
+	const unsigned char *u = (const unsigned char *)s;
+	aeth__buf b = AETH__BUF_INIT;
+
+	if (aeth__buf_append(&b, "", 0) != 0)
+		return NULL;
+	for (size_t i = 0; s && i < len;) {
+		size_t n = utf8_seq(u + i, len - i);
+		int rc;
+
+		if (n == 0) {
+			rc = aeth__buf_append(&b, repl, 3);
+			n = 1;
+		} else {
+			rc = aeth__buf_append(&b, s + i, n);
+		}
+		if (rc != 0) {
+			aeth__buf_free(&b);
+			return NULL;
+		}
+		i += n;
+	}
+	return aeth__buf_detach(&b, NULL);
+}
+
+/* Print and free `o`; NULL (with AETH_ENOMEM set) if anything failed. */
+static char *finish(cJSON *o, bool ok)
+{
+	char *s = NULL;
+
+	if (ok && o)
+		s = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	if (!s)
+		aeth__error_oom();
+	return s;
+}
+
+static bool add_str(cJSON *o, const char *k, const char *v)
+{
+	return cJSON_AddStringToObject(o, k, v ? v : "") != NULL;
+}
+
+static bool add_bytes(cJSON *o, const char *k, const char *v, size_t len)
+{
+	char *clean = aeth__utf8_sanitize(v, len);
+	bool ok = clean && add_str(o, k, clean);
+
+	free(clean);
+	return ok;
+}
+
+char *aeth__create_result(const char *vm_id, const char *name,
+			  const char *origin, int64_t ready_ms)
+{
+	cJSON *o = cJSON_CreateObject();
+	bool ok = o && add_str(o, "vm_id", vm_id) && add_str(o, "name", name) &&
+		  add_str(o, "status", "running") && add_str(o, "origin", origin) &&
+		  cJSON_AddNumberToObject(o, "ready_ms", (double)ready_ms);
+
+	return finish(o, ok);
+}
+
+char *aeth__execute_result(const char *vm_id, int exit_code,
+			   const char *out, size_t out_len,
+			   const char *err, size_t err_len)
+{
+	cJSON *o = cJSON_CreateObject();
+	bool ok = o && add_str(o, "vm_id", vm_id) &&
+		  cJSON_AddNumberToObject(o, "exit_code", exit_code) &&
+		  add_bytes(o, "stdout", out, out_len) &&
+		  add_bytes(o, "stderr", err, err_len);
+
+	return finish(o, ok);
+}
+
+char *aeth__delete_result(const char *vm_id)
+{
+	cJSON *o = cJSON_CreateObject();
+	bool ok = o && add_str(o, "vm_id", vm_id) && add_str(o, "status", "deleted");
+
+	return finish(o, ok);
+}
+
+/* `o` if ok, else NULL (o freed, AETH_ENOMEM set). */
+static cJSON *tree(cJSON *o, bool ok)
+{
+	if (ok && o)
+		return o;
+	cJSON_Delete(o);
+	aeth__error_oom();
+	return NULL;
+}
+
+cJSON *aeth__execute_payload_tree(const char *vm_id, const char *command,
+				  const char *const *args)
+{
+	cJSON *o = cJSON_CreateObject();
+	/* the seed's field order: vm_id, command, args */
+	bool ok = o && add_str(o, "vm_id", vm_id) && add_str(o, "command", command);
+	cJSON *a = ok ? cJSON_AddArrayToObject(o, "args") : NULL;
+
+	ok = ok && a;
+	for (size_t i = 0; ok && args && args[i]; i++) {
+		cJSON *s = cJSON_CreateString(args[i]);
+
+		ok = s && cJSON_AddItemToArray(a, s);
+	}
+	return tree(o, ok);
+}
+
+cJSON *aeth__delete_payload_tree(const char *vm_id)
+{
+	cJSON *o = cJSON_CreateObject();
+	bool ok = o && add_str(o, "vm_id", vm_id);
+
+	return tree(o, ok);
+}
