@@ -211,10 +211,15 @@ static int build_argv(argv_t *a, const aeth__vm_record *r, const vmm_fds *f)
 		arg(a, "-device");
 		arg(a, "virtio-net-device,netdev=n0");
 	}
-	if (!snap) {
+	if (!snap || jailed) {
 		/* Free page reporting: the guest hands back the memory it
-		 * frees (QEMU discards it). Not for snapshots: QEMU 7.2 would
-		 * punch holes in the memfd their memory is, which is sealed. */
+		 * frees (QEMU discards it). A restored VM's memory is a
+		 * private mapping of a sealed memfd: QEMU 7.2 first punches
+		 * a hole in the file, which the seal refuses, and would then
+		 * not drop the VM's own pages; aeth-jailer's --ram-discard
+		 * makes that first step a no-op (lib/jail/jailer.h). Without
+		 * the jail a snapshot's VMs have no balloon (the template's
+		 * devices are the restored VMs'). */
 		arg(a, "-device");
 		arg(a, "virtio-balloon-device,free-page-reporting=on");
 	}

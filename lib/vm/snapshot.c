@@ -21,7 +21,8 @@
 #include "vm/handles.h"
 
 /* Bumped when what a snapshot holds or how it is read changes. */
-#define SNAPSHOT_FORMAT 1
+/* 2: a jailed template (hence its restores) has the balloon device */
+#define SNAPSHOT_FORMAT 2
 #define META_MAX_BYTES (64 * 1024)
 /* After a snapshot could not be made or used: cold boots for this long
  * before trying again (a broken image must not cost a template boot on
