@@ -2,14 +2,16 @@
 """Host memory and CPU per idle VM, and how many VMs fit at once.
 
     density.py [--build DIR] [-n 10] [--idle 60] [--mode restore|cold|both]
-               [--json OUT]
+               [--burst MIB] [--json OUT]
     density.py [--build DIR] --max [--cap 2000] [--keep-free-mb 2048]
                [--budget-s 0]
 
 Default: starts N VMs of 256 MiB (jailed, as a root worker does) through
 the library (the Python binding), restored from a snapshot (--mode
 restore), booted (cold) or one after the other both ways, lets them idle
-for --idle seconds, then measures over the next 10 s:
+for --idle seconds (with --burst, each first writes and frees that many
+MiB in a tmpfs: what a finished job leaves), then measures over the next
+10 s:
 - PSS of each VMM process (/proc/PID/smaps_rollup: shared pages count
   once in all, split between the processes mapping them), its parts
   (anonymous: guest memory written and QEMU's heap and translation cache;
@@ -83,7 +85,12 @@ def image_dir():
     return os.environ.get("AETH_IMAGE_DIR") or os.path.expanduser("~/.cache/aetherium/image")
 
 
-def measure(aeth, mode, n, idle, tmp):
+BURST = ("mkdir -p /tmp/burst && mount -t tmpfs -o size={mb}m burst /tmp/burst && "
+         "dd if=/dev/zero of=/tmp/burst/f bs=1M count={n} 2>/dev/null && "
+         "rm /tmp/burst/f && umount /tmp/burst")
+
+
+def measure(aeth, mode, n, idle, tmp, burst=0):
     state = os.path.join(tmp, mode[0])
     m = aeth.VMM(state_dir=state, image_dir=image_dir(), boot_timeout=120,
                  snapshots=(mode == "restore"), jail="on")
@@ -97,6 +104,10 @@ def measure(aeth, mode, n, idle, tmp):
             starts.append(vm.start_ms)
             print("%s VM %d: %s in %d ms" % (mode, i, vm.origin, vm.start_ms),
                   file=sys.stderr)
+        for vm in vms if burst else ():
+            r = vm.exec(BURST.format(mb=burst + 8, n=burst), timeout=120)
+            if r.exit_code != 0:
+                sys.exit("the burst failed in %s: %s" % (vm.id, r.stderr))
         time.sleep(idle)
         pids = [vm.pid for vm in vms]
         c0 = [cpu_s(p) for p in pids]
@@ -111,6 +122,7 @@ def measure(aeth, mode, n, idle, tmp):
             return round(statistics.mean(r.get(key, 0.0) for r in rolls), 1)
         return {
             "mode": mode, "vms": n, "memory_mb": 256, "idle_s": idle,
+            "burst_mib": burst,
             "origins": sorted(set(vm.origin for vm in vms)),
             "start_ms": {"first": starts[0], "median_rest":
                          statistics.median(starts[1:]) if n > 1 else None},
@@ -184,6 +196,9 @@ def main():
     p.add_argument("--build", default=os.path.join(ROOT, "build"))
     p.add_argument("-n", type=int, default=10)
     p.add_argument("--idle", type=int, default=60)
+    p.add_argument("--burst", type=int, default=0,
+                   help="each VM writes and frees this many MiB (a tmpfs "
+                        "file) before idling")
     p.add_argument("--mode", default="both", choices=("restore", "cold", "both"))
     p.add_argument("--max", action="store_true")
     p.add_argument("--cap", type=int, default=2000)
@@ -211,7 +226,7 @@ def main():
                               r["memory_bound_estimate"]))
         else:
             modes = ["restore", "cold"] if a.mode == "both" else [a.mode]
-            res = {m: measure(aeth, m, a.n, a.idle, tmp) for m in modes}
+            res = {m: measure(aeth, m, a.n, a.idle, tmp, a.burst) for m in modes}
             print("%d idle VMs of 256 MiB each, after %d s, per VM:" % (a.n, a.idle))
             print("%-10s %8s %8s %8s %8s %8s %12s %8s" % (
                 "made", "PSS", "anon", "file", "shmem", "RSS", "MemAvail -",
