@@ -29,28 +29,14 @@ static aeth_vmm *vmm, *snap_vmm;
 
 static int group_setup(void **st)
 {
-	aeth_vmm_options o = AETH_VMM_OPTIONS_INIT;
 	const char *img;
 
 	(void)st;
 	vmtest_setup();
-	if (!(img = vmtest_image_dir()))
+	if (!(img = vmtest_image_dir()) ||
+	    vmtest_vmm_open(&vmm, img, AETH_SNAPSHOTS_OFF, 16) != 0 ||
+	    vmtest_vmm_open(&snap_vmm, img, AETH_SNAPSHOTS_AUTO, 16) != 0)
 		return -1;
-	o.state_dir = vmtest_state_dir;
-	o.image_dir = img;
-	o.accel = AETH_ACCEL_TCG;
-	o.boot_timeout_ms = 90000;
-	o.snapshots = AETH_SNAPSHOTS_OFF;
-	o.tcg_tb_mb = 16;
-	if (aeth_vmm_open(&vmm, &o) != 0) {
-		fprintf(stderr, "aeth_vmm_open: %s\n", aeth_error_last());
-		return -1;
-	}
-	o.snapshots = AETH_SNAPSHOTS_AUTO;
-	if (aeth_vmm_open(&snap_vmm, &o) != 0) {
-		fprintf(stderr, "aeth_vmm_open: %s\n", aeth_error_last());
-		return -1;
-	}
 	return 0;
 }
 

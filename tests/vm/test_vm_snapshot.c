@@ -48,7 +48,6 @@ static int copy_file(const char *from, const char *to)
 
 static int group_setup(void **st)
 {
-	aeth_vmm_options o = AETH_VMM_OPTIONS_INIT;
 	const char *shared;
 	char from[1100], to[200];
 
@@ -69,16 +68,7 @@ static int group_setup(void **st)
 			return -1;
 		}
 	}
-	o.state_dir = vmtest_state_dir;
-	o.image_dir = img;
-	o.accel = AETH_ACCEL_TCG;
-	o.boot_timeout_ms = 90000;
-	o.snapshots = AETH_SNAPSHOTS_AUTO;
-	if (aeth_vmm_open(&vmm, &o) != 0) {
-		fprintf(stderr, "aeth_vmm_open: %s\n", aeth_error_last());
-		return -1;
-	}
-	return 0;
+	return vmtest_vmm_open(&vmm, img, AETH_SNAPSHOTS_AUTO, 0);
 }
 
 static int group_teardown(void **st)
