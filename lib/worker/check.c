@@ -308,9 +308,19 @@ static void check_snapshots(checker *c, const aeth_config *cfg,
 			     strspn(e->d_name, "0123456789abcdef") == 16;
 		closedir(d);
 	}
-	report(c, "snapshots", 0, NULL, "auto: VMs without a root disk or tap "
-	       "start from the snapshot of their shape, kept in %s (%d there "
-	       "now)", dir ? dir : "?", n);
+	if (aeth_vmm_jailed(NULL, m) == 1)
+		report(c, "snapshots", 0, NULL, "auto: VMs without a root disk "
+		       "or tap start from the snapshot of their shape, kept in "
+		       "%s (%d there now); they give back memory their guests "
+		       "free", dir ? dir : "?", n);
+	else
+		report(c, "snapshots", 1, "turn the VMM jail on (vmm.jail: auto "
+		       "as root, docs/security.md), or vmm.snapshots: off to "
+		       "boot VMs that give freed memory back", "auto, kept in %s "
+		       "(%d there now), but without the jail restored VMs keep "
+		       "every page their guests once wrote until deleted (no "
+		       "free page reporting: docs/vm.md \"Snapshots\")",
+		       dir ? dir : "?", n);
 	free(def);
 }
 

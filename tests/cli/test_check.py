@@ -134,6 +134,9 @@ def main():
     mark, detail, fix = line(run_check(jail_off).stdout, "jail")
     check(mark == "!" and "OFF" in detail and "vmm.jail" in fix,
           "vmm.jail: off is a loud warning")
+    mark, detail, fix = line(run_check(jail_off).stdout, "snapshots")
+    check(mark == "!" and "keep every page" in detail and "vmm.jail" in fix,
+          "snapshots without the jail: restored VMs keep freed memory, warned")
 
     # Redis not there: a failure with the fix, exit status 1
     bad = dict(env, AETH_REDIS_URL="unix://" + os.path.join(redis.dir, "nope.sock"))
