@@ -11,7 +11,8 @@ vms 1, ttl_s 60, ttl_max_s 120, overlay_mb 1) and real TCG guests:
   worker's network.taps, a root disk larger than the overlay space: the
   task fails at once (no retry), naming the limit, and nothing boots;
 - with one VM running, a second vm:create fails naming limits.vms;
-- a VM created with -ttl 4s is deleted by the worker once its lifetime is
+- a VM created with -ttl 10s (long enough for the limits.vms check
+  to run before it expires, also on a loaded machine) is deleted by the worker once its lifetime is
   over (its row says "expired"), its VMM is gone, a command for it fails
   saying so, and its place is free again: the next vm:create boots.
 """
@@ -43,11 +44,11 @@ def main():
     check(psql(url, "SELECT count(*) FROM vms") == "0", "nothing booted for them")
 
     t0 = time.time()
-    vm = vm_id_of(create_vm(env, "short-lived", "-ttl", "4s"))
+    vm = vm_id_of(create_vm(env, "short-lived", "-ttl", "10s"))
     meta = psql(url, "SELECT metadata->>'ttl_s' FROM vms WHERE id = '%s'" % vm)
-    check(meta == "4", "the vms row records the lifetime (ttl_s %s)" % meta)
+    check(meta == "10", "the vms row records the lifetime (ttl_s %s)" % meta)
     refused(env, "limits.vms")
-    deadline = t0 + 30
+    deadline = t0 + 45
     row = None
     while time.time() < deadline:
         row = psql(url, "SELECT status || ' ' || coalesce(error, '') FROM vms "
