@@ -78,6 +78,7 @@ struct agent {
 	struct agent_exec *execs[AGENT_MAX_EXECS];
 	struct agent_file *files[AGENT_MAX_FILES];
 	int64_t boot_ms;
+	char vm_id[64];     /* from the host's setup; "" before */
 };
 
 /* util */
@@ -123,6 +124,11 @@ char *agent_cmdline_get(const char *cmdline, const char *key);
 char *agent_read_cmdline(void);
 char *agent_info_json(const struct agent *a);
 void agent_poweroff(struct agent *a);
+/* The host's setup request (the VM's identity): checks it, then as PID 1
+ * (or --serve) applies it to the guest; in the other modes (tests on the
+ * host) only records the VM id. 0, or an AETH_E* code with `why`. */
+int agent_setup(struct agent *a, const aeth__proto_fields *f, char *why,
+		size_t why_len);
 
 /* channel.c */
 int agent_channel_open(struct agent *a, const char *cmdline);

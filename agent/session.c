@@ -90,6 +90,22 @@ static void handle_hello(struct agent *a, uint32_t id,
 	free(info);
 }
 
+static void handle_setup(struct agent *a, uint32_t id,
+			 const aeth__proto_fields *f)
+{
+	aeth__proto_msg m = AETH__PROTO_MSG_INIT;
+	char why[256];
+	int rc = agent_setup(a, f, why, sizeof(why));
+
+	if (rc) {
+		agent_send_error(a, id, rc, "setup: %s", why);
+		return;
+	}
+	aeth__proto_msg_begin(&m, AETH__MSG_OK, id);
+	agent_send(a, &m);
+	aeth__proto_msg_free(&m);
+}
+
 static void handle_simple(struct agent *a, const aeth__proto_header *h,
 			  const aeth__proto_fields *f)
 {
@@ -128,6 +144,9 @@ void agent_handle_frame(struct agent *a, const aeth__proto_header *h,
 	case AETH__MSG_PING:
 	case AETH__MSG_SHUTDOWN:
 		handle_simple(a, h, &f);
+		break;
+	case AETH__MSG_SETUP:
+		handle_setup(a, h->id, &f);
 		break;
 	case AETH__MSG_EXEC:
 		agent_exec_start(a, h->id, &f);

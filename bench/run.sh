@@ -3,7 +3,8 @@
 # print each one's table and JSON, then the goals and whether they were met.
 #
 #   bench/run.sh [--boots N] [--execs N] [--e2e N] [--queue-runs N] [--worker N]
-#                [--worker-runs N] [--quick]
+#                [--worker-runs N] [--pool N] [--density-vms N] [--idle S]
+#                [--max-vms] [--quick]
 #
 # Builds a release tree in build-bench (no tests), a guest image from that
 # tree's agent in ${AETH_IMAGE_DIR:-build-bench/image} (kernel + initramfs,
@@ -25,6 +26,14 @@
 #   boot   bench/boot/bare_boot.sh: bare QEMU boot to init alone
 #   e2e    build-bench/bench/e2e/bench_e2e: submit -> result of a
 #          vm:execute `true` through the worker, minus the exec itself
+#   snapshot bench/vm/snapshot.py: restore from a snapshot to agent-ready
+#          vs a cold boot of the same shape and bare QEMU (--boots rounds)
+#   pool   build-bench/bench/pool/bench_pool: vm:create from a warm pool,
+#          submit -> result (--pool creates)
+#   density bench/vm/density.py: PSS, host memory and CPU per idle
+#          256 MiB VM, --density-vms of them after --idle s, restored and
+#          cold; with --max-vms also how many run at once until a start
+#          fails (minutes, and the machine is saturated meanwhile)
 # VMs live under build-bench/state. Writes bench/results/latest.json (all
 # results, machine load, goals) and stops everything it started (services,
 # VMMs a failed benchmark left), also on failure or Ctrl-C. Exit status 1 if
@@ -34,6 +43,7 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 boots=5 execs=20 e2e_n=30 qruns=3 qn=20000 qlat=2000 wn=100000 wlat=1000 wruns=3
+pool_n=30 dens_n=10 idle=60 max_vms=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--boots) boots=$2; shift 2 ;;
@@ -42,8 +52,13 @@ while [ $# -gt 0 ]; do
 	--queue-runs) qruns=$2; shift 2 ;;
 	--worker) wn=$2; shift 2 ;;
 	--worker-runs) wruns=$2; shift 2 ;;
-	--quick) boots=2 execs=10 e2e_n=10 qruns=1 qn=5000 qlat=500 wn=5000 wlat=300 wruns=1; shift ;;
-	-h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--pool) pool_n=$2; shift 2 ;;
+	--density-vms) dens_n=$2; shift 2 ;;
+	--idle) idle=$2; shift 2 ;;
+	--max-vms) max_vms=1; shift ;;
+	--quick) boots=2 execs=10 e2e_n=10 qruns=1 qn=5000 qlat=500 wn=5000 wlat=300 wruns=1
+		pool_n=10 dens_n=4 idle=20; shift ;;
+	-h|--help) sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench/run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -126,6 +141,15 @@ run vm /usr/bin/python3 bench/vm/compare.py --build "$build" -n "$boots" -e "$ex
 	--json "$out/vm.json"
 run boot bench/boot/bare_boot.sh -n "$boots" --image-dir "$AETH_IMAGE_DIR"
 run e2e "$build/bench/e2e/bench_e2e" -n "$e2e_n" -json
+run snapshot /usr/bin/python3 bench/vm/snapshot.py --build "$build" -n "$boots" \
+	--json "$out/snapshot.json"
+run pool "$build/bench/pool/bench_pool" -n "$pool_n" -json
+run density /usr/bin/python3 bench/vm/density.py --build "$build" -n "$dens_n" \
+	--idle "$idle" --json "$out/density.json"
+if [ "$max_vms" = 1 ]; then
+	run maxvms /usr/bin/python3 bench/vm/density.py --build "$build" --max \
+		--json "$out/maxvms.json"
+fi
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- combined JSON and goals --------------------------------------------
@@ -193,6 +217,14 @@ if e:
 m = all_json(text("metrics"))
 if m:
     res["metrics"] = m[0]
+for name in ("snapshot", "density", "maxvms"):
+    try:
+        res[name] = json.load(open(os.path.join(out, name + ".json")))
+    except (OSError, ValueError):
+        pass
+pj = all_json(text("pool"))
+if pj:
+    res["pool"] = pj[0]
 
 def get(*path):
     v = res
@@ -236,6 +268,24 @@ fmts = [
          get("vm", "unjailed_exec_true_median_ms"), "%.1f", None),
     goal("bare QEMU boot median s (bare_boot.sh)", "(info)",
          get("boot", "median_s"), "%.3f", None),
+    goal("vm:create from a warm pool, submit->result p50 ms", "<= 20",
+         get("pool", "create_ms", "p50"), "%.1f", lambda v: v <= 20),
+    goal("snapshot restore / cold boot (median)", "<= 0.1",
+         get("snapshot", "restore_ratio"), "%.3f", lambda v: v <= 0.1),
+    goal("PSS MiB per idle 256 MiB VM (restored)", "<= 40",
+         get("density", "restore", "pss_mib_per_vm"), "%.1f", lambda v: v <= 40),
+    goal("PSS MiB per idle 256 MiB VM (cold)", "(info)",
+         get("density", "cold", "pss_mib_per_vm"), "%.1f", None),
+    goal("host MemAvailable MiB per idle VM (restored)", "(info)",
+         get("density", "restore", "host_memavailable_drop_mib_per_vm"), "%.1f", None),
+    goal("idle guest CPU % of a core per VM (restored)", "<= 1",
+         get("density", "restore", "idle_cpu_percent_per_vm"), "%.2f",
+         lambda v: v <= 1),
+    goal("idle guest CPU % of a core per VM (cold)", "<= 1",
+         get("density", "cold", "idle_cpu_percent_per_vm"), "%.2f",
+         lambda v: v <= 1),
+    goal("VMs of 256 MiB at once (--max-vms)", "(report)",
+         get("maxvms", "max", "vms_at_once"), "%d", None),
 ]
 res["goals"] = goals
 text_out = json.dumps(res, indent=2)

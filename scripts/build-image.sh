@@ -27,7 +27,7 @@ KPKG=""
 # Load order roots; imagetool resolves each module's "depends=" first.
 # ext4 is built into Debian's cloud kernel (then it is skipped); listed so a
 # kernel with modular ext4 still gets crc16/mbcache/jbd2/ext4.
-MODULES="virtio virtio_ring virtio_mmio virtio_console virtio_blk failover net_failover virtio_net vsock vmw_vsock_virtio_transport_common vmw_vsock_virtio_transport ext4"
+MODULES="virtio virtio_ring virtio_mmio virtio_console virtio_blk virtio_balloon failover net_failover virtio_net vsock vmw_vsock_virtio_transport_common vmw_vsock_virtio_transport ext4"
 # Used by image/rootfs.sh (sourced for --rootfs).
 # shellcheck disable=SC2034
 SUITE=bookworm

@@ -5,11 +5,14 @@
  * "exec_true_median_ms":..., "accel":"tcg"}. bench/vm/compare.py runs it
  * next to bench/boot/bootrun.py (bare QEMU) and prints the ratios.
  *
- *   bench_vm [-n BOOTS] [-e EXECS] [-j on|off]
+ *   bench_vm [-n BOOTS] [-e EXECS] [-j on|off] [-s on|off]
  *
  * -j: the VMM jail (aeth-jailer: own uid, namespaces, cgroup), on by
  * default as for a worker run as root; off measures QEMU with its seccomp
  * filter only, for the cost of confinement (compare.py runs both).
+ * -s on: snapshots (AETH_SNAPSHOTS_AUTO): the first start makes the
+ * snapshot of the shape (a template boot), the others restore from it;
+ * "origin" lists how each VM was made.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,13 +80,18 @@ int main(int argc, char **argv)
 	char state[] = "/tmp/aeth-bench-XXXXXX";
 	char *cmdline = NULL;
 
-	while ((c = getopt(argc, argv, "n:e:j:")) != -1) {
+	char origin[64][16];
+
+	while ((c = getopt(argc, argv, "n:e:j:s:")) != -1) {
 		if (c == 'n')
 			boots = atoi(optarg);
 		else if (c == 'e')
 			execs = atoi(optarg);
 		else if (c == 'j' && (!strcmp(optarg, "on") || !strcmp(optarg, "off")))
 			o.jail = !strcmp(optarg, "on") ? AETH_JAIL_ON : AETH_JAIL_OFF;
+		else if (c == 's' && (!strcmp(optarg, "on") || !strcmp(optarg, "off")))
+			o.snapshots = !strcmp(optarg, "on") ? AETH_SNAPSHOTS_AUTO
+							    : AETH_SNAPSHOTS_OFF;
 		else
 			return 2;
 	}
@@ -108,9 +116,12 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		boot_ms[i] = aeth__now_ms() - t0;
+		snprintf(origin[i], sizeof(origin[i]), "%s",
+			 aeth_origin_name(aeth_vm_origin(vm)));
 		if (!cmdline)
 			cmdline = read_cmdline(aeth_vm_state_dir(vm));
-		fprintf(stderr, "boot %d: %lld ms\n", i, (long long)boot_ms[i]);
+		fprintf(stderr, "boot %d: %lld ms (%s)\n", i, (long long)boot_ms[i],
+			origin[i]);
 		/* exec round trips on the first VM only (same every time). */
 		for (int j = 0; i == 0 && j < execs; j++) {
 			const char *tru[] = {"true", NULL};
@@ -130,6 +141,10 @@ int main(int argc, char **argv)
 	       aeth_accel_name(aeth_vmm_accel(m)),
 	       aeth_vmm_jailed(NULL, m) ? "true" : "false");
 	print_list("boot_ms", boot_ms, boots);
+	printf("  \"origin\": [");
+	for (int i = 0; i < boots; i++)
+		printf("%s\"%s\"", i ? ", " : "", origin[i]);
+	printf("],\n");
 	print_list("exec_true_ms", exec_ms, ne);
 	printf("  \"boot_median_ms\": %.1f,\n", median(boot_ms, boots));
 	printf("  \"exec_true_median_ms\": %.1f,\n",

@@ -69,6 +69,25 @@ typedef enum {
 	AETH_VM_DELETED = 4   /**< resources removed */
 } aeth_vm_state;
 
+/** How a VM was made (aeth_vm_origin()). */
+typedef enum {
+	AETH_ORIGIN_COLD = 0,     /**< booted from its kernel */
+	AETH_ORIGIN_SNAPSHOT = 1, /**< restored from the snapshot of its shape */
+	AETH_ORIGIN_POOL = 2      /**< handed out ready from a worker's warm pool */
+} aeth_origin;
+
+/** Whether a manager starts VMs from snapshots (aeth_vmm_options). */
+typedef enum {
+	AETH_SNAPSHOTS_OFF = 0,  /**< every start boots the kernel */
+	/** A VM whose shape can be restored (qemu: no root disk, no tap;
+	 *  docs/vm.md "Snapshots") starts from the snapshot of its shape:
+	 *  the first start of a shape boots a template VM once, saves it
+	 *  and restores from it; later starts (in this or another process)
+	 *  only restore. A snapshot that cannot be made or used falls back
+	 *  to a cold boot, with a warning. */
+	AETH_SNAPSHOTS_AUTO = 1
+} aeth_snapshot_mode;
+
 /** Options of aeth_vmm_open(). NULL fields mean the defaults given. */
 typedef struct {
 	unsigned int version;     /**< AETH_VMM_OPTIONS_VERSION */
@@ -122,16 +141,28 @@ typedef struct {
 	 *  if missing; checked like the state dir. Keep it short: the VMs'
 	 *  sockets are in <it>/<firecracker's file name>/<VM id>/root/. */
 	const char *firecracker_chroot_base;
+	/* version 4 */
+	/** AETH_SNAPSHOTS_OFF (default) or AETH_SNAPSHOTS_AUTO. */
+	aeth_snapshot_mode snapshots;
+	/** Where snapshots are kept (one directory per shape, a few tens of
+	 *  MiB each: the template's memory, sparse); NULL =
+	 *  <state_dir>/snapshots. Created 0700, checked like the state dir. */
+	const char *snapshot_dir;
+	/** qemu under TCG: the translation cache of each VM in MiB
+	 *  (-accel tcg,tb-size=); 0 = 32. QEMU's own default grows up to
+	 *  1 GiB per VM. */
+	unsigned int tcg_tb_mb;
 } aeth_vmm_options;
 
 /* 2: jail, jailer_binary, jail_uid_base, jail_uid_count, cgroup_parent,
  * no_cgroups, overlay_dir appended
- * 3: firecracker_jailer, firecracker_chroot_base appended */
-#define AETH_VMM_OPTIONS_VERSION 3
+ * 3: firecracker_jailer, firecracker_chroot_base appended
+ * 4: snapshots, snapshot_dir, tcg_tb_mb appended */
+#define AETH_VMM_OPTIONS_VERSION 4
 #define AETH_VMM_OPTIONS_INIT                                                  \
 	{ AETH_VMM_OPTIONS_VERSION, NULL, AETH_ACCEL_AUTO, NULL, NULL, NULL,   \
 	  NULL, NULL, NULL, NULL, 0, AETH_JAIL_AUTO, NULL, 0, 0, NULL, 0, NULL, \
-	  NULL, NULL }
+	  NULL, NULL, AETH_SNAPSHOTS_OFF, NULL, 0 }
 
 /**
  * Initialise `opts` for `version` as AETH_VMM_OPTIONS_INIT does: the fields that
@@ -305,6 +336,21 @@ AETH_API const char *aeth_accel_name(aeth_accel accel);
 AETH_API int aeth_vm_pid(const aeth_vm *vm);
 AETH_API unsigned int aeth_vm_vcpus(const aeth_vm *vm);
 AETH_API unsigned int aeth_vm_memory_mb(const aeth_vm *vm);
+/**
+ * How the VM was made: booted (AETH_ORIGIN_COLD), restored from a
+ * snapshot (AETH_ORIGIN_SNAPSHOT) or taken from a worker's warm pool
+ * (AETH_ORIGIN_POOL, set by the worker that handed it out).
+ */
+AETH_API aeth_origin aeth_vm_origin(const aeth_vm *vm);
+/** "cold", "snapshot", "pool" (static text). */
+AETH_API const char *aeth_origin_name(aeth_origin origin);
+/**
+ * How long the VM's last start took, in ms: aeth_vm_start() until the
+ * agent answered (cold boot, or restore, including making the snapshot
+ * when this start had to); for a VM from a warm pool, the hand-out. 0
+ * before a start.
+ */
+AETH_API int64_t aeth_vm_start_ms(const aeth_vm *vm);
 /** When the VM's lifetime ends, in ms since the Unix epoch; 0 = never. */
 AETH_API int64_t aeth_vm_expires_ms(const aeth_vm *vm);
 AETH_API const char *aeth_vm_kernel_path(const aeth_vm *vm);
@@ -316,7 +362,8 @@ AETH_API const char *aeth_vm_agent_socket(const aeth_vm *vm);
 /**
  * The guest console's log file. QEMU: the console up to the moment the
  * agent answered hello (kernel and agent boot messages, what boot-failure
- * errors quote); after that QEMU keeps the console only in a 64 KiB ring
+ * errors quote; empty for a VM restored from a snapshot, which did not
+ * boot); after that QEMU keeps the console only in a 64 KiB ring
  * buffer (QMP `ringbuf-read` device "ser0" on aeth_vm_api_socket()), so a
  * guest writing to /dev/ttyS0 cannot fill the host's disk. Firecracker:
  * the VM's serial.log, rate-limited (a first 1 MiB, then 2 KiB/s) but

@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "aetherium/exec.h"
 
@@ -36,6 +37,27 @@ int aeth__agent_open(aeth__agent **out, int fd, const char *peer_name);
  */
 int aeth__agent_hello(aeth__agent *a, unsigned int timeout_ms,
 		      char **info_json);
+
+/* The protocol version the agent said in hello-ok (0 before a hello). */
+unsigned int aeth__agent_version(aeth__agent *a);
+
+/* What makes a VM itself (docs/protocol.md, "setup"), for a VM booted or
+ * restored from a snapshot: every restored copy of one guest gets its own. */
+typedef struct {
+	const char *hostname;   /* a host name: [A-Za-z0-9-], 1..63 */
+	const char *vm_id;      /* the VM's id */
+	int64_t time_ms;        /* the host's wall clock now */
+	const void *entropy;    /* fresh random bytes for the guest's RNG */
+	size_t entropy_len;     /* AETH__PROTO_ENTROPY_MIN .. _MAX */
+} aeth__agent_identity;
+
+/*
+ * Send the identity: the agent mixes the entropy into the guest's RNG and
+ * reseeds it, sets the wall clock, the host name and records the VM id.
+ * AETH_EPROTO (without asking) when the agent predates protocol 2.
+ */
+int aeth__agent_setup(aeth__agent *a, const aeth__agent_identity *id,
+		      unsigned int timeout_ms);
 
 /* False once the connection died. */
 bool aeth__agent_alive(aeth__agent *a);

@@ -353,6 +353,7 @@ static void on_frame(aeth__agent *a, const aeth__proto_header *h,
 	switch (h->type) {
 	case AETH__MSG_HELLO_OK:
 		r->info = f->info ? strdup(f->info) : NULL;
+		r->size = f->version;
 		finish_req(r, 0, NULL);
 		break;
 	case AETH__MSG_PONG:
@@ -721,10 +722,56 @@ int aeth__agent_hello(aeth__agent *a, unsigned int timeout_ms,
 	aeth__proto_msg_begin(&m, AETH__MSG_HELLO, r->id);
 	aeth__proto_add_u64(&m, AETH__F_VERSION, AETH__PROTO_VERSION);
 	rc = roundtrip(a, r, &m, timeout_ms, "hello");
+	if (rc == 0) {
+		pthread_mutex_lock(&a->mu);
+		a->peer_version = r->size > 255 ? 255 : (unsigned int)r->size;
+		pthread_mutex_unlock(&a->mu);
+	}
 	if (rc == 0 && info_json) {
 		*info_json = r->info;
 		r->info = NULL;
 	}
+	aeth__proto_msg_free(&m);
+	aeth__req_free(a, r);
+	return rc;
+}
+
+unsigned int aeth__agent_version(aeth__agent *a)
+{
+	unsigned int v;
+
+	pthread_mutex_lock(&a->mu);
+	v = a->peer_version;
+	pthread_mutex_unlock(&a->mu);
+	return v;
+}
+
+int aeth__agent_setup(aeth__agent *a, const aeth__agent_identity *id,
+		      unsigned int timeout_ms)
+{
+	aeth__proto_msg m = AETH__PROTO_MSG_INIT;
+	struct aeth__req *r;
+	int rc;
+
+	if (id->entropy_len < AETH__PROTO_ENTROPY_MIN ||
+	    id->entropy_len > AETH__PROTO_ENTROPY_MAX)
+		return aeth__error_set(AETH_EINVALID, "setup: %zu bytes of entropy "
+				       "(%d to %d)", id->entropy_len,
+				       AETH__PROTO_ENTROPY_MIN,
+				       AETH__PROTO_ENTROPY_MAX);
+	if (aeth__agent_version(a) < 2)
+		return aeth__error_set(AETH_EPROTO, "the agent of %s speaks protocol "
+				       "%u, which has no setup request (2): rebuild "
+				       "the image with scripts/build-image.sh",
+				       a->peer, aeth__agent_version(a));
+	if (!(r = aeth__req_new(a)))
+		return AETH_ENOMEM;
+	aeth__proto_msg_begin(&m, AETH__MSG_SETUP, r->id);
+	aeth__proto_add_str(&m, AETH__F_HOSTNAME, id->hostname);
+	aeth__proto_add_str(&m, AETH__F_VM_ID, id->vm_id);
+	aeth__proto_add_i64(&m, AETH__F_TIME_MS, id->time_ms);
+	aeth__proto_add_bytes(&m, AETH__F_DATA, id->entropy, id->entropy_len);
+	rc = roundtrip(a, r, &m, timeout_ms, "setup");
 	aeth__proto_msg_free(&m);
 	aeth__req_free(a, r);
 	return rc;

@@ -63,7 +63,7 @@ struct aeth__req {
 	int rc;           /* 0 or the agent's error code */
 	char *msg;        /* the agent's error message */
 	char *info;       /* hello */
-	uint64_t size;    /* ok */
+	uint64_t size;    /* ok; hello-ok: the agent's protocol version */
 	/* chunks of output (exec) or file data (get) not taken yet */
 	struct aeth__chunk *head, *tail;
 	size_t queued;
@@ -101,6 +101,7 @@ struct aeth__agent {
 	int64_t last_rx_ms;    /* when its last frame arrived */
 	int64_t busy_since_ms; /* a request began with none in flight */
 	int64_t ping_sent_ms;  /* our unanswered ping, 0 = none */
+	unsigned int peer_version; /* the agent's protocol (hello-ok), 0 before */
 	bool paused;           /* the reader waits for a get's consumer */
 	bool closing;          /* aeth__agent_free: the reader ends */
 };

@@ -31,7 +31,8 @@ static const column task_cols[] = {
 static const column worker_cols[] = {
 	{"id", "ID", 24}, {"host", "HOST", 16}, {"pid", "PID", 7},
 	{"state", "STATE", 7}, {"seen_ago", "LAST HEARTBEAT", 14},
-	{"queues", "QUEUES", 24}, {"types", "TYPES", 0},
+	{"queues", "QUEUES", 24}, {"pool_text", "POOLS", 24},
+	{"types", "TYPES", 0},
 };
 
 /* A field as short text: strings as is, numbers, arrays of strings joined
@@ -155,9 +156,28 @@ static int workers_table(cJSON *rows, char **text)
 		cJSON *age = cJSON_GetObjectItemCaseSensitive(row, "age_ms");
 		char ago[32];
 
+		cJSON *pools = cJSON_GetObjectItemCaseSensitive(row, "pools"), *p;
+		aeth__buf b = AETH__BUF_INIT;
+
 		snprintf(ago, sizeof(ago), "%.1fs ago", cJSON_IsNumber(age) ?
 			 age->valuedouble / 1000 : 0.0);
 		cJSON_AddStringToObject(row, "seen_ago", ago);
+		/* "small 3/4+1": ready of size, + booting */
+		cJSON_ArrayForEach(p, pools) {
+			const char *name = str(p, "name");
+			cJSON *sz = cJSON_GetObjectItemCaseSensitive(p, "size");
+			cJSON *rd = cJSON_GetObjectItemCaseSensitive(p, "ready");
+			cJSON *bt = cJSON_GetObjectItemCaseSensitive(p, "booting");
+
+			aeth__buf_printf(&b, "%s%s %.0f/%.0f", b.len ? ", " : "",
+					 name ? name : "?",
+					 cJSON_IsNumber(rd) ? rd->valuedouble : 0.0,
+					 cJSON_IsNumber(sz) ? sz->valuedouble : 0.0);
+			if (cJSON_IsNumber(bt) && bt->valuedouble > 0)
+				aeth__buf_printf(&b, "+%.0f", bt->valuedouble);
+		}
+		cJSON_AddStringToObject(row, "pool_text", b.len ? b.data : "-");
+		aeth__buf_free(&b);
 	}
 	return table(rows, worker_cols, AETH__ARRAY_LEN(worker_cols), text);
 }

@@ -334,8 +334,9 @@ int aeth__cfg_set_entry(aeth_config *cfg, size_t sec, const char *name,
 	if (!e) {
 		if (cfg->nentries == AETH__CFG_MAX_ENTRIES) {
 			free(canon);
-			return aeth__error_set(AETH_EINVALID, "more than %d images and "
-					       "network profiles", AETH__CFG_MAX_ENTRIES);
+			return aeth__error_set(AETH_EINVALID, "more than %d images, "
+					       "network profiles and pools",
+					       AETH__CFG_MAX_ENTRIES);
 		}
 		e = &cfg->entries[cfg->nentries];
 		e->section = sec;
@@ -392,7 +393,7 @@ int aeth_config_names(char ***names_out, const aeth_config *cfg,
 			break;
 	if (sec == aeth__cfg_nsections)
 		return aeth__error_set(AETH_ENOTFOUND, "no section '%.80s' (sections: "
-				       "images, network.profiles)", section);
+				       "images, network.profiles, pool)", section);
 	if (!(v = calloc(cfg->nentries + 1, sizeof(char *))))
 		return aeth__error_oom();
 	for (size_t i = 0; i < cfg->nentries; i++)

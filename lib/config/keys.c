@@ -1,6 +1,6 @@
 /*
  * lib/config/keys.c - every configuration key with its type and default,
- * and the sections of named entries (images, network profiles). Adding a
+ * and the sections of named entries (images, network profiles, pools). Adding a
  * key is one line here plus a line in docs/config.md.
  */
 #include <string.h>
@@ -35,6 +35,9 @@ const aeth__cfg_key aeth__cfg_keys[] = {
 	{"vmm.overlay_dir", AETH__CFG_STRING, "", 0, 0, NULL},
 	{"vmm.firecracker_jailer", AETH__CFG_STRING, "", 0, 0, NULL},
 	{"vmm.firecracker_chroot_base", AETH__CFG_STRING, "/srv/jailer", 0, 0, NULL},
+	{"vmm.snapshots", AETH__CFG_ENUM, "auto", 0, 0, "auto|off"},
+	{"vmm.snapshot_dir", AETH__CFG_STRING, "", 0, 0, NULL},
+	{"vmm.tcg_tb_mb", AETH__CFG_INT, "32", 1, 4096, NULL},
 	{"network.taps", AETH__CFG_LIST, "", 0, 0, NULL},
 	{"limits.vm_vcpus", AETH__CFG_INT, "8", 1, 64, NULL},
 	{"limits.vm_memory_mb", AETH__CFG_INT, "8192", 32, 1048576, NULL},
@@ -135,11 +138,41 @@ static const aeth__cfg_key profile_fields[] = {
 	{"allow", AETH__CFG_LIST, "", 0, 0, NULL},
 };
 
+/* A pool's image and network name catalogue entries (checked against the
+ * catalogue when the worker starts); a tap cannot be pooled. */
+static int check_pool(const char *field, const char *v)
+{
+	if (strcmp(field, "image") != 0 && strcmp(field, "network") != 0)
+		return 0;
+	if (!*v || strlen(v) > 64 || strspn(v, "abcdefghijklmnopqrstuvwxyz"
+					    "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					    "0123456789_-") != strlen(v))
+		return aeth__error_set(AETH_EINVALID, "field '%s': '%.80s' is not a "
+				       "catalogue name (1 to 64 of letters, digits, "
+				       "'_', '-')", field, v);
+	if (!strcmp(field, "network") && !strcmp(v, "tap"))
+		return aeth__error_set(AETH_EINVALID, "field 'network': a tap "
+				       "device serves one VM, it cannot be pooled");
+	return 0;
+}
+
+/* Warm pools (lib/worker/pool.c): 0 for vcpus and memory_mb means the
+ * worker's vm:create defaults (vmm.vcpus, vmm.memory_mb). */
+static const aeth__cfg_key pool_fields[] = {
+	{"size", AETH__CFG_INT, "1", 0, 1000, NULL},
+	{"vcpus", AETH__CFG_INT, "0", 0, 64, NULL},
+	{"memory_mb", AETH__CFG_INT, "0", 0, 1048576, NULL},
+	{"image", AETH__CFG_STRING, "default", 0, 0, NULL},
+	{"network", AETH__CFG_STRING, "none", 0, 0, NULL},
+	{"rootfs", AETH__CFG_BOOL, "false", 0, 0, NULL},
+};
+
 const aeth__cfg_section aeth__cfg_sections[] = {
 	{"images", "image", image_fields, AETH__ARRAY_LEN(image_fields),
 	 check_image_file},
 	{"network.profiles", "network profile", profile_fields,
 	 AETH__ARRAY_LEN(profile_fields), check_profile},
+	{"pool", "pool", pool_fields, AETH__ARRAY_LEN(pool_fields), check_pool},
 };
 
 const size_t aeth__cfg_nsections =

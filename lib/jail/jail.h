@@ -42,6 +42,12 @@
  *                   any rule the jailer stays as the VMM's relay
  *   --resolver IP   the resolver "dns" uses (default: the first IPv4
  *                   nameserver of /etc/resolv.conf)
+ *   --ram-discard private
+ *                   the VMM's guest memory is a private mapping of a
+ *                   sealed memfd (a VM restored from a snapshot): under a
+ *                   seccomp filter fallocate(PUNCH_HOLE|KEEP_SIZE) returns
+ *                   0 without doing anything, so that QEMU 7.2 goes on to
+ *                   drop the pages its guest reported free (jailer.h)
  */
 #ifndef AETH_JAIL_JAIL_H
 #define AETH_JAIL_JAIL_H

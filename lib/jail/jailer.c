@@ -185,6 +185,11 @@ static void parse_args(jail_spec *s, int argc, char **argv)
 			add_rule(s, v);
 		else if (!strcmp(o, "--resolver"))
 			s->resolver = ipv4(o, v);
+		else if (!strcmp(o, "--ram-discard")) {
+			if (strcmp(v, "private"))
+				fail("--ram-discard '%s': only 'private'", v);
+			s->ram_discard_private = true;
+		}
 		else
 			fail("unknown option %s", o);
 	}
@@ -334,7 +339,8 @@ static void child(const jail_spec *s, int err, int sock)
 	if (sethostname("aetherium", 9) != 0)
 		jail_die(err, "sethostname");
 	if (jail_build_root(s, &what) != 0 ||
-	    jail_drop_privileges(s, s->as_root, &what) != 0)
+	    jail_drop_privileges(s, s->as_root, &what) != 0 ||
+	    (s->ram_discard_private && jail_ram_discard_filter(&what) != 0))
 		jail_die(err, what);
 	vmm_fds(s, err);
 	execve(s->exec, s->argv, (char *const[]){"TMPDIR=/var/tmp",

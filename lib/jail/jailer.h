@@ -34,6 +34,9 @@ typedef struct {
 	aeth__net_rule rules[AETH__NET_RULE_MAX];
 	size_t nrules;
 	uint32_t resolver;           /* host byte order, 0 = none */
+	/* --ram-discard private: the VMM's guest memory is a private mapping
+	 * of a sealed memfd (a VM restored from a snapshot) */
+	bool ram_discard_private;
 	bool resolv_conf;            /* bind /etc/resolv.conf for the VMM */
 	/* "AETH_VM_DIR=..." in the VMM's environment: whose VM it is, for
 	 * operators and tests (ps and /proc/PID/environ) */
@@ -71,6 +74,20 @@ int jail_build_root(const jail_spec *s, const char **what);
  * too), no new privileges. */
 int jail_drop_privileges(const jail_spec *s, bool switch_ids,
 			 const char **what);
+
+/*
+ * For --ram-discard private, after jail_drop_privileges() (it needs no
+ * new privileges): a seccomp filter under which fallocate(fd,
+ * FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, ...) returns 0 without
+ * doing anything. QEMU 7.2 discards guest memory the guest reported free
+ * by punching a hole in the memory's file and then madvise(DONTNEED); for
+ * a private mapping of a sealed memfd the first step fails (the seal:
+ * the memfd is every restored VM's template and must not change) and
+ * QEMU then skips the second, which is the one that returns the VM's own
+ * copies of those pages. Nothing else changes: the memfd refuses the
+ * hole anyway, and such a VM has no disk. 0, or -1 (errno set).
+ */
+int jail_ram_discard_filter(const char **what);
 
 /* ---- netns.c ---- */
 

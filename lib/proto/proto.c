@@ -27,7 +27,7 @@ void aeth__proto_header_encode(uint8_t out[AETH__PROTO_HEADER_LEN],
 {
 	out[0] = 'A';
 	out[1] = 'E';
-	out[2] = AETH__PROTO_VERSION;
+	out[2] = AETH__PROTO_FRAME_VERSION;
 	out[3] = type;
 	put_be32(out + 4, id);
 	put_be32(out + 8, len);
@@ -40,7 +40,7 @@ int aeth__proto_header_decode(aeth__proto_header *h,
 		return AETH_EPROTO;
 	/* The frame layout itself is version 1; features are negotiated by
 	 * hello, so any other value here means a different format. */
-	if (in[2] != AETH__PROTO_VERSION)
+	if (in[2] != AETH__PROTO_FRAME_VERSION)
 		return AETH_EPROTO;
 	if (in[3] == 0)
 		return AETH_EPROTO;
@@ -62,7 +62,8 @@ const char *aeth__proto_type_name(unsigned int type)
 		{AETH__MSG_HELLO, "hello"}, {AETH__MSG_HELLO_OK, "hello-ok"},
 		{AETH__MSG_PING, "ping"}, {AETH__MSG_PONG, "pong"},
 		{AETH__MSG_ERROR, "error"}, {AETH__MSG_OK, "ok"},
-		{AETH__MSG_SHUTDOWN, "shutdown"}, {AETH__MSG_EXEC, "exec"},
+		{AETH__MSG_SHUTDOWN, "shutdown"}, {AETH__MSG_SETUP, "setup"},
+		{AETH__MSG_EXEC, "exec"},
 		{AETH__MSG_STARTED, "started"}, {AETH__MSG_STDIN, "stdin"},
 		{AETH__MSG_STDIN_CLOSE, "stdin-close"},
 		{AETH__MSG_OUTPUT, "output"}, {AETH__MSG_EXIT, "exit"},
@@ -192,7 +193,8 @@ static bool is_str_tag(uint8_t tag)
 {
 	return tag == AETH__F_INFO || tag == AETH__F_ARG ||
 	       tag == AETH__F_ENV || tag == AETH__F_CWD ||
-	       tag == AETH__F_PATH || tag == AETH__F_MESSAGE;
+	       tag == AETH__F_PATH || tag == AETH__F_MESSAGE ||
+	       tag == AETH__F_HOSTNAME || tag == AETH__F_VM_ID;
 }
 
 static uint64_t *u64_slot(aeth__proto_fields *f, uint8_t tag)
@@ -217,6 +219,7 @@ static uint64_t *u64_slot(aeth__proto_fields *f, uint8_t tag)
 	case AETH__F_CODE: return (uint64_t *)(void *)&f->code;
 	case AETH__F_STDIN_OPEN: return &f->stdin_open;
 	case AETH__F_EXEC_ERRNO: return &f->exec_errno;
+	case AETH__F_TIME_MS: return (uint64_t *)(void *)&f->time_ms;
 	default: return NULL;
 	}
 }
@@ -246,6 +249,8 @@ static int take_str(aeth__proto_fields *f, uint8_t tag, const char *s,
 	case AETH__F_INFO: f->info = s; break;
 	case AETH__F_CWD: f->cwd = s; break;
 	case AETH__F_PATH: f->path = s; break;
+	case AETH__F_HOSTNAME: f->hostname = s; break;
+	case AETH__F_VM_ID: f->vm_id = s; break;
 	default: f->message = s; break;
 	}
 	return 0;

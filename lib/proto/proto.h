@@ -21,7 +21,11 @@
 
 #include "aetherium/error.h"
 
-#define AETH__PROTO_VERSION 1
+/* The frame layout (the header's version byte): unchanged since 1. */
+#define AETH__PROTO_FRAME_VERSION 1
+/* The protocol version said in hello / hello-ok.
+ * 2: the setup request (a VM's identity: hostname, id, clock, entropy) */
+#define AETH__PROTO_VERSION 2
 #define AETH__PROTO_HEADER_LEN 12
 /* Largest payload a peer may send; a longer length is a protocol error. */
 #define AETH__PROTO_MAX_PAYLOAD (1u << 20)
@@ -29,6 +33,9 @@
 #define AETH__PROTO_CHUNK (64u * 1024)
 /* At most this many argv or env entries per exec. */
 #define AETH__PROTO_MAX_LIST 4096
+/* Entropy a setup request carries: at least / at most, bytes. */
+#define AETH__PROTO_ENTROPY_MIN 32
+#define AETH__PROTO_ENTROPY_MAX 512
 /* Largest file accepted by file put/get. */
 #define AETH__PROTO_FILE_MAX (256ull << 20)
 /* Default flow-control windows (bytes in flight per exec). */
@@ -47,6 +54,8 @@ enum {
 	AETH__MSG_ERROR = 5,       /* either: code, message */
 	AETH__MSG_OK = 6,          /* agent: request done (optional size) */
 	AETH__MSG_SHUTDOWN = 7,    /* host: power off; agent replies OK */
+	AETH__MSG_SETUP = 8,       /* host (v2): hostname, vm_id, time_ms,
+				      entropy (data); agent replies OK */
 
 	AETH__MSG_EXEC = 16,       /* host: argv, env, cwd, ... */
 	AETH__MSG_STARTED = 17,    /* agent: pid, stdin window */
@@ -93,7 +102,10 @@ enum {
 	AETH__F_MESSAGE = 24,   /* str */
 	AETH__F_STDIN_OPEN = 25,/* u64 bool: wait for STDIN_CLOSE */
 	AETH__F_EXEC_ERRNO = 26,/* u64: errno of a failed execvp */
-	AETH__F_MAX_TAG = 26
+	AETH__F_HOSTNAME = 27,  /* str (v2) */
+	AETH__F_VM_ID = 28,     /* str (v2) */
+	AETH__F_TIME_MS = 29,   /* i64 (v2): wall clock, ms since the epoch */
+	AETH__F_MAX_TAG = 29
 };
 
 /* ---- Frame header ---- */
@@ -149,8 +161,8 @@ typedef struct {
 	uint64_t version, timeout_ms, output_limit, shell, window, stream;
 	uint64_t signal, timed_out, stdout_trunc, stderr_trunc, duration_ms;
 	uint64_t pid, mode, size, max_len, stdin_open, exec_errno;
-	int64_t exit_code, code;
-	const char *info, *cwd, *path, *message;
+	int64_t exit_code, code, time_ms;
+	const char *info, *cwd, *path, *message, *hostname, *vm_id;
 	const uint8_t *data;
 	size_t data_len;
 	const char **args;

@@ -96,11 +96,13 @@ static bool add_bytes(cJSON *o, const char *k, const char *v, size_t len)
 	return ok;
 }
 
-char *aeth__create_result(const char *vm_id, const char *name)
+char *aeth__create_result(const char *vm_id, const char *name,
+			  const char *origin, int64_t ready_ms)
 {
 	cJSON *o = cJSON_CreateObject();
 	bool ok = o && add_str(o, "vm_id", vm_id) && add_str(o, "name", name) &&
-		  add_str(o, "status", "running");
+		  add_str(o, "status", "running") && add_str(o, "origin", origin) &&
+		  cJSON_AddNumberToObject(o, "ready_ms", (double)ready_ms);
 
 	return finish(o, ok);
 }

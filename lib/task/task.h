@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define AETH__TASK_CREATE "vm:create"
 #define AETH__TASK_EXECUTE "vm:execute"
@@ -141,7 +142,11 @@ char *aeth__payload_vm_id(const char *json, size_t len);
 
 /* Results, as malloc'd JSON text (NULL on OOM). Output bytes that are not
  * valid UTF-8 (or NUL) become U+FFFD so PostgreSQL's JSONB accepts them. */
-char *aeth__create_result(const char *vm_id, const char *name);
+/* vm:create: the seed's vm_id, name, status, and how the VM was made
+ * ("pool", "snapshot", "cold") and how long that took (ms, in the
+ * worker: from the handler's start to the VM ready). */
+char *aeth__create_result(const char *vm_id, const char *name,
+			  const char *origin, int64_t ready_ms);
 char *aeth__execute_result(const char *vm_id, int exit_code,
 			   const char *out, size_t out_len,
 			   const char *err, size_t err_len);

@@ -41,6 +41,19 @@
 
 struct aeth__jail_conf;
 
+/* How one start makes the VM (set by vm.c / snapshot.c for that start,
+ * not persisted). */
+typedef enum {
+	AETH__BOOT_COLD = 0,  /* from its kernel */
+	AETH__BOOT_TEMPLATE,  /* from its kernel, to be snapshotted: QEMU's
+				 RAM is a shared mapping of ram_fd, so what
+				 the guest wrote is in that memfd */
+	AETH__BOOT_RESTORE    /* from a snapshot: QEMU's RAM a private
+				 mapping of ram_fd (a sealed memfd holding
+				 the template's memory), its device state
+				 read from state_fd (-incoming) */
+} aeth__boot_mode;
+
 /* The spec (what was asked for) and state (what is running) of one VM. */
 typedef struct aeth__vm_record {
 	/* --- spec: set by vm.c at create, persisted --- */
@@ -64,9 +77,15 @@ typedef struct aeth__vm_record {
 	char *state_dir;        /* <vmm state dir>/vms/<id> */
 	int64_t created_ms;     /* wall clock */
 	int64_t expires_ms;     /* wall clock; 0 = no lifetime */
+	unsigned int tcg_tb_mb; /* TCG translation cache, MiB; 0 = QEMU's */
 	/* The manager's confinement settings: set by vm.c on every record
 	 * it hands a backend (not persisted; borrowed from the manager). */
 	const struct aeth__jail_conf *jail;
+	/* For one start (not persisted; ram_fd and state_fd are only read
+	 * when boot_mode says so, and belong to the caller). */
+	aeth__boot_mode boot_mode;
+	int ram_fd;
+	int state_fd;
 
 	/* --- state: written by the backend, persisted --- */
 	aeth_vm_state state;
@@ -80,6 +99,11 @@ typedef struct aeth__vm_record {
 	char *overlay_path;     /* the VM's overlay directory (QEMU's TMPDIR:
 				   its copy-on-write disk layer), NULL if none */
 	char *error;            /* last failure, for the store's vms.error */
+	aeth_origin origin;     /* how the last start made it */
+	int64_t start_ms;       /* how long that took */
+	char *snapshot;         /* the snapshot it was restored from (key) */
+	char *pool;             /* a worker's warm pool holds it (the
+				   worker's tag), NULL when not pooled */
 	/* confinement (lib/vm/jail.c) */
 	unsigned int jail_uid;  /* the VMM's own uid, 0 = none */
 	pid_t helper_pid;       /* aeth-jailer staying as the egress relay */
@@ -135,6 +159,28 @@ typedef struct aeth__vm_backend {
 	 * dir itself on delete. Must be idempotent.
 	 */
 	void (*cleanup)(aeth__vm_record *rec);
+
+	/*
+	 * Snapshots (optional: NULL when the backend has none; vm.c then
+	 * always boots cold). snapshot_save: the VM was started with
+	 * AETH__BOOT_TEMPLATE and its agent answered; stop it and write its
+	 * state into the new private directory `dir` ("state", and "ram"
+	 * unless the backend keeps memory in a memfd: QEMU's "ram" is
+	 * written by snapshot.c from rec->ram_fd). The VMM may be gone
+	 * afterwards. restore: after start() with AETH__BOOT_RESTORE and the
+	 * agent's channel connected, load the state of snapshot `dir` and
+	 * let the guest run, before `deadline_ms`.
+	 */
+	int (*snapshot_save)(aeth__vm_record *rec, const char *dir,
+			     int64_t deadline_ms);
+	int (*restore)(aeth__vm_record *rec, const char *dir, int64_t deadline_ms);
+	/* true: restore needs rec->ram_fd (a sealed memfd of the snapshot's
+	 * "ram", shared by every VM restored from it). */
+	bool snapshot_memfd;
+	/* true: vm.c connects the agent's channel before restore() (QEMU:
+	 * the guest must find its host connected); false: after (the
+	 * channel exists only once the snapshot is loaded: Firecracker). */
+	bool connect_before_restore;
 
 	/*
 	 * After a process restart: rec was loaded from vm.json. Return true

@@ -251,8 +251,9 @@ int aeth__fc_api_call(aeth__fc_api *api, const char *method,
 	return ret;
 }
 
-/* PUT a cJSON document (deleted here) to `path`. */
-static int put_json(aeth__fc_api *api, const char *path, cJSON *doc)
+/* `method` a cJSON document (deleted here) to `path`. */
+static int send_json(aeth__fc_api *api, const char *method, const char *path,
+		     cJSON *doc)
 {
 	char *text;
 	int ret;
@@ -263,9 +264,14 @@ static int put_json(aeth__fc_api *api, const char *path, cJSON *doc)
 	cJSON_Delete(doc);
 	if (!text)
 		return aeth__error_oom();
-	ret = aeth__fc_api_call(api, "PUT", path, text, NULL);
+	ret = aeth__fc_api_call(api, method, path, text, NULL);
 	cJSON_free(text);
 	return ret;
+}
+
+static int put_json(aeth__fc_api *api, const char *path, cJSON *doc)
+{
+	return send_json(api, "PUT", path, doc);
 }
 
 /* Add members, failing as a whole on the first allocation failure. */
@@ -383,6 +389,45 @@ int aeth__fc_put_action(aeth__fc_api *api, const char *action)
 
 	return put_json(api, "/actions",
 			done(o, o && add_str(o, "action_type", action)));
+}
+
+int aeth__fc_patch_vm(aeth__fc_api *api, const char *state)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	return send_json(api, "PATCH", "/vm", done(o, o && add_str(o, "state", state)));
+}
+
+int aeth__fc_put_snapshot_create(aeth__fc_api *api, const char *snapshot_path,
+				 const char *mem_file_path)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	return put_json(api, "/snapshot/create",
+			done(o, o && add_str(o, "snapshot_type", "Full") &&
+				     add_str(o, "snapshot_path", snapshot_path) &&
+				     add_str(o, "mem_file_path", mem_file_path)));
+}
+
+int aeth__fc_put_snapshot_load(aeth__fc_api *api, const char *snapshot_path,
+			       const char *mem_file_path, const char *uds_path)
+{
+	cJSON *o = cJSON_CreateObject(), *mem = cJSON_CreateObject();
+	cJSON *vs = cJSON_CreateObject();
+	bool ok = o && mem && vs && add_str(mem, "backend_type", "File") &&
+		  add_str(mem, "backend_path", mem_file_path) &&
+		  add_str(vs, "uds_path", uds_path) &&
+		  add_str(o, "snapshot_path", snapshot_path) &&
+		  add_bool(o, "resume_vm", true);
+
+	if (ok) {
+		cJSON_AddItemToObject(o, "mem_backend", mem);
+		cJSON_AddItemToObject(o, "vsock_override", vs);
+	} else {
+		cJSON_Delete(mem);
+		cJSON_Delete(vs);
+	}
+	return put_json(api, "/snapshot/load", done(o, ok));
 }
 
 int aeth__fc_get_instance(aeth__fc_api *api, char **id_out, char **state_out)

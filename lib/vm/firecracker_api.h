@@ -75,6 +75,17 @@ int aeth__fc_put_serial(aeth__fc_api *api, const char *serial_out_path,
 			unsigned int bytes_per_s, unsigned int burst);
 /* action: "InstanceStart", "SendCtrlAltDel" or "FlushMetrics". */
 int aeth__fc_put_action(aeth__fc_api *api, const char *action);
+/* PATCH /vm: "Paused" or "Resumed". */
+int aeth__fc_patch_vm(aeth__fc_api *api, const char *state);
+/* PUT /snapshot/create: a Full snapshot of a paused VM, its state to
+ * snapshot_path and its memory to mem_file_path. */
+int aeth__fc_put_snapshot_create(aeth__fc_api *api, const char *snapshot_path,
+				 const char *mem_file_path);
+/* PUT /snapshot/load on a fresh Firecracker: the state of snapshot_path,
+ * memory mapped privately from mem_file_path (mem_backend File), the
+ * vsock's Unix socket moved to uds_path (vsock_override), resumed. */
+int aeth__fc_put_snapshot_load(aeth__fc_api *api, const char *snapshot_path,
+			       const char *mem_file_path, const char *uds_path);
 /* GET /: the instance id and state ("Not started", "Running", "Paused");
  * either out pointer may be NULL; strings are malloc'd. */
 int aeth__fc_get_instance(aeth__fc_api *api, char **id_out, char **state_out);

@@ -11,6 +11,8 @@
 #include "vm/jail.h"
 #include "vm/vm_internal.h"
 
+struct aeth__snap;
+
 struct aeth_vmm {
 	const aeth__vm_backend *backend;
 	aeth_accel accel;           /* resolved */
@@ -24,6 +26,13 @@ struct aeth_vmm {
 	char *firecracker_binary;
 	unsigned int boot_timeout_ms;
 	aeth__jail_conf jail;
+	/* snapshots (snapshot.c) */
+	aeth_snapshot_mode snapshots;
+	char *snapshot_dir;
+	unsigned int tcg_tb_mb;
+	pthread_mutex_t snap_mu;     /* guards snaps */
+	pthread_cond_t snap_cond;    /* a snapshot being made or loaded is done */
+	struct aeth__snap *snaps;
 };
 
 struct aeth_vm {
@@ -43,5 +52,12 @@ char *aeth__vmm_vm_dir(const aeth_vmm *vmm, const char *id);
 
 /* Make a handle around a loaded record (takes its strings). */
 int aeth__vm_wrap(aeth_vm **out, aeth_vmm *vmm, aeth__vm_record *rec);
+
+/* vm.c, for snapshot.c: boot from the kernel (a hung TCG boot retried
+ * once); restore from the snapshot in `dir` once; kill a VM and remove
+ * its state dir without asking the guest (a template once saved). */
+int aeth__vm_boot_cold(aeth_vm *vm);
+int aeth__vm_restore_once(aeth_vm *vm, const char *dir);
+void aeth__vm_discard(aeth_vm *vm);
 
 #endif

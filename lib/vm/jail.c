@@ -459,6 +459,12 @@ static char **jailer_argv(const aeth__vm_record *r, const aeth__jail_conf *c,
 		ADD("--allow");
 		ADD(r->net_allow[i]);
 	}
+	if (r->boot_mode == AETH__BOOT_RESTORE) {
+		/* its memory is a private mapping of a sealed memfd (qemu.c:
+		 * free page reporting) */
+		ADD("--ram-discard");
+		ADD("private");
+	}
 	ADD("--");
 	for (size_t i = 0; i < nv; i++)
 		ADD(vmm_argv[i]);

@@ -36,9 +36,12 @@
 #include "vm/backend.h"
 #include "vm/jail.h"
 #include "vm/qmp.h"
+#include "vm/snapshot.h"
 #include "vm/vm_internal.h"
 
-#define ARGV_MAX 64
+#include <cjson/cJSON.h>
+
+#define ARGV_MAX 80
 /*
  * The guest console. serial.log gets it while the guest boots (the tail
  * goes into boot-failure errors); once the agent answered, ready() swaps
@@ -96,7 +99,7 @@ static void argv_free(argv_t *a)
 typedef struct {
 	int fd[AETH__JAIL_MAX_FDS];
 	size_t n;
-	int kernel, initrd, rootfs, serial, qmp, agent, tap; /* their numbers */
+	int kernel, initrd, rootfs, serial, qmp, agent, tap, ram; /* numbers */
 } vmm_fds;
 
 static int give(vmm_fds *f, int fd)
@@ -117,20 +120,37 @@ static int build_argv(argv_t *a, const aeth__vm_record *r, const vmm_fds *f)
 {
 	bool kvm = r->accel == AETH_ACCEL_KVM;
 	bool jailed = r->jail && r->jail->on;
+	bool snap = r->boot_mode != AETH__BOOT_COLD;
 
 	arg(a, r->vmm_binary ? r->vmm_binary : "qemu-system-x86_64");
 	arg(a, "-name");
 	argf(a, "aeth-%s", r->id);
 	arg(a, "-M");
-	arg(a, "microvm,x-option-roms=off,isa-serial=on");
+	arg(a, snap ? "microvm,x-option-roms=off,isa-serial=on,memory-backend=ram0"
+		    : "microvm,x-option-roms=off,isa-serial=on");
 	arg(a, "-accel");
-	arg(a, kvm ? "kvm" : "tcg,thread=multi");
+	if (kvm)
+		arg(a, "kvm");
+	else if (r->tcg_tb_mb) /* QEMU's default grows to 1 GiB per VM */
+		argf(a, "tcg,thread=multi,tb-size=%u", r->tcg_tb_mb);
+	else
+		arg(a, "tcg,thread=multi");
 	arg(a, "-cpu");
 	arg(a, kvm ? "host" : "max");
 	arg(a, "-m");
 	argf(a, "%u", r->memory_mb);
 	arg(a, "-smp");
 	argf(a, "%u", r->vcpus);
+	if (snap) {
+		/* A template's guest memory is a shared mapping of our memfd
+		 * (what it wrote is there once it is saved); a restored VM's
+		 * a private one of the snapshot's sealed memfd: its pages are
+		 * shared with every other VM of the snapshot until written. */
+		arg(a, "-object");
+		argf(a, "memory-backend-file,id=ram0,size=%uM,mem-path=/proc/self/"
+		     "fd/%d,share=%s", r->memory_mb, f->ram,
+		     r->boot_mode == AETH__BOOT_TEMPLATE ? "on" : "off");
+	}
 	arg(a, "-nodefaults");
 	arg(a, "-no-user-config");
 	arg(a, "-nographic");
@@ -152,10 +172,17 @@ static int build_argv(argv_t *a, const aeth__vm_record *r, const vmm_fds *f)
 	/* A named chardev (not -serial file:) so that ready() can swap its
 	 * backend for a ring buffer once the guest has booted; the log file
 	 * is ours, handed over as an fd set (QEMU may not open our files). */
-	arg(a, "-add-fd");
-	argf(a, "fd=%d,set=1", f->serial);
-	arg(a, "-chardev");
-	arg(a, "file,id=" SERIAL_CHARDEV ",path=/dev/fdset/1");
+	if (r->boot_mode == AETH__BOOT_RESTORE) {
+		/* nothing to boot, nothing for serial.log: the bounded ring
+		 * from the start (its boot was the template's) */
+		arg(a, "-chardev");
+		arg(a, "ringbuf,id=" SERIAL_CHARDEV ",size=" SERIAL_RING_BYTES);
+	} else {
+		arg(a, "-add-fd");
+		argf(a, "fd=%d,set=1", f->serial);
+		arg(a, "-chardev");
+		arg(a, "file,id=" SERIAL_CHARDEV ",path=/dev/fdset/1");
+	}
 	arg(a, "-serial");
 	arg(a, "chardev:" SERIAL_CHARDEV);
 	arg(a, "-chardev");
@@ -183,6 +210,24 @@ static int build_argv(argv_t *a, const aeth__vm_record *r, const vmm_fds *f)
 		argf(a, "tap,id=n0,fd=%d", f->tap);
 		arg(a, "-device");
 		arg(a, "virtio-net-device,netdev=n0");
+	}
+	if (!snap || jailed) {
+		/* Free page reporting: the guest hands back the memory it
+		 * frees (QEMU discards it). A restored VM's memory is a
+		 * private mapping of a sealed memfd: QEMU 7.2 first punches
+		 * a hole in the file, which the seal refuses, and would then
+		 * not drop the VM's own pages; aeth-jailer's --ram-discard
+		 * makes that first step a no-op (lib/jail/jailer.h). Without
+		 * the jail a snapshot's VMs have no balloon (the template's
+		 * devices are the restored VMs'). */
+		arg(a, "-device");
+		arg(a, "virtio-balloon-device,free-page-reporting=on");
+	}
+	if (r->boot_mode == AETH__BOOT_RESTORE) {
+		/* Its state comes over QMP (restore()) once the agent's
+		 * channel is connected. */
+		arg(a, "-incoming");
+		arg(a, "defer");
 	}
 	if (f->rootfs >= 0) {
 		/* snapshot=on: writes go to a temporary layer in TMPDIR, the
@@ -254,7 +299,7 @@ static int open_fds(aeth__vm_record *r, vmm_fds *f)
 	int fd;
 
 	f->n = 0;
-	f->initrd = f->rootfs = f->tap = -1;
+	f->initrd = f->rootfs = f->tap = f->ram = f->serial = -1;
 #define TAKE(field, expr)                                                      \
 	do {                                                                   \
 		if ((fd = (expr)) < 0)                                         \
@@ -272,11 +317,20 @@ static int open_fds(aeth__vm_record *r, vmm_fds *f)
 	if (fd < 0)
 		return aeth__error_errno(AETH_EIO, "VM %s: cannot create %s", r->id,
 					 r->serial_log);
-	f->serial = give(f, fd);
+	if (r->boot_mode == AETH__BOOT_RESTORE)
+		close(fd); /* stays empty: the console starts in its ring */
+	else
+		f->serial = give(f, fd);
 	TAKE(qmp, listen_at(r, r->api_sock));
 	TAKE(agent, listen_at(r, r->agent_sock));
 	if (r->net == AETH_NET_TAP)
 		TAKE(tap, open_tap(r));
+	if (r->boot_mode != AETH__BOOT_COLD) {
+		if (r->ram_fd < 0)
+			return aeth__error_set(AETH_EINVALID, "VM %s: no memory for "
+					       "a snapshot boot", r->id);
+		TAKE(ram, fcntl(r->ram_fd, F_DUPFD_CLOEXEC, 3));
+	}
 #undef TAKE
 	return 0;
 }
@@ -367,6 +421,8 @@ static int qemu_ready(aeth__vm_record *r, int64_t deadline_ms)
 {
 	int fd, rc;
 
+	if (r->boot_mode == AETH__BOOT_RESTORE)
+		return 0; /* its console is the ring already */
 	fd = aeth__qmp_open(r->api_sock, deadline_ms);
 	if (fd < 0)
 		return fd;
@@ -381,6 +437,171 @@ static int qemu_ready(aeth__vm_record *r, int64_t deadline_ms)
 					"from %s to a bounded ring buffer",
 					r->id, r->serial_log);
 	return 0;
+}
+
+/* Poll query-migrate until the migration completed, failed or the
+ * deadline passed. */
+static int migration_wait(int qmp, const aeth__vm_record *r, const char *what,
+			  int64_t deadline_ms)
+{
+	for (;;) {
+		char *reply = NULL;
+		cJSON *o;
+		const cJSON *st, *err;
+		int rc = aeth__qmp_execute(qmp, "query-migrate", deadline_ms, &reply);
+
+		if (rc)
+			return rc;
+		o = cJSON_Parse(reply);
+		free(reply);
+		st = cJSON_GetObjectItemCaseSensitive(o, "status");
+		err = cJSON_GetObjectItemCaseSensitive(o, "error-desc");
+		if (cJSON_IsString(st) && !strcmp(st->valuestring, "completed")) {
+			cJSON_Delete(o);
+			return 0;
+		}
+		if (cJSON_IsString(st) && (!strcmp(st->valuestring, "failed") ||
+					   !strcmp(st->valuestring, "cancelled"))) {
+			rc = aeth__error_set(AETH_EIO, "VM %s: %s failed: %s", r->id,
+					     what, cJSON_IsString(err) ?
+					     err->valuestring : st->valuestring);
+			cJSON_Delete(o);
+			return rc;
+		}
+		cJSON_Delete(o);
+		if (aeth__now_ms() >= deadline_ms)
+			return aeth__error_set(AETH_ETIMEOUT, "VM %s: %s did not "
+					       "finish in time", r->id, what);
+		aeth__sleep_ms(2);
+	}
+}
+
+/* Hand QEMU `path` (opened with `flags`) as the named fd "aeth-state". */
+static int give_state_fd(int qmp, const aeth__vm_record *r, const char *path,
+			 int flags, int64_t deadline_ms)
+{
+	int fd = open(path, flags | O_CLOEXEC | O_NOFOLLOW, 0600), rc;
+
+	if (fd < 0)
+		return aeth__error_errno(AETH_EIO, "VM %s: cannot open %s", r->id,
+					 path);
+	rc = aeth__qmp_execute_fd(qmp, "getfd", "{\"fdname\":\"aeth-state\"}", fd,
+				  deadline_ms, NULL);
+	close(fd);
+	return rc;
+}
+
+static const char ignore_shared[] =
+	"{\"capabilities\":[{\"capability\":\"x-ignore-shared\",\"state\":true}]}";
+
+/*
+ * One migration over QMP, without guest memory (x-ignore-shared: it is
+ * in the memfd): `path` opened with `flags` goes to QEMU as the named fd
+ * "aeth-state", `command` ("migrate" or "migrate-incoming") runs on it,
+ * and we wait until it completed.
+ */
+static int migrate_state(int qmp, const aeth__vm_record *r, const char *path,
+			 int flags, const char *command, const char *what,
+			 int64_t deadline_ms)
+{
+	int rc = aeth__qmp_execute_args(qmp, "migrate-set-capabilities",
+					ignore_shared, deadline_ms, NULL);
+
+	if (rc == 0)
+		rc = give_state_fd(qmp, r, path, flags, deadline_ms);
+	if (rc == 0)
+		rc = aeth__qmp_execute_args(qmp, command,
+					    "{\"uri\":\"fd:aeth-state\"}",
+					    deadline_ms, NULL);
+	if (rc == 0)
+		rc = migration_wait(qmp, r, what, deadline_ms);
+	return rc;
+}
+
+/*
+ * The template (its agent answered): its device state to <dir>/state by
+ * migration, without its memory (x-ignore-shared: the shared memfd holds
+ * it; snapshot.c writes it to <dir>/ram). QEMU is left paused, done.
+ */
+static int qemu_snapshot_save(aeth__vm_record *r, const char *dir,
+			      int64_t deadline_ms)
+{
+	char *path = aeth__sprintf("%s/state", dir);
+	int qmp, rc, fd;
+
+	if (!path)
+		return AETH_ENOMEM;
+	qmp = aeth__qmp_open(r->api_sock, deadline_ms);
+	rc = qmp < 0 ? qmp : migrate_state(qmp, r, path, O_WRONLY | O_CREAT |
+					   O_EXCL, "migrate", "saving its state",
+					   deadline_ms);
+	if (qmp >= 0)
+		close(qmp);
+	if (rc == 0 && ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0 ||
+			fsync(fd) != 0))
+		rc = aeth__error_errno(AETH_EIO, "fsync %s", path);
+	if (rc == 0)
+		close(fd);
+	free(path);
+	return rc;
+}
+
+/* Is the agent's chardev connected (our connect() accepted by QEMU)? */
+static int agent_chardev_open(int qmp, int64_t deadline_ms, bool *open_out)
+{
+	char *reply = NULL;
+	cJSON *a, *c;
+	int rc = aeth__qmp_execute(qmp, "query-chardev", deadline_ms, &reply);
+
+	*open_out = false;
+	if (rc)
+		return rc;
+	a = cJSON_Parse(reply);
+	free(reply);
+	cJSON_ArrayForEach(c, a) {
+		const cJSON *l = cJSON_GetObjectItemCaseSensitive(c, "label");
+		const cJSON *f = cJSON_GetObjectItemCaseSensitive(c, "filename");
+
+		if (cJSON_IsString(l) && !strcmp(l->valuestring, "agent") &&
+		    cJSON_IsString(f))
+			*open_out = strncmp(f->valuestring, "disconnected:", 13) != 0;
+	}
+	cJSON_Delete(a);
+	return 0;
+}
+
+/*
+ * A VM started with -incoming defer, its agent's channel connected by
+ * vm.c: once QEMU has accepted that connection (so the restored guest
+ * finds its host connected, as the template's was, and its agent never
+ * sees a hang-up), load the state of <dir>/state. The guest then runs.
+ */
+static int qemu_restore(aeth__vm_record *r, const char *dir, int64_t deadline_ms)
+{
+	char *path = aeth__sprintf("%s/state", dir);
+	bool connected = false;
+	int qmp, rc;
+
+	if (!path)
+		return AETH_ENOMEM;
+	qmp = aeth__qmp_open(r->api_sock, deadline_ms);
+	rc = qmp < 0 ? qmp : 0;
+	while (rc == 0 && !connected &&
+	       (rc = agent_chardev_open(qmp, deadline_ms, &connected)) == 0 &&
+	       !connected) {
+		if (aeth__now_ms() >= deadline_ms)
+			rc = aeth__error_set(AETH_ETIMEOUT, "VM %s: QEMU did not "
+					     "accept the agent connection", r->id);
+		else
+			aeth__sleep_ms(1);
+	}
+	if (rc == 0)
+		rc = migrate_state(qmp, r, path, O_RDONLY, "migrate-incoming",
+				   "loading its snapshot", deadline_ms);
+	if (qmp >= 0)
+		close(qmp);
+	free(path);
+	return rc;
 }
 
 static int qemu_powerdown(aeth__vm_record *r, int64_t deadline_ms)
@@ -432,5 +653,9 @@ const aeth__vm_backend aeth__vm_backend_qemu = {
 	.powerdown = qemu_powerdown,
 	.kill = qemu_kill,
 	.cleanup = qemu_cleanup,
+	.snapshot_save = qemu_snapshot_save,
+	.restore = qemu_restore,
+	.snapshot_memfd = true,
+	.connect_before_restore = true,
 	.alive = qemu_alive,
 };

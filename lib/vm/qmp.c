@@ -72,12 +72,38 @@ out:
 	return rc;
 }
 
-static int write_all(int fd, const char *s)
+/* Write `s`; with passfd >= 0 that descriptor rides on the first bytes
+ * (SCM_RIGHTS), as QMP's getfd expects. */
+static int write_all(int fd, const char *s, int passfd)
 {
 	size_t len = strlen(s), off = 0;
 
 	while (off < len) {
-		ssize_t n = send(fd, s + off, len - off, MSG_NOSIGNAL);
+		ssize_t n;
+
+		if (passfd >= 0) {
+			char cbuf[CMSG_SPACE(sizeof(int))];
+			struct iovec iov = {(void *)(s + off), len - off};
+			struct msghdr mh;
+			struct cmsghdr *c;
+
+			memset(&mh, 0, sizeof(mh));
+			memset(cbuf, 0, sizeof(cbuf));
+			mh.msg_iov = &iov;
+			mh.msg_iovlen = 1;
+			mh.msg_control = cbuf;
+			mh.msg_controllen = sizeof(cbuf);
+			c = CMSG_FIRSTHDR(&mh);
+			c->cmsg_level = SOL_SOCKET;
+			c->cmsg_type = SCM_RIGHTS;
+			c->cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(c), &passfd, sizeof(int));
+			n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+			if (n > 0)
+				passfd = -1;
+		} else {
+			n = send(fd, s + off, len - off, MSG_NOSIGNAL);
+		}
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -98,6 +124,13 @@ int aeth__qmp_execute(int fd, const char *execute, int64_t deadline_ms,
 int aeth__qmp_execute_args(int fd, const char *execute, const char *args_json,
 			   int64_t deadline_ms, char **reply_out)
 {
+	return aeth__qmp_execute_fd(fd, execute, args_json, -1, deadline_ms,
+				    reply_out);
+}
+
+int aeth__qmp_execute_fd(int fd, const char *execute, const char *args_json,
+			 int passfd, int64_t deadline_ms, char **reply_out)
+{
 	char *cmd;
 	int rc;
 
@@ -109,7 +142,7 @@ int aeth__qmp_execute_args(int fd, const char *execute, const char *args_json,
 		aeth__sprintf("{\"execute\":\"%s\"}\n", execute);
 	if (!cmd)
 		return aeth__error_oom();
-	rc = write_all(fd, cmd);
+	rc = write_all(fd, cmd, passfd);
 	free(cmd);
 	if (rc != 0)
 		return rc;

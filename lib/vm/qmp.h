@@ -22,5 +22,9 @@ int aeth__qmp_execute(int fd, const char *execute, int64_t deadline_ms,
  * trusted values), e.g. "{\"id\":\"ser0\"}"; NULL = none. */
 int aeth__qmp_execute_args(int fd, const char *execute, const char *args_json,
 			   int64_t deadline_ms, char **reply_out);
+/* The same, handing QEMU the descriptor `passfd` with the command (for
+ * "getfd"); passfd < 0: none. */
+int aeth__qmp_execute_fd(int fd, const char *execute, const char *args_json,
+			 int passfd, int64_t deadline_ms, char **reply_out);
 
 #endif

@@ -42,6 +42,14 @@ const char *aeth_accel_name(aeth_accel accel)
 }
 
 static const char *const net_names[] = {"none", "user", "tap"};
+static const char *const origin_names[] = {"cold", "snapshot", "pool"};
+
+const char *aeth_origin_name(aeth_origin origin)
+{
+	if ((unsigned int)origin < AETH__ARRAY_LEN(origin_names))
+		return origin_names[origin];
+	return "unknown";
+}
 
 static int add_str(cJSON *o, const char *k, const char *v)
 {
@@ -93,6 +101,11 @@ int aeth__vm_record_save(const aeth__vm_record *r)
 	bad |= add_str(o, "state_dir", r->state_dir);
 	bad |= add_num(o, "created_ms", (double)r->created_ms);
 	bad |= add_num(o, "expires_ms", (double)r->expires_ms);
+	bad |= add_num(o, "tcg_tb_mb", r->tcg_tb_mb);
+	bad |= add_str(o, "origin", aeth_origin_name(r->origin));
+	bad |= add_num(o, "start_ms", (double)r->start_ms);
+	bad |= add_str(o, "snapshot", r->snapshot);
+	bad |= add_str(o, "pool", r->pool);
 	bad |= add_str(o, "state", aeth_vm_state_name(r->state));
 	bad |= add_num(o, "pid", r->pid);
 	bad |= add_num(o, "pid_starttime", (double)r->pid_starttime);
@@ -307,6 +320,15 @@ int aeth__vm_record_load(aeth__vm_record *r, const char *state_dir)
 	bad |= get_str(o, "state_dir", &r->state_dir);
 	r->created_ms = (int64_t)get_num(o, "created_ms");
 	r->expires_ms = (int64_t)get_num(o, "expires_ms");
+	r->tcg_tb_mb = (unsigned int)get_num(o, "tcg_tb_mb");
+	bad |= get_str(o, "origin", &s);
+	i = name_index(origin_names, AETH__ARRAY_LEN(origin_names), s);
+	r->origin = i < 0 ? AETH_ORIGIN_COLD : (aeth_origin)i;
+	free(s);
+	s = NULL;
+	r->start_ms = (int64_t)get_num(o, "start_ms");
+	bad |= get_str(o, "snapshot", &r->snapshot);
+	bad |= get_str(o, "pool", &r->pool);
 	bad |= get_str(o, "state", &s);
 	i = name_index(state_names, AETH__ARRAY_LEN(state_names), s);
 	r->state = i < 0 ? AETH_VM_FAILED : (aeth_vm_state)i;
@@ -360,6 +382,8 @@ void aeth__vm_record_clear(aeth__vm_record *r)
 	free(r->vmm_log);
 	free(r->overlay_path);
 	free(r->error);
+	free(r->snapshot);
+	free(r->pool);
 	for (size_t i = 0; i < r->ncgroups && i < AETH__CGROUP_MAX_DIRS; i++)
 		free(r->cgroups[i]);
 	memset(r, 0, sizeof(*r));

@@ -7,11 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "internal.h"
 #include "vm/handles.h"
+#include "vm/snapshot.h"
 
 #include "agent/agent_client.h"
 #include "jail/jail_rules.h"
@@ -234,6 +236,7 @@ int aeth_vm_create(aeth_vm **out, aeth_vmm *vmm, const aeth_vm_options *opts)
 	r.created_ms = aeth__wall_ms();
 	if (opts->ttl_s)
 		r.expires_ms = r.created_ms + (int64_t)opts->ttl_s * 1000;
+	r.tcg_tb_mb = vmm->tcg_tb_mb;
 	r.state = AETH_VM_CREATING;
 	if (!r.name || !r.backend || !r.vmm_binary || !r.kernel_path ||
 	    !r.initrd_path || !r.cmdline || !r.state_dir ||
@@ -393,8 +396,116 @@ static int boot_once(aeth_vm *vm)
 	return rc;
 }
 
+/* Boot from the kernel, retrying once a TCG boot that hung (machine.md:
+ * rare hung TCG boots; a VMM that exited is not retried). */
+int aeth__vm_boot_cold(aeth_vm *vm)
+{
+	int rc = boot_once(vm);
+
+	if (rc == AETH_ETIMEOUT && vm->rec.accel == AETH_ACCEL_TCG) {
+		aeth__warn("%s; retrying the boot once", aeth_error_last());
+		rc = boot_once(vm);
+	}
+	return rc;
+}
+
+/*
+ * Restore from the snapshot in `dir` (rec.boot_mode and rec.ram_fd set by
+ * snapshot.c): start the VMM waiting for its state, load the state and
+ * connect the agent's channel (QEMU: connect first, so the guest never
+ * sees its host go away: the template was connected too), then say
+ * hello as a new host.
+ */
+int aeth__vm_restore_once(aeth_vm *vm, const char *dir)
+{
+	int64_t deadline = aeth__now_ms() + vm->rec.boot_timeout_ms;
+	aeth__agent *a = NULL;
+	char peer[48];
+	int fd = -1, rc;
+
+	snprintf(peer, sizeof(peer), "VM %s", vm->rec.id);
+	rc = vm->backend->start(&vm->rec, deadline);
+	if (rc == 0 && vm->backend->connect_before_restore)
+		rc = vm->backend->agent_connect(&vm->rec, deadline, &fd);
+	if (rc == 0)
+		rc = vm->backend->restore(&vm->rec, dir, deadline);
+	if (rc == 0 && !vm->backend->connect_before_restore)
+		rc = vm->backend->agent_connect(&vm->rec, deadline, &fd);
+	if (rc == 0) {
+		rc = aeth__agent_open(&a, fd, peer);
+		fd = -1; /* taken, also on failure */
+	}
+	if (rc == 0) {
+		int64_t left = deadline - aeth__now_ms();
+
+		rc = aeth__agent_hello(a, left > 0 ? (unsigned int)left : 1, NULL);
+	}
+	if (rc == 0 && vm->backend->ready)
+		rc = vm->backend->ready(&vm->rec, deadline);
+	if (fd >= 0)
+		close(fd);
+	if (rc == 0) {
+		vm->agent = a;
+		return 0;
+	}
+	{
+		bool died = vm->rec.pid && !vm->backend->alive(&vm->rec);
+		char *log = died ? aeth__vm_file_tail(vm->rec.vmm_log, 1024) : NULL;
+
+		rc = aeth__error_wrap(rc, "VM %s: restoring snapshot %s%s%s",
+				      vm->rec.id, dir,
+				      died ? ": the VMM exited, saying: " : "",
+				      log && *log ? log : "");
+		free(log);
+	}
+	aeth__agent_free(a);
+	kill_and_clean(vm);
+	return rc;
+}
+
+/*
+ * What makes this VM itself (docs/protocol.md, "setup"): fresh entropy,
+ * the wall clock, its host name (its id) and its id. A restored VM needs
+ * it (it woke up with the template's RNG state, clock and name); a cold
+ * one gets it too, so every VM looks the same from inside. An agent older
+ * than protocol 2 cannot take it: fine for a cold boot, not for a
+ * restore (snapshot.c never snapshots such an agent).
+ */
+static int give_identity(aeth_vm *vm, int64_t deadline)
+{
+	uint8_t entropy[64];
+	aeth__agent_identity id;
+	int64_t left = deadline - aeth__now_ms();
+	int rc;
+
+	if (aeth__agent_version(vm->agent) < 2) {
+		if (vm->rec.origin == AETH_ORIGIN_SNAPSHOT)
+			return aeth__error_set(AETH_EPROTO, "VM %s: its agent cannot "
+					       "take a setup request", vm->rec.id);
+		aeth__debug("VM %s: agent protocol %u: no setup (host name, clock, "
+			    "entropy) sent", vm->rec.id,
+			    aeth__agent_version(vm->agent));
+		return 0;
+	}
+	if (getrandom(entropy, sizeof(entropy), 0) != (ssize_t)sizeof(entropy))
+		return aeth__error_errno(AETH_EIO, "VM %s: getrandom", vm->rec.id);
+	id.hostname = vm->rec.id;
+	id.vm_id = vm->rec.id;
+	id.time_ms = aeth__wall_ms();
+	id.entropy = entropy;
+	id.entropy_len = sizeof(entropy);
+	rc = aeth__agent_setup(vm->agent, &id, left > 2000 ? (unsigned int)left
+							   : 2000);
+	explicit_bzero(entropy, sizeof(entropy));
+	if (rc)
+		return aeth__error_wrap(rc, "VM %s: giving the guest its identity",
+					vm->rec.id);
+	return 0;
+}
+
 int aeth_vm_start(aeth_vm *vm)
 {
+	int64_t t0 = aeth__now_ms();
 	int rc;
 
 	if (aeth_vm_status(vm) == AETH_VM_RUNNING)
@@ -411,16 +522,29 @@ int aeth_vm_start(aeth_vm *vm)
 	agent_drop(vm);
 	pthread_mutex_unlock(&vm->lock);
 	vm->rec.state = AETH_VM_CREATING;
-	rc = boot_once(vm);
-	/* A defence against rare hung TCG boots (docs/vm.md, "TSC hang"): one retry when
-	 * the guest stayed silent; a VMM that exited is not retried. */
-	if (rc == AETH_ETIMEOUT && vm->rec.accel == AETH_ACCEL_TCG) {
-		aeth__warn("%s; retrying the boot once", aeth_error_last());
-		rc = boot_once(vm);
+	free(vm->rec.snapshot);
+	vm->rec.snapshot = NULL;
+	vm->rec.origin = AETH_ORIGIN_COLD;
+	/* 1: no snapshot for this start (said why), boot the kernel */
+	rc = vm->rec.boot_mode == AETH__BOOT_COLD ? aeth__snapshot_start(vm) : 1;
+	if (rc == 1) {
+		vm->rec.boot_mode = vm->rec.boot_mode == AETH__BOOT_TEMPLATE ?
+			AETH__BOOT_TEMPLATE : AETH__BOOT_COLD;
+		rc = aeth__vm_boot_cold(vm);
+	} else if (rc == 0) {
+		vm->rec.origin = AETH_ORIGIN_SNAPSHOT;
 	}
+	if (rc == 0 && vm->rec.boot_mode != AETH__BOOT_TEMPLATE &&
+	    (rc = give_identity(vm, t0 + vm->rec.boot_timeout_ms)) != 0)
+		kill_and_clean(vm);
+	if (vm->rec.boot_mode != AETH__BOOT_TEMPLATE)
+		vm->rec.boot_mode = AETH__BOOT_COLD;
 	if (rc)
 		goto fail;
+	vm->rec.start_ms = aeth__now_ms() - t0;
 	set_error(vm, AETH_VM_RUNNING);
+	aeth__debug("VM %s ready (%s) in %lld ms", vm->rec.id,
+		    aeth_origin_name(vm->rec.origin), (long long)vm->rec.start_ms);
 	return aeth__vm_record_save(&vm->rec);
 fail:
 	set_error(vm, AETH_VM_FAILED);
@@ -465,6 +589,17 @@ static int stop_locked(aeth_vm *vm, unsigned int timeout_ms)
 	kill_and_clean(vm);
 	set_error(vm, AETH_VM_STOPPED);
 	return 0;
+}
+
+void aeth__vm_discard(aeth_vm *vm)
+{
+	pthread_mutex_lock(&vm->lock);
+	agent_drop(vm);
+	pthread_mutex_unlock(&vm->lock);
+	kill_and_clean(vm);
+	if (vm->rec.state_dir)
+		aeth__rm_rf(vm->rec.state_dir);
+	vm->rec.state = AETH_VM_DELETED;
 }
 
 int aeth__vm_fail(aeth_vm *vm, const char *reason)
@@ -602,6 +737,44 @@ int aeth__vm_agent(aeth_vm *vm, aeth__agent **out)
 	return rc;
 }
 
+int aeth__vm_set_pool(aeth_vm *vm, const char *tag)
+{
+	char *t = NULL;
+
+	if (tag && !(t = aeth__strdup(tag)))
+		return AETH_ENOMEM;
+	free(vm->rec.pool);
+	vm->rec.pool = t;
+	return aeth__vm_record_save(&vm->rec);
+}
+
+const char *aeth__vm_pool(const aeth_vm *vm)
+{
+	return vm->rec.pool;
+}
+
+aeth_net_mode aeth__vm_net(const aeth_vm *vm)
+{
+	return vm->rec.net;
+}
+
+int aeth__vm_claim(aeth_vm *vm, const char *name, unsigned int ttl_s,
+		   int64_t handout_ms)
+{
+	char *n = aeth__strdup(name ? name : vm->rec.id);
+
+	if (!n)
+		return AETH_ENOMEM;
+	free(vm->rec.name);
+	vm->rec.name = n;
+	free(vm->rec.pool);
+	vm->rec.pool = NULL;
+	vm->rec.expires_ms = ttl_s ? aeth__wall_ms() + (int64_t)ttl_s * 1000 : 0;
+	vm->rec.origin = AETH_ORIGIN_POOL;
+	vm->rec.start_ms = handout_ms;
+	return aeth__vm_record_save(&vm->rec);
+}
+
 bool aeth__vm_vmm_alive(const aeth_vm *vm)
 {
 	return vm->backend->alive(&vm->rec);
@@ -625,6 +798,8 @@ int aeth_vm_pid(const aeth_vm *vm) { return (int)vm->rec.pid; }
 unsigned int aeth_vm_vcpus(const aeth_vm *vm) { return vm->rec.vcpus; }
 unsigned int aeth_vm_memory_mb(const aeth_vm *vm) { return vm->rec.memory_mb; }
 int64_t aeth_vm_expires_ms(const aeth_vm *vm) { return vm->rec.expires_ms; }
+aeth_origin aeth_vm_origin(const aeth_vm *vm) { return vm->rec.origin; }
+int64_t aeth_vm_start_ms(const aeth_vm *vm) { return vm->rec.start_ms; }
 const char *aeth_vm_kernel_path(const aeth_vm *vm) { return vm->rec.kernel_path; }
 const char *aeth_vm_rootfs_path(const aeth_vm *vm) { return vm->rec.rootfs_path; }
 const char *aeth_vm_api_socket(const aeth_vm *vm) { return vm->rec.api_sock; }

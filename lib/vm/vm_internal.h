@@ -52,6 +52,20 @@ int aeth__vm_open_image(const char *vm_id, const char *what, const char *path);
 /* Is the VM's VMM process alive (and still ours)? Changes nothing. */
 bool aeth__vm_vmm_alive(const aeth_vm *vm);
 
+/*
+ * Warm pools (lib/worker/pool.c). A pooled VM carries its pool's tag in
+ * vm.json ("pool": "<worker id>/<pool name>") so that a restarted worker
+ * finds it again. aeth__vm_claim() hands it to a user: its name, a
+ * lifetime from now (ttl_s, 0: none), origin AETH_ORIGIN_POOL and the
+ * hand-out time as its start time; the tag is cleared. Both save vm.json.
+ */
+int aeth__vm_set_pool(aeth_vm *vm, const char *tag);
+const char *aeth__vm_pool(const aeth_vm *vm);
+/* The VM's network mode, for a pool comparing shapes. */
+aeth_net_mode aeth__vm_net(const aeth_vm *vm);
+int aeth__vm_claim(aeth_vm *vm, const char *name, unsigned int ttl_s,
+		   int64_t handout_ms);
+
 /* The VM's record (spec + state), borrowed; for tests (lib/vm/backend.h
  * has its fields). */
 struct aeth__vm_record;

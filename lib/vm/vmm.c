@@ -13,8 +13,12 @@
 #include "vm/accel.h"
 #include "vm/firecracker_jail.h"
 #include "vm/handles.h"
+#include "vm/snapshot.h"
 
 #define DEFAULT_BOOT_TIMEOUT_MS 30000
+/* The TCG translation cache per VM, MiB: a cold boot of our image fills
+ * ~31 MiB (bench/README.md, "memory"); QEMU's default grows to 1 GiB. */
+#define DEFAULT_TCG_TB_MB 32
 /* A record still "creating" this young may belong to a live process that
  * has not started it yet: reap leaves it alone. */
 #define REAP_CREATING_GRACE_MS (5 * 60 * 1000)
@@ -70,7 +74,8 @@ static const aeth_vmm_options vmm_defaults = AETH_VMM_OPTIONS_INIT;
 static const size_t vmm_sizes[] = {
 	AETH__END(aeth_vmm_options, boot_timeout_ms),  /* 1 */
 	AETH__END(aeth_vmm_options, overlay_dir),      /* 2 */
-	sizeof(aeth_vmm_options),                      /* 3 */
+	AETH__END(aeth_vmm_options, firecracker_chroot_base), /* 3 */
+	sizeof(aeth_vmm_options),                      /* 4 */
 };
 static const aeth__versioned aeth__vmm_options_v = {
 	"aeth_vmm_options", "AETH_VMM_OPTIONS_INIT", AETH_VMM_OPTIONS_VERSION,
@@ -97,6 +102,8 @@ int aeth_vmm_open(aeth_vmm **out, const aeth_vmm_options *opts)
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return aeth__error_oom();
+	pthread_mutex_init(&m->snap_mu, NULL);
+	pthread_cond_init(&m->snap_cond, NULL);
 	m->backend = aeth__vm_backend_find(opts->backend);
 	if (!m->backend) {
 		rc = aeth__error_set(AETH_EINVALID,
@@ -129,8 +136,26 @@ int aeth_vmm_open(aeth_vmm **out, const aeth_vmm_options *opts)
 		goto fail;
 	m->boot_timeout_ms = opts->boot_timeout_ms ? opts->boot_timeout_ms :
 		DEFAULT_BOOT_TIMEOUT_MS;
+	if ((int)opts->snapshots < 0 || opts->snapshots > AETH_SNAPSHOTS_AUTO) {
+		rc = aeth__error_set(AETH_EINVALID, "unknown snapshot mode %d",
+				     (int)opts->snapshots);
+		goto fail;
+	}
+	m->snapshots = opts->snapshots;
+	m->tcg_tb_mb = opts->tcg_tb_mb ? opts->tcg_tb_mb :
+		DEFAULT_TCG_TB_MB;
+	m->snapshot_dir = opts->snapshot_dir &&
+			  *opts->snapshot_dir ? aeth__strdup(opts->snapshot_dir) :
+		aeth__sprintf("%s/snapshots", m->state_dir);
+	if (!m->snapshot_dir) {
+		rc = AETH_ENOMEM;
+		goto fail;
+	}
 	if ((rc = aeth__private_dir(m->state_dir, "state dir (vmm.state_dir)")) != 0 ||
-	    (rc = aeth__private_dir(m->vms_dir, "state dir (vmm.state_dir)")) != 0)
+	    (rc = aeth__private_dir(m->vms_dir, "state dir (vmm.state_dir)")) != 0 ||
+	    (m->snapshots != AETH_SNAPSHOTS_OFF &&
+	     (rc = aeth__private_dir(m->snapshot_dir,
+				     "snapshot dir (vmm.snapshot_dir)")) != 0))
 		goto fail;
 	if (m->backend == &aeth__vm_backend_qemu &&
 	    (rc = aeth__jail_conf_init(&m->jail, opts, m->state_dir)) != 0)
@@ -173,6 +198,10 @@ void aeth_vmm_free(aeth_vmm *m)
 	free(m->qemu_binary);
 	free(m->firecracker_binary);
 	aeth__jail_conf_clear(&m->jail);
+	aeth__snapshot_cache_free(m);
+	free(m->snapshot_dir);
+	pthread_mutex_destroy(&m->snap_mu);
+	pthread_cond_destroy(&m->snap_cond);
 	free(m);
 }
 

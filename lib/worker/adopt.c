@@ -15,6 +15,7 @@
  *   = dead id -> our id), so two adopters never both take it. A VM whose
  *   VMM still runs is reattached; one whose VMM is gone is cleaned up and
  *   its row marked failed, saying why.
+ * - Its warm pools' VMs (no row: nobody owns them yet) are deleted.
  * - The dead worker's queued tasks (executes and deletes routed to it) are
  *   forwarded, once each, to the queue of the VM's owner now (forward.c);
  *   a task for a VM that is gone reaches a live worker that fails it with
@@ -38,6 +39,7 @@
 #include <cjson/cJSON.h>
 
 #include "task/task.h"
+#include "worker/pool.h"
 #include "worker/worker_internal.h"
 
 #define DRAIN_BATCH 50
@@ -251,6 +253,9 @@ int aeth__worker_adopt(aeth_worker *w, aeth__rec *rec, aeth_queue *q)
 	/* the VMs moved first, so each task finds its VM's new owner */
 	for (size_t i = 0; v.dead_here[i]; i++)
 		drain(w, rec, q, v.dead_here[i]);
+	/* spares of a dead worker's warm pools serve nobody */
+	if (v.dead_here[0])
+		aeth__pool_reap_dead(w, v.dead_here);
 	/* dead hosts: their VMs failed first, so their tasks fail saying so */
 	for (size_t i = 0; rc == 0 && v.gone_hosts[i]; i++)
 		fail_host(w, rec, &v, v.gone_hosts[i]);

@@ -15,9 +15,11 @@
 
 #include "queue/queue_output.h"
 #include "worker/exec_glue.h"
-#include "task/task.h"
 #include "client/client_internal.h"
 #include "metrics/metrics.h"
+#include "task/task.h"
+#include "vm/vm_internal.h"
+#include "worker/pool.h"
 #include "worker/worker_internal.h"
 
 static int fail_now(aeth_task *t, const char *fmt, ...) AETH__PRINTF(2, 3);
@@ -52,7 +54,36 @@ typedef struct {
 	const char *network;      /* "none", "tap" or the profile's name */
 	uint64_t overlay_mb;
 	bool reserved;
+	aeth_vm *pooled;          /* a warm pool's VM, taken for this create */
 } create_plan;
+
+/* A ready VM of this shape from a warm pool, if one is: c->pooled. */
+static void take_pooled(aeth_worker *w, const create_plan *c, bool disk,
+			create_plan *out)
+{
+	aeth__pool_shape shape;
+
+	if (!w->pools || c->o.net == AETH_NET_TAP)
+		return;
+	shape.vcpus = c->o.vcpus;
+	shape.memory_mb = c->o.memory_mb;
+	shape.image = c->image->name;
+	shape.network = c->network;
+	shape.rootfs = disk;
+	aeth__pool_take(&out->pooled, w, &shape);
+}
+
+/* Reserve the quotas of a new VM; a limit that pool VMs fill gives way:
+ * spares are deleted before a user is refused. */
+static int reserve(aeth_worker *w, const create_plan *c)
+{
+	int rc;
+
+	while ((rc = aeth__quota_reserve(w, c->o.memory_mb, c->overlay_mb)) ==
+	       AETH_EBUSY && aeth__pool_evict(w))
+		;
+	return rc;
+}
 
 /*
  * Check a vm:create against the worker's catalogue and limits and fill
@@ -137,7 +168,10 @@ static int plan_create(aeth_task *t, const aeth__create_payload *p,
 				"worker %s allows at most %u s (limits.ttl_max_s)",
 				ttl, w->id, pol->ttl_max_s);
 	c->o.ttl_s = ttl;
-	if (aeth__quota_reserve(w, c->o.memory_mb, c->overlay_mb) != 0)
+	take_pooled(w, c, disk, c);
+	if (c->pooled)
+		return 0;
+	if (reserve(w, c) != 0)
 		return fail_now(t, "vm:create: %s", aeth_error_last());
 	c->reserved = true;
 	return 0;
@@ -156,6 +190,9 @@ static char *vm_metadata(const aeth_worker *w, const create_plan *c,
 	cJSON_AddStringToObject(m, "state_dir", aeth_vmm_state_dir(w->vmm));
 	cJSON_AddStringToObject(m, "image", c->image->name);
 	cJSON_AddStringToObject(m, "network", c->network);
+	if (vm)
+		cJSON_AddStringToObject(m, "origin",
+					aeth_origin_name(aeth_vm_origin(vm)));
 	if (c->o.net == AETH_NET_TAP && c->o.tap_name)
 		cJSON_AddStringToObject(m, "tap", c->o.tap_name);
 	if (c->o.ttl_s) {
@@ -173,17 +210,109 @@ static char *vm_metadata(const aeth_worker *w, const create_plan *c,
 	return s;
 }
 
+/* The row of a VM being handed out or booted (strings borrowed). */
+static void fill_row(aeth__vm_row *row, const aeth_worker *w,
+		     const aeth__create_payload *p, const create_plan *c,
+		     const aeth_vm *vm, const char *meta)
+{
+	row->id = aeth_vm_id(vm);
+	row->name = p->name;
+	row->orchestrator = aeth_vm_backend(vm);
+	row->vcpus = c->o.vcpus;
+	row->memory_mb = c->o.memory_mb;
+	row->kernel_path = aeth_vm_kernel_path(vm);
+	row->rootfs_path = aeth_vm_rootfs_path(vm);
+	row->socket_path = aeth_vm_agent_socket(vm);
+	row->owner_worker = w->id;
+	row->metadata = meta;
+}
+
+/* The VM belongs to the tenant of the task that made it (a task put in
+ * Redis without a row by a trusted program: "default"). */
+static void row_tenant(aeth__vm_row *row, aeth__slot *s, aeth_task *t,
+		       char tenant[65])
+{
+	if (aeth__rec_task_tenant(s->rec, t->qt->id, tenant) == 0)
+		row->tenant = tenant;
+	aeth_error_clear();
+}
+
+static int set_create_result(aeth_task *t, const aeth_vm *vm, const char *name,
+			     int64_t ready_ms)
+{
+	char *result = aeth__create_result(aeth_vm_id(vm), name,
+					   aeth_origin_name(aeth_vm_origin(vm)),
+					   ready_ms);
+	int rc = result ? aeth_task_set_result(t, result) : AETH_ENOMEM;
+
+	free(result);
+	return rc;
+}
+
+/*
+ * A warm pool's VM for this create: it gets the payload's name and
+ * lifetime, its row (as a cold VM's: creating, then running with its
+ * paths) and joins the VM table; nothing boots.
+ */
+static int hand_out(aeth_task *t, const aeth__create_payload *p,
+		    create_plan *c, int64_t t0)
+{
+	aeth__slot *s = t->slot;
+	aeth_worker *w = s->w;
+	aeth_vm *vm = c->pooled;
+	aeth__vm_row row = {0};
+	char *meta = NULL, tenant[65];
+	int rc;
+
+	c->pooled = NULL;
+	if ((rc = aeth__vm_claim(vm, p->name, c->o.ttl_s, aeth__now_ms() - t0)) ||
+	    !(meta = vm_metadata(w, c, vm))) {
+		rc = fail_last(t, rc ? rc : AETH_ENOMEM, "cannot hand out a pool VM");
+		aeth__pool_drop(w, vm);
+		return rc;
+	}
+	fill_row(&row, w, p, c, vm, meta);
+	aeth__log_ctx_vm(row.id);
+	row_tenant(&row, s, t, tenant);
+	if (aeth__rec_vm_insert(s->rec, &row) != 0) {
+		rc = fail_last(t, AETH_EUNAVAILABLE, "cannot record the VM");
+		aeth__pool_drop(w, vm);
+		free(meta);
+		return rc;
+	}
+	/* the row has its final paths already: only its status moves on */
+	aeth__rec_vm_status(s->rec, row.id, "running", NULL);
+	aeth__metric_inc(AETH__M_VM_BOOTS, "pool", "ok");
+	aeth__metric_observe(AETH__M_VM_BOOT_SECONDS,
+			     (double)(aeth__now_ms() - t0) / 1000.0, "pool", NULL);
+	rc = set_create_result(t, vm, p->name, aeth__now_ms() - t0);
+	/* the seed's lines, as for a boot; the result says "pool" */
+	aeth__worker_say(w, t->qt->id, "Creating VM: %s (vcpu=%u, mem=%uMB)",
+			 p->name, c->o.vcpus, c->o.memory_mb);
+	aeth__worker_say(w, t->qt->id, "✓ VM created: %s", row.id);
+	aeth__worker_say(w, t->qt->id, "✓ VM started");
+	aeth__debug("VM %s handed out from a warm pool in %lld ms", row.id,
+		    (long long)(aeth__now_ms() - t0));
+	free(meta);
+	if (aeth__vm_adopt(w, vm) == 0)
+		aeth__pool_taken(w, vm);
+	else
+		aeth__pool_drop(w, vm);
+	return rc;
+}
+
 int aeth__handle_create(aeth_task *t, void *userdata)
 {
 	int64_t boot_t0;
 	aeth__slot *s = t->slot;
 	aeth_worker *w = s->w;
 	const char *payload = aeth_task_payload(t);
+	int64_t t0 = aeth__now_ms();
 	create_plan c;
 	aeth__create_payload p;
 	aeth__vm_row row = {0};
 	aeth_vm *vm = NULL;
-	char *result, *meta = NULL, tenant[65];
+	char *meta = NULL, tenant[65];
 	int rc;
 
 	(void)userdata;
@@ -194,6 +323,10 @@ int aeth__handle_create(aeth_task *t, void *userdata)
 	c.o.name = p.name;
 	if ((rc = plan_create(t, &p, &c)) != 0)
 		goto out;
+	if (c.pooled) {
+		rc = hand_out(t, &p, &c, t0);
+		goto out;
+	}
 	aeth__worker_say(w, t->qt->id, "Creating VM: %s (vcpu=%u, mem=%uMB)",
 			 p.name, c.o.vcpus, c.o.memory_mb);
 	if (c.o.net != AETH_NET_NONE || c.o.rootfs_path || c.image != w->policy.images)
@@ -209,22 +342,9 @@ int aeth__handle_create(aeth_task *t, void *userdata)
 		aeth_vm_delete(vm);
 		goto out;
 	}
-	row.id = aeth_vm_id(vm);
+	fill_row(&row, w, &p, &c, vm, meta);
 	aeth__log_ctx_vm(row.id);
-	row.name = p.name;
-	row.orchestrator = aeth_vm_backend(vm);
-	row.vcpus = c.o.vcpus;
-	row.memory_mb = c.o.memory_mb;
-	row.kernel_path = aeth_vm_kernel_path(vm);
-	row.rootfs_path = aeth_vm_rootfs_path(vm);
-	row.socket_path = aeth_vm_agent_socket(vm);
-	row.owner_worker = w->id;
-	row.metadata = meta;
-	/* the VM belongs to the tenant of the task that made it (a task put
-	 * in Redis without a row by a trusted program: "default") */
-	if (aeth__rec_task_tenant(s->rec, t->qt->id, tenant) == 0)
-		row.tenant = tenant;
-	aeth_error_clear();
+	row_tenant(&row, s, t, tenant);
 	if ((rc = aeth__rec_vm_insert(s->rec, &row)) != 0) {
 		rc = fail_last(t, AETH_EUNAVAILABLE, "cannot record the VM");
 		aeth_vm_delete(vm);
@@ -233,13 +353,14 @@ int aeth__handle_create(aeth_task *t, void *userdata)
 	aeth__worker_say(w, t->qt->id, "✓ VM created: %s", row.id);
 	boot_t0 = aeth__now_ms();
 	rc = aeth_vm_start(vm);
-	/* how: "cold" (a VMM booted) is the only way on this branch; the
-	 * label stays for pool hand-outs and snapshot restores */
-	aeth__metric_inc(AETH__M_VM_BOOTS, "cold", rc == 0 ? "ok" : "failed");
+	/* how: cold (a VMM booted) or snapshot (restored); hand_out() counts
+	 * the pool's */
+	aeth__metric_inc(AETH__M_VM_BOOTS, aeth_origin_name(aeth_vm_origin(vm)),
+			 rc == 0 ? "ok" : "failed");
 	if (rc == 0)
 		aeth__metric_observe(AETH__M_VM_BOOT_SECONDS,
 				     (double)(aeth__now_ms() - boot_t0) / 1000.0,
-				     "cold", NULL);
+				     aeth_origin_name(aeth_vm_origin(vm)), NULL);
 	if (rc != 0) {
 		char *err = strdup(aeth_error_last());
 
@@ -253,10 +374,12 @@ int aeth__handle_create(aeth_task *t, void *userdata)
 	}
 	aeth__rec_vm_paths(s->rec, &row);
 	aeth__rec_vm_status(s->rec, row.id, "running", NULL);
+	/* the seed's line; how the VM was made is in the result */
 	aeth__worker_say(w, t->qt->id, "✓ VM started");
-	result = aeth__create_result(row.id, p.name);
-	rc = result ? aeth_task_set_result(t, result) : AETH_ENOMEM;
-	free(result);
+	aeth__debug("VM %s: %s in %lld ms", row.id,
+		    aeth_origin_name(aeth_vm_origin(vm)),
+		    (long long)aeth_vm_start_ms(vm));
+	rc = set_create_result(t, vm, p.name, aeth__now_ms() - t0);
 	if (aeth__vm_adopt(w, vm) == 0)
 		vm = NULL;
 out:

@@ -6,6 +6,7 @@
  * servers that may lose what they acknowledged (durability.h), are
  * warnings.
  */
+#include <dirent.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,7 @@ typedef struct {
 	aeth_check_cb cb;
 	void *ud;
 	int failures;
+	const aeth_config *cfg;
 } checker;
 
 static void report(checker *c, const char *what, int status, const char *fix,
@@ -285,6 +287,46 @@ static void on_finding(const char *what, int status, const char *detail,
 	report(userdata, what, status, fix, "%s", detail);
 }
 
+/* Snapshots (docs/vm.md): on or off, where, how many there are. */
+static void check_snapshots(checker *c, const aeth_config *cfg,
+			    const aeth_vmm_options *o, const aeth_vmm *m)
+{
+	const char *dir = cfg_str(cfg, "vmm.snapshot_dir");
+	char *def = aeth__sprintf("%s/snapshots", aeth_vmm_state_dir(m));
+	DIR *d;
+	struct dirent *e;
+	int n = 0;
+
+	if (o->snapshots == AETH_SNAPSHOTS_OFF) {
+		report(c, "snapshots", 0, NULL, "off (vmm.snapshots): every VM "
+		       "boots its kernel");
+		free(def);
+		return;
+	}
+	if (!dir || !*dir)
+		dir = def;
+	if ((d = opendir(dir))) {
+		while ((e = readdir(d)))
+			n += strlen(e->d_name) == 16 &&
+			     strspn(e->d_name, "0123456789abcdef") == 16;
+		closedir(d);
+	}
+	if (aeth_vmm_jailed(NULL, m) == 1)
+		report(c, "snapshots", 0, NULL, "auto: VMs without a root disk "
+		       "or tap start from the snapshot of their shape, kept in "
+		       "%s (%d there now); they give back memory their guests "
+		       "free", dir ? dir : "?", n);
+	else
+		report(c, "snapshots", 1, "turn the VMM jail on (vmm.jail: auto "
+		       "as root, docs/security.md), or vmm.snapshots: off to "
+		       "boot VMs that give freed memory back", "auto, kept in %s "
+		       "(%d there now), but without the jail restored VMs keep "
+		       "every page their guests once wrote until deleted (no "
+		       "free page reporting: docs/vm.md \"Snapshots\")",
+		       dir ? dir : "?", n);
+	free(def);
+}
+
 /* How VMMs are confined here (lib/vm/jail.c knows; docs/security.md). */
 static void check_confinement(checker *c, const aeth_config *cfg)
 {
@@ -298,7 +340,61 @@ static void check_confinement(checker *c, const aeth_config *cfg)
 		return;
 	}
 	aeth__jail_report(m, on_finding, c);
+	check_snapshots(c, cfg, &o, m);
 	aeth_vmm_free(m);
+}
+
+/* Warm pools (docs/worker.md): each one's shape against the catalogue
+ * and the limits (a worker with a bad one refuses to start). */
+static void check_pools(checker *c, const aeth__policy *p)
+{
+	char **names = NULL;
+	unsigned int vms = 0;
+	uint64_t mem = 0;
+
+	if (!c->cfg || aeth_config_names(&names, c->cfg, "pool") != 0)
+		return;
+	for (char **n = names; *n; n++) {
+		char key[160], what[96];
+		const char *image, *net;
+		unsigned int size, vcpus, memory;
+
+#define GET(f) (snprintf(key, sizeof(key), "pool.%s." f, *n), cfg_str(c->cfg, key))
+		size = (unsigned int)strtoul(GET("size") ? GET("size") : "0", NULL, 10);
+		vcpus = (unsigned int)strtoul(GET("vcpus") ? GET("vcpus") : "0", NULL, 10);
+		memory = (unsigned int)strtoul(GET("memory_mb") ? GET("memory_mb") : "0",
+					       NULL, 10);
+		image = GET("image") ? GET("image") : "default";
+		net = GET("network") ? GET("network") : "none";
+#undef GET
+		snprintf(what, sizeof(what), "pool %s", *n);
+		if (!aeth__policy_image(p, image))
+			report(c, what, 2, "name an image of the catalogue", "no image "
+			       "\"%s\"", image);
+		else if (strcmp(net, "none") && !aeth__policy_profile(p, net))
+			report(c, what, 2, "name a network profile", "no network "
+			       "profile \"%s\"", net);
+		else {
+			char v[16] = "default", m[16] = "default";
+
+			if (vcpus)
+				snprintf(v, sizeof(v), "%u", vcpus);
+			if (memory)
+				snprintf(m, sizeof(m), "%u", memory);
+			report(c, what, 0, NULL, "%u VMs kept ready: %s vCPU, %s MiB, "
+			       "image %s, network %s", size, v, m, image, net);
+		}
+		vms += size;
+		mem += (uint64_t)size * (memory ? memory : 256);
+	}
+	if (vms > p->vms || mem > p->memory_mb)
+		report(c, "pools", 1, "raise limits.vms / limits.memory_mb or make "
+		       "the pools smaller", "the pools want %u VMs, %llu MiB: more "
+		       "than limits.vms (%u) or limits.memory_mb (%llu) let them "
+		       "hold, and nothing would be left for other shapes", vms,
+		       (unsigned long long)mem, p->vms,
+		       (unsigned long long)p->memory_mb);
+	aeth_strarray_free(names);
 }
 
 /* The catalogue: every image file there and safe to open, each profile's
@@ -354,6 +450,7 @@ static void check_catalogue(checker *c, const aeth__policy *p, bool fc)
 		report(c, "tap", if_nametoindex(*t) ? 0 : 1, "create it (ip tuntap "
 		       "add ...) or remove it from network.taps", "%s%s", *t,
 		       if_nametoindex(*t) ? "" : ": no such device");
+	check_pools(c, p);
 	report(c, "limits", 0, NULL, "per VM: %u vCPUs, %u MiB; per worker: %u VMs, "
 	       "%llu MiB guest memory, %llu MiB overlay disk; lifetime %u s "
 	       "(at most %u); commands %u ms (at most %u)", p->vm_vcpus,
@@ -403,7 +500,7 @@ static void check_metrics(checker *c, const aeth_config *cfg)
 
 int aeth_worker_check(const aeth_config *cfg, aeth_check_cb cb, void *userdata)
 {
-	checker c = {cb, userdata, 0};
+	checker c = {cb, userdata, 0, NULL};
 	aeth_config *own = NULL;
 	aeth__policy pol;
 	bool loaded = false;
@@ -413,6 +510,7 @@ int aeth_worker_check(const aeth_config *cfg, aeth_check_cb cb, void *userdata)
 			return AETH_ERROR;
 		cfg = own;
 	}
+	c.cfg = cfg;
 	check_binaries(&c, cfg_str(cfg, "vmm.backend"));
 	check_accel(&c);
 	check_confinement(&c, cfg);

@@ -50,6 +50,7 @@ static char *cfg_queues(const aeth_config *cfg)
 void aeth__vmm_options_from_config(const aeth_config *cfg, aeth_vmm_options *o)
 {
 	const char *accel = cfg_str(cfg, "vmm.accel"), *jail = cfg_str(cfg, "vmm.jail");
+	const char *snap;
 	bool cgroups = true;
 
 	*o = (aeth_vmm_options)AETH_VMM_OPTIONS_INIT;
@@ -70,6 +71,11 @@ void aeth__vmm_options_from_config(const aeth_config *cfg, aeth_vmm_options *o)
 	o->overlay_dir = cfg_str(cfg, "vmm.overlay_dir");
 	o->firecracker_jailer = cfg_str(cfg, "vmm.firecracker_jailer");
 	o->firecracker_chroot_base = cfg_str(cfg, "vmm.firecracker_chroot_base");
+	snap = cfg_str(cfg, "vmm.snapshots");
+	o->snapshots = snap && !strcmp(snap, "off") ? AETH_SNAPSHOTS_OFF
+						    : AETH_SNAPSHOTS_AUTO;
+	o->snapshot_dir = cfg_str(cfg, "vmm.snapshot_dir");
+	o->tcg_tb_mb = cfg_uint(cfg, "vmm.tcg_tb_mb");
 }
 
 #define PICK(f, v) o.f = overrides && overrides->f ? overrides->f : (v)

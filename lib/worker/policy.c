@@ -184,17 +184,17 @@ static uint64_t host_memory_mb(void)
 static uint64_t free_overlay_mb(const aeth_config *cfg)
 {
 	const char *dir = cfg_str(cfg, "vmm.overlay_dir");
-	char *def = dir ? NULL : aeth__vmm_default_overlay_dir(), *slash;
+	char *path = dir ? aeth__strdup(dir) : aeth__vmm_default_overlay_dir(), *slash;
 	struct statvfs v;
 	int rc = -1;
 
-	if (dir || def)
-		rc = statvfs(dir ? dir : def, &v);
-	if (rc != 0 && def && (slash = strrchr(def, '/')) && slash != def) {
+	if (path)
+		rc = statvfs(path, &v);
+	if (rc != 0 && path && (slash = strrchr(path, '/')) && slash != path) {
 		*slash = '\0';
-		rc = statvfs(def, &v);
+		rc = statvfs(path, &v);
 	}
-	free(def);
+	free(path);
 	if (rc != 0)
 		return 0;
 	return (uint64_t)v.f_bavail * v.f_frsize / (1024 * 1024) * 9 / 10;

@@ -4,7 +4,8 @@
  * overlay disk space (limits.overlay_mb). What is in use is what the VM
  * table holds (every live VM of this worker, reattached ones included)
  * plus the creates between their check and their VM joining the table,
- * so the counts cannot drift from the VMs that exist.
+ * plus the warm pools' VMs (pool.c), so the counts cannot drift from the
+ * VMs that exist.
  */
 #include <stdio.h>
 #include <sys/stat.h>
@@ -30,9 +31,9 @@ int aeth__quota_reserve(aeth_worker *w, unsigned int memory_mb,
 	int rc = 0;
 
 	pthread_mutex_lock(&w->vm_mu);
-	vms = w->pending_vms;
-	mem = w->pending_memory_mb;
-	disk = w->pending_overlay_mb;
+	vms = w->pending_vms + w->pool_vms;
+	mem = w->pending_memory_mb + w->pool_memory_mb;
+	disk = w->pending_overlay_mb + w->pool_overlay_mb;
 	for (aeth__vmref *r = w->vms; r; r = r->next) {
 		if (r->deleted)
 			continue;

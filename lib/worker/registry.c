@@ -11,6 +11,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "worker/pool.h"
 #include "worker/worker_internal.h"
 
 unsigned int aeth__worker_reg_interval(const struct aeth_worker *w)
@@ -21,7 +22,7 @@ unsigned int aeth__worker_reg_interval(const struct aeth_worker *w)
 }
 
 /* {"host", "host_id", "pid", "types": [...], "queues": [...], "concurrency",
- *  "backend", "started_at"} */
+ *  "backend", "started_at", "pools": [...] (pool.h; only with pools)} */
 static char *info_json(struct aeth_worker *w)
 {
 	cJSON *o = cJSON_CreateObject(), *types = cJSON_AddArrayToObject(o, "types");
@@ -45,6 +46,14 @@ static char *info_json(struct aeth_worker *w)
 	cJSON_AddNumberToObject(o, "concurrency", w->concurrency);
 	cJSON_AddStringToObject(o, "backend", w->backend ? w->backend : "qemu");
 	cJSON_AddStringToObject(o, "started_at", when);
+	{
+		char *pools = aeth__pools_json(w);
+		cJSON *pj = pools ? cJSON_Parse(pools) : NULL;
+
+		if (pj)
+			cJSON_AddItemToObject(o, "pools", pj);
+		free(pools);
+	}
 	out = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
 	return out;

@@ -17,6 +17,7 @@
 #include "worker/exec_glue.h"
 #include "worker/infra_warnings.h"
 #include "worker/ledger.h"
+#include "worker/pool.h"
 #include "worker/worker_internal.h"
 
 /* The CLOCK_REALTIME time ms from now, for pthread_cond_timedwait. */
@@ -176,6 +177,8 @@ static void stop_heartbeat(aeth_worker *w)
 
 static int start_threads(aeth_worker *w)
 {
+	int rc;
+
 	for (unsigned int i = 0; i < w->concurrency; i++) {
 		if (pthread_create(&w->slots[i].thread, NULL, aeth__slot_main,
 				   &w->slots[i]) != 0)
@@ -188,6 +191,8 @@ static int start_threads(aeth_worker *w)
 	if (pthread_create(&w->janitor, NULL, aeth__janitor_main, w) != 0)
 		return aeth__error_errno(AETH_ERROR, "cannot start the janitor thread");
 	w->janitor_started = true;
+	if ((rc = aeth__pools_start(w)) != 0)
+		return rc;
 	return aeth__ledger_start(w);
 }
 
@@ -245,6 +250,7 @@ static void shut_down(aeth_worker *w, aeth__rec *rec)
 	for (unsigned int i = 0; i < w->concurrency; i++)
 		if (w->slots[i].started && w->slots[i].exited)
 			pthread_join(w->slots[i].thread, NULL);
+	aeth__pools_stop(w); /* a boot under way ends first */
 	if (!w->threads_stuck)
 		leave_vms(w, rec);
 }
@@ -266,6 +272,7 @@ static int prepare(aeth_worker *w, aeth__rec **rec)
 	if ((rc = aeth__worker_reconcile(w, *rec)) != 0)
 		aeth__warn("worker %s: reconciling its VMs: %s", w->id,
 			   aeth_error_last());
+	aeth__pool_reconcile(w);
 	if (!(w->slots = calloc(w->concurrency, sizeof(*w->slots))))
 		return aeth__error_oom();
 	for (unsigned int i = 0; i < w->concurrency; i++)

@@ -11,6 +11,7 @@
 
 #include "worker/exec_glue.h"
 #include "task/task.h"
+#include "worker/pool.h"
 #include "worker/worker_internal.h"
 
 void aeth__worker_say(struct aeth_worker *w, const char *task_id,
@@ -203,6 +204,8 @@ static int copy_options(aeth_worker *w, const aeth_worker_options *o)
 	w->on_event = o->on_event;
 	w->userdata = o->userdata;
 	w->migrate = o->migrate;
+	if ((rc = aeth__pools_load(w)) != 0)
+		return rc;
 	return aeth__parse_queues(w, o->queues ? o->queues : "default");
 }
 
@@ -340,6 +343,8 @@ void aeth_worker_free(aeth_worker *w)
 		return;
 	}
 	aeth__vm_table_free(w);
+	aeth__pools_free(w);
+	aeth_strarray_free(w->pool_swept);
 	aeth_vmm_free(w->vmm);
 	for (size_t i = 0; i < w->nhandlers; i++)
 		free(w->handlers[i].type);

@@ -139,6 +139,12 @@ struct aeth_worker {
 	 * table yet (under vm_mu; quota.c) */
 	unsigned int pending_vms;
 	uint64_t pending_memory_mb, pending_overlay_mb;
+	/* what the warm pools hold, ready or booting (under vm_mu; pool.c) */
+	struct aeth__pools *pools;
+	unsigned int pool_vms;
+	uint64_t pool_memory_mb, pool_overlay_mb;
+	/* dead workers whose pool VMs were deleted already (janitor thread) */
+	char **pool_swept;
 	pthread_t janitor;
 	bool janitor_started;
 	struct aeth__ledger_run *ledger; /* the reconciler's thread (ledger.c) */

@@ -102,6 +102,7 @@ def main():
                        ("vmm user", "a uid of its own"),
                        ("cgroups", "per VM below aetherium"),
                        ("overlay dir", "MiB free"),
+                       ("snapshots", "start from the snapshot of their shape"),
                        ("network user", "guests reach nothing"),
                        ("limits", "per VM: 8 vCPUs")):
         mark, detail, _ = line(r.stdout, what)
@@ -112,7 +113,8 @@ def main():
     with open(cfg, "w") as f:
         f.write("redis:\n  url: redis://127.0.0.1:6390/0\nimages:\n"
                 "  broken: {rootfs: no-such.ext4}\nnetwork:\n  profiles:\n"
-                "    leaky: {allow: [\"host:6390\"]}\n")
+                "    leaky: {allow: [\"host:6390\"]}\n"
+                "pool:\n  good: {size: 2}\n  lost: {image: nonesuch}\n")
     no_url = {k: v for k, v in env.items() if k != "AETH_REDIS_URL"}
     r = subprocess.run([WORKER, "-check", "-config", cfg], capture_output=True,
                        text=True, env=no_url, timeout=120)
@@ -120,6 +122,11 @@ def main():
     mark, detail, fix = line(r.stdout, "image broken")
     check(mark == "✗" and "not found" in detail, "a catalogue image that is "
           "missing: failure (%s)" % detail)
+    mark, detail, _ = line(r.stdout, "pool good")
+    check(mark == "✓" and "2 VMs kept ready" in detail, "-check lists a pool")
+    mark, detail, fix = line(r.stdout, "pool lost")
+    check(mark == "✗" and "nonesuch" in detail and fix,
+          "a pool naming an image the catalogue lacks: failure")
     mark, detail, fix = line(r.stdout, "redis exposure")
     check(mark == "!" and "leaky" in detail and "host:6390" in detail and fix,
           "a profile reaching the worker's Redis: warning naming it")
@@ -127,6 +134,9 @@ def main():
     mark, detail, fix = line(run_check(jail_off).stdout, "jail")
     check(mark == "!" and "OFF" in detail and "vmm.jail" in fix,
           "vmm.jail: off is a loud warning")
+    mark, detail, fix = line(run_check(jail_off).stdout, "snapshots")
+    check(mark == "!" and "keep every page" in detail and "vmm.jail" in fix,
+          "snapshots without the jail: restored VMs keep freed memory, warned")
 
     # Redis not there: a failure with the fix, exit status 1
     bad = dict(env, AETH_REDIS_URL="unix://" + os.path.join(redis.dir, "nope.sock"))

@@ -56,8 +56,13 @@ def main():
     created = json.loads(r.stdout)
     check(created["status"] == "completed", "vm:create completed")
     vm_id = created["result"]["vm_id"]
-    check(created["result"] == {"vm_id": vm_id, "name": "demo-vm", "status": "running"},
-          "vm:create result is the seed's JSON")
+    res = created["result"]
+    check({k: res[k] for k in ("vm_id", "name", "status")} ==
+          {"vm_id": vm_id, "name": "demo-vm", "status": "running"} and
+          res.get("origin") in ("snapshot", "cold") and res.get("ready_ms", -1) > 0 and
+          set(res) == {"vm_id", "name", "status", "origin", "ready_ms"},
+          "vm:create result is the seed's JSON, with how the VM was made (%s)"
+          % res.get("origin"))
     owner = created["worker_id"]
     wo = w1 if owner == w1.id else w2
     wo.wait_for(r"Creating VM: demo-vm \(vcpu=1, mem=256MB\)\n✓ VM created: %s\n"

@@ -77,7 +77,9 @@ static void test_init_functions(void **state)
 	{
 		static const aeth_vmm_options ref = AETH_VMM_OPTIONS_INIT;
 		const size_t s[] = {END(aeth_vmm_options, boot_timeout_ms),
-				    END(aeth_vmm_options, overlay_dir), sizeof(ref)};
+				    END(aeth_vmm_options, overlay_dir),
+				    END(aeth_vmm_options, firecracker_chroot_base),
+				    sizeof(ref)};
 		check_init("aeth_vmm_options", INIT_FN(aeth_vmm_options_init), &ref,
 			   sizeof(ref), s, AETH_VMM_OPTIONS_VERSION);
 	}

@@ -135,7 +135,8 @@ static void test_example_file_matches_defaults(void **state)
 		"vmm.network", "vmm.jail", "vmm.jailer", "vmm.jail_uid_base",
 		"vmm.jail_uid_count", "vmm.cgroups", "vmm.cgroup_parent",
 		"vmm.overlay_dir", "vmm.firecracker_jailer",
-		"vmm.firecracker_chroot_base", "network.taps", "limits.vm_vcpus",
+		"vmm.firecracker_chroot_base", "vmm.snapshots", "vmm.snapshot_dir",
+		"vmm.tcg_tb_mb", "network.taps", "limits.vm_vcpus",
 		"limits.vm_memory_mb", "limits.vms", "limits.memory_mb",
 		"limits.overlay_mb", "limits.ttl_s", "limits.ttl_max_s",
 		"limits.exec_timeout_ms", "limits.exec_timeout_max_ms",
@@ -414,6 +415,46 @@ static void test_sections(void **state)
 	expect_file_error("network:\n  taps: [a, [b]]\n", "list of single values");
 }
 
+/* pool: named warm pools, each field typed and defaulted; a tap or a
+ * name that is not a catalogue name is refused. */
+static void test_pool_section(void **state)
+{
+	aeth_config *cfg = NULL;
+	char **names = NULL;
+	const char *path = write_file("pool.yaml",
+		"pool:\n  small: {size: 3}\n  git:\n    size: 2\n"
+		"    vcpus: 2\n    memory_mb: 512\n    network: git\n"
+		"    rootfs: yes\n");
+
+	(void)state;
+	assert_int_equal(aeth_config_load(&cfg, path), 0);
+	assert_string_equal(str(cfg, "pool.small.size"), "3");
+	assert_string_equal(str(cfg, "pool.small.vcpus"), "0");
+	assert_string_equal(str(cfg, "pool.small.memory_mb"), "0");
+	assert_string_equal(str(cfg, "pool.small.image"), "default");
+	assert_string_equal(str(cfg, "pool.small.network"), "none");
+	assert_string_equal(str(cfg, "pool.small.rootfs"), "false");
+	assert_string_equal(str(cfg, "pool.git.memory_mb"), "512");
+	assert_string_equal(str(cfg, "pool.git.rootfs"), "true");
+	assert_int_equal(aeth_config_names(&names, cfg, "pool"), 0);
+	assert_string_equal(names[0], "small");
+	assert_string_equal(names[1], "git");
+	assert_null(names[2]);
+	aeth_strarray_free(names);
+	assert_int_equal(aeth_config_set(cfg, "pool.x.network", "tap"),
+			 AETH_EINVALID);
+	assert_non_null(strstr(aeth_error_last(), "cannot be pooled"));
+	assert_int_equal(aeth_config_set(cfg, "pool.x.image", "../x"),
+			 AETH_EINVALID);
+	assert_int_equal(aeth_config_set(cfg, "pool.x.size", "1001"),
+			 AETH_EINVALID);
+	assert_int_equal(aeth_config_set(cfg, "pool.x.shape", "1"),
+			 AETH_ENOTFOUND);
+	aeth_config_free(cfg);
+	expect_file_error("pool:\n  p: {size: -1}\n", "size");
+	expect_file_error("pool:\n  p: [1]\n", "mapping");
+}
+
 /* Deeply nested flow collections are refused quickly: libyaml's scanner
  * is quadratic in the nesting depth (100k levels: minutes). */
 static void test_deep_nesting(void **state)
@@ -496,6 +537,7 @@ int main(void)
 		cmocka_unit_test_setup(test_yaml_edge_cases, setup),
 		cmocka_unit_test_setup(test_empty_section, setup),
 		cmocka_unit_test_setup(test_sections, setup),
+		cmocka_unit_test_setup(test_pool_section, setup),
 		cmocka_unit_test_setup(test_deep_nesting, setup),
 		cmocka_unit_test_setup(test_failed_set_changes_nothing, setup),
 	};

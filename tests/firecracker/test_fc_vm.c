@@ -868,6 +868,84 @@ static void test_jailer_standin_strict(void **state)
 }
 
 /* A jailer that is not there: aeth_vmm_open says which key to fix. */
+/*
+ * Snapshots through Firecracker's API: the first start of a shape boots a
+ * template, pauses it and PUTs /snapshot/create; each VM then comes from
+ * PUT /snapshot/load on a fresh Firecracker (memory mapped from the
+ * snapshot's file, its own vsock socket, resumed), every call checked
+ * against the published spec by the stand-in.
+ */
+static void test_snapshot(void **state)
+{
+	aeth_vmm_options o = AETH_VMM_OPTIONS_INIT;
+	aeth_vmm *m = NULL;
+	aeth_vm *vm[2] = {NULL, NULL};
+	char want[700], snaps[160];
+
+	(void)state;
+	o.backend = "firecracker";
+	o.state_dir = state_dir;
+	o.firecracker_binary = binary;
+	o.kernel_path = kernel;
+	o.initrd_path = initrd;
+	o.boot_timeout_ms = 20000;
+	o.snapshots = AETH_SNAPSHOTS_AUTO;
+	if (aeth_vmm_open(&m, &o) != 0)
+		fail_msg("aeth_vmm_open: %s", aeth_error_last());
+	for (int i = 0; i < 2; i++) {
+		aeth_exec_options eo = AETH_EXEC_OPTIONS_INIT;
+		const char *argv[] = {"echo", "restored", NULL};
+		aeth_exec_result *res = NULL;
+
+		assert_int_equal(aeth_vm_create(&vm[i], m, NULL), 0);
+		if (aeth_vm_start(vm[i]) != 0)
+			fail_msg("start %d: %s", i, aeth_error_last());
+		assert_int_equal(aeth_vm_origin(vm[i]), AETH_ORIGIN_SNAPSHOT);
+		eo.argv = argv;
+		assert_int_equal(aeth_vm_exec(&res, vm[i], &eo), 0);
+		assert_string_equal(res->stdout_data, "restored\n");
+		aeth_exec_result_free(res);
+	}
+	assert_string_equal(aeth__vm_record_of(vm[0])->snapshot,
+			    aeth__vm_record_of(vm[1])->snapshot);
+	snprintf(snaps, sizeof(snaps), "%s/snapshots/%s", state_dir,
+		 aeth__vm_record_of(vm[0])->snapshot);
+	for (int i = 0; i < 3; i++) {
+		struct stat st;
+		const char *f[] = {"meta.json", "state", "ram"};
+
+		snprintf(want, sizeof(want), "%s/%s", snaps, f[i]);
+		assert_int_equal(stat(want, &st), 0);
+		assert_int_equal(st.st_mode & 0777, 0600);
+	}
+	if (!real_fc) {
+		char *log = fc_slurp(calls_log);
+
+		assert_null(strstr(log, "\"status\": 400"));
+		assert_non_null(strstr(log, "\"method\": \"PATCH\", \"path\": \"/vm\", "
+				       "\"body\": {\"state\": \"Paused\"}, \"status\": 204"));
+		snprintf(want, sizeof(want), "\"path\": \"/snapshot/create\", \"body\": "
+			 "{\"snapshot_type\": \"Full\", \"snapshot_path\": \"%s/", state_dir);
+		assert_non_null(strstr(log, want));
+		for (int i = 0; i < 2; i++) {
+			snprintf(want, sizeof(want), "\"path\": \"/snapshot/load\", \"body\": "
+				 "{\"snapshot_path\": \"%s/state\", \"resume_vm\": true, "
+				 "\"mem_backend\": {\"backend_type\": \"File\", "
+				 "\"backend_path\": \"%s/ram\"}, \"vsock_override\": "
+				 "{\"uds_path\": \"%s\"}}, \"status\": 204", snaps, snaps,
+				 aeth_vm_agent_socket(vm[i]));
+			if (!strstr(log, want))
+				fail_msg("no %s in\n%s", want, log);
+		}
+		free(log);
+	}
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(aeth_vm_delete(vm[i]), 0);
+		aeth_vm_free(vm[i]);
+	}
+	aeth_vmm_free(m);
+}
+
 static void test_jailer_missing(void **state)
 {
 	aeth_vmm_options o = AETH_VMM_OPTIONS_INIT;
@@ -902,6 +980,7 @@ int main(void)
 		cmocka_unit_test_setup(test_binary_missing, setup),
 		cmocka_unit_test_setup(test_jailer, setup),
 		cmocka_unit_test_setup(test_jailer_missing, setup),
+		cmocka_unit_test_setup(test_snapshot, setup),
 		cmocka_unit_test_setup(test_jailer_standin_strict, setup),
 	};
 

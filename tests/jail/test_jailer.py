@@ -278,6 +278,33 @@ while not os.path.exists("/var/tmp/done"):  # the test looks at the relay
         time.sleep(0.05)
     check(not os.path.exists("/proc/%d" % relay), "the relay ended with its VMM")
 
+    # --ram-discard private: fallocate(PUNCH_HOLE|KEEP_SIZE) is a no-op that
+    # succeeds (a restored VM's sealed memfd), other fallocate modes work
+    punch = r"""
+exec 1>&4 2>&4
+printf 'ABCDEFGH%.0s' $(seq 1024) > /var/tmp/p
+fallocate -p -o 0 -l 4096 /var/tmp/p && echo "punch=ok"
+echo "head=$(head -c 4 /var/tmp/p | od -An -tx1 | tr -d ' ')"
+fallocate -l 65536 /var/tmp/g && echo "alloc=$(stat -c %s /var/tmp/g)"
+"""
+    for discard, head in ((True, "41424344"), (False, "00000000")):
+        r5, o5 = dirs("e" if discard else "f")
+        status, out = jail(["--id", vm_id, "--exec", "/bin/sh", "--root", r5,
+                            "--tmp", o5, "--uid", str(UID), "--gid", str(UID),
+                            "--fds", "1"] +
+                           (["--ram-discard", "private"] if discard else []) +
+                           ["--", "sh", "-c", punch])
+        o = read_all(out)
+        print(o)
+        check(status.startswith("ok ") and field(o, "punch") == "ok" and
+              field(o, "head") == head and field(o, "alloc") == "65536",
+              "--ram-discard private %s: a hole punched reads %s, other "
+              "fallocate works: %s" % ("on" if discard else "off", head, o))
+    status, out = jail(["--ram-discard", "shared"])
+    os.close(out)
+    check(status.startswith("error ") and "only 'private'" in status,
+          "refused: --ram-discard shared -> %s" % status)
+
     # not root: a user namespace, the caller's uid
     r4, o4 = dirs("d", owner=65534)
     os.chmod(os.path.join(tmp, "d"), 0o755)

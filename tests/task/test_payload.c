@@ -187,8 +187,9 @@ static void test_results(void **state)
 	char *s;
 
 	(void)state;
-	s = aeth__create_result(VMID, "my-vm");
-	assert_string_equal(s, "{\"vm_id\":\"" VMID "\",\"name\":\"my-vm\",\"status\":\"running\"}");
+	s = aeth__create_result(VMID, "my-vm", "pool", 7);
+	assert_string_equal(s, "{\"vm_id\":\"" VMID "\",\"name\":\"my-vm\",\"status\":"
+			    "\"running\",\"origin\":\"pool\",\"ready_ms\":7}");
 	free(s);
 	s = aeth__execute_result(VMID, 0, "Hello from VM\n", 14, "", 0);
 	assert_string_equal(s, "{\"vm_id\":\"" VMID "\",\"exit_code\":0,"

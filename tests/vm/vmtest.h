@@ -84,6 +84,28 @@ static inline const char *vmtest_image_dir(void)
 	return dir;
 }
 
+/* A manager on the test's state dir and `image_dir`, TCG, a 90 s boot
+ * deadline, `snapshots`, `tcg_tb_mb` (0: the default). 0, or -1 saying
+ * why on stderr. */
+static inline int vmtest_vmm_open(aeth_vmm **out, const char *image_dir,
+				  aeth_snapshot_mode snapshots,
+				  unsigned int tcg_tb_mb)
+{
+	aeth_vmm_options o = AETH_VMM_OPTIONS_INIT;
+
+	o.state_dir = vmtest_state_dir;
+	o.image_dir = image_dir;
+	o.accel = AETH_ACCEL_TCG;
+	o.boot_timeout_ms = 90000;
+	o.snapshots = snapshots;
+	o.tcg_tb_mb = tcg_tb_mb;
+	if (aeth_vmm_open(out, &o) != 0) {
+		fprintf(stderr, "aeth_vmm_open: %s\n", aeth_error_last());
+		return -1;
+	}
+	return 0;
+}
+
 /* True when /proc/PID still exists (any state but gone). */
 static inline int vmtest_pid_exists(int pid)
 {

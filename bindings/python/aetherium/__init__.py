@@ -9,7 +9,7 @@ from .errors import (AetheriumError, AlreadyExists, Busy, Cancelled,
                      OutOfMemory, ProtocolError, Timeout, TooBig, Unavailable)
 from ._exec import CommandFailed, ExecResult, Process
 from .vm import VM, VMM, default_vmm
-from .client import Client, Task, TaskFailed, TaskResult, render
+from .client import Client, CreatedVM, Task, TaskFailed, TaskResult, render
 from .worker import Retry, Worker
 from .store import migrate
 
@@ -26,5 +26,5 @@ __all__ = [
     # local VMs
     "VMM", "VM", "default_vmm", "ExecResult", "Process",
     # distributed
-    "Client", "Task", "TaskResult", "render", "Worker", "migrate",
+    "Client", "CreatedVM", "Task", "TaskResult", "render", "Worker", "migrate",
 ]

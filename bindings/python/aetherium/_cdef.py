@@ -441,6 +441,15 @@ AETH_VM_STOPPED = 2,
 AETH_VM_FAILED = 3,
 AETH_VM_DELETED = 4
 } aeth_vm_state;
+typedef enum {
+AETH_ORIGIN_COLD = 0,
+AETH_ORIGIN_SNAPSHOT = 1,
+AETH_ORIGIN_POOL = 2
+} aeth_origin;
+typedef enum {
+AETH_SNAPSHOTS_OFF = 0,
+AETH_SNAPSHOTS_AUTO = 1
+} aeth_snapshot_mode;
 typedef struct {
 unsigned int version;
 const char *backend;
@@ -462,6 +471,9 @@ int no_cgroups;
 const char *overlay_dir;
 const char *firecracker_jailer;
 const char *firecracker_chroot_base;
+aeth_snapshot_mode snapshots;
+const char *snapshot_dir;
+unsigned int tcg_tb_mb;
 } aeth_vmm_options;
 int aeth_vmm_options_init(aeth_vmm_options *opts, unsigned int version);
 int aeth_vmm_open(aeth_vmm **out, const aeth_vmm_options *opts);
@@ -505,6 +517,9 @@ const char *aeth_accel_name(aeth_accel accel);
 int aeth_vm_pid(const aeth_vm *vm);
 unsigned int aeth_vm_vcpus(const aeth_vm *vm);
 unsigned int aeth_vm_memory_mb(const aeth_vm *vm);
+aeth_origin aeth_vm_origin(const aeth_vm *vm);
+const char *aeth_origin_name(aeth_origin origin);
+int64_t aeth_vm_start_ms(const aeth_vm *vm);
 int64_t aeth_vm_expires_ms(const aeth_vm *vm);
 const char *aeth_vm_kernel_path(const aeth_vm *vm);
 const char *aeth_vm_rootfs_path(const aeth_vm *vm);
@@ -649,7 +664,7 @@ INT_CONSTANTS = {'AETH_ACCEL_INFO_VERSION': 1,
  'AETH_VERSION_MAJOR': 0,
  'AETH_VERSION_MINOR': 1,
  'AETH_VERSION_PATCH': 0,
- 'AETH_VMM_OPTIONS_VERSION': 3,
+ 'AETH_VMM_OPTIONS_VERSION': 4,
  'AETH_VM_OPTIONS_VERSION': 2,
  'AETH_WORKER_OPTIONS_VERSION': 3}
 

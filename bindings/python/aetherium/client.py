@@ -108,6 +108,19 @@ def _free_client(ptr):
     lib.aeth_client_free(ptr)
 
 
+class CreatedVM(str):
+    """What create_vm() returns: the new VM's id (a str, as before), with
+    how the worker made it: .origin ("pool": a warm pool's VM handed out,
+    "snapshot": restored, "cold": booted) and .ready_ms (how long that
+    took in the worker), from the vm:create result."""
+
+    def __new__(cls, vm_id, origin=None, ready_ms=None):
+        self = super().__new__(cls, vm_id)
+        self.origin = origin
+        self.ready_ms = ready_ms
+        return self
+
+
 class Client(Handle):
     """A connection to Redis and PostgreSQL for submitting tasks
     (aeth_client).  database_url / redis_url default to $AETH_DATABASE_URL /
@@ -217,7 +230,8 @@ class Client(Handle):
     def create_vm(self, name, vcpus=None, memory_mb=None, timeout=None,
                   image=None, network=None, rootfs=None, ttl=None,
                   **submit_opts):
-        """Submit vm:create and wait; returns the new VM's id.  image: a
+        """Submit vm:create and wait; returns the new VM's id (a
+        CreatedVM: a str with .origin and .ready_ms).  image: a
         name of the worker's image catalogue; network: "none", "tap" or one
         of the worker's network profiles (what the guest may reach);
         rootfs: True/False, the image's root disk or not; ttl: the VM's
@@ -234,7 +248,8 @@ class Client(Handle):
             payload["rootfs"] = rootfs
         if ttl:
             payload["ttl"] = int(ttl)
-        return self.run("vm:create", payload, timeout, **submit_opts).result["vm_id"]
+        res = self.run("vm:create", payload, timeout, **submit_opts).result
+        return CreatedVM(res["vm_id"], res.get("origin"), res.get("ready_ms"))
 
     def follow(self, task_id, on_output, timeout=None):
         """Call on_output(stream, text) ("stdout" / "stderr") for each piece

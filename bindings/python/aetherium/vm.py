@@ -63,7 +63,9 @@ class VMM(Handle):
     Every argument is optional (None = the library's default):
     backend ("qemu" or "firecracker"), accel ("auto", "kvm", "tcg"),
     state_dir, image_dir, kernel_path, initrd_path, rootfs_path,
-    qemu_binary, firecracker_binary, boot_timeout (seconds).
+    qemu_binary, firecracker_binary, boot_timeout (seconds), jail,
+    cgroups, overlay_dir, snapshots (True: start VMs from the snapshot of
+    their shape, docs/vm.md "Snapshots"), snapshot_dir, tcg_tb_mb.
     """
 
     _what = "VM manager"
@@ -71,7 +73,8 @@ class VMM(Handle):
     def __init__(self, backend=None, accel=None, state_dir=None,
                  image_dir=None, kernel_path=None, initrd_path=None,
                  rootfs_path=None, qemu_binary=None, firecracker_binary=None,
-                 boot_timeout=None, jail=None, cgroups=True, overlay_dir=None):
+                 boot_timeout=None, jail=None, cgroups=True, overlay_dir=None,
+                 snapshots=False, snapshot_dir=None, tcg_tb_mb=None):
         _core._ensure_init()
         opts, keep = new_options("aeth_vmm_options")
         if jail not in _JAILS:
@@ -79,6 +82,11 @@ class VMM(Handle):
         opts.jail = _JAILS[jail]
         opts.no_cgroups = 0 if cgroups else 1
         _set_str(opts, keep, "overlay_dir", overlay_dir)
+        opts.snapshots = (lib.AETH_SNAPSHOTS_AUTO if snapshots
+                          else lib.AETH_SNAPSHOTS_OFF)
+        _set_str(opts, keep, "snapshot_dir", snapshot_dir)
+        if tcg_tb_mb is not None:
+            opts.tcg_tb_mb = int(tcg_tb_mb)
         if accel is not None:
             if accel not in _ACCELS:
                 raise ValueError("accel must be one of %s" % ", ".join(_ACCELS))
@@ -365,6 +373,18 @@ class VM(Handle):
     @property
     def vcpus(self):
         return lib.aeth_vm_vcpus(self._handle())
+
+    @property
+    def origin(self):
+        """How its last start made it: "cold" (booted), "snapshot"
+        (restored from the snapshot of its shape) or "pool" (handed out
+        by a worker's warm pool)."""
+        return cstr(lib.aeth_origin_name(lib.aeth_vm_origin(self._handle())))
+
+    @property
+    def start_ms(self):
+        """How long that start took, in ms (0 before a start)."""
+        return int(lib.aeth_vm_start_ms(self._handle()))
 
     @property
     def expires_ms(self):

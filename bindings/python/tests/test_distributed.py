@@ -81,6 +81,8 @@ def test_seed_workflow(client, worker):
     vm_id = client.create_vm("py-demo", vcpus=1, memory_mb=256, network="user",
                              ttl=600, timeout=180)
     uuid.UUID(vm_id)
+    # how the worker made it, from the vm:create result
+    assert vm_id.origin in ("pool", "snapshot", "cold") and vm_id.ready_ms > 0
     vms = {v["id"]: v for v in client.list_vms()}
     assert vms[vm_id]["status"] == "running" and vms[vm_id]["name"] == "py-demo"
 

@@ -33,6 +33,17 @@ Knobs (environment, read at start):
   AETH_FC_STANDIN_IGNORE_CAD=1 SendCtrlAltDel does not end the process
   AETH_FC_STANDIN_FAULT=PATH   every PUT on PATH gets a 400 (fault injection)
 
+Snapshots: PATCH /vm pauses and resumes; PUT /snapshot/create (paused,
+Full only) writes the state file (the stand-in's JSON: machine, boot
+source, drives, vsock) and a memory file of mem_size_mib MiB (sparse);
+PUT /snapshot/load is refused after any other configuration (as
+Firecracker: "pre-boot only", on a fresh process), needs exactly one of
+mem_backend (File; Uffd is not emulated) and mem_file_path, checks the
+memory file's size against the snapshot's, takes the vsock's uds_path
+from vsock_override, and runs the VM with resume_vm. Its guest is again
+a local agent per connection: the stand-in checks the calls, it has no
+guest memory to restore.
+
 Set by the jailer stand-in (jailer_standin.py) when it execs this program
 in its chroot: AETH_FC_STANDIN_JAILED=1 (files named in requests must be
 absolute paths inside the jail, never below the stand-in's own plumbing:
@@ -75,7 +86,8 @@ PRE_BOOT = ("/boot-source", "/machine-config", "/drives/", "/vsock",
 EMULATED = {("PUT", "/machine-config"), ("PUT", "/boot-source"),
             ("PUT", "/drives/{drive_id}"), ("PUT", "/vsock"),
             ("PUT", "/actions"), ("PUT", "/network-interfaces/{iface_id}"),
-            ("PUT", "/serial"),
+            ("PUT", "/serial"), ("PATCH", "/vm"), ("PUT", "/snapshot/create"),
+            ("PUT", "/snapshot/load"),
             ("GET", "/"), ("GET", "/version"),
             ("GET", "/machine-config"), ("GET", "/vm/config")}
 
@@ -194,6 +206,9 @@ class Machine:
         self.children = []
         self.connects = 0
         self.next_port = 1073741824
+        self.paused = False
+        self.restored = False
+        self.configured = False  # anything but logger/metrics was PUT
 
     def open_check(self, what, path, write=False):
         jail_check(what + " file", path)
@@ -211,6 +226,17 @@ class Machine:
         fault = os.environ.get("AETH_FC_STANDIN_FAULT")
         if fault and fault == tmpl.split("{")[0].rstrip("/"):
             raise Fault("injected fault on %s (AETH_FC_STANDIN_FAULT)" % tmpl)
+        if tmpl == "/vm":
+            self.patch_vm(body["state"])
+            return
+        if tmpl == "/snapshot/create":
+            self.snapshot_create(body)
+            return
+        if tmpl == "/snapshot/load":
+            self.snapshot_load(body)
+            return
+        if tmpl not in ("/logger", "/metrics"):
+            self.configured = True
         if tmpl == "/machine-config":
             body = body or {}
             cfg = {"vcpu_count": body.get("vcpu_count"),
@@ -308,10 +334,86 @@ class Machine:
         else:
             raise Fault("the stand-in does not emulate action %s" % kind)
 
+    def patch_vm(self, state):
+        if self.started_at is None:
+            raise Fault("The requested operation is not supported before "
+                        "starting the microVM.")
+        self.paused = state == "Paused"
+
+    def snapshot_create(self, body):
+        if self.started_at is None:
+            raise Fault("The requested operation is not supported before "
+                        "starting the microVM.")
+        if not self.paused:
+            raise Fault("Create snapshot error: Cannot save the microVM "
+                        "state: the microVM must be paused (PATCH /vm "
+                        "Paused) first")
+        if body.get("snapshot_type", "Full") != "Full":
+            raise Fault("Create snapshot error: Diff snapshots need dirty page "
+                        "tracking (track_dirty_pages), which this VM has not")
+        for what in ("snapshot_path", "mem_file_path"):
+            jail_check("snapshot " + what, body[what])
+        state = {"standin_snapshot": 1, "machine": self.machine,
+                 "boot_source": self.boot_source, "drives": self.drives,
+                 "vsock": self.vsock}
+        try:
+            with open(body["snapshot_path"], "w", encoding="utf-8") as f:
+                json.dump(state, f)
+            with open(body["mem_file_path"], "wb") as f:
+                f.truncate(self.machine["mem_size_mib"] << 20)
+        except OSError as e:
+            raise Fault("Create snapshot error: cannot write %s: %s (os error "
+                        "%d)" % (e.filename, e.strerror, e.errno))
+
+    def snapshot_load(self, body):
+        if self.started_at is not None or self.configured:
+            raise Fault("Loading a microVM snapshot not allowed after "
+                        "configuring boot-specific resources.")
+        if ("mem_backend" in body) == ("mem_file_path" in body):
+            raise Fault("Load snapshot error: exactly one of mem_backend and "
+                        "mem_file_path must be given")
+        if "mem_backend" in body:
+            if body["mem_backend"]["backend_type"] != "File":
+                raise Fault("the stand-in does not emulate the Uffd memory "
+                            "backend")
+            mem = body["mem_backend"]["backend_path"]
+        else:
+            mem = body["mem_file_path"]
+        jail_check("snapshot state file", body["snapshot_path"])
+        jail_check("memory file", mem)
+        try:
+            with open(body["snapshot_path"], encoding="utf-8") as f:
+                state = json.load(f)
+            size = os.stat(mem).st_size
+        except (OSError, ValueError) as e:
+            raise Fault("Load snapshot error: Failed to restore from snapshot: "
+                        "%s" % e)
+        if state.get("standin_snapshot") != 1:
+            raise Fault("Load snapshot error: Failed to restore from snapshot: "
+                        "not a snapshot file")
+        if size != state["machine"]["mem_size_mib"] << 20:
+            raise Fault("Load snapshot error: the memory file has %d bytes, the "
+                        "snapshot's guest %d MiB" % (size,
+                                                     state["machine"]["mem_size_mib"]))
+        self.machine = state["machine"]
+        self.boot_source = state["boot_source"]
+        self.drives = state["drives"]
+        vsock = dict(state["vsock"])
+        if "vsock_override" in body:
+            vsock["uds_path"] = body["vsock_override"]["uds_path"]
+        self.set_vsock(vsock)
+        self.restored = True
+        self.configured = True
+        self.started_at = time.monotonic()
+        self.paused = not body.get("resume_vm", False)
+        print("[stand-in] guest restored from %s" % body["snapshot_path"],
+              flush=True)
+
     def info(self):
+        state = ("Not started" if self.started_at is None else
+                 "Paused" if self.paused else "Running")
         return {"app_name": "Firecracker", "id": self.vm_id,
-                "state": "Running" if self.started_at else "Not started",
-                "vmm_version": VERSION}
+                "state": state, "vmm_version": VERSION}
 
     def guest_port(self):
         args = (self.boot_source or {}).get("boot_args", "")
@@ -324,6 +426,10 @@ class Machine:
         silent = int(os.environ.get("AETH_FC_STANDIN_SILENT", "2"))
         boot_ms = int(os.environ.get("AETH_FC_STANDIN_BOOT_MS", "100"))
         self.connects += 1
+        if self.paused:
+            return False
+        if self.restored:  # a restored guest listens already
+            return True
         up = (time.monotonic() - self.started_at) * 1000 >= boot_ms
         return up and self.connects > silent
 
