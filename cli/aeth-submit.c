@@ -149,6 +149,23 @@ static void submitted(const char *type, const char *id, const char *name,
 	fflush(stdout);
 }
 
+/* A number flag with the range of configuration key `key`: 0, or 2
+ * after saying what is allowed. */
+static int flag_as_key(aeth_config *cfg, const char *flag, const char *key,
+		       const char *text, unsigned int *out)
+{
+	int64_t v = 0;
+
+	if (aeth_config_set(cfg, key, text) != 0 ||
+	    aeth_config_get_int(&v, cfg, key) != 0) {
+		fprintf(stderr, "error: -%s \"%s\": %s\n", flag, text,
+			aeth_error_last());
+		return 2;
+	}
+	*out = (unsigned int)v;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *type = NULL, *name = NULL, *vm_id = NULL, *cmd = NULL;
@@ -184,9 +201,6 @@ int main(int argc, char **argv)
 		fputs(usage, help ? stdout : stderr);
 		return help ? 0 : 2;
 	}
-	if ((vcpus_s && cli_uint("vcpus", vcpus_s, &vcpus)) ||
-	    (mem_s && cli_uint("memory", mem_s, &mem)))
-		return 2;
 	if (timeout_s && duration_ms(timeout_s, &timeout) != 0) {
 		fprintf(stderr, "error: -timeout \"%s\" is not a duration of at "
 			"least 1ms like 90s, 5m or 500ms (leave -timeout out to "
@@ -225,6 +239,13 @@ int main(int argc, char **argv)
 	}
 	if (aeth_init() != 0 || aeth_config_load(&cfg, config) != 0)
 		return fail(config ? config : "configuration");
+	/* -vcpus and -memory are checked as the keys vmm.vcpus and
+	 * vmm.memory_mb are: one range, in lib/config/keys.c */
+	if ((vcpus_s && flag_as_key(cfg, "vcpus", "vmm.vcpus", vcpus_s, &vcpus)) ||
+	    (mem_s && flag_as_key(cfg, "memory", "vmm.memory_mb", mem_s, &mem))) {
+		rc = 2;
+		goto out;
+	}
 	aeth_config_get_string(&backend, cfg, "vmm.backend");
 	aeth_config_get_int(&dv, cfg, "vmm.vcpus");
 	aeth_config_get_int(&dm, cfg, "vmm.memory_mb");

@@ -157,6 +157,11 @@ int aeth__rec_task_queue(aeth__rec *r, const char *id, const char *queue)
 	return aeth__store_task_set_queue(r->store, id, queue);
 }
 
+int aeth__rec_task_vm(aeth__rec *r, const char *id, const char *vm_id)
+{
+	return aeth__store_task_set_vm(r->store, id, vm_id);
+}
+
 int aeth__rec_task_finish(aeth__rec *r, const char *id, const char *status,
 			  const char *result_json, const char *error)
 {

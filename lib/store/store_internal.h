@@ -92,6 +92,8 @@ int aeth__rec_tasks_completed(aeth__rec *r, const char *const *ids,
 int aeth__rec_task_pending(aeth__rec *r, const char *id);
 /* the queue the task is on now (forwarded to worker:<owner>) */
 int aeth__rec_task_queue(aeth__rec *r, const char *id, const char *queue);
+/* the VM the task is about (a vm:create: the VM it made) */
+int aeth__rec_task_vm(aeth__rec *r, const char *id, const char *vm_id);
 /* completed (result) | failed | retrying | dead (error); completed_at.
  * (retry_count was written when the attempt started.) */
 int aeth__rec_task_finish(aeth__rec *r, const char *id, const char *status,

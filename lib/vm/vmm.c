@@ -10,11 +10,11 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "config/config_defaults.h"
 #include "vm/accel.h"
 #include "vm/firecracker_jail.h"
 #include "vm/handles.h"
 
-#define DEFAULT_BOOT_TIMEOUT_MS 30000
 /* A record still "creating" this young may belong to a live process that
  * has not started it yet: reap leaves it alone. */
 #define REAP_CREATING_GRACE_MS (5 * 60 * 1000)
@@ -26,28 +26,6 @@ const aeth__vm_backend *aeth__vm_backend_find(const char *name)
 	if (strcmp(name, "firecracker") == 0)
 		return &aeth__vm_backend_firecracker;
 	return NULL;
-}
-
-char *aeth__vmm_default_state_dir(void)
-{
-	const char *e = getenv("AETH_STATE_DIR");
-	const char *run = getenv("XDG_RUNTIME_DIR");
-
-	if (e && *e)
-		return aeth__strdup(e);
-	if (geteuid() == 0)
-		return aeth__strdup("/run/aetherium");
-	if (run && *run)
-		return aeth__sprintf("%s/aetherium", run);
-	/* predictable, so aeth__private_dir() refuses one made by others */
-	return aeth__sprintf("/tmp/aetherium-%u", (unsigned int)geteuid());
-}
-
-char *aeth__vmm_default_overlay_dir(void)
-{
-	if (geteuid() == 0)
-		return aeth__strdup("/var/tmp/aetherium");
-	return aeth__sprintf("/var/tmp/aetherium-%u", (unsigned int)geteuid());
 }
 
 static char *default_image_dir(void)
@@ -128,7 +106,7 @@ int aeth_vmm_open(aeth_vmm **out, const aeth_vmm_options *opts)
 	    !m->firecracker_binary)
 		goto fail;
 	m->boot_timeout_ms = opts->boot_timeout_ms ? opts->boot_timeout_ms :
-		DEFAULT_BOOT_TIMEOUT_MS;
+		aeth__config_default_uint("vmm.boot_timeout_ms");
 	if ((rc = aeth__private_dir(m->state_dir, "state dir (vmm.state_dir)")) != 0 ||
 	    (rc = aeth__private_dir(m->vms_dir, "state dir (vmm.state_dir)")) != 0)
 		goto fail;

@@ -13,6 +13,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "vm/vm_internal.h"
 #include "worker/exec_glue.h"
 #include "task/task.h"
 #include "client/client_internal.h"
@@ -221,16 +222,23 @@ int aeth__handle_create(aeth_task *t, void *userdata)
 		aeth_vm_delete(vm);
 		goto out;
 	}
+	if (aeth__rec_task_vm(s->rec, t->qt->id, row.id) != 0)
+		aeth__warn("task %s: cannot record its VM %s: %s", t->qt->id,
+			   row.id, aeth_error_last());
 	aeth__worker_say(w, t->qt->id, "✓ VM created: %s", row.id);
 	if ((rc = aeth_vm_start(vm)) != 0) {
 		char *err = strdup(aeth_error_last());
+		bool exited = aeth__vm_boot_vmm_exited(vm);
 
 		aeth__rec_vm_status(s->rec, row.id, "failed", err ? err : "boot failed");
 		aeth_vm_delete(vm);
 		aeth_error_clear();
 		aeth__error_set(rc, "%s", err ? err : "boot failed");
 		free(err);
-		rc = fail_last(t, rc, "VM did not boot");
+		/* a VMM that refused the VM (memory the host does not have, a
+		 * broken image) refuses it again: one failure, one vms row */
+		rc = exited ? fail_now(t, "VM did not boot: %s", aeth_error_last())
+			    : fail_last(t, rc, "VM did not boot");
 		goto out;
 	}
 	aeth__rec_vm_paths(s->rec, &row);
