@@ -376,7 +376,13 @@ int aeth__rec_exec_insert(aeth__rec *r, const aeth__exec_row *e)
 	x.started_at_ms = e->started_ms;
 	x.completed_at_ms = e->completed_ms;
 	x.duration_ms = dur < 0 ? 0 : dur > INT32_MAX ? INT32_MAX : (int)dur;
-	return aeth_store_execution_insert(r->store, &x);
+	return aeth__store_execution_insert_detail(r->store, &x, e);
+}
+
+int aeth__rec_exec_by_key(aeth__rec *r, const char *vm_id, const char *key,
+			  char **result_out)
+{
+	return aeth__store_execution_by_key(r->store, vm_id, key, result_out);
 }
 
 /* ---- Batches (several short tasks of one slot) -------------------------- */

@@ -155,8 +155,21 @@ typedef struct {
 	int64_t started_ms;   /* wall clock */
 	int64_t completed_ms;
 	int64_t duration_ms;
+	/* migration 0007 */
+	bool out_truncated, err_truncated, timed_out;
+	int signal;              /* 0: NULL */
+	const char *out_b64;     /* NULL unless the output is not UTF-8 */
+	const char *err_b64;
+	const char *idempotency_key; /* NULL: none */
+	const char *result_json; /* the task result it gave, or NULL */
 } aeth__exec_row;
 
+/* AETH_EEXISTS (with the message) when an execution with the same
+ * idempotency key for the same VM was recorded first. */
 int aeth__rec_exec_insert(aeth__rec *r, const aeth__exec_row *e);
+/* The result an execution with idempotency key `key` in VM `vm_id` gave
+ * (*result_out malloc'd; NULL when it recorded none), or AETH_ENOTFOUND. */
+int aeth__rec_exec_by_key(aeth__rec *r, const char *vm_id, const char *key,
+			  char **result_out);
 
 #endif
