@@ -16,8 +16,9 @@
 
 #define TIMEOUT_NOTE "\n[aetherium: command killed after its timeout]\n"
 #define CANCEL_NOTE "\n[aetherium: command killed: the task was cancelled]\n"
-/* How often the wait looks at the cancel flag and the deadlines. */
-#define POLL_MS 500
+/* How often the wait looks at the cancel flag and the deadlines: a task
+ * past its timeout_ms is cancelled within this (plus the kill). */
+#define POLL_MS 50
 
 static void keep(aeth__buf *b, const void *data, size_t len)
 {

@@ -72,6 +72,12 @@ typedef struct aeth__slot {
 	bool row_deferred;   /* the RUNNING one has no running row yet */
 	bool batch_warned;   /* a failed batch row write was reported */
 	int64_t running_since; /* aeth__now_ms() the RUNNING one started */
+	/* aeth__now_ms() when the RUNNING one passes its timeout_ms (0:
+	 * none); the heartbeat thread wakes for it and sets timed_out and
+	 * cancel, and the task then ends failed, never completed */
+	int64_t deadline_ms;
+	unsigned int timeout_ms;
+	bool timed_out;
 	atomic_int cancel;
 	bool exited;
 	double avg_ms;       /* recent task time (rises at once, decays slowly) */

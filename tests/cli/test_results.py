@@ -11,15 +11,23 @@ aeth-worker, aeth-submit -json and the executions row:
   agent's SIGTERM, then SIGKILL);
 - the executions row carries the same (migration 0007);
 - an idempotency_key: a second task with the same key for the same VM
-  returns the first one's result without running again (one row).
+  returns the first one's result without running again (one row);
+- aeth-submit -env (repeated), -cwd, -stdin FILE|-, -cmd-timeout,
+  -idempotency-key; -task-timeout: the task is cancelled at its timeout
+  and ends failed "timed out", the VM goes on; -cancel of a queued task;
+  -timeout says the task goes on.
 
 Needs what test_e2e.py needs; everything it starts is stopped at the end.
 """
 import base64
 import json
+import os
 import re
+import subprocess
+import time
 
-from e2e_support import UUID_RE, Worker, check, psql, start_services, submit
+from e2e_support import (SUBMIT, UUID_RE, Worker, check, psql, start_services,
+                         submit, tmp)
 
 
 def execute(env, vm_id, command, args=(), **more):
@@ -77,6 +85,60 @@ def main():
           "the same idempotency_key twice: the first result, one run (%s rows)" % n)
     t3, r3 = execute(env, vm_id, "cat", ["/proc/uptime"], idempotency_key=key + "x")
     check(r3["stdout"] != r1["stdout"], "another key runs again")
+
+    # ---- aeth-submit's flags for the payload's fields ----
+    inp = os.path.join(tmp, "in.txt")
+    with open(inp, "w") as f:
+        f.write("from a file\n")
+    r = submit(env, "-type", "vm:execute", "-vm-id", vm_id, "-cmd", "sh", "-args",
+               "-c 'echo $A-$B; pwd; cat'", "-env", "A=1", "-env", "B=two",
+               "-cwd", "/tmp", "-stdin", inp, "-cmd-timeout", "20s", "-wait", "-json")
+    t = json.loads(r.stdout)
+    check(t["result"]["stdout"] == "1-two\n/tmp\nfrom a file\n" and
+          t["payload"]["timeout_ms"] == 20000,
+          "-env (twice), -cwd, -stdin FILE and -cmd-timeout reach the command")
+    r = subprocess.run([SUBMIT, "-type", "vm:execute", "-vm-id", vm_id, "-cmd", "cat",
+                        "-stdin", "-", "-wait", "-json"], input="piped\n",
+                       capture_output=True, text=True, env=env, timeout=120)
+    check(r.returncode == 0 and json.loads(r.stdout)["result"]["stdout"] == "piped\n",
+          "-stdin - reads aeth-submit's own stdin")
+    r = submit(env, "-type", "vm:execute", "-vm-id", vm_id, "-cmd", "sleep", "-args",
+               "20", "-cmd-timeout", "1s", "-wait", "-json", expect=None)
+    res = json.loads(r.stdout)["result"]
+    check(res["timed_out"] is True, "-cmd-timeout 1s: the command timed out")
+    r = submit(env, "-type", "vm:execute", "-vm-id", vm_id, "-cmd", "cat", "-args",
+               "/proc/uptime", "-idempotency-key", key, "-wait", "-json")
+    check(json.loads(r.stdout)["result"] == r1,
+          "-idempotency-key: the key's first result again")
+    r = submit(env, "-type", "vm:create", "-name", "x", "-env", "A=1", expect=2)
+    check("go with -type vm:execute" in r.stderr, "-env with vm:create: usage error")
+
+    # ---- the task's own timeout, enforced at once, never "completed" ----
+    t0 = time.time()
+    r = submit(env, "-type", "vm:execute", "-vm-id", vm_id, "-cmd", "sleep", "-args",
+               "60", "-task-timeout", "2s", "-wait", "-json", expect=None)
+    took = time.time() - t0
+    t = json.loads(r.stdout)
+    check(t["status"] == "failed" and "timed out" in t["error"] and
+          t["retry_count"] == 0 and took < 10,
+          "-task-timeout 2s on sleep 60: failed, timed out, after %.1f s (%s)"
+          % (took, t["error"]))
+    w.wait_for(r"ran past its timeout of 2000 ms", 5)
+    _, res = execute(env, vm_id, "echo", ["still here"])
+    check(res["stdout"] == "still here\n", "the VM still runs commands after it")
+
+    # ---- -cancel, and -timeout says the task goes on ----
+    r = submit(env, "-type", "vm:create", "-name", "queued", "-queue", "nobody", "-json")
+    tid = re.search(UUID_RE, r.stdout).group(0)
+    r = submit(env, "-status", tid, "-wait", "-timeout", "200ms", expect=1)
+    check("the task goes on" in r.stderr, "-timeout: the wait ends, the task goes on")
+    r = submit(env, "-cancel", tid)
+    check("cancelled" in r.stdout, "-cancel a queued task")
+    t = json.loads(submit(env, "-status", tid, "-json").stdout)
+    check(t["status"] == "failed" and "cancelled" in t["error"],
+          "its row ends failed, cancelled")
+    r = submit(env, "-cancel", tid, expect=1)
+    check("ended already" in r.stderr, "-cancel twice: it has ended already")
 
     submit(env, "-type", "vm:delete", "-vm-id", vm_id, "-wait", "-timeout", "120s")
     w.stop()
