@@ -156,11 +156,15 @@ static bool publish_lease(aeth__slot *s, size_t i, bool deferred)
 		atomic_store(&s->cancel, 0);
 	}
 	pthread_mutex_unlock(&s->mu);
-	/* a timeout shorter than the heartbeat's tick: wake it so that its
-	 * wait ends at this task's deadline (aeth__heartbeat_main) */
+	/* a deadline before the heartbeat thread's next wake-up: wake it
+	 * so that its wait ends at this task's deadline (under w->mu, the
+	 * heartbeat has either set hb_wake_at for its wait or not looked
+	 * at the slots yet: aeth__heartbeat_main). Tasks with the default
+	 * 30 min timeout never wake it. */
 	if (ours && s->deadline_ms) {
 		pthread_mutex_lock(&s->w->mu);
-		pthread_cond_broadcast(&s->w->cond);
+		if (s->deadline_ms < s->w->hb_wake_at)
+			pthread_cond_broadcast(&s->w->cond);
 		pthread_mutex_unlock(&s->w->mu);
 	}
 	/* The heartbeat thread looks every DEFERRED_SCAN_MS while deferred
@@ -835,6 +839,7 @@ void *aeth__heartbeat_main(void *arg)
 		/* under w->mu: a task that publishes a deadline after this
 		 * look broadcasts w->cond only once this thread waits on it */
 		wait = enforce_timeouts(w, wait);
+		w->hb_wake_at = aeth__now_ms() + wait;
 		if (!w->hb_stop && wait > 0) {
 			struct timespec ts;
 

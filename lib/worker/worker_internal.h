@@ -129,6 +129,7 @@ struct aeth_worker {
 	pthread_mutex_t mu;   /* guards the condition below and slot exits */
 	pthread_cond_t cond;
 	bool hb_stop;
+	int64_t hb_wake_at;   /* under mu: when the heartbeat thread wakes next */
 	pthread_t hb_thread;
 	bool hb_started;
 	atomic_int deferred_seen; /* a slot ran a deferred start (slot.c) */
