@@ -276,6 +276,15 @@ static void test_option_versions(void **state)
 	assert_int_equal(aeth_client_submit_create_ex(id, f->client, &vm, NULL),
 			 AETH_EINVALID);
 	expect_msg("aeth_create_options.version");
+	{
+		aeth_execute_options x = AETH_EXECUTE_OPTIONS_INIT;
+
+		x.version = AETH_EXECUTE_OPTIONS_VERSION + 1;
+		assert_int_equal(aeth_client_submit_execute_ex(id, f->client, "x",
+							       "true", NULL, &x,
+							       NULL), AETH_EINVALID);
+		expect_msg("aeth_execute_options.version is 2");
+	}
 	/* version 1 (no image, no ttl_s) is still taken */
 	assert_int_equal(aeth_create_options_init(&vm, 1), 0);
 	vm.name = "v1";

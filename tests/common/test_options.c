@@ -112,6 +112,7 @@ static void test_init_functions(void **state)
 	ONE(aeth_queue_enqueue_options, AETH_QUEUE_ENQUEUE_OPTIONS)
 	ONE(aeth_client_options, AETH_CLIENT_OPTIONS)
 	ONE(aeth_submit_options, AETH_SUBMIT_OPTIONS)
+	ONE(aeth_execute_options, AETH_EXECUTE_OPTIONS)
 	ONE(aeth_store_filter, AETH_STORE_FILTER)
 	/* records and array elements the caller allocates */
 	ONE(aeth_store_vm, AETH_STORE_VM)
