@@ -10,6 +10,10 @@
  * the configuration; that the copy carries them is checked here, what
  * they do by tests/worker/test_ledger.c and tests/cluster/test_hosts.py.
  *
+ * The queue.weights map and the sections of named entries (images,
+ * network profiles) are followed to the worker's sources, catalogue and
+ * profiles too.
+ *
  * Also: the defaults of the options structs are the table's (an
  * aeth_worker_options left at 0 gives the configured concurrency, grace,
  * vCPUs and memory; an aeth_vmm_options left at 0 the boot timeout).
@@ -245,6 +249,46 @@ static void test_every_key_reaches_the_worker(void **state)
 	aeth_config_free(cfg);
 }
 
+/* The map and the sections of named entries: queue.weights become the
+ * worker's dequeue sources, images.NAME.* its catalogue, network.
+ * profiles.NAME.allow its profiles. */
+static void test_maps_and_sections_reach_the_worker(void **state)
+{
+	aeth_config *cfg = NULL;
+	aeth_worker *w = NULL;
+	const aeth__image *img;
+	const aeth__profile *prof;
+	bool hi = false, lo = false;
+
+	(void)state;
+	assert_int_equal(aeth_config_load(&cfg, NULL), 0);
+	assert_int_equal(aeth_config_set(cfg, "vmm.image_dir", dir), 0);
+	assert_int_equal(aeth_config_set(cfg, "queue.weights", "hi=7,lo=2"), 0);
+	assert_int_equal(aeth_config_set(cfg, "images.alt.kernel", "alt/k"), 0);
+	assert_int_equal(aeth_config_set(cfg, "images.alt.initrd", "alt/i"), 0);
+	assert_int_equal(aeth_config_set(cfg, "images.alt.rootfs", "alt/r"), 0);
+	assert_int_equal(aeth_config_set(cfg, "network.profiles.web.allow",
+					 "*:443,dns"), 0);
+	if (aeth_worker_new_from_config(&w, cfg, NULL) != 0)
+		fail_msg("worker: %s", aeth_error_last());
+	for (size_t i = 0; i < w->nsources; i++) {
+		hi = hi || (!strcmp(w->sources[i].name, "hi") && w->sources[i].weight == 7);
+		lo = lo || (!strcmp(w->sources[i].name, "lo") && w->sources[i].weight == 2);
+	}
+	assert_true(hi && lo);
+	assert_non_null(img = aeth__policy_image(&w->policy, "alt"));
+	assert_non_null(strstr(img->kernel, "/alt/k"));
+	assert_non_null(strstr(img->initrd, "/alt/i"));
+	assert_non_null(img->rootfs);
+	assert_non_null(strstr(img->rootfs, "/alt/r"));
+	assert_non_null(prof = aeth__policy_profile(&w->policy, "web"));
+	assert_string_equal(prof->allow[0], "*:443");
+	assert_string_equal(prof->allow[1], "dns");
+	assert_null(prof->allow[2]);
+	aeth_worker_free(w);
+	aeth_config_free(cfg);
+}
+
 /* A worker made with aeth_worker_new() and 0 fields gets the defaults a
  * configuration without a file has: one table, one default each. */
 static void test_option_defaults_are_the_config_defaults(void **state)
@@ -318,6 +362,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_every_key_has_a_case),
 		cmocka_unit_test(test_every_key_reaches_the_worker),
+		cmocka_unit_test(test_maps_and_sections_reach_the_worker),
 		cmocka_unit_test(test_option_defaults_are_the_config_defaults),
 		cmocka_unit_test(test_vmm_boot_timeout_default),
 	};
