@@ -87,10 +87,10 @@ static int keys(aeth_config *cfg, int argc, char **argv)
 	const char *tenant = NULL, *name = NULL;
 	bool op = false, help = false;
 	cli_flag flags[] = {
-		{"tenant", false, &tenant, NULL},
-		{"name", false, &name, NULL},
-		{"operator", true, NULL, &op},
-		{NULL, false, NULL, NULL},
+		CLI_STR("tenant", &tenant),
+		CLI_STR("name", &name),
+		CLI_BOOL("operator", &op),
+		CLI_END,
 	};
 	char *out = NULL, id[37];
 
@@ -130,11 +130,11 @@ static int tenants(aeth_config *cfg, int argc, char **argv)
 	const char *v[4] = {NULL, NULL, NULL, NULL};
 	bool help = false;
 	cli_flag flags[] = {
-		{"max-vms", false, &v[0], NULL},
-		{"max-vcpus", false, &v[1], NULL},
-		{"max-memory-mb", false, &v[2], NULL},
-		{"max-rps", false, &v[3], NULL},
-		{NULL, false, NULL, NULL},
+		CLI_STR("max-vms", &v[0]),
+		CLI_STR("max-vcpus", &v[1]),
+		CLI_STR("max-memory-mb", &v[2]),
+		CLI_STR("max-rps", &v[3]),
+		CLI_END,
 	};
 	int n[4];
 

@@ -17,11 +17,14 @@ static const char usage[] =
 	"Usage: aeth-submit -type TYPE [flags]      submit a task\n"
 	"       aeth-submit -list vms|tasks|workers  list VMs, recent tasks or workers\n"
 	"       aeth-submit -status TASK_ID [-wait]  show one task (-wait: once it ends)\n"
+	"       aeth-submit -cancel TASK_ID          cancel a task that has not started\n"
 	"\n"
 	"Task types and their flags:\n"
 	"  vm:create   -name NAME [-vcpus N] [-memory MB] [-image NAME]\n"
 	"              [-net none|PROFILE] [-rootfs default|none] [-ttl DUR]\n"
-	"  vm:execute  -vm-id ID -cmd COMMAND [-args \"WORDS\"]\n"
+	"  vm:execute  -vm-id ID -cmd COMMAND [-args \"WORDS\"] [-env KEY=VALUE]...\n"
+	"              [-cwd DIR] [-stdin FILE|-] [-cmd-timeout DUR]\n"
+	"              [-idempotency-key KEY]\n"
 	"  vm:delete   -vm-id ID\n"
 	"  any type    -payload JSON (the task's payload as is); a type other than\n"
 	"              the three above must be handled by a live worker taking\n"
@@ -32,7 +35,23 @@ static const char usage[] =
 	"                 command's exit code becomes aeth-submit's exit status\n"
 	"  -follow        vm:execute: print the command's output as it runs (stdout\n"
 	"                 to stdout, stderr to stderr), then exit with its exit code\n"
-	"  -timeout DUR   give up waiting after DUR (e.g. 90s, 5m, 500ms; default none)\n"
+		"  -timeout DUR   give up WAITING after DUR (e.g. 90s, 5m, 500ms; default\n"
+	"                 none); the task goes on: -status ID shows it later,\n"
+	"                 -cancel ID stops it if it has not started\n"
+	"  -task-timeout DUR  the task's run-time limit (default 30m): past it the\n"
+	"                 worker cancels it and it ends failed, \"timed out\"\n"
+	"  -cmd-timeout DUR   vm:execute: the command's timeout in the guest\n"
+	"                 (default the worker's limits.exec_timeout_ms, 10m);\n"
+	"                 past it the command is killed and the result says\n"
+	"                 \"timed_out\": true\n"
+	"  -env KEY=VALUE vm:execute: an environment variable (repeat the flag)\n"
+	"  -cwd DIR       vm:execute: the command's directory (absolute)\n"
+	"  -stdin FILE    vm:execute: the command's stdin from FILE (- : this\n"
+	"                 program's stdin); text, at most 512 KiB\n"
+	"  -idempotency-key KEY  vm:execute: executes are at least once (a\n"
+	"                 worker that dies mid-task leaves it to another); a\n"
+	"                 second task with the same KEY for the same VM returns\n"
+	"                 the first one's result instead of running again\n"
 	"  -json          print JSON instead of text\n"
 	"  -queue NAME    queue for vm:create (default \"default\"); executes and\n"
 	"                 deletes always go to the queue of the worker owning the VM\n"
@@ -51,6 +70,19 @@ static const char usage[] =
 	"                 worker's limits.ttl_s); past it the worker deletes the VM\n"
 	"  -config FILE   YAML configuration; AETH_DATABASE_URL / AETH_REDIS_URL override\n"
 	"  -h, --help     this help\n"
+	"\n"
+	;
+
+static const char usage_more[] =
+	"Payload fields (-payload JSON; docs/worker.md):\n"
+	"  vm:create   name (required), vcpus, memory_mb, image, network, tap,\n"
+	"              rootfs (true|false), ttl (seconds)\n"
+	"  vm:execute  vm_id, command (required), args [..], env {..}, cwd,\n"
+	"              timeout_ms, stdin, idempotency_key\n"
+	"  vm:delete   vm_id (required)\n"
+	"A vm:execute result: vm_id, exit_code, stdout, stderr, stdout_truncated,\n"
+	"stderr_truncated, timed_out, signal, duration_ms, and stdout_b64 /\n"
+	"stderr_b64 (base64) when the output is not valid UTF-8.\n"
 	"\n"
 	"-args is ONE string split into words like a shell splits them, without\n"
 	"expanding anything: blanks separate words; '...' keeps its text as is;\n"
@@ -112,6 +144,30 @@ static int duration_ms(const char *s, unsigned int *ms)
 	return 0;
 }
 
+#define STDIN_MAX (512 * 1024)
+
+/* -stdin FILE or "-": the text (malloc'd), or NULL after saying why. */
+static char *read_stdin_flag(const char *path)
+{
+	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+	char *buf = f ? malloc(STDIN_MAX + 1) : NULL;
+	size_t n = buf ? fread(buf, 1, STDIN_MAX + 1, f) : 0;
+
+	if (!f || !buf || ferror(f) || n > STDIN_MAX || memchr(buf, 0, n)) {
+		fprintf(stderr, "error: -stdin %s: %s\n", path,
+			!f ? "cannot open it" : !buf ? "out of memory" :
+			ferror(f) ? "cannot read it" : n > STDIN_MAX ?
+			"more than 512 KiB" : "holds NUL bytes (text only)");
+		free(buf);
+		buf = NULL;
+	} else {
+		buf[n] = '\0';
+	}
+	if (f && f != stdin)
+		fclose(f);
+	return buf;
+}
+
 static void progress(const char *id, const char *state, unsigned int waited,
 		     void *userdata)
 {
@@ -160,6 +216,23 @@ static void on_output(int stream, const char *data, size_t len, void *ud)
 	fflush(f);
 }
 
+/* A number flag with the range of configuration key `key`: 0, or 2
+ * after saying what is allowed. */
+static int flag_as_key(aeth_config *cfg, const char *flag, const char *key,
+		       const char *text, unsigned int *out)
+{
+	int64_t v = 0;
+
+	if (aeth_config_set(cfg, key, text) != 0 ||
+	    aeth_config_get_int(&v, cfg, key) != 0) {
+		fprintf(stderr, "error: -%s \"%s\": %s\n", flag, text,
+			aeth_error_last());
+		return 2;
+	}
+	*out = (unsigned int)v;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *type = NULL, *name = NULL, *vm_id = NULL, *cmd = NULL;
@@ -167,20 +240,32 @@ int main(int argc, char **argv)
 	const char *timeout_s = NULL, *queue = NULL, *config = NULL;
 	const char *list = NULL, *status = NULL, *backend = NULL;
 	const char *net = NULL, *rootfs = NULL, *image = NULL, *ttl_s = NULL;
+	const char *cancel = NULL, *cwd = NULL, *stdin_path = NULL, *key = NULL;
+	const char *cmd_timeout_s = NULL, *task_timeout_s = NULL;
+	const char *env[65] = {NULL};
+	size_t nenv = 0;
 	bool wait = false, as_json = false, help = false, follow = false;
 	cli_flag flags[] = {
-		{"type", false, &type, NULL}, {"name", false, &name, NULL},
-		{"vm-id", false, &vm_id, NULL}, {"cmd", false, &cmd, NULL},
-		{"args", false, &args, NULL}, {"vcpus", false, &vcpus_s, NULL},
-		{"memory", false, &mem_s, NULL}, {"payload", false, &payload, NULL},
-		{"timeout", false, &timeout_s, NULL}, {"queue", false, &queue, NULL},
-		{"config", false, &config, NULL}, {"list", false, &list, NULL},
-		{"status", false, &status, NULL}, {"wait", true, NULL, &wait},
-		{"json", true, NULL, &as_json}, {"net", false, &net, NULL},
-		{"rootfs", false, &rootfs, NULL}, {"image", false, &image, NULL},
-		{"ttl", false, &ttl_s, NULL}, {"follow", true, NULL, &follow},
-		{NULL, false, NULL, NULL},
+		CLI_STR("type", &type), CLI_STR("name", &name),
+		CLI_STR("vm-id", &vm_id), CLI_STR("cmd", &cmd),
+		CLI_STR("args", &args), CLI_STR("vcpus", &vcpus_s),
+		CLI_STR("memory", &mem_s), CLI_STR("payload", &payload),
+		CLI_STR("timeout", &timeout_s), CLI_STR("queue", &queue),
+		CLI_STR("config", &config), CLI_STR("list", &list),
+		CLI_STR("status", &status), CLI_BOOL("wait", &wait),
+		CLI_BOOL("json", &as_json), CLI_STR("net", &net),
+		CLI_STR("rootfs", &rootfs), CLI_STR("image", &image),
+		CLI_STR("ttl", &ttl_s), CLI_STR("cancel", &cancel),
+		CLI_BOOL("follow", &follow),
+		CLI_STR("cwd", &cwd), CLI_STR("stdin", &stdin_path),
+		CLI_STR("idempotency-key", &key),
+		CLI_STR("cmd-timeout", &cmd_timeout_s),
+		CLI_STR("task-timeout", &task_timeout_s),
+		CLI_LIST("env", env, 64, &nenv),
+		CLI_END,
 	};
+	aeth_execute_options xo = AETH_EXECUTE_OPTIONS_INIT;
+	char *stdin_text = NULL;
 	aeth_submit_options so = AETH_SUBMIT_OPTIONS_INIT;
 	aeth_create_options vm = AETH_CREATE_OPTIONS_INIT;
 	unsigned int vcpus = 0, mem = 0, timeout = 0, ttl = 0;
@@ -192,13 +277,11 @@ int main(int argc, char **argv)
 
 	if ((rc = cli_parse(argc, argv, flags, &help)) != 0)
 		return rc;
-	if (help || (!type && !list && !status)) {
+	if (help || (!type && !list && !status && !cancel)) {
 		fputs(usage, help ? stdout : stderr);
+		fputs(usage_more, help ? stdout : stderr);
 		return help ? 0 : 2;
 	}
-	if ((vcpus_s && cli_uint("vcpus", vcpus_s, &vcpus)) ||
-	    (mem_s && cli_uint("memory", mem_s, &mem)))
-		return 2;
 	if (timeout_s && duration_ms(timeout_s, &timeout) != 0) {
 		fprintf(stderr, "error: -timeout \"%s\" is not a duration of at "
 			"least 1ms like 90s, 5m or 500ms (leave -timeout out to "
@@ -225,6 +308,22 @@ int main(int argc, char **argv)
 			"-payload)\n");
 		return 2;
 	}
+	if ((cmd_timeout_s && duration_ms(cmd_timeout_s, &xo.timeout_ms) != 0) ||
+	    (task_timeout_s && duration_ms(task_timeout_s, &so.timeout_ms) != 0)) {
+		fprintf(stderr, "error: -%s \"%s\" is not a duration of at least "
+			"1ms like 90s, 5m or 500ms\n", cmd_timeout_s ? "cmd-timeout" :
+			"task-timeout", cmd_timeout_s ? cmd_timeout_s : task_timeout_s);
+		return 2;
+	}
+	if ((nenv || cwd || stdin_path || key || cmd_timeout_s) &&
+	    (!type || strcmp(type, "vm:execute") || payload)) {
+		fprintf(stderr, "error: -env, -cwd, -stdin, -cmd-timeout and "
+			"-idempotency-key go with -type vm:execute (without "
+			"-payload)\n");
+		return 2;
+	}
+	if (stdin_path && !(stdin_text = read_stdin_flag(stdin_path)))
+		return 2;
 	if (ttl_s && (duration_ms(ttl_s, &ttl) != 0 || ttl < 1000)) {
 		fprintf(stderr, "error: -ttl \"%s\" is not a lifetime of at least "
 			"1s like 90s, 10m or 2h\n", ttl_s);
@@ -242,11 +341,27 @@ int main(int argc, char **argv)
 	}
 	if (aeth_init() != 0 || aeth_config_load(&cfg, config) != 0)
 		return fail(config ? config : "configuration");
+	/* -vcpus and -memory are checked as the keys vmm.vcpus and
+	 * vmm.memory_mb are: one range, in lib/config/keys.c */
+	if ((vcpus_s && flag_as_key(cfg, "vcpus", "vmm.vcpus", vcpus_s, &vcpus)) ||
+	    (mem_s && flag_as_key(cfg, "memory", "vmm.memory_mb", mem_s, &mem))) {
+		rc = 2;
+		goto out;
+	}
 	aeth_config_get_string(&backend, cfg, "vmm.backend");
 	aeth_config_get_int(&dv, cfg, "vmm.vcpus");
 	aeth_config_get_int(&dm, cfg, "vmm.memory_mb");
 	if (aeth_client_open_config(&c, cfg) != 0) {
 		rc = fail("connect");
+		goto out;
+	}
+	if (cancel) {
+		if (aeth_client_cancel(c, cancel) != 0) {
+			rc = fail("cancel");
+			goto out;
+		}
+		printf(as_json ? "{\"task_id\":\"%s\",\"cancelled\":true}\n" :
+		       "✓ task %s cancelled\n", cancel);
 		goto out;
 	}
 	if (status && wait) { /* wait for a task submitted earlier */
@@ -283,9 +398,15 @@ int main(int argc, char **argv)
 						     (const char *const *)words,
 						     &so);
 	else if (!strcmp(type, "vm:execute"))
-		rc = aeth_client_submit_execute(id, c, vm_id, cmd,
-						(const char *const *)words,
-						&so);
+	{
+		xo.env = nenv ? env : NULL;
+		xo.cwd = cwd;
+		xo.stdin_data = stdin_text;
+		xo.idempotency_key = key;
+		rc = aeth_client_submit_execute_ex(id, c, vm_id, cmd,
+						   (const char *const *)words,
+						   &xo, &so);
+	}
 	else if (!strcmp(type, "vm:delete"))
 		rc = aeth_client_submit_delete(id, c, vm_id, &so);
 	else
@@ -322,6 +443,7 @@ int main(int argc, char **argv)
 out:
 	aeth_free(json);
 	aeth_strarray_free(words);
+	free(stdin_text);
 	aeth_client_free(c);
 	aeth_config_free(cfg);
 	aeth_shutdown();

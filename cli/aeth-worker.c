@@ -89,13 +89,13 @@ int main(int argc, char **argv)
 	const char *level = NULL;
 	bool check = false, help = false;
 	cli_flag flags[] = {
-		{"config", false, &config, NULL},
-		{"concurrency", false, &conc, NULL},
-		{"queues", false, &queues, NULL},
-		{"id", false, &id, NULL},
-		{"log-level", false, &level, NULL},
-		{"check", true, NULL, &check},
-		{NULL, false, NULL, NULL},
+		CLI_STR("config", &config),
+		CLI_STR("concurrency", &conc),
+		CLI_STR("queues", &queues),
+		CLI_STR("id", &id),
+		CLI_STR("log-level", &level),
+		CLI_BOOL("check", &check),
+		CLI_END,
 	};
 	aeth_worker_options o = AETH_WORKER_OPTIONS_INIT;
 	aeth_config *cfg = NULL;

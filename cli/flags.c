@@ -40,13 +40,21 @@ int cli_parse(int argc, char **argv, cli_flag *flags, bool *help)
 		}
 		if (f->is_bool) {
 			*f->set = !eq || strcmp(eq + 1, "false") != 0;
-		} else if (eq) {
-			*f->value = eq + 1;
-		} else if (i + 1 < argc) {
-			*f->value = argv[++i];
-		} else {
+			continue;
+		}
+		if (!eq && i + 1 >= argc) {
 			fprintf(stderr, "error: flag -%s needs a value (see --help)\n",
 				f->name);
+			return 2;
+		}
+		if (!f->list) {
+			*f->value = eq ? eq + 1 : argv[++i];
+		} else if (*f->list_n < f->list_max) {
+			f->list[(*f->list_n)++] = eq ? eq + 1 : argv[++i];
+			f->list[*f->list_n] = NULL;
+		} else {
+			fprintf(stderr, "error: more than %zu -%s flags\n",
+				f->list_max, f->name);
 			return 2;
 		}
 	}

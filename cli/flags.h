@@ -12,7 +12,17 @@ typedef struct {
 	bool is_bool;
 	const char **value; /* string flags */
 	bool *set;          /* boolean flags */
+	/* repeatable string flags (value NULL): each value appended to
+	 * list, at most list_max, NULL-terminated (list has list_max + 1) */
+	const char **list;
+	size_t list_max;
+	size_t *list_n;
 } cli_flag;
+
+#define CLI_STR(name, value) { name, false, value, NULL, NULL, 0, NULL }
+#define CLI_BOOL(name, set) { name, true, NULL, set, NULL, 0, NULL }
+#define CLI_LIST(name, list, max, n) { name, false, NULL, NULL, list, max, n }
+#define CLI_END { NULL, false, NULL, NULL, NULL, 0, NULL }
 
 /* Parse argv; 0, or 2 after printing the problem (usage error). *help is
  * set for -h / -help / --help. */

@@ -210,6 +210,39 @@ AETH_API int aeth_client_submit_delete(char task_id_out[37], aeth_client *c,
 				       const char *vm_id,
 				       const aeth_submit_options *opts);
 
+/** What a vm:execute task asks for beyond the seed's vm_id, command and
+ *  args (docs/worker.md, "vm:execute"). Strings are borrowed for the
+ *  call. */
+typedef struct {
+	unsigned int version;        /**< AETH_EXECUTE_OPTIONS_VERSION */
+	const char *const *env;      /**< "KEY=VALUE", NULL-terminated; NULL: none */
+	const char *cwd;             /**< absolute path in the guest; NULL: / */
+	unsigned int timeout_ms;     /**< the command's; 0: the worker's
+					  limits.exec_timeout_ms */
+	const char *stdin_data;      /**< text for the command's stdin; NULL: none */
+	/** A second task with the same key for the same VM returns the
+	 *  first one's result instead of running again (executes are at
+	 *  least once); NULL: none. 1..200 printable characters. */
+	const char *idempotency_key;
+} aeth_execute_options;
+
+#define AETH_EXECUTE_OPTIONS_VERSION 1
+#define AETH_EXECUTE_OPTIONS_INIT { AETH_EXECUTE_OPTIONS_VERSION, NULL, NULL, 0, NULL, NULL }
+
+/** Initialise `opts` for `version` as AETH_EXECUTE_OPTIONS_INIT does (see
+ *  aeth_create_options_init()). 0, or AETH_EINVALID. */
+AETH_API int aeth_execute_options_init(aeth_execute_options *opts,
+				       unsigned int version);
+
+/** aeth_client_submit_execute() with the payload's optional fields from
+ *  `x` (NULL: none). AETH_EINVALID for an env entry without '=', a
+ *  relative cwd and the rest aeth_client_submit() checks. */
+AETH_API int aeth_client_submit_execute_ex(char task_id_out[37], aeth_client *c,
+					   const char *vm_id, const char *command,
+					   const char *const *args,
+					   const aeth_execute_options *x,
+					   const aeth_submit_options *opts);
+
 /** Called about every 5 s while aeth_client_wait() waits: the task's
  *  queue state ("pending", "active", "retry", ...) and the time waited. */
 typedef void (*aeth_wait_progress_cb)(const char *task_id, const char *state,
@@ -226,6 +259,15 @@ typedef void (*aeth_wait_progress_cb)(const char *task_id, const char *state,
 AETH_API int aeth_client_wait(char **task_json_out, aeth_client *c,
 			      const char *task_id, unsigned int timeout_ms,
 			      aeth_wait_progress_cb progress, void *userdata);
+
+/**
+ * Cancel a task that has not started: it leaves its queue (pending,
+ * scheduled or waiting for a retry) and its row ends "failed" with the
+ * error "cancelled". AETH_ESTATE for a task a worker is running (it ends
+ * at its timeout_ms; the message says so) or one that ended already;
+ * AETH_ENOTFOUND for an unknown id.
+ */
+AETH_API int aeth_client_cancel(aeth_client *c, const char *task_id);
 
 /** The tasks row of `task_id` as JSON (as aeth_client_wait()). */
 AETH_API int aeth_client_task(char **task_json_out, aeth_client *c,

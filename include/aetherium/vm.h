@@ -106,7 +106,10 @@ typedef struct {
 	const char *rootfs_path;  /**< default none (initramfs only) */
 	const char *qemu_binary;  /**< default "qemu-system-x86_64" from PATH */
 	const char *firecracker_binary; /**< default "firecracker" from PATH */
-	unsigned int boot_timeout_ms;   /**< 0 = 30000 (TCG boots take ~2.5 s) */
+	unsigned int boot_timeout_ms;   /**< 0 = the default of config key
+					  vmm.boot_timeout_ms (60000); TCG
+					  boots take ~2.5 s. The whole boot,
+					  retry included (docs/vm.md) */
 	/* version 2 */
 	aeth_jail_mode jail;            /**< AETH_JAIL_AUTO by default */
 	/** aeth-jailer; default $AETH_JAILER, else the one beside the
@@ -222,8 +225,8 @@ typedef struct {
 	unsigned int version;     /**< AETH_VM_OPTIONS_VERSION */
 	const char *name;         /**< free text; default the id */
 	const char *id;           /**< a UUID; NULL = a new random one */
-	unsigned int vcpus;       /**< 0 = 1 */
-	unsigned int memory_mb;   /**< 0 = 256 */
+	unsigned int vcpus;       /**< 0 = config vmm.vcpus's default (1) */
+	unsigned int memory_mb;   /**< 0 = config vmm.memory_mb's default (256) */
 	aeth_net_mode net;        /**< AETH_NET_NONE by default */
 	const char *tap_name;     /**< for AETH_NET_TAP */
 	const char *rootfs_path;  /**< default the manager's rootfs_path (may be none) */

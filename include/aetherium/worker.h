@@ -57,14 +57,15 @@ typedef struct {
 	const char *database_url;  /**< default $AETH_DATABASE_URL */
 	const char *redis_url;     /**< default $AETH_REDIS_URL */
 	const char *redis_ns;      /**< queue key namespace; default "aeth" */
-	unsigned int concurrency;  /**< slots; 0 = 2 */
+	unsigned int concurrency;  /**< slots, 1..256; 0 = `config`'s queue.concurrency (default 10) */
 	/** Shared queues and weights, "critical=6,high=5,default=3,low=1"
 	 *  (a name without "=N" weighs 1); default "default". */
 	const char *queues;
 	/** queue lease; 0 = $AETH_WORKER_LEASE_MS or 30000; heartbeat every
 	 *  third of it. A dead worker's task runs elsewhere after this. */
 	unsigned int lease_ms;
-	unsigned int grace_ms;     /**< shutdown grace for running tasks; 0 = 30000 */
+	unsigned int grace_ms;     /**< shutdown grace for running tasks; 0 = `config`'s
+				      worker.shutdown_timeout_ms (default 30000) */
 	const char *backend;       /**< VM backend, "qemu" (default) or "firecracker" */
 	const char *accel;         /**< "auto" (default), "kvm", "tcg" */
 	const char *image_dir;     /**< guest image; NULL = vm.h's default */

@@ -51,6 +51,18 @@ static const aeth__versioned create_options_v = {
 	AETH_CREATE_OPTIONS_VERSION, create_sizes, &create_defaults,
 };
 
+static const aeth_execute_options execute_defaults = AETH_EXECUTE_OPTIONS_INIT;
+static const size_t execute_sizes[] = {sizeof(aeth_execute_options)};
+static const aeth__versioned execute_options_v = {
+	"aeth_execute_options", "AETH_EXECUTE_OPTIONS_INIT",
+	AETH_EXECUTE_OPTIONS_VERSION, execute_sizes, &execute_defaults,
+};
+
+int aeth_execute_options_init(aeth_execute_options *opts, unsigned int version)
+{
+	return aeth__versioned_init(&execute_options_v, opts, version);
+}
+
 int aeth_client_options_init(aeth_client_options *opts, unsigned int version)
 {
 	return aeth__versioned_init(&client_options_v, opts, version);
@@ -372,6 +384,61 @@ int aeth_client_submit_execute(char id[37], aeth_client *c, const char *vm_id,
 			    opts, id);
 }
 
+/* The optional vm:execute fields of `x` into payload `o`. */
+static int add_execute_fields(cJSON *o, const aeth_execute_options *x)
+{
+	if (x->env) {
+		cJSON *env = cJSON_AddObjectToObject(o, "env");
+
+		for (size_t i = 0; env && x->env[i]; i++) {
+			const char *eq = strchr(x->env[i], '=');
+			char *k;
+
+			if (!eq || eq == x->env[i])
+				return aeth__error_set(AETH_EINVALID, "env entry "
+						       "\"%.80s\" is not KEY=VALUE",
+						       x->env[i]);
+			if (!(k = strndup(x->env[i], (size_t)(eq - x->env[i]))))
+				return aeth__error_oom();
+			cJSON_DeleteItemFromObjectCaseSensitive(env, k);
+			if (!cJSON_AddStringToObject(env, k, eq + 1)) {
+				free(k);
+				return aeth__error_oom();
+			}
+			free(k);
+		}
+		if (!env)
+			return aeth__error_oom();
+	}
+	if ((x->cwd && !cJSON_AddStringToObject(o, "cwd", x->cwd)) ||
+	    (x->timeout_ms && !cJSON_AddNumberToObject(o, "timeout_ms", x->timeout_ms)) ||
+	    (x->stdin_data && !cJSON_AddStringToObject(o, "stdin", x->stdin_data)) ||
+	    (x->idempotency_key &&
+	     !cJSON_AddStringToObject(o, "idempotency_key", x->idempotency_key)))
+		return aeth__error_oom();
+	return 0;
+}
+
+int aeth_client_submit_execute_ex(char id[37], aeth_client *c, const char *vm_id,
+				  const char *command, const char *const *args,
+				  const aeth_execute_options *x,
+				  const aeth_submit_options *opts)
+{
+	aeth_execute_options xo;
+	cJSON *o;
+	int rc;
+
+	if (x && (rc = aeth__versioned_copy(&execute_options_v, &xo, x)) != 0)
+		return rc;
+	o = aeth__execute_payload_tree(vm_id ? vm_id : "", command ? command : "",
+				       args);
+	if (o && x && (rc = add_execute_fields(o, &xo)) != 0) {
+		cJSON_Delete(o);
+		return rc;
+	}
+	return submit_built(c, AETH__TASK_EXECUTE, o, opts, id);
+}
+
 int aeth_client_submit_execute_live(char id[37], aeth_client *c,
 				    const char *vm_id, const char *command,
 				    const char *const *args,
@@ -469,9 +536,11 @@ again:
 
 		if (timeout_ms && waited >= timeout_ms)
 			return aeth__error_set(AETH_ETIMEOUT, "task %s did not finish "
-					       "within %u ms (aeth-submit -status %s "
-					       "shows it later)", task_id, timeout_ms,
-					       task_id);
+					       "within %u ms of waiting; the task goes "
+					       "on (aeth-submit -status %s shows it "
+					       "later; -cancel %s stops it if it has "
+					       "not started)", task_id, timeout_ms,
+					       task_id, task_id);
 		if (timeout_ms && timeout_ms - waited < slice)
 			slice = timeout_ms - waited;
 		rc = aeth_queue_wait_result(&t, c->q, NULL, task_id, slice);
@@ -504,6 +573,35 @@ again:
 		goto again;
 	}
 	return rc;
+}
+
+int aeth_client_cancel(aeth_client *c, const char *task_id)
+{
+	char *json = NULL;
+	bool final = false;
+	int rc;
+
+	if (!aeth__uuid_valid(task_id))
+		return aeth__error_set(AETH_EINVALID, "\"%s\" is not a task id (a "
+				       "UUID)", task_id ? task_id : "");
+	rc = aeth_queue_cancel(c->q, NULL, task_id);
+	if (rc == AETH_ESTATE)
+		return aeth__error_set(rc, "task %s is running on a worker and "
+				       "cannot be cancelled: it goes on until it "
+				       "ends or passes its timeout_ms", task_id);
+	if (rc == 0)
+		return aeth__rec_task_finish(c->rec, task_id, "failed", NULL,
+					     "cancelled before it ran");
+	if (rc != AETH_ENOTFOUND)
+		return rc;
+	if (aeth__client_task_json(&json, &final, c->rec, task_id) != 0)
+		return aeth__error_set(AETH_ENOTFOUND, "no task %s", task_id);
+	free(json);
+	return final ? aeth__error_set(AETH_ESTATE, "task %s has ended already",
+				       task_id)
+		     : aeth__error_set(AETH_ENOTFOUND, "task %s is in no queue "
+				       "(the ledger reconciler puts it back)",
+				       task_id);
 }
 
 int aeth_client_task(char **json_out, aeth_client *c, const char *task_id)

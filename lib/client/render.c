@@ -105,6 +105,24 @@ static const char *str(cJSON *o, const char *key)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* One stream of a vm:execute result, with what its flags say. */
+static void render_stream(aeth__buf *b, cJSON *res, const char *name,
+			  const char *text)
+{
+	char key[32];
+
+	if (text && *text)
+		aeth__buf_printf(b, "--- %s ---\n%s%s", name, text,
+				 text[strlen(text) - 1] == '\n' ? "" : "\n");
+	snprintf(key, sizeof(key), "%s_truncated", name);
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(res, key)))
+		aeth__buf_printf(b, "[%s cut: the worker keeps 256 KiB]\n", name);
+	snprintf(key, sizeof(key), "%s_b64", name);
+	if (cJSON_GetObjectItemCaseSensitive(res, key))
+		aeth__buf_printf(b, "[%s is not UTF-8: -json has its bytes in "
+				 "%s_b64]\n", name, name);
+}
+
 static int task_text(cJSON *t, char **text)
 {
 	aeth__buf b = AETH__BUF_INIT;
@@ -125,14 +143,20 @@ static int task_text(cJSON *t, char **text)
 		cJSON *code = cJSON_GetObjectItemCaseSensitive(res, "exit_code");
 		const char *so = str(res, "stdout"), *se = str(res, "stderr");
 
-		aeth__buf_printf(&b, "  Exit code: %.0f\n",
+		cJSON *sig = cJSON_GetObjectItemCaseSensitive(res, "signal");
+		cJSON *dur = cJSON_GetObjectItemCaseSensitive(res, "duration_ms");
+
+		aeth__buf_printf(&b, "  Exit code: %.0f",
 				 cJSON_IsNumber(code) ? code->valuedouble : -1.0);
-		if (so && *so)
-			aeth__buf_printf(&b, "--- stdout ---\n%s%s", so,
-					 so[strlen(so) - 1] == '\n' ? "" : "\n");
-		if (se && *se)
-			aeth__buf_printf(&b, "--- stderr ---\n%s%s", se,
-					 se[strlen(se) - 1] == '\n' ? "" : "\n");
+		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(res, "timed_out")))
+			aeth__buf_printf(&b, " (timed out)");
+		if (cJSON_IsNumber(sig))
+			aeth__buf_printf(&b, " (signal %.0f)", sig->valuedouble);
+		if (cJSON_IsNumber(dur))
+			aeth__buf_printf(&b, ", %.0f ms", dur->valuedouble);
+		aeth__buf_printf(&b, "\n");
+		render_stream(&b, res, "stdout", so);
+		render_stream(&b, res, "stderr", se);
 	} else if (cJSON_IsObject(res)) {
 		cJSON *f;
 

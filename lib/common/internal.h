@@ -171,4 +171,11 @@ int aeth__versioned_init(const aeth__versioned *d, void *obj,
  */
 int aeth__versioned_copy(const aeth__versioned *d, void *dst, const void *src);
 
+/* The state dir a VM manager opened without one uses (vm.h), malloc'd;
+ * the config module shows the same default. Here, in the base layer,
+ * because lib/vm also reads the config module's defaults. */
+char *aeth__vmm_default_state_dir(void);
+/* The same for the overlay dir (the VMs' disk layers). */
+char *aeth__vmm_default_overlay_dir(void);
+
 #endif

@@ -368,3 +368,26 @@ void aeth__buf_free(aeth__buf *b)
 	b->data = NULL;
 	b->len = b->cap = 0;
 }
+
+/* Defaults of lib/vm shown by lib/config too (internal.h). */
+char *aeth__vmm_default_state_dir(void)
+{
+	const char *e = getenv("AETH_STATE_DIR");
+	const char *run = getenv("XDG_RUNTIME_DIR");
+
+	if (e && *e)
+		return aeth__strdup(e);
+	if (geteuid() == 0)
+		return aeth__strdup("/run/aetherium");
+	if (run && *run)
+		return aeth__sprintf("%s/aetherium", run);
+	/* predictable, so aeth__private_dir() refuses one made by others */
+	return aeth__sprintf("/tmp/aetherium-%u", (unsigned int)geteuid());
+}
+
+char *aeth__vmm_default_overlay_dir(void)
+{
+	if (geteuid() == 0)
+		return aeth__strdup("/var/tmp/aetherium");
+	return aeth__sprintf("/var/tmp/aetherium-%u", (unsigned int)geteuid());
+}

@@ -11,7 +11,6 @@
 
 #include "config_internal.h"
 #include "internal.h"
-#include "vm/vm_internal.h"
 
 static int refresh_derived(aeth_config *cfg);
 

@@ -3,9 +3,11 @@
  * and the sections of named entries (images, network profiles, pools). Adding a
  * key is one line here plus a line in docs/config.md.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "config_internal.h"
+#include "config/config_defaults.h"
 #include "internal.h"
 #include "jail/jail_rules.h"
 
@@ -13,7 +15,7 @@ const aeth__cfg_key aeth__cfg_keys[] = {
 	{"database.url", AETH__CFG_STRING,
 	 "postgresql://aetherium@127.0.0.1:5432/aetherium", 0, 0, NULL},
 	{"redis.url", AETH__CFG_STRING, "redis://127.0.0.1:6379/0", 0, 0, NULL},
-	{"queue.concurrency", AETH__CFG_INT, "10", 1, 10000, NULL},
+	{"queue.concurrency", AETH__CFG_INT, "10", 1, 256, NULL},
 	{"vmm.backend", AETH__CFG_ENUM, "qemu", 0, 0, "qemu|firecracker"},
 	{"vmm.accel", AETH__CFG_ENUM, "auto", 0, 0, "auto|kvm|tcg"},
 	{"vmm.vcpus", AETH__CFG_INT, "1", 1, 64, NULL},
@@ -177,3 +179,15 @@ const aeth__cfg_section aeth__cfg_sections[] = {
 
 const size_t aeth__cfg_nsections =
 	sizeof(aeth__cfg_sections) / sizeof(aeth__cfg_sections[0]);
+
+unsigned int aeth__config_default_uint(const char *key)
+{
+	int i = aeth__cfg_find(key);
+	unsigned long long v;
+
+	if (i < 0 || aeth__cfg_keys[i].type != AETH__CFG_INT ||
+	    !aeth__cfg_keys[i].def)
+		abort(); /* a caller naming a key that is not in the table */
+	v = strtoull(aeth__cfg_keys[i].def, NULL, 10);
+	return v > 0xffffffffULL ? 0xffffffffU : (unsigned int)v;
+}

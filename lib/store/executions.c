@@ -81,7 +81,8 @@ int aeth_store_execution_init(aeth_store_execution *exec, unsigned int version)
 	return aeth__versioned_init(&exec_v, exec, version);
 }
 
-static int exec_insert(aeth_store *s, aeth_store_execution *e);
+static int exec_insert(aeth_store *s, aeth_store_execution *e,
+		       const aeth__exec_row *d);
 
 /* On a current copy of the caller's record; what insert fills in goes
  * back (fields every version has). */
@@ -94,15 +95,52 @@ int aeth_store_execution_insert(aeth_store *s, aeth_store_execution *e)
 		return aeth__error_set(AETH_EINVALID, "execution record is NULL");
 	if ((rc = aeth__versioned_copy(&exec_v, &cur, e)) != 0)
 		return rc;
-	rc = exec_insert(s, &cur);
+	rc = exec_insert(s, &cur, NULL);
 	memcpy(e->id, cur.id, sizeof(e->id));
 	e->started_at_ms = cur.started_at_ms;
 	return rc;
 }
 
-static int exec_insert(aeth_store *s, aeth_store_execution *e)
+int aeth__store_execution_insert_detail(aeth_store *s, aeth_store_execution *e,
+					const aeth__exec_row *d)
 {
-	char code[16], started[32], completed[32], dur[16];
+	int rc;
+
+	if ((rc = aeth__store_check_text("execution idempotency_key",
+					 d->idempotency_key, 200, false)) ||
+	    (rc = aeth__store_check_json("execution result", d->result_json,
+					 false)))
+		return rc;
+	return exec_insert(s, e, d);
+}
+
+int aeth__store_execution_by_key(aeth_store *s, const char *vm_id,
+				 const char *key, char **result_out)
+{
+	const char *p[] = {vm_id, key};
+	PGresult *r = NULL;
+	int rc;
+
+	*result_out = NULL;
+	if ((rc = aeth__store_check_ref("vm", vm_id)))
+		return rc;
+	rc = aeth__store_exec(s, "looking up an idempotency key",
+		"SELECT result::text FROM executions WHERE vm_id = $1 AND "
+		"idempotency_key = $2", 2, p, &r);
+	if (rc != 0)
+		return rc;
+	if (PQntuples(r) == 0)
+		rc = AETH_ENOTFOUND;
+	else if (!PQgetisnull(r, 0, 0) && !(*result_out = strdup(PQgetvalue(r, 0, 0))))
+		rc = aeth__error_oom();
+	PQclear(r);
+	return rc;
+}
+
+static int exec_insert(aeth_store *s, aeth_store_execution *e,
+		       const aeth__exec_row *d)
+{
+	char code[16], started[32], completed[32], dur[16], sig[16];
 	PGresult *r;
 	int rc;
 
@@ -123,17 +161,31 @@ static int exec_insert(aeth_store *s, aeth_store_execution *e)
 			   e->started_at_ms ? started : NULL,
 			   e->completed_at_ms ? completed : NULL,
 			   e->completed_at_ms || e->duration_ms ? dur : NULL,
-			   e->metadata, aeth__store_nz(e->tenant)};
+			   e->metadata,
+			   d && d->out_truncated ? "t" : "f",
+			   d && d->err_truncated ? "t" : "f",
+			   d && d->timed_out ? "t" : "f",
+			   d && d->signal ? sig : NULL,
+			   d ? d->out_b64 : NULL, d ? d->err_b64 : NULL,
+			   d ? d->idempotency_key : NULL, d ? d->result_json : NULL,
+			   aeth__store_nz(e->tenant)};
+	snprintf(sig, sizeof(sig), "%d", d ? d->signal : 0);
 	rc = aeth__store_exec(s, "inserting an execution",
 		"INSERT INTO executions (id, job_id, vm_id, task_id, command, args, "
 		"env, exit_code, stdout, stderr, error, started_at, completed_at, "
-		"duration_ms, metadata, tenant_id) VALUES ($1, $2, $3, $4, $5, $6, $7, "
-		"$8, $9, "
+		"duration_ms, metadata, stdout_truncated, stderr_truncated, "
+		"timed_out, signal, stdout_b64, stderr_b64, idempotency_key, "
+		"result, tenant_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
 		"$10, $11, coalesce(to_timestamp($12::bigint / 1000.0) AT TIME ZONE "
 		"'UTC', " AETH__NOW "), to_timestamp($13::bigint / 1000.0) AT TIME "
-		"ZONE 'UTC', $14, $15, coalesce($16, 'default')) RETURNING "
-		AETH__MS("started_at"),
+		"ZONE 'UTC', $14, $15, $16, $17, $18, $19, $20, $21, $22, "
+		"$23::jsonb, coalesce($24, 'default')) RETURNING " AETH__MS("started_at"),
 		(int)AETH__ARRAY_LEN(p), p, &r);
+	if (rc == AETH_EEXISTS && d && d->idempotency_key &&
+	    strstr(aeth_error_last(), "idempotency"))
+		return aeth__error_set(rc, "an execution with idempotency key "
+				       "\"%s\" in VM %s was recorded first",
+				       d->idempotency_key, e->vm_id);
 	if (rc == AETH_EEXISTS)
 		return aeth__error_set(rc, "execution %s already exists", e->id);
 	if (rc == AETH_ENOTFOUND)

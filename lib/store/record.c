@@ -158,6 +158,11 @@ int aeth__rec_task_queue(aeth__rec *r, const char *id, const char *queue)
 	return aeth__store_task_set_queue(r->store, id, queue);
 }
 
+int aeth__rec_task_vm(aeth__rec *r, const char *id, const char *vm_id)
+{
+	return aeth__store_task_set_vm(r->store, id, vm_id);
+}
+
 int aeth__rec_task_finish(aeth__rec *r, const char *id, const char *status,
 			  const char *result_json, const char *error)
 {
@@ -393,7 +398,13 @@ int aeth__rec_exec_insert(aeth__rec *r, const aeth__exec_row *e)
 	x.completed_at_ms = e->completed_ms;
 	x.duration_ms = dur < 0 ? 0 : dur > INT32_MAX ? INT32_MAX : (int)dur;
 	x.tenant = (char *)e->tenant;
-	return aeth_store_execution_insert(r->store, &x);
+	return aeth__store_execution_insert_detail(r->store, &x, e);
+}
+
+int aeth__rec_exec_by_key(aeth__rec *r, const char *vm_id, const char *key,
+			  char **result_out)
+{
+	return aeth__store_execution_by_key(r->store, vm_id, key, result_out);
 }
 
 /* ---- Batches (several short tasks of one slot) -------------------------- */

@@ -179,6 +179,13 @@ int aeth__store_task_insert(aeth_store *s, aeth_store_task *t,
 int aeth__store_task_set_status(aeth_store *s, const char *id,
 				const char *status);
 int aeth__store_task_set_queue(aeth_store *s, const char *id, const char *queue);
+int aeth__store_task_set_vm(aeth_store *s, const char *id, const char *vm_id);
+
+/* An execution with the columns of migration 0008 (record.c's row). */
+int aeth__store_execution_insert_detail(aeth_store *s, aeth_store_execution *e,
+					const aeth__exec_row *d);
+int aeth__store_execution_by_key(aeth_store *s, const char *vm_id,
+				 const char *key, char **result_out);
 
 /* Give VM `id` to worker `to` if `from` still owns it (one statement, so
  * two adopters cannot both take it): 0, or AETH_EBUSY when it moved. */

@@ -95,6 +95,8 @@ int aeth__rec_tasks_completed(aeth__rec *r, const char *const *ids,
 int aeth__rec_task_pending(aeth__rec *r, const char *id);
 /* the queue the task is on now (forwarded to worker:<owner>) */
 int aeth__rec_task_queue(aeth__rec *r, const char *id, const char *queue);
+/* the VM the task is about (a vm:create: the VM it made) */
+int aeth__rec_task_vm(aeth__rec *r, const char *id, const char *vm_id);
 /* completed (result) | failed | retrying | dead (error); completed_at.
  * (retry_count was written when the attempt started.) */
 int aeth__rec_task_finish(aeth__rec *r, const char *id, const char *status,
@@ -164,9 +166,22 @@ typedef struct {
 	int64_t completed_ms;
 	int64_t duration_ms;
 	const char *tenant;    /* NULL: "default" */
+	/* migration 0008 */
+	bool out_truncated, err_truncated, timed_out;
+	int signal;              /* 0: NULL */
+	const char *out_b64;     /* NULL unless the output is not UTF-8 */
+	const char *err_b64;
+	const char *idempotency_key; /* NULL: none */
+	const char *result_json; /* the task result it gave, or NULL */
 } aeth__exec_row;
 
+/* AETH_EEXISTS (with the message) when an execution with the same
+ * idempotency key for the same VM was recorded first. */
 int aeth__rec_exec_insert(aeth__rec *r, const aeth__exec_row *e);
+/* The result an execution with idempotency key `key` in VM `vm_id` gave
+ * (*result_out malloc'd; NULL when it recorded none), or AETH_ENOTFOUND. */
+int aeth__rec_exec_by_key(aeth__rec *r, const char *vm_id, const char *key,
+			  char **result_out);
 
 /* ---- Tenants (migration 0007, lib/store/tenants.c; docs/gateway.md) ---- */
 

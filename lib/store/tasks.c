@@ -246,6 +246,14 @@ int aeth__store_task_set_queue(aeth_store *s, const char *id, const char *queue)
 				    "updated_at = " AETH__NOW " WHERE id = $1", queue);
 }
 
+int aeth__store_task_set_vm(aeth_store *s, const char *id, const char *vm_id)
+{
+	int rc = aeth__store_check_ref("vm", vm_id);
+
+	return rc ? rc : set_column(s, id, "UPDATE tasks SET vm_id = $2::uuid, "
+				    "updated_at = " AETH__NOW " WHERE id = $1", vm_id);
+}
+
 int aeth_store_task_list(aeth_store_task ***out, size_t *count, aeth_store *s,
 			 const aeth_store_filter *f)
 {

@@ -456,6 +456,14 @@ static int execute_from(const cJSON *croot, aeth__execute_payload *out)
 					     "\"live_output\" must be true or false", t);
 		out->live_output = cJSON_IsTrue(live);
 	}
+	if (rc == 0)
+		rc = get_string(t, root, "idempotency_key", false,
+				AETH__IDEMPOTENCY_KEY_MAX, &out->idempotency_key);
+	if (rc == 0 && out->idempotency_key &&
+	    (!out->idempotency_key[0] || !aeth__text_clean(out->idempotency_key)))
+		rc = aeth__error_set(AETH_EINVALID, "%s payload: \"idempotency_key\" "
+				     "must be 1 to %d printable characters", t,
+				     AETH__IDEMPOTENCY_KEY_MAX);
 	if (rc != 0)
 		aeth__execute_payload_clear(out);
 	return rc;
@@ -520,6 +528,7 @@ void aeth__execute_payload_clear(aeth__execute_payload *p)
 	free_strv(p->env);
 	free(p->cwd);
 	free(p->stdin_data);
+	free(p->idempotency_key);
 	memset(p, 0, sizeof(*p));
 }
 

@@ -107,15 +107,75 @@ char *aeth__create_result(const char *vm_id, const char *name,
 	return finish(o, ok);
 }
 
-char *aeth__execute_result(const char *vm_id, int exit_code,
-			   const char *out, size_t out_len,
-			   const char *err, size_t err_len)
+/* Whether aeth__utf8_sanitize() would keep `s` as it is. */
+static bool utf8_lossless(const char *s, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+
+	for (size_t i = 0, n; s && i < len; i += n)
+		if ((n = utf8_seq(u + i, len - i)) == 0)
+			return false;
+	return true;
+}
+
+char *aeth__base64_if_lossy(const char *v, size_t len, bool *oom)
+{
+	static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+				  "0123456789+/";
+	const unsigned char *u = (const unsigned char *)v;
+	char *b, *p;
+
+	*oom = false;
+	if (utf8_lossless(v, len))
+		return NULL;
+	if (!(b = malloc((len + 2) / 3 * 4 + 1))) {
+		*oom = true;
+		return NULL;
+	}
+	p = b;
+	for (size_t i = 0; i < len; i += 3) {
+		unsigned int x = (unsigned int)u[i] << 16 |
+			(i + 1 < len ? (unsigned int)u[i + 1] << 8 : 0) |
+			(i + 2 < len ? u[i + 2] : 0);
+
+		*p++ = abc[x >> 18 & 63];
+		*p++ = abc[x >> 12 & 63];
+		*p++ = i + 1 < len ? abc[x >> 6 & 63] : '=';
+		*p++ = i + 2 < len ? abc[x & 63] : '=';
+	}
+	*p = '\0';
+	return b;
+}
+
+/* `k` = the bytes in base64 when the plain field could not hold them as
+ * they are; true if nothing was needed or it was added. */
+static bool add_b64(cJSON *o, const char *k, const char *v, size_t len)
+{
+	bool oom;
+	char *b = aeth__base64_if_lossy(v, len, &oom);
+	bool ok = !oom && (!b || add_str(o, k, b));
+
+	free(b);
+	return ok;
+}
+
+char *aeth__execute_result(const char *vm_id, const aeth__exec_fields *f)
 {
 	cJSON *o = cJSON_CreateObject();
+	/* the seed's four fields first, as they were */
 	bool ok = o && add_str(o, "vm_id", vm_id) &&
-		  cJSON_AddNumberToObject(o, "exit_code", exit_code) &&
-		  add_bytes(o, "stdout", out, out_len) &&
-		  add_bytes(o, "stderr", err, err_len);
+		  cJSON_AddNumberToObject(o, "exit_code", f->exit_code) &&
+		  add_bytes(o, "stdout", f->out, f->out_len) &&
+		  add_bytes(o, "stderr", f->err, f->err_len) &&
+		  cJSON_AddBoolToObject(o, "stdout_truncated", f->out_truncated) &&
+		  cJSON_AddBoolToObject(o, "stderr_truncated", f->err_truncated) &&
+		  cJSON_AddBoolToObject(o, "timed_out", f->timed_out) &&
+		  (f->signal ? cJSON_AddNumberToObject(o, "signal", f->signal) != NULL
+			     : cJSON_AddNullToObject(o, "signal") != NULL) &&
+		  cJSON_AddNumberToObject(o, "duration_ms",
+					  (double)f->duration_ms) &&
+		  add_b64(o, "stdout_b64", f->out, f->out_len) &&
+		  add_b64(o, "stderr_b64", f->err, f->err_len);
 
 	return finish(o, ok);
 }

@@ -80,7 +80,7 @@ const char *aeth__create_network_name(const aeth__create_payload *p);
 bool aeth__text_clean(const char *s);
 
 /* {"vm_id", "command", "args"[], and optional "env"{}, "cwd", "timeout_ms",
- * "stdin"}. argv = command followed by args, NULL-terminated; env entries
+ * "stdin", "idempotency_key"}. argv = command followed by args, NULL-terminated; env entries
  * are "KEY=VALUE", NULL-terminated (NULL when absent). */
 typedef struct {
 	char *vm_id;
@@ -95,6 +95,9 @@ typedef struct {
 	/* "live_output": true: the worker appends the output to the task's
 	 * live stream in Redis as it comes (lib/queue/queue_output.h) */
 	bool live_output;
+	/* "idempotency_key": a second task with this key for this VM gets
+	 * the first one's result instead of running again; NULL = none */
+	char *idempotency_key;
 } aeth__execute_payload;
 
 /* {"vm_id"} */
@@ -140,16 +143,33 @@ bool aeth__task_type_builtin(const char *type);
  * worker adopting tasks); submitters use aeth__payload_check(). */
 char *aeth__payload_vm_id(const char *json, size_t len);
 
+#define AETH__IDEMPOTENCY_KEY_MAX 200
+
+/* What a vm:execute result says about one command run. */
+typedef struct {
+	int exit_code;          /* 128+N when killed by signal N */
+	const char *out, *err;  /* the bytes kept, out_len / err_len of them */
+	size_t out_len, err_len;
+	bool out_truncated, err_truncated; /* bytes past the limit dropped */
+	bool timed_out;         /* its timeout_ms killed it */
+	int signal;             /* the signal that ended it, 0: none */
+	int64_t duration_ms;
+} aeth__exec_fields;
+
 /* Results, as malloc'd JSON text (NULL on OOM). Output bytes that are not
- * valid UTF-8 (or NUL) become U+FFFD so PostgreSQL's JSONB accepts them. */
+ * valid UTF-8 (or NUL) become U+FFFD so PostgreSQL's JSONB accepts them;
+ * a vm:execute result then also carries the raw bytes in base64
+ * ("stdout_b64" / "stderr_b64"). */
 /* vm:create: the seed's vm_id, name, status, and how the VM was made
  * ("pool", "snapshot", "cold") and how long that took (ms, in the
  * worker: from the handler's start to the VM ready). */
 char *aeth__create_result(const char *vm_id, const char *name,
 			  const char *origin, int64_t ready_ms);
-char *aeth__execute_result(const char *vm_id, int exit_code,
-			   const char *out, size_t out_len,
-			   const char *err, size_t err_len);
+char *aeth__execute_result(const char *vm_id, const aeth__exec_fields *f);
+/* Base64 (RFC 4648, padded) of `len` bytes when aeth__utf8_sanitize()
+ * would change them (malloc'd); NULL when it would not, or out of memory
+ * (*oom says which). */
+char *aeth__base64_if_lossy(const char *v, size_t len, bool *oom);
 char *aeth__delete_result(const char *vm_id);
 
 /* Payload builders used by the submit client (trees: the client checks

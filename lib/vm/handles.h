@@ -45,6 +45,7 @@ struct aeth_vm {
 	 * them (borrowed), so they are freed only with the handle. */
 	aeth__agent **graveyard;
 	size_t graveyard_len;
+	bool boot_exited;           /* the last aeth_vm_start(): VMM exited */
 };
 
 /* <vms_dir>/<id>; AETH_ENOTFOUND-safe validation of the id. */

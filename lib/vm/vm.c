@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "config/config_defaults.h"
 #include "vm/handles.h"
 #include "vm/snapshot.h"
 
@@ -41,6 +42,9 @@
  * backends attach it as the first virtio-blk device). */
 #define CMDLINE_ROOT " aeth.root=/dev/vda aeth.rootfstype=ext4"
 #define SERIAL_TAIL_BYTES 1500
+/* A boot is tried twice (TSC hang) only when each attempt can have this
+ * long: a normal TCG boot takes 2-3 s here, 10 s on a loaded host. */
+#define BOOT_RETRY_MIN_MS 15000
 /* Reconnecting to a running VM's agent: up to this long in all, each
  * hello given up to RECONNECT_ATTEMPT_MS before a new connection is tried
  * (a hello can be lost: the agent may see the previous host's hang-up
@@ -212,8 +216,9 @@ int aeth_vm_create(aeth_vm **out, aeth_vmm *vmm, const aeth_vm_options *opts)
 	r.name = aeth__strdup(opts->name ? opts->name : r.id);
 	r.backend = aeth__strdup(vmm->backend->name);
 	r.accel = vmm->accel;
-	r.vcpus = opts->vcpus ? opts->vcpus : 1;
-	r.memory_mb = opts->memory_mb ? opts->memory_mb : 256;
+	r.vcpus = opts->vcpus ? opts->vcpus : aeth__config_default_uint("vmm.vcpus");
+	r.memory_mb = opts->memory_mb ? opts->memory_mb :
+		aeth__config_default_uint("vmm.memory_mb");
 	r.vmm_binary = aeth__strdup(vmm->backend == &aeth__vm_backend_qemu ?
 				    vmm->qemu_binary : vmm->firecracker_binary);
 	r.kernel_path = aeth__strdup(opts->kernel_path ? opts->kernel_path :
@@ -352,12 +357,15 @@ static void kill_and_clean(aeth_vm *vm)
 	vm->rec.pid_starttime = 0;
 }
 
-static int boot_once(aeth_vm *vm)
+/* One boot attempt, until `deadline`. A VMM that exits on its own
+ * (refused the memory, bad image, guest panic) sets vm->boot_exited: its
+ * own words are the reason, and trying again would fail the same way. */
+static int boot_once(aeth_vm *vm, int64_t deadline)
 {
 	int64_t t0 = aeth__now_ms();
-	int64_t deadline = t0 + vm->rec.boot_timeout_ms;
 	int rc;
 
+	vm->boot_exited = false;
 	rc = vm->backend->start(&vm->rec, deadline);
 	if (rc != 0) {
 		/* nothing ran (a file refused, the jail could not be set up):
@@ -377,18 +385,31 @@ static int boot_once(aeth_vm *vm)
 		bool died = vm->rec.pid && !vm->backend->alive(&vm->rec);
 		char *tail = aeth__vm_serial_tail(&vm->rec, SERIAL_TAIL_BYTES);
 		char *vmm = died ? aeth__vm_file_tail(vm->rec.vmm_log, 1024) : NULL;
+		size_t n = vmm ? strlen(vmm) : 0;
 
-		rc = aeth__error_wrap(rc, "VM %s (%s, %s) did not become ready "
-				      "within %u ms%s%s%s; serial log %s ends "
-				      "with:\n%s\n--- cause", vm->rec.id,
-				      vm->backend->name,
-				      aeth_accel_name(vm->rec.accel),
-				      vm->rec.boot_timeout_ms,
-				      died ? ": the VMM exited, saying: " : "",
-				      vmm && *vmm ? vmm : "",
-				      died && !(vmm && *vmm) ? "(nothing)" : "",
-				      vm->rec.serial_log ? vm->rec.serial_log : "-",
-				      tail && *tail ? tail : "(empty)");
+		while (n && (vmm[n - 1] == '\n' || vmm[n - 1] == '\r'))
+			vmm[--n] = '\0';
+		if (died)
+			rc = aeth__error_set(AETH_ERROR, "VM %s (%s, %s): the VMM "
+					     "exited %lld ms after it started, "
+					     "saying: %s; serial log %s ends "
+					     "with:\n%s", vm->rec.id,
+					     vm->backend->name,
+					     aeth_accel_name(vm->rec.accel),
+					     (long long)(aeth__now_ms() - t0),
+					     n ? vmm : "(nothing)",
+					     vm->rec.serial_log ? vm->rec.serial_log : "-",
+					     tail && *tail ? tail : "(empty)");
+		else
+			rc = aeth__error_wrap(rc, "VM %s (%s, %s) did not become "
+					      "ready within %lld ms; serial log %s "
+					      "ends with:\n%s\n--- cause", vm->rec.id,
+					      vm->backend->name,
+					      aeth_accel_name(vm->rec.accel),
+					      (long long)(aeth__now_ms() - t0),
+					      vm->rec.serial_log ? vm->rec.serial_log : "-",
+					      tail && *tail ? tail : "(empty)");
+		vm->boot_exited = died;
 		free(tail);
 		free(vmm);
 	}
@@ -396,15 +417,26 @@ static int boot_once(aeth_vm *vm)
 	return rc;
 }
 
-/* Boot from the kernel, retrying once a TCG boot that hung (machine.md:
- * rare hung TCG boots; a VMM that exited is not retried). */
+/*
+ * Boot from the kernel. A defence against rare hung TCG boots (docs/vm.md,
+ * "TSC hang"): with room for two attempts the first gets half the boot
+ * timeout and a silent guest is booted once more in the rest. The whole
+ * boot never takes longer than boot_timeout_ms; a VMM that exited is not
+ * retried.
+ */
 int aeth__vm_boot_cold(aeth_vm *vm)
 {
-	int rc = boot_once(vm);
+	int64_t t0 = aeth__now_ms(), deadline = t0 + vm->rec.boot_timeout_ms;
+	bool retry = vm->rec.accel == AETH_ACCEL_TCG &&
+		     vm->rec.boot_timeout_ms >= 2 * BOOT_RETRY_MIN_MS;
+	int rc = boot_once(vm, retry ? t0 + vm->rec.boot_timeout_ms / 2 : deadline);
 
-	if (rc == AETH_ETIMEOUT && vm->rec.accel == AETH_ACCEL_TCG) {
-		aeth__warn("%s; retrying the boot once", aeth_error_last());
-		rc = boot_once(vm);
+	if (rc == AETH_ETIMEOUT && retry && deadline - aeth__now_ms() >=
+	    BOOT_RETRY_MIN_MS) {
+		aeth__warn("%s; booting it once more in the %lld ms left of "
+			   "its boot timeout", aeth_error_last(),
+			   (long long)(deadline - aeth__now_ms()));
+		rc = boot_once(vm, deadline);
 	}
 	return rc;
 }
@@ -501,6 +533,11 @@ static int give_identity(aeth_vm *vm, int64_t deadline)
 		return aeth__error_wrap(rc, "VM %s: giving the guest its identity",
 					vm->rec.id);
 	return 0;
+}
+
+bool aeth__vm_boot_vmm_exited(const aeth_vm *vm)
+{
+	return vm && vm->boot_exited;
 }
 
 int aeth_vm_start(aeth_vm *vm)

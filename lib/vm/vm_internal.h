@@ -22,12 +22,6 @@ typedef struct aeth__agent aeth__agent;
  */
 int aeth__vm_agent(aeth_vm *vm, aeth__agent **out);
 
-/* The state dir a manager opened without one uses (vm.h), malloc'd; the
- * config module shows the same default. */
-char *aeth__vmm_default_state_dir(void);
-/* The same for the overlay dir (the VMs' disk layers). */
-char *aeth__vmm_default_overlay_dir(void);
-
 /*
  * The guest stopped answering (a deadline of lib/agent passed): kill the
  * VM's VMM now, without asking the guest, clean up its runtime resources
@@ -65,6 +59,10 @@ const char *aeth__vm_pool(const aeth_vm *vm);
 aeth_net_mode aeth__vm_net(const aeth_vm *vm);
 int aeth__vm_claim(aeth_vm *vm, const char *name, unsigned int ttl_s,
 		   int64_t handout_ms);
+/* Whether the last aeth_vm_start() of `vm` failed because its VMM exited
+ * on its own (its words are in the error): booting again would fail the
+ * same way, so a worker does not retry it. */
+bool aeth__vm_boot_vmm_exited(const aeth_vm *vm);
 
 /* The VM's record (spec + state), borrowed; for tests (lib/vm/backend.h
  * has its fields). */

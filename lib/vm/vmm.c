@@ -10,12 +10,12 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "config/config_defaults.h"
 #include "vm/accel.h"
 #include "vm/firecracker_jail.h"
 #include "vm/handles.h"
 #include "vm/snapshot.h"
 
-#define DEFAULT_BOOT_TIMEOUT_MS 30000
 /* The TCG translation cache per VM, MiB: a cold boot of our image fills
  * ~31 MiB (bench/README.md, "memory"); QEMU's default grows to 1 GiB. */
 #define DEFAULT_TCG_TB_MB 32
@@ -30,28 +30,6 @@ const aeth__vm_backend *aeth__vm_backend_find(const char *name)
 	if (strcmp(name, "firecracker") == 0)
 		return &aeth__vm_backend_firecracker;
 	return NULL;
-}
-
-char *aeth__vmm_default_state_dir(void)
-{
-	const char *e = getenv("AETH_STATE_DIR");
-	const char *run = getenv("XDG_RUNTIME_DIR");
-
-	if (e && *e)
-		return aeth__strdup(e);
-	if (geteuid() == 0)
-		return aeth__strdup("/run/aetherium");
-	if (run && *run)
-		return aeth__sprintf("%s/aetherium", run);
-	/* predictable, so aeth__private_dir() refuses one made by others */
-	return aeth__sprintf("/tmp/aetherium-%u", (unsigned int)geteuid());
-}
-
-char *aeth__vmm_default_overlay_dir(void)
-{
-	if (geteuid() == 0)
-		return aeth__strdup("/var/tmp/aetherium");
-	return aeth__sprintf("/var/tmp/aetherium-%u", (unsigned int)geteuid());
 }
 
 static char *default_image_dir(void)
@@ -135,7 +113,7 @@ int aeth_vmm_open(aeth_vmm **out, const aeth_vmm_options *opts)
 	    !m->firecracker_binary)
 		goto fail;
 	m->boot_timeout_ms = opts->boot_timeout_ms ? opts->boot_timeout_ms :
-		DEFAULT_BOOT_TIMEOUT_MS;
+		aeth__config_default_uint("vmm.boot_timeout_ms");
 	if ((int)opts->snapshots < 0 || opts->snapshots > AETH_SNAPSHOTS_AUTO) {
 		rc = aeth__error_set(AETH_EINVALID, "unknown snapshot mode %d",
 				     (int)opts->snapshots);

@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "queue/queue_output.h"
+#include "vm/vm_internal.h"
 #include "worker/exec_glue.h"
 #include "client/client_internal.h"
 #include "metrics/metrics.h"
@@ -350,6 +351,9 @@ int aeth__handle_create(aeth_task *t, void *userdata)
 		aeth_vm_delete(vm);
 		goto out;
 	}
+	if (aeth__rec_task_vm(s->rec, t->qt->id, row.id) != 0)
+		aeth__warn("task %s: cannot record its VM %s: %s", t->qt->id,
+			   row.id, aeth_error_last());
 	aeth__worker_say(w, t->qt->id, "✓ VM created: %s", row.id);
 	boot_t0 = aeth__now_ms();
 	rc = aeth_vm_start(vm);
@@ -363,13 +367,17 @@ int aeth__handle_create(aeth_task *t, void *userdata)
 				     aeth_origin_name(aeth_vm_origin(vm)), NULL);
 	if (rc != 0) {
 		char *err = strdup(aeth_error_last());
+		bool exited = aeth__vm_boot_vmm_exited(vm);
 
 		aeth__rec_vm_status(s->rec, row.id, "failed", err ? err : "boot failed");
 		aeth_vm_delete(vm);
 		aeth_error_clear();
 		aeth__error_set(rc, "%s", err ? err : "boot failed");
 		free(err);
-		rc = fail_last(t, rc, "VM did not boot");
+		/* a VMM that refused the VM (memory the host does not have, a
+		 * broken image) refuses it again: one failure, one vms row */
+		rc = exited ? fail_now(t, "VM did not boot: %s", aeth_error_last())
+			    : fail_last(t, rc, "VM did not boot");
 		goto out;
 	}
 	aeth__rec_vm_paths(s->rec, &row);
@@ -514,24 +522,70 @@ static char *json_env(char *const *env)
 	return s;
 }
 
-static void record_exec(aeth__slot *s, const char *task_id,
-			const aeth__execute_payload *p, const char *tenant,
-			const aeth__exec_out *r, int64_t started, int64_t ended)
+/* The executions row of one run, with the result it gave (NULL: it did
+ * not run to an end). AETH_EEXISTS: another task with the same
+ * idempotency key was recorded first; other failures are logged only. */
+static int record_exec(aeth__slot *s, const char *task_id,
+		       const aeth__execute_payload *p, const char *tenant,
+		       const aeth__exec_out *r,
+		       int64_t started, int64_t ended, const char *result)
 {
 	char *args = json_array(p->argv + 1), *env = json_env(p->env);
 	char *out = aeth__utf8_sanitize(r->out, r->out_len);
 	char *err = aeth__utf8_sanitize(r->err, r->err_len);
+	bool oom;
+	char *out64 = aeth__base64_if_lossy(r->out, r->out_len, &oom);
+	char *err64 = aeth__base64_if_lossy(r->err, r->err_len, &oom);
 	aeth__exec_row e = {p->vm_id, task_id, p->command, args, env, r->exit_code,
 			    out, err, r->error, started, ended, ended - started,
-			    tenant};
+			    tenant,
+			    r->out_truncated, r->err_truncated, r->timed_out,
+			    r->signal, out64, err64, p->idempotency_key, result};
+	int rc = aeth__rec_exec_insert(s->rec, &e);
 
-	if (aeth__rec_exec_insert(s->rec, &e) != 0)
+	if (rc != 0 && rc != AETH_EEXISTS)
 		aeth__warn("cannot record the execution in VM %s: %s", p->vm_id,
 			   aeth_error_last());
 	free(args);
 	free(env);
 	free(out);
 	free(err);
+	free(out64);
+	free(err64);
+	return rc == AETH_EEXISTS ? rc : 0;
+}
+
+/*
+ * A vm:execute whose idempotency key ran before in that VM: the task
+ * gets the first run's result and nothing runs. 1: done so; 0: the key
+ * is new; <0: the task failed (the first run did not end with a result,
+ * or the store could not tell: retryable).
+ */
+static int idempotent_replay(aeth_task *t, const aeth__execute_payload *p)
+{
+	char *result = NULL;
+	int rc;
+
+	if (!p->idempotency_key)
+		return 0;
+	rc = aeth__rec_exec_by_key(t->slot->rec, p->vm_id, p->idempotency_key,
+				   &result);
+	if (rc == AETH_ENOTFOUND)
+		return 0;
+	if (rc != 0)
+		return fail_last(t, AETH_EUNAVAILABLE, "cannot look the "
+				 "idempotency key up");
+	if (!result)
+		return fail_now(t, "vm:execute: the command with idempotency key "
+				"\"%s\" in VM %s ran before and did not end with a "
+				"result; use a new key to run it again",
+				p->idempotency_key, p->vm_id);
+	aeth__worker_say(t->slot->w, t->qt->id, "idempotency key \"%s\" ran "
+			 "before in VM %s: its first result, not run again",
+			 p->idempotency_key, p->vm_id);
+	rc = aeth_task_set_result(t, result);
+	free(result);
+	return rc == 0 ? 1 : rc;
 }
 
 /* The guest stopped answering and exec_glue killed its VMM: record the
@@ -544,7 +598,7 @@ static int vm_lost(aeth_task *t, const aeth__execute_payload *p,
 
 	aeth__rec_vm_status(s->rec, p->vm_id, "failed", r->lost);
 	r->error = r->lost;
-	record_exec(s, t->qt->id, p, tenant, r, started, ended);
+	record_exec(s, t->qt->id, p, tenant, r, started, ended, NULL);
 	aeth__worker_say(s->w, t->qt->id, "✗ VM %s failed: %s", p->vm_id,
 			 r->lost);
 	return fail_now(t, "VM %s was killed and marked failed: %s. Create a "
@@ -646,6 +700,13 @@ int aeth__handle_execute(aeth_task *t, void *userdata)
 		rc = rc > 0 ? 0 : rc;
 		goto out;
 	}
+	/* after take_vm(): the VM is this task's tenant's, so a key never
+	 * replays another tenant's result */
+	if ((rc = idempotent_replay(t, &p)) != 0) {
+		aeth__vm_release(s->w, ref, false);
+		rc = rc > 0 ? 0 : rc;
+		goto out;
+	}
 	aeth__worker_say(s->w, t->qt->id, "Executing in VM %s: %s%s", p.vm_id,
 			 p.command, p.argc > 1 ? " ..." : "");
 	started = aeth__wall_ms();
@@ -660,20 +721,42 @@ int aeth__handle_execute(aeth_task *t, void *userdata)
 		goto out;
 	}
 	if (rc != 0) {
-		r.error = aeth_error_last();
-		record_exec(s, t->qt->id, &p, tenant, &r, started, ended);
+		char *why = strdup(aeth_error_last());
+
+		r.error = why;
+		record_exec(s, t->qt->id, &p, tenant, &r, started, ended, NULL);
+		r.error = NULL;
+		aeth__error_set(rc, "%s", why ? why : "?");
+		free(why);
 		rc = fail_last(t, rc, "command failed to run");
 		goto out;
 	}
-	record_exec(s, t->qt->id, &p, tenant, &r, started, ended);
+	{
+		aeth__exec_fields f = {r.exit_code, r.out, r.err, r.out_len,
+				       r.err_len, r.out_truncated, r.err_truncated,
+				       r.timed_out, r.signal, r.duration_ms};
+
+		result = aeth__execute_result(p.vm_id, &f);
+	}
+	if (!result) {
+		rc = AETH_ENOMEM;
+		goto out;
+	}
+	if (record_exec(s, t->qt->id, &p, tenant, &r, started, ended, result) ==
+	    AETH_EEXISTS) {
+		/* a task with the same key ran at the same time and was
+		 * recorded first: its result is the one */
+		free(result);
+		rc = idempotent_replay(t, &p);
+		rc = rc > 0 ? 0 : rc;
+		goto out;
+	}
 	/* The task succeeds either way (the command ran); the mark says
 	 * whether the command did. */
 	aeth__worker_say(s->w, t->qt->id, "%s Command exited with status %d "
 			 "(%lld ms)", r.exit_code == 0 ? "✓" : "✗", r.exit_code,
 			 (long long)(ended - started));
-	result = aeth__execute_result(p.vm_id, r.exit_code, r.out, r.out_len,
-				      r.err, r.err_len);
-	rc = result ? aeth_task_set_result(t, result) : AETH_ENOMEM;
+	rc = aeth_task_set_result(t, result);
 	free(result);
 out:
 	aeth__exec_out_clear(&r);

@@ -17,8 +17,9 @@
 
 #define TIMEOUT_NOTE "\n[aetherium: command killed after its timeout]\n"
 #define CANCEL_NOTE "\n[aetherium: command killed: the task was cancelled]\n"
-/* How often the wait looks at the cancel flag and the deadlines. */
-#define POLL_MS 500
+/* How often the wait looks at the cancel flag and the deadlines: a task
+ * past its timeout_ms is cancelled within this (plus the kill). */
+#define POLL_MS 50
 
 static void keep(aeth__buf *b, const void *data, size_t len)
 {
@@ -150,12 +151,19 @@ int aeth__worker_exec(aeth_vm *vm, const aeth__execute_payload *p,
 			keep(&se, res->stderr_data, res->stderr_len);
 		out->exit_code = res->term_signal ? 128 + res->term_signal :
 			res->exit_code;
+		out->signal = res->term_signal;
+		out->timed_out = res->timed_out != 0;
+		out->duration_ms = res->duration_ms;
+		so.truncated = so.truncated || res->stdout_truncated;
+		se.truncated = se.truncated || res->stderr_truncated;
 		if (res->timed_out)
 			keep(&se, TIMEOUT_NOTE, strlen(TIMEOUT_NOTE));
 		else if (killed)
 			keep(&se, CANCEL_NOTE, strlen(CANCEL_NOTE));
 		aeth_exec_result_free(res);
 	}
+	out->out_truncated = so.truncated;
+	out->err_truncated = se.truncated;
 	out->out = aeth__buf_detach(&so, &out->out_len);
 	out->err = aeth__buf_detach(&se, &out->err_len);
 	return rc;

@@ -27,6 +27,11 @@ typedef struct {
 	size_t out_len;
 	char *err;
 	size_t err_len;
+	bool out_truncated; /* output past AETH__EXEC_OUTPUT_MAX dropped */
+	bool err_truncated;
+	bool timed_out;     /* the command's timeout killed it */
+	int signal;         /* the signal that ended it; 0: none */
+	int64_t duration_ms; /* measured in the guest */
 	const char *error;  /* borrowed: why it did not run, for the row */
 	/* malloc'd, or NULL: the guest stopped answering, so its VMM was
 	 * killed and the VM recorded failed (aeth__vm_fail) for this reason */

@@ -58,6 +58,11 @@ void aeth__vmm_options_from_config(const aeth_config *cfg, aeth_vmm_options *o)
 	o->accel = accel && !strcmp(accel, "kvm") ? AETH_ACCEL_KVM :
 		   accel && !strcmp(accel, "tcg") ? AETH_ACCEL_TCG : AETH_ACCEL_AUTO;
 	o->image_dir = cfg_str(cfg, "vmm.image_dir");
+	/* the default image (the worker's vm:create picks its files from
+	 * the catalogue, policy.c; aeth_vm_create() callers and -check get
+	 * the same files from here) */
+	o->kernel_path = cfg_str(cfg, "vmm.kernel");
+	o->initrd_path = cfg_str(cfg, "vmm.initrd");
 	o->state_dir = cfg_str(cfg, "vmm.state_dir");
 	o->boot_timeout_ms = cfg_uint(cfg, "vmm.boot_timeout_ms");
 	o->jail = jail && !strcmp(jail, "on") ? AETH_JAIL_ON :

@@ -151,9 +151,23 @@ static bool publish_lease(aeth__slot *s, size_t i, bool deferred)
 		s->requeued = false;
 		s->row_deferred = deferred;
 		s->running_since = aeth__now_ms();
+		s->timeout_ms = s->hb[i].timeout_ms;
+		s->deadline_ms = s->timeout_ms ? s->running_since + s->timeout_ms : 0;
+		s->timed_out = false;
 		atomic_store(&s->cancel, 0);
 	}
 	pthread_mutex_unlock(&s->mu);
+	/* a deadline before the heartbeat thread's next wake-up: wake it
+	 * so that its wait ends at this task's deadline (under w->mu, the
+	 * heartbeat has either set hb_wake_at for its wait or not looked
+	 * at the slots yet: aeth__heartbeat_main). Tasks with the default
+	 * 30 min timeout never wake it. */
+	if (ours && s->deadline_ms) {
+		pthread_mutex_lock(&s->w->mu);
+		if (s->deadline_ms < s->w->hb_wake_at)
+			pthread_cond_broadcast(&s->w->cond);
+		pthread_mutex_unlock(&s->w->mu);
+	}
 	/* The heartbeat thread looks every DEFERRED_SCAN_MS while deferred
 	 * tasks run: wake it (on the flag's 0 -> 1) so that it shortens a
 	 * wait already begun. Checked after the task shows RUNNING: the
@@ -170,13 +184,18 @@ static bool publish_lease(aeth__slot *s, size_t i, bool deferred)
 }
 
 /* Ends the handler's run; true when shutdown already gave the task back.
- * *deferred: its running row is still unwritten. */
-static bool retract_lease(aeth__slot *s, size_t i, bool *deferred)
+ * *deferred: its running row is still unwritten; *timed_out: it ran past
+ * its timeout_ms. */
+static bool retract_lease(aeth__slot *s, size_t i, bool *deferred,
+			  bool *timed_out)
 {
 	bool requeued;
 
 	pthread_mutex_lock(&s->mu);
 	requeued = s->requeued;
+	*timed_out = s->timed_out ||
+		(s->deadline_ms && aeth__now_ms() >= s->deadline_ms);
+	s->deadline_ms = 0;
 	s->held[i] = requeued ? AETH__HELD_GONE : AETH__HELD_NONE;
 	*deferred = s->row_deferred;
 	s->row_deferred = false;
@@ -421,7 +440,7 @@ static void finish_failed(aeth__slot *s, aeth_task *t, int rc, double secs)
 	aeth__metric_inc(final ? AETH__M_TASKS_DEAD : AETH__M_TASK_RETRIES, tl,
 			 NULL);
 	if (aeth__rec_task_finish(s->rec, qt->id, final ? "failed" : "retrying",
-				  NULL, err ? err : "failed") != 0)
+				  t->result, err ? err : "failed") != 0)
 		aeth__warn("task %s: cannot record its failure: %s", qt->id,
 			   aeth_error_last());
 	if (aeth_queue_nack(s->q, qt, err ? err : "failed",
@@ -447,7 +466,7 @@ static bool run_one(aeth__slot *s, size_t i, aeth_queue_task *qt,
 	aeth_task t = {s, qt, NULL, NULL, -1, NULL};
 	const aeth__handler *h = find_handler(w, qt->type);
 	int64_t t0 = aeth__now_ms(), started = 0;
-	bool deferred = plan == ROW_DEFERRED && h;
+	bool deferred = plan == ROW_DEFERRED && h, timed_out = false;
 	int rc;
 
 	if (!publish_lease(s, i, deferred))
@@ -462,7 +481,7 @@ static bool run_one(aeth__slot *s, size_t i, aeth_queue_task *qt,
 		 * be retried later. */
 		aeth__warn("task %s: cannot record it running: %s", qt->id,
 			   aeth_error_last());
-		if (!retract_lease(s, i, &deferred))
+		if (!retract_lease(s, i, &deferred, &timed_out))
 			aeth_queue_nack(s->q, qt, aeth_error_last(),
 					rc == AETH_EUNAVAILABLE ?
 					AETH_QUEUE_NACK_RELEASE : 0);
@@ -484,12 +503,22 @@ static bool run_one(aeth__slot *s, size_t i, aeth_queue_task *qt,
 	aeth__metric_observe(AETH__M_TASK_SECONDS,
 			     (double)(aeth__now_ms() - t0) / 1000.0,
 			     h ? h->type : "unknown", NULL);
-	if (retract_lease(s, i, &deferred)) {
+	if (retract_lease(s, i, &deferred, &timed_out)) {
 		aeth__info("task %s: already given back to the queue at shutdown",
 			   qt->id);
 		aeth__metric_inc(AETH__M_TASKS, h ? h->type : "unknown",
 				 "requeued");
 		goto out;
+	}
+	if (timed_out && !t.forward_to) {
+		/* whatever the handler returned: a task past its timeout ends
+		 * failed (its result, if any, kept with the error) */
+		free(t.error);
+		t.error = aeth__sprintf("timed out: the task ran past its "
+					"timeout_ms of %u ms and was cancelled",
+					qt->timeout_ms);
+		t.retryable = 0;
+		rc = AETH_ETIMEOUT;
 	}
 	if (!deferred) {
 		started = 0; /* the heartbeat wrote the running row meanwhile */
@@ -779,6 +808,35 @@ static void heartbeat_slot(aeth__slot *s, aeth_queue *q)
 	pthread_mutex_unlock(&s->mu);
 }
 
+/*
+ * Cancel every running task past its timeout_ms (the handler sees
+ * aeth_task_cancelled(), a vm:execute kills its command) and mark it
+ * timed out. Returns `wait` cut to the next deadline, so the heartbeat
+ * thread wakes for it: a timeout is enforced within a few ms, not at the
+ * next heartbeat (the queue's own check, every lease/3, stays behind it).
+ */
+static unsigned int enforce_timeouts(aeth_worker *w, unsigned int wait)
+{
+	int64_t now = aeth__now_ms();
+
+	for (unsigned int i = 0; w->slots && i < w->concurrency; i++) {
+		aeth__slot *s = &w->slots[i];
+
+		pthread_mutex_lock(&s->mu);
+		if (s->deadline_ms && !s->timed_out && now >= s->deadline_ms) {
+			s->timed_out = true;
+			atomic_store(&s->cancel, 1);
+			aeth__warn("a task of slot %d ran past its timeout of %u ms; "
+				   "cancelling it", s->index, s->timeout_ms);
+		} else if (s->deadline_ms && !s->timed_out &&
+			   s->deadline_ms - now < (int64_t)wait) {
+			wait = (unsigned int)(s->deadline_ms - now);
+		}
+		pthread_mutex_unlock(&s->mu);
+	}
+	return wait;
+}
+
 /* Every tick (lease/3, at most AETH__REG_INTERVAL_MS): refresh this
  * worker's registry entry and extend the lease of every running task. */
 void *aeth__heartbeat_main(void *arg)
@@ -805,6 +863,10 @@ void *aeth__heartbeat_main(void *arg)
 		if (atomic_load(&w->deferred_seen) && rec && wait > DEFERRED_SCAN_MS)
 			wait = DEFERRED_SCAN_MS;
 		pthread_mutex_lock(&w->mu);
+		/* under w->mu: a task that publishes a deadline after this
+		 * look broadcasts w->cond only once this thread waits on it */
+		wait = enforce_timeouts(w, wait);
+		w->hb_wake_at = aeth__now_ms() + wait;
 		if (!w->hb_stop && wait > 0) {
 			struct timespec ts;
 
@@ -819,6 +881,7 @@ void *aeth__heartbeat_main(void *arg)
 			break;
 		}
 		pthread_mutex_unlock(&w->mu);
+		enforce_timeouts(w, 0);
 		for (unsigned int i = 0; rec && i < w->concurrency; i++)
 			deferred_scan_slot(&w->slots[i], rec);
 		if (aeth__now_ms() - last_beat < tick)

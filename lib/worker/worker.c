@@ -136,6 +136,10 @@ static int build_config(aeth_worker *w, const aeth_worker_options *o)
 	if (rc == 0)
 		rc = overlay(w, "vmm.accel", o->accel);
 	if (rc == 0)
+		rc = overlay_uint(w, "queue.concurrency", o->concurrency);
+	if (rc == 0)
+		rc = overlay_uint(w, "worker.shutdown_timeout_ms", o->grace_ms);
+	if (rc == 0)
 		rc = overlay_uint(w, "vmm.vcpus", o->vcpus);
 	if (rc == 0)
 		rc = overlay_uint(w, "vmm.memory_mb", o->memory_mb);
@@ -183,10 +187,11 @@ static int copy_options(aeth_worker *w, const aeth_worker_options *o)
 	w->backend = cfg_dup(w, "vmm.backend");
 	if (!w->own_queue || !w->backend)
 		return aeth__error_oom();
-	w->concurrency = o->concurrency ? o->concurrency : 2;
-	if (w->concurrency > 256)
-		return aeth__error_set(AETH_EINVALID, "concurrency %u is more than 256",
-				       w->concurrency);
+	/* concurrency and grace: the option fields were laid over w->cfg
+	 * (checked there: queue.concurrency is 1..256), so the options and
+	 * the configuration have one default, keys.c's */
+	aeth_config_get_int(&n, w->cfg, "queue.concurrency");
+	w->concurrency = (unsigned int)n;
 	w->lease_ms = o->lease_ms;
 	if (!w->lease_ms && getenv("AETH_WORKER_LEASE_MS"))
 		w->lease_ms = (unsigned int)strtoul(getenv("AETH_WORKER_LEASE_MS"),
@@ -196,7 +201,8 @@ static int copy_options(aeth_worker *w, const aeth_worker_options *o)
 	if (w->lease_ms < 300)
 		return aeth__error_set(AETH_EINVALID, "lease %u ms is too short "
 				       "(at least 300)", w->lease_ms);
-	w->grace_ms = o->grace_ms ? o->grace_ms : 30000;
+	aeth_config_get_int(&n, w->cfg, "worker.shutdown_timeout_ms");
+	w->grace_ms = (unsigned int)n;
 	aeth_config_get_int(&n, w->cfg, "vmm.vcpus");
 	w->vcpus = (unsigned int)n;
 	aeth_config_get_int(&n, w->cfg, "vmm.memory_mb");

@@ -72,6 +72,12 @@ typedef struct aeth__slot {
 	bool row_deferred;   /* the RUNNING one has no running row yet */
 	bool batch_warned;   /* a failed batch row write was reported */
 	int64_t running_since; /* aeth__now_ms() the RUNNING one started */
+	/* aeth__now_ms() when the RUNNING one passes its timeout_ms (0:
+	 * none); the heartbeat thread wakes for it and sets timed_out and
+	 * cancel, and the task then ends failed, never completed */
+	int64_t deadline_ms;
+	unsigned int timeout_ms;
+	bool timed_out;
 	atomic_int cancel;
 	bool exited;
 	double avg_ms;       /* recent task time (rises at once, decays slowly) */
@@ -123,6 +129,7 @@ struct aeth_worker {
 	pthread_mutex_t mu;   /* guards the condition below and slot exits */
 	pthread_cond_t cond;
 	bool hb_stop;
+	int64_t hb_wake_at;   /* under mu: when the heartbeat thread wakes next */
 	pthread_t hb_thread;
 	bool hb_started;
 	atomic_int deferred_seen; /* a slot ran a deferred start (slot.c) */

@@ -72,8 +72,15 @@ def main():
     r = submit(env, "-type", "vm:execute", "-vm-id", vm_id, "-cmd", "echo",
                "-args", "Hello from VM", "-wait", "-json")
     t = json.loads(r.stdout)
-    check(t["result"] == {"vm_id": vm_id, "exit_code": 0, "stdout": "Hello from VM\n",
-                          "stderr": ""}, "echo: the seed's result JSON")
+    seed = {k: t["result"][k] for k in ("vm_id", "exit_code", "stdout", "stderr")}
+    check(seed == {"vm_id": vm_id, "exit_code": 0, "stdout": "Hello from VM\n",
+                   "stderr": ""}, "echo: the seed's result JSON")
+    check(t["result"]["stdout_truncated"] is False and
+          t["result"]["stderr_truncated"] is False and
+          t["result"]["timed_out"] is False and t["result"]["signal"] is None and
+          isinstance(t["result"]["duration_ms"], int) and
+          "stdout_b64" not in t["result"],
+          "echo: the result adds truncation, timeout, signal and duration")
     check(t["worker_id"] == owner, "execute ran on the worker owning the VM (%s)" % owner)
     r = submit(env, "-type", "vm:execute", "-vm-id", vm_id, "-cmd", "ls", "-args", "-la",
                "-wait")

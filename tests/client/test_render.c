@@ -45,10 +45,32 @@ static void test_render_cut_marked(void **state)
 	aeth_free(text);
 }
 
+/* -status of a vm:execute: what the result adds to the seed's fields
+ * (timed out, signal, duration, cut or binary output) is shown. */
+static void test_render_execute_flags(void **state)
+{
+	char *text = NULL;
+	const char *json = "{\"id\": \"" VMID "\", \"type\": \"vm:execute\", "
+		"\"status\": \"completed\", \"result\": {\"vm_id\": \"" VMID "\", "
+		"\"exit_code\": 143, \"stdout\": \"a\\ufffdb\", \"stderr\": \"\", "
+		"\"stdout_truncated\": true, \"stderr_truncated\": false, "
+		"\"timed_out\": true, \"signal\": 15, \"duration_ms\": 1040, "
+		"\"stdout_b64\": \"Yf9i\"}}";
+
+	(void)state;
+	assert_int_equal(aeth_client_render(&text, json, "task"), 0);
+	assert_non_null(strstr(text, "  Exit code: 143 (timed out) (signal 15), 1040 ms\n"));
+	assert_non_null(strstr(text, "[stdout cut: the worker keeps 256 KiB]"));
+	assert_non_null(strstr(text, "[stdout is not UTF-8: -json has its bytes in stdout_b64]"));
+	assert_null(strstr(text, "[stderr"));
+	aeth_free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_render_cut_marked),
+		cmocka_unit_test(test_render_execute_flags),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -19,6 +19,8 @@
 #include <unistd.h>
 
 #include "aetherium/aetherium.h"
+#define AETH_UNSTABLE
+#include "aetherium/unstable/store.h"
 #include "client_fixture.h"
 #include "expect.h"
 
@@ -195,6 +197,61 @@ static void test_create_ex_payload(void **state)
 	expect_msg("needs a name");
 }
 
+/* aeth_client_submit_execute_ex(): env, cwd, timeout, stdin and the
+ * idempotency key reach the payload; a bad env entry is refused. Then
+ * aeth_client_cancel() on that queued task, twice, and on nothing. */
+static void test_execute_ex_and_cancel(void **state)
+{
+	fixture *f = *state;
+	aeth_store_vm vm = AETH_STORE_VM_INIT;
+	aeth_execute_options x = AETH_EXECUTE_OPTIONS_INIT;
+	const char *env[] = {"A=1", "B=x=y", NULL}, *bad[] = {"NOEQ", NULL};
+	const char *args[] = {"-c", "true", NULL};
+	aeth_store_task *row;
+	char id[37];
+
+	vm.name = "x";
+	vm.orchestrator = "qemu";
+	vm.status = "running";
+	vm.owner_worker = "nobody-runs-me";
+	OK(aeth_store_vm_insert(f->store, &vm));
+	x.env = env;
+	x.cwd = "/tmp";
+	x.timeout_ms = 1500;
+	x.stdin_data = "in";
+	x.idempotency_key = "k1";
+	OK(aeth_client_submit_execute_ex(id, f->client, vm.id, "sh", args, &x, NULL));
+	OK(aeth_store_task_get(&row, f->store, id));
+	assert_non_null(strstr(row->payload, "\"env\": {\"A\": \"1\", \"B\": \"x=y\"}"));
+	assert_non_null(strstr(row->payload, "\"cwd\": \"/tmp\""));
+	assert_non_null(strstr(row->payload, "\"timeout_ms\": 1500"));
+	assert_non_null(strstr(row->payload, "\"stdin\": \"in\""));
+	assert_non_null(strstr(row->payload, "\"idempotency_key\": \"k1\""));
+	aeth_store_task_free(row);
+
+	OK(aeth_client_cancel(f->client, id));
+	OK(aeth_store_task_get(&row, f->store, id));
+	assert_string_equal(row->status, "failed");
+	assert_string_equal(row->error, "cancelled before it ran");
+	aeth_store_task_free(row);
+	assert_int_equal(aeth_client_cancel(f->client, id), AETH_ESTATE);
+	expect_msg("has ended already");
+	assert_int_equal(aeth_client_cancel(f->client,
+					    "00000000-0000-4000-8000-000000000000"),
+			 AETH_ENOTFOUND);
+	assert_int_equal(aeth_client_cancel(f->client, "nope"), AETH_EINVALID);
+
+	x.env = bad;
+	assert_int_equal(aeth_client_submit_execute_ex(id, f->client, vm.id, "sh",
+						       args, &x, NULL), AETH_EINVALID);
+	expect_msg("is not KEY=VALUE");
+	x.env = NULL;
+	x.cwd = "relative";
+	assert_int_equal(aeth_client_submit_execute_ex(id, f->client, vm.id, "sh",
+						       args, &x, NULL), AETH_EINVALID);
+	expect_msg("absolute path");
+}
+
 /* The one version rule (docs/api.md) for the submit and create options:
  * 1..current accepted, others refused naming the range. */
 static void test_option_versions(void **state)
@@ -219,6 +276,15 @@ static void test_option_versions(void **state)
 	assert_int_equal(aeth_client_submit_create_ex(id, f->client, &vm, NULL),
 			 AETH_EINVALID);
 	expect_msg("aeth_create_options.version");
+	{
+		aeth_execute_options x = AETH_EXECUTE_OPTIONS_INIT;
+
+		x.version = AETH_EXECUTE_OPTIONS_VERSION + 1;
+		assert_int_equal(aeth_client_submit_execute_ex(id, f->client, "x",
+							       "true", NULL, &x,
+							       NULL), AETH_EINVALID);
+		expect_msg("aeth_execute_options.version is 2");
+	}
 	/* version 1 (no image, no ttl_s) is still taken */
 	assert_int_equal(aeth_create_options_init(&vm, 1), 0);
 	vm.name = "v1";
@@ -243,6 +309,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_builtin_still_checked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create_ex_payload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_option_versions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_execute_ex_and_cancel, setup, teardown),
 	};
 	char *probe = NULL;
 

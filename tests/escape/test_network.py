@@ -13,12 +13,17 @@ as the documented defaults were) and TCG guests:
   non-loopback address on P (the rule is for the host's loopback only);
 - profile "pub" allows "*:P" (the internet on port P): neither the host
   (10.0.2.2, its own addresses) nor private ranges answer;
-- "network": "user" without a configured profile reaches nothing.
+- "network": "user" without a configured profile reaches nothing;
+- busybox wget works for a user's first network test: over HTTP to an
+  allowed host port, and to "localhost" in the guest (its /etc/hosts;
+  without it wget said "bad address").
 Each refused attempt is checked from both sides: the guest sees the
 connection refused, the host's server never saw it.
 """
+import http.server
 import os
 import subprocess
+import threading
 import time
 
 from escape import (Server, Worker, check, create_vm, die, free_port,
@@ -34,8 +39,22 @@ def nc(env, vm, host, port, send=""):
     return rc, so + r["result"]["stderr"]
 
 
+class Hello(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"hello over http\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
 def main():
     url, redis, env = start()
+    web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hello)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
     allowed = Server(b"allowed port\n")
     try:
         neighbour = Server(b"neighbour port\n", port=allowed.port + 1)
@@ -58,14 +77,26 @@ def main():
     pub_port = free_port()
     pub = Server(b"public rule port\n", host="0.0.0.0", port=pub_port)
     cfg = ("network:\n  profiles:\n"
-           "    git:\n      allow: [\"host:%d\"]\n"
-           "    pub:\n      allow: [\"*:%d\"]\n" % (allowed.port, pub.port))
+           "    git:\n      allow: [\"host:%d\", \"host:%d\"]\n"
+           "    pub:\n      allow: [\"*:%d\"]\n" % (allowed.port,
+                                                 web.server_address[1], pub.port))
     Worker("esc-net", env, config=cfg)
 
     vm = vm_id_of(create_vm(env, "net-git", "-net", "git"))
     rc, out = nc(env, vm, "10.0.2.2", allowed.port)
     check(rc == 0 and "allowed port" in out and allowed.accepted == 1,
           "the profile's port host:%d is reachable at 10.0.2.2" % allowed.port)
+    r = sh(env, vm, "wget -q -O - http://10.0.2.2:%d/x 2>&1; echo rc=$?"
+           % web.server_address[1])
+    out = r["result"]["stdout"]
+    check("hello over http" in out and "rc=0" in out,
+          "busybox wget fetches over HTTP from an allowed host port (%r)" % out)
+    r = sh(env, vm, "mkdir -p /tmp/www && echo local page > /tmp/www/p && "
+           "httpd -p 127.0.0.1:8080 -h /tmp/www && "
+           "wget -q -O - http://localhost:8080/p 2>&1; echo rc=$?")
+    out = r["result"]["stdout"]
+    check("local page" in out and "bad address" not in out,
+          "wget http://localhost:8080/ in the guest resolves localhost (%r)" % out)
     rc, out = nc(env, vm, "10.0.2.2", neighbour.port)
     check(rc != 0 and "refused" in out and neighbour.accepted == 0,
           "the next port (%d) is refused, its server saw nothing" % neighbour.port)

@@ -191,14 +191,32 @@ static void test_results(void **state)
 	assert_string_equal(s, "{\"vm_id\":\"" VMID "\",\"name\":\"my-vm\",\"status\":"
 			    "\"running\",\"origin\":\"pool\",\"ready_ms\":7}");
 	free(s);
-	s = aeth__execute_result(VMID, 0, "Hello from VM\n", 14, "", 0);
+	{
+		aeth__exec_fields f = {0, "Hello from VM\n", "", 14, 0, false,
+				       false, false, 0, 12};
+
+		s = aeth__execute_result(VMID, &f);
+	}
+	/* the seed's four fields as they were, then what ExecResult adds */
 	assert_string_equal(s, "{\"vm_id\":\"" VMID "\",\"exit_code\":0,"
-			    "\"stdout\":\"Hello from VM\\n\",\"stderr\":\"\"}");
+			    "\"stdout\":\"Hello from VM\\n\",\"stderr\":\"\","
+			    "\"stdout_truncated\":false,\"stderr_truncated\":false,"
+			    "\"timed_out\":false,\"signal\":null,\"duration_ms\":12}");
 	free(s);
-	/* NUL and invalid UTF-8 become U+FFFD; valid multi-byte stays */
-	s = aeth__execute_result(VMID, 3, "a\0b\xff\xc3\xa9", 6, NULL, 0);
+	/* NUL and invalid UTF-8 become U+FFFD; valid multi-byte stays; the
+	 * raw bytes are in stdout_b64 (only for the stream that needs it) */
+	{
+		aeth__exec_fields f = {137, "a\0b\xff\xc3\xa9", "ok", 6, 2, true,
+				       false, true, 9, 5000};
+
+		s = aeth__execute_result(VMID, &f);
+	}
 	assert_non_null(strstr(s, "\"stdout\":\"a\xef\xbf\xbd" "b\xef\xbf\xbd\xc3\xa9\""));
-	assert_non_null(strstr(s, "\"exit_code\":3"));
+	assert_non_null(strstr(s, "\"exit_code\":137"));
+	assert_non_null(strstr(s, "\"stdout_b64\":\"YQBi/8Op\""));
+	assert_null(strstr(s, "stderr_b64"));
+	assert_non_null(strstr(s, "\"stdout_truncated\":true,\"stderr_truncated\":false,"
+			       "\"timed_out\":true,\"signal\":9,\"duration_ms\":5000"));
 	free(s);
 	s = aeth__delete_result(VMID);
 	assert_string_equal(s, "{\"vm_id\":\"" VMID "\",\"status\":\"deleted\"}");

@@ -406,11 +406,27 @@ const aeth_submit_options *opts);
 int aeth_client_submit_delete(char task_id_out[37], aeth_client *c,
 const char *vm_id,
 const aeth_submit_options *opts);
+typedef struct {
+unsigned int version;
+const char *const *env;
+const char *cwd;
+unsigned int timeout_ms;
+const char *stdin_data;
+const char *idempotency_key;
+} aeth_execute_options;
+int aeth_execute_options_init(aeth_execute_options *opts,
+unsigned int version);
+int aeth_client_submit_execute_ex(char task_id_out[37], aeth_client *c,
+const char *vm_id, const char *command,
+const char *const *args,
+const aeth_execute_options *x,
+const aeth_submit_options *opts);
 typedef void (*aeth_wait_progress_cb)(const char *task_id, const char *state,
 unsigned int waited_ms, void *userdata);
 int aeth_client_wait(char **task_json_out, aeth_client *c,
 const char *task_id, unsigned int timeout_ms,
 aeth_wait_progress_cb progress, void *userdata);
+int aeth_client_cancel(aeth_client *c, const char *task_id);
 int aeth_client_task(char **task_json_out, aeth_client *c,
 const char *task_id);
 int aeth_client_list(char **json_out, aeth_client *c, const char *what,
@@ -643,6 +659,7 @@ const char *error);
 INT_CONSTANTS = {'AETH_ACCEL_INFO_VERSION': 1,
  'AETH_CLIENT_OPTIONS_VERSION': 1,
  'AETH_CREATE_OPTIONS_VERSION': 2,
+ 'AETH_EXECUTE_OPTIONS_VERSION': 1,
  'AETH_EXEC_OPTIONS_VERSION': 1,
  'AETH_EXEC_RESULT_VERSION': 1,
  'AETH_EXEC_WAIT_GRACE_MS': 5000,
