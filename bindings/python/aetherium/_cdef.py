@@ -625,3 +625,6 @@ INT_CONSTANTS = {'AETH_ACCEL_INFO_VERSION': 1,
  'AETH_WORKER_OPTIONS_VERSION': 3}
 
 STR_CONSTANTS = {'AETH_VERSION_STRING': '0.1.0'}
+
+# The package's version (pyproject.toml reads it): the library's.
+VERSION = '0.1.0'

@@ -7,23 +7,29 @@ A VMM is the VM manager (backend, accelerator, state dir, guest image);
 VM objects made without an explicit manager share a default one, opened on
 first use from the environment (AETH_STATE_DIR, AETH_IMAGE_DIR, ...).
 """
+from __future__ import annotations
+
 import os
+import stat
 import threading
+from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Union
 
 from . import _core
 from . import _exec
+from ._exec import (STOP, Argv, ChunkCallback, Env, ExecResult,
+                    OutputCallback, Process, StrPath)
 from ._ffi import ffi, lib, new_options
 from ._handle import Handle, cstr, ms, strarray
-from .errors import check
+from .errors import AlreadyExists, InvalidArgument, IOFailure, NotFound, check
 
-_ACCELS = {"auto": lib.AETH_ACCEL_AUTO, "kvm": lib.AETH_ACCEL_KVM,
+_ACCELS: Dict[Optional[str], int] = {"auto": lib.AETH_ACCEL_AUTO, "kvm": lib.AETH_ACCEL_KVM,
            "tcg": lib.AETH_ACCEL_TCG}
-_NETS = {None: lib.AETH_NET_NONE, False: lib.AETH_NET_NONE,
+_NETS: Dict[Union[None, bool, str], int] = {None: lib.AETH_NET_NONE, False: lib.AETH_NET_NONE,
          "none": lib.AETH_NET_NONE, True: lib.AETH_NET_USER,
          "user": lib.AETH_NET_USER, "tap": lib.AETH_NET_TAP}
 
 
-def _set_str(opts, keep, field, value):
+def _set_str(opts: Any, keep: List[Any], field: str, value: object) -> None:
     if value is None:
         return
     s = ffi.new("char[]", str(value).encode())
@@ -31,7 +37,8 @@ def _set_str(opts, keep, field, value):
     setattr(opts, field, s)
 
 
-def _set_strv(opts, keep, field, values):
+def _set_strv(opts: Any, keep: List[Any], field: str,
+              values: Optional[Iterable[str]]) -> None:
     """A NULL-terminated ``const char *const *`` from a list of strings."""
     if values is None:
         return
@@ -44,16 +51,49 @@ def _set_strv(opts, keep, field, values):
     setattr(opts, field, arr)
 
 
-_JAILS = {None: lib.AETH_JAIL_AUTO, "auto": lib.AETH_JAIL_AUTO,
+# Exit codes of the scripts below, mapped to exceptions by _files_cmd.
+_NO_SUCH, _NOT_DIR, _EXISTS = 70, 71, 72
+_LIST_SCRIPT = (
+    'test -d "$1" || { test -e "$1" && exit 71; exit 70; }; '
+    'cd "$1" && exec find . -mindepth 1 -maxdepth 1 -print0')
+_MKDIR_SCRIPT = (
+    'if test "$3" = 1; then test -d "$1" && exit 0; '
+    'test -e "$1" && exit 72; exec mkdir -p -m "$2" "$1"; fi; '
+    'test -e "$1" || test -L "$1" && exit 72; '
+    'test -d "$(dirname "$1")" || exit 70; exec mkdir -m "$2" "$1"')
+_REMOVE_SCRIPT = (
+    'test -e "$1" || test -L "$1" || exit 70; '
+    'if test "$2" = 1; then exec rm -rf -- "$1"; fi; '
+    'if test -d "$1" && ! test -L "$1"; then exec rmdir -- "$1"; fi; '
+    'exec rm -f -- "$1"')
+
+
+class FileInfo(NamedTuple):
+    """An entry of VM.list_dir(): name, path, type ("file", "dir",
+    "symlink" or "other"), size (bytes) and mode (permission bits)."""
+    name: str
+    path: str
+    type: str
+    size: int
+    mode: int
+
+
+def _file_type(raw_mode: int) -> str:
+    kind = stat.S_IFMT(raw_mode)
+    return {stat.S_IFREG: "file", stat.S_IFDIR: "dir",
+            stat.S_IFLNK: "symlink"}.get(kind, "other")
+
+
+_JAILS: Dict[Union[None, bool, str], int] = {None: lib.AETH_JAIL_AUTO, "auto": lib.AETH_JAIL_AUTO,
           True: lib.AETH_JAIL_ON, "on": lib.AETH_JAIL_ON,
           False: lib.AETH_JAIL_OFF, "off": lib.AETH_JAIL_OFF}
 
 
-def accel_name(code):
+def accel_name(code: int) -> Optional[str]:
     return cstr(lib.aeth_accel_name(code))
 
 
-def _free_vmm(ptr):
+def _free_vmm(ptr: Any) -> None:
     lib.aeth_vmm_free(ptr)
 
 
@@ -68,10 +108,14 @@ class VMM(Handle):
 
     _what = "VM manager"
 
-    def __init__(self, backend=None, accel=None, state_dir=None,
-                 image_dir=None, kernel_path=None, initrd_path=None,
-                 rootfs_path=None, qemu_binary=None, firecracker_binary=None,
-                 boot_timeout=None, jail=None, cgroups=True, overlay_dir=None):
+    def __init__(self, backend: Optional[str] = None, accel: Optional[str] = None,
+                 state_dir: Optional[str] = None, image_dir: Optional[str] = None,
+                 kernel_path: Optional[str] = None, initrd_path: Optional[str] = None,
+                 rootfs_path: Optional[str] = None, qemu_binary: Optional[str] = None,
+                 firecracker_binary: Optional[str] = None,
+                 boot_timeout: Optional[float] = None,
+                 jail: Union[None, bool, str] = None, cgroups: bool = True,
+                 overlay_dir: Optional[str] = None) -> None:
         _core._ensure_init()
         opts, keep = new_options("aeth_vmm_options")
         if jail not in _JAILS:
@@ -81,7 +125,7 @@ class VMM(Handle):
         _set_str(opts, keep, "overlay_dir", overlay_dir)
         if accel is not None:
             if accel not in _ACCELS:
-                raise ValueError("accel must be one of %s" % ", ".join(_ACCELS))
+                raise ValueError("accel must be one of %s" % ", ".join(str(k) for k in _ACCELS))
             opts.accel = _ACCELS[accel]
         for field, value in (("backend", backend), ("state_dir", state_dir),
                              ("image_dir", image_dir), ("kernel_path", kernel_path),
@@ -94,25 +138,25 @@ class VMM(Handle):
         check(lib.aeth_vmm_open(out, opts))  # copies the strings
         self._own(out[0], _free_vmm)
 
-    def close(self):
+    def close(self) -> None:
         """Close every VM object made from this manager (owned VMs are
         deleted, attached ones only released), then free the manager."""
         super().close()
 
     @property
-    def state_dir(self):
+    def state_dir(self) -> Optional[str]:
         return cstr(lib.aeth_vmm_state_dir(self._handle()))
 
     @property
-    def backend(self):
+    def backend(self) -> Optional[str]:
         return cstr(lib.aeth_vmm_backend(self._handle()))
 
     @property
-    def accel(self):
+    def accel(self) -> Optional[str]:
         """The accelerator in use: "kvm" or "tcg" (never "auto")."""
         return accel_name(lib.aeth_vmm_accel(self._handle()))
 
-    def list(self):
+    def list(self) -> List[str]:
         """Ids of every VM recorded in the state dir."""
         out = ffi.new("char ***")
         check(lib.aeth_vm_list(out, self._handle()))
@@ -121,7 +165,7 @@ class VMM(Handle):
         finally:
             lib.aeth_strarray_free(out[0])
 
-    def get(self, vm_id, owned=False):
+    def get(self, vm_id: str, owned: bool = False) -> VM:
         """A handle on an existing VM (e.g. started by another process).
         Closing it only releases the handle unless owned=True.
         Raises NotFound for an unknown id."""
@@ -129,11 +173,11 @@ class VMM(Handle):
         check(lib.aeth_vm_get(out, self._handle(), str(vm_id).encode()))
         return VM._wrap(out[0], self, owned)
 
-    def create(self, **kwargs):
+    def create(self, **kwargs: Any) -> VM:
         """Same as VM(vmm=self, **kwargs)."""
         return VM(vmm=self, **kwargs)
 
-    def reap(self, all=False):
+    def reap(self, all: bool = False) -> List[str]:
         """Remove VMs whose VMM process is gone (all=True: every VM).
         Returns the ids removed."""
         out = ffi.new("char ***")
@@ -147,10 +191,10 @@ class VMM(Handle):
 
 
 _default_lock = threading.Lock()
-_default_vmm = None
+_default_vmm: Optional[VMM] = None
 
 
-def default_vmm():
+def default_vmm() -> VMM:
     """The manager VM() uses when none is given (opened on first use)."""
     global _default_vmm
     with _default_lock:
@@ -159,7 +203,7 @@ def default_vmm():
         return _default_vmm
 
 
-def _release_vm(ptr, state, vmm):
+def _release_vm(ptr: Any, state: Dict[str, bool], vmm: VMM) -> None:
     """Free a VM handle; delete the VM first when state["delete"].
     `vmm` is passed only to keep the manager alive until now."""
     if state["delete"]:
@@ -188,10 +232,16 @@ class VM(Handle):
 
     _what = "VM"
 
-    def __init__(self, name=None, vcpus=None, memory_mb=None, network=None,
-                 tap_name=None, rootfs_path=None, boot_timeout=None, id=None,
-                 vmm=None, keep=False, start=True, allow=None, ttl=None):
+    def __init__(self, name: Optional[str] = None, vcpus: Optional[int] = None,
+                 memory_mb: Optional[int] = None,
+                 network: Union[None, bool, str] = None,
+                 tap_name: Optional[str] = None, rootfs_path: Optional[str] = None,
+                 boot_timeout: Optional[float] = None, id: Optional[str] = None,
+                 vmm: Optional[VMM] = None, keep: bool = False, start: bool = True,
+                 allow: Optional[Iterable[str]] = None, ttl: Optional[int] = None,
+                 env: Optional[Env] = None) -> None:
         vmm = vmm or default_vmm()
+        self.env: Dict[str, Optional[str]] = dict(env or {})
         opts, strs = new_options("aeth_vm_options")
         _set_strv(opts, strs, "net_allow", allow)
         if ttl is not None:
@@ -220,23 +270,24 @@ class VM(Handle):
                 raise
 
     @classmethod
-    def _wrap(cls, ptr, vmm, owned):
+    def _wrap(cls, ptr: Any, vmm: VMM, owned: bool) -> VM:
         self = cls.__new__(cls)
+        self.env = {}
         self._init(ptr, vmm, delete=owned)
         return self
 
-    def _init(self, ptr, vmm, delete):
+    def _init(self, ptr: Any, vmm: VMM, delete: bool) -> None:
         self._vmm = vmm
         self._state = {"delete": delete}
         self._own(ptr, _release_vm, self._state, vmm)
         vmm._adopt(self)
 
-    def close(self):
+    def close(self) -> None:
         """Delete the VM (unless keep=True / attached with VMM.get) and
         release the handle.  Idempotent."""
         super().close()
 
-    def detach(self):
+    def detach(self) -> Optional[str]:
         """Release the handle but leave the VM as it is (running VMs keep
         running).  Returns the VM's id."""
         with self._lock:
@@ -246,15 +297,15 @@ class VM(Handle):
             return vm_id
 
     # Lifecycle
-    def start(self):
+    def start(self) -> None:
         """Boot; returns once the guest agent answered."""
         check(lib.aeth_vm_start(self._handle()))
 
-    def stop(self, timeout=None):
+    def stop(self, timeout: Optional[float] = None) -> None:
         """Power off (killing the VMM after `timeout` seconds, default 5)."""
         check(lib.aeth_vm_stop(self._handle(), ms(timeout)))
 
-    def delete(self):
+    def delete(self) -> None:
         """Stop the VM and remove all its resources; the object is closed."""
         with self._lock:
             for child in list(self._children):
@@ -262,42 +313,57 @@ class VM(Handle):
             check(lib.aeth_vm_delete(self._handle()))
             self.detach()
 
-    def ping(self, timeout=5):
+    def ping(self, timeout: Optional[float] = 5) -> None:
         """Round trip to the guest agent (raises Timeout / Unavailable)."""
         check(lib.aeth_vm_ping(self._handle(), ms(timeout)))
 
     # Commands and files (include/aetherium/exec.h)
-    def exec(self, argv, *, stdin=None, env=None, cwd=None, timeout=None,
-             output_limit=None, shell=False, check=False, on_output=None):
+    def exec(self, argv: Argv, *, stdin: Union[bytes, str, None] = None,
+             env: Optional[Env] = None, cwd: Optional[StrPath] = None,
+             timeout: Optional[float] = None, output_limit: Optional[int] = None,
+             shell: bool = False, check: bool = False,
+             on_output: Optional[OutputCallback] = None,
+             on_stdout: Optional[ChunkCallback] = None,
+             on_stderr: Optional[ChunkCallback] = None) -> ExecResult:
         """Run a command to its end: an ExecResult.
 
         argv: a list of str/bytes (no shell), or one str run with
         /bin/sh -c.  stdin: bytes or str fed to the command.  env: dict of
-        variables to set (value None removes one).  cwd: working dir.
-        timeout: seconds, then the command's process group is killed
-        (result.timed_out).  output_limit: bytes kept per stream (1 MiB).
-        check=True raises CommandFailed for a non-zero exit.
-        on_output(stream, chunk): called with "stdout"/"stderr" and bytes
-        as output arrives (the result then holds no output); return True
-        to kill the command.
-        """
-        return _exec.run(self, argv, stdin=stdin, env=env, cwd=cwd,
-                         timeout=timeout, output_limit=output_limit,
-                         shell=shell, check=check, on_output=on_output)
+        variables to set on top of the VM's default env (VM(env=...));
+        value None removes one.  cwd: working dir.  timeout: seconds,
+        then the command's process group is killed (result.timed_out).
+        output_limit: bytes kept per stream (1 MiB).  check=True raises
+        CommandFailed for a non-zero exit.
 
-    def exec_stream(self, argv, **kwargs):
+        on_output(stream, chunk), on_stdout(chunk), on_stderr(chunk): called
+        with bytes as output arrives ("stdout"/"stderr"), on this thread;
+        the output is also kept in the result.  Their return value is
+        ignored unless it is aetherium.STOP, which kills the command (so
+        ``on_stdout=buf.write`` is fine); an exception kills it too and is
+        re-raised here.  Ctrl-C (KeyboardInterrupt) stops the wait within
+        0.1 s and kills the command.
+        """
+        return _exec.run(self, argv, stdin=stdin, env=_exec.merge_env(self.env, env),
+                         cwd=cwd, timeout=timeout, output_limit=output_limit,
+                         shell=shell, check=check, on_output=on_output,
+                         on_stdout=on_stdout, on_stderr=on_stderr)
+
+    def exec_stream(self, argv: Argv, **kwargs: Any) -> Process:
         """Start a command and iterate its output as (stream, chunk) pairs,
         stream "stdout" or "stderr", chunk bytes.  Returns a Process; after
         the loop, .wait() (or .result) gives the ExecResult.
-        Same arguments as exec() (no on_output/check)."""
-        return _exec.Process(self, argv, keep_stdin_open=False, **kwargs)
+        Same arguments as exec() (no callbacks/check)."""
+        kwargs["env"] = _exec.merge_env(self.env, kwargs.get("env"))
+        return Process(self, argv, keep_stdin_open=False, **kwargs)
 
-    def spawn(self, argv, **kwargs):
+    def spawn(self, argv: Argv, **kwargs: Any) -> Process:
         """Start a command with stdin left open: a Process with write(),
         close_stdin(), kill(), iteration over output and wait()."""
-        return _exec.Process(self, argv, keep_stdin_open=True, **kwargs)
+        kwargs["env"] = _exec.merge_env(self.env, kwargs.get("env"))
+        return Process(self, argv, keep_stdin_open=True, **kwargs)
 
-    def put_file(self, path, data, mode=0o644):
+    def put_file(self, path: StrPath, data: Union[bytes, bytearray, memoryview, str],
+                 mode: int = 0o644) -> None:
         """Write bytes (or str, as UTF-8) to `path` in the guest, atomically."""
         if isinstance(data, str):
             data = data.encode()
@@ -305,7 +371,7 @@ class VM(Handle):
         check(lib.aeth_vm_file_put(self._handle(), _exec.b(path), data,
                                    len(data), mode))
 
-    def get_file(self, path, max_size=None):
+    def get_file(self, path: StrPath, max_size: Optional[int] = None) -> bytes:
         """The bytes of `path` in the guest (NotFound, TooBig past max_size
         bytes, default 16 MiB: AETH_FILE_GET_MAX_DEFAULT).  Larger files:
         download()."""
@@ -314,11 +380,12 @@ class VM(Handle):
         check(lib.aeth_vm_file_get(data, size, self._handle(), _exec.b(path),
                                    max_size or 0))
         try:
-            return ffi.buffer(data[0], size[0])[:]
+            return bytes(ffi.buffer(data[0], size[0])[:])
         finally:
             lib.aeth_free(data[0])
 
-    def download(self, path, local_path, max_size=None):
+    def download(self, path: StrPath, local_path: StrPath,
+                 max_size: Optional[int] = None) -> int:
         """Copy `path` in the guest to the file `local_path` (created or
         truncated), streamed: memory stays small whatever the size.
         Returns the byte count.  TooBig past max_size bytes (default 256
@@ -334,64 +401,138 @@ class VM(Handle):
                 f.close()
                 os.unlink(local_path)
                 raise
-        return size[0]
+        return int(size[0])
+
+    # Directories and file names, done with commands of the guest's
+    # userland (find, stat, mkdir, rm: busybox in the default image), argv
+    # only (no shell parses a path), so that they work with every agent.
+    def _files_cmd(self, what: str, path: StrPath, argv: List[Union[str, bytes]],
+                   timeout: float = 60) -> ExecResult:
+        r = self.exec(argv, timeout=timeout, output_limit=64 << 20)
+        if r.exit_code == _NO_SUCH:
+            raise NotFound("%s %r in VM %s: no such file or directory"
+                           % (what, os.fsdecode(path), self.id))
+        if r.exit_code == _NOT_DIR:
+            raise InvalidArgument("%s %r in VM %s: not a directory"
+                                  % (what, os.fsdecode(path), self.id))
+        if r.exit_code == _EXISTS:
+            raise AlreadyExists("%s %r in VM %s: it already exists"
+                                % (what, os.fsdecode(path), self.id))
+        if not r.ok:
+            raise IOFailure("%s %r in VM %s failed (exit %d): %s"
+                            % (what, os.fsdecode(path), self.id, r.exit_code,
+                               r.stderr.strip()[-300:]))
+        return r
+
+    def exists(self, path: StrPath) -> bool:
+        """Whether `path` exists in the guest (a dangling symlink counts)."""
+        r = self.exec(["sh", "-c", 'test -e "$1" || test -L "$1"', "sh",
+                       _exec.b(path)], timeout=60)
+        if r.exit_code not in (0, 1):
+            raise IOFailure("exists %r in VM %s: exit %d: %s" % (
+                os.fsdecode(path), self.id, r.exit_code, r.stderr.strip()))
+        return r.exit_code == 0
+
+    def list_dir(self, path: StrPath) -> List[FileInfo]:
+        """The entries of the directory `path` (not . and ..), sorted by
+        name: FileInfo(name, path, type, size, mode).  NotFound,
+        InvalidArgument (not a directory)."""
+        p = _exec.b(path)
+        r = self._files_cmd("list", path, ["sh", "-c", _LIST_SCRIPT, "sh", p])
+        # find prints P/name: a name has no "/", so the last part is it
+        names = sorted(n.rsplit(b"/", 1)[-1] for n in r.stdout_bytes.split(b"\0") if n)
+        base = p.rstrip(b"/")
+        out: List[FileInfo] = []
+        for i in range(0, len(names), 1000):  # argv stays far below limits
+            batch = names[i:i + 1000]
+            lines = self._stat([base + b"/" + n for n in batch])
+            if len(lines) != len(batch):  # one vanished meanwhile: one by one
+                lines = [(self._stat([base + b"/" + n]) or [b""])[0] for n in batch]
+            for name, line in zip(batch, lines):
+                fields = line.split()
+                if len(fields) != 2:
+                    continue  # removed between the listing and stat
+                raw = int(fields[1], 16)
+                out.append(FileInfo(os.fsdecode(name), os.fsdecode(base + b"/" + name),
+                                    _file_type(raw), int(fields[0]), raw & 0o7777))
+        return out
+
+    def _stat(self, paths: List[bytes]) -> List[bytes]:
+        """'SIZE RAWMODE' lines of `stat` (no symlink followed), one per
+        path that still exists."""
+        argv: List[Union[str, bytes]] = [b"stat", b"-c", b"%s %f", b"--"]
+        return self.exec(argv + list(paths), timeout=60).stdout_bytes.splitlines()
+
+    def mkdir(self, path: StrPath, mode: int = 0o755, parents: bool = False) -> None:
+        """Make the directory `path` (AlreadyExists; NotFound when its
+        parent is missing, unless parents=True, which also accepts an
+        existing directory, as mkdir -p)."""
+        self._files_cmd("mkdir", path, ["sh", "-c", _MKDIR_SCRIPT, "sh",
+                                        _exec.b(path), "%o" % mode,
+                                        "1" if parents else "0"])
+
+    def remove(self, path: StrPath, recursive: bool = False) -> None:
+        """Remove a file, a symlink or an empty directory (NotFound; a
+        directory with entries needs recursive=True)."""
+        self._files_cmd("remove", path, ["sh", "-c", _REMOVE_SCRIPT, "sh",
+                                         _exec.b(path), "1" if recursive else "0"])
 
     # Accessors
     @property
-    def id(self):
+    def id(self) -> Optional[str]:
         return cstr(lib.aeth_vm_id(self._handle()))
 
     @property
-    def name(self):
+    def name(self) -> Optional[str]:
         return cstr(lib.aeth_vm_name(self._handle()))
 
     @property
-    def status(self):
+    def status(self) -> Optional[str]:
         """"creating", "running", "stopped", "failed" or "deleted"."""
         return cstr(lib.aeth_vm_state_name(lib.aeth_vm_status(self._handle())))
 
     @property
-    def backend(self):
+    def backend(self) -> Optional[str]:
         return cstr(lib.aeth_vm_backend(self._handle()))
 
     @property
-    def accel(self):
+    def accel(self) -> Optional[str]:
         return accel_name(lib.aeth_vm_accel(self._handle()))
 
     @property
-    def pid(self):
-        return lib.aeth_vm_pid(self._handle())
+    def pid(self) -> int:
+        return int(lib.aeth_vm_pid(self._handle()))
 
     @property
-    def vcpus(self):
-        return lib.aeth_vm_vcpus(self._handle())
+    def vcpus(self) -> int:
+        return int(lib.aeth_vm_vcpus(self._handle()))
 
     @property
-    def expires_ms(self):
+    def expires_ms(self) -> int:
         """When the VM's lifetime ends (ms since the epoch), or 0: never."""
-        return lib.aeth_vm_expires_ms(self._handle())
+        return int(lib.aeth_vm_expires_ms(self._handle()))
 
     @property
-    def memory_mb(self):
-        return lib.aeth_vm_memory_mb(self._handle())
+    def memory_mb(self) -> int:
+        return int(lib.aeth_vm_memory_mb(self._handle()))
 
     @property
-    def serial_log(self):
+    def serial_log(self) -> Optional[str]:
         return cstr(lib.aeth_vm_serial_log(self._handle()))
 
     @property
-    def state_dir(self):
+    def state_dir(self) -> Optional[str]:
         return cstr(lib.aeth_vm_state_dir(self._handle()))
 
     @property
-    def kernel_path(self):
+    def kernel_path(self) -> Optional[str]:
         return cstr(lib.aeth_vm_kernel_path(self._handle()))
 
     @property
-    def rootfs_path(self):
+    def rootfs_path(self) -> Optional[str]:
         return cstr(lib.aeth_vm_rootfs_path(self._handle()))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         if self.closed:
             return "<aetherium.VM closed>"
         return "<aetherium.VM %s %s>" % (self.id, self.status)
