@@ -200,3 +200,24 @@ def test_handler_result_json_cannot_encode_fails_the_task(services):
         assert "json.dumps cannot encode" in t.error and kind in t.error, t.error
     assert "set is not JSON serializable" in done["py:set"].error
     assert done["py:ok"].status == "completed" and done["py:ok"].result == [1, "two", None]
+
+
+def test_async_client_runs_tasks_at_once(services, worker):
+    import asyncio
+    import aetherium.aio as aio
+
+    async def main():
+        async with aio.AsyncClient(size=3, **services) as c:
+            vm_id = await c.create_vm("py-aio", timeout=180)
+            try:
+                rs = await asyncio.gather(*(c.execute(vm_id, "echo", [str(i)], timeout=60)
+                                            for i in range(4)))
+                rows = await c.list_vms()
+            finally:
+                await c.delete_vm(vm_id, timeout=60)
+            return vm_id, rs, rows, len(c._all)
+
+    vm_id, rs, rows, opened = asyncio.run(main())
+    assert [r.stdout for r in rs] == ["%d\n" % i for i in range(4)]
+    assert vm_id in [r["id"] for r in rows]
+    assert 1 < opened <= 3  # several Clients waited at once, never more than size
