@@ -83,7 +83,7 @@ static void handle_hello(struct agent *a, uint32_t id,
 	agent_session_reset(a);
 	info = agent_info_json(a);
 	aeth__proto_msg_begin(&m, AETH__MSG_HELLO_OK, id);
-	aeth__proto_add_u64(&m, AETH__F_VERSION, AETH__PROTO_VERSION);
+	aeth__proto_add_u64(&m, AETH__F_VERSION, AETH__PROTO_LEVEL);
 	aeth__proto_add_str(&m, AETH__F_INFO, info ? info : "{}");
 	agent_send(a, &m);
 	aeth__proto_msg_free(&m);

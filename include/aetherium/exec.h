@@ -51,7 +51,7 @@ typedef enum {
 	AETH_STREAM_STDERR = 2
 } aeth_exec_stream;
 
-#define AETH_EXEC_OPTIONS_VERSION 1
+#define AETH_EXEC_OPTIONS_VERSION 2
 
 /**
  * What to run. Every pointer is borrowed for the duration of the call
@@ -81,10 +81,23 @@ typedef struct {
 	/** Leave stdin open after stdin_data, for aeth_exec_write_stdin();
 	 *  otherwise stdin reaches EOF after stdin_data. */
 	int keep_stdin_open;
+	/* Version 2. */
+	/**
+	 * Run the command as this user id in the guest, -1 (the default):
+	 * as the agent's user (root). The agent sets the supplementary
+	 * groups to the gid alone, then the gid, then the uid, before it
+	 * enters `cwd` and runs the command; a failure is reported as a
+	 * command that could not start (exit 127, exec_errno). Needs a
+	 * guest agent of protocol level 2 (AETH_EINVALID otherwise, before
+	 * anything runs). 0..4294967294.
+	 */
+	int64_t uid;
+	/** The group id, -1 (the default): the agent's (root's, 0). */
+	int64_t gid;
 } aeth_exec_options;
 
 #define AETH_EXEC_OPTIONS_INIT \
-	{AETH_EXEC_OPTIONS_VERSION, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0}
+	{AETH_EXEC_OPTIONS_VERSION, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, -1, -1}
 
 /**
  * Initialise `opts` for `version` as AETH_EXEC_OPTIONS_INIT does: the fields that

@@ -353,6 +353,7 @@ static void on_frame(aeth__agent *a, const aeth__proto_header *h,
 	switch (h->type) {
 	case AETH__MSG_HELLO_OK:
 		r->info = f->info ? strdup(f->info) : NULL;
+		r->level = AETH__PROTO_HAS(f, AETH__F_VERSION) ? f->version : 1;
 		finish_req(r, 0, NULL);
 		break;
 	case AETH__MSG_PONG:
@@ -621,6 +622,7 @@ int aeth__agent_open(aeth__agent **out, int fd, const char *peer_name)
 	a->reply_ms = AETH__AGENT_REPLY_MS;
 	a->idle_ms = AETH__AGENT_IDLE_MS;
 	a->ping_ms = AETH__AGENT_PING_MS;
+	a->level = 1; /* until a hello says more */
 	a->peer = strdup(peer_name ? peer_name : "guest");
 	if (fl >= 0)
 		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
@@ -719,8 +721,14 @@ int aeth__agent_hello(aeth__agent *a, unsigned int timeout_ms,
 	if (!r)
 		return AETH_ENOMEM;
 	aeth__proto_msg_begin(&m, AETH__MSG_HELLO, r->id);
-	aeth__proto_add_u64(&m, AETH__F_VERSION, AETH__PROTO_VERSION);
+	aeth__proto_add_u64(&m, AETH__F_VERSION, AETH__PROTO_LEVEL);
 	rc = roundtrip(a, r, &m, timeout_ms, "hello");
+	if (rc == 0) {
+		pthread_mutex_lock(&a->mu);
+		a->level = r->level < AETH__PROTO_LEVEL ? (unsigned int)r->level
+							: AETH__PROTO_LEVEL;
+		pthread_mutex_unlock(&a->mu);
+	}
 	if (rc == 0 && info_json) {
 		*info_json = r->info;
 		r->info = NULL;

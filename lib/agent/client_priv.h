@@ -63,6 +63,7 @@ struct aeth__req {
 	int rc;           /* 0 or the agent's error code */
 	char *msg;        /* the agent's error message */
 	char *info;       /* hello */
+	uint64_t level;   /* hello: the agent's protocol level */
 	uint64_t size;    /* ok */
 	/* chunks of output (exec) or file data (get) not taken yet */
 	struct aeth__chunk *head, *tail;
@@ -103,6 +104,9 @@ struct aeth__agent {
 	int64_t ping_sent_ms;  /* our unanswered ping, 0 = none */
 	bool paused;           /* the reader waits for a get's consumer */
 	bool closing;          /* aeth__agent_free: the reader ends */
+	/* The protocol level both sides speak (under mu): the lower of
+	 * ours and the agent's hello-ok; 1 until a hello answered. */
+	unsigned int level;
 };
 
 /* Requests: new (registered, with a fresh id) and done with. */

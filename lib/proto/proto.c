@@ -217,6 +217,8 @@ static uint64_t *u64_slot(aeth__proto_fields *f, uint8_t tag)
 	case AETH__F_CODE: return (uint64_t *)(void *)&f->code;
 	case AETH__F_STDIN_OPEN: return &f->stdin_open;
 	case AETH__F_EXEC_ERRNO: return &f->exec_errno;
+	case AETH__F_UID: return &f->uid;
+	case AETH__F_GID: return &f->gid;
 	default: return NULL;
 	}
 }

@@ -21,7 +21,12 @@
 
 #include "aetherium/error.h"
 
+/* The frame format (the header's version byte). */
 #define AETH__PROTO_VERSION 1
+/* The protocol level in hello / hello-ok: which types and fields a peer
+ * knows (docs/protocol.md, "Versioning"). 2 added uid/gid in exec, which
+ * a peer must not skip: the host sends them only to an agent at level 2. */
+#define AETH__PROTO_LEVEL 2
 #define AETH__PROTO_HEADER_LEN 12
 /* Largest payload a peer may send; a longer length is a protocol error. */
 #define AETH__PROTO_MAX_PAYLOAD (1u << 20)
@@ -93,7 +98,9 @@ enum {
 	AETH__F_MESSAGE = 24,   /* str */
 	AETH__F_STDIN_OPEN = 25,/* u64 bool: wait for STDIN_CLOSE */
 	AETH__F_EXEC_ERRNO = 26,/* u64: errno of a failed execvp */
-	AETH__F_MAX_TAG = 26
+	AETH__F_UID = 27,       /* u64: run the command as this uid (level 2) */
+	AETH__F_GID = 28,       /* u64: and this gid (level 2) */
+	AETH__F_MAX_TAG = 28
 };
 
 /* ---- Frame header ---- */
@@ -149,6 +156,7 @@ typedef struct {
 	uint64_t version, timeout_ms, output_limit, shell, window, stream;
 	uint64_t signal, timed_out, stdout_trunc, stderr_trunc, duration_ms;
 	uint64_t pid, mode, size, max_len, stdin_open, exec_errno;
+	uint64_t uid, gid;
 	int64_t exit_code, code;
 	const char *info, *cwd, *path, *message;
 	const uint8_t *data;

@@ -7,7 +7,10 @@
 #include "vm/vm_internal.h"
 
 static const aeth_exec_options exec_defaults = AETH_EXEC_OPTIONS_INIT;
-static const size_t exec_sizes[] = {sizeof(aeth_exec_options)};
+static const size_t exec_sizes[] = {
+	AETH__END(aeth_exec_options, keep_stdin_open), /* 1 */
+	sizeof(aeth_exec_options),                     /* 2: uid, gid */
+};
 static const aeth__versioned exec_options_v = {
 	"aeth_exec_options", "AETH_EXEC_OPTIONS_INIT", AETH_EXEC_OPTIONS_VERSION,
 	exec_sizes, &exec_defaults,

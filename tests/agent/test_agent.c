@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -204,6 +205,57 @@ static bool pid_gone(pid_t pid)
 		usleep(10000);
 	}
 	return false;
+}
+
+/* uid/gid (protocol level 2): the agent, root here as in a guest, drops
+ * to the user before cwd and exec; the supplementary groups are the gid
+ * alone. A cwd the user may not enter fails as a bad cwd does. */
+static void test_run_as_user(void **state)
+{
+	struct fixture *fx = *state;
+	const char *ids[] = {"sh", "-c", "id -u; id -g; id -G", NULL};
+	const char *pwd[] = {"pwd", NULL};
+	aeth_exec_options o = AETH_EXEC_OPTIONS_INIT;
+	char priv[96];
+	aeth_exec_result *r;
+
+	if (geteuid() != 0) {
+		print_message("not root: the agent cannot switch users; skipped\n");
+		return;
+	}
+	o.uid = 65534;
+	o.gid = 65533;
+	r = run(fx->a, ids, &o);
+	assert_int_equal(r->exit_code, 0);
+	assert_string_equal(r->stdout_data, "65534\n65533\n65533\n");
+	aeth__exec_result_free(r);
+	o.gid = -1; /* the uid alone: gid stays root's, groups just it */
+	r = run(fx->a, ids, &o);
+	assert_string_equal(r->stdout_data, "65534\n0\n0\n");
+	aeth__exec_result_free(r);
+	snprintf(priv, sizeof(priv), "%s/private", tmpdir);
+	assert_int_equal(mkdir(priv, 0700), 0);
+	o.cwd = priv;
+	r = run(fx->a, pwd, &o);
+	assert_int_equal(r->exit_code, 127);
+	assert_int_equal(r->exec_errno, EACCES);
+	assert_non_null(strstr(r->stderr_data, "cannot change to directory"));
+	aeth__exec_result_free(r);
+	o.uid = o.gid = -1; /* root again: the agent itself never changed */
+	r = run(fx->a, pwd, &o);
+	assert_int_equal(r->exit_code, 0);
+	assert_int_equal(strncmp(r->stdout_data, priv, strlen(priv)), 0);
+	aeth__exec_result_free(r);
+	rmdir(priv);
+	o.uid = -2;
+	o.cwd = NULL;
+	o.argv = ids;
+	{
+		aeth_exec_result *bad = NULL;
+
+		assert_int_equal(aeth__agent_exec(&bad, fx->a, &o), AETH_EINVALID);
+		assert_null(bad);
+	}
 }
 
 static void test_timeout_kills_group(void **state)
@@ -643,6 +695,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hello_info, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_echo_and_exit_codes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stdin_env_cwd_shell, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_run_as_user, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_kills_group, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_huge_output_capped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),

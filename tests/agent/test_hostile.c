@@ -741,6 +741,41 @@ static void test_no_exit_after_timeout(void **state)
 	finish(f);
 }
 
+/* ---- an agent of protocol level 1 and a command with a uid ---- */
+
+/* A level-1 agent (hello-ok says version 1, as agents before uid/gid
+ * did): it would skip the uid field and run the command as root. */
+static void script_level1(struct peer *p)
+{
+	uint32_t id = peer_expect(p, AETH__MSG_HELLO);
+
+	send_u64(p, AETH__MSG_HELLO_OK, id, AETH__F_VERSION, 1);
+	serve_pings(p, 1000);
+}
+
+static void test_uid_refused_by_old_agent(void **state)
+{
+	struct fx *f = start(script_level1);
+	const char *argv[] = {"id", "-u", NULL};
+	aeth_exec_options o = AETH_EXEC_OPTIONS_INIT;
+	aeth_exec *e = NULL;
+
+	(void)state;
+	assert_int_equal(aeth__agent_hello(f->a, 5000, NULL), 0);
+	o.argv = argv;
+	o.uid = 65534;
+	assert_int_equal(aeth__agent_exec_start(&e, f->a, &o), AETH_EINVALID);
+	assert_null(e);
+	assert_non_null(strstr(aeth_error_last(), "protocol level 1"));
+	assert_non_null(strstr(aeth_error_last(), "rebuild the guest image"));
+	o.uid = -1;
+	o.gid = 100;
+	assert_int_equal(aeth__agent_exec_start(&e, f->a, &o), AETH_EINVALID);
+	stop(f);
+	assert_int_equal(f->p.exec_id, 0); /* nothing was sent to run */
+	free(f);
+}
+
 /* ---- an agent that goes silent, no timeout set ---- */
 
 static void script_silent(struct peer *p)
@@ -998,6 +1033,7 @@ int main(void)
 		cmocka_unit_test(test_never_reads),
 		cmocka_unit_test(test_evil_messages),
 		cmocka_unit_test(test_random_frames),
+		cmocka_unit_test(test_uid_refused_by_old_agent),
 		cmocka_unit_test(test_no_exit_after_timeout),
 		cmocka_unit_test(test_silent_agent_declared_dead),
 		cmocka_unit_test(test_busy_agent_kept),

@@ -64,6 +64,8 @@ unsigned int timeout_ms;
 size_t output_limit;
 int shell;
 int keep_stdin_open;
+int64_t uid;
+int64_t gid;
 } aeth_exec_options;
 int aeth_exec_options_init(aeth_exec_options *opts, unsigned int version);
 typedef struct {
@@ -599,7 +601,7 @@ const char *error);
 INT_CONSTANTS = {'AETH_ACCEL_INFO_VERSION': 1,
  'AETH_CLIENT_OPTIONS_VERSION': 1,
  'AETH_CREATE_OPTIONS_VERSION': 2,
- 'AETH_EXEC_OPTIONS_VERSION': 1,
+ 'AETH_EXEC_OPTIONS_VERSION': 2,
  'AETH_EXEC_RESULT_VERSION': 1,
  'AETH_EXEC_WAIT_GRACE_MS': 5000,
  'AETH_FILE_GET_MAX_DEFAULT': 16777216,

@@ -37,6 +37,9 @@ _GRACE_S = int(constant("AETH_EXEC_WAIT_GRACE_MS")) / 1000.0
 DEFAULT_OUTPUT_LIMIT = 1 << 20
 
 StrPath = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
+#: exec(user=...): a uid, "uid", "uid:gid", a user name or "name:group"
+#: (looked up in the guest's /etc/passwd and /etc/group), or (uid, gid).
+User = Union[int, str, Tuple[int, int]]
 Argv = Union[str, bytes, Sequence[StrPath]]
 Env = Mapping[str, Optional[str]]
 
@@ -168,10 +171,72 @@ def merge_env(base: Optional[Env], env: Optional[Env]) -> Optional[Dict[str, Opt
     return out
 
 
+def _guest_db(vm: VM, path: str) -> List[List[str]]:
+    """The colon-separated lines of a guest file (/etc/passwd, /etc/group);
+    none when it does not exist (the initramfs has no users)."""
+    from .errors import NotFound
+    try:
+        text = vm.get_file(path, max_size=4 << 20).decode("utf-8", "replace")
+    except NotFound:
+        return []
+    return [ln.split(":") for ln in text.splitlines() if ln and not ln.startswith("#")]
+
+
+def _number(s: str) -> Optional[int]:
+    return int(s) if s.isdigit() else None
+
+
+def resolve_user(vm: VM, user: User) -> Tuple[int, int, Dict[str, str]]:
+    """(uid, gid, env to add) for exec(user=...).  A name is looked up in
+    the guest's /etc/passwd (uid, primary gid, home) and a group name in
+    /etc/group; a bare uid takes its passwd entry's gid, or the uid's own
+    number when it has none (never root's group by accident)."""
+    from .errors import InvalidArgument, NotFound
+    if isinstance(user, tuple):
+        if len(user) != 2:
+            raise InvalidArgument("user=(uid, gid) takes two numbers")
+        return int(user[0]), int(user[1]), {}
+    if isinstance(user, bool) or not isinstance(user, (int, str)):
+        raise InvalidArgument("user must be a uid, 'uid:gid', a name or (uid, gid)")
+    if isinstance(user, int):
+        if user < 0:  # the library checks the upper bound
+            raise InvalidArgument("user=%d: a uid is 0 or more" % user)
+        name, group = str(user), ""
+    else:
+        name, _, group = user.partition(":")
+    if not name:
+        raise InvalidArgument("user=%r names no user" % (user,))
+    uid = _number(name)
+    passwd = _guest_db(vm, "/etc/passwd")
+    entry = next((e for e in passwd if len(e) >= 7 and
+                  (e[0] == name if uid is None else e[2] == name)), None)
+    if uid is None:
+        if entry is None:
+            raise NotFound("user %r is not in /etc/passwd of VM %s: give a "
+                           "uid (user=1000 or '1000:1000')" % (name, vm.id))
+        uid = int(entry[2])
+    extra: Dict[str, str] = {}
+    if entry is not None:
+        extra = {"HOME": entry[5], "USER": entry[0], "LOGNAME": entry[0]}
+    if group:
+        gid = _number(group)
+        if gid is None:
+            g = next((e for e in _guest_db(vm, "/etc/group")
+                      if len(e) >= 3 and e[0] == group), None)
+            if g is None:
+                raise NotFound("group %r is not in /etc/group of VM %s"
+                               % (group, vm.id))
+            gid = int(g[2])
+    else:
+        gid = int(entry[3]) if entry is not None and entry[3].isdigit() else uid
+    return uid, gid, extra
+
+
 def _options(argv: Argv, stdin: Union[bytes, str, None] = None,
              env: Optional[Env] = None, cwd: Optional[StrPath] = None,
              timeout: Optional[float] = None, output_limit: Optional[int] = None,
-             shell: bool = False, keep_stdin_open: bool = False) -> Tuple[Any, List[Any]]:
+             shell: bool = False, keep_stdin_open: bool = False,
+             uid: int = -1, gid: int = -1) -> Tuple[Any, List[Any]]:
     """An aeth_exec_options and the Python objects that must outlive it."""
     args: List[StrPath]
     if isinstance(argv, (str, bytes)):
@@ -207,6 +272,8 @@ def _options(argv: Argv, stdin: Union[bytes, str, None] = None,
     opts.output_limit = output_limit or 0
     opts.shell = 1 if shell else 0
     opts.keep_stdin_open = 1 if keep_stdin_open else 0
+    opts.uid = uid
+    opts.gid = gid
     return opts, keep
 
 
@@ -273,7 +340,13 @@ class Process(Handle):
 
     _what = "process"
 
-    def __init__(self, vm: VM, argv: Argv, **kw: Any) -> None:
+    def __init__(self, vm: VM, argv: Argv, user: Optional[User] = None,
+                 **kw: Any) -> None:
+        if user is not None:
+            uid, gid, extra = resolve_user(vm, user)
+            env = dict(extra)
+            env.update(kw.get("env") or {})  # the caller's env wins
+            kw.update(uid=uid, gid=gid, env=env)
         opts, keep = _options(argv, **kw)
         out = ffi.new("aeth_exec **")
         check(lib.aeth_exec_start(out, vm._handle(), opts))  # copies opts

@@ -88,6 +88,7 @@ class AsyncVM:
         pool thread.  Cancellation kills the command."""
         cancel = threading.Event()
         kwargs["env"] = _exec.merge_env(self.vm.env, kwargs.get("env"))
+        kwargs.setdefault("user", self.vm.user)
         fut = asyncio.ensure_future(to_thread(_exec.run, self.vm, argv,
                                               cancel=cancel, **kwargs))
         try:

@@ -12,12 +12,12 @@ from __future__ import annotations
 import os
 import stat
 import threading
-from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Union
+from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Union
 
 from . import _core
 from . import _exec
 from ._exec import (STOP, Argv, ChunkCallback, Env, ExecResult,
-                    OutputCallback, Process, StrPath)
+                    OutputCallback, Process, StrPath, User)
 from ._ffi import ffi, lib, new_options
 from ._handle import Handle, cstr, ms, strarray
 from .errors import AlreadyExists, InvalidArgument, IOFailure, NotFound, check
@@ -224,7 +224,8 @@ class VM(Handle):
     docs/security.md), rootfs_path, boot_timeout (seconds), id (a UUID),
     vmm (a VMM; default: default_vmm()), start (True: boot now), ttl (the
     VM's lifetime in seconds: VMM.reap() removes it after; expires_ms
-    says when).
+    says when), env (variables set for every command), user (the user
+    every command runs as, see exec()).
 
     Threading: exec/spawn/put_file/get_file may run from several threads
     at once on one VM; start/stop/delete/close must not race them.
@@ -239,9 +240,10 @@ class VM(Handle):
                  boot_timeout: Optional[float] = None, id: Optional[str] = None,
                  vmm: Optional[VMM] = None, keep: bool = False, start: bool = True,
                  allow: Optional[Iterable[str]] = None, ttl: Optional[int] = None,
-                 env: Optional[Env] = None) -> None:
+                 env: Optional[Env] = None, user: Optional[User] = None) -> None:
         vmm = vmm or default_vmm()
         self.env: Dict[str, Optional[str]] = dict(env or {})
+        self.user: Optional[User] = user
         opts, strs = new_options("aeth_vm_options")
         _set_strv(opts, strs, "net_allow", allow)
         if ttl is not None:
@@ -273,6 +275,7 @@ class VM(Handle):
     def _wrap(cls, ptr: Any, vmm: VMM, owned: bool) -> VM:
         self = cls.__new__(cls)
         self.env = {}
+        self.user = None
         self._init(ptr, vmm, delete=owned)
         return self
 
@@ -324,7 +327,8 @@ class VM(Handle):
              shell: bool = False, check: bool = False,
              on_output: Optional[OutputCallback] = None,
              on_stdout: Optional[ChunkCallback] = None,
-             on_stderr: Optional[ChunkCallback] = None) -> ExecResult:
+             on_stderr: Optional[ChunkCallback] = None,
+             user: Optional[User] = None) -> ExecResult:
         """Run a command to its end: an ExecResult.
 
         argv: a list of str/bytes (no shell), or one str run with
@@ -342,11 +346,19 @@ class VM(Handle):
         ``on_stdout=buf.write`` is fine); an exception kills it too and is
         re-raised here.  Ctrl-C (KeyboardInterrupt) stops the wait within
         0.1 s and kills the command.
+
+        user: run as this user instead of root: a uid, "uid:gid", a name
+        or "name:group" of the guest's /etc/passwd and /etc/group (HOME,
+        USER, LOGNAME then follow the entry), or (uid, gid); default: the
+        VM's `user` (VM(user=...)), else root.  A bare uid without a
+        passwd entry gets its own number as gid.  Needs a guest agent of
+        protocol level 2 (InvalidArgument otherwise).
         """
         return _exec.run(self, argv, stdin=stdin, env=_exec.merge_env(self.env, env),
                          cwd=cwd, timeout=timeout, output_limit=output_limit,
                          shell=shell, check=check, on_output=on_output,
-                         on_stdout=on_stdout, on_stderr=on_stderr)
+                         on_stdout=on_stdout, on_stderr=on_stderr,
+                         user=user if user is not None else self.user)
 
     def exec_stream(self, argv: Argv, **kwargs: Any) -> Process:
         """Start a command and iterate its output as (stream, chunk) pairs,
@@ -354,12 +366,14 @@ class VM(Handle):
         the loop, .wait() (or .result) gives the ExecResult.
         Same arguments as exec() (no callbacks/check)."""
         kwargs["env"] = _exec.merge_env(self.env, kwargs.get("env"))
+        kwargs.setdefault("user", self.user)
         return Process(self, argv, keep_stdin_open=False, **kwargs)
 
     def spawn(self, argv: Argv, **kwargs: Any) -> Process:
         """Start a command with stdin left open: a Process with write(),
         close_stdin(), kill(), iteration over output and wait()."""
         kwargs["env"] = _exec.merge_env(self.env, kwargs.get("env"))
+        kwargs.setdefault("user", self.user)
         return Process(self, argv, keep_stdin_open=True, **kwargs)
 
     def put_file(self, path: StrPath, data: Union[bytes, bytearray, memoryview, str],
@@ -406,9 +420,13 @@ class VM(Handle):
     # Directories and file names, done with commands of the guest's
     # userland (find, stat, mkdir, rm: busybox in the default image), argv
     # only (no shell parses a path), so that they work with every agent.
-    def _files_cmd(self, what: str, path: StrPath, argv: List[Union[str, bytes]],
-                   timeout: float = 60) -> ExecResult:
-        r = self.exec(argv, timeout=timeout, output_limit=64 << 20)
+    # As root, like put_file/get_file: not as the VM's default user.
+    def _root_cmd(self, argv: Sequence[Union[str, bytes]],
+                  output_limit: Optional[int] = None) -> ExecResult:
+        return _exec.run(self, list(argv), timeout=60, output_limit=output_limit)
+
+    def _files_cmd(self, what: str, path: StrPath, argv: List[Union[str, bytes]]) -> ExecResult:
+        r = self._root_cmd(argv, output_limit=64 << 20)
         if r.exit_code == _NO_SUCH:
             raise NotFound("%s %r in VM %s: no such file or directory"
                            % (what, os.fsdecode(path), self.id))
@@ -426,8 +444,8 @@ class VM(Handle):
 
     def exists(self, path: StrPath) -> bool:
         """Whether `path` exists in the guest (a dangling symlink counts)."""
-        r = self.exec(["sh", "-c", 'test -e "$1" || test -L "$1"', "sh",
-                       _exec.b(path)], timeout=60)
+        r = self._root_cmd(["sh", "-c", 'test -e "$1" || test -L "$1"', "sh",
+                            _exec.b(path)])
         if r.exit_code not in (0, 1):
             raise IOFailure("exists %r in VM %s: exit %d: %s" % (
                 os.fsdecode(path), self.id, r.exit_code, r.stderr.strip()))
@@ -461,7 +479,7 @@ class VM(Handle):
         """'SIZE RAWMODE' lines of `stat` (no symlink followed), one per
         path that still exists."""
         argv: List[Union[str, bytes]] = [b"stat", b"-c", b"%s %f", b"--"]
-        return self.exec(argv + list(paths), timeout=60).stdout_bytes.splitlines()
+        return self._root_cmd(argv + list(paths)).stdout_bytes.splitlines()
 
     def mkdir(self, path: StrPath, mode: int = 0o755, parents: bool = False) -> None:
         """Make the directory `path` (AlreadyExists; NotFound when its

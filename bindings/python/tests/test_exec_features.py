@@ -137,3 +137,57 @@ def test_directories(vm):
     assert sorted(e.name for e in vm.list_dir(base)) == ["f.txt", "private"]
     vm.remove(base, recursive=True)
     assert not vm.exists(base)
+
+
+def test_user(vm):
+    """exec(user=...) runs the command as another user of the guest (the
+    agent drops root before exec: protocol level 2)."""
+    r = vm.exec(["sh", "-c", "id -u; id -g; id -G"], user=65534)
+    assert r.stdout == "65534\n65534\n65534\n", r
+    r = vm.exec(["sh", "-c", "id -u; id -g"], user="1234:4321")
+    assert r.stdout == "1234\n4321\n"
+    r = vm.exec(["sh", "-c", "touch /root/aeth-user-test"], user=65534)
+    assert r.exit_code != 0 and "denied" in r.stderr.lower(), r
+    assert not vm.exists("/root/aeth-user-test")
+    assert vm.exec(["id", "-u"]).stdout == "0\n"  # root by default
+
+    had_passwd, had_group = vm.exists("/etc/passwd"), vm.exists("/etc/group")
+    old_passwd = vm.get_file("/etc/passwd") if had_passwd else b""
+    old_group = vm.get_file("/etc/group") if had_group else b""
+    try:
+        vm.put_file("/etc/passwd", old_passwd +
+                    b"app:x:1000:1001:App:/home/app:/bin/sh\n")
+        vm.put_file("/etc/group", old_group + b"staff:x:50:\n")
+        r = vm.exec(["sh", "-c", 'id -u; id -g; echo "$HOME $USER"'], user="app")
+        assert r.stdout == "1000\n1001\n/home/app app\n", r
+        r = vm.exec(["id", "-g"], user="app:staff")
+        assert r.stdout == "50\n"
+        r = vm.exec(["sh", "-c", "echo $HOME"], user="app", env={"HOME": "/tmp"})
+        assert r.stdout == "/tmp\n"  # the caller's env wins
+        with pytest.raises(aetherium.NotFound):
+            vm.exec(["true"], user="nobody-such")
+        with pytest.raises(aetherium.NotFound):
+            vm.exec(["true"], user="app:no-such-group")
+        # the VM's default user, for exec and streams; files stay root's
+        saved = vm.user
+        vm.user = "app"
+        try:
+            assert vm.exec(["id", "-u"]).stdout == "1000\n"
+            with vm.exec_stream(["id", "-u"]) as p:
+                assert p.wait().stdout == "1000\n"
+            vm.mkdir("/root/aeth-owned-by-root")
+            assert vm.exists("/root/aeth-owned-by-root")
+            vm.remove("/root/aeth-owned-by-root")
+        finally:
+            vm.user = saved
+    finally:
+        if had_passwd:
+            vm.put_file("/etc/passwd", old_passwd)
+        else:
+            vm.remove("/etc/passwd")
+        if had_group:
+            vm.put_file("/etc/group", old_group)
+        else:
+            vm.remove("/etc/group")
+    with pytest.raises(aetherium.InvalidArgument):
+        vm.exec(["true"], user=-5)
