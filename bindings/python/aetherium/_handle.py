@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import Any, Callable, List, Optional, Union
+from typing import Any, Callable, List, Optional
 
 from ._ffi import ffi
 from .errors import InvalidState

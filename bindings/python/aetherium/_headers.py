@@ -28,7 +28,7 @@ import re
 import shutil
 import subprocess
 import sys
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 HERE = pathlib.Path(__file__).resolve().parent
 GENERATED = HERE / "_cdef.py"

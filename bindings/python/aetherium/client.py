@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import signal as _signal
 import threading
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
@@ -81,6 +82,21 @@ def _text(res: Mapping[str, Any], key: str, raw: Optional[bytes]) -> str:
     return (raw or b"").decode("utf-8", "replace")
 
 
+def _signal_number(value: Any) -> int:
+    """A result's signal: a number, or a name ("SIGTERM", "TERM"); 0 for
+    none or for what is neither."""
+    if isinstance(value, bool) or value is None:
+        return 0
+    if isinstance(value, (int, float)):
+        return int(value)
+    text = str(value).strip().upper()
+    if text.isdigit():
+        return int(text)
+    name = text if text.startswith("SIG") else "SIG" + text
+    sig = getattr(_signal, name, None)
+    return int(sig) if isinstance(sig, _signal.Signals) else 0
+
+
 class TaskResult:
     """A completed vm:execute: the fields of its result (docs/worker.md).
 
@@ -106,7 +122,7 @@ class TaskResult:
         self.stdout_truncated = bool(res.get("stdout_truncated", False))
         self.stderr_truncated = bool(res.get("stderr_truncated", False))
         self.timed_out = bool(res.get("timed_out", False))
-        self.signal = int(res.get("signal") or 0)
+        self.signal = _signal_number(res.get("signal"))
         duration = res.get("duration_ms")
         self.duration_ms: Optional[int] = int(duration) if duration is not None else None
 

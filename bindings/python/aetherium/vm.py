@@ -16,7 +16,7 @@ from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Un
 
 from . import _core
 from . import _exec
-from ._exec import (STOP, Argv, ChunkCallback, Env, ExecResult,
+from ._exec import (Argv, ChunkCallback, Env, ExecResult,
                     OutputCallback, Process, StrPath, User)
 from ._ffi import ffi, lib, new_options
 from ._handle import Handle, cstr, ms, strarray

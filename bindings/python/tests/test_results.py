@@ -55,3 +55,12 @@ def test_result_round_trips_as_json():
     row = {"exit_code": 1, "stdout": "", "stderr": "e", "signal": None}
     r = _result(json.loads(json.dumps(row)))
     assert r.signal == 0 and r.exit_code == 1 and not r.ok
+
+
+def test_signal_as_number_or_name():
+    assert _result({"signal": 9}).signal == 9
+    assert _result({"signal": "15"}).signal == 15
+    assert _result({"signal": "SIGKILL"}).signal == 9
+    assert _result({"signal": "term"}).signal == 15
+    assert _result({"signal": "nonsense"}).signal == 0
+    assert _result({"signal": False}).signal == 0
