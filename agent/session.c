@@ -144,6 +144,12 @@ void agent_handle_frame(struct agent *a, const aeth__proto_header *h,
 	case AETH__MSG_GET:
 		agent_file_frame(a, h, &f);
 		break;
+	case AETH__MSG_STAT:
+	case AETH__MSG_LIST:
+	case AETH__MSG_MKDIR:
+	case AETH__MSG_REMOVE:
+		agent_fs_frame(a, h, &f);
+		break;
 	case AETH__MSG_ERROR:
 		agent_log("host reported an error on request %u: %s", h->id,
 			  f.message ? f.message : "?");

@@ -256,6 +256,40 @@ AETH_API int aeth_vm_file_get_fd(size_t *len_out, aeth_vm *vm,
 				 const char *guest_path, int fd,
 				 size_t max_len);
 
+/*
+ * Directories and names in the guest (protocol level 2: with an older
+ * guest agent these fail with AETH_EINVALID saying to rebuild the image).
+ * Symlinks are never followed. Errors: AETH_ENOTFOUND (no such path, or a
+ * missing parent), AETH_EEXISTS, AETH_EINVALID (not a directory, a
+ * directory not empty), AETH_EIO (anything else, with the guest's words).
+ * Each is one round trip, answered within the agent's reply deadline.
+ */
+
+/** The type and permission bits (st_mode) and size of `guest_path`. */
+AETH_API int aeth_vm_file_stat(unsigned int *mode, uint64_t *size, aeth_vm *vm,
+			       const char *guest_path);
+
+/**
+ * The entries of directory `guest_dir` (not "." and ".."), in the
+ * guest's order: *count names in *names (NULL-terminated, free with
+ * aeth_strarray_free()), their st_mode in *modes and sizes in *sizes
+ * (arrays of *count, free with aeth_free()). AETH_ETOOBIG if the names
+ * pass about 1 MiB (some 30000 entries).
+ */
+AETH_API int aeth_vm_file_list(char ***names, unsigned int **modes, uint64_t **sizes,
+			       size_t *count, aeth_vm *vm, const char *guest_dir);
+
+/** Make directory `guest_path` with permission bits `mode` (umask not
+ *  applied); `parents`: also the missing parents, and an existing
+ *  directory is fine (mkdir -p). */
+AETH_API int aeth_vm_file_mkdir(aeth_vm *vm, const char *guest_path,
+				unsigned int mode, int parents);
+
+/** Remove a file, a symlink or an empty directory; `recursive`: a
+ *  directory and all it holds (symlinks inside removed, not followed). */
+AETH_API int aeth_vm_file_remove(aeth_vm *vm, const char *guest_path,
+				 int recursive);
+
 /** Round trip to the agent: 0, AETH_ETIMEOUT or AETH_EUNAVAILABLE. */
 AETH_API int aeth_vm_ping(aeth_vm *vm, unsigned int timeout_ms);
 

@@ -102,6 +102,7 @@ void aeth__req_free(aeth__agent *a, struct aeth__req *r)
 	}
 	free(r->msg);
 	free(r->info);
+	free(r->data);
 	free(r);
 }
 
@@ -361,7 +362,16 @@ static void on_frame(aeth__agent *a, const aeth__proto_header *h,
 		break;
 	case AETH__MSG_OK:
 		r->size = f->size;
-		finish_req(r, 0, NULL);
+		r->mode = f->mode;
+		if (f->data_len && !r->data) { /* a list's records */
+			r->data = malloc(f->data_len);
+			if (r->data) {
+				memcpy(r->data, f->data, f->data_len);
+				r->data_len = f->data_len;
+			}
+		}
+		finish_req(r, r->data_len == f->data_len ? 0 : AETH_ENOMEM,
+			   r->data_len == f->data_len ? NULL : "out of memory");
 		break;
 	case AETH__MSG_ERROR:
 		finish_req(r, agent_code(f->code), f->message);
@@ -711,6 +721,27 @@ static int roundtrip(aeth__agent *a, struct aeth__req *r, aeth__proto_msg *m,
 	return roundtrip_until(a, r, m, aeth__now_ms() +
 			       (timeout_ms ? timeout_ms : 1), timeout_ms, what);
 }
+int aeth__agent_roundtrip(aeth__agent *a, struct aeth__req *r,
+			  aeth__proto_msg *m, const char *what)
+{
+	return roundtrip(a, r, m, a->reply_ms, what);
+}
+
+int aeth__agent_need_level(aeth__agent *a, unsigned int level, const char *what)
+{
+	unsigned int have;
+
+	pthread_mutex_lock(&a->mu);
+	have = a->level;
+	pthread_mutex_unlock(&a->mu);
+	if (have >= level)
+		return 0;
+	return aeth__error_set(AETH_EINVALID, "the agent of %s speaks protocol "
+			       "level %u; %s needs level %u: rebuild the guest "
+			       "image (scripts/build-image.sh) with this "
+			       "version's agent", a->peer, have, what, level);
+}
+
 int aeth__agent_hello(aeth__agent *a, unsigned int timeout_ms,
 		      char **info_json)
 {

@@ -75,20 +75,10 @@ static int check_options(const aeth_exec_options *o)
  * would skip them and run the command as root. */
 static int check_level(aeth__agent *a, const aeth_exec_options *o)
 {
-	unsigned int level;
-
 	if (o->uid < 0 && o->gid < 0)
 		return 0;
-	pthread_mutex_lock(&a->mu);
-	level = a->level;
-	pthread_mutex_unlock(&a->mu);
-	if (level >= 2)
-		return 0;
-	return aeth__error_set(AETH_EINVALID, "the agent of %s speaks protocol "
-			       "level %u, which cannot run a command as another "
-			       "user (uid/gid need level 2): rebuild the guest "
-			       "image (scripts/build-image.sh) with this "
-			       "version's agent", a->peer, level);
+	return aeth__agent_need_level(a, 2, "running a command as another "
+				      "user (uid/gid)");
 }
 
 /* Wait for STARTED (0) or the agent's refusal. */

@@ -65,6 +65,9 @@ struct aeth__req {
 	char *info;       /* hello */
 	uint64_t level;   /* hello: the agent's protocol level */
 	uint64_t size;    /* ok */
+	uint64_t mode;    /* ok of a stat */
+	uint8_t *data;    /* ok of a list: its records (malloc'd) */
+	size_t data_len;
 	/* chunks of output (exec) or file data (get) not taken yet */
 	struct aeth__chunk *head, *tail;
 	size_t queued;
@@ -108,6 +111,14 @@ struct aeth__agent {
 	 * ours and the agent's hello-ok; 1 until a hello answered. */
 	unsigned int level;
 };
+
+/* Send `m` (built for r) and wait for r's final reply, at most the
+ * agent's reply_ms: 0, or the agent's error as ours. */
+int aeth__agent_roundtrip(aeth__agent *a, struct aeth__req *r,
+			  aeth__proto_msg *m, const char *what);
+/* 0 when the agent speaks protocol `level` or later; else AETH_EINVALID
+ * saying that `what` needs a newer guest image. */
+int aeth__agent_need_level(aeth__agent *a, unsigned int level, const char *what);
 
 /* Requests: new (registered, with a fresh id) and done with. */
 struct aeth__req *aeth__req_new(aeth__agent *a);

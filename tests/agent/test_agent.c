@@ -258,6 +258,70 @@ static void test_run_as_user(void **state)
 	}
 }
 
+/* stat, list, mkdir, remove (level 2) against the local agent's files */
+static void test_fs_ops(void **state)
+{
+	struct fixture *fx = *state;
+	char base[96], path[160], **names = NULL;
+	unsigned int mode, *modes = NULL;
+	uint64_t size, *sizes = NULL;
+	size_t n = 0;
+	int seen = 0;
+
+	snprintf(base, sizeof(base), "%s/fs", tmpdir);
+	assert_int_equal(aeth__agent_file_stat(&mode, &size, fx->a, base),
+			 AETH_ENOTFOUND);
+	snprintf(path, sizeof(path), "%s/a/b", base);
+	assert_int_equal(aeth__agent_file_mkdir(fx->a, path, 0755, 0), AETH_ENOTFOUND);
+	assert_int_equal(aeth__agent_file_mkdir(fx->a, path, 0750, 1), 0);
+	assert_int_equal(aeth__agent_file_mkdir(fx->a, path, 0750, 1), 0);
+	assert_int_equal(aeth__agent_file_mkdir(fx->a, path, 0750, 0), AETH_EEXISTS);
+	assert_int_equal(aeth__agent_file_stat(&mode, &size, fx->a, path), 0);
+	assert_true(S_ISDIR(mode) && (mode & 07777) == 0750);
+	snprintf(path, sizeof(path), "%s/f.txt", base);
+	assert_int_equal(aeth__agent_file_put(fx->a, path, "12345", 5, 0640), 0);
+	snprintf(path, sizeof(path), "%s/link", base);
+	assert_int_equal(symlink("/", path), 0); /* never followed */
+	assert_int_equal(aeth__agent_file_list(&names, &modes, &sizes, &n, fx->a,
+					       base), 0);
+	assert_int_equal(n, 3);
+	assert_null(names[3]);
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(names[i], "f.txt") == 0) {
+			assert_true(S_ISREG(modes[i]) && sizes[i] == 5);
+			assert_int_equal(modes[i] & 07777, 0640);
+			seen |= 1;
+		} else if (strcmp(names[i], "a") == 0) {
+			assert_true(S_ISDIR(modes[i]));
+			seen |= 2;
+		} else if (strcmp(names[i], "link") == 0) {
+			assert_true(S_ISLNK(modes[i]));
+			seen |= 4;
+		}
+	}
+	assert_int_equal(seen, 7);
+	aeth_strarray_free(names);
+	free(modes);
+	free(sizes);
+	snprintf(path, sizeof(path), "%s/f.txt", base);
+	assert_int_equal(aeth__agent_file_list(&names, &modes, &sizes, &n, fx->a,
+					       path), AETH_EINVALID);
+	assert_null(names);
+	assert_int_equal(aeth__agent_file_remove(fx->a, base, 0), AETH_EINVALID);
+	assert_non_null(strstr(aeth_error_last(), "not empty"));
+	snprintf(path, sizeof(path), "%s/link", base);
+	assert_int_equal(aeth__agent_file_remove(fx->a, path, 0), 0);
+	assert_int_equal(access("/", F_OK), 0);
+	/* a recursive remove does not follow a link out of the tree */
+	snprintf(path, sizeof(path), "%s/a/b/out", base);
+	assert_int_equal(symlink(tmpdir, path), 0);
+	assert_int_equal(aeth__agent_file_remove(fx->a, base, 1), 0);
+	assert_int_equal(aeth__agent_file_stat(&mode, &size, fx->a, base),
+			 AETH_ENOTFOUND);
+	assert_int_equal(aeth__agent_file_stat(&mode, &size, fx->a, tmpdir), 0);
+	assert_int_equal(aeth__agent_file_remove(fx->a, base, 1), AETH_ENOTFOUND);
+}
+
 static void test_timeout_kills_group(void **state)
 {
 	struct fixture *fx = *state;
@@ -696,6 +760,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_echo_and_exit_codes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stdin_env_cwd_shell, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_run_as_user, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fs_ops, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_kills_group, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_huge_output_capped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),

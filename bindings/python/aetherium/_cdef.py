@@ -107,6 +107,14 @@ const char *guest_path, size_t max_len);
 int aeth_vm_file_get_fd(size_t *len_out, aeth_vm *vm,
 const char *guest_path, int fd,
 size_t max_len);
+int aeth_vm_file_stat(unsigned int *mode, uint64_t *size, aeth_vm *vm,
+const char *guest_path);
+int aeth_vm_file_list(char ***names, unsigned int **modes, uint64_t **sizes,
+size_t *count, aeth_vm *vm, const char *guest_dir);
+int aeth_vm_file_mkdir(aeth_vm *vm, const char *guest_path,
+unsigned int mode, int parents);
+int aeth_vm_file_remove(aeth_vm *vm, const char *guest_path,
+int recursive);
 int aeth_vm_ping(aeth_vm *vm, unsigned int timeout_ms);
 typedef enum {
 AETH_LOG_DEBUG = 0,

@@ -112,6 +112,9 @@ class AsyncVM:
                        max_size: Optional[int] = None) -> int:
         return await to_thread(self.vm.download, path, local_path, max_size)
 
+    async def stat(self, path: StrPath) -> FileInfo:
+        return await to_thread(self.vm.stat, path)
+
     async def exists(self, path: StrPath) -> bool:
         return await to_thread(self.vm.exists, path)
 

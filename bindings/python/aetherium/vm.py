@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import stat
 import threading
-from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Union
+from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Union
 
 from . import _core
 from . import _exec
@@ -20,7 +20,7 @@ from ._exec import (Argv, ChunkCallback, Env, ExecResult,
                     OutputCallback, Process, StrPath, User)
 from ._ffi import ffi, lib, new_options
 from ._handle import Handle, cstr, ms, strarray
-from .errors import AlreadyExists, InvalidArgument, IOFailure, NotFound, check
+from .errors import InvalidArgument, NotFound, check
 
 _ACCELS: Dict[Optional[str], int] = {"auto": lib.AETH_ACCEL_AUTO, "kvm": lib.AETH_ACCEL_KVM,
            "tcg": lib.AETH_ACCEL_TCG}
@@ -49,23 +49,6 @@ def _set_strv(opts: Any, keep: List[Any], field: str,
     keep.extend(items)
     keep.append(arr)
     setattr(opts, field, arr)
-
-
-# Exit codes of the scripts below, mapped to exceptions by _files_cmd.
-_NO_SUCH, _NOT_DIR, _EXISTS = 70, 71, 72
-_LIST_SCRIPT = (
-    'test -d "$1" || { test -e "$1" && exit 71; exit 70; }; '
-    'cd "$1" && exec find . -mindepth 1 -maxdepth 1 -print0')
-_MKDIR_SCRIPT = (
-    'if test "$3" = 1; then test -d "$1" && exit 0; '
-    'test -e "$1" && exit 72; exec mkdir -p -m "$2" "$1"; fi; '
-    'test -e "$1" || test -L "$1" && exit 72; '
-    'test -d "$(dirname "$1")" || exit 70; exec mkdir -m "$2" "$1"')
-_REMOVE_SCRIPT = (
-    'test -e "$1" || test -L "$1" || exit 70; '
-    'if test "$2" = 1; then exec rm -rf -- "$1"; fi; '
-    'if test -d "$1" && ! test -L "$1"; then exec rmdir -- "$1"; fi; '
-    'exec rm -f -- "$1"')
 
 
 class FileInfo(NamedTuple):
@@ -417,83 +400,68 @@ class VM(Handle):
                 raise
         return int(size[0])
 
-    # Directories and file names, done with commands of the guest's
-    # userland (find, stat, mkdir, rm: busybox in the default image), argv
-    # only (no shell parses a path), so that they work with every agent.
-    # As root, like put_file/get_file: not as the VM's default user.
-    def _root_cmd(self, argv: Sequence[Union[str, bytes]],
-                  output_limit: Optional[int] = None) -> ExecResult:
-        return _exec.run(self, list(argv), timeout=60, output_limit=output_limit)
-
-    def _files_cmd(self, what: str, path: StrPath, argv: List[Union[str, bytes]]) -> ExecResult:
-        r = self._root_cmd(argv, output_limit=64 << 20)
-        if r.exit_code == _NO_SUCH:
-            raise NotFound("%s %r in VM %s: no such file or directory"
-                           % (what, os.fsdecode(path), self.id))
-        if r.exit_code == _NOT_DIR:
-            raise InvalidArgument("%s %r in VM %s: not a directory"
-                                  % (what, os.fsdecode(path), self.id))
-        if r.exit_code == _EXISTS:
-            raise AlreadyExists("%s %r in VM %s: it already exists"
-                                % (what, os.fsdecode(path), self.id))
-        if not r.ok:
-            raise IOFailure("%s %r in VM %s failed (exit %d): %s"
-                            % (what, os.fsdecode(path), self.id, r.exit_code,
-                               r.stderr.strip()[-300:]))
-        return r
+    # Directories and names (protocol level 2: aeth_vm_file_stat/list/
+    # mkdir/remove); as root, like put_file/get_file; symlinks are never
+    # followed.
+    def stat(self, path: StrPath) -> FileInfo:
+        """FileInfo of `path` (NotFound; a symlink is described, not
+        followed)."""
+        mode = ffi.new("unsigned int *")
+        size = ffi.new("uint64_t *")
+        check(lib.aeth_vm_file_stat(mode, size, self._handle(), _exec.b(path)))
+        p = os.fsdecode(_exec.b(path))
+        return FileInfo(os.path.basename(p.rstrip("/")) or p, p,
+                        _file_type(mode[0]), int(size[0]), mode[0] & 0o7777)
 
     def exists(self, path: StrPath) -> bool:
         """Whether `path` exists in the guest (a dangling symlink counts)."""
-        r = self._root_cmd(["sh", "-c", 'test -e "$1" || test -L "$1"', "sh",
-                            _exec.b(path)])
-        if r.exit_code not in (0, 1):
-            raise IOFailure("exists %r in VM %s: exit %d: %s" % (
-                os.fsdecode(path), self.id, r.exit_code, r.stderr.strip()))
-        return r.exit_code == 0
+        try:
+            self.stat(path)
+        except (NotFound, InvalidArgument) as e:  # ENOENT, ENOTDIR
+            if isinstance(e, InvalidArgument) and "protocol level" in str(e):
+                raise
+            return False
+        return True
 
     def list_dir(self, path: StrPath) -> List[FileInfo]:
         """The entries of the directory `path` (not . and ..), sorted by
         name: FileInfo(name, path, type, size, mode).  NotFound,
-        InvalidArgument (not a directory)."""
-        p = _exec.b(path)
-        r = self._files_cmd("list", path, ["sh", "-c", _LIST_SCRIPT, "sh", p])
-        # find prints P/name: a name has no "/", so the last part is it
-        names = sorted(n.rsplit(b"/", 1)[-1] for n in r.stdout_bytes.split(b"\0") if n)
-        base = p.rstrip(b"/")
-        out: List[FileInfo] = []
-        for i in range(0, len(names), 1000):  # argv stays far below limits
-            batch = names[i:i + 1000]
-            lines = self._stat([base + b"/" + n for n in batch])
-            if len(lines) != len(batch):  # one vanished meanwhile: one by one
-                lines = [(self._stat([base + b"/" + n]) or [b""])[0] for n in batch]
-            for name, line in zip(batch, lines):
-                fields = line.split()
-                if len(fields) != 2:
-                    continue  # removed between the listing and stat
-                raw = int(fields[1], 16)
-                out.append(FileInfo(os.fsdecode(name), os.fsdecode(base + b"/" + name),
-                                    _file_type(raw), int(fields[0]), raw & 0o7777))
-        return out
-
-    def _stat(self, paths: List[bytes]) -> List[bytes]:
-        """'SIZE RAWMODE' lines of `stat` (no symlink followed), one per
-        path that still exists."""
-        argv: List[Union[str, bytes]] = [b"stat", b"-c", b"%s %f", b"--"]
-        return self._root_cmd(argv + list(paths)).stdout_bytes.splitlines()
+        InvalidArgument (not a directory), TooBig (over ~30000 entries)."""
+        names = ffi.new("char ***")
+        modes = ffi.new("unsigned int **")
+        sizes = ffi.new("uint64_t **")
+        count = ffi.new("size_t *")
+        check(lib.aeth_vm_file_list(names, modes, sizes, count, self._handle(),
+                                    _exec.b(path)))
+        try:
+            base = os.fsdecode(_exec.b(path)).rstrip("/")
+            out = []
+            for i in range(count[0]):
+                name = os.fsdecode(ffi.string(names[0][i]))
+                raw = int(modes[0][i])
+                out.append(FileInfo(name, base + "/" + name, _file_type(raw),
+                                    int(sizes[0][i]), raw & 0o7777))
+        finally:
+            lib.aeth_strarray_free(names[0])
+            lib.aeth_free(modes[0])
+            lib.aeth_free(sizes[0])
+        return sorted(out)
 
     def mkdir(self, path: StrPath, mode: int = 0o755, parents: bool = False) -> None:
-        """Make the directory `path` (AlreadyExists; NotFound when its
-        parent is missing, unless parents=True, which also accepts an
-        existing directory, as mkdir -p)."""
-        self._files_cmd("mkdir", path, ["sh", "-c", _MKDIR_SCRIPT, "sh",
-                                        _exec.b(path), "%o" % mode,
-                                        "1" if parents else "0"])
+        """Make the directory `path` with permission bits `mode` (no umask;
+        AlreadyExists; NotFound when its parent is missing, unless
+        parents=True, which also accepts an existing directory, as
+        mkdir -p)."""
+        check(lib.aeth_vm_file_mkdir(self._handle(), _exec.b(path), mode,
+                                     1 if parents else 0))
 
     def remove(self, path: StrPath, recursive: bool = False) -> None:
-        """Remove a file, a symlink or an empty directory (NotFound; a
-        directory with entries needs recursive=True)."""
-        self._files_cmd("remove", path, ["sh", "-c", _REMOVE_SCRIPT, "sh",
-                                         _exec.b(path), "1" if recursive else "0"])
+        """Remove a file, a symlink or an empty directory (NotFound;
+        InvalidArgument for a directory with entries unless
+        recursive=True, which removes it and all it holds, never
+        following a symlink)."""
+        check(lib.aeth_vm_file_remove(self._handle(), _exec.b(path),
+                                      1 if recursive else 0))
 
     # Accessors
     @property
