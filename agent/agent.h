@@ -107,6 +107,10 @@ size_t agent_exec_pollfds(struct agent *a, struct pollfd *p, size_t max);
 void agent_exec_events(struct agent *a, const struct pollfd *p, size_t n);
 int agent_exec_timers(struct agent *a, int64_t now);
 
+/* fsops.c: stat, list, mkdir, remove (answered at once) */
+void agent_fs_frame(struct agent *a, const aeth__proto_header *h,
+		    const aeth__proto_fields *p);
+
 /* files.c: put/get */
 void agent_file_frame(struct agent *a, const aeth__proto_header *h,
 		      const aeth__proto_fields *f);

@@ -283,7 +283,7 @@ static int parse_args(struct agent *a, int argc, char **argv)
 
 		if (strcmp(o, "--version") == 0) {
 			printf("aeth-agent %s protocol %d\n", AGENT_VERSION,
-			       AETH__PROTO_VERSION);
+			       AETH__PROTO_LEVEL);
 			exit(0);
 		} else if (strcmp(o, "--serve") == 0) {
 			a->serve = true;

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -59,6 +60,39 @@ static void child_setenv(const aeth__proto_fields *f)
 	}
 }
 
+/*
+ * In the child: become uid/gid when the host asked (protocol level 2),
+ * before the working directory is entered, so that it and the command
+ * are reached with the user's rights. Supplementary groups go first (only
+ * gid stays), then the gid, then the uid (after which neither can change
+ * back); a failure ends the child with exit 127, as a bad cwd does.
+ */
+static void child_drop_privileges(const aeth__proto_fields *f, int err_pipe)
+{
+	bool uid = AETH__PROTO_HAS(f, AETH__F_UID);
+	bool gid = AETH__PROTO_HAS(f, AETH__F_GID);
+	char who[64];
+	gid_t g;
+
+	if (!uid && !gid)
+		return;
+	snprintf(who, sizeof(who), "uid %llu gid %llu",
+		 uid ? (unsigned long long)f->uid : (unsigned long long)getuid(),
+		 gid ? (unsigned long long)f->gid : (unsigned long long)getgid());
+	if ((uid && f->uid > (uid_t)-2) || (gid && f->gid > (gid_t)-2)) {
+		errno = EINVAL;
+		child_fail(err_pipe, "switch to", who);
+	}
+	g = gid ? (gid_t)f->gid : getgid();
+	if (setgroups(1, &g) < 0 || (gid && setgid(g) < 0) ||
+	    (uid && setuid((uid_t)f->uid) < 0))
+		child_fail(err_pipe, "switch to", who);
+	if (uid && f->uid != 0 && setuid(0) == 0) {
+		errno = EPERM; /* must never happen: refuse to run as root */
+		child_fail(err_pipe, "stay", who);
+	}
+}
+
 static void child_run(const aeth__proto_fields *f, int fds[3], int err_pipe)
 {
 	sigset_t none;
@@ -78,6 +112,7 @@ static void child_run(const aeth__proto_fields *f, int fds[3], int err_pipe)
 		if (fd != err_pipe)
 			close(fd);
 	child_setenv(f);
+	child_drop_privileges(f, err_pipe);
 	if (f->cwd && chdir(f->cwd) < 0)
 		child_fail(err_pipe, "change to directory", f->cwd);
 	if (f->shell) {

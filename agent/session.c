@@ -83,7 +83,7 @@ static void handle_hello(struct agent *a, uint32_t id,
 	agent_session_reset(a);
 	info = agent_info_json(a);
 	aeth__proto_msg_begin(&m, AETH__MSG_HELLO_OK, id);
-	aeth__proto_add_u64(&m, AETH__F_VERSION, AETH__PROTO_VERSION);
+	aeth__proto_add_u64(&m, AETH__F_VERSION, AETH__PROTO_LEVEL);
 	aeth__proto_add_str(&m, AETH__F_INFO, info ? info : "{}");
 	agent_send(a, &m);
 	aeth__proto_msg_free(&m);
@@ -163,6 +163,12 @@ void agent_handle_frame(struct agent *a, const aeth__proto_header *h,
 	case AETH__MSG_GET:
 		agent_file_frame(a, h, &f);
 		break;
+	case AETH__MSG_STAT:
+	case AETH__MSG_LIST:
+	case AETH__MSG_MKDIR:
+	case AETH__MSG_REMOVE:
+		agent_fs_frame(a, h, &f);
+		break;
 	case AETH__MSG_ERROR:
 		agent_log("host reported an error on request %u: %s", h->id,
 			  f.message ? f.message : "?");
@@ -171,7 +177,7 @@ void agent_handle_frame(struct agent *a, const aeth__proto_header *h,
 		agent_send_error(a, h->id, AETH_EPROTO,
 				 "unknown frame type %u (agent %s speaks "
 				 "protocol %d)", h->type, AGENT_VERSION,
-				 AETH__PROTO_VERSION);
+				 AETH__PROTO_LEVEL);
 		break;
 	}
 	aeth__proto_fields_free(&f);

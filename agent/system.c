@@ -329,7 +329,7 @@ char *agent_info_json(const struct agent *a)
 		     "\"kernel\":\"%s\",\"machine\":\"%s\","
 		     "\"uptime_ms\":%lld,\"agent_uptime_ms\":%lld,"
 		     "\"pid1\":%s,\"pid\":%d,\"vm_id\":\"%s\"}",
-		     AGENT_VERSION, AETH__PROTO_VERSION, rel, mach,
+		     AGENT_VERSION, AETH__PROTO_LEVEL, rel, mach,
 		     (long long)(up * 1000), (long long)(agent_now_ms() - a->boot_ms),
 		     a->pid1 ? "true" : "false", (int)getpid(), a->vm_id) < 0)
 		return NULL;

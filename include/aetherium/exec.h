@@ -51,7 +51,7 @@ typedef enum {
 	AETH_STREAM_STDERR = 2
 } aeth_exec_stream;
 
-#define AETH_EXEC_OPTIONS_VERSION 1
+#define AETH_EXEC_OPTIONS_VERSION 2
 
 /**
  * What to run. Every pointer is borrowed for the duration of the call
@@ -81,10 +81,23 @@ typedef struct {
 	/** Leave stdin open after stdin_data, for aeth_exec_write_stdin();
 	 *  otherwise stdin reaches EOF after stdin_data. */
 	int keep_stdin_open;
+	/* Version 2. */
+	/**
+	 * Run the command as this user id in the guest, -1 (the default):
+	 * as the agent's user (root). The agent sets the supplementary
+	 * groups to the gid alone, then the gid, then the uid, before it
+	 * enters `cwd` and runs the command; a failure is reported as a
+	 * command that could not start (exit 127, exec_errno). Needs a
+	 * guest agent of protocol level 2 (AETH_EINVALID otherwise, before
+	 * anything runs). 0..4294967294.
+	 */
+	int64_t uid;
+	/** The group id, -1 (the default): the agent's (root's, 0). */
+	int64_t gid;
 } aeth_exec_options;
 
 #define AETH_EXEC_OPTIONS_INIT \
-	{AETH_EXEC_OPTIONS_VERSION, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0}
+	{AETH_EXEC_OPTIONS_VERSION, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, -1, -1}
 
 /**
  * Initialise `opts` for `version` as AETH_EXEC_OPTIONS_INIT does: the fields that
@@ -242,6 +255,40 @@ AETH_API int aeth_vm_file_get(void **data, size_t *len, aeth_vm *vm,
 AETH_API int aeth_vm_file_get_fd(size_t *len_out, aeth_vm *vm,
 				 const char *guest_path, int fd,
 				 size_t max_len);
+
+/*
+ * Directories and names in the guest (protocol level 2: with an older
+ * guest agent these fail with AETH_EINVALID saying to rebuild the image).
+ * Symlinks are never followed. Errors: AETH_ENOTFOUND (no such path, or a
+ * missing parent), AETH_EEXISTS, AETH_EINVALID (not a directory, a
+ * directory not empty), AETH_EIO (anything else, with the guest's words).
+ * Each is one round trip, answered within the agent's reply deadline.
+ */
+
+/** The type and permission bits (st_mode) and size of `guest_path`. */
+AETH_API int aeth_vm_file_stat(unsigned int *mode, uint64_t *size, aeth_vm *vm,
+			       const char *guest_path);
+
+/**
+ * The entries of directory `guest_dir` (not "." and ".."), in the
+ * guest's order: *count names in *names (NULL-terminated, free with
+ * aeth_strarray_free()), their st_mode in *modes and sizes in *sizes
+ * (arrays of *count, free with aeth_free()). AETH_ETOOBIG if the names
+ * pass about 1 MiB (some 30000 entries).
+ */
+AETH_API int aeth_vm_file_list(char ***names, unsigned int **modes, uint64_t **sizes,
+			       size_t *count, aeth_vm *vm, const char *guest_dir);
+
+/** Make directory `guest_path` with permission bits `mode` (umask not
+ *  applied); `parents`: also the missing parents, and an existing
+ *  directory is fine (mkdir -p). */
+AETH_API int aeth_vm_file_mkdir(aeth_vm *vm, const char *guest_path,
+				unsigned int mode, int parents);
+
+/** Remove a file, a symlink or an empty directory; `recursive`: a
+ *  directory and all it holds (symlinks inside removed, not followed). */
+AETH_API int aeth_vm_file_remove(aeth_vm *vm, const char *guest_path,
+				 int recursive);
 
 /** Round trip to the agent: 0, AETH_ETIMEOUT or AETH_EUNAVAILABLE. */
 AETH_API int aeth_vm_ping(aeth_vm *vm, unsigned int timeout_ms);

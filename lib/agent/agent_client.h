@@ -93,5 +93,13 @@ int aeth__agent_file_get(void **data, size_t *len, aeth__agent *a,
 			 const char *guest_path, size_t max_len);
 int aeth__agent_file_get_fd(aeth__agent *a, const char *guest_path, int fd,
 			    size_t max_len, size_t *len_out);
+/* client_fs.c: the public aeth_vm_file_stat/list/mkdir/remove (exec.h) */
+int aeth__agent_file_stat(unsigned int *mode, uint64_t *size, aeth__agent *a,
+			  const char *path);
+int aeth__agent_file_list(char ***names, unsigned int **modes, uint64_t **sizes,
+			  size_t *count, aeth__agent *a, const char *path);
+int aeth__agent_file_mkdir(aeth__agent *a, const char *path, unsigned int mode,
+			   int parents);
+int aeth__agent_file_remove(aeth__agent *a, const char *path, int recursive);
 
 #endif

@@ -102,6 +102,7 @@ void aeth__req_free(aeth__agent *a, struct aeth__req *r)
 	}
 	free(r->msg);
 	free(r->info);
+	free(r->data);
 	free(r);
 }
 
@@ -353,7 +354,7 @@ static void on_frame(aeth__agent *a, const aeth__proto_header *h,
 	switch (h->type) {
 	case AETH__MSG_HELLO_OK:
 		r->info = f->info ? strdup(f->info) : NULL;
-		r->size = f->version;
+		r->level = AETH__PROTO_HAS(f, AETH__F_VERSION) ? f->version : 1;
 		finish_req(r, 0, NULL);
 		break;
 	case AETH__MSG_PONG:
@@ -361,7 +362,16 @@ static void on_frame(aeth__agent *a, const aeth__proto_header *h,
 		break;
 	case AETH__MSG_OK:
 		r->size = f->size;
-		finish_req(r, 0, NULL);
+		r->mode = f->mode;
+		if (f->data_len && !r->data) { /* a list's records */
+			r->data = malloc(f->data_len);
+			if (r->data) {
+				memcpy(r->data, f->data, f->data_len);
+				r->data_len = f->data_len;
+			}
+		}
+		finish_req(r, r->data_len == f->data_len ? 0 : AETH_ENOMEM,
+			   r->data_len == f->data_len ? NULL : "out of memory");
 		break;
 	case AETH__MSG_ERROR:
 		finish_req(r, agent_code(f->code), f->message);
@@ -622,6 +632,7 @@ int aeth__agent_open(aeth__agent **out, int fd, const char *peer_name)
 	a->reply_ms = AETH__AGENT_REPLY_MS;
 	a->idle_ms = AETH__AGENT_IDLE_MS;
 	a->ping_ms = AETH__AGENT_PING_MS;
+	a->level = 1; /* until a hello says more */
 	a->peer = strdup(peer_name ? peer_name : "guest");
 	if (fl >= 0)
 		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
@@ -710,6 +721,27 @@ static int roundtrip(aeth__agent *a, struct aeth__req *r, aeth__proto_msg *m,
 	return roundtrip_until(a, r, m, aeth__now_ms() +
 			       (timeout_ms ? timeout_ms : 1), timeout_ms, what);
 }
+int aeth__agent_roundtrip(aeth__agent *a, struct aeth__req *r,
+			  aeth__proto_msg *m, const char *what)
+{
+	return roundtrip(a, r, m, a->reply_ms, what);
+}
+
+int aeth__agent_need_level(aeth__agent *a, unsigned int level, const char *what)
+{
+	unsigned int have;
+
+	pthread_mutex_lock(&a->mu);
+	have = a->level;
+	pthread_mutex_unlock(&a->mu);
+	if (have >= level)
+		return 0;
+	return aeth__error_set(AETH_EINVALID, "the agent of %s speaks protocol "
+			       "level %u; %s needs level %u: rebuild the guest "
+			       "image (scripts/build-image.sh) with this "
+			       "version's agent", a->peer, have, what, level);
+}
+
 int aeth__agent_hello(aeth__agent *a, unsigned int timeout_ms,
 		      char **info_json)
 {
@@ -720,11 +752,12 @@ int aeth__agent_hello(aeth__agent *a, unsigned int timeout_ms,
 	if (!r)
 		return AETH_ENOMEM;
 	aeth__proto_msg_begin(&m, AETH__MSG_HELLO, r->id);
-	aeth__proto_add_u64(&m, AETH__F_VERSION, AETH__PROTO_VERSION);
+	aeth__proto_add_u64(&m, AETH__F_VERSION, AETH__PROTO_LEVEL);
 	rc = roundtrip(a, r, &m, timeout_ms, "hello");
 	if (rc == 0) {
 		pthread_mutex_lock(&a->mu);
-		a->peer_version = r->size > 255 ? 255 : (unsigned int)r->size;
+		a->level = r->level < AETH__PROTO_LEVEL ? (unsigned int)r->level
+							: AETH__PROTO_LEVEL;
 		pthread_mutex_unlock(&a->mu);
 	}
 	if (rc == 0 && info_json) {
@@ -741,7 +774,7 @@ unsigned int aeth__agent_version(aeth__agent *a)
 	unsigned int v;
 
 	pthread_mutex_lock(&a->mu);
-	v = a->peer_version;
+	v = a->level;
 	pthread_mutex_unlock(&a->mu);
 	return v;
 }

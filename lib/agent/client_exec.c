@@ -24,6 +24,9 @@ struct aeth_exec {
 	aeth__buf out[2];         /* output collected by wait() */
 };
 
+/* Highest uid/gid: (uid_t)-1 means "no change" to setuid() and friends. */
+#define AETH__EXEC_ID_MAX 4294967294LL
+
 static int build_exec(aeth__proto_msg *m, uint32_t id,
 		      const aeth_exec_options *o)
 {
@@ -42,6 +45,10 @@ static int build_exec(aeth__proto_msg *m, uint32_t id,
 	aeth__proto_add_u64(m, AETH__F_STDIN_OPEN,
 			    o->keep_stdin_open || o->stdin_len > 0);
 	aeth__proto_add_u64(m, AETH__F_WINDOW, AETH__PROTO_OUTPUT_WINDOW);
+	if (o->uid >= 0)
+		aeth__proto_add_u64(m, AETH__F_UID, (uint64_t)o->uid);
+	if (o->gid >= 0)
+		aeth__proto_add_u64(m, AETH__F_GID, (uint64_t)o->gid);
 	return m->error;
 }
 
@@ -54,7 +61,24 @@ static int check_options(const aeth_exec_options *o)
 	if (o->stdin_len && !o->stdin_data)
 		return aeth__error_set(AETH_EINVALID, "stdin_len without "
 				       "stdin_data");
+	if (o->uid < -1 || o->uid > AETH__EXEC_ID_MAX ||
+	    o->gid < -1 || o->gid > AETH__EXEC_ID_MAX)
+		return aeth__error_set(AETH_EINVALID, "exec: uid %lld / gid %lld "
+				       "out of range (-1 for the agent's own, or "
+				       "0..%lld)", (long long)o->uid,
+				       (long long)o->gid,
+				       (long long)AETH__EXEC_ID_MAX);
 	return 0;
+}
+
+/* A uid/gid needs an agent that knows the fields (level 2): an older one
+ * would skip them and run the command as root. */
+static int check_level(aeth__agent *a, const aeth_exec_options *o)
+{
+	if (o->uid < 0 && o->gid < 0)
+		return 0;
+	return aeth__agent_need_level(a, 2, "running a command as another "
+				      "user (uid/gid)");
 }
 
 /* Wait for STARTED (0) or the agent's refusal. */
@@ -110,7 +134,7 @@ int aeth__agent_exec_start(aeth_exec **out, aeth__agent *a,
 	int rc;
 
 	*out = NULL;
-	if ((rc = check_options(opts)) != 0)
+	if ((rc = check_options(opts)) != 0 || (rc = check_level(a, opts)) != 0)
 		return rc;
 	e = calloc(1, sizeof(*e));
 	if (!e)

@@ -63,7 +63,11 @@ struct aeth__req {
 	int rc;           /* 0 or the agent's error code */
 	char *msg;        /* the agent's error message */
 	char *info;       /* hello */
-	uint64_t size;    /* ok; hello-ok: the agent's protocol version */
+	uint64_t level;   /* hello: the agent's protocol level */
+	uint64_t size;    /* ok */
+	uint64_t mode;    /* ok of a stat */
+	uint8_t *data;    /* ok of a list: its records (malloc'd) */
+	size_t data_len;
 	/* chunks of output (exec) or file data (get) not taken yet */
 	struct aeth__chunk *head, *tail;
 	size_t queued;
@@ -101,10 +105,20 @@ struct aeth__agent {
 	int64_t last_rx_ms;    /* when its last frame arrived */
 	int64_t busy_since_ms; /* a request began with none in flight */
 	int64_t ping_sent_ms;  /* our unanswered ping, 0 = none */
-	unsigned int peer_version; /* the agent's protocol (hello-ok), 0 before */
 	bool paused;           /* the reader waits for a get's consumer */
 	bool closing;          /* aeth__agent_free: the reader ends */
+	/* The protocol level both sides speak (under mu): the lower of
+	 * ours and the agent's hello-ok; 1 until a hello answered. */
+	unsigned int level;
 };
+
+/* Send `m` (built for r) and wait for r's final reply, at most the
+ * agent's reply_ms: 0, or the agent's error as ours. */
+int aeth__agent_roundtrip(aeth__agent *a, struct aeth__req *r,
+			  aeth__proto_msg *m, const char *what);
+/* 0 when the agent speaks protocol `level` or later; else AETH_EINVALID
+ * saying that `what` needs a newer guest image. */
+int aeth__agent_need_level(aeth__agent *a, unsigned int level, const char *what);
 
 /* Requests: new (registered, with a fresh id) and done with. */
 struct aeth__req *aeth__req_new(aeth__agent *a);

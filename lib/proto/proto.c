@@ -71,7 +71,9 @@ const char *aeth__proto_type_name(unsigned int type)
 		{AETH__MSG_STDIN_ACK, "stdin-ack"},
 		{AETH__MSG_PUT_OPEN, "put-open"}, {AETH__MSG_PUT_DATA, "put-data"},
 		{AETH__MSG_PUT_CLOSE, "put-close"}, {AETH__MSG_GET, "get"},
-		{AETH__MSG_GET_DATA, "get-data"},
+		{AETH__MSG_GET_DATA, "get-data"}, {AETH__MSG_STAT, "stat"},
+		{AETH__MSG_LIST, "list"}, {AETH__MSG_MKDIR, "mkdir"},
+		{AETH__MSG_REMOVE, "remove"},
 	};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (names[i].type == type)
@@ -220,6 +222,9 @@ static uint64_t *u64_slot(aeth__proto_fields *f, uint8_t tag)
 	case AETH__F_STDIN_OPEN: return &f->stdin_open;
 	case AETH__F_EXEC_ERRNO: return &f->exec_errno;
 	case AETH__F_TIME_MS: return (uint64_t *)(void *)&f->time_ms;
+	case AETH__F_UID: return &f->uid;
+	case AETH__F_GID: return &f->gid;
+	case AETH__F_FLAGS: return &f->flags;
 	default: return NULL;
 	}
 }

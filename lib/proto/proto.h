@@ -23,9 +23,17 @@
 
 /* The frame layout (the header's version byte): unchanged since 1. */
 #define AETH__PROTO_FRAME_VERSION 1
-/* The protocol version said in hello / hello-ok.
- * 2: the setup request (a VM's identity: hostname, id, clock, entropy) */
-#define AETH__PROTO_VERSION 2
+/* The protocol level in hello / hello-ok: which types and fields a peer
+ * knows (docs/protocol.md, "Versioning"). 2 added the setup request (a
+ * VM's identity: hostname, id, clock, entropy), uid/gid in exec (which a
+ * peer must not skip: the host sends them only to an agent at level 2)
+ * and the file requests stat, list, mkdir, remove. */
+#define AETH__PROTO_LEVEL 2
+/* mkdir: make missing parents; remove: a directory and what it holds. */
+#define AETH__PROTO_FS_DEEP 1u
+/* A list reply's records (mode u32, size u64, name length u16, name), at
+ * most this many bytes: one frame, with room for its other fields. */
+#define AETH__PROTO_LIST_MAX ((1u << 20) - 4096)
 #define AETH__PROTO_HEADER_LEN 12
 /* Largest payload a peer may send; a longer length is a protocol error. */
 #define AETH__PROTO_MAX_PAYLOAD (1u << 20)
@@ -72,6 +80,12 @@ enum {
 	AETH__MSG_PUT_CLOSE = 34,  /* host: done; agent replies OK or ERROR */
 	AETH__MSG_GET = 35,        /* host: path, max_len */
 	AETH__MSG_GET_DATA = 36,   /* agent: data; ends with OK (size) */
+
+	/* level 2: answered with OK or ERROR at once */
+	AETH__MSG_STAT = 37,       /* host: path; OK (mode, size), no symlink followed */
+	AETH__MSG_LIST = 38,       /* host: path; OK (size = count, data = records) */
+	AETH__MSG_MKDIR = 39,      /* host: path, mode, flags (DEEP: parents) */
+	AETH__MSG_REMOVE = 40,     /* host: path, flags (DEEP: recursive) */
 };
 
 /* Field tags. Unknown tags are skipped (newer peers may add fields). */
@@ -105,7 +119,10 @@ enum {
 	AETH__F_HOSTNAME = 27,  /* str (v2) */
 	AETH__F_VM_ID = 28,     /* str (v2) */
 	AETH__F_TIME_MS = 29,   /* i64 (v2): wall clock, ms since the epoch */
-	AETH__F_MAX_TAG = 29
+	AETH__F_UID = 30,       /* u64: run the command as this uid (level 2) */
+	AETH__F_GID = 31,       /* u64: and this gid (level 2) */
+	AETH__F_FLAGS = 32,     /* u64: AETH__PROTO_FS_* (level 2) */
+	AETH__F_MAX_TAG = 32
 };
 
 /* ---- Frame header ---- */
@@ -161,6 +178,7 @@ typedef struct {
 	uint64_t version, timeout_ms, output_limit, shell, window, stream;
 	uint64_t signal, timed_out, stdout_trunc, stderr_trunc, duration_ms;
 	uint64_t pid, mode, size, max_len, stdin_open, exec_errno;
+	uint64_t uid, gid, flags;
 	int64_t exit_code, code, time_ms;
 	const char *info, *cwd, *path, *message, *hostname, *vm_id;
 	const uint8_t *data;

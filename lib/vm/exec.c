@@ -7,7 +7,10 @@
 #include "vm/vm_internal.h"
 
 static const aeth_exec_options exec_defaults = AETH_EXEC_OPTIONS_INIT;
-static const size_t exec_sizes[] = {sizeof(aeth_exec_options)};
+static const size_t exec_sizes[] = {
+	AETH__END(aeth_exec_options, keep_stdin_open), /* 1 */
+	sizeof(aeth_exec_options),                     /* 2: uid, gid */
+};
 static const aeth__versioned exec_options_v = {
 	"aeth_exec_options", "AETH_EXEC_OPTIONS_INIT", AETH_EXEC_OPTIONS_VERSION,
 	exec_sizes, &exec_defaults,
@@ -176,4 +179,47 @@ int aeth_vm_ping(aeth_vm *vm, unsigned int timeout_ms)
 
 	GET_AGENT(vm, a);
 	return aeth__agent_ping(a, timeout_ms);
+}
+
+int aeth_vm_file_stat(unsigned int *mode, uint64_t *size, aeth_vm *vm,
+		      const char *guest_path)
+{
+	aeth__agent *a;
+
+	if (!mode || !size)
+		return aeth__error_set(AETH_EINVALID, "file_stat: NULL argument");
+	GET_AGENT(vm, a);
+	return aeth__agent_file_stat(mode, size, a, guest_path);
+}
+
+int aeth_vm_file_list(char ***names, unsigned int **modes, uint64_t **sizes,
+		      size_t *count, aeth_vm *vm, const char *guest_dir)
+{
+	aeth__agent *a;
+
+	if (!names || !modes || !sizes || !count)
+		return aeth__error_set(AETH_EINVALID, "file_list: NULL argument");
+	*names = NULL;
+	*modes = NULL;
+	*sizes = NULL;
+	*count = 0;
+	GET_AGENT(vm, a);
+	return aeth__agent_file_list(names, modes, sizes, count, a, guest_dir);
+}
+
+int aeth_vm_file_mkdir(aeth_vm *vm, const char *guest_path, unsigned int mode,
+		       int parents)
+{
+	aeth__agent *a;
+
+	GET_AGENT(vm, a);
+	return aeth__agent_file_mkdir(a, guest_path, mode, parents);
+}
+
+int aeth_vm_file_remove(aeth_vm *vm, const char *guest_path, int recursive)
+{
+	aeth__agent *a;
+
+	GET_AGENT(vm, a);
+	return aeth__agent_file_remove(a, guest_path, recursive);
 }

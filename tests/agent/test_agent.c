@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -204,6 +205,121 @@ static bool pid_gone(pid_t pid)
 		usleep(10000);
 	}
 	return false;
+}
+
+/* uid/gid (protocol level 2): the agent, root here as in a guest, drops
+ * to the user before cwd and exec; the supplementary groups are the gid
+ * alone. A cwd the user may not enter fails as a bad cwd does. */
+static void test_run_as_user(void **state)
+{
+	struct fixture *fx = *state;
+	const char *ids[] = {"sh", "-c", "id -u; id -g; id -G", NULL};
+	const char *pwd[] = {"pwd", NULL};
+	aeth_exec_options o = AETH_EXEC_OPTIONS_INIT;
+	char priv[96];
+	aeth_exec_result *r;
+
+	if (geteuid() != 0) {
+		print_message("not root: the agent cannot switch users; skipped\n");
+		return;
+	}
+	o.uid = 65534;
+	o.gid = 65533;
+	r = run(fx->a, ids, &o);
+	assert_int_equal(r->exit_code, 0);
+	assert_string_equal(r->stdout_data, "65534\n65533\n65533\n");
+	aeth__exec_result_free(r);
+	o.gid = -1; /* the uid alone: gid stays root's, groups just it */
+	r = run(fx->a, ids, &o);
+	assert_string_equal(r->stdout_data, "65534\n0\n0\n");
+	aeth__exec_result_free(r);
+	snprintf(priv, sizeof(priv), "%s/private", tmpdir);
+	assert_int_equal(mkdir(priv, 0700), 0);
+	o.cwd = priv;
+	r = run(fx->a, pwd, &o);
+	assert_int_equal(r->exit_code, 127);
+	assert_int_equal(r->exec_errno, EACCES);
+	assert_non_null(strstr(r->stderr_data, "cannot change to directory"));
+	aeth__exec_result_free(r);
+	o.uid = o.gid = -1; /* root again: the agent itself never changed */
+	r = run(fx->a, pwd, &o);
+	assert_int_equal(r->exit_code, 0);
+	assert_int_equal(strncmp(r->stdout_data, priv, strlen(priv)), 0);
+	aeth__exec_result_free(r);
+	rmdir(priv);
+	o.uid = -2;
+	o.cwd = NULL;
+	o.argv = ids;
+	{
+		aeth_exec_result *bad = NULL;
+
+		assert_int_equal(aeth__agent_exec(&bad, fx->a, &o), AETH_EINVALID);
+		assert_null(bad);
+	}
+}
+
+/* stat, list, mkdir, remove (level 2) against the local agent's files */
+static void test_fs_ops(void **state)
+{
+	struct fixture *fx = *state;
+	char base[96], path[160], **names = NULL;
+	unsigned int mode, *modes = NULL;
+	uint64_t size, *sizes = NULL;
+	size_t n = 0;
+	int seen = 0;
+
+	snprintf(base, sizeof(base), "%s/fs", tmpdir);
+	assert_int_equal(aeth__agent_file_stat(&mode, &size, fx->a, base),
+			 AETH_ENOTFOUND);
+	snprintf(path, sizeof(path), "%s/a/b", base);
+	assert_int_equal(aeth__agent_file_mkdir(fx->a, path, 0755, 0), AETH_ENOTFOUND);
+	assert_int_equal(aeth__agent_file_mkdir(fx->a, path, 0750, 1), 0);
+	assert_int_equal(aeth__agent_file_mkdir(fx->a, path, 0750, 1), 0);
+	assert_int_equal(aeth__agent_file_mkdir(fx->a, path, 0750, 0), AETH_EEXISTS);
+	assert_int_equal(aeth__agent_file_stat(&mode, &size, fx->a, path), 0);
+	assert_true(S_ISDIR(mode) && (mode & 07777) == 0750);
+	snprintf(path, sizeof(path), "%s/f.txt", base);
+	assert_int_equal(aeth__agent_file_put(fx->a, path, "12345", 5, 0640), 0);
+	snprintf(path, sizeof(path), "%s/link", base);
+	assert_int_equal(symlink("/", path), 0); /* never followed */
+	assert_int_equal(aeth__agent_file_list(&names, &modes, &sizes, &n, fx->a,
+					       base), 0);
+	assert_int_equal(n, 3);
+	assert_null(names[3]);
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(names[i], "f.txt") == 0) {
+			assert_true(S_ISREG(modes[i]) && sizes[i] == 5);
+			assert_int_equal(modes[i] & 07777, 0640);
+			seen |= 1;
+		} else if (strcmp(names[i], "a") == 0) {
+			assert_true(S_ISDIR(modes[i]));
+			seen |= 2;
+		} else if (strcmp(names[i], "link") == 0) {
+			assert_true(S_ISLNK(modes[i]));
+			seen |= 4;
+		}
+	}
+	assert_int_equal(seen, 7);
+	aeth_strarray_free(names);
+	free(modes);
+	free(sizes);
+	snprintf(path, sizeof(path), "%s/f.txt", base);
+	assert_int_equal(aeth__agent_file_list(&names, &modes, &sizes, &n, fx->a,
+					       path), AETH_EINVALID);
+	assert_null(names);
+	assert_int_equal(aeth__agent_file_remove(fx->a, base, 0), AETH_EINVALID);
+	assert_non_null(strstr(aeth_error_last(), "not empty"));
+	snprintf(path, sizeof(path), "%s/link", base);
+	assert_int_equal(aeth__agent_file_remove(fx->a, path, 0), 0);
+	assert_int_equal(access("/", F_OK), 0);
+	/* a recursive remove does not follow a link out of the tree */
+	snprintf(path, sizeof(path), "%s/a/b/out", base);
+	assert_int_equal(symlink(tmpdir, path), 0);
+	assert_int_equal(aeth__agent_file_remove(fx->a, base, 1), 0);
+	assert_int_equal(aeth__agent_file_stat(&mode, &size, fx->a, base),
+			 AETH_ENOTFOUND);
+	assert_int_equal(aeth__agent_file_stat(&mode, &size, fx->a, tmpdir), 0);
+	assert_int_equal(aeth__agent_file_remove(fx->a, base, 1), AETH_ENOTFOUND);
 }
 
 static void test_timeout_kills_group(void **state)
@@ -643,6 +759,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hello_info, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_echo_and_exit_codes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stdin_env_cwd_shell, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_run_as_user, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fs_ops, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_kills_group, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_huge_output_capped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),

@@ -741,6 +741,111 @@ static void test_no_exit_after_timeout(void **state)
 	finish(f);
 }
 
+/* ---- an agent of protocol level 1 and a command with a uid ---- */
+
+/* A level-1 agent (hello-ok says version 1, as agents before uid/gid
+ * did): it would skip the uid field and run the command as root. */
+static void script_level1(struct peer *p)
+{
+	uint32_t id = peer_expect(p, AETH__MSG_HELLO);
+
+	send_u64(p, AETH__MSG_HELLO_OK, id, AETH__F_VERSION, 1);
+	serve_pings(p, 1000);
+}
+
+static void test_uid_refused_by_old_agent(void **state)
+{
+	struct fx *f = start(script_level1);
+	const char *argv[] = {"id", "-u", NULL};
+	aeth_exec_options o = AETH_EXEC_OPTIONS_INIT;
+	aeth_exec *e = NULL;
+
+	(void)state;
+	assert_int_equal(aeth__agent_hello(f->a, 5000, NULL), 0);
+	o.argv = argv;
+	o.uid = 65534;
+	assert_int_equal(aeth__agent_exec_start(&e, f->a, &o), AETH_EINVALID);
+	assert_null(e);
+	assert_non_null(strstr(aeth_error_last(), "protocol level 1"));
+	assert_non_null(strstr(aeth_error_last(), "rebuild the guest image"));
+	o.uid = -1;
+	o.gid = 100;
+	assert_int_equal(aeth__agent_exec_start(&e, f->a, &o), AETH_EINVALID);
+	/* the level-2 file requests too, before anything is sent */
+	assert_int_equal(aeth__agent_file_remove(f->a, "/x", 1), AETH_EINVALID);
+	assert_non_null(strstr(aeth_error_last(), "rebuild the guest image"));
+	stop(f);
+	assert_int_equal(f->p.exec_id, 0); /* nothing was sent to run */
+	free(f);
+}
+
+/* ---- list replies that lie ---- */
+
+static void send_list(struct peer *p, uint32_t id, uint64_t count,
+		      const void *data, size_t len)
+{
+	aeth__proto_msg m = AETH__PROTO_MSG_INIT;
+
+	aeth__proto_msg_begin(&m, AETH__MSG_OK, id);
+	aeth__proto_add_u64(&m, AETH__F_SIZE, count);
+	aeth__proto_add_bytes(&m, AETH__F_DATA, data, len);
+	peer_send(p, &m);
+}
+
+static void script_bad_lists(struct peer *p)
+{
+	/* mode 0x81a4, size 5, name "ok" */
+	static const uint8_t good[] = {0, 0, 0x81, 0xa4, 0, 0, 0, 0, 0, 0, 0, 5,
+				       0, 2, 'o', 'k'};
+	uint8_t bad[sizeof(good)];
+	uint32_t id = peer_expect(p, AETH__MSG_HELLO);
+
+	send_u64(p, AETH__MSG_HELLO_OK, id, AETH__F_VERSION, 2);
+	send_list(p, peer_expect(p, AETH__MSG_LIST), 1, good, sizeof(good));
+	send_list(p, peer_expect(p, AETH__MSG_LIST), 1000000, good, sizeof(good));
+	memcpy(bad, good, sizeof(bad));
+	bad[13] = 200; /* a name longer than the data */
+	send_list(p, peer_expect(p, AETH__MSG_LIST), 1, bad, sizeof(bad));
+	memcpy(bad, good, sizeof(bad));
+	bad[14] = '/'; /* a name with a slash: a path, not an entry */
+	send_list(p, peer_expect(p, AETH__MSG_LIST), 1, bad, sizeof(bad));
+	memcpy(bad, good, sizeof(bad));
+	bad[14] = bad[15] = '.'; /* ".." */
+	send_list(p, peer_expect(p, AETH__MSG_LIST), 1, bad, sizeof(bad));
+	send_list(p, peer_expect(p, AETH__MSG_LIST), 0, good, sizeof(good));
+	serve_pings(p, 1000);
+}
+
+static void test_list_replies_checked(void **state)
+{
+	struct fx *f = start(script_bad_lists);
+	char **names = NULL;
+	unsigned int *modes = NULL;
+	uint64_t *sizes = NULL;
+	size_t n = 99;
+
+	(void)state;
+	assert_int_equal(aeth__agent_hello(f->a, 5000, NULL), 0);
+	assert_int_equal(aeth__agent_file_list(&names, &modes, &sizes, &n, f->a,
+					       "/d"), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(names[0], "ok");
+	assert_int_equal(modes[0], 0x81a4);
+	assert_int_equal(sizes[0], 5);
+	aeth_strarray_free(names);
+	free(modes);
+	free(sizes);
+	for (int i = 0; i < 5; i++) {
+		names = (char **)1;
+		assert_int_equal(aeth__agent_file_list(&names, &modes, &sizes, &n,
+						       f->a, "/d"), AETH_EPROTO);
+		assert_null(names);
+		assert_int_equal(n, 0);
+		assert_non_null(strstr(aeth_error_last(), "hostile peer"));
+	}
+	finish(f);
+}
+
 /* ---- an agent that goes silent, no timeout set ---- */
 
 static void script_silent(struct peer *p)
@@ -998,6 +1103,8 @@ int main(void)
 		cmocka_unit_test(test_never_reads),
 		cmocka_unit_test(test_evil_messages),
 		cmocka_unit_test(test_random_frames),
+		cmocka_unit_test(test_uid_refused_by_old_agent),
+		cmocka_unit_test(test_list_replies_checked),
 		cmocka_unit_test(test_no_exit_after_timeout),
 		cmocka_unit_test(test_silent_agent_declared_dead),
 		cmocka_unit_test(test_busy_agent_kept),

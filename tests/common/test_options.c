@@ -97,6 +97,12 @@ static void test_init_functions(void **state)
 			   &ref, sizeof(ref), s, AETH_WORKER_OPTIONS_VERSION);
 	}
 	{
+		static const aeth_exec_options ref = AETH_EXEC_OPTIONS_INIT;
+		const size_t s[] = {END(aeth_exec_options, keep_stdin_open), sizeof(ref)};
+		check_init("aeth_exec_options", INIT_FN(aeth_exec_options_init),
+			   &ref, sizeof(ref), s, AETH_EXEC_OPTIONS_VERSION);
+	}
+	{
 		static const aeth_create_options ref = AETH_CREATE_OPTIONS_INIT;
 		const size_t s[] = {END(aeth_create_options, rootfs), sizeof(ref)};
 		check_init("aeth_create_options", INIT_FN(aeth_create_options_init),
@@ -109,7 +115,6 @@ static void test_init_functions(void **state)
 		check_init(#T, INIT_FN(T##_init), &ref, sizeof(ref), s,    \
 			   M##_VERSION);                                   \
 	}
-	ONE(aeth_exec_options, AETH_EXEC_OPTIONS)
 	ONE(aeth_queue_options, AETH_QUEUE_OPTIONS)
 	ONE(aeth_queue_enqueue_options, AETH_QUEUE_ENQUEUE_OPTIONS)
 	ONE(aeth_client_options, AETH_CLIENT_OPTIONS)

@@ -64,6 +64,8 @@ unsigned int timeout_ms;
 size_t output_limit;
 int shell;
 int keep_stdin_open;
+int64_t uid;
+int64_t gid;
 } aeth_exec_options;
 int aeth_exec_options_init(aeth_exec_options *opts, unsigned int version);
 typedef struct {
@@ -105,6 +107,14 @@ const char *guest_path, size_t max_len);
 int aeth_vm_file_get_fd(size_t *len_out, aeth_vm *vm,
 const char *guest_path, int fd,
 size_t max_len);
+int aeth_vm_file_stat(unsigned int *mode, uint64_t *size, aeth_vm *vm,
+const char *guest_path);
+int aeth_vm_file_list(char ***names, unsigned int **modes, uint64_t **sizes,
+size_t *count, aeth_vm *vm, const char *guest_dir);
+int aeth_vm_file_mkdir(aeth_vm *vm, const char *guest_path,
+unsigned int mode, int parents);
+int aeth_vm_file_remove(aeth_vm *vm, const char *guest_path,
+int recursive);
 int aeth_vm_ping(aeth_vm *vm, unsigned int timeout_ms);
 typedef enum {
 AETH_LOG_DEBUG = 0,
@@ -660,7 +670,7 @@ INT_CONSTANTS = {'AETH_ACCEL_INFO_VERSION': 1,
  'AETH_CLIENT_OPTIONS_VERSION': 1,
  'AETH_CREATE_OPTIONS_VERSION': 2,
  'AETH_EXECUTE_OPTIONS_VERSION': 1,
- 'AETH_EXEC_OPTIONS_VERSION': 1,
+ 'AETH_EXEC_OPTIONS_VERSION': 2,
  'AETH_EXEC_RESULT_VERSION': 1,
  'AETH_EXEC_WAIT_GRACE_MS': 5000,
  'AETH_FILE_GET_MAX_DEFAULT': 16777216,
@@ -686,3 +696,6 @@ INT_CONSTANTS = {'AETH_ACCEL_INFO_VERSION': 1,
  'AETH_WORKER_OPTIONS_VERSION': 3}
 
 STR_CONSTANTS = {'AETH_VERSION_STRING': '0.1.0'}
+
+# The package's version (pyproject.toml reads it): the library's.
+VERSION = '0.1.0'

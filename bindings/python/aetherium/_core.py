@@ -1,7 +1,10 @@
 """Library-wide pieces: initialisation, version, log forwarding."""
+from __future__ import annotations
+
 import atexit
 import logging
 import threading
+from typing import Any, Dict, Optional, Tuple
 
 from ._ffi import ffi, lib
 from .errors import check
@@ -10,7 +13,7 @@ _init_lock = threading.Lock()
 _initialised = False
 
 
-def _ensure_init():
+def _ensure_init() -> None:
     """aeth_init() once per process (before any other call), undone at exit."""
     global _initialised
     with _init_lock:
@@ -20,7 +23,7 @@ def _ensure_init():
             atexit.register(_shutdown)
 
 
-def _shutdown():
+def _shutdown() -> None:
     global _initialised
     set_log_level(None)  # no callbacks into a dying interpreter
     with _init_lock:
@@ -29,20 +32,20 @@ def _shutdown():
             _initialised = False
 
 
-def version():
+def version() -> str:
     """The version of the loaded libaetherium.so, e.g. "0.1.0"."""
-    return ffi.string(lib.aeth_version()).decode()
+    return str(ffi.string(lib.aeth_version()).decode())
 
 
-def version_info():
+def version_info() -> Tuple[int, int, int]:
     """The version as a (major, minor, patch) tuple."""
     nums = ffi.new("int[3]")
     lib.aeth_version_numbers(nums, nums + 1, nums + 2)
-    return tuple(nums)
+    return (int(nums[0]), int(nums[1]), int(nums[2]))
 
 
 # Log levels of the library -> the logging module's.
-_LEVELS = {
+_LEVELS: Dict[str, Tuple[int, int]] = {
     "debug": (lib.AETH_LOG_DEBUG, logging.DEBUG),
     "info": (lib.AETH_LOG_INFO, logging.INFO),
     "warn": (lib.AETH_LOG_WARN, logging.WARNING),
@@ -52,8 +55,7 @@ _TO_PY = {c: p for c, p in _LEVELS.values()}
 logger = logging.getLogger("aetherium")
 
 
-@ffi.callback("void(aeth_log_level, const char *, void *)")
-def _log_cb(level, message, userdata):
+def _log(level: int, message: Any, userdata: Any) -> None:
     # Called from any library thread; cffi takes the GIL for us. Never raise.
     try:
         logger.log(_TO_PY.get(level, logging.ERROR),
@@ -62,7 +64,10 @@ def _log_cb(level, message, userdata):
         pass
 
 
-def set_log_level(level="info"):
+_log_cb = ffi.callback("void(aeth_log_level, const char *, void *)", _log)
+
+
+def set_log_level(level: Optional[str] = "info") -> None:
     """Forward the library's messages at `level` ("debug", "info", "warn",
     "error") and above to the ``logging`` logger "aetherium"; None stops
     forwarding.  Call it before other threads use the library (the C

@@ -11,21 +11,25 @@ order, at:
    ``meson install``),
 4. the system's ``libaetherium.so.0`` (ld.so's search path).
 """
+from __future__ import annotations
+
+import importlib
 import os
 import pathlib
+from typing import Any, List, Tuple, Union
 
 import cffi
 
 from . import _cdef
 
-ffi = cffi.FFI()
+ffi: Any = cffi.FFI()
 ffi.cdef(_cdef.CDEF)
 
 SONAME = "libaetherium.so.0"
 _HERE = pathlib.Path(__file__).resolve().parent
 
 
-def _candidates():
+def _candidates() -> List[Tuple[str, str]]:
     env = os.environ.get("AETH_LIBRARY")
     if env:
         # An explicit choice is final: do not silently fall back to another copy.
@@ -35,15 +39,16 @@ def _candidates():
     if (repo / "meson.build").is_file():
         out.append(("build tree", str(repo / "build" / "lib" / SONAME)))
     try:
-        from . import _install  # written by meson install
-        out.append(("install libdir", os.path.join(_install.LIBDIR, SONAME)))
+        # written by meson install (absent in a checkout or a pip install)
+        libdir = importlib.import_module(__package__ + "._install").LIBDIR
+        out.append(("install libdir", os.path.join(str(libdir), SONAME)))
     except ImportError:
         pass
     out.append(("system", SONAME))
     return out
 
 
-def _load():
+def _load() -> Tuple[Any, str]:
     tried = []
     for where, path in _candidates():
         if where != "system" and not os.path.exists(path):
@@ -60,17 +65,19 @@ def _load():
         % "; ".join(tried))
 
 
+lib: Any
+LIBRARY_PATH: str
 lib, LIBRARY_PATH = _load()
 
 
-def constant(name):
+def constant(name: str) -> Union[int, str]:
     """A #define constant of the headers (int or str), by name."""
     if name in _cdef.INT_CONSTANTS:
         return _cdef.INT_CONSTANTS[name]
     return _cdef.STR_CONSTANTS[name]
 
 
-def new_options(ctype):
+def new_options(ctype: str) -> Tuple[Any, List[Any]]:
     """A ``ctype *`` (e.g. "aeth_vm_options") initialised by the library's
     ``<ctype>_init(opts, <CTYPE>_VERSION)``: the version field and the C
     defaults, from the library itself rather than from its headers'

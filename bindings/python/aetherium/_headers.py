@@ -18,6 +18,8 @@ imports.  Regenerate it after a header changes::
 and ``tests/test_headers.py`` fails whenever ``_cdef.py`` and the headers
 differ, so a stale copy (pygit2's enum problem) cannot go unnoticed.
 """
+from __future__ import annotations
+
 import ast
 import os
 import pathlib
@@ -26,6 +28,7 @@ import re
 import shutil
 import subprocess
 import sys
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 HERE = pathlib.Path(__file__).resolve().parent
 GENERATED = HERE / "_cdef.py"
@@ -45,13 +48,14 @@ _EXTRA_TYPES = {
 _SKIP_DEFINES = {"AETH_API", "AETH_BEGIN_DECLS", "AETH_END_DECLS"}
 
 
-def default_include_dir():
+def default_include_dir() -> Optional[pathlib.Path]:
     """<repo>/include when run from the source tree, else None."""
     cand = HERE.parents[2] / "include"
     return cand if (cand / "aetherium" / "aetherium.h").is_file() else None
 
 
-def _preprocess(include_dir, cpp=None):
+def _preprocess(include_dir: pathlib.Path,
+                cpp: Optional[str] = None) -> Tuple[str, List[str]]:
     """The umbrella header and the unstable ones (include/aetherium/unstable/:
     the binding ships with the library it loads, so it may use the API that
     has no ABI promise, e.g. aeth_client_render() for render())."""
@@ -68,8 +72,9 @@ def _preprocess(include_dir, cpp=None):
         raise RuntimeError("preprocessing %s failed:\n%s" % (umbrella, r.stderr))
     own = (str((include_dir / "aetherium").resolve()),
            str((include_dir / "aetherium" / "unstable").resolve()))
-    keep, defines = [], []
-    current = None
+    keep: List[str] = []
+    defines: List[str] = []
+    current: Optional[str] = None
     for line in r.stdout.splitlines():
         m = re.match(r'#\s*(\d+)?\s*"([^"]*)"', line) if line.startswith("#") else None
         if m:
@@ -85,7 +90,7 @@ def _preprocess(include_dir, cpp=None):
     return "\n".join(keep), defines
 
 
-def _strip_unsupported(text):
+def _strip_unsupported(text: str) -> str:
     """Remove what cffi's parser cannot take."""
     text = re.sub(r"__attribute__\s*\(\((?:[^()]|\([^()]*\))*\)\)", "", text)
     text = re.sub(r"\b(__extension__|__restrict|restrict|__inline__|__inline)\b",
@@ -93,7 +98,7 @@ def _strip_unsupported(text):
     text = re.sub(r"_Static_assert\s*\([^;]*\)\s*;", "", text)
     # static inline functions: drop the definition, keep nothing (cffi in
     # ABI mode cannot call them anyway).
-    out = []
+    out: List[str] = []
     i = 0
     pat = re.compile(r"\bstatic\s+inline\b|\bstatic\b[^;{]*\(")
     while True:
@@ -122,7 +127,7 @@ def _strip_unsupported(text):
     text = "".join(out)
     # Tidy: one declaration per line is easier to diff.
     lines = [ln.rstrip() for ln in text.splitlines()]
-    tidy = []
+    tidy: List[str] = []
     for ln in lines:
         if not ln.strip():
             if tidy and tidy[-1] == "":
@@ -141,7 +146,7 @@ def _strip_unsupported(text):
 _INT_SUFFIX = re.compile(r"\b(0[xX][0-9a-fA-F]+|\d+)[uUlL]+\b")
 
 
-def _eval_int(expr, known):
+def _eval_int(expr: str, known: Dict[str, int]) -> Optional[int]:
     """Evaluate a C integer constant expression over known names, or None."""
     expr = _INT_SUFFIX.sub(r"\1", expr.strip())
     expr = re.sub(r"\(\s*(?:unsigned\s+)?(?:int|long|long long|unsigned|"
@@ -151,11 +156,11 @@ def _eval_int(expr, known):
     except SyntaxError:
         return None
 
-    def ev(n):
+    def ev(n: ast.AST) -> int:
         if isinstance(n, ast.Expression):
             return ev(n.body)
         if isinstance(n, ast.Constant) and isinstance(n.value, int):
-            return n.value
+            return int(n.value)
         if isinstance(n, ast.Name) and n.id in known and isinstance(known[n.id], int):
             return known[n.id]
         if isinstance(n, ast.UnaryOp) and isinstance(n.op, (ast.USub, ast.UAdd, ast.Invert)):
@@ -163,7 +168,7 @@ def _eval_int(expr, known):
             return {ast.USub: -v, ast.UAdd: v, ast.Invert: ~v}[type(n.op)]
         if isinstance(n, ast.BinOp):
             a, b = ev(n.left), ev(n.right)
-            ops = {ast.Add: lambda: a + b, ast.Sub: lambda: a - b,
+            ops: Dict[type, Callable[[], int]] = {ast.Add: lambda: a + b, ast.Sub: lambda: a - b,
                    ast.Mult: lambda: a * b, ast.LShift: lambda: a << b,
                    ast.RShift: lambda: a >> b, ast.BitOr: lambda: a | b,
                    ast.BitAnd: lambda: a & b, ast.BitXor: lambda: a ^ b,
@@ -178,10 +183,10 @@ def _eval_int(expr, known):
         return None
 
 
-def extract_defines(define_lines):
+def extract_defines(define_lines: Sequence[str]) -> Tuple[Dict[str, int], Dict[str, str]]:
     """(ints, strings) from the headers' #define lines (as cpp -dD prints
     them); other macros (the *_INIT initialisers, calls) are left out."""
-    raw = []
+    raw: List[Tuple[str, str]] = []
     for line in define_lines:
         m = re.match(r"\s*#\s*define\s+(AETH_\w+)(\(?)\s*(.*)$", line)
         if not m or m.group(2) or m.group(1) in _SKIP_DEFINES:
@@ -190,11 +195,12 @@ def extract_defines(define_lines):
         if not value or name.endswith("_H"):
             continue  # include guards
         raw.append((name, value))
-    ints, strs = {}, {}
+    ints: Dict[str, int] = {}
+    strs: Dict[str, str] = {}
     pending = list(raw)
     # Constants may use each other in any order: iterate to a fixed point.
     for _ in range(len(pending) + 1):
-        left = []
+        left: List[Tuple[str, str]] = []
         for name, value in pending:
             if re.fullmatch(r'"(?:[^"\\]|\\.)*"', value):
                 strs[name] = ast.literal_eval(value)
@@ -210,10 +216,14 @@ def extract_defines(define_lines):
     return ints, strs
 
 
-def generate(include_dir=None, cpp=None):
+def generate(include_dir: Union[str, os.PathLike[str], None] = None,
+             cpp: Optional[str] = None) -> str:
     """The text of _cdef.py for the headers under include_dir."""
-    include_dir = pathlib.Path(include_dir or default_include_dir())
-    decls, define_lines = _preprocess(include_dir, cpp)
+    where = include_dir or default_include_dir()
+    if where is None:
+        raise RuntimeError("no include/aetherium/ next to the package: pass include_dir")
+    inc = pathlib.Path(where)
+    decls, define_lines = _preprocess(inc, cpp)
     cdef = _strip_unsupported(decls)
     # Declarations only: blank lines and indentation (which follow the
     # headers' comments and layout) must not make the copy look stale.
@@ -224,12 +234,14 @@ def generate(include_dir=None, cpp=None):
             '"""\n\n'
             "CDEF = r'''\n%s'''\n\n"
             "INT_CONSTANTS = %s\n\n"
-            "STR_CONSTANTS = %s\n" % (
+            "STR_CONSTANTS = %s\n\n"
+            "# The package's version (pyproject.toml reads it): the library's.\n"
+            "VERSION = %r\n" % (
                 cdef, pprint.pformat(ints, width=78),
-                pprint.pformat(strs, width=78)))
+                pprint.pformat(strs, width=78), strs["AETH_VERSION_STRING"]))
 
 
-def main(argv):
+def main(argv: List[str]) -> None:
     inc = pathlib.Path(argv[1]) if len(argv) > 1 else default_include_dir()
     if inc is None:
         sys.exit("usage: _headers.py [INCLUDE_DIR] (no include/ found next to the package)")

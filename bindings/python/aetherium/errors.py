@@ -5,28 +5,32 @@ the return code (``.code``), the static text of the code (``.reason``,
 from aeth_strerror()) and the message of aeth_error_last() (``.message``,
 also ``str(exc)``), read on the same thread right after the call.
 """
+from __future__ import annotations
+
+from typing import Dict, Optional, Type
+
 from ._ffi import ffi, lib
 
 
 class AetheriumError(Exception):
     """Base class of every error the library reports."""
 
-    code = None  # the AETH_E* value, set on each subclass and instance
+    code: Optional[int] = None  # the AETH_E* value, set on each subclass and instance
 
-    def __init__(self, message, code=None):
+    def __init__(self, message: str, code: Optional[int] = None) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
 
     @property
-    def reason(self):
+    def reason(self) -> str:
         """Static text for the code ("not found", "timed out", ...)."""
         if self.code is None:
             return "error"
-        return ffi.string(lib.aeth_strerror(self.code)).decode()
+        return str(ffi.string(lib.aeth_strerror(self.code)).decode())
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.message
 
 
@@ -81,7 +85,7 @@ class InvalidState(AetheriumError):
 # Code name (as in include/aetherium/error.h) -> class.  The values come
 # from the library's enum, never from a copy; tests/test_errors.py checks
 # that every AETH_E* code of the header has an entry here.
-_BY_NAME = {
+_BY_NAME: Dict[str, Type[AetheriumError]] = {
     "AETH_ERROR": AetheriumError,
     "AETH_ENOTFOUND": NotFound,
     "AETH_ETIMEOUT": Timeout,
@@ -97,8 +101,8 @@ _BY_NAME = {
     "AETH_ESTATE": InvalidState,
 }
 
-CODES = dict(ffi.typeof("aeth_error_code").relements)  # name -> value
-_BY_CODE = {}
+CODES: Dict[str, int] = dict(ffi.typeof("aeth_error_code").relements)  # name -> value
+_BY_CODE: Dict[int, Type[AetheriumError]] = {}
 for _name, _cls in _BY_NAME.items():
     if _name in CODES:  # a code removed from the header is caught by the test
         _BY_CODE[CODES[_name]] = _cls
@@ -106,25 +110,25 @@ for _name, _cls in _BY_NAME.items():
             _cls.code = CODES[_name]
 
 
-def error_class(code):
+def error_class(code: int) -> Type[AetheriumError]:
     """The exception class for a return code (AetheriumError if unknown)."""
     return _BY_CODE.get(code, AetheriumError)
 
 
-def last_error(code=None):
+def last_error(code: Optional[int] = None) -> AetheriumError:
     """An exception for the calling thread's last library failure."""
     if code is None:
         code = lib.aeth_error_last_code()
-    msg = ffi.string(lib.aeth_error_last()).decode("utf-8", "replace")
+    msg = str(ffi.string(lib.aeth_error_last()).decode("utf-8", "replace"))
     if msg == "no error":
-        msg = ffi.string(lib.aeth_strerror(code)).decode()
+        msg = str(ffi.string(lib.aeth_strerror(code)).decode())
     return error_class(code)(msg, code)
 
 
-def check(rc):
+def check(rc: int) -> int:
     """Raise the mapped exception when a call returned a negative code;
     return rc otherwise.  Call it right after the C call, on the same
     thread (the message is thread-local)."""
     if rc < 0:
         raise last_error(rc)
-    return rc
+    return int(rc)

@@ -2,11 +2,15 @@
 
 The rows themselves are read through Client.list_vms() / list_tasks() /
 task(); this module only exposes what a deployment script needs."""
+from __future__ import annotations
+
+from typing import Optional
+
 from ._ffi import ffi, lib
 from .errors import check
 
 
-def migrate(database_url=None):
+def migrate(database_url: Optional[str] = None) -> int:
     """Apply the library's migrations that the database lacks (safe to
     repeat, and from several processes at once); returns the schema
     version.  database_url defaults to $AETH_DATABASE_URL."""
@@ -18,6 +22,6 @@ def migrate(database_url=None):
         check(lib.aeth_store_migrate(store))
         version = ffi.new("int *")
         check(lib.aeth_store_schema_version(version, store))
-        return version[0]
+        return int(version[0])
     finally:
         lib.aeth_store_free(store)

@@ -7,23 +7,29 @@ A VMM is the VM manager (backend, accelerator, state dir, guest image);
 VM objects made without an explicit manager share a default one, opened on
 first use from the environment (AETH_STATE_DIR, AETH_IMAGE_DIR, ...).
 """
+from __future__ import annotations
+
 import os
+import stat
 import threading
+from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Union
 
 from . import _core
 from . import _exec
+from ._exec import (Argv, ChunkCallback, Env, ExecResult,
+                    OutputCallback, Process, StrPath, User)
 from ._ffi import ffi, lib, new_options
 from ._handle import Handle, cstr, ms, strarray
-from .errors import check
+from .errors import InvalidArgument, NotFound, check
 
-_ACCELS = {"auto": lib.AETH_ACCEL_AUTO, "kvm": lib.AETH_ACCEL_KVM,
+_ACCELS: Dict[Optional[str], int] = {"auto": lib.AETH_ACCEL_AUTO, "kvm": lib.AETH_ACCEL_KVM,
            "tcg": lib.AETH_ACCEL_TCG}
-_NETS = {None: lib.AETH_NET_NONE, False: lib.AETH_NET_NONE,
+_NETS: Dict[Union[None, bool, str], int] = {None: lib.AETH_NET_NONE, False: lib.AETH_NET_NONE,
          "none": lib.AETH_NET_NONE, True: lib.AETH_NET_USER,
          "user": lib.AETH_NET_USER, "tap": lib.AETH_NET_TAP}
 
 
-def _set_str(opts, keep, field, value):
+def _set_str(opts: Any, keep: List[Any], field: str, value: object) -> None:
     if value is None:
         return
     s = ffi.new("char[]", str(value).encode())
@@ -31,7 +37,8 @@ def _set_str(opts, keep, field, value):
     setattr(opts, field, s)
 
 
-def _set_strv(opts, keep, field, values):
+def _set_strv(opts: Any, keep: List[Any], field: str,
+              values: Optional[Iterable[str]]) -> None:
     """A NULL-terminated ``const char *const *`` from a list of strings."""
     if values is None:
         return
@@ -44,16 +51,32 @@ def _set_strv(opts, keep, field, values):
     setattr(opts, field, arr)
 
 
-_JAILS = {None: lib.AETH_JAIL_AUTO, "auto": lib.AETH_JAIL_AUTO,
+class FileInfo(NamedTuple):
+    """An entry of VM.list_dir(): name, path, type ("file", "dir",
+    "symlink" or "other"), size (bytes) and mode (permission bits)."""
+    name: str
+    path: str
+    type: str
+    size: int
+    mode: int
+
+
+def _file_type(raw_mode: int) -> str:
+    kind = stat.S_IFMT(raw_mode)
+    return {stat.S_IFREG: "file", stat.S_IFDIR: "dir",
+            stat.S_IFLNK: "symlink"}.get(kind, "other")
+
+
+_JAILS: Dict[Union[None, bool, str], int] = {None: lib.AETH_JAIL_AUTO, "auto": lib.AETH_JAIL_AUTO,
           True: lib.AETH_JAIL_ON, "on": lib.AETH_JAIL_ON,
           False: lib.AETH_JAIL_OFF, "off": lib.AETH_JAIL_OFF}
 
 
-def accel_name(code):
+def accel_name(code: int) -> Optional[str]:
     return cstr(lib.aeth_accel_name(code))
 
 
-def _free_vmm(ptr):
+def _free_vmm(ptr: Any) -> None:
     lib.aeth_vmm_free(ptr)
 
 
@@ -70,11 +93,16 @@ class VMM(Handle):
 
     _what = "VM manager"
 
-    def __init__(self, backend=None, accel=None, state_dir=None,
-                 image_dir=None, kernel_path=None, initrd_path=None,
-                 rootfs_path=None, qemu_binary=None, firecracker_binary=None,
-                 boot_timeout=None, jail=None, cgroups=True, overlay_dir=None,
-                 snapshots=False, snapshot_dir=None, tcg_tb_mb=None):
+    def __init__(self, backend: Optional[str] = None, accel: Optional[str] = None,
+                 state_dir: Optional[str] = None, image_dir: Optional[str] = None,
+                 kernel_path: Optional[str] = None, initrd_path: Optional[str] = None,
+                 rootfs_path: Optional[str] = None, qemu_binary: Optional[str] = None,
+                 firecracker_binary: Optional[str] = None,
+                 boot_timeout: Optional[float] = None,
+                 jail: Union[None, bool, str] = None, cgroups: bool = True,
+                 overlay_dir: Optional[str] = None, snapshots: bool = False,
+                 snapshot_dir: Optional[str] = None,
+                 tcg_tb_mb: Optional[int] = None) -> None:
         _core._ensure_init()
         opts, keep = new_options("aeth_vmm_options")
         if jail not in _JAILS:
@@ -89,7 +117,7 @@ class VMM(Handle):
             opts.tcg_tb_mb = int(tcg_tb_mb)
         if accel is not None:
             if accel not in _ACCELS:
-                raise ValueError("accel must be one of %s" % ", ".join(_ACCELS))
+                raise ValueError("accel must be one of %s" % ", ".join(str(k) for k in _ACCELS))
             opts.accel = _ACCELS[accel]
         for field, value in (("backend", backend), ("state_dir", state_dir),
                              ("image_dir", image_dir), ("kernel_path", kernel_path),
@@ -102,25 +130,25 @@ class VMM(Handle):
         check(lib.aeth_vmm_open(out, opts))  # copies the strings
         self._own(out[0], _free_vmm)
 
-    def close(self):
+    def close(self) -> None:
         """Close every VM object made from this manager (owned VMs are
         deleted, attached ones only released), then free the manager."""
         super().close()
 
     @property
-    def state_dir(self):
+    def state_dir(self) -> Optional[str]:
         return cstr(lib.aeth_vmm_state_dir(self._handle()))
 
     @property
-    def backend(self):
+    def backend(self) -> Optional[str]:
         return cstr(lib.aeth_vmm_backend(self._handle()))
 
     @property
-    def accel(self):
+    def accel(self) -> Optional[str]:
         """The accelerator in use: "kvm" or "tcg" (never "auto")."""
         return accel_name(lib.aeth_vmm_accel(self._handle()))
 
-    def list(self):
+    def list(self) -> List[str]:
         """Ids of every VM recorded in the state dir."""
         out = ffi.new("char ***")
         check(lib.aeth_vm_list(out, self._handle()))
@@ -129,7 +157,7 @@ class VMM(Handle):
         finally:
             lib.aeth_strarray_free(out[0])
 
-    def get(self, vm_id, owned=False):
+    def get(self, vm_id: str, owned: bool = False) -> VM:
         """A handle on an existing VM (e.g. started by another process).
         Closing it only releases the handle unless owned=True.
         Raises NotFound for an unknown id."""
@@ -137,11 +165,11 @@ class VMM(Handle):
         check(lib.aeth_vm_get(out, self._handle(), str(vm_id).encode()))
         return VM._wrap(out[0], self, owned)
 
-    def create(self, **kwargs):
+    def create(self, **kwargs: Any) -> VM:
         """Same as VM(vmm=self, **kwargs)."""
         return VM(vmm=self, **kwargs)
 
-    def reap(self, all=False):
+    def reap(self, all: bool = False) -> List[str]:
         """Remove VMs whose VMM process is gone (all=True: every VM).
         Returns the ids removed."""
         out = ffi.new("char ***")
@@ -155,10 +183,10 @@ class VMM(Handle):
 
 
 _default_lock = threading.Lock()
-_default_vmm = None
+_default_vmm: Optional[VMM] = None
 
 
-def default_vmm():
+def default_vmm() -> VMM:
     """The manager VM() uses when none is given (opened on first use)."""
     global _default_vmm
     with _default_lock:
@@ -167,7 +195,7 @@ def default_vmm():
         return _default_vmm
 
 
-def _release_vm(ptr, state, vmm):
+def _release_vm(ptr: Any, state: Dict[str, bool], vmm: VMM) -> None:
     """Free a VM handle; delete the VM first when state["delete"].
     `vmm` is passed only to keep the manager alive until now."""
     if state["delete"]:
@@ -188,7 +216,8 @@ class VM(Handle):
     docs/security.md), rootfs_path, boot_timeout (seconds), id (a UUID),
     vmm (a VMM; default: default_vmm()), start (True: boot now), ttl (the
     VM's lifetime in seconds: VMM.reap() removes it after; expires_ms
-    says when).
+    says when), env (variables set for every command), user (the user
+    every command runs as, see exec()).
 
     Threading: exec/spawn/put_file/get_file may run from several threads
     at once on one VM; start/stop/delete/close must not race them.
@@ -196,10 +225,17 @@ class VM(Handle):
 
     _what = "VM"
 
-    def __init__(self, name=None, vcpus=None, memory_mb=None, network=None,
-                 tap_name=None, rootfs_path=None, boot_timeout=None, id=None,
-                 vmm=None, keep=False, start=True, allow=None, ttl=None):
+    def __init__(self, name: Optional[str] = None, vcpus: Optional[int] = None,
+                 memory_mb: Optional[int] = None,
+                 network: Union[None, bool, str] = None,
+                 tap_name: Optional[str] = None, rootfs_path: Optional[str] = None,
+                 boot_timeout: Optional[float] = None, id: Optional[str] = None,
+                 vmm: Optional[VMM] = None, keep: bool = False, start: bool = True,
+                 allow: Optional[Iterable[str]] = None, ttl: Optional[int] = None,
+                 env: Optional[Env] = None, user: Optional[User] = None) -> None:
         vmm = vmm or default_vmm()
+        self.env: Dict[str, Optional[str]] = dict(env or {})
+        self.user: Optional[User] = user
         opts, strs = new_options("aeth_vm_options")
         _set_strv(opts, strs, "net_allow", allow)
         if ttl is not None:
@@ -228,23 +264,25 @@ class VM(Handle):
                 raise
 
     @classmethod
-    def _wrap(cls, ptr, vmm, owned):
+    def _wrap(cls, ptr: Any, vmm: VMM, owned: bool) -> VM:
         self = cls.__new__(cls)
+        self.env = {}
+        self.user = None
         self._init(ptr, vmm, delete=owned)
         return self
 
-    def _init(self, ptr, vmm, delete):
+    def _init(self, ptr: Any, vmm: VMM, delete: bool) -> None:
         self._vmm = vmm
         self._state = {"delete": delete}
         self._own(ptr, _release_vm, self._state, vmm)
         vmm._adopt(self)
 
-    def close(self):
+    def close(self) -> None:
         """Delete the VM (unless keep=True / attached with VMM.get) and
         release the handle.  Idempotent."""
         super().close()
 
-    def detach(self):
+    def detach(self) -> Optional[str]:
         """Release the handle but leave the VM as it is (running VMs keep
         running).  Returns the VM's id."""
         with self._lock:
@@ -254,15 +292,15 @@ class VM(Handle):
             return vm_id
 
     # Lifecycle
-    def start(self):
+    def start(self) -> None:
         """Boot; returns once the guest agent answered."""
         check(lib.aeth_vm_start(self._handle()))
 
-    def stop(self, timeout=None):
+    def stop(self, timeout: Optional[float] = None) -> None:
         """Power off (killing the VMM after `timeout` seconds, default 5)."""
         check(lib.aeth_vm_stop(self._handle(), ms(timeout)))
 
-    def delete(self):
+    def delete(self) -> None:
         """Stop the VM and remove all its resources; the object is closed."""
         with self._lock:
             for child in list(self._children):
@@ -270,42 +308,68 @@ class VM(Handle):
             check(lib.aeth_vm_delete(self._handle()))
             self.detach()
 
-    def ping(self, timeout=5):
+    def ping(self, timeout: Optional[float] = 5) -> None:
         """Round trip to the guest agent (raises Timeout / Unavailable)."""
         check(lib.aeth_vm_ping(self._handle(), ms(timeout)))
 
     # Commands and files (include/aetherium/exec.h)
-    def exec(self, argv, *, stdin=None, env=None, cwd=None, timeout=None,
-             output_limit=None, shell=False, check=False, on_output=None):
+    def exec(self, argv: Argv, *, stdin: Union[bytes, str, None] = None,
+             env: Optional[Env] = None, cwd: Optional[StrPath] = None,
+             timeout: Optional[float] = None, output_limit: Optional[int] = None,
+             shell: bool = False, check: bool = False,
+             on_output: Optional[OutputCallback] = None,
+             on_stdout: Optional[ChunkCallback] = None,
+             on_stderr: Optional[ChunkCallback] = None,
+             user: Optional[User] = None) -> ExecResult:
         """Run a command to its end: an ExecResult.
 
         argv: a list of str/bytes (no shell), or one str run with
         /bin/sh -c.  stdin: bytes or str fed to the command.  env: dict of
-        variables to set (value None removes one).  cwd: working dir.
-        timeout: seconds, then the command's process group is killed
-        (result.timed_out).  output_limit: bytes kept per stream (1 MiB).
-        check=True raises CommandFailed for a non-zero exit.
-        on_output(stream, chunk): called with "stdout"/"stderr" and bytes
-        as output arrives (the result then holds no output); return True
-        to kill the command.
-        """
-        return _exec.run(self, argv, stdin=stdin, env=env, cwd=cwd,
-                         timeout=timeout, output_limit=output_limit,
-                         shell=shell, check=check, on_output=on_output)
+        variables to set on top of the VM's default env (VM(env=...));
+        value None removes one.  cwd: working dir.  timeout: seconds,
+        then the command's process group is killed (result.timed_out).
+        output_limit: bytes kept per stream (1 MiB).  check=True raises
+        CommandFailed for a non-zero exit.
 
-    def exec_stream(self, argv, **kwargs):
+        on_output(stream, chunk), on_stdout(chunk), on_stderr(chunk): called
+        with bytes as output arrives ("stdout"/"stderr"), on this thread;
+        the output is also kept in the result.  Their return value is
+        ignored unless it is aetherium.STOP, which kills the command (so
+        ``on_stdout=buf.write`` is fine); an exception kills it too and is
+        re-raised here.  Ctrl-C (KeyboardInterrupt) stops the wait within
+        0.1 s and kills the command.
+
+        user: run as this user instead of root: a uid, "uid:gid", a name
+        or "name:group" of the guest's /etc/passwd and /etc/group (HOME,
+        USER, LOGNAME then follow the entry), or (uid, gid); default: the
+        VM's `user` (VM(user=...)), else root.  A bare uid without a
+        passwd entry gets its own number as gid.  Needs a guest agent of
+        protocol level 2 (InvalidArgument otherwise).
+        """
+        return _exec.run(self, argv, stdin=stdin, env=_exec.merge_env(self.env, env),
+                         cwd=cwd, timeout=timeout, output_limit=output_limit,
+                         shell=shell, check=check, on_output=on_output,
+                         on_stdout=on_stdout, on_stderr=on_stderr,
+                         user=user if user is not None else self.user)
+
+    def exec_stream(self, argv: Argv, **kwargs: Any) -> Process:
         """Start a command and iterate its output as (stream, chunk) pairs,
         stream "stdout" or "stderr", chunk bytes.  Returns a Process; after
         the loop, .wait() (or .result) gives the ExecResult.
-        Same arguments as exec() (no on_output/check)."""
-        return _exec.Process(self, argv, keep_stdin_open=False, **kwargs)
+        Same arguments as exec() (no callbacks/check)."""
+        kwargs["env"] = _exec.merge_env(self.env, kwargs.get("env"))
+        kwargs.setdefault("user", self.user)
+        return Process(self, argv, keep_stdin_open=False, **kwargs)
 
-    def spawn(self, argv, **kwargs):
+    def spawn(self, argv: Argv, **kwargs: Any) -> Process:
         """Start a command with stdin left open: a Process with write(),
         close_stdin(), kill(), iteration over output and wait()."""
-        return _exec.Process(self, argv, keep_stdin_open=True, **kwargs)
+        kwargs["env"] = _exec.merge_env(self.env, kwargs.get("env"))
+        kwargs.setdefault("user", self.user)
+        return Process(self, argv, keep_stdin_open=True, **kwargs)
 
-    def put_file(self, path, data, mode=0o644):
+    def put_file(self, path: StrPath, data: Union[bytes, bytearray, memoryview, str],
+                 mode: int = 0o644) -> None:
         """Write bytes (or str, as UTF-8) to `path` in the guest, atomically."""
         if isinstance(data, str):
             data = data.encode()
@@ -313,7 +377,7 @@ class VM(Handle):
         check(lib.aeth_vm_file_put(self._handle(), _exec.b(path), data,
                                    len(data), mode))
 
-    def get_file(self, path, max_size=None):
+    def get_file(self, path: StrPath, max_size: Optional[int] = None) -> bytes:
         """The bytes of `path` in the guest (NotFound, TooBig past max_size
         bytes, default 16 MiB: AETH_FILE_GET_MAX_DEFAULT).  Larger files:
         download()."""
@@ -322,11 +386,12 @@ class VM(Handle):
         check(lib.aeth_vm_file_get(data, size, self._handle(), _exec.b(path),
                                    max_size or 0))
         try:
-            return ffi.buffer(data[0], size[0])[:]
+            return bytes(ffi.buffer(data[0], size[0])[:])
         finally:
             lib.aeth_free(data[0])
 
-    def download(self, path, local_path, max_size=None):
+    def download(self, path: StrPath, local_path: StrPath,
+                 max_size: Optional[int] = None) -> int:
         """Copy `path` in the guest to the file `local_path` (created or
         truncated), streamed: memory stays small whatever the size.
         Returns the byte count.  TooBig past max_size bytes (default 256
@@ -342,76 +407,139 @@ class VM(Handle):
                 f.close()
                 os.unlink(local_path)
                 raise
-        return size[0]
+        return int(size[0])
+
+    # Directories and names (protocol level 2: aeth_vm_file_stat/list/
+    # mkdir/remove); as root, like put_file/get_file; symlinks are never
+    # followed.
+    def stat(self, path: StrPath) -> FileInfo:
+        """FileInfo of `path` (NotFound; a symlink is described, not
+        followed)."""
+        mode = ffi.new("unsigned int *")
+        size = ffi.new("uint64_t *")
+        check(lib.aeth_vm_file_stat(mode, size, self._handle(), _exec.b(path)))
+        p = os.fsdecode(_exec.b(path))
+        return FileInfo(os.path.basename(p.rstrip("/")) or p, p,
+                        _file_type(mode[0]), int(size[0]), mode[0] & 0o7777)
+
+    def exists(self, path: StrPath) -> bool:
+        """Whether `path` exists in the guest (a dangling symlink counts)."""
+        try:
+            self.stat(path)
+        except (NotFound, InvalidArgument) as e:  # ENOENT, ENOTDIR
+            if isinstance(e, InvalidArgument) and "protocol level" in str(e):
+                raise
+            return False
+        return True
+
+    def list_dir(self, path: StrPath) -> List[FileInfo]:
+        """The entries of the directory `path` (not . and ..), sorted by
+        name: FileInfo(name, path, type, size, mode).  NotFound,
+        InvalidArgument (not a directory), TooBig (over ~30000 entries)."""
+        names = ffi.new("char ***")
+        modes = ffi.new("unsigned int **")
+        sizes = ffi.new("uint64_t **")
+        count = ffi.new("size_t *")
+        check(lib.aeth_vm_file_list(names, modes, sizes, count, self._handle(),
+                                    _exec.b(path)))
+        try:
+            base = os.fsdecode(_exec.b(path)).rstrip("/")
+            out = []
+            for i in range(count[0]):
+                name = os.fsdecode(ffi.string(names[0][i]))
+                raw = int(modes[0][i])
+                out.append(FileInfo(name, base + "/" + name, _file_type(raw),
+                                    int(sizes[0][i]), raw & 0o7777))
+        finally:
+            lib.aeth_strarray_free(names[0])
+            lib.aeth_free(modes[0])
+            lib.aeth_free(sizes[0])
+        return sorted(out)
+
+    def mkdir(self, path: StrPath, mode: int = 0o755, parents: bool = False) -> None:
+        """Make the directory `path` with permission bits `mode` (no umask;
+        AlreadyExists; NotFound when its parent is missing, unless
+        parents=True, which also accepts an existing directory, as
+        mkdir -p)."""
+        check(lib.aeth_vm_file_mkdir(self._handle(), _exec.b(path), mode,
+                                     1 if parents else 0))
+
+    def remove(self, path: StrPath, recursive: bool = False) -> None:
+        """Remove a file, a symlink or an empty directory (NotFound;
+        InvalidArgument for a directory with entries unless
+        recursive=True, which removes it and all it holds, never
+        following a symlink)."""
+        check(lib.aeth_vm_file_remove(self._handle(), _exec.b(path),
+                                      1 if recursive else 0))
 
     # Accessors
     @property
-    def id(self):
+    def id(self) -> Optional[str]:
         return cstr(lib.aeth_vm_id(self._handle()))
 
     @property
-    def name(self):
+    def name(self) -> Optional[str]:
         return cstr(lib.aeth_vm_name(self._handle()))
 
     @property
-    def status(self):
+    def status(self) -> Optional[str]:
         """"creating", "running", "stopped", "failed" or "deleted"."""
         return cstr(lib.aeth_vm_state_name(lib.aeth_vm_status(self._handle())))
 
     @property
-    def backend(self):
+    def backend(self) -> Optional[str]:
         return cstr(lib.aeth_vm_backend(self._handle()))
 
     @property
-    def accel(self):
+    def accel(self) -> Optional[str]:
         return accel_name(lib.aeth_vm_accel(self._handle()))
 
     @property
-    def pid(self):
-        return lib.aeth_vm_pid(self._handle())
+    def pid(self) -> int:
+        return int(lib.aeth_vm_pid(self._handle()))
 
     @property
-    def vcpus(self):
-        return lib.aeth_vm_vcpus(self._handle())
+    def vcpus(self) -> int:
+        return int(lib.aeth_vm_vcpus(self._handle()))
 
     @property
-    def origin(self):
+    def origin(self) -> str:
         """How its last start made it: "cold" (booted), "snapshot"
         (restored from the snapshot of its shape) or "pool" (handed out
         by a worker's warm pool)."""
-        return cstr(lib.aeth_origin_name(lib.aeth_vm_origin(self._handle())))
+        return str(cstr(lib.aeth_origin_name(lib.aeth_vm_origin(self._handle()))))
 
     @property
-    def start_ms(self):
+    def start_ms(self) -> int:
         """How long that start took, in ms (0 before a start)."""
         return int(lib.aeth_vm_start_ms(self._handle()))
 
     @property
-    def expires_ms(self):
+    def expires_ms(self) -> int:
         """When the VM's lifetime ends (ms since the epoch), or 0: never."""
-        return lib.aeth_vm_expires_ms(self._handle())
+        return int(lib.aeth_vm_expires_ms(self._handle()))
 
     @property
-    def memory_mb(self):
-        return lib.aeth_vm_memory_mb(self._handle())
+    def memory_mb(self) -> int:
+        return int(lib.aeth_vm_memory_mb(self._handle()))
 
     @property
-    def serial_log(self):
+    def serial_log(self) -> Optional[str]:
         return cstr(lib.aeth_vm_serial_log(self._handle()))
 
     @property
-    def state_dir(self):
+    def state_dir(self) -> Optional[str]:
         return cstr(lib.aeth_vm_state_dir(self._handle()))
 
     @property
-    def kernel_path(self):
+    def kernel_path(self) -> Optional[str]:
         return cstr(lib.aeth_vm_kernel_path(self._handle()))
 
     @property
-    def rootfs_path(self):
+    def rootfs_path(self) -> Optional[str]:
         return cstr(lib.aeth_vm_rootfs_path(self._handle()))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         if self.closed:
             return "<aetherium.VM closed>"
         return "<aetherium.VM %s %s>" % (self.id, self.status)

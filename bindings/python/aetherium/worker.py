@@ -8,9 +8,13 @@ in PostgreSQL.
     ...
     w.stop()           # graceful: running tasks finish within the grace time
 """
+from __future__ import annotations
+
 import json
+import os
 import threading
 import time
+from typing import Any, Callable, Dict, List, Optional, Union
 
 from ._ffi import ffi, lib, new_options
 from ._handle import Handle, cstr, ms
@@ -23,32 +27,32 @@ _STR_FIELDS = ("id", "database_url", "redis_url", "redis_ns", "queues",
 class Task:
     """The task a Python handler runs; valid during the handler call only."""
 
-    def __init__(self, ptr):
+    def __init__(self, ptr: Any) -> None:
         self._ptr = ptr
 
     @property
-    def id(self):
+    def id(self) -> Optional[str]:
         return cstr(lib.aeth_task_id(self._ptr))
 
     @property
-    def type(self):
+    def type(self) -> Optional[str]:
         return cstr(lib.aeth_task_type(self._ptr))
 
     @property
-    def payload(self):
+    def payload(self) -> Any:
         """The payload, parsed from JSON."""
         return json.loads(cstr(lib.aeth_task_payload(self._ptr)) or "null")
 
     @property
-    def retry_count(self):
-        return lib.aeth_task_retry_count(self._ptr)
+    def retry_count(self) -> int:
+        return int(lib.aeth_task_retry_count(self._ptr))
 
     @property
-    def cancelled(self):
+    def cancelled(self) -> bool:
         """True when the handler should give up (shutdown, lease, timeout)."""
         return bool(lib.aeth_task_cancelled(self._ptr))
 
-    def say(self, line):
+    def say(self, line: object) -> None:
         """A progress line (worker events)."""
         lib.aeth_task_say(self._ptr, str(line).encode())
 
@@ -58,31 +62,60 @@ class Retry(AetheriumError):
     exception fails the task for good)."""
 
 
-@ffi.callback("int(aeth_task *, void *)")
-def _handler_cb(task, userdata):
+#: A Python handler: fn(task) -> a JSON-able result.
+Handler = Callable[[Task], Any]
+#: on_event(task_id, line).
+EventCallback = Callable[[Optional[str], Optional[str]], object]
+
+
+def _fail(task: Any, retryable: bool, message: str) -> int:
+    return int(lib.aeth_task_fail(task, 1 if retryable else 0,
+                                  message.encode("utf-8", "replace")))
+
+
+def _handler(task: Any, userdata: Any) -> int:
     fn = ffi.from_handle(userdata)
     t = Task(task)
     try:
+        type_name = t.type
         result = fn(t)
     except Retry as e:
-        return lib.aeth_task_fail(task, 1, str(e).encode("utf-8", "replace"))
+        return _fail(task, True, str(e))
     except BaseException as e:  # noqa: BLE001 - nothing may cross into C
-        msg = "%s: %s" % (type(e).__name__, e)
-        return lib.aeth_task_fail(task, 0, msg.encode("utf-8", "replace"))
+        return _fail(task, False, "%s: %s" % (type(e).__name__, e))
     finally:
         t._ptr = None
-    return lib.aeth_task_set_result(task, json.dumps(result).encode())
+    try:
+        # allow_nan=False: NaN/Infinity are not JSON, which PostgreSQL's
+        # jsonb and other readers would refuse.
+        text = json.dumps(result, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as e:
+        return _fail(task, False, "the Python handler for %r returned a value "
+                     "json.dumps cannot encode (%s: %s); return dicts, lists, "
+                     "str, int, float, bool or None" % (type_name, type(e).__name__, e))
+    return int(lib.aeth_task_set_result(task, text.encode()))
 
 
-@ffi.callback("void(const char *, const char *, void *)")
-def _event_cb(task_id, line, userdata):
+def _handler_error(exc_type: Any, exc: Any, tb: Any) -> None:
+    """cffi's onerror: whatever escaped _handler (it should not) is
+    reported by cffi; the task then fails with AETH_ERROR (-1) below."""
+
+
+_handler_cb = ffi.callback("int(aeth_task *, void *)", _handler,
+                           error=-1, onerror=_handler_error)
+
+
+def _event(task_id: Any, line: Any, userdata: Any) -> None:
     try:
         ffi.from_handle(userdata)(cstr(task_id), cstr(line))
     except Exception:  # noqa: BLE001
         pass
 
 
-def _free_worker(ptr, keep):
+_event_cb = ffi.callback("void(const char *, const char *, void *)", _event)
+
+
+def _free_worker(ptr: Any, keep: Dict[str, Any]) -> None:
     lib.aeth_worker_free(ptr)
 
 
@@ -101,11 +134,16 @@ class Worker(Handle):
 
     _what = "worker"
 
-    def __init__(self, id=None, database_url=None, redis_url=None,
-                 redis_ns=None, concurrency=None, queues=None, lease=None,
-                 grace=None, backend=None, accel=None, image_dir=None,
-                 state_dir=None, vcpus=None, memory_mb=None, migrate=True,
-                 builtin=True, on_event=None, config=None):
+    def __init__(self, id: Optional[str] = None, database_url: Optional[str] = None,
+                 redis_url: Optional[str] = None, redis_ns: Optional[str] = None,
+                 concurrency: Optional[int] = None, queues: Optional[str] = None,
+                 lease: Optional[float] = None, grace: Optional[float] = None,
+                 backend: Optional[str] = None, accel: Optional[str] = None,
+                 image_dir: Optional[str] = None, state_dir: Optional[str] = None,
+                 vcpus: Optional[int] = None, memory_mb: Optional[int] = None,
+                 migrate: bool = True, builtin: bool = True,
+                 on_event: Optional[EventCallback] = None,
+                 config: Union[str, "os.PathLike[str]", None] = None) -> None:
         from . import _core
         _core._ensure_init()
         opts, keep = new_options("aeth_worker_options")
@@ -131,7 +169,7 @@ class Worker(Handle):
         opts.memory_mb = memory_mb or 0
         opts.migrate = 1 if migrate else 0
         # Python objects the C worker points at live as long as it does.
-        self._keep = {}
+        self._keep: Dict[str, Any] = {}
         # Only when asked for: each line would take the GIL.
         if on_event is not None:
             self._keep["event"] = ffi.new_handle(on_event)
@@ -140,34 +178,35 @@ class Worker(Handle):
         out = ffi.new("aeth_worker **")
         check(lib.aeth_worker_new(out, opts))
         self._own(out[0], _free_worker, self._keep)
-        self._thread = None
-        self._run_error = None
+        self._thread: Optional[threading.Thread] = None
+        self._run_error: Optional[BaseException] = None
         if builtin:
             check(lib.aeth_worker_handle_builtin(self._handle()))
 
     @property
-    def id(self):
+    def id(self) -> Optional[str]:
         return cstr(lib.aeth_worker_id(self._handle()))
 
     @property
-    def types(self):
-        return [t.strip() for t in cstr(lib.aeth_worker_types(self._handle())).split(",")
+    def types(self) -> List[str]:
+        return [t.strip() for t in (cstr(lib.aeth_worker_types(self._handle())) or "").split(",")
                 if t.strip()]
 
-    def handle(self, type, fn):
+    def handle(self, type: str, fn: Handler) -> None:
         """Run fn(task) for tasks of `type` (before run()/start()).  Its
-        return value (JSON-able) is the task's result; raising Retry asks
+        return value (JSON-able: json.dumps(allow_nan=False) must encode
+        it, or the task fails saying so) is the task's result; raising Retry asks
         for a retry, any other exception fails the task for good.  Called
         on the worker's slot threads, several at once."""
         h = ffi.new_handle(fn)
         self._keep["handler:" + type] = h
         check(lib.aeth_worker_handle(self._handle(), type.encode(), _handler_cb, h))
 
-    def run(self):
+    def run(self) -> None:
         """Run until stop() (blocking; the GIL is released meanwhile)."""
         check(lib.aeth_worker_run(self._handle()))
 
-    def start(self, timeout=60):
+    def start(self, timeout: Optional[float] = 60) -> None:
         """run() in a background thread; returns once the worker takes
         tasks (migrated, in the worker registry, so that a Client can
         submit its custom types at once), re-raising run()'s error if it
@@ -175,7 +214,7 @@ class Worker(Handle):
         if self._thread is not None:
             raise AetheriumError("worker already started")
 
-        def target():
+        def target() -> None:
             try:
                 self.run()
             except BaseException as e:  # noqa: BLE001 - re-raised by join()
@@ -201,7 +240,7 @@ class Worker(Handle):
                 raise Timeout("worker did not start taking tasks within %s s"
                               % timeout)
 
-    def stop(self, join=True, timeout=None):
+    def stop(self, join: bool = True, timeout: Optional[float] = None) -> None:
         """Ask the run loop to stop (safe from any thread); with join, wait
         for a start()ed loop to return and re-raise its error."""
         if not self.closed:
@@ -209,7 +248,7 @@ class Worker(Handle):
         if join:
             self.join(timeout)
 
-    def join(self, timeout=None):
+    def join(self, timeout: Optional[float] = None) -> None:
         if self._thread is not None:
             self._thread.join(timeout)
             if self._thread.is_alive():
@@ -219,10 +258,10 @@ class Worker(Handle):
             raise err
 
     @property
-    def running(self):
+    def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def close(self):
+    def close(self) -> None:
         """Stop (if started), wait, then free the worker."""
         if self.closed:
             return

@@ -79,7 +79,7 @@ def client(services, worker):
 def test_seed_workflow(client, worker):
     assert {"vm:create", "vm:execute", "vm:delete"} <= set(worker.types)
     vm_id = client.create_vm("py-demo", vcpus=1, memory_mb=256, network="user",
-                             ttl=600, timeout=180)
+                             image="default", ttl=600, timeout=180)
     uuid.UUID(vm_id)
     # how the worker made it, from the vm:create result
     assert vm_id.origin in ("pool", "snapshot", "cold") and vm_id.ready_ms > 0
@@ -93,6 +93,18 @@ def test_seed_workflow(client, worker):
     r = client.execute(vm_id, "sh", ["-c", "echo $X; cat; exit 3"],
                        env={"X": "envok"}, stdin="in", timeout=60)
     assert (r.exit_code, r.stdout) == (3, "envok\nin")
+    assert r.signal == 0 and not r.timed_out and not r.stdout_truncated
+    assert r.duration_ms is None or r.duration_ms >= 0
+
+    # the rich result fields (timed_out, base64 of binary output) where
+    # the worker records them; today's seed fields otherwise
+    r = client.execute(vm_id, "sleep", ["30"], exec_timeout=1, timeout=60)
+    assert not r.ok
+    assert r.timed_out or (r.exit_code == 143 and "timeout" in r.stderr), r
+    r = client.execute(vm_id, "printf", ["\\377ok"], timeout=60)
+    assert r.stdout_bytes in (b"\xffok", "\ufffdok".encode()), r.stdout_bytes
+    if "stdout_b64" in r.task.result:
+        assert r.stdout_bytes == b"\xffok"
 
     # live output: the pieces arrive while the command runs
     got = []
@@ -109,7 +121,7 @@ def test_seed_workflow(client, worker):
     assert vms[vm_id]["status"] == "deleted"
 
     tasks = client.list_tasks(limit=10)
-    assert [t["status"] for t in tasks[:4]] == ["completed"] * 4
+    assert [t["status"] for t in tasks[:6]] == ["completed"] * 6
     assert "py-demo" in aetherium.render(client.list_vms(), "vms")
     workers = {w["id"]: w for w in client.list_workers()}
     assert workers[worker.id]["state"] == "alive"
@@ -176,3 +188,49 @@ def test_custom_type_right_after_start(services):
         assert t.status == "completed" and t.result == {"sum": 5}
     finally:
         w.close()
+
+
+def test_handler_result_json_cannot_encode_fails_the_task(services):
+    """A handler returning a set (or NaN) must not end `completed` with a
+    null result: the task fails, saying why."""
+    w = aetherium.Worker(id="pytest-py-" + uuid.uuid4().hex[:8], concurrency=1,
+                         queues="pyjson=1", builtin=False, **services)
+    try:
+        w.handle("py:set", lambda task: {1, 2})
+        w.handle("py:nan", lambda task: {"x": float("nan")})
+        w.handle("py:ok", lambda task: [1, "two", None])
+        w.start(timeout=60)
+        with aetherium.Client(**services) as c:
+            done = {k: c.wait(c.submit(k, {}, queue="pyjson", max_retries=0),
+                              timeout=30)
+                    for k in ("py:set", "py:nan", "py:ok")}
+    finally:
+        w.close()
+    for kind in ("py:set", "py:nan"):
+        t = done[kind]
+        assert t.status in ("failed", "dead"), (kind, t.row)
+        assert t.result is None
+        assert "json.dumps cannot encode" in t.error and kind in t.error, t.error
+    assert "set is not JSON serializable" in done["py:set"].error
+    assert done["py:ok"].status == "completed" and done["py:ok"].result == [1, "two", None]
+
+
+def test_async_client_runs_tasks_at_once(services, worker):
+    import asyncio
+    import aetherium.aio as aio
+
+    async def main():
+        async with aio.AsyncClient(size=3, **services) as c:
+            vm_id = await c.create_vm("py-aio", timeout=180)
+            try:
+                rs = await asyncio.gather(*(c.execute(vm_id, "echo", [str(i)], timeout=60)
+                                            for i in range(4)))
+                rows = await c.list_vms()
+            finally:
+                await c.delete_vm(vm_id, timeout=60)
+            return vm_id, rs, rows, len(c._all)
+
+    vm_id, rs, rows, opened = asyncio.run(main())
+    assert [r.stdout for r in rs] == ["%d\n" % i for i in range(4)]
+    assert vm_id in [r["id"] for r in rows]
+    assert 1 < opened <= 3  # several Clients waited at once, never more than size

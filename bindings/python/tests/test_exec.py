@@ -75,11 +75,12 @@ def test_stream_callback_and_kill_from_callback(vm):
     r = vm.exec(["sh", "-c", "echo one; echo two"],
                 on_output=lambda s, c: got.append((s, c)))
     assert r.exit_code == 0 and b"".join(c for _, c in got) == b"one\ntwo\n"
-    assert r.stdout == ""  # streamed, not collected
-    # returning True kills the command
+    assert r.stdout == "one\ntwo\n"  # streamed and also kept
+    # returning aetherium.STOP kills the command
     r = vm.exec(["sh", "-c", "echo first; sleep 30; echo never"],
-                on_output=lambda s, c: True)
+                on_output=lambda s, c: aetherium.STOP)
     assert r.signal != 0 or r.exit_code != 0
+    assert "never" not in r.stdout and r.duration < 25
     # an exception in the callback kills it and comes out here
     with pytest.raises(ZeroDivisionError):
         vm.exec(["sh", "-c", "echo x; sleep 30"], on_output=lambda s, c: 1 / 0)
