@@ -113,6 +113,15 @@ static void key_of(const char *inputs, char key[17])
 	snprintf(key, 17, "%016llx", (unsigned long long)h);
 }
 
+/* Is `memory_mb` more than the host's physical memory? */
+static bool more_than_host(unsigned int memory_mb)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+
+	return pages > 0 && size > 0 &&
+	       (uint64_t)memory_mb * 1024 * 1024 > (uint64_t)pages * (uint64_t)size;
+}
+
 /* Why this VM's shape can have no snapshot, or NULL. */
 static const char *ineligible(const aeth_vm *vm)
 {
@@ -130,6 +139,10 @@ static const char *ineligible(const aeth_vm *vm)
 	if (m->jail.fc_jailer)
 		return "Firecracker's jailer is in use (snapshots are not "
 		       "supported under it yet)";
+	if (more_than_host(vm->rec.memory_mb))
+		return "its memory is more than this host has (a template of "
+		       "it would boot into a sparse memfd and hang, not fail; "
+		       "the cold boot fails at once in the VMM's words)";
 	return NULL;
 }
 
