@@ -195,7 +195,10 @@ def main():
     # graceful stop: spares deleted (user VMs too: delete_vms_on_stop)
     for vm in results:
         submit(env, "-type", "vm:delete", "-vm-id", vm["vm_id"], "-wait")
-    wait_until("pool small is full again", lambda: pools(env)["small"]["ready"] == 2)
+    # the registry's count and the spares' vm.json files are written at
+    # different moments: wait for both
+    wait_until("pool small is full again",
+               lambda: pools(env)["small"]["ready"] == 2 and len(pool_vm_ids()) >= 2)
     spares = pool_vm_ids()
     w.stop()
     gone = re.search(r"Stopping: deleted (\d+) pool VM", w.text())
