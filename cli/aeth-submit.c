@@ -308,6 +308,12 @@ int main(int argc, char **argv)
 			"-payload)\n");
 		return 2;
 	}
+	if (follow && (nenv || cwd || stdin_path || key || cmd_timeout_s)) {
+		fprintf(stderr, "error: -follow does not take -env, -cwd, -stdin, "
+			"-cmd-timeout or -idempotency-key yet; submit with -wait "
+			"instead\n");
+		return 2;
+	}
 	if ((cmd_timeout_s && duration_ms(cmd_timeout_s, &xo.timeout_ms) != 0) ||
 	    (task_timeout_s && duration_ms(task_timeout_s, &so.timeout_ms) != 0)) {
 		fprintf(stderr, "error: -%s \"%s\" is not a duration of at least "

@@ -112,6 +112,10 @@ def main():
           "-idempotency-key: the key's first result again")
     r = submit(env, "-type", "vm:create", "-name", "x", "-env", "A=1", expect=2)
     check("go with -type vm:execute" in r.stderr, "-env with vm:create: usage error")
+    r = submit(env, "-type", "vm:execute", "-vm-id", vm_id, "-cmd", "env", "-follow",
+               "-env", "A=1", expect=2)
+    check("-follow does not take -env" in r.stderr,
+          "-env with -follow: a usage error, not silently dropped")
 
     # ---- the task's own timeout, enforced at once, never "completed" ----
     t0 = time.time()
