@@ -3,6 +3,7 @@
  * admin commands for its API keys and tenant limits. A thin wrapper over
  * the library's unstable gateway API (aetherium/unstable/gateway.h).
  */
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,14 +46,6 @@ static const char usage[] =
 	"  curl -H \"Authorization: Bearer $KEY\" -d '{\"name\":\"demo\"}' \\\n"
 	"       http://127.0.0.1:8080/v1/vms\n";
 
-static volatile sig_atomic_t g_stop;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	g_stop = 1;
-}
-
 static int fail(const char *what)
 {
 	fprintf(stderr, "aeth-gateway: %s: %s\n", what, aeth_error_last());
@@ -61,23 +54,28 @@ static int fail(const char *what)
 
 static int serve(aeth_config *cfg)
 {
-	struct sigaction sa;
 	aeth_gateway *gw = NULL;
 	const char *listen = NULL;
+	sigset_t stop;
+	int sig = 0;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
+	/* SIGTERM and SIGINT are blocked before the server's threads start
+	 * (they inherit the mask) and taken here with sigwait(): a handler
+	 * could run on any thread and leave this one waiting for good */
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	if (aeth_gateway_start(&gw, cfg) != 0)
 		return fail("cannot start");
 	aeth_config_get_string(&listen, cfg, "gateway.listen");
 	fprintf(stderr, "aeth-gateway: serving on %s (port %d)\n",
 		listen ? listen : "?", aeth_gateway_port(gw));
-	while (!g_stop)
-		pause();
-	fprintf(stderr, "aeth-gateway: stopping\n");
+	while (sigwait(&stop, &sig) != 0)
+		;
+	fprintf(stderr, "aeth-gateway: stopping (%s)\n",
+		sig == SIGINT ? "SIGINT" : "SIGTERM");
 	aeth_gateway_free(gw);
 	return 0;
 }
