@@ -35,7 +35,7 @@ static unsigned int limit_arg(const aeth__gw_ctx *ctx, unsigned int def)
 }
 
 /* The caller's VM `id` into *out, or answered 404 and nonzero. */
-static int own_vm(aeth__gw_ctx *ctx, const char *id, aeth_store_vm **out)
+int aeth__gw_own_vm(aeth__gw_ctx *ctx, const char *id, aeth_store_vm **out)
 {
 	int rc;
 
@@ -54,7 +54,7 @@ void aeth__gw_vm_get(aeth__gw_ctx *ctx, const char *id)
 {
 	aeth_store_vm *vm = NULL;
 
-	if (own_vm(ctx, id, &vm) == 0)
+	if (aeth__gw_own_vm(ctx, id, &vm) == 0)
 		aeth__gw_json(ctx, 200, aeth__gw_vm_object(vm));
 	aeth_store_vm_free(vm);
 }
@@ -286,7 +286,7 @@ void aeth__gw_vm_exec(aeth__gw_ctx *ctx, const char *vm_id)
 	cJSON *body;
 	int rc;
 
-	if (own_vm(ctx, vm_id, &vm) != 0)
+	if (aeth__gw_own_vm(ctx, vm_id, &vm) != 0)
 		return;
 	if (!(body = aeth__gw_body(ctx))) {
 		aeth_store_vm_free(vm);
@@ -325,7 +325,7 @@ void aeth__gw_vm_delete(aeth__gw_ctx *ctx, const char *id)
 	char task[37] = "";
 	int rc;
 
-	if (own_vm(ctx, id, &vm) != 0)
+	if (aeth__gw_own_vm(ctx, id, &vm) != 0)
 		return;
 	so.tenant = vm->tenant;
 	rc = aeth_client_submit_delete(task, ctx->conn->client, vm->id, &so);
