@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -75,16 +76,21 @@ def round_trips(gw, key, vid):
           "(%d bytes, %s)" % (len(r.body), r.headers.get("Content-Type")))
 
     big = os.urandom(1024 * 1024 - 7)
+    t0 = time.monotonic()
     r = put(gw, key, vid, "/tmp/big.bin", big, mode="0750")
+    took = time.monotonic() - t0
     check(r.status == 200 and r.json()["mode"] == 0o750,
-          "PUT a 1 MiB file with mode 0750: %s" % r.body[:200])
+          "PUT a 1 MiB file with mode 0750 (%.0f ms): %s" % (took * 1000,
+                                                         r.body[:200]))
     out = run(gw, key, vid, "sha256sum", "/tmp/big.bin")
     check(out.split()[0] == hashlib.sha256(big).hexdigest(),
           "the 1 MiB file's sha256sum in the guest matches")
+    t0 = time.monotonic()
     r = get(gw, key, vid, "/tmp/big.bin")
+    took = time.monotonic() - t0
     check(r.status == 200 and r.body == big and
           r.headers.get("X-File-Mode") == "0750",
-          "GET gives the 1 MiB file back byte-exact")
+          "GET gives the 1 MiB file back byte-exact (%.0f ms)" % (took * 1000))
 
     run(gw, key, vid, "sh", "-c", "printf 'from the guest\\n' > /tmp/g.txt")
     r = get(gw, key, vid, "/tmp/g.txt")
