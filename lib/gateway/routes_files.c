@@ -234,35 +234,41 @@ static void run_file_task(aeth__gw_ctx *ctx, const aeth_store_vm *vm,
 				 fw->deadline + 5000);
 }
 
-void aeth__gw_vm_file_put(aeth__gw_ctx *ctx, const char *vm_id)
+/*
+ * PUT (`put`) or GET: the caller's VM, the path and (PUT) the mode and the
+ * body's size checked, the task's payload built and submitted; the answer
+ * comes when it ends.
+ */
+static void file_route(aeth__gw_ctx *ctx, const char *vm_id, bool put)
 {
 	aeth_store_vm *vm = NULL;
 	const char *path;
 	char *b64 = NULL, *payload = NULL;
 	cJSON *p = NULL;
-	long mode;
+	long mode = 0;
 
 	if (aeth__gw_own_vm(ctx, vm_id, &vm) != 0 || !(path = path_arg(ctx)) ||
-	    (mode = mode_arg(ctx)) < 0)
+	    (put && (mode = mode_arg(ctx)) < 0))
 		goto out;
-	if (ctx->req->body_len > AETH__FILE_MAX) {
+	if (put && ctx->req->body_len > AETH__FILE_MAX) {
 		aeth__http_respond_error(ctx->res, 413, "too_large", "the file is %zu "
 					 "bytes, more than the limit of %d for a file "
 					 "through the queue", ctx->req->body_len,
 					 AETH__FILE_MAX);
 		goto out;
 	}
-	if (!(b64 = aeth__base64(ctx->req->body, ctx->req->body_len)) ||
+	if ((put && !(b64 = aeth__base64(ctx->req->body, ctx->req->body_len))) ||
 	    !(p = cJSON_CreateObject()) ||
 	    !cJSON_AddStringToObject(p, "vm_id", vm->id) ||
 	    !cJSON_AddStringToObject(p, "path", path) ||
-	    !cJSON_AddNumberToObject(p, "mode", (double)mode) ||
-	    !cJSON_AddStringToObject(p, "data", b64) ||
+	    (put && (!cJSON_AddNumberToObject(p, "mode", (double)mode) ||
+		     !cJSON_AddStringToObject(p, "data", b64))) ||
 	    !(payload = cJSON_PrintUnformatted(p))) {
 		aeth__http_respond_error(ctx->res, 500, "internal", "out of memory");
 		goto out;
 	}
-	run_file_task(ctx, vm, AETH__TASK_FILE_PUT, payload);
+	run_file_task(ctx, vm, put ? AETH__TASK_FILE_PUT : AETH__TASK_FILE_GET,
+		      payload);
 out:
 	free(payload);
 	cJSON_Delete(p);
@@ -270,25 +276,12 @@ out:
 	aeth_store_vm_free(vm);
 }
 
+void aeth__gw_vm_file_put(aeth__gw_ctx *ctx, const char *vm_id)
+{
+	file_route(ctx, vm_id, true);
+}
+
 void aeth__gw_vm_file_get(aeth__gw_ctx *ctx, const char *vm_id)
 {
-	aeth_store_vm *vm = NULL;
-	const char *path;
-	char *payload = NULL;
-	cJSON *p = NULL;
-
-	if (aeth__gw_own_vm(ctx, vm_id, &vm) != 0 || !(path = path_arg(ctx)))
-		goto out;
-	if (!(p = cJSON_CreateObject()) ||
-	    !cJSON_AddStringToObject(p, "vm_id", vm->id) ||
-	    !cJSON_AddStringToObject(p, "path", path) ||
-	    !(payload = cJSON_PrintUnformatted(p))) {
-		aeth__http_respond_error(ctx->res, 500, "internal", "out of memory");
-		goto out;
-	}
-	run_file_task(ctx, vm, AETH__TASK_FILE_GET, payload);
-out:
-	free(payload);
-	cJSON_Delete(p);
-	aeth_store_vm_free(vm);
+	file_route(ctx, vm_id, false);
 }

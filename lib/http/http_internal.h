@@ -73,6 +73,11 @@ void aeth__http_deadline_stop(aeth__http_server *srv);
 int aeth__http_listen(const char *spec, bool allow_remote, const char *what,
 		      int *fd, int *port, char **unix_path);
 
+/* A place among max_streams for a stream or a later answer (stream.c):
+ * 0, or -1 and `res` answered 503 (full, or the server stops). */
+int aeth__http_slot_take(aeth__http_server *srv, aeth__http_response *res);
+void aeth__http_slot_put(aeth__http_server *srv);
+
 /* A libmicrohttpd response for a stream (NULL: answered 503/500 and
  * `done` called). */
 struct MHD_Response *aeth__http_stream_start(aeth__http_server *srv,

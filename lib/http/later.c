@@ -115,10 +115,7 @@ static void *later_thread(void *arg)
 	MHD_resume_connection(l->conn);
 	pthread_mutex_unlock(&l->mu);
 
-	pthread_mutex_lock(&srv->mu);
-	srv->n_streams--;
-	pthread_cond_broadcast(&srv->cv);
-	pthread_mutex_unlock(&srv->mu);
+	aeth__http_slot_put(srv);
 	aeth__http_later_unref(l);
 	return NULL;
 }
@@ -129,21 +126,11 @@ int aeth__http_later_start(aeth__http_server *srv, struct MHD_Connection *conn,
 	aeth__http_later *l = NULL;
 	pthread_attr_t attr;
 	pthread_t th;
-	bool full;
 	int rc;
 
 	*out = NULL;
-	pthread_mutex_lock(&srv->mu);
-	full = srv->stopping || srv->n_streams >= srv->max_streams;
-	if (!full)
-		srv->n_streams++;
-	pthread_mutex_unlock(&srv->mu);
-	if (full) {
-		aeth__http_respond_error(res, 503, "busy", "%s: already %u streamed "
-					 "or pending responses at once; try again "
-					 "later", srv->what, srv->max_streams);
+	if (aeth__http_slot_take(srv, res) != 0)
 		return -1;
-	}
 	if (!(l = calloc(1, sizeof(*l))))
 		goto fail;
 	l->srv = srv;
@@ -178,9 +165,7 @@ int aeth__http_later_start(aeth__http_server *srv, struct MHD_Connection *conn,
 	pthread_mutex_destroy(&l->mu);
 	free(l);
 fail:
-	pthread_mutex_lock(&srv->mu);
-	srv->n_streams--;
-	pthread_mutex_unlock(&srv->mu);
+	aeth__http_slot_put(srv);
 	aeth__http_respond_error(res, 500, "internal", "%s: cannot start a "
 				 "pending response", srv->what);
 	return -1;

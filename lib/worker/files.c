@@ -85,75 +85,83 @@ static int path_kind(aeth_task *t, const char *type, aeth_vm *vm,
 	return 0;
 }
 
-int aeth__handle_file_put(aeth_task *t, void *userdata)
+/* Write the payload's bytes: 0 and *result, or the task failed. */
+static int do_put(aeth_task *t, aeth_vm *vm, const aeth__file_payload *p,
+		  char **result)
 {
-	const char *type = AETH__TASK_FILE_PUT, *payload = aeth_task_payload(t);
-	aeth__file_payload p;
-	aeth__vmref *ref = NULL;
-	uint64_t size = 0;
+	const char *type = AETH__TASK_FILE_PUT;
 	unsigned int mode = 0;
-	char *result, tenant[65] = "";
+	uint64_t size = 0;
 	int rc;
 
-	(void)userdata;
-	if (aeth__file_put_payload_parse(payload, strlen(payload), &p) != 0)
+	aeth__worker_say(t->slot->w, t->qt->id, "Writing %zu bytes to %s in VM %s",
+			 p->len, p->path, p->vm_id);
+	if ((rc = path_kind(t, type, vm, p->path, false, &size, &mode)) != 0)
+		return rc;
+	if ((rc = aeth_vm_file_put(vm, p->path, p->data, p->len, p->mode)) != 0)
+		return fail_call(t, type, rc, p->path);
+	*result = aeth__file_put_result(p->vm_id, p->path, p->len, p->mode);
+	return *result ? 0 : AETH_ENOMEM;
+}
+
+/* Read the file: 0 and *result (its bytes in base64), or the task failed. */
+static int do_get(aeth_task *t, aeth_vm *vm, const aeth__file_payload *p,
+		  char **result)
+{
+	const char *type = AETH__TASK_FILE_GET;
+	unsigned int mode = 0;
+	uint64_t size = 0;
+	void *data = NULL;
+	size_t len = 0;
+	int rc;
+
+	if ((rc = path_kind(t, type, vm, p->path, true, &size, &mode)) != 0)
+		return rc;
+	if (size > AETH__FILE_MAX)
+		return fail_call(t, type, AETH_ETOOBIG, p->path);
+	if ((rc = aeth_vm_file_get(&data, &len, vm, p->path, AETH__FILE_MAX)) != 0)
+		return fail_call(t, type, rc, p->path);
+	aeth__worker_say(t->slot->w, t->qt->id, "Read %zu bytes of %s in VM %s",
+			 len, p->path, p->vm_id);
+	*result = aeth__file_get_result(p->vm_id, p->path, data, len, mode);
+	aeth_free(data);
+	return *result ? 0 : AETH_ENOMEM;
+}
+
+static int handle_file(aeth_task *t, bool put)
+{
+	const char *payload = aeth_task_payload(t);
+	aeth__file_payload p;
+	aeth__vmref *ref = NULL;
+	char *result = NULL, tenant[65] = "";
+	int rc;
+
+	rc = put ? aeth__file_put_payload_parse(payload, strlen(payload), &p)
+		 : aeth__file_get_payload_parse(payload, strlen(payload), &p);
+	if (rc != 0)
 		return aeth_task_fail(t, 0, aeth_error_last());
 	if ((rc = aeth__take_vm(t, p.vm_id, false, false, &ref, tenant)) != 0) {
-		rc = rc > 0 ? 0 : rc;
+		rc = rc > 0 ? 0 : rc; /* 1: forwarded to the owner */
 		goto out;
 	}
-	aeth__worker_say(t->slot->w, t->qt->id, "Writing %zu bytes to %s in VM %s",
-			 p.len, p.path, p.vm_id);
-	rc = path_kind(t, type, ref->vm, p.path, false, &size, &mode);
-	if (rc == 0 && (rc = aeth_vm_file_put(ref->vm, p.path, p.data, p.len,
-					      p.mode)) != 0)
-		rc = fail_call(t, type, rc, p.path);
+	rc = put ? do_put(t, ref->vm, &p, &result) : do_get(t, ref->vm, &p, &result);
 	aeth__vm_release(t->slot->w, ref, false);
-	if (rc != 0)
-		goto out;
-	result = aeth__file_put_result(p.vm_id, p.path, p.len, p.mode);
-	rc = result ? aeth_task_set_result(t, result) : AETH_ENOMEM;
+	if (rc == 0)
+		rc = aeth_task_set_result(t, result);
 	free(result);
 out:
 	aeth__file_payload_clear(&p);
 	return rc;
 }
 
+int aeth__handle_file_put(aeth_task *t, void *userdata)
+{
+	(void)userdata;
+	return handle_file(t, true);
+}
+
 int aeth__handle_file_get(aeth_task *t, void *userdata)
 {
-	const char *type = AETH__TASK_FILE_GET, *payload = aeth_task_payload(t);
-	aeth__file_payload p;
-	aeth__vmref *ref = NULL;
-	unsigned int mode = 0;
-	uint64_t size = 0;
-	void *data = NULL;
-	size_t len = 0;
-	char *result, tenant[65] = "";
-	int rc;
-
 	(void)userdata;
-	if (aeth__file_get_payload_parse(payload, strlen(payload), &p) != 0)
-		return aeth_task_fail(t, 0, aeth_error_last());
-	if ((rc = aeth__take_vm(t, p.vm_id, false, false, &ref, tenant)) != 0) {
-		rc = rc > 0 ? 0 : rc;
-		goto out;
-	}
-	rc = path_kind(t, type, ref->vm, p.path, true, &size, &mode);
-	if (rc == 0 && size > AETH__FILE_MAX)
-		rc = fail_call(t, type, AETH_ETOOBIG, p.path);
-	if (rc == 0 && (rc = aeth_vm_file_get(&data, &len, ref->vm, p.path,
-					      AETH__FILE_MAX)) != 0)
-		rc = fail_call(t, type, rc, p.path);
-	aeth__vm_release(t->slot->w, ref, false);
-	if (rc != 0)
-		goto out;
-	aeth__worker_say(t->slot->w, t->qt->id, "Read %zu bytes of %s in VM %s",
-			 len, p.path, p.vm_id);
-	result = aeth__file_get_result(p.vm_id, p.path, data, len, mode);
-	rc = result ? aeth_task_set_result(t, result) : AETH_ENOMEM;
-	free(result);
-out:
-	aeth_free(data);
-	aeth__file_payload_clear(&p);
-	return rc;
+	return handle_file(t, false);
 }
