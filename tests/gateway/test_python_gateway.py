@@ -3,7 +3,7 @@
 aeth-gateway, worker, Redis, PostgreSQL and TCG guest: the seed's
 walkthrough, output streamed line by line while the command runs, exact
 bytes of non-UTF-8 output, tasks (submit, wait, list, live output,
-cancel), and every refusal raised as the exception a user catches
+cancel), files put and read back byte-exact, and every refusal raised as the exception a user catches
 (NotFound across tenants, Unauthorized for a revoked key, Forbidden,
 QuotaExceeded, InvalidArgument), over TCP and over a Unix socket."""
 import json
@@ -111,6 +111,40 @@ def tasks(gw, vid):
         timeout=0.5), "wait() past its timeout", "timeout")
 
 
+def files(gw, other, vid):
+    """put_file / get_file over PUT / GET /v1/vms/{id}/files."""
+    every = bytes(range(256)) * 8 + b"\0"
+    out = gw.put_file(vid, "/tmp/py.bin", every, mode=0o750)
+    check(out["size"] == len(every) and out["mode"] == 0o750 and
+          out["path"] == "/tmp/py.bin", "put_file answers size and mode (%r)"
+          % {k: out[k] for k in ("size", "mode")})
+    check(gw.exec(vid, "stat", ["-c", "%s %a", "/tmp/py.bin"]).stdout ==
+          "%d 750\n" % len(every), "the guest file has the bytes' size and mode")
+    check(gw.get_file(vid, "/tmp/py.bin") == every,
+          "get_file gives all 256 byte values back")
+    gw.put_file(vid, "/tmp/py.txt", "text é")
+    check(gw.get_file(vid, "/tmp/py.txt") == "text é".encode(),
+          "put_file takes str as UTF-8")
+    raises(aetherium.NotFound, lambda: gw.get_file(vid, "/tmp/none"),
+           "get_file of a missing file", "not_found")
+    raises(aetherium.NotFound, lambda: gw.put_file(vid, "/nodir/x", b"x"),
+           "put_file into a missing directory", "not_found")
+    raises(aetherium.InvalidArgument, lambda: gw.get_file(vid, "/tmp"),
+           "get_file of a directory", "is_a_directory")
+    raises(aetherium.InvalidArgument, lambda: gw.get_file(vid, "tmp/x"),
+           "get_file of a relative path", "invalid_argument")
+    raises(aetherium.NotFound, lambda: other.get_file(vid, "/tmp/py.bin"),
+           "get_file in another tenant's VM", "not_found")
+    raises(aetherium.NotFound, lambda: other.put_file(vid, "/tmp/py.bin", b"x"),
+           "put_file in another tenant's VM", "not_found")
+    check(gw.get_file(vid, "/tmp/py.bin") == every, "and the file is unchanged")
+    raises(aetherium.TooBig, lambda: gw.put_file(vid, "/tmp/big", b"\0" * (2 << 20)),
+           "put_file past the gateway's max_body_bytes (1 MiB)", "too_large")
+    raises(aetherium.TooBig, lambda: gw.put_file(vid, "/tmp/big",
+                                                 b"\0" * (aetherium.gateway.FILE_MAX + 1)),
+           "put_file past 8 MiB, refused before sending")
+
+
 def refusals(gw, other, op, vid, admin):
     raises(aetherium.NotFound, lambda: other.vm(vid), "another tenant's VM", "not_found")
     raises(aetherium.NotFound, lambda: other.exec(vid, "true"),
@@ -157,6 +191,7 @@ def main():
     vid = walkthrough(gw)
     streaming(gw, vid)
     tasks(gw, vid)
+    files(gw, other, vid)
     refusals(gw, other, opg, vid, gw_proc.admin)
     t = gw.delete_vm(vid)
     check(t.status == "completed" and gw.vm(vid)["status"] == "deleted",

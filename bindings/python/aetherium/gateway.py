@@ -71,7 +71,14 @@ _BY_API_CODE: Dict[str, Type[AetheriumError]] = {
     "cancelled": Cancelled,
     "task_failed": AetheriumError,
     "internal": AetheriumError,
+    # the files routes: what is at the path is not a file to read or replace
+    "is_a_directory": InvalidArgument,
+    "not_a_file": InvalidArgument,
 }
+
+# The most a file may have through the gateway (a vm:file_put / vm:file_get
+# task carries it: AETH__FILE_MAX, lib/task/task.h).
+FILE_MAX = 8 * 1024 * 1024
 
 
 def _api_error(status: int, err: Any, task_id: Optional[str] = None) -> AetheriumError:
@@ -197,7 +204,13 @@ class Gateway:
             headers["Content-Type"] = content_type
         conn = self._conn(self.timeout + wait)
         try:
-            conn.request(method, path, body=body, headers=headers)
+            try:
+                conn.request(method, path, body=body, headers=headers)
+            except (BrokenPipeError, ConnectionResetError):
+                # the gateway may answer before it took the whole body (413
+                # for a declared Content-Length over its limit) and close:
+                # its answer is the one to report, when it is still there
+                pass
             resp = conn.getresponse()
         except (OSError, http.client.HTTPException) as e:
             conn.close()
@@ -351,20 +364,33 @@ class Gateway:
     # ---- files -----------------------------------------------------------
 
     def put_file(self, vm_id: str, path: str, data: Union[bytes, str],
-                 mode: Optional[int] = None) -> None:
-        """Write `data` to the absolute `path` in the VM (mode, e.g. 0o755)."""
+                 mode: Optional[int] = None) -> Dict[str, Any]:
+        """Write `data` to the absolute `path` in the VM, replacing it
+        atomically (mode, e.g. 0o755; 0o644 by default): {"task_id",
+        "vm_id", "path", "size", "mode"}.  At most FILE_MAX (8 MiB) and the
+        gateway's max_body_bytes (TooBig); the directory must exist
+        (NotFound); a directory there is InvalidArgument."""
         raw = data.encode() if isinstance(data, str) else bytes(data)
+        if len(raw) > FILE_MAX:
+            raise TooBig("put_file: %d bytes, more than the %d a file may have "
+                         "through the gateway" % (len(raw), FILE_MAX))
         q: Dict[str, Any] = {"path": path}
         if mode is not None:
             q["mode"] = "%o" % mode
         resp = self._open("PUT", "/v1/vms/%s/files" % _quote(vm_id), q, raw,
-                          content_type="application/octet-stream")
-        resp.read()
-        resp.close()
+                          content_type="application/octet-stream", wait=60.0)
+        try:
+            out: Dict[str, Any] = json.loads(resp.read())
+        finally:
+            resp.close()
+        return out
 
     def get_file(self, vm_id: str, path: str) -> bytes:
-        """The bytes of the file at the absolute `path` in the VM."""
-        resp = self._open("GET", "/v1/vms/%s/files" % _quote(vm_id), {"path": path})
+        """The bytes of the file at the absolute `path` in the VM (at most
+        8 MiB: TooBig); NotFound when there is none, InvalidArgument for a
+        directory or a device."""
+        resp = self._open("GET", "/v1/vms/%s/files" % _quote(vm_id), {"path": path},
+                          wait=60.0)
         try:
             return resp.read()
         finally:
