@@ -92,6 +92,28 @@ def round_trips(gw, key, vid):
           r.headers.get("X-File-Mode") == "0750",
           "GET gives the 1 MiB file back byte-exact (%.0f ms)" % (took * 1000))
 
+    # the limit itself: 8 MiB through Redis, PostgreSQL and the agent
+    most = os.urandom(FILE_MAX)
+    t0 = time.monotonic()
+    r = put(gw, key, vid, "/tmp/most.bin", most)
+    took = time.monotonic() - t0
+    check(r.status == 200 and r.json()["size"] == FILE_MAX,
+          "PUT a file of exactly 8 MiB (%.0f ms)" % (took * 1000))
+    out = run(gw, key, vid, "sha256sum", "/tmp/most.bin")
+    check(out.split()[0] == hashlib.sha256(most).hexdigest(),
+          "the 8 MiB file's sha256sum in the guest matches")
+    t0 = time.monotonic()
+    r = get(gw, key, vid, "/tmp/most.bin")
+    took = time.monotonic() - t0
+    check(r.status == 200 and r.body == most,
+          "GET gives the 8 MiB file back byte-exact (%.0f ms)" % (took * 1000))
+    run(gw, key, vid, "sh", "-c", "head -c %d /dev/zero > /tmp/over.bin"
+        % (FILE_MAX + 1))
+    r = get(gw, key, vid, "/tmp/over.bin")
+    check(r.status == 413 and r.json()["error"]["code"] == "too_large",
+          "GET a file of 8 MiB + 1 byte: 413 too_large (%s)" % r.body[:160])
+    run(gw, key, vid, "rm", "/tmp/most.bin", "/tmp/over.bin")
+
     run(gw, key, vid, "sh", "-c", "printf 'from the guest\\n' > /tmp/g.txt")
     r = get(gw, key, vid, "/tmp/g.txt")
     check(r.body == b"from the guest\n", "GET reads a file the guest wrote")
