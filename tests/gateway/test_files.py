@@ -54,6 +54,28 @@ def counts(gw):
     return int(e2e.psql(gw.db, "SELECT count(*) FROM tasks"))
 
 
+def random_trip(gw, key, vid, path, size, what, mode="0644"):
+    """PUT `size` random bytes (timed), sha256sum them in the guest, GET
+    them back byte-exact (timed)."""
+    data = os.urandom(size)
+    t0 = time.monotonic()
+    r = put(gw, key, vid, path, data, mode=mode)
+    took = time.monotonic() - t0
+    check(r.status == 200 and r.json()["size"] == size and
+          r.json()["mode"] == int(mode, 8),
+          "PUT a file of %s, mode %s (%.0f ms): %s" % (what, mode, took * 1000,
+                                                       r.body[:200]))
+    out = run(gw, key, vid, "sha256sum", path)
+    check(out.split()[0] == hashlib.sha256(data).hexdigest(),
+          "the %s file's sha256sum in the guest matches" % what)
+    t0 = time.monotonic()
+    r = get(gw, key, vid, path)
+    took = time.monotonic() - t0
+    check(r.status == 200 and r.body == data and
+          r.headers.get("X-File-Mode") == mode,
+          "GET gives the %s file back byte-exact (%.0f ms)" % (what, took * 1000))
+
+
 def round_trips(gw, key, vid):
     every = bytes(range(256)) * 4 + b"\0\0end\0"
     r = put(gw, key, vid, "/tmp/every.bin", every)
@@ -75,44 +97,15 @@ def round_trips(gw, key, vid):
           "GET gives the bytes back exactly, as application/octet-stream "
           "(%d bytes, %s)" % (len(r.body), r.headers.get("Content-Type")))
 
-    big = os.urandom(1024 * 1024 - 7)
-    t0 = time.monotonic()
-    r = put(gw, key, vid, "/tmp/big.bin", big, mode="0750")
-    took = time.monotonic() - t0
-    check(r.status == 200 and r.json()["mode"] == 0o750,
-          "PUT a 1 MiB file with mode 0750 (%.0f ms): %s" % (took * 1000,
-                                                         r.body[:200]))
-    out = run(gw, key, vid, "sha256sum", "/tmp/big.bin")
-    check(out.split()[0] == hashlib.sha256(big).hexdigest(),
-          "the 1 MiB file's sha256sum in the guest matches")
-    t0 = time.monotonic()
-    r = get(gw, key, vid, "/tmp/big.bin")
-    took = time.monotonic() - t0
-    check(r.status == 200 and r.body == big and
-          r.headers.get("X-File-Mode") == "0750",
-          "GET gives the 1 MiB file back byte-exact (%.0f ms)" % (took * 1000))
-
+    random_trip(gw, key, vid, "/tmp/big.bin", 1024 * 1024 - 7, "1 MiB", "0750")
     # the limit itself: 8 MiB through Redis, PostgreSQL and the agent
-    most = os.urandom(FILE_MAX)
-    t0 = time.monotonic()
-    r = put(gw, key, vid, "/tmp/most.bin", most)
-    took = time.monotonic() - t0
-    check(r.status == 200 and r.json()["size"] == FILE_MAX,
-          "PUT a file of exactly 8 MiB (%.0f ms)" % (took * 1000))
-    out = run(gw, key, vid, "sha256sum", "/tmp/most.bin")
-    check(out.split()[0] == hashlib.sha256(most).hexdigest(),
-          "the 8 MiB file's sha256sum in the guest matches")
-    t0 = time.monotonic()
-    r = get(gw, key, vid, "/tmp/most.bin")
-    took = time.monotonic() - t0
-    check(r.status == 200 and r.body == most,
-          "GET gives the 8 MiB file back byte-exact (%.0f ms)" % (took * 1000))
+    random_trip(gw, key, vid, "/tmp/most.bin", FILE_MAX, "exactly 8 MiB")
     run(gw, key, vid, "sh", "-c", "head -c %d /dev/zero > /tmp/over.bin"
         % (FILE_MAX + 1))
     r = get(gw, key, vid, "/tmp/over.bin")
     check(r.status == 413 and r.json()["error"]["code"] == "too_large",
           "GET a file of 8 MiB + 1 byte: 413 too_large (%s)" % r.body[:160])
-    run(gw, key, vid, "rm", "/tmp/most.bin", "/tmp/over.bin")
+    run(gw, key, vid, "rm", "/tmp/big.bin", "/tmp/most.bin", "/tmp/over.bin")
 
     run(gw, key, vid, "sh", "-c", "printf 'from the guest\\n' > /tmp/g.txt")
     r = get(gw, key, vid, "/tmp/g.txt")
