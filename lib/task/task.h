@@ -1,7 +1,8 @@
 /*
- * lib/task/task.h - the task types of the seed (vm:create, vm:execute,
- * vm:delete): parse and validate their JSON payloads, and build their
- * result JSON exactly as the seed shows it. Shared by the worker and the
+ * lib/task/task.h - the built-in task types (the seed's vm:create,
+ * vm:execute, vm:delete, and vm:file_put, vm:file_get): parse and validate
+ * their JSON payloads, and build their result JSON (the seed's exactly as
+ * the seed shows it). Shared by the worker and the
  * submit client; no I/O.
  */
 #ifndef AETH_TASK_TASK_H
