@@ -100,6 +100,10 @@ const char *aeth__gw_owner(aeth__gw_ctx *ctx, const cJSON *body);
 /* The caller's VM `id` (in its scope) into *out, or answered 404 and
  * nonzero (routes_vms.c). */
 int aeth__gw_own_vm(aeth__gw_ctx *ctx, const char *id, aeth_store_vm **out);
+/* An optional whole-number member of a request body from min to max
+ * (absent or null: *out stays); AETH_EINVALID naming the range. */
+int aeth__gw_opt_int(const cJSON *o, const char *k, long min, long max,
+		     long *out);
 
 /* Answer with the library's last error: AETH_E* -> HTTP status and a
  * stable code, the message of aeth_error_last(). */

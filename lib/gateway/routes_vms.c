@@ -96,19 +96,33 @@ static int opt_str(const cJSON *o, const char *k, const char **out)
 	return 0;
 }
 
-static int opt_uint(const cJSON *o, const char *k, unsigned int max,
-		    unsigned int *out)
+/* An optional whole number from min to max: absent/null leaves *out. */
+int aeth__gw_opt_int(const cJSON *o, const char *k, long min, long max,
+		     long *out)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
 
 	if (!v || cJSON_IsNull(v))
 		return 0;
-	if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > max ||
-	    v->valuedouble != (double)(unsigned int)v->valuedouble)
+	/* the range first: converting an out-of-range double is undefined */
+	if (!cJSON_IsNumber(v) || v->valuedouble < (double)min ||
+	    v->valuedouble > (double)max ||
+	    v->valuedouble != (double)(long)v->valuedouble)
 		return aeth__error_set(AETH_EINVALID, "\"%s\" must be a whole number "
-				       "from 0 to %u", k, max);
-	*out = (unsigned int)v->valuedouble;
+				       "from %ld to %ld", k, min, max);
+	*out = (long)v->valuedouble;
 	return 0;
+}
+
+static int opt_uint(const cJSON *o, const char *k, unsigned int max,
+		    unsigned int *out)
+{
+	long v = (long)*out;
+	int rc = aeth__gw_opt_int(o, k, 0, (long)max, &v);
+
+	if (rc == 0)
+		*out = (unsigned int)v;
+	return rc;
 }
 
 static bool opt_wait(const cJSON *body, const aeth__http_request *req)
