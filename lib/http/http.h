@@ -69,6 +69,8 @@ int aeth__http_respond_take(aeth__http_response *res, int status,
 int aeth__http_respond_error(aeth__http_response *res, int status,
 			     const char *code, const char *fmt, ...)
 	AETH__PRINTF(4, 5);
+/* The status answered so far (0: none yet). For the caller's metrics. */
+int aeth__http_response_status(const aeth__http_response *res);
 /* An extra response header (copied; up to 8 per response). */
 int aeth__http_respond_header(aeth__http_response *res, const char *name,
 			      const char *value);
@@ -143,6 +145,9 @@ int aeth__http_server_start(aeth__http_server **out,
 			    const aeth__http_config *cfg);
 /* The TCP port listened on (0 for a Unix socket). */
 int aeth__http_server_port(const aeth__http_server *srv);
+/* Connections open now and streamed responses running now (metrics). */
+void aeth__http_server_load(aeth__http_server *srv, unsigned int *conns,
+			    unsigned int *streams);
 /*
  * Stop: no new connections, streams told to end (their `next` calls
  * finish by their deadline or sooner), wait for them, close all, remove

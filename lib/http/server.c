@@ -107,6 +107,11 @@ int aeth__http_respond_error(aeth__http_response *res, int status,
 				       strlen(text));
 }
 
+int aeth__http_response_status(const aeth__http_response *res)
+{
+	return res->status;
+}
+
 int aeth__http_respond_header(aeth__http_response *res, const char *name,
 			      const char *value)
 {
@@ -525,6 +530,23 @@ fail:
 int aeth__http_server_port(const aeth__http_server *srv)
 {
 	return srv ? srv->port : 0;
+}
+
+void aeth__http_server_load(aeth__http_server *srv, unsigned int *conns,
+			    unsigned int *streams)
+{
+	const union MHD_DaemonInfo *di = srv && srv->daemon
+		? MHD_get_daemon_info(srv->daemon,
+				      MHD_DAEMON_INFO_CURRENT_CONNECTIONS)
+		: NULL;
+
+	*conns = di ? di->num_connections : 0;
+	*streams = 0;
+	if (!srv)
+		return;
+	pthread_mutex_lock(&srv->mu);
+	*streams = srv->n_streams;
+	pthread_mutex_unlock(&srv->mu);
 }
 
 void aeth__http_server_free(aeth__http_server *srv)

@@ -12,6 +12,7 @@
 
 #include "aetherium/config.h"
 #include "metrics/metrics.h"
+#include "worker/pool.h"
 #include "worker/worker_internal.h"
 #ifdef AETH_HAVE_HTTP
 #include "http/http.h"
@@ -103,6 +104,7 @@ static void collect(void *userdata)
 	aeth__metric_add(AETH__M_GUEST_MEMORY, memory, NULL, NULL);
 	aeth__metric_add(AETH__M_WORKER_SLOTS, w->concurrency, NULL, NULL);
 	aeth__metric_add(AETH__M_WORKER_BUSY, busy, NULL, NULL);
+	aeth__pools_collect(w);
 
 	pthread_mutex_lock(&m->mu);
 	read_depths(m);
@@ -124,7 +126,7 @@ static void h_metrics(const aeth__http_request *req, aeth__http_response *res,
 
 	(void)req;
 	(void)userdata;
-	if (aeth__metrics_render(&text, &len) != 0) {
+	if (aeth__metrics_render(&text, &len, AETH__PART_WORKER) != 0) {
 		aeth__http_respond_error(res, 500, "internal", "%s",
 					 aeth_error_last());
 		return;

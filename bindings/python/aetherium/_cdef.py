@@ -636,6 +636,7 @@ void *userdata);
 typedef struct aeth_gateway aeth_gateway;
 int aeth_gateway_start(aeth_gateway **out, const aeth_config *cfg);
 int aeth_gateway_port(const aeth_gateway *gw);
+int aeth_gateway_metrics_port(const aeth_gateway *gw);
 void aeth_gateway_free(aeth_gateway *gw);
 int aeth_gateway_key_create(char **key_out, char id_out[37],
 const aeth_config *cfg, const char *tenant,

@@ -1,0 +1,114 @@
+/*
+ * lib/gateway/metrics.c - aeth-gateway's metrics (docs/metrics.md): the
+ * count and time of each request by route template, the gauges of open
+ * connections and streams read from lib/http at scrape time, and the
+ * metrics.listen server that serves them, as a worker's does: a listener
+ * of its own (loopback unless metrics.allow_remote), off when unset, so
+ * that the API's port and its TLS and keys stay the API's alone.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "aetherium/config.h"
+#include "gateway/gateway_internal.h"
+#include "internal.h"
+#include "metrics/metrics.h"
+
+double aeth__gw_clock(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A method as a label: the ones HTTP defines, "other" for the rest (the
+ * method is the client's text: it must not grow the label set). */
+static const char *method_label(const char *m)
+{
+	static const char *const known[] = {"GET", "POST", "PUT", "DELETE",
+					    "PATCH", "HEAD", "OPTIONS"};
+
+	for (size_t i = 0; m && i < AETH__ARRAY_LEN(known); i++)
+		if (!strcmp(m, known[i]))
+			return known[i];
+	return "other";
+}
+
+void aeth__gw_metrics_request(const char *method, const char *route,
+			      const aeth__http_response *res, double t0)
+{
+	static const char *const classes[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
+	int status = aeth__http_response_status(res);
+	/* a handler that answered nothing gets lib/http's 500 */
+	const char *cls = status >= 100 && status < 600 ? classes[status / 100 - 1]
+							: "5xx";
+
+	aeth__metric_add3(AETH__M_GW_REQUESTS, 1.0, method_label(method), route,
+			  cls);
+	aeth__metric_observe(AETH__M_GW_REQUEST_SECONDS, aeth__gw_clock() - t0,
+			     route, NULL);
+}
+
+static void collect(void *userdata)
+{
+	aeth__gw *gw = userdata;
+	unsigned int conns = 0, streams = 0;
+
+	aeth__http_server_load(gw->srv, &conns, &streams);
+	aeth__metric_add(AETH__M_GW_CONNECTIONS, conns, NULL, NULL);
+	aeth__metric_add(AETH__M_GW_STREAMS, streams, NULL, NULL);
+}
+
+static void h_metrics(const aeth__http_request *req, aeth__http_response *res,
+		      void *userdata)
+{
+	char *text = NULL;
+	size_t len = 0;
+
+	(void)req;
+	(void)userdata;
+	if (aeth__metrics_render(&text, &len, AETH__PART_GATEWAY) != 0) {
+		aeth__http_respond_error(res, 500, "internal", "%s",
+					 aeth_error_last());
+		return;
+	}
+	aeth__http_respond_take(res, 200, AETH__METRICS_CONTENT_TYPE, text, len);
+}
+
+int aeth__gw_metrics_start(aeth__gw *gw)
+{
+	const aeth__http_route routes[] = {{"GET", "/metrics", h_metrics, gw}};
+	aeth__http_config hc = {0};
+	const char *listen = NULL;
+	bool remote = false;
+	int rc;
+
+	if ((rc = aeth__metrics_collector_add(collect, gw)) != 0)
+		return rc;
+	gw->collecting = true;
+	if (aeth_config_get_string(&listen, gw->cfg, "metrics.listen") != 0 ||
+	    !listen || !*listen || !strcmp(listen, "off"))
+		return 0;
+	aeth_config_get_bool(&remote, gw->cfg, "metrics.allow_remote");
+	hc.listen = listen;
+	hc.allow_remote = remote;
+	hc.routes = routes;
+	hc.n_routes = AETH__ARRAY_LEN(routes);
+	hc.max_body_bytes = 4096;
+	hc.timeout_s = 10;
+	hc.max_conns = 16;
+	hc.threads = 1;
+	hc.what = "gateway metrics (metrics.listen)";
+	return aeth__http_server_start(&gw->metrics_srv, &hc);
+}
+
+void aeth__gw_metrics_stop(aeth__gw *gw)
+{
+	aeth__http_server_free(gw->metrics_srv);
+	gw->metrics_srv = NULL;
+	if (gw->collecting)
+		aeth__metrics_collector_remove(collect, gw);
+	gw->collecting = false;
+}
