@@ -423,6 +423,7 @@ const char *cwd;
 unsigned int timeout_ms;
 const char *stdin_data;
 const char *idempotency_key;
+int live_output;
 } aeth_execute_options;
 int aeth_execute_options_init(aeth_execute_options *opts,
 unsigned int version);
@@ -670,7 +671,7 @@ const char *error);
 INT_CONSTANTS = {'AETH_ACCEL_INFO_VERSION': 1,
  'AETH_CLIENT_OPTIONS_VERSION': 1,
  'AETH_CREATE_OPTIONS_VERSION': 2,
- 'AETH_EXECUTE_OPTIONS_VERSION': 1,
+ 'AETH_EXECUTE_OPTIONS_VERSION': 2,
  'AETH_EXEC_OPTIONS_VERSION': 2,
  'AETH_EXEC_RESULT_VERSION': 1,
  'AETH_EXEC_WAIT_GRACE_MS': 5000,
