@@ -132,6 +132,11 @@ static int rate_take(aeth__gw *gw, aeth_store *s, const char *tenant, int *limit
 	if (stale && (rc = aeth__gw_limits(gw, s, tenant, &lim)) != 0)
 		return rc;
 	pthread_mutex_lock(&gw->lock);
+	/* again: another thread may have grown (moved) the table meanwhile */
+	if (!(b = bucket(gw, tenant))) {
+		pthread_mutex_unlock(&gw->lock);
+		return aeth__error_oom();
+	}
 	if (stale) {
 		/* a new limit starts with a full burst */
 		if (b->lim_read_ms == 0 || lim.max_rps != b->lim.max_rps) {

@@ -6,6 +6,7 @@
  * of its own (loopback unless metrics.allow_remote), off when unset, so
  * that the API's port and its TLS and keys stay the API's alone.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -61,25 +62,10 @@ static void collect(void *userdata)
 	aeth__metric_add(AETH__M_GW_STREAMS, streams, NULL, NULL);
 }
 
-static void h_metrics(const aeth__http_request *req, aeth__http_response *res,
-		      void *userdata)
-{
-	char *text = NULL;
-	size_t len = 0;
-
-	(void)req;
-	(void)userdata;
-	if (aeth__metrics_render(&text, &len, AETH__PART_GATEWAY) != 0) {
-		aeth__http_respond_error(res, 500, "internal", "%s",
-					 aeth_error_last());
-		return;
-	}
-	aeth__http_respond_take(res, 200, AETH__METRICS_CONTENT_TYPE, text, len);
-}
-
 int aeth__gw_metrics_start(aeth__gw *gw)
 {
-	const aeth__http_route routes[] = {{"GET", "/metrics", h_metrics, gw}};
+	const aeth__http_route routes[] = {{"GET", "/metrics", aeth__metrics_serve,
+					    (void *)(intptr_t)AETH__PART_GATEWAY}};
 	aeth__http_config hc = {0};
 	const char *listen = NULL;
 	bool remote = false;

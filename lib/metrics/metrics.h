@@ -128,4 +128,12 @@ int aeth__metrics_render(char **out, size_t *len, aeth__metric_part part);
 /* The Prometheus text format's content type. */
 #define AETH__METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
+#ifdef AETH_HAVE_HTTP
+#include "http/http.h"
+/* GET /metrics as a lib/http route handler (serve.c): the metrics of the
+ * part given as userdata, (void *)(intptr_t)AETH__PART_WORKER or _GATEWAY. */
+void aeth__metrics_serve(const aeth__http_request *req,
+			 aeth__http_response *res, void *part);
+#endif
+
 #endif

@@ -6,6 +6,7 @@
  * deadline, cached 2 s so that several scrapers cost Redis little).
  */
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,22 +119,6 @@ static void collect(void *userdata)
 }
 
 #ifdef AETH_HAVE_HTTP
-static void h_metrics(const aeth__http_request *req, aeth__http_response *res,
-		      void *userdata)
-{
-	char *text = NULL;
-	size_t len = 0;
-
-	(void)req;
-	(void)userdata;
-	if (aeth__metrics_render(&text, &len, AETH__PART_WORKER) != 0) {
-		aeth__http_respond_error(res, 500, "internal", "%s",
-					 aeth_error_last());
-		return;
-	}
-	aeth__http_respond_take(res, 200, AETH__METRICS_CONTENT_TYPE, text, len);
-}
-
 static void h_healthz(const aeth__http_request *req, aeth__http_response *res,
 		      void *userdata)
 {
@@ -195,7 +180,8 @@ int aeth__worker_metrics_start(aeth_worker *w)
 #ifdef AETH_HAVE_HTTP
 	if (listen) {
 		aeth__http_route routes[] = {
-			{"GET", "/metrics", h_metrics, m},
+			{"GET", "/metrics", aeth__metrics_serve,
+			 (void *)(intptr_t)AETH__PART_WORKER},
 			{"GET", "/healthz", h_healthz, m},
 		};
 		aeth__http_config hc = {0};

@@ -8,14 +8,13 @@ QEMU, the guest image)."""
 import json
 import os
 import re
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cli"))
-from e2e_support import (start_services, Worker, submit, check, die, tmp,  # noqa: E402
+from e2e_support import (start_services, Worker, submit, check, die,  # noqa: E402
                          workers)
-from test_vm_metrics import free_port, scrape, value  # noqa: E402
+from test_vm_metrics import free_port, promtool_check, scrape, value  # noqa: E402
 
 WID = "poolm-w1"
 
@@ -70,12 +69,7 @@ def main():
           "a vm:create of the pool's shape is handed a pool VM (%s)" %
           created["result"].get("origin"))
     text = wait_full(env, port, w, "pool refilled after a hand-out")
-    path = os.path.join(tmp, "pool-metrics.txt")
-    with open(path, "w") as f:
-        f.write(text)
-    r = subprocess.run(["promtool", "check", "metrics"], stdin=open(path),
-                       capture_output=True, text=True)
-    check(r.returncode == 0, "promtool check metrics: %s%s" % (r.stdout, r.stderr))
+    promtool_check(text, "pool-metrics.txt")
     submit(env, "-type", "vm:delete", "-vm-id", created["result"]["vm_id"], "-wait")
     w.stop()
     print("ok: pool metrics")
