@@ -201,7 +201,8 @@ static aeth__gw_anon *anon_bucket(aeth__gw *gw, const char *addr, bool make)
 	aeth__gw_anon *a = NULL, *stalest = &gw->anon[0];
 	double rate = gw->unauth_rps;
 
-	for (size_t i = 0; i < AETH__GW_ANON_MAX && !a; i++) {
+	/* the used slots only: while no key was refused, nothing to scan */
+	for (size_t i = 0; i < gw->nanon && !a; i++) {
 		if (!strcmp(gw->anon[i].addr, addr))
 			a = &gw->anon[i];
 		else if (gw->anon[i].refill_ms < stalest->refill_ms)
@@ -210,8 +211,7 @@ static aeth__gw_anon *anon_bucket(aeth__gw *gw, const char *addr, bool make)
 	if (!a && !make)
 		return NULL;
 	if (!a) {
-		/* an empty slot has refill_ms 0, so it is the stalest */
-		a = stalest;
+		a = gw->nanon < AETH__GW_ANON_MAX ? &gw->anon[gw->nanon++] : stalest;
 		snprintf(a->addr, sizeof(a->addr), "%s", addr);
 		a->tokens = rate;
 		a->refill_ms = now;

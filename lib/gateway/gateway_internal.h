@@ -62,7 +62,8 @@ typedef struct aeth_gateway {
 	unsigned int wait_max_s;
 	unsigned int max_streams, tenant_max_streams, unauth_rps;
 	unsigned int nstreams;   /* streams running or reserved (under lock) */
-	aeth__gw_anon *anon;     /* AETH__GW_ANON_MAX of them (under lock) */
+	aeth__gw_anon *anon;     /* AETH__GW_ANON_MAX of them (under lock), */
+	size_t nanon;            /* the first nanon used */
 	/* metrics.c: the metrics.listen server, the collector */
 	aeth__http_server *metrics_srv;
 	bool collecting;

@@ -6,21 +6,26 @@ docs/gateway.md "Limits"), against a real gateway, PostgreSQL and Redis
 - metrics.listen serves GET /metrics on a listener of its own, without a
   key; the API's port does not serve it. After known requests the
   counters moved by exactly those (by route template, never the path),
-  the gauges show an open stream and its connection, and promtool
-  check metrics accepts the text.
+  the gauges show an open stream and its connection, promtool
+  check metrics accepts the text, and a real Prometheus scrapes it.
 - gateway.unauthenticated_rps: refused keys from one address are
   throttled (429 naming the limit), a valid key too until the bucket
-  refills; then it works again.
+  refills; then it works again; another address is not affected.
 - gateway.tenant_max_streams: a tenant at its limit gets 429 naming it
   for a wait and for a VM create, and nothing is enqueued; another
   tenant is not affected; when the stream ends the tenant may wait again.
 """
+import http.client
+import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.parse
+import urllib.request
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -32,7 +37,6 @@ call = gs.call
 
 
 def scrape(port):
-    import urllib.request
     with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port,
                                 timeout=10) as r:
         check(r.headers["Content-Type"].startswith("text/plain; version=0.0.4"),
@@ -150,13 +154,19 @@ def unauthenticated(gw, mport, a):
                    "while the bucket is empty", "gateway.unauthenticated_rps")
     check(call(gw, "GET", "/v1/health").status == 200,
           "/v1/health needs no key and is not throttled")
+    c = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=10,
+                                   source_address=("127.0.0.2", 0))
+    c.request("GET", "/v1/whoami", headers={"Authorization": "Bearer " + bad})
+    check(c.getresponse().status == 401,
+          "another client address (127.0.0.2) has a bucket of its own: 401")
+    c.close()
     time.sleep(0.5)  # 1.5 tokens back at 3/s
     r = call(gw, "GET", "/v1/whoami", key=a)
     check(r.status == 200, "the valid key works once a token is back (%d)"
           % r.status)
     t = scrape(mport)
-    check(value(t, "aeth_gateway_auth_failures_total", reason="unknown") == 3,
-          "3 unknown keys counted")
+    check(value(t, "aeth_gateway_auth_failures_total", reason="unknown") == 4,
+          "4 unknown keys counted")
     check(value(t, "aeth_gateway_limit_refusals_total",
                 limit="unauthenticated_rps") == 2, "2 refusals counted")
 
@@ -205,6 +215,44 @@ def streams(gw, mport, a, b):
     promtool(t)
 
 
+def prometheus(mport, want):
+    """A real Prometheus (Debian's package) scrapes the gateway every
+    second; its query API must show `want` whoami requests answered 2xx."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    pport = s.getsockname()[1]
+    s.close()
+    d = os.path.join(e2e.tmp, "prom")
+    os.makedirs(d)
+    with open(os.path.join(d, "prometheus.yml"), "w") as f:
+        f.write("global:\n  scrape_interval: 1s\nscrape_configs:\n"
+                "  - job_name: gw\n    static_configs:\n"
+                "      - targets: ['127.0.0.1:%d']\n" % mport)
+    p = subprocess.Popen(["prometheus", "--config.file=" + d + "/prometheus.yml",
+                          "--storage.tsdb.path=" + d + "/data",
+                          "--web.listen-address=127.0.0.1:%d" % pport,
+                          "--log.level=warn"], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    e2e.procs.append(p)
+    q = urllib.parse.quote('aeth_gateway_requests_total{method="GET",'
+                           'route="/v1/whoami",status="2xx"}')
+    got, end = None, time.time() + 60
+    while got is None and time.time() < end:
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/api/v1/query?query=%s"
+                                        % (pport, q), timeout=5) as r:
+                res = json.loads(r.read())["data"]["result"]
+                got = float(res[0]["value"][1]) if res else None
+        except (OSError, ValueError, KeyError):
+            pass
+        if got is None:
+            time.sleep(0.5)
+    p.terminate()
+    p.wait(timeout=30)
+    check(got == want, "a real Prometheus scraped the gateway: whoami 2xx = %s"
+          % got)
+
+
 def main():
     url, redis, env = e2e.start_services()
     gw = gs.Gateway(env, "  tenant_max_streams: 1\n"
@@ -216,6 +264,8 @@ def main():
     counters(gw, mport, a)
     unauthenticated(gw, mport, a)
     streams(gw, mport, a, b)
+    prometheus(mport, value(scrape(mport), "aeth_gateway_requests_total",
+                            method="GET", route="/v1/whoami", status="2xx"))
     gw.stop()
     # off by default: no metrics listener, no line about one
     gw2 = gs.Gateway(env)
