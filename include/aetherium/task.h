@@ -232,7 +232,8 @@ typedef struct {
 } aeth_execute_options;
 
 #define AETH_EXECUTE_OPTIONS_VERSION 2
-#define AETH_EXECUTE_OPTIONS_INIT { AETH_EXECUTE_OPTIONS_VERSION, NULL, NULL, 0, NULL, NULL, 0 }
+#define AETH_EXECUTE_OPTIONS_INIT \
+	{ AETH_EXECUTE_OPTIONS_VERSION, NULL, NULL, 0, NULL, NULL, 0 }
 
 /** Initialise `opts` for `version` as AETH_EXECUTE_OPTIONS_INIT does (see
  *  aeth_create_options_init()). 0, or AETH_EINVALID. */

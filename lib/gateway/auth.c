@@ -164,7 +164,7 @@ static int rate_take(aeth__gw *gw, aeth_store *s, const char *tenant, int *limit
 	return rc;
 }
 
-/* ---- refused keys per client address --------------------------------------- */
+/* ---- refused keys per client address -------------------------------------- */
 
 /*
  * The address a client's failures count against: its IPv4 address, its
@@ -270,7 +270,7 @@ static void refuse_key(aeth__gw *gw, const aeth__http_request *req,
 	aeth__http_respond_error(res, 401, "unauthorized", "%s", msg);
 }
 
-/* ---- per request ------------------------------------------------------------ */
+/* ---- authentication ------------------------------------------------------- */
 
 int aeth__gw_begin(aeth__gw_ctx *ctx, aeth__gw *gw,
 		   const aeth__http_request *req, aeth__http_response *res)
@@ -340,7 +340,7 @@ void aeth__gw_end(aeth__gw_ctx *ctx)
 	ctx->stream_slot = false;
 }
 
-/* ---- streams per tenant ------------------------------------------------------ */
+/* ---- streams per tenant --------------------------------------------------- */
 
 int aeth__gw_stream_reserve(aeth__gw_ctx *ctx)
 {

@@ -53,7 +53,8 @@ typedef enum {
 	AETH__M_POOL_VMS,         /* aeth_pool_vms{pool,state} */
 	AETH__M_POOL_TARGET,      /* aeth_pool_target_vms{pool} */
 	/* the gateway's (aeth-gateway: lib/gateway/metrics.c) */
-	AETH__M_GW_REQUESTS,      /* aeth_gateway_requests_total{method,route,status} */
+	AETH__M_GW_REQUESTS,      /* aeth_gateway_requests_total{method,route,
+				   * status} */
 	AETH__M_GW_REQUEST_SECONDS, /* aeth_gateway_request_duration_seconds{route} */
 	AETH__M_GW_CONNECTIONS,   /* aeth_gateway_connections */
 	AETH__M_GW_STREAMS,       /* aeth_gateway_streams */
