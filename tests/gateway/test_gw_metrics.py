@@ -64,16 +64,6 @@ def promtool(text):
           (r.stdout + r.stderr).strip().replace("\n", "; ")[:300] or "ok")
 
 
-def metrics_port(gw):
-    end = time.time() + 10
-    while time.time() < end:
-        m = re.search(r"metrics on .* \(port (\d+)\)", gw.text())
-        if m:
-            return int(m.group(1))
-        time.sleep(0.05)
-    e2e.die("the gateway did not say its metrics port:\n" + gw.text())
-
-
 class Wait(threading.Thread):
     """GET /v1/tasks/ID/wait in the background (a stream)."""
 
@@ -258,7 +248,7 @@ def main():
     gw = gs.Gateway(env, "  tenant_max_streams: 1\n"
                     "  unauthenticated_rps: 3\n"
                     "metrics:\n  listen: 127.0.0.1:0\n")
-    mport = metrics_port(gw)
+    mport = gw.metrics_port
     check(mport != gw.port, "metrics on a port of their own (%d)" % mport)
     a, b = gw.key("acme"), gw.key("umbrella")
     counters(gw, mport, a)
