@@ -16,6 +16,8 @@ from .vm import VM, VMM, FileInfo, default_vmm
 from .client import Client, CreatedVM, Task, TaskFailed, TaskResult, render
 from .worker import Retry, Worker
 from .store import migrate
+from .gateway import (Forbidden, Gateway, OutputEvent, QuotaExceeded,
+                      RateLimited, Unauthorized)
 
 _ensure_init()
 
@@ -34,4 +36,7 @@ __all__: List[str] = [
     "VMM", "VM", "default_vmm", "ExecResult", "Process", "STOP", "FileInfo",
     # distributed
     "Client", "CreatedVM", "Task", "TaskResult", "render", "Worker", "migrate",
+    # over HTTP (aetherium/gateway.py)
+    "Gateway", "OutputEvent", "Unauthorized", "Forbidden", "QuotaExceeded",
+    "RateLimited",
 ]

@@ -23,6 +23,23 @@ from ._handle import Handle, cstr, ms
 from .errors import AetheriumError, check, last_error
 
 
+def exec_fields(command: str, args: Sequence[str], env: Optional[Mapping[str, str]],
+                cwd: Optional[str], stdin: Union[str, bytes, None],
+                exec_timeout: Optional[float]) -> Dict[str, Any]:
+    """The command's fields of a vm:execute payload (docs/worker.md), as
+    the gateway's exec request also takes them (docs/openapi.yaml)."""
+    out: Dict[str, Any] = {"command": command, "args": list(args)}
+    if env:
+        out["env"] = dict(env)
+    if cwd:
+        out["cwd"] = cwd
+    if stdin is not None:
+        out["stdin"] = stdin if isinstance(stdin, str) else stdin.decode()
+    if exec_timeout:
+        out["timeout_ms"] = ms(exec_timeout)
+    return out
+
+
 class TaskFailed(AetheriumError):
     """A task finished with status failed or dead.  .task is the Task."""
 
@@ -356,18 +373,10 @@ class Client(Handle):
         stderr).  exec_timeout limits the command in the guest (seconds),
         timeout the wait.  on_output(stream, text), when given, gets the
         output while the command runs (docs/gateway.md, live output)."""
-        payload: Dict[str, Any] = {"vm_id": vm_id, "command": command,
-                                   "args": list(args)}
+        payload = exec_fields(command, args, env, cwd, stdin, exec_timeout)
+        payload["vm_id"] = vm_id
         if on_output:
             payload["live_output"] = True
-        if env:
-            payload["env"] = dict(env)
-        if cwd:
-            payload["cwd"] = cwd
-        if stdin is not None:
-            payload["stdin"] = stdin if isinstance(stdin, str) else stdin.decode()
-        if exec_timeout:
-            payload["timeout_ms"] = ms(exec_timeout)
         if on_output:
             tid = self.submit("vm:execute", payload, **submit_opts)
             self.follow(tid, on_output, timeout)
