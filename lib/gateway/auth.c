@@ -290,7 +290,8 @@ int aeth__gw_begin(aeth__gw_ctx *ctx, aeth__gw *gw,
 		return 1;
 	if (!auth || strncasecmp(auth, "Bearer ", 7) != 0 ||
 	    strlen(auth + 7) > KEY_MAX || strncmp(auth + 7, KEY_PREFIX, 5) != 0) {
-		refuse_key(gw, req, res, "missing", "give an API key: "
+		refuse_key(gw, req, res, auth ? "malformed" : "missing",
+			   "give an API key: "
 			   "Authorization: Bearer aeth_... (aeth-gateway keys "
 			   "create makes one)");
 		return 1;

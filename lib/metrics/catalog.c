@@ -111,7 +111,8 @@ const aeth__metric_def aeth__metric_defs[AETH__M_COUNT] = {
 		"gateway.max_streams at most)", {NULL, NULL}, NULL, 0, 1, GATEWAY},
 	[AETH__M_GW_AUTH_FAILURES] = {"aeth_gateway_auth_failures_total",
 		AETH__COUNTER, "Requests refused 401, by reason (missing: no "
-		"Bearer aeth_ key; unknown: not known or revoked)",
+		"Authorization header; malformed: not Bearer aeth_...; unknown: "
+		"a key not known or revoked)",
 		{"reason", NULL}, NULL, 0, 0, GATEWAY},
 	[AETH__M_GW_REFUSALS] = {"aeth_gateway_limit_refusals_total",
 		AETH__COUNTER, "Requests refused for a limit (429, 403 or 503), "

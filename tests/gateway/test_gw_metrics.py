@@ -93,7 +93,8 @@ def tasks_of(gw, key):
 
 def counters(gw, mport, a):
     # known requests: 2 health, 3 whoami, 1 get of an unknown VM (404 by
-    # route), 1 path that fits no route, 1 request without a key
+    # route), 1 path that fits no route, 1 request without a key, 1 with
+    # something else than a key
     for _ in range(2):
         check(call(gw, "GET", "/v1/health").status == 200, "health")
     for _ in range(3):
@@ -102,24 +103,28 @@ def counters(gw, mport, a):
     check(r.status == 404, "an unknown VM: %d" % r.status)
     check(call(gw, "GET", "/v1/nowhere", key=a).status == 404, "no route")
     check(call(gw, "GET", "/v1/whoami").status == 401, "no key: 401")
+    check(call(gw, "GET", "/v1/whoami", key="not-a-key").status == 401,
+          "not an aeth_ key: 401")
     t = scrape(mport)
     check(value(t, "aeth_gateway_requests_total", method="GET",
                 route="/v1/health", status="2xx") == 2, "2 health counted")
     check(value(t, "aeth_gateway_requests_total", method="GET",
                 route="/v1/whoami", status="2xx") == 3, "3 whoami counted")
     check(value(t, "aeth_gateway_requests_total", method="GET",
-                route="/v1/whoami", status="4xx") == 1, "the 401 counted")
+                route="/v1/whoami", status="4xx") == 2, "the 401s counted")
     check(value(t, "aeth_gateway_requests_total", method="GET",
                 route="/v1/vms/{id}", status="4xx") == 1,
           "the 404 counted under the template /v1/vms/{id}")
     check(value(t, "aeth_gateway_requests_total", method="GET",
                 route="unmatched", status="4xx") == 1, "no route: unmatched")
     check(value(t, "aeth_gateway_request_duration_seconds_count",
-                route="/v1/whoami") == 4, "4 whoami durations")
+                route="/v1/whoami") == 5, "5 whoami durations")
     check(value(t, "aeth_gateway_request_duration_seconds_bucket",
-                route="/v1/whoami", le="+Inf") == 4, "+Inf bucket")
+                route="/v1/whoami", le="+Inf") == 5, "+Inf bucket")
     check(value(t, "aeth_gateway_auth_failures_total", reason="missing") == 1,
           "one auth failure: missing")
+    check(value(t, "aeth_gateway_auth_failures_total", reason="malformed") == 1,
+          "one auth failure: malformed")
     check("aeth_tasks_total" not in t and "aeth_vms_running" not in t,
           "the gateway shows the gateway's metrics only")
     check(not re.search(r'route="/v1/vms/[0-9a-f]{8}-', t),
