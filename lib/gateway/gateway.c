@@ -396,6 +396,8 @@ int aeth_gateway_start(aeth_gateway **out, const aeth_config *cfg)
 	hc.routes = routes;
 	hc.n_routes = AETH__ARRAY_LEN(routes);
 	hc.what = "gateway (gateway.listen)";
+	hc.unrouted = aeth__gw_metrics_unrouted;
+	hc.unrouted_userdata = gw;
 	if ((rc = aeth__http_server_start(&gw->srv, &hc)) != 0 ||
 	    (rc = aeth__gw_metrics_start(gw)) != 0) {
 		aeth_gateway_free(gw);

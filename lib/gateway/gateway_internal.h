@@ -185,5 +185,8 @@ void aeth__gw_metrics_stop(aeth__gw *gw);
 double aeth__gw_clock(void);
 void aeth__gw_metrics_request(const char *method, const char *route,
 			      const aeth__http_response *res, double t0);
+/* lib/http's aeth__http_config.unrouted: the answers it gave itself
+ * (413, 404, 405), counted under the route "unmatched" */
+void aeth__gw_metrics_unrouted(const char *method, int status, void *gw);
 
 #endif

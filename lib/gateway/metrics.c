@@ -37,19 +37,29 @@ static const char *method_label(const char *m)
 	return "other";
 }
 
-void aeth__gw_metrics_request(const char *method, const char *route,
-			      const aeth__http_response *res, double t0)
+static void count(const char *method, const char *route, int status)
 {
 	static const char *const classes[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
-	int status = aeth__http_response_status(res);
 	/* a handler that answered nothing gets lib/http's 500 */
 	const char *cls = status >= 100 && status < 600 ? classes[status / 100 - 1]
 							: "5xx";
 
 	aeth__metric_add3(AETH__M_GW_REQUESTS, 1.0, method_label(method), route,
 			  cls);
+}
+
+void aeth__gw_metrics_request(const char *method, const char *route,
+			      const aeth__http_response *res, double t0)
+{
+	count(method, route, aeth__http_response_status(res));
 	aeth__metric_observe(AETH__M_GW_REQUEST_SECONDS, aeth__gw_clock() - t0,
 			     route, NULL);
+}
+
+void aeth__gw_metrics_unrouted(const char *method, int status, void *gw)
+{
+	(void)gw;
+	count(method, "unmatched", status);
 }
 
 static void collect(void *userdata)

@@ -134,6 +134,12 @@ typedef struct {
 	const aeth__http_route *routes; /* copied */
 	size_t n_routes;
 	const char *what;        /* for messages: "metrics (metrics.listen)" */
+	/* called (may be NULL) with each answer the server gives itself,
+	 * before any route's handler: 413 (body too large), 404, 405; with
+	 * the request's method, on a polling thread: for the caller's
+	 * metrics, which only see what reaches a handler */
+	void (*unrouted)(const char *method, int status, void *userdata);
+	void *unrouted_userdata;
 } aeth__http_config;
 
 /*

@@ -93,8 +93,9 @@ def tasks_of(gw, key):
 
 def counters(gw, mport, a):
     # known requests: 2 health, 3 whoami, 1 get of an unknown VM (404 by
-    # route), 1 path that fits no route, 1 request without a key, 1 with
-    # something else than a key
+    # route), 2 paths that fit no route (one outside /v1/: lib/http's own
+    # 404), a body too large (413 before routing), 1 request without a
+    # key, 1 with something else than a key
     for _ in range(2):
         check(call(gw, "GET", "/v1/health").status == 200, "health")
     for _ in range(3):
@@ -102,6 +103,9 @@ def counters(gw, mport, a):
     r = call(gw, "GET", "/v1/vms/%s" % uuid.uuid4(), key=a)
     check(r.status == 404, "an unknown VM: %d" % r.status)
     check(call(gw, "GET", "/v1/nowhere", key=a).status == 404, "no route")
+    check(call(gw, "GET", "/nowhere").status == 404, "not under /v1/")
+    r = call(gw, "POST", "/v1/vms", key=a, raw=b"{" + b" " * 4096 + b"}")
+    check(r.status == 413, "a body over gateway.max_body_bytes: %d" % r.status)
     check(call(gw, "GET", "/v1/whoami").status == 401, "no key: 401")
     check(call(gw, "GET", "/v1/whoami", key="not-a-key").status == 401,
           "not an aeth_ key: 401")
@@ -116,7 +120,14 @@ def counters(gw, mport, a):
                 route="/v1/vms/{id}", status="4xx") == 1,
           "the 404 counted under the template /v1/vms/{id}")
     check(value(t, "aeth_gateway_requests_total", method="GET",
-                route="unmatched", status="4xx") == 1, "no route: unmatched")
+                route="unmatched", status="4xx") == 2,
+          "no route, in /v1/ and outside: 2 unmatched")
+    check(value(t, "aeth_gateway_requests_total", method="POST",
+                route="unmatched", status="4xx") == 1,
+          "the 413 refused before routing: unmatched")
+    check(value(t, "aeth_gateway_requests_total", method="POST",
+                route="/v1/vms", status="4xx") == 0,
+          "and not counted under the route it asked for")
     check(value(t, "aeth_gateway_request_duration_seconds_count",
                 route="/v1/whoami") == 5, "5 whoami durations")
     check(value(t, "aeth_gateway_request_duration_seconds_bucket",
@@ -250,7 +261,7 @@ def prometheus(mport, want):
 
 def main():
     url, redis, env = e2e.start_services()
-    gw = gs.Gateway(env, "  tenant_max_streams: 1\n"
+    gw = gs.Gateway(env, "  tenant_max_streams: 1\n  max_body_bytes: 1024\n"
                     "  unauthenticated_rps: 3\n"
                     "metrics:\n  listen: 127.0.0.1:0\n")
     mport = gw.metrics_port
