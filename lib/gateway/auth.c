@@ -6,6 +6,7 @@
  * for 5 s), and the admin calls of aeth-gateway keys / tenants.
  */
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,8 +168,9 @@ static int rate_take(aeth__gw *gw, aeth_store *s, const char *tenant, int *limit
 /* ---- refused keys per client address -------------------------------------- */
 
 /*
- * The address a client's failures count against: its IPv4 address, its
- * IPv6 /64 (one host usually has a whole /64 to pick from), "unix".
+ * The address a client's failures count against: its IPv4 address (also
+ * when mapped into IPv6), its IPv6 /64 (one host usually has a whole /64
+ * to pick from), "unix".
  */
 static void client_addr(const char *peer, char out[64])
 {
@@ -182,6 +184,14 @@ static void client_addr(const char *peer, char out[64])
 		memcpy(host, peer + 1, n);
 		host[n] = 0;
 		if (inet_pton(AF_INET6, host, &a6) == 1) {
+			/* an IPv4 client of a dual-stack socket (lib/http sets
+			 * IPV6_V6ONLY today, so only if that changes): its own */
+			if (IN6_IS_ADDR_V4MAPPED(&a6)) {
+				inet_ntop(AF_INET, a6.s6_addr + 12, host,
+					  sizeof(host));
+				snprintf(out, 64, "%s", host);
+				return;
+			}
 			memset(a6.s6_addr + 8, 0, 8);
 			inet_ntop(AF_INET6, &a6, host, sizeof(host));
 			snprintf(out, 64, "%s/64", host);
