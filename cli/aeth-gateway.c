@@ -72,6 +72,11 @@ static int serve(aeth_config *cfg)
 	aeth_config_get_string(&listen, cfg, "gateway.listen");
 	fprintf(stderr, "aeth-gateway: serving on %s (port %d)\n",
 		listen ? listen : "?", aeth_gateway_port(gw));
+	listen = NULL;
+	aeth_config_get_string(&listen, cfg, "metrics.listen");
+	if (listen && *listen && strcmp(listen, "off") != 0)
+		fprintf(stderr, "aeth-gateway: metrics on %s (port %d): GET "
+			"/metrics\n", listen, aeth_gateway_metrics_port(gw));
 	while (sigwait(&stop, &sig) != 0)
 		;
 	fprintf(stderr, "aeth-gateway: stopping (%s)\n",

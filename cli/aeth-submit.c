@@ -308,12 +308,6 @@ int main(int argc, char **argv)
 			"-payload)\n");
 		return 2;
 	}
-	if (follow && (nenv || cwd || stdin_path || key || cmd_timeout_s)) {
-		fprintf(stderr, "error: -follow does not take -env, -cwd, -stdin, "
-			"-cmd-timeout or -idempotency-key yet; submit with -wait "
-			"instead\n");
-		return 2;
-	}
 	if ((cmd_timeout_s && duration_ms(cmd_timeout_s, &xo.timeout_ms) != 0) ||
 	    (task_timeout_s && duration_ms(task_timeout_s, &so.timeout_ms) != 0)) {
 		fprintf(stderr, "error: -%s \"%s\" is not a duration of at least "
@@ -399,16 +393,13 @@ int main(int argc, char **argv)
 		rc = aeth_client_submit(id, NULL, c, type, payload, &so);
 	else if (!strcmp(type, "vm:create"))
 		rc = aeth_client_submit_create_ex(id, c, &vm, &so);
-	else if (!strcmp(type, "vm:execute") && follow)
-		rc = aeth_client_submit_execute_live(id, c, vm_id, cmd,
-						     (const char *const *)words,
-						     &so);
 	else if (!strcmp(type, "vm:execute"))
 	{
 		xo.env = nenv ? env : NULL;
 		xo.cwd = cwd;
 		xo.stdin_data = stdin_text;
 		xo.idempotency_key = key;
+		xo.live_output = follow;
 		rc = aeth_client_submit_execute_ex(id, c, vm_id, cmd,
 						   (const char *const *)words,
 						   &xo, &so);

@@ -11,7 +11,10 @@ in one run on one machine (docs/gateway.md):
    one PostgreSQL lookup, JSON) vs the static GET /v1/health of the same
    server, both driven by the same client (C threads in libcurl would be
    faster; here: N Python threads, each with a kept-alive connection),
-   alternating rounds.
+   alternating rounds;
+3. what the gateway's metrics cost: requests/s of GET /v1/whoami while
+   GET /metrics is scraped every second (metrics.listen) vs not scraped,
+   alternating rounds (requests are counted either way).
 
 Prints a table and writes JSON (--json FILE, default
 bench/gateway/results.json). Starts its own Redis, database, worker and
@@ -58,7 +61,8 @@ def main():
 
     url, redis, env = e2e.start_services()
     e2e.Worker("bench-gw", env)
-    gw = gs.Gateway(env, "  quota_rps: 0\n  threads: 2\n")
+    gw = gs.Gateway(env, "  quota_rps: 0\n  threads: 2\n"
+                    "metrics:\n  listen: 127.0.0.1:0\n")
     # an operator key making a VM of tenant "default": the Python client
     # (no tenant) may then use it too (the worker refuses another
     # tenant's VM to a task of "default")
@@ -123,6 +127,35 @@ def main():
         static.append(rate("/v1/health", a.seconds, a.threads))
         cheap.append(rate("/v1/whoami", a.seconds, a.threads))
 
+    # -- 3. the metrics' cost: a scrape every second vs none ----------------
+    def scraped(seconds, threads):
+        stop = threading.Event()
+
+        def scrape():
+            c = http.client.HTTPConnection("127.0.0.1", gw.metrics_port,
+                                           timeout=10)
+            while not stop.wait(1.0):
+                c.request("GET", "/metrics")
+                r = c.getresponse()
+                if r.status != 200 or b"aeth_gateway_requests_total" not in r.read():
+                    raise SystemExit("GET /metrics: %d" % r.status)
+            c.close()
+        t = threading.Thread(target=scrape)
+        t.start()
+        try:
+            return rate("/v1/whoami", seconds, threads)
+        finally:
+            stop.set()
+            t.join()
+
+    plain, with_scrape = [], []
+    for _ in range(a.rounds):
+        plain.append(rate("/v1/whoami", a.seconds, a.threads))
+        with_scrape.append(scraped(a.seconds, a.threads))
+
+    # a new connection: the first one sat idle past gateway.timeout_s
+    conn.close()
+    conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=120)
     req(conn, "DELETE", "/v1/vms/%s" % vm)
     gw.stop()
 
@@ -139,6 +172,10 @@ def main():
         "whoami_rps": round(statistics.median(cheap)),
         "cheap_over_static": round(statistics.median(cheap) /
                                    statistics.median(static), 3),
+        "whoami_rps_unscraped": round(statistics.median(plain)),
+        "whoami_rps_scraped": round(statistics.median(with_scrape)),
+        "scraped_over_unscraped": round(statistics.median(with_scrape) /
+                                        statistics.median(plain), 3),
         "threads": a.threads,
         "rounds": a.rounds,
         "load": os.getloadavg()[0],
@@ -155,6 +192,12 @@ def main():
     print("%-34s %10d" % ("GET /v1/health (static) req/s", out["static_rps"]))
     print("%-34s %10d" % ("GET /v1/whoami (key + PG) req/s", out["whoami_rps"]))
     print("%-34s %10.3f" % ("ratio whoami / static", out["cheap_over_static"]))
+    print("%-34s %10d" % ("whoami req/s, /metrics every 1 s",
+                          out["whoami_rps_scraped"]))
+    print("%-34s %10d" % ("whoami req/s, not scraped",
+                          out["whoami_rps_unscraped"]))
+    print("%-34s %10.3f" % ("ratio scraped / not",
+                            out["scraped_over_unscraped"]))
     print(json.dumps(out))
     with open(a.json, "w") as f:
         json.dump(out, f, indent=1)

@@ -224,10 +224,16 @@ typedef struct {
 	 *  first one's result instead of running again (executes are at
 	 *  least once); NULL: none. 1..200 printable characters. */
 	const char *idempotency_key;
+	/** Version 2. Nonzero: "live_output": true in the payload, the
+	 *  worker publishes the command's output while it runs, for
+	 *  aeth_client_follow() and the gateway's streams (unstable
+	 *  client.h, docs/gateway.md). 0: only in the result. */
+	int live_output;
 } aeth_execute_options;
 
-#define AETH_EXECUTE_OPTIONS_VERSION 1
-#define AETH_EXECUTE_OPTIONS_INIT { AETH_EXECUTE_OPTIONS_VERSION, NULL, NULL, 0, NULL, NULL }
+#define AETH_EXECUTE_OPTIONS_VERSION 2
+#define AETH_EXECUTE_OPTIONS_INIT \
+	{ AETH_EXECUTE_OPTIONS_VERSION, NULL, NULL, 0, NULL, NULL, 0 }
 
 /** Initialise `opts` for `version` as AETH_EXECUTE_OPTIONS_INIT does (see
  *  aeth_create_options_init()). 0, or AETH_EINVALID. */

@@ -52,7 +52,10 @@ static const aeth__versioned create_options_v = {
 };
 
 static const aeth_execute_options execute_defaults = AETH_EXECUTE_OPTIONS_INIT;
-static const size_t execute_sizes[] = {sizeof(aeth_execute_options)};
+static const size_t execute_sizes[] = {
+	AETH__END(aeth_execute_options, idempotency_key), /* 1 */
+	sizeof(aeth_execute_options),                     /* 2 */
+};
 static const aeth__versioned execute_options_v = {
 	"aeth_execute_options", "AETH_EXECUTE_OPTIONS_INIT",
 	AETH_EXECUTE_OPTIONS_VERSION, execute_sizes, &execute_defaults,
@@ -417,7 +420,8 @@ static int add_execute_fields(cJSON *o, const aeth_execute_options *x)
 	    (x->timeout_ms && !cJSON_AddNumberToObject(o, "timeout_ms", x->timeout_ms)) ||
 	    (x->stdin_data && !cJSON_AddStringToObject(o, "stdin", x->stdin_data)) ||
 	    (x->idempotency_key &&
-	     !cJSON_AddStringToObject(o, "idempotency_key", x->idempotency_key)))
+	     !cJSON_AddStringToObject(o, "idempotency_key", x->idempotency_key)) ||
+	    (x->live_output && !cJSON_AddBoolToObject(o, "live_output", true)))
 		return aeth__error_oom();
 	return 0;
 }
@@ -447,14 +451,11 @@ int aeth_client_submit_execute_live(char id[37], aeth_client *c,
 				    const char *const *args,
 				    const aeth_submit_options *opts)
 {
-	cJSON *o = aeth__execute_payload_tree(vm_id ? vm_id : "",
-					      command ? command : "", args);
+	aeth_execute_options x = AETH_EXECUTE_OPTIONS_INIT;
 
-	if (o && !cJSON_AddBoolToObject(o, "live_output", true)) {
-		cJSON_Delete(o);
-		o = NULL;
-	}
-	return submit_built(c, AETH__TASK_EXECUTE, o, opts, id);
+	x.live_output = 1;
+	return aeth_client_submit_execute_ex(id, c, vm_id, command, args, &x,
+					     opts);
 }
 
 typedef struct {

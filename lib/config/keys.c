@@ -77,6 +77,8 @@ const aeth__cfg_key aeth__cfg_keys[] = {
 	{"gateway.quota_vcpus", AETH__CFG_INT, "16", 0, 1000000, NULL},
 	{"gateway.quota_memory_mb", AETH__CFG_INT, "8192", 0, 1073741824LL, NULL},
 	{"gateway.quota_rps", AETH__CFG_INT, "50", 0, 1000000, NULL},
+	{"gateway.tenant_max_streams", AETH__CFG_INT, "16", 1, 10000, NULL},
+	{"gateway.unauthenticated_rps", AETH__CFG_INT, "5", 0, 1000000, NULL},
 	{"metrics.listen", AETH__CFG_STRING, "", 0, 0, NULL},
 	{"metrics.allow_remote", AETH__CFG_BOOL, "false", 0, 0, NULL},
 };

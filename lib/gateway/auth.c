@@ -5,6 +5,8 @@
  * token bucket), per-tenant limits read from the tenants table (cached
  * for 5 s), and the admin calls of aeth-gateway keys / tenants.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +20,7 @@
 #include "aetherium/unstable/gateway.h"
 #include "gateway/gateway_internal.h"
 #include "internal.h"
+#include "metrics/metrics.h"
 
 #define KEY_BYTES 32
 #define KEY_PREFIX "aeth_"
@@ -130,6 +133,11 @@ static int rate_take(aeth__gw *gw, aeth_store *s, const char *tenant, int *limit
 	if (stale && (rc = aeth__gw_limits(gw, s, tenant, &lim)) != 0)
 		return rc;
 	pthread_mutex_lock(&gw->lock);
+	/* again: another thread may have grown (moved) the table meanwhile */
+	if (!(b = bucket(gw, tenant))) {
+		pthread_mutex_unlock(&gw->lock);
+		return aeth__error_oom();
+	}
 	if (stale) {
 		/* a new limit starts with a full burst */
 		if (b->lim_read_ms == 0 || lim.max_rps != b->lim.max_rps) {
@@ -157,6 +165,123 @@ static int rate_take(aeth__gw *gw, aeth_store *s, const char *tenant, int *limit
 	return rc;
 }
 
+/* ---- refused keys per client address -------------------------------------- */
+
+/*
+ * The address a client's failures count against: its IPv4 address (also
+ * when mapped into IPv6), its IPv6 /64 (one host usually has a whole /64
+ * to pick from), "unix".
+ */
+static void client_addr(const char *peer, char out[64])
+{
+	char host[INET6_ADDRSTRLEN + 1];
+	struct in6_addr a6;
+	const char *end;
+	size_t n;
+
+	if (peer[0] == '[' && (end = strchr(peer, ']')) &&
+	    (n = (size_t)(end - peer - 1)) < sizeof(host)) {
+		memcpy(host, peer + 1, n);
+		host[n] = 0;
+		if (inet_pton(AF_INET6, host, &a6) == 1) {
+			/* an IPv4 client of a dual-stack socket (lib/http sets
+			 * IPV6_V6ONLY today, so only if that changes): its own */
+			if (IN6_IS_ADDR_V4MAPPED(&a6)) {
+				inet_ntop(AF_INET, a6.s6_addr + 12, host,
+					  sizeof(host));
+				snprintf(out, 64, "%s", host);
+				return;
+			}
+			memset(a6.s6_addr + 8, 0, 8);
+			inet_ntop(AF_INET6, &a6, host, sizeof(host));
+			snprintf(out, 64, "%s/64", host);
+			return;
+		}
+	}
+	end = strrchr(peer, ':');
+	n = end ? (size_t)(end - peer) : strlen(peer);
+	snprintf(out, 64, "%.*s", (int)(n < 63 ? n : 63), peer);
+}
+
+/* Under gw->lock: the bucket of `addr`, refilled to now; with `make`, a
+ * full one made for an address without (the stalest entry goes). */
+static aeth__gw_anon *anon_bucket(aeth__gw *gw, const char *addr, bool make)
+{
+	int64_t now = aeth__now_ms();
+	aeth__gw_anon *a = NULL, *stalest = &gw->anon[0];
+	double rate = gw->unauth_rps;
+
+	/* the used slots only: while no key was refused, nothing to scan */
+	for (size_t i = 0; i < gw->nanon && !a; i++) {
+		if (!strcmp(gw->anon[i].addr, addr))
+			a = &gw->anon[i];
+		else if (gw->anon[i].refill_ms < stalest->refill_ms)
+			stalest = &gw->anon[i];
+	}
+	if (!a && !make)
+		return NULL;
+	if (!a) {
+		a = gw->nanon < AETH__GW_ANON_MAX ? &gw->anon[gw->nanon++] : stalest;
+		snprintf(a->addr, sizeof(a->addr), "%s", addr);
+		a->tokens = rate;
+		a->refill_ms = now;
+	}
+	a->tokens += rate * (double)(now - a->refill_ms) / 1000.0;
+	if (a->tokens > rate)
+		a->tokens = rate;
+	a->refill_ms = now;
+	return a;
+}
+
+/* Has this client spent its refused keys? Then 429 and true. */
+static bool anon_over(aeth__gw *gw, const aeth__http_request *req,
+		      aeth__http_response *res)
+{
+	aeth__gw_anon *a;
+	char addr[64];
+	bool over;
+
+	if (!gw->unauth_rps)
+		return false;
+	client_addr(req->peer, addr);
+	pthread_mutex_lock(&gw->lock);
+	a = anon_bucket(gw, addr, false);
+	over = a && a->tokens < 1.0;
+	pthread_mutex_unlock(&gw->lock);
+	if (!over)
+		return false;
+	aeth__metric_inc(AETH__M_GW_REFUSALS, "unauthenticated_rps", NULL);
+	aeth__http_respond_header(res, "Retry-After", "1");
+	aeth__http_respond_error(res, 429, "rate_limited", "too many requests "
+				 "without a valid API key from %s: over the limit "
+				 "of %u per second (gateway.unauthenticated_rps)",
+				 addr, gw->unauth_rps);
+	return true;
+}
+
+/* Answer 401 and count it against the client's address. */
+static void refuse_key(aeth__gw *gw, const aeth__http_request *req,
+		       aeth__http_response *res, const char *reason,
+		       const char *msg)
+{
+	char addr[64];
+
+	aeth__metric_inc(AETH__M_GW_AUTH_FAILURES, reason, NULL);
+	if (gw->unauth_rps) {
+		aeth__gw_anon *a;
+
+		client_addr(req->peer, addr);
+		pthread_mutex_lock(&gw->lock);
+		if ((a = anon_bucket(gw, addr, true)) && a->tokens >= 1.0)
+			a->tokens -= 1.0;
+		pthread_mutex_unlock(&gw->lock);
+	}
+	aeth__http_respond_header(res, "WWW-Authenticate", "Bearer");
+	aeth__http_respond_error(res, 401, "unauthorized", "%s", msg);
+}
+
+/* ---- authentication ------------------------------------------------------- */
+
 int aeth__gw_begin(aeth__gw_ctx *ctx, aeth__gw *gw,
 		   const aeth__http_request *req, aeth__http_response *res)
 {
@@ -169,12 +294,16 @@ int aeth__gw_begin(aeth__gw_ctx *ctx, aeth__gw *gw,
 	ctx->gw = gw;
 	ctx->req = req;
 	ctx->res = res;
+	/* before the key is looked at: a client that spent its refusals
+	 * learns nothing more, right key or wrong, until its bucket refills */
+	if (anon_over(gw, req, res))
+		return 1;
 	if (!auth || strncasecmp(auth, "Bearer ", 7) != 0 ||
 	    strlen(auth + 7) > KEY_MAX || strncmp(auth + 7, KEY_PREFIX, 5) != 0) {
-		aeth__http_respond_header(res, "WWW-Authenticate", "Bearer");
-		aeth__http_respond_error(res, 401, "unauthorized", "give an API key: "
-					 "Authorization: Bearer aeth_... (aeth-gateway "
-					 "keys create makes one)");
+		refuse_key(gw, req, res, auth ? "malformed" : "missing",
+			   "give an API key: "
+			   "Authorization: Bearer aeth_... (aeth-gateway keys "
+			   "create makes one)");
 		return 1;
 	}
 	sha256_hex(auth + 7, strlen(auth + 7), hex);
@@ -185,9 +314,8 @@ int aeth__gw_begin(aeth__gw_ctx *ctx, aeth__gw *gw,
 	rc = aeth__store_key_find(aeth__gw_store(ctx->conn), hex, &key);
 	if (rc == AETH_ENOTFOUND) {
 		aeth__gw_end(ctx);
-		aeth__http_respond_header(res, "WWW-Authenticate", "Bearer");
-		aeth__http_respond_error(res, 401, "unauthorized", "the API key is not "
-					 "known or was revoked");
+		refuse_key(gw, req, res, "unknown", "the API key is not known or "
+			   "was revoked");
 		return 1;
 	}
 	if (rc == 0) {
@@ -199,6 +327,7 @@ int aeth__gw_begin(aeth__gw_ctx *ctx, aeth__gw *gw,
 	}
 	if (rc == 1) {
 		aeth__gw_end(ctx);
+		aeth__metric_inc(AETH__M_GW_REFUSALS, "max_rps", NULL);
 		aeth__http_respond_header(res, "Retry-After", "1");
 		aeth__http_respond_error(res, 429, "rate_limited", "tenant %s is over "
 					 "its limit of %d requests per second (max_rps)",
@@ -217,6 +346,66 @@ void aeth__gw_end(aeth__gw_ctx *ctx)
 {
 	aeth__gw_conn_put(ctx->gw, ctx->conn);
 	ctx->conn = NULL;
+	if (ctx->stream_slot)
+		aeth__gw_stream_release(ctx->gw, ctx->who.tenant);
+	ctx->stream_slot = false;
+}
+
+/* ---- streams per tenant --------------------------------------------------- */
+
+int aeth__gw_stream_reserve(aeth__gw_ctx *ctx)
+{
+	aeth__gw *gw = ctx->gw;
+	aeth__gw_bucket *b;
+	const char *which = NULL;
+	unsigned int have = 0;
+
+	if (ctx->stream_slot)
+		return 0;
+	pthread_mutex_lock(&gw->lock);
+	b = bucket(gw, ctx->who.tenant);
+	if (b && b->streams >= gw->tenant_max_streams)
+		which = "tenant_max_streams", have = b->streams;
+	else if (b && gw->nstreams >= gw->max_streams)
+		which = "max_streams", have = gw->nstreams;
+	if (b && !which) {
+		b->streams++;
+		gw->nstreams++;
+		ctx->stream_slot = true;
+	}
+	pthread_mutex_unlock(&gw->lock);
+	if (!b) {
+		aeth__gw_fail(ctx, aeth__error_oom());
+		return 1;
+	}
+	if (!which)
+		return 0;
+	aeth__metric_inc(AETH__M_GW_REFUSALS, which, NULL);
+	aeth__http_respond_header(ctx->res, "Retry-After", "1");
+	if (!strcmp(which, "max_streams"))
+		aeth__http_respond_error(ctx->res, 503, "busy", "the gateway runs "
+					 "%u waits and streams already, its limit "
+					 "(gateway.max_streams): try again later", have);
+	else
+		aeth__http_respond_error(ctx->res, 429, "rate_limited", "tenant %s "
+					 "runs %u waits and streams already, its limit "
+					 "(gateway.tenant_max_streams): end one first",
+					 ctx->who.tenant, have);
+	return 1;
+}
+
+void aeth__gw_stream_release(aeth__gw *gw, const char *tenant)
+{
+	aeth__gw_bucket *b;
+
+	pthread_mutex_lock(&gw->lock);
+	/* the tenant's bucket exists: its reservation made it, and buckets
+	 * are never removed */
+	if ((b = bucket(gw, tenant)) && b->streams > 0)
+		b->streams--;
+	if (gw->nstreams > 0)
+		gw->nstreams--;
+	pthread_mutex_unlock(&gw->lock);
 }
 
 /* ---- admin (aeth-gateway keys, tenants) ----------------------------------- */

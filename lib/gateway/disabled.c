@@ -29,6 +29,12 @@ int aeth_gateway_port(const aeth_gateway *gw)
 	return 0;
 }
 
+int aeth_gateway_metrics_port(const aeth_gateway *gw)
+{
+	(void)gw;
+	return 0;
+}
+
 void aeth_gateway_free(aeth_gateway *gw)
 {
 	(void)gw;

@@ -182,6 +182,7 @@ static void dispatch(const aeth__http_request *req, aeth__http_response *res,
 {
 	char id[64] = "", allow[64] = "";
 	const gw_route *r = NULL;
+	double t0 = aeth__gw_clock();
 	aeth__gw_ctx ctx;
 
 	for (size_t i = 0; i < AETH__ARRAY_LEN(gw_routes); i++) {
@@ -203,18 +204,16 @@ static void dispatch(const aeth__http_request *req, aeth__http_response *res,
 		aeth__http_respond_error(res, 405, "method_not_allowed", "%s is not "
 					 "allowed on %s (allowed: %s)", req->method,
 					 req->path, allow);
-		return;
-	}
-	if (!r) {
+	} else if (!r) {
 		aeth__http_respond_error(res, 404, "not_found", "no route %s %s "
 					 "(docs/openapi.yaml lists them)", req->method,
 					 req->path);
-		return;
+	} else if (aeth__gw_begin(&ctx, gw, req, res) == 0) {
+		r->fn(&ctx, id);
+		aeth__gw_end(&ctx);
 	}
-	if (aeth__gw_begin(&ctx, gw, req, res) != 0)
-		return;
-	r->fn(&ctx, id);
-	aeth__gw_end(&ctx);
+	/* the template, never the path: ids would make a series each */
+	aeth__gw_metrics_request(req->method, r ? r->path : "unmatched", res, t0);
 }
 
 const char *aeth__gw_scope(const aeth__gw_ctx *ctx)
@@ -275,10 +274,11 @@ static void health(const aeth__http_request *req, aeth__http_response *res,
 		   void *gw)
 {
 	static const char ok[] = "{\"status\":\"ok\"}";
+	double t0 = aeth__gw_clock();
 
-	(void)req;
 	(void)gw;
 	aeth__http_respond(res, 200, "application/json", ok, sizeof(ok) - 1);
+	aeth__gw_metrics_request(req->method, "/v1/health", res, t0);
 }
 
 /* ---- start and stop ----------------------------------------------------- */
@@ -321,11 +321,13 @@ void aeth_gateway_free(aeth_gateway *gw)
 {
 	if (!gw)
 		return;
+	aeth__gw_metrics_stop(gw);
 	aeth__http_server_free(gw->srv);
 	for (size_t i = 0; gw->conns && i < gw->nconns + gw->nstream; i++)
 		aeth_client_free(gw->conns[i].client);
 	free(gw->conns);
 	free(gw->buckets);
+	free(gw->anon);
 	aeth_config_free(gw->cfg);
 	pthread_mutex_destroy(&gw->lock);
 	pthread_mutex_destroy(&gw->create_lock);
@@ -358,7 +360,15 @@ int aeth_gateway_start(aeth_gateway **out, const aeth_config *cfg)
 	gw->default_vcpus = cfg_int(cfg, "vmm.vcpus");
 	gw->default_memory_mb = cfg_int(cfg, "vmm.memory_mb");
 	gw->wait_max_s = (unsigned int)cfg_int(cfg, "gateway.wait_max_s");
-	if ((rc = open_pool(gw)) != 0) {
+	gw->max_streams = (unsigned int)cfg_int(cfg, "gateway.max_streams");
+	gw->tenant_max_streams = (unsigned int)cfg_int(cfg,
+						       "gateway.tenant_max_streams");
+	gw->unauth_rps = (unsigned int)cfg_int(cfg, "gateway.unauthenticated_rps");
+	if (!(gw->anon = calloc(AETH__GW_ANON_MAX, sizeof(*gw->anon))))
+		rc = aeth__error_oom();
+	else
+		rc = open_pool(gw);
+	if (rc != 0) {
 		aeth_gateway_free(gw);
 		return rc;
 	}
@@ -388,7 +398,10 @@ int aeth_gateway_start(aeth_gateway **out, const aeth_config *cfg)
 	hc.routes = routes;
 	hc.n_routes = AETH__ARRAY_LEN(routes);
 	hc.what = "gateway (gateway.listen)";
-	if ((rc = aeth__http_server_start(&gw->srv, &hc)) != 0) {
+	hc.unrouted = aeth__gw_metrics_unrouted;
+	hc.unrouted_userdata = gw;
+	if ((rc = aeth__http_server_start(&gw->srv, &hc)) != 0 ||
+	    (rc = aeth__gw_metrics_start(gw)) != 0) {
 		aeth_gateway_free(gw);
 		return rc;
 	}
@@ -399,4 +412,9 @@ int aeth_gateway_start(aeth_gateway **out, const aeth_config *cfg)
 int aeth_gateway_port(const aeth_gateway *gw)
 {
 	return gw ? aeth__http_server_port(gw->srv) : 0;
+}
+
+int aeth_gateway_metrics_port(const aeth_gateway *gw)
+{
+	return gw ? aeth__http_server_port(gw->metrics_srv) : 0;
 }

@@ -2,7 +2,8 @@
  * lib/gateway/gateway_internal.h - the parts of aeth-gateway's API
  * (docs/gateway.md): the server and its connection pool (gateway.c), who
  * is asking and how much they may (auth.c), the routes (routes_vms.c,
- * routes_files.c, routes_tasks.c) and the waits and live output they stream (stream.c).
+ * routes_files.c, routes_tasks.c), the waits and live output they stream
+ * (stream.c) and the gateway's metrics (metrics.c).
  */
 #ifndef AETH_GATEWAY_INTERNAL_H
 #define AETH_GATEWAY_INTERNAL_H
@@ -32,7 +33,18 @@ typedef struct {
 	int64_t refill_ms;       /* last refill */
 	aeth__tenant_limits lim; /* -1 fields: the gateway's defaults */
 	int64_t lim_read_ms;     /* when lim was read (kept 5 s) */
+	unsigned int streams;    /* its streams running (tenant_max_streams) */
 } aeth__gw_bucket;
+
+/* The token bucket of a client address whose requests were refused 401
+ * (gateway.unauthenticated_rps); a fixed table, the stalest replaced. */
+typedef struct {
+	char addr[64];           /* "127.0.0.1", "2001:db8:1:2::/64", "unix" */
+	double tokens;
+	int64_t refill_ms;
+} aeth__gw_anon;
+
+#define AETH__GW_ANON_MAX 1024
 
 typedef struct aeth_gateway {
 	aeth__http_server *srv;
@@ -48,6 +60,13 @@ typedef struct aeth_gateway {
 	int quota_vms, quota_vcpus, quota_memory_mb, quota_rps;
 	int default_vcpus, default_memory_mb;
 	unsigned int wait_max_s;
+	unsigned int max_streams, tenant_max_streams, unauth_rps;
+	unsigned int nstreams;   /* streams running or reserved (under lock) */
+	aeth__gw_anon *anon;     /* AETH__GW_ANON_MAX of them (under lock), */
+	size_t nanon;            /* the first nanon used */
+	/* metrics.c: the metrics.listen server, the collector */
+	aeth__http_server *metrics_srv;
+	bool collecting;
 } aeth__gw;
 
 /* Who made the request (auth.c). */
@@ -64,6 +83,7 @@ typedef struct {
 	aeth__http_response *res;
 	aeth__gw_caller who;
 	aeth__gw_conn *conn;
+	bool stream_slot;        /* a stream reserved, not yet handed over */
 } aeth__gw_ctx;
 
 /* Take a connection from the requests' pool (gateway.connections) or,
@@ -84,6 +104,17 @@ aeth_queue *aeth__gw_queue(aeth__gw_conn *c);
 int aeth__gw_begin(aeth__gw_ctx *ctx, aeth__gw *gw,
 		   const aeth__http_request *req, aeth__http_response *res);
 void aeth__gw_end(aeth__gw_ctx *ctx);
+
+/*
+ * Reserve one of the caller's streams (gateway.tenant_max_streams) and one
+ * of the gateway's (gateway.max_streams) before enqueuing anything that a
+ * stream will wait for: 0, or answered (429 / 503 naming the limit) and
+ * nonzero. aeth__gw_stream_task() takes the reservation over (or makes
+ * one); aeth__gw_end() gives back one that was not used.
+ */
+int aeth__gw_stream_reserve(aeth__gw_ctx *ctx);
+/* A stream of `tenant` ended (or a reservation went unused). */
+void aeth__gw_stream_release(aeth__gw *gw, const char *tenant);
 
 /* The limits that apply to `tenant` (its row, else the defaults). */
 int aeth__gw_limits(aeth__gw *gw, aeth_store *s, const char *tenant,
@@ -151,5 +182,21 @@ void aeth__gw_queues(aeth__gw_ctx *ctx, const char *id);
 int aeth__gw_stream_task(aeth__gw_ctx *ctx, const char *task_id,
 			 const char *what, const char *format,
 			 unsigned int timeout_ms);
+
+/*
+ * Metrics (metrics.c, docs/metrics.md): the metrics.listen server with
+ * GET /metrics and the collector of the connection and stream gauges
+ * (start: nothing to do when metrics.listen is unset), and the count and
+ * time of one answered request (`route` a template of the route table,
+ * or "unmatched"; `t0` from aeth__gw_clock()).
+ */
+int aeth__gw_metrics_start(aeth__gw *gw);
+void aeth__gw_metrics_stop(aeth__gw *gw);
+double aeth__gw_clock(void);
+void aeth__gw_metrics_request(const char *method, const char *route,
+			      const aeth__http_response *res, double t0);
+/* lib/http's aeth__http_config.unrouted: the answers it gave itself
+ * (413, 404, 405), counted under the route "unmatched" */
+void aeth__gw_metrics_unrouted(const char *method, int status, void *gw);
 
 #endif

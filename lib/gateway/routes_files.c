@@ -94,9 +94,19 @@ typedef struct {
 	aeth__gw *gw;
 	char task_id[37];
 	char vm_id[37];
+	char tenant[65]; /* whose stream slot it holds (tenant_max_streams) */
 	bool put;
 	int64_t deadline; /* aeth__now_ms() */
 } file_wait;
+
+/* The later answer ended (sent, or the client went): its slot back. */
+static void file_wait_free(void *ud)
+{
+	file_wait *fw = ud;
+
+	aeth__gw_stream_release(fw->gw, fw->tenant);
+	free(fw);
+}
 
 /* The completed vm:file_put's answer: its result, with the task's id. */
 static void put_answer(aeth__http_response *res, const file_wait *fw,
@@ -217,7 +227,14 @@ static void run_file_task(aeth__gw_ctx *ctx, const aeth_store_vm *vm,
 		aeth__http_respond_error(ctx->res, 500, "internal", "out of memory");
 		return;
 	}
+	/* a wait like any stream: within gateway.tenant_max_streams and
+	 * max_streams, reserved before anything is enqueued */
+	if (aeth__gw_stream_reserve(ctx) != 0) {
+		free(fw);
+		return;
+	}
 	fw->gw = ctx->gw;
+	snprintf(fw->tenant, sizeof(fw->tenant), "%s", ctx->who.tenant);
 	fw->put = !strcmp(type, AETH__TASK_FILE_PUT);
 	snprintf(fw->vm_id, sizeof(fw->vm_id), "%s", vm->id);
 	fw->deadline = aeth__now_ms() + FILE_WAIT_MS;
@@ -230,7 +247,9 @@ static void run_file_task(aeth__gw_ctx *ctx, const aeth_store_vm *vm,
 		return;
 	}
 	aeth__http_respond_header(ctx->res, "X-Task-Id", fw->task_id);
-	aeth__http_respond_later(ctx->res, file_next, free, fw,
+	/* the slot is the later answer's now: file_wait_free() gives it back */
+	ctx->stream_slot = false;
+	aeth__http_respond_later(ctx->res, file_next, file_wait_free, fw,
 				 fw->deadline + 5000);
 }
 

@@ -10,6 +10,7 @@
 
 #include "gateway/gateway_internal.h"
 #include "internal.h"
+#include "metrics/metrics.h"
 #include "task/task.h"
 
 #define WAIT_GRACE_MS 120000u /* beyond a command's timeout: boot, queue */
@@ -171,6 +172,7 @@ static int quota_check(aeth__gw_ctx *ctx, const char *tenant,
 		have = use.memory_mb, want = (int)mem;
 	if (!which)
 		return 0;
+	aeth__metric_inc(AETH__M_GW_REFUSALS, which, NULL);
 	aeth__http_respond_error(ctx->res, 403, "quota_exceeded", "tenant %s is "
 				 "at its limit %s %d: it holds %d and asks for %d "
 				 "more (delete a VM, or ask the operator: "
@@ -238,6 +240,11 @@ void aeth__gw_vm_create(aeth__gw_ctx *ctx, const char *unused)
 		co.name = name;
 	}
 	if (!(so.tenant = aeth__gw_owner(ctx, body))) {
+		cJSON_Delete(body);
+		return;
+	}
+	/* a wait is a stream: refused before anything is enqueued */
+	if (opt_wait(body, ctx->req) && aeth__gw_stream_reserve(ctx) != 0) {
 		cJSON_Delete(body);
 		return;
 	}
@@ -313,7 +320,10 @@ void aeth__gw_vm_exec(aeth__gw_ctx *ctx, const char *vm_id)
 	live = stream != NULL;
 	if (rc == 0)
 		rc = exec_payload(body, vm->id, &payload, &timeout_ms, &live);
-	if (rc == 0) {
+	if (rc != 0) {
+		aeth__gw_fail(ctx, rc);
+	} else if (aeth__gw_stream_reserve(ctx) == 0) {
+		/* (else answered 429 / 503, nothing enqueued) */
 		so.tenant = vm->tenant;
 		so.timeout_ms = timeout_ms ? timeout_ms + WAIT_GRACE_MS : 1800000;
 		rc = aeth_client_submit(id, NULL, ctx->conn->client, "vm:execute",
@@ -324,8 +334,6 @@ void aeth__gw_vm_exec(aeth__gw_ctx *ctx, const char *vm_id)
 			aeth__gw_stream_task(ctx, id, "exec", stream,
 					     timeout_ms ? timeout_ms + WAIT_GRACE_MS
 							: ctx->gw->wait_max_s * 1000u);
-	} else {
-		aeth__gw_fail(ctx, rc);
 	}
 	free(payload);
 	cJSON_Delete(body);
@@ -342,6 +350,10 @@ void aeth__gw_vm_delete(aeth__gw_ctx *ctx, const char *id)
 	if (aeth__gw_own_vm(ctx, id, &vm) != 0)
 		return;
 	so.tenant = vm->tenant;
+	if (opt_wait(NULL, ctx->req) && aeth__gw_stream_reserve(ctx) != 0) {
+		aeth_store_vm_free(vm);
+		return;
+	}
 	rc = aeth_client_submit_delete(task, ctx->conn->client, vm->id, &so);
 	if (rc != 0)
 		submit_failed(ctx, rc, task);

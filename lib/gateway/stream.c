@@ -16,6 +16,7 @@
 
 #include "gateway/gateway_internal.h"
 #include "internal.h"
+#include "metrics/metrics.h"
 #include "queue/queue_output.h"
 #include "task/task.h"
 
@@ -24,6 +25,7 @@
 
 typedef struct {
 	aeth__gw *gw;
+	char tenant[65];   /* whose stream it is (tenant_max_streams) */
 	char task_id[37];
 	char what[8];      /* task | exec | vm */
 	char fmt[8];       /* "" (one JSON object) | sse | ndjson */
@@ -239,10 +241,14 @@ static int next_slice(aeth__buf *out, int64_t deadline_ms, gw_stream *st);
 static int next(aeth__buf *out, int64_t deadline_ms, void *ud)
 {
 	gw_stream *st = ud;
+	size_t before = out->len;
 	int rc = next_slice(out, deadline_ms, st);
 
 	aeth__gw_conn_put(st->gw, st->conn);
 	st->conn = NULL;
+	if (out->len > before)
+		aeth__metric_add(AETH__M_GW_STREAM_BYTES, (double)(out->len - before),
+				 st->fmt[0] ? st->fmt : "json", NULL);
 	return rc;
 }
 
@@ -295,6 +301,7 @@ static void done(void *ud)
 	gw_stream *st = ud;
 
 	aeth__gw_conn_put(st->gw, st->conn);
+	aeth__gw_stream_release(st->gw, st->tenant);
 	free(st);
 }
 
@@ -302,15 +309,20 @@ int aeth__gw_stream_task(aeth__gw_ctx *ctx, const char *task_id,
 			 const char *what, const char *format,
 			 unsigned int timeout_ms)
 {
-	gw_stream *st = calloc(1, sizeof(*st));
+	gw_stream *st;
 	const char *type = "application/json";
 	char hdr[64];
 
-	if (!st) {
+	if (aeth__gw_stream_reserve(ctx) != 0)
+		return AETH_EBUSY;
+	if (!(st = calloc(1, sizeof(*st)))) {
 		aeth__http_respond_error(ctx->res, 500, "internal", "out of memory");
 		return AETH_ENOMEM;
 	}
+	/* the reservation is the stream's now: done() gives it back */
+	ctx->stream_slot = false;
 	st->gw = ctx->gw;
+	snprintf(st->tenant, sizeof(st->tenant), "%s", ctx->who.tenant);
 	snprintf(st->task_id, sizeof(st->task_id), "%s", task_id);
 	snprintf(st->what, sizeof(st->what), "%s", what);
 	snprintf(st->fmt, sizeof(st->fmt), "%s", format ? format : "");

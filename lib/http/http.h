@@ -71,6 +71,8 @@ int aeth__http_respond_take(aeth__http_response *res, int status,
 int aeth__http_respond_error(aeth__http_response *res, int status,
 			     const char *code, const char *fmt, ...)
 	AETH__PRINTF(4, 5);
+/* The status answered so far (0: none yet). For the caller's metrics. */
+int aeth__http_response_status(const aeth__http_response *res);
 /* An extra response header (copied; up to 8 per response). */
 int aeth__http_respond_header(aeth__http_response *res, const char *name,
 			      const char *value);
@@ -155,6 +157,12 @@ typedef struct {
 	const aeth__http_route *routes; /* copied */
 	size_t n_routes;
 	const char *what;        /* for messages: "metrics (metrics.listen)" */
+	/* called (may be NULL) with each answer the server gives itself,
+	 * before any route's handler: 413 (body too large), 404, 405; with
+	 * the request's method, on a polling thread: for the caller's
+	 * metrics, which only see what reaches a handler */
+	void (*unrouted)(const char *method, int status, void *userdata);
+	void *unrouted_userdata;
 } aeth__http_config;
 
 /*
@@ -166,6 +174,9 @@ int aeth__http_server_start(aeth__http_server **out,
 			    const aeth__http_config *cfg);
 /* The TCP port listened on (0 for a Unix socket). */
 int aeth__http_server_port(const aeth__http_server *srv);
+/* Connections open now and streamed responses running now (metrics). */
+void aeth__http_server_load(aeth__http_server *srv, unsigned int *conns,
+			    unsigned int *streams);
 /*
  * Stop: no new connections, streams told to end (their `next` calls
  * finish by their deadline or sooner), wait for them, close all, remove

@@ -42,6 +42,8 @@ struct aeth__http_server {
 	size_t max_body;
 	unsigned int max_streams;
 	char *tls_cert, *tls_key;
+	void (*unrouted)(const char *method, int status, void *userdata);
+	void *unrouted_userdata;
 
 	pthread_mutex_t mu;     /* guards the fields below */
 	pthread_cond_t cv;      /* a stream thread ended */

@@ -109,6 +109,11 @@ int aeth__http_respond_error(aeth__http_response *res, int status,
 				       strlen(text));
 }
 
+int aeth__http_response_status(const aeth__http_response *res)
+{
+	return res->status;
+}
+
 int aeth__http_respond_header(aeth__http_response *res, const char *name,
 			      const char *value)
 {
@@ -286,23 +291,24 @@ static enum MHD_Result dispatch(aeth__http_server *srv,
 
 	memset(&res, 0, sizeof(res));
 	aeth__http_deadline_mark(srv, c, true);
+	route = rs->too_big ? NULL
+			    : route_find(srv, method, url, allow, sizeof(allow));
 	if (rs->too_big) {
 		aeth__http_respond_error(&res, 413, "too_large",
 					 "the request body is larger than %zu bytes",
 					 srv->max_body);
-		return send_response(srv, c, &res);
-	}
-	route = route_find(srv, method, url, allow, sizeof(allow));
-	if (!route && allow[0]) {
+	} else if (!route && allow[0]) {
 		aeth__http_respond_error(&res, 405, "method_not_allowed",
 					 "%s is not allowed on %s (allowed: %s)",
 					 method, url, allow);
 		aeth__http_respond_header(&res, MHD_HTTP_HEADER_ALLOW, allow);
-		return send_response(srv, c, &res);
-	}
-	if (!route) {
+	} else if (!route) {
 		aeth__http_respond_error(&res, 404, "not_found",
 					 "nothing at %s", url);
+	}
+	if (!route) {
+		if (srv->unrouted)
+			srv->unrouted(method, res.status, srv->unrouted_userdata);
 		return send_response(srv, c, &res);
 	}
 	peer_text(c, peer, sizeof(peer));
@@ -442,6 +448,8 @@ static int copy_config(aeth__http_server *srv, const aeth__http_config *cfg)
 	srv->what = aeth__strdup(cfg->what ? cfg->what : "http server");
 	srv->max_body = cfg->max_body_bytes ? cfg->max_body_bytes : 1u << 20;
 	srv->max_streams = cfg->max_streams ? cfg->max_streams : 64;
+	srv->unrouted = cfg->unrouted;
+	srv->unrouted_userdata = cfg->unrouted_userdata;
 	srv->n_routes = cfg->n_routes;
 	srv->routes = calloc(cfg->n_routes ? cfg->n_routes : 1,
 			     sizeof(*srv->routes));
@@ -551,6 +559,23 @@ fail:
 int aeth__http_server_port(const aeth__http_server *srv)
 {
 	return srv ? srv->port : 0;
+}
+
+void aeth__http_server_load(aeth__http_server *srv, unsigned int *conns,
+			    unsigned int *streams)
+{
+	const union MHD_DaemonInfo *di = srv && srv->daemon
+		? MHD_get_daemon_info(srv->daemon,
+				      MHD_DAEMON_INFO_CURRENT_CONNECTIONS)
+		: NULL;
+
+	*conns = di ? di->num_connections : 0;
+	*streams = 0;
+	if (!srv)
+		return;
+	pthread_mutex_lock(&srv->mu);
+	*streams = srv->n_streams;
+	pthread_mutex_unlock(&srv->mu);
 }
 
 void aeth__http_server_free(aeth__http_server *srv)

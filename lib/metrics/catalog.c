@@ -13,7 +13,14 @@ static const double task_buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
 static const double boot_buckets[] = {0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5,
 				      10, 20, 30, 60};
 
+/* A gateway answer: from a cached health check (~0.1 ms) to a wait
+ * handed to a stream or a slow database (seconds). */
+static const double request_buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01,
+					 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+					 5, 10};
+
 #define B(a) (a), sizeof(a) / sizeof((a)[0])
+#define GATEWAY AETH__PART_GATEWAY
 
 const aeth__metric_def aeth__metric_defs[AETH__M_COUNT] = {
 	[AETH__M_TASKS] = {"aeth_tasks_total", AETH__COUNTER,
@@ -77,4 +84,44 @@ const aeth__metric_def aeth__metric_defs[AETH__M_COUNT] = {
 		"(queue.concurrency)", {NULL, NULL}, NULL, 0, 1},
 	[AETH__M_WORKER_BUSY] = {"aeth_worker_slots_busy", AETH__GAUGE,
 		"Slots running a task now", {NULL, NULL}, NULL, 0, 1},
+	[AETH__M_POOL_VMS] = {"aeth_pool_vms", AETH__GAUGE,
+		"VMs of a warm pool (its name in the pool: section), by state "
+		"(ready: spares to hand out; booting: being made)",
+		{"pool", "state"}, NULL, 0, 1},
+	[AETH__M_POOL_TARGET] = {"aeth_pool_target_vms", AETH__GAUGE,
+		"Ready VMs a warm pool keeps (its configured size)",
+		{"pool", NULL}, NULL, 0, 1},
+
+	/* aeth-gateway's; `route` is a template of the route table
+	 * ("/v1/vms/{id}"), "unmatched" for paths that fit none and for
+	 * bodies refused before routing (413) */
+	[AETH__M_GW_REQUESTS] = {"aeth_gateway_requests_total", AETH__COUNTER,
+		"HTTP requests the gateway answered, by method, route template "
+		"and status class (2xx, 3xx, 4xx, 5xx)",
+		{"method", "route", "status"}, NULL, 0, 0, GATEWAY},
+	[AETH__M_GW_REQUEST_SECONDS] = {"aeth_gateway_request_duration_seconds",
+		AETH__HISTOGRAM, "Time from a request read to its answer "
+		"handed over (for a wait or live output: until the stream "
+		"starts), by route template", {"route", NULL},
+		B(request_buckets), 0, GATEWAY},
+	[AETH__M_GW_CONNECTIONS] = {"aeth_gateway_connections", AETH__GAUGE,
+		"HTTP connections open to the gateway (gateway.max_conns at "
+		"most)", {NULL, NULL}, NULL, 0, 1, GATEWAY},
+	[AETH__M_GW_STREAMS] = {"aeth_gateway_streams", AETH__GAUGE,
+		"Streamed answers running (waits and live output; "
+		"gateway.max_streams at most)", {NULL, NULL}, NULL, 0, 1, GATEWAY},
+	[AETH__M_GW_AUTH_FAILURES] = {"aeth_gateway_auth_failures_total",
+		AETH__COUNTER, "Requests refused 401, by reason (missing: no "
+		"Authorization header; malformed: not Bearer aeth_...; unknown: "
+		"a key not known or revoked)",
+		{"reason", NULL}, NULL, 0, 0, GATEWAY},
+	[AETH__M_GW_REFUSALS] = {"aeth_gateway_limit_refusals_total",
+		AETH__COUNTER, "Requests refused for a limit (429, 403 or 503), "
+		"by the limit's name (max_rps, max_vms, max_vcpus, "
+		"max_memory_mb, unauthenticated_rps, tenant_max_streams, "
+		"max_streams)", {"limit", NULL}, NULL, 0, 0, GATEWAY},
+	[AETH__M_GW_STREAM_BYTES] = {"aeth_gateway_streamed_bytes_total",
+		AETH__COUNTER, "Bytes of streamed answers handed to the HTTP "
+		"server, by format (json: a wait's one object; sse; ndjson)",
+		{"format", NULL}, NULL, 0, 0, GATEWAY},
 };

@@ -27,8 +27,8 @@
 
 #include <stddef.h>
 
-#define AETH__METRIC_MAX_LABELS 2
-#define AETH__METRIC_MAX_SERIES 64
+#define AETH__METRIC_MAX_LABELS 3
+#define AETH__METRIC_MAX_SERIES 128
 #define AETH__METRIC_MAX_BUCKETS 16
 
 typedef enum {
@@ -50,10 +50,30 @@ typedef enum {
 	AETH__M_VMM_PROCESSES,    /* aeth_vmm_processes */
 	AETH__M_WORKER_SLOTS,     /* aeth_worker_slots */
 	AETH__M_WORKER_BUSY,      /* aeth_worker_slots_busy */
+	AETH__M_POOL_VMS,         /* aeth_pool_vms{pool,state} */
+	AETH__M_POOL_TARGET,      /* aeth_pool_target_vms{pool} */
+	/* the gateway's (aeth-gateway: lib/gateway/metrics.c) */
+	AETH__M_GW_REQUESTS,      /* aeth_gateway_requests_total{method,route,
+				   * status} */
+	AETH__M_GW_REQUEST_SECONDS, /* aeth_gateway_request_duration_seconds{route} */
+	AETH__M_GW_CONNECTIONS,   /* aeth_gateway_connections */
+	AETH__M_GW_STREAMS,       /* aeth_gateway_streams */
+	AETH__M_GW_AUTH_FAILURES, /* aeth_gateway_auth_failures_total{reason} */
+	AETH__M_GW_REFUSALS,      /* aeth_gateway_limit_refusals_total{limit} */
+	AETH__M_GW_STREAM_BYTES,  /* aeth_gateway_streamed_bytes_total{format} */
 	AETH__M_COUNT
 } aeth__metric_id;
 
 typedef enum { AETH__COUNTER, AETH__GAUGE, AETH__HISTOGRAM } aeth__metric_type;
+
+/* Which program exports a metric: a worker's /metrics shows the worker's
+ * rows, the gateway's the gateway's (a process runs one or the other;
+ * the other's rows would only be zeros that look like facts). */
+typedef enum {
+	AETH__PART_WORKER = 0,
+	AETH__PART_GATEWAY = 1,
+	AETH__PART_ALL = 2 /* for aeth__metrics_render(): both */
+} aeth__metric_part;
 
 /* One row of the catalogue. */
 typedef struct {
@@ -66,6 +86,7 @@ typedef struct {
 	/* gauges set by a collector: zeroed before collectors run, so that
 	 * what no collector reports (a stopped worker's) reads 0 */
 	int collected;
+	aeth__metric_part part;
 } aeth__metric_def;
 
 extern const aeth__metric_def aeth__metric_defs[AETH__M_COUNT];
@@ -73,6 +94,9 @@ extern const aeth__metric_def aeth__metric_defs[AETH__M_COUNT];
 /* Label values by position; NULL for labels the metric lacks. */
 void aeth__metric_add(aeth__metric_id id, double v, const char *l1,
 		      const char *l2);
+/* The same for the metrics with three labels. */
+void aeth__metric_add3(aeth__metric_id id, double v, const char *l1,
+		       const char *l2, const char *l3);
 #define aeth__metric_inc(id, l1, l2) aeth__metric_add((id), 1.0, (l1), (l2))
 void aeth__metric_set(aeth__metric_id id, double v, const char *l1,
 		      const char *l2);
@@ -81,6 +105,8 @@ void aeth__metric_observe(aeth__metric_id id, double v, const char *l1,
 /* The current value of a counter or gauge series (0 when absent); for a
  * histogram its count. For tests and the gauges' collectors. */
 double aeth__metric_value(aeth__metric_id id, const char *l1, const char *l2);
+double aeth__metric_value3(aeth__metric_id id, const char *l1, const char *l2,
+			   const char *l3);
 
 /*
  * A function run at each render before values are read, with its
@@ -95,11 +121,20 @@ void aeth__metrics_collector_remove(aeth__metrics_collect_fn fn,
 /*
  * The process-wide registry in the Prometheus text format (version
  * 0.0.4): # HELP, # TYPE, one line per series, histograms as _bucket
- * (with le="+Inf"), _sum and _count. *out is malloc'd, NUL-terminated.
+ * (with le="+Inf"), _sum and _count; the metrics of `part` only (the
+ * collectors all run). *out is malloc'd, NUL-terminated.
  */
-int aeth__metrics_render(char **out, size_t *len);
+int aeth__metrics_render(char **out, size_t *len, aeth__metric_part part);
 
 /* The Prometheus text format's content type. */
 #define AETH__METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+#ifdef AETH_HAVE_HTTP
+#include "http/http.h"
+/* GET /metrics as a lib/http route handler (serve.c): the metrics of the
+ * part given as userdata, (void *)(intptr_t)AETH__PART_WORKER or _GATEWAY. */
+void aeth__metrics_serve(const aeth__http_request *req,
+			 aeth__http_response *res, void *part);
+#endif
 
 #endif

@@ -56,12 +56,12 @@ static bool same(const series *s, const char *const *v, size_t nl)
 
 /* Under f->mu: the series of these label values; the "other" series
  * once the metric has AETH__METRIC_MAX_SERIES - 1 others. */
-static series *find(family *f, const aeth__metric_def *d, const char *l1,
-		    const char *l2)
+static series *find(family *f, const aeth__metric_def *d,
+		    const char *const *lv)
 {
-	const char *v[AETH__METRIC_MAX_LABELS] = {l1, l2};
-	static const char *const other[AETH__METRIC_MAX_LABELS] = {"other",
-								   "other"};
+	static const char *const other[AETH__METRIC_MAX_LABELS] = {
+		"other", "other", "other"};
+	const char *const *v = lv;
 	size_t nl = n_labels(d);
 	series *s;
 
@@ -72,7 +72,7 @@ static series *find(family *f, const aeth__metric_def *d, const char *l1,
 		for (size_t i = 0; i < f->n; i++)
 			if (same(&f->s[i], other, nl))
 				return &f->s[i];
-		memcpy(v, other, sizeof(v));
+		v = other;
 		if (f->n >= AETH__METRIC_MAX_SERIES)
 			return &f->s[f->n - 1];
 	}
@@ -84,8 +84,8 @@ static series *find(family *f, const aeth__metric_def *d, const char *l1,
 	return s;
 }
 
-static void update(aeth__metric_id id, int op, double v, const char *l1,
-		   const char *l2)
+static void update(aeth__metric_id id, int op, double v,
+		   const char *const *lv)
 {
 	const aeth__metric_def *d;
 	family *f;
@@ -97,7 +97,7 @@ static void update(aeth__metric_id id, int op, double v, const char *l1,
 	d = &aeth__metric_defs[id];
 	f = &families[id];
 	pthread_mutex_lock(&f->mu);
-	s = find(f, d, l1, l2);
+	s = find(f, d, lv);
 	if (op == 0) {
 		s->value += v;
 	} else if (op == 1) {
@@ -114,30 +114,49 @@ static void update(aeth__metric_id id, int op, double v, const char *l1,
 	pthread_mutex_unlock(&f->mu);
 }
 
+void aeth__metric_add3(aeth__metric_id id, double v, const char *l1,
+		       const char *l2, const char *l3)
+{
+	const char *lv[AETH__METRIC_MAX_LABELS] = {l1, l2, l3};
+
+	/* a counter only goes up */
+	if ((unsigned int)id < AETH__M_COUNT &&
+	    aeth__metric_defs[id].type == AETH__COUNTER && !(v >= 0))
+		return;
+	update(id, 0, v, lv);
+}
+
 void aeth__metric_add(aeth__metric_id id, double v, const char *l1,
 		      const char *l2)
 {
-	/* a counter only goes up */
-	if (aeth__metric_defs[id].type == AETH__COUNTER && !(v >= 0))
-		return;
-	update(id, 0, v, l1, l2);
+	aeth__metric_add3(id, v, l1, l2, NULL);
 }
 
 void aeth__metric_set(aeth__metric_id id, double v, const char *l1,
 		      const char *l2)
 {
-	update(id, 1, v, l1, l2);
+	const char *lv[AETH__METRIC_MAX_LABELS] = {l1, l2, NULL};
+
+	update(id, 1, v, lv);
 }
 
 void aeth__metric_observe(aeth__metric_id id, double v, const char *l1,
 			  const char *l2)
 {
-	update(id, 2, v, l1, l2);
+	const char *lv[AETH__METRIC_MAX_LABELS] = {l1, l2, NULL};
+
+	update(id, 2, v, lv);
 }
 
 double aeth__metric_value(aeth__metric_id id, const char *l1, const char *l2)
 {
-	const char *v[AETH__METRIC_MAX_LABELS] = {l1, l2};
+	return aeth__metric_value3(id, l1, l2, NULL);
+}
+
+double aeth__metric_value3(aeth__metric_id id, const char *l1, const char *l2,
+			   const char *l3)
+{
+	const char *v[AETH__METRIC_MAX_LABELS] = {l1, l2, l3};
 	family *f;
 	double r = 0;
 
@@ -287,7 +306,7 @@ static void render_series(aeth__buf *b, const aeth__metric_def *d,
 	aeth__buf_printf(b, " %llu\n", (unsigned long long)s->count);
 }
 
-int aeth__metrics_render(char **out, size_t *len)
+int aeth__metrics_render(char **out, size_t *len, aeth__metric_part part)
 {
 	static const char *const types[] = {"counter", "gauge", "histogram"};
 	aeth__buf b = AETH__BUF_INIT;
@@ -303,6 +322,8 @@ int aeth__metrics_render(char **out, size_t *len)
 		family *f = &families[id];
 		series empty;
 
+		if (part != AETH__PART_ALL && d->part != part)
+			continue;
 		aeth__buf_printf(&b, "# HELP %s %s\n# TYPE %s %s\n", d->name,
 				 d->help, d->name, types[d->type]);
 		pthread_mutex_lock(&f->mu);

@@ -6,12 +6,14 @@
  * deadline, cached 2 s so that several scrapers cost Redis little).
  */
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "aetherium/config.h"
 #include "metrics/metrics.h"
+#include "worker/pool.h"
 #include "worker/worker_internal.h"
 #ifdef AETH_HAVE_HTTP
 #include "http/http.h"
@@ -103,6 +105,7 @@ static void collect(void *userdata)
 	aeth__metric_add(AETH__M_GUEST_MEMORY, memory, NULL, NULL);
 	aeth__metric_add(AETH__M_WORKER_SLOTS, w->concurrency, NULL, NULL);
 	aeth__metric_add(AETH__M_WORKER_BUSY, busy, NULL, NULL);
+	aeth__pools_collect(w);
 
 	pthread_mutex_lock(&m->mu);
 	read_depths(m);
@@ -116,22 +119,6 @@ static void collect(void *userdata)
 }
 
 #ifdef AETH_HAVE_HTTP
-static void h_metrics(const aeth__http_request *req, aeth__http_response *res,
-		      void *userdata)
-{
-	char *text = NULL;
-	size_t len = 0;
-
-	(void)req;
-	(void)userdata;
-	if (aeth__metrics_render(&text, &len) != 0) {
-		aeth__http_respond_error(res, 500, "internal", "%s",
-					 aeth_error_last());
-		return;
-	}
-	aeth__http_respond_take(res, 200, AETH__METRICS_CONTENT_TYPE, text, len);
-}
-
 static void h_healthz(const aeth__http_request *req, aeth__http_response *res,
 		      void *userdata)
 {
@@ -193,7 +180,8 @@ int aeth__worker_metrics_start(aeth_worker *w)
 #ifdef AETH_HAVE_HTTP
 	if (listen) {
 		aeth__http_route routes[] = {
-			{"GET", "/metrics", h_metrics, m},
+			{"GET", "/metrics", aeth__metrics_serve,
+			 (void *)(intptr_t)AETH__PART_WORKER},
 			{"GET", "/healthz", h_healthz, m},
 		};
 		aeth__http_config hc = {0};

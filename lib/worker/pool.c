@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 
 #include "agent/agent_client.h"
+#include "metrics/metrics.h"
 #include "vm/vm_internal.h"
 #include "worker/pool.h"
 #include "worker/worker_internal.h"
@@ -790,6 +791,25 @@ void aeth__pool_reap_dead(aeth_worker *w, char *const *dead)
 }
 
 /* ---- visibility ---- */
+
+void aeth__pools_collect(aeth_worker *w)
+{
+	struct aeth__pools *ps = w->pools;
+
+	if (!ps)
+		return;
+	/* the names are the config's pool: entries, a bounded set */
+	pthread_mutex_lock(&ps->mu);
+	for (size_t i = 0; i < ps->n; i++) {
+		const pool_t *p = &ps->p[i];
+
+		aeth__metric_add(AETH__M_POOL_VMS, (double)p->nready, p->name,
+				 "ready");
+		aeth__metric_add(AETH__M_POOL_VMS, p->booting, p->name, "booting");
+		aeth__metric_add(AETH__M_POOL_TARGET, p->size, p->name, NULL);
+	}
+	pthread_mutex_unlock(&ps->mu);
+}
 
 char *aeth__pools_json(aeth_worker *w)
 {

@@ -44,6 +44,9 @@ typedef struct {
  * catalogue). 0, or AETH_EINVALID naming the entry. */
 int aeth__pools_load(struct aeth_worker *w);
 void aeth__pools_free(struct aeth_worker *w);
+/* Add each pool's ready and booting VMs and its size to the pool gauges
+ * (aeth_pool_vms, aeth_pool_target_vms): the worker's metrics collector. */
+void aeth__pools_collect(struct aeth_worker *w);
 
 /* Start / stop the pool thread (stop deletes the pool VMs). */
 int aeth__pools_start(struct aeth_worker *w);

@@ -13,7 +13,7 @@ aeth-worker, aeth-submit -json and the executions row:
 - an idempotency_key: a second task with the same key for the same VM
   returns the first one's result without running again (one row);
 - aeth-submit -env (repeated), -cwd, -stdin FILE|-, -cmd-timeout,
-  -idempotency-key; -task-timeout: the task is cancelled at its timeout
+  -idempotency-key, each also with -follow; -task-timeout: the task is cancelled at its timeout
   and ends failed "timed out", the VM goes on; -cancel of a queued task;
   -timeout says the task goes on.
 
@@ -112,10 +112,27 @@ def main():
           "-idempotency-key: the key's first result again")
     r = submit(env, "-type", "vm:create", "-name", "x", "-env", "A=1", expect=2)
     check("go with -type vm:execute" in r.stderr, "-env with vm:create: usage error")
-    r = submit(env, "-type", "vm:execute", "-vm-id", vm_id, "-cmd", "env", "-follow",
-               "-env", "A=1", expect=2)
-    check("-follow does not take -env" in r.stderr,
-          "-env with -follow: a usage error, not silently dropped")
+    # -follow is an option of the same submit: every execute flag goes with it
+    fkey = "f-" + tid
+    r = submit(env, "-type", "vm:execute", "-vm-id", vm_id, "-cmd", "sh", "-args",
+               "-c 'echo $A-$B; pwd; cat; cat /proc/uptime; exit 3'", "-env", "A=1",
+               "-env", "B=two", "-cwd", "/tmp", "-stdin", inp, "-cmd-timeout", "20s",
+               "-idempotency-key", fkey, "-follow", expect=3)
+    lines = r.stdout.splitlines()
+    check(lines[:3] == ["1-two", "/tmp", "from a file"] and len(lines) == 4,
+          "-follow with -env (twice), -cwd, -stdin FILE: the command's output "
+          "as it ran, its exit code 3 (%r)" % r.stdout)
+    r = submit(env, "-type", "vm:execute", "-vm-id", vm_id, "-cmd", "true",
+               "-idempotency-key", fkey, "-wait", "-json", expect=3)
+    check(json.loads(r.stdout)["result"]["stdout"] == "\n".join(lines) + "\n",
+          "-follow with -idempotency-key: the key's first result again "
+          "(the same /proc/uptime)")
+    t0 = time.time()
+    r = submit(env, "-type", "vm:execute", "-vm-id", vm_id, "-cmd", "sleep", "-args",
+               "20", "-cmd-timeout", "1s", "-follow", expect=None)
+    check(r.returncode > 128 and time.time() - t0 < 15,
+          "-follow with -cmd-timeout 1s: killed at its timeout (exit %d after "
+          "%.1f s)" % (r.returncode, time.time() - t0))
 
     # ---- the task's own timeout, enforced at once, never "completed" ----
     t0 = time.time()

@@ -197,8 +197,9 @@ static void test_create_ex_payload(void **state)
 	expect_msg("needs a name");
 }
 
-/* aeth_client_submit_execute_ex(): env, cwd, timeout, stdin and the
- * idempotency key reach the payload; a bad env entry is refused. Then
+/* aeth_client_submit_execute_ex(): env, cwd, timeout, stdin, the
+ * idempotency key and live output reach the payload (live output not
+ * from version 1 options); a bad env entry is refused. Then
  * aeth_client_cancel() on that queued task, twice, and on nothing. */
 static void test_execute_ex_and_cancel(void **state)
 {
@@ -227,6 +228,7 @@ static void test_execute_ex_and_cancel(void **state)
 	assert_non_null(strstr(row->payload, "\"timeout_ms\": 1500"));
 	assert_non_null(strstr(row->payload, "\"stdin\": \"in\""));
 	assert_non_null(strstr(row->payload, "\"idempotency_key\": \"k1\""));
+	assert_null(strstr(row->payload, "live_output"));
 	aeth_store_task_free(row);
 
 	OK(aeth_client_cancel(f->client, id));
@@ -250,6 +252,30 @@ static void test_execute_ex_and_cancel(void **state)
 	assert_int_equal(aeth_client_submit_execute_ex(id, f->client, vm.id, "sh",
 						       args, &x, NULL), AETH_EINVALID);
 	expect_msg("absolute path");
+	/* live output is one more option of the same submit (version 2) */
+	x.live_output = 1;
+	x.cwd = "/tmp";
+	x.idempotency_key = "k2";
+	OK(aeth_client_submit_execute_ex(id, f->client, vm.id, "sh", args, &x, NULL));
+	OK(aeth_store_task_get(&row, f->store, id));
+	assert_non_null(strstr(row->payload, "\"live_output\": true"));
+	assert_non_null(strstr(row->payload, "\"cwd\": \"/tmp\""));
+	assert_non_null(strstr(row->payload, "\"idempotency_key\": \"k2\""));
+	aeth_store_task_free(row);
+	OK(aeth_client_cancel(f->client, id));
+	/* version 1 options: live_output is not read */
+	{
+		aeth_execute_options x1;
+
+		assert_int_equal(aeth_execute_options_init(&x1, 1), 0);
+		x1.live_output = 1; /* past version 1's end: must be ignored */
+		OK(aeth_client_submit_execute_ex(id, f->client, vm.id, "true", NULL,
+						 &x1, NULL));
+		OK(aeth_store_task_get(&row, f->store, id));
+		assert_null(strstr(row->payload, "live_output"));
+		aeth_store_task_free(row);
+		OK(aeth_client_cancel(f->client, id));
+	}
 }
 
 /* The one version rule (docs/api.md) for the submit and create options:
@@ -283,7 +309,7 @@ static void test_option_versions(void **state)
 		assert_int_equal(aeth_client_submit_execute_ex(id, f->client, "x",
 							       "true", NULL, &x,
 							       NULL), AETH_EINVALID);
-		expect_msg("aeth_execute_options.version is 2");
+		expect_msg("aeth_execute_options.version is 3");
 	}
 	/* version 1 (no image, no ttl_s) is still taken */
 	assert_int_equal(aeth_create_options_init(&vm, 1), 0);

@@ -128,7 +128,8 @@ static void test_init_functions(void **state)
 	/* version 2 appended the tenant (docs/gateway.md) */
 	TWO(aeth_submit_options, AETH_SUBMIT_OPTIONS, priority)
 	TWO(aeth_store_filter, AETH_STORE_FILTER, limit)
-	ONE(aeth_execute_options, AETH_EXECUTE_OPTIONS)
+	/* version 2 appended live_output */
+	TWO(aeth_execute_options, AETH_EXECUTE_OPTIONS, idempotency_key)
 	/* records and array elements the caller allocates */
 	TWO(aeth_store_vm, AETH_STORE_VM, error)
 	TWO(aeth_store_task, AETH_STORE_TASK, timeout_ms)

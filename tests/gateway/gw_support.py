@@ -37,6 +37,11 @@ class Gateway:
             if m:
                 self.port = int(m.group(1))
                 self.base = "http://127.0.0.1:%d" % self.port
+                # with metrics.listen: the next line names its port
+                self.metrics_port = None
+                if "metrics:" in config:
+                    self.metrics_port = int(self.wait_for(
+                        r"metrics on .* \(port (\d+)\)").group(1))
                 return
             if self.proc.poll() is not None:
                 break
@@ -46,6 +51,15 @@ class Gateway:
     def text(self):
         with open(self.log) as f:
             return f.read()
+
+    def wait_for(self, pattern, timeout=10):
+        end = time.time() + timeout
+        while time.time() < end:
+            m = re.search(pattern, self.text())
+            if m:
+                return m
+            time.sleep(0.05)
+        e2e.die("aeth-gateway did not print %r:\n%s" % (pattern, self.text()))
 
     def admin(self, *args):
         r = subprocess.run([GATEWAY, "-config", self.cfg] + list(args),

@@ -42,7 +42,7 @@ static char *render(void)
 	char *text = NULL;
 	size_t len = 0;
 
-	assert_int_equal(aeth__metrics_render(&text, &len), 0);
+	assert_int_equal(aeth__metrics_render(&text, &len, AETH__PART_ALL), 0);
 	assert_int_equal(strlen(text), len);
 	return text;
 }
@@ -159,6 +159,9 @@ static void test_promtool(void **state)
 	aeth__metric_inc(AETH__M_VM_BOOTS, "cold", "ok");
 	aeth__metric_inc(AETH__M_QUEUE_SCRAPE_ERRORS, NULL, NULL);
 	aeth__metric_set(AETH__M_QUEUE_TASKS, 7, "default", "pending");
+	aeth__metric_add3(AETH__M_GW_REQUESTS, 1, "POST", "/v1/vms", "4xx");
+	aeth__metric_observe(AETH__M_GW_REQUEST_SECONDS, 0.003, "/v1/vms", NULL);
+	aeth__metric_set(AETH__M_POOL_VMS, 2, "small", "ready");
 	text = render();
 	fd = mkstemp(path);
 	assert_true(fd >= 0);
@@ -174,6 +177,32 @@ static void test_promtool(void **state)
 	}
 	unlink(path);
 	assert_int_equal(rc, 0);
+}
+
+/* Three labels, and each program's /metrics shows its own rows only. */
+static void test_parts_and_three_labels(void **state)
+{
+	char *text = NULL;
+	size_t len = 0;
+
+	(void)state;
+	aeth__metric_add3(AETH__M_GW_REQUESTS, 1, "GET", "/v1/vms/{id}", "2xx");
+	aeth__metric_add3(AETH__M_GW_REQUESTS, 2, "GET", "/v1/vms/{id}", "2xx");
+	aeth__metric_add3(AETH__M_GW_REQUESTS, 1, "GET", "/v1/vms/{id}", "4xx");
+	assert_true(aeth__metric_value3(AETH__M_GW_REQUESTS, "GET",
+					"/v1/vms/{id}", "2xx") == 3);
+	aeth__metric_inc(AETH__M_TASKS, "t:parts", "succeeded");
+	assert_int_equal(aeth__metrics_render(&text, &len, AETH__PART_GATEWAY), 0);
+	assert_non_null(strstr(text, "aeth_gateway_requests_total{method=\"GET\","
+				     "route=\"/v1/vms/{id}\",status=\"2xx\"} 3\n"));
+	assert_non_null(strstr(text, "\naeth_gateway_connections 0\n"));
+	assert_null(strstr(text, "aeth_tasks_total"));
+	assert_null(strstr(text, "aeth_vms_running"));
+	free(text);
+	assert_int_equal(aeth__metrics_render(&text, &len, AETH__PART_WORKER), 0);
+	assert_non_null(strstr(text, "aeth_tasks_total{type=\"t:parts\""));
+	assert_null(strstr(text, "aeth_gateway_"));
+	free(text);
 }
 
 /* docs/metrics.md has a table row "| `name` | type | labels | ..." for
@@ -229,6 +258,7 @@ int main(void)
 		cmocka_unit_test(test_threads_add_up),
 		cmocka_unit_test(test_labels_bounded_and_escaped),
 		cmocka_unit_test(test_collectors),
+		cmocka_unit_test(test_parts_and_three_labels),
 		cmocka_unit_test(test_promtool),
 		cmocka_unit_test(test_docs_list_the_catalogue),
 	};

@@ -39,6 +39,15 @@ def value(text, series):
     return float(m.group(1)) if m else None
 
 
+def promtool_check(text, name="metrics.txt"):
+    path = os.path.join(tmp, name)
+    with open(path, "w") as f:
+        f.write(text)
+    r = subprocess.run(["promtool", "check", "metrics"], stdin=open(path),
+                       capture_output=True, text=True)
+    check(r.returncode == 0, "promtool check metrics: %s%s" % (r.stdout, r.stderr))
+
+
 def main():
     url, redis, env = start_services()
     port = free_port()
@@ -77,12 +86,7 @@ def main():
           "vm:create counted")
     check(value(text, 'aeth_tasks_total{type="vm:execute",outcome="succeeded"}') == 1,
           "vm:execute counted")
-    path = os.path.join(tmp, "metrics.txt")
-    with open(path, "w") as f:
-        f.write(text)
-    r = subprocess.run(["promtool", "check", "metrics"], stdin=open(path),
-                       capture_output=True, text=True)
-    check(r.returncode == 0, "promtool check metrics: %s%s" % (r.stdout, r.stderr))
+    promtool_check(text)
 
     lines = [json.loads(l) for l in w.text().splitlines() if l.startswith("{")]
     check(lines and all(l.get("worker") == "vmm-w1" for l in lines),

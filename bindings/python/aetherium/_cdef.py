@@ -423,6 +423,7 @@ const char *cwd;
 unsigned int timeout_ms;
 const char *stdin_data;
 const char *idempotency_key;
+int live_output;
 } aeth_execute_options;
 int aeth_execute_options_init(aeth_execute_options *opts,
 unsigned int version);
@@ -636,6 +637,7 @@ void *userdata);
 typedef struct aeth_gateway aeth_gateway;
 int aeth_gateway_start(aeth_gateway **out, const aeth_config *cfg);
 int aeth_gateway_port(const aeth_gateway *gw);
+int aeth_gateway_metrics_port(const aeth_gateway *gw);
 void aeth_gateway_free(aeth_gateway *gw);
 int aeth_gateway_key_create(char **key_out, char id_out[37],
 const aeth_config *cfg, const char *tenant,
@@ -669,7 +671,7 @@ const char *error);
 INT_CONSTANTS = {'AETH_ACCEL_INFO_VERSION': 1,
  'AETH_CLIENT_OPTIONS_VERSION': 1,
  'AETH_CREATE_OPTIONS_VERSION': 2,
- 'AETH_EXECUTE_OPTIONS_VERSION': 1,
+ 'AETH_EXECUTE_OPTIONS_VERSION': 2,
  'AETH_EXEC_OPTIONS_VERSION': 2,
  'AETH_EXEC_RESULT_VERSION': 1,
  'AETH_EXEC_WAIT_GRACE_MS': 5000,

@@ -43,7 +43,10 @@ AETH_API int aeth_task_exit_status(const char *task_json);
 /**
  * As aeth_client_submit_execute(), with "live_output": true in the
  * payload: the worker publishes the command's output while it runs, for
- * aeth_client_follow() and the gateway's streams (docs/gateway.md).
+ * aeth_client_follow() and the gateway's streams (docs/gateway.md). The
+ * same as aeth_client_submit_execute_ex() with only `live_output` set in
+ * its options, which take the command's other fields too (env, cwd,
+ * stdin, timeout, idempotency key).
  */
 AETH_API int aeth_client_submit_execute_live(char task_id_out[37],
 					     aeth_client *c, const char *vm_id,

@@ -42,6 +42,10 @@ AETH_API int aeth_gateway_start(aeth_gateway **out, const aeth_config *cfg);
  *  Unix socket. */
 AETH_API int aeth_gateway_port(const aeth_gateway *gw);
 
+/** The TCP port of the metrics endpoint (metrics.listen: GET /metrics,
+ *  docs/metrics.md), 0 when it is off or on a Unix socket. */
+AETH_API int aeth_gateway_metrics_port(const aeth_gateway *gw);
+
 /** Stop serving: streams end, connections close. NULL is accepted. */
 AETH_API void aeth_gateway_free(aeth_gateway *gw);
 
