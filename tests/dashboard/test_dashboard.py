@@ -1,0 +1,217 @@
+#!/usr/bin/env python3
+"""The web dashboard in a real browser (docs/dashboard.md): a real
+gateway, worker, Redis, PostgreSQL and a TCG guest; headless Chromium
+opens /dashboard/ with an operator key in the URL fragment, a VM is made
+and commands run through the API, and the page shows them: the VM's row,
+the task's row changing to completed, its output in the task's detail.
+A tenant key sees its own tenant only; a revoked key and a gateway gone
+are shown as errors on the page. The files are served with their
+Content-Type, a strict CSP, nosniff and an ETag. Screenshots go to
+BUILD/tests/dashboard/artefacts/; first paint and the update latency
+(task finished -> row changed) are printed."""
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dash_support as ds  # noqa: E402
+
+gs = ds.gs
+e2e = ds.e2e
+call = gs.call
+check = e2e.check
+
+
+def raw(gw, path, headers=None):
+    import urllib.error
+    import urllib.request
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *a):
+            return None
+    req = urllib.request.Request(gw.base + path, headers=headers or {})
+    try:
+        with urllib.request.build_opener(NoRedirect).open(req, timeout=30) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+def static_files(gw):
+    """The files need no key, carry their type, the CSP and an ETag."""
+    st, h, body = raw(gw, "/")
+    check(st == 302 and h.get("Location") == "/dashboard/", "GET / redirects "
+          "to /dashboard/ (%d %s)" % (st, h.get("Location")))
+    for path, ctype in (("/dashboard/", "text/html"),
+                        ("/dashboard/dashboard.js", "text/javascript"),
+                        ("/dashboard/dashboard.css", "text/css")):
+        st, h, body = raw(gw, path)
+        csp = h.get("Content-Security-Policy", "")
+        check(st == 200 and h.get("Content-Type", "").startswith(ctype) and
+              len(body) > 500, "%s: 200 %s, %d bytes, no key" % (path, ctype,
+                                                                  len(body)))
+        check("default-src 'self'" in csp and "script-src 'self'" in csp and
+              "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp,
+              "%s: a strict Content-Security-Policy: %s" % (path, csp))
+        check(h.get("X-Content-Type-Options") == "nosniff" and
+              h.get("Cache-Control") == "no-cache" and h.get("ETag"),
+              "%s: nosniff, no-cache and an ETag" % path)
+        st2, _, body2 = raw(gw, path, {"If-None-Match": h["ETag"]})
+        check(st2 == 304 and not body2, "%s: 304 for its ETag" % path)
+    st, _, body = raw(gw, "/dashboard/")
+    check(b"<script" in body and b"</script>" in body and
+          b"<script src=\"dashboard.js\"" in body and b"onclick" not in body,
+          "the page has no inline script")
+    st, h, body = raw(gw, "/dashboard/../../etc/passwd")
+    check(st == 404, "a path outside the files: %d" % st)
+    st, h, body = raw(gw, "/dashboard/nothing.js")
+    check(st == 404 and json.loads(body)["error"]["code"] == "not_found",
+          "an unknown file: 404 not_found")
+
+
+def main():
+    url, redis, env = e2e.start_services()
+    e2e.Worker("dash-w1", env)
+    gw = gs.Gateway(env, "  quota_rps: 0\n")
+    op = gw.key("ops", operator=True)
+    acme = gw.key("acme")
+    other = gw.key("other")
+    static_files(gw)
+
+    # the history route, for a tenant and for the operator
+    r = call(gw, "GET", "/v1/stats/history?window_s=600", acme)
+    j = r.json()
+    check(r.status == 200 and len(j["buckets"]) == 10 and j["bucket_s"] == 60,
+          "GET /v1/stats/history?window_s=600: 10 minutes")
+    r = call(gw, "GET", "/v1/stats/history?window_s=5", acme)
+    check(r.status == 400, "a window under a minute: 400")
+
+    b = ds.Browser("op")
+    timing = b.open(gw.base, op)
+    check(b.js("return location.hash") == "" and
+          b.js("return sessionStorage.getItem('aeth_dashboard_key')") == op,
+          "the key left the address bar for sessionStorage")
+    who = b.driver.find_element("id", "who").text
+    check("operator" in who and "ops" in who, "the header names the key: %r"
+          % who)
+    b.wait("the worker on the page", lambda: "dash-w1" in b.ids("workers-body"))
+    b.shot("01-empty")
+
+    # a VM of tenant acme, made through the API: its row appears
+    t0 = time.time()
+    r = call(gw, "POST", "/v1/vms", acme, {"name": "dash-vm"})
+    check(r.status == 200, "POST /v1/vms: %d %s" % (r.status, r.body[:200]))
+    vid = r.json()["vm"]["id"]
+    row = b.wait("the VM row", lambda: (lambda x: x if x and x[0] == "running"
+                                        else None)(b.row("vms-body", vid)))
+    check("dash-vm" in row[2] and "acme" in row[2] and "dash-w1" in row[2],
+          "the VM row shows its name, tenant and worker: %r" % row[2])
+    print("VM %s on the page %.1f s after POST /v1/vms" % (vid, time.time() - t0))
+
+    # commands: each row changes to completed; the latency of that
+    lat, tids = ds.run_and_measure(b, gw, acme, vid, 3)
+    check(all(0 <= x < 5000 for x in lat), "every row changed within 5 s of "
+          "its task finishing: %s ms" % lat)
+    row = b.row("tasks-body", tids[-1])
+    check("vm:execute" in row[2] and "completed" in row[2] and "acme" in row[2],
+          "the task row: %r" % row[2])
+
+    # its detail, opened with the keyboard, shows the output
+    b.js("document.activeElement.blur()")
+    tr = b.driver.find_element("css selector",
+                               '#tasks-body tr[data-id="%s"]' % tids[-1])
+    b.js("arguments[0].focus()", tr)
+    from selenium.webdriver.common.keys import Keys
+    tr.send_keys(Keys.ENTER)
+    out = b.wait("the task's output in its detail",
+                 lambda: (lambda t: t if "done-t2" in t else None)(
+                     b.driver.find_element("id", "detail-stdout").text))
+    check(out.strip() == "done-t2", "the detail shows stdout: %r" % out)
+    note = b.driver.find_element("id", "detail-out-note").text
+    check(note == "exit code 0", "and the exit code: %r" % note)
+    # `/` focuses the filter; typing filters the rows
+    b.driver.find_element("tag name", "body").send_keys("/")
+    check(b.js("return document.activeElement.id") == "f-text",
+          "/ focuses the task filter")
+    b.driver.switch_to.active_element.send_keys(tids[0][:8])
+    b.wait("the filter keeps one row", lambda: b.ids("tasks-body") == [tids[0]])
+    b.driver.switch_to.active_element.send_keys(Keys.ESCAPE)
+    b.js("document.getElementById('f-text').value = '';"
+         "document.getElementById('f-text').dispatchEvent(new Event('input'))")
+    b.wait("the charts drawn", lambda: b.js(
+        "return document.querySelectorAll('#chart-rate rect.ok').length > 0"),
+        timeout=30)
+    b.shot("02-operator")
+    b.js("document.getElementById('tasks').scrollIntoView()")
+    b.shot("03-task-detail")
+
+    # another tenant's VM and task: the operator sees them, acme does not
+    r = call(gw, "POST", "/v1/vms", other, {"name": "other-vm"})
+    check(r.status == 200, "tenant other makes a VM: %d" % r.status)
+    ovid = r.json()["vm"]["id"]
+    r = call(gw, "POST", "/v1/vms/%s/exec" % ovid, other, {"command": "true"})
+    check(r.status == 200, "tenant other runs a command: %d" % r.status)
+    otid = r.json()["task_id"]
+    b.wait("the operator sees tenant other's VM and task",
+           lambda: otid in b.ids("tasks-body") and ovid in b.ids("vms-body"))
+
+    a = ds.Browser("acme")
+    a.open(gw.base, acme)
+    a.wait("acme sees its VM", lambda: vid in a.ids("vms-body"))
+    a.wait("acme sees its tasks", lambda: set(tids) <= set(a.ids("tasks-body")))
+    time.sleep(1.5)  # another poll: nothing of tenant other comes
+    check(otid not in a.ids("tasks-body") and ovid not in a.ids("vms-body"),
+          "acme does not see tenant other's VM or task")
+    tenants = a.js("""return Array.from(document.querySelectorAll(
+        '#tasks-body tr[data-id], #vms-body tr[data-id]')).map(
+        r => r.cells[3].innerText);""")
+    check(tenants and set(tenants) == {"acme"}, "every row acme sees is "
+          "acme's: %s" % sorted(set(tenants)))
+    check("operator keys only" in a.driver.find_element(
+        "id", "workers-note").text, "workers: operator keys only")
+    a.shot("04-tenant-acme")
+    a.quit()
+
+    o = ds.Browser("other")
+    o.open(gw.base, other)
+    o.wait("other sees its VM and task", lambda: otid in o.ids("tasks-body")
+           and ovid in o.ids("vms-body"))
+    check(vid not in o.ids("vms-body") and not set(tids) & set(o.ids("tasks-body")),
+          "tenant other sees neither acme's VM nor its tasks")
+    # its key revoked: the page says so and asks for another
+    prefix = call(gw, "GET", "/v1/whoami", other).json()["key_prefix"]
+    gw.admin("keys", "revoke", prefix)
+    err = o.wait("the revoked key on the page", lambda: (lambda e: e.text if
+                 e.is_displayed() and "refused the key" in e.text else None)(
+                     o.driver.find_element("id", "error")), timeout=30)
+    check(o.driver.find_element("id", "login").is_displayed(),
+          "a revoked key: the error and the sign-in form (%r)" % err)
+    o.shot("05-key-revoked")
+    o.quit()
+
+    # update latency again, measured on the operator's page
+    lat2, _ = ds.run_and_measure(b, gw, op, vid, 3, tenant="acme")
+    lat += lat2
+    # the gateway gone: the operator's page says so, and keeps the data
+    gw.stop()
+    err = b.wait("the gateway down on the page", lambda: (lambda e: e.text if
+                 e.is_displayed() and "does not answer" in e.text else None)(
+                     b.driver.find_element("id", "error")), timeout=30)
+    check(vid in b.ids("vms-body"), "the last data stays: %r" % err)
+    b.shot("06-gateway-down")
+
+    s = ds.summary(lat)
+    print("dashboard timing (ms since navigation start): " + json.dumps(timing))
+    print("update latency, task completed_at -> row changed (ms): "
+          + json.dumps(s))
+    check(timing["first_contentful_paint_ms"] is not None,
+          "first contentful paint %.0f ms" % timing["first_contentful_paint_ms"])
+    with open(os.path.join(ds.artefacts_dir(), "measurements.json"), "w") as f:
+        json.dump({"timing_ms": timing, "update_latency_ms": s,
+                   "samples_ms": lat}, f, indent=1)
+    print("dashboard: all checks passed")
+
+
+if __name__ == "__main__":
+    main()
