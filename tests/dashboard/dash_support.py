@@ -7,6 +7,7 @@ changing on the page (the row's data-changed-at, set by dashboard.js when
 it sees the new status). The browser is quit at exit (e2e_support's
 cleanups), also on failure."""
 import os
+import random
 import shutil
 import statistics
 import sys
@@ -117,6 +118,13 @@ class Browser:
         return self.timing()
 
     def timing(self):
+        # the paint entries are queued once the frame is presented: a
+        # moment after the script may already have drawn its first data
+        end = time.time() + 3
+        while time.time() < end and not self.js(
+                "return performance.getEntriesByName("
+                "'first-contentful-paint').length"):
+            time.sleep(0.05)
         return self.js("""
             const n = performance.getEntriesByType('navigation')[0];
             const p = {};
@@ -153,6 +161,10 @@ def run_and_measure(b, gw, key, vm_id, n, cmd="sleep 2; echo done-$0",
     (latencies in ms, task ids)."""
     lat, ids = [], []
     for i in range(n):
+        # at a random point of the page's poll cycle: submitting right
+        # after the poll that showed the previous task would lock every
+        # sample to the same phase (a task of 2 s ending just after a poll)
+        time.sleep(random.uniform(0, 1))
         body = {"type": "vm:execute", "payload": {
             "vm_id": vm_id, "command": "sh", "args": ["-c", cmd, "t%d" % i]}}
         if tenant:
