@@ -147,7 +147,9 @@ def main():
     b.shot("03-task-detail")
 
     # another tenant's VM and task: the operator sees them, acme does not
-    r = call(gw, "POST", "/v1/vms", other, {"name": "other-vm"})
+    # its name is HTML: the page must show it as text, never run it
+    evil = '<img src=x onerror="window.pwned=1">other'
+    r = call(gw, "POST", "/v1/vms", other, {"name": evil})
     check(r.status == 200, "tenant other makes a VM: %d" % r.status)
     ovid = r.json()["vm"]["id"]
     r = call(gw, "POST", "/v1/vms/%s/exec" % ovid, other, {"command": "true"})
@@ -155,6 +157,25 @@ def main():
     otid = r.json()["task_id"]
     b.wait("the operator sees tenant other's VM and task",
            lambda: otid in b.ids("tasks-body") and ovid in b.ids("vms-body"))
+    check(b.row("vms-body", ovid)[2].startswith(evil) and
+          b.js("return window.pwned === undefined && "
+               "!document.querySelector('#vms-body img')"),
+          "a VM named with HTML is shown as text, nothing runs")
+
+    # the history: what ended, by tenant (acme: 1 create + 3 commands)
+    h = call(gw, "GET", "/v1/stats/history?window_s=3600", acme).json()
+    ok = sum(x["ok"] for x in h["buckets"])
+    boots = [x for x in h["buckets"] if x["boots"]]
+    check(len(h["buckets"]) == 60 and ok == 4 and
+          sum(x["failed"] for x in h["buckets"]) == 0,
+          "acme's history: 60 minutes, 4 tasks ok, none failed (%d)" % ok)
+    check(sum(x["boots"] for x in boots) == 1 and
+          boots[0]["boot_mean_ms"] > 0 and boots[0]["run_p95_ms"] >= 0,
+          "one boot of %s ms" % (boots and boots[0]["boot_mean_ms"]))
+    h = call(gw, "GET", "/v1/stats/history?window_s=3600", op).json()
+    check(sum(x["ok"] for x in h["buckets"]) == 6 and
+          any(q["ok"] >= 1 for q in h["queues"]),
+          "the operator's history counts both tenants (6) and has queues")
 
     a = ds.Browser("acme")
     a.open(gw.base, acme)
