@@ -22,6 +22,17 @@ static void add_ms(cJSON *o, const char *k, double ms)
 		cJSON_AddNumberToObject(o, k, (double)(int64_t)(ms + 0.5));
 }
 
+/* The members every bucket and queue has. */
+static void add_ended(cJSON *o, const aeth__stats_ended *e)
+{
+	cJSON_AddNumberToObject(o, "ok", (double)e->ok);
+	cJSON_AddNumberToObject(o, "failed", (double)e->failed);
+	add_ms(o, "run_mean_ms", e->run_mean_ms);
+	add_ms(o, "run_p95_ms", e->run_p95_ms);
+	add_ms(o, "wait_mean_ms", e->wait_mean_ms);
+	add_ms(o, "wait_p95_ms", e->wait_p95_ms);
+}
+
 static cJSON *minute_object(const aeth__stats_minute *m)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -29,12 +40,7 @@ static cJSON *minute_object(const aeth__stats_minute *m)
 	if (!o)
 		return NULL;
 	cJSON_AddNumberToObject(o, "t", (double)m->minute_ms);
-	cJSON_AddNumberToObject(o, "ok", (double)m->ok);
-	cJSON_AddNumberToObject(o, "failed", (double)m->failed);
-	add_ms(o, "run_mean_ms", m->run_mean_ms);
-	add_ms(o, "run_p95_ms", m->run_p95_ms);
-	add_ms(o, "wait_mean_ms", m->wait_mean_ms);
-	add_ms(o, "wait_p95_ms", m->wait_p95_ms);
+	add_ended(o, &m->e);
 	cJSON_AddNumberToObject(o, "boots", (double)m->boots);
 	add_ms(o, "boot_mean_ms", m->boot_mean_ms);
 	add_ms(o, "boot_p95_ms", m->boot_p95_ms);
@@ -48,13 +54,9 @@ static cJSON *queue_object(const aeth__stats_queue *q)
 	if (!o)
 		return NULL;
 	cJSON_AddStringToObject(o, "name", q->queue);
-	cJSON_AddNumberToObject(o, "ok", (double)q->ok);
-	cJSON_AddNumberToObject(o, "failed", (double)q->failed);
-	cJSON_AddNumberToObject(o, "per_s", (double)(q->ok + q->failed) /
+	add_ended(o, &q->e);
+	cJSON_AddNumberToObject(o, "per_s", (double)(q->e.ok + q->e.failed) /
 				QUEUES_RECENT_S);
-	add_ms(o, "wait_mean_ms", q->wait_mean_ms);
-	add_ms(o, "wait_p95_ms", q->wait_p95_ms);
-	add_ms(o, "run_mean_ms", q->run_mean_ms);
 	return o;
 }
 

@@ -27,6 +27,12 @@
 	"AND ($2::text IS NULL OR tenant_id = $2))"
 
 #define P95(col) "percentile_cont(0.95) WITHIN GROUP (ORDER BY " col ")"
+/* The columns of an aeth__stats_ended over t's rows (read_ended()). */
+#define ENDED_COLS							\
+	"count(t.m) FILTER (WHERE t.status = 'completed'), "		\
+	"count(t.m) FILTER (WHERE t.status <> 'completed'), "		\
+	"avg(t.run_ms), " P95("t.run_ms") ", "				\
+	"avg(t.wait_ms), " P95("t.wait_ms")
 
 static double row_ms(const PGresult *r, int row, int col)
 {
@@ -34,11 +40,48 @@ static double row_ms(const PGresult *r, int row, int col)
 							NULL);
 }
 
-static int check_window(unsigned int s, const char *what)
+/* ENDED_COLS from column `col` on. */
+static void read_ended(const PGresult *r, int row, int col,
+		       aeth__stats_ended *e)
 {
-	if (s < 60 || s > 86400)
-		return aeth__error_set(AETH_EINVALID, "%s must be from 60 to 86400 "
-				       "seconds, not %u", what, s);
+	e->ok = aeth__row_i64(r, row, col);
+	e->failed = aeth__row_i64(r, row, col + 1);
+	e->run_mean_ms = row_ms(r, row, col + 2);
+	e->run_p95_ms = row_ms(r, row, col + 3);
+	e->wait_mean_ms = row_ms(r, row, col + 4);
+	e->wait_p95_ms = row_ms(r, row, col + 5);
+}
+
+/*
+ * Check `window_s` (60 s to a day), run `sql` with $1 = `secs`, $2 =
+ * `tenant` and make room for its rows: *r (the caller PQclear()s it) and
+ * *out, a zeroed array of as many `size` elements (NULL for none), their
+ * number in *n.
+ */
+static int query_rows(aeth_store *s, const char *what, const char *sql,
+		      unsigned int window_s, unsigned int secs,
+		      const char *tenant, size_t size, PGresult **r, void **out,
+		      size_t *n)
+{
+	char text[16];
+	const char *p[] = {text, tenant};
+	int rc, rows;
+
+	*out = NULL;
+	*n = 0;
+	if (window_s < 60 || window_s > 86400)
+		return aeth__error_set(AETH_EINVALID, "%s: the window must be from "
+				       "60 to 86400 seconds, not %u", what,
+				       window_s);
+	snprintf(text, sizeof(text), "%u", secs);
+	if ((rc = aeth__store_exec(s, what, sql, 2, p, r)) != 0)
+		return rc;
+	rows = PQntuples(*r);
+	if (rows > 0 && !(*out = calloc((size_t)rows, size))) {
+		PQclear(*r);
+		return aeth__error_oom();
+	}
+	*n = (size_t)rows;
 	return 0;
 }
 
@@ -46,53 +89,33 @@ int aeth__store_stats_history(aeth_store *s, const char *tenant,
 			      unsigned int window_s, aeth__stats_minute **out,
 			      size_t *n)
 {
-	char secs[16];
-	const char *p[] = {secs, tenant};
 	PGresult *r;
-	int rc, rows;
+	int rc;
 
-	*out = NULL;
-	*n = 0;
-	if ((rc = check_window(window_s, "window_s")) != 0)
-		return rc;
-	/* the current minute and the whole ones before it */
-	snprintf(secs, sizeof(secs), "%u", window_s / 60 * 60 - 60);
-	rc = aeth__store_exec(s, "reading the task history",
+	/* $1: the current minute and the whole ones before it */
+	rc = query_rows(s, "reading the task history",
 		"WITH w AS (SELECT date_trunc('minute', " AETH__NOW ") - "
 		"make_interval(secs => $1::int) AS lo), "
 		"ms AS (SELECT generate_series(w.lo, w.lo + make_interval(secs => "
 		"$1::int), interval '1 minute') AS m FROM w), "
 		ENDED("(SELECT lo FROM w)") " "
-		"SELECT " AETH__MS("ms.m") ", "
-		"count(t.m) FILTER (WHERE t.status = 'completed'), "
-		"count(t.m) FILTER (WHERE t.status <> 'completed'), "
-		"avg(t.run_ms), " P95("t.run_ms") ", "
-		"avg(t.wait_ms), " P95("t.wait_ms") ", "
+		"SELECT " AETH__MS("ms.m") ", " ENDED_COLS ", "
 		"count(t.boot_ms), avg(t.boot_ms), " P95("t.boot_ms") " "
 		"FROM ms LEFT JOIN t ON t.m = ms.m GROUP BY ms.m ORDER BY ms.m",
-		2, p, &r);
+		window_s, window_s / 60 * 60 - 60, tenant, sizeof(**out), &r,
+		(void **)out, n);
 	if (rc != 0)
 		return rc;
-	rows = PQntuples(r);
-	if (rows > 0 && !(*out = calloc((size_t)rows, sizeof(**out)))) {
-		PQclear(r);
-		return aeth__error_oom();
-	}
-	for (int i = 0; i < rows; i++) {
+	for (size_t i = 0; i < *n; i++) {
 		aeth__stats_minute *m = &(*out)[i];
+		int row = (int)i;
 
-		m->minute_ms = aeth__row_i64(r, i, 0);
-		m->ok = aeth__row_i64(r, i, 1);
-		m->failed = aeth__row_i64(r, i, 2);
-		m->run_mean_ms = row_ms(r, i, 3);
-		m->run_p95_ms = row_ms(r, i, 4);
-		m->wait_mean_ms = row_ms(r, i, 5);
-		m->wait_p95_ms = row_ms(r, i, 6);
-		m->boots = aeth__row_i64(r, i, 7);
-		m->boot_mean_ms = row_ms(r, i, 8);
-		m->boot_p95_ms = row_ms(r, i, 9);
+		m->minute_ms = aeth__row_i64(r, row, 0);
+		read_ended(r, row, 1, &m->e);
+		m->boots = aeth__row_i64(r, row, 7);
+		m->boot_mean_ms = row_ms(r, row, 8);
+		m->boot_p95_ms = row_ms(r, row, 9);
 	}
-	*n = (size_t)rows;
 	PQclear(r);
 	return 0;
 }
@@ -101,40 +124,23 @@ int aeth__store_stats_queues(aeth_store *s, const char *tenant,
 			     unsigned int recent_s, aeth__stats_queue **out,
 			     size_t *n)
 {
-	char secs[16];
-	const char *p[] = {secs, tenant};
 	PGresult *r;
-	int rc, rows;
+	int rc;
 
-	*out = NULL;
-	*n = 0;
-	if ((rc = check_window(recent_s, "the queues' window")) != 0)
-		return rc;
-	snprintf(secs, sizeof(secs), "%u", recent_s);
-	rc = aeth__store_exec(s, "reading the queues' recent tasks",
+	rc = query_rows(s, "reading the queues' recent tasks",
 		"WITH " ENDED("(" AETH__NOW " - make_interval(secs => $1::int))")
-		" SELECT queue, count(*) FILTER (WHERE status = 'completed'), "
-		"count(*) FILTER (WHERE status <> 'completed'), avg(wait_ms), "
-		P95("wait_ms") ", avg(run_ms) FROM t GROUP BY queue ORDER BY queue "
-		"LIMIT 1000", 2, p, &r);
+		" SELECT t.queue, " ENDED_COLS " FROM t GROUP BY t.queue "
+		"ORDER BY t.queue LIMIT 1000", recent_s, recent_s, tenant,
+		sizeof(**out), &r, (void **)out, n);
 	if (rc != 0)
 		return rc;
-	rows = PQntuples(r);
-	if (rows > 0 && !(*out = calloc((size_t)rows, sizeof(**out)))) {
-		PQclear(r);
-		return aeth__error_oom();
-	}
-	for (int i = 0; i < rows; i++) {
+	for (size_t i = 0; i < *n; i++) {
 		aeth__stats_queue *q = &(*out)[i];
+		int row = (int)i;
 
-		snprintf(q->queue, sizeof(q->queue), "%s", PQgetvalue(r, i, 0));
-		q->ok = aeth__row_i64(r, i, 1);
-		q->failed = aeth__row_i64(r, i, 2);
-		q->wait_mean_ms = row_ms(r, i, 3);
-		q->wait_p95_ms = row_ms(r, i, 4);
-		q->run_mean_ms = row_ms(r, i, 5);
+		snprintf(q->queue, sizeof(q->queue), "%s", PQgetvalue(r, row, 0));
+		read_ended(r, row, 1, &q->e);
 	}
-	*n = (size_t)rows;
 	PQclear(r);
 	return 0;
 }

@@ -245,12 +245,19 @@ int aeth__store_tenant_usage(struct aeth_store *s, const char *tenant,
 
 /* ---- Statistics over time (lib/store/stats.c; docs/dashboard.md) ------- */
 
-/* One minute of ended tasks. Durations in ms, -1 when no task had one. */
+/* Tasks that ended: how many, how long they ran (started_at ->
+ * completed_at) and waited (created_at -> started_at), in ms; a duration
+ * is -1 when no task had one. */
+typedef struct {
+	int64_t ok, failed;      /* completed / failed or dead */
+	double run_mean_ms, run_p95_ms;
+	double wait_mean_ms, wait_p95_ms;
+} aeth__stats_ended;
+
+/* One minute of ended tasks. */
 typedef struct {
 	int64_t minute_ms;       /* start of the minute (UTC ms) */
-	int64_t ok, failed;      /* completed / failed or dead in it */
-	double run_mean_ms, run_p95_ms;   /* started_at -> completed_at */
-	double wait_mean_ms, wait_p95_ms; /* created_at -> started_at */
+	aeth__stats_ended e;
 	int64_t boots;           /* vm:create tasks completed */
 	double boot_mean_ms, boot_p95_ms; /* their result's ready_ms */
 } aeth__stats_minute;
@@ -258,8 +265,7 @@ typedef struct {
 /* One queue over the last minutes. */
 typedef struct {
 	char queue[101];
-	int64_t ok, failed;
-	double wait_mean_ms, wait_p95_ms, run_mean_ms;
+	aeth__stats_ended e;
 } aeth__stats_queue;
 
 /*
