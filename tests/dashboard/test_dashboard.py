@@ -96,6 +96,23 @@ def main():
     check("operator" in who and "ops" in who, "the header names the key: %r"
           % who)
     b.wait("the worker on the page", lambda: "dash-w1" in b.ids("workers-body"))
+    # keyboard: Tab walks the page in order with the focus drawn
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+    b.js("document.activeElement.blur()")
+    walked = []
+    for _ in range(9):
+        ActionChains(b.driver).send_keys(Keys.TAB).perform()
+        walked.append(b.js("""const e = document.activeElement,
+            s = getComputedStyle(e);
+            return [e.id || e.textContent.trim(), s.outlineStyle,
+                    s.outlineWidth];"""))
+    order = [w[0] for w in walked]
+    check(order[:9] == ["Skip to tasks", "Overview", "VMs", "Tasks", "refresh",
+                        "pause", "logout", "help-btn", "vms-ended"],
+          "Tab order: skip link, sections, buttons, then the page: %s" % order)
+    check(all(w[1] == "solid" and w[2] == "3px" for w in walked),
+          "every focused control has a visible outline: %s" % walked[:3])
     b.shot("01-empty")
 
     # a VM of tenant acme, made through the API: its row appears
@@ -122,7 +139,6 @@ def main():
     tr = b.driver.find_element("css selector",
                                '#tasks-body tr[data-id="%s"]' % tids[-1])
     b.js("arguments[0].focus()", tr)
-    from selenium.webdriver.common.keys import Keys
     tr.send_keys(Keys.ENTER)
     out = b.wait("the task's output in its detail",
                  lambda: (lambda t: t if "done-t2" in t else None)(
@@ -130,6 +146,29 @@ def main():
     check(out.strip() == "done-t2", "the detail shows stdout: %r" % out)
     note = b.driver.find_element("id", "detail-out-note").text
     check(note == "exit code 0", "and the exit code: %r" % note)
+    # a running command's output streams into its detail as it is printed
+    r = call(gw, "POST", "/v1/tasks", acme, {"type": "vm:execute", "payload": {
+        "vm_id": vid, "command": "sh", "live_output": True,
+        "args": ["-c", "for i in 1 2 3 4; do echo live$i; sleep 1; done"]}})
+    check(r.status == 202, "a live vm:execute submitted")
+    ltid = r.json()["task_id"]
+    b.wait("the live task's row", lambda: ltid in b.ids("tasks-body"))
+    b.driver.find_element("css selector",
+                          '#tasks-body tr[data-id="%s"]' % ltid).click()
+    b.wait("live output in the detail while the command runs", lambda: (
+        "live1" in b.driver.find_element("id", "detail-stdout").text and
+        "live4" not in b.driver.find_element("id", "detail-stdout").text and
+        b.row("tasks-body", ltid)[0] in ("pending", "running")), timeout=60)
+    check(True, "the first line is on the page before the command ends")
+    b.js("document.getElementById('detail').scrollIntoView()")
+    b.shot("03a-live-output")
+    b.wait("all of the live output", lambda: b.driver.find_element(
+        "id", "detail-stdout").text.split() == ["live1", "live2", "live3",
+                                                "live4"], timeout=60)
+    b.wait("its exit code", lambda: b.driver.find_element(
+        "id", "detail-out-note").text == "exit code 0", timeout=30)
+    b.js("document.getElementById('detail-close').click()")
+
     # `/` focuses the filter; typing filters the rows
     b.driver.find_element("tag name", "body").send_keys("/")
     check(b.js("return document.activeElement.id") == "f-text",
@@ -139,8 +178,9 @@ def main():
     b.driver.switch_to.active_element.send_keys(Keys.ESCAPE)
     b.js("document.getElementById('f-text').value = '';"
          "document.getElementById('f-text').dispatchEvent(new Event('input'))")
-    b.wait("the charts drawn", lambda: b.js(
-        "return document.querySelectorAll('#chart-rate rect.ok').length > 0"),
+    b.wait("the charts drawn: tasks/s and the boot", lambda: b.js(
+        "return document.querySelectorAll('#chart-rate rect.ok').length > 0 "
+        "&& document.querySelectorAll('#chart-boot circle.mean').length > 0"),
         timeout=30)
     b.shot("02-operator")
     b.js("document.getElementById('tasks').scrollIntoView()")
@@ -162,20 +202,20 @@ def main():
                "!document.querySelector('#vms-body img')"),
           "a VM named with HTML is shown as text, nothing runs")
 
-    # the history: what ended, by tenant (acme: 1 create + 3 commands)
+    # the history: what ended, by tenant (acme: 1 create + 4 commands)
     h = call(gw, "GET", "/v1/stats/history?window_s=3600", acme).json()
     ok = sum(x["ok"] for x in h["buckets"])
     boots = [x for x in h["buckets"] if x["boots"]]
-    check(len(h["buckets"]) == 60 and ok == 4 and
+    check(len(h["buckets"]) == 60 and ok == 5 and
           sum(x["failed"] for x in h["buckets"]) == 0,
-          "acme's history: 60 minutes, 4 tasks ok, none failed (%d)" % ok)
+          "acme's history: 60 minutes, 5 tasks ok, none failed (%d)" % ok)
     check(sum(x["boots"] for x in boots) == 1 and
           boots[0]["boot_mean_ms"] > 0 and boots[0]["run_p95_ms"] >= 0,
           "one boot of %s ms" % (boots and boots[0]["boot_mean_ms"]))
     h = call(gw, "GET", "/v1/stats/history?window_s=3600", op).json()
-    check(sum(x["ok"] for x in h["buckets"]) == 6 and
+    check(sum(x["ok"] for x in h["buckets"]) == 7 and
           any(q["ok"] >= 1 for q in h["queues"]),
-          "the operator's history counts both tenants (6) and has queues")
+          "the operator's history counts both tenants (7) and has queues")
 
     a = ds.Browser("acme")
     a.open(gw.base, acme)

@@ -13,7 +13,7 @@
 "use strict";
 (function () {
   const POLL_MS = 1000;
-  const HISTORY_MS = 10000;
+  const HISTORY_MS = 5000;
   const KEY = "aeth_dashboard_key";
   const $ = (id) => document.getElementById(id);
   const state = {
@@ -347,6 +347,16 @@
           + (L + (i + 0.5) * w).toFixed(1) + " " + y(v).toFixed(1);
       });
       if (d) root.append(svg("path", { class: l.cls, d: d }));
+      // a dot a minute: a lone minute has no line to draw
+      l.values.forEach((v, i) => {
+        if (v === null || v === undefined) return;
+        const c = svg("circle", { class: l.cls + " dot", cx: (L + (i + 0.5) * w).toFixed(1),
+          cy: y(v).toFixed(1), r: 2 });
+        const tt = svg("title", {});
+        tt.textContent = l.name + ": " + fmt(v) + " (" + (n - i) + " min ago)";
+        c.append(tt);
+        root.append(c);
+      });
     }
     host.replaceChildren(root);
   }
@@ -363,8 +373,8 @@
       "tasks per second over the last " + n + " minutes: " + total + " tasks ended");
     const boots = b.reduce((a, x) => a + x.boots, 0);
     chart($("chart-boot"), n, [], [
-      { cls: "mean", values: b.map((x) => x.boot_mean_ms) },
-      { cls: "p95", values: b.map((x) => x.boot_p95_ms) }], fmtMs,
+      { cls: "mean", name: "mean", values: b.map((x) => x.boot_mean_ms) },
+      { cls: "p95", name: "p95", values: b.map((x) => x.boot_p95_ms) }], fmtMs,
       "VM boot time per minute, mean and p95: " + boots + " boots");
     const fails = b.reduce((a, x) => a + x.failed, 0);
     chart($("chart-fail"), n, [{ cls: "bad", name: "failed", values: b.map((x) => x.failed) }], [],
