@@ -108,8 +108,8 @@ def main():
             return [e.id || e.textContent.trim(), s.outlineStyle,
                     s.outlineWidth];"""))
     order = [w[0] for w in walked]
-    check(order[:9] == ["Skip to tasks", "Overview", "VMs", "Tasks", "refresh",
-                        "pause", "logout", "help-btn", "vms-ended"],
+    check(order[:9] == ["Skip to tasks", "Overview", "VMs", "Tasks", "f-tenant",
+                        "refresh", "pause", "logout", "help-btn"],
           "Tab order: skip link, sections, buttons, then the page: %s" % order)
     check(all(w[1] == "solid" and w[2] == "3px" for w in walked),
           "every focused control has a visible outline: %s" % walked[:3])
@@ -201,6 +201,16 @@ def main():
           b.js("return window.pwned === undefined && "
                "!document.querySelector('#vms-body img')"),
           "a VM named with HTML is shown as text, nothing runs")
+    # the operator narrows the page to one tenant
+    f = b.driver.find_element("id", "f-tenant")
+    f.send_keys("other" + Keys.ENTER)
+    b.wait("only tenant other's rows", lambda: b.ids("vms-body") == [ovid] and
+           b.ids("tasks-body") and otid in b.ids("tasks-body") and
+           not set(tids) & set(b.ids("tasks-body")))
+    f.clear()
+    f.send_keys(Keys.ENTER)
+    b.wait("every tenant again", lambda: vid in b.ids("vms-body"))
+    check(True, "an operator picks a tenant and back")
 
     # the history: what ended, by tenant (acme: 1 create + 4 commands)
     h = call(gw, "GET", "/v1/stats/history?window_s=3600", acme).json()

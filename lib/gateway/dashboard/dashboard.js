@@ -13,6 +13,7 @@
 "use strict";
 (function () {
   const POLL_MS = 1000;
+  const HIDDEN_POLL_MS = 10000; // a tab nobody looks at asks less often
   const HISTORY_MS = 5000;
   const KEY = "aeth_dashboard_key";
   const $ = (id) => document.getElementById(id);
@@ -516,19 +517,27 @@
     if (state.paused && !force) return;
     state.busy = true;
     try {
-      if (!state.who) { state.who = await api("/v1/whoami"); renderWho(); }
+      if (!state.who) {
+        state.who = await api("/v1/whoami");
+        renderWho();
+        $("tenant-pick").hidden = !state.who.operator;
+      }
       const st = $("f-status").value, ty = $("f-type").value;
       let tq = "/v1/tasks?limit=200";
       if (st) tq += "&status=" + encodeURIComponent(st);
       if (ty) tq += "&type=" + encodeURIComponent(ty);
       const op = state.who.operator;
+      // an operator may narrow everything to one tenant (the API's ?tenant=)
+      const tn = op ? $("f-tenant").value.trim() : "";
+      const tenantQ = tn ? "&tenant=" + encodeURIComponent(tn) : "";
+      tq += tenantQ;
       const wantHistory = force || Date.now() - state.lastHistory >= HISTORY_MS;
       const [vms, tasks, running, workers, queues, history] = await Promise.all([
-        api("/v1/vms?limit=500"), api(tq),
-        op ? api("/v1/tasks?status=running&limit=1000") : Promise.resolve([]),
+        api("/v1/vms?limit=500" + tenantQ), api(tq),
+        op ? api("/v1/tasks?status=running&limit=1000" + tenantQ) : Promise.resolve([]),
         op ? optional(api("/v1/workers")) : Promise.resolve(null),
         op ? optional(api("/v1/queues")) : Promise.resolve(null),
-        wantHistory ? api("/v1/stats/history?window_s=3600") : Promise.resolve(state.history),
+        wantHistory ? api("/v1/stats/history?window_s=3600" + tenantQ) : Promise.resolve(state.history),
       ]);
       Object.assign(state, { vms, tasks, running, workers, queues, history });
       if (wantHistory) state.lastHistory = Date.now();
@@ -556,7 +565,7 @@
 
   function start() {
     clearInterval(state.timer);
-    state.timer = setInterval(poll, POLL_MS);
+    state.timer = setInterval(poll, document.hidden ? HIDDEN_POLL_MS : POLL_MS);
     poll(true);
   }
 
@@ -567,6 +576,7 @@
     clearInterval(state.timer);
     stopStream();
     $("who").textContent = "";
+    $("tenant-pick").hidden = true;
     $("key").focus();
   }
 
@@ -643,6 +653,8 @@
     $("vms-ended").addEventListener("change", renderVms);
     $("f-text").addEventListener("input", renderTasks);
     for (const id of ["f-status", "f-type"]) $(id).addEventListener("change", () => poll(true));
+    $("f-tenant").addEventListener("change", () => { state.lastHistory = 0; poll(true); });
+    document.addEventListener("visibilitychange", () => { if (state.key && !$("main").hidden) start(); });
     window.addEventListener("hashchange", () => {
       const k = keyFromFragment();
       if (k) { setKey(k); state.who = null; showMain(); }
