@@ -250,8 +250,16 @@ def main():
            and ovid in o.ids("vms-body"))
     check(vid not in o.ids("vms-body") and not set(tids) & set(o.ids("tasks-body")),
           "tenant other sees neither acme's VM nor its tasks")
-    # its key revoked: the page says so and asks for another
+    # over its rate limit (1 request/s; limits are re-read within 5 s):
+    # the page says so and slows down
     prefix = call(gw, "GET", "/v1/whoami", other).json()["key_prefix"]
+    gw.admin("tenants", "set", "other", "-max-rps", "1")
+    err = o.wait("the rate limit on the page", lambda: (lambda e: e.text if
+                 e.is_displayed() and "Rate limited" in e.text else None)(
+                     o.driver.find_element("id", "error")), timeout=30)
+    check("every 5 s" in err, "429: %r" % err)
+    o.shot("05a-rate-limited")
+    # its key revoked: the page says so and asks for another
     gw.admin("keys", "revoke", prefix)
     err = o.wait("the revoked key on the page", lambda: (lambda e: e.text if
                  e.is_displayed() and "refused the key" in e.text else None)(

@@ -4,15 +4,19 @@
  * shown comes from the gateway's /v1 API with the user's key and reaches
  * the page through textContent or an attribute, never as HTML.
  *
- * Live: every POLL_MS the lists are read again and the tables updated in
- * place (rows keyed by id, so focus and selection stay); the history for
- * the charts every HISTORY_MS. A row whose status changed carries
+ * Live: the lists are read again every BUSY_POLL_MS while a task or VM
+ * on the page is on its way (pending, running, creating: a change is
+ * coming), every POLL_MS otherwise, and the tables updated in place (rows
+ * keyed by id, so focus and selection stay); the history for the charts
+ * every HISTORY_MS. A row whose status changed carries
  * data-changed-at (Date.now() of the change): the browser test measures
  * the update latency from it.
  */
 "use strict";
 (function () {
-  const POLL_MS = 1000;
+  const POLL_MS = 1500;
+  const BUSY_POLL_MS = 500;
+  const RATE_LIMITED_MS = 5000; // after a 429: the tenant's other clients first
   const HIDDEN_POLL_MS = 10000; // a tab nobody looks at asks less often
   const HISTORY_MS = 5000;
   const KEY = "aeth_dashboard_key";
@@ -491,10 +495,11 @@
     if (e.kind === "auth")
       msg = "The gateway refused the key (" + e.message + "). It may have been revoked: sign in with another key.";
     else if (e.kind === "down")
-      msg = e.message + ". Retrying every " + POLL_MS / 1000 + " s"
+      msg = e.message + ". Retrying every " + nextDelay() / 1000 + " s"
         + (state.lastOk ? "; last good update " + new Date(state.lastOk).toLocaleTimeString([], { hour12: false }) : "") + ".";
     else if (e.kind === "rate")
-      msg = "Rate limited by the gateway (" + e.message + "): slowing down.";
+      msg = "Rate limited by the gateway (" + e.message + "): asking every "
+        + RATE_LIMITED_MS / 1000 + " s until it answers again.";
     else
       msg = "The gateway answered " + e.status + " " + e.code + ": " + e.message;
     box.textContent = msg;
@@ -544,6 +549,7 @@
       renderAll();
       if (state.selected) await refreshDetail(false);
       state.lastOk = Date.now();
+      state.rateLimited = false;
       state.polls++;
       if (!state.firstData) state.firstData = performance.now();
       showError(null);
@@ -551,6 +557,7 @@
         + new Date(state.lastOk).toLocaleTimeString([], { hour12: false }));
     } catch (e) {
       if (!(e instanceof ApiError)) e = new ApiError("client", 0, "script", String(e && e.stack || e));
+      state.rateLimited = e.kind === "rate";
       showError(e);
       setLive("down", e.kind === "auth" ? "key refused" : "no answer");
       if (e.kind === "auth") { setKey(null); state.who = null; showLogin(true); }
@@ -563,17 +570,38 @@
     renderCards(); renderCharts(); renderWorkers(); renderQueues(); renderVms(); renderTasks();
   }
 
+  /* Something on the page is about to change. */
+  function busy() {
+    return state.tasks.some((t) => t.status === "pending" || t.status === "running"
+      || t.status === "retrying") || state.vms.some((v) => v.status === "creating")
+      || state.running.length > 0;
+  }
+
+  function nextDelay() {
+    if (document.hidden) return HIDDEN_POLL_MS;
+    if (state.rateLimited) return RATE_LIMITED_MS;
+    return state.lastOk && busy() ? BUSY_POLL_MS : POLL_MS;
+  }
+
+  /* One poll, then the next after nextDelay(): a chain of timeouts, so a
+   * slow gateway is never asked twice at once. */
+  function tick() {
+    poll(false).finally(() => {
+      clearTimeout(state.timer);
+      if (state.key && !$("main").hidden) state.timer = setTimeout(tick, nextDelay());
+    });
+  }
+
   function start() {
-    clearInterval(state.timer);
-    state.timer = setInterval(poll, document.hidden ? HIDDEN_POLL_MS : POLL_MS);
-    poll(true);
+    clearTimeout(state.timer);
+    state.timer = setTimeout(tick, 0);
   }
 
   function showLogin(keepError) {
     $("main").hidden = true;
     $("login").hidden = false;
     if (!keepError) showError(null);
-    clearInterval(state.timer);
+    clearTimeout(state.timer);
     stopStream();
     $("who").textContent = "";
     $("tenant-pick").hidden = true;
