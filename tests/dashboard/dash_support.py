@@ -102,6 +102,16 @@ class Browser:
         except Exception:
             return []
 
+    def script_errors(self):
+        """Console lines of script errors and CSP refusals so far (the
+        log is read once: each call gives what came since the last)."""
+        try:
+            logs = self.driver.get_log("browser")
+        except Exception as e:
+            return ["cannot read the console: %s" % e]
+        return [m["message"] for m in logs if any(w in m["message"] for w in (
+            "Uncaught", "Content Security Policy", "Refused to"))]
+
     def shot(self, name):
         path = os.path.join(artefacts_dir(), name + ".png")
         self.driver.save_screenshot(path)

@@ -241,7 +241,11 @@ def main():
           "acme's: %s" % sorted(set(tenants)))
     check("operator keys only" in a.driver.find_element(
         "id", "workers-note").text, "workers: operator keys only")
+    check(not a.driver.find_element("id", "tenant-pick").is_displayed(),
+          "no tenant field for a tenant key")
     a.shot("04-tenant-acme")
+    errs = a.script_errors()
+    check(not errs, "no script error or CSP refusal on acme's page: %s" % errs)
     a.quit()
 
     o = ds.Browser("other")
@@ -272,6 +276,9 @@ def main():
     # update latency again, measured on the operator's page
     lat2, _ = ds.run_and_measure(b, gw, op, vid, 3, tenant="acme")
     lat += lat2
+    errs = b.script_errors()
+    check(not errs, "no script error or CSP refusal on the operator's page "
+          "(%d polls): %s" % (b.js("return window.aethDashboard.polls"), errs))
     # the gateway gone: the operator's page says so, and keeps the data
     gw.stop()
     err = b.wait("the gateway down on the page", lambda: (lambda e: e.text if
