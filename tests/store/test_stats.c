@@ -24,13 +24,12 @@
 #include "aetherium/aetherium.h"
 #include "store/store_internal.h"
 #include "expect.h"
-#include "pg.h"
+#include "store_fixture.h"
 
 typedef struct {
-	char *url;
-	aeth_store *store;
-	PGconn *pg;
-	int64_t m0; /* the current minute when the rows went in, UTC ms */
+	aeth_test_store db;
+	PGconn *pg;  /* for rows with times the store's API does not write */
+	int64_t m0;  /* the current minute when the rows went in, UTC ms */
 } fixture;
 
 static int setup(void **state)
@@ -38,16 +37,9 @@ static int setup(void **state)
 	fixture *f = calloc(1, sizeof(*f));
 
 	*state = f;
-	if (!f || aeth_test_pg_fresh(&f->url) != 0) {
-		print_error("%s\n", aeth_test_pg_error());
+	if (!f || aeth_test_store_open(&f->db) != 0)
 		return -1;
-	}
-	if (aeth_store_open(&f->store, f->url) != 0 ||
-	    aeth_store_migrate(f->store) != 0) {
-		print_error("%s\n", aeth_error_last());
-		return -1;
-	}
-	f->pg = PQconnectdb(f->url);
+	f->pg = PQconnectdb(f->db.url);
 	if (PQstatus(f->pg) != CONNECTION_OK) {
 		print_error("%s\n", PQerrorMessage(f->pg));
 		return -1;
@@ -62,9 +54,7 @@ static int teardown(void **state)
 	if (!f)
 		return 0;
 	PQfinish(f->pg);
-	aeth_store_free(f->store);
-	aeth_test_pg_drop(f->url);
-	free(f->url);
+	aeth_test_store_close(&f->db);
 	free(f);
 	return 0;
 }
@@ -154,7 +144,7 @@ static void test_history(void **state)
 	size_t n = 0;
 
 	fill(f);
-	OK(aeth__store_stats_history(f->store, "acme", 3600, &m, &n));
+	OK(aeth__store_stats_history(f->db.store, "acme", 3600, &m, &n));
 	assert_int_equal(n, 60);
 	for (size_t i = 1; i < n; i++) /* oldest first, a minute apart */
 		assert_int_equal(m[i].minute_ms - m[i - 1].minute_ms, 60000);
@@ -192,15 +182,15 @@ static void test_history(void **state)
 	free(m);
 
 	/* every tenant: the other tenant's one more */
-	OK(aeth__store_stats_history(f->store, NULL, 600, &m, &n));
+	OK(aeth__store_stats_history(f->db.store, NULL, 600, &m, &n));
 	assert_int_equal(n, 10);
 	assert_int_equal(minute(m, n, f->m0)->e.ok, 4);
 	free(m);
 
-	assert_int_equal(aeth__store_stats_history(f->store, NULL, 59, &m, &n),
+	assert_int_equal(aeth__store_stats_history(f->db.store, NULL, 59, &m, &n),
 		    AETH_EINVALID);
 	assert_null(m);
-	assert_int_equal(aeth__store_stats_history(f->store, NULL, 86401, &m, &n),
+	assert_int_equal(aeth__store_stats_history(f->db.store, NULL, 86401, &m, &n),
 		    AETH_EINVALID);
 }
 
@@ -211,7 +201,7 @@ static void test_queues(void **state)
 	size_t n = 0;
 
 	fill(f);
-	OK(aeth__store_stats_queues(f->store, "acme", 300, &q, &n));
+	OK(aeth__store_stats_queues(f->db.store, "acme", 300, &q, &n));
 	assert_int_equal(n, 2);
 	assert_string_equal(q[0].queue, "default");
 	assert_int_equal(q[0].e.ok, 4);
@@ -220,7 +210,7 @@ static void test_queues(void **state)
 	assert_int_equal(q[1].e.ok, 1);
 	assert_float_equal(q[1].e.run_mean_ms, 300, 0.5);
 	free(q);
-	OK(aeth__store_stats_queues(f->store, "nobody", 300, &q, &n));
+	OK(aeth__store_stats_queues(f->db.store, "nobody", 300, &q, &n));
 	assert_int_equal(n, 0);
 	assert_null(q);
 }
