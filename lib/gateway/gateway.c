@@ -371,6 +371,7 @@ int aeth_gateway_start(aeth_gateway **out, const aeth_config *cfg)
 		{"PATCH", "/v1/", dispatch, gw},
 		/* the dashboard's files (dashboard.c): / and /dashboard/ */
 		{"GET", "/", aeth__gw_dashboard, gw},
+		{"HEAD", "/", aeth__gw_dashboard, gw},
 	};
 	hc.listen = cfg_str(cfg, "gateway.listen");
 	{

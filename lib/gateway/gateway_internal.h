@@ -144,8 +144,9 @@ typedef struct {
 extern const aeth__gw_asset aeth__gw_assets[];
 extern const size_t aeth__gw_assets_count;
 
-/* GET / and /dashboard/...: the dashboard's files, without a key (they
- * hold no data: the page asks /v1 with the key the user gives it). */
+/* GET and HEAD of / and /dashboard/...: the dashboard's files, without a
+ * key (they hold no data: the page asks /v1 with the key the user gives
+ * it). */
 void aeth__gw_dashboard(const aeth__http_request *req,
 			aeth__http_response *res, void *gw);
 

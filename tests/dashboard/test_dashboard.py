@@ -23,14 +23,15 @@ call = gs.call
 check = e2e.check
 
 
-def raw(gw, path, headers=None):
+def raw(gw, path, headers=None, method="GET"):
     import urllib.error
     import urllib.request
 
     class NoRedirect(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, *a):
             return None
-    req = urllib.request.Request(gw.base + path, headers=headers or {})
+    req = urllib.request.Request(gw.base + path, headers=headers or {},
+                                 method=method)
     try:
         with urllib.request.build_opener(NoRedirect).open(req, timeout=30) as r:
             return r.status, dict(r.headers), r.read()
@@ -59,6 +60,9 @@ def static_files(gw):
               "%s: nosniff, no-cache and an ETag" % path)
         st2, _, body2 = raw(gw, path, {"If-None-Match": h["ETag"]})
         check(st2 == 304 and not body2, "%s: 304 for its ETag" % path)
+    st, h, body = raw(gw, "/dashboard/dashboard.css", method="HEAD")
+    check(st == 200 and h.get("Content-Type", "").startswith("text/css") and
+          not body, "HEAD: the headers without the body")
     st, _, body = raw(gw, "/dashboard/")
     check(b"<script" in body and b"</script>" in body and
           b"<script src=\"dashboard.js\"" in body and b"onclick" not in body,
