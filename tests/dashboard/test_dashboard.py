@@ -247,6 +247,16 @@ def main():
         "id", "workers-note").text, "workers: operator keys only")
     check(not a.driver.find_element("id", "tenant-pick").is_displayed(),
           "no tenant field for a tenant key")
+    # a running task of acme counts on its page
+    r = call(gw, "POST", "/v1/tasks", acme, {"type": "vm:execute", "payload": {
+        "vm_id": vid, "command": "sleep", "args": ["3"]}})
+    check(r.status == 202, "acme runs sleep 3")
+    a.wait("acme's card: 1 task running", lambda: a.js(
+        "return Array.from(document.querySelectorAll('#cards .card')).some("
+        "c => c.innerText.includes('tasks running') && "
+        "c.querySelector('.v').textContent === '1')"), timeout=30)
+    sleeper = r.json()["task_id"]
+    call(gw, "GET", "/v1/tasks/%s/wait" % sleeper, acme)
     a.shot("04-tenant-acme")
     errs = a.script_errors()
     check(not errs, "no script error or CSP refusal on acme's page: %s" % errs)

@@ -539,7 +539,7 @@
       const wantHistory = force || Date.now() - state.lastHistory >= HISTORY_MS;
       const [vms, tasks, running, workers, queues, history] = await Promise.all([
         api("/v1/vms?limit=500" + tenantQ), api(tq),
-        op ? api("/v1/tasks?status=running&limit=1000" + tenantQ) : Promise.resolve([]),
+        api("/v1/tasks?status=running&limit=1000" + tenantQ),
         op ? optional(api("/v1/workers")) : Promise.resolve(null),
         op ? optional(api("/v1/queues")) : Promise.resolve(null),
         wantHistory ? api("/v1/stats/history?window_s=3600" + tenantQ) : Promise.resolve(state.history),
