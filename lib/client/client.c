@@ -96,6 +96,9 @@ int aeth_client_open(aeth_client **out, const aeth_client_options *opts)
 		return aeth__error_oom();
 	qo.url = opts->redis_url;
 	qo.ns = opts->redis_ns;
+	/* a vm:file_put carries its file: lib/task bounds each type's
+	 * payload (4 MiB, a file's 8 MiB in base64), not the queue's 1 MiB */
+	qo.max_payload = AETH__FILE_PAYLOAD_MAX;
 	db = opts->database_url ? opts->database_url : getenv("AETH_DATABASE_URL");
 	if ((rc = aeth_queue_open(&c->q, &qo)) != 0 ||
 	    (rc = aeth__rec_open(&c->rec, db)) != 0) {
@@ -258,7 +261,7 @@ static int submit(aeth_client *c, const char *type, const char *payload,
 	}
 	if (rc != 0)
 		return reject(c, &row, rc);
-	if (!strcmp(type, AETH__TASK_EXECUTE) || !strcmp(type, AETH__TASK_DELETE)) {
+	if (aeth__task_type_targets_vm(type)) {
 		if ((rc = route(c, type, vm_id, opts->tenant, &queue)) != 0) {
 			free(vm_id);
 			return reject(c, &row, rc);

@@ -77,7 +77,8 @@ int aeth__type_check(aeth_queue *q, const char *type, const char *queue)
 	else if (rc != 0)
 		aeth__error_set(AETH_EINVALID, "unknown task type '%s': no live "
 				"worker handles it (built-in types: vm:create, "
-				"vm:execute, vm:delete; live workers handle: %s)", type,
+				"vm:execute, vm:delete, vm:file_put, vm:file_get; "
+				"live workers handle: %s)", type,
 				all.len ? all.data : "nothing, no worker is running");
 	aeth__buf_free(&all);
 	aeth__buf_free(&on);

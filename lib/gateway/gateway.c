@@ -143,6 +143,8 @@ static const gw_route gw_routes[] = {
 	{"GET", "/v1/vms/{id}", aeth__gw_vm_get},
 	{"DELETE", "/v1/vms/{id}", aeth__gw_vm_delete},
 	{"POST", "/v1/vms/{id}/exec", aeth__gw_vm_exec},
+	{"PUT", "/v1/vms/{id}/files", aeth__gw_vm_file_put},
+	{"GET", "/v1/vms/{id}/files", aeth__gw_vm_file_get},
 	{"GET", "/v1/tasks", aeth__gw_tasks_list},
 	{"POST", "/v1/tasks", aeth__gw_task_submit},
 	{"GET", "/v1/tasks/{id}", aeth__gw_task_get},

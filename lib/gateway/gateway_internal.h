@@ -2,7 +2,7 @@
  * lib/gateway/gateway_internal.h - the parts of aeth-gateway's API
  * (docs/gateway.md): the server and its connection pool (gateway.c), who
  * is asking and how much they may (auth.c), the routes (routes_vms.c,
- * routes_tasks.c) and the waits and live output they stream (stream.c).
+ * routes_files.c, routes_tasks.c) and the waits and live output they stream (stream.c).
  */
 #ifndef AETH_GATEWAY_INTERNAL_H
 #define AETH_GATEWAY_INTERNAL_H
@@ -97,6 +97,14 @@ const char *aeth__gw_scope(const aeth__gw_ctx *ctx);
  * tenant that does not exist: 404). */
 const char *aeth__gw_owner(aeth__gw_ctx *ctx, const cJSON *body);
 
+/* The caller's VM `id` (in its scope) into *out, or answered 404 and
+ * nonzero (routes_vms.c). */
+int aeth__gw_own_vm(aeth__gw_ctx *ctx, const char *id, aeth_store_vm **out);
+/* An optional whole-number member of a request body from min to max
+ * (absent or null: *out stays); AETH_EINVALID naming the range. */
+int aeth__gw_opt_int(const cJSON *o, const char *k, long min, long max,
+		     long *out);
+
 /* Answer with the library's last error: AETH_E* -> HTTP status and a
  * stable code, the message of aeth_error_last(). */
 void aeth__gw_fail(aeth__gw_ctx *ctx, int rc);
@@ -122,6 +130,8 @@ void aeth__gw_vm_create(aeth__gw_ctx *ctx, const char *id);
 void aeth__gw_vm_get(aeth__gw_ctx *ctx, const char *id);
 void aeth__gw_vm_delete(aeth__gw_ctx *ctx, const char *id);
 void aeth__gw_vm_exec(aeth__gw_ctx *ctx, const char *id);
+void aeth__gw_vm_file_put(aeth__gw_ctx *ctx, const char *id);
+void aeth__gw_vm_file_get(aeth__gw_ctx *ctx, const char *id);
 void aeth__gw_tasks_list(aeth__gw_ctx *ctx, const char *id);
 void aeth__gw_task_submit(aeth__gw_ctx *ctx, const char *id);
 void aeth__gw_task_get(aeth__gw_ctx *ctx, const char *id);

@@ -102,8 +102,9 @@ void aeth__gw_task_output(aeth__gw_ctx *ctx, const char *id)
 void aeth__gw_task_submit(aeth__gw_ctx *ctx, const char *unused)
 {
 	aeth_submit_options so = AETH_SUBMIT_OPTIONS_INIT;
-	const cJSON *type, *payload, *queue, *v;
+	const cJSON *type, *payload, *queue;
 	char id[37] = "", *text = NULL, *used = NULL;
+	long retries, timeout, prio;
 	cJSON *body = aeth__gw_body(ctx), *o;
 	int rc;
 
@@ -136,15 +137,19 @@ void aeth__gw_task_submit(aeth__gw_ctx *ctx, const char *unused)
 		goto out;
 	}
 	so.queue = queue ? queue->valuestring : NULL;
-	if ((v = cJSON_GetObjectItemCaseSensitive(body, "max_retries")) &&
-	    cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble <= 100)
-		so.max_retries = (unsigned int)v->valuedouble;
-	if ((v = cJSON_GetObjectItemCaseSensitive(body, "timeout_ms")) &&
-	    cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble <= 86400000)
-		so.timeout_ms = (unsigned int)v->valuedouble;
-	if ((v = cJSON_GetObjectItemCaseSensitive(body, "priority")) &&
-	    cJSON_IsNumber(v) && v->valuedouble >= -1000 && v->valuedouble <= 1000)
-		so.priority = (int)v->valuedouble;
+	retries = so.max_retries;
+	timeout = so.timeout_ms;
+	prio = so.priority;
+	/* out of range is an error, never a silent default */
+	if (aeth__gw_opt_int(body, "max_retries", 0, 100, &retries) != 0 ||
+	    aeth__gw_opt_int(body, "timeout_ms", 0, 86400000, &timeout) != 0 ||
+	    aeth__gw_opt_int(body, "priority", -1000, 1000, &prio) != 0) {
+		aeth__gw_fail(ctx, AETH_EINVALID);
+		goto out;
+	}
+	so.max_retries = (unsigned int)retries;
+	so.timeout_ms = (unsigned int)timeout;
+	so.priority = (int)prio;
 	if (!(so.tenant = aeth__gw_owner(ctx, body)))
 		goto out;
 	text = payload ? cJSON_PrintUnformatted(payload) : NULL;

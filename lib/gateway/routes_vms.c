@@ -35,7 +35,7 @@ static unsigned int limit_arg(const aeth__gw_ctx *ctx, unsigned int def)
 }
 
 /* The caller's VM `id` into *out, or answered 404 and nonzero. */
-static int own_vm(aeth__gw_ctx *ctx, const char *id, aeth_store_vm **out)
+int aeth__gw_own_vm(aeth__gw_ctx *ctx, const char *id, aeth_store_vm **out)
 {
 	int rc;
 
@@ -54,7 +54,7 @@ void aeth__gw_vm_get(aeth__gw_ctx *ctx, const char *id)
 {
 	aeth_store_vm *vm = NULL;
 
-	if (own_vm(ctx, id, &vm) == 0)
+	if (aeth__gw_own_vm(ctx, id, &vm) == 0)
 		aeth__gw_json(ctx, 200, aeth__gw_vm_object(vm));
 	aeth_store_vm_free(vm);
 }
@@ -96,19 +96,33 @@ static int opt_str(const cJSON *o, const char *k, const char **out)
 	return 0;
 }
 
-static int opt_uint(const cJSON *o, const char *k, unsigned int max,
-		    unsigned int *out)
+/* An optional whole number from min to max: absent/null leaves *out. */
+int aeth__gw_opt_int(const cJSON *o, const char *k, long min, long max,
+		     long *out)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
 
 	if (!v || cJSON_IsNull(v))
 		return 0;
-	if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > max ||
-	    v->valuedouble != (double)(unsigned int)v->valuedouble)
+	/* the range first: converting an out-of-range double is undefined */
+	if (!cJSON_IsNumber(v) || v->valuedouble < (double)min ||
+	    v->valuedouble > (double)max ||
+	    v->valuedouble != (double)(long)v->valuedouble)
 		return aeth__error_set(AETH_EINVALID, "\"%s\" must be a whole number "
-				       "from 0 to %u", k, max);
-	*out = (unsigned int)v->valuedouble;
+				       "from %ld to %ld", k, min, max);
+	*out = (long)v->valuedouble;
 	return 0;
+}
+
+static int opt_uint(const cJSON *o, const char *k, unsigned int max,
+		    unsigned int *out)
+{
+	long v = (long)*out;
+	int rc = aeth__gw_opt_int(o, k, 0, (long)max, &v);
+
+	if (rc == 0)
+		*out = (unsigned int)v;
+	return rc;
 }
 
 static bool opt_wait(const cJSON *body, const aeth__http_request *req)
@@ -286,7 +300,7 @@ void aeth__gw_vm_exec(aeth__gw_ctx *ctx, const char *vm_id)
 	cJSON *body;
 	int rc;
 
-	if (own_vm(ctx, vm_id, &vm) != 0)
+	if (aeth__gw_own_vm(ctx, vm_id, &vm) != 0)
 		return;
 	if (!(body = aeth__gw_body(ctx))) {
 		aeth_store_vm_free(vm);
@@ -325,7 +339,7 @@ void aeth__gw_vm_delete(aeth__gw_ctx *ctx, const char *id)
 	char task[37] = "";
 	int rc;
 
-	if (own_vm(ctx, id, &vm) != 0)
+	if (aeth__gw_own_vm(ctx, id, &vm) != 0)
 		return;
 	so.tenant = vm->tenant;
 	rc = aeth_client_submit_delete(task, ctx->conn->client, vm->id, &so);

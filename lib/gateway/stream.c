@@ -82,7 +82,12 @@ static char *final_body(gw_stream *st, const char *task_json)
 		o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "task_id", st->task_id);
 		if (cJSON_IsObject(res)) {
-			static const char *const k[] = {"exit_code", "stdout", "stderr"};
+			/* the worker's vm:execute result (docs/worker.md) */
+			static const char *const k[] = {
+				"exit_code", "stdout", "stderr", "stdout_b64",
+				"stderr_b64", "stdout_truncated",
+				"stderr_truncated", "timed_out", "signal",
+				"duration_ms"};
 
 			for (size_t i = 0; i < AETH__ARRAY_LEN(k); i++) {
 				cJSON *v = cJSON_GetObjectItemCaseSensitive(res, k[i]);

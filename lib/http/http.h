@@ -16,7 +16,9 @@
  * serves wait meanwhile. Long responses (live output) use a stream: its
  * chunk callback runs on a thread of its own per response, and may block
  * up to the deadline it is given. Handlers and chunk callbacks may run
- * concurrently with each other; their userdata must be thread-safe.
+ * concurrently with each other; their userdata must be thread-safe. An
+ * answer that must wait for something before its status is known (a task's
+ * end) is given later from a thread of its own: aeth__http_respond_later().
  * aeth__http_server_free() may be called from any thread but not from a
  * handler or a chunk callback.
  *
@@ -98,6 +100,27 @@ int aeth__http_respond_stream(aeth__http_response *res, int status,
 			      int64_t deadline_ms);
 /* (the stream's total deadline is `deadline_ms` above; each `next` call
  * gets the sooner of it and now + 1 s) */
+
+/*
+ * An answer whose status is known only later (when a task ends): after
+ * the handler returns, its connection is suspended - the polling thread
+ * serves the others meanwhile - and a thread of its own calls `fn` over
+ * and over, each call with a deadline at most a second away, until `fn`
+ * answers through the response it is given (aeth__http_respond(),
+ * _take(), _error(), _header(); not a stream) and returns 0. It returns
+ * 1 for "not yet" (answering nothing); a negative value, or 0 without an
+ * answer, gives a 500. At `deadline_ms` the answer is 504 "timeout", when
+ * the server stops 503 "unavailable", and `fn` is not called again.
+ * Headers the handler set are kept. `done` (may be NULL) is called once
+ * with `userdata` when the thread is finished with it, whether or not
+ * `fn` ever ran. These count among `max_streams` (beyond: 503, and `done`
+ * is still called).
+ */
+typedef int (*aeth__http_later_cb)(aeth__http_response *res,
+				   int64_t deadline_ms, void *userdata);
+int aeth__http_respond_later(aeth__http_response *res, aeth__http_later_cb fn,
+			     void (*done)(void *userdata), void *userdata,
+			     int64_t deadline_ms);
 
 /*
  * A route: requests whose method is `method` and whose path is `prefix`

@@ -13,6 +13,7 @@
 
 typedef struct aeth__http_stream aeth__http_stream;
 typedef struct aeth__http_conn aeth__http_conn;
+typedef struct aeth__http_later aeth__http_later;
 
 struct aeth__http_response {
 	int status;               /* 0: the handler answered nothing */
@@ -22,8 +23,9 @@ struct aeth__http_response {
 	char *hdr_name[AETH__HTTP_MAX_HEADERS];
 	char *hdr_value[AETH__HTTP_MAX_HEADERS];
 	size_t n_hdr;
-	/* a stream instead of a body */
+	/* a stream instead of a body, or (later) an answer made later */
 	aeth__http_chunk_cb next;
+	aeth__http_later_cb later;
 	void (*done)(void *userdata);
 	void *userdata;
 	int64_t deadline_ms;
@@ -71,12 +73,32 @@ void aeth__http_deadline_stop(aeth__http_server *srv);
 int aeth__http_listen(const char *spec, bool allow_remote, const char *what,
 		      int *fd, int *port, char **unix_path);
 
+/* A place among max_streams for a stream or a later answer (stream.c):
+ * 0, or -1 and `res` answered 503 (full, or the server stops). */
+int aeth__http_slot_take(aeth__http_server *srv, aeth__http_response *res);
+void aeth__http_slot_put(aeth__http_server *srv);
+
 /* A libmicrohttpd response for a stream (NULL: answered 503/500 and
  * `done` called). */
 struct MHD_Response *aeth__http_stream_start(aeth__http_server *srv,
 					     struct MHD_Connection *conn,
 					     aeth__http_response *res);
-/* At stop: tell every stream to end and wait for their threads. */
+/*
+ * A later answer (later.c): suspend the connection and start the thread
+ * that makes it: 0 and *out set (the request's state keeps it), else
+ * answered in `res` (503 beyond max_streams, 500) to send now, `done`
+ * called. When the thread has the answer it resumes the connection, and
+ * the next call of the access handler sends it: aeth__http_later_take()
+ * gives it (false: not ready yet). aeth__http_later_unref() when the
+ * request ends.
+ */
+int aeth__http_later_start(aeth__http_server *srv, struct MHD_Connection *conn,
+			   aeth__http_response *res, aeth__http_later **out);
+bool aeth__http_later_take(aeth__http_later *l, aeth__http_response *res);
+void aeth__http_later_unref(aeth__http_later *l);
+
+/* At stop: tell every stream to end and wait for their threads (and
+ * those of later answers). */
 void aeth__http_streams_stop(aeth__http_server *srv);
 
 void aeth__http_response_clear(aeth__http_response *res);

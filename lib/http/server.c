@@ -20,6 +20,7 @@ typedef struct {
 	aeth__buf body;
 	bool started;
 	bool too_big;
+	aeth__http_later *later; /* an answer being made (later.c) */
 } req_state;
 
 /* --- responses ---------------------------------------------------------- */
@@ -47,6 +48,7 @@ static void response_reset_body(aeth__http_response *res)
 	if (res->done)
 		res->done(res->userdata);
 	res->next = NULL;
+	res->later = NULL;
 	res->done = NULL;
 	res->userdata = NULL;
 }
@@ -135,6 +137,19 @@ int aeth__http_respond_stream(aeth__http_response *res, int status,
 	res->userdata = userdata;
 	res->deadline_ms = deadline_ms;
 	return res->content_type ? 0 : AETH_ENOMEM;
+}
+
+int aeth__http_respond_later(aeth__http_response *res, aeth__http_later_cb fn,
+			     void (*done)(void *userdata), void *userdata,
+			     int64_t deadline_ms)
+{
+	response_reset_body(res);
+	res->status = 202; /* never sent: the later answer replaces it */
+	res->later = fn;
+	res->done = done;
+	res->userdata = userdata;
+	res->deadline_ms = deadline_ms;
+	return 0;
 }
 
 /* --- requests ----------------------------------------------------------- */
@@ -300,6 +315,8 @@ static enum MHD_Result dispatch(aeth__http_server *srv,
 	req.peer = peer;
 	req.conn_ = c;
 	route->fn(&req, &res, route->userdata);
+	if (res.later && aeth__http_later_start(srv, c, &res, &rs->later) == 0)
+		return MHD_YES; /* suspended: the answer comes later */
 	return send_response(srv, c, &res);
 }
 
@@ -328,6 +345,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 			return dispatch(srv, c, url, method, rs);
 		}
 		return MHD_YES;
+	}
+	if (rs->later) {
+		/* resumed: the later answer is made */
+		aeth__http_response res;
+
+		if (!aeth__http_later_take(rs->later, &res))
+			return MHD_YES;
+		return send_response(srv, c, &res);
 	}
 	if (*upload_data_size) {
 		if (!rs->too_big) {
@@ -367,6 +392,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		return;
 	free(rs->raw_uri);
 	aeth__buf_free(&rs->body);
+	aeth__http_later_unref(rs->later);
 	free(rs);
 	*con_cls = NULL;
 }

@@ -214,6 +214,31 @@ static void *stream_thread(void *arg)
 	return NULL;
 }
 
+int aeth__http_slot_take(aeth__http_server *srv, aeth__http_response *res)
+{
+	bool full;
+
+	pthread_mutex_lock(&srv->mu);
+	full = srv->stopping || srv->n_streams >= srv->max_streams;
+	if (!full)
+		srv->n_streams++;
+	pthread_mutex_unlock(&srv->mu);
+	if (!full)
+		return 0;
+	aeth__http_respond_error(res, 503, "busy", "%s: already %u streamed or "
+				 "pending responses at once; try again later",
+				 srv->what, srv->max_streams);
+	return -1;
+}
+
+void aeth__http_slot_put(aeth__http_server *srv)
+{
+	pthread_mutex_lock(&srv->mu);
+	srv->n_streams--;
+	pthread_cond_broadcast(&srv->cv);
+	pthread_mutex_unlock(&srv->mu);
+}
+
 struct MHD_Response *aeth__http_stream_start(aeth__http_server *srv,
 					     struct MHD_Connection *conn,
 					     aeth__http_response *res)
@@ -222,20 +247,9 @@ struct MHD_Response *aeth__http_stream_start(aeth__http_server *srv,
 	struct MHD_Response *r = NULL;
 	pthread_attr_t attr;
 	pthread_t th;
-	bool full;
 
-	pthread_mutex_lock(&srv->mu);
-	full = srv->stopping || srv->n_streams >= srv->max_streams;
-	if (!full)
-		srv->n_streams++;
-	pthread_mutex_unlock(&srv->mu);
-	if (full) {
-		aeth__http_respond_error(res, 503, "busy",
-					 "%s: already %u streamed responses at "
-					 "once; try again later", srv->what,
-					 srv->max_streams);
+	if (aeth__http_slot_take(srv, res) != 0)
 		return NULL;
-	}
 	st = calloc(1, sizeof(*st));
 	if (st) {
 		st->srv = srv;
@@ -284,9 +298,7 @@ struct MHD_Response *aeth__http_stream_start(aeth__http_server *srv,
 		pthread_cond_destroy(&st->cv);
 		free(st);
 	}
-	pthread_mutex_lock(&srv->mu);
-	srv->n_streams--;
-	pthread_mutex_unlock(&srv->mu);
+	aeth__http_slot_put(srv);
 	aeth__http_respond_error(res, 500, "internal",
 				 "%s: cannot start a streamed response", srv->what);
 	return NULL;

@@ -7,6 +7,7 @@
  * silent default.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +16,37 @@
 #include "aetherium/task.h"
 #include "internal.h"
 #include "task/task.h"
+
+static bool file_type(const char *type)
+{
+	return type && (!strcmp(type, AETH__TASK_FILE_PUT) ||
+			!strcmp(type, AETH__TASK_FILE_GET));
+}
+
+/* The longest payload of `type`: a file's carries its bytes. */
+static size_t payload_max(const char *type)
+{
+	return file_type(type) ? AETH__FILE_PAYLOAD_MAX : AETH__PAYLOAD_MAX;
+}
+
+/*
+ * Does a JSON string in `json` hold the escape \u0000? cJSON decodes it
+ * to a NUL byte and the C string it gives ends there, so "/a\u0000b"
+ * would silently become "/a": the text is the only place to see it.
+ * Outside strings a backslash is not JSON, so a scan of escapes is enough.
+ */
+static bool has_nul_escape(const char *json, size_t len)
+{
+	for (size_t i = 0; i + 1 < len; i++) {
+		if (json[i] != '\\')
+			continue;
+		if (json[i + 1] == 'u' && i + 5 < len &&
+		    !memcmp(json + i + 2, "0000", 4))
+			return true;
+		i++; /* the escaped character: "\\u0000" is not a NUL */
+	}
+	return false;
+}
 
 /* Parse `json` as one JSON value with nothing but blanks after it. On
  * failure *is_json (may be NULL) says whether the text was JSON at all. */
@@ -30,10 +62,10 @@ static int parse_text(const char *type, const char *json, size_t len,
 	if (!json || len == 0)
 		return aeth__error_set(AETH_EINVALID, "%s payload is empty: "
 				       "expected a JSON object", type);
-	if (len > AETH__PAYLOAD_MAX)
+	if (len > payload_max(type))
 		return aeth__error_set(AETH_ETOOBIG, "%s payload is %zu bytes, "
-				       "more than the limit of %d", type, len,
-				       AETH__PAYLOAD_MAX);
+				       "more than the limit of %zu", type, len,
+				       payload_max(type));
 	root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
 	if (!root) {
 		size_t at = end && end >= json ? (size_t)(end - json) : 0;
@@ -52,6 +84,12 @@ static int parse_text(const char *type, const char *json, size_t len,
 	}
 	if (is_json)
 		*is_json = true;
+	if (file_type(type) && has_nul_escape(json, len)) {
+		cJSON_Delete(root);
+		return aeth__error_set(AETH_EINVALID, "%s payload: a string holds a "
+				       "NUL character (\\u0000): a guest path "
+				       "cannot", type);
+	}
 	*out = root;
 	return 0;
 }
@@ -538,11 +576,113 @@ void aeth__delete_payload_clear(aeth__delete_payload *p)
 	memset(p, 0, sizeof(*p));
 }
 
+int aeth__guest_path_check(const char *what, const char *path, size_t len)
+{
+	if (!path || len == 0 || path[0] != '/')
+		return aeth__error_set(AETH_EINVALID, "%s must be an absolute path in "
+				       "the guest (starting with '/'), not \"%.200s\"",
+				       what, path ? path : "");
+	if (memchr(path, '\0', len))
+		return aeth__error_set(AETH_EINVALID, "%s holds a NUL character: a "
+				       "guest path cannot", what);
+	if (len > AETH__GUEST_PATH_MAX)
+		return aeth__error_set(AETH_ETOOBIG, "%s is longer than %d bytes",
+				       what, AETH__GUEST_PATH_MAX);
+	if (!aeth__text_clean(path))
+		return aeth__error_set(AETH_EINVALID, "%s has control characters, "
+				       "bidirectional overrides or bytes that are "
+				       "not UTF-8; they would reach logs and "
+				       "terminals", what);
+	return 0;
+}
+
+/* The fields of a vm:file_put (`put`) or vm:file_get payload. */
+static int file_from(const cJSON *croot, bool put, aeth__file_payload *out)
+{
+	const char *t = put ? AETH__TASK_FILE_PUT : AETH__TASK_FILE_GET;
+	cJSON *root = (cJSON *)croot, *data, *mode;
+	char what[64];
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	snprintf(what, sizeof(what), "%s payload: \"path\"", t);
+	rc = get_vm_id(t, root, &out->vm_id);
+	if (rc == 0)
+		rc = get_string(t, root, "path", true, 0, &out->path);
+	if (rc == 0)
+		rc = aeth__guest_path_check(what, out->path, strlen(out->path));
+	if (rc == 0 && put) {
+		rc = get_uint(t, root, "mode", 0, 07777, &out->mode);
+		mode = cJSON_GetObjectItemCaseSensitive(root, "mode");
+		if (rc == 0 && (!mode || cJSON_IsNull(mode)))
+			out->mode = AETH__FILE_MODE_DEFAULT;
+	}
+	if (rc == 0 && put) {
+		data = cJSON_GetObjectItemCaseSensitive(root, "data");
+		snprintf(what, sizeof(what), "%s payload: \"data\"", t);
+		if (!data)
+			rc = aeth__error_set(AETH_EINVALID, "%s is missing (the file's "
+					     "bytes in base64; \"\" for an empty "
+					     "file)", what);
+		else if (!cJSON_IsString(data) || !data->valuestring)
+			rc = aeth__error_set(AETH_EINVALID, "%s must be a string of "
+					     "base64", what);
+		else
+			rc = aeth__base64_decode(&out->data, &out->len, what,
+						 data->valuestring,
+						 strlen(data->valuestring),
+						 AETH__FILE_MAX);
+	}
+	if (rc != 0)
+		aeth__file_payload_clear(out);
+	return rc;
+}
+
+static int file_parse(const char *json, size_t len, bool put,
+		      aeth__file_payload *out)
+{
+	cJSON *root;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = parse_object(put ? AETH__TASK_FILE_PUT : AETH__TASK_FILE_GET,
+			       json, len, &root)) != 0)
+		return rc;
+	rc = file_from(root, put, out);
+	cJSON_Delete(root);
+	return rc;
+}
+
+int aeth__file_put_payload_parse(const char *json, size_t len,
+				 aeth__file_payload *out)
+{
+	return file_parse(json, len, true, out);
+}
+
+int aeth__file_get_payload_parse(const char *json, size_t len,
+				 aeth__file_payload *out)
+{
+	return file_parse(json, len, false, out);
+}
+
+void aeth__file_payload_clear(aeth__file_payload *p)
+{
+	free(p->vm_id);
+	free(p->path);
+	free(p->data);
+	memset(p, 0, sizeof(*p));
+}
+
 bool aeth__task_type_builtin(const char *type)
 {
 	return type && (!strcmp(type, AETH__TASK_CREATE) ||
-			!strcmp(type, AETH__TASK_EXECUTE) ||
-			!strcmp(type, AETH__TASK_DELETE));
+			aeth__task_type_targets_vm(type));
+}
+
+bool aeth__task_type_targets_vm(const char *type)
+{
+	return type && (!strcmp(type, AETH__TASK_EXECUTE) ||
+			!strcmp(type, AETH__TASK_DELETE) || file_type(type));
 }
 
 /* The checks of a built-in type's payload tree; *vm_id (may be NULL)
@@ -564,6 +704,15 @@ static int builtin_check(char **vm_id, const char *type, const cJSON *root)
 			p.vm_id = NULL;
 		}
 		aeth__execute_payload_clear(&p);
+	} else if (rc == 0 && file_type(type)) {
+		aeth__file_payload p;
+
+		if ((rc = file_from(root, !strcmp(type, AETH__TASK_FILE_PUT),
+				    &p)) == 0 && vm_id) {
+			*vm_id = p.vm_id;
+			p.vm_id = NULL;
+		}
+		aeth__file_payload_clear(&p);
 	} else if (rc == 0) {
 		aeth__delete_payload p;
 
@@ -603,7 +752,8 @@ int aeth__payload_validate(const char *type, const char *json, size_t len)
 {
 	if (!aeth__task_type_builtin(type))
 		return aeth__error_set(AETH_EINVALID, "unknown task type \"%s\": the "
-				       "types are vm:create, vm:execute, vm:delete",
+				       "types are vm:create, vm:execute, vm:delete, "
+				       "vm:file_put, vm:file_get",
 				       type ? type : "(none)");
 	return aeth__payload_check(NULL, NULL, type, json, len);
 }
@@ -613,7 +763,7 @@ char *aeth__payload_vm_id(const char *json, size_t len)
 	cJSON *root, *it;
 	char *id = NULL;
 
-	if (!json || len == 0 || len > AETH__PAYLOAD_MAX)
+	if (!json || len == 0 || len > AETH__FILE_PAYLOAD_MAX)
 		return NULL;
 	root = cJSON_ParseWithLength(json, len);
 	it = cJSON_GetObjectItemCaseSensitive(root, "vm_id");

@@ -120,30 +120,13 @@ static bool utf8_lossless(const char *s, size_t len)
 
 char *aeth__base64_if_lossy(const char *v, size_t len, bool *oom)
 {
-	static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-				  "0123456789+/";
-	const unsigned char *u = (const unsigned char *)v;
-	char *b, *p;
+	char *b;
 
 	*oom = false;
 	if (utf8_lossless(v, len))
 		return NULL;
-	if (!(b = malloc((len + 2) / 3 * 4 + 1))) {
+	if (!(b = aeth__base64(v, len)))
 		*oom = true;
-		return NULL;
-	}
-	p = b;
-	for (size_t i = 0; i < len; i += 3) {
-		unsigned int x = (unsigned int)u[i] << 16 |
-			(i + 1 < len ? (unsigned int)u[i + 1] << 8 : 0) |
-			(i + 2 < len ? u[i + 2] : 0);
-
-		*p++ = abc[x >> 18 & 63];
-		*p++ = abc[x >> 12 & 63];
-		*p++ = i + 1 < len ? abc[x >> 6 & 63] : '=';
-		*p++ = i + 2 < len ? abc[x & 63] : '=';
-	}
-	*p = '\0';
 	return b;
 }
 
@@ -186,6 +169,58 @@ char *aeth__delete_result(const char *vm_id)
 	bool ok = o && add_str(o, "vm_id", vm_id) && add_str(o, "status", "deleted");
 
 	return finish(o, ok);
+}
+
+/* {vm_id, path, size, mode} and, for a get, "data". */
+static char *file_result(const char *vm_id, const char *path, size_t size,
+			 unsigned int mode, const void *data)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *b = data ? aeth__base64(data, size) : NULL;
+	bool ok = o && (!data || b) && add_str(o, "vm_id", vm_id) &&
+		  add_str(o, "path", path) &&
+		  cJSON_AddNumberToObject(o, "size", (double)size) &&
+		  cJSON_AddNumberToObject(o, "mode", mode & 07777u) &&
+		  (!data || add_str(o, "data", b));
+
+	free(b);
+	return finish(o, ok);
+}
+
+char *aeth__file_put_result(const char *vm_id, const char *path, size_t size,
+			    unsigned int mode)
+{
+	return file_result(vm_id, path, size, mode, NULL);
+}
+
+char *aeth__file_get_result(const char *vm_id, const char *path,
+			    const void *data, size_t size, unsigned int mode)
+{
+	return file_result(vm_id, path, size, mode, data ? data : "");
+}
+
+const char *aeth__file_error_code(const char *msg)
+{
+	static const char *const types[] = {AETH__TASK_FILE_PUT,
+					    AETH__TASK_FILE_GET};
+	static const char *const codes[] = {"not_found", "is_a_directory",
+					    "not_a_file", "too_large",
+					    "invalid_argument"};
+	const char *p = NULL;
+
+	for (size_t i = 0; msg && !p && i < AETH__ARRAY_LEN(types); i++) {
+		size_t n = strlen(types[i]);
+
+		if (!strncmp(msg, types[i], n) && !strncmp(msg + n, ": ", 2))
+			p = msg + n + 2;
+	}
+	for (size_t i = 0; p && i < AETH__ARRAY_LEN(codes); i++) {
+		size_t n = strlen(codes[i]);
+
+		if (!strncmp(p, codes[i], n) && !strncmp(p + n, ": ", 2))
+			return codes[i];
+	}
+	return NULL;
 }
 
 /* `o` if ok, else NULL (o freed, AETH_ENOMEM set). */

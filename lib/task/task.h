@@ -1,7 +1,8 @@
 /*
- * lib/task/task.h - the task types of the seed (vm:create, vm:execute,
- * vm:delete): parse and validate their JSON payloads, and build their
- * result JSON exactly as the seed shows it. Shared by the worker and the
+ * lib/task/task.h - the built-in task types (the seed's vm:create,
+ * vm:execute, vm:delete, and vm:file_put, vm:file_get): parse and validate
+ * their JSON payloads, and build their result JSON (the seed's exactly as
+ * the seed shows it). Shared by the worker and the
  * submit client; no I/O.
  */
 #ifndef AETH_TASK_TASK_H
@@ -14,6 +15,8 @@
 #define AETH__TASK_CREATE "vm:create"
 #define AETH__TASK_EXECUTE "vm:execute"
 #define AETH__TASK_DELETE "vm:delete"
+#define AETH__TASK_FILE_PUT "vm:file_put"
+#define AETH__TASK_FILE_GET "vm:file_get"
 
 /* Task type names (aeth_task_type_valid(), types.c): the queue, the worker
  * and the client all check this one rule. tasks.type is VARCHAR(100). */
@@ -105,8 +108,38 @@ typedef struct {
 	char *vm_id;
 } aeth__delete_payload;
 
+/* vm:file_put / vm:file_get: the file's bytes travel in the payload (put)
+ * or the result (get) as base64, through Redis and the tasks row, so they
+ * are bounded: AETH__FILE_MAX bytes decoded. A file payload may be as long
+ * as the base64 of that and some room for the other fields. */
+#define AETH__FILE_MAX (8 * 1024 * 1024)
+#define AETH__FILE_PAYLOAD_MAX (AETH__FILE_MAX / 3 * 4 + 64 * 1024)
+#define AETH__GUEST_PATH_MAX 4096
+#define AETH__FILE_MODE_DEFAULT 0644u
+
+/* {"vm_id", "path"} and for vm:file_put "data" (base64, at most
+ * AETH__FILE_MAX bytes decoded; "" is an empty file) and optional "mode"
+ * (permission bits 0..07777, default 0644). path: absolute, no NUL, at
+ * most AETH__GUEST_PATH_MAX bytes. */
+typedef struct {
+	char *vm_id;
+	char *path;
+	unsigned int mode;
+	unsigned char *data; /* vm:file_put: len bytes (malloc'd, never NULL) */
+	size_t len;
+} aeth__file_payload;
+
 /* Each returns 0 or AETH_EINVALID / AETH_ETOOBIG / AETH_ENOMEM with a
  * message naming the field and what is wrong. On failure *out is zeroed. */
+int aeth__file_put_payload_parse(const char *json, size_t len,
+				 aeth__file_payload *out);
+int aeth__file_get_payload_parse(const char *json, size_t len,
+				 aeth__file_payload *out);
+void aeth__file_payload_clear(aeth__file_payload *p);
+/* The rule for a guest path (absolute, no NUL, bounded): 0 or
+ * AETH_EINVALID / AETH_ETOOBIG naming `what`. `len`: its bytes (a NUL
+ * among them is refused). */
+int aeth__guest_path_check(const char *what, const char *path, size_t len);
 int aeth__create_payload_parse(const char *json, size_t len,
 			       aeth__create_payload *out);
 int aeth__execute_payload_parse(const char *json, size_t len,
@@ -135,8 +168,12 @@ struct cJSON;
 int aeth__payload_check_tree(char **vm_id, const char *type,
 			     const struct cJSON *root);
 
-/* true for the three built-in types. */
+/* true for the built-in types (create, execute, delete, file_put,
+ * file_get). */
 bool aeth__task_type_builtin(const char *type);
+/* true for the built-in types that act on one VM (all but vm:create): the
+ * submitter routes them to the queue of the worker owning it. */
+bool aeth__task_type_targets_vm(const char *type);
 
 /* The vm_id a payload targets (NULL for vm:create or when absent/invalid);
  * a malloc'd string. For a payload that is not checked otherwise (a
@@ -166,11 +203,48 @@ typedef struct {
 char *aeth__create_result(const char *vm_id, const char *name,
 			  const char *origin, int64_t ready_ms);
 char *aeth__execute_result(const char *vm_id, const aeth__exec_fields *f);
+/*
+ * A vm:file_put / vm:file_get that fails for a reason of the request
+ * (not of the system) fails with the message "TYPE: CODE: words", CODE one
+ * of: "not_found" (no such file, or its directory missing),
+ * "is_a_directory", "not_a_file" (a device, a FIFO...), "too_large" (more
+ * than AETH__FILE_MAX bytes), "invalid_argument"; the gateway answers
+ * 404, 409, 409, 413, 400 for them. aeth__file_error_code() gives the CODE
+ * of such a message, NULL for any other message.
+ */
+const char *aeth__file_error_code(const char *msg);
+
 /* Base64 (RFC 4648, padded) of `len` bytes when aeth__utf8_sanitize()
  * would change them (malloc'd); NULL when it would not, or out of memory
  * (*oom says which). */
 char *aeth__base64_if_lossy(const char *v, size_t len, bool *oom);
 char *aeth__delete_result(const char *vm_id);
+/* vm:file_put: {vm_id, path, size, mode}; vm:file_get: the same and
+ * "data", the bytes in base64. mode: the permission bits. */
+char *aeth__file_put_result(const char *vm_id, const char *path, size_t size,
+			    unsigned int mode);
+char *aeth__file_get_result(const char *vm_id, const char *path,
+			    const void *data, size_t size, unsigned int mode);
+
+/*
+ * A vm:file_put / vm:file_get that fails for a reason of the request
+ * (not of the system) fails with the message "TYPE: CODE: words", CODE one
+ * of: "not_found" (no such file, or its directory missing),
+ * "is_a_directory", "not_a_file" (a device, a FIFO...), "too_large" (more
+ * than AETH__FILE_MAX bytes), "invalid_argument"; the gateway answers
+ * 404, 409, 409, 413, 400 for them. aeth__file_error_code() gives the CODE
+ * of such a message, NULL for any other message.
+ */
+const char *aeth__file_error_code(const char *msg);
+
+/* Base64 (RFC 4648, padded) of `len` bytes: malloc'd, NULL on OOM. */
+char *aeth__base64(const void *data, size_t len);
+/* Decode `len` characters of padded base64 into *out (malloc'd, never
+ * NULL on success, one NUL after the bytes) and *out_len; more than `max`
+ * bytes is AETH_ETOOBIG, a character outside the alphabet or bad padding
+ * AETH_EINVALID (message set, naming `what`). */
+int aeth__base64_decode(unsigned char **out, size_t *out_len, const char *what,
+			const char *s, size_t len, size_t max);
 
 /* Payload builders used by the submit client (trees: the client checks
  * them with aeth__payload_check_tree() and prints them once; NULL on OOM).

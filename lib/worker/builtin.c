@@ -435,8 +435,8 @@ static int forward(aeth_task *t, const char *vm_id, const char *owner)
  * tenant than the VM's is told the VM does not exist, the words a
  * guessed id gets.
  */
-static int take_vm(aeth_task *t, const char *vm_id, bool exclusive,
-		   bool ended_ok, aeth__vmref **ref, char tenant[65])
+int aeth__take_vm(aeth_task *t, const char *vm_id, bool exclusive,
+		  bool ended_ok, aeth__vmref **ref, char tenant[65])
 {
 	aeth__slot *s = t->slot;
 	aeth_worker *w = s->w;
@@ -696,7 +696,7 @@ int aeth__handle_execute(aeth_task *t, void *userdata)
 			      s->w->id, s->w->policy.exec_timeout_max_ms);
 		goto out;
 	}
-	if ((rc = take_vm(t, p.vm_id, false, false, &ref, tenant)) != 0) {
+	if ((rc = aeth__take_vm(t, p.vm_id, false, false, &ref, tenant)) != 0) {
 		rc = rc > 0 ? 0 : rc;
 		goto out;
 	}
@@ -801,7 +801,7 @@ int aeth__handle_delete(aeth_task *t, void *userdata)
 	(void)userdata;
 	if (aeth__delete_payload_parse(payload, strlen(payload), &p) != 0)
 		return aeth_task_fail(t, 0, aeth_error_last());
-	if ((rc = take_vm(t, p.vm_id, true, true, &ref, tenant)) < 0 || rc == 1) {
+	if ((rc = aeth__take_vm(t, p.vm_id, true, true, &ref, tenant)) < 0 || rc == 1) {
 		rc = rc > 0 ? 0 : rc;
 		goto out;
 	}

@@ -18,6 +18,7 @@
 #include "worker/infra_warnings.h"
 #include "worker/ledger.h"
 #include "worker/pool.h"
+#include "task/task.h"
 #include "worker/worker_internal.h"
 
 /* The CLOCK_REALTIME time ms from now, for pthread_cond_timedwait. */
@@ -70,6 +71,9 @@ static int open_slot(aeth_worker *w, aeth__slot *s, int index)
 	qo.ns = w->redis_ns;
 	qo.worker_id = w->id;
 	qo.lease_ms = w->lease_ms;
+	/* a vm:file_get's result carries the file (8 MiB in base64), and a
+	 * forwarded vm:file_put its payload: lib/task bounds them */
+	qo.max_payload = AETH__FILE_PAYLOAD_MAX;
 	if ((rc = aeth_queue_open(&s->q, &qo)) != 0)
 		return rc;
 	return aeth__rec_open(&s->rec, w->database_url);

@@ -314,6 +314,12 @@ int aeth_worker_handle_builtin(aeth_worker *w)
 		rc = aeth_worker_handle(w, AETH__TASK_EXECUTE, aeth__handle_execute, NULL);
 	if (rc == 0)
 		rc = aeth_worker_handle(w, AETH__TASK_DELETE, aeth__handle_delete, NULL);
+	if (rc == 0)
+		rc = aeth_worker_handle(w, AETH__TASK_FILE_PUT, aeth__handle_file_put,
+					NULL);
+	if (rc == 0)
+		rc = aeth_worker_handle(w, AETH__TASK_FILE_GET, aeth__handle_file_get,
+					NULL);
 	return rc;
 }
 

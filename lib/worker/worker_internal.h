@@ -238,6 +238,22 @@ int aeth__worker_register(struct aeth_worker *w, aeth_queue *q);
 int aeth__handle_create(aeth_task *t, void *userdata);
 int aeth__handle_execute(aeth_task *t, void *userdata);
 int aeth__handle_delete(aeth_task *t, void *userdata);
+/* vm:file_put, vm:file_get (files.c). */
+int aeth__handle_file_put(aeth_task *t, void *userdata);
+int aeth__handle_file_get(aeth_task *t, void *userdata);
+
+/*
+ * A task's VM (builtin.c): check in the database that it exists, runs,
+ * belongs to this worker and to the task's tenant (a VM of another tenant
+ * is "does not exist", the words a guessed id gets), then take it from
+ * the table. 0: *ref taken (release with aeth__vm_release(); `exclusive`
+ * as given); 1: forwarded to the owner (the handler returns 0); <0: the
+ * task failed (aeth_task_fail()'s code). With `ended_ok` (vm:delete) 2:
+ * a failed or stopped VM of ours, nothing taken. The VM's tenant goes to
+ * `tenant`.
+ */
+int aeth__take_vm(aeth_task *t, const char *vm_id, bool exclusive,
+		  bool ended_ok, aeth__vmref **ref, char tenant[65]);
 
 /* The VM manager's options from a configuration (vmm.*); the strings
  * are borrowed from cfg (fromconfig.c). */

@@ -44,7 +44,8 @@ def main():
     # ---- the walkthrough, two workers ----
     w1 = Worker("e2e-w1", env)
     w2 = Worker("e2e-w2", env)
-    check("Registered handlers for: vm:create, vm:execute, vm:delete" in w1.text(),
+    check("Registered handlers for: vm:create, vm:execute, vm:delete, "
+          "vm:file_put, vm:file_get" in w1.text(),
           "worker prints its handlers")
     r = submit(env, "-type", "vm:create", "-name", "demo-vm")
     m = re.search(r"✓ VM creation task submitted: (%s)\n  Name: demo-vm\n"
@@ -152,7 +153,8 @@ def main():
     row = task_row(url, tid)
     check(row["status"] == "failed" and "unknown task type" in row["error"],
           "unknown type: task row failed with the reason")
-    check("live workers handle: vm:create, vm:execute, vm:delete" in r.stderr and
+    check("live workers handle: vm:create, vm:execute, vm:delete, "
+          "vm:file_put, vm:file_get" in r.stderr and
           "built-in types" in r.stderr, "unknown type: the message lists what runs")
 
     r = submit(env, "-type", "vm:execute", "-payload", '{"vm_id": ', expect=1)
@@ -194,7 +196,8 @@ def main():
     # ---- the worker registry and a custom task type ----
     reg = workers(env)
     check(reg["e2e-w1"]["state"] == "alive" and reg["e2e-w2"]["alive"] and
-          reg["e2e-w1"]["types"] == ["vm:create", "vm:execute", "vm:delete"] and
+          reg["e2e-w1"]["types"] == ["vm:create", "vm:execute", "vm:delete",
+                                    "vm:file_put", "vm:file_get"] and
           reg["e2e-w3"]["state"] == "stopped", "-list workers: w1, w2 alive, w3 stopped")
     r = submit(env, "-list", "workers")
     check(re.search(r"e2e-w1 +\S+ +\d+ +alive +\d+\.\ds ago", r.stdout) and

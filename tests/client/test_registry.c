@@ -17,7 +17,8 @@ static void test_type_check(void **state)
 	assert_int_equal(aeth__type_check(t->q, "demo:echo", "demo"), AETH_EINVALID);
 	assert_non_null(strstr(aeth_error_last(), "unknown task type 'demo:echo': no "
 			       "live worker handles it (built-in types: vm:create, "
-			       "vm:execute, vm:delete; live workers handle: nothing"));
+			       "vm:execute, vm:delete, vm:file_put, vm:file_get; "
+			       "live workers handle: nothing"));
 	assert_int_equal(aeth_queue_worker_register(t->q, "d", demo, 5000), 0);
 	assert_int_equal(aeth_queue_worker_register(t->q, "b", "{\"types\":[\"vm:create\"],"
 						    "\"queues\":[\"default\"]}", 5000), 0);

@@ -69,7 +69,7 @@ static void test_custom_type_enqueued(void **state)
 	aeth_queue_task_free(qt);
 
 	/* NULL payload: "{}"; no queue: "default"; a vm_id field is not
-	 * routed for types other than vm:execute / vm:delete. */
+	 * routed for types other than the built-in ones that act on a VM. */
 	OK(aeth_client_submit(id, &queue, f->client, "py:add", NULL, NULL));
 	assert_string_equal(queue, "default");
 	aeth_free(queue);

@@ -246,6 +246,17 @@ def hostile(gw, key):
     s.close()
     check(head.startswith("HTTP/1.1 413") and "too_large" in head or
           head.startswith("HTTP/1.1 413"), "a 2 MiB body: %s" % head.split("\r\n")[0])
+    before = call(gw, "GET", "/v1/tasks?limit=10000", key).body.count(b'"id"')
+    for field, value, words in (("max_retries", 1000, "from 0 to 100"),
+                                ("priority", 1.5, "from -1000 to 1000"),
+                                ("timeout_ms", -1, "from 0 to 86400000"),
+                                ("max_retries", "3", "whole number")):
+        check_error(call(gw, "POST", "/v1/tasks", key,
+                         {"type": "vm:delete", "payload": {}, field: value}),
+                    400, "invalid_argument", "POST /v1/tasks with %s %r" %
+                    (field, value), words)
+    check(call(gw, "GET", "/v1/tasks?limit=10000", key).body.count(b'"id"') ==
+          before, "the refused submits enqueued nothing")
     check_error(call(gw, "GET", "/v1/vms"), 401, "unauthorized", "no key")
     check_error(call(gw, "GET", "/v1/vms", "aeth_" + "A" * 43), 401,
                 "unauthorized", "a made-up key")

@@ -5,8 +5,9 @@
  * connection limit, listen rules, TLS, streamed responses arriving in
  * pieces (the producer waits for the client to have each piece before it
  * makes the next, so the test cannot pass on a buffered response), the
- * stream deadline, a client leaving mid-stream, and a stop during a
- * stream. No services.
+ * stream deadline, a client leaving mid-stream, a stop during a stream,
+ * and answers made later (their status known only then) that leave the
+ * polling thread free meanwhile. No services.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -720,6 +721,166 @@ static void test_stop_during_stream(void **state)
 	pthread_join(th, NULL);
 }
 
+/* --- answers made later ----------------------------------------------- */
+
+/* An answer whose status comes `after_ms` after the request (< 0: never),
+ * from a later thread. */
+typedef struct {
+	int after_ms;
+	int64_t deadline_in_ms;
+	int64_t since;
+	atomic_int calls;
+	atomic_int done_calls;
+} later_ctx;
+
+static int later_fn(aeth__http_response *res, int64_t deadline_ms, void *ud)
+{
+	later_ctx *l = ud;
+
+	atomic_fetch_add(&l->calls, 1);
+	if (l->after_ms < 0 || aeth__now_ms() < l->since + l->after_ms) {
+		int64_t until = l->after_ms < 0 ? deadline_ms
+						: l->since + l->after_ms;
+
+		/* blocks like a wait in Redis, within the slice's deadline */
+		aeth__sleep_ms(until < deadline_ms ? until - aeth__now_ms()
+						   : deadline_ms - aeth__now_ms());
+		return 1;
+	}
+	aeth__http_respond_header(res, "X-Late", "yes");
+	aeth__http_respond_error(res, 404, "not_found", "made later");
+	return 0;
+}
+
+static void later_done(void *ud)
+{
+	later_ctx *l = ud;
+	atomic_fetch_add(&l->done_calls, 1);
+}
+
+static void h_later(const aeth__http_request *req, aeth__http_response *res,
+		    void *ud)
+{
+	later_ctx *l = ud;
+
+	(void)req;
+	l->since = aeth__now_ms();
+	aeth__http_respond_header(res, "X-Early", "kept");
+	aeth__http_respond_later(res, later_fn, later_done, l,
+				 aeth__now_ms() + l->deadline_in_ms);
+}
+
+/* GET `path` on a raw socket: the whole answer (headers and body) into
+ * out (NUL-terminated). */
+typedef struct {
+	int port;
+	const char *path;
+	char out[2048];
+} raw_req;
+
+static void *raw_get(void *arg)
+{
+	raw_req *r = arg;
+	int fd = raw_connect(r->port);
+	char req[256];
+	size_t got = 0;
+	ssize_t n;
+
+	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\nConnection: "
+		 "close\r\n\r\n", r->path);
+	assert_true(write(fd, req, strlen(req)) == (ssize_t)strlen(req));
+	while (got + 1 < sizeof(r->out) &&
+	       (n = read(fd, r->out + got, sizeof(r->out) - 1 - got)) > 0)
+		got += (size_t)n;
+	r->out[got] = '\0';
+	close(fd);
+	return NULL;
+}
+
+static void test_later_answer(void **state)
+{
+	later_ctx slow = {.after_ms = 1500, .deadline_in_ms = 30000};
+	later_ctx never = {.after_ms = -1, .deadline_in_ms = 1200};
+	aeth__http_route routes[] = {{"GET", "/later", h_later, &slow},
+				     {"GET", "/never", h_later, &never},
+				     {"GET", "/hello", h_hello, (void *)"hello"}};
+	aeth__http_config cfg;
+	aeth__http_server *srv;
+	char url[128], u[256];
+	raw_req a = {.path = "/later"}, b = {.path = "/never"};
+	pthread_t th;
+	reply r = {0};
+	int64_t t0;
+
+	(void)state;
+	BASE_CONFIG(cfg);
+	cfg.routes = routes;
+	cfg.n_routes = 3;
+	cfg.threads = 1; /* one polling thread: a blocked one would show */
+	srv = start(&cfg, url);
+	a.port = b.port = aeth__http_server_port(srv);
+	t0 = aeth__now_ms();
+	assert_int_equal(pthread_create(&th, NULL, raw_get, &a), 0);
+	while (atomic_load(&slow.calls) == 0 && aeth__now_ms() - t0 < 10000)
+		aeth__sleep_ms(5);
+	/* while the answer is made, the only polling thread serves others */
+	snprintf(u, sizeof(u), "%s/hello", url);
+	assert_int_equal(get(u, &r), 200);
+	assert_true(aeth__now_ms() - t0 < 1000);
+	aeth__buf_free(&r.body);
+	pthread_join(th, NULL);
+	assert_true(aeth__now_ms() - t0 >= 1400);
+	if (!strstr(a.out, "HTTP/1.1 404") || !strstr(a.out, "X-Early: kept") ||
+	    !strstr(a.out, "X-Late: yes") || !strstr(a.out, "made later"))
+		fail_msg("the later answer: %s", a.out);
+	assert_true(atomic_load(&slow.calls) >= 2); /* slices of <= 1 s */
+	assert_int_equal(atomic_load(&slow.done_calls), 1);
+
+	/* no answer by the deadline: 504, done called */
+	raw_get(&b);
+	if (!strstr(b.out, "HTTP/1.1 504") || !strstr(b.out, "\"timeout\""))
+		fail_msg("past the deadline: %s", b.out);
+	assert_int_equal(atomic_load(&never.done_calls), 1);
+	aeth__http_server_free(srv);
+}
+
+static void test_later_limit_and_stop(void **state)
+{
+	later_ctx never = {.after_ms = -1, .deadline_in_ms = 600000};
+	aeth__http_route routes[] = {{"GET", "/never", h_later, &never}};
+	aeth__http_config cfg;
+	aeth__http_server *srv;
+	raw_req a = {.path = "/never"}, b = {.path = "/never"};
+	pthread_t th;
+	int64_t t0;
+
+	(void)state;
+	BASE_CONFIG(cfg);
+	cfg.routes = routes;
+	cfg.n_routes = 1;
+	cfg.max_streams = 1;
+	srv = start(&cfg, NULL);
+	a.port = b.port = aeth__http_server_port(srv);
+	assert_int_equal(pthread_create(&th, NULL, raw_get, &a), 0);
+	t0 = aeth__now_ms();
+	while (atomic_load(&never.calls) == 0 && aeth__now_ms() - t0 < 10000)
+		aeth__sleep_ms(5);
+	/* one pending answer is the limit: the next is 503, done called */
+	raw_get(&b);
+	if (!strstr(b.out, "HTTP/1.1 503") || !strstr(b.out, "\"busy\""))
+		fail_msg("over max_streams: %s", b.out);
+	assert_int_equal(atomic_load(&never.done_calls), 1);
+	/* a stop ends the pending one within its one-second slices, and
+	 * its client gets an answer, not a hang */
+	t0 = aeth__now_ms();
+	aeth__http_server_free(srv);
+	assert_true(aeth__now_ms() - t0 < 5000);
+	pthread_join(th, NULL);
+	assert_int_equal(atomic_load(&never.done_calls), 2);
+	if (a.out[0] && !strstr(a.out, "HTTP/1.1 503"))
+		fail_msg("at the stop: %s", a.out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -733,6 +894,8 @@ int main(void)
 		cmocka_unit_test(test_stream_in_pieces),
 		cmocka_unit_test(test_stream_deadline_and_client_gone),
 		cmocka_unit_test(test_stop_during_stream),
+		cmocka_unit_test(test_later_answer),
+		cmocka_unit_test(test_later_limit_and_stop),
 	};
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);

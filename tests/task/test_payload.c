@@ -299,6 +299,215 @@ static void test_utf8_sanitize(void **state)
 	free(s);
 }
 
+/* ---- vm:file_put / vm:file_get ------------------------------------------- */
+
+static int file_put(const char *json, aeth__file_payload *p)
+{
+	return aeth__file_put_payload_parse(json, strlen(json), p);
+}
+
+static void test_file_put(void **state)
+{
+	aeth__file_payload p;
+
+	(void)state;
+	/* "AAEC/w==": 00 01 02 ff; mode defaults to 0644 */
+	assert_int_equal(file_put("{\"vm_id\":\"" VMID "\",\"path\":\"/tmp/a b\","
+				  "\"data\":\"AAEC/w==\"}", &p), 0);
+	assert_string_equal(p.vm_id, VMID);
+	assert_string_equal(p.path, "/tmp/a b");
+	assert_int_equal(p.mode, 0644);
+	assert_int_equal(p.len, 4);
+	assert_memory_equal(p.data, "\x00\x01\x02\xff", 4);
+	aeth__file_payload_clear(&p);
+	/* an empty file, a mode, null mode = default, unknown fields ignored */
+	assert_int_equal(file_put("{\"vm_id\":\"" VMID "\",\"path\":\"/x\","
+				  "\"data\":\"\",\"mode\":493,\"new\":1}", &p), 0);
+	assert_int_equal(p.len, 0);
+	assert_non_null(p.data);
+	assert_int_equal(p.mode, 0755);
+	aeth__file_payload_clear(&p);
+	assert_int_equal(file_put("{\"vm_id\":\"" VMID "\",\"path\":\"/x\","
+				  "\"data\":\"YQ==\",\"mode\":null}", &p), 0);
+	assert_int_equal(p.mode, 0644);
+	assert_int_equal(p.len, 1);
+	aeth__file_payload_clear(&p);
+	/* the route the submitter takes: the VM it targets */
+	assert_true(aeth__task_type_builtin("vm:file_put"));
+	assert_true(aeth__task_type_targets_vm("vm:file_get"));
+	assert_false(aeth__task_type_targets_vm("vm:create"));
+	assert_false(aeth__task_type_targets_vm("vm:file_gets"));
+}
+
+#define PUT(rest) "{\"vm_id\":\"" VMID "\"," rest "}"
+
+static void test_file_put_invalid(void **state)
+{
+	aeth__file_payload p;
+	char *big, *json;
+	size_t n;
+
+	(void)state;
+	expect_invalid("vm:file_put", PUT("\"data\":\"\""), "\"path\" is missing");
+	expect_invalid("vm:file_put", PUT("\"path\":\"/x\""), "\"data\" is missing");
+	expect_invalid("vm:file_put", PUT("\"path\":\"/x\",\"data\":5"),
+		       "\"data\" must be a string");
+	expect_invalid("vm:file_put", PUT("\"path\":\"x\",\"data\":\"\""),
+		       "must be an absolute path");
+	expect_invalid("vm:file_put", PUT("\"path\":\"\",\"data\":\"\""),
+		       "\"path\" is empty");
+	expect_invalid("vm:file_put", PUT("\"path\":\"/a\\u0000/etc\",\"data\":\"\""),
+		       "NUL character");
+	expect_invalid("vm:file_put", PUT("\"path\":\"/a\\nb\",\"data\":\"\""),
+		       "control characters");
+	expect_invalid("vm:file_put", PUT("\"path\":5,\"data\":\"\""),
+		       "\"path\" must be a string");
+	expect_invalid("vm:file_put", PUT("\"path\":\"/x\",\"data\":\"YQ=\""),
+		       "not a multiple of 4");
+	expect_invalid("vm:file_put", PUT("\"path\":\"/x\",\"data\":\"Y!==\""),
+		       "not of its alphabet");
+	expect_invalid("vm:file_put", PUT("\"path\":\"/x\",\"data\":\"Y=Q=\""),
+		       "not of its alphabet");
+	expect_invalid("vm:file_put", PUT("\"path\":\"/x\",\"data\":\"====\""),
+		       "not of its alphabet");
+	expect_invalid("vm:file_put", PUT("\"path\":\"/x\",\"data\":\"\",\"mode\":4096"),
+		       "\"mode\" must be a whole number from 0 to 4095");
+	expect_invalid("vm:file_put", PUT("\"path\":\"/x\",\"data\":\"\",\"mode\":\"644\""),
+		       "\"mode\" must be a number");
+	expect_invalid("vm:file_put", "{\"path\":\"/x\",\"data\":\"\"}",
+		       "\"vm_id\" is missing");
+	expect_invalid("vm:file_put", "[]", "must be a JSON object");
+	expect_invalid("vm:file_put", PUT("\"path\":\"/x\""" \"data\":\"\""),
+		       "not valid JSON");
+	/* an escaped backslash before u0000 is not a NUL */
+	assert_int_equal(file_put(PUT("\"path\":\"/a\\\\u0000\",\"data\":\"\""), &p), 0);
+	assert_string_equal(p.path, "/a\\u0000");
+	aeth__file_payload_clear(&p);
+
+	/* a path longer than the limit */
+	big = malloc(AETH__GUEST_PATH_MAX + 2);
+	assert_non_null(big);
+	memset(big, 'a', AETH__GUEST_PATH_MAX + 1);
+	big[0] = '/';
+	big[AETH__GUEST_PATH_MAX + 1] = '\0';
+	json = aeth__sprintf(PUT("\"path\":\"%s\",\"data\":\"\""), big);
+	assert_int_equal(aeth__payload_validate("vm:file_put", json, strlen(json)),
+			 AETH_ETOOBIG);
+	free(json);
+	free(big);
+
+	/* one byte more than AETH__FILE_MAX decoded: too big, not decoded */
+	n = (AETH__FILE_MAX + 1 + 2) / 3 * 4; /* 8 MiB + 1 = 3 * k: no padding */
+	big = malloc(n + 1);
+	assert_non_null(big);
+	memset(big, 'A', n);
+	big[n] = '\0';
+	json = aeth__sprintf(PUT("\"path\":\"/x\",\"data\":\"%s\""), big);
+	assert_int_equal(file_put(json, &p), AETH_ETOOBIG);
+	assert_non_null(strstr(aeth_error_last(), "more than the limit"));
+	assert_null(p.data);
+	free(json);
+	/* exactly AETH__FILE_MAX: fine, and a payload over 4 MiB is taken */
+	n = (size_t)AETH__FILE_MAX / 3 * 4 + 4; /* 8 MiB = 3 * k + 2: one '=' */
+	big[n - 1] = '=';
+	big[n] = '\0';
+	json = aeth__sprintf(PUT("\"path\":\"/x\",\"data\":\"%s\""), big);
+	assert_int_equal(file_put(json, &p), 0);
+	assert_int_equal(p.len, AETH__FILE_MAX);
+	aeth__file_payload_clear(&p);
+	free(json);
+	free(big);
+	/* a text past even the file payload's limit is refused unparsed */
+	n = AETH__FILE_PAYLOAD_MAX + 1;
+	big = malloc(n);
+	assert_non_null(big);
+	memset(big, ' ', n);
+	assert_int_equal(aeth__file_put_payload_parse(big, n, &p), AETH_ETOOBIG);
+	free(big);
+}
+
+static void test_file_get(void **state)
+{
+	aeth__file_payload p;
+	const char *j = "{\"vm_id\":\"" VMID "\",\"path\":\"/etc/hostname\"}";
+	char *id = NULL;
+	bool is_json;
+
+	(void)state;
+	assert_int_equal(aeth__file_get_payload_parse(j, strlen(j), &p), 0);
+	assert_string_equal(p.path, "/etc/hostname");
+	assert_null(p.data);
+	aeth__file_payload_clear(&p);
+	assert_int_equal(aeth__payload_check(&id, &is_json, "vm:file_get", j,
+					     strlen(j)), 0);
+	assert_string_equal(id, VMID);
+	free(id);
+	expect_invalid("vm:file_get", "{\"vm_id\":\"" VMID "\"}", "\"path\" is missing");
+	expect_invalid("vm:file_get", "{\"vm_id\":\"" VMID "\",\"path\":\"etc\"}",
+		       "absolute path");
+	expect_invalid("vm:file_get", "{\"vm_id\":\"nope\",\"path\":\"/etc\"}",
+		       "is not a VM id");
+	expect_invalid("vm:file_get", "{\"vm_id\":\"" VMID "\",\"path\":\"/\\u0000\"}",
+		       "NUL character");
+}
+
+static void test_file_results(void **state)
+{
+	unsigned char all[256], *back = NULL;
+	size_t len = 0;
+	cJSON *o, *d;
+	char *s;
+
+	(void)state;
+	for (int i = 0; i < 256; i++)
+		all[i] = (unsigned char)i;
+	s = aeth__file_get_result(VMID, "/bin.dat", all, sizeof(all), 0100600);
+	o = cJSON_Parse(s);
+	assert_non_null(o);
+	assert_int_equal(cJSON_GetObjectItem(o, "size")->valuedouble, 256);
+	assert_int_equal(cJSON_GetObjectItem(o, "mode")->valuedouble, 0600);
+	assert_string_equal(cJSON_GetObjectItem(o, "path")->valuestring, "/bin.dat");
+	d = cJSON_GetObjectItem(o, "data");
+	assert_int_equal(aeth__base64_decode(&back, &len, "data", d->valuestring,
+					     strlen(d->valuestring), 256), 0);
+	assert_int_equal(len, 256);
+	assert_memory_equal(back, all, 256);
+	free(back);
+	/* one byte under the size it holds: too big */
+	assert_int_equal(aeth__base64_decode(&back, &len, "data", d->valuestring,
+					     strlen(d->valuestring), 255),
+			 AETH_ETOOBIG);
+	assert_null(back);
+	cJSON_Delete(o);
+	free(s);
+	/* every length mod 3 round trips */
+	for (size_t n = 0; n < 7; n++) {
+		s = aeth__base64(all + 250, n);
+		assert_int_equal(strlen(s), (n + 2) / 3 * 4);
+		assert_int_equal(aeth__base64_decode(&back, &len, "x", s, strlen(s),
+						     16), 0);
+		assert_int_equal(len, n);
+		assert_memory_equal(back, all + 250, n);
+		free(back);
+		free(s);
+	}
+	s = aeth__file_put_result(VMID, "/x", 3, 0755);
+	assert_string_equal(s, "{\"vm_id\":\"" VMID "\",\"path\":\"/x\",\"size\":3,"
+			    "\"mode\":493}");
+	free(s);
+	/* the failure codes the gateway maps */
+	assert_string_equal(aeth__file_error_code("vm:file_get: not_found: /x: "
+						  "no such file"), "not_found");
+	assert_string_equal(aeth__file_error_code("vm:file_put: too_large: x"),
+			    "too_large");
+	assert_string_equal(aeth__file_error_code("vm:file_get: is_a_directory: /"),
+			    "is_a_directory");
+	assert_null(aeth__file_error_code("vm:file_get: VM x does not exist"));
+	assert_null(aeth__file_error_code("vm:execute: not_found: x"));
+	assert_null(aeth__file_error_code("vm:file_get: not_founds: x"));
+	assert_null(aeth__file_error_code(NULL));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -313,6 +522,10 @@ int main(void)
 		cmocka_unit_test(test_payload_builders),
 		cmocka_unit_test(test_payload_check),
 		cmocka_unit_test(test_utf8_sanitize),
+		cmocka_unit_test(test_file_put),
+		cmocka_unit_test(test_file_put_invalid),
+		cmocka_unit_test(test_file_get),
+		cmocka_unit_test(test_file_results),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,9 +13,12 @@ from .errors import (AetheriumError, AlreadyExists, Busy, Cancelled,
                      OutOfMemory, ProtocolError, Timeout, TooBig, Unavailable)
 from ._exec import STOP, CommandFailed, ExecResult, Process
 from .vm import VM, VMM, FileInfo, default_vmm
-from .client import Client, CreatedVM, Task, TaskFailed, TaskResult, render
+from .client import (Client, CreatedVM, FileTaskInvalid, FileTaskNotFound,
+                     FileTaskTooBig, Task, TaskFailed, TaskResult, render)
 from .worker import Retry, Worker
 from .store import migrate
+from .gateway import (Forbidden, Gateway, OutputEvent, QuotaExceeded,
+                      RateLimited, Unauthorized)
 
 _ensure_init()
 
@@ -34,4 +37,8 @@ __all__: List[str] = [
     "VMM", "VM", "default_vmm", "ExecResult", "Process", "STOP", "FileInfo",
     # distributed
     "Client", "CreatedVM", "Task", "TaskResult", "render", "Worker", "migrate",
+    "FileTaskNotFound", "FileTaskTooBig", "FileTaskInvalid",
+    # over HTTP (aetherium/gateway.py)
+    "Gateway", "OutputEvent", "Unauthorized", "Forbidden", "QuotaExceeded",
+    "RateLimited",
 ]

@@ -235,6 +235,15 @@ class AsyncClient:
         task: Task = await self._call("delete_vm", vm_id, **kwargs)
         return task
 
+    async def put_file(self, vm_id: str, path: str, data: Any,
+                       **kwargs: Any) -> Task:
+        task: Task = await self._call("put_file", vm_id, path, data, **kwargs)
+        return task
+
+    async def get_file(self, vm_id: str, path: str, **kwargs: Any) -> bytes:
+        data: bytes = await self._call("get_file", vm_id, path, **kwargs)
+        return data
+
     async def list_vms(self) -> List[Dict[str, Any]]:
         rows: List[Dict[str, Any]] = await self._call("list_vms")
         return rows

@@ -1,5 +1,5 @@
 """The distributed system (include/aetherium/task.h, client part): submit
-vm:create / vm:execute / vm:delete tasks through Redis, wait for their
+vm:create / vm:execute / vm:delete / vm:file_put / vm:file_get tasks through Redis, wait for their
 results, list VMs and tasks from PostgreSQL.  Routing, validation and
 waiting are the C library's; this module only converts.
 
@@ -20,7 +20,25 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 from ._ffi import ffi, lib, new_options
 from ._handle import Handle, cstr, ms
-from .errors import AetheriumError, check, last_error
+from .errors import (AetheriumError, InvalidArgument, NotFound, TooBig, check,
+                     last_error)
+
+
+def exec_fields(command: str, args: Sequence[str], env: Optional[Mapping[str, str]],
+                cwd: Optional[str], stdin: Union[str, bytes, None],
+                exec_timeout: Optional[float]) -> Dict[str, Any]:
+    """The command's fields of a vm:execute payload (docs/worker.md), as
+    the gateway's exec request also takes them (docs/openapi.yaml)."""
+    out: Dict[str, Any] = {"command": command, "args": list(args)}
+    if env:
+        out["env"] = dict(env)
+    if cwd:
+        out["cwd"] = cwd
+    if stdin is not None:
+        out["stdin"] = stdin if isinstance(stdin, str) else stdin.decode()
+    if exec_timeout:
+        out["timeout_ms"] = ms(exec_timeout)
+    return out
 
 
 class TaskFailed(AetheriumError):
@@ -30,6 +48,26 @@ class TaskFailed(AetheriumError):
         super().__init__("task %s (%s) %s: %s" % (
             task.id, task.type, task.status, task.error or "no error text"))
         self.task = task
+
+
+# A vm:file_* task that failed for a reason of the request says so with a
+# code ("vm:file_get: not_found: ...", docs/worker.md): the exception is
+# then both a TaskFailed and the class VM.get_file() would raise.
+class FileTaskNotFound(TaskFailed, NotFound):
+    """vm:file_put / vm:file_get: no such file (or, for a put, directory)."""
+
+
+class FileTaskTooBig(TaskFailed, TooBig):
+    """vm:file_put / vm:file_get: the file is over 8 MiB."""
+
+
+class FileTaskInvalid(TaskFailed, InvalidArgument):
+    """vm:file_put / vm:file_get: a directory, not a regular file, a bad path."""
+
+
+_FILE_FAILED = {"not_found": FileTaskNotFound, "too_large": FileTaskTooBig,
+                "is_a_directory": FileTaskInvalid, "not_a_file": FileTaskInvalid,
+                "invalid_argument": FileTaskInvalid}
 
 
 class Task:
@@ -356,18 +394,10 @@ class Client(Handle):
         stderr).  exec_timeout limits the command in the guest (seconds),
         timeout the wait.  on_output(stream, text), when given, gets the
         output while the command runs (docs/gateway.md, live output)."""
-        payload: Dict[str, Any] = {"vm_id": vm_id, "command": command,
-                                   "args": list(args)}
+        payload = exec_fields(command, args, env, cwd, stdin, exec_timeout)
+        payload["vm_id"] = vm_id
         if on_output:
             payload["live_output"] = True
-        if env:
-            payload["env"] = dict(env)
-        if cwd:
-            payload["cwd"] = cwd
-        if stdin is not None:
-            payload["stdin"] = stdin if isinstance(stdin, str) else stdin.decode()
-        if exec_timeout:
-            payload["timeout_ms"] = ms(exec_timeout)
         if on_output:
             tid = self.submit("vm:execute", payload, **submit_opts)
             self.follow(tid, on_output, timeout)
@@ -381,6 +411,41 @@ class Client(Handle):
                   **submit_opts: Any) -> Task:
         """Submit vm:delete and wait."""
         return self.run("vm:delete", {"vm_id": vm_id}, timeout, **submit_opts)
+
+    def put_file(self, vm_id: str, path: str,
+                 data: Union[bytes, bytearray, memoryview, str], mode: int = 0o644,
+                 timeout: Optional[float] = None, **submit_opts: Any) -> Task:
+        """Submit vm:file_put and wait: write bytes (or str, as UTF-8) to
+        the absolute `path` in the VM, atomically, with permission bits
+        `mode`.  At most 8 MiB (the file travels in the task).  A missing
+        directory raises FileTaskNotFound (a NotFound and a TaskFailed)."""
+        if isinstance(data, str):
+            data = data.encode()
+        payload = {"vm_id": vm_id, "path": path, "mode": mode,
+                   "data": base64.b64encode(bytes(data)).decode()}
+        return self._run_file("vm:file_put", payload, timeout, submit_opts)
+
+    def get_file(self, vm_id: str, path: str, timeout: Optional[float] = None,
+                 **submit_opts: Any) -> bytes:
+        """Submit vm:file_get and wait: the bytes of the file at `path` in
+        the VM (at most 8 MiB).  FileTaskNotFound when it does not exist,
+        FileTaskInvalid for a directory, FileTaskTooBig past 8 MiB."""
+        task = self._run_file("vm:file_get", {"vm_id": vm_id, "path": path},
+                              timeout, submit_opts)
+        return base64.b64decode(task.result["data"], validate=True)
+
+    def _run_file(self, type: str, payload: Dict[str, Any],
+                  timeout: Optional[float], submit_opts: Dict[str, Any]) -> Task:
+        try:
+            return self.run(type, payload, timeout, **submit_opts)
+        except TaskFailed as e:
+            err = e.task.error or ""
+            prefix = type + ": "
+            code = err[len(prefix):].split(":", 1)[0] if err.startswith(prefix) else ""
+            cls = _FILE_FAILED.get(code)
+            if cls is None:
+                raise
+            raise cls(e.task) from None
 
 
 def render(rows_or_json: Union[str, bytes, Task, List[Dict[str, Any]], Dict[str, Any]],

@@ -2,6 +2,7 @@
 scripts/services.sh: AETH_TEST_DATABASE_URL / AETH_TEST_REDIS_URL), a
 worker running in this process (the C run loop, in a thread), a Client
 submitting the seed's vm:create / vm:execute / vm:delete tasks."""
+import hashlib
 import shutil
 import subprocess
 import tempfile
@@ -127,6 +128,33 @@ def test_seed_workflow(client, worker):
     assert workers[worker.id]["state"] == "alive"
     assert "vm:execute" in workers[worker.id]["types"]
     assert any(tid and "Hello" not in line for tid, line in worker.events)
+
+
+def test_files_through_the_queue(client, worker):
+    """vm:file_put / vm:file_get: the bytes of VM.put_file() / get_file()
+    through the queue, with the same exception classes."""
+    assert {"vm:file_put", "vm:file_get"} <= set(worker.types)
+    vm_id = client.create_vm("py-files", timeout=180)
+    every = bytes(range(256)) * 3 + b"\0"
+    t = client.put_file(vm_id, "/tmp/every.bin", every, mode=0o600, timeout=60)
+    assert t.result["size"] == len(every) and t.result["mode"] == 0o600
+    r = client.execute(vm_id, "sha256sum", ["/tmp/every.bin"], timeout=60)
+    assert r.stdout.split()[0] == hashlib.sha256(every).hexdigest()
+    assert client.get_file(vm_id, "/tmp/every.bin", timeout=60) == every
+    client.put_file(vm_id, "/tmp/t.txt", "text é", timeout=60)
+    assert client.get_file(vm_id, "/tmp/t.txt", timeout=60) == "text é".encode()
+    with pytest.raises(aetherium.NotFound) as ei:
+        client.get_file(vm_id, "/tmp/none", timeout=60)
+    assert isinstance(ei.value, aetherium.TaskFailed)
+    assert "not_found" in ei.value.task.error
+    with pytest.raises(aetherium.NotFound):
+        client.put_file(vm_id, "/nodir/x", b"x", timeout=60)
+    with pytest.raises(aetherium.InvalidArgument):
+        client.get_file(vm_id, "/tmp", timeout=60)
+    # refused before it is enqueued: the payload check of the C client
+    with pytest.raises(aetherium.InvalidArgument):
+        client.get_file(vm_id, "relative", timeout=60)
+    client.delete_vm(vm_id, timeout=60)
 
 
 def test_unknown_vm_is_not_found_and_recorded(client):
