@@ -215,6 +215,15 @@ def main():
     f.send_keys(Keys.ENTER)
     b.wait("every tenant again", lambda: vid in b.ids("vms-body"))
     check(True, "an operator picks a tenant and back")
+    # a VM's row shows that VM's tasks
+    b.driver.find_element("css selector",
+                          '#vms-body tr[data-id="%s"]' % ovid).click()
+    b.wait("the tasks of tenant other's VM", lambda: set(b.ids("tasks-body"))
+           == {otid, b.js("return window.aethDashboard.tasks.find(t => "
+                          "t.type === 'vm:create' && t.vm_id === arguments[0]"
+                          ").id", ovid)})
+    b.js("document.getElementById('f-text').value = '';"
+         "document.getElementById('f-text').dispatchEvent(new Event('input'))")
 
     # the history: what ended, by tenant (acme: 1 create + 4 commands)
     h = call(gw, "GET", "/v1/stats/history?window_s=3600", acme).json()

@@ -254,7 +254,20 @@
       { text: String(v.vcpu_count || ""), cls: "num" },
       { text: String(v.memory_mb || ""), cls: "num" },
       { text: ago(v.created_at), title: v.created_at || "" },
-    ], 8, all ? "no VM" : "no VM running");
+    ], 8, all ? "no VM" : "no VM running", (tr) => {
+      // a VM's row shows its tasks: the task filter set to its id
+      tr.tabIndex = 0;
+      tr.title = "Show this VM's tasks (Enter)";
+      const show = () => {
+        $("f-text").value = tr.dataset.id;
+        renderTasks();
+        $("tasks").scrollIntoView();
+      };
+      tr.addEventListener("click", show);
+      tr.addEventListener("keydown", (e) => {
+        if (e.key === "Enter") { e.preventDefault(); show(); }
+      });
+    });
   }
 
   function taskMatches(t, q) {
