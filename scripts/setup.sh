@@ -9,7 +9,7 @@ pkgs=(build-essential meson ninja-build pkg-config clang
       qemu-system-x86 cpio lz4 busybox-static e2fsprogs debootstrap
       python3 python3-cffi python3-pytest python3-yaml git
       python3-mypy python3-venv python3-pip python3-setuptools python3-wheel
-      abigail-tools)
+      abigail-tools chromium chromium-driver python3-selenium)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||

@@ -153,6 +153,7 @@ static const gw_route gw_routes[] = {
 	{"POST", "/v1/tasks/{id}/cancel", aeth__gw_task_cancel},
 	{"GET", "/v1/workers", aeth__gw_workers},
 	{"GET", "/v1/queues", aeth__gw_queues},
+	{"GET", "/v1/stats/history", aeth__gw_stats_history},
 	/* GET /v1/health is lib/http's own route (health() below) */
 };
 
@@ -380,6 +381,9 @@ int aeth_gateway_start(aeth_gateway **out, const aeth_config *cfg)
 		{"DELETE", "/v1/", dispatch, gw},
 		{"PUT", "/v1/", dispatch, gw},
 		{"PATCH", "/v1/", dispatch, gw},
+		/* the dashboard's files (dashboard.c): / and /dashboard/ */
+		{"GET", "/", aeth__gw_dashboard, gw},
+		{"HEAD", "/", aeth__gw_dashboard, gw},
 	};
 	hc.listen = cfg_str(cfg, "gateway.listen");
 	{

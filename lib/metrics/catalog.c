@@ -93,7 +93,8 @@ const aeth__metric_def aeth__metric_defs[AETH__M_COUNT] = {
 		{"pool", NULL}, NULL, 0, 1},
 
 	/* aeth-gateway's; `route` is a template of the route table
-	 * ("/v1/vms/{id}"), "unmatched" for paths that fit none and for
+	 * ("/v1/vms/{id}"), "/dashboard/" for the dashboard's files,
+	 * "unmatched" for paths that fit none and for
 	 * bodies refused before routing (413) */
 	[AETH__M_GW_REQUESTS] = {"aeth_gateway_requests_total", AETH__COUNTER,
 		"HTTP requests the gateway answered, by method, route template "

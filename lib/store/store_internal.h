@@ -243,4 +243,45 @@ int aeth__store_tenant_usage(struct aeth_store *s, const char *tenant,
 			     int default_vcpus, int default_memory_mb,
 			     aeth__tenant_usage *out);
 
+/* ---- Statistics over time (lib/store/stats.c; docs/dashboard.md) ------- */
+
+/* Tasks that ended: how many, how long they ran (started_at ->
+ * completed_at) and waited (created_at -> started_at), in ms; a duration
+ * is -1 when no task had one. */
+typedef struct {
+	int64_t ok, failed;      /* completed / failed or dead */
+	double run_mean_ms, run_p95_ms;
+	double wait_mean_ms, wait_p95_ms;
+} aeth__stats_ended;
+
+/* One minute of ended tasks. */
+typedef struct {
+	int64_t minute_ms;       /* start of the minute (UTC ms) */
+	aeth__stats_ended e;
+	int64_t boots;           /* vm:create tasks completed */
+	double boot_mean_ms, boot_p95_ms; /* their result's ready_ms */
+} aeth__stats_minute;
+
+/* One queue over the last minutes. */
+typedef struct {
+	char queue[101];
+	aeth__stats_ended e;
+} aeth__stats_queue;
+
+/*
+ * Tasks that ended in the last `window_s` seconds (60..86400, rounded
+ * down to whole minutes), of `tenant` (NULL: all), one entry per minute
+ * oldest first with the empty minutes too: a malloc'd array in *out, its
+ * length in *n. And per queue over the last `recent_s` seconds into
+ * *queues / *nqueues (malloc'd). Tasks created more than two days before
+ * the window are not counted (the bound lets the created_at indexes
+ * serve; a task's timeout_ms is at most a day).
+ */
+int aeth__store_stats_history(struct aeth_store *s, const char *tenant,
+			      unsigned int window_s, aeth__stats_minute **out,
+			      size_t *n);
+int aeth__store_stats_queues(struct aeth_store *s, const char *tenant,
+			     unsigned int recent_s, aeth__stats_queue **out,
+			     size_t *n);
+
 #endif

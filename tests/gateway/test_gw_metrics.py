@@ -104,6 +104,7 @@ def counters(gw, mport, a):
     check(r.status == 404, "an unknown VM: %d" % r.status)
     check(call(gw, "GET", "/v1/nowhere", key=a).status == 404, "no route")
     check(call(gw, "GET", "/nowhere").status == 404, "not under /v1/")
+    check(call(gw, "GET", "/dashboard/").status == 200, "the dashboard")
     r = call(gw, "POST", "/v1/vms", key=a, raw=b"{" + b" " * 4096 + b"}")
     check(r.status == 413, "a body over gateway.max_body_bytes: %d" % r.status)
     check(call(gw, "GET", "/v1/whoami").status == 401, "no key: 401")
@@ -119,6 +120,9 @@ def counters(gw, mport, a):
     check(value(t, "aeth_gateway_requests_total", method="GET",
                 route="/v1/vms/{id}", status="4xx") == 1,
           "the 404 counted under the template /v1/vms/{id}")
+    check(value(t, "aeth_gateway_requests_total", method="GET",
+                route="/dashboard/", status="2xx") == 1,
+          "the dashboard's page counted under /dashboard/")
     check(value(t, "aeth_gateway_requests_total", method="GET",
                 route="unmatched", status="4xx") == 2,
           "no route, in /v1/ and outside: 2 unmatched")

@@ -162,6 +162,8 @@ def main():
                                         key, None),
         ("GET", "/v1/workers"): ("/v1/workers", op, None),
         ("GET", "/v1/queues"): ("/v1/queues", op, None),
+        ("GET", "/v1/stats/history"): ("/v1/stats/history?window_s=600", key,
+                                       None),
         ("DELETE", "/v1/vms/{id}"): ("/v1/vms/" + vid, key, None),
     }
     check(set(good) == documented, "a call for every documented route")

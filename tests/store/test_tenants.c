@@ -20,39 +20,24 @@
 #include "aetherium/unstable/store.h"
 #include "store/store_internal.h"
 #include "expect.h"
-#include "pg.h"
+#include "store_fixture.h"
 
-typedef struct {
-	char *url;
-	aeth_store *store;
-} fixture;
+typedef aeth_test_store fixture;
 
 static int setup(void **state)
 {
 	fixture *f = calloc(1, sizeof(*f));
 
 	*state = f;
-	if (!f || aeth_test_pg_fresh(&f->url) != 0) {
-		print_error("%s\n", aeth_test_pg_error());
-		return -1;
-	}
-	if (aeth_store_open(&f->store, f->url) != 0 ||
-	    aeth_store_migrate(f->store) != 0) {
-		print_error("%s\n", aeth_error_last());
-		return -1;
-	}
-	return 0;
+	return f ? aeth_test_store_open(f) : -1;
 }
 
 static int teardown(void **state)
 {
 	fixture *f = *state;
 
-	if (!f)
-		return 0;
-	aeth_store_free(f->store);
-	aeth_test_pg_drop(f->url);
-	free(f->url);
+	if (f)
+		aeth_test_store_close(f);
 	free(f);
 	return 0;
 }
