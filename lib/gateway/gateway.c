@@ -3,6 +3,7 @@
  * the route table over lib/http, a pool of client connections, and the
  * JSON answers every route shares (docs/gateway.md).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,6 +226,28 @@ const char *aeth__gw_scope(const aeth__gw_ctx *ctx)
 		return ctx->who.tenant;
 	t = aeth__http_query_arg(ctx->req, "tenant");
 	return t && *t ? t : NULL;
+}
+
+int aeth__gw_query_int(aeth__gw_ctx *ctx, const char *name, long min,
+		       long max, long *out)
+{
+	const char *v = aeth__http_query_arg(ctx->req, name);
+	char *end = NULL;
+	long n = -1;
+
+	if (!v)
+		return 0;
+	errno = 0;
+	if (*v >= '0' && *v <= '9')
+		n = strtol(v, &end, 10);
+	if (errno || !end || *end || n < min || n > max) {
+		aeth__http_respond_error(ctx->res, 400, "invalid_argument", "%s "
+					 "\"%.32s\" is not a whole number from %ld to "
+					 "%ld", name, v, min, max);
+		return -1;
+	}
+	*out = n;
+	return 0;
 }
 
 const char *aeth__gw_owner(aeth__gw_ctx *ctx, const cJSON *body)
