@@ -106,6 +106,22 @@ void aeth__gw_json(aeth__gw_ctx *ctx, int status, cJSON *j)
 	aeth__http_respond_take(ctx->res, status, "application/json", s, strlen(s));
 }
 
+/* Does JSON text hold the escape \u0000 (a NUL in a string)? cJSON ends
+ * the C string there: {"command": "rm\u0000 -rf /x"} would run "rm".
+ * Backslashes only occur in strings, and each one escapes the next
+ * character ("\\u0000" is text), so one pass finds it. */
+static bool json_has_nul(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] != '\\')
+			continue;
+		if (len - i >= 6 && !memcmp(s + i + 1, "u0000", 5))
+			return true;
+		i++;
+	}
+	return false;
+}
+
 cJSON *aeth__gw_body(aeth__gw_ctx *ctx)
 {
 	cJSON *j;
@@ -118,6 +134,14 @@ cJSON *aeth__gw_body(aeth__gw_ctx *ctx)
 		aeth__http_respond_error(ctx->res, 400, "invalid_json", "the request "
 					 "body is not a JSON object (%zu bytes)",
 					 ctx->req->body_len);
+		return NULL;
+	}
+	if (json_has_nul(ctx->req->body, ctx->req->body_len)) {
+		cJSON_Delete(j);
+		aeth__http_respond_error(ctx->res, 400, "invalid_json", "a string "
+					 "of the request body holds \\u0000: no "
+					 "command, argument, path or name can hold a "
+					 "NUL character");
 		return NULL;
 	}
 	return j;
