@@ -543,6 +543,35 @@ class Gen:
         return self.raw_case(r) if r.random() < 0.12 else self.route_case(r)
 
 
+def body_fields_documented():
+    """Every member of a JSON request body in docs/openapi.yaml is one that
+    BODIES mutates (so a new field is fuzzed with every wrong type too)."""
+    import yaml
+    with open(os.path.join(SOURCE, "docs", "openapi.yaml")) as f:
+        doc = yaml.safe_load(f)
+
+    def res(o):
+        while "$ref" in o:
+            x = doc
+            for part in o["$ref"].split("/")[1:]:
+                x = x[part]
+            o = x
+        return o
+
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            if not isinstance(op, dict) or "requestBody" not in op:
+                continue
+            c = res(op["requestBody"]).get("content", {})
+            props = res(c.get("application/json", {}).get("schema", {})) \
+                .get("properties", {})
+            missing = set(props) - set(BODIES.get((method.upper(), path), {}))
+            check(not missing, "%s %s: body fields %s fuzzed" % (
+                method.upper(), path, sorted(props)) if not missing else
+                "%s %s: fields %s not in BODIES" % (method.upper(), path,
+                                                    sorted(missing)))
+
+
 # --- the checks -------------------------------------------------------------
 
 def judge(c, answers):
@@ -701,6 +730,7 @@ def main():
     check(base.get("aeth_gateway_streams") == 0, "no stream before: %s" % base)
     before = tasks_count(url)
 
+    body_fields_documented()
     gen = Gen(gw.port, routes(), keys, {"vm": vm, "vm_b": vm_b, "task": task})
     st = Stats()
     t0 = time.time()
