@@ -249,6 +249,11 @@ const char *aeth__gw_scope(const aeth__gw_ctx *ctx)
 	if (!ctx->who.operator_)
 		return ctx->who.tenant;
 	t = aeth__http_query_arg(ctx->req, "tenant");
+	/* a name no tenant can have (bytes that are not UTF-8 would reach
+	 * PostgreSQL and come back as its error): the answer is the one for
+	 * a tenant that does not exist; "-" is such a name */
+	if (t && *t && !aeth__tenant_name_valid(t))
+		return "-";
 	return t && *t ? t : NULL;
 }
 
