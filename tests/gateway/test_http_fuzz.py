@@ -300,6 +300,7 @@ class Case:
         self.mhd_may_refuse = False  # HTML 4xx of libmicrohttpd allowed
         self.may_pend = False  # a pending answer we may walk away from
         self.waits = False  # a 2xx body that waits for a task's end
+        self.route = None  # (method, template): unmutated, as documented
         self.enqueues = False  # may leave a task when accepted
         self.what = ""
 
@@ -351,8 +352,11 @@ class Gen:
         return r.choice(HOSTILE_IDS)
 
     def path(self, r, tmpl, c):
-        p = tmpl.replace("{id}", self.ident(r))
+        ident = self.ident(r)
+        p = tmpl.replace("{id}", ident)
+        c.hostile_id = "{id}" in tmpl and ident in HOSTILE_IDS
         k = r.random()
+        c.mutated = k < 0.22
         if k < 0.06:
             p = "/" + p
         elif k < 0.12:
@@ -415,6 +419,9 @@ class Gen:
             if len(method) > 100:
                 c.mhd_may_refuse = True
         path = self.path(r, tmpl, c) + self.query(r, c)
+        if not c.mutated and not c.hostile_id and not c.mhd_may_refuse and \
+                (method, tmpl) in self.table:
+            c.route = (method, tmpl)
         body = self.body(r, method, tmpl)
         # waits and streams: some walked away from (client_gone)
         c.may_pend = tmpl.endswith("/files")
@@ -543,6 +550,10 @@ class Gen:
         return self.raw_case(r) if r.random() < 0.12 else self.route_case(r)
 
 
+# (method, template) -> the statuses docs/openapi.yaml lists for it
+DOCUMENTED = {}
+
+
 def body_fields_documented():
     """Every member of a JSON request body in docs/openapi.yaml is one that
     BODIES mutates (so a new field is fuzzed with every wrong type too)."""
@@ -560,6 +571,8 @@ def body_fields_documented():
 
     for path, item in doc["paths"].items():
         for method, op in item.items():
+            if isinstance(op, dict) and "responses" in op:
+                DOCUMENTED[(method.upper(), path)] = set(op["responses"])
             if not isinstance(op, dict) or "requestBody" not in op:
                 continue
             c = res(op["requestBody"]).get("content", {})
@@ -612,6 +625,7 @@ class Stats:
         self.status = {}
         self.late = 0
         self.accepted = 0  # could have left a task
+        self.undocumented = {}  # (method, template) -> statuses
         self.failures = []
 
 
@@ -639,6 +653,11 @@ def run_case(port, gen, i, st):
         st.n += 1
         for a in answers:
             st.status[a.status] = st.status.get(a.status, 0) + 1
+        for a in answers if c.route else []:
+            # 431: libmicrohttpd's, for a head over its memory limit
+            if a.status != 431 and str(a.status) not in \
+                    DOCUMENTED.get(c.route, {str(a.status)}):
+                st.undocumented.setdefault(c.route, set()).add(a.status)
         if c.enqueues and (not answers or any(a.status < 400
                                                for a in answers)):
             st.accepted += 1
@@ -748,6 +767,10 @@ def main():
     check(not st.failures, "every answer well-formed, errors JSON, no 5xx "
           "but 503 busy (%d failed)" % len(st.failures))
     check(ONLY is not None or st.n >= 1000, "%d cases (at least 1000)" % st.n)
+    check(not st.undocumented, "every status of a route's answer is one "
+          "docs/openapi.yaml lists for it%s" % "".join(
+              "; %s %s also answers %s" % (m, t, sorted(v))
+              for (m, t), v in sorted(st.undocumented.items())))
 
     after = tasks_count(url)
     check(after - before <= st.accepted, "tasks left behind: %d, by requests "
