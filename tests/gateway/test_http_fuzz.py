@@ -238,7 +238,7 @@ NUMS = ["", "0", "-1", "1", "5", "120", "3600", "86400", "99999999999999999999",
         "-99999999999999999999", "1e3", "0x10", "010", "abc", "1.5", " 7",
         "7abc", "%00", "NaN", "inf", "+5", "2147483648", "4294967296"]
 TEXT = ["", "%00", "%ff%fe", "a%00b", "x" * 5000, "%", "%zz", "+", "%2B",
-        "..%2F..%2Fetc%2Fpasswd", "%C0%AE", "\u00e9".encode().hex(),
+        "..%2F..%2Fetc%2Fpasswd", "%C0%AE", "%C3%A9",
         "pending", "running", "vm:execute", "default", "fz-b", "FZ-A"]
 PATHS = ["/root/a.txt", "", "/", "relative", "/root/../etc/passwd",
          "/root/%00x", "%00", "/" + "a" * 5000, "/root/%ff%fe", "//x",
@@ -301,6 +301,8 @@ class Case:
         self.may_pend = False  # a pending answer we may walk away from
         self.waits = False  # a 2xx body that waits for a task's end
         self.route = None  # (method, template): unmutated, as documented
+        self.mutated = False  # the path is changed beyond its {id}
+        self.hostile_id = False  # {id} is one of HOSTILE_IDS
         self.enqueues = False  # may leave a task when accepted
         self.what = ""
 
