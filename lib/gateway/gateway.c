@@ -3,6 +3,7 @@
  * the route table over lib/http, a pool of client connections, and the
  * JSON answers every route shares (docs/gateway.md).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +106,22 @@ void aeth__gw_json(aeth__gw_ctx *ctx, int status, cJSON *j)
 	aeth__http_respond_take(ctx->res, status, "application/json", s, strlen(s));
 }
 
+/* Does JSON text hold the escape \u0000 (a NUL in a string)? cJSON ends
+ * the C string there: {"command": "rm\u0000 -rf /x"} would run "rm".
+ * Backslashes only occur in strings, and each one escapes the next
+ * character ("\\u0000" is text), so one pass finds it. */
+static bool json_has_nul(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] != '\\')
+			continue;
+		if (len - i >= 6 && !memcmp(s + i + 1, "u0000", 5))
+			return true;
+		i++;
+	}
+	return false;
+}
+
 cJSON *aeth__gw_body(aeth__gw_ctx *ctx)
 {
 	cJSON *j;
@@ -117,6 +134,14 @@ cJSON *aeth__gw_body(aeth__gw_ctx *ctx)
 		aeth__http_respond_error(ctx->res, 400, "invalid_json", "the request "
 					 "body is not a JSON object (%zu bytes)",
 					 ctx->req->body_len);
+		return NULL;
+	}
+	if (json_has_nul(ctx->req->body, ctx->req->body_len)) {
+		cJSON_Delete(j);
+		aeth__http_respond_error(ctx->res, 400, "invalid_json", "a string "
+					 "of the request body holds \\u0000: no "
+					 "command, argument, path or name can hold a "
+					 "NUL character");
 		return NULL;
 	}
 	return j;
@@ -224,7 +249,34 @@ const char *aeth__gw_scope(const aeth__gw_ctx *ctx)
 	if (!ctx->who.operator_)
 		return ctx->who.tenant;
 	t = aeth__http_query_arg(ctx->req, "tenant");
+	/* a name no tenant can have (bytes that are not UTF-8 would reach
+	 * PostgreSQL and come back as its error): the answer is the one for
+	 * a tenant that does not exist; "-" is such a name */
+	if (t && *t && !aeth__tenant_name_valid(t))
+		return "-";
 	return t && *t ? t : NULL;
+}
+
+int aeth__gw_query_int(aeth__gw_ctx *ctx, const char *name, long min,
+		       long max, long *out)
+{
+	const char *v = aeth__http_query_arg(ctx->req, name);
+	char *end = NULL;
+	long n = -1;
+
+	if (!v)
+		return 0;
+	errno = 0;
+	if (*v >= '0' && *v <= '9')
+		n = strtol(v, &end, 10);
+	if (errno || !end || *end || n < min || n > max) {
+		aeth__http_respond_error(ctx->res, 400, "invalid_argument", "%s "
+					 "\"%.32s\" is not a whole number from %ld to "
+					 "%ld", name, v, min, max);
+		return -1;
+	}
+	*out = n;
+	return 0;
 }
 
 const char *aeth__gw_owner(aeth__gw_ctx *ctx, const cJSON *body)

@@ -135,6 +135,10 @@ int aeth__gw_own_vm(aeth__gw_ctx *ctx, const char *id, aeth_store_vm **out);
  * (absent or null: *out stays); AETH_EINVALID naming the range. */
 int aeth__gw_opt_int(const cJSON *o, const char *k, long min, long max,
 		     long *out);
+/* ?name=N, decimal digits only, from min to max (absent: *out stays), or
+ * answered 400 naming the range and nonzero: never a silent default. */
+int aeth__gw_query_int(aeth__gw_ctx *ctx, const char *name, long min,
+		       long max, long *out);
 
 /* Answer with the library's last error: AETH_E* -> HTTP status and a
  * stable code, the message of aeth_error_last(). */

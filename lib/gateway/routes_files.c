@@ -144,8 +144,11 @@ static void get_answer(aeth__http_response *res, const file_wait *fw,
 					 aeth_error_last());
 		return;
 	}
-	snprintf(hdr, sizeof(hdr), "%04o", cJSON_IsNumber(mode)
-		 ? (unsigned int)mode->valuedouble & 07777u : 0u);
+	/* in range before the cast: converting an out-of-range double (a
+	 * result not written by our worker) is undefined */
+	snprintf(hdr, sizeof(hdr), "%04o", cJSON_IsNumber(mode) &&
+		 mode->valuedouble >= 0 && mode->valuedouble <= 07777
+		 ? (unsigned int)mode->valuedouble : 0u);
 	aeth__http_respond_header(res, "X-File-Mode", hdr);
 	aeth__http_respond_header(res, "Cache-Control", "no-store");
 	aeth__http_respond_take(res, 200, "application/octet-stream",

@@ -62,8 +62,7 @@ static cJSON *queue_object(const aeth__stats_queue *q)
 
 void aeth__gw_stats_history(aeth__gw_ctx *ctx, const char *unused)
 {
-	const char *w = aeth__http_query_arg(ctx->req, "window_s");
-	long window = w ? strtol(w, NULL, 10) : 3600;
+	long window = 3600;
 	aeth__stats_minute *mins = NULL;
 	aeth__stats_queue *qs = NULL;
 	size_t nmins = 0, nqs = 0;
@@ -71,11 +70,8 @@ void aeth__gw_stats_history(aeth__gw_ctx *ctx, const char *unused)
 	int rc;
 
 	(void)unused;
-	if (window < 60 || window > 86400) {
-		aeth__http_respond_error(ctx->res, 400, "invalid_argument",
-					 "window_s must be from 60 to 86400 seconds");
+	if (aeth__gw_query_int(ctx, "window_s", 60, 86400, &window) != 0)
 		return;
-	}
 	rc = aeth__store_stats_history(aeth__gw_store(ctx->conn),
 				       aeth__gw_scope(ctx), (unsigned int)window,
 				       &mins, &nmins);

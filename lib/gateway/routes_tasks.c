@@ -34,17 +34,18 @@ void aeth__gw_tasks_list(aeth__gw_ctx *ctx, const char *unused)
 {
 	aeth_store_filter f = AETH_STORE_FILTER_INIT;
 	aeth_store_task **list = NULL;
-	const char *lim = aeth__http_query_arg(ctx->req, "limit");
-	long n = lim ? strtol(lim, NULL, 10) : 0;
+	long n = 100;
 	cJSON *a;
 	int rc;
 
 	(void)unused;
+	if (aeth__gw_query_int(ctx, "limit", 1, 10000, &n) != 0)
+		return;
 	f.tenant = aeth__gw_scope(ctx);
 	f.status = aeth__http_query_arg(ctx->req, "status");
 	f.type = aeth__http_query_arg(ctx->req, "type");
 	f.vm_id = aeth__http_query_arg(ctx->req, "vm_id");
-	f.limit = n > 0 && n <= 10000 ? (unsigned int)n : 100;
+	f.limit = (unsigned int)n;
 	if ((rc = aeth_store_task_list(&list, NULL, aeth__gw_store(ctx->conn),
 				       &f)) != 0) {
 		aeth__gw_fail(ctx, rc);
@@ -57,14 +58,16 @@ void aeth__gw_tasks_list(aeth__gw_ctx *ctx, const char *unused)
 	aeth__gw_json(ctx, 200, a);
 }
 
-/* ?timeout_ms=N, at most gateway.wait_max_s */
-static unsigned int wait_arg(const aeth__gw_ctx *ctx)
+/* ?timeout_ms=N into *ms, at most gateway.wait_max_s (also when absent);
+ * nonzero: answered 400. */
+static int wait_arg(aeth__gw_ctx *ctx, unsigned int *ms)
 {
-	const char *tm = aeth__http_query_arg(ctx->req, "timeout_ms");
-	long ms = tm ? strtol(tm, NULL, 10) : 0;
-	unsigned int max = ctx->gw->wait_max_s * 1000u;
+	long max = (long)ctx->gw->wait_max_s * 1000, v = max;
 
-	return ms > 0 && ms < (long)max ? (unsigned int)ms : max;
+	if (aeth__gw_query_int(ctx, "timeout_ms", 1, 86400000, &v) != 0)
+		return -1;
+	*ms = (unsigned int)(v < max ? v : max);
+	return 0;
 }
 
 void aeth__gw_task_get(aeth__gw_ctx *ctx, const char *id)
@@ -79,9 +82,10 @@ void aeth__gw_task_get(aeth__gw_ctx *ctx, const char *id)
 void aeth__gw_task_wait(aeth__gw_ctx *ctx, const char *id)
 {
 	aeth_store_task *t = NULL;
+	unsigned int ms;
 
-	if (own_task(ctx, id, &t) == 0)
-		aeth__gw_stream_task(ctx, t->id, "task", NULL, wait_arg(ctx));
+	if (wait_arg(ctx, &ms) == 0 && own_task(ctx, id, &t) == 0)
+		aeth__gw_stream_task(ctx, t->id, "task", NULL, ms);
 	aeth_store_task_free(t);
 }
 
@@ -89,11 +93,12 @@ void aeth__gw_task_output(aeth__gw_ctx *ctx, const char *id)
 {
 	const char *fmt = aeth__http_query_arg(ctx->req, "format");
 	aeth_store_task *t = NULL;
+	unsigned int ms;
 
 	if (!fmt || (strcmp(fmt, "sse") && strcmp(fmt, "ndjson")))
 		fmt = "sse";
-	if (own_task(ctx, id, &t) == 0)
-		aeth__gw_stream_task(ctx, t->id, "exec", fmt, wait_arg(ctx));
+	if (wait_arg(ctx, &ms) == 0 && own_task(ctx, id, &t) == 0)
+		aeth__gw_stream_task(ctx, t->id, "exec", fmt, ms);
 	aeth_store_task_free(t);
 }
 

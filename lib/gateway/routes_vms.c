@@ -26,15 +26,6 @@ void aeth__gw_whoami(aeth__gw_ctx *ctx, const char *id)
 	aeth__gw_json(ctx, 200, o);
 }
 
-/* ?limit=N (1..10000), else `def`. */
-static unsigned int limit_arg(const aeth__gw_ctx *ctx, unsigned int def)
-{
-	const char *v = aeth__http_query_arg(ctx->req, "limit");
-	long n = v ? strtol(v, NULL, 10) : 0;
-
-	return n > 0 && n <= 10000 ? (unsigned int)n : def;
-}
-
 /* The caller's VM `id` into *out, or answered 404 and nonzero. */
 int aeth__gw_own_vm(aeth__gw_ctx *ctx, const char *id, aeth_store_vm **out)
 {
@@ -64,13 +55,16 @@ void aeth__gw_vms_list(aeth__gw_ctx *ctx, const char *id)
 {
 	aeth_store_filter f = AETH_STORE_FILTER_INIT;
 	aeth_store_vm **list = NULL;
+	long n = 100;
 	cJSON *a;
 	int rc;
 
 	(void)id;
+	if (aeth__gw_query_int(ctx, "limit", 1, 10000, &n) != 0)
+		return;
 	f.tenant = aeth__gw_scope(ctx);
 	f.status = aeth__http_query_arg(ctx->req, "status");
-	f.limit = limit_arg(ctx, 100);
+	f.limit = (unsigned int)n;
 	rc = aeth_store_vm_list(&list, NULL, aeth__gw_store(ctx->conn), &f);
 	if (rc != 0) {
 		aeth__gw_fail(ctx, rc);

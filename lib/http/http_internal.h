@@ -80,6 +80,19 @@ int aeth__http_listen(const char *spec, bool allow_remote, const char *what,
 int aeth__http_slot_take(aeth__http_server *srv, aeth__http_response *res);
 void aeth__http_slot_put(aeth__http_server *srv);
 
+/*
+ * Has the client of a suspended connection gone (stream.c)? libmicrohttpd
+ * does not watch a suspended connection, so a stream or a later answer
+ * looks at its socket `fd` itself: a peer that closed (or shut down its
+ * sending side: HTTP clients waiting for an answer do not) shows as
+ * POLLRDHUP. Only while suspended, when libmicrohttpd cannot close or
+ * reuse the socket. A negative fd: not known, false.
+ */
+bool aeth__http_client_gone(int fd);
+
+/* The socket of connection `c`, or -1. */
+int aeth__http_conn_fd(struct MHD_Connection *c);
+
 /* A libmicrohttpd response for a stream (NULL: answered 503/500 and
  * `done` called). */
 struct MHD_Response *aeth__http_stream_start(aeth__http_server *srv,

@@ -6,7 +6,10 @@
  * holding its polling thread) and a thread of the answer's own calls the
  * caller's `fn` in slices of at most a second until it has the answer.
  * Then it resumes the connection, and libmicrohttpd calls the access
- * handler again, which takes the answer and sends it (server.c).
+ * handler again, which takes the answer and sends it (server.c). A client
+ * that leaves meanwhile is seen between slices (aeth__http_client_gone()):
+ * the answer ends there, and with it the place among max_streams (and
+ * whatever `done` gives back) it held.
  *
  * Two holders share an answer: its thread and the request's state; the
  * last to let go frees it. libmicrohttpd must not be stopped with a
@@ -23,6 +26,7 @@
 struct aeth__http_later {
 	aeth__http_server *srv;
 	struct MHD_Connection *conn;
+	int fd;                  /* its socket, to see a client leave */
 	aeth__http_later_cb fn;
 	void (*done)(void *userdata);
 	void *userdata;
@@ -84,6 +88,12 @@ static void make_answer(aeth__http_later *l)
 						 "stopping; try again", srv->what);
 			return;
 		}
+		if (aeth__http_client_gone(l->fd)) {
+			/* never sent: its slot goes back now, not at the deadline */
+			aeth__http_respond_error(out, 499, "client_gone", "the "
+						 "client closed the connection");
+			return;
+		}
 		if (now >= l->deadline_ms) {
 			aeth__http_respond_error(out, 504, "timeout", "%s: no answer "
 						 "in time", srv->what);
@@ -135,6 +145,7 @@ int aeth__http_later_start(aeth__http_server *srv, struct MHD_Connection *conn,
 		goto fail;
 	l->srv = srv;
 	l->conn = conn;
+	l->fd = aeth__http_conn_fd(conn);
 	l->fn = res->later;
 	l->done = res->done;
 	l->userdata = res->userdata;

@@ -84,17 +84,71 @@ int aeth__http_respond(aeth__http_response *res, int status,
 	return aeth__http_respond_take(res, status, content_type, copy, len);
 }
 
+/* The length of the UTF-8 sequence at `s` (1 to 4), 0 when it is none:
+ * a stray continuation byte, an overlong form, a surrogate, a cut one. */
+static size_t utf8_seq(const unsigned char *s)
+{
+	unsigned int cp, n, min;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 1, min = 0x80, cp = s[0] & 0x1fu;
+	else if ((s[0] & 0xf0) == 0xe0)
+		n = 2, min = 0x800, cp = s[0] & 0x0fu;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 3, min = 0x10000, cp = s[0] & 0x07u;
+	else
+		return 0;
+	for (unsigned int i = 1; i <= n; i++) { /* a NUL stops it too */
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3fu);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n + 1;
+}
+
+/*
+ * `in` into out[size] with each byte that is not UTF-8 as \xNN. A message
+ * quotes the request (an id, a path, a method, percent-decoded) and JSON
+ * text is UTF-8: one such byte and the client cannot parse the answer.
+ */
+static void utf8_escape(char *out, size_t size, const char *in)
+{
+	const unsigned char *p = (const unsigned char *)in;
+	size_t n = 0, k;
+
+	while (*p) {
+		if ((k = utf8_seq(p)) == 0) {
+			if (n + 5 >= size)
+				break;
+			snprintf(out + n, size - n, "\\x%02x", *p++);
+			n += 4;
+			continue;
+		}
+		if (n + k >= size)
+			break;
+		memcpy(out + n, p, k);
+		n += k;
+		p += k;
+	}
+	out[n] = '\0';
+}
+
 int aeth__http_respond_error(aeth__http_response *res, int status,
 			     const char *code, const char *fmt, ...)
 {
-	char msg[1024];
+	char raw[1024], msg[1024];
 	cJSON *root, *err;
 	char *text;
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	utf8_escape(msg, sizeof(msg), raw);
 	root = cJSON_CreateObject();
 	err = cJSON_AddObjectToObject(root, "error");
 	cJSON_AddStringToObject(err, "code", code);

@@ -139,22 +139,29 @@ static bool wait_room(aeth__http_stream *st)
 	return !st->closed;
 }
 
-/*
- * Under st->mu: true when the client has gone. libmicrohttpd does not
- * watch a suspended connection, and a quiet stream stays suspended, so
- * the stream thread looks at the socket itself: a peer that closed (or
- * shut down its sending side: HTTP clients reading a stream do not)
- * shows as POLLRDHUP. Only while suspended, when libmicrohttpd cannot
- * close or reuse the socket.
- */
-static bool client_gone(aeth__http_stream *st)
+bool aeth__http_client_gone(int fd)
 {
-	struct pollfd p = {.fd = st->fd, .events = POLLIN | POLLRDHUP};
+	struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
 
-	if (!st->suspended || st->fd < 0)
+	if (fd < 0)
 		return false;
 	return poll(&p, 1, 0) > 0 &&
 	       (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
+}
+
+int aeth__http_conn_fd(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+		c, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+	return ci ? ci->connect_fd : -1;
+}
+
+/* Under st->mu: true when the client has gone (a quiet stream stays
+ * suspended: aeth__http_client_gone()). */
+static bool client_gone(aeth__http_stream *st)
+{
+	return st->suspended && aeth__http_client_gone(st->fd);
 }
 
 static void *stream_thread(void *arg)
@@ -253,10 +260,8 @@ struct MHD_Response *aeth__http_stream_start(aeth__http_server *srv,
 	st = calloc(1, sizeof(*st));
 	if (st) {
 		st->srv = srv;
-		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
-			conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 		st->conn = conn;
-		st->fd = ci ? ci->connect_fd : -1;
+		st->fd = aeth__http_conn_fd(conn);
 		st->next = res->next;
 		st->done = res->done;
 		st->userdata = res->userdata;

@@ -881,6 +881,83 @@ static void test_later_limit_and_stop(void **state)
 		fail_msg("at the stop: %s", a.out);
 }
 
+/* A client that leaves a pending answer: its slice loop ends within a
+ * second or so (not at the 10-minute deadline), `done` is called, and
+ * its place among max_streams is free for the next request. */
+static void test_later_client_gone(void **state)
+{
+	later_ctx never = {.after_ms = -1, .deadline_in_ms = 600000};
+	aeth__http_route routes[] = {{"GET", "/never", h_later, &never}};
+	const char req[] = "GET /never HTTP/1.1\r\nHost: x\r\n\r\n";
+	aeth__http_config cfg;
+	aeth__http_server *srv;
+	int64_t t0;
+	int fd, calls;
+
+	(void)state;
+	BASE_CONFIG(cfg);
+	cfg.routes = routes;
+	cfg.n_routes = 1;
+	cfg.max_streams = 1;
+	srv = start(&cfg, NULL);
+	fd = raw_connect(aeth__http_server_port(srv));
+	assert_true(write(fd, req, strlen(req)) == (ssize_t)strlen(req));
+	t0 = aeth__now_ms();
+	while (atomic_load(&never.calls) == 0 && aeth__now_ms() - t0 < 10000)
+		aeth__sleep_ms(5);
+	close(fd);
+	t0 = aeth__now_ms();
+	while (atomic_load(&never.done_calls) == 0 && aeth__now_ms() - t0 < 10000)
+		aeth__sleep_ms(5);
+	assert_int_equal(atomic_load(&never.done_calls), 1);
+	assert_true(aeth__now_ms() - t0 < 3000);
+	/* the place is free: the next request reaches the handler (over
+	 * max_streams it would be answered 503 without a call) */
+	calls = atomic_load(&never.calls);
+	fd = raw_connect(aeth__http_server_port(srv));
+	assert_true(write(fd, req, strlen(req)) == (ssize_t)strlen(req));
+	t0 = aeth__now_ms();
+	while (atomic_load(&never.calls) == calls && aeth__now_ms() - t0 < 10000)
+		aeth__sleep_ms(5);
+	assert_true(atomic_load(&never.calls) > calls);
+	close(fd);
+	aeth__http_server_free(srv);
+}
+
+/* An error message quoting bytes that are not UTF-8 (a percent-decoded
+ * path): the JSON body shows them as \xNN and keeps valid UTF-8. */
+static void h_bytes(const aeth__http_request *req, aeth__http_response *res,
+		    void *ud)
+{
+	(void)req;
+	(void)ud;
+	aeth__http_respond_error(res, 404, "not_found", "vm %s \xc3\xa9 \xe2\x82 "
+				 "not found", "\xff\xfe");
+}
+
+static void test_error_not_utf8(void **state)
+{
+	aeth__http_route routes[] = {{"GET", "/bytes", h_bytes, NULL}};
+	aeth__http_config cfg;
+	aeth__http_server *srv;
+	char url[128], u[256];
+	reply r = {0};
+
+	(void)state;
+	BASE_CONFIG(cfg);
+	cfg.routes = routes;
+	cfg.n_routes = 1;
+	srv = start(&cfg, url);
+	snprintf(u, sizeof(u), "%s/bytes", url);
+	assert_int_equal(get(u, &r), 404);
+	assert_non_null(r.body.data);
+	assert_string_equal(r.body.data, "{\"error\":{\"code\":\"not_found\","
+			    "\"message\":\"vm \\\\xff\\\\xfe \xc3\xa9 "
+			    "\\\\xe2\\\\x82 not found\"}}");
+	aeth__buf_free(&r.body);
+	aeth__http_server_free(srv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -896,6 +973,8 @@ int main(void)
 		cmocka_unit_test(test_stop_during_stream),
 		cmocka_unit_test(test_later_answer),
 		cmocka_unit_test(test_later_limit_and_stop),
+		cmocka_unit_test(test_later_client_gone),
+		cmocka_unit_test(test_error_not_utf8),
 	};
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);
