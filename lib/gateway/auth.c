@@ -21,11 +21,13 @@
 #include "gateway/gateway_internal.h"
 #include "internal.h"
 #include "metrics/metrics.h"
+#include "queue/queue_rate.h"
 
 #define KEY_BYTES 32
 #define KEY_PREFIX "aeth_"
 #define KEY_MAX 128        /* longer Authorization values are refused */
 #define LIMITS_KEEP_MS 5000
+#define RATE_LOCAL_MS 1000 /* on the local buckets after Redis failed */
 
 static void sha256_hex(const char *s, size_t len, char hex[65])
 {
@@ -110,20 +112,104 @@ static aeth__gw_bucket *bucket(aeth__gw *gw, const char *tenant)
 	return &gw->buckets[gw->nbuckets++];
 }
 
-/*
- * Take one token of `tenant`'s bucket (max_rps per second, a burst of
- * max_rps). 0, or 1 when empty (the limit goes to *limit). The limits are
- * re-read every 5 s, so a change by aeth-gateway tenants takes effect
- * within that.
- */
-static int rate_take(aeth__gw *gw, aeth_store *s, const char *tenant, int *limit)
+/* Newly read limits into `b` (under gw->lock). */
+static void set_limits(aeth__gw_bucket *b, const aeth__tenant_limits *lim,
+		       int64_t now)
 {
+	/* a new limit starts with a full burst */
+	if (b->lim_read_ms == 0 || lim->max_rps != b->lim.max_rps) {
+		b->tokens = lim->max_rps;
+		b->refill_ms = now;
+	}
+	b->lim = *lim;
+	b->lim_read_ms = now;
+}
+
+/*
+ * Take one token of `b`, this process's bucket of a tenant (max_rps per
+ * second, a burst of max_rps): 0, or 1 when empty. Under gw->lock.
+ */
+static int local_take(aeth__gw_bucket *b, int64_t now)
+{
+	double rate = b->lim.max_rps;
+
+	if (b->refill_ms)
+		b->tokens += rate * (double)(now - b->refill_ms) / 1000.0;
+	if (b->tokens > rate)
+		b->tokens = rate;
+	b->refill_ms = now;
+	if (b->tokens < 1.0)
+		return 1;
+	b->tokens -= 1.0;
+	return 0;
+}
+
+/*
+ * The bucket every gateway on this Redis shares (queue_rate.h): 0 taken,
+ * 1 empty (*retry_s), or -1: Redis did not answer, use the local bucket.
+ * After a failure the gateway stays on its own buckets for
+ * RATE_LOCAL_MS before it asks Redis again, so that an outage costs one
+ * connect timeout a second, not one per request; it says so in the log
+ * once per outage.
+ */
+static int shared_take(aeth__gw *gw, aeth__gw_conn *c, const char *tenant,
+		       int rps, unsigned int *retry_s)
+{
+	unsigned int retry_ms = 0;
+	int64_t now = aeth__now_ms();
+	bool down;
+	int rc;
+
+	pthread_mutex_lock(&gw->lock);
+	down = now < gw->rate_local_until_ms;
+	pthread_mutex_unlock(&gw->lock);
+	if (down)
+		return -1;
+	rc = aeth__queue_rate_take(aeth__gw_queue(c), tenant, (unsigned int)rps,
+				   &retry_ms);
+	pthread_mutex_lock(&gw->lock);
+	if (rc >= 0 && gw->rate_local) {
+		gw->rate_local = false;
+		aeth__warn("gateway: Redis answers again: max_rps is shared by the "
+			   "gateways again");
+	} else if (rc < 0) {
+		gw->rate_local_until_ms = aeth__now_ms() + RATE_LOCAL_MS;
+		if (!gw->rate_local)
+			aeth__warn("gateway: the shared rate limit is out of reach "
+				   "(%s): each gateway limits max_rps on its own "
+				   "until Redis answers", aeth_error_last());
+		gw->rate_local = true;
+	}
+	pthread_mutex_unlock(&gw->lock);
+	if (rc < 0) {
+		aeth_error_clear();
+		return -1;
+	}
+	*retry_s = (retry_ms + 999) / 1000;
+	if (*retry_s < 1)
+		*retry_s = 1;
+	return rc == 1 ? 0 : 1;
+}
+
+/*
+ * Take one token of `tenant`'s requests per second: from the bucket the
+ * gateways share in Redis, or, when Redis does not answer, from this
+ * process's own (aeth_gateway_rate_limit_fallbacks_total counts those). 0,
+ * or 1 when empty (the limit to *limit, the seconds to wait to *retry_s).
+ * The limits are re-read every 5 s, so a change by aeth-gateway tenants
+ * takes effect within that.
+ */
+static int rate_take(aeth__gw *gw, aeth__gw_conn *c, const char *tenant,
+		     int *limit, unsigned int *retry_s)
+{
+	aeth_store *s = aeth__gw_store(c);
 	aeth__tenant_limits lim;
 	aeth__gw_bucket *b;
 	int64_t now = aeth__now_ms();
 	bool stale;
-	int rc = 0;
+	int rc = 0, rps;
 
+	*retry_s = 1;
 	pthread_mutex_lock(&gw->lock);
 	b = bucket(gw, tenant);
 	stale = !b || now - b->lim_read_ms > LIMITS_KEEP_MS;
@@ -138,31 +224,21 @@ static int rate_take(aeth__gw *gw, aeth_store *s, const char *tenant, int *limit
 		pthread_mutex_unlock(&gw->lock);
 		return aeth__error_oom();
 	}
-	if (stale) {
-		/* a new limit starts with a full burst */
-		if (b->lim_read_ms == 0 || lim.max_rps != b->lim.max_rps) {
-			b->tokens = lim.max_rps;
-			b->refill_ms = now;
-		}
-		b->lim = lim;
-		b->lim_read_ms = now;
-	}
-	if (b->lim.max_rps > 0) { /* 0: no limit */
-		double rate = b->lim.max_rps;
-
-		if (b->refill_ms)
-			b->tokens += rate * (double)(now - b->refill_ms) / 1000.0;
-		if (b->tokens > rate)
-			b->tokens = rate;
-		b->refill_ms = now;
-		if (b->tokens >= 1.0)
-			b->tokens -= 1.0;
-		else
-			rc = 1;
-	}
-	*limit = b->lim.max_rps;
+	if (stale)
+		set_limits(b, &lim, now);
+	rps = *limit = b->lim.max_rps;
 	pthread_mutex_unlock(&gw->lock);
-	return rc;
+	if (rps <= 0) /* 0: no limit */
+		return 0;
+	if ((rc = shared_take(gw, c, tenant, rps, retry_s)) >= 0)
+		return rc;
+	aeth__metric_inc(AETH__M_GW_RATE_FALLBACKS, NULL, NULL);
+	pthread_mutex_lock(&gw->lock);
+	if ((b = bucket(gw, tenant)))
+		rc = local_take(b, aeth__now_ms());
+	pthread_mutex_unlock(&gw->lock);
+	*retry_s = 1;
+	return b ? rc : aeth__error_oom();
 }
 
 /* ---- refused keys per client address -------------------------------------- */
@@ -287,7 +363,8 @@ int aeth__gw_begin(aeth__gw_ctx *ctx, aeth__gw *gw,
 {
 	const char *auth = aeth__http_header(req, "Authorization");
 	aeth__apikey key;
-	char hex[65];
+	char hex[65], retry[16];
+	unsigned int retry_s = 1;
 	int rc, limit = 0;
 
 	memset(ctx, 0, sizeof(*ctx));
@@ -323,12 +400,13 @@ int aeth__gw_begin(aeth__gw_ctx *ctx, aeth__gw *gw,
 		snprintf(ctx->who.key_prefix, sizeof(ctx->who.key_prefix), "%s",
 			 key.prefix);
 		ctx->who.operator_ = key.operator_;
-		rc = rate_take(gw, aeth__gw_store(ctx->conn), key.tenant, &limit);
+		rc = rate_take(gw, ctx->conn, key.tenant, &limit, &retry_s);
 	}
 	if (rc == 1) {
 		aeth__gw_end(ctx);
 		aeth__metric_inc(AETH__M_GW_REFUSALS, "max_rps", NULL);
-		aeth__http_respond_header(res, "Retry-After", "1");
+		snprintf(retry, sizeof(retry), "%u", retry_s);
+		aeth__http_respond_header(res, "Retry-After", retry);
 		aeth__http_respond_error(res, 429, "rate_limited", "tenant %s is over "
 					 "its limit of %d requests per second (max_rps)",
 					 key.tenant, limit);

@@ -331,7 +331,6 @@ void aeth_gateway_free(aeth_gateway *gw)
 	free(gw->anon);
 	aeth_config_free(gw->cfg);
 	pthread_mutex_destroy(&gw->lock);
-	pthread_mutex_destroy(&gw->create_lock);
 	pthread_cond_destroy(&gw->freed);
 	free(gw);
 }
@@ -348,7 +347,6 @@ int aeth_gateway_start(aeth_gateway **out, const aeth_config *cfg)
 	if (!(gw = calloc(1, sizeof(*gw))))
 		return aeth__error_oom();
 	pthread_mutex_init(&gw->lock, NULL);
-	pthread_mutex_init(&gw->create_lock, NULL);
 	pthread_cond_init(&gw->freed, NULL);
 	if ((rc = aeth_config_dup(&gw->cfg, cfg)) != 0) {
 		free(gw);

@@ -49,13 +49,16 @@ typedef struct {
 typedef struct aeth_gateway {
 	aeth__http_server *srv;
 	aeth_config *cfg;
-	pthread_mutex_t lock;    /* conns, buckets, create_lock users */
+	pthread_mutex_t lock;    /* conns, buckets, streams, rate_local */
 	pthread_cond_t freed;
 	aeth__gw_conn *conns;    /* nconns for requests, then nstream for waits */
 	size_t nconns, nstream;
 	aeth__gw_bucket *buckets;
 	size_t nbuckets, capbuckets;
-	pthread_mutex_t create_lock; /* quota check + enqueue of a VM, one at a time */
+	/* the shared rate limit (auth.c): Redis failed, the local buckets
+	 * decide until rate_local_until_ms (under lock) */
+	bool rate_local;
+	int64_t rate_local_until_ms;
 	/* gateway.* settings */
 	int quota_vms, quota_vcpus, quota_memory_mb, quota_rps;
 	int default_vcpus, default_memory_mb;

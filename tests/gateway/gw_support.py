@@ -19,12 +19,13 @@ GATEWAY = os.path.join(e2e.BUILD, "cli", "aeth-gateway")
 
 
 class Gateway:
-    def __init__(self, env, config=""):
+    def __init__(self, env, config="", name="gateway"):
         """aeth-gateway on 127.0.0.1 with a free port; `config`: more YAML
-        under gateway: (indented two spaces)."""
+        under gateway: (indented two spaces); `name`: of its log and
+        config files (several gateways side by side)."""
         self.env = env
-        self.log = os.path.join(e2e.tmp, "gateway.log")
-        self.cfg = os.path.join(e2e.tmp, "gateway.yaml")
+        self.log = os.path.join(e2e.tmp, name + ".log")
+        self.cfg = os.path.join(e2e.tmp, name + ".yaml")
         with open(self.cfg, "w") as f:
             f.write("gateway:\n  listen: 127.0.0.1:0\n" + config)
         self.proc = subprocess.Popen([GATEWAY, "-config", self.cfg],
