@@ -120,6 +120,7 @@ static void set_limits(aeth__gw_bucket *b, const aeth__tenant_limits *lim,
 	if (b->lim_read_ms == 0 || lim->max_rps != b->lim.max_rps) {
 		b->tokens = lim->max_rps;
 		b->refill_ms = now;
+		b->shared_empty_until_ms = 0;
 	}
 	b->lim = *lim;
 	b->lim_read_ms = now;
@@ -144,50 +145,66 @@ static int local_take(aeth__gw_bucket *b, int64_t now)
 	return 0;
 }
 
+/* Redis does not answer: note it (and say so once per outage). Under
+ * gw->lock. */
+static void shared_down(aeth__gw *gw)
+{
+	gw->rate_local_until_ms = aeth__now_ms() + RATE_LOCAL_MS;
+	if (!gw->rate_local)
+		aeth__warn("gateway: the shared rate limit is out of reach (%s): "
+			   "each gateway limits max_rps on its own until Redis "
+			   "answers", aeth_error_last());
+	gw->rate_local = true;
+}
+
 /*
  * The bucket every gateway on this Redis shares (queue_rate.h): 0 taken,
  * 1 empty (*retry_s), or -1: Redis did not answer, use the local bucket.
  * After a failure the gateway stays on its own buckets for
  * RATE_LOCAL_MS before it asks Redis again, so that an outage costs one
- * connect timeout a second, not one per request; it says so in the log
- * once per outage.
+ * connect timeout a second, not one per request. Once Redis said the
+ * bucket is empty until some time, requests before then are refused
+ * without asking: only time adds tokens, so Redis would say so again (a
+ * flood over the limit costs no round trips).
  */
 static int shared_take(aeth__gw *gw, aeth__gw_conn *c, const char *tenant,
 		       int rps, unsigned int *retry_s)
 {
 	unsigned int retry_ms = 0;
-	int64_t now = aeth__now_ms();
+	int64_t now = aeth__now_ms(), empty_ms = 0;
+	aeth__gw_bucket *b;
 	bool down;
 	int rc;
 
 	pthread_mutex_lock(&gw->lock);
 	down = now < gw->rate_local_until_ms;
+	if ((b = bucket(gw, tenant)))
+		empty_ms = b->shared_empty_until_ms - now;
 	pthread_mutex_unlock(&gw->lock);
 	if (down)
 		return -1;
+	if (empty_ms > 0) {
+		*retry_s = (unsigned int)((empty_ms + 999) / 1000);
+		return 1;
+	}
 	rc = aeth__queue_rate_take(aeth__gw_queue(c), tenant, (unsigned int)rps,
 				   &retry_ms);
 	pthread_mutex_lock(&gw->lock);
-	if (rc >= 0 && gw->rate_local) {
+	if (rc < 0) {
+		shared_down(gw);
+	} else if (gw->rate_local) {
 		gw->rate_local = false;
 		aeth__warn("gateway: Redis answers again: max_rps is shared by the "
 			   "gateways again");
-	} else if (rc < 0) {
-		gw->rate_local_until_ms = aeth__now_ms() + RATE_LOCAL_MS;
-		if (!gw->rate_local)
-			aeth__warn("gateway: the shared rate limit is out of reach "
-				   "(%s): each gateway limits max_rps on its own "
-				   "until Redis answers", aeth_error_last());
-		gw->rate_local = true;
 	}
+	if (rc == 0 && (b = bucket(gw, tenant)))
+		b->shared_empty_until_ms = now + retry_ms;
 	pthread_mutex_unlock(&gw->lock);
 	if (rc < 0) {
 		aeth_error_clear();
 		return -1;
 	}
-	*retry_s = (retry_ms + 999) / 1000;
-	if (*retry_s < 1)
-		*retry_s = 1;
+	*retry_s = retry_ms > 1000 ? (retry_ms + 999) / 1000 : 1;
 	return rc == 1 ? 0 : 1;
 }
 
@@ -220,14 +237,12 @@ static int rate_take(aeth__gw *gw, aeth__gw_conn *c, const char *tenant,
 		return rc;
 	pthread_mutex_lock(&gw->lock);
 	/* again: another thread may have grown (moved) the table meanwhile */
-	if (!(b = bucket(gw, tenant))) {
-		pthread_mutex_unlock(&gw->lock);
-		return aeth__error_oom();
-	}
-	if (stale)
+	if ((b = bucket(gw, tenant)) && stale)
 		set_limits(b, &lim, now);
-	rps = *limit = b->lim.max_rps;
+	rps = *limit = b ? b->lim.max_rps : 0;
 	pthread_mutex_unlock(&gw->lock);
+	if (!b)
+		return aeth__error_oom();
 	if (rps <= 0) /* 0: no limit */
 		return 0;
 	if ((rc = shared_take(gw, c, tenant, rps, retry_s)) >= 0)

@@ -34,6 +34,7 @@ typedef struct {
 	aeth__tenant_limits lim; /* -1 fields: the gateway's defaults */
 	int64_t lim_read_ms;     /* when lim was read (kept 5 s) */
 	unsigned int streams;    /* its streams running (tenant_max_streams) */
+	int64_t shared_empty_until_ms; /* Redis's bucket is empty till then */
 } aeth__gw_bucket;
 
 /* The token bucket of a client address whose requests were refused 401

@@ -2,6 +2,7 @@
  * inspection, unique and scheduled tasks, retries with backoff, dead
  * tasks, leases (expiry, heartbeat, timeout), malformed messages. */
 #include "qtest.h"
+#include "queue/queue_rate.h"
 
 static const aeth_queue_source DEF[] = {{AETH_QUEUE_SOURCE_VERSION, "default", 1, 0}};
 
@@ -443,6 +444,33 @@ static void test_retention(void **state)
 	free(ts);
 }
 
+/* A tenant's max_rps bucket shared in Redis (queue_rate.h): a burst of
+ * `rps`, then one token per 1/rps s; tenants in different slots (on a
+ * cluster: nodes) are separate buckets; 0 is no limit. */
+static void test_rate_shared_bucket(void **state)
+{
+	qtest *s = *state;
+	static const char *const tenants[] = {"acme", "globex", "initech",
+					      "umbrella", "hooli", "x.y-z_1"};
+	unsigned int retry = 0;
+
+	for (size_t i = 0; i < sizeof(tenants) / sizeof(*tenants); i++) {
+		for (int n = 0; n < 5; n++)
+			assert_int_equal(aeth__queue_rate_take(s->q, tenants[i], 5,
+							       &retry), 1);
+		assert_int_equal(aeth__queue_rate_take(s->q, tenants[i], 5,
+						       &retry), 0);
+		/* the next token is at most 200 ms away */
+		assert_true(retry >= 1 && retry <= 200);
+	}
+	usleep(230 * 1000);
+	assert_int_equal(aeth__queue_rate_take(s->q, "acme", 5, &retry), 1);
+	assert_int_equal(aeth__queue_rate_take(s->q, "acme", 5, &retry), 0);
+	assert_int_equal(aeth__queue_rate_take(s->q, "acme", 0, &retry), 1);
+	assert_int_equal(aeth__queue_rate_take(s->q, "a}b", 5, &retry),
+			 AETH_EINVALID);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -459,6 +487,7 @@ int main(void)
 		T(test_malformed_message_goes_dead),
 		T(test_bad_inputs),
 		T(test_retention),
+		T(test_rate_shared_bucket),
 	};
 
 	return cmocka_run_group_tests_name("queue_basic", tests, NULL, NULL);
