@@ -27,7 +27,7 @@
 #define KEY_PREFIX "aeth_"
 #define KEY_MAX 128        /* longer Authorization values are refused */
 #define LIMITS_KEEP_MS 5000
-#define RATE_LOCAL_MS 1000 /* on the local buckets after Redis failed */
+#define SHARED_DOWN_MS 1000 /* on the local counts after Redis failed */
 
 static void sha256_hex(const char *s, size_t len, char hex[65])
 {
@@ -92,8 +92,7 @@ int aeth__gw_limits(aeth__gw *gw, aeth_store *s, const char *tenant,
 	return 0;
 }
 
-/* The bucket of `tenant` (made on first use); under gw->lock. */
-static aeth__gw_bucket *bucket(aeth__gw *gw, const char *tenant)
+aeth__gw_bucket *aeth__gw_bucket_of(aeth__gw *gw, const char *tenant)
 {
 	for (size_t i = 0; i < gw->nbuckets; i++)
 		if (!strcmp(gw->buckets[i].tenant, tenant))
@@ -145,23 +144,42 @@ static int local_take(aeth__gw_bucket *b, int64_t now)
 	return 0;
 }
 
-/* Redis does not answer: note it (and say so once per outage). Under
- * gw->lock. */
-static void shared_down(aeth__gw *gw)
+void aeth__gw_shared_answered(aeth__gw *gw, int rc)
 {
-	gw->rate_local_until_ms = aeth__now_ms() + RATE_LOCAL_MS;
-	if (!gw->rate_local)
-		aeth__warn("gateway: the shared rate limit is out of reach (%s): "
-			   "each gateway limits max_rps on its own until Redis "
-			   "answers", aeth_error_last());
-	gw->rate_local = true;
+	pthread_mutex_lock(&gw->lock);
+	if (rc < 0) {
+		gw->shared_down_until_ms = aeth__now_ms() + SHARED_DOWN_MS;
+		if (!gw->shared_down)
+			aeth__warn("gateway: the shared limits are out of reach (%s): "
+				   "each gateway counts max_rps and "
+				   "tenant_max_streams on its own until Redis "
+				   "answers", aeth_error_last());
+		gw->shared_down = true;
+	} else if (gw->shared_down) {
+		gw->shared_down = false;
+		aeth__warn("gateway: Redis answers again: max_rps and "
+			   "tenant_max_streams are shared by the gateways again");
+	}
+	pthread_mutex_unlock(&gw->lock);
+	if (rc < 0)
+		aeth_error_clear();
+}
+
+bool aeth__gw_shared_usable(aeth__gw *gw)
+{
+	bool up;
+
+	pthread_mutex_lock(&gw->lock);
+	up = aeth__now_ms() >= gw->shared_down_until_ms;
+	pthread_mutex_unlock(&gw->lock);
+	return up;
 }
 
 /*
  * The bucket every gateway on this Redis shares (queue_rate.h): 0 taken,
  * 1 empty (*retry_s), or -1: Redis did not answer, use the local bucket.
  * After a failure the gateway stays on its own buckets for
- * RATE_LOCAL_MS before it asks Redis again, so that an outage costs one
+ * SHARED_DOWN_MS before it asks Redis again, so that an outage costs one
  * connect timeout a second, not one per request. Once Redis said the
  * bucket is empty until some time, requests before then are refused
  * without asking: only time adds tokens, so Redis would say so again (a
@@ -173,37 +191,27 @@ static int shared_take(aeth__gw *gw, aeth__gw_conn *c, const char *tenant,
 	unsigned int retry_ms = 0;
 	int64_t now = aeth__now_ms(), empty_ms = 0;
 	aeth__gw_bucket *b;
-	bool down;
 	int rc;
 
+	if (!aeth__gw_shared_usable(gw))
+		return -1;
 	pthread_mutex_lock(&gw->lock);
-	down = now < gw->rate_local_until_ms;
-	if ((b = bucket(gw, tenant)))
+	if ((b = aeth__gw_bucket_of(gw, tenant)))
 		empty_ms = b->shared_empty_until_ms - now;
 	pthread_mutex_unlock(&gw->lock);
-	if (down)
-		return -1;
 	if (empty_ms > 0) {
 		*retry_s = (unsigned int)((empty_ms + 999) / 1000);
 		return 1;
 	}
 	rc = aeth__queue_rate_take(aeth__gw_queue(c), tenant, (unsigned int)rps,
 				   &retry_ms);
+	aeth__gw_shared_answered(gw, rc);
+	if (rc < 0)
+		return -1;
 	pthread_mutex_lock(&gw->lock);
-	if (rc < 0) {
-		shared_down(gw);
-	} else if (gw->rate_local) {
-		gw->rate_local = false;
-		aeth__warn("gateway: Redis answers again: max_rps is shared by the "
-			   "gateways again");
-	}
-	if (rc == 0 && (b = bucket(gw, tenant)))
+	if (rc == 0 && (b = aeth__gw_bucket_of(gw, tenant)))
 		b->shared_empty_until_ms = now + retry_ms;
 	pthread_mutex_unlock(&gw->lock);
-	if (rc < 0) {
-		aeth_error_clear();
-		return -1;
-	}
 	*retry_s = retry_ms > 1000 ? (retry_ms + 999) / 1000 : 1;
 	return rc == 1 ? 0 : 1;
 }
@@ -228,7 +236,7 @@ static int rate_take(aeth__gw *gw, aeth__gw_conn *c, const char *tenant,
 
 	*retry_s = 1;
 	pthread_mutex_lock(&gw->lock);
-	b = bucket(gw, tenant);
+	b = aeth__gw_bucket_of(gw, tenant);
 	stale = !b || now - b->lim_read_ms > LIMITS_KEEP_MS;
 	pthread_mutex_unlock(&gw->lock);
 	if (!b)
@@ -237,7 +245,7 @@ static int rate_take(aeth__gw *gw, aeth__gw_conn *c, const char *tenant,
 		return rc;
 	pthread_mutex_lock(&gw->lock);
 	/* again: another thread may have grown (moved) the table meanwhile */
-	if ((b = bucket(gw, tenant)) && stale)
+	if ((b = aeth__gw_bucket_of(gw, tenant)) && stale)
 		set_limits(b, &lim, now);
 	rps = *limit = b ? b->lim.max_rps : 0;
 	pthread_mutex_unlock(&gw->lock);
@@ -249,7 +257,7 @@ static int rate_take(aeth__gw *gw, aeth__gw_conn *c, const char *tenant,
 		return rc;
 	aeth__metric_inc(AETH__M_GW_RATE_FALLBACKS, NULL, NULL);
 	pthread_mutex_lock(&gw->lock);
-	if ((b = bucket(gw, tenant)))
+	if ((b = aeth__gw_bucket_of(gw, tenant)))
 		rc = local_take(b, aeth__now_ms());
 	pthread_mutex_unlock(&gw->lock);
 	*retry_s = 1;
@@ -442,63 +450,6 @@ void aeth__gw_end(aeth__gw_ctx *ctx)
 	if (ctx->stream_slot)
 		aeth__gw_stream_release(ctx->gw, ctx->who.tenant);
 	ctx->stream_slot = false;
-}
-
-/* ---- streams per tenant --------------------------------------------------- */
-
-int aeth__gw_stream_reserve(aeth__gw_ctx *ctx)
-{
-	aeth__gw *gw = ctx->gw;
-	aeth__gw_bucket *b;
-	const char *which = NULL;
-	unsigned int have = 0;
-
-	if (ctx->stream_slot)
-		return 0;
-	pthread_mutex_lock(&gw->lock);
-	b = bucket(gw, ctx->who.tenant);
-	if (b && b->streams >= gw->tenant_max_streams)
-		which = "tenant_max_streams", have = b->streams;
-	else if (b && gw->nstreams >= gw->max_streams)
-		which = "max_streams", have = gw->nstreams;
-	if (b && !which) {
-		b->streams++;
-		gw->nstreams++;
-		ctx->stream_slot = true;
-	}
-	pthread_mutex_unlock(&gw->lock);
-	if (!b) {
-		aeth__gw_fail(ctx, aeth__error_oom());
-		return 1;
-	}
-	if (!which)
-		return 0;
-	aeth__metric_inc(AETH__M_GW_REFUSALS, which, NULL);
-	aeth__http_respond_header(ctx->res, "Retry-After", "1");
-	if (!strcmp(which, "max_streams"))
-		aeth__http_respond_error(ctx->res, 503, "busy", "the gateway runs "
-					 "%u waits and streams already, its limit "
-					 "(gateway.max_streams): try again later", have);
-	else
-		aeth__http_respond_error(ctx->res, 429, "rate_limited", "tenant %s "
-					 "runs %u waits and streams already, its limit "
-					 "(gateway.tenant_max_streams): end one first",
-					 ctx->who.tenant, have);
-	return 1;
-}
-
-void aeth__gw_stream_release(aeth__gw *gw, const char *tenant)
-{
-	aeth__gw_bucket *b;
-
-	pthread_mutex_lock(&gw->lock);
-	/* the tenant's bucket exists: its reservation made it, and buckets
-	 * are never removed */
-	if ((b = bucket(gw, tenant)) && b->streams > 0)
-		b->streams--;
-	if (gw->nstreams > 0)
-		gw->nstreams--;
-	pthread_mutex_unlock(&gw->lock);
 }
 
 /* ---- admin (aeth-gateway keys, tenants) ----------------------------------- */

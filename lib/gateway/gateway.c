@@ -324,6 +324,7 @@ void aeth_gateway_free(aeth_gateway *gw)
 		return;
 	aeth__gw_metrics_stop(gw);
 	aeth__http_server_free(gw->srv);
+	aeth__gw_slots_stop(gw);
 	for (size_t i = 0; gw->conns && i < gw->nconns + gw->nstream; i++)
 		aeth_client_free(gw->conns[i].client);
 	free(gw->conns);
@@ -402,7 +403,8 @@ int aeth_gateway_start(aeth_gateway **out, const aeth_config *cfg)
 	hc.what = "gateway (gateway.listen)";
 	hc.unrouted = aeth__gw_metrics_unrouted;
 	hc.unrouted_userdata = gw;
-	if ((rc = aeth__http_server_start(&gw->srv, &hc)) != 0 ||
+	if ((rc = aeth__gw_slots_start(gw)) != 0 ||
+	    (rc = aeth__http_server_start(&gw->srv, &hc)) != 0 ||
 	    (rc = aeth__gw_metrics_start(gw)) != 0) {
 		aeth_gateway_free(gw);
 		return rc;

@@ -35,6 +35,7 @@ typedef struct {
 	int64_t lim_read_ms;     /* when lim was read (kept 5 s) */
 	unsigned int streams;    /* its streams running (tenant_max_streams) */
 	int64_t shared_empty_until_ms; /* Redis's bucket is empty till then */
+	unsigned int streams_recorded; /* the count Redis has of us (slots.c) */
 } aeth__gw_bucket;
 
 /* The token bucket of a client address whose requests were refused 401
@@ -50,16 +51,24 @@ typedef struct {
 typedef struct aeth_gateway {
 	aeth__http_server *srv;
 	aeth_config *cfg;
-	pthread_mutex_t lock;    /* conns, buckets, streams, rate_local */
+	pthread_mutex_t lock;    /* conns, buckets, streams, shared_down */
 	pthread_cond_t freed;
 	aeth__gw_conn *conns;    /* nconns for requests, then nstream for waits */
 	size_t nconns, nstream;
 	aeth__gw_bucket *buckets;
 	size_t nbuckets, capbuckets;
-	/* the shared rate limit (auth.c): Redis failed, the local buckets
-	 * decide until rate_local_until_ms (under lock) */
-	bool rate_local;
-	int64_t rate_local_until_ms;
+	/* the shared limits (auth.c, slots.c): Redis failed, the local
+	 * counts decide until shared_down_until_ms (under lock) */
+	bool shared_down;
+	int64_t shared_down_until_ms;
+	/* slots.c: this process's id in the shared stream counts, their
+	 * writes one at a time, the keeper thread that renews them */
+	char id[17];
+	pthread_mutex_t slots_lock;
+	pthread_t keeper;
+	pthread_mutex_t keeper_mu;
+	pthread_cond_t keeper_cv;
+	bool keeper_stop, keeper_running;
 	/* gateway.* settings */
 	int quota_vms, quota_vcpus, quota_memory_mb, quota_rps;
 	int default_vcpus, default_memory_mb;
@@ -119,6 +128,19 @@ void aeth__gw_end(aeth__gw_ctx *ctx);
 int aeth__gw_stream_reserve(aeth__gw_ctx *ctx);
 /* A stream of `tenant` ended (or a reservation went unused). */
 void aeth__gw_stream_release(aeth__gw *gw, const char *tenant);
+/* The keeper of the shared stream counts (slots.c): started with the
+ * gateway, stopped after its server (a last write drops its counts). */
+int aeth__gw_slots_start(aeth__gw *gw);
+void aeth__gw_slots_stop(aeth__gw *gw);
+
+/* The bucket of `tenant` (made on first use; NULL: out of memory); under
+ * gw->lock. Buckets are never removed, but the table may move. */
+aeth__gw_bucket *aeth__gw_bucket_of(aeth__gw *gw, const char *tenant);
+/* What a call to Redis for a shared limit gave (rc < 0: it failed: the
+ * local counts decide for a second, said once in the log), and whether
+ * to ask Redis now. */
+void aeth__gw_shared_answered(aeth__gw *gw, int rc);
+bool aeth__gw_shared_usable(aeth__gw *gw);
 
 /* The limits that apply to `tenant` (its row, else the defaults). */
 int aeth__gw_limits(aeth__gw *gw, aeth_store *s, const char *tenant,

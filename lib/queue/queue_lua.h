@@ -15,5 +15,6 @@ extern const char aeth__lua_watch[];
 extern const char aeth__lua_restore[];
 extern const char aeth__lua_settle[];
 extern const char aeth__lua_rate[];
+extern const char aeth__lua_slots[];
 
 #endif

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -119,3 +120,18 @@ def check_error(r, status, code, what, words=None):
         e2e.die("%s: error %r, wanted code %s%s" % (
             what, j["error"], code, " with %r" % words if words else ""))
     e2e.check(True, "%s: %d %s" % (what, status, code))
+
+
+class Wait(threading.Thread):
+    """GET /v1/tasks/ID/wait in the background (a stream); its answer in
+    .resp once it ended."""
+
+    def __init__(self, gw, key, task, timeout_ms):
+        super().__init__(daemon=True)
+        self.args = (gw, key, task, timeout_ms)
+        self.resp = None
+
+    def run(self):
+        gw, key, task, ms = self.args
+        self.resp = call(gw, "GET", "/v1/tasks/%s/wait?timeout_ms=%d" %
+                         (task, ms), key=key, timeout=ms / 1000 + 60)

@@ -17,6 +17,12 @@ exactly as a VM does).
   (429 still comes), say so once in the log, count it in
   aeth_gateway_rate_limit_fallbacks_total; when Redis is back the limit
   is shared again.
+- tenant_max_streams 1: a wait open at one gateway makes a wait and a
+  create that would wait at the other answer 429 naming the limit, with
+  nothing enqueued; another tenant is not held up; once the first wait
+  ended the other gateway takes one within the keeper's second; and when
+  the gateway holding a stream is killed (SIGKILL: nothing cleaned up),
+  its slot comes free when its lease ends (10 s), not before.
 """
 import os
 import sys
@@ -31,7 +37,7 @@ e2e = gs.e2e
 check = e2e.check
 call = gs.call
 
-FALLBACK_LOG = "the shared rate limit is out of reach"
+FALLBACK_LOG = "the shared limits are out of reach"
 BACK_LOG = "Redis answers again"
 
 
@@ -187,9 +193,79 @@ def redis_outage(gws, redis):
               % os.path.basename(g.log))
 
 
+Wait = gs.Wait
+
+
+def pending_task(gw, key):
+    """A VM create not waited for: no worker takes it, it stays pending."""
+    r = call(gw, "POST", "/v1/vms?wait=false", key=key, body={})
+    check(r.status == 202, "a task no worker takes: %d %s" % (r.status,
+                                                             r.body[:200]))
+    return r.json()["task_id"]
+
+
+def hold_stream(gw, key, task, ms):
+    """A wait of `ms` at `gw`, once the gateway counts it."""
+    w = Wait(gw, key, task, ms)
+    w.start()
+    time.sleep(0.5)
+    return w
+
+
+def shared_streams(gws, db):
+    key = gws[0].key("streamer")
+    other = gws[0].key("bystander")
+    gws[0].admin("tenants", "set", "streamer", "-max-vms", "100")
+    task = pending_task(gws[0], key)
+    first = hold_stream(gws[0], key, task, 3000)
+    r = call(gws[1], "GET", "/v1/tasks/%s/wait?timeout_ms=200" % task, key)
+    gs.check_error(r, 429, "rate_limited", "a 2nd wait at the other gateway",
+                   "gateway.tenant_max_streams")
+    n = e2e.psql(db, "SELECT count(*) FROM tasks WHERE tenant_id = "
+                 "'streamer'")
+    r = call(gws[1], "POST", "/v1/vms", key, {"name": "waits"})
+    gs.check_error(r, 429, "rate_limited", "a create that would wait, at the "
+                   "other gateway", "gateway.tenant_max_streams")
+    check(e2e.psql(db, "SELECT count(*) FROM tasks WHERE tenant_id = "
+                   "'streamer'") == n, "nothing enqueued (%s tasks)" % n)
+    t2 = pending_task(gws[1], other)
+    r = call(gws[1], "GET", "/v1/tasks/%s/wait?timeout_ms=200" % t2, other)
+    check(r.status == 200, "another tenant waits meanwhile (%d)" % r.status)
+    first.join(30)
+    check(first.resp is not None and first.resp.status == 200,
+          "the first wait ended at its timeout")
+    time.sleep(1.5)  # the first gateway's keeper writes its count
+    r = call(gws[1], "GET", "/v1/tasks/%s/wait?timeout_ms=200" % task, key)
+    check(r.status == 200, "then the other gateway takes one (%d)" % r.status)
+
+    # a gateway that dies holding a stream: its lease runs out
+    time.sleep(1.5)  # gw-b's keeper writes that its wait ended
+    held = hold_stream(gws[0], key, task, 60000)
+    check(held.resp is None, "a wait held at gw-a (%s)" % (
+        held.resp and held.resp.body[:200]))
+    r = call(gws[1], "GET", "/v1/tasks/%s/wait?timeout_ms=200" % task, key)
+    check(r.status == 429, "gw-b refuses another (%d)" % r.status)
+    gws[0].proc.kill()
+    gws[0].proc.wait()
+    killed = time.monotonic()
+    freed = None
+    while time.monotonic() - killed < 20:
+        r = call(gws[1], "GET", "/v1/tasks/%s/wait?timeout_ms=100" % task, key)
+        if r.status == 200:
+            freed = time.monotonic() - killed
+            break
+        time.sleep(0.5)
+    held.join(5)
+    check(freed is not None and 7 <= freed <= 12.5,
+          "gw-a killed holding a stream: gw-b takes it %s s later (its lease "
+          "was 10 s, renewed every second)" % (
+              "%.1f" % freed if freed is not None else "never (20)"))
+
+
 def main():
     url, redis, env = e2e.start_services()
-    conf = "  quota_rps: 0\nmetrics:\n  listen: 127.0.0.1:0\n"
+    conf = ("  quota_rps: 0\n  tenant_max_streams: 1\nmetrics:\n"
+            "  listen: 127.0.0.1:0\n")
     gws = [gs.Gateway(env, conf, name="gw-a"), gs.Gateway(env, conf,
                                                          name="gw-b")]
     check(gws[0].port != gws[1].port, "two gateways (ports %d, %d)"
@@ -197,8 +273,8 @@ def main():
     vm_quota(gws, url, redis)
     shared_rate(gws)
     redis_outage(gws, redis)
-    for g in gws:
-        g.stop()
+    shared_streams(gws, url)
+    gws[1].stop()
     print("ok")
 
 

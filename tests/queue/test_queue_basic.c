@@ -471,6 +471,42 @@ static void test_rate_shared_bucket(void **state)
 			 AETH_EINVALID);
 }
 
+/* A tenant's streams over several gateways (slots.lua): each gateway's
+ * count with a lease; the limit over all live counts; a refused one not
+ * counted; 0 removes a gateway; a lease that ran out drops its count. */
+static void test_stream_slots(void **state)
+{
+	qtest *s = *state;
+	unsigned int total = 0;
+
+	assert_int_equal(aeth__queue_slots_set(s->q, "acme", "g1", 1, 2, 10000,
+					       &total), 1);
+	assert_int_equal(total, 1);
+	assert_int_equal(aeth__queue_slots_set(s->q, "acme", "g2", 1, 2, 10000,
+					       &total), 1);
+	assert_int_equal(total, 2);
+	assert_int_equal(aeth__queue_slots_set(s->q, "acme", "g2", 2, 2, 10000,
+					       &total), 0);
+	assert_int_equal(total, 2); /* g2's refused one is not counted */
+	assert_int_equal(aeth__queue_slots_set(s->q, "acme", "g1", 0, 0, 10000,
+					       &total), 1);
+	assert_int_equal(total, 1);
+	assert_int_equal(aeth__queue_slots_set(s->q, "acme", "g2", 2, 2, 10000,
+					       &total), 1);
+	assert_int_equal(total, 2);
+	/* other tenants count apart; a lease that ran out drops its count */
+	assert_int_equal(aeth__queue_slots_set(s->q, "globex", "g1", 1, 1, 100,
+					       &total), 1);
+	assert_int_equal(aeth__queue_slots_set(s->q, "globex", "g2", 1, 1, 10000,
+					       &total), 0);
+	usleep(150 * 1000);
+	assert_int_equal(aeth__queue_slots_set(s->q, "globex", "g2", 1, 1, 10000,
+					       &total), 1);
+	assert_int_equal(total, 1);
+	assert_int_equal(aeth__queue_slots_set(s->q, "acme", "g 1", 1, 1, 100,
+					       &total), AETH_EINVALID);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -488,6 +524,7 @@ int main(void)
 		T(test_bad_inputs),
 		T(test_retention),
 		T(test_rate_shared_bucket),
+		T(test_stream_slots),
 	};
 
 	return cmocka_run_group_tests_name("queue_basic", tests, NULL, NULL);
