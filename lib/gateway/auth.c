@@ -2,8 +2,9 @@
  * lib/gateway/auth.c - who is asking and how much they may: API keys
  * (made from getrandom(), kept as their SHA-256 through nettle, Debian's
  * libnettle that GnuTLS is built on), per-tenant requests per second (a
- * token bucket), per-tenant limits read from the tenants table (cached
- * for 5 s), and the admin calls of aeth-gateway keys / tenants.
+ * token bucket the gateways share in Redis, this process's own while
+ * Redis is out of reach), per-tenant limits read from the tenants table
+ * (cached for 5 s), and the admin calls of aeth-gateway keys / tenants.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>

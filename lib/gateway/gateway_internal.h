@@ -1,9 +1,10 @@
 /*
  * lib/gateway/gateway_internal.h - the parts of aeth-gateway's API
  * (docs/gateway.md): the server and its connection pool (gateway.c), who
- * is asking and how much they may (auth.c), the routes (routes_vms.c,
- * routes_files.c, routes_tasks.c), the waits and live output they stream
- * (stream.c) and the gateway's metrics (metrics.c).
+ * is asking and how much they may (auth.c), the streams each tenant runs
+ * on all gateways (slots.c), the routes (routes_vms.c, routes_files.c,
+ * routes_tasks.c), the waits and live output they stream (stream.c) and
+ * the gateway's metrics (metrics.c).
  */
 #ifndef AETH_GATEWAY_INTERNAL_H
 #define AETH_GATEWAY_INTERNAL_H
