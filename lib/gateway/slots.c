@@ -61,7 +61,7 @@ static int shared_reserve(aeth__gw_ctx *ctx, unsigned int *have)
 	aeth__gw *gw = ctx->gw;
 	int rc;
 
-	if (!aeth__gw_shared_usable(gw))
+	if (!ctx->conn || !aeth__gw_shared_usable(gw))
 		return 0;
 	pthread_mutex_lock(&gw->slots_lock);
 	rc = record(gw, ctx->conn, ctx->who.tenant, gw->tenant_max_streams, have);
