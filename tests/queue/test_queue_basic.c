@@ -476,33 +476,36 @@ static void test_rate_shared_bucket(void **state)
  * counted; 0 removes a gateway; a lease that ran out drops its count. */
 static void test_stream_slots(void **state)
 {
+	static const struct {
+		const char *tenant, *gw;
+		unsigned int own, limit, lease_ms;
+		int rc;
+		unsigned int total;
+		unsigned int sleep_ms; /* before the step */
+	} steps[] = {
+		{"acme", "g1", 1, 2, 10000, 1, 1, 0},
+		{"acme", "g2", 1, 2, 10000, 1, 2, 0},
+		{"acme", "g2", 2, 2, 10000, 0, 2, 0}, /* refused: not counted */
+		{"acme", "g1", 0, 0, 10000, 1, 1, 0}, /* 0: g1 gone */
+		{"acme", "g2", 2, 2, 10000, 1, 2, 0},
+		/* other tenants count apart; a lease that ran out drops */
+		{"globex", "g1", 1, 1, 100, 1, 1, 0},
+		{"globex", "g2", 1, 1, 10000, 0, 1, 0},
+		{"globex", "g2", 1, 1, 10000, 1, 1, 150},
+	};
 	qtest *s = *state;
 	unsigned int total = 0;
 
-	assert_int_equal(aeth__queue_slots_set(s->q, "acme", "g1", 1, 2, 10000,
-					       &total), 1);
-	assert_int_equal(total, 1);
-	assert_int_equal(aeth__queue_slots_set(s->q, "acme", "g2", 1, 2, 10000,
-					       &total), 1);
-	assert_int_equal(total, 2);
-	assert_int_equal(aeth__queue_slots_set(s->q, "acme", "g2", 2, 2, 10000,
-					       &total), 0);
-	assert_int_equal(total, 2); /* g2's refused one is not counted */
-	assert_int_equal(aeth__queue_slots_set(s->q, "acme", "g1", 0, 0, 10000,
-					       &total), 1);
-	assert_int_equal(total, 1);
-	assert_int_equal(aeth__queue_slots_set(s->q, "acme", "g2", 2, 2, 10000,
-					       &total), 1);
-	assert_int_equal(total, 2);
-	/* other tenants count apart; a lease that ran out drops its count */
-	assert_int_equal(aeth__queue_slots_set(s->q, "globex", "g1", 1, 1, 100,
-					       &total), 1);
-	assert_int_equal(aeth__queue_slots_set(s->q, "globex", "g2", 1, 1, 10000,
-					       &total), 0);
-	usleep(150 * 1000);
-	assert_int_equal(aeth__queue_slots_set(s->q, "globex", "g2", 1, 1, 10000,
-					       &total), 1);
-	assert_int_equal(total, 1);
+	for (size_t i = 0; i < sizeof(steps) / sizeof(*steps); i++) {
+		if (steps[i].sleep_ms)
+			usleep(steps[i].sleep_ms * 1000);
+		assert_int_equal(aeth__queue_slots_set(s->q, steps[i].tenant,
+						       steps[i].gw, steps[i].own,
+						       steps[i].limit,
+						       steps[i].lease_ms, &total),
+				 steps[i].rc);
+		assert_int_equal(total, steps[i].total);
+	}
 	assert_int_equal(aeth__queue_slots_set(s->q, "acme", "g 1", 1, 1, 100,
 					       &total), AETH_EINVALID);
 }
