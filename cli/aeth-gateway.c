@@ -55,9 +55,17 @@ static int fail(const char *what)
 static int serve(aeth_config *cfg)
 {
 	aeth_gateway *gw = NULL;
-	const char *listen = NULL;
+	const char *listen = NULL, *level = NULL;
 	sigset_t stop;
 	int sig = 0;
+
+	/* the library's own messages (the shared rate limit out of reach):
+	 * warnings and up, or logging.level, as aeth-worker */
+	if (aeth_config_get_string(&level, cfg, "logging.level") != 0 || !level ||
+	    aeth_log_level_parse(level) < 0)
+		level = "warn";
+	aeth_log_set(aeth_log_stderr, (aeth_log_level)aeth_log_level_parse(level),
+		     NULL);
 
 	/* SIGTERM and SIGINT are blocked before the server's threads start
 	 * (they inherit the mask) and taken here with sigwait(): a handler

@@ -14,13 +14,20 @@ in one run on one machine (docs/gateway.md):
    alternating rounds;
 3. what the gateway's metrics cost: requests/s of GET /v1/whoami while
    GET /metrics is scraped every second (metrics.listen) vs not scraped,
-   alternating rounds (requests are counted either way).
+   alternating rounds (requests are counted either way);
+4. what the max_rps limit shared by the gateways costs: requests/s of
+   GET /v1/whoami for a tenant with a limit it never reaches (max_rps
+   1000000: one EVALSHA of lib/queue/rate.lua in Redis per request) vs a
+   tenant without one (max_rps 0: no Redis call), alternating rounds.
 
 Prints a table and writes JSON (--json FILE, default
 bench/gateway/results.json). Starts its own Redis, database, worker and
 gateway (tests/cli/e2e_support.py) and stops them.
 
     bench/gateway/run.py [--build BUILD] [--execs N] [--seconds S] [--threads T]
+                         [--only-rate]
+
+--only-rate: part 4 alone (no worker, no guest), printed, JSON not written.
 """
 import argparse
 import http.client
@@ -48,6 +55,7 @@ def main():
     ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json", default=os.path.join(HERE, "results.json"))
+    ap.add_argument("--only-rate", action="store_true")
     a = ap.parse_args()
     build = os.path.abspath(a.build)
     os.environ["AETH_BUILD_ROOT"] = build
@@ -60,7 +68,8 @@ def main():
     import aetherium
 
     url, redis, env = e2e.start_services()
-    e2e.Worker("bench-gw", env)
+    if not a.only_rate:
+        e2e.Worker("bench-gw", env)
     gw = gs.Gateway(env, "  quota_rps: 0\n  threads: 2\n"
                     "metrics:\n  listen: 127.0.0.1:0\n")
     # an operator key making a VM of tenant "default": the Python client
@@ -70,6 +79,9 @@ def main():
     hdr = {"Authorization": "Bearer " + key, "Content-Type": "application/json"}
 
     conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=120)
+    free, metered = gw.key("free"), gw.key("metered")
+    gw.admin("tenants", "set", "free", "-max-rps", "0")
+    gw.admin("tenants", "set", "metered", "-max-rps", "1000000")
 
     def req(c, method, path, body=None):
         c.request(method, path, body=json.dumps(body) if body is not None
@@ -79,6 +91,58 @@ def main():
         if r.status != 200:
             raise SystemExit("%s %s: %d %s" % (method, path, r.status, data[:300]))
         return json.loads(data)
+
+    # requests/s of GET `path` by `threads` kept-alive connections
+    def rate(path, seconds, threads, who=key):
+        counts = [0] * threads
+        stop = time.monotonic() + seconds
+
+        def run(i):
+            c = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=30)
+            h = {"Authorization": "Bearer " + who}
+            while time.monotonic() < stop:
+                c.request("GET", path, headers=h)
+                r = c.getresponse()
+                r.read()
+                if r.status != 200:
+                    raise SystemExit("GET %s: %d" % (path, r.status))
+                counts[i] += 1
+            c.close()
+        ts = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
+        t0 = time.monotonic()
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        return sum(counts) / (time.monotonic() - t0)
+
+    # -- 4. the shared rate limit's cost ------------------------------------
+    def shared_limit():
+        unlimited, limited = [], []
+        for _ in range(a.rounds):
+            unlimited.append(rate("/v1/whoami", a.seconds, a.threads, free))
+            limited.append(rate("/v1/whoami", a.seconds, a.threads, metered))
+        return {"whoami_rps_no_limit": round(statistics.median(unlimited)),
+                "whoami_rps_shared_limit": round(statistics.median(limited)),
+                "shared_limit_over_no_limit": round(
+                    statistics.median(limited) /
+                    statistics.median(unlimited), 3)}
+
+    def show_limit(o):
+        print("%-34s %10d" % ("whoami req/s, no max_rps",
+                              o["whoami_rps_no_limit"]))
+        print("%-34s %10d" % ("whoami req/s, shared max_rps",
+                              o["whoami_rps_shared_limit"]))
+        print("%-34s %10.3f" % ("ratio shared limit / none",
+                                o["shared_limit_over_no_limit"]))
+
+    if a.only_rate:
+        o = shared_limit()
+        gw.stop()
+        show_limit(o)
+        print(json.dumps(dict(o, threads=a.threads, rounds=a.rounds,
+                              load=os.getloadavg()[0])))
+        return
 
     vm = req(conn, "POST", "/v1/vms", {"name": "bench",
                                        "tenant": "default"})["vm"]["id"]
@@ -99,29 +163,6 @@ def main():
             queue_ms.append((t2 - t1) * 1000)
 
     # -- 2. requests/s: cheap route vs static ------------------------------
-    def rate(path, seconds, threads):
-        counts = [0] * threads
-        stop = time.monotonic() + seconds
-
-        def run(i):
-            c = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=30)
-            h = {"Authorization": "Bearer " + key}
-            while time.monotonic() < stop:
-                c.request("GET", path, headers=h)
-                r = c.getresponse()
-                r.read()
-                if r.status != 200:
-                    raise SystemExit("GET %s: %d" % (path, r.status))
-                counts[i] += 1
-            c.close()
-        ts = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
-        t0 = time.monotonic()
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join()
-        return sum(counts) / (time.monotonic() - t0)
-
     static, cheap = [], []
     for _ in range(a.rounds):
         static.append(rate("/v1/health", a.seconds, a.threads))
@@ -153,6 +194,8 @@ def main():
         plain.append(rate("/v1/whoami", a.seconds, a.threads))
         with_scrape.append(scraped(a.seconds, a.threads))
 
+    limit = shared_limit()
+
     # a new connection: the first one sat idle past gateway.timeout_s
     conn.close()
     conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=120)
@@ -176,6 +219,7 @@ def main():
         "whoami_rps_scraped": round(statistics.median(with_scrape)),
         "scraped_over_unscraped": round(statistics.median(with_scrape) /
                                         statistics.median(plain), 3),
+        **limit,
         "threads": a.threads,
         "rounds": a.rounds,
         "load": os.getloadavg()[0],
@@ -198,6 +242,7 @@ def main():
                           out["whoami_rps_unscraped"]))
     print("%-34s %10.3f" % ("ratio scraped / not",
                             out["scraped_over_unscraped"]))
+    show_limit(out)
     print(json.dumps(out))
     with open(a.json, "w") as f:
         json.dump(out, f, indent=1)

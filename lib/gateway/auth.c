@@ -2,8 +2,9 @@
  * lib/gateway/auth.c - who is asking and how much they may: API keys
  * (made from getrandom(), kept as their SHA-256 through nettle, Debian's
  * libnettle that GnuTLS is built on), per-tenant requests per second (a
- * token bucket), per-tenant limits read from the tenants table (cached
- * for 5 s), and the admin calls of aeth-gateway keys / tenants.
+ * token bucket the gateways share in Redis, this process's own while
+ * Redis is out of reach), per-tenant limits read from the tenants table
+ * (cached for 5 s), and the admin calls of aeth-gateway keys / tenants.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -21,11 +22,13 @@
 #include "gateway/gateway_internal.h"
 #include "internal.h"
 #include "metrics/metrics.h"
+#include "queue/queue_rate.h"
 
 #define KEY_BYTES 32
 #define KEY_PREFIX "aeth_"
 #define KEY_MAX 128        /* longer Authorization values are refused */
 #define LIMITS_KEEP_MS 5000
+#define SHARED_DOWN_MS 1000 /* on the local counts after Redis failed */
 
 static void sha256_hex(const char *s, size_t len, char hex[65])
 {
@@ -90,8 +93,7 @@ int aeth__gw_limits(aeth__gw *gw, aeth_store *s, const char *tenant,
 	return 0;
 }
 
-/* The bucket of `tenant` (made on first use); under gw->lock. */
-static aeth__gw_bucket *bucket(aeth__gw *gw, const char *tenant)
+aeth__gw_bucket *aeth__gw_bucket_of(aeth__gw *gw, const char *tenant)
 {
 	for (size_t i = 0; i < gw->nbuckets; i++)
 		if (!strcmp(gw->buckets[i].tenant, tenant))
@@ -110,22 +112,132 @@ static aeth__gw_bucket *bucket(aeth__gw *gw, const char *tenant)
 	return &gw->buckets[gw->nbuckets++];
 }
 
-/*
- * Take one token of `tenant`'s bucket (max_rps per second, a burst of
- * max_rps). 0, or 1 when empty (the limit goes to *limit). The limits are
- * re-read every 5 s, so a change by aeth-gateway tenants takes effect
- * within that.
- */
-static int rate_take(aeth__gw *gw, aeth_store *s, const char *tenant, int *limit)
+/* Newly read limits into `b` (under gw->lock). */
+static void set_limits(aeth__gw_bucket *b, const aeth__tenant_limits *lim,
+		       int64_t now)
 {
+	/* a new limit starts with a full burst */
+	if (b->lim_read_ms == 0 || lim->max_rps != b->lim.max_rps) {
+		b->tokens = lim->max_rps;
+		b->refill_ms = now;
+		b->shared_empty_until_ms = 0;
+	}
+	b->lim = *lim;
+	b->lim_read_ms = now;
+}
+
+/*
+ * Take one token of `b`, this process's bucket of a tenant (max_rps per
+ * second, a burst of max_rps): 0, or 1 when empty. Under gw->lock.
+ */
+static int local_take(aeth__gw_bucket *b, int64_t now)
+{
+	double rate = b->lim.max_rps;
+
+	if (b->refill_ms)
+		b->tokens += rate * (double)(now - b->refill_ms) / 1000.0;
+	if (b->tokens > rate)
+		b->tokens = rate;
+	b->refill_ms = now;
+	if (b->tokens < 1.0)
+		return 1;
+	b->tokens -= 1.0;
+	return 0;
+}
+
+void aeth__gw_shared_answered(aeth__gw *gw, int rc)
+{
+	pthread_mutex_lock(&gw->lock);
+	if (rc < 0) {
+		gw->shared_down_until_ms = aeth__now_ms() + SHARED_DOWN_MS;
+		if (!gw->shared_down)
+			aeth__warn("gateway: the shared limits are out of reach (%s): "
+				   "each gateway counts max_rps and "
+				   "tenant_max_streams on its own until Redis "
+				   "answers", aeth_error_last());
+		gw->shared_down = true;
+	} else if (gw->shared_down) {
+		gw->shared_down = false;
+		aeth__warn("gateway: Redis answers again: max_rps and "
+			   "tenant_max_streams are shared by the gateways again");
+	}
+	pthread_mutex_unlock(&gw->lock);
+	if (rc < 0)
+		aeth_error_clear();
+}
+
+bool aeth__gw_shared_usable(aeth__gw *gw)
+{
+	bool up;
+
+	pthread_mutex_lock(&gw->lock);
+	up = aeth__now_ms() >= gw->shared_down_until_ms;
+	pthread_mutex_unlock(&gw->lock);
+	return up;
+}
+
+/*
+ * The bucket every gateway on this Redis shares (queue_rate.h): 0 taken,
+ * 1 empty (*retry_s), or -1: Redis did not answer, use the local bucket.
+ * After a failure the gateway stays on its own buckets for
+ * SHARED_DOWN_MS before it asks Redis again, so that an outage costs one
+ * connect timeout a second, not one per request. Once Redis said the
+ * bucket is empty until some time, requests before then are refused
+ * without asking: only time adds tokens, so Redis would say so again (a
+ * flood over the limit costs no round trips).
+ */
+static int shared_take(aeth__gw *gw, aeth__gw_conn *c, const char *tenant,
+		       int rps, unsigned int *retry_s)
+{
+	unsigned int retry_ms = 0;
+	int64_t now = aeth__now_ms(), empty_ms = 0;
+	aeth__gw_bucket *b;
+	int rc;
+
+	if (!aeth__gw_shared_usable(gw))
+		return -1;
+	pthread_mutex_lock(&gw->lock);
+	if ((b = aeth__gw_bucket_of(gw, tenant)))
+		empty_ms = b->shared_empty_until_ms - now;
+	pthread_mutex_unlock(&gw->lock);
+	if (empty_ms > 0) {
+		*retry_s = (unsigned int)((empty_ms + 999) / 1000);
+		return 1;
+	}
+	rc = aeth__queue_rate_take(aeth__gw_queue(c), tenant, (unsigned int)rps,
+				   &retry_ms);
+	aeth__gw_shared_answered(gw, rc);
+	if (rc < 0)
+		return -1;
+	pthread_mutex_lock(&gw->lock);
+	if (rc == 0 && (b = aeth__gw_bucket_of(gw, tenant)))
+		b->shared_empty_until_ms = now + retry_ms;
+	pthread_mutex_unlock(&gw->lock);
+	*retry_s = retry_ms > 1000 ? (retry_ms + 999) / 1000 : 1;
+	return rc == 1 ? 0 : 1;
+}
+
+/*
+ * Take one token of `tenant`'s requests per second: from the bucket the
+ * gateways share in Redis, or, when Redis does not answer, from this
+ * process's own (aeth_gateway_rate_limit_fallbacks_total counts those). 0,
+ * or 1 when empty (the limit to *limit, the seconds to wait to *retry_s).
+ * The limits are re-read every 5 s, so a change by aeth-gateway tenants
+ * takes effect within that.
+ */
+static int rate_take(aeth__gw *gw, aeth__gw_conn *c, const char *tenant,
+		     int *limit, unsigned int *retry_s)
+{
+	aeth_store *s = aeth__gw_store(c);
 	aeth__tenant_limits lim;
 	aeth__gw_bucket *b;
 	int64_t now = aeth__now_ms();
 	bool stale;
-	int rc = 0;
+	int rc = 0, rps;
 
+	*retry_s = 1;
 	pthread_mutex_lock(&gw->lock);
-	b = bucket(gw, tenant);
+	b = aeth__gw_bucket_of(gw, tenant);
 	stale = !b || now - b->lim_read_ms > LIMITS_KEEP_MS;
 	pthread_mutex_unlock(&gw->lock);
 	if (!b)
@@ -134,35 +246,23 @@ static int rate_take(aeth__gw *gw, aeth_store *s, const char *tenant, int *limit
 		return rc;
 	pthread_mutex_lock(&gw->lock);
 	/* again: another thread may have grown (moved) the table meanwhile */
-	if (!(b = bucket(gw, tenant))) {
-		pthread_mutex_unlock(&gw->lock);
-		return aeth__error_oom();
-	}
-	if (stale) {
-		/* a new limit starts with a full burst */
-		if (b->lim_read_ms == 0 || lim.max_rps != b->lim.max_rps) {
-			b->tokens = lim.max_rps;
-			b->refill_ms = now;
-		}
-		b->lim = lim;
-		b->lim_read_ms = now;
-	}
-	if (b->lim.max_rps > 0) { /* 0: no limit */
-		double rate = b->lim.max_rps;
-
-		if (b->refill_ms)
-			b->tokens += rate * (double)(now - b->refill_ms) / 1000.0;
-		if (b->tokens > rate)
-			b->tokens = rate;
-		b->refill_ms = now;
-		if (b->tokens >= 1.0)
-			b->tokens -= 1.0;
-		else
-			rc = 1;
-	}
-	*limit = b->lim.max_rps;
+	if ((b = aeth__gw_bucket_of(gw, tenant)) && stale)
+		set_limits(b, &lim, now);
+	rps = *limit = b ? b->lim.max_rps : 0;
 	pthread_mutex_unlock(&gw->lock);
-	return rc;
+	if (!b)
+		return aeth__error_oom();
+	if (rps <= 0) /* 0: no limit */
+		return 0;
+	if ((rc = shared_take(gw, c, tenant, rps, retry_s)) >= 0)
+		return rc;
+	aeth__metric_inc(AETH__M_GW_RATE_FALLBACKS, NULL, NULL);
+	pthread_mutex_lock(&gw->lock);
+	if ((b = aeth__gw_bucket_of(gw, tenant)))
+		rc = local_take(b, aeth__now_ms());
+	pthread_mutex_unlock(&gw->lock);
+	*retry_s = 1;
+	return b ? rc : aeth__error_oom();
 }
 
 /* ---- refused keys per client address -------------------------------------- */
@@ -287,7 +387,8 @@ int aeth__gw_begin(aeth__gw_ctx *ctx, aeth__gw *gw,
 {
 	const char *auth = aeth__http_header(req, "Authorization");
 	aeth__apikey key;
-	char hex[65];
+	char hex[65], retry[16];
+	unsigned int retry_s = 1;
 	int rc, limit = 0;
 
 	memset(ctx, 0, sizeof(*ctx));
@@ -323,12 +424,13 @@ int aeth__gw_begin(aeth__gw_ctx *ctx, aeth__gw *gw,
 		snprintf(ctx->who.key_prefix, sizeof(ctx->who.key_prefix), "%s",
 			 key.prefix);
 		ctx->who.operator_ = key.operator_;
-		rc = rate_take(gw, aeth__gw_store(ctx->conn), key.tenant, &limit);
+		rc = rate_take(gw, ctx->conn, key.tenant, &limit, &retry_s);
 	}
 	if (rc == 1) {
 		aeth__gw_end(ctx);
 		aeth__metric_inc(AETH__M_GW_REFUSALS, "max_rps", NULL);
-		aeth__http_respond_header(res, "Retry-After", "1");
+		snprintf(retry, sizeof(retry), "%u", retry_s);
+		aeth__http_respond_header(res, "Retry-After", retry);
 		aeth__http_respond_error(res, 429, "rate_limited", "tenant %s is over "
 					 "its limit of %d requests per second (max_rps)",
 					 key.tenant, limit);
@@ -349,63 +451,6 @@ void aeth__gw_end(aeth__gw_ctx *ctx)
 	if (ctx->stream_slot)
 		aeth__gw_stream_release(ctx->gw, ctx->who.tenant);
 	ctx->stream_slot = false;
-}
-
-/* ---- streams per tenant --------------------------------------------------- */
-
-int aeth__gw_stream_reserve(aeth__gw_ctx *ctx)
-{
-	aeth__gw *gw = ctx->gw;
-	aeth__gw_bucket *b;
-	const char *which = NULL;
-	unsigned int have = 0;
-
-	if (ctx->stream_slot)
-		return 0;
-	pthread_mutex_lock(&gw->lock);
-	b = bucket(gw, ctx->who.tenant);
-	if (b && b->streams >= gw->tenant_max_streams)
-		which = "tenant_max_streams", have = b->streams;
-	else if (b && gw->nstreams >= gw->max_streams)
-		which = "max_streams", have = gw->nstreams;
-	if (b && !which) {
-		b->streams++;
-		gw->nstreams++;
-		ctx->stream_slot = true;
-	}
-	pthread_mutex_unlock(&gw->lock);
-	if (!b) {
-		aeth__gw_fail(ctx, aeth__error_oom());
-		return 1;
-	}
-	if (!which)
-		return 0;
-	aeth__metric_inc(AETH__M_GW_REFUSALS, which, NULL);
-	aeth__http_respond_header(ctx->res, "Retry-After", "1");
-	if (!strcmp(which, "max_streams"))
-		aeth__http_respond_error(ctx->res, 503, "busy", "the gateway runs "
-					 "%u waits and streams already, its limit "
-					 "(gateway.max_streams): try again later", have);
-	else
-		aeth__http_respond_error(ctx->res, 429, "rate_limited", "tenant %s "
-					 "runs %u waits and streams already, its limit "
-					 "(gateway.tenant_max_streams): end one first",
-					 ctx->who.tenant, have);
-	return 1;
-}
-
-void aeth__gw_stream_release(aeth__gw *gw, const char *tenant)
-{
-	aeth__gw_bucket *b;
-
-	pthread_mutex_lock(&gw->lock);
-	/* the tenant's bucket exists: its reservation made it, and buckets
-	 * are never removed */
-	if ((b = bucket(gw, tenant)) && b->streams > 0)
-		b->streams--;
-	if (gw->nstreams > 0)
-		gw->nstreams--;
-	pthread_mutex_unlock(&gw->lock);
 }
 
 /* ---- admin (aeth-gateway keys, tenants) ----------------------------------- */

@@ -376,6 +376,7 @@ void aeth_gateway_free(aeth_gateway *gw)
 		return;
 	aeth__gw_metrics_stop(gw);
 	aeth__http_server_free(gw->srv);
+	aeth__gw_slots_stop(gw);
 	for (size_t i = 0; gw->conns && i < gw->nconns + gw->nstream; i++)
 		aeth_client_free(gw->conns[i].client);
 	free(gw->conns);
@@ -383,7 +384,6 @@ void aeth_gateway_free(aeth_gateway *gw)
 	free(gw->anon);
 	aeth_config_free(gw->cfg);
 	pthread_mutex_destroy(&gw->lock);
-	pthread_mutex_destroy(&gw->create_lock);
 	pthread_cond_destroy(&gw->freed);
 	free(gw);
 }
@@ -400,7 +400,6 @@ int aeth_gateway_start(aeth_gateway **out, const aeth_config *cfg)
 	if (!(gw = calloc(1, sizeof(*gw))))
 		return aeth__error_oom();
 	pthread_mutex_init(&gw->lock, NULL);
-	pthread_mutex_init(&gw->create_lock, NULL);
 	pthread_cond_init(&gw->freed, NULL);
 	if ((rc = aeth_config_dup(&gw->cfg, cfg)) != 0) {
 		free(gw);
@@ -456,10 +455,16 @@ int aeth_gateway_start(aeth_gateway **out, const aeth_config *cfg)
 	hc.what = "gateway (gateway.listen)";
 	hc.unrouted = aeth__gw_metrics_unrouted;
 	hc.unrouted_userdata = gw;
-	if ((rc = aeth__http_server_start(&gw->srv, &hc)) != 0 ||
+	if ((rc = aeth__gw_slots_start(gw)) != 0 ||
+	    (rc = aeth__http_server_start(&gw->srv, &hc)) != 0 ||
 	    (rc = aeth__gw_metrics_start(gw)) != 0) {
+		/* freeing talks to Redis (the stream counts) and may set the
+		 * thread's error: the reason start failed is the one to keep */
+		char why[1024];
+
+		snprintf(why, sizeof(why), "%s", aeth_error_last());
 		aeth_gateway_free(gw);
-		return rc;
+		return aeth__error_set(rc, "%s", why);
 	}
 	*out = gw;
 	return 0;

@@ -1,9 +1,10 @@
 /*
  * lib/gateway/gateway_internal.h - the parts of aeth-gateway's API
  * (docs/gateway.md): the server and its connection pool (gateway.c), who
- * is asking and how much they may (auth.c), the routes (routes_vms.c,
- * routes_files.c, routes_tasks.c), the waits and live output they stream
- * (stream.c) and the gateway's metrics (metrics.c).
+ * is asking and how much they may (auth.c), the streams each tenant runs
+ * on all gateways (slots.c), the routes (routes_vms.c, routes_files.c,
+ * routes_tasks.c), the waits and live output they stream (stream.c) and
+ * the gateway's metrics (metrics.c).
  */
 #ifndef AETH_GATEWAY_INTERNAL_H
 #define AETH_GATEWAY_INTERNAL_H
@@ -34,6 +35,8 @@ typedef struct {
 	aeth__tenant_limits lim; /* -1 fields: the gateway's defaults */
 	int64_t lim_read_ms;     /* when lim was read (kept 5 s) */
 	unsigned int streams;    /* its streams running (tenant_max_streams) */
+	int64_t shared_empty_until_ms; /* Redis's bucket is empty till then */
+	unsigned int streams_recorded; /* the count Redis has of us (slots.c) */
 } aeth__gw_bucket;
 
 /* The token bucket of a client address whose requests were refused 401
@@ -49,13 +52,24 @@ typedef struct {
 typedef struct aeth_gateway {
 	aeth__http_server *srv;
 	aeth_config *cfg;
-	pthread_mutex_t lock;    /* conns, buckets, create_lock users */
+	pthread_mutex_t lock;    /* conns, buckets, streams, shared_down */
 	pthread_cond_t freed;
 	aeth__gw_conn *conns;    /* nconns for requests, then nstream for waits */
 	size_t nconns, nstream;
 	aeth__gw_bucket *buckets;
 	size_t nbuckets, capbuckets;
-	pthread_mutex_t create_lock; /* quota check + enqueue of a VM, one at a time */
+	/* the shared limits (auth.c, slots.c): Redis failed, the local
+	 * counts decide until shared_down_until_ms (under lock) */
+	bool shared_down;
+	int64_t shared_down_until_ms;
+	/* slots.c: this process's id in the shared stream counts, their
+	 * writes one at a time, the keeper thread that renews them */
+	char id[17];
+	pthread_mutex_t slots_lock;
+	pthread_t keeper;
+	pthread_mutex_t keeper_mu;
+	pthread_cond_t keeper_cv;
+	bool keeper_stop, keeper_running;
 	/* gateway.* settings */
 	int quota_vms, quota_vcpus, quota_memory_mb, quota_rps;
 	int default_vcpus, default_memory_mb;
@@ -115,6 +129,19 @@ void aeth__gw_end(aeth__gw_ctx *ctx);
 int aeth__gw_stream_reserve(aeth__gw_ctx *ctx);
 /* A stream of `tenant` ended (or a reservation went unused). */
 void aeth__gw_stream_release(aeth__gw *gw, const char *tenant);
+/* The keeper of the shared stream counts (slots.c): started with the
+ * gateway, stopped after its server (a last write drops its counts). */
+int aeth__gw_slots_start(aeth__gw *gw);
+void aeth__gw_slots_stop(aeth__gw *gw);
+
+/* The bucket of `tenant` (made on first use; NULL: out of memory); under
+ * gw->lock. Buckets are never removed, but the table may move. */
+aeth__gw_bucket *aeth__gw_bucket_of(aeth__gw *gw, const char *tenant);
+/* What a call to Redis for a shared limit gave (rc < 0: it failed: the
+ * local counts decide for a second, said once in the log), and whether
+ * to ask Redis now. */
+void aeth__gw_shared_answered(aeth__gw *gw, int rc);
+bool aeth__gw_shared_usable(aeth__gw *gw);
 
 /* The limits that apply to `tenant` (its row, else the defaults). */
 int aeth__gw_limits(aeth__gw *gw, aeth_store *s, const char *tenant,

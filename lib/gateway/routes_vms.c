@@ -14,6 +14,7 @@
 #include "task/task.h"
 
 #define WAIT_GRACE_MS 120000u /* beyond a command's timeout: boot, queue */
+#define QUOTA_WAIT_MS 5000u   /* for the tenant's quota lock: others' creates */
 
 void aeth__gw_whoami(aeth__gw_ctx *ctx, const char *id)
 {
@@ -132,9 +133,10 @@ static bool opt_wait(const cJSON *body, const aeth__http_request *req)
 
 /*
  * Would a VM of `vcpus` and `mem` more put `tenant` over a limit? 0, or
- * answered 403 naming the limit. Called under gw->create_lock, so two
- * creates cannot both take the last place (one gateway process; several
- * gateways can overshoot by what is in flight between them).
+ * answered 403 naming the limit. Called under the tenant's quota lock
+ * (aeth__store_quota_lock), held until the vm:create task's row is
+ * written: the usage counts that row, so two creates, in this gateway or
+ * another on the same database, cannot both take the last place.
  */
 static int quota_check(aeth__gw_ctx *ctx, const char *tenant,
 		       unsigned int vcpus, unsigned int mem)
@@ -242,14 +244,19 @@ void aeth__gw_vm_create(aeth__gw_ctx *ctx, const char *unused)
 		cJSON_Delete(body);
 		return;
 	}
-	pthread_mutex_lock(&ctx->gw->create_lock);
+	if ((rc = aeth__store_quota_lock(aeth__gw_store(ctx->conn), so.tenant,
+					 QUOTA_WAIT_MS)) != 0) {
+		aeth__gw_fail(ctx, rc);
+		cJSON_Delete(body);
+		return;
+	}
 	if (quota_check(ctx, so.tenant, co.vcpus, co.memory_mb) != 0) {
-		pthread_mutex_unlock(&ctx->gw->create_lock);
+		aeth__store_quota_unlock(aeth__gw_store(ctx->conn), so.tenant);
 		cJSON_Delete(body);
 		return;
 	}
 	rc = aeth_client_submit_create_ex(id, ctx->conn->client, &co, &so);
-	pthread_mutex_unlock(&ctx->gw->create_lock);
+	aeth__store_quota_unlock(aeth__gw_store(ctx->conn), so.tenant);
 	if (rc != 0)
 		submit_failed(ctx, rc, id);
 	else if (!opt_wait(body, ctx->req))

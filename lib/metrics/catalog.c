@@ -125,4 +125,8 @@ const aeth__metric_def aeth__metric_defs[AETH__M_COUNT] = {
 		AETH__COUNTER, "Bytes of streamed answers handed to the HTTP "
 		"server, by format (json: a wait's one object; sse; ndjson)",
 		{"format", NULL}, NULL, 0, 0, GATEWAY},
+	[AETH__M_GW_RATE_FALLBACKS] = {"aeth_gateway_rate_limit_fallbacks_total",
+		AETH__COUNTER, "Requests whose max_rps this gateway decided on "
+		"its own bucket because Redis, where the gateways share them, "
+		"did not answer", {NULL, NULL}, NULL, 0, 0, GATEWAY},
 };

@@ -61,6 +61,7 @@ typedef enum {
 	AETH__M_GW_AUTH_FAILURES, /* aeth_gateway_auth_failures_total{reason} */
 	AETH__M_GW_REFUSALS,      /* aeth_gateway_limit_refusals_total{limit} */
 	AETH__M_GW_STREAM_BYTES,  /* aeth_gateway_streamed_bytes_total{format} */
+	AETH__M_GW_RATE_FALLBACKS, /* aeth_gateway_rate_limit_fallbacks_total */
 	AETH__M_COUNT
 } aeth__metric_id;
 

@@ -41,12 +41,12 @@
 static const char *const lua_src[AETH__LUA_COUNT] = {
 	aeth__lua_enqueue, aeth__lua_dequeue, aeth__lua_heartbeat,
 	aeth__lua_ack, aeth__lua_nack, aeth__lua_cancel, aeth__lua_watch,
-	aeth__lua_restore, aeth__lua_settle,
+	aeth__lua_restore, aeth__lua_settle, aeth__lua_rate, aeth__lua_slots,
 };
 
 static const char *const lua_name[AETH__LUA_COUNT] = {
 	"enqueue", "dequeue", "heartbeat", "ack", "nack", "cancel", "watch",
-	"restore", "settle",
+	"restore", "settle", "rate", "slots",
 };
 
 /* The fixes for a refused or missing password. Messages never show it. */

@@ -14,5 +14,7 @@ extern const char aeth__lua_cancel[];
 extern const char aeth__lua_watch[];
 extern const char aeth__lua_restore[];
 extern const char aeth__lua_settle[];
+extern const char aeth__lua_rate[];
+extern const char aeth__lua_slots[];
 
 #endif

@@ -242,6 +242,17 @@ typedef struct {
 int aeth__store_tenant_usage(struct aeth_store *s, const char *tenant,
 			     int default_vcpus, int default_memory_mb,
 			     aeth__tenant_usage *out);
+/*
+ * The quota lock of `tenant`: a PostgreSQL session advisory lock that
+ * every gateway on this database takes around a VM's quota check and its
+ * submit, so that two gateways cannot both take a tenant's last place.
+ * Waits up to wait_ms (AETH_ETIMEOUT after). While held the session is
+ * pinned: a connection lost meanwhile fails the calls that follow instead
+ * of going on unlocked. unlock: always after a lock that succeeded.
+ */
+int aeth__store_quota_lock(struct aeth_store *s, const char *tenant,
+			   unsigned int wait_ms);
+void aeth__store_quota_unlock(struct aeth_store *s, const char *tenant);
 
 /* ---- Statistics over time (lib/store/stats.c; docs/dashboard.md) ------- */
 

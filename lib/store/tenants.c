@@ -3,6 +3,7 @@
  * (migration 0007; docs/gateway.md). The gateway hashes a key and asks
  * here who it belongs to; the key itself never reaches the database.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -249,4 +250,58 @@ int aeth__store_tenant_usage(aeth_store *s, const char *tenant,
 	out->memory_mb = aeth__row_int(r, 0, 2);
 	PQclear(r);
 	return 0;
+}
+
+/*
+ * The quota locks are advisory locks of two int4 keys: this class (the
+ * bytes "aetq"), and the tenant's name hashed (FNV-1a, 32 bits). The
+ * other advisory locks of Aetherium (migrations, the ledger) use the
+ * one-bigint form, a separate key space. Two tenants whose names hash
+ * alike only wait for each other.
+ */
+#define QUOTA_LOCK_CLASS 0x61657471
+
+static int32_t quota_key(const char *tenant)
+{
+	uint32_t h = 2166136261u;
+
+	for (const unsigned char *p = (const unsigned char *)tenant; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	return (int32_t)h;
+}
+
+int aeth__store_quota_lock(aeth_store *s, const char *tenant,
+			   unsigned int wait_ms)
+{
+	char sql[128], what[128];
+	int rc;
+
+	if (!s || !tenant)
+		return aeth__error_set(AETH_EINVALID, "aeth__store_quota_lock: NULL "
+				       "argument");
+	/* one round trip; SET LOCAL ends with the statements' implicit
+	 * transaction, the session's lock stays (numbers only: no quoting) */
+	snprintf(sql, sizeof(sql), "SET LOCAL lock_timeout = '%ums'; SELECT "
+		 "pg_advisory_lock(%d, %d)", wait_ms ? wait_ms : 1,
+		 QUOTA_LOCK_CLASS, (int)quota_key(tenant));
+	snprintf(what, sizeof(what), "waiting for the quota lock of tenant "
+		 "%.64s", tenant);
+	if ((rc = aeth__store_exec_plain(s, what, sql)) == 0)
+		s->pinned = true;
+	return rc;
+}
+
+void aeth__store_quota_unlock(aeth_store *s, const char *tenant)
+{
+	char sql[96];
+
+	if (!s || !s->pinned)
+		return;
+	s->pinned = false;
+	/* a broken session took its lock with it */
+	if (PQstatus(s->conn) != CONNECTION_OK)
+		return;
+	snprintf(sql, sizeof(sql), "SELECT pg_advisory_unlock(%d, %d)",
+		 QUOTA_LOCK_CLASS, (int)quota_key(tenant));
+	PQclear(PQexec(s->conn, sql));
 }

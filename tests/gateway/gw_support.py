@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -19,12 +20,13 @@ GATEWAY = os.path.join(e2e.BUILD, "cli", "aeth-gateway")
 
 
 class Gateway:
-    def __init__(self, env, config=""):
+    def __init__(self, env, config="", name="gateway"):
         """aeth-gateway on 127.0.0.1 with a free port; `config`: more YAML
-        under gateway: (indented two spaces)."""
+        under gateway: (indented two spaces); `name`: of its log and
+        config files (several gateways side by side)."""
         self.env = env
-        self.log = os.path.join(e2e.tmp, "gateway.log")
-        self.cfg = os.path.join(e2e.tmp, "gateway.yaml")
+        self.log = os.path.join(e2e.tmp, name + ".log")
+        self.cfg = os.path.join(e2e.tmp, name + ".yaml")
         with open(self.cfg, "w") as f:
             f.write("gateway:\n  listen: 127.0.0.1:0\n" + config)
         self.proc = subprocess.Popen([GATEWAY, "-config", self.cfg],
@@ -118,3 +120,18 @@ def check_error(r, status, code, what, words=None):
         e2e.die("%s: error %r, wanted code %s%s" % (
             what, j["error"], code, " with %r" % words if words else ""))
     e2e.check(True, "%s: %d %s" % (what, status, code))
+
+
+class Wait(threading.Thread):
+    """GET /v1/tasks/ID/wait in the background (a stream); its answer in
+    .resp once it ended."""
+
+    def __init__(self, gw, key, task, timeout_ms):
+        super().__init__(daemon=True)
+        self.args = (gw, key, task, timeout_ms)
+        self.resp = None
+
+    def run(self):
+        gw, key, task, ms = self.args
+        self.resp = call(gw, "GET", "/v1/tasks/%s/wait?timeout_ms=%d" %
+                         (task, ms), key=key, timeout=ms / 1000 + 60)

@@ -22,7 +22,6 @@ import re
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.parse
 import urllib.request
@@ -64,18 +63,7 @@ def promtool(text):
           (r.stdout + r.stderr).strip().replace("\n", "; ")[:300] or "ok")
 
 
-class Wait(threading.Thread):
-    """GET /v1/tasks/ID/wait in the background (a stream)."""
-
-    def __init__(self, gw, key, task, timeout_ms):
-        super().__init__(daemon=True)
-        self.args = (gw, key, task, timeout_ms)
-        self.resp = None
-
-    def run(self):
-        gw, key, task, ms = self.args
-        self.resp = call(gw, "GET", "/v1/tasks/%s/wait?timeout_ms=%d" %
-                         (task, ms), key=key, timeout=60)
+Wait = gs.Wait
 
 
 def submit(gw, key):

@@ -2,6 +2,7 @@
  * inspection, unique and scheduled tasks, retries with backoff, dead
  * tasks, leases (expiry, heartbeat, timeout), malformed messages. */
 #include "qtest.h"
+#include "queue/queue_rate.h"
 
 static const aeth_queue_source DEF[] = {{AETH_QUEUE_SOURCE_VERSION, "default", 1, 0}};
 
@@ -443,6 +444,72 @@ static void test_retention(void **state)
 	free(ts);
 }
 
+/* A tenant's max_rps bucket shared in Redis (queue_rate.h): a burst of
+ * `rps`, then one token per 1/rps s; tenants in different slots (on a
+ * cluster: nodes) are separate buckets; 0 is no limit. */
+static void test_rate_shared_bucket(void **state)
+{
+	qtest *s = *state;
+	static const char *const tenants[] = {"acme", "globex", "initech",
+					      "umbrella", "hooli", "x.y-z_1"};
+	unsigned int retry = 0;
+
+	for (size_t i = 0; i < sizeof(tenants) / sizeof(*tenants); i++) {
+		for (int n = 0; n < 5; n++)
+			assert_int_equal(aeth__queue_rate_take(s->q, tenants[i], 5,
+							       &retry), 1);
+		assert_int_equal(aeth__queue_rate_take(s->q, tenants[i], 5,
+						       &retry), 0);
+		/* the next token is at most 200 ms away */
+		assert_true(retry >= 1 && retry <= 200);
+	}
+	usleep(230 * 1000);
+	assert_int_equal(aeth__queue_rate_take(s->q, "acme", 5, &retry), 1);
+	assert_int_equal(aeth__queue_rate_take(s->q, "acme", 5, &retry), 0);
+	assert_int_equal(aeth__queue_rate_take(s->q, "acme", 0, &retry), 1);
+	assert_int_equal(aeth__queue_rate_take(s->q, "a}b", 5, &retry),
+			 AETH_EINVALID);
+}
+
+/* A tenant's streams over several gateways (slots.lua): each gateway's
+ * count with a lease; the limit over all live counts; a refused one not
+ * counted; 0 removes a gateway; a lease that ran out drops its count. */
+static void test_stream_slots(void **state)
+{
+	static const struct {
+		const char *tenant, *gw;
+		unsigned int own, limit, lease_ms;
+		int rc;
+		unsigned int total;
+		unsigned int sleep_ms; /* before the step */
+	} steps[] = {
+		{"acme", "g1", 1, 2, 10000, 1, 1, 0},
+		{"acme", "g2", 1, 2, 10000, 1, 2, 0},
+		{"acme", "g2", 2, 2, 10000, 0, 2, 0}, /* refused: not counted */
+		{"acme", "g1", 0, 0, 10000, 1, 1, 0}, /* 0: g1 gone */
+		{"acme", "g2", 2, 2, 10000, 1, 2, 0},
+		/* other tenants count apart; a lease that ran out drops */
+		{"globex", "g1", 1, 1, 100, 1, 1, 0},
+		{"globex", "g2", 1, 1, 10000, 0, 1, 0},
+		{"globex", "g2", 1, 1, 10000, 1, 1, 150},
+	};
+	qtest *s = *state;
+	unsigned int total = 0;
+
+	for (size_t i = 0; i < sizeof(steps) / sizeof(*steps); i++) {
+		if (steps[i].sleep_ms)
+			usleep(steps[i].sleep_ms * 1000);
+		assert_int_equal(aeth__queue_slots_set(s->q, steps[i].tenant,
+						       steps[i].gw, steps[i].own,
+						       steps[i].limit,
+						       steps[i].lease_ms, &total),
+				 steps[i].rc);
+		assert_int_equal(total, steps[i].total);
+	}
+	assert_int_equal(aeth__queue_slots_set(s->q, "acme", "g 1", 1, 1, 100,
+					       &total), AETH_EINVALID);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -459,6 +526,8 @@ int main(void)
 		T(test_malformed_message_goes_dead),
 		T(test_bad_inputs),
 		T(test_retention),
+		T(test_rate_shared_bucket),
+		T(test_stream_slots),
 	};
 
 	return cmocka_run_group_tests_name("queue_basic", tests, NULL, NULL);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define AETH_UNSTABLE
 #include "aetherium/aetherium.h"
@@ -226,6 +227,40 @@ static void test_usage_and_limits(void **state)
 			 AETH_ENOTFOUND);
 }
 
+static int64_t ms_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The quota lock (aeth__store_quota_lock): one session at a time per
+ * tenant, a wait that ends at its deadline (AETH_ETIMEOUT), other tenants
+ * not held up, free again once unlocked; and a session that holds it is
+ * pinned (its lock_timeout was LOCAL: the next wait is its own). */
+static void test_quota_lock(void **state)
+{
+	fixture *f = *state;
+	aeth_store *other = NULL;
+	int64_t t0;
+
+	assert_int_equal(aeth_store_open(&other, f->url), 0);
+	assert_int_equal(aeth__store_quota_lock(f->store, "acme", 1000), 0);
+	t0 = ms_now();
+	assert_int_equal(aeth__store_quota_lock(other, "acme", 200), AETH_ETIMEOUT);
+	assert_true(ms_now() - t0 >= 150 && ms_now() - t0 < 2000);
+	assert_non_null(strstr(aeth_error_last(), "quota lock of tenant acme"));
+	assert_int_equal(aeth__store_quota_lock(other, "globex", 200), 0);
+	aeth__store_quota_unlock(other, "globex");
+	aeth__store_quota_unlock(f->store, "acme");
+	assert_int_equal(aeth__store_quota_lock(other, "acme", 200), 0);
+	aeth__store_quota_unlock(other, "acme");
+	/* unlock twice, or without the lock: nothing happens */
+	aeth__store_quota_unlock(other, "acme");
+	aeth_store_free(other);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -235,6 +270,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_usage_and_limits, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_quota_lock, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
