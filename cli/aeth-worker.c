@@ -28,7 +28,7 @@ static const char usage[] =
 	"  -queues SPEC       queues and weights, e.g. critical=6,high=5,default=3,low=1\n"
 	"  -id ID             worker id (worker.id; default hostname-pid-random); VMs\n"
 	"                     it creates belong to it and their tasks go to its queue\n"
-	"  -log-level LEVEL   debug, info, warn, error (logging.level)\n"
+	"  -log-level LEVEL   debug, info, warn, error, off (logging.level)\n"
 	"  -check             diagnose this host (VMM binaries, accelerator, how VMMs\n"
 	"                     are confined, guest image and catalogue, network\n"
 	"                     profiles, limits, Redis, PostgreSQL and how they are\n"

@@ -95,7 +95,8 @@ def main():
         check(False, "a wrong key is refused")
     except urllib.error.HTTPError as e:
         body = e.read().decode()
-        check(e.code == 401 and "not known or was revoked" in body,
+        check(e.code == 401 and "not known or was revoked" in body and
+              "aeth-gateway keys create" in body,
               "a wrong key: 401 %s" % body)
     gw.stop()
     print("gateway_cli: all checks passed")
