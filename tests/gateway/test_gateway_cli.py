@@ -87,6 +87,11 @@ def main():
     check(r.returncode == 1 and "cannot read TLS file /nonexistent/cert.pem"
           in r.stderr, "a missing TLS file: %s" % r.stderr.strip())
 
+    r = run(env, "-listen", "0.0.0.0:0")
+    check(r.returncode == 1 and "not a loopback address" in r.stderr and
+          "gateway.allow_remote" in r.stderr and "tls_cert" in r.stderr,
+          "plain HTTP off loopback names the keys: %s" % r.stderr.strip())
+
     # a wrong key, as curl meets it
     req = urllib.request.Request(gw.base + "/v1/vms", headers={
         "Authorization": "Bearer aeth_" + "x" * 43})
