@@ -87,6 +87,10 @@ def main():
     check(r.returncode == 1 and "cannot read TLS file /nonexistent/cert.pem"
           in r.stderr, "a missing TLS file: %s" % r.stderr.strip())
 
+    r = run(dict(env, AETH_GATEWAY_TLS_CERT="/nonexistent/cert.pem"),
+            "-listen", "127.0.0.1:0")
+    check(r.returncode == 1 and "gateway.tls_key" in r.stderr,
+          "a certificate without a key: %s" % r.stderr.strip())
     r = run(env, "-listen", "0.0.0.0:0")
     check(r.returncode == 1 and "not a loopback address" in r.stderr and
           "gateway.allow_remote" in r.stderr and "tls_cert" in r.stderr,
