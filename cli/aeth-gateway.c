@@ -239,6 +239,17 @@ int main(int argc, char **argv)
 	}
 	if (aeth_init() != 0 || aeth_config_load(&cfg, config) != 0)
 		return fail("config");
+	{
+		/* logging.level, as aeth-worker applies it: the library's
+		 * lines (migrations, warnings) on stderr */
+		const char *level = NULL;
+		int l = -1;
+
+		if (aeth_config_get_string(&level, cfg, "logging.level") == 0)
+			l = aeth_log_level_parse(level);
+		aeth_log_set(aeth_log_stderr, l >= 0 ? (aeth_log_level)l :
+			     AETH_LOG_INFO, NULL);
+	}
 	if (listen && aeth_config_set(cfg, "gateway.listen", listen) != 0)
 		return fail("-listen");
 	if (cmd == argc)

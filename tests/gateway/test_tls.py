@@ -83,7 +83,11 @@ def main():
                                                              "remote.yaml")],
                          stderr=subprocess.PIPE, text=True, env=env)
     e2e.procs.append(p)
-    line = p.stderr.readline()
+    # the library's log (logging.level info) may come first
+    for _ in range(20):
+        line = p.stderr.readline()
+        if not line or "serving on" in line:
+            break
     check("serving on 0.0.0.0:0" in line, "a remote address with TLS is "
           "served: %s" % line.strip())
     p.terminate()
