@@ -215,16 +215,30 @@ int main(int argc, char **argv)
 	aeth_config *cfg = NULL;
 	int rc, cmd = 1;
 
-	/* global flags come first: aeth-gateway -config F keys list */
-	while (cmd + 1 < argc && (!strcmp(argv[cmd], "-config") ||
-				  !strcmp(argv[cmd], "--config") ||
-				  !strcmp(argv[cmd], "-listen") ||
-				  !strcmp(argv[cmd], "--listen"))) {
-		if (strstr(argv[cmd], "config"))
-			config = argv[cmd + 1];
-		else
-			listen = argv[cmd + 1];
-		cmd += 2;
+	/* global flags come first: aeth-gateway -config F keys list; Go
+	 * style as the other programs: -config F, -config=F, --config F */
+	while (cmd < argc) {
+		const char *a = argv[cmd], *name = a + (a[0] == '-') +
+			(a[0] == '-' && a[1] == '-');
+		const char **to = NULL;
+		size_t n = strcspn(name, "=");
+
+		if (a[0] == '-' && n == 6 && !strncmp(name, "config", 6))
+			to = &config;
+		else if (a[0] == '-' && n == 6 && !strncmp(name, "listen", 6))
+			to = &listen;
+		if (!to)
+			break;
+		if (name[n] == '=') {
+			*to = name + n + 1;
+			cmd++;
+		} else if (cmd + 1 < argc) {
+			*to = argv[cmd + 1];
+			cmd += 2;
+		} else {
+			fprintf(stderr, "aeth-gateway: flag %s needs a value\n", a);
+			return 2;
+		}
 	}
 	if (cmd < argc && (!strcmp(argv[cmd], "-h") || !strcmp(argv[cmd], "-help") ||
 			   !strcmp(argv[cmd], "--help")))

@@ -39,6 +39,18 @@ def main():
     check(r.returncode == 2 and "unknown flag -bogus" in r.stderr,
           "an unknown flag: exit 2, named")
 
+    cfg = os.path.join(e2e.tmp, "gw.yaml")
+    with open(cfg, "w") as f:
+        f.write("gateway:\n  listen: 127.0.0.1:0\n")
+    for flags in (["-config", cfg], ["-config=" + cfg], ["--config", cfg]):
+        r = run(env, *flags, "keys", "list")
+        check(r.returncode == 0 and r.stdout.startswith("["),
+              "Go-style flags as docs/cli.md says: %s keys list"
+              % " ".join(flags))
+    r = run(env, "-listen")
+    check(r.returncode == 2 and "needs a value" in r.stderr,
+          "-listen without a value: %s" % r.stderr.strip())
+
     # keys
     key = run(env, "keys", "create", "-tenant", "acme").stdout.strip()
     check(key.startswith("aeth_") and len(key) == 48, "keys create prints "
