@@ -3,6 +3,7 @@
  * admin commands for its API keys and tenant limits. A thin wrapper over
  * the library's unstable gateway API (aetherium/unstable/gateway.h).
  */
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -32,14 +33,16 @@ static const char usage[] =
 	"Stops on SIGTERM/SIGINT.\n"
 	"\n"
 	"  -config FILE   YAML config (gateway.*, database.url, redis.url;\n"
-	"                 docs/config.md); $AETH_CONFIG, else defaults + env\n"
+	"                 docs/config.md); AETH_* environment variables\n"
+	"                 override it (AETH_DATABASE_URL, AETH_REDIS_URL)\n"
 	"  -listen ADDR   overrides gateway.listen (host:port, unix:/path)\n"
 	"\n"
 	"keys create prints a new key once: it is stored only as its SHA-256.\n"
 	"-operator keys see every tenant and the workers and queues. A tenant\n"
-	"is made by its first key. tenants set changes a tenant's limits (-1:\n"
-	"the gateway's gateway.quota_* default; 0 VMs blocks creates; -max-rps 0\n"
-	"means no rate limit).\n"
+	"is made by its first key. tenants set sets all four of a tenant's\n"
+	"limits (made if new): a flag left out, or -1, is the gateway's\n"
+	"gateway.quota_* default; -max-vms 0 blocks creates; -max-rps 0 means\n"
+	"no rate limit.\n"
 	"\n"
 	"Example:\n"
 	"  KEY=$(aeth-gateway keys create -tenant acme)\n"
@@ -55,17 +58,9 @@ static int fail(const char *what)
 static int serve(aeth_config *cfg)
 {
 	aeth_gateway *gw = NULL;
-	const char *listen = NULL, *level = NULL;
+	const char *listen = NULL;
 	sigset_t stop;
 	int sig = 0;
-
-	/* the library's own messages (the shared rate limit out of reach):
-	 * warnings and up, or logging.level, as aeth-worker */
-	if (aeth_config_get_string(&level, cfg, "logging.level") != 0 || !level ||
-	    aeth_log_level_parse(level) < 0)
-		level = "warn";
-	aeth_log_set(aeth_log_stderr, (aeth_log_level)aeth_log_level_parse(level),
-		     NULL);
 
 	/* SIGTERM and SIGINT are blocked before the server's threads start
 	 * (they inherit the mask) and taken here with sigwait(): a handler
@@ -136,8 +131,39 @@ static int keys(aeth_config *cfg, int argc, char **argv)
 	return 0;
 }
 
+/* A limit flag: a whole number from -1 (the default) up; atoi() would
+ * read "ten" as 0, which blocks a tenant's creates. */
+static int limit_value(const char *flag, const char *text, int *out)
+{
+	char *end = NULL;
+	long v;
+
+	errno = 0;
+	v = text ? strtol(text, &end, 10) : -1;
+	if (text && (errno || end == text || *end || v < -1 || v > 1073741824L)) {
+		fprintf(stderr, "aeth-gateway tenants set: -%s \"%s\": expected a "
+			"whole number from 0, or -1 for the gateway's default\n",
+			flag, text);
+		return 2;
+	}
+	*out = (int)v;
+	return 0;
+}
+
+static void limit_text(char *buf, size_t n, int v, const char *key)
+{
+	if (v < 0)
+		snprintf(buf, n, "default (gateway.%s)", key);
+	else
+		snprintf(buf, n, "%d", v);
+}
+
 static int tenants(aeth_config *cfg, int argc, char **argv)
 {
+	static const char *const names[4] = {"max-vms", "max-vcpus",
+					     "max-memory-mb", "max-rps"};
+	static const char *const keys[4] = {"quota_vms", "quota_vcpus",
+					    "quota_memory_mb", "quota_rps"};
 	const char *v[4] = {NULL, NULL, NULL, NULL};
 	bool help = false;
 	cli_flag flags[] = {
@@ -147,8 +173,20 @@ static int tenants(aeth_config *cfg, int argc, char **argv)
 		CLI_STR("max-rps", &v[3]),
 		CLI_END,
 	};
+	char text[4][48];
 	int n[4];
 
+	if (argc >= 2 && argv[1][0] == '-' && strcmp(argv[0], "set") == 0) {
+		/* tenants set -h, or a flag where the name belongs */
+		if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "-help") ||
+		    !strcmp(argv[1], "--help")) {
+			fputs(usage, stdout);
+			return 0;
+		}
+		fprintf(stderr, "aeth-gateway tenants set: give the tenant's name "
+			"before the flags: tenants set NAME %s ...\n", argv[1]);
+		return 2;
+	}
 	if (argc < 2 || strcmp(argv[0], "set") != 0) {
 		fputs(usage, stderr);
 		return 2;
@@ -158,9 +196,15 @@ static int tenants(aeth_config *cfg, int argc, char **argv)
 		return help ? 0 : 2;
 	}
 	for (int i = 0; i < 4; i++)
-		n[i] = v[i] ? atoi(v[i]) : -1;
+		if (limit_value(names[i], v[i], &n[i]) != 0)
+			return 2;
 	if (aeth_gateway_tenant_limits(cfg, argv[1], n[0], n[1], n[2], n[3]) != 0)
 		return fail("tenants set");
+	for (int i = 0; i < 4; i++)
+		limit_text(text[i], sizeof(text[i]), n[i], keys[i]);
+	fprintf(stderr, "aeth-gateway: tenant %s: max_vms %s, max_vcpus %s, "
+		"max_memory_mb %s, max_rps %s\n", argv[1], text[0], text[1],
+		text[2], text[3]);
 	return 0;
 }
 
@@ -171,16 +215,30 @@ int main(int argc, char **argv)
 	aeth_config *cfg = NULL;
 	int rc, cmd = 1;
 
-	/* global flags come first: aeth-gateway -config F keys list */
-	while (cmd + 1 < argc && (!strcmp(argv[cmd], "-config") ||
-				  !strcmp(argv[cmd], "--config") ||
-				  !strcmp(argv[cmd], "-listen") ||
-				  !strcmp(argv[cmd], "--listen"))) {
-		if (strstr(argv[cmd], "config"))
-			config = argv[cmd + 1];
-		else
-			listen = argv[cmd + 1];
-		cmd += 2;
+	/* global flags come first: aeth-gateway -config F keys list; Go
+	 * style as the other programs: -config F, -config=F, --config F */
+	while (cmd < argc) {
+		const char *a = argv[cmd], *name = a + (a[0] == '-') +
+			(a[0] == '-' && a[1] == '-');
+		const char **to = NULL;
+		size_t n = strcspn(name, "=");
+
+		if (a[0] == '-' && n == 6 && !strncmp(name, "config", 6))
+			to = &config;
+		else if (a[0] == '-' && n == 6 && !strncmp(name, "listen", 6))
+			to = &listen;
+		if (!to)
+			break;
+		if (name[n] == '=') {
+			*to = name + n + 1;
+			cmd++;
+		} else if (cmd + 1 < argc) {
+			*to = argv[cmd + 1];
+			cmd += 2;
+		} else {
+			fprintf(stderr, "aeth-gateway: flag %s needs a value\n", a);
+			return 2;
+		}
 	}
 	if (cmd < argc && (!strcmp(argv[cmd], "-h") || !strcmp(argv[cmd], "-help") ||
 			   !strcmp(argv[cmd], "--help")))
@@ -195,6 +253,17 @@ int main(int argc, char **argv)
 	}
 	if (aeth_init() != 0 || aeth_config_load(&cfg, config) != 0)
 		return fail("config");
+	{
+		/* logging.level, as aeth-worker applies it: the library's
+		 * lines (migrations, warnings) on stderr */
+		const char *level = NULL;
+		int l = -1;
+
+		if (aeth_config_get_string(&level, cfg, "logging.level") == 0)
+			l = aeth_log_level_parse(level);
+		aeth_log_set(aeth_log_stderr, l >= 0 ? (aeth_log_level)l :
+			     AETH_LOG_INFO, NULL);
+	}
 	if (listen && aeth_config_set(cfg, "gateway.listen", listen) != 0)
 		return fail("-listen");
 	if (cmd == argc)

@@ -3,9 +3,11 @@
  * A thin shell around aeth_worker_* (include/aetherium/worker.h).
  */
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "aetherium/aetherium.h"
@@ -14,8 +16,8 @@
 static const char usage[] =
 	"Usage: aeth-worker [flags]\n"
 	"\n"
-	"Take tasks (vm:create, vm:execute, vm:delete) from the Redis queue, run\n"
-	"them in microVMs and record them in PostgreSQL. Stops on SIGTERM/SIGINT:\n"
+	"Take tasks (vm:create, vm:execute, vm:delete, vm:file_put, vm:file_get)\n"
+	"from the Redis queue, run them in microVMs and record them in PostgreSQL. Stops on SIGTERM/SIGINT:\n"
 	"running tasks get worker.shutdown_timeout_ms to finish, then go back to\n"
 	"the queue.\n"
 	"\n"
@@ -26,7 +28,7 @@ static const char usage[] =
 	"  -queues SPEC       queues and weights, e.g. critical=6,high=5,default=3,low=1\n"
 	"  -id ID             worker id (worker.id; default hostname-pid-random); VMs\n"
 	"                     it creates belong to it and their tasks go to its queue\n"
-	"  -log-level LEVEL   debug, info, warn, error (logging.level)\n"
+	"  -log-level LEVEL   debug, info, warn, error, off (logging.level)\n"
 	"  -check             diagnose this host (VMM binaries, accelerator, how VMMs\n"
 	"                     are confined, guest image and catalogue, network\n"
 	"                     profiles, limits, Redis, PostgreSQL and how they are\n"
@@ -49,6 +51,54 @@ static const char usage[] =
 	"  aeth-worker -config config/example.yaml -id host1-w1 -queues critical=6,default=3\n";
 
 static aeth_worker *g_worker;
+static bool g_json; /* logging.format: json */
+
+static void json_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(f, "\\u%04x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}
+
+/*
+ * One line of this program's own (the worker's progress lines come
+ * through on_event, already in the format): as it is in text, and with
+ * logging.format json an object with the fields of the library's lines
+ * (docs/metrics.md), so that every line of a JSON log parses.
+ */
+static void say(FILE *f, const char *level, const char *worker,
+		const char *message)
+{
+	struct timespec ts;
+	struct tm tm;
+	char stamp[32];
+
+	if (!g_json) {
+		fprintf(f, "%s\n", message);
+		fflush(f);
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+	fprintf(f, "{\"time\":\"%s.%03ldZ\",\"level\":\"%s\"", stamp,
+		(long)(ts.tv_nsec / 1000000L), level);
+	if (worker) {
+		fputs(",\"worker\":", f);
+		json_string(f, worker);
+	}
+	fputs(",\"message\":", f);
+	json_string(f, message);
+	fputs("}\n", f);
+	fflush(f);
+}
 
 static void on_signal(int sig)
 {
@@ -79,7 +129,11 @@ static void on_check(const char *what, int status, const char *detail,
 
 static int fail(const char *what)
 {
-	fprintf(stderr, "aeth-worker: %s: %s\n", what, aeth_error_last());
+	char line[2048];
+
+	snprintf(line, sizeof(line), "aeth-worker: %s: %s", what,
+		 aeth_error_last());
+	say(stderr, "error", g_worker ? aeth_worker_id(g_worker) : NULL, line);
 	return 1;
 }
 
@@ -123,6 +177,12 @@ int main(int argc, char **argv)
 	if (!level && aeth_config_get_string(&cfg_level, cfg,
 					     "logging.level") == 0)
 		level = cfg_level;
+	{
+		const char *format = NULL;
+
+		g_json = aeth_config_get_string(&format, cfg, "logging.format") == 0
+			 && format && !strcmp(format, "json");
+	}
 	aeth_log_set(aeth_log_stderr, level && aeth_log_level_parse(level) >= 0 ?
 		     (aeth_log_level)aeth_log_level_parse(level) : AETH_LOG_WARN, NULL);
 	if (check) {
@@ -142,8 +202,7 @@ int main(int argc, char **argv)
 		aeth_config_free(cfg);
 		return rc == 0 ? 0 : 1;
 	}
-	printf("Worker starting...\n");
-	fflush(stdout);
+	say(stdout, "info", id, "Worker starting...");
 	o.id = id;
 	o.queues = queues;
 	o.on_event = on_event;
@@ -153,9 +212,16 @@ int main(int argc, char **argv)
 		aeth_config_free(cfg);
 		return fail("worker");
 	}
-	printf("Worker id: %s\n", aeth_worker_id(g_worker));
-	printf("Registered handlers for: %s\n", aeth_worker_types(g_worker));
-	fflush(stdout);
+	{
+		char line[1024];
+		const char *wid = aeth_worker_id(g_worker);
+
+		snprintf(line, sizeof(line), "Worker id: %s", wid);
+		say(stdout, "info", wid, line);
+		snprintf(line, sizeof(line), "Registered handlers for: %s",
+			 aeth_worker_types(g_worker));
+		say(stdout, "info", wid, line);
+	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
@@ -165,7 +231,7 @@ int main(int argc, char **argv)
 	if (rc != 0)
 		fail("worker stopped");
 	else
-		printf("Worker stopped.\n");
+		say(stdout, "info", aeth_worker_id(g_worker), "Worker stopped.");
 	aeth_worker_free(g_worker);
 	aeth_config_free(cfg);
 	aeth_shutdown();

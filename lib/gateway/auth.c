@@ -416,7 +416,9 @@ int aeth__gw_begin(aeth__gw_ctx *ctx, aeth__gw *gw,
 	if (rc == AETH_ENOTFOUND) {
 		aeth__gw_end(ctx);
 		refuse_key(gw, req, res, "unknown", "the API key is not known or "
-			   "was revoked");
+			   "was revoked: check that the whole key is sent; an "
+			   "operator makes a new one with aeth-gateway keys "
+			   "create");
 		return 1;
 	}
 	if (rc == 0) {

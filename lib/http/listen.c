@@ -144,7 +144,10 @@ static int listen_tcp(const char *host, int port, bool allow_remote,
 		return aeth__error_set(AETH_EINVALID,
 				       "%s: %s:%d is not a loopback address; plain "
 				       "HTTP off this host must be allowed explicitly "
-				       "(or listen on 127.0.0.1, [::1] or unix:/path)",
+				       "(gateway.allow_remote or metrics.allow_remote: "
+				       "true; the gateway serves any address with "
+				       "gateway.tls_cert and tls_key), or listen on "
+				       "127.0.0.1, [::1] or unix:/path",
 				       what, host, port);
 	}
 	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);

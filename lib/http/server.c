@@ -521,7 +521,9 @@ static int copy_config(aeth__http_server *srv, const aeth__http_config *cfg)
 	if (!cfg->tls_cert_file != !cfg->tls_key_file)
 		return aeth__error_set(AETH_EINVALID,
 				       "%s: TLS needs both a certificate and a key "
-				       "file", srv->what);
+				       "file (gateway.tls_cert and gateway.tls_key, "
+				       "PEM): give the other one, or neither for "
+				       "plain HTTP", srv->what);
 	if (cfg->tls_cert_file) {
 		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
 			return aeth__error_set(AETH_EUNAVAILABLE,

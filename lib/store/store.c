@@ -15,7 +15,7 @@
 #define START_HINT                                                          \
 	"is the server running? For the private development server run "     \
 	"scripts/services.sh start and eval \"$(scripts/services.sh env)\", " \
-	"or set AETH_DATABASE_URL"
+	"or set database.url in the configuration (AETH_DATABASE_URL)"
 #define TLS_HINT                                                            \
 	"check sslrootcert in database.url (the CA certificate that signed "  \
 	"the server's) and that the host in it is a name or address the "      \

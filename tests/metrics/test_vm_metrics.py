@@ -2,7 +2,8 @@
 vm:create and a vm:execute its GET /metrics shows one boot (cold or restored) with its
 boot time, one VM running, its VMM process, its committed guest memory
 and one exec duration, passes `promtool check metrics`; the worker's JSON
-progress lines of those tasks carry the VM id; after vm:delete no VM runs.
+progress lines of those tasks carry the VM id, and every line it
+writes (stdout and stderr) is JSON; after vm:delete no VM runs.
 Suite stack (services, QEMU, the guest image)."""
 import json
 import os
@@ -88,9 +89,18 @@ def main():
           "vm:execute counted")
     promtool_check(text)
 
-    lines = [json.loads(l) for l in w.text().splitlines() if l.startswith("{")]
+    # every line, aeth-worker's own "Worker starting..." and the library's
+    # log on stderr included: a log shipper reading JSON gets nothing else
+    lines = []
+    for l in w.text().splitlines():
+        try:
+            lines.append(json.loads(l))
+        except ValueError:
+            die("a line of the worker's output with logging.format json is "
+                "not JSON: %r" % l)
     check(lines and all(l.get("worker") == "vmm-w1" for l in lines),
-          "every progress line is JSON with the worker id")
+          "every line of the worker (%d) is JSON with the worker id"
+          % len(lines))
     started = [l for l in lines if l["message"] == "✓ VM started"]
     check(started and started[0].get("vm_id") == vm_id and
           started[0].get("task_id") == create_id,

@@ -211,7 +211,7 @@
       statusCell(w.state || (w.alive ? "alive" : "dead")),
       { text: (busy.get(w.id) || 0) + " / " + (w.concurrency || "?"), title: "busy / slots" },
       { text: String(vms.get(w.id) || 0) },
-      { text: (w.queues || []).join(", ") },
+      { text: (w.queues || []).join(", "), title: (w.queues || []).join(", ") },
       { text: w.age_ms !== undefined ? Math.round(w.age_ms / 1000) + "s ago" : "" },
     ], 6, "no worker has registered");
   }
