@@ -235,6 +235,7 @@ static void dispatch(const aeth__http_request *req, aeth__http_response *res,
 					 "(docs/openapi.yaml lists them)", req->method,
 					 req->path);
 	} else if (aeth__gw_begin(&ctx, gw, req, res) == 0) {
+		ctx.t0 = t0;
 		r->fn(&ctx, id);
 		aeth__gw_end(&ctx);
 	}

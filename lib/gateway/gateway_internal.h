@@ -98,6 +98,7 @@ typedef struct {
 	aeth__gw_caller who;
 	aeth__gw_conn *conn;
 	bool stream_slot;        /* a stream reserved, not yet handed over */
+	double t0;               /* when it came (aeth__gw_clock()) */
 } aeth__gw_ctx;
 
 /* Take a connection from the requests' pool (gateway.connections) or,
@@ -245,6 +246,11 @@ void aeth__gw_metrics_stop(aeth__gw *gw);
 double aeth__gw_clock(void);
 void aeth__gw_metrics_request(const char *method, const char *route,
 			      const aeth__http_response *res, double t0);
+/* An answer made later (aeth__http_respond_later()), counted when it was
+ * given: aeth__gw_metrics_request() leaves those out, as their status is
+ * not known when the handler returns. */
+void aeth__gw_metrics_answered(const char *method, const char *route,
+			       int status, double t0);
 /* lib/http's aeth__http_config.unrouted: the answers it gave itself
  * (413, 404, 405), counted under the route "unmatched" */
 void aeth__gw_metrics_unrouted(const char *method, int status, void *gw);

@@ -48,12 +48,20 @@ static void count(const char *method, const char *route, int status)
 			  cls);
 }
 
+void aeth__gw_metrics_answered(const char *method, const char *route,
+			       int status, double t0)
+{
+	count(method, route, status);
+	aeth__metric_observe(AETH__M_GW_REQUEST_SECONDS, aeth__gw_clock() - t0,
+			     route, NULL);
+}
+
 void aeth__gw_metrics_request(const char *method, const char *route,
 			      const aeth__http_response *res, double t0)
 {
-	count(method, route, aeth__http_response_status(res));
-	aeth__metric_observe(AETH__M_GW_REQUEST_SECONDS, aeth__gw_clock() - t0,
-			     route, NULL);
+	if (!aeth__http_response_is_later(res))
+		aeth__gw_metrics_answered(method, route,
+					  aeth__http_response_status(res), t0);
 }
 
 void aeth__gw_metrics_unrouted(const char *method, int status, void *gw)

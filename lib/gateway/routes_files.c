@@ -24,6 +24,7 @@
 
 #define FILE_WAIT_MS 60000u
 #define FILE_TASK_TIMEOUT_MS 120000u
+#define FILES_ROUTE "/v1/vms/{id}/files" /* its template in the metrics */
 
 /* ?path=: an absolute guest path, or answered 400 and NULL. A NUL is
  * looked for in the raw query: decoded, "%00" would end the C string. */
@@ -97,13 +98,19 @@ typedef struct {
 	char tenant[65]; /* whose stream slot it holds (tenant_max_streams) */
 	bool put;
 	int64_t deadline; /* aeth__now_ms() */
+	double t0;        /* the request's aeth__gw_clock(), for the metrics */
+	int status;       /* the answer file_next() gave; 0: none */
 } file_wait;
 
-/* The later answer ended (sent, or the client went): its slot back. */
+/* The later answer ended (sent, or the client went): counted in the
+ * metrics with its real status, its slot back. No answer of ours means
+ * lib/http gave it: the client left (499), or the gateway is stopping. */
 static void file_wait_free(void *ud)
 {
 	file_wait *fw = ud;
 
+	aeth__gw_metrics_answered(fw->put ? "PUT" : "GET", FILES_ROUTE,
+				  fw->status ? fw->status : 499, fw->t0);
 	aeth__gw_stream_release(fw->gw, fw->tenant);
 	free(fw);
 }
@@ -193,6 +200,7 @@ static int file_next(aeth__http_response *res, int64_t deadline_ms, void *ud)
 					 "finish in %u s; GET /v1/tasks/%s shows it "
 					 "later", fw->task_id, FILE_WAIT_MS / 1000,
 					 fw->task_id);
+		fw->status = 504;
 		return 0;
 	}
 	if (!(conn = aeth__gw_conn_get(fw->gw, true, deadline_ms - now)))
@@ -208,10 +216,11 @@ static int file_next(aeth__http_response *res, int64_t deadline_ms, void *ud)
 		int status = aeth__gw_status_of(rc, &code);
 
 		aeth__http_respond_error(res, status, code, "%s", aeth_error_last());
-		return 0;
+	} else {
+		answer(res, fw, json);
+		aeth_free(json);
 	}
-	answer(res, fw, json);
-	aeth_free(json);
+	fw->status = aeth__http_response_status(res);
 	return 0;
 }
 
@@ -241,6 +250,7 @@ static void run_file_task(aeth__gw_ctx *ctx, const aeth_store_vm *vm,
 	fw->put = !strcmp(type, AETH__TASK_FILE_PUT);
 	snprintf(fw->vm_id, sizeof(fw->vm_id), "%s", vm->id);
 	fw->deadline = aeth__now_ms() + FILE_WAIT_MS;
+	fw->t0 = ctx->t0;
 	so.tenant = vm->tenant;
 	so.timeout_ms = FILE_TASK_TIMEOUT_MS;
 	if ((rc = aeth_client_submit(fw->task_id, NULL, ctx->conn->client, type,

@@ -73,6 +73,9 @@ int aeth__http_respond_error(aeth__http_response *res, int status,
 	AETH__PRINTF(4, 5);
 /* The status answered so far (0: none yet). For the caller's metrics. */
 int aeth__http_response_status(const aeth__http_response *res);
+/* true when the handler chose aeth__http_respond_later(): the status it
+ * has now (202) is never sent */
+bool aeth__http_response_is_later(const aeth__http_response *res);
 /* An extra response header (copied; up to 8 per response). */
 int aeth__http_respond_header(aeth__http_response *res, const char *name,
 			      const char *value);

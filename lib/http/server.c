@@ -168,6 +168,11 @@ int aeth__http_response_status(const aeth__http_response *res)
 	return res->status;
 }
 
+bool aeth__http_response_is_later(const aeth__http_response *res)
+{
+	return res->later != NULL;
+}
+
 int aeth__http_respond_header(aeth__http_response *res, const char *name,
 			      const char *value)
 {

@@ -135,3 +135,23 @@ class Wait(threading.Thread):
         gw, key, task, ms = self.args
         self.resp = call(gw, "GET", "/v1/tasks/%s/wait?timeout_ms=%d" %
                          (task, ms), key=key, timeout=ms / 1000 + 60)
+
+
+def scrape(port):
+    """The text of GET /metrics on the metrics.listen port `port`."""
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port,
+                                timeout=10) as r:
+        ctype = r.headers["Content-Type"]
+        e2e.check(ctype.startswith("text/plain; version=0.0.4"),
+                  "metrics content type %s" % ctype)
+        return r.read().decode()
+
+
+def value(text, name, **labels):
+    """The sample `name` with exactly `labels`, or 0.0 when absent."""
+    want = ",".join('%s="%s"' % kv for kv in labels.items())
+    line = "%s{%s} " % (name, want) if labels else name + " "
+    for ln in text.splitlines():
+        if ln.startswith(line):
+            return float(ln[len(line):])
+    return 0.0

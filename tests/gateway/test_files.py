@@ -184,6 +184,7 @@ def errors(gw, key, vid):
         check(status == 413 and j["error"]["code"] == "too_large",
               "PUT a body %s: 413 too_large (%s)" % (what, j["error"]["message"]))
     check(counts(gw) == n, "oversized bodies enqueue nothing")
+    later_metrics(gw, key, vid)
     r = call(gw, "GET", "/v1/vms/%s/exec" % vid, key)
     check(r.status == 405, "GET on /exec still answers 405")
     r = call(gw, "DELETE", files_path(vid, "/tmp/x"), key)
@@ -191,6 +192,26 @@ def errors(gw, key, vid):
           "GET" in r.headers.get("Allow", ""),
           "DELETE on /files is 405, Allow names PUT and GET: %s"
           % r.headers.get("Allow"))
+
+
+def later_metrics(gw, key, vid):
+    """The answers made later are counted with the status they had, not
+    with the 202 the handler left (and the time is to the answer)."""
+    def n(method, cls):
+        return gs.value(gs.scrape(gw.metrics_port),
+                        "aeth_gateway_requests_total", method=method,
+                        route="/v1/vms/{id}/files", status=cls)
+    before = {(m, c): n(m, c) for m in ("GET", "PUT") for c in ("2xx", "4xx")}
+    check_error(get(gw, key, vid, "/tmp/nope"), 404, "not_found",
+                "GET a missing file again")
+    r = put(gw, key, vid, "/tmp/counted", b"x")
+    check(r.status == 200, "PUT a small file: %s" % r.body[:200])
+    r = get(gw, key, vid, "/tmp/counted")
+    check(r.status == 200, "GET it back")
+    want = {("GET", "4xx"): 1, ("GET", "2xx"): 1, ("PUT", "2xx"): 1,
+            ("PUT", "4xx"): 0}
+    got = {k: n(*k) - before[k] for k in before}
+    check(got == want, "file routes counted by their real status: %s" % got)
 
 
 def tenants(gw, a_key, b_key, op_key, vid, every):
@@ -264,7 +285,8 @@ def cli(gw, env, op_key):
 def main():
     url, redis, env = e2e.start_services()
     e2e.Worker("gw-files", env)
-    gw = gs.Gateway(env, "  quota_rps: 0\n  max_body_bytes: %d\n" % MAX_BODY)
+    gw = gs.Gateway(env, "  quota_rps: 0\n  max_body_bytes: %d\n"
+                    "metrics:\n  listen: 127.0.0.1:0\n" % MAX_BODY)
     gw.db = url
     a = gw.key("acme")
     b = gw.key("globex")

@@ -33,24 +33,8 @@ import gw_support as gs  # noqa: E402
 e2e = gs.e2e
 check = e2e.check
 call = gs.call
-
-
-def scrape(port):
-    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port,
-                                timeout=10) as r:
-        check(r.headers["Content-Type"].startswith("text/plain; version=0.0.4"),
-              "metrics content type %s" % r.headers["Content-Type"])
-        return r.read().decode()
-
-
-def value(text, name, **labels):
-    """The sample `name` with exactly `labels`, or 0.0 when absent."""
-    want = ",".join('%s="%s"' % kv for kv in labels.items())
-    line = "%s{%s} " % (name, want) if labels else name + " "
-    for ln in text.splitlines():
-        if ln.startswith(line):
-            return float(ln[len(line):])
-    return 0.0
+scrape = gs.scrape
+value = gs.value
 
 
 def promtool(text):
