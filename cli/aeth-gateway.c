@@ -3,7 +3,6 @@
  * admin commands for its API keys and tenant limits. A thin wrapper over
  * the library's unstable gateway API (aetherium/unstable/gateway.h).
  */
-#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -135,12 +134,9 @@ static int keys(aeth_config *cfg, int argc, char **argv)
  * read "ten" as 0, which blocks a tenant's creates. */
 static int limit_value(const char *flag, const char *text, int *out)
 {
-	char *end = NULL;
-	long v;
+	long v = -1;
 
-	errno = 0;
-	v = text ? strtol(text, &end, 10) : -1;
-	if (text && (errno || end == text || *end || v < -1 || v > 1073741824L)) {
+	if (text && !cli_number(text, -1, 1073741824L, &v)) {
 		fprintf(stderr, "aeth-gateway tenants set: -%s \"%s\": expected a "
 			"whole number from 0, or -1 for the gateway's default\n",
 			flag, text);
@@ -214,35 +210,15 @@ int main(int argc, char **argv)
 	bool help = false;
 	aeth_config *cfg = NULL;
 	int rc, cmd = 1;
+	cli_flag flags[] = {
+		CLI_STR("config", &config),
+		CLI_STR("listen", &listen),
+		CLI_END,
+	};
 
-	/* global flags come first: aeth-gateway -config F keys list; Go
-	 * style as the other programs: -config F, -config=F, --config F */
-	while (cmd < argc) {
-		const char *a = argv[cmd], *name = a + (a[0] == '-') +
-			(a[0] == '-' && a[1] == '-');
-		const char **to = NULL;
-		size_t n = strcspn(name, "=");
-
-		if (a[0] == '-' && n == 6 && !strncmp(name, "config", 6))
-			to = &config;
-		else if (a[0] == '-' && n == 6 && !strncmp(name, "listen", 6))
-			to = &listen;
-		if (!to)
-			break;
-		if (name[n] == '=') {
-			*to = name + n + 1;
-			cmd++;
-		} else if (cmd + 1 < argc) {
-			*to = argv[cmd + 1];
-			cmd += 2;
-		} else {
-			fprintf(stderr, "aeth-gateway: flag %s needs a value\n", a);
-			return 2;
-		}
-	}
-	if (cmd < argc && (!strcmp(argv[cmd], "-h") || !strcmp(argv[cmd], "-help") ||
-			   !strcmp(argv[cmd], "--help")))
-		help = true;
+	/* global flags come first: aeth-gateway -config F keys list */
+	if ((rc = cli_parse_head(argc, argv, flags, &help, &cmd)) != 0)
+		return rc;
 	if (help) {
 		fputs(usage, stdout);
 		return 0;
@@ -253,17 +229,8 @@ int main(int argc, char **argv)
 	}
 	if (aeth_init() != 0 || aeth_config_load(&cfg, config) != 0)
 		return fail("config");
-	{
-		/* logging.level, as aeth-worker applies it: the library's
-		 * lines (migrations, warnings) on stderr */
-		const char *level = NULL;
-		int l = -1;
-
-		if (aeth_config_get_string(&level, cfg, "logging.level") == 0)
-			l = aeth_log_level_parse(level);
-		aeth_log_set(aeth_log_stderr, l >= 0 ? (aeth_log_level)l :
-			     AETH_LOG_INFO, NULL);
-	}
+	/* the library's lines (migrations, warnings) on stderr */
+	cli_log_setup(cfg, NULL);
 	if (listen && aeth_config_set(cfg, "gateway.listen", listen) != 0)
 		return fail("-listen");
 	if (cmd == argc)

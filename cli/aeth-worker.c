@@ -154,7 +154,6 @@ int main(int argc, char **argv)
 	aeth_worker_options o = AETH_WORKER_OPTIONS_INIT;
 	aeth_config *cfg = NULL;
 	struct sigaction sa;
-	const char *cfg_level = NULL;
 	int rc;
 
 	if ((rc = cli_parse(argc, argv, flags, &help)) != 0)
@@ -174,17 +173,13 @@ int main(int argc, char **argv)
 		return fail("init");
 	if (aeth_config_load(&cfg, config) != 0)
 		return fail(config ? config : "configuration");
-	if (!level && aeth_config_get_string(&cfg_level, cfg,
-					     "logging.level") == 0)
-		level = cfg_level;
+	cli_log_setup(cfg, level);
 	{
 		const char *format = NULL;
 
 		g_json = aeth_config_get_string(&format, cfg, "logging.format") == 0
 			 && format && !strcmp(format, "json");
 	}
-	aeth_log_set(aeth_log_stderr, level && aeth_log_level_parse(level) >= 0 ?
-		     (aeth_log_level)aeth_log_level_parse(level) : AETH_LOG_WARN, NULL);
 	if (check) {
 		int counts[3] = {0, 0, 0};
 

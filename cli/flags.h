@@ -7,6 +7,8 @@
 
 #include <stdbool.h>
 
+#include "aetherium/aetherium.h"
+
 typedef struct {
 	const char *name;
 	bool is_bool;
@@ -28,7 +30,21 @@ typedef struct {
  * set for -h / -help / --help. */
 int cli_parse(int argc, char **argv, cli_flag *flags, bool *help);
 
+/* As cli_parse, for flags before a command (aeth-gateway -config F keys
+ * list): stops at the first argument that is not one of `flags` (nor a
+ * help flag) and gives its index in *next (argc: there is none). */
+int cli_parse_head(int argc, char **argv, cli_flag *flags, bool *help,
+		   int *next);
+
+/* `text` as a whole number from min to max: true and *out, or false
+ * (nothing printed: the caller says what is expected). */
+bool cli_number(const char *text, long min, long max, long *out);
+
 /* Parse a non-negative number flag; 2 after printing the problem. */
 int cli_uint(const char *flag, const char *text, unsigned int *out);
+
+/* The library's log on stderr at logging.level of `cfg`, or at `level`
+ * when given (a name aeth_log_level_parse() takes). */
+void cli_log_setup(const aeth_config *cfg, const char *level);
 
 #endif

@@ -56,6 +56,19 @@ void aeth_error_clear(void)
 	last_error.msg[0] = '\0';
 }
 
+void aeth__error_save(aeth__error_saved *s)
+{
+	_Static_assert(sizeof(s->msg) == ERROR_MSG_MAX, "same size as msg");
+	s->code = last_error.code;
+	memcpy(s->msg, last_error.msg, sizeof(s->msg));
+}
+
+void aeth__error_restore(const aeth__error_saved *s)
+{
+	last_error.code = s->code;
+	memcpy(last_error.msg, s->msg, sizeof(last_error.msg));
+}
+
 static int error_vset(int code, const char *suffix, const char *fmt,
 		      va_list ap)
 {

@@ -38,6 +38,15 @@ int aeth__error_wrap(int code, const char *fmt, ...) AETH__PRINTF(2, 3);
 /* Out of memory: sets the message and returns AETH_ENOMEM. */
 int aeth__error_oom(void);
 
+/* This thread's error, kept across cleanup that may fail on its own (a
+ * free function that talks to a server): the caller's reason stays. */
+typedef struct {
+	int code;
+	char msg[1024];
+} aeth__error_saved;
+void aeth__error_save(aeth__error_saved *s);
+void aeth__error_restore(const aeth__error_saved *s);
+
 void aeth__log(aeth_log_level level, const char *fmt, ...) AETH__PRINTF(2, 3);
 bool aeth__log_enabled(aeth_log_level level);
 

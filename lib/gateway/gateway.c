@@ -373,8 +373,13 @@ static int open_pool(aeth__gw *gw)
 
 void aeth_gateway_free(aeth_gateway *gw)
 {
+	aeth__error_saved err;
+
 	if (!gw)
 		return;
+	/* the last write of the stream counts talks to Redis: whatever it
+	 * meets, the caller's error (why a start failed) stays */
+	aeth__error_save(&err);
 	aeth__gw_metrics_stop(gw);
 	aeth__http_server_free(gw->srv);
 	aeth__gw_slots_stop(gw);
@@ -387,6 +392,7 @@ void aeth_gateway_free(aeth_gateway *gw)
 	pthread_mutex_destroy(&gw->lock);
 	pthread_cond_destroy(&gw->freed);
 	free(gw);
+	aeth__error_restore(&err);
 }
 
 int aeth_gateway_start(aeth_gateway **out, const aeth_config *cfg)
@@ -459,13 +465,8 @@ int aeth_gateway_start(aeth_gateway **out, const aeth_config *cfg)
 	if ((rc = aeth__gw_slots_start(gw)) != 0 ||
 	    (rc = aeth__http_server_start(&gw->srv, &hc)) != 0 ||
 	    (rc = aeth__gw_metrics_start(gw)) != 0) {
-		/* freeing talks to Redis (the stream counts) and may set the
-		 * thread's error: the reason start failed is the one to keep */
-		char why[1024];
-
-		snprintf(why, sizeof(why), "%s", aeth_error_last());
 		aeth_gateway_free(gw);
-		return aeth__error_set(rc, "%s", why);
+		return rc;
 	}
 	*out = gw;
 	return 0;

@@ -167,7 +167,6 @@ static void sync_all(aeth__gw *gw)
 		}
 		aeth__gw_conn_put(gw, c);
 	}
-	aeth_error_clear();
 	free(names);
 }
 
@@ -185,6 +184,7 @@ static void *keeper(void *arg)
 			break;
 		pthread_mutex_unlock(&gw->keeper_mu);
 		sync_all(gw);
+		aeth_error_clear(); /* this thread's: a failure is logged once */
 		pthread_mutex_lock(&gw->keeper_mu);
 	}
 	pthread_mutex_unlock(&gw->keeper_mu);

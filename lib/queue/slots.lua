@@ -8,6 +8,9 @@
 -- limit, or 0: only record the count (a release, a renewal).
 -- Returns {1, total}: recorded; {0, total}: over the limit, the new one
 -- not counted.
+if redis.replicate_commands then
+  redis.replicate_commands() -- TIME before a write: Redis 3.2 to 4
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local me = ARGV[1]
